@@ -1,0 +1,42 @@
+# Every build agrees on the pure-Go olm (no libolm) and cgo for SQLite.
+export GOFLAGS := -tags=goolm
+export CGO_ENABLED := 1
+
+GO ?= go
+BIN := bin/secbot
+STATICCHECK_VERSION := v0.8.2
+
+.PHONY: build test unit lint demo bench fuzz dendrite clean
+
+build:
+	$(GO) build -o $(BIN) .
+
+# The whole suite: unit tests, then the integration tests on a real
+# Dendrite (installed into the cache on first use and started by the tests).
+test: dendrite
+	$(GO) vet ./...
+	$(GO) test -race -count=1 -timeout 30m ./...
+
+unit:
+	$(GO) test -race -count=1 -short ./...
+
+lint:
+	test -z "$$(gofmt -l $$(git ls-files '*.go'))"
+	$(GO) vet ./...
+	$(GO) run honnef.co/go/tools/cmd/staticcheck@$(STATICCHECK_VERSION) ./...
+
+# A local homeserver, the bot on its own SQLite file and a scripted reporter.
+demo: dendrite
+	$(GO) run ./internal/demo
+
+bench: dendrite
+	$(GO) test -run '^$$' -bench . -benchmem -count=1 -timeout 30m ./...
+
+fuzz:
+	./scripts/fuzz.sh 20s
+
+dendrite:
+	$(GO) run ./internal/matrixtest/install
+
+clean:
+	rm -rf bin

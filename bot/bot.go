@@ -1,0 +1,155 @@
+// Package bot is secbot's Matrix side: login, end-to-end encryption, the
+// sync loop and the effects that create rooms and send messages.
+package bot
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync/atomic"
+
+	"github.com/rs/zerolog"
+	"maunium.net/go/mautrix"
+	"maunium.net/go/mautrix/crypto/cryptohelper"
+	"maunium.net/go/mautrix/event"
+	"maunium.net/go/mautrix/id"
+
+	"github.com/enarx/secbot/store"
+)
+
+// Handler receives the events the bot syncs, decrypted. An error means the
+// event was not handled (nothing was committed): the batch is synced again.
+type Handler interface {
+	HandleEvent(ctx context.Context, evt *event.Event) error
+	// HandleUndecryptable is told about a message the bot could not decrypt.
+	HandleUndecryptable(ctx context.Context, evt *event.Event)
+}
+
+// Config is what the bot needs to log in.
+type Config struct {
+	Homeserver  string
+	UserID      id.UserID
+	Password    string
+	AccessToken string
+	DeviceName  string
+	PickleKey   []byte
+}
+
+// Bot is a logged-in Matrix client with encryption set up.
+type Bot struct {
+	Client  *mautrix.Client
+	crypto  *cryptohelper.CryptoHelper
+	store   *store.Store
+	log     zerolog.Logger
+	handler Handler
+
+	batchErr atomic.Pointer[error]
+	synced   atomic.Bool
+	healthy  atomic.Bool
+}
+
+// New logs in (reusing the stored device when there is one) and sets up
+// end-to-end encryption with the crypto store in the bot's database.
+func New(ctx context.Context, cfg Config, st *store.Store, log zerolog.Logger) (*Bot, error) {
+	if len(cfg.PickleKey) == 0 {
+		return nil, errors.New("a pickle key is required to encrypt the E2EE keys at rest")
+	}
+	cli, err := mautrix.NewClient(cfg.Homeserver, "", "")
+	if err != nil {
+		return nil, fmt.Errorf("matrix client: %w", err)
+	}
+	cli.Log = log.With().Str("component", "mautrix").Logger()
+	// Homeservers rate-limit bots too; mautrix retries 429s only when asked.
+	cli.DefaultHTTPRetries = 4
+	b := &Bot{Client: cli, store: st, log: log}
+	if err := b.login(ctx, cfg); err != nil {
+		return nil, err
+	}
+	helper, err := cryptohelper.NewCryptoHelper(cli, cfg.PickleKey, st.DB)
+	if err != nil {
+		return nil, fmt.Errorf("set up encryption: %w", err)
+	}
+	helper.DecryptErrorCallback = b.onDecryptError
+	if err := helper.Init(ctx); err != nil {
+		return nil, fmt.Errorf("set up encryption: %w", err)
+	}
+	// Without this, messages would go out unencrypted without any error.
+	cli.Crypto = helper
+	b.crypto = helper
+	return b, nil
+}
+
+// login reuses the stored device, or logs in with the configured access
+// token or password and stores the device for next time.
+func (b *Bot) login(ctx context.Context, cfg Config) error {
+	cli := b.Client
+	acct, err := b.store.Account(ctx)
+	switch {
+	case err == nil && acct.UserID == cfg.UserID:
+		cli.UserID, cli.DeviceID, cli.AccessToken = acct.UserID, acct.DeviceID, acct.AccessToken
+		if cfg.AccessToken != "" && cfg.AccessToken != acct.AccessToken {
+			// An operator rotated the token: take the new one, if it is the same device.
+			cli.AccessToken = cfg.AccessToken
+		}
+		who, err := cli.Whoami(ctx)
+		if err == nil {
+			if who.DeviceID != acct.DeviceID {
+				return fmt.Errorf("the access token belongs to device %s, but the stored encryption keys to %s", who.DeviceID, acct.DeviceID)
+			}
+			return b.store.SetAccount(ctx, store.Account{UserID: who.UserID, DeviceID: who.DeviceID, AccessToken: cli.AccessToken})
+		}
+		if cfg.Password == "" {
+			return fmt.Errorf("check stored login: %w", err)
+		}
+		// The stored token no longer works: log in again as the same device.
+		b.log.Warn().Err(err).Msg("Stored access token rejected, logging in again with the same device")
+		return b.passwordLogin(ctx, cfg, acct.DeviceID)
+	case err != nil && !errors.Is(err, store.ErrNotFound):
+		return err
+	}
+	if cfg.AccessToken != "" {
+		cli.UserID, cli.AccessToken = cfg.UserID, cfg.AccessToken
+		who, err := cli.Whoami(ctx)
+		if err != nil {
+			return fmt.Errorf("check access token: %w", err)
+		}
+		if who.UserID != cfg.UserID {
+			return fmt.Errorf("the access token belongs to %s, not %s", who.UserID, cfg.UserID)
+		}
+		cli.DeviceID = who.DeviceID
+		return b.store.SetAccount(ctx, store.Account{UserID: who.UserID, DeviceID: who.DeviceID, AccessToken: cfg.AccessToken})
+	}
+	return b.passwordLogin(ctx, cfg, "")
+}
+
+func (b *Bot) passwordLogin(ctx context.Context, cfg Config, device id.DeviceID) error {
+	resp, err := b.Client.Login(ctx, &mautrix.ReqLogin{
+		Type:                     mautrix.AuthTypePassword,
+		Identifier:               mautrix.UserIdentifier{Type: mautrix.IdentifierTypeUser, User: cfg.UserID.String()},
+		Password:                 cfg.Password,
+		DeviceID:                 device,
+		InitialDeviceDisplayName: cfg.DeviceName,
+		StoreCredentials:         true,
+	})
+	if err != nil {
+		return fmt.Errorf("log in as %s: %w", cfg.UserID, err)
+	}
+	return b.store.SetAccount(ctx, store.Account{UserID: resp.UserID, DeviceID: resp.DeviceID, AccessToken: resp.AccessToken})
+}
+
+// UserID is the bot's own Matrix ID.
+func (b *Bot) UserID() id.UserID { return b.Client.UserID }
+
+// DeviceID is the bot's device, the one users verify.
+func (b *Bot) DeviceID() id.DeviceID { return b.Client.DeviceID }
+
+// Healthy reports whether the last sync with the homeserver succeeded.
+func (b *Bot) Healthy() bool { return b.healthy.Load() }
+
+
+func (b *Bot) onDecryptError(evt *event.Event, err error) {
+	b.log.Warn().Err(err).Stringer("event_id", evt.ID).Stringer("room_id", evt.RoomID).Stringer("sender", evt.Sender).Msg("Could not decrypt event")
+	if b.handler != nil {
+		b.handler.HandleUndecryptable(b.log.WithContext(context.Background()), evt)
+	}
+}

@@ -1,0 +1,247 @@
+package bot
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/http"
+	"slices"
+	"time"
+
+	"github.com/rs/zerolog"
+	"maunium.net/go/mautrix"
+	"maunium.net/go/mautrix/event"
+	"maunium.net/go/mautrix/format"
+	"maunium.net/go/mautrix/id"
+
+	"github.com/enarx/secbot/disclosure"
+	"github.com/enarx/secbot/store"
+)
+
+// ErrNotReady means an effect depends on a room that does not exist yet;
+// the outbox tries it again shortly.
+var ErrNotReady = errors.New("the room this effect needs does not exist yet")
+
+// ErrPermanent wraps an error that no retry can mend (the homeserver
+// refused the request); the outbox gives up on the effect.
+var ErrPermanent = errors.New("permanent failure")
+
+// Executors returns the functions that make the bot's kinds of effect, by kind.
+func (b *Bot) Executors() map[string]func(context.Context, store.Effect) (any, error) {
+	return map[string]func(context.Context, store.Effect) (any, error){
+		store.KindSend:           b.execSend,
+		store.KindCreateCaseRoom: b.execCreateCaseRoom,
+		store.KindOpenDM:         b.execOpenDM,
+		store.KindInvite:         b.execInvite,
+		store.KindReact:          b.execReact,
+	}
+}
+
+// resolve turns a target into a room ID, ErrNotReady if the room is still to come.
+func (b *Bot) resolve(ctx context.Context, t store.Target) (id.RoomID, error) {
+	switch {
+	case t.Room != "":
+		return t.Room, nil
+	case t.CaseRoomOf != "":
+		caseID, err := disclosure.ParseCaseID(t.CaseRoomOf)
+		if err != nil {
+			return "", fmt.Errorf("%w: %w", ErrPermanent, err)
+		}
+		c, err := b.store.Case(ctx, caseID)
+		if err != nil {
+			return "", err
+		}
+		if c.CaseRoom == "" {
+			return "", ErrNotReady
+		}
+		return c.CaseRoom, nil
+	case t.DMWith != "":
+		roomID, err := b.store.DMRoom(ctx, t.DMWith)
+		if errors.Is(err, store.ErrNotFound) {
+			return "", ErrNotReady
+		}
+		return roomID, err
+	}
+	return "", fmt.Errorf("%w: effect names no room", ErrPermanent)
+}
+
+// txnID derives the Matrix transaction ID from the outbox row, so that a
+// retried send after a crash is dropped by the homeserver as a duplicate.
+func txnID(e store.Effect) string { return fmt.Sprintf("secbot.%d", e.ID) }
+
+// Notice renders Markdown as a notice: clients show it as a bot's and
+// other bots do not answer it.
+func Notice(markdown string) *event.MessageEventContent {
+	content := format.RenderMarkdown(markdown, true, false)
+	content.MsgType = event.MsgNotice
+	return &content
+}
+
+func (b *Bot) execSend(ctx context.Context, e store.Effect) (any, error) {
+	var p store.SendEffect
+	if err := e.Decode(&p); err != nil {
+		return nil, fmt.Errorf("%w: %w", ErrPermanent, err)
+	}
+	roomID, err := b.resolve(ctx, p.To)
+	if err != nil {
+		return nil, err
+	}
+	content := Notice(p.Markdown)
+	if p.ThreadRoot != "" {
+		content.RelatesTo = (&event.RelatesTo{}).SetThread(p.ThreadRoot, p.ThreadRoot)
+	} else if p.ReplyTo != "" {
+		content.RelatesTo = (&event.RelatesTo{}).SetReplyTo(p.ReplyTo)
+	}
+	content.Mentions = &event.Mentions{UserIDs: p.Mentions}
+	resp, err := b.Client.SendMessageEvent(ctx, roomID, event.EventMessage, content, mautrix.ReqSendEvent{TransactionID: txnID(e)})
+	if err != nil {
+		return nil, classify(err)
+	}
+	zerolog.Ctx(ctx).Debug().Stringer("room_id", roomID).Stringer("sent_event_id", resp.EventID).Msg("Sent notice")
+	return store.SendResult{Event: resp.EventID}, nil
+}
+
+func (b *Bot) execCreateCaseRoom(ctx context.Context, e store.Effect) (any, error) {
+	var p store.CreateCaseRoomEffect
+	if err := e.Decode(&p); err != nil {
+		return nil, fmt.Errorf("%w: %w", ErrPermanent, err)
+	}
+	caseID, err := disclosure.ParseCaseID(p.CaseID)
+	if err != nil {
+		return nil, fmt.Errorf("%w: %w", ErrPermanent, err)
+	}
+	c, err := b.store.Case(ctx, caseID)
+	if err != nil {
+		return nil, err
+	}
+	if c.CaseRoom != "" {
+		return store.CreateRoomResult{Room: c.CaseRoom}, nil
+	}
+	var roomID id.RoomID
+	if e.Attempts > 1 {
+		// An earlier attempt may have created the room before a crash.
+		if roomID, err = b.findCaseRoom(ctx, p.CaseID); err != nil {
+			return nil, classify(err)
+		}
+	}
+	if roomID == "" {
+		if roomID, err = b.createCaseRoom(ctx, p.CaseID, p.Name, p.Invite); err != nil {
+			return nil, classify(err)
+		}
+	} else {
+		// Invites are part of creation; make sure none was lost with the crash.
+		b.inviteMissing(ctx, roomID, p.Invite)
+	}
+	if err := b.store.SetCaseRoom(ctx, caseID, roomID, time.Now()); err != nil {
+		return nil, err
+	}
+	return store.CreateRoomResult{Room: roomID}, nil
+}
+
+func (b *Bot) inviteMissing(ctx context.Context, roomID id.RoomID, users []id.UserID) {
+	members, err := b.Client.Members(ctx, roomID)
+	present := map[id.UserID]bool{}
+	if err == nil {
+		for _, evt := range members.Chunk {
+			if m := evt.Content.AsMember(); m.Membership == event.MembershipJoin || m.Membership == event.MembershipInvite {
+				present[id.UserID(evt.GetStateKey())] = true
+			}
+		}
+	}
+	for _, u := range users {
+		if !present[u] {
+			if _, err := b.Client.InviteUser(ctx, roomID, &mautrix.ReqInviteUser{UserID: u}); err != nil {
+				zerolog.Ctx(ctx).Warn().Err(err).Stringer("user_id", u).Msg("Could not invite")
+			}
+		}
+	}
+}
+
+func (b *Bot) execOpenDM(ctx context.Context, e store.Effect) (any, error) {
+	var p store.OpenDMEffect
+	if err := e.Decode(&p); err != nil {
+		return nil, fmt.Errorf("%w: %w", ErrPermanent, err)
+	}
+	roomID, err := b.store.DMRoom(ctx, p.User)
+	if err != nil && !errors.Is(err, store.ErrNotFound) {
+		return nil, err
+	}
+	if roomID == "" {
+		if roomID, err = b.findDM(ctx, p.User); err != nil {
+			return nil, classify(err)
+		}
+	}
+	if roomID == "" {
+		if roomID, err = b.createDM(ctx, p.User); err != nil {
+			return nil, classify(err)
+		}
+	}
+	now := time.Now()
+	err = b.store.Tx(ctx, func(ctx context.Context) error {
+		if err := b.store.SetDMRoomOf(ctx, p.User, roomID, now); err != nil {
+			return err
+		}
+		if p.CaseID == "" {
+			return nil
+		}
+		caseID, err := disclosure.ParseCaseID(p.CaseID)
+		if err != nil {
+			return err
+		}
+		return b.store.SetDMRoom(ctx, caseID, roomID, now)
+	})
+	if err != nil {
+		return nil, err
+	}
+	return store.CreateRoomResult{Room: roomID}, nil
+}
+
+func (b *Bot) execInvite(ctx context.Context, e store.Effect) (any, error) {
+	var p store.InviteEffect
+	if err := e.Decode(&p); err != nil {
+		return nil, fmt.Errorf("%w: %w", ErrPermanent, err)
+	}
+	roomID, err := b.resolve(ctx, p.To)
+	if err != nil {
+		return nil, err
+	}
+	_, err = b.Client.InviteUser(ctx, roomID, &mautrix.ReqInviteUser{UserID: p.User})
+	if err != nil && isAlreadyMember(err) {
+		return nil, nil
+	}
+	return nil, classify(err)
+}
+
+func (b *Bot) execReact(ctx context.Context, e store.Effect) (any, error) {
+	var p store.ReactEffect
+	if err := e.Decode(&p); err != nil {
+		return nil, fmt.Errorf("%w: %w", ErrPermanent, err)
+	}
+	content := &event.ReactionEventContent{RelatesTo: event.RelatesTo{Type: event.RelAnnotation, EventID: p.Event, Key: p.Key}}
+	_, err := b.Client.SendMessageEvent(ctx, p.Room, event.EventReaction, content, mautrix.ReqSendEvent{TransactionID: txnID(e)})
+	return nil, classify(err)
+}
+
+func isAlreadyMember(err error) bool {
+	var httpErr mautrix.HTTPError
+	if !errors.As(err, &httpErr) || httpErr.RespError == nil {
+		return false
+	}
+	return httpErr.RespError.ErrCode == mautrix.MForbidden.ErrCode && slices.Contains([]string{"user is already joined to room", "user already in room"}, httpErr.RespError.Err)
+}
+
+// classify marks client errors (4xx other than 429) as permanent: the
+// homeserver will refuse them again. Network errors and 5xx are retried.
+func classify(err error) error {
+	if err == nil {
+		return nil
+	}
+	var httpErr mautrix.HTTPError
+	if errors.As(err, &httpErr) && httpErr.Response != nil {
+		code := httpErr.Response.StatusCode
+		if code >= 400 && code < 500 && code != http.StatusTooManyRequests && code != http.StatusRequestTimeout {
+			return fmt.Errorf("%w: %w", ErrPermanent, err)
+		}
+	}
+	return err
+}

@@ -1,0 +1,163 @@
+package bot
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/http"
+	"reflect"
+
+	"maunium.net/go/mautrix"
+	"maunium.net/go/mautrix/event"
+	"maunium.net/go/mautrix/id"
+)
+
+// CaseStateType is the state event that marks a room as a case's private
+// room, so the room is found again if secbot crashed while creating it.
+var CaseStateType = event.Type{Type: "org.secbot.case", Class: event.StateEventType}
+
+// CaseState is the content of CaseStateType.
+type CaseState struct {
+	CaseID string `json:"case_id"`
+}
+
+func init() {
+	event.TypeMap[CaseStateType] = reflect.TypeOf(CaseState{})
+}
+
+// JoinRoom joins a room the bot was invited to.
+func (b *Bot) JoinRoom(ctx context.Context, roomID id.RoomID) error {
+	_, err := b.Client.JoinRoomByID(ctx, roomID)
+	return err
+}
+
+// LeaveRoom leaves (or declines the invite to) a room.
+func (b *Bot) LeaveRoom(ctx context.Context, roomID id.RoomID, reason string) error {
+	_, err := b.Client.LeaveRoom(ctx, roomID, &mautrix.ReqLeave{Reason: reason})
+	if isHTTPStatus(err, http.StatusForbidden) || isHTTPStatus(err, http.StatusNotFound) {
+		return nil // not in the room (any more)
+	}
+	return err
+}
+
+// Members lists the users joined to a room.
+func (b *Bot) Members(ctx context.Context, roomID id.RoomID) ([]id.UserID, error) {
+	resp, err := b.Client.JoinedMembers(ctx, roomID)
+	if err != nil {
+		return nil, err
+	}
+	users := make([]id.UserID, 0, len(resp.Joined))
+	for u := range resp.Joined {
+		users = append(users, u)
+	}
+	return users, nil
+}
+
+// createCaseRoom creates a case's private room: encrypted from its first
+// event, invite-only, no guests, history visible from the invite on (so the
+// welcome reaches invitees who join later), a neutral name, no alias, no
+// topic, and the org.secbot.case marker.
+func (b *Bot) createCaseRoom(ctx context.Context, caseID, name string, invite []id.UserID) (id.RoomID, error) {
+	resp, err := b.Client.CreateRoom(ctx, &mautrix.ReqCreateRoom{
+		Preset:     "private_chat",
+		Visibility: "private",
+		Name:       name,
+		Invite:     invite,
+		InitialState: []*event.Event{
+			{Type: event.StateEncryption, Content: event.Content{Parsed: &event.EncryptionEventContent{Algorithm: id.AlgorithmMegolmV1}}},
+			{Type: event.StateJoinRules, Content: event.Content{Parsed: &event.JoinRulesEventContent{JoinRule: event.JoinRuleInvite}}},
+			{Type: event.StateGuestAccess, Content: event.Content{Parsed: &event.GuestAccessEventContent{GuestAccess: event.GuestAccessForbidden}}},
+			{Type: event.StateHistoryVisibility, Content: event.Content{Parsed: &event.HistoryVisibilityEventContent{HistoryVisibility: event.HistoryVisibilityInvited}}},
+			{Type: CaseStateType, Content: event.Content{Parsed: &CaseState{CaseID: caseID}}},
+		},
+	})
+	if err != nil {
+		return "", fmt.Errorf("create room for %s: %w", caseID, err)
+	}
+	return resp.RoomID, nil
+}
+
+// findCaseRoom looks through the bot's rooms for one marked with caseID:
+// the room an earlier attempt created before secbot could record it.
+func (b *Bot) findCaseRoom(ctx context.Context, caseID string) (id.RoomID, error) {
+	joined, err := b.Client.JoinedRooms(ctx)
+	if err != nil {
+		return "", err
+	}
+	for _, roomID := range joined.JoinedRooms {
+		var state CaseState
+		err := b.Client.StateEvent(ctx, roomID, CaseStateType, "", &state)
+		if err == nil && state.CaseID == caseID {
+			return roomID, nil
+		}
+	}
+	return "", nil
+}
+
+// createDM creates an encrypted direct chat with user and records it in the
+// bot's m.direct account data, where a retry finds it again.
+func (b *Bot) createDM(ctx context.Context, user id.UserID) (id.RoomID, error) {
+	resp, err := b.Client.CreateRoom(ctx, &mautrix.ReqCreateRoom{
+		Preset:   "trusted_private_chat",
+		IsDirect: true,
+		Invite:   []id.UserID{user},
+		InitialState: []*event.Event{
+			{Type: event.StateEncryption, Content: event.Content{Parsed: &event.EncryptionEventContent{Algorithm: id.AlgorithmMegolmV1}}},
+			{Type: event.StateHistoryVisibility, Content: event.Content{Parsed: &event.HistoryVisibilityEventContent{HistoryVisibility: event.HistoryVisibilityInvited}}},
+		},
+	})
+	if err != nil {
+		return "", fmt.Errorf("create direct chat: %w", err)
+	}
+	direct := event.DirectChatsEventContent{}
+	_ = b.Client.GetAccountData(ctx, event.AccountDataDirectChats.Type, &direct)
+	direct[user] = append(direct[user], resp.RoomID)
+	if err := b.Client.SetAccountData(ctx, event.AccountDataDirectChats.Type, &direct); err != nil {
+		b.log.Warn().Err(err).Msg("Could not record the direct chat in m.direct")
+	}
+	return resp.RoomID, nil
+}
+
+// findDM returns a direct chat with user that the bot is still in, if any.
+func (b *Bot) findDM(ctx context.Context, user id.UserID) (id.RoomID, error) {
+	direct := event.DirectChatsEventContent{}
+	if err := b.Client.GetAccountData(ctx, event.AccountDataDirectChats.Type, &direct); err != nil {
+		if isHTTPStatus(err, http.StatusNotFound) {
+			return "", nil
+		}
+		return "", err
+	}
+	joined, err := b.Client.JoinedRooms(ctx)
+	if err != nil {
+		return "", err
+	}
+	in := make(map[id.RoomID]bool, len(joined.JoinedRooms))
+	for _, r := range joined.JoinedRooms {
+		in[r] = true
+	}
+	rooms := direct[user]
+	for i := len(rooms) - 1; i >= 0; i-- {
+		if in[rooms[i]] {
+			return rooms[i], nil
+		}
+	}
+	return "", nil
+}
+
+func isHTTPStatus(err error, status int) bool {
+	var httpErr mautrix.HTTPError
+	return errors.As(err, &httpErr) && httpErr.Response != nil && httpErr.Response.StatusCode == status
+}
+
+// JoinedMemberCount returns how many users are joined to or invited to a
+// room, from the bot's state store (no request to the homeserver).
+func (b *Bot) JoinedMemberCount(ctx context.Context, roomID id.RoomID) (int, error) {
+	ss, ok := b.Client.StateStore.(interface {
+		GetRoomJoinedOrInvitedMembers(context.Context, id.RoomID) ([]id.UserID, error)
+	})
+	if !ok {
+		return 0, errors.New("the state store cannot list members")
+	}
+	members, err := ss.GetRoomJoinedOrInvitedMembers(ctx, roomID)
+	return len(members), err
+}

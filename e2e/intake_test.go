@@ -1,0 +1,239 @@
+package e2e
+
+import (
+	"regexp"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"maunium.net/go/mautrix"
+	"maunium.net/go/mautrix/event"
+	"maunium.net/go/mautrix/id"
+
+	"github.com/enarx/secbot/internal/testbed"
+)
+
+var caseIDPattern = regexp.MustCompile(`SR-\d{4}-\d{4,}`)
+
+func TestReporterDMOpensPrivateEncryptedCaseRoom(t *testing.T) {
+	ctx := testContext(t)
+	bot := startBot(t, ctx, "intakebot", testbed.BotOptions{})
+	reporter := newUser(t, ctx, "reporter")
+	outsider := newUser(t, ctx, "outsider")
+
+	dm := openDM(t, ctx, reporter, bot.UserID)
+	say(t, ctx, reporter, dm, "Hi! I'd like to report a security issue, please.")
+
+	ack := waitMessage(t, ctx, reporter, dm, bot.UserID, "do not share")
+	ackBody := ack.Content.AsMessage()
+	if ackBody.MsgType != event.MsgNotice {
+		t.Errorf("the DM reply is a %s, want m.notice", ackBody.MsgType)
+	}
+	if !ack.Mautrix.WasEncrypted {
+		t.Error("the DM reply was not encrypted")
+	}
+	caseID := caseIDPattern.FindString(ackBody.Body)
+	if caseID == "" {
+		t.Fatalf("the DM reply names no case ID: %q", ackBody.Body)
+	}
+
+	room := caseInvite(t, ctx, reporter, bot.UserID)
+	if err := reporter.Join(ctx, room); err != nil {
+		t.Fatal(err)
+	}
+	welcome := waitMessage(t, ctx, reporter, room, bot.UserID, "Security report "+caseID)
+	if !welcome.Mautrix.WasEncrypted {
+		t.Error("the welcome reached the reporter unencrypted")
+	}
+	if body := welcome.Content.AsMessage().Body; !strings.Contains(body, "acknowledge") || !strings.Contains(body, "detailed response") {
+		t.Errorf("the welcome does not say what happens next and by when: %q", body)
+	}
+
+	state, err := reporter.Client.State(ctx, room)
+	if err != nil {
+		t.Fatal(err)
+	}
+	get := func(t event.Type) *event.Event { return state[t][""] }
+	if enc := get(event.StateEncryption); enc == nil || enc.Content.AsEncryption().Algorithm != id.AlgorithmMegolmV1 {
+		t.Errorf("room encryption = %v, want megolm", enc)
+	}
+	if jr := get(event.StateJoinRules); jr == nil || jr.Content.AsJoinRules().JoinRule != event.JoinRuleInvite {
+		t.Error("the case room is not invite-only")
+	}
+	if ga := get(event.StateGuestAccess); ga == nil || ga.Content.AsGuestAccess().GuestAccess != event.GuestAccessForbidden {
+		t.Error("guests are not forbidden in the case room")
+	}
+	if hv := get(event.StateHistoryVisibility); hv == nil || hv.Content.AsHistoryVisibility().HistoryVisibility != event.HistoryVisibilityInvited {
+		t.Error("history visibility is not 'invited'")
+	}
+	if name := get(event.StateRoomName); name == nil || name.Content.AsRoomName().Name != "Security report "+caseID {
+		t.Errorf("room name = %v, want the neutral 'Security report %s'", name, caseID)
+	}
+	for _, forbidden := range []event.Type{event.StateTopic, event.StateCanonicalAlias} {
+		if get(forbidden) != nil {
+			t.Errorf("the case room has a %s: room state is not encrypted, it must have none", forbidden.Type)
+		}
+	}
+	marker := state[event.Type{Type: "org.secbot.case", Class: event.StateEventType}][""]
+	if marker == nil || marker.Content.Raw["case_id"] != caseID {
+		t.Errorf("org.secbot.case state = %v, want case_id %s", marker, caseID)
+	}
+
+	members := map[id.UserID]event.Membership{}
+	for key, evt := range state[event.StateMember] {
+		members[id.UserID(key)] = evt.Content.AsMember().Membership
+	}
+	want := map[id.UserID]event.Membership{
+		bot.UserID: event.MembershipJoin, reporter.ID(): event.MembershipJoin,
+		bed.Alice.ID(): event.MembershipInvite, bed.Bob.ID(): event.MembershipInvite,
+	}
+	for user, membership := range want {
+		if members[user] != membership {
+			t.Errorf("%s is %q in the case room, want %q", user, members[user], membership)
+		}
+	}
+	if len(members) != len(want) {
+		t.Errorf("the case room has members %v, want exactly %v", members, want)
+	}
+	if _, ok := members[outsider.ID()]; ok {
+		t.Error("an outsider was invited to the case room")
+	}
+
+	// The team sees the welcome too once they join, and the team room heard of the case.
+	if err := bed.Alice.Join(ctx, room); err != nil {
+		t.Fatal(err)
+	}
+	waitMessage(t, ctx, bed.Alice, room, bot.UserID, "Security report "+caseID)
+	waitMessage(t, ctx, bed.Alice, bed.TeamRoom, bot.UserID, "New security report **"+caseID)
+
+	// Asking again opens no second case: the reporter is pointed to this one.
+	say(t, ctx, reporter, dm, "i want to report a vulnerability")
+	waitMessage(t, ctx, reporter, dm, bot.UserID, "already have an open report with us: **"+caseID)
+	time.Sleep(2 * time.Second)
+	if rooms := invitesFrom(reporter, bot.UserID); len(rooms) != 1 {
+		t.Errorf("the reporter was invited to %d case rooms, want 1", len(rooms))
+	}
+}
+
+func TestPublicRoomRequestGetsThreadReplyAndDM(t *testing.T) {
+	ctx := testContext(t)
+	bot := startBot(t, ctx, "publicbot", testbed.BotOptions{})
+	reporter := newUser(t, ctx, "public")
+
+	// A team member brings the bot into a public room.
+	resp, err := bed.Alice.Client.CreateRoom(ctx, &mautrix.ReqCreateRoom{Preset: "public_chat", Visibility: "public", Name: "Project chat", Invite: []id.UserID{bot.UserID}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	public := resp.RoomID
+	if err := bed.Alice.WaitJoined(ctx, wait, public, bot.UserID); err != nil {
+		t.Fatal(err)
+	}
+	if err := reporter.Join(ctx, public); err != nil {
+		t.Fatal(err)
+	}
+	request := say(t, ctx, reporter, public, "Hello, who do I talk to about a security vulnerability I found?")
+
+	reply := waitMessage(t, ctx, reporter, public, bot.UserID, "direct message")
+	rel := reply.Content.AsMessage().RelatesTo
+	if rel == nil || rel.Type != event.RelThread || rel.EventID != request {
+		t.Errorf("the public answer is not in a thread under the request: %+v", rel)
+	}
+	if caseIDPattern.MatchString(reply.Content.AsMessage().Body) {
+		t.Error("the public answer names the case ID")
+	}
+
+	invite, err := reporter.WaitInvite(ctx, wait, bot.UserID, func(evt *event.Event) bool { return evt.Content.AsMember().IsDirect })
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := reporter.Join(ctx, invite.RoomID); err != nil {
+		t.Fatal(err)
+	}
+	hello := waitMessage(t, ctx, reporter, invite.RoomID, bot.UserID, "public room")
+	if !hello.Mautrix.WasEncrypted {
+		t.Error("the DM the bot opened is not encrypted")
+	}
+	caseID := caseIDPattern.FindString(hello.Content.AsMessage().Body)
+	room := caseInvite(t, ctx, reporter, bot.UserID)
+	if err := reporter.Join(ctx, room); err != nil {
+		t.Fatal(err)
+	}
+	waitMessage(t, ctx, reporter, room, bot.UserID, "Security report "+caseID)
+}
+
+func TestBotDeclinesGroupInvitesFromOutsiders(t *testing.T) {
+	ctx := testContext(t)
+	bot := startBot(t, ctx, "declinebot", testbed.BotOptions{})
+	outsider := newUser(t, ctx, "inviter")
+	resp, err := outsider.Client.CreateRoom(ctx, &mautrix.ReqCreateRoom{Preset: "private_chat", Name: "Let me in", Invite: []id.UserID{bot.UserID}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = outsider.Wait(ctx, wait, "the bot declining", func(evt *event.Event) bool {
+		return evt.Type == event.StateMember && evt.RoomID == resp.RoomID && evt.GetStateKey() == bot.UserID.String() && evt.Content.AsMember().Membership == event.MembershipLeave
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	members, err := outsider.Client.JoinedMembers(ctx, resp.RoomID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, in := members.Joined[bot.UserID]; in {
+		t.Error("the bot joined a group room an outsider invited it to")
+	}
+}
+
+func TestBadInputOpensNoCaseAndCrashesNothing(t *testing.T) {
+	ctx := testContext(t)
+	bot := startBot(t, ctx, "badinputbot", testbed.BotOptions{})
+	u := newUser(t, ctx, "fuzzer")
+	dm := openDM(t, ctx, u, bot.UserID)
+
+	first := say(t, ctx, u, dm, "hello there")
+	waitMessage(t, ctx, u, dm, bot.UserID, "report a security issue")
+	sends := []struct {
+		name    string
+		typ     event.Type
+		content any
+	}{
+		{"an edit that adds intent", event.EventMessage, map[string]any{
+			"msgtype": "m.text", "body": "* I want to report a security issue",
+			"m.new_content": map[string]any{"msgtype": "m.text", "body": "I want to report a security issue"},
+			"m.relates_to":  map[string]any{"rel_type": "m.replace", "event_id": first},
+		}},
+		{"a reaction", event.EventReaction, map[string]any{"m.relates_to": map[string]any{"rel_type": "m.annotation", "event_id": first, "key": "👍"}}},
+		{"an image", event.EventMessage, map[string]any{"msgtype": "m.image", "body": "vulnerability.png", "url": "mxc://localhost/abc"}},
+		{"a message without a body", event.EventMessage, map[string]any{"msgtype": "m.text"}},
+		{"a body of the wrong type", event.EventMessage, map[string]any{"msgtype": "m.text", "body": 42}},
+		{"an unknown event type", event.Type{Type: "org.example.unknown", Class: event.MessageEventType}, map[string]any{"body": "I want to report a security issue"}},
+		{"a huge message", event.EventMessage, map[string]any{"msgtype": "m.text", "body": strings.Repeat("lorem ipsum ", 3000)}},
+	}
+	for _, s := range sends {
+		if _, err := u.Client.SendMessageEvent(ctx, dm, s.typ, s.content); err != nil {
+			t.Fatalf("send %s: %v", s.name, err)
+		}
+	}
+	if _, err := u.Client.RedactEvent(ctx, dm, first); err != nil {
+		t.Fatal(err)
+	}
+	// A marker the bot answers, after everything else: once it is answered,
+	// everything before it has been handled.
+	say(t, ctx, u, dm, "ping")
+	deadline := time.Now().Add(wait)
+	for len(messagesFrom(u, dm, bot.UserID)) < 2 && time.Now().Before(deadline) {
+		time.Sleep(200 * time.Millisecond)
+	}
+	time.Sleep(2 * time.Second)
+	if !bot.Running() {
+		t.Fatal("the bot crashed on bad input")
+	}
+	if rooms := invitesFrom(u, bot.UserID); len(rooms) != 0 {
+		t.Errorf("bad input opened %d case(s)", len(rooms))
+	}
+	if got := messagesFrom(u, dm, bot.UserID); slices.ContainsFunc(got, func(s string) bool { return caseIDPattern.MatchString(s) }) {
+		t.Errorf("a case was opened: %q", got)
+	}
+}

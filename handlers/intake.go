@@ -1,0 +1,141 @@
+package handlers
+
+import (
+	"context"
+	"errors"
+
+	"github.com/rs/zerolog"
+	"maunium.net/go/mautrix/event"
+	"maunium.net/go/mautrix/id"
+
+	"github.com/enarx/secbot/disclosure"
+	"github.com/enarx/secbot/scheduler"
+	"github.com/enarx/secbot/store"
+)
+
+// intake opens a case for a request to report a security issue, made in a
+// direct chat (direct) or a public room. Nothing of the message's text is
+// kept: only that a request was made, by whom and where.
+func (h *Handlers) intake(ctx context.Context, evt *event.Event, msg *event.MessageEventContent, direct bool) error {
+	looksLikeDetails := disclosure.LooksLikeDetails(msg.Body, false)
+	var opened *store.Case
+	err := h.once(ctx, evt, func(ctx context.Context) error {
+		now := h.clock.Now()
+		if existing, err := h.store.OpenCaseOf(ctx, evt.Sender); err == nil {
+			return h.pointToExisting(ctx, evt, existing, direct, looksLikeDetails)
+		} else if !errors.Is(err, store.ErrNotFound) {
+			return err
+		}
+		var dmRoom id.RoomID
+		if direct {
+			dmRoom = evt.RoomID
+		}
+		c, err := h.store.CreateCase(ctx, evt.Sender, evt.RoomID, dmRoom, now)
+		if err != nil {
+			return err
+		}
+		opened = c
+		lane := c.ID.String()
+		for _, kind := range []disclosure.DeadlineKind{disclosure.DeadlineAcknowledge, disclosure.DeadlineResponse} {
+			if err := h.store.SetDeadline(ctx, scheduler.NewDeadline(c.ID, kind, c.CreatedAt, h.timers.Policy())); err != nil {
+				return err
+			}
+		}
+		data := h.intakeData(c)
+		reporterDM := store.Target{Room: evt.RoomID}
+		if direct {
+			if err := h.render(ctx, lane, reporterDM, "dm_ack", data, evt.ID); err != nil {
+				return err
+			}
+			if looksLikeDetails {
+				if err := h.render(ctx, lane, reporterDM, "dm_details_warning", data, ""); err != nil {
+					return err
+				}
+			}
+		} else {
+			// Nothing of the case happens in public: a pointer in a thread,
+			// then everything else in a direct chat the bot opens itself.
+			if err := h.threadReply(ctx, lane, evt, data); err != nil {
+				return err
+			}
+			if _, err := h.store.Enqueue(ctx, lane, store.KindOpenDM, store.OpenDMEffect{User: evt.Sender, CaseID: lane}, now); err != nil {
+				return err
+			}
+			reporterDM = store.Target{DMWith: evt.Sender}
+			if err := h.render(ctx, lane, reporterDM, "dm_from_public", data, ""); err != nil {
+				return err
+			}
+		}
+		invite := []id.UserID{evt.Sender}
+		for _, member := range h.opts.Team {
+			if member != evt.Sender && member != h.chat.UserID() {
+				invite = append(invite, member)
+			}
+		}
+		if _, err := h.store.Enqueue(ctx, lane, store.KindCreateCaseRoom, store.CreateCaseRoomEffect{
+			CaseID: lane, Name: "Security report " + lane, Invite: invite,
+		}, now); err != nil {
+			return err
+		}
+		if err := h.render(ctx, lane, store.Target{CaseRoomOf: lane}, "welcome", data, ""); err != nil {
+			return err
+		}
+		if h.opts.TeamRoom != "" {
+			if err := h.render(ctx, lane, store.Target{Room: h.opts.TeamRoom}, "team_new_case", data, ""); err != nil {
+				return err
+			}
+		}
+		return h.store.Audit(ctx, store.AuditEntry{At: now, Actor: evt.Sender, CaseID: lane, Action: "case.open", Detail: map[bool]string{true: "direct message", false: "public room"}[direct], Allowed: true})
+	})
+	if err == nil && opened != nil {
+		zerolog.Ctx(ctx).Info().Stringer("case_id", opened.ID).Bool("direct", direct).Msg("Opened case")
+	}
+	return err
+}
+
+// pointToExisting answers a reporter who asks again while a case is open.
+func (h *Handlers) pointToExisting(ctx context.Context, evt *event.Event, c *store.Case, direct, looksLikeDetails bool) error {
+	lane := c.ID.String()
+	data := caseData(c)
+	if !direct {
+		if err := h.threadReply(ctx, lane, evt, data); err != nil {
+			return err
+		}
+		if err := h.render(ctx, lane, store.Target{DMWith: evt.Sender}, "dm_existing_case", data, ""); err != nil {
+			return err
+		}
+		return nil
+	}
+	if looksLikeDetails {
+		if err := h.render(ctx, lane, store.Target{Room: evt.RoomID}, "dm_details_warning", data, evt.ID); err != nil {
+			return err
+		}
+	}
+	return h.render(ctx, lane, store.Target{Room: evt.RoomID}, "dm_existing_case", data, evt.ID)
+}
+
+func (h *Handlers) intakeData(c *store.Case) map[string]any {
+	p := h.timers.Policy()
+	cal := p.Calendar
+	data := caseData(c)
+	team := make([]string, 0, len(h.opts.Team))
+	for _, u := range h.opts.Team {
+		team = append(team, u.String())
+	}
+	data["Reporter"] = c.Reporter.String()
+	data["Team"] = team
+	data["AcknowledgeBy"] = h.local(p.SLA.Due(disclosure.DeadlineAcknowledge, c.CreatedAt, cal))
+	data["RespondBy"] = h.local(p.SLA.Due(disclosure.DeadlineResponse, c.CreatedAt, cal))
+	data["UpdateInterval"] = p.SLA.UpdateInterval.String()
+	return data
+}
+
+// threadReply answers a public request in a thread under it.
+func (h *Handlers) threadReply(ctx context.Context, lane string, evt *event.Event, data any) error {
+	md, err := h.templates.Render("public_thread", data)
+	if err != nil {
+		return err
+	}
+	_, err = h.store.Enqueue(ctx, lane, store.KindSend, store.SendEffect{To: store.Target{Room: evt.RoomID}, Markdown: md, ThreadRoot: evt.ID}, h.clock.Now())
+	return err
+}

@@ -1,0 +1,140 @@
+// Command demo runs secbot end to end on this machine: a local Dendrite,
+// secbot on its own SQLite file, the security team and a scripted reporter,
+// and prints the conversation each side sees. It stops what it started.
+package main
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"strings"
+	"time"
+
+	"maunium.net/go/mautrix/event"
+	"maunium.net/go/mautrix/id"
+
+	"github.com/enarx/secbot/internal/matrixtest"
+	"github.com/enarx/secbot/internal/testbed"
+)
+
+const step = 60 * time.Second
+
+func main() {
+	if err := demo(); err != nil {
+		fmt.Fprintln(os.Stderr, "demo failed:", err)
+		os.Exit(1)
+	}
+}
+
+func demo() error {
+	ctx, cancel := context.WithTimeout(context.Background(), 15*time.Minute)
+	defer cancel()
+	dir, err := os.MkdirTemp("", "secbot-demo-")
+	if err != nil {
+		return err
+	}
+	defer os.RemoveAll(dir)
+
+	say("Starting a local Dendrite %s on 127.0.0.1 and building secbot…", matrixtest.DendriteVersion)
+	bed, err := testbed.New(ctx, dir)
+	if err != nil {
+		return err
+	}
+	defer bed.Close()
+	bot, err := bed.NewBot(ctx, "secbot", testbed.BotOptions{})
+	if err != nil {
+		return err
+	}
+	if err := bot.Start(); err != nil {
+		return err
+	}
+	defer func() { _ = bot.Stop() }()
+	say("Homeserver %s; security team %s (coordinator) and %s (backup); secbot is %s.", bed.Server.URL, bed.Alice.ID(), bed.Bob.ID(), bot.UserID)
+	if err := bed.Alice.WaitJoined(ctx, step, bed.TeamRoom, bot.UserID); err != nil {
+		return err
+	}
+
+	rita, err := bed.NewUser(ctx, "rita")
+	if err != nil {
+		return err
+	}
+	defer rita.Close()
+	say("\nThe reporter, %s, opens an encrypted direct chat with secbot.", rita.ID())
+	dm, err := rita.DM(ctx, bot.UserID)
+	if err != nil {
+		return err
+	}
+	if err := rita.WaitJoined(ctx, step, dm, bot.UserID); err != nil {
+		return err
+	}
+	if _, err := rita.Say(ctx, dm, "Hi, I'd like to report a security issue in your project."); err != nil {
+		return err
+	}
+	if _, err := rita.WaitMessage(ctx, step, dm, bot.UserID, "do not share"); err != nil {
+		return err
+	}
+	invite, err := rita.WaitInvite(ctx, step, bot.UserID, func(evt *event.Event) bool { return !evt.Content.AsMember().IsDirect })
+	if err != nil {
+		return err
+	}
+	room := invite.RoomID
+	say("secbot invites the reporter to a private room; the reporter joins.")
+	if err := rita.Join(ctx, room); err != nil {
+		return err
+	}
+	welcome, err := rita.WaitMessage(ctx, step, room, bot.UserID, "Security report")
+	if err != nil {
+		return err
+	}
+	encrypted := welcome.Mautrix.WasEncrypted
+	say("The coordinator joins the private room and answers.")
+	if err := bed.Alice.Join(ctx, room); err != nil {
+		return err
+	}
+	if _, err := bed.Alice.WaitMessage(ctx, step, room, bot.UserID, "Security report"); err != nil {
+		return err
+	}
+	if _, err := bed.Alice.Say(ctx, room, "Thanks for reaching out — I'm looking at this now. Please share the details here."); err != nil {
+		return err
+	}
+	if _, err := rita.WaitMessage(ctx, step, room, bed.Alice.ID(), "looking at this"); err != nil {
+		return err
+	}
+
+	labels := map[id.RoomID]string{dm: "reporter's DM with secbot", room: "private case room", bed.TeamRoom: "team room"}
+	transcript("What the reporter saw", rita, labels)
+	transcript("What the coordinator saw", bed.Alice, labels)
+	say("\nThe welcome reached the reporter end-to-end encrypted: %v.", encrypted)
+	say("secbot's state is in %s (mode 0600); nothing in it is the reporter's text.", bot.DBPath)
+	say("Demo finished: stopping secbot and Dendrite.")
+	return nil
+}
+
+func say(format string, args ...any) { fmt.Printf(format+"\n", args...) }
+
+// transcript prints the messages a user saw, room by room, in order.
+func transcript(title string, u *matrixtest.User, labels map[id.RoomID]string) {
+	fmt.Printf("\n── %s ──\n", title)
+	for _, evt := range u.Events() {
+		if evt.Type != event.EventMessage {
+			continue
+		}
+		label, ok := labels[evt.RoomID]
+		if !ok {
+			continue
+		}
+		body, err := matrixtest.Body(evt)
+		if err != nil {
+			continue
+		}
+		lock := ""
+		if evt.Mautrix.WasEncrypted {
+			lock = "🔒 "
+		}
+		fmt.Printf("[%s] %s%s:\n%s\n\n", label, lock, evt.Sender, indent(body))
+	}
+}
+
+func indent(s string) string {
+	return "    " + strings.ReplaceAll(strings.TrimSpace(s), "\n", "\n    ")
+}

@@ -1,0 +1,245 @@
+package matrixtest
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"path/filepath"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/rs/zerolog"
+	"maunium.net/go/mautrix"
+	"maunium.net/go/mautrix/crypto/cryptohelper"
+	"maunium.net/go/mautrix/event"
+	"maunium.net/go/mautrix/id"
+)
+
+// User is a person on the test homeserver: a separate mautrix client with
+// its own crypto store, syncing in the background and keeping every event
+// it sees (decrypted where it can).
+type User struct {
+	Client *mautrix.Client
+	crypto *cryptohelper.CryptoHelper
+	cancel context.CancelFunc
+	done   chan struct{}
+
+	mu      sync.Mutex
+	events  []*event.Event
+	invites map[id.RoomID]*event.Event
+	changed chan struct{}
+	// AutoJoin makes the user accept every invite.
+	AutoJoin bool
+}
+
+// NewUser registers localpart on srv, logs in with encryption (its crypto
+// store in dir) and starts syncing.
+func NewUser(ctx context.Context, srv *Server, localpart, dir string) (*User, error) {
+	password := "password-" + localpart
+	if err := srv.Register(ctx, localpart, password); err != nil {
+		return nil, err
+	}
+	return Login(ctx, srv, localpart, password, dir)
+}
+
+// Login logs an existing account in with encryption and starts syncing.
+func Login(ctx context.Context, srv *Server, localpart, password, dir string) (*User, error) {
+	cli, err := mautrix.NewClient(srv.URL, "", "")
+	if err != nil {
+		return nil, err
+	}
+	cli.Log = zerolog.Nop()
+	helper, err := cryptohelper.NewCryptoHelper(cli, []byte("test-pickle-key-"+localpart), filepath.Join(dir, localpart+"-crypto.db"))
+	if err != nil {
+		return nil, err
+	}
+	helper.LoginAs = &mautrix.ReqLogin{
+		Type:       mautrix.AuthTypePassword,
+		Identifier: mautrix.UserIdentifier{Type: mautrix.IdentifierTypeUser, User: localpart},
+		Password:   password,
+	}
+	if err := helper.Init(ctx); err != nil {
+		return nil, fmt.Errorf("log in %s: %w", localpart, err)
+	}
+	cli.Crypto = helper
+	u := &User{Client: cli, crypto: helper, invites: map[id.RoomID]*event.Event{}, changed: make(chan struct{})}
+	syncer := cli.Syncer.(*mautrix.DefaultSyncer)
+	record := func(_ context.Context, evt *event.Event) { u.record(evt) }
+	for _, t := range []event.Type{event.EventMessage, event.EventReaction, event.StateMember, event.EventRedaction} {
+		syncer.OnEventType(t, record)
+	}
+	syncer.OnEventType(event.StateMember, func(ctx context.Context, evt *event.Event) {
+		if evt.GetStateKey() == cli.UserID.String() && evt.Content.AsMember().Membership == event.MembershipInvite && u.autoJoin() {
+			_, _ = cli.JoinRoomByID(ctx, evt.RoomID)
+		}
+	})
+	helper.DecryptErrorCallback = func(evt *event.Event, err error) { u.record(evt) }
+	syncCtx, cancel := context.WithCancel(context.Background())
+	u.cancel, u.done = cancel, make(chan struct{})
+	go func() {
+		defer close(u.done)
+		for syncCtx.Err() == nil {
+			if err := cli.SyncWithContext(syncCtx); err != nil && syncCtx.Err() == nil {
+				time.Sleep(200 * time.Millisecond)
+			}
+		}
+	}()
+	return u, nil
+}
+
+func (u *User) autoJoin() bool {
+	u.mu.Lock()
+	defer u.mu.Unlock()
+	return u.AutoJoin
+}
+
+// SetAutoJoin makes the user accept every invite from now on.
+func (u *User) SetAutoJoin(on bool) {
+	u.mu.Lock()
+	u.AutoJoin = on
+	u.mu.Unlock()
+}
+
+func (u *User) record(evt *event.Event) {
+	u.mu.Lock()
+	defer u.mu.Unlock()
+	u.events = append(u.events, evt)
+	if evt.Type == event.StateMember && evt.GetStateKey() == u.Client.UserID.String() && evt.Content.AsMember().Membership == event.MembershipInvite {
+		u.invites[evt.RoomID] = evt
+	}
+	close(u.changed)
+	u.changed = make(chan struct{})
+}
+
+// ID is the user's Matrix ID.
+func (u *User) ID() id.UserID { return u.Client.UserID }
+
+// Events returns what the user has seen so far.
+func (u *User) Events() []*event.Event {
+	u.mu.Lock()
+	defer u.mu.Unlock()
+	return append([]*event.Event(nil), u.events...)
+}
+
+// Wait returns the first event seen (before or after the call) that match
+// accepts, or an error after timeout.
+func (u *User) Wait(ctx context.Context, timeout time.Duration, what string, match func(*event.Event) bool) (*event.Event, error) {
+	deadline := time.NewTimer(timeout)
+	defer deadline.Stop()
+	seen := 0
+	for {
+		u.mu.Lock()
+		events, changed := u.events[seen:], u.changed
+		seen = len(u.events)
+		u.mu.Unlock()
+		for _, evt := range events {
+			if match(evt) {
+				return evt, nil
+			}
+		}
+		select {
+		case <-changed:
+		case <-deadline.C:
+			return nil, fmt.Errorf("%s did not see %s within %s", u.ID(), what, timeout)
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		}
+	}
+}
+
+// WaitMessage waits for a message in room (any room if empty) from sender
+// whose body contains substr.
+func (u *User) WaitMessage(ctx context.Context, timeout time.Duration, room id.RoomID, sender id.UserID, substr string) (*event.Event, error) {
+	return u.Wait(ctx, timeout, fmt.Sprintf("a message containing %q", substr), func(evt *event.Event) bool {
+		if evt.Type != event.EventMessage || (room != "" && evt.RoomID != room) || (sender != "" && evt.Sender != sender) {
+			return false
+		}
+		msg, ok := evt.Content.Parsed.(*event.MessageEventContent)
+		return ok && containsFold(msg.Body, substr)
+	})
+}
+
+// WaitInvite waits for an invite from inviter and returns it.
+func (u *User) WaitInvite(ctx context.Context, timeout time.Duration, inviter id.UserID, match func(*event.Event) bool) (*event.Event, error) {
+	return u.Wait(ctx, timeout, "an invite from "+inviter.String(), func(evt *event.Event) bool {
+		return evt.Type == event.StateMember && evt.GetStateKey() == u.ID().String() && evt.Sender == inviter &&
+			evt.Content.AsMember().Membership == event.MembershipInvite && (match == nil || match(evt))
+	})
+}
+
+// Invites returns the rooms the user has been invited to so far.
+func (u *User) Invites() []id.RoomID {
+	u.mu.Lock()
+	defer u.mu.Unlock()
+	out := make([]id.RoomID, 0, len(u.invites))
+	for r := range u.invites {
+		out = append(out, r)
+	}
+	return out
+}
+
+// Join joins a room.
+func (u *User) Join(ctx context.Context, room id.RoomID) error {
+	_, err := u.Client.JoinRoomByID(ctx, room)
+	return err
+}
+
+// DM creates an encrypted direct chat with other, the way Element does.
+func (u *User) DM(ctx context.Context, other id.UserID) (id.RoomID, error) {
+	resp, err := u.Client.CreateRoom(ctx, &mautrix.ReqCreateRoom{
+		Preset:   "trusted_private_chat",
+		IsDirect: true,
+		Invite:   []id.UserID{other},
+		InitialState: []*event.Event{
+			{Type: event.StateEncryption, Content: event.Content{Parsed: &event.EncryptionEventContent{Algorithm: id.AlgorithmMegolmV1}}},
+		},
+	})
+	if err != nil {
+		return "", err
+	}
+	return resp.RoomID, nil
+}
+
+// WaitJoined waits until user is joined to room (as the user sees it).
+func (u *User) WaitJoined(ctx context.Context, timeout time.Duration, room id.RoomID, user id.UserID) error {
+	_, err := u.Wait(ctx, timeout, user.String()+" joining "+room.String(), func(evt *event.Event) bool {
+		return evt.Type == event.StateMember && evt.RoomID == room && evt.GetStateKey() == user.String() && evt.Content.AsMember().Membership == event.MembershipJoin
+	})
+	return err
+}
+
+// Say sends a text message.
+func (u *User) Say(ctx context.Context, room id.RoomID, text string) (id.EventID, error) {
+	resp, err := u.Client.SendText(ctx, room, text)
+	if err != nil {
+		return "", err
+	}
+	return resp.EventID, nil
+}
+
+// Close stops syncing.
+func (u *User) Close() {
+	u.cancel()
+	u.Client.StopSync()
+	select {
+	case <-u.done:
+	case <-time.After(5 * time.Second):
+	}
+	_ = u.crypto.Close()
+}
+
+var errNotMessage = errors.New("not a message")
+
+// Body returns a message event's body.
+func Body(evt *event.Event) (string, error) {
+	msg, ok := evt.Content.Parsed.(*event.MessageEventContent)
+	if !ok {
+		return "", errNotMessage
+	}
+	return msg.Body, nil
+}
+
+func containsFold(s, substr string) bool {
+	return strings.Contains(strings.ToLower(s), strings.ToLower(substr))
+}

@@ -1,0 +1,285 @@
+// Package testbed sets up the whole of secbot's world on one machine: a
+// Dendrite homeserver, a security team with its room, and secbot itself as
+// a separate process (so tests can kill it like a crash would).
+package testbed
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"syscall"
+	"time"
+
+	"maunium.net/go/mautrix"
+	"maunium.net/go/mautrix/event"
+	"maunium.net/go/mautrix/id"
+
+	"github.com/enarx/secbot/internal/matrixtest"
+)
+
+// Bed is a homeserver with a security team (alice the coordinator, bob the
+// backup) and their team room.
+type Bed struct {
+	Server   *matrixtest.Server
+	Dir      string
+	Binary   string
+	Alice    *matrixtest.User
+	Bob      *matrixtest.User
+	TeamRoom id.RoomID
+
+	mu    sync.Mutex
+	users int
+}
+
+// New starts Dendrite in dir/dendrite, builds secbot into dir and signs in
+// the team.
+func New(ctx context.Context, dir string) (*Bed, error) {
+	srv, err := matrixtest.Start(ctx, filepath.Join(dir, "dendrite"))
+	if err != nil {
+		return nil, err
+	}
+	b := &Bed{Server: srv, Dir: dir}
+	if b.Binary, err = Build(dir); err != nil {
+		b.Close()
+		return nil, err
+	}
+	if b.Alice, err = matrixtest.NewUser(ctx, srv, "alice", dir); err != nil {
+		b.Close()
+		return nil, err
+	}
+	if b.Bob, err = matrixtest.NewUser(ctx, srv, "bob", dir); err != nil {
+		b.Close()
+		return nil, err
+	}
+	resp, err := b.Alice.Client.CreateRoom(ctx, &mautrix.ReqCreateRoom{
+		Preset: "private_chat", Name: "Security team", Invite: []id.UserID{b.Bob.ID()},
+		InitialState: []*event.Event{{Type: event.StateEncryption, Content: event.Content{Parsed: &event.EncryptionEventContent{Algorithm: id.AlgorithmMegolmV1}}}},
+	})
+	if err != nil {
+		b.Close()
+		return nil, fmt.Errorf("create team room: %w", err)
+	}
+	b.TeamRoom = resp.RoomID
+	if err := b.Bob.Join(ctx, b.TeamRoom); err != nil {
+		b.Close()
+		return nil, err
+	}
+	return b, nil
+}
+
+// Build compiles secbot into dir and returns the binary's path.
+func Build(dir string) (string, error) {
+	out := filepath.Join(dir, "secbot")
+	cmd := exec.Command("go", "build", "-tags=goolm", "-o", out, "github.com/enarx/secbot")
+	cmd.Env = append(os.Environ(), "CGO_ENABLED=1")
+	if msg, err := cmd.CombinedOutput(); err != nil {
+		return "", fmt.Errorf("build secbot: %w\n%s", err, msg)
+	}
+	return out, nil
+}
+
+// NewUser registers a fresh user whose name starts with prefix.
+func (b *Bed) NewUser(ctx context.Context, prefix string) (*matrixtest.User, error) {
+	b.mu.Lock()
+	b.users++
+	name := fmt.Sprintf("%s%d", prefix, b.users)
+	b.mu.Unlock()
+	return matrixtest.NewUser(ctx, b.Server, name, b.Dir)
+}
+
+// Close stops the team's clients and the homeserver.
+func (b *Bed) Close() {
+	for _, u := range []*matrixtest.User{b.Alice, b.Bob} {
+		if u != nil {
+			u.Close()
+		}
+	}
+	_ = b.Server.Stop()
+}
+
+// BotOptions tune one secbot instance.
+type BotOptions struct {
+	// SLA overrides [sla] keys, e.g. {"acknowledge": `"10s"`}.
+	SLA map[string]string
+	// Extra is appended to the config file.
+	Extra string
+	// AnnounceRooms are the [announce] rooms.
+	AnnounceRooms []id.RoomID
+}
+
+// Bot is one secbot process with its own account, database and log.
+type Bot struct {
+	UserID     id.UserID
+	Dir        string
+	ConfigPath string
+	DBPath     string
+	LogPath    string
+	binary     string
+
+	mu   sync.Mutex
+	cmd  *exec.Cmd
+	done chan error
+}
+
+// NewBot registers a bot account, writes its config (secrets in files),
+// invites it to the team room and returns it, not yet started.
+func (b *Bed) NewBot(ctx context.Context, name string, opts BotOptions) (*Bot, error) {
+	dir := filepath.Join(b.Dir, name)
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return nil, err
+	}
+	password := "password-" + name
+	if err := b.Server.Register(ctx, name, password); err != nil {
+		return nil, err
+	}
+	for file, secret := range map[string]string{"password": password, "pickle-key": "pickle-key-for-" + name + "-0123456789"} {
+		if err := os.WriteFile(filepath.Join(dir, file), []byte(secret+"\n"), 0o600); err != nil {
+			return nil, err
+		}
+	}
+	sla := map[string]string{}
+	for k, v := range opts.SLA {
+		sla[k] = v
+	}
+	var slaLines []string
+	for k, v := range sla {
+		slaLines = append(slaLines, k+" = "+v)
+	}
+	var announce []string
+	for _, r := range opts.AnnounceRooms {
+		announce = append(announce, fmt.Sprintf("%q", r))
+	}
+	cfg := fmt.Sprintf(`[matrix]
+homeserver = %q
+user_id = %q
+password_file = "password"
+pickle_key_file = "pickle-key"
+
+[database]
+path = "secbot.db"
+
+[team]
+room = %q
+members = [%q, %q]
+coordinator = %q
+backup = %q
+
+[announce]
+rooms = [%s]
+
+[sla]
+%s
+
+[http]
+listen = ""
+%s`, b.Server.URL, matrixtest.UserID(name), b.TeamRoom, b.Alice.ID(), b.Bob.ID(), b.Alice.ID(), b.Bob.ID(),
+		strings.Join(announce, ", "), strings.Join(slaLines, "\n"), opts.Extra)
+	bot := &Bot{
+		UserID: id.UserID(matrixtest.UserID(name)), Dir: dir, binary: b.Binary,
+		ConfigPath: filepath.Join(dir, "secbot.toml"), DBPath: filepath.Join(dir, "secbot.db"), LogPath: filepath.Join(dir, "secbot.log"),
+	}
+	if err := os.WriteFile(bot.ConfigPath, []byte(cfg), 0o600); err != nil {
+		return nil, err
+	}
+	if _, err := b.Alice.Client.InviteUser(ctx, b.TeamRoom, &mautrix.ReqInviteUser{UserID: bot.UserID}); err != nil {
+		return nil, fmt.Errorf("invite bot to the team room: %w", err)
+	}
+	return bot, nil
+}
+
+// Start runs the bot; env adds variables (e.g. a crash point).
+func (p *Bot) Start(env ...string) error {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.cmd != nil {
+		return errors.New("bot already running")
+	}
+	logFile, err := os.OpenFile(p.LogPath, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o600)
+	if err != nil {
+		return err
+	}
+	cmd := exec.Command(p.binary, "run", "-config", p.ConfigPath)
+	cmd.Dir = p.Dir
+	cmd.Env = append(os.Environ(), env...)
+	cmd.Stdout, cmd.Stderr = logFile, logFile
+	if err := cmd.Start(); err != nil {
+		_ = logFile.Close()
+		return err
+	}
+	p.cmd, p.done = cmd, make(chan error, 1)
+	go func(done chan error) { done <- cmd.Wait(); _ = logFile.Close() }(p.done)
+	return nil
+}
+
+// Running reports whether the process is alive.
+func (p *Bot) Running() bool {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.cmd == nil {
+		return false
+	}
+	select {
+	case err := <-p.done:
+		p.done <- err
+		return false
+	default:
+		return true
+	}
+}
+
+// Wait waits for the process to exit by itself and returns its exit code.
+func (p *Bot) Wait(timeout time.Duration) (int, error) {
+	p.mu.Lock()
+	cmd, done := p.cmd, p.done
+	p.mu.Unlock()
+	if cmd == nil {
+		return 0, errors.New("bot not running")
+	}
+	select {
+	case <-done:
+	case <-time.After(timeout):
+		return 0, fmt.Errorf("bot still running after %s", timeout)
+	}
+	p.mu.Lock()
+	p.cmd = nil
+	p.mu.Unlock()
+	return cmd.ProcessState.ExitCode(), nil
+}
+
+// Kill stops the bot as a crash would (SIGKILL).
+func (p *Bot) Kill() error { return p.signal(syscall.SIGKILL) }
+
+// Stop asks the bot to shut down (SIGTERM) and waits for it.
+func (p *Bot) Stop() error { return p.signal(syscall.SIGTERM) }
+
+func (p *Bot) signal(sig syscall.Signal) error {
+	p.mu.Lock()
+	cmd, done := p.cmd, p.done
+	p.mu.Unlock()
+	if cmd == nil {
+		return nil
+	}
+	_ = cmd.Process.Signal(sig)
+	select {
+	case <-done:
+	case <-time.After(20 * time.Second):
+		_ = cmd.Process.Kill()
+		<-done
+		return fmt.Errorf("bot did not stop within 20 s of %s", sig)
+	}
+	p.mu.Lock()
+	p.cmd = nil
+	p.mu.Unlock()
+	return nil
+}
+
+// Log returns what the bot has logged so far.
+func (p *Bot) Log() string {
+	data, _ := os.ReadFile(p.LogPath)
+	return string(data)
+}

@@ -1,0 +1,228 @@
+// Command secbot is the security team's Matrix bot: it runs a project's
+// vulnerability disclosure policy, from a reporter's first message to the
+// public announcement.
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"net/http"
+	"os"
+	"os/signal"
+	"strings"
+	"sync"
+	"syscall"
+	"time"
+
+	"github.com/jonboulle/clockwork"
+	"github.com/rs/zerolog"
+
+	"github.com/enarx/secbot/bot"
+	"github.com/enarx/secbot/config"
+	"github.com/enarx/secbot/handlers"
+	"github.com/enarx/secbot/scheduler"
+	"github.com/enarx/secbot/store"
+	"github.com/enarx/secbot/templates"
+)
+
+// version is set at build time with -ldflags "-X main.version=…".
+var version = "dev"
+
+func main() {
+	os.Exit(run(os.Args[1:], os.Stdout, os.Stderr))
+}
+
+func run(args []string, stdout, stderr io.Writer) int {
+	cmd := "run"
+	if len(args) > 0 && !strings.HasPrefix(args[0], "-") {
+		cmd, args = args[0], args[1:]
+	}
+	fs := flag.NewFlagSet("secbot "+cmd, flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	configPath := fs.String("config", "secbot.toml", "the configuration file")
+	logFormat := fs.String("log-format", "json", "log format: json or console")
+	logLevel := fs.String("log-level", "info", "log level: debug, info, warn or error (debug logs request metadata, never message text)")
+	switch cmd {
+	case "version":
+		fmt.Fprintln(stdout, "secbot", version)
+		return 0
+	case "run", "check-config":
+	case "help", "-h", "--help":
+		usage(stdout)
+		return 0
+	default:
+		fmt.Fprintf(stderr, "secbot: unknown command %q\n", cmd)
+		usage(stderr)
+		return 2
+	}
+	if err := fs.Parse(args); err != nil {
+		return 2
+	}
+	cfg, err := config.Load(*configPath)
+	if err != nil {
+		fmt.Fprintf(stderr, "secbot: the configuration %s is not valid:\n%v\n", *configPath, err)
+		return 1
+	}
+	if _, err := templates.Load(cfg.Templates.Dir); err != nil {
+		fmt.Fprintf(stderr, "secbot: the templates are not valid:\n%v\n", err)
+		return 1
+	}
+	if cmd == "check-config" {
+		fmt.Fprintf(stdout, "%s is valid.\n%s\n", *configPath, cfg.Summary())
+		return 0
+	}
+	var out io.Writer = stderr
+	if *logFormat == "console" {
+		out = zerolog.ConsoleWriter{Out: stderr, TimeFormat: time.RFC3339}
+	}
+	level, err := zerolog.ParseLevel(*logLevel)
+	if err != nil || level < zerolog.DebugLevel {
+		fmt.Fprintf(stderr, "secbot: -log-level must be debug, info, warn or error\n")
+		return 2
+	}
+	log := zerolog.New(out).Level(level).With().Timestamp().Logger()
+	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
+	defer stop()
+	if err := serve(log.WithContext(ctx), *configPath, cfg, log); err != nil {
+		log.Error().Err(err).Msg("secbot stopped with an error")
+		return 1
+	}
+	log.Info().Msg("secbot stopped")
+	return 0
+}
+
+func usage(w io.Writer) {
+	fmt.Fprint(w, `usage:
+  secbot [run] -config FILE        run the bot (the default)
+  secbot check-config -config FILE check the configuration and templates, then exit
+  secbot version                   print the version
+`)
+}
+
+// serve wires the parts together and runs them until ctx ends: Matrix sync
+// → handlers → store (decision + effects) → outbox → Matrix.
+func serve(ctx context.Context, configPath string, cfg *config.Config, log zerolog.Logger) error {
+	st, err := store.Open(ctx, cfg.Database.Path, log)
+	if err != nil {
+		return err
+	}
+	defer st.Close()
+	tmpl, err := templates.Load(cfg.Templates.Dir)
+	if err != nil {
+		return err
+	}
+	b, err := bot.New(ctx, bot.Config{
+		Homeserver:  cfg.Matrix.Homeserver,
+		UserID:      cfg.Matrix.UserIDValue,
+		Password:    string(cfg.Matrix.Password),
+		AccessToken: string(cfg.Matrix.AccessToken),
+		DeviceName:  cfg.Matrix.DeviceName,
+		PickleKey:   []byte(cfg.Matrix.PickleKey),
+	}, st, log)
+	if err != nil {
+		return err
+	}
+	log.Info().Stringer("user_id", b.UserID()).Stringer("device_id", b.DeviceID()).Msg("Logged in")
+	clock := clockwork.NewRealClock()
+	outbox := scheduler.NewOutbox(st, clock, log.With().Str("component", "outbox").Logger(),
+		func(err error) bool { return errors.Is(err, bot.ErrPermanent) },
+		func(err error) bool { return errors.Is(err, bot.ErrNotReady) })
+	for kind, ex := range b.Executors() {
+		outbox.Register(kind, ex)
+	}
+	timers := scheduler.NewTimers(st, clock, tmpl, policyOf(cfg), log.With().Str("component", "timers").Logger(), outbox.Kick)
+	h := handlers.New(handlers.Options{
+		CommandPrefix: cfg.Matrix.CommandPrefix,
+		TeamRoom:      cfg.Team.RoomID,
+		Team:          cfg.Team.MemberIDs,
+	}, st, b, tmpl, clock, timers, outbox.Kick)
+
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	cron, err := timers.Start(ctx)
+	if err != nil {
+		return fmt.Errorf("start timers: %w", err)
+	}
+	defer func() { _ = cron.Shutdown() }()
+	go reloadOnHangup(ctx, configPath, timers, log)
+
+	var wg sync.WaitGroup
+	errs := make(chan error, 3)
+	wg.Go(func() { errs <- outbox.Run(ctx) })
+	wg.Go(func() { errs <- b.Run(ctx, h) })
+	if cfg.HTTP.Listen != "" {
+		srv := &http.Server{Addr: cfg.HTTP.Listen, Handler: healthHandler(b), ReadHeaderTimeout: 5 * time.Second}
+		wg.Go(func() {
+			if err := srv.ListenAndServe(); err != nil && !errors.Is(err, http.ErrServerClosed) {
+				errs <- fmt.Errorf("http: %w", err)
+			}
+		})
+		go func() {
+			<-ctx.Done()
+			shutdown, done := context.WithTimeout(context.Background(), 5*time.Second)
+			defer done()
+			_ = srv.Shutdown(shutdown)
+		}()
+	}
+	var first error
+	select {
+	case first = <-errs:
+	case <-ctx.Done():
+	}
+	cancel()
+	wg.Wait()
+	return first
+}
+
+func healthHandler(b *bot.Bot) http.Handler {
+	mux := http.NewServeMux()
+	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
+		if !b.Healthy() {
+			w.WriteHeader(http.StatusServiceUnavailable)
+			fmt.Fprintln(w, "degraded: not syncing with the homeserver")
+			return
+		}
+		fmt.Fprintln(w, "ok")
+	})
+	return mux
+}
+
+// policyOf takes the timers' policy from the config.
+func policyOf(cfg *config.Config) scheduler.Policy {
+	return scheduler.Policy{
+		SLA:         cfg.Policy,
+		Calendar:    cfg.Calendar,
+		Ladder:      cfg.Ladder,
+		TeamRoom:    cfg.Team.RoomID,
+		Team:        cfg.Team.MemberIDs,
+		Coordinator: cfg.Team.CoordinatorID,
+		Backup:      cfg.Team.BackupID,
+	}
+}
+
+// reloadOnHangup re-reads the config on SIGHUP and hands the new policy
+// (contacts, ladder, promises) to the timers. Ladder progress is in the
+// database, so a handover loses nothing. A bad config is refused and the
+// old one stays in force.
+func reloadOnHangup(ctx context.Context, path string, timers *scheduler.Timers, log zerolog.Logger) {
+	hup := make(chan os.Signal, 1)
+	signal.Notify(hup, syscall.SIGHUP)
+	defer signal.Stop(hup)
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-hup:
+		}
+		cfg, err := config.Load(path)
+		if err != nil {
+			log.Error().Str("problems", err.Error()).Msg("Config reload refused; keeping the config in force")
+			continue
+		}
+		timers.SetPolicy(policyOf(cfg))
+		log.Info().Stringer("coordinator", cfg.Team.CoordinatorID).Stringer("backup", cfg.Team.BackupID).Msg("Config reloaded")
+	}
+}

@@ -1,0 +1,232 @@
+// Package scheduler runs what secbot does on its own time: the outbox of
+// side effects, due deadlines, reminders and escalations.
+package scheduler
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"math/rand/v2"
+	"sync"
+	"time"
+
+	"github.com/jonboulle/clockwork"
+	"github.com/rs/zerolog"
+
+	"github.com/enarx/secbot/internal/crashpoint"
+	"github.com/enarx/secbot/store"
+)
+
+// Executor makes one kind of effect. It must be safe to run again after a
+// crash: the effect's Attempts tells it whether an earlier try may have got
+// through. An error wrapping a Permanent sentinel gives up on the effect.
+type Executor func(ctx context.Context, e store.Effect) (result any, err error)
+
+// RetryAfterError asks the outbox to wait a given time before the next try
+// (a rate limit's Retry-After).
+type RetryAfterError struct {
+	Err   error
+	After time.Duration
+}
+
+func (e *RetryAfterError) Error() string { return e.Err.Error() }
+func (e *RetryAfterError) Unwrap() error { return e.Err }
+
+// Outbox runs pending effects: in order within a lane, lanes in parallel.
+type Outbox struct {
+	store     *store.Store
+	clock     clockwork.Clock
+	log       zerolog.Logger
+	executors map[string]Executor
+	// permanent reports whether an error can never succeed on retry.
+	permanent func(error) bool
+	// notReady reports whether an effect waits for another one (short retry).
+	notReady    func(error) bool
+	kick        chan struct{}
+	parallelism int
+
+	mu       sync.Mutex
+	inFlight map[string]bool
+	// OnDone, if set, is told about each effect after it is made or given up.
+	OnDone func(e store.Effect, err error)
+}
+
+// NewOutbox returns an outbox runner. permanent and notReady classify
+// executor errors (either may be nil).
+func NewOutbox(st *store.Store, clock clockwork.Clock, log zerolog.Logger, permanent, notReady func(error) bool) *Outbox {
+	if permanent == nil {
+		permanent = func(error) bool { return false }
+	}
+	if notReady == nil {
+		notReady = func(error) bool { return false }
+	}
+	return &Outbox{
+		store: st, clock: clock, log: log,
+		executors: map[string]Executor{}, permanent: permanent, notReady: notReady,
+		kick: make(chan struct{}, 1), parallelism: 16, inFlight: map[string]bool{},
+	}
+}
+
+// Register sets the executor of a kind of effect.
+func (o *Outbox) Register(kind string, ex Executor) { o.executors[kind] = ex }
+
+// Kick wakes the runner: an effect was just recorded.
+func (o *Outbox) Kick() {
+	select {
+	case o.kick <- struct{}{}:
+	default:
+	}
+}
+
+// idlePoll bounds how long the runner sleeps, as a safety net under Kick.
+const idlePoll = 2 * time.Second
+
+// Run executes due effects until ctx ends, then waits for those in flight.
+func (o *Outbox) Run(ctx context.Context) error {
+	var wg sync.WaitGroup
+	defer wg.Wait()
+	sem := make(chan struct{}, o.parallelism)
+	for {
+		due, err := o.store.DueEffects(ctx, o.clock.Now(), 4*o.parallelism)
+		if err != nil && ctx.Err() == nil {
+			o.log.Error().Err(err).Msg("Could not read the outbox")
+		}
+		for _, e := range due {
+			o.mu.Lock()
+			busy := o.inFlight[e.Lane]
+			if !busy {
+				o.inFlight[e.Lane] = true
+			}
+			o.mu.Unlock()
+			if busy {
+				continue
+			}
+			select {
+			case sem <- struct{}{}:
+			case <-ctx.Done():
+				o.release(e.Lane)
+				return nil
+			}
+			wg.Add(1)
+			go func(e store.Effect) {
+				defer wg.Done()
+				defer func() { <-sem }()
+				defer o.release(e.Lane)
+				o.runOne(context.WithoutCancel(ctx), e)
+				o.Kick()
+			}(e)
+		}
+		wait := idlePoll
+		if next, err := o.store.NextEffectAt(ctx); err == nil && !next.IsZero() {
+			wait = min(wait, max(next.Sub(o.clock.Now()), 10*time.Millisecond))
+		}
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-o.kick:
+		case <-o.clock.After(wait):
+		}
+	}
+}
+
+func (o *Outbox) release(lane string) {
+	o.mu.Lock()
+	delete(o.inFlight, lane)
+	o.mu.Unlock()
+}
+
+// RunOnce executes every effect due now, lane by lane, and returns when
+// none is left that can run (for tests and start-up).
+func (o *Outbox) RunOnce(ctx context.Context) error {
+	for {
+		due, err := o.store.DueEffects(ctx, o.clock.Now(), 64)
+		if err != nil {
+			return err
+		}
+		if len(due) == 0 {
+			return nil
+		}
+		progressed := false
+		for _, e := range due {
+			if o.runOne(ctx, e) {
+				progressed = true
+			}
+		}
+		if !progressed {
+			return nil
+		}
+	}
+}
+
+// runOne makes one effect and records the outcome; it reports whether the
+// effect is finished (made or given up).
+func (o *Outbox) runOne(ctx context.Context, e store.Effect) bool {
+	log := o.log.With().Int64("effect_id", e.ID).Str("kind", e.Kind).Str("lane", e.Lane).Logger()
+	ctx = log.WithContext(ctx)
+	ex, ok := o.executors[e.Kind]
+	if !ok {
+		// An executor may register later (a reload); keep the effect.
+		log.Warn().Msg("No executor for effect kind yet")
+		_ = o.store.RetryEffect(ctx, e.ID, "no executor", o.clock.Now().Add(time.Minute))
+		return false
+	}
+	attempts, err := o.store.StartAttempt(ctx, e.ID)
+	if err != nil {
+		log.Error().Err(err).Msg("Could not record attempt")
+		return false
+	}
+	e.Attempts = attempts
+	result, err := safeRun(ctx, ex, e)
+	if err == nil {
+		crashpoint.Hit("outbox.after." + e.Kind)
+	}
+	now := o.clock.Now()
+	switch {
+	case err == nil:
+		if err := o.store.CompleteEffect(ctx, e.ID, result, now); err != nil {
+			log.Error().Err(err).Msg("Effect made but not marked done; it will be retried")
+			return false
+		}
+		log.Debug().Int("attempts", attempts).Msg("Effect made")
+	case o.permanent(err):
+		log.Error().Err(err).Int("attempts", attempts).Msg("Effect failed for good")
+		if err := o.store.FailEffect(ctx, e.ID, err.Error(), now); err != nil {
+			log.Error().Err(err).Msg("Could not record failure")
+			return false
+		}
+	default:
+		wait := Backoff(attempts)
+		var ra *RetryAfterError
+		if errors.As(err, &ra) && ra.After > 0 {
+			wait = ra.After
+		} else if o.notReady(err) {
+			wait = 200 * time.Millisecond
+		}
+		log.Warn().Err(err).Int("attempts", attempts).Dur("retry_in", wait).Msg("Effect failed; will retry")
+		if err := o.store.RetryEffect(ctx, e.ID, err.Error(), now.Add(wait)); err != nil {
+			log.Error().Err(err).Msg("Could not record retry")
+		}
+		return false
+	}
+	if o.OnDone != nil {
+		o.OnDone(e, err)
+	}
+	return true
+}
+
+func safeRun(ctx context.Context, ex Executor, e store.Effect) (result any, err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			err = fmt.Errorf("executor panicked: %v", r)
+		}
+	}()
+	return ex(ctx, e)
+}
+
+// Backoff is the wait before retry n (1-based): exponential from one
+// second, capped at ten minutes, with jitter so retries do not march in step.
+func Backoff(n int) time.Duration {
+	d := time.Second << min(max(n-1, 0), 10)
+	d = min(d, 10*time.Minute)
+	return d/2 + rand.N(d/2+1)
+}

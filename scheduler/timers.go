@@ -1,0 +1,280 @@
+package scheduler
+
+import (
+	"context"
+	"fmt"
+	"sync/atomic"
+	"time"
+
+	"github.com/go-co-op/gocron/v2"
+	"github.com/jonboulle/clockwork"
+	"github.com/rs/zerolog"
+	"maunium.net/go/mautrix/id"
+
+	"github.com/enarx/secbot/disclosure"
+	"github.com/enarx/secbot/store"
+	"github.com/enarx/secbot/templates"
+)
+
+// Policy is what the timers act on: the promises, the calendar they count
+// in and who is on the escalation ladder. It is swapped whole on a reload.
+type Policy struct {
+	SLA         disclosure.SLA
+	Calendar    disclosure.Calendar
+	Ladder      disclosure.Ladder
+	TeamRoom    id.RoomID
+	Team        []id.UserID
+	Coordinator id.UserID
+	Backup      id.UserID
+}
+
+// LateAfter is how far past its time a firing must be to be called late
+// in its text (secbot was down when it fell due).
+const LateAfter = time.Minute
+
+// Timers fires due reminders and escalation steps.
+type Timers struct {
+	store     *store.Store
+	clock     clockwork.Clock
+	templates *templates.Set
+	log       zerolog.Logger
+	kick      func()
+	policy    atomic.Pointer[Policy]
+}
+
+// NewTimers returns the deadline timers; kick wakes the outbox.
+func NewTimers(st *store.Store, clock clockwork.Clock, tmpl *templates.Set, p Policy, log zerolog.Logger, kick func()) *Timers {
+	if kick == nil {
+		kick = func() {}
+	}
+	t := &Timers{store: st, clock: clock, templates: tmpl, log: log, kick: kick}
+	t.policy.Store(&p)
+	return t
+}
+
+// SetPolicy replaces the policy (a config reload). Ladder progress is in
+// the database, so nothing already fired fires again.
+func (t *Timers) SetPolicy(p Policy) { t.policy.Store(&p) }
+
+// Policy returns the policy in force.
+func (t *Timers) Policy() Policy { return *t.policy.Load() }
+
+// Start schedules the tick on gocron every second (so a deadline fires
+// within a second of falling due), running once at once to catch up on
+// what fell due while secbot was down. It returns the running scheduler.
+func (t *Timers) Start(ctx context.Context) (gocron.Scheduler, error) {
+	s, err := gocron.NewScheduler(gocron.WithClock(t.clock), gocron.WithLogger(gocronLogger{t.log}))
+	if err != nil {
+		return nil, err
+	}
+	_, err = s.NewJob(gocron.DurationJob(time.Second), gocron.NewTask(func() {
+		if _, err := t.Tick(ctx); err != nil && ctx.Err() == nil {
+			t.log.Error().Err(err).Msg("Deadline tick failed")
+		}
+	}), gocron.WithSingletonMode(gocron.LimitModeReschedule), gocron.WithStartAt(gocron.WithStartImmediately()), gocron.WithName("deadlines"))
+	if err != nil {
+		return nil, err
+	}
+	s.Start()
+	return s, nil
+}
+
+// Tick fires everything due now, earliest first, and returns how many
+// firings it made. A deadline that fell due several times over while secbot
+// was down fires each step once, in order.
+func (t *Timers) Tick(ctx context.Context) (int, error) {
+	fired := 0
+	for {
+		due, err := t.store.DueDeadlines(ctx, t.clock.Now(), 256)
+		if err != nil {
+			return fired, err
+		}
+		if len(due) == 0 {
+			break
+		}
+		for _, d := range due {
+			ok, err := t.fire(ctx, *d)
+			if err != nil {
+				return fired, err
+			}
+			if ok {
+				fired++
+			}
+		}
+	}
+	if fired > 0 {
+		t.kick()
+	}
+	return fired, nil
+}
+
+// NewDeadline plans a fresh deadline counted from `from`.
+func NewDeadline(caseID disclosure.CaseID, kind disclosure.DeadlineKind, from time.Time, p Policy) store.Deadline {
+	d := store.Deadline{CaseID: caseID, Kind: kind, StartedAt: from, DueAt: p.SLA.Due(kind, from, p.Calendar)}
+	if !p.SLA.RemindBefore.IsZero() {
+		if at := p.SLA.RemindAt(d.DueAt, p.Calendar); at.After(from) && at.Before(d.DueAt) {
+			d.RemindAt = at
+		}
+	}
+	d.NextAt, _ = NextFiring(d, p)
+	return d
+}
+
+// Firing says what a deadline does next.
+type Firing int
+
+// What a deadline can do next.
+const (
+	FireNothing Firing = iota
+	FireReminder
+	FireEscalation
+)
+
+// NextFiring returns when a deadline next fires and what it does then: the
+// reminder if one is due and not sent, else the next escalation step.
+func NextFiring(d store.Deadline, p Policy) (time.Time, Firing) {
+	if d.Met() {
+		return time.Time{}, FireNothing
+	}
+	if !d.Reminded && !d.RemindAt.IsZero() {
+		return d.RemindAt, FireReminder
+	}
+	at, _, ok := p.Ladder.StepAt(d.DueAt, d.LadderStep, p.SLA.RepeatEvery, p.Calendar)
+	if !ok {
+		return time.Time{}, FireNothing
+	}
+	return at, FireEscalation
+}
+
+// fire makes one firing of d: it records the progress and the messages in
+// one transaction, guarded so that a stale or repeated firing does nothing.
+func (t *Timers) fire(ctx context.Context, d store.Deadline) (bool, error) {
+	p := t.Policy()
+	now := t.clock.Now()
+	at, what := NextFiring(d, p)
+	var fired bool
+	err := t.store.Tx(ctx, func(ctx context.Context) error {
+		c, err := t.store.Case(ctx, d.CaseID)
+		if err != nil {
+			return err
+		}
+		next := d
+		switch what {
+		case FireReminder:
+			next.Reminded = true
+		case FireEscalation:
+			next.LadderStep++
+		default:
+			// Nothing left to do (the ladder is empty): stop the timer.
+			_, err := t.store.AdvanceDeadline(ctx, d, d.Reminded, d.LadderStep, time.Time{}, "")
+			return err
+		}
+		nextAt, _ := NextFiring(next, p)
+		ok, err := t.store.AdvanceDeadline(ctx, d, next.Reminded, next.LadderStep, nextAt, "")
+		if err != nil || !ok {
+			return err // stale: met, moved or fired meanwhile
+		}
+		fired = true
+		data := t.messageData(c, d, at, now, p)
+		if what == FireReminder {
+			return t.remind(ctx, c, data, now)
+		}
+		return t.escalate(ctx, c, d, data, now, p)
+	})
+	if err != nil {
+		return false, fmt.Errorf("fire %s deadline of %s: %w", d.Kind, d.CaseID, err)
+	}
+	if fired {
+		t.log.Info().Stringer("case_id", d.CaseID).Str("deadline", string(d.Kind)).Int("step", d.LadderStep).Bool("reminder", what == FireReminder).Msg("Deadline fired")
+	}
+	return fired, nil
+}
+
+func (t *Timers) messageData(c *store.Case, d store.Deadline, at, now time.Time, p Policy) map[string]any {
+	loc := p.Calendar.Location
+	if loc == nil {
+		loc = time.UTC
+	}
+	data := map[string]any{
+		"CaseID":   c.ID.String(),
+		"Promise":  d.Kind.Label(),
+		"DueAt":    d.DueAt.In(loc),
+		"Step":     d.LadderStep + 1,
+		"Late":     now.Sub(at) > LateAfter,
+		"MeantFor": at.In(loc),
+		"Handler":  c.Handler.String(),
+	}
+	return data
+}
+
+func (t *Timers) remind(ctx context.Context, c *store.Case, data map[string]any, now time.Time) error {
+	lane := TimersLane(c.ID)
+	if c.Handler != "" {
+		return t.dm(ctx, lane, c.Handler, "reminder", data, now)
+	}
+	return t.send(ctx, lane, store.Target{Room: t.Policy().TeamRoom}, "reminder", data, now, nil)
+}
+
+func (t *Timers) escalate(ctx context.Context, c *store.Case, d store.Deadline, data map[string]any, now time.Time, p Policy) error {
+	lane := TimersLane(c.ID)
+	_, step, _ := p.Ladder.StepAt(d.DueAt, d.LadderStep, p.SLA.RepeatEvery, p.Calendar)
+	data["Repeat"] = d.LadderStep >= len(p.Ladder)
+	var err error
+	switch step.Notify.Role {
+	case "coordinator":
+		data["Role"] = "security coordinator"
+		err = t.dm(ctx, lane, p.Coordinator, "escalation_dm", data, now)
+	case "backup":
+		data["Role"] = "backup contact"
+		err = t.dm(ctx, lane, p.Backup, "escalation_dm", data, now)
+	case "user":
+		data["Role"] = "escalation contact"
+		err = t.dm(ctx, lane, id.UserID(step.Notify.User), "escalation_dm", data, now)
+	default: // the team as a whole
+		err = t.send(ctx, lane, store.Target{Room: p.TeamRoom}, "escalation_team", data, now, p.Team)
+	}
+	if err != nil {
+		return err
+	}
+	if d.LadderStep == 0 {
+		// The reporter need not chase anyone: say that secbot did.
+		if err := t.send(ctx, lane, store.Target{CaseRoomOf: c.ID.String()}, "reporter_chased", data, now, nil); err != nil {
+			return err
+		}
+	}
+	return t.store.Audit(ctx, store.AuditEntry{At: now, Actor: "secbot", CaseID: c.ID.String(), Action: "escalation", Detail: fmt.Sprintf("%s step %d", d.Kind, d.LadderStep+1), Allowed: true})
+}
+
+// dm records a direct message to user: the direct chat is opened first if
+// there is none yet.
+func (t *Timers) dm(ctx context.Context, lane string, user id.UserID, tmpl string, data map[string]any, now time.Time) error {
+	if user == "" {
+		return nil
+	}
+	if _, err := t.store.Enqueue(ctx, lane, store.KindOpenDM, store.OpenDMEffect{User: user}, now); err != nil {
+		return err
+	}
+	return t.send(ctx, lane, store.Target{DMWith: user}, tmpl, data, now, []id.UserID{user})
+}
+
+func (t *Timers) send(ctx context.Context, lane string, to store.Target, tmpl string, data map[string]any, now time.Time, mentions []id.UserID) error {
+	if to == (store.Target{}) {
+		return nil // no team room configured
+	}
+	md, err := t.templates.Render(tmpl, data)
+	if err != nil {
+		return err
+	}
+	_, err = t.store.Enqueue(ctx, lane, store.KindSend, store.SendEffect{To: to, Markdown: md, Mentions: mentions}, now)
+	return err
+}
+
+type gocronLogger struct{ log zerolog.Logger }
+
+func (l gocronLogger) Debug(msg string, args ...any) { l.log.Debug().Fields(args).Msg(msg) }
+func (l gocronLogger) Info(msg string, args ...any)  { l.log.Info().Fields(args).Msg(msg) }
+func (l gocronLogger) Warn(msg string, args ...any)  { l.log.Warn().Fields(args).Msg(msg) }
+func (l gocronLogger) Error(msg string, args ...any) { l.log.Error().Fields(args).Msg(msg) }
+
+// TimersLane is the outbox lane of a case's reminders and escalations.
+func TimersLane(caseID disclosure.CaseID) string { return "timers:" + caseID.String() }

@@ -1,0 +1,55 @@
+package store
+
+import (
+	"context"
+	"time"
+
+	"maunium.net/go/mautrix/id"
+)
+
+// AuditEntry is one line of the audit log: who did what, and whether it was allowed.
+type AuditEntry struct {
+	At      time.Time
+	Actor   id.UserID
+	CaseID  string
+	Action  string
+	Detail  string
+	Allowed bool
+}
+
+// Audit appends an entry to the audit log.
+func (s *Store) Audit(ctx context.Context, e AuditEntry) error {
+	_, err := s.db.Exec(ctx, `
+		INSERT INTO audit_log (at, actor, case_id, action, detail, allowed) VALUES ($1, $2, $3, $4, $5, $6)`,
+		millis(e.At), e.Actor, e.CaseID, e.Action, e.Detail, e.Allowed)
+	return err
+}
+
+// AuditOf returns a case's audit entries, oldest first.
+func (s *Store) AuditOf(ctx context.Context, caseID string) ([]AuditEntry, error) {
+	return s.queryAudit(ctx, `WHERE case_id = $1 ORDER BY at, id`, caseID)
+}
+
+// AuditBy returns the entries recorded for an actor, oldest first.
+func (s *Store) AuditBy(ctx context.Context, actor id.UserID) ([]AuditEntry, error) {
+	return s.queryAudit(ctx, `WHERE actor = $1 ORDER BY at, id`, actor)
+}
+
+func (s *Store) queryAudit(ctx context.Context, where string, args ...any) ([]AuditEntry, error) {
+	rows, err := s.db.Query(ctx, `SELECT at, actor, case_id, action, detail, allowed FROM audit_log `+where, args...)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var out []AuditEntry
+	for rows.Next() {
+		var e AuditEntry
+		var at int64
+		if err := rows.Scan(&at, &e.Actor, &e.CaseID, &e.Action, &e.Detail, &e.Allowed); err != nil {
+			return nil, err
+		}
+		e.At = fromMillis(at)
+		out = append(out, e)
+	}
+	return out, rows.Err()
+}

@@ -1,0 +1,162 @@
+package store
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"time"
+
+	"maunium.net/go/mautrix/id"
+
+	"github.com/enarx/secbot/disclosure"
+)
+
+// Case is one report as the store keeps it.
+type Case struct {
+	ID         disclosure.CaseID
+	Reporter   id.UserID
+	SourceRoom id.RoomID
+	DMRoom     id.RoomID
+	CaseRoom   id.RoomID
+	Stage      disclosure.Stage
+	Handler    id.UserID
+	CreatedAt  time.Time
+	UpdatedAt  time.Time
+	ClosedAt   time.Time
+}
+
+// ErrNotFound is returned when a looked-up row does not exist.
+var ErrNotFound = errors.New("not found")
+
+const caseColumns = `id, reporter, source_room, dm_room, case_room, stage, handler, created_at, updated_at, closed_at`
+
+func scanCase(row interface{ Scan(...any) error }) (*Case, error) {
+	var c Case
+	var rawID string
+	var created, updated int64
+	var closed sql.NullInt64
+	err := row.Scan(&rawID, &c.Reporter, &c.SourceRoom, &c.DMRoom, &c.CaseRoom, &c.Stage, &c.Handler, &created, &updated, &closed)
+	if errors.Is(err, sql.ErrNoRows) {
+		return nil, ErrNotFound
+	} else if err != nil {
+		return nil, err
+	}
+	if c.ID, err = disclosure.ParseCaseID(rawID); err != nil {
+		return nil, fmt.Errorf("stored case ID %q: %w", rawID, err)
+	}
+	c.CreatedAt, c.UpdatedAt, c.ClosedAt = fromMillis(created), fromMillis(updated), nullMillis(closed)
+	return &c, nil
+}
+
+// CreateCase allocates the next case ID of now's year and inserts the case.
+// Run it inside Tx: allocation and insert commit together or not at all.
+func (s *Store) CreateCase(ctx context.Context, reporter id.UserID, sourceRoom, dmRoom id.RoomID, now time.Time) (*Case, error) {
+	year := now.UTC().Year()
+	var seq int
+	err := s.db.QueryRow(ctx, `
+		INSERT INTO case_seq (year, last) VALUES ($1, 1)
+		ON CONFLICT (year) DO UPDATE SET last = last + 1
+		RETURNING last`, year).Scan(&seq)
+	if err != nil {
+		return nil, fmt.Errorf("allocate case number: %w", err)
+	}
+	c := &Case{
+		ID:         disclosure.CaseID{Year: year, Seq: seq},
+		Reporter:   reporter,
+		SourceRoom: sourceRoom,
+		DMRoom:     dmRoom,
+		Stage:      disclosure.StageReceived,
+		CreatedAt:  now.UTC().Truncate(time.Millisecond),
+		UpdatedAt:  now.UTC().Truncate(time.Millisecond),
+	}
+	_, err = s.db.Exec(ctx, `
+		INSERT INTO cases (id, reporter, source_room, dm_room, stage, created_at, updated_at)
+		VALUES ($1, $2, $3, $4, $5, $6, $6)`,
+		c.ID.String(), reporter, sourceRoom, dmRoom, c.Stage, millis(now))
+	if err != nil {
+		return nil, fmt.Errorf("insert case %s: %w", c.ID, err)
+	}
+	return c, nil
+}
+
+// Case returns the case with the given ID.
+func (s *Store) Case(ctx context.Context, caseID disclosure.CaseID) (*Case, error) {
+	return scanCase(s.db.QueryRow(ctx, `SELECT `+caseColumns+` FROM cases WHERE id = $1`, caseID.String()))
+}
+
+// OpenCaseOf returns the reporter's open case, or ErrNotFound.
+func (s *Store) OpenCaseOf(ctx context.Context, reporter id.UserID) (*Case, error) {
+	return scanCase(s.db.QueryRow(ctx, `SELECT `+caseColumns+` FROM cases WHERE reporter = $1 AND stage <> 'closed'`, reporter))
+}
+
+// CaseByRoom returns the case whose private room is roomID, or ErrNotFound.
+func (s *Store) CaseByRoom(ctx context.Context, roomID id.RoomID) (*Case, error) {
+	return scanCase(s.db.QueryRow(ctx, `SELECT `+caseColumns+` FROM cases WHERE case_room = $1`, roomID))
+}
+
+// OpenCases returns every case not yet closed, oldest first.
+func (s *Store) OpenCases(ctx context.Context) ([]*Case, error) {
+	rows, err := s.db.Query(ctx, `SELECT `+caseColumns+` FROM cases WHERE stage <> 'closed' ORDER BY created_at, id`)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var out []*Case
+	for rows.Next() {
+		c, err := scanCase(rows)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, c)
+	}
+	return out, rows.Err()
+}
+
+// SetCaseRoom records the private room created for a case.
+func (s *Store) SetCaseRoom(ctx context.Context, caseID disclosure.CaseID, roomID id.RoomID, now time.Time) error {
+	return s.updateCase(ctx, caseID, `case_room = $2, updated_at = $3`, roomID, millis(now))
+}
+
+// SetDMRoom records the direct-message room a case's reporter is answered in.
+func (s *Store) SetDMRoom(ctx context.Context, caseID disclosure.CaseID, roomID id.RoomID, now time.Time) error {
+	return s.updateCase(ctx, caseID, `dm_room = $2, updated_at = $3`, roomID, millis(now))
+}
+
+func (s *Store) updateCase(ctx context.Context, caseID disclosure.CaseID, set string, args ...any) error {
+	res, err := s.db.Exec(ctx, `UPDATE cases SET `+set+` WHERE id = $1`, append([]any{caseID.String()}, args...)...)
+	if err != nil {
+		return fmt.Errorf("update case %s: %w", caseID, err)
+	}
+	if n, _ := res.RowsAffected(); n == 0 {
+		return fmt.Errorf("update case %s: %w", caseID, ErrNotFound)
+	}
+	return nil
+}
+
+// DMRoom returns the bot's direct-message room with user, or ErrNotFound.
+func (s *Store) DMRoom(ctx context.Context, user id.UserID) (id.RoomID, error) {
+	var roomID id.RoomID
+	err := s.db.QueryRow(ctx, `SELECT room_id FROM dm_rooms WHERE user_id = $1`, user).Scan(&roomID)
+	if errors.Is(err, sql.ErrNoRows) {
+		return "", ErrNotFound
+	}
+	return roomID, err
+}
+
+// SetDMRoom records roomID as the bot's direct-message room with user.
+func (s *Store) SetDMRoomOf(ctx context.Context, user id.UserID, roomID id.RoomID, now time.Time) error {
+	_, err := s.db.Exec(ctx, `
+		INSERT INTO dm_rooms (user_id, room_id, created_at) VALUES ($1, $2, $3)
+		ON CONFLICT (user_id) DO UPDATE SET room_id = excluded.room_id`, user, roomID, millis(now))
+	return err
+}
+
+// SetStage records a case's stage and handler after a transition.
+func (s *Store) SetStage(ctx context.Context, caseID disclosure.CaseID, stage disclosure.Stage, handler id.UserID, now time.Time) error {
+	closed := sql.NullInt64{}
+	if stage == disclosure.StageClosed {
+		closed = sql.NullInt64{Int64: millis(now), Valid: true}
+	}
+	return s.updateCase(ctx, caseID, `stage = $2, handler = $3, updated_at = $4, closed_at = COALESCE($5, closed_at)`, stage, handler, millis(now), closed)
+}

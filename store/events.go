@@ -1,0 +1,83 @@
+package store
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"time"
+
+	"maunium.net/go/mautrix/id"
+)
+
+// MarkHandled records that an event has been handled. It reports false if
+// the event was handled before, in which case the caller must do nothing.
+// Call it in the transaction that records what handling the event decided.
+func (s *Store) MarkHandled(ctx context.Context, eventID id.EventID, now time.Time) (first bool, err error) {
+	res, err := s.db.Exec(ctx, `INSERT INTO handled_events (event_id, handled_at) VALUES ($1, $2) ON CONFLICT DO NOTHING`, eventID, millis(now))
+	if err != nil {
+		return false, err
+	}
+	n, err := res.RowsAffected()
+	return n == 1, err
+}
+
+// WasHandled reports whether an event has been handled.
+func (s *Store) WasHandled(ctx context.Context, eventID id.EventID) (bool, error) {
+	var one int
+	err := s.db.QueryRow(ctx, `SELECT 1 FROM handled_events WHERE event_id = $1`, eventID).Scan(&one)
+	if errors.Is(err, sql.ErrNoRows) {
+		return false, nil
+	}
+	return err == nil, err
+}
+
+// ForgetHandledBefore drops handled-event records older than t: a homeserver
+// does not redeliver events that old.
+func (s *Store) ForgetHandledBefore(ctx context.Context, t time.Time) error {
+	_, err := s.db.Exec(ctx, `DELETE FROM handled_events WHERE handled_at < $1`, millis(t))
+	return err
+}
+
+// SyncPosition returns the stored sync token, empty before the first sync.
+func (s *Store) SyncPosition(ctx context.Context) (string, error) {
+	var token string
+	err := s.db.QueryRow(ctx, `SELECT next_batch FROM sync_position WHERE id = 1`).Scan(&token)
+	if errors.Is(err, sql.ErrNoRows) {
+		return "", nil
+	}
+	return token, err
+}
+
+// SetSyncPosition stores the sync token to resume from.
+func (s *Store) SetSyncPosition(ctx context.Context, token string) error {
+	_, err := s.db.Exec(ctx, `
+		INSERT INTO sync_position (id, next_batch) VALUES (1, $1)
+		ON CONFLICT (id) DO UPDATE SET next_batch = excluded.next_batch`, token)
+	return err
+}
+
+// Account is the bot's stored login.
+type Account struct {
+	UserID      id.UserID
+	DeviceID    id.DeviceID
+	AccessToken string
+}
+
+// Account returns the stored login, or ErrNotFound before the first login.
+func (s *Store) Account(ctx context.Context) (*Account, error) {
+	var a Account
+	err := s.db.QueryRow(ctx, `SELECT user_id, device_id, access_token FROM account WHERE id = 1`).Scan(&a.UserID, &a.DeviceID, &a.AccessToken)
+	if errors.Is(err, sql.ErrNoRows) {
+		return nil, ErrNotFound
+	}
+	return &a, err
+}
+
+// SetAccount stores the bot's login.
+func (s *Store) SetAccount(ctx context.Context, a Account) error {
+	_, err := s.db.Exec(ctx, `
+		INSERT INTO account (id, user_id, device_id, access_token) VALUES (1, $1, $2, $3)
+		ON CONFLICT (id) DO UPDATE SET user_id = excluded.user_id, device_id = excluded.device_id, access_token = excluded.access_token`,
+		a.UserID, a.DeviceID, a.AccessToken)
+	return err
+}

@@ -1,0 +1,151 @@
+package store
+
+import (
+	"context"
+	"database/sql"
+	"encoding/json"
+	"fmt"
+	"time"
+)
+
+// Effect is a side effect waiting in (or done from) the outbox.
+type Effect struct {
+	ID            int64
+	Lane          string
+	Kind          string
+	Payload       json.RawMessage
+	Attempts      int
+	NextAttemptAt time.Time
+	CreatedAt     time.Time
+}
+
+// Decode unmarshals the effect's payload into v.
+func (e Effect) Decode(v any) error {
+	if err := json.Unmarshal(e.Payload, v); err != nil {
+		return fmt.Errorf("decode %s effect %d: %w", e.Kind, e.ID, err)
+	}
+	return nil
+}
+
+// Enqueue records an effect to be made. Run it in the transaction that
+// decided the effect, so the decision and its effects commit together.
+func (s *Store) Enqueue(ctx context.Context, lane, kind string, payload any, now time.Time) (int64, error) {
+	data, err := json.Marshal(payload)
+	if err != nil {
+		return 0, fmt.Errorf("encode %s effect: %w", kind, err)
+	}
+	var id int64
+	err = s.db.QueryRow(ctx, `
+		INSERT INTO outbox (lane, kind, payload, next_attempt_at, created_at) VALUES ($1, $2, $3, $4, $4)
+		RETURNING id`, lane, kind, string(data), millis(now)).Scan(&id)
+	if err != nil {
+		return 0, fmt.Errorf("enqueue %s effect: %w", kind, err)
+	}
+	return id, nil
+}
+
+// DueEffects returns up to limit effects that may run now: the oldest
+// pending effect of each lane, if its next attempt is due.
+func (s *Store) DueEffects(ctx context.Context, now time.Time, limit int) ([]Effect, error) {
+	rows, err := s.db.Query(ctx, `
+		SELECT id, lane, kind, payload, attempts, next_attempt_at, created_at FROM outbox o
+		WHERE state = 'pending' AND next_attempt_at <= $1
+		  AND id = (SELECT MIN(id) FROM outbox WHERE lane = o.lane AND state = 'pending')
+		ORDER BY next_attempt_at, id LIMIT $2`, millis(now), limit)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var out []Effect
+	for rows.Next() {
+		var e Effect
+		var payload string
+		var next, created int64
+		if err := rows.Scan(&e.ID, &e.Lane, &e.Kind, &payload, &e.Attempts, &next, &created); err != nil {
+			return nil, err
+		}
+		e.Payload = json.RawMessage(payload)
+		e.NextAttemptAt, e.CreatedAt = fromMillis(next), fromMillis(created)
+		out = append(out, e)
+	}
+	return out, rows.Err()
+}
+
+// NextEffectAt returns when the earliest pending effect falls due, or the
+// zero time if none is pending.
+func (s *Store) NextEffectAt(ctx context.Context) (time.Time, error) {
+	var next sql.NullInt64
+	err := s.db.QueryRow(ctx, `SELECT MIN(next_attempt_at) FROM outbox WHERE state = 'pending'`).Scan(&next)
+	return nullMillis(next), err
+}
+
+// StartAttempt counts an attempt before it is made, so that after a crash
+// the next attempt knows an earlier one may have got through.
+func (s *Store) StartAttempt(ctx context.Context, effectID int64) (attempts int, err error) {
+	err = s.db.QueryRow(ctx, `UPDATE outbox SET attempts = attempts + 1 WHERE id = $1 RETURNING attempts`, effectID).Scan(&attempts)
+	return attempts, err
+}
+
+// CompleteEffect marks an effect as made, keeping its result.
+func (s *Store) CompleteEffect(ctx context.Context, effectID int64, result any, now time.Time) error {
+	data := []byte("")
+	if result != nil {
+		var err error
+		if data, err = json.Marshal(result); err != nil {
+			return fmt.Errorf("encode result of effect %d: %w", effectID, err)
+		}
+	}
+	_, err := s.db.Exec(ctx, `UPDATE outbox SET state = 'done', result = $2, last_error = '', done_at = $3 WHERE id = $1`,
+		effectID, string(data), millis(now))
+	return err
+}
+
+// RetryEffect records a failed attempt and when to try again.
+func (s *Store) RetryEffect(ctx context.Context, effectID int64, reason string, next time.Time) error {
+	_, err := s.db.Exec(ctx, `UPDATE outbox SET last_error = $2, next_attempt_at = $3 WHERE id = $1`, effectID, reason, millis(next))
+	return err
+}
+
+// FailEffect gives up on an effect that can never succeed.
+func (s *Store) FailEffect(ctx context.Context, effectID int64, reason string, now time.Time) error {
+	_, err := s.db.Exec(ctx, `UPDATE outbox SET state = 'failed', last_error = $2, done_at = $3 WHERE id = $1`, effectID, reason, millis(now))
+	return err
+}
+
+// EffectResult returns the state and stored result of an effect.
+func (s *Store) EffectResult(ctx context.Context, effectID int64) (state string, result json.RawMessage, err error) {
+	var raw string
+	err = s.db.QueryRow(ctx, `SELECT state, result FROM outbox WHERE id = $1`, effectID).Scan(&state, &raw)
+	return state, json.RawMessage(raw), err
+}
+
+// OutboxDepth returns how many effects are pending and when the oldest was recorded.
+func (s *Store) OutboxDepth(ctx context.Context) (pending int, oldest time.Time, err error) {
+	var first sql.NullInt64
+	err = s.db.QueryRow(ctx, `SELECT COUNT(*), MIN(created_at) FROM outbox WHERE state = 'pending'`).Scan(&pending, &first)
+	return pending, nullMillis(first), err
+}
+
+// EffectsOfKind lists effects of one kind with their state, oldest first (for tests and status).
+func (s *Store) EffectsOfKind(ctx context.Context, kind string) ([]Effect, []string, error) {
+	rows, err := s.db.Query(ctx, `SELECT id, lane, kind, payload, attempts, next_attempt_at, created_at, state FROM outbox WHERE kind = $1 ORDER BY id`, kind)
+	if err != nil {
+		return nil, nil, err
+	}
+	defer rows.Close()
+	var out []Effect
+	var states []string
+	for rows.Next() {
+		var e Effect
+		var payload, state string
+		var next, created int64
+		if err := rows.Scan(&e.ID, &e.Lane, &e.Kind, &payload, &e.Attempts, &next, &created, &state); err != nil {
+			return nil, nil, err
+		}
+		e.Payload = json.RawMessage(payload)
+		e.NextAttemptAt, e.CreatedAt = fromMillis(next), fromMillis(created)
+		out = append(out, e)
+		states = append(states, state)
+	}
+	return out, states, rows.Err()
+}

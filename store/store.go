@@ -1,0 +1,99 @@
+// Package store keeps secbot's state in SQLite: cases, the sync position,
+// handled events, the outbox of side effects and the audit log.
+package store
+
+import (
+	"context"
+	"database/sql"
+	"embed"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"time"
+
+	"github.com/rs/zerolog"
+	"go.mau.fi/util/dbutil"
+	_ "go.mau.fi/util/dbutil/litestream" // registers the sqlite3-fk-wal driver
+)
+
+//go:embed upgrades/*.sql
+var upgrades embed.FS
+
+var upgradeTable = dbutil.BuildUpgradeTable().WithFSPath(upgrades, "upgrades").Finish()
+
+// VersionTable is the name of the table that records secbot's schema version.
+// The crypto and state stores of mautrix keep their own beside it.
+const VersionTable = "secbot_version"
+
+// Store is secbot's database. Its methods take the context of a transaction
+// started with Tx, or run on their own.
+type Store struct {
+	// DB is the whole database, shared with mautrix's crypto store so that
+	// one file holds everything to back up.
+	DB *dbutil.Database
+	db *dbutil.Database
+}
+
+// Open creates (mode 0600, in a directory of mode 0700 if it has to make one)
+// or opens the database at path and runs its migrations.
+func Open(ctx context.Context, path string, log zerolog.Logger) (*Store, error) {
+	if err := prepareFile(path); err != nil {
+		return nil, err
+	}
+	raw, err := dbutil.NewWithDialect(fmt.Sprintf("file:%s?_txlock=immediate", path), "sqlite3-fk-wal")
+	if err != nil {
+		return nil, fmt.Errorf("open database %s: %w", path, err)
+	}
+	// SQLite allows one writer; a small pool keeps readers concurrent
+	// without queuing writers behind busy timeouts.
+	raw.RawDB.SetMaxOpenConns(4)
+	raw.RawDB.SetMaxIdleConns(4)
+	raw.Log = dbutil.ZeroLogger(log.With().Str("db_section", "secbot").Logger())
+	s := &Store{DB: raw, db: raw.Child(VersionTable, upgradeTable, raw.Log)}
+	if err := s.db.Upgrade(ctx); err != nil {
+		_ = raw.Close()
+		return nil, fmt.Errorf("migrate database %s: %w", path, err)
+	}
+	return s, nil
+}
+
+// prepareFile makes sure the database file exists with owner-only access
+// before SQLite opens it (SQLite's own files inherit the mode from it).
+func prepareFile(path string) error {
+	dir := filepath.Dir(path)
+	if _, err := os.Stat(dir); errors.Is(err, os.ErrNotExist) {
+		if err := os.MkdirAll(dir, 0o700); err != nil {
+			return fmt.Errorf("create database directory: %w", err)
+		}
+	}
+	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE, 0o600)
+	if err != nil {
+		return fmt.Errorf("create database file: %w", err)
+	}
+	if err := f.Close(); err != nil {
+		return err
+	}
+	// An existing file created by hand with a wider mode is narrowed.
+	return os.Chmod(path, 0o600)
+}
+
+// Close closes the database.
+func (s *Store) Close() error { return s.DB.Close() }
+
+// Tx runs fn in one transaction; the store's methods called with the
+// context fn receives are part of it.
+func (s *Store) Tx(ctx context.Context, fn func(ctx context.Context) error) error {
+	return s.db.DoTxn(ctx, nil, fn)
+}
+
+func millis(t time.Time) int64 { return t.UnixMilli() }
+
+func fromMillis(ms int64) time.Time { return time.UnixMilli(ms).UTC() }
+
+func nullMillis(n sql.NullInt64) time.Time {
+	if !n.Valid {
+		return time.Time{}
+	}
+	return fromMillis(n.Int64)
+}

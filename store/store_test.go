@@ -1,0 +1,213 @@
+package store
+
+import (
+	"context"
+	"errors"
+	"os"
+	"path/filepath"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/rs/zerolog"
+	"maunium.net/go/mautrix/id"
+
+	"github.com/enarx/secbot/disclosure"
+)
+
+func openTest(t *testing.T) (*Store, string) {
+	t.Helper()
+	path := filepath.Join(t.TempDir(), "db", "secbot.db")
+	s, err := Open(context.Background(), path, zerolog.Nop())
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = s.Close() })
+	return s, path
+}
+
+var t0 = time.Date(2026, 11, 20, 18, 30, 0, 0, time.UTC)
+
+func TestOpenCreatesPrivateFiles(t *testing.T) {
+	_, path := openTest(t)
+	for p, want := range map[string]os.FileMode{path: 0o600, filepath.Dir(path): 0o700} {
+		info, err := os.Stat(p)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := info.Mode().Perm(); got != want {
+			t.Errorf("%s has mode %v, want %v", p, got, want)
+		}
+	}
+}
+
+func TestReopenKeepsDataAndRunsNoMigrationTwice(t *testing.T) {
+	ctx := context.Background()
+	path := filepath.Join(t.TempDir(), "secbot.db")
+	s, err := Open(ctx, path, zerolog.Nop())
+	if err != nil {
+		t.Fatal(err)
+	}
+	c, err := s.CreateCase(ctx, "@r:x", "!dm:x", "!dm:x", t0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	_ = s.Close()
+	s, err = Open(ctx, path, zerolog.Nop())
+	if err != nil {
+		t.Fatalf("reopen: %v", err)
+	}
+	defer s.Close()
+	got, err := s.Case(ctx, c.ID)
+	if err != nil || got.Reporter != "@r:x" {
+		t.Fatalf("case after reopen = %+v, %v", got, err)
+	}
+}
+
+func TestCaseIDsAreUniqueUnderConcurrency(t *testing.T) {
+	s, _ := openTest(t)
+	ctx := context.Background()
+	const n = 50
+	ids := make(chan disclosure.CaseID, n)
+	var wg sync.WaitGroup
+	for i := range n {
+		wg.Go(func() {
+			err := s.Tx(ctx, func(ctx context.Context) error {
+				c, err := s.CreateCase(ctx, id.UserID("@r"+string(rune('a'+i%26))+string(rune('a'+i/26))+":x"), "!r:x", "", t0)
+				if err == nil {
+					ids <- c.ID
+				}
+				return err
+			})
+			if err != nil {
+				t.Error(err)
+			}
+		})
+	}
+	wg.Wait()
+	close(ids)
+	seen := map[disclosure.CaseID]bool{}
+	for c := range ids {
+		if seen[c] {
+			t.Errorf("case ID %s allocated twice", c)
+		}
+		seen[c] = true
+	}
+	if len(seen) != n {
+		t.Errorf("allocated %d IDs, want %d", len(seen), n)
+	}
+	for seq := 1; seq <= n; seq++ {
+		if !seen[disclosure.CaseID{Year: 2026, Seq: seq}] {
+			t.Errorf("SR-2026-%04d missing: numbers have gaps", seq)
+		}
+	}
+}
+
+func TestCaseNumbersRestartEachYear(t *testing.T) {
+	s, _ := openTest(t)
+	ctx := context.Background()
+	a, _ := s.CreateCase(ctx, "@a:x", "!r:x", "", time.Date(2026, 12, 31, 23, 0, 0, 0, time.UTC))
+	b, _ := s.CreateCase(ctx, "@b:x", "!r:x", "", time.Date(2027, 1, 1, 1, 0, 0, 0, time.UTC))
+	if a.ID.String() != "SR-2026-0001" || b.ID.String() != "SR-2027-0001" {
+		t.Errorf("got %s and %s", a.ID, b.ID)
+	}
+}
+
+func TestAReporterHasOneOpenCase(t *testing.T) {
+	s, _ := openTest(t)
+	ctx := context.Background()
+	if _, err := s.CreateCase(ctx, "@r:x", "!r:x", "", t0); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.CreateCase(ctx, "@r:x", "!r:x", "", t0); err == nil {
+		t.Error("a second open case for the same reporter was accepted")
+	}
+	open, err := s.OpenCaseOf(ctx, "@r:x")
+	if err != nil || open.ID.Seq != 1 {
+		t.Errorf("open case = %+v, %v", open, err)
+	}
+	if _, err := s.OpenCaseOf(ctx, "@nobody:x"); !errors.Is(err, ErrNotFound) {
+		t.Errorf("unknown reporter: err = %v, want ErrNotFound", err)
+	}
+}
+
+func TestHandledEventsAreHandledOnce(t *testing.T) {
+	s, _ := openTest(t)
+	ctx := context.Background()
+	first, err := s.MarkHandled(ctx, "$e1", t0)
+	if err != nil || !first {
+		t.Fatalf("first mark = %v, %v", first, err)
+	}
+	again, err := s.MarkHandled(ctx, "$e1", t0)
+	if err != nil || again {
+		t.Fatalf("second mark = %v, %v; want false", again, err)
+	}
+	// A rolled-back transaction leaves the event unhandled.
+	boom := errors.New("boom")
+	err = s.Tx(ctx, func(ctx context.Context) error {
+		if _, err := s.MarkHandled(ctx, "$e2", t0); err != nil {
+			return err
+		}
+		return boom
+	})
+	if !errors.Is(err, boom) {
+		t.Fatal(err)
+	}
+	if handled, _ := s.WasHandled(ctx, "$e2"); handled {
+		t.Error("an event of a rolled-back transaction counts as handled")
+	}
+}
+
+func TestOutboxRunsLanesInOrder(t *testing.T) {
+	s, _ := openTest(t)
+	ctx := context.Background()
+	a1, _ := s.Enqueue(ctx, "A", "k", map[string]int{"n": 1}, t0)
+	a2, _ := s.Enqueue(ctx, "A", "k", map[string]int{"n": 2}, t0)
+	b1, _ := s.Enqueue(ctx, "B", "k", map[string]int{"n": 1}, t0)
+	due, err := s.DueEffects(ctx, t0, 10)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(due) != 2 || due[0].ID != a1 || due[1].ID != b1 {
+		t.Fatalf("due = %+v, want the heads of lanes A and B", due)
+	}
+	if _, err := s.StartAttempt(ctx, a1); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.RetryEffect(ctx, a1, "later", t0.Add(time.Minute)); err != nil {
+		t.Fatal(err)
+	}
+	due, _ = s.DueEffects(ctx, t0, 10)
+	if len(due) != 1 || due[0].ID != b1 {
+		t.Fatalf("while A's head waits, due = %+v, want only B", due)
+	}
+	if err := s.CompleteEffect(ctx, b1, nil, t0); err != nil {
+		t.Fatal(err)
+	}
+	due, _ = s.DueEffects(ctx, t0.Add(time.Minute), 10)
+	if len(due) != 1 || due[0].ID != a1 || due[0].Attempts != 1 {
+		t.Fatalf("after the wait, due = %+v, want A's head with one attempt", due)
+	}
+	_ = s.CompleteEffect(ctx, a1, map[string]string{"ok": "yes"}, t0)
+	due, _ = s.DueEffects(ctx, t0.Add(time.Minute), 10)
+	if len(due) != 1 || due[0].ID != a2 {
+		t.Fatalf("after A's head is done, due = %+v, want A's second", due)
+	}
+	state, result, _ := s.EffectResult(ctx, a1)
+	if state != "done" || string(result) != `{"ok":"yes"}` {
+		t.Errorf("result of a1 = %s %s", state, result)
+	}
+	if n, _, _ := s.OutboxDepth(ctx); n != 1 {
+		t.Errorf("outbox depth = %d, want 1", n)
+	}
+}
+
+func TestAuditLogKeepsRefusals(t *testing.T) {
+	s, _ := openTest(t)
+	ctx := context.Background()
+	_ = s.Audit(ctx, AuditEntry{At: t0, Actor: "@mallory:x", CaseID: "SR-2026-0001", Action: "publish", Allowed: false})
+	entries, err := s.AuditBy(ctx, "@mallory:x")
+	if err != nil || len(entries) != 1 || entries[0].Allowed || entries[0].Action != "publish" {
+		t.Fatalf("audit = %+v, %v", entries, err)
+	}
+}

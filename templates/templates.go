@@ -1,0 +1,114 @@
+// Package templates holds every text a person reads from secbot, as
+// embedded text/template files that an operator may override.
+package templates
+
+import (
+	"bytes"
+	"embed"
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"strings"
+	"text/template"
+	"time"
+)
+
+//go:embed text/*.md
+var embedded embed.FS
+
+// Set is the parsed collection of templates.
+type Set struct {
+	tmpl *template.Template
+}
+
+// Names lists the embedded templates (without the .md extension).
+func Names() []string {
+	entries, _ := fs.ReadDir(embedded, "text")
+	names := make([]string, 0, len(entries))
+	for _, e := range entries {
+		names = append(names, strings.TrimSuffix(e.Name(), ".md"))
+	}
+	return names
+}
+
+var funcs = template.FuncMap{
+	"md":   EscapeMarkdown,
+	"date": func(t time.Time) string { return t.Format("Mon 2 Jan 2006 15:04 MST") },
+	"day":  func(t time.Time) string { return t.Format("Mon 2 Jan 2006") },
+	"join": strings.Join,
+}
+
+// Load parses the embedded templates, then the files NAME.md in dir (if dir
+// is not empty), which replace the embedded ones of the same name. A file
+// in dir that names no known template is an error, so typos are caught.
+func Load(dir string) (*Set, error) {
+	root := template.New("secbot").Funcs(funcs).Option("missingkey=error")
+	known := map[string]bool{}
+	for _, name := range Names() {
+		data, err := embedded.ReadFile("text/" + name + ".md")
+		if err != nil {
+			return nil, err
+		}
+		if _, err := root.New(name).Parse(string(data)); err != nil {
+			return nil, fmt.Errorf("embedded template %s: %w", name, err)
+		}
+		known[name] = true
+	}
+	if dir != "" {
+		entries, err := os.ReadDir(dir)
+		if err != nil {
+			return nil, fmt.Errorf("templates dir: %w", err)
+		}
+		var problems []error
+		for _, e := range entries {
+			if e.IsDir() || !strings.HasSuffix(e.Name(), ".md") {
+				continue
+			}
+			name := strings.TrimSuffix(e.Name(), ".md")
+			if !known[name] {
+				problems = append(problems, fmt.Errorf("%s: no template is named %q", filepath.Join(dir, e.Name()), name))
+				continue
+			}
+			data, err := os.ReadFile(filepath.Join(dir, e.Name()))
+			if err != nil {
+				problems = append(problems, err)
+				continue
+			}
+			if _, err := root.New(name).Parse(string(data)); err != nil {
+				problems = append(problems, fmt.Errorf("%s: %w", filepath.Join(dir, e.Name()), err))
+			}
+		}
+		if len(problems) > 0 {
+			return nil, errors.Join(problems...)
+		}
+	}
+	return &Set{tmpl: root}, nil
+}
+
+// Render executes the named template with data and returns Markdown.
+func (s *Set) Render(name string, data any) (string, error) {
+	var buf bytes.Buffer
+	if err := s.tmpl.ExecuteTemplate(&buf, name, data); err != nil {
+		return "", fmt.Errorf("render %s: %w", name, err)
+	}
+	return strings.TrimSpace(buf.String()), nil
+}
+
+// EscapeMarkdown makes untrusted text appear literally in Markdown: every
+// character Markdown or HTML could treat as markup is backslash-escaped.
+func EscapeMarkdown(s string) string {
+	var b strings.Builder
+	for _, r := range s {
+		switch r {
+		case '\\', '`', '*', '_', '{', '}', '[', ']', '(', ')', '#', '+', '-', '.', '!', '|', '<', '>', '~', '&', '"', '\'', '=', ':', '@':
+			b.WriteByte('\\')
+		case '\n', '\r':
+			b.WriteByte(' ')
+			continue
+		}
+		b.WriteRune(r)
+	}
+	return b.String()
+}
