@@ -30,7 +30,7 @@ type Policy struct {
 
 // LateAfter is how far past its time a firing must be to be called late
 // in its text (secbot was down when it fell due).
-const LateAfter = time.Minute
+const LateAfter = 3 * time.Second
 
 // Timers fires due reminders and escalation steps.
 type Timers struct {

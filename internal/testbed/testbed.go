@@ -74,7 +74,7 @@ func New(ctx context.Context, dir string) (*Bed, error) {
 
 // Build compiles secbot into dir and returns the binary's path.
 func Build(dir string) (string, error) {
-	out := filepath.Join(dir, "secbot")
+	out := filepath.Join(dir, "bin", "secbot")
 	cmd := exec.Command("go", "build", "-tags=goolm", "-o", out, "github.com/enarx/secbot")
 	cmd.Env = append(os.Environ(), "CGO_ENABLED=1")
 	if msg, err := cmd.CombinedOutput(); err != nil {

@@ -1,0 +1,167 @@
+package e2e
+
+import (
+	"strings"
+	"testing"
+	"time"
+
+	"maunium.net/go/mautrix/event"
+	"maunium.net/go/mautrix/id"
+
+	"github.com/enarx/secbot/internal/matrixtest"
+	"github.com/enarx/secbot/internal/testbed"
+)
+
+// fastPolicy shrinks the policy's days to seconds.
+var fastPolicy = testbed.BotOptions{
+	SLA: map[string]string{
+		"acknowledge":       `"8s"`,
+		"detailed_response": `"600s"`,
+		"remind_before":     `"4s"`,
+		"repeat_every":      `"6s"`,
+	},
+	Extra: `
+[[escalation]]
+after = "0s"
+notify = "coordinator"
+[[escalation]]
+after = "4s"
+notify = "backup"
+[[escalation]]
+after = "8s"
+notify = "team"
+`,
+}
+
+// escalationTo waits for the bot's escalation DM to u about caseID, as role.
+func escalationTo(t *testing.T, u *matrixtest.User, bot id.UserID, caseID, role string, timeout time.Duration) *event.Event {
+	t.Helper()
+	evt, err := u.Wait(testContext(t), timeout, "an escalation about "+caseID, func(evt *event.Event) bool {
+		if evt.Type != event.EventMessage || evt.Sender != bot || evt.RoomID == bed.TeamRoom {
+			return false
+		}
+		body, err := matrixtest.Body(evt)
+		return err == nil && strings.Contains(body, caseID) && strings.Contains(body, "You are the "+role)
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return evt
+}
+
+// countFrom counts the bot's messages u has seen containing substr (outside the given room if not empty).
+func countFrom(u *matrixtest.User, bot id.UserID, room id.RoomID, substr string) int {
+	n := 0
+	for _, evt := range u.Events() {
+		if evt.Type != event.EventMessage || evt.Sender != bot || (room != "" && evt.RoomID != room) {
+			continue
+		}
+		if body, err := matrixtest.Body(evt); err == nil && strings.Contains(body, substr) {
+			n++
+		}
+	}
+	return n
+}
+
+func TestUnansweredReportEscalatesUpTheLadder(t *testing.T) {
+	ctx := testContext(t)
+	bed.Alice.SetAutoJoin(true)
+	bed.Bob.SetAutoJoin(true)
+	bot := startBot(t, ctx, "ladderbot", fastPolicy)
+	quiet := newUser(t, ctx, "quiet")
+	answered := newUser(t, ctx, "answered")
+
+	dm := openDM(t, ctx, quiet, bot.UserID)
+	say(t, ctx, quiet, dm, "I want to report a security issue")
+	caseID := caseIDPattern.FindString(waitMessage(t, ctx, quiet, dm, bot.UserID, "do not share").Content.AsMessage().Body)
+	room := caseInvite(t, ctx, quiet, bot.UserID)
+	if err := quiet.Join(ctx, room); err != nil {
+		t.Fatal(err)
+	}
+
+	// A second case, claimed in time: its ladder never starts.
+	dm2 := openDM(t, ctx, answered, bot.UserID)
+	say(t, ctx, answered, dm2, "I want to report a security issue")
+	caseID2 := caseIDPattern.FindString(waitMessage(t, ctx, answered, dm2, bot.UserID, "do not share").Content.AsMessage().Body)
+	say(t, ctx, bed.Bob, bed.TeamRoom, "!sec claim "+caseID2)
+	waitMessage(t, ctx, bed.Bob, bed.TeamRoom, bot.UserID, "is now the handler of "+caseID2)
+
+	// Nobody answers the first: the team room is reminded, then the
+	// coordinator, the backup and the team are chased, in that order.
+	waitMessage(t, ctx, bed.Alice, bed.TeamRoom, bot.UserID, "Reminder for **"+caseID)
+	coord := escalationTo(t, bed.Alice, bot.UserID, caseID, "security coordinator", 30*time.Second)
+	if body, _ := matrixtest.Body(coord); !strings.Contains(body, "acknowledgement") {
+		t.Errorf("the coordinator's escalation does not say what was missed: %q", body)
+	}
+	backup := escalationTo(t, bed.Bob, bot.UserID, caseID, "backup contact", 30*time.Second)
+	team := waitMessage(t, ctx, bed.Alice, bed.TeamRoom, bot.UserID, "**"+caseID+"**: the acknowledgement was due")
+	if coord.Timestamp > backup.Timestamp || backup.Timestamp > team.Timestamp {
+		t.Errorf("ladder out of order: coordinator %d, backup %d, team %d", coord.Timestamp, backup.Timestamp, team.Timestamp)
+	}
+	waitMessage(t, ctx, quiet, room, bot.UserID, "escalated to the security team")
+
+	// Escalations name the case only: nothing the reporter wrote.
+	for _, body := range botBodies(bed.Alice.Events(), bot) {
+		if strings.Contains(body, "I want to report") {
+			t.Errorf("an escalation carries the reporter's words: %q", body)
+		}
+	}
+	if n := countFrom(bed.Alice, bot.UserID, "", caseID2+"**: the"); n != 0 {
+		t.Errorf("the claimed case %s was escalated %d times", caseID2, n)
+	}
+
+	// The last step repeats until someone answers; an answer stops it.
+	deadline := time.Now().Add(30 * time.Second)
+	for countFrom(bed.Alice, bot.UserID, bed.TeamRoom, "**"+caseID+"**: the acknowledgement was due") < 2 {
+		if time.Now().After(deadline) {
+			t.Fatal("the team step did not repeat")
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+	say(t, ctx, bed.Alice, bed.TeamRoom, "!sec claim "+caseID)
+	waitMessage(t, ctx, bed.Alice, bed.TeamRoom, bot.UserID, "is now the handler of "+caseID)
+	stopped := countFrom(bed.Alice, bot.UserID, bed.TeamRoom, "**"+caseID+"**: the acknowledgement was due")
+	time.Sleep(8 * time.Second)
+	if got := countFrom(bed.Alice, bot.UserID, bed.TeamRoom, "**"+caseID+"**: the acknowledgement was due"); got != stopped {
+		t.Errorf("the ladder went on after the claim: %d team escalations, want %d", got, stopped)
+	}
+}
+
+func TestLadderSurvivesKillMidway(t *testing.T) {
+	ctx := testContext(t)
+	bed.Alice.SetAutoJoin(true)
+	bed.Bob.SetAutoJoin(true)
+	bot := startBot(t, ctx, "killladderbot", fastPolicy)
+	reporter := newUser(t, ctx, "killladder")
+	dm := openDM(t, ctx, reporter, bot.UserID)
+	say(t, ctx, reporter, dm, "I want to report a security issue")
+	caseID := caseIDPattern.FindString(waitMessage(t, ctx, reporter, dm, bot.UserID, "do not share").Content.AsMessage().Body)
+
+	escalationTo(t, bed.Alice, bot.UserID, caseID, "security coordinator", 30*time.Second)
+	if err := bot.Kill(); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(8 * time.Second) // the backup's step falls due while secbot is down
+	if err := bot.Start(); err != nil {
+		t.Fatal(err)
+	}
+	late := escalationTo(t, bed.Bob, bot.UserID, caseID, "backup contact", 30*time.Second)
+	if body, _ := matrixtest.Body(late); !strings.Contains(body, "late") {
+		t.Errorf("a step that fell due during downtime is not marked late: %q", body)
+	}
+	waitMessage(t, ctx, bed.Alice, bed.TeamRoom, bot.UserID, "**"+caseID+"**: the acknowledgement was due")
+	coordDMs := 0
+	for _, evt := range bed.Alice.Events() {
+		if evt.Type == event.EventMessage && evt.Sender == bot.UserID && evt.RoomID != bed.TeamRoom {
+			if body, _ := matrixtest.Body(evt); strings.Contains(body, caseID) && strings.Contains(body, "security coordinator") {
+				coordDMs++
+			}
+		}
+	}
+	if coordDMs != 1 {
+		t.Errorf("the coordinator got %d escalation DMs for %s, want exactly 1", coordDMs, caseID)
+	}
+	if n := countFrom(bed.Bob, bot.UserID, "", "You are the backup contact"); n != 1 {
+		t.Errorf("the backup got %d escalation DMs, want exactly 1", n)
+	}
+}
