@@ -146,7 +146,6 @@ func (b *Bot) DeviceID() id.DeviceID { return b.Client.DeviceID }
 // Healthy reports whether the last sync with the homeserver succeeded.
 func (b *Bot) Healthy() bool { return b.healthy.Load() }
 
-
 func (b *Bot) onDecryptError(evt *event.Event, err error) {
 	b.log.Warn().Err(err).Stringer("event_id", evt.ID).Stringer("room_id", evt.RoomID).Stringer("sender", evt.Sender).Msg("Could not decrypt event")
 	if b.handler != nil {

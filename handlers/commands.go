@@ -63,10 +63,6 @@ func (c *cmdContext) reply(md string) error {
 	return c.h.send(c, c.lane, store.Target{Room: c.evt.RoomID}, md, c.evt.ID)
 }
 
-func (c *cmdContext) replyTemplate(name string, data any) error {
-	return c.h.render(c, c.lane, store.Target{Room: c.evt.RoomID}, name, data, c.evt.ID)
-}
-
 func (c *cmdContext) react(key string) error {
 	_, err := c.h.store.Enqueue(c, c.lane, store.KindReact, store.ReactEffect{Room: c.evt.RoomID, Event: c.evt.ID, Key: key}, c.now)
 	return err

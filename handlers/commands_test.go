@@ -25,7 +25,7 @@ func TestCommandPrefixIsExactAndASCII(t *testing.T) {
 		{"!sec", "", true},
 		{"!secret list", "", false},
 		{"！sec list", "", false},       // fullwidth exclamation mark
-		{"!ѕec list", "", false},        // Cyrillic dze
+		{"!ѕec list", "", false},       // Cyrillic dze
 		{"\u200b!sec list", "", false}, // zero-width space before
 		{"please !sec list", "", false},
 		{"", "", false},

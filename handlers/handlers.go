@@ -389,4 +389,3 @@ func (h *Handlers) local(t time.Time) time.Time {
 	}
 	return t
 }
-

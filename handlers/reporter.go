@@ -69,4 +69,3 @@ func (h *Handlers) cmdEscalate(c *cmdContext) error {
 	}
 	return c.reply(fmt.Sprintf("Nothing is overdue yet. If you have not heard from us by %s, you can escalate then.", allowedFrom))
 }
-

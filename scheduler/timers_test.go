@@ -360,7 +360,6 @@ func TestThousandCasesOverTwoWeeksFireExactlyOnce(t *testing.T) {
 	}
 }
 
-
 func TestGocronTicksOnTheInjectedClock(t *testing.T) {
 	f := newFixture(t, friday)
 	c := f.openCase(t, "@r:x", friday)
