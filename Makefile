@@ -17,8 +17,9 @@ test: dendrite
 	$(GO) vet ./...
 	$(GO) test -race -count=1 -timeout 30m ./...
 
+# Everything but the integration tests on Dendrite.
 unit:
-	$(GO) test -race -count=1 -short ./...
+	$(GO) test -race -count=1 $$($(GO) list ./... | grep -v /e2e)
 
 lint:
 	test -z "$$(gofmt -l $$(git ls-files '*.go'))"
@@ -30,7 +31,7 @@ demo: dendrite
 	$(GO) run ./internal/demo
 
 bench: dendrite
-	$(GO) test -run '^$$' -bench . -benchmem -count=1 -timeout 30m ./...
+	$(GO) test -run '^$$' -bench . -benchmem -benchtime 2000x -count=1 -timeout 30m ./...
 
 fuzz:
 	./scripts/fuzz.sh 20s

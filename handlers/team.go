@@ -181,6 +181,9 @@ func (h *Handlers) assign(c *cmdContext, user id.UserID) error {
 	if err := h.render(c, c.c.ID.String(), store.Target{CaseRoomOf: c.c.ID.String()}, "acknowledged", map[string]any{"CaseID": c.c.ID.String(), "Handler": user.String()}, ""); err != nil {
 		return err
 	}
+	if c.evt.RoomID == c.c.CaseRoom {
+		return c.react("✅") // the acknowledgement above already says who
+	}
 	return c.reply(fmt.Sprintf("%s is now the handler of %s.", user, c.c.ID))
 }
 

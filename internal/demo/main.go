@@ -41,7 +41,11 @@ func demo() error {
 		return err
 	}
 	defer bed.Close()
-	bot, err := bed.NewBot(ctx, "secbot", testbed.BotOptions{})
+	// The policy's days shrunk to seconds, so the timers show within a minute.
+	bot, err := bed.NewBot(ctx, "secbot", testbed.BotOptions{
+		SLA:   map[string]string{"acknowledge": `"20s"`, "detailed_response": `"10m"`, "remind_before": `"10s"`, "repeat_every": `"30s"`},
+		Extra: "\n[[escalation]]\nafter = \"0s\"\nnotify = \"coordinator\"\n[[escalation]]\nafter = \"15s\"\nnotify = \"backup\"\n[[escalation]]\nafter = \"30s\"\nnotify = \"team\"\n",
+	})
 	if err != nil {
 		return err
 	}
@@ -50,6 +54,9 @@ func demo() error {
 	}
 	defer func() { _ = bot.Stop() }()
 	say("Homeserver %s; security team %s (coordinator) and %s (backup); secbot is %s.", bed.Server.URL, bed.Alice.ID(), bed.Bob.ID(), bot.UserID)
+	say("Promises shrunk for the demo: acknowledge within 20 s (reminder 10 s before), then escalate to the coordinator at once, the backup after 15 s, the team after 30 s.")
+	bed.Alice.SetAutoJoin(true)
+	bed.Bob.SetAutoJoin(true)
 	if err := bed.Alice.WaitJoined(ctx, step, bed.TeamRoom, bot.UserID); err != nil {
 		return err
 	}
@@ -87,21 +94,46 @@ func demo() error {
 		return err
 	}
 	encrypted := welcome.Mautrix.WasEncrypted
-	say("The coordinator joins the private room and answers.")
-	if err := bed.Alice.Join(ctx, room); err != nil {
+	start := time.Now()
+	say("\nNobody on the team answers yet. Waiting for the timers…")
+	if _, err := bed.Alice.WaitMessage(ctx, step, bed.TeamRoom, bot.UserID, "Reminder for"); err != nil {
 		return err
 	}
-	if _, err := bed.Alice.WaitMessage(ctx, step, room, bot.UserID, "Security report"); err != nil {
+	say("  +%2.0fs  secbot reminds the team room that the acknowledgement is due soon.", time.Since(start).Seconds())
+	coordinatorDM, err := bed.Alice.Wait(ctx, step, "the coordinator's escalation", func(evt *event.Event) bool {
+		body, err := matrixtest.Body(evt)
+		return err == nil && evt.Sender == bot.UserID && strings.Contains(body, "You are the security coordinator")
+	})
+	if err != nil {
 		return err
 	}
-	if _, err := bed.Alice.Say(ctx, room, "Thanks for reaching out — I'm looking at this now. Please share the details here."); err != nil {
+	say("  +%2.0fs  the deadline passes: secbot DMs the coordinator.", time.Since(start).Seconds())
+	if _, err := rita.WaitMessage(ctx, step, room, bot.UserID, "escalated"); err != nil {
 		return err
 	}
-	if _, err := rita.WaitMessage(ctx, step, room, bed.Alice.ID(), "looking at this"); err != nil {
+	say("  +%2.0fs  secbot tells the reporter the team has been chased.", time.Since(start).Seconds())
+	if _, err := bed.Alice.Say(ctx, room, "!sec claim"); err != nil {
 		return err
 	}
-
-	labels := map[id.RoomID]string{dm: "reporter's DM with secbot", room: "private case room", bed.TeamRoom: "team room"}
+	if _, err := rita.WaitMessage(ctx, step, room, bot.UserID, "is handling it"); err != nil {
+		return err
+	}
+	say("  +%2.0fs  the coordinator claims the case in its room: the report is acknowledged and the ladder stops.", time.Since(start).Seconds())
+	if _, err := bed.Alice.Say(ctx, room, "Thanks for the report — I'm looking at it now. Please share the details here."); err != nil {
+		return err
+	}
+	if _, err := rita.WaitMessage(ctx, step, room, bed.Alice.ID(), "looking at it"); err != nil {
+		return err
+	}
+	time.Sleep(20 * time.Second)
+	backupDMs := 0
+	for _, evt := range bed.Bob.Events() {
+		if body, err := matrixtest.Body(evt); err == nil && evt.Sender == bot.UserID && strings.Contains(body, "You are the backup contact") {
+			backupDMs++
+		}
+	}
+	say("  +%2.0fs  the backup's turn has come and gone: %d escalation(s) reached the backup.", time.Since(start).Seconds(), backupDMs)
+	labels := map[id.RoomID]string{dm: "reporter's DM with secbot", room: "private case room", bed.TeamRoom: "team room", coordinatorDM.RoomID: "coordinator's DM with secbot"}
 	transcript("What the reporter saw", rita, labels)
 	transcript("What the coordinator saw", bed.Alice, labels)
 	say("\nThe welcome reached the reporter end-to-end encrypted: %v.", encrypted)
