@@ -1,9 +1,8 @@
-// trim.mjs cuts GitHub's official OpenAPI description (from the npm package
-// @octokit/openapi, pinned in package.json) down to the endpoints secbot
-// calls, plus every component they reference, and writes the result to
-// ghsa/ghsatest/testdata/github-openapi.json for the GitHub stand-in.
+// Trims GitHub's official OpenAPI description (from @octokit/openapi) to the
+// endpoints secbot calls, with every component they reference, and writes
+// the fixture the GitHub stand-in validates requests against.
 //
-// Run: cd scripts/openapi && npm ci && node trim.mjs
+//   cd scripts/openapi && npm ci && node trim.mjs
 import { readFileSync, writeFileSync, mkdirSync } from "node:fs";
 import { createRequire } from "node:module";
 import { dirname, join } from "node:path";
@@ -13,86 +12,82 @@ const here = dirname(fileURLToPath(import.meta.url));
 const require = createRequire(import.meta.url);
 const pkgDir = dirname(require.resolve("@octokit/openapi/package.json"));
 const pkg = JSON.parse(readFileSync(join(pkgDir, "package.json"), "utf8"));
-const source = join(pkgDir, "generated", "api.github.com.json");
-const out = join(here, "..", "..", "ghsa", "ghsatest", "testdata", "github-openapi.json");
+const spec = JSON.parse(readFileSync(join(pkgDir, "generated", "api.github.com.json"), "utf8"));
 
-// The endpoints secbot uses, and nothing else.
+// The endpoints secbot uses, by path and method.
 const keep = {
+  "/repos/{owner}/{repo}": ["get"],
   "/repos/{owner}/{repo}/security-advisories": ["get", "post"],
   "/repos/{owner}/{repo}/security-advisories/{ghsa_id}": ["get", "patch"],
-  "/repos/{owner}/{repo}/security-advisories/{ghsa_id}/forks": ["post"],
   "/repos/{owner}/{repo}/security-advisories/{ghsa_id}/cve": ["post"],
-  "/repos/{owner}/{repo}": ["get"],
+  "/repos/{owner}/{repo}/security-advisories/{ghsa_id}/forks": ["post"],
   "/users/{username}": ["get"],
   "/app/installations/{installation_id}/access_tokens": ["post"],
 };
 
-const full = JSON.parse(readFileSync(source, "utf8"));
-
-const paths = {};
-for (const [path, methods] of Object.entries(keep)) {
-  const item = full.paths[path];
-  if (!item) throw new Error(`${path} is not in ${source}`);
-  const trimmed = {};
-  for (const [key, value] of Object.entries(item)) {
-    // Path-level parameters and the like stay; other methods go.
-    const isMethod = ["get", "put", "post", "delete", "options", "head", "patch", "trace"].includes(key);
-    if (isMethod && !methods.includes(key)) continue;
-    trimmed[key] = value;
-  }
-  for (const m of methods) {
-    if (!trimmed[m]) throw new Error(`${m.toUpperCase()} ${path} is not in ${source}`);
-  }
-  paths[path] = trimmed;
-}
-
-// Follow every "#/components/<kind>/<name>" reference, transitively.
-const components = {};
-const seen = new Set();
-function walk(node) {
-  if (Array.isArray(node)) {
-    node.forEach(walk);
-    return;
-  }
-  if (node === null || typeof node !== "object") return;
-  for (const [key, value] of Object.entries(node)) {
-    if (key === "$ref" && typeof value === "string") {
-      const m = value.match(/^#\/components\/([^/]+)\/(.+)$/);
-      if (!m) throw new Error(`unexpected $ref ${value}`);
-      const [, kind, name] = m;
-      if (seen.has(value)) continue;
-      seen.add(value);
-      const target = full.components?.[kind]?.[name];
-      if (target === undefined) throw new Error(`dangling $ref ${value}`);
-      (components[kind] ??= {})[name] = target;
-      walk(target);
-    } else {
-      walk(value);
-    }
-  }
-}
-walk(paths);
-
-// Sort component names so regenerating gives a stable diff.
-const sortedComponents = {};
-for (const kind of Object.keys(components).sort()) {
-  sortedComponents[kind] = {};
-  for (const name of Object.keys(components[kind]).sort()) {
-    sortedComponents[kind][name] = components[kind][name];
-  }
-}
-
-const trimmed = {
-  openapi: full.openapi,
-  info: {
-    ...full.info,
-    "x-secbot-source": `${pkg.name}@${pkg.version} generated/api.github.com.json, trimmed by scripts/openapi/trim.mjs`,
-  },
-  servers: full.servers,
-  paths,
-  components: sortedComponents,
+const out = {
+  openapi: spec.openapi,
+  info: { ...spec.info, description: `Trimmed by scripts/openapi/trim.mjs from @octokit/openapi ${pkg.version} to the endpoints secbot uses.` },
+  servers: spec.servers,
+  paths: {},
+  components: {},
 };
 
-mkdirSync(dirname(out), { recursive: true });
-writeFileSync(out, JSON.stringify(trimmed, null, 1) + "\n");
-console.log(`wrote ${out}: ${Object.keys(paths).length} paths, ${seen.size} components`);
+// Examples are large and validate nothing: leave them out.
+const strip = (node) => {
+  if (Array.isArray(node)) return node.map(strip);
+  if (node && typeof node === "object") {
+    const copy = {};
+    for (const [k, v] of Object.entries(node)) {
+      if (k === "examples" || k === "x-github" || k === "externalDocs") continue;
+      copy[k] = strip(v);
+    }
+    return copy;
+  }
+  return node;
+};
+
+const pending = [];
+const seen = new Set();
+const collectRefs = (node) => {
+  if (Array.isArray(node)) return node.forEach(collectRefs);
+  if (node && typeof node === "object") {
+    for (const [k, v] of Object.entries(node)) {
+      if (k === "$ref" && typeof v === "string" && !seen.has(v)) {
+        seen.add(v);
+        pending.push(v);
+      } else collectRefs(v);
+    }
+  }
+};
+
+for (const [path, methods] of Object.entries(keep)) {
+  const item = spec.paths[path];
+  if (!item) throw new Error(`GitHub's description has no path ${path}`);
+  out.paths[path] = {};
+  for (const method of methods) {
+    if (!item[method]) throw new Error(`GitHub's description has no ${method.toUpperCase()} ${path}`);
+    out.paths[path][method] = strip(item[method]);
+  }
+  if (item.parameters) out.paths[path].parameters = strip(item.parameters);
+  collectRefs(out.paths[path]);
+}
+
+while (pending.length) {
+  const ref = pending.pop();
+  const parts = ref.replace(/^#\//, "").split("/");
+  if (parts[0] !== "components") throw new Error(`unexpected $ref ${ref}`);
+  let node = spec;
+  for (const p of parts) node = node[p];
+  if (node === undefined) throw new Error(`dangling $ref ${ref}`);
+  const [, section, name] = parts;
+  if (section === "examples") continue;
+  out.components[section] ??= {};
+  out.components[section][name] = strip(node);
+  collectRefs(out.components[section][name]);
+}
+
+const target = join(here, "..", "..", "ghsa", "ghsatest", "testdata", "github-openapi.json");
+mkdirSync(dirname(target), { recursive: true });
+writeFileSync(target, JSON.stringify(out, null, 1) + "\n");
+console.log(`wrote ${target}: ${Object.keys(out.paths).length} paths, ${[...seen].length} components, from @octokit/openapi ${pkg.version}`);

@@ -1,0 +1,442 @@
+// Package ghsa drafts and manages a repository's security advisories on
+// GitHub through go-github: the private area where reporter and team work.
+package ghsa
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"net/http"
+	"net/url"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/bradleyfalzon/ghinstallation/v2"
+	"github.com/google/go-github/v60/github"
+	ghapp "github.com/google/go-github/v88/github" // the version ghinstallation's options use
+)
+
+// Config is how to reach the repository.
+type Config struct {
+	APIURL         string
+	Owner, Repo    string
+	Token          string
+	AppID          int64
+	InstallationID int64
+	PrivateKey     []byte
+	HTTPClient     *http.Client
+}
+
+// Client manages one repository's advisories.
+type Client struct {
+	gh          *github.Client
+	owner, repo string
+}
+
+// New returns a client authenticated with a token or as a GitHub App.
+func New(cfg Config) (*Client, error) {
+	base := cfg.HTTPClient
+	if base == nil {
+		base = &http.Client{Timeout: 30 * time.Second}
+	}
+	apiURL := cfg.APIURL
+	if apiURL == "" {
+		apiURL = "https://api.github.com/"
+	}
+	if !strings.HasSuffix(apiURL, "/") {
+		apiURL += "/"
+	}
+	transport := base.Transport
+	if transport == nil {
+		transport = http.DefaultTransport
+	}
+	httpClient := *base
+	switch {
+	case cfg.AppID != 0:
+		itr, err := ghinstallation.New(transport, cfg.AppID, cfg.InstallationID, cfg.PrivateKey)
+		if err != nil {
+			return nil, fmt.Errorf("GitHub App key: %w", err)
+		}
+		itr.BaseURL = strings.TrimSuffix(apiURL, "/")
+		// Without options ghinstallation sends a JSON null, which GitHub's
+		// description does not allow: ask for the installation's full scope.
+		itr.InstallationTokenOptions = &ghapp.InstallationTokenOptions{}
+		httpClient.Transport = itr
+	case cfg.Token != "":
+		httpClient.Transport = bearer{token: cfg.Token, next: transport}
+	default:
+		return nil, errors.New("GitHub needs a token or a GitHub App")
+	}
+	gh := github.NewClient(&httpClient)
+	u, err := url.Parse(apiURL)
+	if err != nil {
+		return nil, fmt.Errorf("api_url: %w", err)
+	}
+	gh.BaseURL = u
+	gh.UserAgent = "secbot"
+	return &Client{gh: gh, owner: cfg.Owner, repo: cfg.Repo}, nil
+}
+
+type bearer struct {
+	token string
+	next  http.RoundTripper
+}
+
+func (b bearer) RoundTrip(r *http.Request) (*http.Response, error) {
+	r = r.Clone(r.Context())
+	r.Header.Set("Authorization", "Bearer "+b.token)
+	return b.next.RoundTrip(r)
+}
+
+// Repository is owner/repo.
+func (c *Client) Repository() string { return c.owner + "/" + c.repo }
+
+// Advisory is what secbot needs of an advisory.
+type Advisory struct {
+	GHSAID             string   `json:"ghsa_id"`
+	CVEID              string   `json:"cve_id"`
+	HTMLURL            string   `json:"html_url"`
+	Summary            string   `json:"summary"`
+	Severity           string   `json:"severity"`
+	State              string   `json:"state"`
+	CollaboratingUsers []string `json:"-"`
+	Vulnerabilities    []Vulnerability
+}
+
+type rawAdvisory struct {
+	GHSAID             string          `json:"ghsa_id"`
+	CVEID              *string         `json:"cve_id"`
+	HTMLURL            string          `json:"html_url"`
+	Summary            string          `json:"summary"`
+	Severity           *string         `json:"severity"`
+	State              string          `json:"state"`
+	CollaboratingUsers []*github.User  `json:"collaborating_users"`
+	Vulnerabilities    []Vulnerability `json:"vulnerabilities"`
+}
+
+func (r *rawAdvisory) advisory() *Advisory {
+	a := &Advisory{GHSAID: r.GHSAID, HTMLURL: r.HTMLURL, Summary: r.Summary, State: r.State, Vulnerabilities: r.Vulnerabilities}
+	if r.CVEID != nil {
+		a.CVEID = *r.CVEID
+	}
+	if r.Severity != nil {
+		a.Severity = *r.Severity
+	}
+	for _, u := range r.CollaboratingUsers {
+		a.CollaboratingUsers = append(a.CollaboratingUsers, u.GetLogin())
+	}
+	return a
+}
+
+// Package names an affected package.
+type Package struct {
+	Ecosystem string `json:"ecosystem"`
+	Name      string `json:"name,omitempty"`
+}
+
+// Vulnerability is an affected package and its version ranges.
+type Vulnerability struct {
+	Package                Package `json:"package"`
+	VulnerableVersionRange *string `json:"vulnerable_version_range"`
+	PatchedVersions        *string `json:"patched_versions"`
+}
+
+// Credit names a person credited on the advisory.
+type Credit struct {
+	Login string `json:"login"`
+	Type  string `json:"type"`
+}
+
+// createRequest is the body of POST …/security-advisories. GitHub requires
+// summary, description and vulnerabilities; a new advisory is a draft, so
+// there is no state; severity and cvss_vector_string are exclusive.
+type createRequest struct {
+	Summary         string          `json:"summary"`
+	Description     string          `json:"description"`
+	Vulnerabilities []Vulnerability `json:"vulnerabilities"`
+}
+
+// Update is the body of PATCH …/security-advisories/{ghsa_id}: only the
+// fields set are sent.
+type Update struct {
+	Summary            *string         `json:"summary,omitempty"`
+	Description        *string         `json:"description,omitempty"`
+	Vulnerabilities    []Vulnerability `json:"vulnerabilities,omitempty"`
+	CWEIDs             []string        `json:"cwe_ids,omitempty"`
+	Credits            []Credit        `json:"credits,omitempty"`
+	Severity           *string         `json:"severity,omitempty"`
+	CVSSVectorString   *string         `json:"cvss_vector_string,omitempty"`
+	State              *string         `json:"state,omitempty"`
+	CollaboratingUsers []string        `json:"collaborating_users,omitempty"`
+}
+
+// SummaryFor is the neutral summary of a case's advisory; it carries the
+// case ID so that a retry after a crash finds the advisory again.
+func SummaryFor(caseID string) string { return "Security report " + caseID }
+
+// CreateDraft drafts the case's advisory: a neutral summary and
+// description (no details: there are none yet) and a placeholder package
+// until the team records what is affected.
+func (c *Client) CreateDraft(ctx context.Context, caseID string, reportedAt time.Time, product string) (*Advisory, error) {
+	body := createRequest{
+		Summary:         SummaryFor(caseID),
+		Description:     fmt.Sprintf("Security report %s, received %s. Details are shared in the private discussion of this advisory.", caseID, reportedAt.UTC().Format("2006-01-02")),
+		Vulnerabilities: []Vulnerability{{Package: Package{Ecosystem: "other", Name: product}}},
+	}
+	var raw rawAdvisory
+	if err := c.do(ctx, http.MethodPost, c.path(""), body, &raw); err != nil {
+		return nil, fmt.Errorf("create advisory for %s: %w", caseID, err)
+	}
+	return raw.advisory(), nil
+}
+
+// FindDraftByCaseID returns the draft advisory whose summary carries the
+// case ID, or nil: an advisory an earlier attempt created.
+func (c *Client) FindDraftByCaseID(ctx context.Context, caseID string) (*Advisory, error) {
+	opt := &github.ListRepositorySecurityAdvisoriesOptions{State: "draft", ListCursorOptions: github.ListCursorOptions{PerPage: 100}}
+	for {
+		list, resp, err := c.gh.SecurityAdvisories.ListRepositorySecurityAdvisories(ctx, c.owner, c.repo, opt)
+		if err != nil {
+			return nil, classify(fmt.Errorf("list draft advisories: %w", err))
+		}
+		for _, a := range list {
+			if a.GetSummary() == SummaryFor(caseID) {
+				return c.Get(ctx, a.GetGHSAID())
+			}
+		}
+		if resp.After == "" {
+			return nil, nil
+		}
+		opt.ListCursorOptions.After = resp.After
+	}
+}
+
+// Get returns an advisory.
+func (c *Client) Get(ctx context.Context, ghsaID string) (*Advisory, error) {
+	var raw rawAdvisory
+	if err := c.do(ctx, http.MethodGet, c.path(ghsaID), nil, &raw); err != nil {
+		return nil, fmt.Errorf("get advisory %s: %w", ghsaID, err)
+	}
+	return raw.advisory(), nil
+}
+
+// Update changes an advisory.
+func (c *Client) Update(ctx context.Context, ghsaID string, u Update) (*Advisory, error) {
+	var raw rawAdvisory
+	if err := c.do(ctx, http.MethodPatch, c.path(ghsaID), u, &raw); err != nil {
+		return nil, fmt.Errorf("update advisory %s: %w", ghsaID, err)
+	}
+	return raw.advisory(), nil
+}
+
+// AddCollaborator invites a GitHub user into the advisory's private
+// discussion. An unknown login is an Error of kind User.
+func (c *Client) AddCollaborator(ctx context.Context, ghsaID, login string) error {
+	return c.changeCollaborators(ctx, ghsaID, login, true)
+}
+
+// RemoveCollaborator takes a GitHub user out of the advisory.
+func (c *Client) RemoveCollaborator(ctx context.Context, ghsaID, login string) error {
+	return c.changeCollaborators(ctx, ghsaID, login, false)
+}
+
+func (c *Client) changeCollaborators(ctx context.Context, ghsaID, login string, add bool) error {
+	if add {
+		if _, _, err := c.gh.Users.Get(ctx, login); err != nil {
+			var gerr *github.ErrorResponse
+			if errors.As(err, &gerr) && gerr.Response != nil && gerr.Response.StatusCode == http.StatusNotFound {
+				return &Error{Kind: User, Status: http.StatusNotFound, Message: fmt.Sprintf("GitHub has no user named %q", login)}
+			}
+			return classify(fmt.Errorf("look up GitHub user: %w", err))
+		}
+	}
+	adv, err := c.Get(ctx, ghsaID)
+	if err != nil {
+		return err
+	}
+	users := slices.DeleteFunc(slices.Clone(adv.CollaboratingUsers), func(u string) bool { return strings.EqualFold(u, login) })
+	if add {
+		users = append(users, login)
+	} else if len(users) == len(adv.CollaboratingUsers) {
+		return nil // not a collaborator
+	}
+	if users == nil {
+		users = []string{}
+	}
+	body := map[string]any{"collaborating_users": users}
+	if err := c.do(ctx, http.MethodPatch, c.path(ghsaID), body, nil); err != nil {
+		return fmt.Errorf("update collaborators of %s: %w", ghsaID, err)
+	}
+	return nil
+}
+
+// CreateFork asks GitHub for the advisory's temporary private fork. GitHub
+// makes it asynchronously: poll ForkReady until it exists.
+func (c *Client) CreateFork(ctx context.Context, ghsaID string) (fullName, htmlURL string, err error) {
+	repo, _, err := c.gh.SecurityAdvisories.CreateTemporaryPrivateFork(ctx, c.owner, c.repo, ghsaID)
+	if err != nil {
+		var accepted *github.AcceptedError
+		if !errors.As(err, &accepted) {
+			return "", "", classify(fmt.Errorf("create private fork of %s: %w", ghsaID, err))
+		}
+	}
+	return repo.GetFullName(), repo.GetHTMLURL(), nil
+}
+
+// ForkReady reports whether the fork exists yet.
+func (c *Client) ForkReady(ctx context.Context, fullName string) (bool, error) {
+	owner, name, _ := strings.Cut(fullName, "/")
+	_, _, err := c.gh.Repositories.Get(ctx, owner, name)
+	if err == nil {
+		return true, nil
+	}
+	var gerr *github.ErrorResponse
+	if errors.As(err, &gerr) && gerr.Response != nil && gerr.Response.StatusCode == http.StatusNotFound {
+		return false, nil
+	}
+	return false, classify(fmt.Errorf("check private fork %s: %w", fullName, err))
+}
+
+// ErrCVENeedsPublicRepo is returned when GitHub cannot take a CVE request.
+var ErrCVENeedsPublicRepo = &Error{Kind: User, Status: http.StatusUnprocessableEntity, Message: "GitHub only takes CVE requests for public repositories; this one is private. Request a CVE from another CNA (e.g. MITRE) and record it on the advisory."}
+
+// RequestCVE asks GitHub (a CNA) to assign a CVE to the advisory.
+func (c *Client) RequestCVE(ctx context.Context, ghsaID string) error {
+	repo, _, err := c.gh.Repositories.Get(ctx, c.owner, c.repo)
+	if err != nil {
+		return classify(fmt.Errorf("look up %s: %w", c.Repository(), err))
+	}
+	if repo.GetPrivate() {
+		return ErrCVENeedsPublicRepo
+	}
+	_, err = c.gh.SecurityAdvisories.RequestCVE(ctx, c.owner, c.repo, ghsaID)
+	var accepted *github.AcceptedError
+	if err != nil && !errors.As(err, &accepted) {
+		return classify(fmt.Errorf("request CVE for %s: %w", ghsaID, err))
+	}
+	return nil
+}
+
+// Publish publishes the advisory.
+func (c *Client) Publish(ctx context.Context, ghsaID string) (*Advisory, error) {
+	state := "published"
+	return c.Update(ctx, ghsaID, Update{State: &state})
+}
+
+func (c *Client) path(ghsaID string) string {
+	p := fmt.Sprintf("repos/%s/%s/security-advisories", url.PathEscape(c.owner), url.PathEscape(c.repo))
+	if ghsaID != "" {
+		p += "/" + url.PathEscape(ghsaID)
+	}
+	return p
+}
+
+// do makes a request with go-github's own NewRequest and Do: v60 has no
+// methods to get, create or update a repository security advisory.
+func (c *Client) do(ctx context.Context, method, path string, body, out any) error {
+	req, err := c.gh.NewRequest(method, path, body)
+	if err != nil {
+		return err
+	}
+	_, err = c.gh.Do(ctx, req, out)
+	return classify(err)
+}
+
+// Kind classifies GitHub errors by what to do about them.
+type Kind int
+
+// What an error means for the caller.
+const (
+	Retryable   Kind = iota // network trouble, timeouts, 5xx: try again with backoff
+	RateLimited             // wait RetryAfter, then try again
+	User                    // a person's mistake or a setting: tell them, don't retry
+)
+
+// Error is a classified GitHub error with a message fit for people.
+type Error struct {
+	Kind       Kind
+	Status     int
+	Message    string
+	RetryAfter time.Duration
+	Err        error
+}
+
+func (e *Error) Error() string {
+	if e.Err != nil {
+		return e.Message + ": " + e.Err.Error()
+	}
+	return e.Message
+}
+
+func (e *Error) Unwrap() error { return e.Err }
+
+// IsRetryable reports whether err may succeed later, and after how long
+// at the least (zero: the caller's own backoff).
+func IsRetryable(err error) (bool, time.Duration) {
+	var e *Error
+	if errors.As(err, &e) {
+		return e.Kind != User, e.RetryAfter
+	}
+	return err != nil, 0
+}
+
+// classify turns go-github's errors into Errors.
+func classify(err error) error {
+	if err == nil {
+		return nil
+	}
+	var already *Error
+	if errors.As(err, &already) {
+		return err
+	}
+	var rate *github.RateLimitError
+	if errors.As(err, &rate) {
+		return &Error{Kind: RateLimited, Status: http.StatusForbidden, Message: "GitHub's rate limit is exhausted", RetryAfter: time.Until(rate.Rate.Reset.Time), Err: err}
+	}
+	var abuse *github.AbuseRateLimitError
+	if errors.As(err, &abuse) {
+		return &Error{Kind: RateLimited, Status: http.StatusForbidden, Message: "GitHub's secondary rate limit was hit", RetryAfter: abuse.GetRetryAfter(), Err: err}
+	}
+	var gerr *github.ErrorResponse
+	if errors.As(err, &gerr) && gerr.Response != nil {
+		status := gerr.Response.StatusCode
+		switch {
+		case status == http.StatusTooManyRequests:
+			return &Error{Kind: RateLimited, Status: status, Message: "GitHub is rate-limiting secbot", RetryAfter: retryAfter(gerr.Response), Err: err}
+		case status >= 500:
+			return &Error{Kind: Retryable, Status: status, Message: "GitHub is failing", Err: err}
+		case status == http.StatusUnauthorized:
+			return &Error{Kind: User, Status: status, Message: "GitHub rejected secbot's credentials (check the token or the GitHub App)", Err: err}
+		case status == http.StatusForbidden:
+			return &Error{Kind: User, Status: status, Message: "secbot may not manage security advisories on this repository (check the token's or App's permissions)", Err: err}
+		case status == http.StatusNotFound:
+			return &Error{Kind: User, Status: status, Message: "GitHub found no such repository or advisory (are private vulnerability reporting and advisories enabled?)", Err: err}
+		default:
+			msg := gerr.Message
+			for _, e := range gerr.Errors {
+				if e.Message != "" {
+					msg += " " + e.Message
+				}
+			}
+			return &Error{Kind: User, Status: status, Message: "GitHub refused: " + strings.TrimSpace(msg), Err: err}
+		}
+	}
+	var netErr net.Error
+	if errors.As(err, &netErr) || errors.Is(err, context.DeadlineExceeded) {
+		return &Error{Kind: Retryable, Message: "GitHub could not be reached", Err: err}
+	}
+	return &Error{Kind: Retryable, Message: "GitHub request failed", Err: err}
+}
+
+func retryAfter(resp *http.Response) time.Duration {
+	if s, err := strconv.Atoi(resp.Header.Get("Retry-After")); err == nil {
+		return time.Duration(s) * time.Second
+	}
+	if reset, err := strconv.ParseInt(resp.Header.Get("X-RateLimit-Reset"), 10, 64); err == nil {
+		return time.Until(time.Unix(reset, 0))
+	}
+	return 0
+}
