@@ -22,6 +22,7 @@ import (
 
 	"github.com/enarx/secbot/bot"
 	"github.com/enarx/secbot/config"
+	"github.com/enarx/secbot/ghsa"
 	"github.com/enarx/secbot/handlers"
 	"github.com/enarx/secbot/scheduler"
 	"github.com/enarx/secbot/store"
@@ -133,11 +134,28 @@ func serve(ctx context.Context, configPath string, cfg *config.Config, log zerol
 	for kind, ex := range b.Executors() {
 		outbox.Register(kind, ex)
 	}
+	github := false
+	if cfg.GitHub.Enabled() {
+		gh, err := ghsa.New(ghsa.Config{
+			APIURL: cfg.GitHub.APIURL, Owner: cfg.GitHub.Owner, Repo: cfg.GitHub.Repo, Token: string(cfg.GitHub.Token),
+			AppID: cfg.GitHub.AppID, InstallationID: cfg.GitHub.InstallationID, PrivateKey: []byte(cfg.GitHub.PrivateKey),
+		})
+		if err != nil {
+			return fmt.Errorf("github: %w", err)
+		}
+		effects := &ghsa.Effects{Client: gh, Store: st, Templates: tmpl, Clock: clock, TeamRoom: cfg.Team.RoomID, Product: cfg.GitHub.Repo}
+		for kind, ex := range effects.Executors() {
+			outbox.Register(kind, ex)
+		}
+		github = true
+		log.Info().Str("repository", gh.Repository()).Str("auth", cfg.GitHub.AuthMode()).Msg("GitHub advisories enabled")
+	}
 	timers := scheduler.NewTimers(st, clock, tmpl, policyOf(cfg), log.With().Str("component", "timers").Logger(), outbox.Kick)
 	h := handlers.New(handlers.Options{
 		CommandPrefix: cfg.Matrix.CommandPrefix,
 		TeamRoom:      cfg.Team.RoomID,
 		Team:          cfg.Team.MemberIDs,
+		GitHub:        github,
 	}, st, b, tmpl, clock, timers, outbox.Kick)
 
 	ctx, cancel := context.WithCancel(ctx)

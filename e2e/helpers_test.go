@@ -9,6 +9,7 @@ import (
 	"maunium.net/go/mautrix/event"
 	"maunium.net/go/mautrix/id"
 
+	"github.com/enarx/secbot/ghsa/ghsatest"
 	"github.com/enarx/secbot/internal/matrixtest"
 	"github.com/enarx/secbot/internal/testbed"
 )
@@ -136,4 +137,8 @@ func botBodies(events []*event.Event, bot *testbed.Bot) []string {
 		}
 	}
 	return out
+}
+
+func ghsatestFault(status int) ghsatest.Fault {
+	return ghsatest.Fault{Status: status, Body: `{"message":"Server Error"}`}
 }

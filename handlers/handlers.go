@@ -38,6 +38,8 @@ type Options struct {
 	CommandPrefix string
 	TeamRoom      id.RoomID
 	Team          []id.UserID
+	// GitHub is true when cases get advisories.
+	GitHub bool
 }
 
 // Handlers implements bot.Handler.

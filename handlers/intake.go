@@ -85,6 +85,11 @@ func (h *Handlers) intake(ctx context.Context, evt *event.Event, msg *event.Mess
 				return err
 			}
 		}
+		if h.opts.GitHub {
+			if _, err := h.store.Enqueue(ctx, "github:"+lane, store.KindAdvisoryCreate, store.AdvisoryEffect{CaseID: lane}, now); err != nil {
+				return err
+			}
+		}
 		return h.store.Audit(ctx, store.AuditEntry{At: now, Actor: evt.Sender, CaseID: lane, Action: "case.open", Detail: map[bool]string{true: "direct message", false: "public room"}[direct], Allowed: true})
 	})
 	if err == nil && opened != nil {

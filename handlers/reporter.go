@@ -14,6 +14,7 @@ func (h *Handlers) reporterCommands() map[string]*command {
 		{name: "help", summary: "what you can say here", run: h.cmdReporterHelp},
 		{name: "status", summary: "where your report stands and what we promised by when", caseArg: impliedCase, run: h.cmdReporterStatus},
 		{name: "escalate", summary: "chase the team if we missed a promise", caseArg: impliedCase, run: h.cmdEscalate},
+		{name: "github", args: "NAME", summary: "be invited to the private GitHub Security Advisory as GitHub user NAME", caseArg: impliedCase, run: h.cmdGitHub},
 	}
 	registry := make(map[string]*command, len(cmds))
 	for _, c := range cmds {

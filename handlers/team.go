@@ -24,6 +24,9 @@ func (h *Handlers) teamCommands() map[string]*command {
 		{name: "respond", args: "[CASE] TEXT", summary: "the detailed response to the reporter, posted in the case room", caseArg: impliedCase, run: h.cmdRespond},
 		{name: "update", args: "[CASE] TEXT", summary: "a progress update to the reporter; restarts the update clock", caseArg: impliedCase, run: h.cmdUpdate},
 		{name: "contacts", summary: "who is on the escalation ladder", run: h.cmdContacts},
+		{name: "github", args: "[CASE] NAME", summary: "invite a GitHub user to the case's private advisory", caseArg: impliedCase, run: h.cmdGitHub},
+		{name: "fork", args: "[CASE]", summary: "step 4: the advisory's temporary private fork, for preparing fixes", caseArg: impliedCase, run: h.cmdFork},
+		{name: "cve", args: "[CASE]", summary: "request a CVE for the advisory from GitHub", caseArg: impliedCase, run: h.cmdCVE},
 	}
 	registry := make(map[string]*command, len(cmds))
 	for _, c := range cmds {
@@ -163,13 +166,31 @@ func (h *Handlers) cmdAssign(c *cmdContext) error {
 	return h.assign(c, user)
 }
 
+// transition moves the case by action, or refuses with what must come
+// first; the move is recorded in the audit log (the case's timeline).
+func (h *Handlers) transition(c *cmdContext, action disclosure.Action) (disclosure.Stage, error) {
+	next, err := disclosure.Transition(c.c.Stage, action)
+	if err != nil {
+		return "", usagef("Refused: %s.", strings.TrimPrefix(err.Error(), disclosure.ErrOutOfOrder.Error()+": "))
+	}
+	if next != c.c.Stage {
+		if err := h.store.SetStage(c, c.c.ID, next, c.c.Handler, c.now); err != nil {
+			return "", err
+		}
+		if err := c.audit("stage", string(c.c.Stage)+" → "+string(next), true); err != nil {
+			return "", err
+		}
+		c.c.Stage = next
+	}
+	return next, nil
+}
+
 // assign makes user the handler: step 1, and the acknowledgement.
 func (h *Handlers) assign(c *cmdContext, user id.UserID) error {
-	next, err := disclosure.Transition(c.c.Stage, disclosure.ActClaim)
-	if err != nil {
-		return usagef("%s", err.Error())
+	if _, err := h.transition(c, disclosure.ActClaim); err != nil {
+		return err
 	}
-	if err := h.store.SetStage(c, c.c.ID, next, user, c.now); err != nil {
+	if err := h.store.SetStage(c, c.c.ID, c.c.Stage, user, c.now); err != nil {
 		return err
 	}
 	if _, err := h.store.MeetDeadline(c, c.c.ID, disclosure.DeadlineAcknowledge, c.sender, c.now); err != nil {

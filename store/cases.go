@@ -24,19 +24,23 @@ type Case struct {
 	CreatedAt  time.Time
 	UpdatedAt  time.Time
 	ClosedAt   time.Time
+	GHSAID     string
+	GHSAURL    string
+	ForkName   string
+	ForkURL    string
 }
 
 // ErrNotFound is returned when a looked-up row does not exist.
 var ErrNotFound = errors.New("not found")
 
-const caseColumns = `id, reporter, source_room, dm_room, case_room, stage, handler, created_at, updated_at, closed_at`
+const caseColumns = `id, reporter, source_room, dm_room, case_room, stage, handler, created_at, updated_at, closed_at, ghsa_id, ghsa_url, fork_name, fork_url`
 
 func scanCase(row interface{ Scan(...any) error }) (*Case, error) {
 	var c Case
 	var rawID string
 	var created, updated int64
 	var closed sql.NullInt64
-	err := row.Scan(&rawID, &c.Reporter, &c.SourceRoom, &c.DMRoom, &c.CaseRoom, &c.Stage, &c.Handler, &created, &updated, &closed)
+	err := row.Scan(&rawID, &c.Reporter, &c.SourceRoom, &c.DMRoom, &c.CaseRoom, &c.Stage, &c.Handler, &created, &updated, &closed, &c.GHSAID, &c.GHSAURL, &c.ForkName, &c.ForkURL)
 	if errors.Is(err, sql.ErrNoRows) {
 		return nil, ErrNotFound
 	} else if err != nil {
@@ -159,4 +163,40 @@ func (s *Store) SetStage(ctx context.Context, caseID disclosure.CaseID, stage di
 		closed = sql.NullInt64{Int64: millis(now), Valid: true}
 	}
 	return s.updateCase(ctx, caseID, `stage = $2, handler = $3, updated_at = $4, closed_at = COALESCE($5, closed_at)`, stage, handler, millis(now), closed)
+}
+
+// SetAdvisory records the case's GitHub advisory.
+func (s *Store) SetAdvisory(ctx context.Context, caseID disclosure.CaseID, ghsaID, url string, now time.Time) error {
+	return s.updateCase(ctx, caseID, `ghsa_id = $2, ghsa_url = $3, updated_at = $4`, ghsaID, url, millis(now))
+}
+
+// SetFork records the advisory's temporary private fork.
+func (s *Store) SetFork(ctx context.Context, caseID disclosure.CaseID, name, url string, now time.Time) error {
+	return s.updateCase(ctx, caseID, `fork_name = $2, fork_url = $3, updated_at = $4`, name, url, millis(now))
+}
+
+// ServiceFailing records that a service (GitHub) is failing. It reports
+// true only the first time, until ServiceRecovered: the team is told once.
+func (s *Store) ServiceFailing(ctx context.Context, service, reason string, now time.Time) (bool, error) {
+	_, err := s.db.Exec(ctx, `INSERT INTO service_status (service, failing_since, last_error) VALUES ($1, $2, $3)
+		ON CONFLICT (service) DO UPDATE SET last_error = excluded.last_error`, service, millis(now), reason)
+	if err != nil {
+		return false, err
+	}
+	var since int64
+	if err := s.db.QueryRow(ctx, `SELECT failing_since FROM service_status WHERE service = $1`, service).Scan(&since); err != nil {
+		return false, err
+	}
+	return since == millis(now), nil
+}
+
+// ServiceRecovered records that a service works again; it reports whether
+// it had been failing.
+func (s *Store) ServiceRecovered(ctx context.Context, service string) (bool, error) {
+	res, err := s.db.Exec(ctx, `DELETE FROM service_status WHERE service = $1`, service)
+	if err != nil {
+		return false, err
+	}
+	n, err := res.RowsAffected()
+	return n > 0, err
 }

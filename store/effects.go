@@ -11,7 +11,31 @@ const (
 	KindOpenDM         = "matrix.open_dm"
 	KindInvite         = "matrix.invite"
 	KindReact          = "matrix.react"
+
+	KindAdvisoryCreate       = "github.create_advisory"
+	KindAdvisoryCollaborator = "github.collaborator"
+	KindAdvisoryFork         = "github.fork"
+	KindAdvisoryForkReady    = "github.fork_ready"
+	KindAdvisoryCVE          = "github.cve"
+	KindAdvisoryPublish      = "github.publish"
+	KindAdvisoryUpdate       = "github.update"
 )
+
+// AdvisoryEffect is a GitHub operation on a case's advisory. Answers go
+// to ReplyIn (the room the request came from), replying to ReplyTo.
+type AdvisoryEffect struct {
+	CaseID  string     `json:"case_id"`
+	Login   string     `json:"login,omitempty"`  // collaborator
+	Remove  bool       `json:"remove,omitempty"` // collaborator
+	ReplyIn id.RoomID  `json:"reply_in,omitempty"`
+	ReplyTo id.EventID `json:"reply_to,omitempty"`
+	// Update fields, each sent only when set.
+	Affected string   `json:"affected,omitempty"`
+	Patched  string   `json:"patched,omitempty"`
+	Severity string   `json:"severity,omitempty"`
+	CWEs     []string `json:"cwes,omitempty"`
+	Credit   string   `json:"credit,omitempty"`
+}
 
 // Target names a room, either directly or as a room that may only exist by
 // the time the effect runs (the case room, the DM with a user).

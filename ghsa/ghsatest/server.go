@@ -288,7 +288,6 @@ func writeJSON(w http.ResponseWriter, status int, v any) {
 	_ = json.NewEncoder(w).Encode(v)
 }
 
-
 func (s *Server) repoPath() string { return "/repos/" + s.opts.Owner + "/" + s.opts.Repo }
 
 func (s *Server) handle(w http.ResponseWriter, r *http.Request, body []byte) {
@@ -413,7 +412,7 @@ func (s *Server) create(w http.ResponseWriter, body []byte) {
 	adv := map[string]any{
 		"ghsa_id": id, "cve_id": nil, "url": "https://api.github.com" + s.repoPath() + "/security-advisories/" + id,
 		"html_url": "https://github.com/" + s.opts.Owner + "/" + s.opts.Repo + "/security/advisories/" + id,
-		"summary": req["summary"], "description": req["description"], "severity": req["severity"],
+		"summary":  req["summary"], "description": req["description"], "severity": req["severity"],
 		"author": user("secbot"), "publisher": nil, "identifiers": []any{map[string]any{"type": "GHSA", "value": id}},
 		"state": "draft", "created_at": now, "updated_at": now, "published_at": nil, "closed_at": nil, "withdrawn_at": nil,
 		"submission": nil, "vulnerabilities": orEmpty(req["vulnerabilities"]), "cvss": nil, "cwes": []any{},

@@ -19,6 +19,7 @@ import (
 	"maunium.net/go/mautrix/event"
 	"maunium.net/go/mautrix/id"
 
+	"github.com/enarx/secbot/ghsa/ghsatest"
 	"github.com/enarx/secbot/internal/matrixtest"
 )
 
@@ -110,6 +111,16 @@ type BotOptions struct {
 	Extra string
 	// AnnounceRooms are the [announce] rooms.
 	AnnounceRooms []id.RoomID
+	// GitHub, if set, is the stand-in the bot's advisories go to.
+	GitHub *ghsatest.Server
+}
+
+// GitHubToken is the token the GitHub stand-in expects.
+const GitHubToken = "ghp_secbot_stand_in_token"
+
+// NewGitHub starts a GitHub stand-in for owner/repo with the given users.
+func NewGitHub(public bool, users ...string) (*ghsatest.Server, error) {
+	return ghsatest.New(ghsatest.Options{Owner: "enarx", Repo: "enarx", Public: public, Users: users, Token: GitHubToken, ForkDelay: 3 * time.Second}, "")
 }
 
 // Bot is one secbot process with its own account, database and log.
@@ -154,6 +165,13 @@ func (b *Bed) NewBot(ctx context.Context, name string, opts BotOptions) (*Bot, e
 	for _, r := range opts.AnnounceRooms {
 		announce = append(announce, fmt.Sprintf("%q", r))
 	}
+	github := ""
+	if opts.GitHub != nil {
+		if err := os.WriteFile(filepath.Join(dir, "github-token"), []byte(GitHubToken+"\n"), 0o600); err != nil {
+			return nil, err
+		}
+		github = fmt.Sprintf("\n[github]\napi_url = %q\ntoken_file = \"github-token\"\nowner = \"enarx\"\nrepo = \"enarx\"\n", opts.GitHub.URL())
+	}
 	cfg := fmt.Sprintf(`[matrix]
 homeserver = %q
 user_id = %q
@@ -177,8 +195,8 @@ rooms = [%s]
 
 [http]
 listen = ""
-%s`, b.Server.URL, matrixtest.UserID(name), b.TeamRoom, b.Alice.ID(), b.Bob.ID(), b.Alice.ID(), b.Bob.ID(),
-		strings.Join(announce, ", "), strings.Join(slaLines, "\n"), opts.Extra)
+%s%s`, b.Server.URL, matrixtest.UserID(name), b.TeamRoom, b.Alice.ID(), b.Bob.ID(), b.Alice.ID(), b.Bob.ID(),
+		strings.Join(announce, ", "), strings.Join(slaLines, "\n"), github, opts.Extra)
 	bot := &Bot{
 		UserID: id.UserID(matrixtest.UserID(name)), Dir: dir, binary: b.Binary,
 		ConfigPath: filepath.Join(dir, "secbot.toml"), DBPath: filepath.Join(dir, "secbot.db"), LogPath: filepath.Join(dir, "secbot.log"),

@@ -1,0 +1,288 @@
+package ghsa
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/jonboulle/clockwork"
+	"github.com/rs/zerolog"
+	"maunium.net/go/mautrix/id"
+
+	"github.com/enarx/secbot/disclosure"
+	"github.com/enarx/secbot/internal/crashpoint"
+	"github.com/enarx/secbot/scheduler"
+	"github.com/enarx/secbot/store"
+	"github.com/enarx/secbot/templates"
+)
+
+// Effects makes the outbox's GitHub effects. Each is safe to repeat: it
+// checks what the store (and, after a crash, GitHub) already has.
+type Effects struct {
+	Client    *Client
+	Store     *store.Store
+	Templates *templates.Set
+	Clock     clockwork.Clock
+	TeamRoom  id.RoomID
+	// Product names the placeholder package of a new advisory.
+	Product string
+}
+
+// Lane is the outbox lane of a case's GitHub effects, so they run in order
+// (the advisory exists before collaborators are added to it).
+func Lane(caseID string) string { return "github:" + caseID }
+
+// errNoAdvisory means the advisory is still to be created (retry shortly).
+var errNoAdvisory = errors.New("the case has no advisory yet")
+
+// errForkPending means GitHub is still making the fork (poll again).
+var errForkPending = errors.New("the private fork is not ready yet")
+
+// Executors returns the GitHub effect makers, by kind.
+func (e *Effects) Executors() map[string]scheduler.Executor {
+	return map[string]scheduler.Executor{
+		store.KindAdvisoryCreate:       e.wrap(e.create),
+		store.KindAdvisoryCollaborator: e.wrap(e.collaborator),
+		store.KindAdvisoryFork:         e.wrap(e.fork),
+		store.KindAdvisoryForkReady:    e.wrap(e.forkReady),
+		store.KindAdvisoryCVE:          e.wrap(e.cve),
+		store.KindAdvisoryPublish:      e.wrap(e.publish),
+		store.KindAdvisoryUpdate:       e.wrap(e.update),
+	}
+}
+
+type step func(ctx context.Context, eff store.Effect, p store.AdvisoryEffect, c *store.Case) error
+
+// wrap decodes the effect, loads its case, runs it, then keeps the team
+// informed of GitHub's health: told once when it starts failing, once when
+// it is back. User errors are answered in the room and end the effect.
+func (e *Effects) wrap(fn step) scheduler.Executor {
+	return func(ctx context.Context, eff store.Effect) (any, error) {
+		var p store.AdvisoryEffect
+		if err := eff.Decode(&p); err != nil {
+			return nil, err
+		}
+		caseID, err := disclosure.ParseCaseID(p.CaseID)
+		if err != nil {
+			return nil, err
+		}
+		c, err := e.Store.Case(ctx, caseID)
+		if err != nil {
+			return nil, err
+		}
+		err = fn(ctx, eff, p, c)
+		if errors.Is(err, errNoAdvisory) {
+			return nil, &scheduler.RetryAfterError{Err: err, After: 2 * time.Second}
+		}
+		if errors.Is(err, errForkPending) {
+			return nil, &scheduler.RetryAfterError{Err: err, After: Backoff(eff.Attempts)}
+		}
+		var ghErr *Error
+		if errors.As(err, &ghErr) && ghErr.Kind == User {
+			zerolog.Ctx(ctx).Warn().Int("status", ghErr.Status).Str("github_error", ghErr.Message).Msg("GitHub refused")
+			return nil, e.Store.Tx(ctx, func(ctx context.Context) error {
+				return e.say(ctx, p, "github_refused", map[string]any{"CaseID": p.CaseID, "Message": ghErr.Message})
+			})
+		}
+		if err != nil {
+			zerolog.Ctx(ctx).Warn().Err(err).Msg("GitHub failing")
+			if txErr := e.Store.Tx(ctx, func(ctx context.Context) error { return e.failing(ctx, err) }); txErr != nil {
+				return nil, txErr
+			}
+			if retry, after := IsRetryable(err); retry && after > 0 {
+				return nil, &scheduler.RetryAfterError{Err: err, After: after}
+			}
+			return nil, err
+		}
+		return nil, e.Store.Tx(ctx, e.recovered)
+	}
+}
+
+const service = "github"
+
+func (e *Effects) failing(ctx context.Context, cause error) error {
+	first, err := e.Store.ServiceFailing(ctx, service, cause.Error(), e.Clock.Now())
+	if err != nil || !first || e.TeamRoom == "" {
+		return err
+	}
+	return e.send(ctx, "github:status", e.TeamRoom, "github_failing", map[string]any{"Repository": e.Client.Repository()}, "")
+}
+
+func (e *Effects) recovered(ctx context.Context) error {
+	was, err := e.Store.ServiceRecovered(ctx, service)
+	if err != nil || !was || e.TeamRoom == "" {
+		return err
+	}
+	return e.send(ctx, "github:status", e.TeamRoom, "github_recovered", map[string]any{"Repository": e.Client.Repository()}, "")
+}
+
+func (e *Effects) send(ctx context.Context, lane string, room id.RoomID, tmpl string, data any, replyTo id.EventID) error {
+	md, err := e.Templates.Render(tmpl, data)
+	if err != nil {
+		return err
+	}
+	_, err = e.Store.Enqueue(ctx, lane, store.KindSend, store.SendEffect{To: store.Target{Room: room}, Markdown: md, ReplyTo: replyTo}, e.Clock.Now())
+	return err
+}
+
+// say answers in the room the request came from, or the case room.
+func (e *Effects) say(ctx context.Context, p store.AdvisoryEffect, tmpl string, data any) error {
+	md, err := e.Templates.Render(tmpl, data)
+	if err != nil {
+		return err
+	}
+	to := store.Target{Room: p.ReplyIn}
+	if p.ReplyIn == "" {
+		to = store.Target{CaseRoomOf: p.CaseID}
+	}
+	_, err = e.Store.Enqueue(ctx, p.CaseID, store.KindSend, store.SendEffect{To: to, Markdown: md, ReplyTo: p.ReplyTo}, e.Clock.Now())
+	return err
+}
+
+func (e *Effects) create(ctx context.Context, eff store.Effect, p store.AdvisoryEffect, c *store.Case) error {
+	if c.GHSAID != "" {
+		return nil
+	}
+	var adv *Advisory
+	var err error
+	if eff.Attempts > 1 {
+		// An earlier attempt may have got through before a crash: adopt it.
+		if adv, err = e.Client.FindDraftByCaseID(ctx, p.CaseID); err != nil {
+			return err
+		}
+	}
+	if adv == nil {
+		if adv, err = e.Client.CreateDraft(ctx, p.CaseID, c.CreatedAt, e.Product); err != nil {
+			return err
+		}
+		crashpoint.Hit("ghsa.created_not_recorded")
+	}
+	return e.Store.Tx(ctx, func(ctx context.Context) error {
+		if err := e.Store.SetAdvisory(ctx, c.ID, adv.GHSAID, adv.HTMLURL, e.Clock.Now()); err != nil {
+			return err
+		}
+		return e.say(ctx, store.AdvisoryEffect{CaseID: p.CaseID}, "advisory_created", map[string]any{"CaseID": p.CaseID, "GHSAID": adv.GHSAID, "URL": adv.HTMLURL})
+	})
+}
+
+func (e *Effects) collaborator(ctx context.Context, _ store.Effect, p store.AdvisoryEffect, c *store.Case) error {
+	if c.GHSAID == "" {
+		return errNoAdvisory
+	}
+	if p.Remove {
+		if err := e.Client.RemoveCollaborator(ctx, c.GHSAID, p.Login); err != nil {
+			return err
+		}
+		return e.Store.Tx(ctx, func(ctx context.Context) error {
+			return e.say(ctx, p, "advisory_collaborator_removed", map[string]any{"Login": p.Login, "CaseID": p.CaseID})
+		})
+	}
+	if err := e.Client.AddCollaborator(ctx, c.GHSAID, p.Login); err != nil {
+		return err
+	}
+	return e.Store.Tx(ctx, func(ctx context.Context) error {
+		return e.say(ctx, p, "advisory_collaborator_added", map[string]any{"Login": p.Login, "URL": c.GHSAURL, "CaseID": p.CaseID})
+	})
+}
+
+func (e *Effects) fork(ctx context.Context, _ store.Effect, p store.AdvisoryEffect, c *store.Case) error {
+	if c.GHSAID == "" {
+		return errNoAdvisory
+	}
+	if c.ForkName != "" {
+		return nil
+	}
+	name, url, err := e.Client.CreateFork(ctx, c.GHSAID)
+	if err != nil {
+		return err
+	}
+	return e.Store.Tx(ctx, func(ctx context.Context) error {
+		if err := e.Store.SetFork(ctx, c.ID, name, url, e.Clock.Now()); err != nil {
+			return err
+		}
+		// GitHub makes the fork in the background: poll until it exists.
+		_, err := e.Store.Enqueue(ctx, Lane(p.CaseID), store.KindAdvisoryForkReady, p, e.Clock.Now().Add(2*time.Second))
+		return err
+	})
+}
+
+// forkPolls bounds how long secbot waits for GitHub to make a fork.
+const forkPolls = 12
+
+func (e *Effects) forkReady(ctx context.Context, eff store.Effect, p store.AdvisoryEffect, c *store.Case) error {
+	ready, err := e.Client.ForkReady(ctx, c.ForkName)
+	if err != nil {
+		return err
+	}
+	if !ready {
+		if eff.Attempts >= forkPolls {
+			return &Error{Kind: User, Message: fmt.Sprintf("GitHub has not finished the private fork %s yet; check the advisory page", c.ForkName)}
+		}
+		return errForkPending
+	}
+	return e.Store.Tx(ctx, func(ctx context.Context) error {
+		return e.say(ctx, p, "advisory_fork_ready", map[string]any{"CaseID": p.CaseID, "URL": c.ForkURL, "Name": c.ForkName})
+	})
+}
+
+func (e *Effects) cve(ctx context.Context, _ store.Effect, p store.AdvisoryEffect, c *store.Case) error {
+	if c.GHSAID == "" {
+		return errNoAdvisory
+	}
+	if err := e.Client.RequestCVE(ctx, c.GHSAID); err != nil {
+		return err
+	}
+	return e.Store.Tx(ctx, func(ctx context.Context) error {
+		return e.say(ctx, p, "advisory_cve_requested", map[string]any{"CaseID": p.CaseID, "GHSAID": c.GHSAID})
+	})
+}
+
+func (e *Effects) publish(ctx context.Context, _ store.Effect, p store.AdvisoryEffect, c *store.Case) error {
+	if c.GHSAID == "" {
+		return errNoAdvisory
+	}
+	adv, err := e.Client.Publish(ctx, c.GHSAID)
+	if err != nil {
+		return err
+	}
+	return e.Store.Tx(ctx, func(ctx context.Context) error {
+		return e.say(ctx, p, "advisory_published", map[string]any{"CaseID": p.CaseID, "GHSAID": adv.GHSAID, "URL": adv.HTMLURL})
+	})
+}
+
+func (e *Effects) update(ctx context.Context, _ store.Effect, p store.AdvisoryEffect, c *store.Case) error {
+	if c.GHSAID == "" {
+		return errNoAdvisory
+	}
+	var u Update
+	if p.Affected != "" || p.Patched != "" {
+		v := Vulnerability{Package: Package{Ecosystem: "other", Name: e.Product}}
+		if p.Affected != "" {
+			v.VulnerableVersionRange = &p.Affected
+		}
+		if p.Patched != "" {
+			v.PatchedVersions = &p.Patched
+		}
+		u.Vulnerabilities = []Vulnerability{v}
+	}
+	if p.Severity != "" {
+		u.Severity = &p.Severity
+	}
+	u.CWEIDs = p.CWEs
+	if p.Credit != "" {
+		u.Credits = []Credit{{Login: p.Credit, Type: "finder"}}
+	}
+	if _, err := e.Client.Update(ctx, c.GHSAID, u); err != nil {
+		return err
+	}
+	return e.Store.Tx(ctx, func(ctx context.Context) error {
+		return e.say(ctx, p, "advisory_updated", map[string]any{"CaseID": p.CaseID, "GHSAID": c.GHSAID})
+	})
+}
+
+// Backoff is the wait before retry n: exponential from two seconds,
+// capped at a minute (GitHub makes forks in seconds to minutes).
+func Backoff(n int) time.Duration {
+	return min(2*time.Second<<min(n, 5), time.Minute)
+}
