@@ -153,10 +153,15 @@ func serve(ctx context.Context, configPath string, cfg *config.Config, log zerol
 	timers := scheduler.NewTimers(st, clock, tmpl, policyOf(cfg), log.With().Str("component", "timers").Logger(), outbox.Kick)
 	h := handlers.New(handlers.Options{
 		CommandPrefix: cfg.Matrix.CommandPrefix,
-		TeamRoom:      cfg.Team.RoomID,
-		Team:          cfg.Team.MemberIDs,
-		GitHub:        github,
+		TeamRoom:         cfg.Team.RoomID,
+		Team:             cfg.Team.MemberIDs,
+		GitHub:           github,
+		Repository:       cfg.GitHub.Owner + "/" + cfg.GitHub.Repo,
+		AnnounceRooms:    cfg.Announce.Rooms,
+		EmbargoWarnAfter: cfg.Embargo.WarnAfterSpan,
+		Rotation:         cfg.Team.Rotation,
 	}, st, b, tmpl, clock, timers, outbox.Kick)
+	outbox.Register(store.KindAnnounce, h.Announce)
 
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net/http"
 	"slices"
+	"strings"
 	"time"
 
 	"github.com/rs/zerolog"
@@ -34,12 +35,19 @@ func (b *Bot) Executors() map[string]func(context.Context, store.Effect) (any, e
 		store.KindOpenDM:         b.execOpenDM,
 		store.KindInvite:         b.execInvite,
 		store.KindReact:          b.execReact,
+		store.KindKick:           b.execKick,
 	}
 }
 
 // resolve turns a target into a room ID, ErrNotReady if the room is still to come.
 func (b *Bot) resolve(ctx context.Context, t store.Target) (id.RoomID, error) {
 	switch {
+	case strings.HasPrefix(string(t.Room), "#"):
+		resp, err := b.Client.ResolveAlias(ctx, id.RoomAlias(t.Room))
+		if err != nil {
+			return "", classify(err)
+		}
+		return resp.RoomID, nil
 	case t.Room != "":
 		return t.Room, nil
 	case t.CaseRoomOf != "":
@@ -95,7 +103,15 @@ func (b *Bot) execSend(ctx context.Context, e store.Effect) (any, error) {
 	content.Mentions = &event.Mentions{UserIDs: p.Mentions}
 	resp, err := b.Client.SendMessageEvent(ctx, roomID, event.EventMessage, content, mautrix.ReqSendEvent{TransactionID: txnID(e)})
 	if err != nil {
-		return nil, classify(err)
+		err = classify(err)
+		if errors.Is(err, ErrPermanent) && p.IfRefused != "" {
+			// Say where it could not go; the effect itself fails.
+			notice := fmt.Sprintf("⚠️ I could not post in %s: the homeserver refused (%s). Invite me there (with permission to post), then run the command again: it posts only where it failed.", p.To.Room, httpReason(err))
+			if _, qerr := b.store.Enqueue(ctx, "room:"+p.IfRefused.String(), store.KindSend, store.SendEffect{To: store.Target{Room: p.IfRefused}, Markdown: notice}, time.Now()); qerr != nil {
+				return nil, qerr
+			}
+		}
+		return nil, err
 	}
 	zerolog.Ctx(ctx).Debug().Stringer("room_id", roomID).Stringer("sent_event_id", resp.EventID).Msg("Sent notice")
 	return store.SendResult{Event: resp.EventID}, nil
@@ -244,4 +260,29 @@ func classify(err error) error {
 		}
 	}
 	return err
+}
+
+func (b *Bot) execKick(ctx context.Context, e store.Effect) (any, error) {
+	var p store.KickEffect
+	if err := e.Decode(&p); err != nil {
+		return nil, fmt.Errorf("%w: %w", ErrPermanent, err)
+	}
+	roomID, err := b.resolve(ctx, p.To)
+	if err != nil {
+		return nil, err
+	}
+	_, err = b.Client.KickUser(ctx, roomID, &mautrix.ReqKickUser{UserID: p.User, Reason: p.Reason})
+	if err != nil && (isHTTPStatus(err, http.StatusForbidden) || isHTTPStatus(err, http.StatusNotFound)) {
+		// Not (or no longer) in the room.
+		return nil, nil
+	}
+	return nil, classify(err)
+}
+
+func httpReason(err error) string {
+	var httpErr mautrix.HTTPError
+	if errors.As(err, &httpErr) && httpErr.RespError != nil {
+		return httpErr.RespError.ErrCode
+	}
+	return "error"
 }

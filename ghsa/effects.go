@@ -247,7 +247,21 @@ func (e *Effects) publish(ctx context.Context, _ store.Effect, p store.AdvisoryE
 		return err
 	}
 	return e.Store.Tx(ctx, func(ctx context.Context) error {
-		return e.say(ctx, p, "advisory_published", map[string]any{"CaseID": p.CaseID, "GHSAID": adv.GHSAID, "URL": adv.HTMLURL})
+		now := e.Clock.Now()
+		if err := e.Store.SetFact(ctx, c.ID, store.FactCVE, adv.CVEID, now); err != nil {
+			return err
+		}
+		if adv.Severity != "" && c.Severity == "" {
+			if err := e.Store.SetFact(ctx, c.ID, store.FactSeverity, adv.Severity, now); err != nil {
+				return err
+			}
+		}
+		if err := e.say(ctx, p, "advisory_published", map[string]any{"CaseID": p.CaseID, "GHSAID": adv.GHSAID, "URL": adv.HTMLURL}); err != nil {
+			return err
+		}
+		// Published: now the world may learn of it.
+		_, err := e.Store.Enqueue(ctx, p.CaseID, store.KindAnnounce, store.AnnounceEffect{CaseID: p.CaseID, ReplyIn: p.ReplyIn}, now)
+		return err
 	})
 }
 

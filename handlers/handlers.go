@@ -40,6 +40,14 @@ type Options struct {
 	Team          []id.UserID
 	// GitHub is true when cases get advisories.
 	GitHub bool
+	// Repository is owner/repo, named in announcements.
+	Repository string
+	// AnnounceRooms get the announcement of a published advisory.
+	AnnounceRooms []string
+	// EmbargoWarnAfter is how long an embargo may be before a warning.
+	EmbargoWarnAfter disclosure.Span
+	// Rotation suggests a handler round-robin for each new case.
+	Rotation bool
 }
 
 // Handlers implements bot.Handler.

@@ -132,6 +132,11 @@ func (h *Handlers) intakeData(c *store.Case) map[string]any {
 	data["AcknowledgeBy"] = h.local(p.SLA.Due(disclosure.DeadlineAcknowledge, c.CreatedAt, cal))
 	data["RespondBy"] = h.local(p.SLA.Due(disclosure.DeadlineResponse, c.CreatedAt, cal))
 	data["UpdateInterval"] = p.SLA.UpdateInterval.String()
+	data["Suggested"] = ""
+	if h.opts.Rotation && len(h.opts.Team) > 0 {
+		// Round-robin by case number, as Kubernetes rotates its fix lead.
+		data["Suggested"] = h.opts.Team[(c.ID.Seq-1)%len(h.opts.Team)].String()
+	}
 	return data
 }
 

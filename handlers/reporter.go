@@ -15,6 +15,9 @@ func (h *Handlers) reporterCommands() map[string]*command {
 		{name: "status", summary: "where your report stands and what we promised by when", caseArg: impliedCase, run: h.cmdReporterStatus},
 		{name: "escalate", summary: "chase the team if we missed a promise", caseArg: impliedCase, run: h.cmdEscalate},
 		{name: "github", args: "NAME", summary: "be invited to the private GitHub Security Advisory as GitHub user NAME", caseArg: impliedCase, run: h.cmdGitHub},
+		{name: "agree", summary: "accept the embargo date the team proposed", caseArg: impliedCase, run: h.cmdAgree},
+		{name: "disagree", summary: "decline the embargo date the team proposed", caseArg: impliedCase, run: h.cmdDisagree},
+		{name: "credit", args: "NAME|none", summary: "how the advisory credits you: your GitHub name, or none", caseArg: impliedCase, run: h.cmdCredit},
 	}
 	registry := make(map[string]*command, len(cmds))
 	for _, c := range cmds {

@@ -28,6 +28,7 @@ func (h *Handlers) teamCommands() map[string]*command {
 		{name: "fork", args: "[CASE]", summary: "step 4: the advisory's temporary private fork, for preparing fixes", caseArg: impliedCase, run: h.cmdFork},
 		{name: "cve", args: "[CASE]", summary: "request a CVE for the advisory from GitHub", caseArg: impliedCase, run: h.cmdCVE},
 	}
+	cmds = append(cmds, h.processCommands()...)
 	registry := make(map[string]*command, len(cmds))
 	for _, c := range cmds {
 		registry[c.name] = c

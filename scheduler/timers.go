@@ -102,8 +102,52 @@ func (t *Timers) Tick(ctx context.Context) (int, error) {
 			}
 		}
 	}
+	n, err := t.embargoReminders(ctx)
+	fired += n
 	if fired > 0 {
 		t.kick()
+	}
+	return fired, err
+}
+
+// embargoReminders sends the due reminders of embargo ends (7 days, 1 day,
+// the day) to the handler and the team room, each once.
+func (t *Timers) embargoReminders(ctx context.Context) (int, error) {
+	due, err := t.store.DueEmbargoReminders(ctx, t.clock.Now())
+	if err != nil || len(due) == 0 {
+		return 0, err
+	}
+	p := t.Policy()
+	fired := 0
+	for _, r := range due {
+		err := t.store.Tx(ctx, func(ctx context.Context) error {
+			ok, err := t.store.MarkEmbargoReminderSent(ctx, r)
+			if err != nil || !ok {
+				return err
+			}
+			c, err := t.store.Case(ctx, r.CaseID)
+			if err != nil {
+				return err
+			}
+			fired++
+			loc := p.Calendar.Location
+			if loc == nil {
+				loc = time.UTC
+			}
+			now := t.clock.Now()
+			data := map[string]any{"CaseID": c.ID.String(), "End": r.End.In(loc), "Late": now.Sub(r.At) > LateAfter,
+				"Today": r.End.In(loc).Format("2006-01-02") == now.In(loc).Format("2006-01-02")}
+			lane := TimersLane(c.ID)
+			if c.Handler != "" {
+				if err := t.dm(ctx, lane, c.Handler, "embargo_reminder", data, now); err != nil {
+					return err
+				}
+			}
+			return t.send(ctx, lane, store.Target{Room: p.TeamRoom}, "embargo_reminder", data, now, nil)
+		})
+		if err != nil {
+			return fired, err
+		}
 	}
 	return fired, nil
 }

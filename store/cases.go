@@ -28,19 +28,21 @@ type Case struct {
 	GHSAURL    string
 	ForkName   string
 	ForkURL    string
+	// What the team recorded for the advisory and the announcement.
+	Affected, Patched, Severity, PublicSummary, Credit, CVEID string
 }
 
 // ErrNotFound is returned when a looked-up row does not exist.
 var ErrNotFound = errors.New("not found")
 
-const caseColumns = `id, reporter, source_room, dm_room, case_room, stage, handler, created_at, updated_at, closed_at, ghsa_id, ghsa_url, fork_name, fork_url`
+const caseColumns = `id, reporter, source_room, dm_room, case_room, stage, handler, created_at, updated_at, closed_at, ghsa_id, ghsa_url, fork_name, fork_url, affected, patched, severity, public_summary, credit, cve_id`
 
 func scanCase(row interface{ Scan(...any) error }) (*Case, error) {
 	var c Case
 	var rawID string
 	var created, updated int64
 	var closed sql.NullInt64
-	err := row.Scan(&rawID, &c.Reporter, &c.SourceRoom, &c.DMRoom, &c.CaseRoom, &c.Stage, &c.Handler, &created, &updated, &closed, &c.GHSAID, &c.GHSAURL, &c.ForkName, &c.ForkURL)
+	err := row.Scan(&rawID, &c.Reporter, &c.SourceRoom, &c.DMRoom, &c.CaseRoom, &c.Stage, &c.Handler, &created, &updated, &closed, &c.GHSAID, &c.GHSAURL, &c.ForkName, &c.ForkURL, &c.Affected, &c.Patched, &c.Severity, &c.PublicSummary, &c.Credit, &c.CVEID)
 	if errors.Is(err, sql.ErrNoRows) {
 		return nil, ErrNotFound
 	} else if err != nil {
@@ -199,4 +201,45 @@ func (s *Store) ServiceRecovered(ctx context.Context, service string) (bool, err
 	}
 	n, err := res.RowsAffected()
 	return n > 0, err
+}
+
+// CaseFact is a field the team records on a case.
+type CaseFact string
+
+// The facts a case records.
+const (
+	FactAffected CaseFact = "affected"
+	FactPatched  CaseFact = "patched"
+	FactSeverity CaseFact = "severity"
+	FactSummary  CaseFact = "public_summary"
+	FactCredit   CaseFact = "credit"
+	FactCVE      CaseFact = "cve_id"
+)
+
+// SetFact records one fact of a case.
+func (s *Store) SetFact(ctx context.Context, caseID disclosure.CaseID, fact CaseFact, value string, now time.Time) error {
+	switch fact {
+	case FactAffected, FactPatched, FactSeverity, FactSummary, FactCredit, FactCVE:
+	default:
+		return fmt.Errorf("unknown case fact %q", fact)
+	}
+	return s.updateCase(ctx, caseID, string(fact)+` = $2, updated_at = $3`, value, millis(now))
+}
+
+// CasesSince returns the cases opened at or after t, oldest first.
+func (s *Store) CasesSince(ctx context.Context, t time.Time) ([]*Case, error) {
+	rows, err := s.db.Query(ctx, `SELECT `+caseColumns+` FROM cases WHERE created_at >= $1 ORDER BY created_at, id`, millis(t))
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var out []*Case
+	for rows.Next() {
+		c, err := scanCase(rows)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, c)
+	}
+	return out, rows.Err()
 }

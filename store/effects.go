@@ -11,6 +11,8 @@ const (
 	KindOpenDM         = "matrix.open_dm"
 	KindInvite         = "matrix.invite"
 	KindReact          = "matrix.react"
+	KindKick           = "matrix.kick"
+	KindAnnounce       = "secbot.announce"
 
 	KindAdvisoryCreate       = "github.create_advisory"
 	KindAdvisoryCollaborator = "github.collaborator"
@@ -53,6 +55,24 @@ type SendEffect struct {
 	ReplyTo    id.EventID `json:"reply_to,omitempty"`
 	// Mentions are the users pinged by the message.
 	Mentions []id.UserID `json:"mentions,omitempty"`
+	// IfRefused, if set, is told when the homeserver refuses the message
+	// for good (the bot may not post in that room).
+	IfRefused id.RoomID `json:"if_refused,omitempty"`
+}
+
+// KickEffect removes a user from a room.
+type KickEffect struct {
+	To     Target    `json:"to"`
+	User   id.UserID `json:"user"`
+	Reason string    `json:"reason,omitempty"`
+}
+
+// AnnounceEffect posts a published advisory's announcement wherever it
+// has not been posted yet.
+type AnnounceEffect struct {
+	CaseID  string     `json:"case_id"`
+	ReplyIn id.RoomID  `json:"reply_in,omitempty"`
+	ReplyTo id.EventID `json:"reply_to,omitempty"`
 }
 
 // CreateCaseRoomEffect creates a case's private encrypted room.

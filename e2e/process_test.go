@@ -1,0 +1,254 @@
+package e2e
+
+import (
+	"fmt"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"maunium.net/go/mautrix"
+	"maunium.net/go/mautrix/event"
+	"maunium.net/go/mautrix/id"
+
+	"github.com/rs/zerolog"
+
+	"github.com/enarx/secbot/internal/matrixtest"
+	"github.com/enarx/secbot/internal/testbed"
+	"github.com/enarx/secbot/store"
+)
+
+// openCase has a fresh reporter open a case and join its room, with the
+// coordinator joined too; it returns the reporter, the case ID and the room.
+func openCase(t *testing.T, bot *testbed.Bot, prefix string) (*matrixtest.User, string, id.RoomID) {
+	t.Helper()
+	ctx := testContext(t)
+	reporter := newUser(t, ctx, prefix)
+	dm := openDM(t, ctx, reporter, bot.UserID)
+	say(t, ctx, reporter, dm, "I want to report a security issue")
+	caseID := caseIDPattern.FindString(waitMessage(t, ctx, reporter, dm, bot.UserID, "do not share").Content.AsMessage().Body)
+	room := caseInvite(t, ctx, reporter, bot.UserID)
+	if err := reporter.Join(ctx, room); err != nil {
+		t.Fatal(err)
+	}
+	waitMessage(t, ctx, reporter, room, bot.UserID, "Security report "+caseID)
+	if err := bed.Alice.Join(ctx, room); err != nil && !strings.Contains(err.Error(), "already") {
+		t.Fatal(err)
+	}
+	if err := bed.Alice.WaitJoined(ctx, wait, room, bed.Alice.ID()); err != nil {
+		t.Fatal(err)
+	}
+	return reporter, caseID, room
+}
+
+func TestACaseGoesFromIntakeToPublishedAndAnnounced(t *testing.T) {
+	ctx := testContext(t)
+	gh, err := testbed.NewGitHub(true, "octocat", "carol-gh")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer gh.Close()
+	resp, err := bed.Alice.Client.CreateRoom(ctx, &mautrix.ReqCreateRoom{Preset: "public_chat", Visibility: "public", Name: "Announcements"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	announceRoom := resp.RoomID
+	// A room the bot was never let into: its announcement must fail alone.
+	closed, err := bed.Bob.Client.CreateRoom(ctx, &mautrix.ReqCreateRoom{Preset: "private_chat", Name: "Closed"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	bot := startBot(t, ctx, "processbot", testbed.BotOptions{GitHub: gh, AnnounceRooms: []id.RoomID{announceRoom, closed.RoomID}})
+	if _, err := bed.Alice.Client.InviteUser(ctx, announceRoom, &mautrix.ReqInviteUser{UserID: bot.UserID}); err != nil {
+		t.Fatal(err)
+	}
+	if err := bed.Alice.WaitJoined(ctx, wait, announceRoom, bot.UserID); err != nil {
+		t.Fatal(err)
+	}
+	reader := newUser(t, ctx, "reader")
+	if err := reader.Join(ctx, announceRoom); err != nil {
+		t.Fatal(err)
+	}
+	carol := newUser(t, ctx, "carol")
+	carol.SetAutoJoin(true)
+
+	reporter, caseID, room := openCase(t, bot, "fullflow")
+	waitMessage(t, ctx, reporter, room, bot.UserID, "private GitHub Security Advisory for **")
+	alice := func(cmd string) { say(t, ctx, bed.Alice, room, cmd) }
+
+	alice("!sec claim")
+	waitMessage(t, ctx, reporter, room, bot.UserID, "is handling it")
+	alice("!sec audit start")
+	waitMessage(t, ctx, bed.Alice, room, bot.UserID, "confirm the report before starting the audit")
+	alice("!sec confirm < 1.2.3; 1.2.3")
+	waitMessage(t, ctx, reporter, room, bot.UserID, "is confirmed")
+	say(t, ctx, reporter, room, "!credit octocat")
+	waitMessage(t, ctx, reporter, room, bot.UserID, "credit GitHub user **octocat**")
+
+	end := time.Now().AddDate(0, 0, 3).Format("2006-01-02")
+	alice("!sec embargo propose " + end)
+	waitMessage(t, ctx, reporter, room, bot.UserID, "proposes an **embargo**")
+	say(t, ctx, reporter, room, "!agree")
+	waitMessage(t, ctx, reporter, room, bot.UserID, "the embargo holds until")
+	waitMessage(t, ctx, bed.Alice, bed.TeamRoom, bot.UserID, "The reporter of **"+caseID+"** agreed")
+
+	alice("!sec embargo add " + carol.ID().String() + " carol-gh")
+	if _, err := carol.WaitInvite(ctx, wait, bot.UserID, nil); err != nil {
+		t.Fatal(err)
+	}
+	if err := carol.WaitJoined(ctx, wait, room, carol.ID()); err != nil {
+		t.Fatal(err)
+	}
+	alice("!sec audit start")
+	alice("!sec audit done")
+	alice("!sec cve")
+	waitMessage(t, ctx, bed.Alice, room, bot.UserID, "A CVE is requested")
+	alice("!sec summary Heap overflow in the loader")
+	alice("!sec publish")
+	waitMessage(t, ctx, bed.Alice, room, bot.UserID, "is under embargo")
+	say(t, ctx, bed.Bob, bed.TeamRoom, "!sec publish "+caseID+" --force")
+	waitMessage(t, ctx, bed.Bob, bed.TeamRoom, bot.UserID, "only the coordinator")
+	time.Sleep(time.Second)
+	if gh.Advisories()[0].State != "draft" {
+		t.Fatal("the advisory was published during the embargo")
+	}
+	if got := messagesFrom(reader, announceRoom, bot.UserID); len(got) != 0 {
+		t.Fatalf("the public saw an announcement during the embargo: %q", got)
+	}
+
+	alice("!sec embargo remove " + carol.ID().String() + " carol-gh")
+	_, err = bed.Alice.Wait(ctx, wait, "carol removed", func(evt *event.Event) bool {
+		return evt.Type == event.StateMember && evt.RoomID == room && evt.GetStateKey() == carol.ID().String() && evt.Content.AsMember().Membership == event.MembershipLeave
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	alice("!sec publish --force")
+	announcement := waitMessage(t, ctx, reader, announceRoom, bot.UserID, "Security advisory GHSA-")
+	body := announcement.Content.AsMessage().Body
+	for _, want := range []string{"CVE-", "Heap overflow in the loader", "< 1.2.3", "1.2.3", "octocat", "https://github.com/enarx/enarx/security/advisories/GHSA-"} {
+		if !strings.Contains(body, strings.ReplaceAll(want, "<", "\\<")) && !strings.Contains(body, want) {
+			t.Errorf("the announcement lacks %q:\n%s", want, body)
+		}
+	}
+	for _, never := range []string{caseID, reporter.ID().String(), "SR-"} {
+		if strings.Contains(body, never) {
+			t.Errorf("the announcement carries %q:\n%s", never, body)
+		}
+	}
+	waitMessage(t, ctx, bed.Alice, bed.TeamRoom, bot.UserID, "posting in "+string(announceRoom))
+	waitMessage(t, ctx, bed.Alice, bed.TeamRoom, bot.UserID, "I could not post in "+string(closed.RoomID))
+	adv := gh.Advisories()[0]
+	if adv.State != "published" || !slices.Contains(adv.Credits, "octocat") || adv.CVEID == "" {
+		t.Errorf("the advisory on GitHub: %+v", adv)
+	}
+	if slices.Contains(adv.CollaboratingUsers, "carol-gh") {
+		t.Error("carol is still a collaborator after being removed from the need-to-know list")
+	}
+	alice("!sec close")
+	waitMessage(t, ctx, reporter, room, bot.UserID, "is closed")
+	if v := gh.Violations(); len(v) > 0 {
+		t.Errorf("requests GitHub's description rejects: %v", v)
+	}
+
+	// A second announce posts nowhere new: the public room already has it.
+	say(t, ctx, bed.Alice, bed.TeamRoom, "!sec announce "+caseID)
+	waitMessage(t, ctx, bed.Alice, bed.TeamRoom, bot.UserID, "already posted in "+string(announceRoom))
+	time.Sleep(time.Second)
+	if n := len(messagesFrom(reader, announceRoom, bot.UserID)); n != 1 {
+		t.Errorf("the public room has %d announcements, want 1", n)
+	}
+}
+
+// Everyone who is not on the team is refused every team command, and
+// nothing changes.
+func TestOutsidersAndReportersCannotRunTeamCommands(t *testing.T) {
+	ctx := testContext(t)
+	bot := startBot(t, ctx, "permbot", testbed.BotOptions{})
+	reporter, caseID, room := openCase(t, bot, "permreporter")
+	outsider := newUser(t, ctx, "permoutsider")
+	if _, err := bed.Alice.Client.InviteUser(ctx, bed.TeamRoom, &mautrix.ReqInviteUser{UserID: outsider.ID()}); err != nil {
+		t.Fatal(err)
+	}
+	if err := outsider.Join(ctx, bed.TeamRoom); err != nil {
+		t.Fatal(err)
+	}
+	// The outsider's client encrypts for the members it knows of: wait
+	// until it has seen the bot in the room.
+	if err := outsider.WaitJoined(ctx, wait, bed.TeamRoom, bot.UserID); err != nil {
+		t.Fatal(err)
+	}
+	commands := []string{"help", "list", "status", "claim", "assign %s @alice:localhost", "confirm", "versions %s 1.0", "severity high",
+		"cwe CWE-787", "summary x", "reject nope", "audit start", "fork", "cve", "publish --force", "announce", "update hi", "respond hi",
+		"close", "embargo propose 2099-01-01", "embargo add @mallory:localhost", "embargo lift", "stats", "contacts", "github octocat"}
+	for _, who := range []struct {
+		u    *matrixtest.User
+		room id.RoomID
+	}{{outsider, bed.TeamRoom}, {reporter, room}} {
+		for _, cmd := range commands {
+			text := "!sec " + cmd
+			if strings.Contains(cmd, "%s") {
+				text = "!sec " + fmt.Sprintf(cmd, caseID)
+			} else if who.room == bed.TeamRoom && !strings.HasPrefix(cmd, "help") && !strings.HasPrefix(cmd, "list") && !strings.HasPrefix(cmd, "stats") && !strings.HasPrefix(cmd, "contacts") {
+				parts := strings.SplitN(cmd, " ", 2)
+				text = "!sec " + parts[0] + " " + caseID
+				if len(parts) > 1 {
+					text += " " + parts[1]
+				}
+			}
+			say(t, ctx, who.u, who.room, text)
+		}
+		countRefusals := func() int {
+			n := 0
+			for _, body := range messagesFrom(who.u, who.room, bot.UserID) {
+				if strings.Contains(body, "Only the security team can use") {
+					n++
+				}
+			}
+			return n
+		}
+		deadline := time.Now().Add(wait)
+		for countRefusals() < len(commands) && time.Now().Before(deadline) {
+			time.Sleep(200 * time.Millisecond)
+		}
+		time.Sleep(time.Second) // nothing else may follow
+		refusals := countRefusals()
+		if refusals != len(commands) {
+			t.Errorf("%s got %d refusals for %d commands", who.u.ID(), refusals, len(commands))
+		}
+	}
+	say(t, ctx, bed.Alice, bed.TeamRoom, "!sec status "+caseID)
+	status := waitMessage(t, ctx, bed.Alice, bed.TeamRoom, bot.UserID, "**"+caseID+"** — ")
+	body := status.Content.AsMessage().Body
+	if !strings.Contains(body, "received") || strings.Contains(body, "handler assigned") {
+		t.Errorf("the case changed after refused commands:\n%s", body)
+	}
+	if strings.Contains(body, "embargo") && strings.Contains(body, "proposed") {
+		t.Errorf("an embargo appeared:\n%s", body)
+	}
+	// Every refusal is in the audit log.
+	if err := bot.Stop(); err != nil {
+		t.Fatal(err)
+	}
+	st, err := store.Open(ctx, bot.DBPath, zerolog.Nop())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	for _, who := range []id.UserID{outsider.ID(), reporter.ID()} {
+		entries, err := st.AuditBy(ctx, who)
+		if err != nil {
+			t.Fatal(err)
+		}
+		refused := 0
+		for _, e := range entries {
+			if !e.Allowed {
+				refused++
+			}
+		}
+		if refused != len(commands) {
+			t.Errorf("the audit log has %d refusals for %s, want %d", refused, who, len(commands))
+		}
+	}
+}

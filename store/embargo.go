@@ -1,0 +1,163 @@
+package store
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"time"
+
+	"maunium.net/go/mautrix/id"
+
+	"github.com/enarx/secbot/disclosure"
+)
+
+// Embargo returns a case's embargo (the zero state if there is none).
+func (s *Store) Embargo(ctx context.Context, caseID disclosure.CaseID) (disclosure.Embargo, error) {
+	var state string
+	var end, proposed sql.NullInt64
+	err := s.db.QueryRow(ctx, `SELECT state, end_at, proposed_at FROM embargoes WHERE case_id = $1`, caseID.String()).Scan(&state, &end, &proposed)
+	if errors.Is(err, sql.ErrNoRows) {
+		return disclosure.Embargo{State: disclosure.EmbargoNone}, nil
+	} else if err != nil {
+		return disclosure.Embargo{}, err
+	}
+	return disclosure.Embargo{State: disclosure.EmbargoState(state), End: nullMillis(end), Proposed: nullMillis(proposed)}, nil
+}
+
+// SetEmbargo records a case's embargo. When the agreed end changes, the
+// reminders of the old end are dropped and those of the new one planned.
+func (s *Store) SetEmbargo(ctx context.Context, caseID disclosure.CaseID, e disclosure.Embargo, reminders []time.Time, now time.Time) error {
+	old, err := s.Embargo(ctx, caseID)
+	if err != nil {
+		return err
+	}
+	_, err = s.db.Exec(ctx, `
+		INSERT INTO embargoes (case_id, state, end_at, proposed_at, updated_at) VALUES ($1, $2, $3, $4, $5)
+		ON CONFLICT (case_id) DO UPDATE SET state = excluded.state, end_at = excluded.end_at,
+			proposed_at = excluded.proposed_at, updated_at = excluded.updated_at`,
+		caseID.String(), e.State, optMillis(e.End), optMillis(e.Proposed), millis(now))
+	if err != nil {
+		return err
+	}
+	active := e.State == disclosure.EmbargoActive || e.State == disclosure.EmbargoRevise
+	if active && old.End.Equal(e.End) && (old.State == disclosure.EmbargoActive || old.State == disclosure.EmbargoRevise) {
+		return nil // same end: the planned reminders stand
+	}
+	if _, err := s.db.Exec(ctx, `DELETE FROM embargo_reminders WHERE case_id = $1 AND sent = 0`, caseID.String()); err != nil {
+		return err
+	}
+	if !active {
+		return nil
+	}
+	for _, at := range reminders {
+		if !at.After(now) {
+			continue
+		}
+		if _, err := s.db.Exec(ctx, `INSERT INTO embargo_reminders (case_id, at, end_at) VALUES ($1, $2, $3) ON CONFLICT DO NOTHING`,
+			caseID.String(), millis(at), millis(e.End)); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// EmbargoReminder is a planned reminder of an embargo's end.
+type EmbargoReminder struct {
+	CaseID disclosure.CaseID
+	At     time.Time
+	End    time.Time
+}
+
+// DueEmbargoReminders returns unsent reminders due at now.
+func (s *Store) DueEmbargoReminders(ctx context.Context, now time.Time) ([]EmbargoReminder, error) {
+	rows, err := s.db.Query(ctx, `SELECT case_id, at, end_at FROM embargo_reminders WHERE sent = 0 AND at <= $1 ORDER BY at LIMIT 100`, millis(now))
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var out []EmbargoReminder
+	for rows.Next() {
+		var raw string
+		var at, end int64
+		if err := rows.Scan(&raw, &at, &end); err != nil {
+			return nil, err
+		}
+		id, err := disclosure.ParseCaseID(raw)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, EmbargoReminder{CaseID: id, At: fromMillis(at), End: fromMillis(end)})
+	}
+	return out, rows.Err()
+}
+
+// MarkEmbargoReminderSent records a reminder as sent; it reports false if
+// it already was (so it goes out once).
+func (s *Store) MarkEmbargoReminderSent(ctx context.Context, r EmbargoReminder) (bool, error) {
+	res, err := s.db.Exec(ctx, `UPDATE embargo_reminders SET sent = 1 WHERE case_id = $1 AND at = $2 AND sent = 0`, r.CaseID.String(), millis(r.At))
+	if err != nil {
+		return false, err
+	}
+	n, err := res.RowsAffected()
+	return n == 1, err
+}
+
+// AddNeedToKnow puts a user on a case's need-to-know list; false if already there.
+func (s *Store) AddNeedToKnow(ctx context.Context, caseID disclosure.CaseID, user, by id.UserID, now time.Time) (bool, error) {
+	res, err := s.db.Exec(ctx, `INSERT INTO need_to_know (case_id, user_id, added_by, added_at) VALUES ($1, $2, $3, $4) ON CONFLICT DO NOTHING`,
+		caseID.String(), user, by, millis(now))
+	if err != nil {
+		return false, err
+	}
+	n, err := res.RowsAffected()
+	return n == 1, err
+}
+
+// RemoveNeedToKnow takes a user off the list; false if they were not on it.
+func (s *Store) RemoveNeedToKnow(ctx context.Context, caseID disclosure.CaseID, user id.UserID) (bool, error) {
+	res, err := s.db.Exec(ctx, `DELETE FROM need_to_know WHERE case_id = $1 AND user_id = $2`, caseID.String(), user)
+	if err != nil {
+		return false, err
+	}
+	n, err := res.RowsAffected()
+	return n == 1, err
+}
+
+// NeedToKnow lists a case's need-to-know people.
+func (s *Store) NeedToKnow(ctx context.Context, caseID disclosure.CaseID) ([]id.UserID, error) {
+	rows, err := s.db.Query(ctx, `SELECT user_id FROM need_to_know WHERE case_id = $1 ORDER BY added_at, user_id`, caseID.String())
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var out []id.UserID
+	for rows.Next() {
+		var u id.UserID
+		if err := rows.Scan(&u); err != nil {
+			return nil, err
+		}
+		out = append(out, u)
+	}
+	return out, rows.Err()
+}
+
+// EffectDoneInLane reports whether an effect of a lane was made (e.g. an
+// announcement already posted in a room).
+func (s *Store) EffectDoneInLane(ctx context.Context, lane string) (bool, error) {
+	var one int
+	err := s.db.QueryRow(ctx, `SELECT 1 FROM outbox WHERE lane = $1 AND state = 'done' LIMIT 1`, lane).Scan(&one)
+	if errors.Is(err, sql.ErrNoRows) {
+		return false, nil
+	}
+	return err == nil, err
+}
+
+// EffectPendingInLane reports whether a lane still has effects to make.
+func (s *Store) EffectPendingInLane(ctx context.Context, lane string) (bool, error) {
+	var one int
+	err := s.db.QueryRow(ctx, `SELECT 1 FROM outbox WHERE lane = $1 AND state = 'pending' LIMIT 1`, lane).Scan(&one)
+	if errors.Is(err, sql.ErrNoRows) {
+		return false, nil
+	}
+	return err == nil, err
+}
