@@ -152,7 +152,7 @@ func serve(ctx context.Context, configPath string, cfg *config.Config, log zerol
 	}
 	timers := scheduler.NewTimers(st, clock, tmpl, policyOf(cfg), log.With().Str("component", "timers").Logger(), outbox.Kick)
 	h := handlers.New(handlers.Options{
-		CommandPrefix: cfg.Matrix.CommandPrefix,
+		CommandPrefix:    cfg.Matrix.CommandPrefix,
 		TeamRoom:         cfg.Team.RoomID,
 		Team:             cfg.Team.MemberIDs,
 		GitHub:           github,
