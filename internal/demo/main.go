@@ -41,10 +41,19 @@ func demo() error {
 		return err
 	}
 	defer bed.Close()
+	// GitHub cannot be reached from here: a local stand-in that checks every
+	// request against GitHub's OpenAPI description plays its part.
+	gh, err := testbed.NewGitHub(true, "rita-gh")
+	if err != nil {
+		return err
+	}
+	defer gh.Close()
+	say("GitHub is played by a local stand-in at %s (not GitHub itself; it validates every request against GitHub's OpenAPI description).", gh.URL())
 	// The policy's days shrunk to seconds, so the timers show within a minute.
 	bot, err := bed.NewBot(ctx, "secbot", testbed.BotOptions{
-		SLA:   map[string]string{"acknowledge": `"20s"`, "detailed_response": `"10m"`, "remind_before": `"10s"`, "repeat_every": `"30s"`},
-		Extra: "\n[[escalation]]\nafter = \"0s\"\nnotify = \"coordinator\"\n[[escalation]]\nafter = \"15s\"\nnotify = \"backup\"\n[[escalation]]\nafter = \"30s\"\nnotify = \"team\"\n",
+		GitHub: gh,
+		SLA:    map[string]string{"acknowledge": `"20s"`, "detailed_response": `"10m"`, "remind_before": `"10s"`, "repeat_every": `"30s"`},
+		Extra:  "\n[[escalation]]\nafter = \"0s\"\nnotify = \"coordinator\"\n[[escalation]]\nafter = \"15s\"\nnotify = \"backup\"\n[[escalation]]\nafter = \"30s\"\nnotify = \"team\"\n",
 	})
 	if err != nil {
 		return err
@@ -94,6 +103,19 @@ func demo() error {
 		return err
 	}
 	encrypted := welcome.Mautrix.WasEncrypted
+	if _, err := rita.WaitMessage(ctx, step, room, bot.UserID, "private GitHub Security Advisory for"); err != nil {
+		return err
+	}
+	say("secbot drafts a private GitHub Security Advisory for the case and posts its link; the reporter asks to join it.")
+	if _, err := rita.Say(ctx, room, "!github rita-gh"); err != nil {
+		return err
+	}
+	if _, err := rita.WaitMessage(ctx, step, room, bot.UserID, "is invited"); err != nil {
+		return err
+	}
+	for _, adv := range gh.Advisories() {
+		say("  GitHub stand-in: advisory %s, %s, %q, collaborators %v; requests outside GitHub's description: %d", adv.GHSAID, adv.State, adv.Summary, adv.CollaboratingUsers, len(gh.Violations()))
+	}
 	start := time.Now()
 	say("\nNobody on the team answers yet. Waiting for the timers…")
 	if _, err := bed.Alice.WaitMessage(ctx, step, bed.TeamRoom, bot.UserID, "Reminder for"); err != nil {
