@@ -19,9 +19,7 @@ func TestEachCaseGetsADraftAdvisoryTheReporterIsInvitedTo(t *testing.T) {
 	defer gh.Close()
 	bot := startBot(t, ctx, "githubbot", testbed.BotOptions{GitHub: gh})
 	reporter := newUser(t, ctx, "ghreporter")
-	dm := openDM(t, ctx, reporter, bot.UserID)
-	say(t, ctx, reporter, dm, "I want to report a security issue")
-	caseID := caseIDPattern.FindString(waitMessage(t, ctx, reporter, dm, bot.UserID, "do not share").Content.AsMessage().Body)
+	_, caseID := report(t, ctx, reporter, bot.UserID)
 	room := caseInvite(t, ctx, reporter, bot.UserID)
 	if err := reporter.Join(ctx, room); err != nil {
 		t.Fatal(err)

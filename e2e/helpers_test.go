@@ -142,3 +142,17 @@ func botBodies(events []*event.Event, bot *testbed.Bot) []string {
 func ghsatestFault(status int) ghsatest.Fault {
 	return ghsatest.Fault{Status: status, Body: `{"message":"Server Error"}`}
 }
+
+// report has u ask the bot to report a security issue in a new DM and
+// returns the DM and the case ID from the bot's answer.
+func report(t *testing.T, ctx context.Context, u *matrixtest.User, bot id.UserID) (id.RoomID, string) {
+	t.Helper()
+	dm := openDM(t, ctx, u, bot)
+	say(t, ctx, u, dm, "I want to report a security issue")
+	ack := waitMessage(t, ctx, u, dm, bot, "do not share")
+	caseID := caseIDPattern.FindString(ack.Content.AsMessage().Body)
+	if caseID == "" {
+		t.Fatalf("the bot's answer names no case: %q", ack.Content.AsMessage().Body)
+	}
+	return dm, caseID
+}

@@ -71,18 +71,14 @@ func TestUnansweredReportEscalatesUpTheLadder(t *testing.T) {
 	quiet := newUser(t, ctx, "quiet")
 	answered := newUser(t, ctx, "answered")
 
-	dm := openDM(t, ctx, quiet, bot.UserID)
-	say(t, ctx, quiet, dm, "I want to report a security issue")
-	caseID := caseIDPattern.FindString(waitMessage(t, ctx, quiet, dm, bot.UserID, "do not share").Content.AsMessage().Body)
+	_, caseID := report(t, ctx, quiet, bot.UserID)
 	room := caseInvite(t, ctx, quiet, bot.UserID)
 	if err := quiet.Join(ctx, room); err != nil {
 		t.Fatal(err)
 	}
 
 	// A second case, claimed in time: its ladder never starts.
-	dm2 := openDM(t, ctx, answered, bot.UserID)
-	say(t, ctx, answered, dm2, "I want to report a security issue")
-	caseID2 := caseIDPattern.FindString(waitMessage(t, ctx, answered, dm2, bot.UserID, "do not share").Content.AsMessage().Body)
+	_, caseID2 := report(t, ctx, answered, bot.UserID)
 	say(t, ctx, bed.Bob, bed.TeamRoom, "!sec claim "+caseID2)
 	waitMessage(t, ctx, bed.Bob, bed.TeamRoom, bot.UserID, "is now the handler of "+caseID2)
 
@@ -133,9 +129,7 @@ func TestLadderSurvivesKillMidway(t *testing.T) {
 	bed.Bob.SetAutoJoin(true)
 	bot := startBot(t, ctx, "killladderbot", fastPolicy)
 	reporter := newUser(t, ctx, "killladder")
-	dm := openDM(t, ctx, reporter, bot.UserID)
-	say(t, ctx, reporter, dm, "I want to report a security issue")
-	caseID := caseIDPattern.FindString(waitMessage(t, ctx, reporter, dm, bot.UserID, "do not share").Content.AsMessage().Body)
+	_, caseID := report(t, ctx, reporter, bot.UserID)
 
 	escalationTo(t, bed.Alice, bot.UserID, caseID, "security coordinator", 30*time.Second)
 	if err := bot.Kill(); err != nil {

@@ -24,9 +24,7 @@ func openCase(t *testing.T, bot *testbed.Bot, prefix string) (*matrixtest.User, 
 	t.Helper()
 	ctx := testContext(t)
 	reporter := newUser(t, ctx, prefix)
-	dm := openDM(t, ctx, reporter, bot.UserID)
-	say(t, ctx, reporter, dm, "I want to report a security issue")
-	caseID := caseIDPattern.FindString(waitMessage(t, ctx, reporter, dm, bot.UserID, "do not share").Content.AsMessage().Body)
+	_, caseID := report(t, ctx, reporter, bot.UserID)
 	room := caseInvite(t, ctx, reporter, bot.UserID)
 	if err := reporter.Join(ctx, room); err != nil {
 		t.Fatal(err)

@@ -103,7 +103,11 @@ func (s *Store) CaseByRoom(ctx context.Context, roomID id.RoomID) (*Case, error)
 
 // OpenCases returns every case not yet closed, oldest first.
 func (s *Store) OpenCases(ctx context.Context) ([]*Case, error) {
-	rows, err := s.db.Query(ctx, `SELECT `+caseColumns+` FROM cases WHERE stage <> 'closed' ORDER BY created_at, id`)
+	return s.queryCases(ctx, `WHERE stage <> 'closed' ORDER BY created_at, id`)
+}
+
+func (s *Store) queryCases(ctx context.Context, where string, args ...any) ([]*Case, error) {
+	rows, err := s.db.Query(ctx, `SELECT `+caseColumns+` FROM cases `+where, args...)
 	if err != nil {
 		return nil, err
 	}
@@ -228,18 +232,5 @@ func (s *Store) SetFact(ctx context.Context, caseID disclosure.CaseID, fact Case
 
 // CasesSince returns the cases opened at or after t, oldest first.
 func (s *Store) CasesSince(ctx context.Context, t time.Time) ([]*Case, error) {
-	rows, err := s.db.Query(ctx, `SELECT `+caseColumns+` FROM cases WHERE created_at >= $1 ORDER BY created_at, id`, millis(t))
-	if err != nil {
-		return nil, err
-	}
-	defer rows.Close()
-	var out []*Case
-	for rows.Next() {
-		c, err := scanCase(rows)
-		if err != nil {
-			return nil, err
-		}
-		out = append(out, c)
-	}
-	return out, rows.Err()
+	return s.queryCases(ctx, `WHERE created_at >= $1 ORDER BY created_at, id`, millis(t))
 }

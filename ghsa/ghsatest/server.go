@@ -398,13 +398,7 @@ func (s *Server) create(w http.ResponseWriter, body []byte) {
 		writeError(w, http.StatusBadRequest, "Problems parsing JSON", nil)
 		return
 	}
-	// Rules GitHub enforces beyond the schema.
-	if req["severity"] != nil && req["cvss_vector_string"] != nil {
-		writeError(w, http.StatusUnprocessableEntity, "Validation Failed", []map[string]any{{"resource": "RepositoryAdvisory", "code": "invalid", "message": "severity and cvss_vector_string cannot both be set"}})
-		return
-	}
-	if msg := s.checkCollaborators(req); msg != "" {
-		writeError(w, http.StatusUnprocessableEntity, "Validation Failed", []map[string]any{{"resource": "RepositoryAdvisory", "field": "collaborating_users", "code": "invalid", "message": msg}})
+	if !s.checkRules(w, req) {
 		return
 	}
 	id := newGHSAID()
@@ -446,6 +440,20 @@ func (s *Server) list(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusOK, out)
 }
 
+// checkRules applies what GitHub enforces beyond the schema; it answers
+// and returns false when the request breaks one.
+func (s *Server) checkRules(w http.ResponseWriter, req map[string]any) bool {
+	if req["severity"] != nil && req["cvss_vector_string"] != nil {
+		writeError(w, http.StatusUnprocessableEntity, "Validation Failed", []map[string]any{{"resource": "RepositoryAdvisory", "code": "invalid", "message": "severity and cvss_vector_string cannot both be set"}})
+		return false
+	}
+	if msg := s.checkCollaborators(req); msg != "" {
+		writeError(w, http.StatusUnprocessableEntity, "Validation Failed", []map[string]any{{"resource": "RepositoryAdvisory", "field": "collaborating_users", "code": "invalid", "message": msg}})
+		return false
+	}
+	return true
+}
+
 func (s *Server) checkCollaborators(req map[string]any) string {
 	users, _ := req["collaborating_users"].([]any)
 	for _, u := range users {
@@ -462,12 +470,7 @@ func (s *Server) update(w http.ResponseWriter, adv map[string]any, body []byte) 
 		writeError(w, http.StatusBadRequest, "Problems parsing JSON", nil)
 		return
 	}
-	if req["severity"] != nil && req["cvss_vector_string"] != nil {
-		writeError(w, http.StatusUnprocessableEntity, "Validation Failed", []map[string]any{{"resource": "RepositoryAdvisory", "code": "invalid", "message": "severity and cvss_vector_string cannot both be set"}})
-		return
-	}
-	if msg := s.checkCollaborators(req); msg != "" {
-		writeError(w, http.StatusUnprocessableEntity, "Validation Failed", []map[string]any{{"resource": "RepositoryAdvisory", "field": "collaborating_users", "code": "invalid", "message": msg}})
+	if !s.checkRules(w, req) {
 		return
 	}
 	s.mu.Lock()
