@@ -80,6 +80,9 @@ func TestACaseGoesFromIntakeToPublishedAndAnnounced(t *testing.T) {
 	waitMessage(t, ctx, bed.Alice, room, bot.UserID, "confirm the report before starting the audit")
 	alice("!sec confirm < 1.2.3; 1.2.3")
 	waitMessage(t, ctx, reporter, room, bot.UserID, "is confirmed")
+	alice("!sec fork")
+	waitMessage(t, ctx, bed.Alice, room, bot.UserID, "Requested the temporary private fork")
+	waitMessage(t, ctx, bed.Alice, room, bot.UserID, "temporary private fork for "+caseID+" is ready")
 	say(t, ctx, reporter, room, "!credit octocat")
 	waitMessage(t, ctx, reporter, room, bot.UserID, "credit GitHub user **octocat**")
 

@@ -57,13 +57,17 @@ func (h *Handlers) cmdList(c *cmdContext) error {
 		return c.reply("No open cases.")
 	}
 	var b strings.Builder
-	b.WriteString("| case | stage | handler | next deadline |\n| --- | --- | --- | --- |\n")
+	b.WriteString("| case | stage | handler | next deadline | embargo |\n| --- | --- | --- | --- | --- |\n")
 	for _, cs := range cases {
 		next := "—"
 		if d, err := h.nextDeadline(c, cs.ID); err == nil && d != nil {
 			next = fmt.Sprintf("%s by %s", d.Kind.Label(), h.formatTime(d.DueAt))
 		}
-		fmt.Fprintf(&b, "| %s | %s | %s | %s |\n", cs.ID, cs.Stage.Label(), orDash(cs.Handler.String()), next)
+		embargo, err := h.embargoSummary(c, cs)
+		if err != nil {
+			return err
+		}
+		fmt.Fprintf(&b, "| %s | %s | %s | %s | %s |\n", cs.ID, cs.Stage.Label(), orDash(cs.Handler.String()), next, embargo)
 	}
 	return c.reply(b.String())
 }
@@ -87,6 +91,33 @@ func (h *Handlers) cmdStatus(c *cmdContext) error {
 	var b strings.Builder
 	fmt.Fprintf(&b, "**%s** — %s\n\n", cs.ID, cs.Stage.Label())
 	fmt.Fprintf(&b, "| | |\n| --- | --- |\n| reporter | %s |\n| handler | %s |\n| opened | %s |\n", cs.Reporter, orDash(cs.Handler.String()), h.formatTime(cs.CreatedAt))
+	if cs.GHSAID != "" {
+		fmt.Fprintf(&b, "| advisory | [%s](%s) |\n", cs.GHSAID, cs.GHSAURL)
+	}
+	if cs.ForkURL != "" {
+		fmt.Fprintf(&b, "| private fork | %s |\n", cs.ForkURL)
+	}
+	for _, fact := range [][2]string{{"affected", cs.Affected}, {"patched", cs.Patched}, {"severity", cs.Severity}, {"CVE", cs.CVEID}} {
+		if fact[1] != "" {
+			fmt.Fprintf(&b, "| %s | %s |\n", fact[0], templates.EscapeMarkdown(fact[1]))
+		}
+	}
+	embargo, err := h.embargoSummary(c, cs)
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(&b, "| embargo | %s |\n", embargo)
+	ntk, err := h.store.NeedToKnow(c, cs.ID)
+	if err != nil {
+		return err
+	}
+	if len(ntk) > 0 {
+		names := make([]string, len(ntk))
+		for i, u := range ntk {
+			names[i] = u.String()
+		}
+		fmt.Fprintf(&b, "| need to know | %s |\n", strings.Join(names, ", "))
+	}
 	if err := h.writeDeadlines(c, &b, cs, true); err != nil {
 		return err
 	}
@@ -318,4 +349,23 @@ func orDash(s string) string {
 		return "—"
 	}
 	return s
+}
+
+// embargoSummary is a case's embargo in a few words.
+func (h *Handlers) embargoSummary(c *cmdContext, cs *store.Case) (string, error) {
+	e, err := h.store.Embargo(c, cs.ID)
+	if err != nil {
+		return "", err
+	}
+	switch e.State {
+	case disclosure.EmbargoProposed:
+		return "proposed until " + h.formatTime(e.Proposed), nil
+	case disclosure.EmbargoActive:
+		return "until " + h.formatTime(e.End), nil
+	case disclosure.EmbargoRevise:
+		return fmt.Sprintf("until %s (revision to %s proposed)", h.formatTime(e.End), h.formatTime(e.Proposed)), nil
+	case disclosure.EmbargoExited:
+		return "lifted", nil
+	}
+	return "none", nil
 }

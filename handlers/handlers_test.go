@@ -1,0 +1,240 @@
+package handlers
+
+import (
+	"context"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/jonboulle/clockwork"
+	"github.com/rs/zerolog"
+	"maunium.net/go/mautrix/event"
+	"maunium.net/go/mautrix/id"
+
+	"github.com/enarx/secbot/disclosure"
+	"github.com/enarx/secbot/scheduler"
+	"github.com/enarx/secbot/store"
+	"github.com/enarx/secbot/templates"
+)
+
+// fakeChat is the Matrix side the handlers need, recording nothing: the
+// effects they decide are read back from the outbox.
+type fakeChat struct{}
+
+func (fakeChat) UserID() id.UserID                                         { return "@secbot:x" }
+func (fakeChat) JoinRoom(context.Context, id.RoomID) error                 { return nil }
+func (fakeChat) LeaveRoom(context.Context, id.RoomID, string) error        { return nil }
+func (fakeChat) JoinedMemberCount(context.Context, id.RoomID) (int, error) { return 2, nil }
+
+type world struct {
+	t      *testing.T
+	h      *Handlers
+	store  *store.Store
+	clock  *clockwork.FakeClock
+	timers *scheduler.Timers
+	policy scheduler.Policy
+	n      int
+}
+
+const (
+	alice    id.UserID = "@alice:x"
+	bob      id.UserID = "@bob:x"
+	reporter id.UserID = "@reporter:x"
+	dmRoom   id.RoomID = "!dm:x"
+	caseRoom id.RoomID = "!case:x"
+	teamRoom id.RoomID = "!team:x"
+)
+
+func span(t *testing.T, s string) disclosure.Span {
+	sp, err := disclosure.ParseSpan(s)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return sp
+}
+
+func newWorld(t *testing.T, start time.Time) *world {
+	ctx := context.Background()
+	st, err := store.Open(ctx, filepath.Join(t.TempDir(), "secbot.db"), zerolog.Nop())
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = st.Close() })
+	tmpl, err := templates.Load("")
+	if err != nil {
+		t.Fatal(err)
+	}
+	cal, _ := disclosure.NewCalendar("UTC", []string{"Mon", "Tue", "Wed", "Thu", "Fri"}, nil)
+	notify, _ := disclosure.ParseNotify("coordinator")
+	policy := scheduler.Policy{
+		SLA:      disclosure.SLA{Acknowledge: span(t, "48h"), DetailedResponse: span(t, "96h"), UpdateInterval: span(t, "5 working days"), RemindBefore: span(t, "12h"), RepeatEvery: span(t, "24h")},
+		Calendar: cal, Ladder: disclosure.Ladder{{After: span(t, "0s"), Notify: notify}},
+		TeamRoom: teamRoom, Team: []id.UserID{alice, bob}, Coordinator: alice, Backup: bob,
+	}
+	clock := clockwork.NewFakeClockAt(start)
+	timers := scheduler.NewTimers(st, clock, tmpl, policy, zerolog.Nop(), nil)
+	h := New(Options{CommandPrefix: "!sec", TeamRoom: teamRoom, Team: []id.UserID{alice, bob}}, st, fakeChat{}, tmpl, clock, timers, nil)
+	return &world{t: t, h: h, store: st, clock: clock, timers: timers, policy: policy}
+}
+
+// say delivers a text message and returns the bot's newest answer.
+func (w *world) say(room id.RoomID, sender id.UserID, text string) string {
+	w.t.Helper()
+	w.n++
+	evt := &event.Event{Type: event.EventMessage, RoomID: room, Sender: sender, ID: id.EventID("$e" + string(rune('a'+w.n%26)) + time.Now().Format("150405.000000000")),
+		Content: event.Content{Parsed: &event.MessageEventContent{MsgType: event.MsgText, Body: text}}}
+	before := w.sends()
+	if err := w.h.HandleEvent(context.Background(), evt); err != nil {
+		w.t.Fatalf("%s: %v", text, err)
+	}
+	after := w.sends()
+	if len(after) == len(before) {
+		return ""
+	}
+	return after[len(after)-1]
+}
+
+func (w *world) sends() []string {
+	effects, _, err := w.store.EffectsOfKind(context.Background(), store.KindSend)
+	if err != nil {
+		w.t.Fatal(err)
+	}
+	out := make([]string, len(effects))
+	for i, e := range effects {
+		var p store.SendEffect
+		_ = e.Decode(&p)
+		out[i] = p.Markdown
+	}
+	return out
+}
+
+func (w *world) deadline(kind disclosure.DeadlineKind) *store.Deadline {
+	w.t.Helper()
+	d, err := w.store.Deadline(context.Background(), disclosure.CaseID{Year: 2026, Seq: 1}, kind)
+	if err != nil {
+		w.t.Fatalf("%s deadline: %v", kind, err)
+	}
+	return d
+}
+
+// openCase has the reporter ask in the DM and gives the case its room.
+func (w *world) openCase() {
+	w.t.Helper()
+	w.say(dmRoom, reporter, "I want to report a security issue")
+	if err := w.store.SetCaseRoom(context.Background(), disclosure.CaseID{Year: 2026, Seq: 1}, caseRoom, w.clock.Now()); err != nil {
+		w.t.Fatal(err)
+	}
+}
+
+var monday = time.Date(2026, 11, 23, 10, 0, 0, 0, time.UTC)
+
+func TestEscalateIsAllowedOnlyWhenThePolicySaysSo(t *testing.T) {
+	w := newWorld(t, monday)
+	w.openCase()
+	if got := w.say(caseRoom, reporter, "!escalate"); !strings.Contains(got, "Nothing is overdue yet") || !strings.Contains(got, "2026-11-27 10:00") {
+		t.Errorf("before the detailed response is due: %q", got)
+	}
+	// A missed acknowledgement alone does not open !escalate: the policy
+	// names the detailed response and the updates.
+	w.clock.Advance(50 * time.Hour)
+	if got := w.say(caseRoom, reporter, "!escalate"); !strings.Contains(got, "Nothing is overdue yet") {
+		t.Errorf("after a missed acknowledgement: %q", got)
+	}
+	w.clock.Advance(50 * time.Hour) // past the detailed response
+	if got := w.say(caseRoom, reporter, "!escalate"); !strings.Contains(got, "escalating the overdue detailed response") {
+		t.Errorf("after a missed detailed response: %q", got)
+	}
+	if _, err := w.timers.Tick(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	if got := w.say(caseRoom, reporter, "!escalate"); !strings.Contains(got, "already been chased") {
+		t.Errorf("while the ladder runs: %q", got)
+	}
+	if got := w.say(dmRoom, "@stranger:x", "!escalate"); !strings.Contains(got, "no open report") {
+		t.Errorf("someone without a case: %q", got)
+	}
+}
+
+func TestTheUpdateClockRestartsOnEachUpdate(t *testing.T) {
+	w := newWorld(t, monday)
+	w.openCase()
+	if _, err := w.store.Deadline(context.Background(), disclosure.CaseID{Year: 2026, Seq: 1}, disclosure.DeadlineUpdate); err == nil {
+		t.Fatal("the update clock runs before the detailed response")
+	}
+	w.clock.Advance(3 * time.Hour)
+	w.say(caseRoom, alice, "!sec respond We reproduced it; next steps follow.")
+	if ack := w.deadline(disclosure.DeadlineAcknowledge); !ack.Met() {
+		t.Error("the detailed response does not count as acknowledgement")
+	}
+	first := w.deadline(disclosure.DeadlineUpdate)
+	if want := time.Date(2026, 11, 30, 13, 0, 0, 0, time.UTC); !first.DueAt.Equal(want) {
+		t.Errorf("first update due %s, want %s (5 working days)", first.DueAt, want)
+	}
+	w.clock.Advance(4 * 24 * time.Hour) // Friday 13:00
+	w.say(caseRoom, bob, "Quick note: the fix is under review.")
+	second := w.deadline(disclosure.DeadlineUpdate)
+	if want := time.Date(2026, 12, 4, 13, 0, 0, 0, time.UTC); !second.DueAt.Equal(want) || second.Generation <= first.Generation {
+		t.Errorf("after a team message the update is due %s (generation %d), want %s and a new generation", second.DueAt, second.Generation, want)
+	}
+	w.clock.Advance(24 * time.Hour)
+	w.say(teamRoom, alice, "!sec update SR-2026-0001 A release is planned for next week.")
+	if third := w.deadline(disclosure.DeadlineUpdate); !third.DueAt.After(second.DueAt) {
+		t.Errorf("!sec update did not restart the clock: %s", third.DueAt)
+	}
+	// The reporter's own messages do not count as the team's word.
+	before := w.deadline(disclosure.DeadlineUpdate)
+	w.clock.Advance(time.Hour)
+	w.say(caseRoom, reporter, "Any news?")
+	if after := w.deadline(disclosure.DeadlineUpdate); !after.DueAt.Equal(before.DueAt) {
+		t.Error("a reporter's message restarted the team's update clock")
+	}
+}
+
+func TestRefusedCommandsChangeNothing(t *testing.T) {
+	w := newWorld(t, monday)
+	w.openCase()
+	for _, text := range []string{"!sec claim", "!sec confirm 1.0", "!sec reject spam", "!sec embargo propose 2099-01-01", "!sec publish --force", "!sec close"} {
+		if got := w.say(caseRoom, reporter, text); !strings.Contains(got, "Only the security team") {
+			t.Errorf("%s by the reporter: %q", text, got)
+		}
+	}
+	c, _ := w.store.Case(context.Background(), disclosure.CaseID{Year: 2026, Seq: 1})
+	if c.Stage != disclosure.StageReceived || c.Handler != "" {
+		t.Errorf("the case changed: %s %s", c.Stage, c.Handler)
+	}
+	if e, _ := w.store.Embargo(context.Background(), c.ID); e.State != disclosure.EmbargoNone {
+		t.Errorf("an embargo appeared: %+v", e)
+	}
+	// Out of order, even for the team: a one-line answer, no change.
+	if got := w.say(caseRoom, alice, "!sec publish"); !strings.Contains(got, "Refused") || strings.Contains(got, "\n") {
+		t.Errorf("publish before confirm: %q", got)
+	}
+	if got := w.say(caseRoom, alice, "!sec embargo propose 2020-01-01"); !strings.Contains(got, "not in the future") {
+		t.Errorf("a past embargo date: %q", got)
+	}
+	if got := w.say(teamRoom, alice, "!sec status SR-2026-0099"); !strings.Contains(got, "no case SR-2026-0099") {
+		t.Errorf("an unknown case: %q", got)
+	}
+	if got := w.say(teamRoom, alice, "!sec assign SR-2026-0001 @mallory:x"); !strings.Contains(got, "not on the security team") {
+		t.Errorf("assigning an outsider: %q", got)
+	}
+	if got := w.say(teamRoom, alice, "!sec claim"); !strings.Contains(got, "Which case?") {
+		t.Errorf("a missing case: %q", got)
+	}
+}
+
+func TestStatsCountKeptPromises(t *testing.T) {
+	w := newWorld(t, monday)
+	w.openCase()
+	w.clock.Advance(2 * time.Hour)
+	w.say(caseRoom, alice, "!sec claim")
+	w.clock.Advance(120 * time.Hour) // the detailed response comes late
+	w.say(caseRoom, alice, "!sec confirm 1.0")
+	got := w.say(teamRoom, alice, "!sec stats 30")
+	for _, want := range []string{"| acknowledgement | 100% (1/1) | 2h0m0s |", "| detailed response | 0% (0/1) | 122h0m0s |"} {
+		if !strings.Contains(got, want) {
+			t.Errorf("stats lack %q:\n%s", want, got)
+		}
+	}
+}
