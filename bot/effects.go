@@ -73,6 +73,42 @@ func (b *Bot) resolve(ctx context.Context, t store.Target) (id.RoomID, error) {
 	return "", fmt.Errorf("%w: effect names no room", ErrPermanent)
 }
 
+// effectMarker is the content field carrying the outbox row of a message.
+const effectMarker = "org.secbot.effect"
+
+// findSent looks through the room's latest events for the bot's message
+// of the given outbox row.
+func (b *Bot) findSent(ctx context.Context, roomID id.RoomID, effectID int64) (id.EventID, error) {
+	resp, err := b.Client.Messages(ctx, roomID, "", "", mautrix.DirectionBackward, nil, 50)
+	if err != nil {
+		return "", err
+	}
+	for _, evt := range resp.Chunk {
+		if evt.Sender != b.Client.UserID {
+			continue
+		}
+		if evt.Type == event.EventEncrypted && b.crypto != nil {
+			evt.RoomID = roomID
+			if err := evt.Content.ParseRaw(evt.Type); err != nil {
+				continue
+			}
+			decrypted, err := b.crypto.Decrypt(ctx, evt)
+			if err != nil {
+				continue
+			}
+			evt = decrypted
+		}
+		if v, ok := evt.Content.Raw[effectMarker].(float64); ok && int64(v) == effectID {
+			return evt.ID, nil
+		}
+	}
+	return "", nil
+}
+
+// retrySettle is how long a retried send waits for an earlier attempt,
+// cut off by a crash, to finish at the homeserver.
+const retrySettle = 2 * time.Second
+
 // txnID derives the Matrix transaction ID from the outbox row, so that a
 // retried send after a crash is dropped by the homeserver as a duplicate.
 func txnID(e store.Effect) string { return fmt.Sprintf("secbot.%d", e.ID) }
@@ -94,6 +130,22 @@ func (b *Bot) execSend(ctx context.Context, e store.Effect) (any, error) {
 	if err != nil {
 		return nil, err
 	}
+	if e.Attempts > 1 {
+		// An earlier attempt may have reached the room although secbot died
+		// before recording it: Dendrite drops a repeated transaction ID only
+		// if the first request finished while the client was still there.
+		// Let any request still in flight finish, then look for the message.
+		select {
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		case <-time.After(retrySettle):
+		}
+		if sent, err := b.findSent(ctx, roomID, e.ID); err != nil {
+			return nil, classify(err)
+		} else if sent != "" {
+			return store.SendResult{Event: sent}, nil
+		}
+	}
 	content := Notice(p.Markdown)
 	if p.ThreadRoot != "" {
 		content.RelatesTo = (&event.RelatesTo{}).SetThread(p.ThreadRoot, p.ThreadRoot)
@@ -101,7 +153,10 @@ func (b *Bot) execSend(ctx context.Context, e store.Effect) (any, error) {
 		content.RelatesTo = (&event.RelatesTo{}).SetReplyTo(p.ReplyTo)
 	}
 	content.Mentions = &event.Mentions{UserIDs: p.Mentions}
-	resp, err := b.Client.SendMessageEvent(ctx, roomID, event.EventMessage, content, mautrix.ReqSendEvent{TransactionID: txnID(e)})
+	// The effect's ID travels in the (encrypted) content, so a retry can
+	// recognise the message it already sent.
+	marked := &event.Content{Parsed: content, Raw: map[string]any{effectMarker: e.ID}}
+	resp, err := b.Client.SendMessageEvent(ctx, roomID, event.EventMessage, marked, mautrix.ReqSendEvent{TransactionID: txnID(e)})
 	if err != nil {
 		err = classify(err)
 		if errors.Is(err, ErrPermanent) && p.IfRefused != "" {

@@ -1,0 +1,118 @@
+package e2e
+
+import (
+	"fmt"
+	"math/rand/v2"
+	"os"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"maunium.net/go/mautrix/id"
+
+	"github.com/enarx/secbot/internal/matrixtest"
+	"github.com/enarx/secbot/internal/testbed"
+)
+
+// TestKillAnywhereLosesNothingAndDoublesNothing kills secbot (SIGKILL) at
+// random moments while reporters open cases and GitHub advisories are
+// drafted, restarting it each time. Afterwards every report has exactly one
+// case room, one welcome, one DM answer and one advisory.
+// SECBOT_CHAOS_SEED replays a run; SECBOT_CHAOS_KILLS sets how many kills.
+func TestKillAnywhereLosesNothingAndDoublesNothing(t *testing.T) {
+	ctx := testContext(t)
+	seed := uint64(time.Now().UnixNano())
+	if s, err := strconv.ParseUint(os.Getenv("SECBOT_CHAOS_SEED"), 10, 64); err == nil {
+		seed = s
+	}
+	kills := 50
+	if k, err := strconv.Atoi(os.Getenv("SECBOT_CHAOS_KILLS")); err == nil {
+		kills = k
+	}
+	t.Logf("chaos seed %d, %d kills (rerun with SECBOT_CHAOS_SEED=%d)", seed, kills, seed)
+	rng := rand.New(rand.NewPCG(seed, seed>>1))
+	gh, err := testbed.NewGitHub(false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer gh.Close()
+	bot := startBot(t, ctx, "chaosbot", testbed.BotOptions{GitHub: gh})
+
+	const reporters = 10
+	var users []*matrixtest.User
+	var dms []id.RoomID
+	for i := range reporters {
+		u := newUser(t, ctx, fmt.Sprintf("chaos%d-", i))
+		users = append(users, u)
+		dms = append(dms, openDM(t, ctx, u, bot.UserID))
+	}
+	next := 0
+	for k := range kills {
+		// Some reporters ask (the first time, or again) while the bot runs.
+		for range 1 + rng.IntN(2) {
+			u := users[next%reporters]
+			say(t, ctx, u, dms[next%reporters], "I want to report a security issue")
+			next++
+		}
+		time.Sleep(time.Duration(rng.IntN(400)) * time.Millisecond)
+		if err := bot.Kill(); err != nil {
+			t.Fatalf("kill %d: %v", k, err)
+		}
+		if err := bot.Start(); err != nil {
+			t.Fatalf("restart %d: %v", k, err)
+		}
+	}
+	// Let everything settle: every reporter gets a room and a welcome.
+	rooms := make([]id.RoomID, reporters)
+	for i, u := range users {
+		rooms[i] = caseInvite(t, ctx, u, bot.UserID)
+		if err := u.Join(ctx, rooms[i]); err != nil {
+			t.Fatal(err)
+		}
+		waitMessage(t, ctx, u, rooms[i], bot.UserID, "Security report")
+	}
+	deadline := time.Now().Add(60 * time.Second)
+	for len(gh.Advisories()) < reporters && time.Now().Before(deadline) {
+		time.Sleep(200 * time.Millisecond)
+	}
+	time.Sleep(3 * time.Second)
+	for i, u := range users {
+		if n := len(invitesFrom(u, bot.UserID)); n != 1 {
+			t.Errorf("%s was invited to %d case rooms, want 1", u.ID(), n)
+		}
+		welcomes := 0
+		for _, body := range messagesFrom(u, rooms[i], bot.UserID) {
+			if strings.HasPrefix(body, "**Security report SR-") {
+				welcomes++
+			}
+		}
+		if welcomes != 1 {
+			t.Errorf("%s saw %d welcomes, want 1", u.ID(), welcomes)
+		}
+		acks := 0
+		for _, body := range messagesFrom(u, dms[i], bot.UserID) {
+			if strings.Contains(body, "Thank you for reaching out") {
+				acks++
+			}
+		}
+		if acks != 1 {
+			t.Errorf("%s got %d first answers in the DM, want 1", u.ID(), acks)
+		}
+	}
+	summaries := map[string]int{}
+	for _, a := range gh.Advisories() {
+		summaries[a.Summary]++
+	}
+	if len(summaries) != reporters {
+		t.Errorf("advisories for %d cases, want %d", len(summaries), reporters)
+	}
+	for s, n := range summaries {
+		if n != 1 {
+			t.Errorf("%d advisories named %q, want 1", n, s)
+		}
+	}
+	if v := gh.Violations(); len(v) > 0 {
+		t.Errorf("violations: %v", v)
+	}
+}
