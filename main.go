@@ -24,6 +24,7 @@ import (
 	"github.com/enarx/secbot/config"
 	"github.com/enarx/secbot/ghsa"
 	"github.com/enarx/secbot/handlers"
+	"github.com/enarx/secbot/metrics"
 	"github.com/enarx/secbot/scheduler"
 	"github.com/enarx/secbot/store"
 	"github.com/enarx/secbot/templates"
@@ -177,7 +178,7 @@ func serve(ctx context.Context, configPath string, cfg *config.Config, log zerol
 	wg.Go(func() { errs <- outbox.Run(ctx) })
 	wg.Go(func() { errs <- b.Run(ctx, h) })
 	if cfg.HTTP.Listen != "" {
-		srv := &http.Server{Addr: cfg.HTTP.Listen, Handler: healthHandler(b), ReadHeaderTimeout: 5 * time.Second}
+		srv := &http.Server{Addr: cfg.HTTP.Listen, Handler: metrics.Handler(st, b, clock.Now, log), ReadHeaderTimeout: 5 * time.Second}
 		wg.Go(func() {
 			if err := srv.ListenAndServe(); err != nil && !errors.Is(err, http.ErrServerClosed) {
 				errs <- fmt.Errorf("http: %w", err)
@@ -198,19 +199,6 @@ func serve(ctx context.Context, configPath string, cfg *config.Config, log zerol
 	cancel()
 	wg.Wait()
 	return first
-}
-
-func healthHandler(b *bot.Bot) http.Handler {
-	mux := http.NewServeMux()
-	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
-		if !b.Healthy() {
-			w.WriteHeader(http.StatusServiceUnavailable)
-			fmt.Fprintln(w, "degraded: not syncing with the homeserver")
-			return
-		}
-		fmt.Fprintln(w, "ok")
-	})
-	return mux
 }
 
 // policyOf takes the timers' policy from the config.

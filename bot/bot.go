@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"sync/atomic"
+	"time"
 
 	"github.com/rs/zerolog"
 	"maunium.net/go/mautrix"
@@ -46,6 +47,7 @@ type Bot struct {
 	batchErr atomic.Pointer[error]
 	synced   atomic.Bool
 	healthy  atomic.Bool
+	lastSync atomic.Int64 // unix milliseconds of the last successful sync
 }
 
 // New logs in (reusing the stored device when there is one) and sets up
@@ -145,6 +147,14 @@ func (b *Bot) DeviceID() id.DeviceID { return b.Client.DeviceID }
 
 // Healthy reports whether the last sync with the homeserver succeeded.
 func (b *Bot) Healthy() bool { return b.healthy.Load() }
+
+// LastSync is when the last sync succeeded (zero before the first).
+func (b *Bot) LastSync() time.Time {
+	if ms := b.lastSync.Load(); ms != 0 {
+		return time.UnixMilli(ms)
+	}
+	return time.Time{}
+}
 
 func (b *Bot) onDecryptError(evt *event.Event, err error) {
 	b.log.Warn().Err(err).Stringer("event_id", evt.ID).Stringer("room_id", evt.RoomID).Stringer("sender", evt.Sender).Msg("Could not decrypt event")

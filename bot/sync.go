@@ -81,6 +81,7 @@ func (b *Bot) Run(ctx context.Context, h Handler) error {
 		failures, handlerFailures = 0, 0
 		b.healthy.Store(true)
 		b.synced.Store(true)
+		b.lastSync.Store(time.Now().UnixMilli())
 	}
 }
 

@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Runs every fuzz target for a bounded time each (default 20s): go test
+# Runs every fuzz target for a bounded time or count each (default 20s;
+# "20000x" runs that many inputs): go test
 # -fuzz takes one target at a time.
 set -euo pipefail
 cd "$(dirname "$0")/.."

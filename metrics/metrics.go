@@ -1,0 +1,107 @@
+// Package metrics serves secbot's Prometheus metrics and health check,
+// read from the store and the bot at scrape time.
+package metrics
+
+import (
+	"context"
+	"fmt"
+	"net/http"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+	"github.com/rs/zerolog"
+
+	"github.com/enarx/secbot/store"
+)
+
+// Health is what the bot tells of its connection to the homeserver.
+type Health interface {
+	Healthy() bool
+	LastSync() time.Time
+}
+
+var (
+	casesDesc       = prometheus.NewDesc("secbot_cases", "Cases by stage.", []string{"stage"}, nil)
+	deadlinesDesc   = prometheus.NewDesc("secbot_deadlines", "Deadlines by outcome: kept (met in time) or missed (met late or overdue).", []string{"outcome"}, nil)
+	escalationsDesc = prometheus.NewDesc("secbot_escalations_total", "Escalation steps sent.", nil, nil)
+	refusedDesc     = prometheus.NewDesc("secbot_refused_total", "Commands and invites refused (audited).", nil, nil)
+	outboxDesc      = prometheus.NewDesc("secbot_outbox_pending", "Side effects recorded and not yet made.", nil, nil)
+	outboxAgeDesc   = prometheus.NewDesc("secbot_outbox_oldest_seconds", "Age of the oldest pending side effect.", nil, nil)
+	failedDesc      = prometheus.NewDesc("secbot_failed_effects", "Side effects given up on, by service (matrix, github).", []string{"service"}, nil)
+	syncLagDesc     = prometheus.NewDesc("secbot_sync_lag_seconds", "Time since the last successful sync with the homeserver.", nil, nil)
+	githubDesc      = prometheus.NewDesc("secbot_github_failing_seconds", "How long GitHub has been failing (0 when it answers).", nil, nil)
+	upDesc          = prometheus.NewDesc("secbot_matrix_up", "1 when the last sync with the homeserver succeeded.", nil, nil)
+)
+
+type collector struct {
+	store  *store.Store
+	health Health
+	now    func() time.Time
+	log    zerolog.Logger
+}
+
+func (c *collector) Describe(ch chan<- *prometheus.Desc) {
+	for _, d := range []*prometheus.Desc{casesDesc, deadlinesDesc, escalationsDesc, refusedDesc, outboxDesc, outboxAgeDesc, failedDesc, syncLagDesc, githubDesc, upDesc} {
+		ch <- d
+	}
+}
+
+func (c *collector) Collect(ch chan<- prometheus.Metric) {
+	now := c.now()
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	counts, err := c.store.Counts(ctx, now)
+	if err != nil {
+		c.log.Error().Err(err).Msg("Could not read metrics")
+		return
+	}
+	for stage, n := range counts.CasesByStage {
+		ch <- prometheus.MustNewConstMetric(casesDesc, prometheus.GaugeValue, float64(n), stage)
+	}
+	ch <- prometheus.MustNewConstMetric(deadlinesDesc, prometheus.GaugeValue, float64(counts.DeadlinesKept), "kept")
+	ch <- prometheus.MustNewConstMetric(deadlinesDesc, prometheus.GaugeValue, float64(counts.DeadlinesMissed), "missed")
+	ch <- prometheus.MustNewConstMetric(escalationsDesc, prometheus.CounterValue, float64(counts.Escalations))
+	ch <- prometheus.MustNewConstMetric(refusedDesc, prometheus.CounterValue, float64(counts.RefusedCommands))
+	ch <- prometheus.MustNewConstMetric(outboxDesc, prometheus.GaugeValue, float64(counts.OutboxPending))
+	age := 0.0
+	if !counts.OutboxOldest.IsZero() {
+		age = now.Sub(counts.OutboxOldest).Seconds()
+	}
+	ch <- prometheus.MustNewConstMetric(outboxAgeDesc, prometheus.GaugeValue, age)
+	for _, service := range []string{"matrix", "github"} {
+		ch <- prometheus.MustNewConstMetric(failedDesc, prometheus.GaugeValue, float64(counts.FailedEffects[service]), service)
+	}
+	failing := 0.0
+	if !counts.GitHubFailingFrom.IsZero() {
+		failing = now.Sub(counts.GitHubFailingFrom).Seconds()
+	}
+	ch <- prometheus.MustNewConstMetric(githubDesc, prometheus.GaugeValue, failing)
+	lag := 0.0
+	if last := c.health.LastSync(); !last.IsZero() {
+		lag = now.Sub(last).Seconds()
+	}
+	ch <- prometheus.MustNewConstMetric(syncLagDesc, prometheus.GaugeValue, lag)
+	up := 0.0
+	if c.health.Healthy() {
+		up = 1
+	}
+	ch <- prometheus.MustNewConstMetric(upDesc, prometheus.GaugeValue, up)
+}
+
+// Handler serves /metrics and /healthz.
+func Handler(st *store.Store, health Health, now func() time.Time, log zerolog.Logger) http.Handler {
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(&collector{store: st, health: health, now: now, log: log})
+	mux := http.NewServeMux()
+	mux.Handle("GET /metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{}))
+	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
+		if !health.Healthy() {
+			w.WriteHeader(http.StatusServiceUnavailable)
+			fmt.Fprintln(w, "degraded: not syncing with the homeserver")
+			return
+		}
+		fmt.Fprintln(w, "ok")
+	})
+	return mux
+}

@@ -1,0 +1,65 @@
+package metrics
+
+import (
+	"context"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/rs/zerolog"
+
+	"github.com/enarx/secbot/store"
+)
+
+type health struct {
+	ok   bool
+	last time.Time
+}
+
+func (h health) Healthy() bool       { return h.ok }
+func (h health) LastSync() time.Time { return h.last }
+
+func get(t *testing.T, h http.Handler, path string) (int, string) {
+	t.Helper()
+	rec := httptest.NewRecorder()
+	h.ServeHTTP(rec, httptest.NewRequest(http.MethodGet, path, nil))
+	body, _ := io.ReadAll(rec.Body)
+	return rec.Code, string(body)
+}
+
+func TestMetricsAndHealth(t *testing.T) {
+	ctx := context.Background()
+	st, err := store.Open(ctx, filepath.Join(t.TempDir(), "secbot.db"), zerolog.Nop())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	now := time.Date(2026, 11, 25, 12, 0, 0, 0, time.UTC)
+	if _, err := st.CreateCase(ctx, "@r:x", "!dm:x", "!dm:x", now); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := st.Enqueue(ctx, "lane", "matrix.send", map[string]string{}, now.Add(-time.Minute)); err != nil {
+		t.Fatal(err)
+	}
+	h := Handler(st, health{ok: false, last: now.Add(-90 * time.Second)}, func() time.Time { return now }, zerolog.Nop())
+	code, body := get(t, h, "/metrics")
+	if code != 200 {
+		t.Fatalf("/metrics answered %d", code)
+	}
+	for _, want := range []string{`secbot_cases{stage="received"} 1`, "secbot_outbox_pending 1", "secbot_outbox_oldest_seconds 60", "secbot_sync_lag_seconds 90", "secbot_matrix_up 0"} {
+		if !strings.Contains(body, want) {
+			t.Errorf("/metrics lacks %q", want)
+		}
+	}
+	if code, _ := get(t, h, "/healthz"); code != http.StatusServiceUnavailable {
+		t.Errorf("/healthz while not syncing = %d, want 503", code)
+	}
+	h = Handler(st, health{ok: true}, func() time.Time { return now }, zerolog.Nop())
+	if code, body := get(t, h, "/healthz"); code != 200 || !strings.Contains(body, "ok") {
+		t.Errorf("/healthz while syncing = %d %q", code, body)
+	}
+}

@@ -1,0 +1,76 @@
+package store
+
+import (
+	"context"
+	"time"
+)
+
+// Counts are the figures the metrics endpoint reports, read in one go.
+type Counts struct {
+	CasesByStage      map[string]int
+	DeadlinesKept     int // met by their due time
+	DeadlinesMissed   int // met late, or past due and unmet
+	Escalations       int
+	OutboxPending     int
+	OutboxOldest      time.Time
+	FailedEffects     map[string]int // by kind prefix: "matrix", "github"
+	RefusedCommands   int
+	GitHubFailingFrom time.Time
+}
+
+// Counts reads the figures at now.
+func (s *Store) Counts(ctx context.Context, now time.Time) (*Counts, error) {
+	c := &Counts{CasesByStage: map[string]int{}, FailedEffects: map[string]int{}}
+	rows, err := s.db.Query(ctx, `SELECT stage, COUNT(*) FROM cases GROUP BY stage`)
+	if err != nil {
+		return nil, err
+	}
+	for rows.Next() {
+		var stage string
+		var n int
+		if err := rows.Scan(&stage, &n); err != nil {
+			rows.Close()
+			return nil, err
+		}
+		c.CasesByStage[stage] = n
+	}
+	rows.Close()
+	err = s.db.QueryRow(ctx, `SELECT
+		COALESCE(SUM(CASE WHEN met_at IS NOT NULL AND met_at <= due_at THEN 1 ELSE 0 END), 0),
+		COALESCE(SUM(CASE WHEN (met_at IS NOT NULL AND met_at > due_at) OR (met_at IS NULL AND due_at < $1) THEN 1 ELSE 0 END), 0)
+		FROM deadlines`, millis(now)).Scan(&c.DeadlinesKept, &c.DeadlinesMissed)
+	if err != nil {
+		return nil, err
+	}
+	if err := s.db.QueryRow(ctx, `SELECT COUNT(*) FROM audit_log WHERE action = 'escalation'`).Scan(&c.Escalations); err != nil {
+		return nil, err
+	}
+	if err := s.db.QueryRow(ctx, `SELECT COUNT(*) FROM audit_log WHERE allowed = 0`).Scan(&c.RefusedCommands); err != nil {
+		return nil, err
+	}
+	if c.OutboxPending, c.OutboxOldest, err = s.OutboxDepth(ctx); err != nil {
+		return nil, err
+	}
+	rows, err = s.db.Query(ctx, `SELECT substr(kind, 1, instr(kind, '.') - 1), COUNT(*) FROM outbox WHERE state = 'failed' GROUP BY 1`)
+	if err != nil {
+		return nil, err
+	}
+	for rows.Next() {
+		var kind string
+		var n int
+		if err := rows.Scan(&kind, &n); err != nil {
+			rows.Close()
+			return nil, err
+		}
+		c.FailedEffects[kind] = n
+	}
+	rows.Close()
+	var since *int64
+	if err := s.db.QueryRow(ctx, `SELECT MIN(failing_since) FROM service_status WHERE service = 'github'`).Scan(&since); err != nil {
+		return nil, err
+	}
+	if since != nil {
+		c.GitHubFailingFrom = fromMillis(*since)
+	}
+	return c, nil
+}
