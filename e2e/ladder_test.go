@@ -159,3 +159,43 @@ func TestLadderSurvivesKillMidway(t *testing.T) {
 		t.Errorf("the backup got %d escalation DMs, want exactly 1", n)
 	}
 }
+
+// A handover: the config names a new coordinator and backup, SIGHUP reloads
+// it, and the next escalation goes to the new coordinator; nothing already
+// sent is sent again.
+func TestReloadHandsTheLadderOver(t *testing.T) {
+	ctx := testContext(t)
+	bed.Alice.SetAutoJoin(true)
+	bed.Bob.SetAutoJoin(true)
+	slow := fastPolicy
+	slow.Extra = strings.NewReplacer(`after = "4s"`, `after = "12s"`, `after = "8s"`, `after = "20s"`).Replace(fastPolicy.Extra)
+	bot := startBot(t, ctx, "handoverbot", slow)
+	reporter := newUser(t, ctx, "handover")
+	_, caseID := report(t, ctx, reporter, bot.UserID)
+	escalationTo(t, bed.Alice, bot.UserID, caseID, "security coordinator", 30*time.Second)
+
+	// Alice goes on leave: Bob becomes coordinator, Alice the backup.
+	err := bot.Reload(func(cfg string) string {
+		cfg = strings.Replace(cfg, `coordinator = "@alice:localhost"`, `coordinator = "@bob:localhost"`, 1)
+		return strings.Replace(cfg, `backup = "@bob:localhost"`, `backup = "@alice:localhost"`, 1)
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	say(t, ctx, bed.Alice, bed.TeamRoom, "!sec contacts")
+	waitMessage(t, ctx, bed.Alice, bed.TeamRoom, bot.UserID, "coordinator @bob:localhost")
+	// The ladder goes on from where it was: the backup step reaches Alice now.
+	escalationTo(t, bed.Alice, bot.UserID, caseID, "backup contact", 30*time.Second)
+	if n := countFrom(bed.Alice, bot.UserID, "", "You are the security coordinator"); n < 1 {
+		t.Error("the first escalation is missing")
+	}
+	coordinatorDMs := 0
+	for _, evt := range bed.Bob.Events() {
+		if body, err := matrixtest.Body(evt); err == nil && evt.Sender == bot.UserID && strings.Contains(body, caseID) && strings.Contains(body, "You are the security coordinator") {
+			coordinatorDMs++
+		}
+	}
+	if coordinatorDMs != 0 {
+		t.Errorf("the coordinator step was sent again after the reload (%d times to Bob)", coordinatorDMs)
+	}
+}

@@ -2,6 +2,7 @@ package handlers
 
 import (
 	"context"
+	"fmt"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -235,6 +236,24 @@ func TestStatsCountKeptPromises(t *testing.T) {
 	for _, want := range []string{"| acknowledgement | 100% (1/1) | 2h0m0s |", "| detailed response | 0% (0/1) | 122h0m0s |"} {
 		if !strings.Contains(got, want) {
 			t.Errorf("stats lack %q:\n%s", want, got)
+		}
+	}
+}
+
+func TestRotationSuggestsHandlersRoundRobin(t *testing.T) {
+	w := newWorld(t, monday)
+	w.h.opts.Rotation = true
+	want := []id.UserID{alice, bob, alice}
+	for i, who := range want {
+		w.say(id.RoomID(fmt.Sprintf("!dm%d:x", i)), id.UserID(fmt.Sprintf("@r%d:x", i)), "I want to report a security issue")
+		found := false
+		for _, md := range w.sends() {
+			if strings.Contains(md, fmt.Sprintf("SR-2026-%04d", i+1)) && strings.Contains(md, "Next handler in the rotation: "+who.String()) {
+				found = true
+			}
+		}
+		if !found {
+			t.Errorf("case %d: no suggestion of %s in the team room", i+1, who)
 		}
 	}
 }

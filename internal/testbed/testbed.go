@@ -283,6 +283,9 @@ func (p *Bot) signal(sig syscall.Signal) error {
 		return nil
 	}
 	_ = cmd.Process.Signal(sig)
+	if sig == syscall.SIGHUP {
+		return nil // it keeps running
+	}
 	select {
 	case <-done:
 	case <-time.After(20 * time.Second):
@@ -300,4 +303,16 @@ func (p *Bot) signal(sig syscall.Signal) error {
 func (p *Bot) Log() string {
 	data, _ := os.ReadFile(p.LogPath)
 	return string(data)
+}
+
+// Reload rewrites the bot's config with edit and sends SIGHUP.
+func (p *Bot) Reload(edit func(config string) string) error {
+	data, err := os.ReadFile(p.ConfigPath)
+	if err != nil {
+		return err
+	}
+	if err := os.WriteFile(p.ConfigPath, []byte(edit(string(data))), 0o600); err != nil {
+		return err
+	}
+	return p.signal(syscall.SIGHUP)
 }
