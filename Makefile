@@ -31,7 +31,8 @@ demo: dendrite
 	$(GO) run ./internal/demo
 
 bench: dendrite
-	$(GO) test -run '^$$' -bench . -benchmem -benchtime 2000x -count=1 -timeout 30m ./...
+	$(GO) test -run '^$$' -bench . -benchmem -benchtime 2000x -count=1 -timeout 30m ./scheduler/
+	$(GO) test -run '^$$' -bench Intake -benchtime 1x -count=1 -timeout 30m ./e2e/
 
 fuzz:
 	./scripts/fuzz.sh 20s
