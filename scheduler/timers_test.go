@@ -385,3 +385,63 @@ func TestGocronTicksOnTheInjectedClock(t *testing.T) {
 	}
 	t.Fatal("the gocron job did not fire the due reminder on the fake clock")
 }
+
+func TestEmbargoEndRemindersGoOutOnceEach(t *testing.T) {
+	f := newFixture(t, friday)
+	c := f.openCase(t, "@r:x", friday)
+	ctx := context.Background()
+	end := friday.Add(10 * 24 * time.Hour)
+	e, _ := disclosure.Embargo{}.Propose(end, friday)
+	e, _ = e.Agree()
+	if err := f.store.SetEmbargo(ctx, c.ID, e, disclosure.EmbargoReminders(end, f.policy.Calendar), friday); err != nil {
+		t.Fatal(err)
+	}
+	tm := f.timers()
+	count := func() int {
+		n := 0
+		for _, md := range f.markdowns(t) {
+			if strings.Contains(md, "The embargo of **"+c.ID.String()) {
+				n++
+			}
+		}
+		return n
+	}
+	for _, step := range []struct {
+		at   time.Time
+		want int
+	}{
+		{end.Add(-7*24*time.Hour - time.Minute), 0},
+		{end.Add(-7 * 24 * time.Hour), 1},
+		{end.Add(-24 * time.Hour), 2},
+		{time.Date(end.Year(), end.Month(), end.Day(), 0, 0, 0, 0, time.UTC), 3},
+		{end.Add(time.Hour), 3},
+	} {
+		f.clock.Advance(step.at.Sub(f.clock.Now()))
+		if _, err := tm.Tick(ctx); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := tm.Tick(ctx); err != nil {
+			t.Fatal(err)
+		}
+		if got := count(); got != step.want {
+			t.Fatalf("at %s: %d embargo reminders, want %d", step.at, got, step.want)
+		}
+	}
+}
+
+// markdowns returns the text of every message recorded.
+func (f *fixture) markdowns(t testing.TB) []string {
+	effects, _, err := f.store.EffectsOfKind(context.Background(), store.KindSend)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out []string
+	for _, e := range effects {
+		var p store.SendEffect
+		if err := e.Decode(&p); err != nil {
+			t.Fatal(err)
+		}
+		out = append(out, p.Markdown)
+	}
+	return out
+}
