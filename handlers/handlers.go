@@ -64,6 +64,7 @@ type Handlers struct {
 
 	teamCmds     map[string]*command
 	reporterCmds map[string]*command
+	chatter      limiter
 }
 
 // New returns the handlers.
@@ -330,6 +331,12 @@ func (h *Handlers) handleDirect(ctx context.Context, evt *event.Event, msg *even
 		return h.intake(ctx, evt, msg, true)
 	}
 	return h.once(ctx, evt, func(ctx context.Context) error {
+		switch h.chatter.check(evt.Sender, h.clock.Now()) {
+		case stayQuiet:
+			return nil
+		case warnOnce:
+			return h.render(ctx, "room:"+evt.RoomID.String(), store.Target{Room: evt.RoomID}, "slow_down", nil, evt.ID)
+		}
 		open, err := h.store.OpenCaseOf(ctx, evt.Sender)
 		if err != nil && !errors.Is(err, store.ErrNotFound) {
 			return err

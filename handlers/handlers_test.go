@@ -257,3 +257,35 @@ func TestRotationSuggestsHandlersRoundRobin(t *testing.T) {
 		}
 	}
 }
+
+func TestARequestLoopGetsOneCaseAndOneLimitMessage(t *testing.T) {
+	w := newWorld(t, monday)
+	before := len(w.sends())
+	for range 50 {
+		w.say(dmRoom, reporter, "I want to report a security issue")
+	}
+	replies := w.sends()[before:]
+	limits := 0
+	for _, md := range replies {
+		if strings.Contains(md, "stay quiet for a minute") {
+			limits++
+		}
+	}
+	if limits != 1 {
+		t.Errorf("%d limit messages, want 1", limits)
+	}
+	// The first request opens the case (answer, welcome, team note); then
+	// a few pointers, one limit message and silence.
+	if len(replies) > 3+chatterBurst+1 {
+		t.Errorf("50 requests got %d replies", len(replies))
+	}
+	cases, err := w.store.OpenCases(context.Background())
+	if err != nil || len(cases) != 1 {
+		t.Fatalf("open cases: %d, %v", len(cases), err)
+	}
+	// A minute later the reporter is answered again.
+	w.clock.Advance(chatterWindow)
+	if got := w.say(dmRoom, reporter, "hello?"); !strings.Contains(got, "already have an open report") {
+		t.Errorf("after the window: %q", got)
+	}
+}

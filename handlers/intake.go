@@ -22,6 +22,14 @@ func (h *Handlers) intake(ctx context.Context, evt *event.Event, msg *event.Mess
 	err := h.once(ctx, evt, func(ctx context.Context) error {
 		now := h.clock.Now()
 		if existing, err := h.store.OpenCaseOf(ctx, evt.Sender); err == nil {
+			// Asking again and again gets one case and, past a few, one
+			// polite limit message.
+			switch h.chatter.check(evt.Sender, now) {
+			case stayQuiet:
+				return nil
+			case warnOnce:
+				return h.render(ctx, existing.ID.String(), store.Target{Room: evt.RoomID}, "slow_down", nil, evt.ID)
+			}
 			return h.pointToExisting(ctx, evt, existing, direct, looksLikeDetails)
 		} else if !errors.Is(err, store.ErrNotFound) {
 			return err
