@@ -45,7 +45,6 @@ type Bot struct {
 	handler Handler
 
 	batchErr atomic.Pointer[error]
-	synced   atomic.Bool
 	healthy  atomic.Bool
 	lastSync atomic.Int64 // unix milliseconds of the last successful sync
 }

@@ -40,19 +40,6 @@ func (b *Bot) LeaveRoom(ctx context.Context, roomID id.RoomID, reason string) er
 	return err
 }
 
-// Members lists the users joined to a room.
-func (b *Bot) Members(ctx context.Context, roomID id.RoomID) ([]id.UserID, error) {
-	resp, err := b.Client.JoinedMembers(ctx, roomID)
-	if err != nil {
-		return nil, err
-	}
-	users := make([]id.UserID, 0, len(resp.Joined))
-	for u := range resp.Joined {
-		users = append(users, u)
-	}
-	return users, nil
-}
-
 // createCaseRoom creates a case's private room: encrypted from its first
 // event, invite-only, no guests, history visible from the invite on (so the
 // welcome reaches invitees who join later), a neutral name, no alias, no

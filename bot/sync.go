@@ -80,7 +80,6 @@ func (b *Bot) Run(ctx context.Context, h Handler) error {
 		since = resp.NextBatch
 		failures, handlerFailures = 0, 0
 		b.healthy.Store(true)
-		b.synced.Store(true)
 		b.lastSync.Store(time.Now().UnixMilli())
 	}
 }

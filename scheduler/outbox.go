@@ -135,29 +135,6 @@ func (o *Outbox) release(lane string) {
 	o.mu.Unlock()
 }
 
-// RunOnce executes every effect due now, lane by lane, and returns when
-// none is left that can run (for tests and start-up).
-func (o *Outbox) RunOnce(ctx context.Context) error {
-	for {
-		due, err := o.store.DueEffects(ctx, o.clock.Now(), 64)
-		if err != nil {
-			return err
-		}
-		if len(due) == 0 {
-			return nil
-		}
-		progressed := false
-		for _, e := range due {
-			if o.runOne(ctx, e) {
-				progressed = true
-			}
-		}
-		if !progressed {
-			return nil
-		}
-	}
-}
-
 // runOne makes one effect and records the outcome; it reports whether the
 // effect is finished (made or given up).
 func (o *Outbox) runOne(ctx context.Context, e store.Effect) bool {

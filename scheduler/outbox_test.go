@@ -1,0 +1,101 @@
+package scheduler
+
+import (
+	"context"
+	"errors"
+	"testing"
+	"time"
+
+	"github.com/rs/zerolog"
+
+	"github.com/enarx/secbot/store"
+)
+
+var errGone = errors.New("gone for good")
+
+func TestOutboxRetriesGivesUpAndKeepsLanesInOrder(t *testing.T) {
+	f := newFixture(t, friday)
+	ctx := context.Background()
+	calls := map[string]int{}
+	o := NewOutbox(f.store, f.clock, zerolog.Nop(), func(err error) bool { return errors.Is(err, errGone) }, nil)
+	o.Register("flaky", func(_ context.Context, e store.Effect) (any, error) {
+		calls["flaky"]++
+		if e.Attempts < 3 {
+			return nil, errors.New("try again")
+		}
+		return map[string]int{"attempts": e.Attempts}, nil
+	})
+	o.Register("limited", func(_ context.Context, e store.Effect) (any, error) {
+		calls["limited"]++
+		if e.Attempts == 1 {
+			return nil, &RetryAfterError{Err: errors.New("rate limited"), After: 7 * time.Second}
+		}
+		return nil, nil
+	})
+	o.Register("doomed", func(context.Context, store.Effect) (any, error) {
+		calls["doomed"]++
+		return nil, errGone
+	})
+	o.Register("after", func(context.Context, store.Effect) (any, error) {
+		calls["after"]++
+		return nil, nil
+	})
+	flaky, _ := f.store.Enqueue(ctx, "A", "flaky", struct{}{}, f.clock.Now())
+	limited, _ := f.store.Enqueue(ctx, "B", "limited", struct{}{}, f.clock.Now())
+	doomed, _ := f.store.Enqueue(ctx, "C", "doomed", struct{}{}, f.clock.Now())
+	after, _ := f.store.Enqueue(ctx, "C", "after", struct{}{}, f.clock.Now())
+
+	runDue := func() {
+		due, err := f.store.DueEffects(ctx, f.clock.Now(), 10)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, e := range due {
+			o.runOne(ctx, e)
+		}
+	}
+	runDue()
+	if calls["after"] != 0 {
+		t.Error("an effect ran before the one ahead of it in its lane was finished")
+	}
+	runDue() // the doomed head is failed, so its lane moves on
+	if calls["after"] != 1 {
+		t.Errorf("the lane did not move on after a permanent failure: %v", calls)
+	}
+	// The rate-limited effect waits its Retry-After, not the usual backoff.
+	f.clock.Advance(6 * time.Second)
+	runDue()
+	if calls["limited"] != 1 {
+		t.Errorf("the rate-limited effect ran before its Retry-After: %d calls", calls["limited"])
+	}
+	for range 10 {
+		f.clock.Advance(10 * time.Minute)
+		runDue()
+	}
+	for id, want := range map[int64]string{flaky: "done", limited: "done", doomed: "failed", after: "done"} {
+		state, _, err := f.store.EffectResult(ctx, id)
+		if err != nil || state != want {
+			t.Errorf("effect %d is %q (%v), want %q", id, state, err, want)
+		}
+	}
+	if calls["flaky"] != 3 || calls["doomed"] != 1 {
+		t.Errorf("calls = %v: flaky should run 3 times, doomed once", calls)
+	}
+	if _, result, _ := f.store.EffectResult(ctx, flaky); string(result) != `{"attempts":3}` {
+		t.Errorf("result of flaky = %s", result)
+	}
+}
+
+func TestBackoffGrowsAndStaysBounded(t *testing.T) {
+	prev := time.Duration(0)
+	for n := 1; n <= 30; n++ {
+		d := Backoff(n)
+		if d <= 0 || d > 10*time.Minute {
+			t.Fatalf("Backoff(%d) = %s", n, d)
+		}
+		if n <= 8 && d < prev/2 {
+			t.Errorf("Backoff(%d) = %s shrank from %s", n, d, prev)
+		}
+		prev = d
+	}
+}
