@@ -144,8 +144,16 @@ func (b *Bot) UserID() id.UserID { return b.Client.UserID }
 // DeviceID is the bot's device, the one users verify.
 func (b *Bot) DeviceID() id.DeviceID { return b.Client.DeviceID }
 
-// Healthy reports whether the last sync with the homeserver succeeded.
-func (b *Bot) Healthy() bool { return b.healthy.Load() }
+// staleAfter is how old the last successful sync may be before the bot
+// counts as degraded: a sync long-polls for 30 s at most, so anything
+// older means the homeserver is not answering (or its answer is stuck).
+const staleAfter = 45 * time.Second
+
+// Healthy reports whether the bot is in touch with the homeserver: the
+// last sync succeeded, and recently.
+func (b *Bot) Healthy() bool {
+	return b.healthy.Load() && time.Since(b.LastSync()) < staleAfter
+}
 
 // LastSync is when the last sync succeeded (zero before the first).
 func (b *Bot) LastSync() time.Time {

@@ -113,6 +113,8 @@ type BotOptions struct {
 	AnnounceRooms []id.RoomID
 	// GitHub, if set, is the stand-in the bot's advisories go to.
 	GitHub *ghsatest.Server
+	// HTTPListen, if set, serves /metrics and /healthz there.
+	HTTPListen string
 }
 
 // GitHubToken is the token the GitHub stand-in expects.
@@ -194,9 +196,9 @@ rooms = [%s]
 %s
 
 [http]
-listen = ""
+listen = %q
 %s%s`, b.Server.URL, matrixtest.UserID(name), b.TeamRoom, b.Alice.ID(), b.Bob.ID(), b.Alice.ID(), b.Bob.ID(),
-		strings.Join(announce, ", "), strings.Join(slaLines, "\n"), github, opts.Extra)
+		strings.Join(announce, ", "), strings.Join(slaLines, "\n"), opts.HTTPListen, github, opts.Extra)
 	bot := &Bot{
 		UserID: id.UserID(matrixtest.UserID(name)), Dir: dir, binary: b.Binary,
 		ConfigPath: filepath.Join(dir, "secbot.toml"), DBPath: filepath.Join(dir, "secbot.db"), LogPath: filepath.Join(dir, "secbot.log"),
