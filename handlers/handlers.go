@@ -6,6 +6,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 	"time"
 
@@ -60,7 +61,6 @@ type Handlers struct {
 	timers    *scheduler.Timers
 	// kick tells the outbox runner that effects were recorded.
 	kick func()
-	team map[id.UserID]bool
 
 	teamCmds     map[string]*command
 	reporterCmds map[string]*command
@@ -69,21 +69,26 @@ type Handlers struct {
 
 // New returns the handlers.
 func New(opts Options, st *store.Store, chat Chat, tmpl *templates.Set, clock clockwork.Clock, timers *scheduler.Timers, kick func()) *Handlers {
-	team := make(map[id.UserID]bool, len(opts.Team))
-	for _, u := range opts.Team {
-		team[u] = true
-	}
 	if kick == nil {
 		kick = func() {}
 	}
-	h := &Handlers{opts: opts, store: st, chat: chat, templates: tmpl, clock: clock, timers: timers, kick: kick, team: team}
+	h := &Handlers{opts: opts, store: st, chat: chat, templates: tmpl, clock: clock, timers: timers, kick: kick}
 	h.teamCmds = h.teamCommands()
 	h.reporterCmds = h.reporterCommands()
 	return h
 }
 
 // IsTeam reports whether user is on the security team.
-func (h *Handlers) IsTeam(user id.UserID) bool { return h.team[user] }
+func (h *Handlers) IsTeam(user id.UserID) bool { return slices.Contains(h.teamMembers(), user) }
+
+// teamMembers is the team as the config in force names it: the timers'
+// policy, which a SIGHUP reload replaces.
+func (h *Handlers) teamMembers() []id.UserID {
+	if h.timers != nil {
+		return h.timers.Policy().Team
+	}
+	return h.opts.Team
+}
 
 // HandleEvent handles one synced (and decrypted) event. It returns an error
 // only when nothing was committed, so the event can be handled again.

@@ -289,3 +289,21 @@ func TestARequestLoopGetsOneCaseAndOneLimitMessage(t *testing.T) {
 		t.Errorf("after the window: %q", got)
 	}
 }
+
+func TestAReloadedTeamTakesEffect(t *testing.T) {
+	w := newWorld(t, monday)
+	w.openCase()
+	const carol id.UserID = "@carol:x"
+	if got := w.say(teamRoom, carol, "!sec list"); !strings.Contains(got, "Only the security team") {
+		t.Fatalf("carol before joining the team: %q", got)
+	}
+	p := w.timers.Policy()
+	p.Team = []id.UserID{alice, carol}
+	w.timers.SetPolicy(p) // what SIGHUP does with the new config
+	if got := w.say(teamRoom, carol, "!sec list"); !strings.Contains(got, "SR-2026-0001") {
+		t.Errorf("carol after the reload: %q", got)
+	}
+	if got := w.say(teamRoom, bob, "!sec list"); !strings.Contains(got, "Only the security team") {
+		t.Errorf("bob after leaving the team: %q", got)
+	}
+}

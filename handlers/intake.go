@@ -75,7 +75,7 @@ func (h *Handlers) intake(ctx context.Context, evt *event.Event, msg *event.Mess
 			}
 		}
 		invite := []id.UserID{evt.Sender}
-		for _, member := range h.opts.Team {
+		for _, member := range h.teamMembers() {
 			if member != evt.Sender && member != h.chat.UserID() {
 				invite = append(invite, member)
 			}
@@ -131,8 +131,8 @@ func (h *Handlers) intakeData(c *store.Case) map[string]any {
 	p := h.timers.Policy()
 	cal := p.Calendar
 	data := caseData(c)
-	team := make([]string, 0, len(h.opts.Team))
-	for _, u := range h.opts.Team {
+	team := make([]string, 0, len(h.teamMembers()))
+	for _, u := range h.teamMembers() {
 		team = append(team, u.String())
 	}
 	data["Reporter"] = c.Reporter.String()
@@ -141,9 +141,9 @@ func (h *Handlers) intakeData(c *store.Case) map[string]any {
 	data["RespondBy"] = h.local(p.SLA.Due(disclosure.DeadlineResponse, c.CreatedAt, cal))
 	data["UpdateInterval"] = p.SLA.UpdateInterval.String()
 	data["Suggested"] = ""
-	if h.opts.Rotation && len(h.opts.Team) > 0 {
+	if members := h.teamMembers(); h.opts.Rotation && len(members) > 0 {
 		// Round-robin by case number, as Kubernetes rotates its fix lead.
-		data["Suggested"] = h.opts.Team[(c.ID.Seq-1)%len(h.opts.Team)].String()
+		data["Suggested"] = members[(c.ID.Seq-1)%len(members)].String()
 	}
 	return data
 }

@@ -333,8 +333,8 @@ func (h *Handlers) cmdContacts(c *cmdContext) error {
 }
 
 func (h *Handlers) teamList() string {
-	names := make([]string, 0, len(h.opts.Team))
-	for _, u := range h.opts.Team {
+	names := make([]string, 0, len(h.teamMembers()))
+	for _, u := range h.teamMembers() {
 		names = append(names, u.String())
 	}
 	return strings.Join(names, ", ")
