@@ -1,13 +1,14 @@
-// Package config loads secbot's TOML configuration, applies defaults,
-// reads secrets from files or the environment, and validates everything,
-// listing every problem at once.
+// Package config loads secbot's TOML configuration, applies its defaults, reads its secrets and validates it, listing every problem at once.
 package config
 
 import (
 	"bytes"
+	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
+	"regexp"
+	"strconv"
 	"strings"
 
 	"github.com/BurntSushi/toml"
@@ -16,25 +17,23 @@ import (
 	"github.com/enarx/secbot/disclosure"
 )
 
-// Secret is a value that must never be printed or logged.
-type Secret string
+// The environment variables secrets are read from when their *_file key is
+// empty. When the *_file key is set, the file must be readable and the
+// variable is ignored.
+const (
+	EnvMatrixPassword    = "SECBOT_MATRIX_PASSWORD"
+	EnvMatrixAccessToken = "SECBOT_MATRIX_ACCESS_TOKEN"
+	EnvMatrixPickleKey   = "SECBOT_MATRIX_PICKLE_KEY"
+	EnvGitHubToken       = "SECBOT_GITHUB_TOKEN"
+	EnvGitHubPrivateKey  = "SECBOT_GITHUB_PRIVATE_KEY"
+)
 
-// String hides the secret.
-func (s Secret) String() string {
-	if s == "" {
-		return ""
-	}
-	return "[redacted]"
-}
-
-// GoString hides the secret from %#v.
-func (s Secret) GoString() string { return s.String() }
-
-// MarshalText hides the secret from encoders (loggers included).
-func (s Secret) MarshalText() ([]byte, error) { return []byte(s.String()), nil }
+// MinPickleKeyLength is the shortest pickle key accepted, in characters.
+const MinPickleKeyLength = 16
 
 // Config is the whole configuration: the TOML keys, then what validation
-// derived from them (typed IDs, parsed durations, secrets).
+// derived from them (typed IDs, parsed durations, secrets), which are
+// tagged toml:"-" and only filled by Load and Parse.
 type Config struct {
 	Matrix     Matrix       `toml:"matrix"`
 	Database   Database     `toml:"database"`
@@ -47,13 +46,15 @@ type Config struct {
 	Templates  Templates    `toml:"templates"`
 	HTTP       HTTP         `toml:"http"`
 
-	// Derived by validation.
-	Policy   disclosure.SLA      `toml:"-"`
+	// Policy is [sla]'s promises, parsed.
+	Policy disclosure.SLA `toml:"-"`
+	// Calendar is [sla]'s timezone, working_days and holidays.
 	Calendar disclosure.Calendar `toml:"-"`
-	Ladder   disclosure.Ladder   `toml:"-"`
+	// Ladder is the [[escalation]] steps, parsed.
+	Ladder disclosure.Ladder `toml:"-"`
 }
 
-// Matrix is the [matrix] section.
+// Matrix is the [matrix] section: the bot's account.
 type Matrix struct {
 	Homeserver      string `toml:"homeserver"`
 	UserID          string `toml:"user_id"`
@@ -63,18 +64,24 @@ type Matrix struct {
 	PickleKeyFile   string `toml:"pickle_key_file"`
 	CommandPrefix   string `toml:"command_prefix"`
 
+	// UserIDValue is UserID, validated.
 	UserIDValue id.UserID `toml:"-"`
-	Password    Secret    `toml:"-"`
-	AccessToken Secret    `toml:"-"`
-	PickleKey   Secret    `toml:"-"`
+	// Password and AccessToken: exactly one is set.
+	Password    Secret `toml:"-"`
+	AccessToken Secret `toml:"-"`
+	// PickleKey encrypts the end-to-end keys at rest.
+	PickleKey Secret `toml:"-"`
 }
 
 // Database is the [database] section.
 type Database struct {
+	// Path is the SQLite file; after validation it is absolute when the
+	// configuration was loaded from a file.
 	Path string `toml:"path"`
 }
 
-// GitHub is the [github] section.
+// GitHub is the [github] section: the repository whose advisories secbot
+// drafts, and how it authenticates.
 type GitHub struct {
 	APIURL         string `toml:"api_url"`
 	TokenFile      string `toml:"token_file"`
@@ -84,25 +91,36 @@ type GitHub struct {
 	Owner          string `toml:"owner"`
 	Repo           string `toml:"repo"`
 
-	Token      Secret `toml:"-"`
+	// Token is set in token mode.
+	Token Secret `toml:"-"`
+	// PrivateKey is the GitHub App's PEM private key, set in app mode.
 	PrivateKey Secret `toml:"-"`
 }
 
-// Enabled reports whether a repository is configured for advisories.
+// Enabled reports whether a repository is configured for advisories; with
+// neither owner nor repo set, secbot runs without GitHub.
 func (g GitHub) Enabled() bool { return g.Owner != "" && g.Repo != "" }
 
-// AuthMode is "token", "app" or "none".
+// The values of AuthMode.
+const (
+	AuthToken = "token"
+	AuthApp   = "app"
+	AuthNone  = "none"
+)
+
+// AuthMode says how secbot authenticates to GitHub: "token", "app" (a
+// GitHub App installation) or "none".
 func (g GitHub) AuthMode() string {
 	switch {
 	case g.AppID != 0 || g.InstallationID != 0 || g.PrivateKey != "":
-		return "app"
+		return AuthApp
 	case g.Token != "":
-		return "token"
+		return AuthToken
 	}
-	return "none"
+	return AuthNone
 }
 
-// Team is the [team] section.
+// Team is the [team] section: the security team.
 type Team struct {
 	Room        string   `toml:"room"`
 	Members     []string `toml:"members"`
@@ -110,18 +128,23 @@ type Team struct {
 	Coordinator string   `toml:"coordinator"`
 	Backup      string   `toml:"backup"`
 
+	// RoomID, MemberIDs, CoordinatorID and BackupID are the keys above,
+	// validated.
 	RoomID        id.RoomID   `toml:"-"`
 	MemberIDs     []id.UserID `toml:"-"`
 	CoordinatorID id.UserID   `toml:"-"`
 	BackupID      id.UserID   `toml:"-"`
 }
 
-// Announce is the [announce] section.
+// Announce is the [announce] section: where published advisories are
+// announced.
 type Announce struct {
+	// Rooms are room IDs (!id:server) or aliases (#name:server).
 	Rooms []string `toml:"rooms"`
 }
 
-// SLA is the [sla] section.
+// SLA is the [sla] section: the policy's promises and the calendar working
+// days are counted in. Config.Policy and Config.Calendar hold them parsed.
 type SLA struct {
 	Acknowledge      string   `toml:"acknowledge"`
 	DetailedResponse string   `toml:"detailed_response"`
@@ -133,7 +156,7 @@ type SLA struct {
 	Holidays         []string `toml:"holidays"`
 }
 
-// Escalation is one [[escalation]] step.
+// Escalation is one [[escalation]] step; Config.Ladder holds them parsed.
 type Escalation struct {
 	After  string `toml:"after"`
 	Notify string `toml:"notify"`
@@ -143,20 +166,25 @@ type Escalation struct {
 type Embargo struct {
 	WarnAfter string `toml:"warn_after"`
 
+	// WarnAfterSpan is WarnAfter, parsed.
 	WarnAfterSpan disclosure.Span `toml:"-"`
 }
 
 // Templates is the [templates] section.
 type Templates struct {
+	// Dir overrides the embedded templates; "" uses them as they are.
 	Dir string `toml:"dir"`
 }
 
 // HTTP is the [http] section.
 type HTTP struct {
+	// Listen is host:port for /metrics and /healthz; "" disables them.
 	Listen string `toml:"listen"`
 }
 
-// Defaults returns the configuration before the file is read.
+// Defaults returns the configuration before the file is read. The ladder is
+// not in it: DefaultEscalation applies only when the file has no
+// [[escalation]].
 func Defaults() Config {
 	return Config{
 		Matrix:   Matrix{DeviceName: "secbot", CommandPrefix: "!sec"},
@@ -166,6 +194,7 @@ func Defaults() Config {
 			Acknowledge: "48h", DetailedResponse: "96h", UpdateInterval: "5 working days",
 			RemindBefore: "12h", RepeatEvery: "24h", Timezone: "UTC",
 			WorkingDays: []string{"Mon", "Tue", "Wed", "Thu", "Fri"},
+			Holidays:    []string{},
 		},
 		Embargo: Embargo{WarnAfter: "14 days"},
 		HTTP:    HTTP{Listen: "127.0.0.1:9464"},
@@ -174,30 +203,50 @@ func Defaults() Config {
 
 // DefaultEscalation is the ladder when the file names none: the
 // coordinator at once, the backup a day later, the team a day after that.
-var DefaultEscalation = []Escalation{{After: "0s", Notify: "coordinator"}, {After: "24h", Notify: "backup"}, {After: "48h", Notify: "team"}}
+var DefaultEscalation = []Escalation{
+	{After: "0s", Notify: "coordinator"},
+	{After: "24h", Notify: "backup"},
+	{After: "48h", Notify: "team"},
+}
 
-// Load reads and validates the file at path. Secrets come from the files
-// its *_file keys name (relative to the config file) or from SECBOT_*
-// environment variables.
+// Load reads and validates the file at path with the process environment.
+// Relative paths in it (database.path, templates.dir, every *_file) are
+// taken from the file's folder. A secret comes from the file its *_file key
+// names when that key is set (the file must then be readable; one trailing
+// newline is trimmed), otherwise from its SECBOT_* environment variable.
+// The error is always Problems.
 func Load(path string) (*Config, error) {
 	data, err := os.ReadFile(path)
 	if err != nil {
+		return nil, Problems{{Key: "config", Value: path, Why: "cannot read the file: " + pathReason(err)}}
+	}
+	dir, err := filepath.Abs(filepath.Dir(path))
+	if err != nil {
 		return nil, Problems{{Key: "config", Value: path, Why: err.Error()}}
 	}
-	return Parse(data, filepath.Dir(path), os.Getenv)
+	return Parse(data, dir, os.Getenv)
 }
 
-// Parse reads and validates TOML; relative paths are taken from baseDir
-// and environment variables from getenv.
+// Parse reads, defaults and validates TOML; relative paths are taken from
+// baseDir and environment variables from getenv (nil: none). It returns
+// either the configuration or Problems listing everything wrong with it.
 func Parse(data []byte, baseDir string, getenv func(string) string) (*Config, error) {
+	if getenv == nil {
+		getenv = func(string) string { return "" }
+	}
 	cfg := Defaults()
 	md, err := toml.NewDecoder(bytes.NewReader(data)).Decode(&cfg)
 	if err != nil {
-		return nil, Problems{{Key: "config", Value: "", Why: "not valid TOML: " + oneLine(err.Error())}}
+		return nil, Problems{tomlProblem(data, err)}
 	}
 	v := &validator{cfg: &cfg, baseDir: baseDir, getenv: getenv}
+	unknown := map[string]bool{}
 	for _, key := range md.Undecoded() {
-		v.add(key.String(), "", "unknown key (see config.example.toml for the keys there are)")
+		unknown[key.String()] = true
+		// An unknown table is one problem, not one per key in it too.
+		if len(key) == 1 || !unknown[key[:len(key)-1].String()] {
+			v.unknown(key)
+		}
 	}
 	if !md.IsDefined("escalation") {
 		cfg.Escalation = append([]Escalation(nil), DefaultEscalation...)
@@ -209,25 +258,61 @@ func Parse(data []byte, baseDir string, getenv func(string) string) (*Config, er
 	return &cfg, nil
 }
 
-// Summary describes the configuration in a few lines, without secrets.
-func (c *Config) Summary() string {
-	var b strings.Builder
-	fmt.Fprintf(&b, "homeserver: %s as %s (login by %s)\n", c.Matrix.Homeserver, c.Matrix.UserID, map[bool]string{true: "access token", false: "password"}[c.Matrix.AccessToken != ""])
-	fmt.Fprintf(&b, "database: %s\n", c.Database.Path)
-	fmt.Fprintf(&b, "team: %d members in %s; coordinator %s, backup %s\n", len(c.Team.Members), c.Team.Room, c.Team.Coordinator, c.Team.Backup)
-	if c.GitHub.Enabled() {
-		fmt.Fprintf(&b, "github: %s/%s at %s, authenticated as a %s\n", c.GitHub.Owner, c.GitHub.Repo, c.GitHub.APIURL, map[string]string{"token": "token", "app": "GitHub App"}[c.GitHub.AuthMode()])
-	} else {
-		b.WriteString("github: disabled (no [github] owner and repo)\n")
+// secretKeys are keys someone might write a secret under by mistake, with
+// where the secret belongs instead.
+var secretKeys = map[string]string{
+	"password":     "password_file or " + EnvMatrixPassword,
+	"access_token": "access_token_file or " + EnvMatrixAccessToken,
+	"pickle_key":   "pickle_key_file or " + EnvMatrixPickleKey,
+	"token":        "token_file or " + EnvGitHubToken,
+	"private_key":  "private_key_file or " + EnvGitHubPrivateKey,
+}
+
+func (v *validator) unknown(key toml.Key) {
+	why := "unknown key (config.example.toml lists every key there is)"
+	if where, ok := secretKeys[strings.ToLower(key[len(key)-1])]; ok {
+		why = "unknown key: secrets never go in this file; use " + where
 	}
-	fmt.Fprintf(&b, "promises: acknowledge in %s, detailed response in %s, updates every %s (%s)\n", c.Policy.Acknowledge, c.Policy.DetailedResponse, c.Policy.UpdateInterval, c.SLA.Timezone)
-	steps := make([]string, 0, len(c.Escalation))
-	for _, e := range c.Escalation {
-		steps = append(steps, e.Notify+" after "+e.After)
+	v.add(key.String(), "", why)
+}
+
+// secretish finds words that suggest a line of TOML holds a secret.
+var secretish = regexp.MustCompile(`(?i)pass|token|secret|key|pickle|pem`)
+
+// quoted finds quoted text in a TOML parser message, which may be a value.
+var quoted = regexp.MustCompile(`"(?:[^"\\]|\\.)*"|'[^']*'`)
+
+// tomlError is how the decoder words a type error, which is not a
+// toml.ParseError.
+var tomlError = regexp.MustCompile(`^toml: line (\d+)(?: \(last key "((?:[^"\\]|\\.)*)"\))?: (.*)$`)
+
+// tomlProblem turns a TOML syntax or type error into a Problem. Parser
+// messages may quote the text they choke on; when that text is on a line
+// that looks like it holds a secret, the quotes are blanked.
+func tomlProblem(data []byte, err error) Problem {
+	msg, line, last := oneLine(err.Error()), 0, ""
+	var pe toml.ParseError
+	if errors.As(err, &pe) {
+		msg, line, last = oneLine(pe.Message), pe.Position.Line, pe.LastKey
+	} else if m := tomlError.FindStringSubmatch(msg); m != nil {
+		line, _ = strconv.Atoi(m[1])
+		last, msg = m[2], m[3]
 	}
-	fmt.Fprintf(&b, "escalation: %s; the last repeats every %s\n", strings.Join(steps, ", "), c.Policy.RepeatEvery)
-	fmt.Fprintf(&b, "announcements: %d room(s)", len(c.Announce.Rooms))
-	return b.String()
+	lines := strings.Split(string(data), "\n")
+	if line < 1 || line > len(lines) || secretish.MatchString(lines[line-1]) || secretish.MatchString(last) {
+		msg = quoted.ReplaceAllString(msg, `"…"`)
+	}
+	key, where := "config", "not valid TOML"
+	if line > 0 {
+		where += fmt.Sprintf(" at line %d", line)
+	}
+	switch {
+	case strings.HasPrefix(msg, "incompatible types") && last != "":
+		key, where, msg = last, fmt.Sprintf("wrong type at line %d", line), strings.TrimPrefix(msg, "incompatible types: ")
+	case last != "":
+		where += " (after key " + last + ")"
+	}
+	return Problem{Key: key, Why: where + ": " + msg}
 }
 
 func oneLine(s string) string { return strings.Join(strings.Fields(s), " ") }

@@ -1,41 +1,28 @@
 package config
 
 import (
+	"crypto/rsa"
+	"crypto/x509"
+	"encoding/pem"
+	"errors"
 	"fmt"
+	"io"
+	"io/fs"
 	"net"
 	"net/url"
 	"os"
 	"path/filepath"
+	"regexp"
 	"strconv"
 	"strings"
 	"time"
+	"unicode"
+	"unicode/utf8"
 
 	"maunium.net/go/mautrix/id"
 
 	"github.com/enarx/secbot/disclosure"
 )
-
-// Problem is one thing wrong with the configuration.
-type Problem struct {
-	Key   string
-	Value string
-	Why   string
-}
-
-// Problems is every problem found; it is the error Load and Parse return.
-type Problems []Problem
-
-func (p Problems) Error() string {
-	lines := make([]string, len(p))
-	for i, pr := range p {
-		if pr.Value == "" {
-			lines[i] = fmt.Sprintf("%s: %s", pr.Key, pr.Why)
-		} else {
-			lines[i] = fmt.Sprintf("%s = %q: %s", pr.Key, pr.Value, pr.Why)
-		}
-	}
-	return strings.Join(lines, "\n")
-}
 
 type validator struct {
 	cfg      *Config
@@ -48,6 +35,17 @@ func (v *validator) add(key, value, why string) {
 	v.problems = append(v.problems, Problem{Key: key, Value: value, Why: why})
 }
 
+// addSecret reports a problem with a secret found at where: a *_file key
+// (whose value, the file's name, is shown) or an environment variable
+// (whose value is not).
+func (v *validator) addSecret(where, file, why string) {
+	if strings.HasPrefix(where, "SECBOT_") {
+		v.add(where, SecretValue, why)
+		return
+	}
+	v.add(where, file, why)
+}
+
 func (v *validator) path(p string) string {
 	if p == "" || filepath.IsAbs(p) {
 		return p
@@ -55,233 +53,430 @@ func (v *validator) path(p string) string {
 	return filepath.Join(v.baseDir, p)
 }
 
-// secret reads a secret from the file named by key (if set) or else from
-// the environment variable env. The value itself is never reported.
-func (v *validator) secret(key, file, env string) Secret {
+// secret reads a secret from the file the *_file key names, if it is set,
+// or else from the environment variable env. where is the key or the
+// variable it came from, "" when neither gave one; a file that cannot be
+// read is a problem, and still counts as where the secret was meant to be.
+func (v *validator) secret(key, file, env string) (s Secret, where string) {
 	if file != "" {
-		data, err := os.ReadFile(v.path(file))
+		data, err := readSecretFile(v.path(file))
 		if err != nil {
-			v.add(key, file, "cannot read the secret file: "+strings.TrimPrefix(err.Error(), "open "+v.path(file)+": "))
-			return ""
+			v.add(key, file, "cannot read the secret file: "+err.Error())
+			return "", key
 		}
-		s := strings.TrimRight(string(data), "\r\n")
-		if s == "" {
+		text := strings.TrimSuffix(strings.TrimSuffix(string(data), "\n"), "\r")
+		if strings.TrimSpace(text) == "" {
 			v.add(key, file, "the secret file is empty")
+			return "", key
 		}
-		return Secret(s)
+		return Secret(text), key
 	}
-	return Secret(v.getenv(env))
+	if text := v.getenv(env); text != "" {
+		return Secret(text), env
+	}
+	return "", ""
+}
+
+// maxSecretSize bounds a secret file: a PEM key is a few kilobytes.
+const maxSecretSize = 64 << 10
+
+// readSecretFile reads a regular file of at most maxSecretSize bytes, so a
+// device or pipe named by mistake neither blocks nor fills the memory. Its
+// errors do not repeat the file's name.
+func readSecretFile(path string) ([]byte, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, errors.New(pathReason(err))
+	}
+	defer f.Close()
+	info, err := f.Stat()
+	switch {
+	case err != nil:
+		return nil, errors.New(pathReason(err))
+	case !info.Mode().IsRegular():
+		return nil, errors.New("not a regular file")
+	case info.Size() > maxSecretSize:
+		return nil, fmt.Errorf("larger than %d KiB", maxSecretSize>>10)
+	}
+	data, err := io.ReadAll(io.LimitReader(f, maxSecretSize+1))
+	if err != nil {
+		return nil, errors.New(pathReason(err))
+	}
+	if len(data) > maxSecretSize {
+		return nil, fmt.Errorf("larger than %d KiB", maxSecretSize>>10)
+	}
+	return data, nil
+}
+
+// pathReason is why a file could not be read, without repeating its name.
+func pathReason(err error) string {
+	var pe *fs.PathError
+	if errors.As(err, &pe) {
+		return pe.Err.Error()
+	}
+	return err.Error()
+}
+
+// validLocalpart allows the historical user ID grammar: printable ASCII
+// but the colon.
+func validLocalpart(s string) bool {
+	if s == "" {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		if c := s[i]; c < 0x21 || c > 0x7e || c == ':' {
+			return false
+		}
+	}
+	return true
+}
+
+func validUserID(s string) bool {
+	local, _, err := id.UserID(s).ParseAndValidateRelaxed()
+	return err == nil && validLocalpart(local)
+}
+
+// validRoomID accepts !opaque:server, and !opaque as room version 12 makes
+// them.
+func validRoomID(s string) bool {
+	if !strings.HasPrefix(s, "!") {
+		return false
+	}
+	opaque, server, hasServer := strings.Cut(s[1:], ":")
+	return validLocalpart(opaque) && (!hasServer || id.ValidateServerName(server))
+}
+
+func validAlias(s string) bool {
+	local, server, ok := strings.Cut(strings.TrimPrefix(s, "#"), ":")
+	return strings.HasPrefix(s, "#") && ok && validLocalpart(local) && id.ValidateServerName(server)
 }
 
 func (v *validator) userID(key, value string) id.UserID {
-	u := id.UserID(value)
-	if _, _, err := u.Parse(); err != nil || !strings.HasPrefix(value, "@") {
+	if !validUserID(value) {
 		v.add(key, value, "not a Matrix user ID like @alice:example.org")
 		return ""
 	}
-	return u
+	return id.UserID(value)
 }
 
-func (v *validator) span(key, value string) disclosure.Span {
+// span parses a duration; ok is false (and a problem reported) when it
+// does not parse.
+func (v *validator) span(key, value string) (s disclosure.Span, ok bool) {
 	s, err := disclosure.ParseSpan(value)
 	if err != nil {
 		v.add(key, value, "not a duration like 48h, 3 days or 5 working days")
+		return disclosure.Span{}, false
 	}
-	return s
+	return s, true
+}
+
+// positiveSpan is span, and refuses zero.
+func (v *validator) positiveSpan(key, value, why string) (disclosure.Span, bool) {
+	s, ok := v.span(key, value)
+	if ok && s.IsZero() {
+		v.add(key, value, "must be longer than zero"+why)
+		return s, false
+	}
+	return s, ok
+}
+
+func (v *validator) httpURL(key, value string) bool {
+	u, err := url.Parse(value)
+	switch {
+	case value == "" || err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "":
+		v.add(key, value, "must be an http(s) URL like https://example.org")
+	case u.User != nil:
+		v.add(key, SecretValue, "must not carry a user name or password; secrets go in files or the environment")
+	case u.RawQuery != "" || u.Fragment != "":
+		v.add(key, value, "must not have a query or fragment")
+	default:
+		return true
+	}
+	return false
 }
 
 func (v *validator) validate() {
 	c := v.cfg
-	m := &c.Matrix
-	if u, err := url.Parse(m.Homeserver); m.Homeserver == "" || err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
-		v.add("matrix.homeserver", m.Homeserver, "must be the homeserver's http(s) URL")
-	}
-	m.UserIDValue = v.userID("matrix.user_id", m.UserID)
-	m.Password = v.secret("matrix.password_file", m.PasswordFile, "SECBOT_MATRIX_PASSWORD")
-	m.AccessToken = v.secret("matrix.access_token_file", m.AccessTokenFile, "SECBOT_MATRIX_ACCESS_TOKEN")
-	if m.Password == "" && m.AccessToken == "" {
-		v.add("matrix.password_file", "", "the bot needs a password (password_file or SECBOT_MATRIX_PASSWORD) or an access token (access_token_file or SECBOT_MATRIX_ACCESS_TOKEN)")
-	}
-	m.PickleKey = v.secret("matrix.pickle_key_file", m.PickleKeyFile, "SECBOT_MATRIX_PICKLE_KEY")
-	switch {
-	case m.PickleKey == "" && m.PickleKeyFile == "":
-		v.add("matrix.pickle_key_file", "", "a pickle key is required (pickle_key_file or SECBOT_MATRIX_PICKLE_KEY): it encrypts the end-to-end keys at rest")
-	case m.PickleKey != "" && len(m.PickleKey) < 16:
-		v.add("matrix.pickle_key_file", m.PickleKeyFile, "the pickle key must be at least 16 characters")
-	}
-	if m.DeviceName == "" {
-		v.add("matrix.device_name", "", "must not be empty")
-	}
-	if m.CommandPrefix == "" || strings.ContainsAny(m.CommandPrefix, " \t\n") {
-		v.add("matrix.command_prefix", m.CommandPrefix, "must be one word, like !sec")
-	}
-
+	v.validateMatrix()
 	if c.Database.Path == "" {
 		v.add("database.path", "", "must name the SQLite file")
 	}
 	c.Database.Path = v.path(c.Database.Path)
-
+	v.validateGitHub()
 	v.validateTeam()
 	for i, r := range c.Announce.Rooms {
-		if !(strings.HasPrefix(r, "!") || strings.HasPrefix(r, "#")) || !strings.Contains(r, ":") {
-			v.add(fmt.Sprintf("announce.rooms[%d]", i), r, "not a room ID (!id:server) or alias (#name:server)")
+		if !validRoomID(r) && !validAlias(r) {
+			v.add(fmt.Sprintf("announce.rooms[%d]", i), r, "not a room ID (!id:example.org) or alias (#name:example.org)")
 		}
 	}
 	v.validateSLA()
-	v.validateGitHub()
-	c.Embargo.WarnAfterSpan = v.span("embargo.warn_after", c.Embargo.WarnAfter)
+	v.validateLadder()
+	if s, ok := v.span("embargo.warn_after", c.Embargo.WarnAfter); ok {
+		c.Embargo.WarnAfterSpan = s
+	}
 	if c.Templates.Dir != "" {
 		c.Templates.Dir = v.path(c.Templates.Dir)
-		if info, err := os.Stat(c.Templates.Dir); err != nil || !info.IsDir() {
-			v.add("templates.dir", c.Templates.Dir, "not a directory")
+		if info, err := os.Stat(c.Templates.Dir); err != nil {
+			v.add("templates.dir", c.Templates.Dir, "cannot use the folder: "+pathReason(err))
+		} else if !info.IsDir() {
+			v.add("templates.dir", c.Templates.Dir, "not a folder")
 		}
 	}
-	if c.HTTP.Listen != "" {
-		host, port, err := net.SplitHostPort(c.HTTP.Listen)
-		if n, perr := strconv.Atoi(port); err != nil || perr != nil || n < 0 || n > 65535 || strings.ContainsAny(host, " /") {
-			v.add("http.listen", c.HTTP.Listen, "must be host:port (like 127.0.0.1:9464), or empty to disable")
+	if l := c.HTTP.Listen; l != "" {
+		host, port, err := net.SplitHostPort(l)
+		n, perr := strconv.Atoi(port)
+		if err != nil || perr != nil || n < 0 || n > 65535 || strings.ContainsFunc(host, func(r rune) bool { return unicode.IsSpace(r) || r == '/' }) {
+			v.add("http.listen", l, "must be host:port (like 127.0.0.1:9464), or empty to disable")
 		}
+	}
+}
+
+func (v *validator) validateMatrix() {
+	m := &v.cfg.Matrix
+	v.httpURL("matrix.homeserver", m.Homeserver)
+	m.UserIDValue = v.userID("matrix.user_id", m.UserID)
+
+	var pwWhere, tokWhere, pkWhere string
+	m.Password, pwWhere = v.secret("matrix.password_file", m.PasswordFile, EnvMatrixPassword)
+	m.AccessToken, tokWhere = v.secret("matrix.access_token_file", m.AccessTokenFile, EnvMatrixAccessToken)
+	switch {
+	case pwWhere == "" && tokWhere == "":
+		v.add("matrix.password_file", "", "the bot needs a password (password_file or "+EnvMatrixPassword+") or an access token (access_token_file or "+EnvMatrixAccessToken+")")
+	case pwWhere != "" && tokWhere != "":
+		v.addSecret(tokWhere, m.AccessTokenFile, "give either a password ("+pwWhere+") or an access token, not both")
+	}
+	m.PickleKey, pkWhere = v.secret("matrix.pickle_key_file", m.PickleKeyFile, EnvMatrixPickleKey)
+	switch {
+	case pkWhere == "":
+		v.add("matrix.pickle_key_file", "", "a pickle key is required (pickle_key_file or "+EnvMatrixPickleKey+"): it encrypts the end-to-end keys at rest")
+	case m.PickleKey != "" && utf8.RuneCountInString(string(m.PickleKey)) < MinPickleKeyLength:
+		v.addSecret(pkWhere, m.PickleKeyFile, fmt.Sprintf("the pickle key must be at least %d characters", MinPickleKeyLength))
+	}
+	if strings.TrimSpace(m.DeviceName) == "" {
+		v.add("matrix.device_name", m.DeviceName, "must not be empty")
+	}
+	if m.CommandPrefix == "" || strings.ContainsFunc(m.CommandPrefix, unicode.IsSpace) {
+		v.add("matrix.command_prefix", m.CommandPrefix, "must be one word, like !sec")
 	}
 }
 
 func (v *validator) validateTeam() {
 	t := &v.cfg.Team
-	if !strings.HasPrefix(t.Room, "!") || !strings.Contains(t.Room, ":") {
-		v.add("team.room", t.Room, "must be the team room's ID, like !abc:example.org")
-	} else {
+	t.RoomID, t.MemberIDs = "", nil
+	if validRoomID(t.Room) {
 		t.RoomID = id.RoomID(t.Room)
+	} else {
+		v.add("team.room", t.Room, "must be the team room's ID (not an alias), like !abc:example.org")
 	}
 	if len(t.Members) == 0 {
 		v.add("team.members", "", "the security team needs at least one member")
 	}
 	seen := map[id.UserID]bool{}
-	t.MemberIDs = nil
 	for i, m := range t.Members {
-		u := v.userID(fmt.Sprintf("team.members[%d]", i), m)
-		if u == "" {
-			continue
+		key := fmt.Sprintf("team.members[%d]", i)
+		u := v.userID(key, m)
+		switch {
+		case u == "":
+		case seen[u]:
+			v.add(key, m, "listed twice")
+		case u == v.cfg.Matrix.UserIDValue:
+			v.add(key, m, "the bot itself cannot be on the team")
+		default:
+			seen[u] = true
+			t.MemberIDs = append(t.MemberIDs, u)
 		}
-		if seen[u] {
-			v.add(fmt.Sprintf("team.members[%d]", i), m, "listed twice")
-			continue
+	}
+	member := func(key, value string) id.UserID {
+		u := v.userID(key, value)
+		if u != "" && len(t.MemberIDs) > 0 && !seen[u] {
+			v.add(key, value, "must be one of team.members")
 		}
-		if u == v.cfg.Matrix.UserIDValue {
-			v.add(fmt.Sprintf("team.members[%d]", i), m, "the bot itself cannot be on the team")
-			continue
-		}
-		seen[u] = true
-		t.MemberIDs = append(t.MemberIDs, u)
+		return u
 	}
-	t.CoordinatorID = v.userID("team.coordinator", t.Coordinator)
-	if t.CoordinatorID != "" && len(seen) > 0 && !seen[t.CoordinatorID] {
-		v.add("team.coordinator", t.Coordinator, "must be one of team.members")
-	}
-	t.BackupID = v.userID("team.backup", t.Backup)
-	if t.BackupID != "" && len(seen) > 0 && !seen[t.BackupID] {
-		v.add("team.backup", t.Backup, "must be one of team.members")
-	}
+	t.CoordinatorID = member("team.coordinator", t.Coordinator)
+	t.BackupID = member("team.backup", t.Backup)
 	if t.BackupID != "" && t.BackupID == t.CoordinatorID {
-		v.add("team.backup", t.Backup, "must not be the coordinator: the backup is who is asked when the coordinator is away")
+		v.add("team.backup", t.Backup, "must not be the coordinator: the backup is who is asked when the coordinator does not answer")
 	}
 }
 
 func (v *validator) validateSLA() {
 	c := v.cfg
 	s := c.SLA
-	c.Policy = disclosure.SLA{
-		Acknowledge:      v.span("sla.acknowledge", s.Acknowledge),
-		DetailedResponse: v.span("sla.detailed_response", s.DetailedResponse),
-		UpdateInterval:   v.span("sla.update_interval", s.UpdateInterval),
-		RemindBefore:     v.span("sla.remind_before", s.RemindBefore),
-		RepeatEvery:      v.span("sla.repeat_every", s.RepeatEvery),
+	ack, ackOK := v.positiveSpan("sla.acknowledge", s.Acknowledge, "")
+	resp, respOK := v.positiveSpan("sla.detailed_response", s.DetailedResponse, "")
+	if ackOK && respOK && ack.WorkingDays == 0 && resp.WorkingDays == 0 && ack.Fixed > resp.Fixed {
+		v.add("sla.detailed_response", s.DetailedResponse, "must not be shorter than sla.acknowledge ("+s.Acknowledge+")")
 	}
-	p := c.Policy
-	if _, err := disclosure.ParseSpan(s.Acknowledge); err == nil && p.Acknowledge.IsZero() {
-		v.add("sla.acknowledge", s.Acknowledge, "must be longer than zero")
+	upd, _ := v.positiveSpan("sla.update_interval", s.UpdateInterval, "")
+	remind, ok := v.span("sla.remind_before", s.RemindBefore)
+	if ok && remind.WorkingDays > 0 {
+		v.add("sla.remind_before", s.RemindBefore, "must be a fixed duration like 12h, not working days")
 	}
-	if p.Acknowledge.WorkingDays == 0 && p.DetailedResponse.WorkingDays == 0 && p.Acknowledge.Fixed > p.DetailedResponse.Fixed {
-		v.add("sla.detailed_response", s.DetailedResponse, "must not come before the acknowledgement ("+s.Acknowledge+")")
-	}
-	if p.RemindBefore.WorkingDays > 0 {
-		v.add("sla.remind_before", s.RemindBefore, "must be a fixed duration like 12h")
-	}
-	if _, err := disclosure.ParseSpan(s.RepeatEvery); err == nil && p.RepeatEvery.IsZero() {
-		v.add("sla.repeat_every", s.RepeatEvery, "must be longer than zero: an escalation nobody reads must repeat")
-	}
-	if _, err := disclosure.ParseSpan(s.UpdateInterval); err == nil && p.UpdateInterval.IsZero() {
-		v.add("sla.update_interval", s.UpdateInterval, "must be longer than zero")
-	}
-	if _, err := time.LoadLocation(s.Timezone); err != nil || s.Timezone == "" {
+	repeat, _ := v.positiveSpan("sla.repeat_every", s.RepeatEvery, ": an escalation nobody answers must repeat")
+	c.Policy = disclosure.SLA{Acknowledge: ack, DetailedResponse: resp, UpdateInterval: upd, RemindBefore: remind, RepeatEvery: repeat}
+
+	calOK := true
+	switch _, err := time.LoadLocation(s.Timezone); {
+	case s.Timezone == "" || err != nil:
 		v.add("sla.timezone", s.Timezone, "not an IANA time zone like UTC or Europe/Berlin")
+		calOK = false
+	case s.Timezone == "Local":
+		v.add("sla.timezone", s.Timezone, "name the zone (like Europe/Berlin): Local depends on the machine")
+		calOK = false
 	}
 	if len(s.WorkingDays) == 0 {
 		v.add("sla.working_days", "", "needs at least one working day")
+		calOK = false
 	}
 	for i, d := range s.WorkingDays {
 		if _, err := disclosure.NewCalendar("UTC", []string{d}, nil); err != nil {
 			v.add(fmt.Sprintf("sla.working_days[%d]", i), d, "not a weekday (Mon … Sun)")
+			calOK = false
 		}
 	}
 	for i, h := range s.Holidays {
-		if _, err := time.Parse("2006-01-02", h); err != nil {
+		if _, err := time.Parse(time.DateOnly, h); err != nil {
 			v.add(fmt.Sprintf("sla.holidays[%d]", i), h, "not a date like 2026-12-25")
+			calOK = false
 		}
 	}
-	if cal, err := disclosure.NewCalendar(s.Timezone, s.WorkingDays, s.Holidays); err == nil {
+	if calOK {
+		cal, err := disclosure.NewCalendar(s.Timezone, s.WorkingDays, s.Holidays)
+		if err != nil {
+			v.add("sla", "", err.Error())
+		}
 		c.Calendar = cal
 	}
-	if len(c.Escalation) == 0 {
-		v.add("escalation", "", "the ladder needs at least one step")
+}
+
+// surelyEarlier reports whether span b ends before span a when both start
+// at the same moment. N working days last at least N days (less an hour
+// for a daylight saving change) and have no upper bound (holidays), so
+// mixed kinds are only compared where the answer is certain.
+func surelyEarlier(b, a disclosure.Span) bool {
+	switch {
+	case a.WorkingDays == 0 && b.WorkingDays == 0:
+		return b.Fixed < a.Fixed
+	case a.WorkingDays > 0 && b.WorkingDays > 0:
+		return b.WorkingDays < a.WorkingDays || (b.WorkingDays == a.WorkingDays && b.Fixed < a.Fixed)
+	case a.WorkingDays > 0:
+		return b.Fixed < a.Fixed+time.Duration(a.WorkingDays)*24*time.Hour-time.Hour
 	}
+	return false
+}
+
+func (v *validator) validateLadder() {
+	c := v.cfg
 	c.Ladder = nil
-	var prev time.Duration
+	if len(c.Escalation) == 0 {
+		v.add("escalation", "", "the ladder needs at least one step (or leave out [[escalation]] for the default)")
+	}
+	var prev *disclosure.Span
 	for i, e := range c.Escalation {
 		key := fmt.Sprintf("escalation[%d]", i)
-		after := v.span(key+".after", e.After)
+		after, ok := v.span(key+".after", e.After)
+		if ok && prev != nil && surelyEarlier(after, *prev) {
+			v.add(key+".after", e.After, "steps must come in order: this one is earlier than the one before ("+c.Escalation[i-1].After+")")
+		}
+		if ok {
+			prev = &after
+		} else {
+			prev = nil
+		}
 		n, err := disclosure.ParseNotify(e.Notify)
-		if err != nil {
+		switch {
+		case err != nil:
 			v.add(key+".notify", e.Notify, "must be coordinator, backup, team or a Matrix user ID")
+		case n.Role == "user" && !validUserID(n.User):
+			v.add(key+".notify", e.Notify, "not a Matrix user ID like @alice:example.org")
 		}
-		if after.WorkingDays == 0 && after.Fixed < prev {
-			v.add(key+".after", e.After, "steps must come in order: this one is earlier than the one before")
-		}
-		prev = after.Fixed
 		c.Ladder = append(c.Ladder, disclosure.LadderStep{After: after, Notify: n})
 	}
 }
 
+var (
+	githubOwner = regexp.MustCompile(`^[A-Za-z0-9](?:[A-Za-z0-9-]{0,38})$`)
+	githubRepo  = regexp.MustCompile(`^[A-Za-z0-9._-]{1,100}$`)
+)
+
 func (v *validator) validateGitHub() {
 	g := &v.cfg.GitHub
-	if u, err := url.Parse(g.APIURL); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
-		v.add("github.api_url", g.APIURL, "must be an http(s) URL")
-	} else if !strings.HasSuffix(g.APIURL, "/") {
+	if v.httpURL("github.api_url", g.APIURL) && !strings.HasSuffix(g.APIURL, "/") {
 		g.APIURL += "/"
 	}
-	if (g.Owner == "") != (g.Repo == "") {
-		v.add("github.repo", g.Owner+"/"+g.Repo, "set both owner and repo, or neither to run without GitHub")
+	switch {
+	case g.Owner != "" && g.Repo == "":
+		v.add("github.repo", "", "set both owner and repo, or neither to run without GitHub")
+	case g.Owner == "" && g.Repo != "":
+		v.add("github.owner", "", "set both owner and repo, or neither to run without GitHub")
 	}
-	g.Token = v.secret("github.token_file", g.TokenFile, "SECBOT_GITHUB_TOKEN")
-	app := g.AppID != 0 || g.InstallationID != 0 || g.PrivateKeyFile != "" || v.getenv("SECBOT_GITHUB_PRIVATE_KEY") != ""
+	if g.Owner != "" && !githubOwner.MatchString(g.Owner) {
+		v.add("github.owner", g.Owner, "not a GitHub user or organization name")
+	}
+	if g.Repo != "" && (!githubRepo.MatchString(g.Repo) || g.Repo == "." || g.Repo == "..") {
+		v.add("github.repo", g.Repo, "not a GitHub repository name (the part after owner/)")
+	}
+	if g.AppID < 0 {
+		v.add("github.app_id", strconv.FormatInt(g.AppID, 10), "must be the App's positive ID")
+	}
+	if g.InstallationID < 0 {
+		v.add("github.installation_id", strconv.FormatInt(g.InstallationID, 10), "must be the installation's positive ID")
+	}
+
+	// Without a repository, GitHub's environment variables are not read:
+	// they may be set for something else.
+	getenv := v.getenv
+	if !g.Enabled() {
+		v.getenv = func(string) string { return "" }
+	}
+	defer func() { v.getenv = getenv }()
+
+	var tokWhere string
+	g.Token, tokWhere = v.secret("github.token_file", g.TokenFile, EnvGitHubToken)
+	g.PrivateKey = ""
+	app := g.AppID != 0 || g.InstallationID != 0 || g.PrivateKeyFile != "" || v.getenv(EnvGitHubPrivateKey) != ""
 	if app {
-		g.PrivateKey = v.secret("github.private_key_file", g.PrivateKeyFile, "SECBOT_GITHUB_PRIVATE_KEY")
-		var missing []string
+		key, keyWhere := v.secret("github.private_key_file", g.PrivateKeyFile, EnvGitHubPrivateKey)
+		const need = "a GitHub App needs app_id, installation_id and private_key_file (or " + EnvGitHubPrivateKey + ")"
 		if g.AppID == 0 {
-			missing = append(missing, "app_id")
+			v.add("github.app_id", "", need+"; app_id is missing")
 		}
 		if g.InstallationID == 0 {
-			missing = append(missing, "installation_id")
+			v.add("github.installation_id", "", need+"; installation_id is missing")
 		}
-		if g.PrivateKey == "" && g.PrivateKeyFile == "" {
-			missing = append(missing, "private_key_file (or SECBOT_GITHUB_PRIVATE_KEY)")
+		if keyWhere == "" {
+			v.add("github.private_key_file", "", need+"; the private key is missing")
 		}
-		if len(missing) > 0 {
-			v.add("github", "", "a GitHub App needs app_id, installation_id and private_key_file; missing: "+strings.Join(missing, ", "))
+		if key != "" {
+			if err := checkPrivateKey([]byte(key)); err != nil {
+				v.addSecret(keyWhere, g.PrivateKeyFile, err.Error())
+			}
 		}
-		if g.Token != "" {
-			v.add("github.token_file", g.TokenFile, "give either a token or a GitHub App, not both")
+		if tokWhere != "" {
+			v.addSecret(tokWhere, g.TokenFile, "give either a token or a GitHub App, not both")
+		}
+		g.PrivateKey = key
+	}
+	if g.Enabled() && !app && tokWhere == "" {
+		v.add("github.token_file", "", "advisories for "+g.Owner+"/"+g.Repo+" need a token (token_file or "+EnvGitHubToken+") or a GitHub App (app_id, installation_id, private_key_file)")
+	}
+}
+
+// checkPrivateKey accepts what GitHub gives an App: a PEM RSA key, PKCS#1
+// or PKCS#8. Its errors never quote the key.
+func checkPrivateKey(data []byte) error {
+	block, _ := pem.Decode(data)
+	if block == nil {
+		return errors.New("not a PEM private key (-----BEGIN RSA PRIVATE KEY-----)")
+	}
+	if _, err := x509.ParsePKCS1PrivateKey(block.Bytes); err == nil {
+		return nil
+	}
+	if k, err := x509.ParsePKCS8PrivateKey(block.Bytes); err == nil {
+		if _, ok := k.(*rsa.PrivateKey); ok {
+			return nil
 		}
 	}
-	if g.Enabled() && !app && g.Token == "" && g.TokenFile == "" {
-		v.add("github", "", "advisories need a token (token_file or SECBOT_GITHUB_TOKEN) or a GitHub App (app_id, installation_id, private_key_file)")
-	}
+	return errors.New("not an RSA private key as GitHub gives Apps")
 }
