@@ -85,6 +85,8 @@ func run(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintf(stderr, "secbot: -log-level must be debug, info, warn or error\n")
 		return 2
 	}
+	// Milliseconds: enough to follow one request through sync, store and outbox.
+	zerolog.TimeFieldFormat = "2006-01-02T15:04:05.000Z07:00"
 	log := zerolog.New(out).Level(level).With().Timestamp().Logger()
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
 	defer stop()

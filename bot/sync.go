@@ -32,10 +32,16 @@ func (b *Bot) Run(ctx context.Context, h Handler) error {
 	if err != nil {
 		return fmt.Errorf("load sync position: %w", err)
 	}
+	// Presence, typing, receipts and room tags mean nothing to secbot;
+	// leaving them out spares the homeserver work on every sync.
+	none := &mautrix.FilterPart{NotTypes: []event.Type{{Type: "*"}}}
 	filter, err := b.Client.CreateFilter(ctx, &mautrix.Filter{
+		Presence: none,
 		Room: &mautrix.RoomFilter{
-			Timeline: &mautrix.FilterPart{Limit: 100},
-			State:    &mautrix.FilterPart{LazyLoadMembers: false},
+			Timeline:    &mautrix.FilterPart{Limit: 100},
+			State:       &mautrix.FilterPart{LazyLoadMembers: false},
+			Ephemeral:   none,
+			AccountData: none,
 		},
 	})
 	if err != nil {

@@ -276,7 +276,7 @@ func TestARequestLoopGetsOneCaseAndOneLimitMessage(t *testing.T) {
 	}
 	// The first request opens the case (answer, welcome, team note); then
 	// a few pointers, one limit message and silence.
-	if len(replies) > 3+chatterBurst+1 {
+	if len(replies) > 3+ChatterBurst+1 {
 		t.Errorf("50 requests got %d replies", len(replies))
 	}
 	cases, err := w.store.OpenCases(context.Background())
@@ -284,7 +284,7 @@ func TestARequestLoopGetsOneCaseAndOneLimitMessage(t *testing.T) {
 		t.Fatalf("open cases: %d, %v", len(cases), err)
 	}
 	// A minute later the reporter is answered again.
-	w.clock.Advance(chatterWindow)
+	w.clock.Advance(ChatterWindow)
 	if got := w.say(dmRoom, reporter, "hello?"); !strings.Contains(got, "already have an open report") {
 		t.Errorf("after the window: %q", got)
 	}

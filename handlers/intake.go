@@ -50,6 +50,19 @@ func (h *Handlers) intake(ctx context.Context, evt *event.Event, msg *event.Mess
 			}
 		}
 		data := h.intakeData(c)
+		// The room comes first: the reporter's way in should not wait on
+		// the answer in the DM (its own encrypted send).
+		invite := []id.UserID{evt.Sender}
+		for _, member := range h.teamMembers() {
+			if member != evt.Sender && member != h.chat.UserID() {
+				invite = append(invite, member)
+			}
+		}
+		if _, err := h.store.Enqueue(ctx, lane, store.KindCreateCaseRoom, store.CreateCaseRoomEffect{
+			CaseID: lane, Name: "Security report " + lane, Invite: invite,
+		}, now); err != nil {
+			return err
+		}
 		reporterDM := store.Target{Room: evt.RoomID}
 		if direct {
 			if err := h.render(ctx, lane, reporterDM, "dm_ack", data, evt.ID); err != nil {
@@ -73,17 +86,6 @@ func (h *Handlers) intake(ctx context.Context, evt *event.Event, msg *event.Mess
 			if err := h.render(ctx, lane, reporterDM, "dm_from_public", data, ""); err != nil {
 				return err
 			}
-		}
-		invite := []id.UserID{evt.Sender}
-		for _, member := range h.teamMembers() {
-			if member != evt.Sender && member != h.chat.UserID() {
-				invite = append(invite, member)
-			}
-		}
-		if _, err := h.store.Enqueue(ctx, lane, store.KindCreateCaseRoom, store.CreateCaseRoomEffect{
-			CaseID: lane, Name: "Security report " + lane, Invite: invite,
-		}, now); err != nil {
-			return err
 		}
 		if err := h.render(ctx, lane, store.Target{CaseRoomOf: lane}, "welcome", data, ""); err != nil {
 			return err

@@ -7,11 +7,12 @@ import (
 	"maunium.net/go/mautrix/id"
 )
 
-// chatterLimit bounds how often the bot answers one user's chatter in a
-// DM, so a flood gets a polite limit message instead of a flood back.
+// ChatterBurst answers per ChatterWindow bound how often the bot answers
+// one user's chatter in a DM, so a flood gets a polite limit message
+// instead of a flood back.
 const (
-	chatterBurst  = 5
-	chatterWindow = time.Minute
+	ChatterBurst  = 5
+	ChatterWindow = time.Minute
 )
 
 // limiter is a per-user fixed-window counter; it is in memory on purpose:
@@ -43,7 +44,7 @@ func (l *limiter) check(user id.UserID, now time.Time) verdict {
 		l.users = map[id.UserID]*window{}
 	}
 	w := l.users[user]
-	if w == nil || now.Sub(w.start) >= chatterWindow {
+	if w == nil || now.Sub(w.start) >= ChatterWindow {
 		if len(l.users) > 10000 {
 			l.users = map[id.UserID]*window{} // forget everyone rather than grow without bound
 		}
@@ -52,7 +53,7 @@ func (l *limiter) check(user id.UserID, now time.Time) verdict {
 	}
 	w.count++
 	switch {
-	case w.count <= chatterBurst:
+	case w.count <= ChatterBurst:
 		return answer
 	case !w.warned:
 		w.warned = true

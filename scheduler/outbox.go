@@ -86,6 +86,7 @@ func (o *Outbox) Run(ctx context.Context) error {
 	var wg sync.WaitGroup
 	defer wg.Wait()
 	sem := make(chan struct{}, o.parallelism)
+	routine := make(chan struct{}, max(o.parallelism/4, 1))
 	for {
 		due, err := o.store.DueEffects(ctx, o.clock.Now(), 4*o.parallelism)
 		if err != nil && ctx.Err() == nil {
@@ -101,6 +102,20 @@ func (o *Outbox) Run(ctx context.Context) error {
 			if busy {
 				continue
 			}
+			var class chan struct{}
+			// Urgent kinds (store.UrgentKinds) may use every slot; the others
+			// share a quarter of them, so that under a burst they leave the
+			// homeserver to what a reporter is waiting on.
+			if !e.Urgent() {
+				class = routine
+				select {
+				case routine <- struct{}{}:
+				default:
+					// Its class is full: leave it for a later pass.
+					o.release(e.Lane)
+					continue
+				}
+			}
 			select {
 			case sem <- struct{}{}:
 			case <-ctx.Done():
@@ -110,7 +125,12 @@ func (o *Outbox) Run(ctx context.Context) error {
 			wg.Add(1)
 			go func(e store.Effect) {
 				defer wg.Done()
-				defer func() { <-sem }()
+				defer func() {
+					<-sem
+					if class != nil {
+						<-class
+					}
+				}()
 				defer o.release(e.Lane)
 				o.runOne(context.WithoutCancel(ctx), e)
 				o.Kick()

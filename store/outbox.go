@@ -44,14 +44,23 @@ func (s *Store) Enqueue(ctx context.Context, lane, kind string, payload any, now
 	return id, nil
 }
 
+// UrgentKinds are the effects a reporter waits on: the way into their case
+// room. The outbox runs them first.
+var UrgentKinds = [2]string{KindCreateCaseRoom, KindOpenDM}
+
+// Urgent reports whether the effect is of an urgent kind.
+func (e Effect) Urgent() bool { return e.Kind == UrgentKinds[0] || e.Kind == UrgentKinds[1] }
+
 // DueEffects returns up to limit effects that may run now: the oldest
-// pending effect of each lane, if its next attempt is due.
+// pending effect of each lane, if its next attempt is due. Opening a room
+// goes first: under a burst, a reporter's way in should not queue behind
+// the messages of cases opened earlier.
 func (s *Store) DueEffects(ctx context.Context, now time.Time, limit int) ([]Effect, error) {
 	rows, err := s.db.Query(ctx, `
 		SELECT id, lane, kind, payload, attempts, next_attempt_at, created_at FROM outbox o
 		WHERE state = 'pending' AND next_attempt_at <= $1
 		  AND id = (SELECT MIN(id) FROM outbox WHERE lane = o.lane AND state = 'pending')
-		ORDER BY next_attempt_at, id LIMIT $2`, millis(now), limit)
+		ORDER BY kind IN ($3, $4) DESC, next_attempt_at, id LIMIT $2`, millis(now), limit, UrgentKinds[0], UrgentKinds[1])
 	if err != nil {
 		return nil, err
 	}

@@ -5,7 +5,6 @@ package outage
 import (
 	"context"
 	"fmt"
-	"net"
 	"net/http"
 	"os"
 	"strings"
@@ -43,25 +42,6 @@ func TestMain(m *testing.M) {
 	os.Exit(code)
 }
 
-func freeAddr(t *testing.T) string {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer l.Close()
-	return l.Addr().String()
-}
-
-// healthz returns the status of /healthz, 0 if it does not answer.
-func healthz(addr string) int {
-	resp, err := http.Get("http://" + addr + "/healthz")
-	if err != nil {
-		return 0
-	}
-	resp.Body.Close()
-	return resp.StatusCode
-}
-
 func waitFor(t *testing.T, timeout time.Duration, what string, cond func() bool) {
 	t.Helper()
 	deadline := time.Now().Add(timeout)
@@ -79,7 +59,10 @@ func waitFor(t *testing.T, timeout time.Duration, what string, cond func() bool)
 func TestHomeserverOutage(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 8*time.Minute)
 	defer cancel()
-	addr := freeAddr(t)
+	addr, err := matrixtest.FreeAddr()
+	if err != nil {
+		t.Fatal(err)
+	}
 	bot, err := bed.NewBot(ctx, "outagebot", testbed.BotOptions{HTTPListen: addr})
 	if err != nil {
 		t.Fatal(err)
@@ -105,13 +88,13 @@ func TestHomeserverOutage(t *testing.T) {
 	if err := reporter.WaitJoined(ctx, time.Minute, dm, bot.UserID); err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, time.Minute, "/healthz answering ok", func() bool { return healthz(addr) == http.StatusOK })
+	waitFor(t, time.Minute, "/healthz answering ok", func() bool { return bot.Healthz() == http.StatusOK })
 
 	stopped := time.Now()
 	if err := bed.Server.Stop(); err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, 55*time.Second, "/healthz saying degraded", func() bool { return healthz(addr) == http.StatusServiceUnavailable })
+	waitFor(t, 55*time.Second, "/healthz saying degraded", func() bool { return bot.Healthz() == http.StatusServiceUnavailable })
 	if !bot.Running() {
 		t.Fatal("secbot exited when the homeserver went away")
 	}
@@ -127,7 +110,7 @@ func TestHomeserverOutage(t *testing.T) {
 	if _, err := reporter.WaitMessage(ctx, 2*time.Minute, dm, bot.UserID, "do not share"); err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, time.Minute, "/healthz answering ok again", func() bool { return healthz(addr) == http.StatusOK })
+	waitFor(t, time.Minute, "/healthz answering ok again", func() bool { return bot.Healthz() == http.StatusOK })
 	if _, err := reporter.WaitInvite(ctx, time.Minute, bot.UserID, func(evt *event.Event) bool { return !evt.Content.AsMember().IsDirect }); err != nil {
 		t.Fatal(err)
 	}

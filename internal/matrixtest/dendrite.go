@@ -114,7 +114,7 @@ func Start(ctx context.Context, dir string) (*Server, error) {
 	if err := os.WriteFile(filepath.Join(dir, "dendrite.yaml"), []byte(yaml), 0o600); err != nil {
 		return nil, err
 	}
-	addr, err := freeAddr()
+	addr, err := FreeAddr()
 	if err != nil {
 		return nil, err
 	}
@@ -203,7 +203,8 @@ func (s *Server) Register(ctx context.Context, localpart, password string) error
 // UserID is the full Matrix ID of a local user.
 func UserID(localpart string) string { return "@" + localpart + ":" + ServerName }
 
-func freeAddr() (string, error) {
+// FreeAddr returns a free 127.0.0.1 address to listen on.
+func FreeAddr() (string, error) {
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		return "", err

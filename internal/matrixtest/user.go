@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -242,4 +243,86 @@ func Body(evt *event.Event) (string, error) {
 
 func containsFold(s, substr string) bool {
 	return strings.Contains(strings.ToLower(s), strings.ToLower(substr))
+}
+
+// NewPlain registers localpart and returns a client logged in without
+// encryption and without syncing: a cheap stand-in for a flood's sender
+// or one of a burst of reporters.
+func NewPlain(ctx context.Context, srv *Server, localpart string) (*mautrix.Client, error) {
+	password := "password-" + localpart
+	if err := srv.Register(ctx, localpart, password); err != nil {
+		return nil, err
+	}
+	cli, err := mautrix.NewClient(srv.URL, "", "")
+	if err != nil {
+		return nil, err
+	}
+	cli.Log = zerolog.Nop()
+	_, err = cli.Login(ctx, &mautrix.ReqLogin{
+		Type:             mautrix.AuthTypePassword,
+		Identifier:       mautrix.UserIdentifier{Type: mautrix.IdentifierTypeUser, User: localpart},
+		Password:         password,
+		StoreCredentials: true,
+	})
+	if err != nil {
+		return nil, fmt.Errorf("log in %s: %w", localpart, err)
+	}
+	return cli, nil
+}
+
+// PlainDM opens an unencrypted direct chat from cli to other and waits
+// until other has joined it.
+func PlainDM(ctx context.Context, cli *mautrix.Client, other id.UserID, timeout time.Duration) (id.RoomID, error) {
+	resp, err := cli.CreateRoom(ctx, &mautrix.ReqCreateRoom{Preset: "trusted_private_chat", IsDirect: true, Invite: []id.UserID{other}})
+	if err != nil {
+		return "", err
+	}
+	deadline := time.Now().Add(timeout)
+	for {
+		members, err := cli.JoinedMembers(ctx, resp.RoomID)
+		if err == nil {
+			if _, ok := members.Joined[other]; ok {
+				return resp.RoomID, nil
+			}
+		}
+		if time.Now().After(deadline) {
+			return "", fmt.Errorf("%s did not join %s within %s", other, resp.RoomID, timeout)
+		}
+		select {
+		case <-ctx.Done():
+			return "", ctx.Err()
+		case <-time.After(100 * time.Millisecond):
+		}
+	}
+}
+
+// PlainMessages returns the bodies of the messages sender sent to room,
+// oldest first; an encrypted one (unreadable here) is an error.
+func PlainMessages(ctx context.Context, cli *mautrix.Client, room id.RoomID, sender id.UserID) ([]string, error) {
+	var out []string
+	from := ""
+	for {
+		resp, err := cli.Messages(ctx, room, from, "", mautrix.DirectionBackward, nil, 500)
+		if err != nil {
+			return nil, err
+		}
+		for _, evt := range resp.Chunk {
+			if evt.Sender != sender {
+				continue
+			}
+			switch evt.Type {
+			case event.EventEncrypted:
+				return nil, fmt.Errorf("%s sent an encrypted message to %s", sender, room)
+			case event.EventMessage:
+				_ = evt.Content.ParseRaw(evt.Type)
+				out = append(out, evt.Content.AsMessage().Body)
+			}
+		}
+		if resp.End == "" || len(resp.Chunk) == 0 {
+			break
+		}
+		from = resp.End
+	}
+	slices.Reverse(out)
+	return out, nil
 }

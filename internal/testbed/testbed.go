@@ -7,9 +7,12 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
+	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"sync"
 	"syscall"
@@ -115,6 +118,8 @@ type BotOptions struct {
 	GitHub *ghsatest.Server
 	// HTTPListen, if set, serves /metrics and /healthz there.
 	HTTPListen string
+	// LogLevel is the bot's -log-level (info if empty).
+	LogLevel string
 }
 
 // GitHubToken is the token the GitHub stand-in expects.
@@ -133,6 +138,9 @@ type Bot struct {
 	DBPath     string
 	LogPath    string
 	binary     string
+	logLevel   string
+	// HTTPListen is where /metrics and /healthz answer ("" if not served).
+	HTTPListen string
 
 	mu   sync.Mutex
 	cmd  *exec.Cmd
@@ -200,7 +208,7 @@ listen = %q
 %s%s`, b.Server.URL, matrixtest.UserID(name), b.TeamRoom, b.Alice.ID(), b.Bob.ID(), b.Alice.ID(), b.Bob.ID(),
 		strings.Join(announce, ", "), strings.Join(slaLines, "\n"), opts.HTTPListen, github, opts.Extra)
 	bot := &Bot{
-		UserID: id.UserID(matrixtest.UserID(name)), Dir: dir, binary: b.Binary,
+		UserID: id.UserID(matrixtest.UserID(name)), Dir: dir, binary: b.Binary, logLevel: opts.LogLevel, HTTPListen: opts.HTTPListen,
 		ConfigPath: filepath.Join(dir, "secbot.toml"), DBPath: filepath.Join(dir, "secbot.db"), LogPath: filepath.Join(dir, "secbot.log"),
 	}
 	if err := os.WriteFile(bot.ConfigPath, []byte(cfg), 0o600); err != nil {
@@ -223,7 +231,11 @@ func (p *Bot) Start(env ...string) error {
 	if err != nil {
 		return err
 	}
-	cmd := exec.Command(p.binary, "run", "-config", p.ConfigPath)
+	args := []string{"run", "-config", p.ConfigPath}
+	if p.logLevel != "" {
+		args = append(args, "-log-level", p.logLevel)
+	}
+	cmd := exec.Command(p.binary, args...)
 	cmd.Dir = p.Dir
 	cmd.Env = append(os.Environ(), env...)
 	cmd.Stdout, cmd.Stderr = logFile, logFile
@@ -299,6 +311,54 @@ func (p *Bot) signal(sig syscall.Signal) error {
 	p.cmd = nil
 	p.mu.Unlock()
 	return nil
+}
+
+// Healthz returns the status of the bot's /healthz, 0 if it does not answer.
+func (p *Bot) Healthz() int {
+	resp, err := http.Get("http://" + p.HTTPListen + "/healthz")
+	if err != nil {
+		return 0
+	}
+	resp.Body.Close()
+	return resp.StatusCode
+}
+
+// Metric reads one unlabelled value from the bot's /metrics.
+func (p *Bot) Metric(name string) (float64, error) {
+	resp, err := http.Get("http://" + p.HTTPListen + "/metrics")
+	if err != nil {
+		return 0, err
+	}
+	defer resp.Body.Close()
+	body, err := io.ReadAll(resp.Body)
+	if err != nil {
+		return 0, err
+	}
+	for _, line := range strings.Split(string(body), "\n") {
+		if v, ok := strings.CutPrefix(line, name+" "); ok {
+			return strconv.ParseFloat(v, 64)
+		}
+	}
+	return 0, fmt.Errorf("no metric %s", name)
+}
+
+// WaitOutboxEmpty waits until every recorded side effect has been made.
+func (p *Bot) WaitOutboxEmpty(ctx context.Context, timeout time.Duration) error {
+	deadline := time.Now().Add(timeout)
+	for {
+		v, err := p.Metric("secbot_outbox_pending")
+		if err == nil && v == 0 {
+			return nil
+		}
+		if time.Now().After(deadline) {
+			return fmt.Errorf("outbox not empty after %s (pending %v, %v)", timeout, v, err)
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(100 * time.Millisecond):
+		}
+	}
 }
 
 // Log returns what the bot has logged so far.
