@@ -48,9 +48,13 @@ func (b *Bot) Run(ctx context.Context, h Handler) error {
 		return fmt.Errorf("create sync filter: %w", err)
 	}
 	failures, handlerFailures := 0, 0
+	caughtUp := false
 	for {
+		// The first sync after a start (or a failure) returns at once, with
+		// the backlog or nothing, so the bot is known to be in sync without
+		// waiting out a long poll.
 		timeout := 30000
-		if failures > 0 || since == "" {
+		if failures > 0 || !caughtUp {
 			timeout = 0
 		}
 		resp, err := b.Client.FullSyncRequest(ctx, mautrix.ReqSync{Timeout: timeout, Since: since, FilterID: filter.FilterID})
@@ -83,7 +87,7 @@ func (b *Bot) Run(ctx context.Context, h Handler) error {
 		if err := b.store.SetSyncPosition(ctx, resp.NextBatch); err != nil {
 			return fmt.Errorf("save sync position: %w", err)
 		}
-		since = resp.NextBatch
+		since, caughtUp = resp.NextBatch, true
 		failures, handlerFailures = 0, 0
 		b.healthy.Store(true)
 		b.lastSync.Store(time.Now().UnixMilli())

@@ -264,6 +264,27 @@ func (p *Bot) Running() bool {
 	}
 }
 
+// RSS returns the process's resident memory, in bytes.
+func (p *Bot) RSS() (int64, error) {
+	p.mu.Lock()
+	cmd := p.cmd
+	p.mu.Unlock()
+	if cmd == nil {
+		return 0, errors.New("bot not running")
+	}
+	data, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", cmd.Process.Pid))
+	if err != nil {
+		return 0, err
+	}
+	for _, line := range strings.Split(string(data), "\n") {
+		if v, ok := strings.CutPrefix(line, "VmRSS:"); ok {
+			kb, err := strconv.ParseInt(strings.TrimSuffix(strings.TrimSpace(v), " kB"), 10, 64)
+			return kb * 1024, err
+		}
+	}
+	return 0, errors.New("no VmRSS in /proc status")
+}
+
 // Wait waits for the process to exit by itself and returns its exit code.
 func (p *Bot) Wait(timeout time.Duration) (int, error) {
 	p.mu.Lock()

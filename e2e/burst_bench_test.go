@@ -1,0 +1,108 @@
+package e2e
+
+import (
+	"context"
+	"fmt"
+	"strings"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"maunium.net/go/mautrix"
+	"maunium.net/go/mautrix/event"
+	"maunium.net/go/mautrix/id"
+
+	"github.com/enarx/secbot/internal/matrixtest"
+	"github.com/enarx/secbot/internal/testbed"
+)
+
+const burstReports = 1000
+
+// BenchmarkBurst has 1,000 reporters ask at the same moment, each in a
+// direct chat with the bot (plain clients, so that 1,000 of them fit on
+// the machine), and measures until every one was invited to a case room
+// and until secbot had made every effect; then it checks that each
+// reporter has exactly one case room and one answer.
+func BenchmarkBurst(b *testing.B) {
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Minute)
+	defer cancel()
+	listen, err := matrixtest.FreeAddr()
+	if err != nil {
+		b.Fatal(err)
+	}
+	bot, err := bed.NewBot(ctx, "burstbot", testbed.BotOptions{HTTPListen: listen})
+	if err != nil {
+		b.Fatal(err)
+	}
+	if err := bot.Start(); err != nil {
+		b.Fatal(err)
+	}
+	defer func() { _ = bot.Stop() }()
+	clients := make([]*mautrix.Client, burstReports)
+	dms := make([]id.RoomID, burstReports)
+	runConcurrently(b, burstReports, 20, func(i int) time.Duration {
+		cli, err := matrixtest.NewPlain(ctx, bed.Server, fmt.Sprintf("burst%d", i))
+		if err == nil {
+			clients[i] = cli
+			dms[i], err = matrixtest.PlainDM(ctx, cli, bot.UserID, 2*time.Minute)
+		}
+		if err != nil {
+			b.Error(err)
+		}
+		return 0
+	})
+	if b.Failed() {
+		return
+	}
+	b.ResetTimer()
+	for range b.N {
+		start := time.Now()
+		var failed atomic.Int64
+		runConcurrently(b, burstReports, burstReports, func(i int) time.Duration {
+			if _, err := clients[i].SendText(ctx, dms[i], "I want to report a security issue"); err != nil {
+				failed.Add(1)
+			}
+			return 0
+		})
+		if n := failed.Load(); n > 0 {
+			b.Fatalf("%d of the burst's requests were refused by the homeserver", n)
+		}
+		sent := time.Since(start)
+		if err := bot.WaitOutboxEmpty(ctx, 20*time.Minute); err != nil {
+			b.Fatal(err)
+		}
+		drain := time.Since(start)
+		cases, err := bot.Metric(`secbot_cases{stage="received"}`)
+		if err != nil || cases != burstReports {
+			b.Fatalf("secbot has %v cases (%v), want %d", cases, err, burstReports)
+		}
+		// Every reporter: one invite to a case room, one answer in the DM.
+		bad := runConcurrently(b, burstReports, 20, func(i int) time.Duration {
+			resp, err := clients[i].SyncRequest(ctx, 0, "", "", true, event.PresenceOffline)
+			if err != nil {
+				b.Error(err)
+				return 1
+			}
+			invites := 0
+			for _, r := range resp.Rooms.Invite {
+				for _, evt := range r.State.Events {
+					_ = evt.Content.ParseRaw(evt.Type)
+					if evt.Type == event.StateMember && evt.GetStateKey() == clients[i].UserID.String() && evt.Sender == bot.UserID && !evt.Content.AsMember().IsDirect {
+						invites++
+					}
+				}
+			}
+			answers, err := matrixtest.PlainMessages(ctx, clients[i], dms[i], bot.UserID)
+			if err != nil || invites != 1 || len(answers) != 1 || !strings.Contains(answers[0], "SR-") {
+				b.Errorf("reporter %d: %d case-room invites, answers %q (%v); want one of each", i, invites, answers, err)
+				return 1
+			}
+			return 0
+		})
+		if bad[len(bad)-1] != 0 {
+			b.FailNow()
+		}
+		b.ReportMetric(sent.Seconds(), "all-sent-s")
+		b.ReportMetric(drain.Seconds(), "drain-1000-s")
+	}
+}
