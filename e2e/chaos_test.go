@@ -17,9 +17,12 @@ import (
 )
 
 // TestKillAnywhereLosesNothingAndDoublesNothing kills secbot (SIGKILL) at
-// random moments while reporters open cases and GitHub advisories are
-// drafted, restarting it each time. Afterwards every report has exactly one
-// case room, one welcome, one DM answer and one advisory.
+// random moments while reporters open cases, GitHub advisories are
+// drafted, the team claims cases and the deadlines' reminders and
+// escalations fall due, restarting it each time. Afterwards every report
+// has exactly one case room, one welcome, one DM answer and one advisory;
+// every claim got one answer; every unclaimed case one reminder and one
+// escalation to the coordinator, and no case more than one of either.
 // SECBOT_CHAOS_SEED replays a run; SECBOT_CHAOS_KILLS sets how many kills.
 func TestKillAnywhereLosesNothingAndDoublesNothing(t *testing.T) {
 	ctx := testContext(t)
@@ -38,7 +41,14 @@ func TestKillAnywhereLosesNothingAndDoublesNothing(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer gh.Close()
-	bot := startBot(t, ctx, "chaosbot", testbed.BotOptions{GitHub: gh})
+	// Deadlines in seconds, so they fall due while the kills go on; the
+	// ladder's second step lies beyond the test.
+	bed.Alice.SetAutoJoin(true)
+	bot := startBot(t, ctx, "chaosbot", testbed.BotOptions{
+		GitHub: gh,
+		SLA:    map[string]string{"acknowledge": `"15s"`, "detailed_response": `"600s"`, "remind_before": `"5s"`, "repeat_every": `"1h"`},
+		Extra:  "\n[[escalation]]\nafter = \"0s\"\nnotify = \"coordinator\"\n[[escalation]]\nafter = \"1h\"\nnotify = \"backup\"\n",
+	})
 
 	const reporters = 10
 	var users []*matrixtest.User
@@ -48,8 +58,17 @@ func TestKillAnywhereLosesNothingAndDoublesNothing(t *testing.T) {
 		users = append(users, u)
 		dms = append(dms, openDM(t, ctx, u, bot.UserID))
 	}
+	const claimed = reporters / 2 // the first half are claimed midway
+	caseIDs := make([]string, reporters)
 	next := 0
 	for k := range kills {
+		if k == kills/2 {
+			for i := range claimed {
+				ack := waitMessage(t, ctx, users[i], dms[i], bot.UserID, "Thank you for reaching out")
+				caseIDs[i] = caseIDPattern.FindString(ack.Content.AsMessage().Body)
+				say(t, ctx, bed.Bob, bed.TeamRoom, "!sec claim "+caseIDs[i])
+			}
+		}
 		// Some reporters ask (the first time, or again) while the bot runs.
 		for range 1 + rng.IntN(2) {
 			u := users[next%reporters]
@@ -86,7 +105,36 @@ func TestKillAnywhereLosesNothingAndDoublesNothing(t *testing.T) {
 	for len(gh.Advisories()) < reporters && time.Now().Before(deadline) {
 		time.Sleep(200 * time.Millisecond)
 	}
+	for i := claimed; i < reporters; i++ {
+		ack := waitMessage(t, ctx, users[i], dms[i], bot.UserID, "Thank you for reaching out")
+		caseIDs[i] = caseIDPattern.FindString(ack.Content.AsMessage().Body)
+		escalationTo(t, bed.Alice, bot.UserID, caseIDs[i], "security coordinator", settle)
+	}
+	for i := range claimed {
+		waitMessage(t, ctx, bed.Bob, bed.TeamRoom, bot.UserID, "is now the handler of "+caseIDs[i])
+	}
 	time.Sleep(3 * time.Second)
+	for i, caseID := range caseIDs {
+		reminders := countFrom(bed.Alice, bot.UserID, bed.TeamRoom, "Reminder for **"+caseID)
+		escalations := 0
+		for _, evt := range bed.Alice.Events() {
+			if body, err := matrixtest.Body(evt); err == nil && evt.Sender == bot.UserID && evt.RoomID != bed.TeamRoom &&
+				strings.Contains(body, caseID) && strings.Contains(body, "You are the security coordinator") {
+				escalations++
+			}
+		}
+		switch {
+		case i < claimed:
+			if n := countFrom(bed.Bob, bot.UserID, bed.TeamRoom, "is now the handler of "+caseID); n != 1 {
+				t.Errorf("the claim of %s was answered %d times, want 1", caseID, n)
+			}
+			if reminders > 1 || escalations > 1 {
+				t.Errorf("claimed %s: %d reminders and %d escalations, want at most one of each", caseID, reminders, escalations)
+			}
+		case reminders != 1 || escalations != 1:
+			t.Errorf("unclaimed %s: %d reminders and %d escalations to the coordinator, want one of each", caseID, reminders, escalations)
+		}
+	}
 	for i, u := range users {
 		if n := len(invitesFrom(u, bot.UserID)); n != 1 {
 			t.Errorf("%s was invited to %d case rooms, want 1", u.ID(), n)

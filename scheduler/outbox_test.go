@@ -3,6 +3,8 @@ package scheduler
 import (
 	"context"
 	"errors"
+	"fmt"
+	"sync"
 	"testing"
 	"time"
 
@@ -97,5 +99,95 @@ func TestBackoffGrowsAndStaysBounded(t *testing.T) {
 			t.Errorf("Backoff(%d) = %s shrank from %s", n, d, prev)
 		}
 		prev = d
+	}
+}
+
+// Under a burst, a reporter's room is opened first and routine messages
+// take at most a quarter of the slots, however many are waiting.
+func TestOutboxOpensRoomsFirstAndCapsRoutineWork(t *testing.T) {
+	f := newFixture(t, friday)
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	o := NewOutbox(f.store, f.clock, zerolog.Nop(), nil, nil)
+	release := make(chan struct{})
+	var mu sync.Mutex
+	inFlight, most := 0, 0
+	o.Register(store.KindSend, func(ctx context.Context, e store.Effect) (any, error) {
+		mu.Lock()
+		inFlight++
+		most = max(most, inFlight)
+		mu.Unlock()
+		<-release
+		mu.Lock()
+		inFlight--
+		mu.Unlock()
+		return nil, nil
+	})
+	opened := make(chan string, 3)
+	o.Register(store.KindCreateCaseRoom, func(ctx context.Context, e store.Effect) (any, error) {
+		opened <- e.Lane
+		return nil, nil
+	})
+	for i := range 12 {
+		if _, err := f.store.Enqueue(ctx, fmt.Sprintf("old-%d", i), store.KindSend, struct{}{}, f.clock.Now()); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for i := range 3 {
+		if _, err := f.store.Enqueue(ctx, fmt.Sprintf("new-%d", i), store.KindCreateCaseRoom, struct{}{}, f.clock.Now()); err != nil {
+			t.Fatal(err)
+		}
+	}
+	due, err := f.store.DueEffects(ctx, f.clock.Now(), 5)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i, e := range due[:3] {
+		if e.Kind != store.KindCreateCaseRoom {
+			t.Errorf("due effect %d is a %s, want the rooms first", i, e.Kind)
+		}
+	}
+	done := make(chan error, 1)
+	go func() { done <- o.Run(ctx) }()
+	for range 3 {
+		select {
+		case <-opened:
+		case <-time.After(10 * time.Second):
+			t.Fatal("a room waited behind routine messages")
+		}
+	}
+	peak := func() int {
+		mu.Lock()
+		defer mu.Unlock()
+		return most
+	}
+	for wait := time.Now().Add(5 * time.Second); peak() < o.parallelism/4 && time.Now().Before(wait); {
+		o.Kick()
+		time.Sleep(10 * time.Millisecond)
+	}
+	o.Kick()
+	time.Sleep(100 * time.Millisecond) // room for one too many to start
+	if busy := peak(); busy != o.parallelism/4 {
+		t.Errorf("%d routine effects ran at once, want %d (a quarter of %d slots)", busy, o.parallelism/4, o.parallelism)
+	}
+	close(release)
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		n, err := f.store.Counts(ctx, f.clock.Now())
+		if err != nil {
+			t.Fatal(err)
+		}
+		if n.OutboxPending == 0 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%d effects still pending", n.OutboxPending)
+		}
+		o.Kick()
+		time.Sleep(10 * time.Millisecond)
+	}
+	cancel()
+	if err := <-done; err != nil {
+		t.Fatal(err)
 	}
 }
