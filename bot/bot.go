@@ -44,6 +44,7 @@ type Bot struct {
 	log     zerolog.Logger
 	handler Handler
 
+	runCtx   context.Context // the sync loop's, once it runs
 	batchErr atomic.Pointer[error]
 	healthy  atomic.Bool
 	lastSync atomic.Int64 // unix milliseconds of the last successful sync
@@ -71,6 +72,13 @@ func New(ctx context.Context, cfg Config, st *store.Store, log zerolog.Logger) (
 		return nil, fmt.Errorf("set up encryption: %w", err)
 	}
 	helper.DecryptErrorCallback = b.onDecryptError
+	helper.CustomPostDecrypt = b.afterDecrypt
+	// Registered before Init adds the decrypting handler, so it runs first.
+	syncer, ok := cli.Syncer.(mautrix.ExtensibleSyncer)
+	if !ok {
+		return nil, errors.New("the client syncer cannot take handlers")
+	}
+	syncer.OnEventType(event.EventEncrypted, b.noteEncrypted)
 	if err := helper.Init(ctx); err != nil {
 		return nil, fmt.Errorf("set up encryption: %w", err)
 	}
@@ -164,8 +172,17 @@ func (b *Bot) LastSync() time.Time {
 }
 
 func (b *Bot) onDecryptError(evt *event.Event, err error) {
+	if b.runCtx != nil && b.runCtx.Err() != nil {
+		// Stopping cut the wait for the key short: the event stays noted
+		// and is tried again at the next start.
+		return
+	}
 	b.log.Warn().Err(err).Stringer("event_id", evt.ID).Stringer("room_id", evt.RoomID).Stringer("sender", evt.Sender).Msg("Could not decrypt event")
+	ctx := b.log.WithContext(context.Background())
 	if b.handler != nil {
-		b.handler.HandleUndecryptable(b.log.WithContext(context.Background()), evt)
+		b.handler.HandleUndecryptable(ctx, evt)
+	}
+	if err := b.store.DoneEncrypted(ctx, evt.ID); err != nil {
+		b.log.Warn().Err(err).Stringer("event_id", evt.ID).Msg("Could not forget an undecryptable event")
 	}
 }

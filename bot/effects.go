@@ -77,7 +77,8 @@ func (b *Bot) resolve(ctx context.Context, t store.Target) (id.RoomID, error) {
 const effectMarker = "org.secbot.effect"
 
 // findSent looks through the room's latest events for the bot's message
-// of the given outbox row.
+// of the given outbox row, by the marker outside its ciphertext (or, for a
+// message sent before the marker moved there, inside it).
 func (b *Bot) findSent(ctx context.Context, roomID id.RoomID, effectID int64) (id.EventID, error) {
 	resp, err := b.Client.Messages(ctx, roomID, "", "", mautrix.DirectionBackward, nil, 50)
 	if err != nil {
@@ -87,22 +88,25 @@ func (b *Bot) findSent(ctx context.Context, roomID id.RoomID, effectID int64) (i
 		if evt.Sender != b.Client.UserID {
 			continue
 		}
+		if marked(evt.Content.Raw, effectID) {
+			return evt.ID, nil
+		}
 		if evt.Type == event.EventEncrypted && b.crypto != nil {
 			evt.RoomID = roomID
 			if err := evt.Content.ParseRaw(evt.Type); err != nil {
 				continue
 			}
-			decrypted, err := b.crypto.Decrypt(ctx, evt)
-			if err != nil {
-				continue
+			if decrypted, err := b.crypto.Decrypt(ctx, evt); err == nil && marked(decrypted.Content.Raw, effectID) {
+				return evt.ID, nil
 			}
-			evt = decrypted
-		}
-		if v, ok := evt.Content.Raw[effectMarker].(float64); ok && int64(v) == effectID {
-			return evt.ID, nil
 		}
 	}
 	return "", nil
+}
+
+func marked(content map[string]any, effectID int64) bool {
+	v, ok := content[effectMarker].(float64)
+	return ok && int64(v) == effectID
 }
 
 // retrySettle is how long a retried send waits for an earlier attempt,
@@ -153,10 +157,25 @@ func (b *Bot) execSend(ctx context.Context, e store.Effect) (any, error) {
 		content.RelatesTo = (&event.RelatesTo{}).SetReplyTo(p.ReplyTo)
 	}
 	content.Mentions = &event.Mentions{UserIDs: p.Mentions}
-	// The effect's ID travels in the (encrypted) content, so a retry can
-	// recognise the message it already sent.
-	marked := &event.Content{Parsed: content, Raw: map[string]any{effectMarker: e.ID}}
-	resp, err := b.Client.SendMessageEvent(ctx, roomID, event.EventMessage, marked, mautrix.ReqSendEvent{TransactionID: txnID(e)})
+	// The effect's ID travels with the message, so a retry can recognise
+	// the message it already sent. In an encrypted room it goes outside the
+	// ciphertext too (like the transaction ID, it tells the homeserver only
+	// a row number): a retry must not depend on decrypting its own message.
+	evtType, body := event.EventMessage, any(&event.Content{Parsed: content, Raw: map[string]any{effectMarker: e.ID}})
+	if b.crypto != nil {
+		encrypted, err := b.Client.StateStore.IsEncrypted(ctx, roomID)
+		if err != nil {
+			return nil, err
+		}
+		if encrypted {
+			sealed, err := b.crypto.Encrypt(ctx, roomID, event.EventMessage, body)
+			if err != nil {
+				return nil, fmt.Errorf("encrypt: %w", err)
+			}
+			evtType, body = event.EventEncrypted, &event.Content{Parsed: sealed, Raw: map[string]any{effectMarker: e.ID}}
+		}
+	}
+	resp, err := b.Client.SendMessageEvent(ctx, roomID, evtType, body, mautrix.ReqSendEvent{TransactionID: txnID(e)})
 	if err != nil {
 		err = classify(err)
 		if errors.Is(err, ErrPermanent) && p.IfRefused != "" {

@@ -4,11 +4,13 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"time"
 
-	"github.com/rs/zerolog"
 	"maunium.net/go/mautrix"
 	"maunium.net/go/mautrix/event"
+
+	"github.com/enarx/secbot/internal/crashpoint"
 )
 
 // handledTypes are the event types passed to the handler.
@@ -20,13 +22,16 @@ var handledTypes = []event.Type{event.EventMessage, event.EventSticker, event.Ev
 // so a crash redelivers the batch and the handled-event table drops what
 // was already done.
 func (b *Bot) Run(ctx context.Context, h Handler) error {
-	b.handler = h
+	b.handler, b.runCtx = h, ctx
 	syncer, ok := b.Client.Syncer.(mautrix.ExtensibleSyncer)
 	if !ok {
 		return errors.New("the client syncer cannot take handlers")
 	}
 	for _, t := range handledTypes {
 		syncer.OnEventType(t, b.dispatch)
+	}
+	if err := b.retryAwaiting(ctx); err != nil {
+		return err
 	}
 	since, err := b.store.SyncPosition(ctx)
 	if err != nil {
@@ -115,22 +120,90 @@ func (b *Bot) process(ctx context.Context, resp *mautrix.RespSync, since string)
 }
 
 func (b *Bot) dispatch(ctx context.Context, evt *event.Event) {
+	if err := b.handle(ctx, evt); err != nil {
+		b.failBatch(err)
+	}
+}
+
+// handle passes one event to the handler; an error means nothing of it
+// was committed.
+func (b *Bot) handle(ctx context.Context, evt *event.Event) (err error) {
 	if evt.Sender == b.Client.UserID && evt.Type != event.StateMember {
-		return // our own echoes
+		return nil // our own echoes
 	}
 	log := b.log.With().Stringer("event_id", evt.ID).Stringer("room_id", evt.RoomID).Stringer("sender", evt.Sender).Str("type", evt.Type.Type).Logger()
 	ctx = log.WithContext(ctx)
 	defer func() {
 		if r := recover(); r != nil {
-			err := fmt.Errorf("handler panicked: %v", r)
+			err = fmt.Errorf("handler panicked: %v", r)
 			log.Error().Any("panic", r).Stack().Msg("Handler panicked")
-			b.failBatch(err)
 		}
 	}()
 	if err := b.handler.HandleEvent(ctx, evt); err != nil {
-		zerolog.Ctx(ctx).Error().Err(err).Msg("Handling event failed; the batch will be synced again")
-		b.failBatch(err)
+		log.Error().Err(err).Msg("Handling event failed; the batch will be synced again")
+		return err
 	}
+	return nil
+}
+
+// noteEncrypted notes an encrypted event before it is decrypted: if its
+// key comes only after the batch, it is handled after the sync position
+// has moved on, and the note is what survives a crash in between.
+func (b *Bot) noteEncrypted(ctx context.Context, evt *event.Event) {
+	if err := b.store.NoteEncrypted(ctx, evt.RoomID, evt.ID, time.Now()); err != nil {
+		b.failBatch(fmt.Errorf("note encrypted event: %w", err))
+	}
+}
+
+// afterDecrypt handles a decrypted event, in its batch or later when its
+// key arrived, and forgets the note once it has been handled.
+func (b *Bot) afterDecrypt(ctx context.Context, evt *event.Event) {
+	crashpoint.Hit("decrypt.before_handle")
+	if slices.Contains(handledTypes, evt.Type) {
+		if err := b.handle(ctx, evt); err != nil {
+			b.failBatch(err) // in its batch: synced again; later: tried at the next start
+			return
+		}
+	}
+	if err := b.store.DoneEncrypted(ctx, evt.ID); err != nil {
+		b.log.Warn().Err(err).Stringer("event_id", evt.ID).Msg("Could not forget a handled encrypted event")
+	}
+}
+
+// awaitingGiveUp is how long a noted event is fetched again at start
+// before it is given up on (its key will not come any more).
+const awaitingGiveUp = 7 * 24 * time.Hour
+
+// retryAwaiting fetches the encrypted events noted but not handled before
+// the last stop and decrypts them again; their keys may be here by now, or
+// are waited for as for any event.
+func (b *Bot) retryAwaiting(ctx context.Context) error {
+	noted, err := b.store.AwaitingEvents(ctx)
+	if err != nil {
+		return fmt.Errorf("load noted encrypted events: %w", err)
+	}
+	for _, a := range noted {
+		log := b.log.With().Stringer("event_id", a.Event).Stringer("room_id", a.Room).Logger()
+		evt, err := b.Client.GetEvent(ctx, a.Room, a.Event)
+		if err == nil {
+			evt.RoomID = a.Room
+			err = evt.Content.ParseRaw(evt.Type)
+		}
+		if err != nil || evt.Type != event.EventEncrypted {
+			if time.Since(a.NotedAt) < awaitingGiveUp && isTransient(err) {
+				log.Warn().Err(err).Msg("Could not fetch a noted encrypted event; will try at the next start")
+				continue
+			}
+			log.Warn().Err(err).Msg("Giving up on a noted encrypted event")
+			if err := b.store.DoneEncrypted(ctx, a.Event); err != nil {
+				return err
+			}
+			continue
+		}
+		log.Info().Msg("Handling an encrypted event noted before the last stop")
+		b.crypto.HandleEncrypted(log.WithContext(ctx), evt)
+	}
+	return nil
 }
 
 func (b *Bot) failBatch(err error) {
@@ -145,3 +218,6 @@ func backoff(n int) time.Duration {
 	d := time.Second << min(n-1, 6)
 	return min(d, time.Minute)
 }
+
+// isTransient reports whether a failed request may succeed later.
+func isTransient(err error) bool { return err != nil && !errors.Is(classify(err), ErrPermanent) }

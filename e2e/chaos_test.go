@@ -44,6 +44,7 @@ func TestKillAnywhereLosesNothingAndDoublesNothing(t *testing.T) {
 	// Deadlines in seconds, so they fall due while the kills go on; the
 	// ladder's second step lies beyond the test.
 	bed.Alice.SetAutoJoin(true)
+	t.Cleanup(func() { bed.Alice.SetAutoJoin(false) })
 	bot := startBot(t, ctx, "chaosbot", testbed.BotOptions{
 		GitHub: gh,
 		SLA:    map[string]string{"acknowledge": `"15s"`, "detailed_response": `"600s"`, "remind_before": `"5s"`, "repeat_every": `"1h"`},

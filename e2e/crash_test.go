@@ -46,6 +46,36 @@ func TestCrashBeforeCommitStillOpensTheCaseOnce(t *testing.T) {
 	}
 }
 
+// An encrypted event is noted before it is decrypted, so one whose key
+// came late (after its batch) survives a crash: the next start fetches and
+// handles it, once, though the redelivered batch holds it too.
+func TestNotedEncryptedEventIsHandledAfterACrash(t *testing.T) {
+	ctx := testContext(t)
+	bot := startBot(t, ctx, "notedbot", testbed.BotOptions{}, crashpoint.Env+"=decrypt.before_handle")
+	reporter := newUser(t, ctx, "notedreporter")
+	dm := openDM(t, ctx, reporter, bot.UserID)
+	say(t, ctx, reporter, dm, "I want to report a security issue")
+	code, err := bot.Wait(wait)
+	if err != nil || code != 137 {
+		t.Fatalf("the crash point after decryption was not reached (exit %d, %v)", code, err)
+	}
+	if err := bot.Start(); err != nil {
+		t.Fatal(err)
+	}
+	caseInvite(t, ctx, reporter, bot.UserID)
+	waitMessage(t, ctx, reporter, dm, bot.UserID, "Thank you for reaching out")
+	time.Sleep(2 * time.Second)
+	if got := messagesFrom(reporter, dm, bot.UserID); len(got) != 1 {
+		t.Errorf("the reporter got %d DM replies, want 1: %q", len(got), got)
+	}
+	if rooms := invitesFrom(reporter, bot.UserID); len(rooms) != 1 {
+		t.Errorf("the reporter was invited to %d case rooms, want 1", len(rooms))
+	}
+	if !strings.Contains(bot.Log(), "Handling an encrypted event noted before the last stop") {
+		t.Error("the start did not go back to the noted event")
+	}
+}
+
 // A crash after the homeserver created the case room but before secbot
 // recorded it must not create a second room: the retry finds the first by
 // its org.secbot.case state.
@@ -113,7 +143,16 @@ func TestRestartHandlesNoEventTwice(t *testing.T) {
 // What a reporter writes in the DM is never stored, logged or forwarded.
 func TestReporterTextNeverLeavesTheDM(t *testing.T) {
 	ctx := testContext(t)
-	bot := startBot(t, ctx, "canarybot", testbed.BotOptions{})
+	// Debug logging: request metadata is logged too, and still no text.
+	bot := startBot(t, ctx, "canarybot", testbed.BotOptions{LogLevel: "debug"})
+	// Another reporter's case room must not see it either.
+	other := newUser(t, ctx, "canaryother")
+	report(t, ctx, other, bot.UserID)
+	otherRoom := caseInvite(t, ctx, other, bot.UserID)
+	if err := other.Join(ctx, otherRoom); err != nil {
+		t.Fatal(err)
+	}
+	waitMessage(t, ctx, other, otherRoom, bot.UserID, "Security report")
 	reporter := newUser(t, ctx, "canaryreporter")
 	const canary = "CANARY-7f3a9c-heap-overflow-in-parser"
 	dm := openDM(t, ctx, reporter, bot.UserID)
@@ -138,7 +177,8 @@ func TestReporterTextNeverLeavesTheDM(t *testing.T) {
 		evts func() []string
 	}{
 		{"the reporter's view of the bot", func() []string { return botBodies(reporter.Events(), bot) }},
-		{"the team's view", func() []string { return botBodies(bed.Alice.Events(), bot) }},
+		{"the team's view (team room, case rooms, DMs)", func() []string { return botBodies(bed.Alice.Events(), bot) }},
+		{"the other reporter's view", func() []string { return botBodies(other.Events(), bot) }},
 	} {
 		for _, body := range u.evts() {
 			if strings.Contains(body, canary) {
@@ -146,8 +186,22 @@ func TestReporterTextNeverLeavesTheDM(t *testing.T) {
 			}
 		}
 	}
-	if strings.Contains(bot.Log(), canary) {
+	log := bot.Log()
+	if strings.Contains(log, canary) {
 		t.Error("the canary is in secbot's log")
+	}
+	// Nor are the secrets the bot read from its files.
+	for _, file := range []string{"password", "pickle-key"} {
+		secret, err := os.ReadFile(filepath.Join(bot.Dir, file))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if strings.Contains(log, strings.TrimSpace(string(secret))) {
+			t.Errorf("the %s is in secbot's log", file)
+		}
+	}
+	if !strings.Contains(log, `"level":"debug"`) {
+		t.Error("the log has no debug lines: the check above proves little")
 	}
 	files, _ := filepath.Glob(filepath.Join(bot.Dir, "secbot.db*"))
 	if len(files) == 0 {

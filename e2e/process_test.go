@@ -72,6 +72,10 @@ func TestACaseGoesFromIntakeToPublishedAndAnnounced(t *testing.T) {
 
 	reporter, caseID, room := openCase(t, bot, "fullflow")
 	waitMessage(t, ctx, reporter, room, bot.UserID, "private GitHub Security Advisory for **")
+	// What the reporter writes in the case room stays there: not in the
+	// team room, the announcement or the advisory.
+	const canary = "CANARY-5b1e-loader-overflow-details"
+	say(t, ctx, reporter, room, "The details: "+canary)
 	alice := func(cmd string) { say(t, ctx, bed.Alice, room, cmd) }
 
 	alice("!sec claim")
@@ -151,6 +155,17 @@ func TestACaseGoesFromIntakeToPublishedAndAnnounced(t *testing.T) {
 	waitMessage(t, ctx, reporter, room, bot.UserID, "is closed")
 	if v := gh.Violations(); len(v) > 0 {
 		t.Errorf("requests GitHub's description rejects: %v", v)
+	}
+
+	for _, view := range [][]string{messagesFrom(reader, announceRoom, bot.UserID), messagesFrom(bed.Alice, bed.TeamRoom, bot.UserID), messagesFrom(bed.Alice, room, bot.UserID)} {
+		for _, body := range view {
+			if strings.Contains(body, canary) {
+				t.Errorf("the bot repeated the reporter's details: %q", body)
+			}
+		}
+	}
+	if a := fmt.Sprintf("%+v", gh.Advisories()); strings.Contains(a, canary) {
+		t.Errorf("the reporter's details reached GitHub: %s", a)
 	}
 
 	// A second announce posts nowhere new: the public room already has it.

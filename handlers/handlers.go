@@ -400,6 +400,18 @@ func (h *Handlers) send(ctx context.Context, lane string, to store.Target, markd
 	return err
 }
 
+// answer renders a template as the answer a reporter is waiting on: it is
+// urgent, so a burst of routine messages does not hold it back.
+func (h *Handlers) answer(ctx context.Context, lane string, to store.Target, name string, data any, effect store.SendEffect) error {
+	md, err := h.templates.Render(name, data)
+	if err != nil {
+		return err
+	}
+	effect.To, effect.Markdown = to, md
+	_, err = h.store.EnqueueUrgent(ctx, lane, store.KindSend, effect, h.clock.Now())
+	return err
+}
+
 func caseData(c *store.Case) map[string]any {
 	return map[string]any{"CaseID": c.ID.String(), "CaseRoom": string(c.CaseRoom), "CaseRoomLink": c.CaseRoom.URI().MatrixToURL()}
 }

@@ -50,40 +50,41 @@ func (h *Handlers) intake(ctx context.Context, evt *event.Event, msg *event.Mess
 			}
 		}
 		data := h.intakeData(c)
-		// The room comes first: the reporter's way in should not wait on
-		// the answer in the DM (its own encrypted send).
+		// Two lanes, both urgent: the room (then its welcome and the team's
+		// note, routine) and the answer to the reporter, so that neither
+		// waits on the other.
 		invite := []id.UserID{evt.Sender}
 		for _, member := range h.teamMembers() {
 			if member != evt.Sender && member != h.chat.UserID() {
 				invite = append(invite, member)
 			}
 		}
-		if _, err := h.store.Enqueue(ctx, lane, store.KindCreateCaseRoom, store.CreateCaseRoomEffect{
+		if _, err := h.store.EnqueueUrgent(ctx, lane, store.KindCreateCaseRoom, store.CreateCaseRoomEffect{
 			CaseID: lane, Name: "Security report " + lane, Invite: invite,
 		}, now); err != nil {
 			return err
 		}
-		reporterDM := store.Target{Room: evt.RoomID}
+		replyLane := "reply:" + lane
 		if direct {
-			if err := h.render(ctx, lane, reporterDM, "dm_ack", data, evt.ID); err != nil {
+			dm := store.Target{Room: evt.RoomID}
+			if err := h.answer(ctx, replyLane, dm, "dm_ack", data, store.SendEffect{ReplyTo: evt.ID}); err != nil {
 				return err
 			}
 			if looksLikeDetails {
-				if err := h.render(ctx, lane, reporterDM, "dm_details_warning", data, ""); err != nil {
+				if err := h.answer(ctx, replyLane, dm, "dm_details_warning", data, store.SendEffect{}); err != nil {
 					return err
 				}
 			}
 		} else {
 			// Nothing of the case happens in public: a pointer in a thread,
 			// then everything else in a direct chat the bot opens itself.
-			if err := h.threadReply(ctx, lane, evt, data); err != nil {
+			if err := h.threadReply(ctx, replyLane, evt, data); err != nil {
 				return err
 			}
-			if _, err := h.store.Enqueue(ctx, lane, store.KindOpenDM, store.OpenDMEffect{User: evt.Sender, CaseID: lane}, now); err != nil {
+			if _, err := h.store.EnqueueUrgent(ctx, replyLane, store.KindOpenDM, store.OpenDMEffect{User: evt.Sender, CaseID: lane}, now); err != nil {
 				return err
 			}
-			reporterDM = store.Target{DMWith: evt.Sender}
-			if err := h.render(ctx, lane, reporterDM, "dm_from_public", data, ""); err != nil {
+			if err := h.answer(ctx, replyLane, store.Target{DMWith: evt.Sender}, "dm_from_public", data, store.SendEffect{}); err != nil {
 				return err
 			}
 		}
@@ -152,10 +153,5 @@ func (h *Handlers) intakeData(c *store.Case) map[string]any {
 
 // threadReply answers a public request in a thread under it.
 func (h *Handlers) threadReply(ctx context.Context, lane string, evt *event.Event, data any) error {
-	md, err := h.templates.Render("public_thread", data)
-	if err != nil {
-		return err
-	}
-	_, err = h.store.Enqueue(ctx, lane, store.KindSend, store.SendEffect{To: store.Target{Room: evt.RoomID}, Markdown: md, ThreadRoot: evt.ID}, h.clock.Now())
-	return err
+	return h.answer(ctx, lane, store.Target{Room: evt.RoomID}, "public_thread", data, store.SendEffect{ThreadRoot: evt.ID})
 }

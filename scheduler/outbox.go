@@ -103,10 +103,10 @@ func (o *Outbox) Run(ctx context.Context) error {
 				continue
 			}
 			var class chan struct{}
-			// Urgent kinds (store.UrgentKinds) may use every slot; the others
-			// share a quarter of them, so that under a burst they leave the
-			// homeserver to what a reporter is waiting on.
-			if !e.Urgent() {
+			// Urgent effects may use every slot; routine ones share a quarter
+			// of them, so that under a burst they leave the homeserver to
+			// what a reporter is waiting on.
+			if !e.Urgent {
 				class = routine
 				select {
 				case routine <- struct{}{}:
@@ -168,6 +168,9 @@ func (o *Outbox) runOne(ctx context.Context, e store.Effect) bool {
 		return false
 	}
 	attempts, err := o.store.StartAttempt(ctx, e.ID)
+	if errors.Is(err, store.ErrNotFound) {
+		return true // made meanwhile: this view of the outbox was older
+	}
 	if err != nil {
 		log.Error().Err(err).Msg("Could not record attempt")
 		return false

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"sync"
 	"testing"
 	"time"
@@ -102,8 +103,9 @@ func TestBackoffGrowsAndStaysBounded(t *testing.T) {
 	}
 }
 
-// Under a burst, a reporter's room is opened first and routine messages
-// take at most a quarter of the slots, however many are waiting.
+// Under a burst, urgent effects (a reporter's room) run first and routine
+// messages take at most a quarter of the slots, however many are waiting,
+// but are never crowded out.
 func TestOutboxOpensRoomsFirstAndCapsRoutineWork(t *testing.T) {
 	f := newFixture(t, friday)
 	ctx, cancel := context.WithCancel(context.Background())
@@ -134,18 +136,21 @@ func TestOutboxOpensRoomsFirstAndCapsRoutineWork(t *testing.T) {
 		}
 	}
 	for i := range 3 {
-		if _, err := f.store.Enqueue(ctx, fmt.Sprintf("new-%d", i), store.KindCreateCaseRoom, struct{}{}, f.clock.Now()); err != nil {
+		if _, err := f.store.EnqueueUrgent(ctx, fmt.Sprintf("new-%d", i), store.KindCreateCaseRoom, struct{}{}, f.clock.Now()); err != nil {
 			t.Fatal(err)
 		}
 	}
-	due, err := f.store.DueEffects(ctx, f.clock.Now(), 5)
+	// The rooms come first, and a crowd of either kind leaves the other in view.
+	due, err := f.store.DueEffects(ctx, f.clock.Now(), 2)
 	if err != nil {
 		t.Fatal(err)
 	}
-	for i, e := range due[:3] {
-		if e.Kind != store.KindCreateCaseRoom {
-			t.Errorf("due effect %d is a %s, want the rooms first", i, e.Kind)
-		}
+	var kinds []string
+	for _, e := range due {
+		kinds = append(kinds, e.Kind)
+	}
+	if want := []string{store.KindCreateCaseRoom, store.KindCreateCaseRoom, store.KindSend, store.KindSend}; !slices.Equal(kinds, want) {
+		t.Errorf("due effects %v, want %v", kinds, want)
 	}
 	done := make(chan error, 1)
 	go func() { done <- o.Run(ctx) }()

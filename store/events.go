@@ -81,3 +81,43 @@ func (s *Store) SetAccount(ctx context.Context, a Account) error {
 		a.UserID, a.DeviceID, a.AccessToken)
 	return err
 }
+
+// AwaitingEvent is an encrypted event noted before decryption and not yet
+// handled.
+type AwaitingEvent struct {
+	Room    id.RoomID
+	Event   id.EventID
+	NotedAt time.Time
+}
+
+// NoteEncrypted notes an encrypted event before it is decrypted.
+func (s *Store) NoteEncrypted(ctx context.Context, room id.RoomID, eventID id.EventID, now time.Time) error {
+	_, err := s.db.Exec(ctx, `INSERT INTO awaiting_keys (event_id, room_id, noted_at) VALUES ($1, $2, $3) ON CONFLICT DO NOTHING`, eventID, room, millis(now))
+	return err
+}
+
+// DoneEncrypted forgets a noted event: it was handled, or cannot be decrypted.
+func (s *Store) DoneEncrypted(ctx context.Context, eventID id.EventID) error {
+	_, err := s.db.Exec(ctx, `DELETE FROM awaiting_keys WHERE event_id = $1`, eventID)
+	return err
+}
+
+// AwaitingEvents returns the noted events not yet handled, oldest first.
+func (s *Store) AwaitingEvents(ctx context.Context) ([]AwaitingEvent, error) {
+	rows, err := s.db.Query(ctx, `SELECT event_id, room_id, noted_at FROM awaiting_keys ORDER BY noted_at, event_id`)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var out []AwaitingEvent
+	for rows.Next() {
+		var a AwaitingEvent
+		var at int64
+		if err := rows.Scan(&a.Event, &a.Room, &at); err != nil {
+			return nil, err
+		}
+		a.NotedAt = fromMillis(at)
+		out = append(out, a)
+	}
+	return out, rows.Err()
+}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"database/sql"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"time"
 )
@@ -17,6 +18,8 @@ type Effect struct {
 	Attempts      int
 	NextAttemptAt time.Time
 	CreatedAt     time.Time
+	// Urgent effects are what someone waits on; they run first.
+	Urgent bool
 }
 
 // Decode unmarshals the effect's payload into v.
@@ -30,37 +33,49 @@ func (e Effect) Decode(v any) error {
 // Enqueue records an effect to be made. Run it in the transaction that
 // decided the effect, so the decision and its effects commit together.
 func (s *Store) Enqueue(ctx context.Context, lane, kind string, payload any, now time.Time) (int64, error) {
+	return s.enqueue(ctx, lane, kind, payload, now, false)
+}
+
+// EnqueueUrgent records an effect someone is waiting on (a reporter's
+// answer, their case room): it runs before routine effects.
+func (s *Store) EnqueueUrgent(ctx context.Context, lane, kind string, payload any, now time.Time) (int64, error) {
+	return s.enqueue(ctx, lane, kind, payload, now, true)
+}
+
+func (s *Store) enqueue(ctx context.Context, lane, kind string, payload any, now time.Time, urgent bool) (int64, error) {
 	data, err := json.Marshal(payload)
 	if err != nil {
 		return 0, fmt.Errorf("encode %s effect: %w", kind, err)
 	}
 	var id int64
 	err = s.db.QueryRow(ctx, `
-		INSERT INTO outbox (lane, kind, payload, next_attempt_at, created_at) VALUES ($1, $2, $3, $4, $4)
-		RETURNING id`, lane, kind, string(data), millis(now)).Scan(&id)
+		INSERT INTO outbox (lane, kind, payload, next_attempt_at, created_at, urgent) VALUES ($1, $2, $3, $4, $4, $5)
+		RETURNING id`, lane, kind, string(data), millis(now), urgent).Scan(&id)
 	if err != nil {
 		return 0, fmt.Errorf("enqueue %s effect: %w", kind, err)
 	}
 	return id, nil
 }
 
-// UrgentKinds are the effects a reporter waits on: the way into their case
-// room. The outbox runs them first.
-var UrgentKinds = [2]string{KindCreateCaseRoom, KindOpenDM}
-
-// Urgent reports whether the effect is of an urgent kind.
-func (e Effect) Urgent() bool { return e.Kind == UrgentKinds[0] || e.Kind == UrgentKinds[1] }
-
-// DueEffects returns up to limit effects that may run now: the oldest
-// pending effect of each lane, if its next attempt is due. Opening a room
-// goes first: under a burst, a reporter's way in should not queue behind
-// the messages of cases opened earlier.
+// DueEffects returns effects that may run now: the oldest pending effect
+// of each lane, if its next attempt is due. Up to limit urgent ones come
+// first, then up to limit routine ones, so that neither kind can crowd the
+// other out of the runner's view.
 func (s *Store) DueEffects(ctx context.Context, now time.Time, limit int) ([]Effect, error) {
+	urgent, err := s.dueEffects(ctx, now, limit, true)
+	if err != nil {
+		return nil, err
+	}
+	routine, err := s.dueEffects(ctx, now, limit, false)
+	return append(urgent, routine...), err
+}
+
+func (s *Store) dueEffects(ctx context.Context, now time.Time, limit int, urgent bool) ([]Effect, error) {
 	rows, err := s.db.Query(ctx, `
-		SELECT id, lane, kind, payload, attempts, next_attempt_at, created_at FROM outbox o
-		WHERE state = 'pending' AND next_attempt_at <= $1
+		SELECT id, lane, kind, payload, attempts, next_attempt_at, created_at, urgent FROM outbox o
+		WHERE state = 'pending' AND next_attempt_at <= $1 AND urgent = $3
 		  AND id = (SELECT MIN(id) FROM outbox WHERE lane = o.lane AND state = 'pending')
-		ORDER BY kind IN ($3, $4) DESC, next_attempt_at, id LIMIT $2`, millis(now), limit, UrgentKinds[0], UrgentKinds[1])
+		ORDER BY next_attempt_at, id LIMIT $2`, millis(now), limit, urgent)
 	if err != nil {
 		return nil, err
 	}
@@ -70,7 +85,7 @@ func (s *Store) DueEffects(ctx context.Context, now time.Time, limit int) ([]Eff
 		var e Effect
 		var payload string
 		var next, created int64
-		if err := rows.Scan(&e.ID, &e.Lane, &e.Kind, &payload, &e.Attempts, &next, &created); err != nil {
+		if err := rows.Scan(&e.ID, &e.Lane, &e.Kind, &payload, &e.Attempts, &next, &created, &e.Urgent); err != nil {
 			return nil, err
 		}
 		e.Payload = json.RawMessage(payload)
@@ -90,8 +105,13 @@ func (s *Store) NextEffectAt(ctx context.Context) (time.Time, error) {
 
 // StartAttempt counts an attempt before it is made, so that after a crash
 // the next attempt knows an earlier one may have got through.
+// It returns ErrNotFound if the effect is no longer pending: a runner's
+// view of what is due can be older than the effect's completion.
 func (s *Store) StartAttempt(ctx context.Context, effectID int64) (attempts int, err error) {
-	err = s.db.QueryRow(ctx, `UPDATE outbox SET attempts = attempts + 1 WHERE id = $1 RETURNING attempts`, effectID).Scan(&attempts)
+	err = s.db.QueryRow(ctx, `UPDATE outbox SET attempts = attempts + 1 WHERE id = $1 AND state = 'pending' RETURNING attempts`, effectID).Scan(&attempts)
+	if errors.Is(err, sql.ErrNoRows) {
+		return 0, ErrNotFound
+	}
 	return attempts, err
 }
 

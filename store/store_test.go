@@ -211,3 +211,50 @@ func TestAuditLogKeepsRefusals(t *testing.T) {
 		t.Fatalf("audit = %+v, %v", entries, err)
 	}
 }
+
+func TestNotedEncryptedEventsAreKeptUntilDone(t *testing.T) {
+	ctx := context.Background()
+	s, _ := openTest(t)
+	for i, evt := range []id.EventID{"$b", "$a"} {
+		if err := s.NoteEncrypted(ctx, "!r:x", evt, t0.Add(time.Duration(i)*time.Second)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := s.NoteEncrypted(ctx, "!r:x", "$b", t0.Add(time.Hour)); err != nil {
+		t.Fatal("noting an event twice:", err)
+	}
+	if err := s.DoneEncrypted(ctx, "$b"); err != nil {
+		t.Fatal(err)
+	}
+	got, err := s.AwaitingEvents(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(got) != 1 || got[0].Event != "$a" || got[0].Room != "!r:x" || !got[0].NotedAt.Equal(t0.Add(time.Second)) {
+		t.Errorf("awaiting events: %+v, want only $a noted at %v", got, t0.Add(time.Second))
+	}
+}
+
+// A runner whose view of the outbox is older than an effect's completion
+// must not make it again.
+func TestAnEffectDoneIsNotStartedAgain(t *testing.T) {
+	ctx := context.Background()
+	s, _ := openTest(t)
+	id, err := s.Enqueue(ctx, "lane", KindSend, struct{}{}, t0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	stale, err := s.DueEffects(ctx, t0, 10)
+	if err != nil || len(stale) != 1 {
+		t.Fatalf("due: %v, %v", stale, err)
+	}
+	if n, err := s.StartAttempt(ctx, id); err != nil || n != 1 {
+		t.Fatalf("first attempt: %d, %v", n, err)
+	}
+	if err := s.CompleteEffect(ctx, id, nil, t0); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.StartAttempt(ctx, stale[0].ID); !errors.Is(err, ErrNotFound) {
+		t.Errorf("starting a done effect again: %v, want ErrNotFound", err)
+	}
+}

@@ -29,6 +29,7 @@ type User struct {
 	mu      sync.Mutex
 	events  []*event.Event
 	invites map[id.RoomID]*event.Event
+	seen    map[string]bool
 	changed chan struct{}
 	// AutoJoin makes the user accept every invite.
 	AutoJoin bool
@@ -64,7 +65,7 @@ func Login(ctx context.Context, srv *Server, localpart, password, dir string) (*
 		return nil, fmt.Errorf("log in %s: %w", localpart, err)
 	}
 	cli.Crypto = helper
-	u := &User{Client: cli, crypto: helper, invites: map[id.RoomID]*event.Event{}, changed: make(chan struct{})}
+	u := &User{Client: cli, crypto: helper, invites: map[id.RoomID]*event.Event{}, seen: map[string]bool{}, changed: make(chan struct{})}
 	syncer := cli.Syncer.(*mautrix.DefaultSyncer)
 	record := func(_ context.Context, evt *event.Event) { u.record(evt) }
 	for _, t := range []event.Type{event.EventMessage, event.EventReaction, event.StateMember, event.EventRedaction} {
@@ -105,6 +106,12 @@ func (u *User) SetAutoJoin(on bool) {
 func (u *User) record(evt *event.Event) {
 	u.mu.Lock()
 	defer u.mu.Unlock()
+	// A sync retried after an error can hand over an event again.
+	key := evt.ID.String() + "|" + evt.Type.Type
+	if u.seen[key] {
+		return
+	}
+	u.seen[key] = true
 	u.events = append(u.events, evt)
 	if evt.Type == event.StateMember && evt.GetStateKey() == u.Client.UserID.String() && evt.Content.AsMember().Membership == event.MembershipInvite {
 		u.invites[evt.RoomID] = evt

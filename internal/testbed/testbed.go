@@ -363,16 +363,16 @@ func (p *Bot) Metric(name string) (float64, error) {
 	return 0, fmt.Errorf("no metric %s", name)
 }
 
-// WaitOutboxEmpty waits until every recorded side effect has been made.
-func (p *Bot) WaitOutboxEmpty(ctx context.Context, timeout time.Duration) error {
+// WaitMetric waits until a metric of the bot's /metrics has the value want.
+func (p *Bot) WaitMetric(ctx context.Context, name string, want float64, timeout time.Duration) error {
 	deadline := time.Now().Add(timeout)
 	for {
-		v, err := p.Metric("secbot_outbox_pending")
-		if err == nil && v == 0 {
+		v, err := p.Metric(name)
+		if err == nil && v == want {
 			return nil
 		}
 		if time.Now().After(deadline) {
-			return fmt.Errorf("outbox not empty after %s (pending %v, %v)", timeout, v, err)
+			return fmt.Errorf("%s is %v (%v) after %s, want %v", name, v, err, timeout, want)
 		}
 		select {
 		case <-ctx.Done():
@@ -380,6 +380,11 @@ func (p *Bot) WaitOutboxEmpty(ctx context.Context, timeout time.Duration) error 
 		case <-time.After(100 * time.Millisecond):
 		}
 	}
+}
+
+// WaitOutboxEmpty waits until every recorded side effect has been made.
+func (p *Bot) WaitOutboxEmpty(ctx context.Context, timeout time.Duration) error {
+	return p.WaitMetric(ctx, "secbot_outbox_pending", 0, timeout)
 }
 
 // Log returns what the bot has logged so far.
