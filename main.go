@@ -12,6 +12,8 @@ import (
 	"net/http"
 	"os"
 	"os/signal"
+	"reflect"
+	"slices"
 	"strings"
 	"sync"
 	"syscall"
@@ -154,16 +156,7 @@ func serve(ctx context.Context, configPath string, cfg *config.Config, log zerol
 		log.Info().Str("repository", gh.Repository()).Str("auth", cfg.GitHub.AuthMode()).Msg("GitHub advisories enabled")
 	}
 	timers := scheduler.NewTimers(st, clock, tmpl, policyOf(cfg), log.With().Str("component", "timers").Logger(), outbox.Kick)
-	h := handlers.New(handlers.Options{
-		CommandPrefix:    cfg.Matrix.CommandPrefix,
-		TeamRoom:         cfg.Team.RoomID,
-		Team:             cfg.Team.MemberIDs,
-		GitHub:           github,
-		Repository:       cfg.GitHub.Owner + "/" + cfg.GitHub.Repo,
-		AnnounceRooms:    cfg.Announce.Rooms,
-		EmbargoWarnAfter: cfg.Embargo.WarnAfterSpan,
-		Rotation:         cfg.Team.Rotation,
-	}, st, b, tmpl, clock, timers, outbox.Kick)
+	h := handlers.New(handlerOptions(cfg, github), st, b, tmpl, clock, timers, outbox.Kick)
 	outbox.Register(store.KindAnnounce, h.Announce)
 
 	ctx, cancel := context.WithCancel(ctx)
@@ -173,7 +166,7 @@ func serve(ctx context.Context, configPath string, cfg *config.Config, log zerol
 		return fmt.Errorf("start timers: %w", err)
 	}
 	defer func() { _ = cron.Shutdown() }()
-	go reloadOnHangup(ctx, configPath, timers, log)
+	go reloadOnHangup(ctx, configPath, cfg, reloadable{timers: timers, handlers: h, templates: tmpl, github: github}, log)
 
 	var wg sync.WaitGroup
 	errs := make(chan error, 3)
@@ -216,11 +209,36 @@ func policyOf(cfg *config.Config) scheduler.Policy {
 	}
 }
 
-// reloadOnHangup re-reads the config on SIGHUP and hands the new policy
-// (contacts, ladder, promises) to the timers. Ladder progress is in the
-// database, so a handover loses nothing. A bad config is refused and the
-// old one stays in force.
-func reloadOnHangup(ctx context.Context, path string, timers *scheduler.Timers, log zerolog.Logger) {
+// handlerOptions takes the handlers' options from the config; whether
+// GitHub is on is decided at start (its client and executors are made then).
+func handlerOptions(cfg *config.Config, github bool) handlers.Options {
+	return handlers.Options{
+		CommandPrefix:    cfg.Matrix.CommandPrefix,
+		TeamRoom:         cfg.Team.RoomID,
+		Team:             cfg.Team.MemberIDs,
+		GitHub:           github,
+		Repository:       cfg.GitHub.Owner + "/" + cfg.GitHub.Repo,
+		AnnounceRooms:    cfg.Announce.Rooms,
+		EmbargoWarnAfter: cfg.Embargo.WarnAfterSpan,
+		Rotation:         cfg.Team.Rotation,
+	}
+}
+
+// reloadable is what a SIGHUP can change while secbot runs.
+type reloadable struct {
+	timers    *scheduler.Timers
+	handlers  *handlers.Handlers
+	templates *templates.Set
+	github    bool
+}
+
+// reloadOnHangup re-reads the config and the templates on SIGHUP and puts
+// them in force: the team, its room, contacts, ladder, promises,
+// announcement rooms, embargo warnings and texts. Ladder progress is in the
+// database, so a handover loses nothing. A bad config or template is
+// refused and the old one stays in force; what only a restart can change
+// (the Matrix account, the database, GitHub, the HTTP address) is named.
+func reloadOnHangup(ctx context.Context, path string, running *config.Config, r reloadable, log zerolog.Logger) {
 	hup := make(chan os.Signal, 1)
 	signal.Notify(hup, syscall.SIGHUP)
 	defer signal.Stop(hup)
@@ -235,7 +253,29 @@ func reloadOnHangup(ctx context.Context, path string, timers *scheduler.Timers, 
 			log.Error().Str("problems", err.Error()).Msg("Config reload refused; keeping the config in force")
 			continue
 		}
-		timers.SetPolicy(policyOf(cfg))
-		log.Info().Stringer("coordinator", cfg.Team.CoordinatorID).Stringer("backup", cfg.Team.BackupID).Msg("Config reloaded")
+		tmpl, err := templates.Load(cfg.Templates.Dir)
+		if err != nil {
+			log.Error().Str("problems", err.Error()).Msg("Config reload refused: the templates are not valid; keeping the config in force")
+			continue
+		}
+		r.templates.Replace(tmpl)
+		r.timers.SetPolicy(policyOf(cfg))
+		r.handlers.SetOptions(handlerOptions(cfg, r.github))
+		var restart []string
+		for name, same := range map[string]bool{
+			"[matrix]":   reflect.DeepEqual(cfg.Matrix, running.Matrix),
+			"[database]": reflect.DeepEqual(cfg.Database, running.Database),
+			"[github]":   reflect.DeepEqual(cfg.GitHub, running.GitHub),
+			"[http]":     reflect.DeepEqual(cfg.HTTP, running.HTTP),
+		} {
+			if !same {
+				restart = append(restart, name)
+			}
+		}
+		slices.Sort(restart)
+		if len(restart) > 0 {
+			log.Warn().Strs("sections", restart).Msg("These sections changed and take effect only at the next start")
+		}
+		log.Info().Stringer("coordinator", cfg.Team.CoordinatorID).Stringer("backup", cfg.Team.BackupID).Stringer("team_room", cfg.Team.RoomID).Msg("Config reloaded")
 	}
 }

@@ -1,6 +1,8 @@
 package e2e
 
 import (
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -162,7 +164,7 @@ func TestLadderSurvivesKillMidway(t *testing.T) {
 
 // A handover: the config names a new coordinator and backup, SIGHUP reloads
 // it, and the next escalation goes to the new coordinator; nothing already
-// sent is sent again.
+// sent is sent again. The same reload puts the team's own texts in force.
 func TestReloadHandsTheLadderOver(t *testing.T) {
 	ctx := testContext(t)
 	bed.Alice.SetAutoJoin(true)
@@ -174,10 +176,18 @@ func TestReloadHandsTheLadderOver(t *testing.T) {
 	_, caseID := report(t, ctx, reporter, bot.UserID)
 	escalationTo(t, bed.Alice, bot.UserID, caseID, "security coordinator", 30*time.Second)
 
-	// Alice goes on leave: Bob becomes coordinator, Alice the backup.
+	// Alice goes on leave: Bob becomes coordinator, Alice the backup; and
+	// the team words its first answer its own way.
+	if err := os.MkdirAll(filepath.Join(bot.Dir, "texts"), 0o700); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(bot.Dir, "texts", "dm_ack.md"), []byte("Thanks! Your report is **{{.CaseID}}**; please do not share any details here.\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
 	err := bot.Reload(func(cfg string) string {
 		cfg = strings.Replace(cfg, `coordinator = "@alice:localhost"`, `coordinator = "@bob:localhost"`, 1)
-		return strings.Replace(cfg, `backup = "@bob:localhost"`, `backup = "@alice:localhost"`, 1)
+		cfg = strings.Replace(cfg, `backup = "@bob:localhost"`, `backup = "@alice:localhost"`, 1)
+		return cfg + "\n[templates]\ndir = \"texts\"\n"
 	})
 	if err != nil {
 		t.Fatal(err)
@@ -198,4 +208,8 @@ func TestReloadHandsTheLadderOver(t *testing.T) {
 	if coordinatorDMs != 0 {
 		t.Errorf("the coordinator step was sent again after the reload (%d times to Bob)", coordinatorDMs)
 	}
+	next := newUser(t, ctx, "handover2")
+	dm := openDM(t, ctx, next, bot.UserID)
+	say(t, ctx, next, dm, "I want to report a security issue")
+	waitMessage(t, ctx, next, dm, bot.UserID, "Thanks! Your report is")
 }

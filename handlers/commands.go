@@ -192,7 +192,7 @@ func (h *Handlers) runCommand(ctx context.Context, evt *event.Event, cmd *comman
 		case roomCase != nil:
 			c.c = roomCase
 		default:
-			return c.reply(fmt.Sprintf("Which case? Name it: `%s`.", strings.TrimSpace(h.opts.CommandPrefix+" "+cmd.name+" SR-2026-0007 "+cmd.args)))
+			return c.reply(fmt.Sprintf("Which case? Name it: `%s`.", strings.TrimSpace(h.opts().CommandPrefix+" "+cmd.name+" SR-2026-0007 "+cmd.args)))
 		}
 		if c.c != nil {
 			c.lane = c.c.ID.String()

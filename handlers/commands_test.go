@@ -7,7 +7,8 @@ import (
 )
 
 func testHandlers() *Handlers {
-	h := &Handlers{opts: Options{CommandPrefix: "!sec"}}
+	h := &Handlers{}
+	h.SetOptions(Options{CommandPrefix: "!sec"})
 	h.teamCmds = h.teamCommands()
 	h.reporterCmds = h.reporterCommands()
 	return h

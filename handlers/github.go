@@ -17,7 +17,7 @@ var githubLogin = regexp.MustCompile(`^[A-Za-z0-9](?:[A-Za-z0-9]|-[A-Za-z0-9]){0
 // advisory records a GitHub effect on the case's advisory, answering in
 // the room the command came from.
 func (h *Handlers) advisory(c *cmdContext, kind string, p store.AdvisoryEffect) error {
-	if !h.opts.GitHub {
+	if !h.opts().GitHub {
 		return usagef("GitHub is not configured for secbot, so cases have no advisory")
 	}
 	p.CaseID = c.c.ID.String()

@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"slices"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/jonboulle/clockwork"
@@ -53,7 +54,8 @@ type Options struct {
 
 // Handlers implements bot.Handler.
 type Handlers struct {
-	opts      Options
+	// options are swapped whole by SetOptions (a config reload).
+	options   atomic.Pointer[Options]
 	store     *store.Store
 	chat      Chat
 	templates *templates.Set
@@ -72,11 +74,18 @@ func New(opts Options, st *store.Store, chat Chat, tmpl *templates.Set, clock cl
 	if kick == nil {
 		kick = func() {}
 	}
-	h := &Handlers{opts: opts, store: st, chat: chat, templates: tmpl, clock: clock, timers: timers, kick: kick}
+	h := &Handlers{store: st, chat: chat, templates: tmpl, clock: clock, timers: timers, kick: kick}
+	h.options.Store(&opts)
 	h.teamCmds = h.teamCommands()
 	h.reporterCmds = h.reporterCommands()
 	return h
 }
+
+// SetOptions puts reloaded options in force (a SIGHUP).
+func (h *Handlers) SetOptions(opts Options) { h.options.Store(&opts) }
+
+// opts returns the options in force.
+func (h *Handlers) opts() *Options { return h.options.Load() }
 
 // IsTeam reports whether user is on the security team.
 func (h *Handlers) IsTeam(user id.UserID) bool { return slices.Contains(h.teamMembers(), user) }
@@ -87,7 +96,7 @@ func (h *Handlers) teamMembers() []id.UserID {
 	if h.timers != nil {
 		return h.timers.Policy().Team
 	}
-	return h.opts.Team
+	return h.opts().Team
 }
 
 // HandleEvent handles one synced (and decrypted) event. It returns an error
@@ -216,7 +225,7 @@ func (h *Handlers) handleMessage(ctx context.Context, evt *event.Event) error {
 // look-alike characters are not the prefix).
 func (h *Handlers) commandText(text string) (string, bool) {
 	text = strings.TrimSpace(text)
-	prefix := h.opts.CommandPrefix
+	prefix := h.opts().CommandPrefix
 	if len(text) < len(prefix) || !strings.EqualFold(text[:len(prefix)], prefix) {
 		return "", false
 	}
@@ -263,7 +272,7 @@ func (h *Handlers) teamCommand(ctx context.Context, evt *event.Event, text strin
 			if err := h.store.Audit(ctx, store.AuditEntry{At: h.clock.Now(), Actor: evt.Sender, CaseID: caseID, Action: action, Detail: "refused: not on the security team", Allowed: false}); err != nil {
 				return err
 			}
-			md, err := h.templates.Render("not_team", map[string]any{"Prefix": h.opts.CommandPrefix})
+			md, err := h.templates.Render("not_team", map[string]any{"Prefix": h.opts().CommandPrefix})
 			if err != nil {
 				return err
 			}
@@ -310,7 +319,7 @@ const (
 // roomKind says what a room is to the bot: the team room, a case room, a
 // direct chat with the sender, or any other (public) room.
 func (h *Handlers) roomKind(ctx context.Context, evt *event.Event) (roomKind, *store.Case, error) {
-	if evt.RoomID == h.opts.TeamRoom {
+	if evt.RoomID == h.opts().TeamRoom {
 		return roomTeam, nil, nil
 	}
 	if c, err := h.store.CaseByRoom(ctx, evt.RoomID); err == nil {

@@ -91,12 +91,12 @@ func (h *Handlers) intake(ctx context.Context, evt *event.Event, msg *event.Mess
 		if err := h.render(ctx, lane, store.Target{CaseRoomOf: lane}, "welcome", data, ""); err != nil {
 			return err
 		}
-		if h.opts.TeamRoom != "" {
-			if err := h.render(ctx, lane, store.Target{Room: h.opts.TeamRoom}, "team_new_case", data, ""); err != nil {
+		if h.opts().TeamRoom != "" {
+			if err := h.render(ctx, lane, store.Target{Room: h.opts().TeamRoom}, "team_new_case", data, ""); err != nil {
 				return err
 			}
 		}
-		if h.opts.GitHub {
+		if h.opts().GitHub {
 			if _, err := h.store.Enqueue(ctx, "github:"+lane, store.KindAdvisoryCreate, store.AdvisoryEffect{CaseID: lane}, now); err != nil {
 				return err
 			}
@@ -144,7 +144,7 @@ func (h *Handlers) intakeData(c *store.Case) map[string]any {
 	data["RespondBy"] = h.local(p.SLA.Due(disclosure.DeadlineResponse, c.CreatedAt, cal))
 	data["UpdateInterval"] = p.SLA.UpdateInterval.String()
 	data["Suggested"] = ""
-	if members := h.teamMembers(); h.opts.Rotation && len(members) > 0 {
+	if members := h.teamMembers(); h.opts().Rotation && len(members) > 0 {
 		// Round-robin by case number, as Kubernetes rotates its fix lead.
 		data["Suggested"] = members[(c.ID.Seq-1)%len(members)].String()
 	}

@@ -53,7 +53,7 @@ func (h *Handlers) recordVersions(c *cmdContext, affected, patched string) error
 			return err
 		}
 	}
-	if h.opts.GitHub && (affected != "" || patched != "") {
+	if h.opts().GitHub && (affected != "" || patched != "") {
 		return h.advisoryQuiet(c, store.AdvisoryEffect{Affected: affected, Patched: patched})
 	}
 	return nil
@@ -61,7 +61,7 @@ func (h *Handlers) recordVersions(c *cmdContext, affected, patched string) error
 
 // advisoryQuiet updates the advisory; the answer comes in the room.
 func (h *Handlers) advisoryQuiet(c *cmdContext, p store.AdvisoryEffect) error {
-	if !h.opts.GitHub {
+	if !h.opts().GitHub {
 		return nil
 	}
 	return h.advisory(c, store.KindAdvisoryUpdate, p)
@@ -85,13 +85,13 @@ func (h *Handlers) cmdConfirm(c *cmdContext) error {
 	if err := h.render(c, c.c.ID.String(), store.Target{CaseRoomOf: c.c.ID.String()}, "confirmed", data, ""); err != nil {
 		return err
 	}
-	return c.reply(fmt.Sprintf("%s is confirmed (step 2). Next: decide on an embargo (`%s embargo propose DATE`) and start the audit (`%s audit start`).", c.c.ID, h.opts.CommandPrefix, h.opts.CommandPrefix))
+	return c.reply(fmt.Sprintf("%s is confirmed (step 2). Next: decide on an embargo (`%s embargo propose DATE`) and start the audit (`%s audit start`).", c.c.ID, h.opts().CommandPrefix, h.opts().CommandPrefix))
 }
 
 func (h *Handlers) cmdVersions(c *cmdContext) error {
 	affected, patched := versionsArg(c.rest)
 	if affected == "" {
-		return usagef("usage: `%s versions CASE AFFECTED [; PATCHED]`, e.g. `< 1.4.2; 1.4.2`", h.opts.CommandPrefix)
+		return usagef("usage: `%s versions CASE AFFECTED [; PATCHED]`, e.g. `< 1.4.2; 1.4.2`", h.opts().CommandPrefix)
 	}
 	if err := h.recordVersions(c, affected, patched); err != nil {
 		return err
@@ -106,7 +106,7 @@ var severities = []string{"low", "medium", "high", "critical"}
 
 func (h *Handlers) cmdSeverity(c *cmdContext) error {
 	if len(c.args) != 1 || !slices.Contains(severities, strings.ToLower(c.args[0])) {
-		return usagef("usage: `%s severity [CASE] low|medium|high|critical`", h.opts.CommandPrefix)
+		return usagef("usage: `%s severity [CASE] low|medium|high|critical`", h.opts().CommandPrefix)
 	}
 	sev := strings.ToLower(c.args[0])
 	if err := h.store.SetFact(c, c.c.ID, store.FactSeverity, sev, c.now); err != nil {
@@ -123,7 +123,7 @@ func (h *Handlers) cmdSeverity(c *cmdContext) error {
 
 func (h *Handlers) cmdCWE(c *cmdContext) error {
 	if len(c.args) == 0 || len(c.args) > 10 {
-		return usagef("usage: `%s cwe [CASE] CWE-787 …` (one to ten)", h.opts.CommandPrefix)
+		return usagef("usage: `%s cwe [CASE] CWE-787 …` (one to ten)", h.opts().CommandPrefix)
 	}
 	var cwes []string
 	for _, a := range c.args {
@@ -144,7 +144,7 @@ func (h *Handlers) cmdCWE(c *cmdContext) error {
 
 func (h *Handlers) cmdSummary(c *cmdContext) error {
 	if c.rest == "" || len(c.rest) > 200 || strings.Contains(c.rest, "\n") {
-		return usagef("usage: `%s summary [CASE] TEXT` — one line, at most 200 characters", h.opts.CommandPrefix)
+		return usagef("usage: `%s summary [CASE] TEXT` — one line, at most 200 characters", h.opts().CommandPrefix)
 	}
 	if err := h.store.SetFact(c, c.c.ID, store.FactSummary, c.rest, c.now); err != nil {
 		return err
@@ -157,7 +157,7 @@ func (h *Handlers) cmdSummary(c *cmdContext) error {
 
 func (h *Handlers) cmdReject(c *cmdContext) error {
 	if c.rest == "" {
-		return usagef("usage: `%s reject [CASE] REASON` — the reason is shown to the reporter", h.opts.CommandPrefix)
+		return usagef("usage: `%s reject [CASE] REASON` — the reason is shown to the reporter", h.opts().CommandPrefix)
 	}
 	if _, err := h.transition(c, disclosure.ActReject); err != nil {
 		return err
@@ -177,12 +177,12 @@ func (h *Handlers) cmdReject(c *cmdContext) error {
 	if err := h.render(c, c.c.ID.String(), store.Target{CaseRoomOf: c.c.ID.String()}, "rejected", map[string]any{"CaseID": c.c.ID.String(), "Reason": c.rest}, ""); err != nil {
 		return err
 	}
-	return c.reply(fmt.Sprintf("%s is rejected; the reporter is told. Close it with `%s close` when you are done.", c.c.ID, h.opts.CommandPrefix))
+	return c.reply(fmt.Sprintf("%s is rejected; the reporter is told. Close it with `%s close` when you are done.", c.c.ID, h.opts().CommandPrefix))
 }
 
 func (h *Handlers) cmdAudit(c *cmdContext) error {
 	if len(c.args) != 1 || (c.args[0] != "start" && c.args[0] != "done") {
-		return usagef("usage: `%s audit [CASE] start` or `… done`", h.opts.CommandPrefix)
+		return usagef("usage: `%s audit [CASE] start` or `… done`", h.opts().CommandPrefix)
 	}
 	action := disclosure.ActAuditStart
 	if c.args[0] == "done" {
@@ -246,7 +246,7 @@ func (h *Handlers) cmdPublish(c *cmdContext) error {
 	if err := h.store.StopDeadlines(c, c.c.ID); err != nil {
 		return err
 	}
-	if h.opts.GitHub {
+	if h.opts().GitHub {
 		// The announcement follows once GitHub has published.
 		if err := h.advisory(c, store.KindAdvisoryPublish, store.AdvisoryEffect{}); err != nil {
 			return err
@@ -315,7 +315,7 @@ func (h *Handlers) parseEmbargoDate(args []string) (time.Time, error) {
 }
 
 func (h *Handlers) cmdEmbargo(c *cmdContext) error {
-	usage := usagef("usage: `%s embargo [CASE] propose YYYY-MM-DD [HH:MM]`, `add @user:server [github-name]`, `remove @user:server` or `lift`", h.opts.CommandPrefix)
+	usage := usagef("usage: `%s embargo [CASE] propose YYYY-MM-DD [HH:MM]`, `add @user:server [github-name]`, `remove @user:server` or `lift`", h.opts().CommandPrefix)
 	if len(c.args) == 0 {
 		return usage
 	}
@@ -329,7 +329,7 @@ func (h *Handlers) cmdEmbargo(c *cmdContext) error {
 	case "propose":
 		end, err := h.parseEmbargoDate(c.args[1:])
 		if err != nil {
-			return usagef("the date must be YYYY-MM-DD with an optional HH:MM (%s), e.g. `%s embargo propose 2027-01-15 14:00`", cal.Location, h.opts.CommandPrefix)
+			return usagef("the date must be YYYY-MM-DD with an optional HH:MM (%s), e.g. `%s embargo propose 2027-01-15 14:00`", cal.Location, h.opts().CommandPrefix)
 		}
 		next, err := e.Propose(end, c.now)
 		if err != nil {
@@ -344,7 +344,7 @@ func (h *Handlers) cmdEmbargo(c *cmdContext) error {
 		if err := h.render(c, lane, store.Target{CaseRoomOf: lane}, "embargo_proposed", map[string]any{"CaseID": lane, "End": h.formatTime(end), "Revision": next.State == disclosure.EmbargoRevise, "Current": h.embargoEnd(e)}, ""); err != nil {
 			return err
 		}
-		warn := h.opts.EmbargoWarnAfter
+		warn := h.opts().EmbargoWarnAfter
 		if !warn.IsZero() && end.After(cal.Add(c.now, warn)) {
 			return c.reply(fmt.Sprintf("⚠️ Proposed to the reporter: %s. That is longer than %s (the linux-distros maximum is 14 days); long embargoes leave users exposed.", h.formatTime(end), warn))
 		}
@@ -449,8 +449,8 @@ func (h *Handlers) answerEmbargo(c *cmdContext, agree bool) error {
 		return err
 	}
 	data := map[string]any{"CaseID": c.c.ID.String(), "Agree": agree, "End": h.embargoEnd(next), "State": string(next.State)}
-	if h.opts.TeamRoom != "" {
-		if err := h.render(c, c.c.ID.String(), store.Target{Room: h.opts.TeamRoom}, "embargo_answered", data, ""); err != nil {
+	if h.opts().TeamRoom != "" {
+		if err := h.render(c, c.c.ID.String(), store.Target{Room: h.opts().TeamRoom}, "embargo_answered", data, ""); err != nil {
 			return err
 		}
 	}
@@ -495,7 +495,7 @@ func (h *Handlers) cmdCredit(c *cmdContext) error {
 func (h *Handlers) cmdStats(c *cmdContext) error {
 	days := 90
 	if len(c.args) > 1 {
-		return usagef("usage: `%s stats [DAYS]`", h.opts.CommandPrefix)
+		return usagef("usage: `%s stats [DAYS]`", h.opts().CommandPrefix)
 	}
 	if len(c.args) == 1 {
 		if _, err := fmt.Sscanf(c.args[0], "%d", &days); err != nil || days < 1 || days > 3650 {
@@ -572,13 +572,13 @@ func (h *Handlers) Announce(ctx context.Context, e store.Effect) (any, error) {
 		now := h.clock.Now()
 		md, err := h.templates.Render("announcement", map[string]any{
 			"GHSAID": c.GHSAID, "URL": c.GHSAURL, "CVE": c.CVEID, "Summary": c.PublicSummary, "Severity": c.Severity,
-			"Affected": c.Affected, "Patched": c.Patched, "Credit": creditName(c.Credit), "Repository": h.opts.Repository,
+			"Affected": c.Affected, "Patched": c.Patched, "Credit": creditName(c.Credit), "Repository": h.opts().Repository,
 		})
 		if err != nil {
 			return err
 		}
 		var posted, queued []string
-		for _, room := range h.opts.AnnounceRooms {
+		for _, room := range h.opts().AnnounceRooms {
 			lane := "announce:" + p.CaseID + ":" + room
 			done, err := h.store.EffectDoneInLane(ctx, lane)
 			if err != nil {
@@ -595,7 +595,7 @@ func (h *Handlers) Announce(ctx context.Context, e store.Effect) (any, error) {
 			if pending {
 				continue
 			}
-			if _, err := h.store.Enqueue(ctx, lane, store.KindSend, store.SendEffect{To: store.Target{Room: id.RoomID(room)}, Markdown: md, IfRefused: h.opts.TeamRoom}, now); err != nil {
+			if _, err := h.store.Enqueue(ctx, lane, store.KindSend, store.SendEffect{To: store.Target{Room: id.RoomID(room)}, Markdown: md, IfRefused: h.opts().TeamRoom}, now); err != nil {
 				return err
 			}
 			queued = append(queued, room)
@@ -603,14 +603,14 @@ func (h *Handlers) Announce(ctx context.Context, e store.Effect) (any, error) {
 		if err := h.store.Audit(ctx, store.AuditEntry{At: now, Actor: "secbot", CaseID: p.CaseID, Action: "announce", Detail: strings.Join(queued, ", "), Allowed: true}); err != nil {
 			return err
 		}
-		if h.opts.TeamRoom == "" {
+		if h.opts().TeamRoom == "" {
 			return nil
 		}
 		note, err := h.templates.Render("announced", map[string]any{"CaseID": p.CaseID, "Queued": queued, "Posted": posted})
 		if err != nil {
 			return err
 		}
-		_, err = h.store.Enqueue(ctx, p.CaseID, store.KindSend, store.SendEffect{To: store.Target{Room: h.opts.TeamRoom}, Markdown: note}, now)
+		_, err = h.store.Enqueue(ctx, p.CaseID, store.KindSend, store.SendEffect{To: store.Target{Room: h.opts().TeamRoom}, Markdown: note}, now)
 		return err
 	})
 }

@@ -41,11 +41,11 @@ func (h *Handlers) cmdHelp(c *cmdContext) error {
 	if len(c.args) > 0 {
 		cmd, ok := registry[strings.ToLower(c.args[0])]
 		if !ok {
-			return usagef("there is no command %q; `%s help` lists them", templates.EscapeMarkdown(truncate(c.args[0], 40)), h.opts.CommandPrefix)
+			return usagef("there is no command %q; `%s help` lists them", templates.EscapeMarkdown(truncate(c.args[0], 40)), h.opts().CommandPrefix)
 		}
-		return c.reply(commandHelp(h.opts.CommandPrefix, cmd))
+		return c.reply(commandHelp(h.opts().CommandPrefix, cmd))
 	}
-	return c.reply(helpText(h.opts.CommandPrefix, registry, "**secbot commands** (in a case room the case is implied; elsewhere name it, e.g. `SR-2026-0007`):"))
+	return c.reply(helpText(h.opts().CommandPrefix, registry, "**secbot commands** (in a case room the case is implied; elsewhere name it, e.g. `SR-2026-0007`):"))
 }
 
 func (h *Handlers) cmdList(c *cmdContext) error {
@@ -189,7 +189,7 @@ func (h *Handlers) cmdClaim(c *cmdContext) error {
 
 func (h *Handlers) cmdAssign(c *cmdContext) error {
 	if len(c.args) != 1 {
-		return usagef("usage: `%s assign CASE @user:server` — one team member", h.opts.CommandPrefix)
+		return usagef("usage: `%s assign CASE @user:server` — one team member", h.opts().CommandPrefix)
 	}
 	user := id.UserID(c.args[0])
 	if !h.IsTeam(user) {
@@ -242,7 +242,7 @@ func (h *Handlers) assign(c *cmdContext, user id.UserID) error {
 
 func (h *Handlers) cmdRespond(c *cmdContext) error {
 	if c.rest == "" {
-		return usagef("usage: `%s respond [CASE] TEXT` — the text is posted to the reporter", h.opts.CommandPrefix)
+		return usagef("usage: `%s respond [CASE] TEXT` — the text is posted to the reporter", h.opts().CommandPrefix)
 	}
 	if err := h.postToReporter(c, "response", c.rest); err != nil {
 		return err
@@ -255,7 +255,7 @@ func (h *Handlers) cmdRespond(c *cmdContext) error {
 
 func (h *Handlers) cmdUpdate(c *cmdContext) error {
 	if c.rest == "" {
-		return usagef("usage: `%s update [CASE] TEXT` — the text is posted to the reporter", h.opts.CommandPrefix)
+		return usagef("usage: `%s update [CASE] TEXT` — the text is posted to the reporter", h.opts().CommandPrefix)
 	}
 	if err := h.postToReporter(c, "update", c.rest); err != nil {
 		return err

@@ -7,7 +7,9 @@ import (
 	"errors"
 	"fmt"
 	"math/rand/v2"
+	"slices"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/jonboulle/clockwork"
@@ -86,13 +88,26 @@ func (o *Outbox) Run(ctx context.Context) error {
 	var wg sync.WaitGroup
 	defer wg.Wait()
 	sem := make(chan struct{}, o.parallelism)
-	routine := make(chan struct{}, max(o.parallelism/4, 1))
+	var urgentRunning, routineRunning atomic.Int64
 	for {
 		due, err := o.store.DueEffects(ctx, o.clock.Now(), 4*o.parallelism)
 		if err != nil && ctx.Err() == nil {
 			o.log.Error().Err(err).Msg("Could not read the outbox")
 		}
+		// While urgent effects wait or run, routine ones keep to a quarter
+		// of the slots, so that under a burst they leave the homeserver to
+		// what a reporter is waiting on; otherwise they may use them all.
+		routineCap := int64(o.parallelism)
+		if urgentRunning.Load() > 0 || slices.ContainsFunc(due, func(e store.Effect) bool { return e.Urgent }) {
+			routineCap = int64(max(o.parallelism/4, 1))
+		}
 		for _, e := range due {
+			running := &routineRunning
+			if e.Urgent {
+				running = &urgentRunning
+			} else if routineRunning.Load() >= routineCap {
+				continue // a later pass
+			}
 			o.mu.Lock()
 			busy := o.inFlight[e.Lane]
 			if !busy {
@@ -102,35 +117,18 @@ func (o *Outbox) Run(ctx context.Context) error {
 			if busy {
 				continue
 			}
-			var class chan struct{}
-			// Urgent effects may use every slot; routine ones share a quarter
-			// of them, so that under a burst they leave the homeserver to
-			// what a reporter is waiting on.
-			if !e.Urgent {
-				class = routine
-				select {
-				case routine <- struct{}{}:
-				default:
-					// Its class is full: leave it for a later pass.
-					o.release(e.Lane)
-					continue
-				}
-			}
 			select {
 			case sem <- struct{}{}:
 			case <-ctx.Done():
 				o.release(e.Lane)
 				return nil
 			}
+			running.Add(1)
 			wg.Add(1)
 			go func(e store.Effect) {
 				defer wg.Done()
-				defer func() {
-					<-sem
-					if class != nil {
-						<-class
-					}
-				}()
+				defer func() { <-sem }()
+				defer running.Add(-1)
 				defer o.release(e.Lane)
 				o.runOne(context.WithoutCancel(ctx), e)
 				o.Kick()

@@ -11,6 +11,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync/atomic"
 	"text/template"
 	"time"
 )
@@ -20,7 +21,8 @@ var embedded embed.FS
 
 // Set is the parsed collection of templates.
 type Set struct {
-	tmpl *template.Template
+	// tmpl is swapped whole by Replace (a config reload).
+	tmpl atomic.Pointer[template.Template]
 }
 
 // Names lists the embedded templates (without the .md extension).
@@ -84,13 +86,18 @@ func Load(dir string) (*Set, error) {
 			return nil, errors.Join(problems...)
 		}
 	}
-	return &Set{tmpl: root}, nil
+	set := &Set{}
+	set.tmpl.Store(root)
+	return set, nil
 }
+
+// Replace puts other's templates in force in s, for everyone holding s.
+func (s *Set) Replace(other *Set) { s.tmpl.Store(other.tmpl.Load()) }
 
 // Render executes the named template with data and returns Markdown.
 func (s *Set) Render(name string, data any) (string, error) {
 	var buf bytes.Buffer
-	if err := s.tmpl.ExecuteTemplate(&buf, name, data); err != nil {
+	if err := s.tmpl.Load().ExecuteTemplate(&buf, name, data); err != nil {
 		return "", fmt.Errorf("render %s: %w", name, err)
 	}
 	return strings.TrimSpace(buf.String()), nil

@@ -58,3 +58,23 @@ func TestEscapeMarkdownLeavesNoMarkup(t *testing.T) {
 		}
 	}
 }
+
+// A reload replaces the texts for everyone holding the set.
+func TestReplacePutsNewTextsInForce(t *testing.T) {
+	held, err := Load("")
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir := t.TempDir()
+	if err := os.WriteFile(filepath.Join(dir, "slow_down.md"), []byte("Easy there."), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	reloaded, err := Load(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	held.Replace(reloaded)
+	if got, err := held.Render("slow_down", nil); err != nil || got != "Easy there." {
+		t.Errorf("after Replace: %q, %v", got, err)
+	}
+}
