@@ -66,11 +66,7 @@ func pct(d []time.Duration, p float64) time.Duration { return d[int(float64(len(
 func BenchmarkIntake(b *testing.B) {
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Minute)
 	defer cancel()
-	listen, err := matrixtest.FreeAddr()
-	if err != nil {
-		b.Fatal(err)
-	}
-	bot, err := bed.NewBot(ctx, "benchbot", testbed.BotOptions{HTTPListen: listen, LogLevel: os.Getenv("SECBOT_BENCH_LOG_LEVEL")})
+	bot, err := bed.NewBot(ctx, "benchbot", servedOptions(b, testbed.BotOptions{LogLevel: os.Getenv("SECBOT_BENCH_LOG_LEVEL")}))
 	if err != nil {
 		b.Fatal(err)
 	}

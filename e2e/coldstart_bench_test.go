@@ -80,11 +80,7 @@ func idleRSS(b *testing.B, bot *testbed.Bot) float64 {
 func BenchmarkColdStart(b *testing.B) {
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
 	defer cancel()
-	listen, err := matrixtest.FreeAddr()
-	if err != nil {
-		b.Fatal(err)
-	}
-	bot, err := bed.NewBot(ctx, "coldbot", testbed.BotOptions{HTTPListen: listen})
+	bot, err := bed.NewBot(ctx, "coldbot", servedOptions(b, testbed.BotOptions{}))
 	if err != nil {
 		b.Fatal(err)
 	}

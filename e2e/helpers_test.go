@@ -41,6 +41,17 @@ func startBot(t *testing.T, ctx context.Context, name string, opts testbed.BotOp
 	return b
 }
 
+// servedOptions has the bot serve /metrics and /healthz on a free address.
+func servedOptions(tb testing.TB, opts testbed.BotOptions) testbed.BotOptions {
+	tb.Helper()
+	listen, err := matrixtest.FreeAddr()
+	if err != nil {
+		tb.Fatal(err)
+	}
+	opts.HTTPListen = listen
+	return opts
+}
+
 func tail(s string, lines int) string {
 	parts := strings.Split(s, "\n")
 	if len(parts) > lines {

@@ -333,3 +333,22 @@ func PlainMessages(ctx context.Context, cli *mautrix.Client, room id.RoomID, sen
 	slices.Reverse(out)
 	return out, nil
 }
+
+// PlainInvites counts the pending invites to rooms other than direct
+// chats that inviter sent cli's user (one initial sync, no encryption).
+func PlainInvites(ctx context.Context, cli *mautrix.Client, inviter id.UserID) (int, error) {
+	resp, err := cli.SyncRequest(ctx, 0, "", "", true, event.PresenceOffline)
+	if err != nil {
+		return 0, err
+	}
+	n := 0
+	for _, r := range resp.Rooms.Invite {
+		for _, evt := range r.State.Events {
+			_ = evt.Content.ParseRaw(evt.Type)
+			if evt.Type == event.StateMember && evt.GetStateKey() == cli.UserID.String() && evt.Sender == inviter && !evt.Content.AsMember().IsDirect {
+				n++
+			}
+		}
+	}
+	return n, nil
+}
