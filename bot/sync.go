@@ -150,6 +150,9 @@ func (b *Bot) handle(ctx context.Context, evt *event.Event) (err error) {
 // key comes only after the batch, it is handled after the sync position
 // has moved on, and the note is what survives a crash in between.
 func (b *Bot) noteEncrypted(ctx context.Context, evt *event.Event) {
+	if evt.Sender == b.Client.UserID {
+		return // our own echoes are never handled: nothing to lose
+	}
 	if err := b.store.NoteEncrypted(ctx, evt.RoomID, evt.ID, time.Now()); err != nil {
 		b.failBatch(fmt.Errorf("note encrypted event: %w", err))
 	}
@@ -158,6 +161,9 @@ func (b *Bot) noteEncrypted(ctx context.Context, evt *event.Event) {
 // afterDecrypt handles a decrypted event, in its batch or later when its
 // key arrived, and forgets the note once it has been handled.
 func (b *Bot) afterDecrypt(ctx context.Context, evt *event.Event) {
+	if evt.Sender == b.Client.UserID {
+		return // an echo: neither noted nor handled
+	}
 	crashpoint.Hit("decrypt.before_handle")
 	if slices.Contains(handledTypes, evt.Type) {
 		if err := b.handle(ctx, evt); err != nil {

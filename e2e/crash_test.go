@@ -22,16 +22,8 @@ func TestCrashBeforeCommitStillOpensTheCaseOnce(t *testing.T) {
 	dm := openDM(t, ctx, reporter, bot.UserID)
 	say(t, ctx, reporter, dm, "I want to report a security bug")
 
-	code, err := bot.Wait(wait)
-	if err != nil {
-		t.Fatalf("the crash point was not reached: %v", err)
-	}
-	if code != 137 {
-		t.Fatalf("secbot exited with %d, want the crash point's 137", code)
-	}
-	if err := bot.Start(); err != nil {
-		t.Fatal(err)
-	}
+	crashedAt(t, bot, "handler.before_commit")
+	restart(t, bot)
 	room := caseInvite(t, ctx, reporter, bot.UserID)
 	if err := reporter.Join(ctx, room); err != nil {
 		t.Fatal(err)
@@ -55,13 +47,8 @@ func TestNotedEncryptedEventIsHandledAfterACrash(t *testing.T) {
 	reporter := newUser(t, ctx, "notedreporter")
 	dm := openDM(t, ctx, reporter, bot.UserID)
 	say(t, ctx, reporter, dm, "I want to report a security issue")
-	code, err := bot.Wait(wait)
-	if err != nil || code != 137 {
-		t.Fatalf("the crash point after decryption was not reached (exit %d, %v)", code, err)
-	}
-	if err := bot.Start(); err != nil {
-		t.Fatal(err)
-	}
+	crashedAt(t, bot, "decrypt.before_handle")
+	restart(t, bot)
 	caseInvite(t, ctx, reporter, bot.UserID)
 	waitMessage(t, ctx, reporter, dm, bot.UserID, "Thank you for reaching out")
 	time.Sleep(2 * time.Second)
@@ -86,12 +73,8 @@ func TestCrashAfterRoomCreationFindsTheRoomAgain(t *testing.T) {
 	dm := openDM(t, ctx, reporter, bot.UserID)
 	say(t, ctx, reporter, dm, "security vulnerability report")
 
-	if code, err := bot.Wait(wait); err != nil || code != 137 {
-		t.Fatalf("the crash point was not reached: code %d, %v", code, err)
-	}
-	if err := bot.Start(); err != nil {
-		t.Fatal(err)
-	}
+	crashedAt(t, bot, "outbox.after.matrix.create_case_room")
+	restart(t, bot)
 	room := caseInvite(t, ctx, reporter, bot.UserID)
 	if err := reporter.Join(ctx, room); err != nil {
 		t.Fatal(err)

@@ -52,6 +52,22 @@ func servedOptions(tb testing.TB, opts testbed.BotOptions) testbed.BotOptions {
 	return opts
 }
 
+// crashedAt waits for the bot to stop at its armed crash point (exit 137).
+func crashedAt(t *testing.T, bot *testbed.Bot, point string) {
+	t.Helper()
+	if code, err := bot.Wait(wait); err != nil || code != 137 {
+		t.Fatalf("the crash point %s was not reached (exit %d, %v)", point, code, err)
+	}
+}
+
+// restart starts the bot again after a crash.
+func restart(t *testing.T, bot *testbed.Bot) {
+	t.Helper()
+	if err := bot.Start(); err != nil {
+		t.Fatal(err)
+	}
+}
+
 func tail(s string, lines int) string {
 	parts := strings.Split(s, "\n")
 	if len(parts) > lines {

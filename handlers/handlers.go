@@ -410,7 +410,8 @@ func (h *Handlers) send(ctx context.Context, lane string, to store.Target, markd
 }
 
 // answer renders a template as the answer a reporter is waiting on: it is
-// urgent, so a burst of routine messages does not hold it back.
+// urgent, so a burst of routine messages does not hold it back. effect
+// carries the threading; the target and text are filled in.
 func (h *Handlers) answer(ctx context.Context, lane string, to store.Target, name string, data any, effect store.SendEffect) error {
 	md, err := h.templates.Render(name, data)
 	if err != nil {

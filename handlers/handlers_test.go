@@ -242,7 +242,9 @@ func TestStatsCountKeptPromises(t *testing.T) {
 
 func TestRotationSuggestsHandlersRoundRobin(t *testing.T) {
 	w := newWorld(t, monday)
-	w.h.opts().Rotation = true
+	opts := *w.h.opts()
+	opts.Rotation = true
+	w.h.SetOptions(opts) // as a reload would, not by editing the options in force
 	want := []id.UserID{alice, bob, alice}
 	for i, who := range want {
 		w.say(id.RoomID(fmt.Sprintf("!dm%d:x", i)), id.UserID(fmt.Sprintf("@r%d:x", i)), "I want to report a security issue")
