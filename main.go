@@ -24,6 +24,7 @@ import (
 
 	"github.com/enarx/secbot/bot"
 	"github.com/enarx/secbot/config"
+	"github.com/enarx/secbot/disclosure"
 	"github.com/enarx/secbot/ghsa"
 	"github.com/enarx/secbot/handlers"
 	"github.com/enarx/secbot/metrics"
@@ -139,8 +140,11 @@ func serve(ctx context.Context, configPath string, cfg *config.Config, log zerol
 	for kind, ex := range b.Executors() {
 		outbox.Register(kind, ex)
 	}
-	github := false
-	if cfg.GitHub.Enabled() {
+	github := cfg.GitHub.Enabled()
+	// The one policy in force: handlers, timers and GitHub effects all read
+	// it, and a reload swaps it whole.
+	policy := disclosure.NewInForce(policyOf(cfg, github))
+	if github {
 		gh, err := ghsa.New(ghsa.Config{
 			APIURL: cfg.GitHub.APIURL, Owner: cfg.GitHub.Owner, Repo: cfg.GitHub.Repo, Token: string(cfg.GitHub.Token),
 			AppID: cfg.GitHub.AppID, InstallationID: cfg.GitHub.InstallationID, PrivateKey: []byte(cfg.GitHub.PrivateKey),
@@ -148,15 +152,14 @@ func serve(ctx context.Context, configPath string, cfg *config.Config, log zerol
 		if err != nil {
 			return fmt.Errorf("github: %w", err)
 		}
-		effects := &ghsa.Effects{Client: gh, Store: st, Templates: tmpl, Clock: clock, TeamRoom: cfg.Team.RoomID, Product: cfg.GitHub.Repo}
+		effects := &ghsa.Effects{Client: gh, Store: st, Templates: tmpl, Clock: clock, Policy: policy, Product: cfg.GitHub.Repo}
 		for kind, ex := range effects.Executors() {
 			outbox.Register(kind, ex)
 		}
-		github = true
 		log.Info().Str("repository", gh.Repository()).Str("auth", cfg.GitHub.AuthMode()).Msg("GitHub advisories enabled")
 	}
-	timers := scheduler.NewTimers(st, clock, tmpl, policyOf(cfg), log.With().Str("component", "timers").Logger(), outbox.Kick)
-	h := handlers.New(handlerOptions(cfg, github), st, b, tmpl, clock, timers, outbox.Kick)
+	timers := scheduler.NewTimers(st, clock, tmpl, policy, log.With().Str("component", "timers").Logger(), outbox.Kick)
+	h := handlers.New(policy, st, b, tmpl, clock, outbox.Kick)
 	outbox.Register(store.KindAnnounce, h.Announce)
 
 	ctx, cancel := context.WithCancel(ctx)
@@ -166,12 +169,12 @@ func serve(ctx context.Context, configPath string, cfg *config.Config, log zerol
 		return fmt.Errorf("start timers: %w", err)
 	}
 	defer func() { _ = cron.Shutdown() }()
-	go reloadOnHangup(ctx, configPath, cfg, reloadable{timers: timers, handlers: h, templates: tmpl, github: github}, log)
+	go reloadOnHangup(ctx, configPath, cfg, reloadable{policy: policy, templates: tmpl, github: github}, log)
 
 	var wg sync.WaitGroup
 	errs := make(chan error, 3)
 	wg.Go(func() { errs <- outbox.Run(ctx) })
-	wg.Go(func() { errs <- b.Run(ctx, h) })
+	wg.Go(func() { errs <- b.Run(ctx, bot.Translate(h, func() string { return b.UserID().String() })) })
 	if cfg.HTTP.Listen != "" {
 		srv := &http.Server{Addr: cfg.HTTP.Listen, Handler: metrics.Handler(st, b, clock.Now, log), ReadHeaderTimeout: 5 * time.Second}
 		wg.Go(func() {
@@ -196,38 +199,33 @@ func serve(ctx context.Context, configPath string, cfg *config.Config, log zerol
 	return first
 }
 
-// policyOf takes the timers' policy from the config.
-func policyOf(cfg *config.Config) scheduler.Policy {
-	return scheduler.Policy{
-		SLA:         cfg.Policy,
-		Calendar:    cfg.Calendar,
-		Ladder:      cfg.Ladder,
-		TeamRoom:    cfg.Team.RoomID,
-		Team:        cfg.Team.MemberIDs,
-		Coordinator: cfg.Team.CoordinatorID,
-		Backup:      cfg.Team.BackupID,
+// policyOf takes the policy from the config; whether GitHub is on is
+// decided at start (its client and executors are made then).
+func policyOf(cfg *config.Config, github bool) disclosure.Policy {
+	team := make([]disclosure.Person, 0, len(cfg.Team.MemberIDs))
+	for _, u := range cfg.Team.MemberIDs {
+		team = append(team, disclosure.Person(u))
 	}
-}
-
-// handlerOptions takes the handlers' options from the config; whether
-// GitHub is on is decided at start (its client and executors are made then).
-func handlerOptions(cfg *config.Config, github bool) handlers.Options {
-	return handlers.Options{
+	return disclosure.Policy{
+		SLA:              cfg.Policy,
+		Calendar:         cfg.Calendar,
+		Ladder:           cfg.Ladder,
+		TeamRoom:         string(cfg.Team.RoomID),
+		Team:             team,
+		Coordinator:      disclosure.Person(cfg.Team.CoordinatorID),
+		Backup:           disclosure.Person(cfg.Team.BackupID),
+		Rotation:         cfg.Team.Rotation,
 		CommandPrefix:    cfg.Matrix.CommandPrefix,
-		TeamRoom:         cfg.Team.RoomID,
-		Team:             cfg.Team.MemberIDs,
 		GitHub:           github,
 		Repository:       cfg.GitHub.Owner + "/" + cfg.GitHub.Repo,
 		AnnounceRooms:    cfg.Announce.Rooms,
 		EmbargoWarnAfter: cfg.Embargo.WarnAfterSpan,
-		Rotation:         cfg.Team.Rotation,
 	}
 }
 
 // reloadable is what a SIGHUP can change while secbot runs.
 type reloadable struct {
-	timers    *scheduler.Timers
-	handlers  *handlers.Handlers
+	policy    *disclosure.InForce
 	templates *templates.Set
 	github    bool
 }
@@ -259,8 +257,7 @@ func reloadOnHangup(ctx context.Context, path string, running *config.Config, r 
 			continue
 		}
 		r.templates.Replace(tmpl)
-		r.timers.SetPolicy(policyOf(cfg))
-		r.handlers.SetOptions(handlerOptions(cfg, r.github))
+		r.policy.Set(policyOf(cfg, r.github))
 		var restart []string
 		for name, same := range map[string]bool{
 			"[matrix]":   reflect.DeepEqual(cfg.Matrix, running.Matrix),

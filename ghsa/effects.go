@@ -24,7 +24,8 @@ type Effects struct {
 	Store     *store.Store
 	Templates *templates.Set
 	Clock     clockwork.Clock
-	TeamRoom  id.RoomID
+	// Policy is the policy in force: GitHub trouble goes to its team room.
+	Policy *disclosure.InForce
 	// Product names the placeholder package of a new advisory.
 	Product string
 }
@@ -82,7 +83,7 @@ func (e *Effects) wrap(fn step) scheduler.Executor {
 		if errors.As(err, &ghErr) && ghErr.Kind == User {
 			zerolog.Ctx(ctx).Warn().Int("status", ghErr.Status).Str("github_error", ghErr.Message).Msg("GitHub refused")
 			return nil, e.Store.Tx(ctx, func(ctx context.Context) error {
-				return e.say(ctx, p, "github_refused", map[string]any{"CaseID": p.CaseID, "Message": ghErr.Message})
+				return e.say(ctx, p, templates.GitHubRefused{CaseID: p.CaseID, Message: ghErr.Message})
 			})
 		}
 		if err != nil {
@@ -103,32 +104,37 @@ const service = "github"
 
 func (e *Effects) failing(ctx context.Context, cause error) error {
 	first, err := e.Store.ServiceFailing(ctx, service, cause.Error(), e.Clock.Now())
-	if err != nil || !first || e.TeamRoom == "" {
+	if err != nil || !first {
 		return err
 	}
-	return e.send(ctx, "github:status", e.TeamRoom, "github_failing", map[string]any{"Repository": e.Client.Repository()}, "")
+	return e.tellTeam(ctx, templates.GitHubFailing{Repository: e.Client.Repository()})
 }
 
 func (e *Effects) recovered(ctx context.Context) error {
 	was, err := e.Store.ServiceRecovered(ctx, service)
-	if err != nil || !was || e.TeamRoom == "" {
+	if err != nil || !was {
 		return err
 	}
-	return e.send(ctx, "github:status", e.TeamRoom, "github_recovered", map[string]any{"Repository": e.Client.Repository()}, "")
+	return e.tellTeam(ctx, templates.GitHubRecovered{Repository: e.Client.Repository()})
 }
 
-func (e *Effects) send(ctx context.Context, lane string, room id.RoomID, tmpl string, data any, replyTo id.EventID) error {
-	md, err := e.Templates.Render(tmpl, data)
+// tellTeam posts in the team room of the policy in force.
+func (e *Effects) tellTeam(ctx context.Context, data templates.Data) error {
+	room := e.Policy.Get().TeamRoom
+	if room == "" {
+		return nil
+	}
+	md, err := e.Templates.RenderData(data)
 	if err != nil {
 		return err
 	}
-	_, err = e.Store.Enqueue(ctx, lane, store.KindSend, store.SendEffect{To: store.Target{Room: room}, Markdown: md, ReplyTo: replyTo}, e.Clock.Now())
+	_, err = e.Store.Enqueue(ctx, "github:status", store.KindSend, store.SendEffect{To: store.Target{Room: id.RoomID(room)}, Markdown: md}, e.Clock.Now())
 	return err
 }
 
 // say answers in the room the request came from, or the case room.
-func (e *Effects) say(ctx context.Context, p store.AdvisoryEffect, tmpl string, data any) error {
-	md, err := e.Templates.Render(tmpl, data)
+func (e *Effects) say(ctx context.Context, p store.AdvisoryEffect, data templates.Data) error {
+	md, err := e.Templates.RenderData(data)
 	if err != nil {
 		return err
 	}
@@ -162,7 +168,7 @@ func (e *Effects) create(ctx context.Context, eff store.Effect, p store.Advisory
 		if err := e.Store.SetAdvisory(ctx, c.ID, adv.GHSAID, adv.HTMLURL, e.Clock.Now()); err != nil {
 			return err
 		}
-		return e.say(ctx, store.AdvisoryEffect{CaseID: p.CaseID}, "advisory_created", map[string]any{"CaseID": p.CaseID, "GHSAID": adv.GHSAID, "URL": adv.HTMLURL})
+		return e.say(ctx, store.AdvisoryEffect{CaseID: p.CaseID}, templates.AdvisoryCreated{CaseID: p.CaseID, GHSAID: adv.GHSAID, URL: adv.HTMLURL})
 	})
 }
 
@@ -175,14 +181,14 @@ func (e *Effects) collaborator(ctx context.Context, _ store.Effect, p store.Advi
 			return err
 		}
 		return e.Store.Tx(ctx, func(ctx context.Context) error {
-			return e.say(ctx, p, "advisory_collaborator_removed", map[string]any{"Login": p.Login, "CaseID": p.CaseID})
+			return e.say(ctx, p, templates.AdvisoryCollaboratorRemoved{Login: p.Login, CaseID: p.CaseID})
 		})
 	}
 	if err := e.Client.AddCollaborator(ctx, c.GHSAID, p.Login); err != nil {
 		return err
 	}
 	return e.Store.Tx(ctx, func(ctx context.Context) error {
-		return e.say(ctx, p, "advisory_collaborator_added", map[string]any{"Login": p.Login, "URL": c.GHSAURL, "CaseID": p.CaseID})
+		return e.say(ctx, p, templates.AdvisoryCollaboratorAdded{Login: p.Login, URL: c.GHSAURL, CaseID: p.CaseID})
 	})
 }
 
@@ -222,7 +228,7 @@ func (e *Effects) forkReady(ctx context.Context, eff store.Effect, p store.Advis
 		return errForkPending
 	}
 	return e.Store.Tx(ctx, func(ctx context.Context) error {
-		return e.say(ctx, p, "advisory_fork_ready", map[string]any{"CaseID": p.CaseID, "URL": c.ForkURL, "Name": c.ForkName})
+		return e.say(ctx, p, templates.AdvisoryForkReady{CaseID: p.CaseID, URL: c.ForkURL})
 	})
 }
 
@@ -234,7 +240,7 @@ func (e *Effects) cve(ctx context.Context, _ store.Effect, p store.AdvisoryEffec
 		return err
 	}
 	return e.Store.Tx(ctx, func(ctx context.Context) error {
-		return e.say(ctx, p, "advisory_cve_requested", map[string]any{"CaseID": p.CaseID, "GHSAID": c.GHSAID})
+		return e.say(ctx, p, templates.AdvisoryCVERequested{CaseID: p.CaseID, GHSAID: c.GHSAID})
 	})
 }
 
@@ -256,7 +262,7 @@ func (e *Effects) publish(ctx context.Context, _ store.Effect, p store.AdvisoryE
 				return err
 			}
 		}
-		if err := e.say(ctx, p, "advisory_published", map[string]any{"CaseID": p.CaseID, "GHSAID": adv.GHSAID, "URL": adv.HTMLURL}); err != nil {
+		if err := e.say(ctx, p, templates.AdvisoryPublished{CaseID: p.CaseID, GHSAID: adv.GHSAID, URL: adv.HTMLURL}); err != nil {
 			return err
 		}
 		// Published: now the world may learn of it.
@@ -291,7 +297,7 @@ func (e *Effects) update(ctx context.Context, _ store.Effect, p store.AdvisoryEf
 		return err
 	}
 	return e.Store.Tx(ctx, func(ctx context.Context) error {
-		return e.say(ctx, p, "advisory_updated", map[string]any{"CaseID": p.CaseID, "GHSAID": c.GHSAID})
+		return e.say(ctx, p, templates.AdvisoryUpdated{CaseID: p.CaseID, GHSAID: c.GHSAID})
 	})
 }
 

@@ -6,10 +6,6 @@ import (
 	"fmt"
 	"sort"
 	"strings"
-	"time"
-
-	"maunium.net/go/mautrix/event"
-	"maunium.net/go/mautrix/id"
 
 	"github.com/enarx/secbot/disclosure"
 	"github.com/enarx/secbot/store"
@@ -20,9 +16,9 @@ import (
 type caseArg int
 
 const (
-	noCase       caseArg = iota
-	impliedCase          // optional: the case room's case, else named
-	requiredCase         // must be named, even in a case room
+	noCase      caseArg = iota
+	impliedCase         // the case room's case, else named
+	allCases            // shows every case: only where only the team reads
 )
 
 // command is one registered command; the help is generated from these
@@ -32,49 +28,47 @@ type command struct {
 	args    string // syntax after the name, e.g. "[CASE] REASON"
 	summary string
 	caseArg caseArg
-	// quiet commands answer with a reaction instead of a reply.
-	quiet bool
-	run   func(c *cmdContext) error
+	// bang commands change something, so the reporter must type them with
+	// a leading "!": a chat reply of "agree" agrees to nothing.
+	bang bool
+	// run parses the arguments and asks the domain. It reads and never
+	// writes: what it returns is applied (or refused) by runCommand.
+	run func(c *cmdContext) (disclosure.Decision, error)
+}
+
+// scope is what the command reaches, for the policy's place check.
+func (cmd *command) scope() disclosure.Scope {
+	switch cmd.caseArg {
+	case impliedCase:
+		return disclosure.OneCase
+	case allCases:
+		return disclosure.AllCases
+	}
+	return disclosure.NoCase
 }
 
 // cmdContext is one command invocation.
 type cmdContext struct {
 	context.Context
-	h      *Handlers
-	evt    *event.Event
-	sender id.UserID
-	now    time.Time
-	c      *store.Case // nil for commands without a case
-	args   []string
-	rest   string // the raw text after the command name (and case ID)
-	lane   string
-	// reporter is true for the reporter's own commands.
-	reporter bool
+	h   *Handlers
+	msg Message
+	req disclosure.Request
+	cmd *command
+	sc  *store.Case      // the case as stored, nil for commands without one
+	c   *disclosure.Case // the same case as the domain sees it
+	// args are the words after the command name (and case ID); rest is
+	// the raw text after them, with its own spacing.
+	args []string
+	rest string
 }
 
-// errUsage is a wrong invocation; its message is shown as the answer.
-type errUsage struct{ msg string }
+// usageError is a command given the wrong way: the answer shows the
+// command's syntax and, if set, a hint.
+type usageError struct{ hint string }
 
-func (e errUsage) Error() string { return e.msg }
+func (e usageError) Error() string { return "usage: " + e.hint }
 
-func usagef(format string, args ...any) error { return errUsage{fmt.Sprintf(format, args...)} }
-
-func (c *cmdContext) reply(md string) error {
-	return c.h.send(c, c.lane, store.Target{Room: c.evt.RoomID}, md, c.evt.ID)
-}
-
-func (c *cmdContext) react(key string) error {
-	_, err := c.h.store.Enqueue(c, c.lane, store.KindReact, store.ReactEffect{Room: c.evt.RoomID, Event: c.evt.ID, Key: key}, c.now)
-	return err
-}
-
-func (c *cmdContext) audit(action, detail string, allowed bool) error {
-	caseID := ""
-	if c.c != nil {
-		caseID = c.c.ID.String()
-	}
-	return c.h.store.Audit(c, store.AuditEntry{At: c.now, Actor: c.sender, CaseID: caseID, Action: action, Detail: detail, Allowed: allowed})
-}
+func usage(format string, args ...any) error { return usageError{fmt.Sprintf(format, args...)} }
 
 // tokenize splits a command line into words, keeping for each the raw text
 // that follows it (free text like an update keeps its own spacing).
@@ -109,13 +103,15 @@ type parsedCommand struct {
 	named  bool // the case ID was given
 	args   []string
 	rest   string
+	// where the command was typed.
+	where disclosure.Place
 }
 
 // parseCommand parses the text after the prefix for a command of the
 // registry. Case IDs are recognised in the first argument position.
 func parseCommand(text string, registry map[string]*command) (*command, parsedCommand, error) {
 	if len(text) > maxCommandLength {
-		return nil, parsedCommand{}, usagef("that command is too long (at most %d characters)", maxCommandLength)
+		return nil, parsedCommand{}, usageLine("that command is too long (at most %d characters)", maxCommandLength)
 	}
 	words, rests := tokenize(text)
 	if len(words) == 0 {
@@ -124,7 +120,7 @@ func parseCommand(text string, registry map[string]*command) (*command, parsedCo
 	name := strings.ToLower(words[0])
 	cmd, ok := registry[name]
 	if !ok {
-		return nil, parsedCommand{}, usagef("there is no command %q; `help` lists them", templates.EscapeMarkdown(truncate(words[0], 40)))
+		return nil, parsedCommand{}, usageLine("there is no command %q; `help` lists them", templates.EscapeMarkdown(truncate(words[0], 40)))
 	}
 	p := parsedCommand{name: name, args: words[1:], rest: rests[0]}
 	if cmd.caseArg != noCase && len(p.args) > 0 {
@@ -132,7 +128,7 @@ func parseCommand(text string, registry map[string]*command) (*command, parsedCo
 			p.caseID, p.named = caseID, true
 			p.args, p.rest = p.args[1:], rests[1]
 		} else if looksLikeCaseID(p.args[0]) {
-			return nil, parsedCommand{}, usagef("%q is not a case ID; they look like SR-2026-0007", templates.EscapeMarkdown(truncate(p.args[0], 40)))
+			return nil, parsedCommand{}, usageLine("%q is not a case ID; they look like SR-2026-0007", templates.EscapeMarkdown(truncate(p.args[0], 40)))
 		}
 	}
 	return cmd, p, nil
@@ -148,66 +144,80 @@ func truncate(s string, n int) string {
 	return string(r[:n]) + "…"
 }
 
-// helpText lists the registry's commands with their syntax.
-func helpText(prefix string, registry map[string]*command, title string) string {
+// help lists the registry's commands with their syntax.
+func help(prefix string, registry map[string]*command, title string) templates.Help {
 	names := make([]string, 0, len(registry))
 	for name := range registry {
 		names = append(names, name)
 	}
 	sort.Strings(names)
-	var b strings.Builder
-	b.WriteString(title + "\n\n")
+	out := templates.Help{Title: title}
 	for _, name := range names {
-		cmd := registry[name]
-		syntax := strings.TrimSpace(prefix + " " + name + " " + cmd.args)
-		fmt.Fprintf(&b, "- `%s` — %s\n", syntax, cmd.summary)
+		out.Commands = append(out.Commands, templates.HelpLine{Syntax: syntax(prefix, registry[name]), Summary: registry[name].summary})
 	}
-	return b.String()
+	return out
 }
 
-// commandHelp is the help of one command.
-func commandHelp(prefix string, cmd *command) string {
-	return fmt.Sprintf("`%s` — %s", strings.TrimSpace(prefix+" "+cmd.name+" "+cmd.args), cmd.summary)
+// syntax is how a command is written.
+func syntax(prefix string, cmd *command) string {
+	name := cmd.name
+	if cmd.bang {
+		name = "!" + name
+	}
+	return strings.TrimSpace(prefix + " " + name + " " + cmd.args)
 }
 
-// runCommand resolves the case, runs the command in one transaction with
-// marking the event handled, and turns usage errors into one-line answers.
-func (h *Handlers) runCommand(ctx context.Context, evt *event.Event, cmd *command, p parsedCommand, roomCase *store.Case, reporter bool) error {
-	return h.once(ctx, evt, func(ctx context.Context) error {
-		c := &cmdContext{Context: ctx, h: h, evt: evt, sender: evt.Sender, now: h.clock.Now(), args: p.args, rest: p.rest, lane: "room:" + evt.RoomID.String(), reporter: reporter}
-		switch {
-		case cmd.caseArg == noCase:
-		case reporter && roomCase == nil:
-			return c.reply("You have no open report. To open one, say \"I want to report a security issue\" — without any details.")
-		case p.named && reporter && (roomCase == nil || roomCase.ID != p.caseID):
-			return c.reply("You can only ask about your own report.")
-		case p.named:
-			found, err := h.store.Case(ctx, p.caseID)
+// runCommand resolves the case, asks the domain and applies its decision in
+// one transaction with marking the event handled. A refusal or a usage
+// error records its audit line and its answer, and nothing else.
+func (h *Handlers) runCommand(ctx context.Context, msg Message, cmd *command, p parsedCommand, caseID disclosure.CaseID, reporter bool) error {
+	return h.once(ctx, msg.ID, func(ctx context.Context) error {
+		c := &cmdContext{Context: ctx, h: h, msg: msg, cmd: cmd, args: p.args, rest: p.rest}
+		c.req = disclosure.Request{By: disclosure.Person(msg.Sender), Where: p.where, Now: h.clock.Now(), Policy: h.Policy()}
+		if !caseID.IsZero() {
+			found, err := h.store.Case(ctx, caseID)
 			if errors.Is(err, store.ErrNotFound) {
-				return c.reply(fmt.Sprintf("There is no case %s.", p.caseID))
+				return h.refuse(ctx, c, &disclosure.Refusal{Action: "command " + cmd.name, Reason: fmt.Sprintf("there is no case %s.", caseID)})
 			} else if err != nil {
 				return err
 			}
-			c.c = found
-		case roomCase != nil:
-			c.c = roomCase
-		default:
-			return c.reply(fmt.Sprintf("Which case? Name it: `%s`.", strings.TrimSpace(h.opts().CommandPrefix+" "+cmd.name+" SR-2026-0007 "+cmd.args)))
+			if c.c, err = h.domainCase(ctx, found); err != nil {
+				return err
+			}
+			c.sc = found
 		}
-		if c.c != nil {
-			c.lane = c.c.ID.String()
-		}
-		err := cmd.run(c)
-		var usage errUsage
-		if errors.As(err, &usage) {
-			return c.reply(usage.msg)
-		}
-		if err != nil {
+		d, err := cmd.run(c)
+		var refusal *disclosure.Refusal
+		var bad usageError
+		switch {
+		case errors.As(err, &refusal):
+			return h.refuse(ctx, c, refusal)
+		case errors.As(err, &bad):
+			return h.refuseUsage(ctx, c, bad, reporter)
+		case err != nil:
 			return err
 		}
-		if cmd.quiet {
-			return c.react("✅")
-		}
-		return nil
+		return h.apply(ctx, msg, c.sc, c.req, d)
 	})
+}
+
+// usageLine refuses a command line that cannot be parsed.
+func usageLine(format string, args ...any) error {
+	return &disclosure.Refusal{Action: "command", Reason: fmt.Sprintf(format, args...) + "."}
+}
+
+// commandText returns the text after the team command prefix, if text
+// starts with it (ASCII, case-insensitive, followed by a space or nothing;
+// look-alike characters are not the prefix).
+func (h *Handlers) commandText(text string) (string, bool) {
+	text = strings.TrimSpace(text)
+	prefix := h.Policy().CommandPrefix
+	if prefix == "" || len(text) < len(prefix) || !strings.EqualFold(text[:len(prefix)], prefix) {
+		return "", false
+	}
+	rest := text[len(prefix):]
+	if rest != "" && !isSpace(rest[0]) {
+		return "", false
+	}
+	return strings.TrimSpace(rest), true
 }

@@ -4,11 +4,13 @@ import (
 	"strings"
 	"testing"
 	"unicode/utf8"
+
+	"github.com/enarx/secbot/disclosure"
+	"github.com/enarx/secbot/templates"
 )
 
 func testHandlers() *Handlers {
-	h := &Handlers{}
-	h.SetOptions(Options{CommandPrefix: "!sec"})
+	h := &Handlers{policy: disclosure.NewInForce(disclosure.Policy{CommandPrefix: "!sec"})}
 	h.teamCmds = h.teamCommands()
 	h.reporterCmds = h.reporterCommands()
 	return h
@@ -89,7 +91,14 @@ func TestParseCommandRefusesBadInputInOneLine(t *testing.T) {
 
 func TestHelpIsGeneratedFromTheRegistrations(t *testing.T) {
 	h := testHandlers()
-	help := helpText("!sec", h.teamCmds, "commands")
+	tmpl, err := templates.Load("")
+	if err != nil {
+		t.Fatal(err)
+	}
+	help, err := tmpl.RenderData(help("!sec", h.teamCmds, "commands"))
+	if err != nil {
+		t.Fatal(err)
+	}
 	for name, cmd := range h.teamCmds {
 		if !strings.Contains(help, "`!sec "+strings.TrimSpace(name+" "+cmd.args)+"`") {
 			t.Errorf("help does not list %s with its syntax", name)
@@ -104,6 +113,12 @@ func TestReporterCommandsAreWholeMessages(t *testing.T) {
 		"!status":                         true,
 		"!escalate":                       true,
 		"Help":                            true,
+		"escalate":                        false, // changes something: needs the "!"
+		"agree":                           false,
+		"Agree":                           false,
+		"!agree":                          true,
+		"disagree":                        false,
+		"github octocat":                  false,
 		"status of my report please":      false,
 		"can you help me":                 false,
 		"!frobnicate":                     false,

@@ -10,7 +10,6 @@ import (
 
 	"github.com/jonboulle/clockwork"
 	"github.com/rs/zerolog"
-	"maunium.net/go/mautrix/event"
 	"maunium.net/go/mautrix/id"
 
 	"github.com/enarx/secbot/disclosure"
@@ -34,13 +33,14 @@ type world struct {
 	store  *store.Store
 	clock  *clockwork.FakeClock
 	timers *scheduler.Timers
-	policy scheduler.Policy
+	policy *disclosure.InForce
 	n      int
 }
 
 const (
 	alice    id.UserID = "@alice:x"
 	bob      id.UserID = "@bob:x"
+	carol    id.UserID = "@carol:x"
 	reporter id.UserID = "@reporter:x"
 	dmRoom   id.RoomID = "!dm:x"
 	caseRoom id.RoomID = "!case:x"
@@ -68,14 +68,16 @@ func newWorld(t *testing.T, start time.Time) *world {
 	}
 	cal, _ := disclosure.NewCalendar("UTC", []string{"Mon", "Tue", "Wed", "Thu", "Fri"}, nil)
 	notify, _ := disclosure.ParseNotify("coordinator")
-	policy := scheduler.Policy{
+	backup, _ := disclosure.ParseNotify("backup")
+	team, _ := disclosure.ParseNotify("team")
+	policy := disclosure.NewInForce(disclosure.Policy{
 		SLA:      disclosure.SLA{Acknowledge: span(t, "48h"), DetailedResponse: span(t, "96h"), UpdateInterval: span(t, "5 working days"), RemindBefore: span(t, "12h"), RepeatEvery: span(t, "24h")},
-		Calendar: cal, Ladder: disclosure.Ladder{{After: span(t, "0s"), Notify: notify}},
-		TeamRoom: teamRoom, Team: []id.UserID{alice, bob}, Coordinator: alice, Backup: bob,
-	}
+		Calendar: cal, Ladder: disclosure.Ladder{{After: span(t, "0s"), Notify: notify}, {After: span(t, "24h"), Notify: backup}, {After: span(t, "48h"), Notify: team}},
+		TeamRoom: string(teamRoom), Team: []disclosure.Person{disclosure.Person(alice), disclosure.Person(bob), disclosure.Person(carol)}, Coordinator: disclosure.Person(alice), Backup: disclosure.Person(bob), CommandPrefix: "!sec",
+	})
 	clock := clockwork.NewFakeClockAt(start)
 	timers := scheduler.NewTimers(st, clock, tmpl, policy, zerolog.Nop(), nil)
-	h := New(Options{CommandPrefix: "!sec", TeamRoom: teamRoom, Team: []id.UserID{alice, bob}}, st, fakeChat{}, tmpl, clock, timers, nil)
+	h := New(policy, st, fakeChat{}, tmpl, clock, nil)
 	return &world{t: t, h: h, store: st, clock: clock, timers: timers, policy: policy}
 }
 
@@ -83,10 +85,9 @@ func newWorld(t *testing.T, start time.Time) *world {
 func (w *world) say(room id.RoomID, sender id.UserID, text string) string {
 	w.t.Helper()
 	w.n++
-	evt := &event.Event{Type: event.EventMessage, RoomID: room, Sender: sender, ID: id.EventID("$e" + string(rune('a'+w.n%26)) + time.Now().Format("150405.000000000")),
-		Content: event.Content{Parsed: &event.MessageEventContent{MsgType: event.MsgText, Body: text}}}
+	msg := Message{ID: id.EventID(fmt.Sprintf("$e%d", w.n)), Room: room, Sender: sender, Text: text}
 	before := w.sends()
-	if err := w.h.HandleEvent(context.Background(), evt); err != nil {
+	if err := w.h.HandleMessage(context.Background(), msg); err != nil {
 		w.t.Fatalf("%s: %v", text, err)
 	}
 	after := w.sends()
@@ -94,6 +95,16 @@ func (w *world) say(room id.RoomID, sender id.UserID, text string) string {
 		return ""
 	}
 	return after[len(after)-1]
+}
+
+// tick runs the timers once and returns how many firings they made.
+func (w *world) tick() int {
+	w.t.Helper()
+	n, err := w.timers.Tick(context.Background())
+	if err != nil {
+		w.t.Fatal(err)
+	}
+	return n
 }
 
 func (w *world) sends() []string {
@@ -143,14 +154,29 @@ func TestEscalateIsAllowedOnlyWhenThePolicySaysSo(t *testing.T) {
 		t.Errorf("after a missed acknowledgement: %q", got)
 	}
 	w.clock.Advance(50 * time.Hour) // past the detailed response
-	if got := w.say(caseRoom, reporter, "!escalate"); !strings.Contains(got, "escalating the overdue detailed response") {
+	// The bot's own ladder has not run yet: its first step is due, so the
+	// reporter hears it is on its way, and nothing is fired twice.
+	if got := w.say(caseRoom, reporter, "!escalate"); !strings.Contains(got, "on its way to the security coordinator, @alice:x") {
 		t.Errorf("after a missed detailed response: %q", got)
 	}
-	if _, err := w.timers.Tick(context.Background()); err != nil {
-		t.Fatal(err)
+	w.tick()
+	// The ladder told the coordinator: the reporter's escalation reaches
+	// the next contact, the backup, at once (not in 24 hours).
+	if got := w.say(caseRoom, reporter, "!escalate"); !strings.Contains(got, "escalated the overdue detailed response to the backup contact, @bob:x,") {
+		t.Errorf("after the ladder told the coordinator: %q", got)
 	}
-	if got := w.say(caseRoom, reporter, "!escalate"); !strings.Contains(got, "already been chased") {
-		t.Errorf("while the ladder runs: %q", got)
+	if n := w.tick(); n != 1 {
+		t.Errorf("the reporter's escalation fired %d steps, want 1", n)
+	}
+	if got := w.say(caseRoom, reporter, "!escalate"); !strings.Contains(got, "to the whole security team") {
+		t.Errorf("after the backup was told: %q", got)
+	}
+	w.tick()
+	if got := w.say(caseRoom, reporter, "!escalate"); !strings.Contains(got, "Everyone on the escalation ladder has been told") {
+		t.Errorf("after every step was used: %q", got)
+	}
+	if n := w.tick(); n != 0 {
+		t.Errorf("an exhausted ladder fired %d more steps at once", n)
 	}
 	if got := w.say(dmRoom, "@stranger:x", "!escalate"); !strings.Contains(got, "no open report") {
 		t.Errorf("someone without a case: %q", got)
@@ -220,7 +246,7 @@ func TestRefusedCommandsChangeNothing(t *testing.T) {
 	if got := w.say(teamRoom, alice, "!sec assign SR-2026-0001 @mallory:x"); !strings.Contains(got, "not on the security team") {
 		t.Errorf("assigning an outsider: %q", got)
 	}
-	if got := w.say(teamRoom, alice, "!sec claim"); !strings.Contains(got, "Which case?") {
+	if got := w.say(teamRoom, alice, "!sec claim"); !strings.Contains(got, "which case?") {
 		t.Errorf("a missing case: %q", got)
 	}
 }
@@ -242,10 +268,10 @@ func TestStatsCountKeptPromises(t *testing.T) {
 
 func TestRotationSuggestsHandlersRoundRobin(t *testing.T) {
 	w := newWorld(t, monday)
-	opts := *w.h.opts()
-	opts.Rotation = true
-	w.h.SetOptions(opts) // as a reload would, not by editing the options in force
-	want := []id.UserID{alice, bob, alice}
+	p := *w.policy.Get()
+	p.Rotation = true
+	w.policy.Set(p) // as a reload would, not by editing the policy in force
+	want := []id.UserID{alice, bob, carol}
 	for i, who := range want {
 		w.say(id.RoomID(fmt.Sprintf("!dm%d:x", i)), id.UserID(fmt.Sprintf("@r%d:x", i)), "I want to report a security issue")
 		found := false
@@ -295,15 +321,15 @@ func TestARequestLoopGetsOneCaseAndOneLimitMessage(t *testing.T) {
 func TestAReloadedTeamTakesEffect(t *testing.T) {
 	w := newWorld(t, monday)
 	w.openCase()
-	const carol id.UserID = "@carol:x"
-	if got := w.say(teamRoom, carol, "!sec list"); !strings.Contains(got, "Only the security team") {
-		t.Fatalf("carol before joining the team: %q", got)
+	const dave id.UserID = "@dave:x"
+	if got := w.say(teamRoom, dave, "!sec list"); !strings.Contains(got, "Only the security team") {
+		t.Fatalf("dave before joining the team: %q", got)
 	}
-	p := w.timers.Policy()
-	p.Team = []id.UserID{alice, carol}
-	w.timers.SetPolicy(p) // what SIGHUP does with the new config
-	if got := w.say(teamRoom, carol, "!sec list"); !strings.Contains(got, "SR-2026-0001") {
-		t.Errorf("carol after the reload: %q", got)
+	p := *w.policy.Get()
+	p.Team = []disclosure.Person{disclosure.Person(alice), disclosure.Person(dave)}
+	w.policy.Set(p) // what SIGHUP does with the new config
+	if got := w.say(teamRoom, dave, "!sec list"); !strings.Contains(got, "SR-2026-0001") {
+		t.Errorf("dave after the reload: %q", got)
 	}
 	if got := w.say(teamRoom, bob, "!sec list"); !strings.Contains(got, "Only the security team") {
 		t.Errorf("bob after leaving the team: %q", got)

@@ -1,23 +1,24 @@
 package handlers
 
 import (
-	"fmt"
+	"context"
 	"strings"
 
 	"github.com/enarx/secbot/disclosure"
+	"github.com/enarx/secbot/store"
+	"github.com/enarx/secbot/templates"
 )
 
-// reporterCommands are what a reporter may say in the DM or the case room
-// (written with or without a leading "!"). They only ever see their own case.
+// reporterCommands are what a reporter can say in their DM or case room.
 func (h *Handlers) reporterCommands() map[string]*command {
 	cmds := []*command{
 		{name: "help", summary: "what you can say here", run: h.cmdReporterHelp},
 		{name: "status", summary: "where your report stands and what we promised by when", caseArg: impliedCase, run: h.cmdReporterStatus},
-		{name: "escalate", summary: "chase the team if we missed a promise", caseArg: impliedCase, run: h.cmdEscalate},
-		{name: "github", args: "NAME", summary: "be invited to the private GitHub Security Advisory as GitHub user NAME", caseArg: impliedCase, run: h.cmdGitHub},
-		{name: "agree", summary: "accept the embargo date the team proposed", caseArg: impliedCase, run: h.cmdAgree},
-		{name: "disagree", summary: "decline the embargo date the team proposed", caseArg: impliedCase, run: h.cmdDisagree},
-		{name: "credit", args: "NAME|none", summary: "how the advisory credits you: your GitHub name, or none", caseArg: impliedCase, run: h.cmdCredit},
+		{name: "escalate", bang: true, summary: "chase the team if we missed a promise", caseArg: impliedCase, run: h.cmdEscalate},
+		{name: "github", bang: true, args: "NAME", summary: "be invited to the private GitHub Security Advisory as GitHub user NAME", caseArg: impliedCase, run: h.cmdGitHub},
+		{name: "agree", bang: true, summary: "accept the embargo date the team proposed", caseArg: impliedCase, run: h.cmdAgree},
+		{name: "disagree", bang: true, summary: "decline the embargo date the team proposed", caseArg: impliedCase, run: h.cmdDisagree},
+		{name: "credit", bang: true, args: "NAME|none", summary: "how the advisory credits you: your GitHub name, or none", caseArg: impliedCase, run: h.cmdCredit},
 	}
 	registry := make(map[string]*command, len(cmds))
 	for _, c := range cmds {
@@ -26,50 +27,84 @@ func (h *Handlers) reporterCommands() map[string]*command {
 	return registry
 }
 
-func (h *Handlers) cmdReporterHelp(c *cmdContext) error {
-	return c.reply(helpText("", h.reporterCmds, "You can say:"))
-}
-
-func (h *Handlers) cmdReporterStatus(c *cmdContext) error {
-	var b strings.Builder
-	fmt.Fprintf(&b, "**%s** — %s\n", c.c.ID, c.c.Stage.Label())
-	if err := h.writeDeadlines(c, &b, c.c, false); err != nil {
-		return err
+// reporterCommand recognises a reporter's command: "!name args", or a
+// bare "help" or "status" alone (they change nothing).
+func (h *Handlers) reporterCommand(text string) (*command, parsedCommand, bool) {
+	text = strings.TrimSpace(text)
+	bang := strings.HasPrefix(text, "!")
+	text = strings.TrimPrefix(text, "!")
+	words, _ := tokenize(text)
+	if len(words) == 0 {
+		return nil, parsedCommand{}, false
 	}
-	return c.reply(b.String())
-}
-
-// cmdEscalate runs the ladder for the reporter when the policy allows it:
-// no detailed response by its deadline, or no word for the update interval.
-func (h *Handlers) cmdEscalate(c *cmdContext) error {
-	ds, err := h.store.DeadlinesOf(c, c.c.ID)
+	cmd, ok := h.reporterCmds[strings.ToLower(words[0])]
+	if !ok || (!bang && (cmd.bang || len(words) > 1)) {
+		return nil, parsedCommand{}, false
+	}
+	cmd, p, err := parseCommand(text, h.reporterCmds)
 	if err != nil {
-		return err
+		return nil, parsedCommand{}, false
 	}
-	var allowedFrom string
-	for _, d := range ds {
-		if d.Met() || d.Kind == disclosure.DeadlineAcknowledge {
-			continue
-		}
-		if c.now.Before(d.DueAt) {
-			if allowedFrom == "" {
-				allowedFrom = h.formatTime(d.DueAt)
-			}
-			continue
-		}
-		if d.LadderStep > 0 {
-			return c.reply(fmt.Sprintf("The team has already been chased about the %s (%d escalation step(s) so far); I keep escalating until someone answers.", d.Kind.Label(), d.LadderStep))
-		}
-		if _, err := h.store.EscalateNow(c, c.c.ID, d.Kind, c.sender, c.now); err != nil {
-			return err
-		}
-		if err := c.audit("escalate", d.Kind.Label(), true); err != nil {
-			return err
-		}
-		return c.reply(fmt.Sprintf("I am escalating the overdue %s to the security coordinator now.", d.Kind.Label()))
+	return cmd, p, true
+}
+
+// runReporterCommand runs a reporter's command on their own case: the one
+// of the case room they wrote in, or their open case from the DM.
+func (h *Handlers) runReporterCommand(ctx context.Context, msg Message, where disclosure.Place, cmd *command, p parsedCommand, own *store.Case) error {
+	p.where = where
+	var refusal *disclosure.Refusal
+	switch {
+	case cmd.caseArg == noCase:
+	case own == nil:
+		refusal = &disclosure.Refusal{Action: "command " + cmd.name, Reason: "you have no open report. To open one, say \"I want to report a security issue\", without any details."}
+	case p.named && p.caseID != own.ID:
+		refusal = &disclosure.Refusal{Action: "command " + cmd.name, Reason: "you can only ask about your own report."}
 	}
-	if allowedFrom == "" {
-		return c.reply("Nothing is overdue: the team has answered everything it promised so far.")
+	if refusal != nil {
+		return h.once(ctx, msg.ID, func(ctx context.Context) error {
+			c := &cmdContext{Context: ctx, h: h, msg: msg, cmd: cmd, sc: own}
+			c.req = disclosure.Request{By: disclosure.Person(msg.Sender), Where: where, Now: h.clock.Now(), Policy: h.Policy()}
+			return h.refuse(ctx, c, refusal)
+		})
 	}
-	return c.reply(fmt.Sprintf("Nothing is overdue yet. If you have not heard from us by %s, you can escalate then.", allowedFrom))
+	var caseID disclosure.CaseID
+	if cmd.caseArg != noCase {
+		caseID = own.ID
+	}
+	return h.runCommand(ctx, msg, cmd, p, caseID, true)
+}
+
+func (h *Handlers) cmdReporterHelp(c *cmdContext) (disclosure.Decision, error) {
+	return onlyAnswer(h.reporterHelp()), nil
+}
+
+func (h *Handlers) cmdReporterStatus(c *cmdContext) (disclosure.Decision, error) {
+	return onlyAnswer(templates.ReporterStatus{CaseID: c.c.ID.String(), Stage: c.c.Stage.Label(), Deadlines: deadlineRows(c.c, c.req.Policy, c.req.Now, false)}), nil
+}
+
+func (h *Handlers) cmdEscalate(c *cmdContext) (disclosure.Decision, error) {
+	return c.c.Escalate(c.req)
+}
+
+func (h *Handlers) cmdAgree(c *cmdContext) (disclosure.Decision, error) {
+	return c.c.AnswerEmbargo(c.req, true)
+}
+
+func (h *Handlers) cmdDisagree(c *cmdContext) (disclosure.Decision, error) {
+	return c.c.AnswerEmbargo(c.req, false)
+}
+
+// cmdCredit takes how the reporter wants to be credited on the advisory.
+func (h *Handlers) cmdCredit(c *cmdContext) (disclosure.Decision, error) {
+	if len(c.args) != 1 {
+		return disclosure.Decision{}, usage("`!credit YOUR-GITHUB-NAME`, or `!credit none` not to be credited")
+	}
+	name := strings.TrimPrefix(c.args[0], "@")
+	if strings.EqualFold(name, "none") {
+		return c.c.Credit(c.req, "")
+	}
+	if !githubLogin.MatchString(name) {
+		return disclosure.Decision{}, usage("%s is not a GitHub user name", templates.EscapeMarkdown(truncate(name, 40)))
+	}
+	return c.c.Credit(c.req, name)
 }

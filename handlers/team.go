@@ -1,15 +1,15 @@
 package handlers
 
 import (
+	"context"
 	"fmt"
+	"slices"
 	"strings"
 	"time"
 
 	"maunium.net/go/mautrix/id"
 
 	"github.com/enarx/secbot/disclosure"
-	"github.com/enarx/secbot/scheduler"
-	"github.com/enarx/secbot/store"
 	"github.com/enarx/secbot/templates"
 )
 
@@ -17,18 +17,29 @@ import (
 func (h *Handlers) teamCommands() map[string]*command {
 	cmds := []*command{
 		{name: "help", args: "[COMMAND]", summary: "the list of commands, or one command's syntax", run: h.cmdHelp},
-		{name: "list", summary: "open cases: ID, stage, handler, next deadline", run: h.cmdList},
+		{name: "list", summary: "open cases: ID, stage, handler, next deadline (team room only)", caseArg: allCases, run: h.cmdList},
+		{name: "stats", args: "[DAYS]", summary: "how well the promises were kept over the last DAYS (default 90; team room only)", caseArg: allCases, run: h.cmdStats},
+		{name: "contacts", summary: "who is on the escalation ladder (team room only)", caseArg: allCases, run: h.cmdContacts},
 		{name: "status", args: "[CASE]", summary: "one case in full: stage, timeline, deadlines, escalation", caseArg: impliedCase, run: h.cmdStatus},
 		{name: "claim", args: "[CASE]", summary: "step 1: become the case's handler (acknowledges the report)", caseArg: impliedCase, run: h.cmdClaim},
-		{name: "assign", args: "CASE @user", summary: "step 1: make a team member the handler (acknowledges the report)", caseArg: impliedCase, run: h.cmdAssign},
+		{name: "assign", args: "[CASE] @user", summary: "step 1: make a team member the handler (acknowledges the report)", caseArg: impliedCase, run: h.cmdAssign},
 		{name: "respond", args: "[CASE] TEXT", summary: "the detailed response to the reporter, posted in the case room", caseArg: impliedCase, run: h.cmdRespond},
 		{name: "update", args: "[CASE] TEXT", summary: "a progress update to the reporter; restarts the update clock", caseArg: impliedCase, run: h.cmdUpdate},
-		{name: "contacts", summary: "who is on the escalation ladder", run: h.cmdContacts},
 		{name: "github", args: "[CASE] NAME", summary: "invite a GitHub user to the case's private advisory", caseArg: impliedCase, run: h.cmdGitHub},
 		{name: "fork", args: "[CASE]", summary: "step 4: the advisory's temporary private fork, for preparing fixes", caseArg: impliedCase, run: h.cmdFork},
 		{name: "cve", args: "[CASE]", summary: "request a CVE for the advisory from GitHub", caseArg: impliedCase, run: h.cmdCVE},
+		{name: "confirm", args: "[CASE] [AFFECTED [; PATCHED]]", summary: "step 2: the problem is confirmed (the detailed response); optionally the affected and patched versions", caseArg: impliedCase, run: h.cmdConfirm},
+		{name: "versions", args: "[CASE] AFFECTED [; PATCHED]", summary: "record the affected (and patched) versions, also on the advisory", caseArg: impliedCase, run: h.cmdVersions},
+		{name: "severity", args: "[CASE] low|medium|high|critical", summary: "the advisory's severity", caseArg: impliedCase, run: h.cmdSeverity},
+		{name: "cwe", args: "[CASE] CWE-ID…", summary: "the advisory's weakness types, e.g. CWE-787", caseArg: impliedCase, run: h.cmdCWE},
+		{name: "summary", args: "[CASE] TEXT", summary: "the advisory's public one-line summary, used in the announcement", caseArg: impliedCase, run: h.cmdSummary},
+		{name: "reject", args: "[CASE] REASON", summary: "not a vulnerability: the reporter is told politely and the case ends", caseArg: impliedCase, run: h.cmdReject},
+		{name: "audit", args: "[CASE] start|done", summary: "step 3: the audit for similar problems", caseArg: impliedCase, run: h.cmdAudit},
+		{name: "publish", args: "[CASE] [--force]", summary: "step 5: publish the advisory, then announce it (refused during an embargo unless the coordinator forces it)", caseArg: impliedCase, run: h.cmdPublish},
+		{name: "announce", args: "[CASE] [--force]", summary: "post the announcement where it has not been posted yet (after publish)", caseArg: impliedCase, run: h.cmdAnnounce},
+		{name: "close", args: "[CASE]", summary: "close the case (after publish or reject)", caseArg: impliedCase, run: h.cmdClose},
+		{name: "embargo", args: "[CASE] propose YYYY-MM-DD [HH:MM] | add @user [github-name] | remove @user [github-name] | lift", summary: "the embargo agreed with the reporter, and who needs to know (lift: the coordinator only)", caseArg: impliedCase, run: h.cmdEmbargo},
 	}
-	cmds = append(cmds, h.processCommands()...)
 	registry := make(map[string]*command, len(cmds))
 	for _, c := range cmds {
 		registry[c.name] = c
@@ -36,336 +47,266 @@ func (h *Handlers) teamCommands() map[string]*command {
 	return registry
 }
 
-func (h *Handlers) cmdHelp(c *cmdContext) error {
-	registry := h.teamCmds
+// teamCommand runs a `!sec` command once the policy has said it may run
+// where it was typed, and on which case.
+func (h *Handlers) teamCommand(ctx context.Context, msg Message, where disclosure.Place, text string) error {
+	cmd, p, err := parseCommand(text, h.teamCmds)
+	name := "command"
+	if cmd != nil {
+		name = cmd.name
+	}
+	scope := disclosure.NoCase
+	if cmd != nil {
+		scope = cmd.scope()
+	}
+	var named disclosure.CaseID
+	if p.named {
+		named = p.caseID
+	}
+	// The place and the role come first: an outsider learns nothing, not
+	// even whether their command was well formed.
+	caseID, placeErr := h.Policy().TeamCommand(name, scope, disclosure.Person(msg.Sender), where, named)
+	if placeErr == nil && err != nil {
+		placeErr = err
+	}
+	if placeErr != nil {
+		return h.once(ctx, msg.ID, func(ctx context.Context) error {
+			c := &cmdContext{Context: ctx, h: h, msg: msg, cmd: cmd}
+			c.req = disclosure.Request{By: disclosure.Person(msg.Sender), Where: where, Now: h.clock.Now(), Policy: h.Policy()}
+			return h.refuse(ctx, c, placeErr.(*disclosure.Refusal))
+		})
+	}
+	p.where = where
+	return h.runCommand(ctx, msg, cmd, p, caseID, false)
+}
+
+func (c *cmdContext) prefix() string { return c.req.Policy.CommandPrefix }
+
+// needText is the free text of a command, or its usage.
+func (c *cmdContext) needText(hint string) (string, error) {
+	if c.rest == "" {
+		return "", usage("%s", hint)
+	}
+	return c.rest, nil
+}
+
+func (h *Handlers) cmdHelp(c *cmdContext) (disclosure.Decision, error) {
 	if len(c.args) > 0 {
-		cmd, ok := registry[strings.ToLower(c.args[0])]
+		cmd, ok := h.teamCmds[strings.ToLower(c.args[0])]
 		if !ok {
-			return usagef("there is no command %q; `%s help` lists them", templates.EscapeMarkdown(truncate(c.args[0], 40)), h.opts().CommandPrefix)
+			return disclosure.Decision{}, usageLine("there is no command %q; `%s help` lists them", templates.EscapeMarkdown(truncate(c.args[0], 40)), c.prefix())
 		}
-		return c.reply(commandHelp(h.opts().CommandPrefix, cmd))
+		return onlyAnswer(templates.Help{Commands: []templates.HelpLine{{Syntax: syntax(c.prefix(), cmd), Summary: cmd.summary}}}), nil
 	}
-	return c.reply(helpText(h.opts().CommandPrefix, registry, "**secbot commands** (in a case room the case is implied; elsewhere name it, e.g. `SR-2026-0007`):"))
+	return onlyAnswer(help(c.prefix(), h.teamCmds, "**secbot commands** (in a case room the case is implied and only that case is reached; elsewhere name it, e.g. `SR-2026-0007`):")), nil
 }
 
-func (h *Handlers) cmdList(c *cmdContext) error {
-	cases, err := h.store.OpenCases(c)
+// onlyAnswer is a decision that only answers.
+func onlyAnswer(d templates.Data) disclosure.Decision {
+	return disclosure.Decision{Say: []disclosure.Message{{To: disclosure.Audience{Kind: disclosure.Here}, Data: d}}}
+}
+
+func (h *Handlers) cmdClaim(c *cmdContext) (disclosure.Decision, error) {
+	if len(c.args) != 0 {
+		return disclosure.Decision{}, usage("to make someone else the handler, use `%s assign`", c.prefix())
+	}
+	return c.c.Assign(c.req, c.req.By)
+}
+
+func (h *Handlers) cmdAssign(c *cmdContext) (disclosure.Decision, error) {
+	if len(c.args) != 1 || !isUserID(c.args[0]) {
+		return disclosure.Decision{}, usage("one team member, e.g. @alice:example.org")
+	}
+	return c.c.Assign(c.req, disclosure.Person(c.args[0]))
+}
+
+func (h *Handlers) cmdRespond(c *cmdContext) (disclosure.Decision, error) {
+	text, err := c.needText("the text is posted to the reporter")
 	if err != nil {
-		return err
+		return disclosure.Decision{}, err
 	}
-	if len(cases) == 0 {
-		return c.reply("No open cases.")
+	return c.c.Respond(c.req, text)
+}
+
+func (h *Handlers) cmdUpdate(c *cmdContext) (disclosure.Decision, error) {
+	text, err := c.needText("the text is posted to the reporter")
+	if err != nil {
+		return disclosure.Decision{}, err
 	}
-	var b strings.Builder
-	b.WriteString("| case | stage | handler | next deadline | embargo |\n| --- | --- | --- | --- | --- |\n")
-	for _, cs := range cases {
-		next := "—"
-		if d, err := h.nextDeadline(c, cs.ID); err == nil && d != nil {
-			next = fmt.Sprintf("%s by %s", d.Kind.Label(), h.formatTime(d.DueAt))
+	return c.c.Update(c.req, text)
+}
+
+// versionsArg splits "AFFECTED [; PATCHED]".
+func versionsArg(rest string) (affected, patched string) {
+	affected, patched, _ = strings.Cut(rest, ";")
+	return strings.TrimSpace(affected), strings.TrimSpace(patched)
+}
+
+func (h *Handlers) cmdConfirm(c *cmdContext) (disclosure.Decision, error) {
+	affected, patched := versionsArg(c.rest)
+	return c.c.Confirm(c.req, affected, patched)
+}
+
+func (h *Handlers) cmdVersions(c *cmdContext) (disclosure.Decision, error) {
+	affected, patched := versionsArg(c.rest)
+	if affected == "" {
+		return disclosure.Decision{}, usage("e.g. `< 1.4.2; 1.4.2`")
+	}
+	return c.c.Versions(c.req, affected, patched)
+}
+
+var severities = []string{"low", "medium", "high", "critical"}
+
+func (h *Handlers) cmdSeverity(c *cmdContext) (disclosure.Decision, error) {
+	if len(c.args) != 1 || !slices.Contains(severities, strings.ToLower(c.args[0])) {
+		return disclosure.Decision{}, usage("one of low, medium, high, critical")
+	}
+	return c.c.Severity(c.req, strings.ToLower(c.args[0]))
+}
+
+func (h *Handlers) cmdCWE(c *cmdContext) (disclosure.Decision, error) {
+	if len(c.args) == 0 || len(c.args) > 10 {
+		return disclosure.Decision{}, usage("one to ten, e.g. CWE-787")
+	}
+	var cwes []string
+	for _, a := range c.args {
+		a = strings.ToUpper(a)
+		if _, err := fmt.Sscanf(a, "CWE-%d", new(int)); err != nil || !strings.HasPrefix(a, "CWE-") || len(a) > 12 {
+			return disclosure.Decision{}, usage("%s is not a CWE ID like CWE-787", templates.EscapeMarkdown(truncate(a, 20)))
 		}
-		embargo, err := h.embargoSummary(c, cs)
+		cwes = append(cwes, a)
+	}
+	return c.c.CWE(c.req, cwes)
+}
+
+func (h *Handlers) cmdSummary(c *cmdContext) (disclosure.Decision, error) {
+	if c.rest == "" || len(c.rest) > 200 || strings.Contains(c.rest, "\n") {
+		return disclosure.Decision{}, usage("one line, at most 200 characters")
+	}
+	return c.c.Summary(c.req, c.rest)
+}
+
+func (h *Handlers) cmdReject(c *cmdContext) (disclosure.Decision, error) {
+	reason, err := c.needText("the reason is shown to the reporter")
+	if err != nil {
+		return disclosure.Decision{}, err
+	}
+	return c.c.Reject(c.req, reason)
+}
+
+func (h *Handlers) cmdAudit(c *cmdContext) (disclosure.Decision, error) {
+	if len(c.args) != 1 || (c.args[0] != "start" && c.args[0] != "done") {
+		return disclosure.Decision{}, usage("`start` or `done`")
+	}
+	return c.c.Audit(c.req, c.args[0] == "done")
+}
+
+// force reads the only flag: --force, alone.
+func (c *cmdContext) force() (bool, error) {
+	switch {
+	case len(c.args) == 0:
+		return false, nil
+	case len(c.args) == 1 && c.args[0] == "--force":
+		return true, nil
+	}
+	return false, usage("the only option is `--force`")
+}
+
+func (h *Handlers) cmdPublish(c *cmdContext) (disclosure.Decision, error) {
+	force, err := c.force()
+	if err != nil {
+		return disclosure.Decision{}, err
+	}
+	return c.c.Publish(c.req, force)
+}
+
+func (h *Handlers) cmdAnnounce(c *cmdContext) (disclosure.Decision, error) {
+	force, err := c.force()
+	if err != nil {
+		return disclosure.Decision{}, err
+	}
+	return c.c.Announce(c.req, force)
+}
+
+func (h *Handlers) cmdClose(c *cmdContext) (disclosure.Decision, error) {
+	if len(c.args) != 0 {
+		return disclosure.Decision{}, usage("close takes no arguments")
+	}
+	return c.c.Close(c.req)
+}
+
+// parseEmbargoDate reads YYYY-MM-DD [HH:MM] in the policy's time zone; a
+// date alone means the end of that day.
+func parseEmbargoDate(args []string, loc *time.Location) (time.Time, error) {
+	switch len(args) {
+	case 1:
+		d, err := time.ParseInLocation("2006-01-02", args[0], loc)
 		if err != nil {
-			return err
+			return time.Time{}, err
 		}
-		fmt.Fprintf(&b, "| %s | %s | %s | %s | %s |\n", cs.ID, cs.Stage.Label(), orDash(cs.Handler.String()), next, embargo)
+		return d.AddDate(0, 0, 1).Add(-time.Minute), nil // 23:59 that day
+	case 2:
+		return time.ParseInLocation("2006-01-02 15:04", args[0]+" "+args[1], loc)
 	}
-	return c.reply(b.String())
+	return time.Time{}, fmt.Errorf("want a date")
 }
 
-// nextDeadline returns the case's earliest unmet deadline, nil if none.
-func (h *Handlers) nextDeadline(c *cmdContext, caseID disclosure.CaseID) (*store.Deadline, error) {
-	ds, err := h.store.DeadlinesOf(c, caseID)
-	if err != nil {
-		return nil, err
+func (h *Handlers) cmdEmbargo(c *cmdContext) (disclosure.Decision, error) {
+	if len(c.args) == 0 {
+		return disclosure.Decision{}, usage("say what to do with the embargo")
 	}
-	for _, d := range ds {
-		if !d.Met() {
-			return d, nil
+	switch c.args[0] {
+	case "propose":
+		loc := c.req.Policy.Calendar.Location
+		if loc == nil {
+			loc = time.UTC
 		}
-	}
-	return nil, nil
-}
-
-func (h *Handlers) cmdStatus(c *cmdContext) error {
-	cs := c.c
-	var b strings.Builder
-	fmt.Fprintf(&b, "**%s** — %s\n\n", cs.ID, cs.Stage.Label())
-	fmt.Fprintf(&b, "| | |\n| --- | --- |\n| reporter | %s |\n| handler | %s |\n| opened | %s |\n", cs.Reporter, orDash(cs.Handler.String()), h.formatTime(cs.CreatedAt))
-	if cs.GHSAID != "" {
-		fmt.Fprintf(&b, "| advisory | [%s](%s) |\n", cs.GHSAID, cs.GHSAURL)
-	}
-	if cs.ForkURL != "" {
-		fmt.Fprintf(&b, "| private fork | %s |\n", cs.ForkURL)
-	}
-	for _, fact := range [][2]string{{"affected", cs.Affected}, {"patched", cs.Patched}, {"severity", cs.Severity}, {"CVE", cs.CVEID}} {
-		if fact[1] != "" {
-			fmt.Fprintf(&b, "| %s | %s |\n", fact[0], templates.EscapeMarkdown(fact[1]))
+		end, err := parseEmbargoDate(c.args[1:], loc)
+		if err != nil {
+			return disclosure.Decision{}, usage("the date must be YYYY-MM-DD with an optional HH:MM (%s), e.g. `%s embargo propose 2027-01-15 14:00`", loc, c.prefix())
 		}
-	}
-	embargo, err := h.embargoSummary(c, cs)
-	if err != nil {
-		return err
-	}
-	fmt.Fprintf(&b, "| embargo | %s |\n", embargo)
-	ntk, err := h.store.NeedToKnow(c, cs.ID)
-	if err != nil {
-		return err
-	}
-	if len(ntk) > 0 {
-		names := make([]string, len(ntk))
-		for i, u := range ntk {
-			names[i] = u.String()
+		return c.c.ProposeEmbargo(c.req, end)
+	case "lift":
+		if len(c.args) != 1 {
+			return disclosure.Decision{}, usage("`lift` takes no arguments")
 		}
-		fmt.Fprintf(&b, "| need to know | %s |\n", strings.Join(names, ", "))
-	}
-	if err := h.writeDeadlines(c, &b, cs, true); err != nil {
-		return err
-	}
-	entries, err := h.store.AuditOf(c, cs.ID.String())
-	if err != nil {
-		return err
-	}
-	b.WriteString("\n**Timeline**\n\n")
-	for _, e := range entries {
-		if !e.Allowed {
-			continue
+		return c.c.LiftEmbargo(c.req)
+	case "add", "remove":
+		if len(c.args) < 2 || len(c.args) > 3 || !isUserID(c.args[1]) {
+			return disclosure.Decision{}, usage("a Matrix user like @carol:example.org, and optionally their GitHub name")
 		}
-		fmt.Fprintf(&b, "- %s — %s by %s", h.formatTime(e.At), e.Action, e.Actor)
-		if e.Detail != "" {
-			fmt.Fprintf(&b, " (%s)", templates.EscapeMarkdown(e.Detail))
-		}
-		b.WriteString("\n")
-	}
-	return c.reply(b.String())
-}
-
-// writeDeadlines adds the deadline table; team views also show the ladder.
-func (h *Handlers) writeDeadlines(c *cmdContext, b *strings.Builder, cs *store.Case, team bool) error {
-	ds, err := h.store.DeadlinesOf(c, cs.ID)
-	if err != nil {
-		return err
-	}
-	if len(ds) == 0 {
-		return nil
-	}
-	p := h.timers.Policy()
-	if team {
-		b.WriteString("\n| promise | due | state | escalation |\n| --- | --- | --- | --- |\n")
-	} else {
-		b.WriteString("\n| promise | due | state |\n| --- | --- | --- |\n")
-	}
-	for _, d := range ds {
-		state := "pending"
-		switch {
-		case d.Met():
-			state = "met " + h.formatTime(d.MetAt)
-			if d.MetAt.After(d.DueAt) {
-				state = "met late " + h.formatTime(d.MetAt)
+		login := ""
+		if len(c.args) == 3 {
+			login = strings.TrimPrefix(c.args[2], "@")
+			if !githubLogin.MatchString(login) {
+				return disclosure.Decision{}, usage("%s is not a GitHub user name", templates.EscapeMarkdown(truncate(c.args[2], 40)))
 			}
-		case c.now.After(d.DueAt):
-			state = "**overdue**"
 		}
-		if !team {
-			fmt.Fprintf(b, "| %s | %s | %s |\n", d.Kind.Label(), h.formatTime(d.DueAt), state)
-			continue
+		if c.args[0] == "add" {
+			return c.c.AddNeedToKnow(c.req, disclosure.Person(c.args[1]), login)
 		}
-		ladder := "—"
-		if d.LadderStep > 0 {
-			ladder = fmt.Sprintf("%d step(s) sent", d.LadderStep)
-		}
-		if at, what := scheduler.NextFiring(*d, p); what == scheduler.FireEscalation {
-			ladder += fmt.Sprintf("; next %s", h.formatTime(at))
-		} else if what == scheduler.FireReminder {
-			ladder += fmt.Sprintf("; reminder %s", h.formatTime(at))
-		}
-		fmt.Fprintf(b, "| %s | %s | %s | %s |\n", d.Kind.Label(), h.formatTime(d.DueAt), state, ladder)
+		return c.c.RemoveNeedToKnow(c.req, disclosure.Person(c.args[1]), login)
 	}
-	return nil
+	return disclosure.Decision{}, usage("`propose`, `add`, `remove` or `lift`")
 }
 
-func (h *Handlers) cmdClaim(c *cmdContext) error {
-	return h.assign(c, c.sender)
-}
-
-func (h *Handlers) cmdAssign(c *cmdContext) error {
+func (h *Handlers) cmdGitHub(c *cmdContext) (disclosure.Decision, error) {
 	if len(c.args) != 1 {
-		return usagef("usage: `%s assign CASE @user:server` — one team member", h.opts().CommandPrefix)
+		return disclosure.Decision{}, usage("one GitHub user name, e.g. octocat")
 	}
-	user := id.UserID(c.args[0])
-	if !h.IsTeam(user) {
-		return usagef("%s is not on the security team; the handler must be one of: %s", templates.EscapeMarkdown(truncate(c.args[0], 80)), h.teamList())
+	login := strings.TrimPrefix(c.args[0], "@")
+	if !githubLogin.MatchString(login) {
+		return disclosure.Decision{}, usage("%s is not a GitHub user name (letters, digits and single hyphens, at most 39)", templates.EscapeMarkdown(truncate(c.args[0], 40)))
 	}
-	return h.assign(c, user)
+	return c.c.InviteToAdvisory(c.req, login)
 }
 
-// transition moves the case by action, or refuses with what must come
-// first; the move is recorded in the audit log (the case's timeline).
-func (h *Handlers) transition(c *cmdContext, action disclosure.Action) (disclosure.Stage, error) {
-	next, err := disclosure.Transition(c.c.Stage, action)
-	if err != nil {
-		return "", usagef("Refused: %s.", strings.TrimPrefix(err.Error(), disclosure.ErrOutOfOrder.Error()+": "))
-	}
-	if next != c.c.Stage {
-		if err := h.store.SetStage(c, c.c.ID, next, c.c.Handler, c.now); err != nil {
-			return "", err
-		}
-		if err := c.audit("stage", string(c.c.Stage)+" → "+string(next), true); err != nil {
-			return "", err
-		}
-		c.c.Stage = next
-	}
-	return next, nil
-}
+func (h *Handlers) cmdFork(c *cmdContext) (disclosure.Decision, error) { return c.c.Fork(c.req) }
 
-// assign makes user the handler: step 1, and the acknowledgement.
-func (h *Handlers) assign(c *cmdContext, user id.UserID) error {
-	if _, err := h.transition(c, disclosure.ActClaim); err != nil {
-		return err
-	}
-	if err := h.store.SetStage(c, c.c.ID, c.c.Stage, user, c.now); err != nil {
-		return err
-	}
-	if _, err := h.store.MeetDeadline(c, c.c.ID, disclosure.DeadlineAcknowledge, c.sender, c.now); err != nil {
-		return err
-	}
-	if err := c.audit("assign", "handler "+user.String(), true); err != nil {
-		return err
-	}
-	if err := h.render(c, c.c.ID.String(), store.Target{CaseRoomOf: c.c.ID.String()}, "acknowledged", map[string]any{"CaseID": c.c.ID.String(), "Handler": user.String()}, ""); err != nil {
-		return err
-	}
-	if c.evt.RoomID == c.c.CaseRoom {
-		return c.react("✅") // the acknowledgement above already says who
-	}
-	return c.reply(fmt.Sprintf("%s is now the handler of %s.", user, c.c.ID))
-}
+func (h *Handlers) cmdCVE(c *cmdContext) (disclosure.Decision, error) { return c.c.CVE(c.req) }
 
-func (h *Handlers) cmdRespond(c *cmdContext) error {
-	if c.rest == "" {
-		return usagef("usage: `%s respond [CASE] TEXT` — the text is posted to the reporter", h.opts().CommandPrefix)
-	}
-	if err := h.postToReporter(c, "response", c.rest); err != nil {
-		return err
-	}
-	if err := h.meetResponse(c, c.c, c.sender); err != nil {
-		return err
-	}
-	return c.audit("respond", "", true)
-}
-
-func (h *Handlers) cmdUpdate(c *cmdContext) error {
-	if c.rest == "" {
-		return usagef("usage: `%s update [CASE] TEXT` — the text is posted to the reporter", h.opts().CommandPrefix)
-	}
-	if err := h.postToReporter(c, "update", c.rest); err != nil {
-		return err
-	}
-	if err := h.restartUpdateClock(c, c.c, true); err != nil {
-		return err
-	}
-	return c.audit("update", "", true)
-}
-
-// postToReporter posts a team member's words in the case room as the team's.
-func (h *Handlers) postToReporter(c *cmdContext, kind, text string) error {
-	md, err := h.templates.Render("team_"+kind, map[string]any{"CaseID": c.c.ID.String(), "From": c.sender.String(), "Text": text})
-	if err != nil {
-		return err
-	}
-	if err := h.send(c, c.c.ID.String(), store.Target{CaseRoomOf: c.c.ID.String()}, md, ""); err != nil {
-		return err
-	}
-	if c.evt.RoomID != c.c.CaseRoom {
-		return c.reply(fmt.Sprintf("Posted to the reporter of %s.", c.c.ID))
-	}
-	return c.react("✅")
-}
-
-// meetResponse records the detailed response and starts the update clock.
-func (h *Handlers) meetResponse(c *cmdContext, cs *store.Case, by id.UserID) error {
-	if _, err := h.store.MeetDeadline(c, cs.ID, disclosure.DeadlineAcknowledge, by, c.now); err != nil {
-		return err
-	}
-	met, err := h.store.MeetDeadline(c, cs.ID, disclosure.DeadlineResponse, by, c.now)
-	if err != nil {
-		return err
-	}
-	if met {
-		return h.restartUpdateClock(c, cs, true)
-	}
-	return nil
-}
-
-// restartUpdateClock counts the next update from now. Unless force, it only
-// restarts a clock that is already running (after the detailed response).
-func (h *Handlers) restartUpdateClock(c *cmdContext, cs *store.Case, force bool) error {
-	if !force {
-		if _, err := h.store.Deadline(c, cs.ID, disclosure.DeadlineUpdate); err != nil {
-			if err == store.ErrNotFound {
-				return nil
-			}
-			return err
-		}
-	}
-	return h.store.SetDeadline(c, scheduler.NewDeadline(cs.ID, disclosure.DeadlineUpdate, c.now, h.timers.Policy()))
-}
-
-func (h *Handlers) cmdContacts(c *cmdContext) error {
-	p := h.timers.Policy()
-	var b strings.Builder
-	fmt.Fprintf(&b, "**Escalation ladder** (from the config; a reload with SIGHUP picks up changes)\n\n| after a missed promise | who |\n| --- | --- |\n")
-	for _, step := range p.Ladder {
-		who := step.Notify.Role
-		switch step.Notify.Role {
-		case "coordinator":
-			who = "coordinator " + p.Coordinator.String()
-		case "backup":
-			who = "backup " + p.Backup.String()
-		case "team":
-			who = "the team room"
-		case "user":
-			who = step.Notify.User
-		}
-		fmt.Fprintf(&b, "| %s | %s |\n", step.After.String(), who)
-	}
-	fmt.Fprintf(&b, "\nThe last step repeats every %s until someone answers.", p.SLA.RepeatEvery.String())
-	return c.reply(b.String())
-}
-
-func (h *Handlers) teamList() string {
-	names := make([]string, 0, len(h.teamMembers()))
-	for _, u := range h.teamMembers() {
-		names = append(names, u.String())
-	}
-	return strings.Join(names, ", ")
-}
-
-func (h *Handlers) formatTime(t time.Time) string {
-	return h.local(t).Format("2006-01-02 15:04 MST")
-}
-
-func orDash(s string) string {
-	if s == "" {
-		return "—"
-	}
-	return s
-}
-
-// embargoSummary is a case's embargo in a few words.
-func (h *Handlers) embargoSummary(c *cmdContext, cs *store.Case) (string, error) {
-	e, err := h.store.Embargo(c, cs.ID)
-	if err != nil {
-		return "", err
-	}
-	switch e.State {
-	case disclosure.EmbargoProposed:
-		return "proposed until " + h.formatTime(e.Proposed), nil
-	case disclosure.EmbargoActive:
-		return "until " + h.formatTime(e.End), nil
-	case disclosure.EmbargoRevise:
-		return fmt.Sprintf("until %s (revision to %s proposed)", h.formatTime(e.End), h.formatTime(e.Proposed)), nil
-	case disclosure.EmbargoExited:
-		return "lifted", nil
-	}
-	return "none", nil
+// isUserID reports whether s is a Matrix user ID like @carol:example.org.
+func isUserID(s string) bool {
+	_, _, err := id.UserID(s).Parse()
+	return err == nil && strings.HasPrefix(s, "@")
 }

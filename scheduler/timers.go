@@ -3,7 +3,6 @@ package scheduler
 import (
 	"context"
 	"fmt"
-	"sync/atomic"
 	"time"
 
 	"github.com/go-co-op/gocron/v2"
@@ -16,17 +15,9 @@ import (
 	"github.com/enarx/secbot/templates"
 )
 
-// Policy is what the timers act on: the promises, the calendar they count
-// in and who is on the escalation ladder. It is swapped whole on a reload.
-type Policy struct {
-	SLA         disclosure.SLA
-	Calendar    disclosure.Calendar
-	Ladder      disclosure.Ladder
-	TeamRoom    id.RoomID
-	Team        []id.UserID
-	Coordinator id.UserID
-	Backup      id.UserID
-}
+// Policy is what the timers act on: the policy in force, which a reload
+// swaps whole for the handlers and the GitHub effects too.
+type Policy = disclosure.Policy
 
 // LateAfter is how far past its time a firing must be to be called late
 // in its text (secbot was down when it fell due).
@@ -39,25 +30,21 @@ type Timers struct {
 	templates *templates.Set
 	log       zerolog.Logger
 	kick      func()
-	policy    atomic.Pointer[Policy]
+	policy    *disclosure.InForce
 }
 
-// NewTimers returns the deadline timers; kick wakes the outbox.
-func NewTimers(st *store.Store, clock clockwork.Clock, tmpl *templates.Set, p Policy, log zerolog.Logger, kick func()) *Timers {
+// NewTimers returns the deadline timers, firing under the policy in force
+// (a reload replaces it; ladder progress is in the database, so nothing
+// already fired fires again); kick wakes the outbox.
+func NewTimers(st *store.Store, clock clockwork.Clock, tmpl *templates.Set, policy *disclosure.InForce, log zerolog.Logger, kick func()) *Timers {
 	if kick == nil {
 		kick = func() {}
 	}
-	t := &Timers{store: st, clock: clock, templates: tmpl, log: log, kick: kick}
-	t.policy.Store(&p)
-	return t
+	return &Timers{store: st, clock: clock, templates: tmpl, log: log, kick: kick, policy: policy}
 }
 
-// SetPolicy replaces the policy (a config reload). Ladder progress is in
-// the database, so nothing already fired fires again.
-func (t *Timers) SetPolicy(p Policy) { t.policy.Store(&p) }
-
 // Policy returns the policy in force.
-func (t *Timers) Policy() Policy { return *t.policy.Load() }
+func (t *Timers) Policy() Policy { return *t.policy.Get() }
 
 // Start schedules the tick on gocron every second (so a deadline fires
 // within a second of falling due), running once at once to catch up on
@@ -135,15 +122,18 @@ func (t *Timers) embargoReminders(ctx context.Context) (int, error) {
 				loc = time.UTC
 			}
 			now := t.clock.Now()
-			data := map[string]any{"CaseID": c.ID.String(), "End": r.End.In(loc), "Late": now.Sub(r.At) > LateAfter,
-				"Today": r.End.In(loc).Format("2006-01-02") == now.In(loc).Format("2006-01-02")}
-			lane := TimersLane(c.ID)
+			if (&disclosure.Case{Stage: c.Stage}).Finished() {
+				return nil // published or closed: the embargo has nothing left to guard
+			}
+			data := templates.EmbargoReminder{CaseID: c.ID.String(), End: r.End.In(loc), Late: now.Sub(r.At) > LateAfter,
+				Today: r.End.In(loc).Format("2006-01-02") == now.In(loc).Format("2006-01-02")}
+			lane := store.TimersLane(c.ID)
 			if c.Handler != "" {
-				if err := t.dm(ctx, lane, c.Handler, "embargo_reminder", data, now); err != nil {
+				if err := t.dm(ctx, lane, c.Handler, data, now); err != nil {
 					return err
 				}
 			}
-			return t.send(ctx, lane, store.Target{Room: p.TeamRoom}, "embargo_reminder", data, now, nil)
+			return t.send(ctx, lane, teamRoom(&p), data, now, nil)
 		})
 		if err != nil {
 			return fired, err
@@ -202,6 +192,12 @@ func (t *Timers) fire(ctx context.Context, d store.Deadline) (bool, error) {
 		if err != nil {
 			return err
 		}
+		if !(&disclosure.Case{Stage: c.Stage}).ClockRuns() {
+			// The domain says this case's clocks are stopped (published,
+			// rejected, closed): whatever the row says, nothing fires.
+			_, err := t.store.AdvanceDeadline(ctx, d, d.Reminded, d.LadderStep, time.Time{}, "")
+			return err
+		}
 		next := d
 		switch what {
 		case FireReminder:
@@ -219,11 +215,10 @@ func (t *Timers) fire(ctx context.Context, d store.Deadline) (bool, error) {
 			return err // stale: met, moved or fired meanwhile
 		}
 		fired = true
-		data := t.messageData(c, d, at, now, p)
 		if what == FireReminder {
-			return t.remind(ctx, c, data, now)
+			return t.remind(ctx, c, d, at, now, p)
 		}
-		return t.escalate(ctx, c, d, data, now, p)
+		return t.escalate(ctx, c, d, at, now, p)
 	})
 	if err != nil {
 		return false, fmt.Errorf("fire %s deadline of %s: %w", d.Kind, d.CaseID, err)
@@ -234,55 +229,45 @@ func (t *Timers) fire(ctx context.Context, d store.Deadline) (bool, error) {
 	return fired, nil
 }
 
-func (t *Timers) messageData(c *store.Case, d store.Deadline, at, now time.Time, p Policy) map[string]any {
-	loc := p.Calendar.Location
-	if loc == nil {
-		loc = time.UTC
+func teamRoom(p *Policy) store.Target {
+	if p.TeamRoom == "" {
+		return store.Target{}
 	}
-	data := map[string]any{
-		"CaseID":   c.ID.String(),
-		"Promise":  d.Kind.Label(),
-		"DueAt":    d.DueAt.In(loc),
-		"Step":     d.LadderStep + 1,
-		"Late":     now.Sub(at) > LateAfter,
-		"MeantFor": at.In(loc),
-		"Handler":  c.Handler.String(),
-	}
-	return data
+	return store.Target{Room: id.RoomID(p.TeamRoom)}
 }
 
-func (t *Timers) remind(ctx context.Context, c *store.Case, data map[string]any, now time.Time) error {
-	lane := TimersLane(c.ID)
+func (t *Timers) remind(ctx context.Context, c *store.Case, d store.Deadline, at, now time.Time, p Policy) error {
+	lane := store.TimersLane(c.ID)
+	data := templates.Reminder{CaseID: c.ID.String(), Promise: d.Kind.Label(), DueAt: p.Local(d.DueAt), MeantFor: p.Local(at), Late: now.Sub(at) > LateAfter}
 	if c.Handler != "" {
-		return t.dm(ctx, lane, c.Handler, "reminder", data, now)
+		return t.dm(ctx, lane, c.Handler, data, now)
 	}
-	return t.send(ctx, lane, store.Target{Room: t.Policy().TeamRoom}, "reminder", data, now, nil)
+	return t.send(ctx, lane, teamRoom(&p), data, now, nil)
 }
 
-func (t *Timers) escalate(ctx context.Context, c *store.Case, d store.Deadline, data map[string]any, now time.Time, p Policy) error {
-	lane := TimersLane(c.ID)
+func (t *Timers) escalate(ctx context.Context, c *store.Case, d store.Deadline, at, now time.Time, p Policy) error {
+	lane := store.TimersLane(c.ID)
 	_, step, _ := p.Ladder.StepAt(d.DueAt, d.LadderStep, p.SLA.RepeatEvery, p.Calendar)
-	data["Repeat"] = d.LadderStep >= len(p.Ladder)
+	repeat, late, byReporter := d.LadderStep >= len(p.Ladder), now.Sub(at) > LateAfter, d.EscalatedBy != ""
+	role, who := p.Contact(step)
 	var err error
-	switch step.Notify.Role {
-	case "coordinator":
-		data["Role"] = "security coordinator"
-		err = t.dm(ctx, lane, p.Coordinator, "escalation_dm", data, now)
-	case "backup":
-		data["Role"] = "backup contact"
-		err = t.dm(ctx, lane, p.Backup, "escalation_dm", data, now)
-	case "user":
-		data["Role"] = "escalation contact"
-		err = t.dm(ctx, lane, id.UserID(step.Notify.User), "escalation_dm", data, now)
-	default: // the team as a whole
-		err = t.send(ctx, lane, store.Target{Room: p.TeamRoom}, "escalation_team", data, now, p.Team)
+	if step.Notify.Role == "team" || who == "" {
+		team := make([]id.UserID, 0, len(p.Team))
+		for _, u := range p.Team {
+			team = append(team, id.UserID(u))
+		}
+		err = t.send(ctx, lane, teamRoom(&p), templates.EscalationTeam{CaseID: c.ID.String(), Promise: d.Kind.Label(), DueAt: p.Local(d.DueAt), MeantFor: p.Local(at),
+			Late: late, Repeat: repeat, ByReporter: byReporter}, now, team)
+	} else {
+		err = t.dm(ctx, lane, id.UserID(who), templates.EscalationDM{CaseID: c.ID.String(), Promise: d.Kind.Label(), Role: role, Handler: c.Handler.String(),
+			DueAt: p.Local(d.DueAt), MeantFor: p.Local(at), Late: late, Repeat: repeat, ByReporter: byReporter}, now)
 	}
 	if err != nil {
 		return err
 	}
-	if d.LadderStep == 0 {
+	if d.LadderStep == 0 && !byReporter {
 		// The reporter need not chase anyone: say that secbot did.
-		if err := t.send(ctx, lane, store.Target{CaseRoomOf: c.ID.String()}, "reporter_chased", data, now, nil); err != nil {
+		if err := t.send(ctx, lane, store.Target{CaseRoomOf: c.ID.String()}, templates.ReporterChased{Promise: d.Kind.Label(), DueAt: p.Local(d.DueAt)}, now, nil); err != nil {
 			return err
 		}
 	}
@@ -291,21 +276,21 @@ func (t *Timers) escalate(ctx context.Context, c *store.Case, d store.Deadline, 
 
 // dm records a direct message to user: the direct chat is opened first if
 // there is none yet.
-func (t *Timers) dm(ctx context.Context, lane string, user id.UserID, tmpl string, data map[string]any, now time.Time) error {
+func (t *Timers) dm(ctx context.Context, lane string, user id.UserID, data templates.Data, now time.Time) error {
 	if user == "" {
 		return nil
 	}
 	if _, err := t.store.Enqueue(ctx, lane, store.KindOpenDM, store.OpenDMEffect{User: user}, now); err != nil {
 		return err
 	}
-	return t.send(ctx, lane, store.Target{DMWith: user}, tmpl, data, now, []id.UserID{user})
+	return t.send(ctx, lane, store.Target{DMWith: user}, data, now, []id.UserID{user})
 }
 
-func (t *Timers) send(ctx context.Context, lane string, to store.Target, tmpl string, data map[string]any, now time.Time, mentions []id.UserID) error {
+func (t *Timers) send(ctx context.Context, lane string, to store.Target, data templates.Data, now time.Time, mentions []id.UserID) error {
 	if to == (store.Target{}) {
 		return nil // no team room configured
 	}
-	md, err := t.templates.Render(tmpl, data)
+	md, err := t.templates.RenderData(data)
 	if err != nil {
 		return err
 	}
@@ -321,4 +306,4 @@ func (l gocronLogger) Warn(msg string, args ...any)  { l.log.Warn().Fields(args)
 func (l gocronLogger) Error(msg string, args ...any) { l.log.Error().Fields(args).Msg(msg) }
 
 // TimersLane is the outbox lane of a case's reminders and escalations.
-func TimersLane(caseID disclosure.CaseID) string { return "timers:" + caseID.String() }
+func TimersLane(caseID disclosure.CaseID) string { return store.TimersLane(caseID) }

@@ -51,7 +51,7 @@ func testPolicy(t testing.TB) Policy {
 			{After: mustSpan(t, "24h"), Notify: notify("backup")},
 			{After: mustSpan(t, "48h"), Notify: notify("team")},
 		},
-		TeamRoom: "!team:x", Team: []id.UserID{"@alice:x", "@bob:x"}, Coordinator: "@alice:x", Backup: "@bob:x",
+		TeamRoom: "!team:x", Team: []disclosure.Person{"@alice:x", "@bob:x"}, Coordinator: "@alice:x", Backup: "@bob:x",
 	}
 }
 
@@ -79,7 +79,7 @@ func newFixture(t testing.TB, start time.Time) *fixture {
 }
 
 func (f *fixture) timers() *Timers {
-	return NewTimers(f.store, f.clock, f.tmpl, f.policy, zerolog.Nop(), nil)
+	return NewTimers(f.store, f.clock, f.tmpl, disclosure.NewInForce(f.policy), zerolog.Nop(), nil)
 }
 
 func (f *fixture) openCase(t testing.TB, reporter id.UserID, at time.Time) *store.Case {

@@ -165,3 +165,8 @@ func (s *Store) EscalateNow(ctx context.Context, caseID disclosure.CaseID, kind 
 	n, err := res.RowsAffected()
 	return n == 1, err
 }
+
+// Domain is the deadline as the policy decides on it.
+func (d *Deadline) Domain() disclosure.Deadline {
+	return disclosure.Deadline{Kind: d.Kind, StartedAt: d.StartedAt, DueAt: d.DueAt, MetAt: d.MetAt, RemindAt: d.RemindAt, NextAt: d.NextAt, Reminded: d.Reminded, LadderStep: d.LadderStep}
+}

@@ -119,3 +119,6 @@ func EscapeMarkdown(s string) string {
 	}
 	return b.String()
 }
+
+// RenderData renders the template that d's type belongs to.
+func (s *Set) RenderData(d Data) (string, error) { return s.Render(d.Template(), d) }

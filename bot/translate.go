@@ -1,0 +1,65 @@
+package bot
+
+import (
+	"context"
+
+	"maunium.net/go/mautrix/event"
+
+	"github.com/enarx/secbot/handlers"
+)
+
+// ChatHandler is what handles chat messages and invites once they are
+// translated out of Matrix: the handlers never see a Matrix event.
+type ChatHandler interface {
+	HandleMessage(ctx context.Context, msg handlers.Message) error
+	HandleInvite(ctx context.Context, inv handlers.Invite) error
+	HandleUndecryptable(ctx context.Context, msg handlers.Message, session string)
+}
+
+// Translate adapts a ChatHandler to the events the bot syncs.
+func Translate(h ChatHandler, self func() string) Handler { return translator{h: h, self: self} }
+
+type translator struct {
+	h    ChatHandler
+	self func() string
+}
+
+// HandleEvent translates one synced (and decrypted) event: a message, or
+// an invite of the bot. Reactions, redactions, stickers, edits and other
+// bots' notices change nothing.
+func (t translator) HandleEvent(ctx context.Context, evt *event.Event) error {
+	switch evt.Type {
+	case event.StateMember:
+		member := evt.Content.AsMember()
+		if evt.GetStateKey() == t.self() && member.Membership == event.MembershipInvite {
+			return t.h.HandleInvite(ctx, handlers.Invite{Room: evt.RoomID, Sender: evt.Sender, Direct: member.IsDirect})
+		}
+	case event.EventMessage:
+		if string(evt.Sender) == t.self() {
+			return nil
+		}
+		msg, ok := evt.Content.Parsed.(*event.MessageEventContent)
+		if !ok || msg.MsgType == event.MsgNotice {
+			return nil
+		}
+		if msg.RelatesTo != nil && msg.RelatesTo.Type == event.RelReplace {
+			return nil // an edit: the original was handled
+		}
+		m := handlers.Message{ID: evt.ID, Room: evt.RoomID, Sender: evt.Sender, Attachment: msg.MsgType != event.MsgText && msg.MsgType != event.MsgEmote}
+		if msg.MsgType == event.MsgText {
+			m.Text = msg.Body
+		}
+		return t.h.HandleMessage(ctx, m)
+	}
+	return nil
+}
+
+// HandleUndecryptable passes on a message that could not be decrypted,
+// with its encryption session.
+func (t translator) HandleUndecryptable(ctx context.Context, evt *event.Event) {
+	content, ok := evt.Content.Parsed.(*event.EncryptedEventContent)
+	if !ok {
+		return
+	}
+	t.h.HandleUndecryptable(ctx, handlers.Message{ID: evt.ID, Room: evt.RoomID, Sender: evt.Sender}, string(content.SessionID))
+}

@@ -1,0 +1,438 @@
+package disclosure
+
+import (
+	"strings"
+	"time"
+
+	"github.com/enarx/secbot/templates"
+)
+
+// The team's decisions on a case. Each checks everything (role, stage,
+// embargo, arguments) before it returns a decision, so a refusal can change
+// nothing; the handlers have already checked where the command was typed
+// (Policy.TeamCommand).
+
+func (r Request) inRoomOf(c *Case) bool { return r.Where.Kind == CaseRoom && r.Where.Case == c.ID }
+
+func (r Request) role(c *Case) Role { return r.Policy.RoleOf(r.By, c) }
+
+// doneHere answers the command: a ✅ in the case's own room (the message to
+// the reporter already says what happened), else the answer d.
+func (r Request) doneHere(c *Case, d templates.Done) Message {
+	if r.inRoomOf(c) {
+		return react("✅")
+	}
+	d.CaseID, d.Prefix = c.ID.String(), r.Policy.CommandPrefix
+	return say(Here, d)
+}
+
+func (r Request) done(c *Case, what string) Message {
+	return say(Here, templates.Done{What: what, CaseID: c.ID.String(), Prefix: r.Policy.CommandPrefix})
+}
+
+func stageRefusal(action string, err error) *Refusal {
+	return refusef(action, "%s.", strings.TrimPrefix(err.Error(), ErrOutOfOrder.Error()+": "))
+}
+
+func (c *Case) notClosed(action string) error {
+	if c.Stage == StageClosed {
+		return refusef(action, "%s is closed.", c.ID)
+	}
+	return nil
+}
+
+// Assign makes who the handler: step 1, and the acknowledgement.
+func (c *Case) Assign(r Request, who Person) (Decision, error) {
+	if !r.Policy.IsTeam(who) {
+		return Decision{}, refusef("assign", "%s is not on the security team; the handler must be a team member.", templates.EscapeMarkdown(string(who)))
+	}
+	next, err := Transition(c.Stage, ActClaim)
+	if err != nil {
+		return Decision{}, stageRefusal("assign", err)
+	}
+	d := Decision{Action: "assign", Detail: "handler " + string(who), Stage: next, Handler: who}
+	d.Deadlines = c.meet(r, DeadlineAcknowledge)
+	d.Say = []Message{say(ToCaseRoom, templates.Acknowledged{CaseID: c.ID.String(), Handler: string(who)})}
+	d.Say = append(d.Say, r.doneHere(c, templates.Done{What: "handler", User: string(who)}))
+	return d, nil
+}
+
+// meet meets the unmet deadlines of kinds while clocks run; the update
+// clock starts when the detailed response is met.
+func (c *Case) meet(r Request, kinds ...DeadlineKind) []DeadlineChange {
+	if c.Finished() {
+		return nil
+	}
+	var out []DeadlineChange
+	for _, k := range kinds {
+		if dl := c.Deadline(k); dl != nil && !dl.Met() {
+			out = append(out, DeadlineChange{Op: MeetDeadline, Kind: k, At: r.Now})
+			if k == DeadlineResponse {
+				out = append(out, DeadlineChange{Op: StartDeadline, Kind: DeadlineUpdate, At: r.Now})
+			}
+		}
+	}
+	return out
+}
+
+// TeamSpoke is a team member's ordinary message in the case room: the
+// first one acknowledges, and each restarts a running update clock. A
+// finished case has no clock to restart.
+func (c *Case) TeamSpoke(r Request) Decision {
+	if c.Finished() {
+		return Decision{}
+	}
+	var d Decision
+	if dl := c.Deadline(DeadlineAcknowledge); dl != nil && !dl.Met() {
+		d.Action, d.Detail = "acknowledge", "first team message"
+		d.Deadlines = append(d.Deadlines, DeadlineChange{Op: MeetDeadline, Kind: DeadlineAcknowledge, At: r.Now})
+	}
+	if c.Deadline(DeadlineUpdate) != nil {
+		d.Deadlines = append(d.Deadlines, DeadlineChange{Op: StartDeadline, Kind: DeadlineUpdate, At: r.Now})
+	}
+	return d
+}
+
+// Respond posts the team's detailed response to the reporter.
+func (c *Case) Respond(r Request, text string) (Decision, error) {
+	if err := c.notClosed("respond"); err != nil {
+		return Decision{}, err
+	}
+	d := Decision{Action: "respond"}
+	d.Deadlines = c.meet(r, DeadlineAcknowledge, DeadlineResponse)
+	d.Say = []Message{say(ToCaseRoom, templates.TeamResponse{CaseID: c.ID.String(), From: string(r.By), Text: text}), r.doneHere(c, templates.Done{What: "posted"})}
+	return d, nil
+}
+
+// Update posts a progress update to the reporter and restarts the update
+// clock, while clocks run.
+func (c *Case) Update(r Request, text string) (Decision, error) {
+	if err := c.notClosed("update"); err != nil {
+		return Decision{}, err
+	}
+	d := Decision{Action: "update"}
+	if !c.Finished() {
+		d.Deadlines = []DeadlineChange{{Op: StartDeadline, Kind: DeadlineUpdate, At: r.Now}}
+	}
+	d.Say = []Message{say(ToCaseRoom, templates.TeamUpdate{CaseID: c.ID.String(), From: string(r.By), Text: text}), r.doneHere(c, templates.Done{What: "posted"})}
+	return d, nil
+}
+
+// MaxVersionsLength bounds a version range.
+const MaxVersionsLength = 200
+
+func checkVersions(action, affected, patched string) error {
+	if len(affected) > MaxVersionsLength || len(patched) > MaxVersionsLength {
+		return refusef(action, "version ranges are at most %d characters.", MaxVersionsLength)
+	}
+	return nil
+}
+
+// versions records the versions and writes them to the advisory.
+func (r Request) versions(d *Decision, affected, patched string) {
+	if affected != "" {
+		d.Facts = append(d.Facts, FactChange{FactAffected, affected})
+	}
+	if patched != "" {
+		d.Facts = append(d.Facts, FactChange{FactPatched, patched})
+	}
+	if r.Policy.GitHub && (affected != "" || patched != "") {
+		d.Effects = append(d.Effects, AdvisoryOp{Op: AdvisoryUpdate, Affected: affected, Patched: patched})
+	}
+}
+
+// Confirm is step 2: the problem is confirmed (the detailed response),
+// with the affected and patched versions if given.
+func (c *Case) Confirm(r Request, affected, patched string) (Decision, error) {
+	next, err := Transition(c.Stage, ActConfirm)
+	if err != nil {
+		return Decision{}, stageRefusal("confirm", err)
+	}
+	if err := checkVersions("confirm", affected, patched); err != nil {
+		return Decision{}, err
+	}
+	d := Decision{Action: "confirm", Detail: affected, Stage: next}
+	r.versions(&d, affected, patched)
+	d.Deadlines = c.meet(r, DeadlineAcknowledge, DeadlineResponse)
+	d.Say = []Message{say(ToCaseRoom, templates.Confirmed{CaseID: c.ID.String(), Affected: affected}), r.done(c, "confirmed")}
+	return d, nil
+}
+
+// Versions records the affected (and patched) versions.
+func (c *Case) Versions(r Request, affected, patched string) (Decision, error) {
+	if err := c.notClosed("versions"); err != nil {
+		return Decision{}, err
+	}
+	if err := checkVersions("versions", affected, patched); err != nil {
+		return Decision{}, err
+	}
+	d := Decision{Action: "versions", Detail: affected + "; " + patched}
+	r.versions(&d, affected, patched)
+	d.Say = []Message{react("✅")}
+	return d, nil
+}
+
+// Severity records the advisory's severity.
+func (c *Case) Severity(r Request, severity string) (Decision, error) {
+	if err := c.notClosed("severity"); err != nil {
+		return Decision{}, err
+	}
+	d := Decision{Action: "severity", Detail: severity, Facts: []FactChange{{FactSeverity, severity}}, Say: []Message{react("✅")}}
+	if r.Policy.GitHub {
+		d.Effects = []Effect{AdvisoryOp{Op: AdvisoryUpdate, Severity: severity}}
+	}
+	return d, nil
+}
+
+// CWE records the advisory's weakness types.
+func (c *Case) CWE(r Request, cwes []string) (Decision, error) {
+	if err := c.notClosed("cwe"); err != nil {
+		return Decision{}, err
+	}
+	if err := r.needGitHub("cwe"); err != nil {
+		return Decision{}, err
+	}
+	return Decision{Action: "cwe", Detail: strings.Join(cwes, " "), Effects: []Effect{AdvisoryOp{Op: AdvisoryUpdate, CWEs: cwes}}, Say: []Message{react("✅")}}, nil
+}
+
+// Summary records the advisory's public one-line summary.
+func (c *Case) Summary(r Request, summary string) (Decision, error) {
+	if err := c.notClosed("summary"); err != nil {
+		return Decision{}, err
+	}
+	return Decision{Action: "summary", Facts: []FactChange{{FactSummary, summary}}, Say: []Message{react("✅")}}, nil
+}
+
+// Reject ends the case as not a vulnerability; the reporter is told why.
+func (c *Case) Reject(r Request, reason string) (Decision, error) {
+	next, err := Transition(c.Stage, ActReject)
+	if err != nil {
+		return Decision{}, stageRefusal("reject", err)
+	}
+	d := Decision{Action: "reject", Detail: reason, Stage: next}
+	d.Deadlines = []DeadlineChange{{Op: MeetDeadline, Kind: DeadlineAcknowledge, At: r.Now}, {Op: MeetDeadline, Kind: DeadlineResponse, At: r.Now}, {Op: StopDeadlines}}
+	d.Say = []Message{say(ToCaseRoom, templates.Rejected{CaseID: c.ID.String(), Reason: reason}), r.done(c, "rejected")}
+	return d, nil
+}
+
+// Audit is step 3: the audit for similar problems starts, or is done.
+func (c *Case) Audit(r Request, done bool) (Decision, error) {
+	action := ActAuditStart
+	if done {
+		action = ActAuditDone
+	}
+	next, err := Transition(c.Stage, action)
+	if err != nil {
+		return Decision{}, stageRefusal("audit", err)
+	}
+	return Decision{Action: "stage", Detail: string(c.Stage) + " → " + string(next), Stage: next, Say: []Message{react("✅")}}, nil
+}
+
+// embargoGate refuses publish and announce while an embargo holds, unless
+// the coordinator forces it.
+func (c *Case) embargoGate(r Request, action string, force bool) (forced bool, err error) {
+	if !c.Embargo.Blocking(r.Now) {
+		return false, nil
+	}
+	if !force {
+		return false, refusef(action, "%s is under embargo (%s) until %s. Only the coordinator can override with `--force`.", c.ID, c.Embargo.State, c.embargoEnd(r.Policy, c.Embargo))
+	}
+	if r.role(c) != Coordinator {
+		return false, refusef(action+" --force", "only the coordinator (%s) can force a %s during an embargo.", r.Policy.Coordinator, action)
+	}
+	return true, nil
+}
+
+func (c *Case) embargoEnd(p *Policy, e Embargo) string {
+	if e.End.IsZero() {
+		return "a date is agreed"
+	}
+	return p.FormatTime(e.End)
+}
+
+// Publish is step 5: the advisory is published, then announced.
+func (c *Case) Publish(r Request, force bool) (Decision, error) {
+	next, err := Transition(c.Stage, ActPublish)
+	if err != nil {
+		return Decision{}, stageRefusal("publish", err)
+	}
+	forced, err := c.embargoGate(r, "publish", force)
+	if err != nil {
+		return Decision{}, err
+	}
+	d := Decision{Action: "publish", Stage: next, Deadlines: []DeadlineChange{{Op: StopDeadlines}}}
+	if forced {
+		d.Detail = "embargo overridden by the coordinator"
+	}
+	// Once the details go public, an embargo has no more to keep.
+	if lifted, err := c.Embargo.Lift(); err == nil {
+		d.Embargo = &lifted
+	}
+	if r.Policy.GitHub {
+		// The announcement follows once GitHub has published.
+		d.Effects = []Effect{AdvisoryOp{Op: AdvisoryPublish}}
+	} else {
+		d.Effects = []Effect{Announce{}}
+	}
+	d.Say = []Message{say(ToCaseRoom, templates.PublishedReporter{CaseID: c.ID.String()}), r.done(c, "publishing")}
+	return d, nil
+}
+
+// Announce posts the announcement where it has not been posted yet.
+func (c *Case) Announce(r Request, force bool) (Decision, error) {
+	if c.Stage != StagePublished && c.Stage != StageClosed {
+		return Decision{}, refusef("announce", "publish %s before announcing it.", c.ID)
+	}
+	forced, err := c.embargoGate(r, "announce", force)
+	if err != nil {
+		return Decision{}, err
+	}
+	d := Decision{Action: "announce", Effects: []Effect{Announce{}}, Say: []Message{react("⏳")}}
+	if forced {
+		d.Detail = "embargo overridden by the coordinator"
+	}
+	return d, nil
+}
+
+// Close closes a published or rejected case.
+func (c *Case) Close(r Request) (Decision, error) {
+	next, err := Transition(c.Stage, ActClose)
+	if err != nil {
+		return Decision{}, stageRefusal("close", err)
+	}
+	return Decision{Action: "close", Stage: next, Deadlines: []DeadlineChange{{Op: StopDeadlines}},
+		Say: []Message{say(ToCaseRoom, templates.Closed{CaseID: c.ID.String()}), r.doneHere(c, templates.Done{What: "closed"})}}, nil
+}
+
+// ProposeEmbargo puts an end date to the reporter; during an agreed
+// embargo it is a revision that leaves the agreed end in force.
+func (c *Case) ProposeEmbargo(r Request, end time.Time) (Decision, error) {
+	if c.Finished() {
+		return Decision{}, refusef("embargo.propose", "%s is %s; there is nothing left to embargo.", c.ID, c.Stage)
+	}
+	next, err := c.Embargo.Propose(end, r.Now)
+	if err != nil {
+		return Decision{}, refusef("embargo.propose", "%s (%s is not in the future).", err, r.Policy.FormatTime(end))
+	}
+	p := r.Policy
+	d := Decision{Action: "embargo.propose", Detail: p.FormatTime(end), Embargo: &next}
+	d.Say = []Message{say(ToCaseRoom, templates.EmbargoProposed{CaseID: c.ID.String(), End: p.FormatTime(end), Revision: next.State == EmbargoRevise, Current: c.embargoEnd(p, c.Embargo)})}
+	answer := templates.Done{What: "embargo_proposed", CaseID: c.ID.String(), End: p.FormatTime(end)}
+	if w := p.EmbargoWarnAfter; !w.IsZero() && end.After(p.Calendar.Add(r.Now, w)) {
+		answer.Warn = w.String()
+	}
+	d.Say = append(d.Say, say(Here, answer))
+	return d, nil
+}
+
+// LiftEmbargo ends the embargo early: the coordinator's decision alone
+// (an earlier date the reporter agrees to is the other way).
+func (c *Case) LiftEmbargo(r Request) (Decision, error) {
+	if r.role(c) != Coordinator {
+		return Decision{}, refusef("embargo.lift", "only the coordinator (%s) can end an embargo early. To end it sooner by agreement, propose an earlier date for the reporter to accept.", r.Policy.Coordinator)
+	}
+	next, err := c.Embargo.Lift()
+	if err != nil {
+		return Decision{}, refusef("embargo.lift", "%s.", err)
+	}
+	return Decision{Action: "embargo.lift", Embargo: &next,
+		Say: []Message{say(ToCaseRoom, templates.EmbargoLifted{CaseID: c.ID.String()}), r.done(c, "embargo_lifted")}}, nil
+}
+
+// AddNeedToKnow puts who on the embargo's need-to-know list and invites
+// them to the case room (and, with a GitHub login, to the advisory).
+func (c *Case) AddNeedToKnow(r Request, who Person, login string) (Decision, error) {
+	if err := c.needToKnowCheck(r, "need-to-know.add", who, login); err != nil {
+		return Decision{}, err
+	}
+	for _, p := range c.NeedToKnow {
+		if p == who {
+			return Decision{Say: []Message{say(Here, templates.Done{What: "ntk_already", CaseID: c.ID.String(), User: string(who)})}}, nil
+		}
+	}
+	d := Decision{Action: "need-to-know.add", Detail: string(who), NeedToKnow: []NeedToKnowChange{{Who: who}}, Effects: []Effect{InviteToCaseRoom{Who: who}}}
+	if login != "" {
+		d.Effects = append(d.Effects, AdvisoryOp{Op: AdvisoryCollaborator, Login: login})
+	}
+	d.Say = []Message{say(Here, templates.Done{What: "ntk_added", CaseID: c.ID.String(), User: string(who)})}
+	return d, nil
+}
+
+// RemoveNeedToKnow takes who off the list, the room and the advisory.
+func (c *Case) RemoveNeedToKnow(r Request, who Person, login string) (Decision, error) {
+	if err := c.needToKnowCheck(r, "need-to-know.remove", who, login); err != nil {
+		return Decision{}, err
+	}
+	on := false
+	for _, p := range c.NeedToKnow {
+		on = on || p == who
+	}
+	if !on {
+		return Decision{}, refusef("need-to-know.remove", "%s is not on the need-to-know list of %s.", who, c.ID)
+	}
+	d := Decision{Action: "need-to-know.remove", Detail: string(who), NeedToKnow: []NeedToKnowChange{{Who: who, Remove: true}},
+		Effects: []Effect{RemoveFromCaseRoom{Who: who, Reason: "removed from the need-to-know list"}}}
+	if login != "" {
+		d.Effects = append(d.Effects, AdvisoryOp{Op: AdvisoryCollaborator, Login: login, Remove: true})
+	}
+	d.Say = []Message{say(Here, templates.Done{What: "ntk_removed", CaseID: c.ID.String(), User: string(who)})}
+	return d, nil
+}
+
+func (c *Case) needToKnowCheck(r Request, action string, who Person, login string) error {
+	if err := c.notClosed(action); err != nil {
+		return err
+	}
+	if who == c.Reporter || r.Policy.IsTeam(who) {
+		return refusef(action, "%s is already in the case room as reporter or team member.", who)
+	}
+	if login != "" {
+		return r.needGitHub(action)
+	}
+	return nil
+}
+
+func (r Request) needGitHub(action string) error {
+	if !r.Policy.GitHub {
+		return refusef(action, "GitHub is not configured for secbot, so cases have no advisory.")
+	}
+	return nil
+}
+
+// InviteToAdvisory adds a GitHub user to the private advisory: the
+// reporter naming themself, or the team deciding who needs to know.
+func (c *Case) InviteToAdvisory(r Request, login string) (Decision, error) {
+	if err := c.notClosed("github.invite"); err != nil {
+		return Decision{}, err
+	}
+	if err := r.needGitHub("github.invite"); err != nil {
+		return Decision{}, err
+	}
+	return Decision{Action: "github.invite", Detail: login, Effects: []Effect{AdvisoryOp{Op: AdvisoryCollaborator, Login: login}},
+		Say: []Message{say(Here, templates.Done{What: "github_invite", CaseID: c.ID.String(), Login: login})}}, nil
+}
+
+// Fork is step 4: the advisory's temporary private fork.
+func (c *Case) Fork(r Request) (Decision, error) {
+	if _, err := Transition(c.Stage, ActFork); err != nil {
+		return Decision{}, stageRefusal("fork", err)
+	}
+	if err := r.needGitHub("fork"); err != nil {
+		return Decision{}, err
+	}
+	if c.ForkURL != "" {
+		return Decision{Say: []Message{say(Here, templates.Done{What: "fork_exists", CaseID: c.ID.String(), URL: c.ForkURL})}}, nil
+	}
+	return Decision{Action: "fork", Effects: []Effect{AdvisoryOp{Op: AdvisoryFork}}, Say: []Message{r.done(c, "fork_requested")}}, nil
+}
+
+// CVE requests a CVE for the advisory.
+func (c *Case) CVE(r Request) (Decision, error) {
+	if err := c.notClosed("cve"); err != nil {
+		return Decision{}, err
+	}
+	if err := r.needGitHub("cve"); err != nil {
+		return Decision{}, err
+	}
+	return Decision{Action: "cve", Effects: []Effect{AdvisoryOp{Op: AdvisoryCVE}}, Say: []Message{react("⏳")}}, nil
+}

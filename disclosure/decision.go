@@ -1,0 +1,269 @@
+package disclosure
+
+import (
+	"fmt"
+	"time"
+
+	"github.com/enarx/secbot/templates"
+)
+
+// PlaceKind is what a room is to the policy, which decides what may be
+// shown there: a command's answer lands where it was typed.
+type PlaceKind int
+
+// The kinds of place.
+const (
+	// Elsewhere is any room that is neither of the below: public rooms,
+	// announcement rooms. Nothing of a case is shown there.
+	Elsewhere PlaceKind = iota
+	// TeamRoom is the security team's private room.
+	TeamRoom
+	// PrivateChat is a one-to-one chat with the bot: a reporter's DM, or a
+	// team member's.
+	PrivateChat
+	// CaseRoom is a case's private room, which its reporter reads.
+	CaseRoom
+)
+
+// Place is where a command was typed or an event happened.
+type Place struct {
+	Kind PlaceKind
+	// Case is the room's case, for a CaseRoom.
+	Case CaseID
+}
+
+// Role is who acts, as the policy sees them.
+type Role int
+
+// The roles, from least to most trusted.
+const (
+	Outsider Role = iota
+	Reporter
+	Member
+	Coordinator
+)
+
+// RoleOf is who's role towards c (nil: no case in view).
+func (p *Policy) RoleOf(who Person, c *Case) Role {
+	switch {
+	case p.IsTeam(who) && who == p.Coordinator:
+		return Coordinator
+	case p.IsTeam(who):
+		return Member
+	case c != nil && who == c.Reporter:
+		return Reporter
+	}
+	return Outsider
+}
+
+// Case is a case as stored, as far as the policy decides on it.
+type Case struct {
+	ID        CaseID
+	Reporter  Person
+	Stage     Stage
+	Handler   Person
+	CreatedAt time.Time
+	Embargo   Embargo
+	Deadlines []Deadline
+	// Advisory is the GHSA ID ("" while there is none); ForkURL the
+	// private fork's address.
+	Advisory, ForkURL string
+	NeedToKnow        []Person
+}
+
+// Finished reports whether the case is published, rejected or closed: no
+// clock runs for it any more and nothing may restart one.
+func (c *Case) Finished() bool {
+	return c.Stage == StagePublished || c.Stage == StageRejected || c.Stage == StageClosed
+}
+
+// Deadline returns the case's deadline of kind, nil if it has none.
+func (c *Case) Deadline(kind DeadlineKind) *Deadline {
+	for i := range c.Deadlines {
+		if c.Deadlines[i].Kind == kind {
+			return &c.Deadlines[i]
+		}
+	}
+	return nil
+}
+
+// Deadline is one promise of a case and how far its timer has come.
+type Deadline struct {
+	Kind                    DeadlineKind
+	StartedAt, DueAt, MetAt time.Time
+	RemindAt, NextAt        time.Time
+	Reminded                bool
+	LadderStep              int
+}
+
+// Met reports whether the promise was kept (or answered late).
+func (d *Deadline) Met() bool { return !d.MetAt.IsZero() }
+
+// Request is who asks, where, when, under which policy.
+type Request struct {
+	By     Person
+	Where  Place
+	Now    time.Time
+	Policy *Policy
+}
+
+// Refusal is a command the policy refuses: it changes nothing, and Reason
+// is what the person reads. Action names the attempt in the audit log.
+type Refusal struct {
+	Action string
+	Reason string
+	// NotTeam marks a team command from someone not on the team, which
+	// gets its own short answer.
+	NotTeam bool
+}
+
+func (r *Refusal) Error() string { return r.Reason }
+
+func refusef(action, format string, args ...any) *Refusal {
+	return &Refusal{Action: action, Reason: fmt.Sprintf(format, args...)}
+}
+
+// Decision is everything a command or event changes, for the handlers to
+// apply in one transaction: nothing happens that is not in it.
+type Decision struct {
+	// Action and Detail are the audit line ("" Action: nothing to audit).
+	Action, Detail string
+	// Stage is the new stage ("" unchanged); Handler the new handler.
+	Stage   Stage
+	Handler Person
+	// Embargo is the new embargo, nil if unchanged.
+	Embargo    *Embargo
+	Deadlines  []DeadlineChange
+	Facts      []FactChange
+	NeedToKnow []NeedToKnowChange
+	Effects    []Effect
+	Say        []Message
+}
+
+// Changes reports whether the decision changes any state (more than its
+// audit line and messages).
+func (d Decision) Changes() bool {
+	return d.Stage != "" || d.Handler != "" || d.Embargo != nil || len(d.Deadlines) > 0 || len(d.Facts) > 0 || len(d.NeedToKnow) > 0 || len(d.Effects) > 0
+}
+
+// DeadlineOp is what happens to a deadline.
+type DeadlineOp int
+
+// The deadline operations.
+const (
+	// StartDeadline (re)starts the clock of Kind, counted from At.
+	StartDeadline DeadlineOp = iota
+	// MeetDeadline records that Kind was kept at At.
+	MeetDeadline
+	// StopDeadlines stops every clock of the case.
+	StopDeadlines
+	// EscalateDeadline makes Kind's next ladder step due at At.
+	EscalateDeadline
+)
+
+// DeadlineChange is one change to a case's clocks.
+type DeadlineChange struct {
+	Op   DeadlineOp
+	Kind DeadlineKind
+	At   time.Time
+}
+
+// Fact is a recorded fact of a case, for its advisory and announcement.
+type Fact string
+
+// The facts.
+const (
+	FactAffected Fact = "affected"
+	FactPatched  Fact = "patched"
+	FactSeverity Fact = "severity"
+	FactSummary  Fact = "summary"
+	FactCredit   Fact = "credit"
+)
+
+// FactChange sets a fact.
+type FactChange struct {
+	Fact  Fact
+	Value string
+}
+
+// NeedToKnowChange adds a person to the need-to-know list, or removes them.
+type NeedToKnowChange struct {
+	Who    Person
+	Remove bool
+}
+
+// Effect is a side effect on a channel beyond messages.
+type Effect interface{ effect() }
+
+// InviteToCaseRoom invites someone to the case's room.
+type InviteToCaseRoom struct{ Who Person }
+
+// RemoveFromCaseRoom removes someone from the case's room.
+type RemoveFromCaseRoom struct {
+	Who    Person
+	Reason string
+}
+
+// AdvisoryOp is one operation on the case's GitHub advisory; its result
+// is told where the command was typed.
+type AdvisoryOp struct {
+	Op     AdvisoryOpKind
+	Login  string
+	Remove bool
+	// Update fields, each sent only when set.
+	Affected, Patched, Severity, Credit string
+	CWEs                                []string
+}
+
+// AdvisoryOpKind names an advisory operation.
+type AdvisoryOpKind int
+
+// The advisory operations.
+const (
+	AdvisoryCollaborator AdvisoryOpKind = iota
+	AdvisoryUpdate
+	AdvisoryFork
+	AdvisoryCVE
+	AdvisoryPublish
+)
+
+// Announce posts the announcement in every announcement room where it is
+// not yet posted.
+type Announce struct{}
+
+func (InviteToCaseRoom) effect()   {}
+func (RemoveFromCaseRoom) effect() {}
+func (AdvisoryOp) effect()         {}
+func (Announce) effect()           {}
+
+// AudienceKind is who reads a message.
+type AudienceKind int
+
+// The audiences.
+const (
+	// Here answers in the room the command was typed in.
+	Here AudienceKind = iota
+	// ToCaseRoom posts in the case's room (the reporter reads it).
+	ToCaseRoom
+	// ToTeamRoom posts in the team room.
+	ToTeamRoom
+	// ToPerson sends a direct message to Who.
+	ToPerson
+)
+
+// Audience is where a message goes.
+type Audience struct {
+	Kind AudienceKind
+	Who  Person
+}
+
+// Message is a text to send: a template's data, or a reaction (React).
+type Message struct {
+	To    Audience
+	Data  templates.Data
+	React string
+}
+
+func say(to AudienceKind, d templates.Data) Message { return Message{To: Audience{Kind: to}, Data: d} }
+
+func react(key string) Message { return Message{To: Audience{Kind: Here}, React: key} }

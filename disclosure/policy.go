@@ -1,0 +1,82 @@
+package disclosure
+
+import (
+	"slices"
+	"sync/atomic"
+	"time"
+)
+
+// Person is someone the bot deals with, as their channel names them: a
+// Matrix user ID today; the domain never looks inside it.
+type Person string
+
+// String returns the person's ID.
+func (p Person) String() string { return string(p) }
+
+// Policy is everything the policy decides with, from the config: the
+// promises and the calendar they count in, who is on the team and the
+// ladder, and where the team works. It is replaced whole on a reload.
+type Policy struct {
+	SLA      SLA
+	Calendar Calendar
+	Ladder   Ladder
+
+	Team        []Person
+	Coordinator Person
+	Backup      Person
+	// TeamRoom is the team's room ("" when none is configured).
+	TeamRoom string
+	// Rotation suggests a handler round-robin for each new case.
+	Rotation bool
+
+	CommandPrefix string
+	// GitHub is true when cases get advisories.
+	GitHub bool
+	// Repository is owner/repo, named in announcements.
+	Repository string
+	// AnnounceRooms get the announcement of a published advisory.
+	AnnounceRooms []string
+	// EmbargoWarnAfter is how long an embargo may be before a warning.
+	EmbargoWarnAfter Span
+}
+
+// IsTeam reports whether who is on the security team.
+func (p *Policy) IsTeam(who Person) bool { return who != "" && slices.Contains(p.Team, who) }
+
+// Local is t in the policy's time zone.
+func (p *Policy) Local(t time.Time) time.Time { return t.In(p.Calendar.loc()) }
+
+// FormatTime is how times appear in the bot's answers.
+func (p *Policy) FormatTime(t time.Time) string { return p.Local(t).Format("2006-01-02 15:04 MST") }
+
+// Contact is the person (or the team room) a ladder step reaches, and the
+// role the policy gives them.
+func (p *Policy) Contact(step LadderStep) (role string, who Person) {
+	switch step.Notify.Role {
+	case "coordinator":
+		return "security coordinator", p.Coordinator
+	case "backup":
+		return "backup contact", p.Backup
+	case "user":
+		return "escalation contact", Person(step.Notify.User)
+	}
+	return "whole security team", ""
+}
+
+// InForce holds the one policy in force, read by the handlers, the timers
+// and the GitHub effects alike and swapped whole by a reload, so no copy
+// can lag behind.
+type InForce struct{ p atomic.Pointer[Policy] }
+
+// NewInForce puts p in force.
+func NewInForce(p Policy) *InForce {
+	f := &InForce{}
+	f.Set(p)
+	return f
+}
+
+// Get returns the policy in force; callers must not modify it.
+func (f *InForce) Get() *Policy { return f.p.Load() }
+
+// Set replaces the policy in force.
+func (f *InForce) Set(p Policy) { f.p.Store(&p) }

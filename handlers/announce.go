@@ -1,0 +1,79 @@
+package handlers
+
+import (
+	"context"
+	"strings"
+
+	"maunium.net/go/mautrix/id"
+
+	"github.com/enarx/secbot/disclosure"
+	"github.com/enarx/secbot/store"
+	"github.com/enarx/secbot/templates"
+)
+
+// Announce is the executor of KindAnnounce: it posts a published
+// advisory's announcement in every announcement room where it is not yet
+// posted (each room its own lane, so one failing room holds up no other),
+// and tells the team room where it went.
+func (h *Handlers) Announce(ctx context.Context, e store.Effect) (any, error) {
+	var effect store.AnnounceEffect
+	if err := e.Decode(&effect); err != nil {
+		return nil, err
+	}
+	caseID, err := disclosure.ParseCaseID(effect.CaseID)
+	if err != nil {
+		return nil, err
+	}
+	return nil, h.store.Tx(ctx, func(ctx context.Context) error {
+		c, err := h.store.Case(ctx, caseID)
+		if err != nil {
+			return err
+		}
+		now := h.clock.Now()
+		p := h.Policy()
+		md, err := h.templates.RenderData(templates.Announcement{
+			GHSAID: c.GHSAID, URL: c.GHSAURL, CVE: c.CVEID, Summary: c.PublicSummary, Severity: c.Severity,
+			Affected: c.Affected, Patched: c.Patched, Credit: creditName(c.Credit), Repository: p.Repository,
+		})
+		if err != nil {
+			return err
+		}
+		var posted, queued []string
+		for _, room := range p.AnnounceRooms {
+			lane := store.AnnounceLane(caseID, room)
+			done, err := h.store.EffectDoneInLane(ctx, lane)
+			if err != nil {
+				return err
+			}
+			pending, err := h.store.EffectPendingInLane(ctx, lane)
+			if err != nil {
+				return err
+			}
+			if done {
+				posted = append(posted, room)
+				continue
+			}
+			if pending {
+				continue
+			}
+			if _, err := h.store.Enqueue(ctx, lane, store.KindSend, store.SendEffect{To: store.Target{Room: id.RoomID(room)}, Markdown: md, IfRefused: id.RoomID(p.TeamRoom)}, now); err != nil {
+				return err
+			}
+			queued = append(queued, room)
+		}
+		if err := h.store.Audit(ctx, store.AuditEntry{At: now, Actor: "secbot", CaseID: effect.CaseID, Action: "announce", Detail: strings.Join(queued, ", "), Allowed: true}); err != nil {
+			return err
+		}
+		if p.TeamRoom == "" {
+			return nil
+		}
+		return h.enqueue(ctx, store.CaseLane(caseID), store.Target{Room: id.RoomID(p.TeamRoom)}, templates.Announced{CaseID: caseID.String(), Queued: queued, Posted: posted}, store.SendEffect{}, false)
+	})
+}
+
+func creditName(credit string) string {
+	if credit == "none" {
+		return ""
+	}
+	return credit
+}

@@ -1,0 +1,251 @@
+package handlers
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"maunium.net/go/mautrix/id"
+
+	"github.com/enarx/secbot/disclosure"
+	"github.com/enarx/secbot/scheduler"
+	"github.com/enarx/secbot/store"
+	"github.com/enarx/secbot/templates"
+)
+
+// domainCase reads a stored case as the domain decides on it.
+func (h *Handlers) domainCase(ctx context.Context, cs *store.Case) (*disclosure.Case, error) {
+	c := &disclosure.Case{ID: cs.ID, Reporter: disclosure.Person(cs.Reporter), Stage: cs.Stage, Handler: disclosure.Person(cs.Handler),
+		CreatedAt: cs.CreatedAt, Advisory: cs.GHSAID, ForkURL: cs.ForkURL}
+	var err error
+	if c.Embargo, err = h.store.Embargo(ctx, cs.ID); err != nil {
+		return nil, err
+	}
+	ds, err := h.store.DeadlinesOf(ctx, cs.ID)
+	if err != nil {
+		return nil, err
+	}
+	for _, d := range ds {
+		c.Deadlines = append(c.Deadlines, d.Domain())
+	}
+	ntk, err := h.store.NeedToKnow(ctx, cs.ID)
+	if err != nil {
+		return nil, err
+	}
+	for _, u := range ntk {
+		c.NeedToKnow = append(c.NeedToKnow, disclosure.Person(u))
+	}
+	return c, nil
+}
+
+// storeDeadline is a domain deadline as the scheduler plans it.
+func storeDeadline(caseID disclosure.CaseID, d disclosure.Deadline) store.Deadline {
+	return store.Deadline{CaseID: caseID, Kind: d.Kind, StartedAt: d.StartedAt, DueAt: d.DueAt, RemindAt: d.RemindAt,
+		Reminded: d.Reminded, LadderStep: d.LadderStep, MetAt: d.MetAt, NextAt: d.NextAt}
+}
+
+var storeFacts = map[disclosure.Fact]store.CaseFact{
+	disclosure.FactAffected: store.FactAffected,
+	disclosure.FactPatched:  store.FactPatched,
+	disclosure.FactSeverity: store.FactSeverity,
+	disclosure.FactSummary:  store.FactSummary,
+	disclosure.FactCredit:   store.FactCredit,
+}
+
+// apply records a decision: its state changes, audit line, effects and
+// messages, inside the caller's transaction. cs is the decision's case
+// (nil for commands without one); msg is what it answers.
+func (h *Handlers) apply(ctx context.Context, msg Message, cs *store.Case, req disclosure.Request, d disclosure.Decision) error {
+	now, p := req.Now, req.Policy
+	caseRef := ""
+	if cs != nil {
+		caseRef = cs.ID.String()
+	}
+	if d.Changes() && cs == nil {
+		return fmt.Errorf("a decision without a case changes state")
+	}
+	audit := func(action, detail string) error {
+		return h.store.Audit(ctx, store.AuditEntry{At: now, Actor: msg.Sender, CaseID: caseRef, Action: action, Detail: detail, Allowed: true})
+	}
+	if d.Stage != "" || d.Handler != "" {
+		stage, handler := cs.Stage, cs.Handler
+		if d.Stage != "" {
+			stage = d.Stage
+		}
+		if d.Handler != "" {
+			handler = id.UserID(d.Handler)
+		}
+		if err := h.store.SetStage(ctx, cs.ID, stage, handler, now); err != nil {
+			return err
+		}
+		if stage != cs.Stage {
+			// The timeline `status` shows.
+			if err := audit("stage", string(cs.Stage)+" → "+string(stage)); err != nil {
+				return err
+			}
+		}
+	}
+	if d.Action != "" {
+		if err := audit(d.Action, d.Detail); err != nil {
+			return err
+		}
+	}
+	if d.Embargo != nil {
+		var reminders []time.Time
+		if !d.Embargo.End.IsZero() {
+			reminders = disclosure.EmbargoReminders(d.Embargo.End, p.Calendar)
+		}
+		if err := h.store.SetEmbargo(ctx, cs.ID, *d.Embargo, reminders, now); err != nil {
+			return err
+		}
+	}
+	for _, dc := range d.Deadlines {
+		if err := h.applyDeadline(ctx, cs.ID, msg.Sender, dc, p); err != nil {
+			return err
+		}
+	}
+	for _, f := range d.Facts {
+		if err := h.store.SetFact(ctx, cs.ID, storeFacts[f.Fact], f.Value, now); err != nil {
+			return err
+		}
+	}
+	for _, n := range d.NeedToKnow {
+		var err error
+		if n.Remove {
+			_, err = h.store.RemoveNeedToKnow(ctx, cs.ID, id.UserID(n.Who))
+		} else {
+			_, err = h.store.AddNeedToKnow(ctx, cs.ID, id.UserID(n.Who), msg.Sender, now)
+		}
+		if err != nil {
+			return err
+		}
+	}
+	for _, e := range d.Effects {
+		if err := h.applyEffect(ctx, msg, cs, e, now); err != nil {
+			return err
+		}
+	}
+	for _, m := range d.Say {
+		if err := h.say(ctx, msg, cs, p, m, now); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func (h *Handlers) applyDeadline(ctx context.Context, caseID disclosure.CaseID, by id.UserID, dc disclosure.DeadlineChange, p *disclosure.Policy) error {
+	var err error
+	switch dc.Op {
+	case disclosure.StartDeadline:
+		err = h.store.SetDeadline(ctx, scheduler.NewDeadline(caseID, dc.Kind, dc.At, *p))
+	case disclosure.MeetDeadline:
+		_, err = h.store.MeetDeadline(ctx, caseID, dc.Kind, by, dc.At)
+	case disclosure.StopDeadlines:
+		err = h.store.StopDeadlines(ctx, caseID)
+	case disclosure.EscalateDeadline:
+		_, err = h.store.EscalateNow(ctx, caseID, dc.Kind, by, dc.At)
+	}
+	return err
+}
+
+var advisoryKinds = map[disclosure.AdvisoryOpKind]string{
+	disclosure.AdvisoryCollaborator: store.KindAdvisoryCollaborator,
+	disclosure.AdvisoryUpdate:       store.KindAdvisoryUpdate,
+	disclosure.AdvisoryFork:         store.KindAdvisoryFork,
+	disclosure.AdvisoryCVE:          store.KindAdvisoryCVE,
+	disclosure.AdvisoryPublish:      store.KindAdvisoryPublish,
+}
+
+func (h *Handlers) applyEffect(ctx context.Context, msg Message, cs *store.Case, e disclosure.Effect, now time.Time) error {
+	lane, caseRoom := store.CaseLane(cs.ID), store.Target{CaseRoomOf: cs.ID.String()}
+	var err error
+	switch e := e.(type) {
+	case disclosure.InviteToCaseRoom:
+		_, err = h.store.Enqueue(ctx, lane, store.KindInvite, store.InviteEffect{To: caseRoom, User: id.UserID(e.Who)}, now)
+	case disclosure.RemoveFromCaseRoom:
+		_, err = h.store.Enqueue(ctx, lane, store.KindKick, store.KickEffect{To: caseRoom, User: id.UserID(e.Who), Reason: e.Reason}, now)
+	case disclosure.AdvisoryOp:
+		_, err = h.store.Enqueue(ctx, store.GitHubLane(cs.ID), advisoryKinds[e.Op], store.AdvisoryEffect{
+			CaseID: cs.ID.String(), Login: e.Login, Remove: e.Remove, ReplyIn: msg.Room, ReplyTo: msg.ID,
+			Affected: e.Affected, Patched: e.Patched, Severity: e.Severity, CWEs: e.CWEs, Credit: e.Credit,
+		}, now)
+	case disclosure.Announce:
+		_, err = h.store.Enqueue(ctx, lane, store.KindAnnounce, store.AnnounceEffect{CaseID: cs.ID.String(), ReplyIn: msg.Room, ReplyTo: msg.ID}, now)
+	default:
+		err = fmt.Errorf("unknown effect %T", e)
+	}
+	return err
+}
+
+// say records one message of a decision for its audience.
+func (h *Handlers) say(ctx context.Context, msg Message, cs *store.Case, p *disclosure.Policy, m disclosure.Message, now time.Time) error {
+	lane := store.RoomLane(string(msg.Room))
+	if cs != nil {
+		lane = store.CaseLane(cs.ID)
+	}
+	if m.React != "" {
+		_, err := h.store.Enqueue(ctx, lane, store.KindReact, store.ReactEffect{Room: msg.Room, Event: msg.ID, Key: m.React}, now)
+		return err
+	}
+	switch m.To.Kind {
+	case disclosure.Here:
+		return h.enqueue(ctx, lane, store.Target{Room: msg.Room}, m.Data, store.SendEffect{ReplyTo: msg.ID}, false)
+	case disclosure.ToCaseRoom:
+		return h.enqueue(ctx, lane, store.Target{CaseRoomOf: cs.ID.String()}, m.Data, store.SendEffect{}, false)
+	case disclosure.ToTeamRoom:
+		if p.TeamRoom == "" {
+			return nil
+		}
+		return h.enqueue(ctx, lane, store.Target{Room: id.RoomID(p.TeamRoom)}, m.Data, store.SendEffect{}, false)
+	case disclosure.ToPerson:
+		who := id.UserID(m.To.Who)
+		if _, err := h.store.Enqueue(ctx, lane, store.KindOpenDM, store.OpenDMEffect{User: who}, now); err != nil {
+			return err
+		}
+		return h.enqueue(ctx, lane, store.Target{DMWith: who}, m.Data, store.SendEffect{Mentions: []id.UserID{who}}, false)
+	}
+	return fmt.Errorf("unknown audience %d", m.To.Kind)
+}
+
+// refuse answers a refused command where it was typed and records the
+// attempt in the audit log: nothing else is written.
+func (h *Handlers) refuse(ctx context.Context, c *cmdContext, r *disclosure.Refusal) error {
+	caseRef := ""
+	switch {
+	case c.sc != nil:
+		caseRef = c.sc.ID.String()
+	case c.req.Where.Kind == disclosure.CaseRoom:
+		caseRef = c.req.Where.Case.String()
+	}
+	action := r.Action
+	if action == "" && c.cmd != nil {
+		action = "command " + c.cmd.name
+	}
+	if err := h.store.Audit(ctx, store.AuditEntry{At: c.req.Now, Actor: c.msg.Sender, CaseID: caseRef, Action: truncate(action, 48), Detail: "refused: " + r.Reason, Allowed: false}); err != nil {
+		return err
+	}
+	var d templates.Data = templates.Refused{Reason: r.Reason}
+	if r.NotTeam {
+		d = templates.NotTeam{Prefix: c.req.Policy.CommandPrefix}
+	}
+	return h.enqueue(ctx, store.RoomLane(string(c.msg.Room)), store.Target{Room: c.msg.Room}, d, store.SendEffect{ReplyTo: c.msg.ID}, false)
+}
+
+// refuseUsage answers a command given the wrong way with its syntax.
+func (h *Handlers) refuseUsage(ctx context.Context, c *cmdContext, u usageError, reporter bool) error {
+	prefix := c.req.Policy.CommandPrefix
+	if reporter {
+		prefix = ""
+	}
+	if err := h.store.Audit(ctx, store.AuditEntry{At: c.req.Now, Actor: c.msg.Sender, CaseID: caseRefOf(c), Action: "command " + c.cmd.name, Detail: "refused: usage", Allowed: false}); err != nil {
+		return err
+	}
+	return h.enqueue(ctx, store.RoomLane(string(c.msg.Room)), store.Target{Room: c.msg.Room}, templates.Usage{Syntax: syntax(prefix, c.cmd), Hint: u.hint}, store.SendEffect{ReplyTo: c.msg.ID}, false)
+}
+
+func caseRefOf(c *cmdContext) string {
+	if c.sc != nil {
+		return c.sc.ID.String()
+	}
+	return ""
+}

@@ -1,0 +1,297 @@
+package templates
+
+import "time"
+
+// Data is a template's typed data: each template has exactly one data
+// type, which names its template, so a message cannot pair a text with the
+// wrong fields. TestEveryTemplateRendersWithItsData renders each one.
+type Data interface {
+	Template() string
+}
+
+// Case-room and reporter texts.
+type (
+	// Acknowledged tells the reporter who handles their report.
+	Acknowledged struct{ CaseID, Handler string }
+	// Closed tells the case room the case is closed.
+	Closed struct{ CaseID string }
+	// Confirmed tells the reporter the report is confirmed.
+	Confirmed struct{ CaseID, Affected string }
+	// DMAck answers the reporter's request in the DM.
+	DMAck struct {
+		CaseID, CaseRoom, CaseRoomLink string
+	}
+	// DMDetailsNoCase warns a DM that looks like details, with no case.
+	DMDetailsNoCase struct{}
+	// DMDetailsWarning warns a DM that looks like details.
+	DMDetailsWarning struct {
+		CaseID, CaseRoom, CaseRoomLink string
+	}
+	// DMExistingCase points a reporter to their open case.
+	DMExistingCase struct {
+		CaseID, CaseRoom, CaseRoomLink string
+	}
+	// DMFromPublic opens the DM after a request in a public room.
+	DMFromPublic struct{ CaseID string }
+	// EmbargoLifted tells the reporter the embargo ended early.
+	EmbargoLifted struct{ CaseID string }
+	// EmbargoProposed puts an embargo date to the reporter.
+	EmbargoProposed struct {
+		CaseID   string
+		End      string
+		Revision bool
+		Current  string
+	}
+	// NotUnderstood answers a DM that is neither a request nor a command.
+	NotUnderstood struct{}
+	// PublicThread answers a public request in a thread.
+	PublicThread struct{ CaseID string }
+	// PublishedReporter tells the reporter the advisory is being published.
+	PublishedReporter struct{ CaseID string }
+	// Rejected tells the reporter the report was rejected, and why.
+	Rejected struct{ CaseID, Reason string }
+	// ReporterChased tells the reporter the bot chased the team.
+	ReporterChased struct {
+		Promise string
+		DueAt   time.Time
+	}
+	// SlowDown is the one polite limit message of a request loop.
+	SlowDown struct{}
+	// TeamResponse is the team's detailed response, posted by the bot.
+	TeamResponse struct{ CaseID, From, Text string }
+	// TeamUpdate is a progress update from the team, posted by the bot.
+	TeamUpdate struct{ CaseID, From, Text string }
+	// Undecryptable tells a sender their message could not be read.
+	Undecryptable struct{}
+	// Welcome is the first message in a case room.
+	Welcome struct {
+		CaseID, Reporter         string
+		Team                     []string
+		AcknowledgeBy, RespondBy time.Time
+		UpdateInterval           string
+	}
+)
+
+// Team-room and team-member texts.
+type (
+	// Announced tells the team where the announcement went.
+	Announced struct {
+		CaseID         string
+		Queued, Posted []string
+	}
+	// EmbargoAnswered tells the team the reporter's answer.
+	EmbargoAnswered struct {
+		CaseID string
+		Agree  bool
+		End    string
+		State  string
+	}
+	// EmbargoReminder reminds of an embargo's end.
+	EmbargoReminder struct {
+		CaseID      string
+		End         time.Time
+		Late, Today bool
+	}
+	// EscalationDM escalates a missed promise to one person.
+	EscalationDM struct {
+		CaseID, Promise, Role, Handler string
+		DueAt, MeantFor                time.Time
+		Late, Repeat                   bool
+		// By names the reporter's !escalate, if that is what fired it.
+		ByReporter bool
+	}
+	// EscalationTeam escalates a missed promise to the team room.
+	EscalationTeam struct {
+		CaseID, Promise string
+		DueAt, MeantFor time.Time
+		Late, Repeat    bool
+		ByReporter      bool
+	}
+	// NotTeam refuses a team command to someone not on the team.
+	NotTeam struct{ Prefix string }
+	// Reminder comes before a promise falls due.
+	Reminder struct {
+		CaseID, Promise string
+		DueAt, MeantFor time.Time
+		Late            bool
+		// AdvisoryURL links the advisory, for cases reported on GitHub.
+		AdvisoryURL string
+	}
+	// TeamNewCase tells the team room a case was opened.
+	TeamNewCase struct {
+		CaseID, Reporter         string
+		AcknowledgeBy, RespondBy time.Time
+		Suggested                string
+	}
+)
+
+// GitHub texts.
+type (
+	// AdvisoryCollaboratorAdded says a GitHub user was invited.
+	AdvisoryCollaboratorAdded struct{ CaseID, Login, URL string }
+	// AdvisoryCollaboratorRemoved says a GitHub user was removed.
+	AdvisoryCollaboratorRemoved struct{ CaseID, Login string }
+	// AdvisoryCreated links the new draft advisory.
+	AdvisoryCreated struct{ CaseID, GHSAID, URL string }
+	// AdvisoryCVERequested says a CVE was requested.
+	AdvisoryCVERequested struct{ CaseID, GHSAID string }
+	// AdvisoryForkReady links the private fork.
+	AdvisoryForkReady struct{ CaseID, URL string }
+	// AdvisoryPublished says GitHub published the advisory.
+	AdvisoryPublished struct{ CaseID, GHSAID, URL string }
+	// AdvisoryUpdated says the advisory was updated.
+	AdvisoryUpdated struct{ CaseID, GHSAID string }
+	// Announcement is the public announcement of a published advisory.
+	Announcement struct {
+		GHSAID, URL, CVE, Summary, Severity, Affected, Patched, Credit, Repository string
+	}
+	// GitHubFailing tells the team GitHub fails.
+	GitHubFailing struct{ Repository string }
+	// GitHubRecovered tells the team GitHub works again.
+	GitHubRecovered struct{ Repository string }
+	// GitHubRefused says GitHub refused a request for good.
+	GitHubRefused struct{ CaseID, Message string }
+)
+
+// Answers to commands.
+type (
+	// Refused is a refused command: nothing changed; Reason says why.
+	Refused struct{ Reason string }
+	// Usage answers a command given the wrong way.
+	Usage struct {
+		Syntax string
+		Hint   string
+	}
+	// Help lists commands, generated from their registrations.
+	Help struct {
+		Title    string
+		Commands []HelpLine
+	}
+	// CaseList is `list`: the open cases.
+	CaseList struct{ Rows []CaseRow }
+	// CaseStatus is `status` for the team: one case in full.
+	CaseStatus struct {
+		CaseID, Stage, Reporter, Handler, Opened string
+		GHSAID, GHSAURL, ForkURL                 string
+		Facts                                    []Fact
+		Embargo                                  string
+		NeedToKnow                               []string
+		Deadlines                                []DeadlineRow
+		Timeline                                 []TimelineRow
+	}
+	// ReporterStatus is `status` for the reporter.
+	ReporterStatus struct {
+		CaseID, Stage string
+		Deadlines     []DeadlineRow
+	}
+	// Contacts is the escalation ladder.
+	Contacts struct {
+		Steps       []ContactRow
+		RepeatEvery string
+	}
+	// Stats is response efficiency over a window.
+	Stats struct {
+		Days, Cases int
+		Rows        []StatsRow
+	}
+	// Done answers a command that did what it says; What is one of the
+	// outcomes in done.md.
+	Done struct {
+		What    string
+		CaseID  string
+		Prefix  string
+		User    string
+		Login   string
+		URL     string
+		End     string
+		Warn    string
+		Promise string
+		Role    string
+		Name    string
+	}
+)
+
+// HelpLine is one command of Help.
+type HelpLine struct{ Syntax, Summary string }
+
+// CaseRow is one case of CaseList.
+type CaseRow struct{ CaseID, Stage, Handler, Next, Embargo string }
+
+// Fact is one recorded fact of CaseStatus.
+type Fact struct{ Name, Value string }
+
+// DeadlineRow is one promise of a status.
+type DeadlineRow struct{ Promise, Due, State, Ladder string }
+
+// TimelineRow is one audit line of CaseStatus.
+type TimelineRow struct{ At, Action, Actor, Detail string }
+
+// ContactRow is one ladder step of Contacts.
+type ContactRow struct{ After, Who string }
+
+// StatsRow is one promise of Stats.
+type StatsRow struct{ Promise, Kept, Median string }
+
+func (Acknowledged) Template() string                { return "acknowledged" }
+func (Closed) Template() string                      { return "closed" }
+func (Confirmed) Template() string                   { return "confirmed" }
+func (DMAck) Template() string                       { return "dm_ack" }
+func (DMDetailsNoCase) Template() string             { return "dm_details_no_case" }
+func (DMDetailsWarning) Template() string            { return "dm_details_warning" }
+func (DMExistingCase) Template() string              { return "dm_existing_case" }
+func (DMFromPublic) Template() string                { return "dm_from_public" }
+func (EmbargoLifted) Template() string               { return "embargo_lifted" }
+func (EmbargoProposed) Template() string             { return "embargo_proposed" }
+func (NotUnderstood) Template() string               { return "not_understood" }
+func (PublicThread) Template() string                { return "public_thread" }
+func (PublishedReporter) Template() string           { return "published_reporter" }
+func (Rejected) Template() string                    { return "rejected" }
+func (ReporterChased) Template() string              { return "reporter_chased" }
+func (SlowDown) Template() string                    { return "slow_down" }
+func (TeamResponse) Template() string                { return "team_response" }
+func (TeamUpdate) Template() string                  { return "team_update" }
+func (Undecryptable) Template() string               { return "undecryptable" }
+func (Welcome) Template() string                     { return "welcome" }
+func (Announced) Template() string                   { return "announced" }
+func (EmbargoAnswered) Template() string             { return "embargo_answered" }
+func (EmbargoReminder) Template() string             { return "embargo_reminder" }
+func (EscalationDM) Template() string                { return "escalation_dm" }
+func (EscalationTeam) Template() string              { return "escalation_team" }
+func (NotTeam) Template() string                     { return "not_team" }
+func (Reminder) Template() string                    { return "reminder" }
+func (TeamNewCase) Template() string                 { return "team_new_case" }
+func (AdvisoryCollaboratorAdded) Template() string   { return "advisory_collaborator_added" }
+func (AdvisoryCollaboratorRemoved) Template() string { return "advisory_collaborator_removed" }
+func (AdvisoryCreated) Template() string             { return "advisory_created" }
+func (AdvisoryCVERequested) Template() string        { return "advisory_cve_requested" }
+func (AdvisoryForkReady) Template() string           { return "advisory_fork_ready" }
+func (AdvisoryPublished) Template() string           { return "advisory_published" }
+func (AdvisoryUpdated) Template() string             { return "advisory_updated" }
+func (Announcement) Template() string                { return "announcement" }
+func (GitHubFailing) Template() string               { return "github_failing" }
+func (GitHubRecovered) Template() string             { return "github_recovered" }
+func (GitHubRefused) Template() string               { return "github_refused" }
+func (Refused) Template() string                     { return "refused" }
+func (Usage) Template() string                       { return "usage" }
+func (Help) Template() string                        { return "help" }
+func (CaseList) Template() string                    { return "case_list" }
+func (CaseStatus) Template() string                  { return "case_status" }
+func (ReporterStatus) Template() string              { return "reporter_status" }
+func (Contacts) Template() string                    { return "contacts" }
+func (Stats) Template() string                       { return "stats" }
+func (Done) Template() string                        { return "done" }
+
+// All lists one value of every data type, for the test that renders every
+// template with its data.
+func All() []Data {
+	return []Data{
+		Acknowledged{}, Closed{}, Confirmed{}, DMAck{}, DMDetailsNoCase{}, DMDetailsWarning{}, DMExistingCase{},
+		DMFromPublic{}, EmbargoLifted{}, EmbargoProposed{}, NotUnderstood{}, PublicThread{}, PublishedReporter{},
+		Rejected{}, ReporterChased{}, SlowDown{}, TeamResponse{}, TeamUpdate{}, Undecryptable{}, Welcome{},
+		Announced{}, EmbargoAnswered{}, EmbargoReminder{}, EscalationDM{}, EscalationTeam{}, NotTeam{}, Reminder{},
+		TeamNewCase{}, AdvisoryCollaboratorAdded{}, AdvisoryCollaboratorRemoved{}, AdvisoryCreated{},
+		AdvisoryCVERequested{}, AdvisoryForkReady{}, AdvisoryPublished{}, AdvisoryUpdated{}, Announcement{},
+		GitHubFailing{}, GitHubRecovered{}, GitHubRefused{}, Refused{}, Usage{}, Help{}, CaseList{}, CaseStatus{},
+		ReporterStatus{}, Contacts{}, Stats{}, Done{},
+	}
+}
