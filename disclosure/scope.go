@@ -30,7 +30,7 @@ func (p *Policy) TeamCommand(name string, scope Scope, by Person, where Place, n
 		case scope == AllCases:
 			return CaseID{}, refusef(action, "`%s` shows every case, so it answers only in the team room or in a direct chat with me, not in a case room the reporter reads.", name)
 		case scope == OneCase && !named.IsZero() && named != where.Case:
-			return CaseID{}, refusef(action, "this room belongs to %s, and its reporter reads what I answer here. Ask about %s in the team room.", where.Case, named)
+			return CaseID{}, refusef(action, "this room belongs to %s, and its reporter reads what I answer here. Ask about other cases in the team room.", where.Case)
 		}
 		return where.Case, nil
 	case TeamRoom, PrivateChat:

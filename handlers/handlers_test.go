@@ -22,10 +22,15 @@ import (
 // effects they decide are read back from the outbox.
 type fakeChat struct{}
 
-func (fakeChat) UserID() id.UserID                                         { return "@secbot:x" }
-func (fakeChat) JoinRoom(context.Context, id.RoomID) error                 { return nil }
-func (fakeChat) LeaveRoom(context.Context, id.RoomID, string) error        { return nil }
-func (fakeChat) JoinedMemberCount(context.Context, id.RoomID) (int, error) { return 2, nil }
+func (fakeChat) UserID() id.UserID                                  { return "@secbot:x" }
+func (fakeChat) JoinRoom(context.Context, id.RoomID) error          { return nil }
+func (fakeChat) LeaveRoom(context.Context, id.RoomID, string) error { return nil }
+func (fakeChat) JoinedMemberCount(_ context.Context, room id.RoomID) (int, error) {
+	if strings.HasPrefix(string(room), "!public") {
+		return 40, nil // a public room: many members
+	}
+	return 2, nil
+}
 
 type world struct {
 	t      *testing.T
@@ -333,5 +338,131 @@ func TestAReloadedTeamTakesEffect(t *testing.T) {
 	}
 	if got := w.say(teamRoom, bob, "!sec list"); !strings.Contains(got, "Only the security team") {
 		t.Errorf("bob after leaving the team: %q", got)
+	}
+}
+
+func TestFinishedCasesStayQuiet(t *testing.T) {
+	w := newWorld(t, monday)
+	ctx := context.Background()
+	open := func(n int) (id.UserID, id.RoomID, disclosure.CaseID) {
+		who, room := id.UserID(fmt.Sprintf("@r%d:x", n)), id.RoomID(fmt.Sprintf("!case%d:x", n))
+		w.say(id.RoomID(fmt.Sprintf("!dm%d:x", n)), who, "I want to report a security issue")
+		caseID := disclosure.CaseID{Year: 2026, Seq: n}
+		if err := w.store.SetCaseRoom(ctx, caseID, room, w.clock.Now()); err != nil {
+			t.Fatal(err)
+		}
+		return who, room, caseID
+	}
+	r1, published, _ := open(1)
+	r2, rejected, _ := open(2)
+	r3, closed, _ := open(3)
+	for _, text := range []string{"!sec claim", "!sec confirm 1.0", "!sec audit start", "!sec audit done", "!sec publish"} {
+		w.say(published, alice, text)
+	}
+	w.say(rejected, alice, "!sec reject Not a vulnerability: the behaviour is documented.")
+	w.say(closed, alice, "!sec reject Duplicate of an earlier report.")
+	w.say(closed, alice, "!sec close")
+	for caseRoom, want := range map[id.RoomID]disclosure.Stage{published: disclosure.StagePublished, rejected: disclosure.StageRejected, closed: disclosure.StageClosed} {
+		c, err := w.store.CaseByRoom(ctx, caseRoom)
+		if err != nil || c.Stage != want {
+			t.Fatalf("%s: stage %v (%v), want %s", caseRoom, c, err, want)
+		}
+	}
+	before := len(w.sends())
+	reporters := map[id.RoomID]id.UserID{published: r1, rejected: r2, closed: r3}
+	for day := range 30 {
+		for room, reporter := range reporters {
+			w.say(room, bob, fmt.Sprintf("Thanks again (day %d).", day))
+			w.say(room, alice, "!sec update Nothing new.")
+			w.say(room, reporter, "!escalate")
+		}
+		w.clock.Advance(24 * time.Hour)
+		w.tick()
+	}
+	for _, md := range w.sends()[before:] {
+		if strings.Contains(md, "Reminder for") || strings.Contains(md, "🚨") || strings.Contains(md, "escalated to the security team on your behalf") {
+			t.Errorf("a finished case was chased: %q", md)
+		}
+	}
+	next, err := w.store.NextDeadlineAt(ctx)
+	if err != nil || !next.IsZero() {
+		t.Errorf("a finished case has a running clock, due %s (%v)", next, err)
+	}
+	// And a published case can still be closed.
+	if got := w.say(published, alice, "!sec close"); got != "" && strings.Contains(got, "Refused") {
+		t.Errorf("closing the published case: %q", got)
+	}
+	if c, _ := w.store.CaseByRoom(ctx, published); c.Stage != disclosure.StageClosed {
+		t.Errorf("the published case is %s after close", c.Stage)
+	}
+}
+
+func TestOnlyTheCoordinatorEndsAnEmbargoEarly(t *testing.T) {
+	w := newWorld(t, monday)
+	w.openCase()
+	for _, text := range []string{"!sec claim", "!sec confirm 1.0", "!sec embargo propose 2026-12-20"} {
+		w.say(caseRoom, bob, text)
+	}
+	if got := w.say(caseRoom, reporter, "agree"); got != "" {
+		t.Errorf("a bare \"agree\" was answered: %q", got)
+	}
+	if e, _ := w.store.Embargo(context.Background(), disclosure.CaseID{Year: 2026, Seq: 1}); e.State != disclosure.EmbargoProposed {
+		t.Fatalf("a bare \"agree\" changed the embargo: %s", e.State)
+	}
+	w.say(caseRoom, reporter, "!agree")
+	w.say(caseRoom, bob, "!sec audit start")
+	w.say(caseRoom, bob, "!sec audit done")
+	for _, text := range []string{"!sec embargo lift", "!sec publish --force", "!sec publish"} {
+		if got := w.say(caseRoom, bob, text); !strings.Contains(got, "Refused") {
+			t.Errorf("%s by a member: %q", text, got)
+		}
+	}
+	id1 := disclosure.CaseID{Year: 2026, Seq: 1}
+	if e, _ := w.store.Embargo(context.Background(), id1); e.State != disclosure.EmbargoActive {
+		t.Fatalf("the embargo is %s after a member's refused commands", e.State)
+	}
+	if c, _ := w.store.Case(context.Background(), id1); c.Stage != disclosure.StageAuditDone {
+		t.Fatalf("the case is %s after a refused publish", c.Stage)
+	}
+	before := len(w.sends())
+	if got := w.say(caseRoom, alice, "!sec embargo lift"); !strings.Contains(got, "lifted") {
+		t.Errorf("the coordinator's lift: %q", got)
+	}
+	told := false
+	for _, md := range w.sends()[before:] {
+		told = told || strings.Contains(md, "embargo") && strings.Contains(md, "SR-2026-0001") && !strings.Contains(md, "Refused")
+	}
+	if !told {
+		t.Error("the reporter was not told the embargo ended")
+	}
+	if e, _ := w.store.Embargo(context.Background(), id1); e.State != disclosure.EmbargoExited {
+		t.Errorf("the embargo is %s after the coordinator's lift", e.State)
+	}
+}
+
+func TestAReloadMovesTeamNoticesToTheNewTeamRoom(t *testing.T) {
+	w := newWorld(t, monday)
+	p := *w.policy.Get()
+	p.TeamRoom = "!newteam:x"
+	w.policy.Set(p)
+	// What the GitHub effects read is the one policy in force.
+	if got := w.policy.Get().TeamRoom; got != "!newteam:x" {
+		t.Fatalf("team room in force: %s", got)
+	}
+	w.say(dmRoom, reporter, "I want to report a security issue")
+	found := false
+	effects, _, _ := w.store.EffectsOfKind(context.Background(), store.KindSend)
+	for _, e := range effects {
+		var s store.SendEffect
+		_ = e.Decode(&s)
+		if s.To.Room == "!newteam:x" {
+			found = true
+		}
+		if s.To.Room == teamRoom {
+			t.Errorf("a message went to the old team room: %q", s.Markdown)
+		}
+	}
+	if !found {
+		t.Error("nothing went to the new team room")
 	}
 }

@@ -3,8 +3,12 @@ package templates
 import (
 	"os"
 	"path/filepath"
+	"reflect"
+	"regexp"
+	"slices"
 	"strings"
 	"testing"
+	"time"
 )
 
 func TestEmbeddedTemplatesRender(t *testing.T) {
@@ -76,5 +80,94 @@ func TestReplacePutsNewTextsInForce(t *testing.T) {
 	held.Replace(reloaded)
 	if got, err := held.Render("slow_down", nil); err != nil || got != "Easy there." {
 		t.Errorf("after Replace: %q, %v", got, err)
+	}
+}
+
+// Every template renders with its data type (missingkey=error makes a field
+// the text uses but the type lacks fail here, not in a user's command), and
+// every template has exactly one data type.
+func TestEveryTemplateRendersWithItsData(t *testing.T) {
+	set, err := Load("")
+	if err != nil {
+		t.Fatal(err)
+	}
+	typed := map[string]bool{}
+	for _, d := range All() {
+		name := d.Template()
+		if typed[name] {
+			t.Errorf("two data types for %s", name)
+		}
+		typed[name] = true
+		// Empty, then with every field set, so that every {{if}} branch runs.
+		for _, v := range []Data{d, filled(d)} {
+			if _, err := set.RenderData(v); err != nil {
+				t.Errorf("%s with %T: %v", name, d, err)
+			}
+		}
+	}
+	for _, name := range Names() {
+		if !typed[name] {
+			t.Errorf("template %s has no data type", name)
+		}
+	}
+	for name := range typed {
+		if !slices.Contains(Names(), name) {
+			t.Errorf("data type for %s, which is no template", name)
+		}
+	}
+}
+
+// filled returns d with every field set: strings, numbers, true, a time,
+// and one filled element in each slice.
+func filled(d Data) Data {
+	v := reflect.New(reflect.TypeOf(d)).Elem()
+	fill(v)
+	return v.Interface().(Data)
+}
+
+func fill(v reflect.Value) {
+	switch v.Kind() {
+	case reflect.String:
+		v.SetString("x")
+	case reflect.Bool:
+		v.SetBool(true)
+	case reflect.Int:
+		v.SetInt(1)
+	case reflect.Slice:
+		s := reflect.MakeSlice(v.Type(), 1, 1)
+		fill(s.Index(0))
+		v.Set(s)
+	case reflect.Struct:
+		if v.Type() == reflect.TypeOf(time.Time{}) {
+			v.Set(reflect.ValueOf(time.Date(2026, 11, 27, 10, 0, 0, 0, time.UTC)))
+			return
+		}
+		for i := range v.NumField() {
+			fill(v.Field(i))
+		}
+	}
+}
+
+// Every outcome of the done template renders with the fields it uses.
+func TestEveryDoneOutcomeRenders(t *testing.T) {
+	set, err := Load("")
+	if err != nil {
+		t.Fatal(err)
+	}
+	text, err := embedded.ReadFile("text/done.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	whats := regexp.MustCompile(`eq \.What "([a-z_]+)"`).FindAllStringSubmatch(string(text), -1)
+	if len(whats) < 10 {
+		t.Fatalf("found %d outcomes in done.md", len(whats))
+	}
+	for _, m := range whats {
+		d := filled(Done{}).(Done)
+		d.What = m[1]
+		md, err := set.RenderData(d)
+		if err != nil || md == "Done." {
+			t.Errorf("%s: %q, %v", m[1], md, err)
+		}
 	}
 }

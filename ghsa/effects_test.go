@@ -1,0 +1,74 @@
+package ghsa
+
+import (
+	"context"
+	"encoding/json"
+	"path/filepath"
+	"testing"
+
+	"github.com/jonboulle/clockwork"
+	"github.com/rs/zerolog"
+
+	"github.com/enarx/secbot/disclosure"
+	"github.com/enarx/secbot/ghsa/ghsatest"
+	"github.com/enarx/secbot/store"
+	"github.com/enarx/secbot/templates"
+)
+
+// A SIGHUP that moves the team room moves GitHub's outage notices with it:
+// the effects read the one policy in force, not a copy made at start.
+func TestAReloadMovesTheOutageNoticeToTheNewTeamRoom(t *testing.T) {
+	ctx := context.Background()
+	srv, client := standIn(t, false)
+	st, err := store.Open(ctx, filepath.Join(t.TempDir(), "secbot.db"), zerolog.Nop())
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = st.Close() })
+	tmpl, err := templates.Load("")
+	if err != nil {
+		t.Fatal(err)
+	}
+	clock := clockwork.NewFakeClockAt(reported)
+	var c *store.Case
+	if err := st.Tx(ctx, func(ctx context.Context) error {
+		c, err = st.CreateCase(ctx, "@reporter:x", "!dm:x", "!dm:x", reported)
+		return err
+	}); err != nil {
+		t.Fatal(err)
+	}
+	policy := disclosure.NewInForce(disclosure.Policy{TeamRoom: "!old-team:x"})
+	effects := &Effects{Client: client, Store: st, Templates: tmpl, Clock: clock, Policy: policy, Product: "enarx"}
+	p := *policy.Get()
+	p.TeamRoom = "!new-team:x"
+	policy.Set(p) // what SIGHUP does
+
+	srv.Inject(ghsatest.Fault{Status: 502})
+	create := effects.Executors()[store.KindAdvisoryCreate]
+	if _, err := create(ctx, store.Effect{Kind: store.KindAdvisoryCreate, Payload: mustJSON(t, store.AdvisoryEffect{CaseID: c.ID.String()})}); err == nil {
+		t.Fatal("a 502 did not fail the effect")
+	}
+	sends, _, err := st.EffectsOfKind(ctx, store.KindSend)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(sends) != 1 {
+		t.Fatalf("%d messages, want the one outage notice", len(sends))
+	}
+	var s store.SendEffect
+	if err := sends[0].Decode(&s); err != nil {
+		t.Fatal(err)
+	}
+	if s.To.Room != "!new-team:x" {
+		t.Errorf("the outage notice went to %s, want the reloaded team room", s.To.Room)
+	}
+}
+
+func mustJSON(t *testing.T, v any) json.RawMessage {
+	t.Helper()
+	b, err := json.Marshal(v)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
+}
