@@ -1,0 +1,116 @@
+package e2e
+
+import (
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/enarx/secbot/internal/matrixtest"
+	"github.com/enarx/secbot/internal/testbed"
+)
+
+// What a team member types in one case room shows its reporter nothing of
+// another case; a member cannot end an embargo, the coordinator can; and a
+// reporter's bare "agree" agrees to nothing.
+func TestCommandsStayInTheirCaseAndOnlyTheCoordinatorLiftsAnEmbargo(t *testing.T) {
+	ctx := testContext(t)
+	bot := startBot(t, ctx, "policybot", testbed.BotOptions{})
+	bed.Bob.SetAutoJoin(true)
+	first, firstID, firstRoom := openCase(t, bot, "policyone")
+	second, secondID, _ := openCase(t, bot, "policytwo")
+
+	// Team commands typed in the first case's room, as a team member would
+	// by habit: the reporter reads every answer there.
+	say(t, ctx, bed.Alice, firstRoom, "!sec list")
+	waitMessage(t, ctx, first, firstRoom, bot.UserID, "answers only in the team room")
+	say(t, ctx, bed.Alice, firstRoom, "!sec status "+secondID)
+	waitMessage(t, ctx, first, firstRoom, bot.UserID, "Ask about other cases in the team room")
+	for _, body := range messagesFrom(first, firstRoom, bot.UserID) {
+		if strings.Contains(body, secondID) || strings.Contains(body, second.ID().String()) {
+			t.Errorf("the first reporter read of the other case: %q", body)
+		}
+	}
+	// The same in the team room works.
+	say(t, ctx, bed.Alice, bed.TeamRoom, "!sec status "+secondID)
+	waitMessage(t, ctx, bed.Alice, bed.TeamRoom, bot.UserID, second.ID().String())
+
+	// An embargo proposed; the reporter's chat reply "agree" is no answer.
+	for _, cmd := range []string{"!sec claim", "!sec confirm 1.0", "!sec embargo propose 2099-01-15"} {
+		say(t, ctx, bed.Alice, firstRoom, cmd)
+	}
+	waitMessage(t, ctx, first, firstRoom, bot.UserID, "until 2099-01-15")
+	say(t, ctx, first, firstRoom, "agree")
+	say(t, ctx, first, firstRoom, "help") // a marker: answered once "agree" was handled
+	waitMessage(t, ctx, first, firstRoom, bot.UserID, "You can say")
+	say(t, ctx, bed.Alice, bed.TeamRoom, "!sec status "+firstID)
+	waitMessage(t, ctx, bed.Alice, bed.TeamRoom, bot.UserID, "proposed until 2099-01-15")
+	say(t, ctx, first, firstRoom, "!agree")
+	waitMessage(t, ctx, first, firstRoom, bot.UserID, "the embargo holds until 2099-01-15")
+
+	// A member's lift is refused and the embargo holds.
+	say(t, ctx, bed.Bob, firstRoom, "!sec embargo lift")
+	waitMessage(t, ctx, bed.Bob, firstRoom, bot.UserID, "only the coordinator")
+	say(t, ctx, bed.Alice, bed.TeamRoom, "!sec status "+firstID)
+	if evt := waitMessage(t, ctx, bed.Alice, bed.TeamRoom, bot.UserID, "| embargo | until 2099-01-15"); evt == nil {
+		t.Fatal("no status")
+	}
+	// The coordinator's lift ends it, and the reporter is told.
+	say(t, ctx, bed.Alice, bed.TeamRoom, "!sec embargo lift "+firstID)
+	waitMessage(t, ctx, bed.Alice, bed.TeamRoom, bot.UserID, "The embargo of "+firstID+" is lifted")
+	waitMessage(t, ctx, first, firstRoom, bot.UserID, "embargo")
+	if err := bot.WaitOutboxEmpty(ctx, wait); err != nil {
+		t.Fatal(err)
+	}
+	lifted := 0
+	for _, body := range messagesFrom(first, firstRoom, bot.UserID) {
+		if strings.Contains(body, "lifted") || strings.Contains(body, "ended") {
+			lifted++
+		}
+	}
+	if lifted != 1 {
+		t.Errorf("the reporter was told of the lift %d times, want 1", lifted)
+	}
+}
+
+// The reporter's !escalate once the bot's own ladder has told the
+// coordinator reaches the next contact, the backup, at once.
+func TestTheReportersEscalationReachesTheBackupAtOnce(t *testing.T) {
+	ctx := testContext(t)
+	bed.Alice.SetAutoJoin(true)
+	bed.Bob.SetAutoJoin(true)
+	bot := startBot(t, ctx, "escalatebot", testbed.BotOptions{
+		SLA: map[string]string{"acknowledge": `"1h"`, "detailed_response": `"6s"`, "remind_before": `"0s"`, "repeat_every": `"24h"`},
+		Extra: `
+[[escalation]]
+after = "0s"
+notify = "coordinator"
+[[escalation]]
+after = "1h"
+notify = "backup"
+[[escalation]]
+after = "2h"
+notify = "team"
+`,
+	})
+	reporter := newUser(t, ctx, "escalator")
+	_, caseID := report(t, ctx, reporter, bot.UserID)
+	room := caseInvite(t, ctx, reporter, bot.UserID)
+	if err := reporter.Join(ctx, room); err != nil {
+		t.Fatal(err)
+	}
+	escalationTo(t, bed.Alice, bot.UserID, caseID, "security coordinator", 30*time.Second)
+	asked := time.Now()
+	say(t, ctx, reporter, room, "!escalate")
+	waitMessage(t, ctx, reporter, room, bot.UserID, "to the backup contact, "+bed.Bob.ID().String())
+	backup := escalationTo(t, bed.Bob, bot.UserID, caseID, "backup contact", 20*time.Second)
+	if body, _ := matrixtest.Body(backup); !strings.Contains(body, "!escalate") {
+		t.Errorf("the backup is not told the reporter asked: %q", body)
+	}
+	t.Logf("the backup was told %s after the reporter's !escalate", time.Since(asked).Round(time.Millisecond))
+	// Again: the team room, then nothing more to use.
+	say(t, ctx, reporter, room, "!escalate")
+	waitMessage(t, ctx, reporter, room, bot.UserID, "to the whole security team")
+	waitMessage(t, ctx, bed.Alice, bed.TeamRoom, bot.UserID, "**"+caseID+"**: the detailed response was due")
+	say(t, ctx, reporter, room, "!escalate")
+	waitMessage(t, ctx, reporter, room, bot.UserID, "Everyone on the escalation ladder has been told")
+}
