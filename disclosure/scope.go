@@ -35,7 +35,7 @@ func (p *Policy) TeamCommand(name string, scope Scope, by Person, where Place, n
 		return where.Case, nil
 	case TeamRoom, PrivateChat:
 		if scope == OneCase && named.IsZero() {
-			return CaseID{}, refusef(action, "which case? Name it, e.g. `%s %s SR-2026-0007`.", p.CommandPrefix, name)
+			return CaseID{}, refusef(action, "which case? Name it right after the command, e.g. `%s %s SR-2026-0007 …`.", p.CommandPrefix, name)
 		}
 		return named, nil
 	}

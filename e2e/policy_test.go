@@ -5,6 +5,8 @@ import (
 	"testing"
 	"time"
 
+	"maunium.net/go/mautrix/event"
+
 	"github.com/enarx/secbot/internal/matrixtest"
 	"github.com/enarx/secbot/internal/testbed"
 )
@@ -14,7 +16,7 @@ import (
 // reporter's bare "agree" agrees to nothing.
 func TestCommandsStayInTheirCaseAndOnlyTheCoordinatorLiftsAnEmbargo(t *testing.T) {
 	ctx := testContext(t)
-	bot := startBot(t, ctx, "policybot", testbed.BotOptions{})
+	bot := startBot(t, ctx, "policybot", servedOptions(t, testbed.BotOptions{}))
 	bed.Bob.SetAutoJoin(true)
 	first, firstID, firstRoom := openCase(t, bot, "policyone")
 	second, secondID, _ := openCase(t, bot, "policytwo")
@@ -38,7 +40,7 @@ func TestCommandsStayInTheirCaseAndOnlyTheCoordinatorLiftsAnEmbargo(t *testing.T
 	for _, cmd := range []string{"!sec claim", "!sec confirm 1.0", "!sec embargo propose 2099-01-15"} {
 		say(t, ctx, bed.Alice, firstRoom, cmd)
 	}
-	waitMessage(t, ctx, first, firstRoom, bot.UserID, "until 2099-01-15")
+	waitMessage(t, ctx, first, firstRoom, bot.UserID, "embargo** for "+firstID+" until **2099-01-15")
 	say(t, ctx, first, firstRoom, "agree")
 	say(t, ctx, first, firstRoom, "help") // a marker: answered once "agree" was handled
 	waitMessage(t, ctx, first, firstRoom, bot.UserID, "You can say")
@@ -51,11 +53,15 @@ func TestCommandsStayInTheirCaseAndOnlyTheCoordinatorLiftsAnEmbargo(t *testing.T
 	say(t, ctx, bed.Bob, firstRoom, "!sec embargo lift")
 	waitMessage(t, ctx, bed.Bob, firstRoom, bot.UserID, "only the coordinator")
 	say(t, ctx, bed.Alice, bed.TeamRoom, "!sec status "+firstID)
-	if evt := waitMessage(t, ctx, bed.Alice, bed.TeamRoom, bot.UserID, "| embargo | until 2099-01-15"); evt == nil {
-		t.Fatal("no status")
+	if _, err := bed.Alice.Wait(ctx, wait, "the status of an agreed embargo", func(evt *event.Event) bool {
+		body, err := matrixtest.Body(evt)
+		return err == nil && evt.Sender == bot.UserID && evt.RoomID == bed.TeamRoom && strings.Contains(body, "**"+firstID+"**") &&
+			strings.Contains(body, "until 2099-01-15") && !strings.Contains(body, "proposed until")
+	}); err != nil {
+		t.Fatal(err)
 	}
 	// The coordinator's lift ends it, and the reporter is told.
-	say(t, ctx, bed.Alice, bed.TeamRoom, "!sec embargo lift "+firstID)
+	say(t, ctx, bed.Alice, bed.TeamRoom, "!sec embargo "+firstID+" lift")
 	waitMessage(t, ctx, bed.Alice, bed.TeamRoom, bot.UserID, "The embargo of "+firstID+" is lifted")
 	waitMessage(t, ctx, first, firstRoom, bot.UserID, "embargo")
 	if err := bot.WaitOutboxEmpty(ctx, wait); err != nil {
@@ -79,7 +85,7 @@ func TestTheReportersEscalationReachesTheBackupAtOnce(t *testing.T) {
 	bed.Alice.SetAutoJoin(true)
 	bed.Bob.SetAutoJoin(true)
 	bot := startBot(t, ctx, "escalatebot", testbed.BotOptions{
-		SLA: map[string]string{"acknowledge": `"1h"`, "detailed_response": `"6s"`, "remind_before": `"0s"`, "repeat_every": `"24h"`},
+		SLA: map[string]string{"acknowledge": `"5s"`, "detailed_response": `"6s"`, "remind_before": `"0s"`, "repeat_every": `"24h"`},
 		Extra: `
 [[escalation]]
 after = "0s"
@@ -98,11 +104,23 @@ notify = "team"
 	if err := reporter.Join(ctx, room); err != nil {
 		t.Fatal(err)
 	}
-	escalationTo(t, bed.Alice, bot.UserID, caseID, "security coordinator", 30*time.Second)
+	missed := func(u *matrixtest.User, role string) *event.Event {
+		t.Helper()
+		evt, err := u.Wait(ctx, 30*time.Second, role+" told of the missed response", func(evt *event.Event) bool {
+			body, err := matrixtest.Body(evt)
+			return err == nil && evt.Sender == bot.UserID && evt.RoomID != bed.TeamRoom && strings.Contains(body, caseID) &&
+				strings.Contains(body, "You are the "+role) && strings.Contains(body, "detailed response")
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return evt
+	}
+	missed(bed.Alice, "security coordinator")
 	asked := time.Now()
 	say(t, ctx, reporter, room, "!escalate")
 	waitMessage(t, ctx, reporter, room, bot.UserID, "to the backup contact, "+bed.Bob.ID().String())
-	backup := escalationTo(t, bed.Bob, bot.UserID, caseID, "backup contact", 20*time.Second)
+	backup := missed(bed.Bob, "backup contact")
 	if body, _ := matrixtest.Body(backup); !strings.Contains(body, "!escalate") {
 		t.Errorf("the backup is not told the reporter asked: %q", body)
 	}
