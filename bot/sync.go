@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"runtime/debug"
 	"slices"
 	"time"
 
@@ -136,7 +137,8 @@ func (b *Bot) handle(ctx context.Context, evt *event.Event) (err error) {
 	defer func() {
 		if r := recover(); r != nil {
 			err = fmt.Errorf("handler panicked: %v", r)
-			log.Error().Any("panic", r).Stack().Msg("Handler panicked")
+			// zerolog's Stack() needs an error carrying a stack; take it here.
+			log.Error().Err(err).Str("stack", string(debug.Stack())).Msg("Handler panicked")
 		}
 	}()
 	if err := b.handler.HandleEvent(ctx, evt); err != nil {
