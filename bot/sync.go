@@ -14,6 +14,7 @@ import (
 	"maunium.net/go/mautrix/event"
 	"maunium.net/go/mautrix/id"
 
+	"github.com/enarx/secbot/internal/backoff"
 	"github.com/enarx/secbot/internal/crashpoint"
 	"github.com/enarx/secbot/store"
 )
@@ -350,13 +351,8 @@ func (b *Bot) retryWait(n int) time.Duration {
 	if b.syncBackoff != nil {
 		return b.syncBackoff(n)
 	}
-	return backoff(n)
-}
-
-// backoff is the wait before the n-th consecutive retry: 1 s doubling to a minute.
-func backoff(n int) time.Duration {
-	d := time.Second << min(n-1, 6)
-	return min(d, time.Minute)
+	// One second, doubling to a minute.
+	return backoff.Exponential(n, time.Second, time.Minute)
 }
 
 // isTransient reports whether a failed request may succeed later.

@@ -11,6 +11,7 @@ import (
 	"maunium.net/go/mautrix/id"
 
 	"github.com/enarx/secbot/disclosure"
+	"github.com/enarx/secbot/internal/backoff"
 	"github.com/enarx/secbot/internal/crashpoint"
 	"github.com/enarx/secbot/scheduler"
 	"github.com/enarx/secbot/store"
@@ -295,8 +296,8 @@ func (e *Effects) update(ctx context.Context, _ store.Effect, p store.AdvisoryEf
 	})
 }
 
-// Backoff is the wait before retry n: exponential from two seconds,
-// capped at a minute (GitHub makes forks in seconds to minutes).
+// Backoff is the wait after attempt n: two seconds doubled n times, capped
+// at a minute (GitHub makes forks in seconds to minutes).
 func Backoff(n int) time.Duration {
-	return min(2*time.Second<<min(n, 5), time.Minute)
+	return backoff.Exponential(n+1, 2*time.Second, time.Minute)
 }
