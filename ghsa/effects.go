@@ -30,9 +30,8 @@ type Effects struct {
 	Product string
 }
 
-// Lane is the outbox lane of a case's GitHub effects, so they run in order
-// (the advisory exists before collaborators are added to it).
-func Lane(caseID string) string { return "github:" + caseID }
+// Lane is the outbox lane of a case's GitHub effects (store.GitHubLane).
+func Lane(caseID string) string { return store.GitHubLane(caseID) }
 
 // errNoAdvisory means the advisory is still to be created (retry shortly).
 var errNoAdvisory = errors.New("the case has no advisory yet")
@@ -107,7 +106,7 @@ func (e *Effects) failing(ctx context.Context, cause error) error {
 	if err != nil || !first || e.TeamRoom == "" {
 		return err
 	}
-	return e.send(ctx, "github:status", e.TeamRoom, "github_failing", map[string]any{"Repository": e.Client.Repository()}, "")
+	return e.send(ctx, store.GitHubStatusLane, e.TeamRoom, "github_failing", map[string]any{"Repository": e.Client.Repository()}, "")
 }
 
 func (e *Effects) recovered(ctx context.Context) error {
@@ -115,7 +114,7 @@ func (e *Effects) recovered(ctx context.Context) error {
 	if err != nil || !was || e.TeamRoom == "" {
 		return err
 	}
-	return e.send(ctx, "github:status", e.TeamRoom, "github_recovered", map[string]any{"Repository": e.Client.Repository()}, "")
+	return e.send(ctx, store.GitHubStatusLane, e.TeamRoom, "github_recovered", map[string]any{"Repository": e.Client.Repository()}, "")
 }
 
 func (e *Effects) send(ctx context.Context, lane string, room id.RoomID, tmpl string, data any, replyTo id.EventID) error {
@@ -203,7 +202,7 @@ func (e *Effects) fork(ctx context.Context, _ store.Effect, p store.AdvisoryEffe
 			return err
 		}
 		// GitHub makes the fork in the background: poll until it exists.
-		_, err := e.Store.Enqueue(ctx, Lane(p.CaseID), store.KindAdvisoryForkReady, p, e.Clock.Now().Add(2*time.Second))
+		_, err := e.Store.Enqueue(ctx, store.GitHubLane(p.CaseID), store.KindAdvisoryForkReady, p, e.Clock.Now().Add(2*time.Second))
 		return err
 	})
 }
