@@ -226,8 +226,17 @@ func (b *Bot) parkBatch(ctx context.Context, resp *mautrix.RespSync) error {
 		timelines[room] = append(timelines[room], data.Timeline.Events...)
 	}
 	b.outcomeMu.Lock()
-	done := maps.Clone(b.doneEvents)
+	done := map[id.EventID]bool{}
+	maps.Copy(done, b.doneEvents)
 	b.outcomeMu.Unlock()
+	// A noted encrypted event is not lost: the next start tries it again.
+	noted, err := b.store.AwaitingEvents(ctx)
+	if err != nil {
+		return fmt.Errorf("load noted encrypted events: %w", err)
+	}
+	for _, a := range noted {
+		done[a.Event] = true
+	}
 	parked := 0
 	for room, events := range timelines {
 		for _, evt := range events {
