@@ -16,14 +16,17 @@ build:
 test: dendrite
 	$(GO) vet ./...
 	$(GO) test -race -count=1 -timeout 30m ./...
+	$(GO) test -race -count=1 -tags=goolm,crashpoints ./internal/crashpoint/
 
 # Everything but the integration tests on Dendrite.
 unit:
 	$(GO) test -race -count=1 $$($(GO) list ./... | grep -v /e2e)
+	$(GO) test -race -count=1 -tags=goolm,crashpoints ./internal/crashpoint/
 
 lint:
 	test -z "$$(gofmt -l $$(git ls-files '*.go'))"
 	$(GO) vet ./...
+	$(GO) vet -tags=goolm,crashpoints ./internal/crashpoint/
 	$(GO) run honnef.co/go/tools/cmd/staticcheck@$(STATICCHECK_VERSION) ./...
 
 # A local homeserver, the bot on its own SQLite file and a scripted reporter.

@@ -6,6 +6,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -48,6 +49,13 @@ type Bot struct {
 	batchErr atomic.Pointer[error]
 	healthy  atomic.Bool
 	lastSync atomic.Int64 // unix milliseconds of the last successful sync
+
+	// What handle learnt of the events of the batch being synced.
+	outcomeMu    sync.Mutex
+	failedEvents map[id.EventID]int  // failures so far
+	doneEvents   map[id.EventID]bool // handled or parked
+	// syncBackoff, if set, replaces backoff (tests).
+	syncBackoff func(n int) time.Duration
 }
 
 // New logs in (reusing the stored device when there is one) and sets up

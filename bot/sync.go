@@ -4,13 +4,19 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
+	"runtime/debug"
 	"slices"
 	"time"
 
+	"github.com/rs/zerolog"
 	"maunium.net/go/mautrix"
 	"maunium.net/go/mautrix/event"
+	"maunium.net/go/mautrix/id"
 
+	"github.com/enarx/secbot/internal/backoff"
 	"github.com/enarx/secbot/internal/crashpoint"
+	"github.com/enarx/secbot/store"
 )
 
 // handledTypes are the event types passed to the handler.
@@ -52,7 +58,7 @@ func (b *Bot) Run(ctx context.Context, h Handler) error {
 	if err != nil {
 		return fmt.Errorf("create sync filter: %w", err)
 	}
-	failures, handlerFailures := 0, 0
+	failures, batchFailures := 0, 0
 	caughtUp := false
 	for {
 		// The first sync after a start (or a failure) returns at once, with
@@ -64,13 +70,13 @@ func (b *Bot) Run(ctx context.Context, h Handler) error {
 		}
 		resp, err := b.Client.FullSyncRequest(ctx, mautrix.ReqSync{Timeout: timeout, Since: since, FilterID: filter.FilterID})
 		if err == nil {
-			if err = b.process(ctx, resp, since); err != nil {
-				handlerFailures++
-				if handlerFailures >= maxBatchRetries {
-					// A batch that fails every time would stop the bot for
-					// good; the events that did commit stay handled.
-					b.log.Error().Err(err).Int("attempts", handlerFailures).Msg("Giving up on a batch whose handlers keep failing")
-					err = nil
+			// An event whose handler keeps failing parks itself (see handle);
+			// a batch failing for no one event parks its unhandled events.
+			if err = b.process(ctx, resp, since); errors.Is(err, errBatchBroken) {
+				batchFailures++
+				if batchFailures >= maxBatchRetries && ctx.Err() == nil {
+					b.log.Error().Err(err).Int("attempts", batchFailures).Msg("Parking the unhandled events of a batch that keeps failing")
+					err = b.parkBatch(ctx, resp)
 				}
 			}
 		}
@@ -80,7 +86,7 @@ func (b *Bot) Run(ctx context.Context, h Handler) error {
 		if err != nil {
 			failures++
 			b.healthy.Store(false)
-			wait := backoff(failures)
+			wait := b.retryWait(failures)
 			b.log.Warn().Err(err).Int("failures", failures).Dur("retry_in", wait).Msg("Sync failed")
 			select {
 			case <-ctx.Done():
@@ -93,7 +99,8 @@ func (b *Bot) Run(ctx context.Context, h Handler) error {
 			return fmt.Errorf("save sync position: %w", err)
 		}
 		since, caughtUp = resp.NextBatch, true
-		failures, handlerFailures = 0, 0
+		failures, batchFailures = 0, 0
+		b.forgetBatch()
 		b.healthy.Store(true)
 		b.lastSync.Store(time.Now().UnixMilli())
 	}
@@ -111,13 +118,18 @@ func (b *Bot) process(ctx context.Context, resp *mautrix.RespSync, since string)
 	}
 	b.batchErr.Store(nil)
 	if err := b.Client.Syncer.ProcessResponse(ctx, resp, since); err != nil {
-		return err
+		return fmt.Errorf("%w: %w", errBatchBroken, err)
 	}
 	if errp := b.batchErr.Load(); errp != nil {
 		return *errp
 	}
 	return nil
 }
+
+// errBatchBroken marks a batch failure that no one event's handler owns
+// (the crypto machinery, noting an encrypted event): only the batch as a
+// whole can be retried or given up on.
+var errBatchBroken = errors.New("the batch could not be processed")
 
 func (b *Bot) dispatch(ctx context.Context, evt *event.Event) {
 	if err := b.handle(ctx, evt); err != nil {
@@ -126,7 +138,8 @@ func (b *Bot) dispatch(ctx context.Context, evt *event.Event) {
 }
 
 // handle passes one event to the handler; an error means nothing of it
-// was committed.
+// was committed. An event that fails maxBatchRetries times is parked as a
+// dead letter and counts as handled, so that it cannot hold up the sync.
 func (b *Bot) handle(ctx context.Context, evt *event.Event) (err error) {
 	if evt.Sender == b.Client.UserID && evt.Type != event.StateMember {
 		return nil // our own echoes
@@ -135,8 +148,15 @@ func (b *Bot) handle(ctx context.Context, evt *event.Event) (err error) {
 	ctx = log.WithContext(ctx)
 	defer func() {
 		if r := recover(); r != nil {
-			err = fmt.Errorf("handler panicked: %v", r)
-			log.Error().Any("panic", r).Stack().Msg("Handler panicked")
+			err = fmt.Errorf("%w: %v", errPanicked, r)
+			// zerolog's Stack() needs an error carrying a stack; take it here.
+			log.Error().Err(err).Str("stack", string(debug.Stack())).Msg("Handler panicked")
+		}
+		switch {
+		case err == nil:
+			b.noteDone(evt.ID)
+		case ctx.Err() == nil: // stopping is no failure of the event
+			err = b.eventFailed(ctx, evt, err)
 		}
 	}()
 	if err := b.handler.HandleEvent(ctx, evt); err != nil {
@@ -144,6 +164,118 @@ func (b *Bot) handle(ctx context.Context, evt *event.Event) (err error) {
 		return err
 	}
 	return nil
+}
+
+var errPanicked = errors.New("handler panicked")
+
+// eventFailed counts a failure of evt's handler and, at the last allowed
+// one, parks evt and reports success so the batch goes on.
+func (b *Bot) eventFailed(ctx context.Context, evt *event.Event, err error) error {
+	b.outcomeMu.Lock()
+	if b.failedEvents == nil {
+		b.failedEvents = map[id.EventID]int{}
+	}
+	b.failedEvents[evt.ID]++
+	attempts := b.failedEvents[evt.ID]
+	b.outcomeMu.Unlock()
+	if attempts < maxBatchRetries {
+		return err
+	}
+	category := failureCategory(err)
+	if perr := b.park(ctx, evt.RoomID, evt.ID, attempts, category); perr != nil {
+		return errors.Join(err, perr)
+	}
+	zerolog.Ctx(ctx).Error().Int("attempts", attempts).Str("category", category).Msg("Handler keeps failing; event parked as a dead letter")
+	b.noteDone(evt.ID)
+	return nil
+}
+
+func (b *Bot) park(ctx context.Context, room id.RoomID, evt id.EventID, attempts int, category string) error {
+	return b.store.ParkEvent(ctx, store.DeadLetter{Room: room, Event: evt, ParkedAt: time.Now(), Attempts: attempts, Category: category})
+}
+
+// noteDone remembers, until the batch's sync position is saved, that an
+// event is done with (handled or parked).
+func (b *Bot) noteDone(evt id.EventID) {
+	b.outcomeMu.Lock()
+	defer b.outcomeMu.Unlock()
+	if b.doneEvents == nil {
+		b.doneEvents = map[id.EventID]bool{}
+	}
+	b.doneEvents[evt] = true
+}
+
+// forgetBatch drops what handle remembered of the batch just saved.
+func (b *Bot) forgetBatch() {
+	b.outcomeMu.Lock()
+	defer b.outcomeMu.Unlock()
+	clear(b.failedEvents)
+	clear(b.doneEvents)
+}
+
+// parkBatch parks every event of a batch that the handler would have seen
+// and that is not done with, so that giving up on the batch loses none
+// silently. Invites carry no event IDs and are left to the next invite.
+func (b *Bot) parkBatch(ctx context.Context, resp *mautrix.RespSync) error {
+	// The syncer fills in an event's room only when it gets that far.
+	timelines := map[id.RoomID][]*event.Event{}
+	for room, data := range resp.Rooms.Join {
+		timelines[room] = data.Timeline.Events
+	}
+	for room, data := range resp.Rooms.Leave {
+		timelines[room] = append(timelines[room], data.Timeline.Events...)
+	}
+	b.outcomeMu.Lock()
+	done := map[id.EventID]bool{}
+	maps.Copy(done, b.doneEvents)
+	b.outcomeMu.Unlock()
+	// A noted encrypted event is not lost: the next start tries it again.
+	noted, err := b.store.AwaitingEvents(ctx)
+	if err != nil {
+		return fmt.Errorf("load noted encrypted events: %w", err)
+	}
+	for _, a := range noted {
+		done[a.Event] = true
+	}
+	parked := 0
+	for room, events := range timelines {
+		for _, evt := range events {
+			handled := slices.Contains(handledTypes, evt.Type) || evt.Type == event.EventEncrypted
+			if !handled || done[evt.ID] || evt.Sender == b.Client.UserID {
+				continue
+			}
+			if err := b.park(ctx, room, evt.ID, maxBatchRetries, categoryBatch); err != nil {
+				return fmt.Errorf("park event of a failing batch: %w", err)
+			}
+			parked++
+		}
+	}
+	b.log.Error().Int("events", parked).Msg("Parked the unhandled events of a failing batch as dead letters")
+	return nil
+}
+
+// The categories of dead letters: fixed words, because an error's text
+// may quote the message that caused it.
+const (
+	categoryPanic   = "panic"
+	categoryTimeout = "timeout"
+	categoryMatrix  = "matrix"
+	categoryHandler = "handler"
+	categoryBatch   = "batch"
+)
+
+func failureCategory(err error) string {
+	var httpErr mautrix.HTTPError
+	switch {
+	case errors.Is(err, errPanicked):
+		return categoryPanic
+	case errors.Is(err, context.DeadlineExceeded):
+		return categoryTimeout
+	case errors.As(err, &httpErr):
+		return categoryMatrix
+	default:
+		return categoryHandler
+	}
 }
 
 // noteEncrypted notes an encrypted event before it is decrypted: if its
@@ -154,7 +286,7 @@ func (b *Bot) noteEncrypted(ctx context.Context, evt *event.Event) {
 		return // our own echoes are never handled: nothing to lose
 	}
 	if err := b.store.NoteEncrypted(ctx, evt.RoomID, evt.ID, time.Now()); err != nil {
-		b.failBatch(fmt.Errorf("note encrypted event: %w", err))
+		b.failBatch(fmt.Errorf("%w: note encrypted event: %w", errBatchBroken, err))
 	}
 }
 
@@ -213,16 +345,23 @@ func (b *Bot) retryAwaiting(ctx context.Context) error {
 }
 
 func (b *Bot) failBatch(err error) {
+	if errors.Is(err, errBatchBroken) {
+		b.batchErr.Store(&err) // what decides the batch's fate outranks an event's failure
+		return
+	}
 	b.batchErr.CompareAndSwap(nil, &err)
 }
 
 // maxBatchRetries is how often a batch whose handlers fail is synced again.
 const maxBatchRetries = 5
 
-// backoff is the wait before the n-th consecutive retry: 1 s doubling to a minute.
-func backoff(n int) time.Duration {
-	d := time.Second << min(n-1, 6)
-	return min(d, time.Minute)
+// retryWait is the wait before the n-th consecutive retry of a sync.
+func (b *Bot) retryWait(n int) time.Duration {
+	if b.syncBackoff != nil {
+		return b.syncBackoff(n)
+	}
+	// One second, doubling to a minute.
+	return backoff.Exponential(n, time.Second, time.Minute)
 }
 
 // isTransient reports whether a failed request may succeed later.

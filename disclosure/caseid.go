@@ -15,6 +15,29 @@ func (c CaseID) String() string { return fmt.Sprintf("SR-%04d-%04d", c.Year, c.S
 // IsZero reports whether c is the zero ID (no case).
 func (c CaseID) IsZero() bool { return c == CaseID{} }
 
+// MarshalText formats the ID as String does, so that it reads the same in
+// JSON and config as in messages; the zero ID is empty.
+func (c CaseID) MarshalText() ([]byte, error) {
+	if c.IsZero() {
+		return []byte{}, nil
+	}
+	return []byte(c.String()), nil
+}
+
+// UnmarshalText parses an ID as ParseCaseID does; empty is the zero ID.
+func (c *CaseID) UnmarshalText(text []byte) error {
+	if len(text) == 0 {
+		*c = CaseID{}
+		return nil
+	}
+	id, err := ParseCaseID(string(text))
+	if err != nil {
+		return err
+	}
+	*c = id
+	return nil
+}
+
 // ParseCaseID parses an ID like SR-2026-0007 (the prefix in any case).
 func ParseCaseID(s string) (CaseID, error) {
 	bad := func(why string) (CaseID, error) {

@@ -11,6 +11,7 @@ import (
 	"maunium.net/go/mautrix/id"
 
 	"github.com/enarx/secbot/disclosure"
+	"github.com/enarx/secbot/internal/backoff"
 	"github.com/enarx/secbot/internal/crashpoint"
 	"github.com/enarx/secbot/scheduler"
 	"github.com/enarx/secbot/store"
@@ -29,10 +30,6 @@ type Effects struct {
 	// Product names the placeholder package of a new advisory.
 	Product string
 }
-
-// Lane is the outbox lane of a case's GitHub effects, so they run in order
-// (the advisory exists before collaborators are added to it).
-func Lane(caseID string) string { return "github:" + caseID }
 
 // errNoAdvisory means the advisory is still to be created (retry shortly).
 var errNoAdvisory = errors.New("the case has no advisory yet")
@@ -128,7 +125,7 @@ func (e *Effects) tellTeam(ctx context.Context, data templates.Data) error {
 	if err != nil {
 		return err
 	}
-	_, err = e.Store.Enqueue(ctx, "github:status", store.KindSend, store.SendEffect{To: store.Target{Room: id.RoomID(room)}, Markdown: md}, e.Clock.Now())
+	_, err = e.Store.Enqueue(ctx, store.GitHubStatusLane, store.KindSend, store.SendEffect{To: store.Target{Room: id.RoomID(room)}, Markdown: md}, e.Clock.Now())
 	return err
 }
 
@@ -208,7 +205,7 @@ func (e *Effects) fork(ctx context.Context, _ store.Effect, p store.AdvisoryEffe
 			return err
 		}
 		// GitHub makes the fork in the background: poll until it exists.
-		_, err := e.Store.Enqueue(ctx, Lane(p.CaseID), store.KindAdvisoryForkReady, p, e.Clock.Now().Add(2*time.Second))
+		_, err := e.Store.Enqueue(ctx, store.GitHubLane(c.ID), store.KindAdvisoryForkReady, p, e.Clock.Now().Add(2*time.Second))
 		return err
 	})
 }
@@ -301,8 +298,8 @@ func (e *Effects) update(ctx context.Context, _ store.Effect, p store.AdvisoryEf
 	})
 }
 
-// Backoff is the wait before retry n: exponential from two seconds,
-// capped at a minute (GitHub makes forks in seconds to minutes).
+// Backoff is the wait after attempt n: two seconds doubled n times, capped
+// at a minute (GitHub makes forks in seconds to minutes).
 func Backoff(n int) time.Duration {
-	return min(2*time.Second<<min(n, 5), time.Minute)
+	return backoff.Exponential(n+1, 2*time.Second, time.Minute)
 }

@@ -32,6 +32,7 @@ var (
 	syncLagDesc     = prometheus.NewDesc("secbot_sync_lag_seconds", "Time since the last successful sync with the homeserver.", nil, nil)
 	githubDesc      = prometheus.NewDesc("secbot_github_failing_seconds", "How long GitHub has been failing (0 when it answers).", nil, nil)
 	upDesc          = prometheus.NewDesc("secbot_matrix_up", "1 when the last sync with the homeserver succeeded.", nil, nil)
+	deadLettersDesc = prometheus.NewDesc("secbot_dead_letter_events", "Events given up on after their handler kept failing.", nil, nil)
 )
 
 type collector struct {
@@ -42,7 +43,7 @@ type collector struct {
 }
 
 func (c *collector) Describe(ch chan<- *prometheus.Desc) {
-	for _, d := range []*prometheus.Desc{casesDesc, deadlinesDesc, escalationsDesc, refusedDesc, outboxDesc, outboxAgeDesc, failedDesc, syncLagDesc, githubDesc, upDesc} {
+	for _, d := range []*prometheus.Desc{casesDesc, deadlinesDesc, escalationsDesc, refusedDesc, outboxDesc, outboxAgeDesc, failedDesc, syncLagDesc, githubDesc, upDesc, deadLettersDesc} {
 		ch <- d
 	}
 }
@@ -72,6 +73,7 @@ func (c *collector) Collect(ch chan<- prometheus.Metric) {
 	for _, service := range []string{"matrix", "github"} {
 		ch <- prometheus.MustNewConstMetric(failedDesc, prometheus.GaugeValue, float64(counts.FailedEffects[service]), service)
 	}
+	ch <- prometheus.MustNewConstMetric(deadLettersDesc, prometheus.GaugeValue, float64(counts.DeadLetters))
 	failing := 0.0
 	if !counts.GitHubFailingFrom.IsZero() {
 		failing = now.Sub(counts.GitHubFailingFrom).Seconds()

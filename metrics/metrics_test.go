@@ -45,12 +45,15 @@ func TestMetricsAndHealth(t *testing.T) {
 	if _, err := st.Enqueue(ctx, "lane", "matrix.send", map[string]string{}, now.Add(-time.Minute)); err != nil {
 		t.Fatal(err)
 	}
+	if err := st.ParkEvent(ctx, store.DeadLetter{Room: "!r:x", Event: "$e", ParkedAt: now, Attempts: 5, Category: "panic"}); err != nil {
+		t.Fatal(err)
+	}
 	h := Handler(st, health{ok: false, last: now.Add(-90 * time.Second)}, func() time.Time { return now }, zerolog.Nop())
 	code, body := get(t, h, "/metrics")
 	if code != 200 {
 		t.Fatalf("/metrics answered %d", code)
 	}
-	for _, want := range []string{`secbot_cases{stage="received"} 1`, "secbot_outbox_pending 1", "secbot_outbox_oldest_seconds 60", "secbot_sync_lag_seconds 90", "secbot_matrix_up 0"} {
+	for _, want := range []string{`secbot_cases{stage="received"} 1`, "secbot_outbox_pending 1", "secbot_outbox_oldest_seconds 60", "secbot_sync_lag_seconds 90", "secbot_matrix_up 0", "secbot_dead_letter_events 1"} {
 		if !strings.Contains(body, want) {
 			t.Errorf("/metrics lacks %q", want)
 		}

@@ -6,7 +6,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"math/rand/v2"
 	"slices"
 	"sync"
 	"sync/atomic"
@@ -15,6 +14,7 @@ import (
 	"github.com/jonboulle/clockwork"
 	"github.com/rs/zerolog"
 
+	"github.com/enarx/secbot/internal/backoff"
 	"github.com/enarx/secbot/internal/crashpoint"
 	"github.com/enarx/secbot/store"
 )
@@ -224,7 +224,5 @@ func safeRun(ctx context.Context, ex Executor, e store.Effect) (result any, err 
 // Backoff is the wait before retry n (1-based): exponential from one
 // second, capped at ten minutes, with jitter so retries do not march in step.
 func Backoff(n int) time.Duration {
-	d := time.Second << min(max(n-1, 0), 10)
-	d = min(d, 10*time.Minute)
-	return d/2 + rand.N(d/2+1)
+	return backoff.Jitter(backoff.Exponential(n, time.Second, 10*time.Minute))
 }

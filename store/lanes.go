@@ -24,3 +24,7 @@ func ReplyLane(caseID disclosure.CaseID) string { return "reply:" + caseID.Strin
 func AnnounceLane(caseID disclosure.CaseID, room string) string {
 	return "announce:" + caseID.String() + ":" + room
 }
+
+// GitHubStatusLane is the lane of the team's notices that GitHub fails or
+// answers again.
+const GitHubStatusLane = "github:status"

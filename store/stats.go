@@ -16,6 +16,7 @@ type Counts struct {
 	FailedEffects     map[string]int // by kind prefix: "matrix", "github"
 	RefusedCommands   int
 	GitHubFailingFrom time.Time
+	DeadLetters       int // events parked after their handler kept failing
 }
 
 // Counts reads the figures at now.
@@ -65,6 +66,9 @@ func (s *Store) Counts(ctx context.Context, now time.Time) (*Counts, error) {
 		c.FailedEffects[kind] = n
 	}
 	rows.Close()
+	if err := s.db.QueryRow(ctx, `SELECT COUNT(*) FROM dead_letters`).Scan(&c.DeadLetters); err != nil {
+		return nil, err
+	}
 	var since *int64
 	if err := s.db.QueryRow(ctx, `SELECT MIN(failing_since) FROM service_status WHERE service = 'github'`).Scan(&since); err != nil {
 		return nil, err

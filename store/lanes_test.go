@@ -1,0 +1,25 @@
+package store
+
+import (
+	"testing"
+
+	"github.com/enarx/secbot/disclosure"
+)
+
+// The outbox holds rows with these lanes: the strings must stay as they were.
+func TestLanesKeepTheirStoredStrings(t *testing.T) {
+	id := disclosure.CaseID{Year: 2026, Seq: 7}
+	for _, c := range []struct{ got, want string }{
+		{CaseLane(id), "SR-2026-0007"},
+		{GitHubLane(id), "github:SR-2026-0007"},
+		{GitHubStatusLane, "github:status"},
+		{TimersLane(id), "timers:SR-2026-0007"},
+		{RoomLane("!abc:example.org"), "room:!abc:example.org"},
+		{ReplyLane(id), "reply:SR-2026-0007"},
+		{AnnounceLane(id, "!news:example.org"), "announce:SR-2026-0007:!news:example.org"},
+	} {
+		if c.got != c.want {
+			t.Errorf("lane %q, want %q", c.got, c.want)
+		}
+	}
+}
