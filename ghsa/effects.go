@@ -121,26 +121,16 @@ func (e *Effects) tellTeam(ctx context.Context, data templates.Data) error {
 	if room == "" {
 		return nil
 	}
-	md, err := e.Templates.RenderData(data)
-	if err != nil {
-		return err
-	}
-	_, err = e.Store.Enqueue(ctx, store.GitHubStatusLane, store.KindSend, store.SendEffect{To: store.Target{Room: id.RoomID(room)}, Markdown: md}, e.Clock.Now())
-	return err
+	return scheduler.Say(ctx, e.Store, e.Templates, store.GitHubStatusLane, store.SendEffect{To: store.Target{Room: id.RoomID(room)}}, data, e.Clock.Now(), false)
 }
 
 // say answers in the room the request came from, or the case room.
 func (e *Effects) say(ctx context.Context, p store.AdvisoryEffect, data templates.Data) error {
-	md, err := e.Templates.RenderData(data)
-	if err != nil {
-		return err
-	}
 	to := store.Target{Room: p.ReplyIn}
 	if p.ReplyIn == "" {
 		to = store.Target{CaseRoomOf: p.CaseID}
 	}
-	_, err = e.Store.Enqueue(ctx, p.CaseID, store.KindSend, store.SendEffect{To: to, Markdown: md, ReplyTo: p.ReplyTo}, e.Clock.Now())
-	return err
+	return scheduler.Say(ctx, e.Store, e.Templates, p.CaseID, store.SendEffect{To: to, ReplyTo: p.ReplyTo}, data, e.Clock.Now(), false)
 }
 
 func (e *Effects) create(ctx context.Context, eff store.Effect, p store.AdvisoryEffect, c *store.Case) error {

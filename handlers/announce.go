@@ -7,6 +7,7 @@ import (
 	"maunium.net/go/mautrix/id"
 
 	"github.com/enarx/secbot/disclosure"
+	"github.com/enarx/secbot/scheduler"
 	"github.com/enarx/secbot/store"
 	"github.com/enarx/secbot/templates"
 )
@@ -31,12 +32,9 @@ func (h *Handlers) Announce(ctx context.Context, e store.Effect) (any, error) {
 		}
 		now := h.clock.Now()
 		p := h.Policy()
-		md, err := h.templates.RenderData(templates.Announcement{
+		announcement := templates.Announcement{
 			GHSAID: c.GHSAID, URL: c.GHSAURL, CVE: c.CVEID, Summary: c.PublicSummary, Severity: c.Severity,
 			Affected: c.Affected, Patched: c.Patched, Credit: creditName(c.Credit), Repository: p.Repository,
-		})
-		if err != nil {
-			return err
 		}
 		var posted, queued []string
 		for _, room := range p.AnnounceRooms {
@@ -56,7 +54,7 @@ func (h *Handlers) Announce(ctx context.Context, e store.Effect) (any, error) {
 			if pending {
 				continue
 			}
-			if _, err := h.store.Enqueue(ctx, lane, store.KindSend, store.SendEffect{To: store.Target{Room: id.RoomID(room)}, Markdown: md, IfRefused: id.RoomID(p.TeamRoom)}, now); err != nil {
+			if err := scheduler.Say(ctx, h.store, h.templates, lane, store.SendEffect{To: store.Target{Room: id.RoomID(room)}, IfRefused: id.RoomID(p.TeamRoom)}, announcement, now, false); err != nil {
 				return err
 			}
 			queued = append(queued, room)

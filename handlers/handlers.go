@@ -15,6 +15,7 @@ import (
 
 	"github.com/enarx/secbot/disclosure"
 	"github.com/enarx/secbot/internal/crashpoint"
+	"github.com/enarx/secbot/scheduler"
 	"github.com/enarx/secbot/store"
 	"github.com/enarx/secbot/templates"
 )
@@ -268,17 +269,8 @@ func (h *Handlers) once(ctx context.Context, eventID id.EventID, fn func(ctx con
 // handlers say anything. effect carries threading and mentions; urgent
 // messages (the answer a reporter waits on) go before routine ones.
 func (h *Handlers) enqueue(ctx context.Context, lane string, to store.Target, d templates.Data, effect store.SendEffect, urgent bool) error {
-	md, err := h.templates.RenderData(d)
-	if err != nil {
-		return err
-	}
-	effect.To, effect.Markdown = to, md
-	if urgent {
-		_, err = h.store.EnqueueUrgent(ctx, lane, store.KindSend, effect, h.clock.Now())
-	} else {
-		_, err = h.store.Enqueue(ctx, lane, store.KindSend, effect, h.clock.Now())
-	}
-	return err
+	effect.To = to
+	return scheduler.Say(ctx, h.store, h.templates, lane, effect, d, h.clock.Now(), urgent)
 }
 
 type caseRoomFields struct{ CaseID, CaseRoom, CaseRoomLink string }

@@ -290,12 +290,7 @@ func (t *Timers) send(ctx context.Context, lane string, to store.Target, data te
 	if to == (store.Target{}) {
 		return nil // no team room configured
 	}
-	md, err := t.templates.RenderData(data)
-	if err != nil {
-		return err
-	}
-	_, err = t.store.Enqueue(ctx, lane, store.KindSend, store.SendEffect{To: to, Markdown: md, Mentions: mentions}, now)
-	return err
+	return Say(ctx, t.store, t.templates, lane, store.SendEffect{To: to, Mentions: mentions}, data, now, false)
 }
 
 type gocronLogger struct{ log zerolog.Logger }
