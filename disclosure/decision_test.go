@@ -2,6 +2,7 @@ package disclosure
 
 import (
 	"errors"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -191,5 +192,24 @@ func TestEscalateTellsTheNextContactOnce(t *testing.T) {
 				t.Errorf("escalates %v, want %v", escalates, wantEscalate)
 			}
 		})
+	}
+}
+
+func TestOpeningInvitesTheReporterAndTheTeamAndStartsTheClocks(t *testing.T) {
+	p := testPolicy()
+	p.Team = append(p.Team, "@secbot:x")
+	p.Rotation = true
+	o := p.Open("@reporter:x", "@secbot:x", 2, now)
+	if want := []Person{"@reporter:x", "@alice:x", "@bob:x"}; !slices.Equal(o.Invite, want) {
+		t.Errorf("invites %v, want %v (never the bot itself)", o.Invite, want)
+	}
+	if len(o.Deadlines) != 2 || o.Deadlines[0].Kind != DeadlineAcknowledge || o.Deadlines[1].Kind != DeadlineResponse {
+		t.Errorf("clocks %+v", o.Deadlines)
+	}
+	if !o.AcknowledgeBy.Equal(now.Add(48*time.Hour)) || !o.RespondBy.Equal(now.Add(96*time.Hour)) {
+		t.Errorf("due %s and %s", o.AcknowledgeBy, o.RespondBy)
+	}
+	if o.Suggested != "@bob:x" {
+		t.Errorf("rotation suggests %s for case 2", o.Suggested)
 	}
 }

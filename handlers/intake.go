@@ -8,7 +8,6 @@ import (
 	"maunium.net/go/mautrix/id"
 
 	"github.com/enarx/secbot/disclosure"
-	"github.com/enarx/secbot/scheduler"
 	"github.com/enarx/secbot/store"
 	"github.com/enarx/secbot/templates"
 )
@@ -45,19 +44,18 @@ func (h *Handlers) intake(ctx context.Context, msg Message, direct bool) error {
 		}
 		opened = c
 		lane := store.CaseLane(c.ID)
-		for _, kind := range []disclosure.DeadlineKind{disclosure.DeadlineAcknowledge, disclosure.DeadlineResponse} {
-			if err := h.store.SetDeadline(ctx, scheduler.NewDeadline(c.ID, kind, c.CreatedAt, *p)); err != nil {
+		open := p.Open(disclosure.Person(msg.Sender), disclosure.Person(h.chat.UserID()), c.ID.Seq, c.CreatedAt)
+		for _, dc := range open.Deadlines {
+			if err := h.applyDeadline(ctx, c.ID, msg.Sender, dc, p); err != nil {
 				return err
 			}
 		}
 		// Two lanes, both urgent: the room (then its welcome and the team's
 		// note, routine) and the answer to the reporter, so that neither
 		// waits on the other.
-		invite := []id.UserID{msg.Sender}
-		for _, member := range p.Team {
-			if u := id.UserID(member); u != msg.Sender && u != h.chat.UserID() {
-				invite = append(invite, u)
-			}
+		invite := make([]id.UserID, 0, len(open.Invite))
+		for _, u := range open.Invite {
+			invite = append(invite, id.UserID(u))
 		}
 		if _, err := h.store.EnqueueUrgent(ctx, lane, store.KindCreateCaseRoom, store.CreateCaseRoomEffect{
 			CaseID: lane, Name: "Security report " + lane, Invite: invite,
@@ -92,18 +90,12 @@ func (h *Handlers) intake(ctx context.Context, msg Message, direct bool) error {
 		for _, u := range p.Team {
 			team = append(team, string(u))
 		}
-		ackBy := p.Local(p.SLA.Due(disclosure.DeadlineAcknowledge, c.CreatedAt, p.Calendar))
-		respondBy := p.Local(p.SLA.Due(disclosure.DeadlineResponse, c.CreatedAt, p.Calendar))
-		welcome := templates.Welcome{CaseID: lane, Reporter: c.Reporter.String(), Team: team, AcknowledgeBy: ackBy, RespondBy: respondBy, UpdateInterval: p.SLA.UpdateInterval.String()}
+		welcome := templates.Welcome{CaseID: lane, Reporter: c.Reporter.String(), Team: team, AcknowledgeBy: open.AcknowledgeBy, RespondBy: open.RespondBy, UpdateInterval: p.SLA.UpdateInterval.String()}
 		if err := h.enqueue(ctx, lane, store.Target{CaseRoomOf: lane}, welcome, store.SendEffect{}, false); err != nil {
 			return err
 		}
 		if p.TeamRoom != "" {
-			note := templates.TeamNewCase{CaseID: lane, Reporter: c.Reporter.String(), AcknowledgeBy: ackBy, RespondBy: respondBy}
-			if p.Rotation && len(p.Team) > 0 {
-				// Round-robin by case number, as Kubernetes rotates its fix lead.
-				note.Suggested = string(p.Team[(c.ID.Seq-1)%len(p.Team)])
-			}
+			note := templates.TeamNewCase{CaseID: lane, Reporter: c.Reporter.String(), AcknowledgeBy: open.AcknowledgeBy, RespondBy: open.RespondBy, Suggested: string(open.Suggested)}
 			if err := h.enqueue(ctx, lane, store.Target{Room: id.RoomID(p.TeamRoom)}, note, store.SendEffect{}, false); err != nil {
 				return err
 			}

@@ -1,0 +1,38 @@
+package disclosure
+
+import "time"
+
+// Opening is what the policy decides when a report opens a case: who the
+// case room invites, which clocks start, by when the promises fall due and
+// whom the rotation suggests as handler.
+type Opening struct {
+	Invite                   []Person
+	Deadlines                []DeadlineChange
+	AcknowledgeBy, RespondBy time.Time
+	// Suggested is the next handler in the rotation ("" when off).
+	Suggested Person
+}
+
+// Open decides a new case's set-up: case number seq, reported by reporter
+// at at; self is the bot, which is never invited.
+func (p *Policy) Open(reporter, self Person, seq int, at time.Time) Opening {
+	o := Opening{
+		Invite:        []Person{reporter},
+		AcknowledgeBy: p.Local(p.SLA.Due(DeadlineAcknowledge, at, p.Calendar)),
+		RespondBy:     p.Local(p.SLA.Due(DeadlineResponse, at, p.Calendar)),
+		Deadlines: []DeadlineChange{
+			{Op: StartDeadline, Kind: DeadlineAcknowledge, At: at},
+			{Op: StartDeadline, Kind: DeadlineResponse, At: at},
+		},
+	}
+	for _, member := range p.Team {
+		if member != reporter && member != self {
+			o.Invite = append(o.Invite, member)
+		}
+	}
+	if p.Rotation && len(p.Team) > 0 && seq > 0 {
+		// Round-robin by case number, as Kubernetes rotates its fix lead.
+		o.Suggested = p.Team[(seq-1)%len(p.Team)]
+	}
+	return o
+}
