@@ -16,6 +16,7 @@ import (
 	"maunium.net/go/mautrix/event"
 	"maunium.net/go/mautrix/id"
 
+	"github.com/enarx/secbot/disclosure"
 	"github.com/enarx/secbot/store"
 )
 
@@ -102,25 +103,25 @@ func (b *Bot) login(ctx context.Context, cfg Config) error {
 	cli := b.Client
 	acct, err := b.store.Account(ctx)
 	switch {
-	case err == nil && acct.UserID == cfg.UserID:
-		cli.UserID, cli.DeviceID, cli.AccessToken = acct.UserID, acct.DeviceID, acct.AccessToken
+	case err == nil && acct.UserID == disclosure.Person(cfg.UserID):
+		cli.UserID, cli.DeviceID, cli.AccessToken = id.UserID(acct.UserID), id.DeviceID(acct.DeviceID), acct.AccessToken
 		if cfg.AccessToken != "" && cfg.AccessToken != acct.AccessToken {
 			// An operator rotated the token: take the new one, if it is the same device.
 			cli.AccessToken = cfg.AccessToken
 		}
 		who, err := cli.Whoami(ctx)
 		if err == nil {
-			if who.DeviceID != acct.DeviceID {
+			if who.DeviceID.String() != acct.DeviceID {
 				return fmt.Errorf("the access token belongs to device %s, but the stored encryption keys to %s", who.DeviceID, acct.DeviceID)
 			}
-			return b.store.SetAccount(ctx, store.Account{UserID: who.UserID, DeviceID: who.DeviceID, AccessToken: cli.AccessToken})
+			return b.store.SetAccount(ctx, store.Account{UserID: disclosure.Person(who.UserID), DeviceID: who.DeviceID.String(), AccessToken: cli.AccessToken})
 		}
 		if cfg.Password == "" {
 			return fmt.Errorf("check stored login: %w", err)
 		}
 		// The stored token no longer works: log in again as the same device.
 		b.log.Warn().Err(err).Msg("Stored access token rejected, logging in again with the same device")
-		return b.passwordLogin(ctx, cfg, acct.DeviceID)
+		return b.passwordLogin(ctx, cfg, id.DeviceID(acct.DeviceID))
 	case err != nil && !errors.Is(err, store.ErrNotFound):
 		return err
 	}
@@ -134,7 +135,7 @@ func (b *Bot) login(ctx context.Context, cfg Config) error {
 			return fmt.Errorf("the access token belongs to %s, not %s", who.UserID, cfg.UserID)
 		}
 		cli.DeviceID = who.DeviceID
-		return b.store.SetAccount(ctx, store.Account{UserID: who.UserID, DeviceID: who.DeviceID, AccessToken: cfg.AccessToken})
+		return b.store.SetAccount(ctx, store.Account{UserID: disclosure.Person(who.UserID), DeviceID: who.DeviceID.String(), AccessToken: cfg.AccessToken})
 	}
 	return b.passwordLogin(ctx, cfg, "")
 }
@@ -151,7 +152,7 @@ func (b *Bot) passwordLogin(ctx context.Context, cfg Config, device id.DeviceID)
 	if err != nil {
 		return fmt.Errorf("log in as %s: %w", cfg.UserID, err)
 	}
-	return b.store.SetAccount(ctx, store.Account{UserID: resp.UserID, DeviceID: resp.DeviceID, AccessToken: resp.AccessToken})
+	return b.store.SetAccount(ctx, store.Account{UserID: disclosure.Person(resp.UserID), DeviceID: resp.DeviceID.String(), AccessToken: resp.AccessToken})
 }
 
 // UserID is the bot's own Matrix ID.
@@ -190,7 +191,7 @@ func (b *Bot) onDecryptError(evt *event.Event, err error) {
 	if b.handler != nil {
 		b.handler.HandleUndecryptable(ctx, evt)
 	}
-	if err := b.store.DoneEncrypted(ctx, evt.ID); err != nil {
+	if err := b.store.DoneEncrypted(ctx, evt.ID.String()); err != nil {
 		b.log.Warn().Err(err).Stringer("event_id", evt.ID).Msg("Could not forget an undecryptable event")
 	}
 }

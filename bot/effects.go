@@ -49,7 +49,7 @@ func (b *Bot) resolve(ctx context.Context, t store.Target) (id.RoomID, error) {
 		}
 		return resp.RoomID, nil
 	case t.Room != "":
-		return t.Room, nil
+		return id.RoomID(t.Room), nil
 	case t.CaseRoomOf != "":
 		caseID, err := disclosure.ParseCaseID(t.CaseRoomOf)
 		if err != nil {
@@ -62,13 +62,13 @@ func (b *Bot) resolve(ctx context.Context, t store.Target) (id.RoomID, error) {
 		if c.CaseRoom == "" {
 			return "", ErrNotReady
 		}
-		return c.CaseRoom, nil
+		return id.RoomID(c.CaseRoom), nil
 	case t.DMWith != "":
 		roomID, err := b.store.DMRoom(ctx, t.DMWith)
 		if errors.Is(err, store.ErrNotFound) {
 			return "", ErrNotReady
 		}
-		return roomID, err
+		return id.RoomID(roomID), err
 	}
 	return "", fmt.Errorf("%w: effect names no room", ErrPermanent)
 }
@@ -147,16 +147,16 @@ func (b *Bot) execSend(ctx context.Context, e store.Effect) (any, error) {
 		if sent, err := b.findSent(ctx, roomID, e.ID); err != nil {
 			return nil, classify(err)
 		} else if sent != "" {
-			return store.SendResult{Event: sent}, nil
+			return store.SendResult{Event: sent.String()}, nil
 		}
 	}
 	content := Notice(p.Markdown)
 	if p.ThreadRoot != "" {
-		content.RelatesTo = (&event.RelatesTo{}).SetThread(p.ThreadRoot, p.ThreadRoot)
+		content.RelatesTo = (&event.RelatesTo{}).SetThread(id.EventID(p.ThreadRoot), id.EventID(p.ThreadRoot))
 	} else if p.ReplyTo != "" {
-		content.RelatesTo = (&event.RelatesTo{}).SetReplyTo(p.ReplyTo)
+		content.RelatesTo = (&event.RelatesTo{}).SetReplyTo(id.EventID(p.ReplyTo))
 	}
-	content.Mentions = &event.Mentions{UserIDs: p.Mentions}
+	content.Mentions = &event.Mentions{UserIDs: userIDs(p.Mentions)}
 	// The effect's ID travels with the message, so a retry can recognise
 	// the message it already sent. In an encrypted room it goes outside the
 	// ciphertext too (like the transaction ID, it tells the homeserver only
@@ -188,7 +188,7 @@ func (b *Bot) execSend(ctx context.Context, e store.Effect) (any, error) {
 		return nil, err
 	}
 	zerolog.Ctx(ctx).Debug().Stringer("room_id", roomID).Stringer("sent_event_id", resp.EventID).Msg("Sent notice")
-	return store.SendResult{Event: resp.EventID}, nil
+	return store.SendResult{Event: resp.EventID.String()}, nil
 }
 
 func (b *Bot) execCreateCaseRoom(ctx context.Context, e store.Effect) (any, error) {
@@ -215,17 +215,17 @@ func (b *Bot) execCreateCaseRoom(ctx context.Context, e store.Effect) (any, erro
 		}
 	}
 	if roomID == "" {
-		if roomID, err = b.createCaseRoom(ctx, p.CaseID, p.Name, p.Invite); err != nil {
+		if roomID, err = b.createCaseRoom(ctx, p.CaseID, p.Name, userIDs(p.Invite)); err != nil {
 			return nil, classify(err)
 		}
 	} else {
 		// Invites are part of creation; make sure none was lost with the crash.
-		b.inviteMissing(ctx, roomID, p.Invite)
+		b.inviteMissing(ctx, roomID, userIDs(p.Invite))
 	}
-	if err := b.store.SetCaseRoom(ctx, caseID, roomID, time.Now()); err != nil {
+	if err := b.store.SetCaseRoom(ctx, caseID, roomID.String(), time.Now()); err != nil {
 		return nil, err
 	}
-	return store.CreateRoomResult{Room: roomID}, nil
+	return store.CreateRoomResult{Room: roomID.String()}, nil
 }
 
 func (b *Bot) inviteMissing(ctx context.Context, roomID id.RoomID, users []id.UserID) {
@@ -252,23 +252,24 @@ func (b *Bot) execOpenDM(ctx context.Context, e store.Effect) (any, error) {
 	if err := e.Decode(&p); err != nil {
 		return nil, fmt.Errorf("%w: %w", ErrPermanent, err)
 	}
-	roomID, err := b.store.DMRoom(ctx, p.User)
+	stored, err := b.store.DMRoom(ctx, p.User)
 	if err != nil && !errors.Is(err, store.ErrNotFound) {
 		return nil, err
 	}
+	roomID := id.RoomID(stored)
 	if roomID == "" {
-		if roomID, err = b.findDM(ctx, p.User); err != nil {
+		if roomID, err = b.findDM(ctx, id.UserID(p.User)); err != nil {
 			return nil, classify(err)
 		}
 	}
 	if roomID == "" {
-		if roomID, err = b.createDM(ctx, p.User); err != nil {
+		if roomID, err = b.createDM(ctx, id.UserID(p.User)); err != nil {
 			return nil, classify(err)
 		}
 	}
 	now := time.Now()
 	err = b.store.Tx(ctx, func(ctx context.Context) error {
-		if err := b.store.SetDMRoomOf(ctx, p.User, roomID, now); err != nil {
+		if err := b.store.SetDMRoomOf(ctx, p.User, roomID.String(), now); err != nil {
 			return err
 		}
 		if p.CaseID == "" {
@@ -278,12 +279,12 @@ func (b *Bot) execOpenDM(ctx context.Context, e store.Effect) (any, error) {
 		if err != nil {
 			return err
 		}
-		return b.store.SetDMRoom(ctx, caseID, roomID, now)
+		return b.store.SetDMRoom(ctx, caseID, roomID.String(), now)
 	})
 	if err != nil {
 		return nil, err
 	}
-	return store.CreateRoomResult{Room: roomID}, nil
+	return store.CreateRoomResult{Room: roomID.String()}, nil
 }
 
 func (b *Bot) execInvite(ctx context.Context, e store.Effect) (any, error) {
@@ -295,7 +296,7 @@ func (b *Bot) execInvite(ctx context.Context, e store.Effect) (any, error) {
 	if err != nil {
 		return nil, err
 	}
-	_, err = b.Client.InviteUser(ctx, roomID, &mautrix.ReqInviteUser{UserID: p.User})
+	_, err = b.Client.InviteUser(ctx, roomID, &mautrix.ReqInviteUser{UserID: id.UserID(p.User)})
 	if err != nil && isAlreadyMember(err) {
 		return nil, nil
 	}
@@ -307,8 +308,8 @@ func (b *Bot) execReact(ctx context.Context, e store.Effect) (any, error) {
 	if err := e.Decode(&p); err != nil {
 		return nil, fmt.Errorf("%w: %w", ErrPermanent, err)
 	}
-	content := &event.ReactionEventContent{RelatesTo: event.RelatesTo{Type: event.RelAnnotation, EventID: p.Event, Key: p.Key}}
-	_, err := b.Client.SendMessageEvent(ctx, p.Room, event.EventReaction, content, mautrix.ReqSendEvent{TransactionID: txnID(e)})
+	content := &event.ReactionEventContent{RelatesTo: event.RelatesTo{Type: event.RelAnnotation, EventID: id.EventID(p.Event), Key: p.Key}}
+	_, err := b.Client.SendMessageEvent(ctx, id.RoomID(p.Room), event.EventReaction, content, mautrix.ReqSendEvent{TransactionID: txnID(e)})
 	return nil, classify(err)
 }
 
@@ -345,7 +346,7 @@ func (b *Bot) execKick(ctx context.Context, e store.Effect) (any, error) {
 	if err != nil {
 		return nil, err
 	}
-	_, err = b.Client.KickUser(ctx, roomID, &mautrix.ReqKickUser{UserID: p.User, Reason: p.Reason})
+	_, err = b.Client.KickUser(ctx, roomID, &mautrix.ReqKickUser{UserID: id.UserID(p.User), Reason: p.Reason})
 	if err != nil && (isHTTPStatus(err, http.StatusForbidden) || isHTTPStatus(err, http.StatusNotFound)) {
 		// Not (or no longer) in the room.
 		return nil, nil
@@ -359,4 +360,13 @@ func httpReason(err error) string {
 		return httpErr.RespError.ErrCode
 	}
 	return "error"
+}
+
+// userIDs are people as Matrix names them.
+func userIDs(people []disclosure.Person) []id.UserID {
+	out := make([]id.UserID, len(people))
+	for i, p := range people {
+		out[i] = id.UserID(p)
+	}
+	return out
 }

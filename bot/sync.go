@@ -191,7 +191,7 @@ func (b *Bot) eventFailed(ctx context.Context, evt *event.Event, err error) erro
 }
 
 func (b *Bot) park(ctx context.Context, room id.RoomID, evt id.EventID, attempts int, category string) error {
-	return b.store.ParkEvent(ctx, store.DeadLetter{Room: room, Event: evt, ParkedAt: time.Now(), Attempts: attempts, Category: category})
+	return b.store.ParkEvent(ctx, store.DeadLetter{Room: room.String(), Event: evt.String(), ParkedAt: time.Now(), Attempts: attempts, Category: category})
 }
 
 // noteDone remembers, until the batch's sync position is saved, that an
@@ -235,7 +235,7 @@ func (b *Bot) parkBatch(ctx context.Context, resp *mautrix.RespSync) error {
 		return fmt.Errorf("load noted encrypted events: %w", err)
 	}
 	for _, a := range noted {
-		done[a.Event] = true
+		done[id.EventID(a.Event)] = true
 	}
 	parked := 0
 	for room, events := range timelines {
@@ -285,7 +285,7 @@ func (b *Bot) noteEncrypted(ctx context.Context, evt *event.Event) {
 	if evt.Sender == b.Client.UserID {
 		return // our own echoes are never handled: nothing to lose
 	}
-	if err := b.store.NoteEncrypted(ctx, evt.RoomID, evt.ID, time.Now()); err != nil {
+	if err := b.store.NoteEncrypted(ctx, evt.RoomID.String(), evt.ID.String(), time.Now()); err != nil {
 		b.failBatch(fmt.Errorf("%w: note encrypted event: %w", errBatchBroken, err))
 	}
 }
@@ -303,7 +303,7 @@ func (b *Bot) afterDecrypt(ctx context.Context, evt *event.Event) {
 			return
 		}
 	}
-	if err := b.store.DoneEncrypted(ctx, evt.ID); err != nil {
+	if err := b.store.DoneEncrypted(ctx, evt.ID.String()); err != nil {
 		b.log.Warn().Err(err).Stringer("event_id", evt.ID).Msg("Could not forget a handled encrypted event")
 	}
 }
@@ -321,10 +321,10 @@ func (b *Bot) retryAwaiting(ctx context.Context) error {
 		return fmt.Errorf("load noted encrypted events: %w", err)
 	}
 	for _, a := range noted {
-		log := b.log.With().Stringer("event_id", a.Event).Stringer("room_id", a.Room).Logger()
-		evt, err := b.Client.GetEvent(ctx, a.Room, a.Event)
+		log := b.log.With().Str("event_id", a.Event).Str("room_id", a.Room).Logger()
+		evt, err := b.Client.GetEvent(ctx, id.RoomID(a.Room), id.EventID(a.Event))
 		if err == nil {
-			evt.RoomID = a.Room
+			evt.RoomID = id.RoomID(a.Room)
 			err = evt.Content.ParseRaw(evt.Type)
 		}
 		if err != nil || evt.Type != event.EventEncrypted {

@@ -133,14 +133,14 @@ func TestEventsThatKeepFailingAreParkedAndTheSyncGoesOn(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	got := map[id.EventID]store.DeadLetter{}
+	got := map[string]store.DeadLetter{}
 	for _, d := range dead {
 		got[d.Event] = d
 	}
 	if len(got) != 2 {
 		t.Fatalf("dead letters = %+v, want $fails and $panics only", dead)
 	}
-	for e, category := range map[id.EventID]string{"$fails": categoryHandler, "$panics": categoryPanic} {
+	for e, category := range map[string]string{"$fails": categoryHandler, "$panics": categoryPanic} {
 		d := got[e]
 		if d.Room != "!room:x" || d.Attempts != maxBatchRetries || d.Category != category {
 			t.Errorf("dead letter %s = %+v, want room !room:x, %d attempts, category %q", e, d, maxBatchRetries, category)

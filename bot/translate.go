@@ -4,7 +4,9 @@ import (
 	"context"
 
 	"maunium.net/go/mautrix/event"
+	"maunium.net/go/mautrix/id"
 
+	"github.com/enarx/secbot/disclosure"
 	"github.com/enarx/secbot/handlers"
 )
 
@@ -32,7 +34,7 @@ func (t translator) HandleEvent(ctx context.Context, evt *event.Event) error {
 	case event.StateMember:
 		member := evt.Content.AsMember()
 		if evt.GetStateKey() == t.self() && member.Membership == event.MembershipInvite {
-			return t.h.HandleInvite(ctx, handlers.Invite{Room: evt.RoomID, Sender: evt.Sender, Direct: member.IsDirect})
+			return t.h.HandleInvite(ctx, handlers.Invite{Room: evt.RoomID.String(), Sender: disclosure.Person(evt.Sender), Direct: member.IsDirect})
 		}
 	case event.EventMessage:
 		if string(evt.Sender) == t.self() {
@@ -45,7 +47,7 @@ func (t translator) HandleEvent(ctx context.Context, evt *event.Event) error {
 		if msg.RelatesTo != nil && msg.RelatesTo.Type == event.RelReplace {
 			return nil // an edit: the original was handled
 		}
-		m := handlers.Message{ID: evt.ID, Room: evt.RoomID, Sender: evt.Sender, Attachment: msg.MsgType != event.MsgText && msg.MsgType != event.MsgEmote}
+		m := handlers.Message{ID: evt.ID.String(), Room: evt.RoomID.String(), Sender: disclosure.Person(evt.Sender), Attachment: msg.MsgType != event.MsgText && msg.MsgType != event.MsgEmote}
 		if msg.MsgType == event.MsgText {
 			m.Text = msg.Body
 		}
@@ -61,5 +63,24 @@ func (t translator) HandleUndecryptable(ctx context.Context, evt *event.Event) {
 	if !ok {
 		return
 	}
-	t.h.HandleUndecryptable(ctx, handlers.Message{ID: evt.ID, Room: evt.RoomID, Sender: evt.Sender}, string(content.SessionID))
+	t.h.HandleUndecryptable(ctx, handlers.Message{ID: evt.ID.String(), Room: evt.RoomID.String(), Sender: disclosure.Person(evt.Sender)}, string(content.SessionID))
+}
+
+// Chat is the bot as the handlers use it, in their channel-neutral terms.
+func (b *Bot) Chat() handlers.Chat { return chat{b} }
+
+type chat struct{ b *Bot }
+
+func (c chat) UserID() disclosure.Person { return disclosure.Person(c.b.UserID()) }
+
+func (c chat) JoinRoom(ctx context.Context, room string) error {
+	return c.b.JoinRoom(ctx, id.RoomID(room))
+}
+
+func (c chat) LeaveRoom(ctx context.Context, room, reason string) error {
+	return c.b.LeaveRoom(ctx, id.RoomID(room), reason)
+}
+
+func (c chat) JoinedMemberCount(ctx context.Context, room string) (int, error) {
+	return c.b.JoinedMemberCount(ctx, id.RoomID(room))
 }

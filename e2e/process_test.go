@@ -13,6 +13,7 @@ import (
 
 	"github.com/rs/zerolog"
 
+	"github.com/enarx/secbot/disclosure"
 	"github.com/enarx/secbot/internal/matrixtest"
 	"github.com/enarx/secbot/internal/testbed"
 	"github.com/enarx/secbot/store"
@@ -253,7 +254,7 @@ func TestOutsidersAndReportersCannotRunTeamCommands(t *testing.T) {
 	}
 	defer st.Close()
 	for _, who := range []id.UserID{outsider.ID(), reporter.ID()} {
-		entries, err := st.AuditBy(ctx, who)
+		entries, err := st.AuditBy(ctx, disclosure.Person(who))
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -8,7 +8,6 @@ import (
 
 	"github.com/jonboulle/clockwork"
 	"github.com/rs/zerolog"
-	"maunium.net/go/mautrix/id"
 
 	"github.com/enarx/secbot/disclosure"
 	"github.com/enarx/secbot/internal/backoff"
@@ -121,7 +120,7 @@ func (e *Effects) tellTeam(ctx context.Context, data templates.Data) error {
 	if room == "" {
 		return nil
 	}
-	return scheduler.Say(ctx, e.Store, e.Templates, store.GitHubStatusLane, store.SendEffect{To: store.Target{Room: id.RoomID(room)}}, data, e.Clock.Now(), false)
+	return scheduler.Say(ctx, e.Store, e.Templates, store.GitHubStatusLane, store.SendEffect{To: store.Target{Room: room}}, data, e.Clock.Now(), false)
 }
 
 // say answers in the room the request came from, or the case room.

@@ -4,8 +4,6 @@ import (
 	"context"
 	"strings"
 
-	"maunium.net/go/mautrix/id"
-
 	"github.com/enarx/secbot/disclosure"
 	"github.com/enarx/secbot/scheduler"
 	"github.com/enarx/secbot/store"
@@ -54,7 +52,7 @@ func (h *Handlers) Announce(ctx context.Context, e store.Effect) (any, error) {
 			if pending {
 				continue
 			}
-			if err := scheduler.Say(ctx, h.store, h.templates, lane, store.SendEffect{To: store.Target{Room: id.RoomID(room)}, IfRefused: id.RoomID(p.TeamRoom)}, announcement, now, false); err != nil {
+			if err := scheduler.Say(ctx, h.store, h.templates, lane, store.SendEffect{To: store.Target{Room: room}, IfRefused: p.TeamRoom}, announcement, now, false); err != nil {
 				return err
 			}
 			queued = append(queued, room)
@@ -65,7 +63,7 @@ func (h *Handlers) Announce(ctx context.Context, e store.Effect) (any, error) {
 		if p.TeamRoom == "" {
 			return nil
 		}
-		return h.enqueue(ctx, store.CaseLane(caseID), store.Target{Room: id.RoomID(p.TeamRoom)}, templates.Announced{CaseID: caseID.String(), Queued: queued, Posted: posted}, store.SendEffect{}, false)
+		return h.enqueue(ctx, store.CaseLane(caseID), store.Target{Room: p.TeamRoom}, templates.Announced{CaseID: caseID.String(), Queued: queued, Posted: posted}, store.SendEffect{}, false)
 	})
 }
 

@@ -5,8 +5,6 @@ import (
 	"fmt"
 	"time"
 
-	"maunium.net/go/mautrix/id"
-
 	"github.com/enarx/secbot/disclosure"
 	"github.com/enarx/secbot/scheduler"
 	"github.com/enarx/secbot/store"
@@ -73,7 +71,7 @@ func (h *Handlers) apply(ctx context.Context, msg Message, cs *store.Case, req d
 			stage = d.Stage
 		}
 		if d.Handler != "" {
-			handler = id.UserID(d.Handler)
+			handler = d.Handler
 		}
 		if err := h.store.SetStage(ctx, cs.ID, stage, handler, now); err != nil {
 			return err
@@ -112,9 +110,9 @@ func (h *Handlers) apply(ctx context.Context, msg Message, cs *store.Case, req d
 	for _, n := range d.NeedToKnow {
 		var err error
 		if n.Remove {
-			_, err = h.store.RemoveNeedToKnow(ctx, cs.ID, id.UserID(n.Who))
+			_, err = h.store.RemoveNeedToKnow(ctx, cs.ID, n.Who)
 		} else {
-			_, err = h.store.AddNeedToKnow(ctx, cs.ID, id.UserID(n.Who), msg.Sender, now)
+			_, err = h.store.AddNeedToKnow(ctx, cs.ID, n.Who, msg.Sender, now)
 		}
 		if err != nil {
 			return err
@@ -133,7 +131,7 @@ func (h *Handlers) apply(ctx context.Context, msg Message, cs *store.Case, req d
 	return nil
 }
 
-func (h *Handlers) applyDeadline(ctx context.Context, caseID disclosure.CaseID, by id.UserID, dc disclosure.DeadlineChange, p *disclosure.Policy) error {
+func (h *Handlers) applyDeadline(ctx context.Context, caseID disclosure.CaseID, by disclosure.Person, dc disclosure.DeadlineChange, p *disclosure.Policy) error {
 	var err error
 	switch dc.Op {
 	case disclosure.StartDeadline:
@@ -161,9 +159,9 @@ func (h *Handlers) applyEffect(ctx context.Context, msg Message, cs *store.Case,
 	var err error
 	switch e := e.(type) {
 	case disclosure.InviteToCaseRoom:
-		_, err = h.store.Enqueue(ctx, lane, store.KindInvite, store.InviteEffect{To: caseRoom, User: id.UserID(e.Who)}, now)
+		_, err = h.store.Enqueue(ctx, lane, store.KindInvite, store.InviteEffect{To: caseRoom, User: e.Who}, now)
 	case disclosure.RemoveFromCaseRoom:
-		_, err = h.store.Enqueue(ctx, lane, store.KindKick, store.KickEffect{To: caseRoom, User: id.UserID(e.Who), Reason: e.Reason}, now)
+		_, err = h.store.Enqueue(ctx, lane, store.KindKick, store.KickEffect{To: caseRoom, User: e.Who, Reason: e.Reason}, now)
 	case disclosure.AdvisoryOp:
 		_, err = h.store.Enqueue(ctx, store.GitHubLane(cs.ID), advisoryKinds[e.Op], store.AdvisoryEffect{
 			CaseID: cs.ID.String(), Login: e.Login, Remove: e.Remove, ReplyIn: msg.Room, ReplyTo: msg.ID,
@@ -196,13 +194,13 @@ func (h *Handlers) say(ctx context.Context, msg Message, cs *store.Case, p *disc
 		if p.TeamRoom == "" {
 			return nil
 		}
-		return h.enqueue(ctx, lane, store.Target{Room: id.RoomID(p.TeamRoom)}, m.Data, store.SendEffect{}, false)
+		return h.enqueue(ctx, lane, store.Target{Room: p.TeamRoom}, m.Data, store.SendEffect{}, false)
 	case disclosure.ToPerson:
-		who := id.UserID(m.To.Who)
+		who := m.To.Who
 		if _, err := h.store.Enqueue(ctx, lane, store.KindOpenDM, store.OpenDMEffect{User: who}, now); err != nil {
 			return err
 		}
-		return h.enqueue(ctx, lane, store.Target{DMWith: who}, m.Data, store.SendEffect{Mentions: []id.UserID{who}}, false)
+		return h.enqueue(ctx, lane, store.Target{DMWith: who}, m.Data, store.SendEffect{Mentions: []disclosure.Person{who}}, false)
 	}
 	return fmt.Errorf("unknown audience %d", m.To.Kind)
 }

@@ -23,20 +23,20 @@ import (
 // Chat is what the handlers need of the chat side beyond the outbox:
 // answering invites, which is safe to repeat and so is done directly.
 type Chat interface {
-	UserID() id.UserID
-	JoinRoom(ctx context.Context, roomID id.RoomID) error
-	LeaveRoom(ctx context.Context, roomID id.RoomID, reason string) error
+	UserID() disclosure.Person
+	JoinRoom(ctx context.Context, roomID string) error
+	LeaveRoom(ctx context.Context, roomID string, reason string) error
 	// JoinedMemberCount is the number of users joined to a room, as the
 	// bot last saw it.
-	JoinedMemberCount(ctx context.Context, roomID id.RoomID) (int, error)
+	JoinedMemberCount(ctx context.Context, roomID string) (int, error)
 }
 
 // Message is a chat message as the handlers see it: who wrote what where,
 // translated from the channel's own event by the channel's package.
 type Message struct {
-	ID     id.EventID
-	Room   id.RoomID
-	Sender id.UserID
+	ID     string
+	Room   string
+	Sender disclosure.Person
 	// Text is the body of a text message ("" for anything else).
 	Text string
 	// Attachment is true for files, images and the like.
@@ -45,8 +45,8 @@ type Message struct {
 
 // Invite is the bot being invited to a room.
 type Invite struct {
-	Room   id.RoomID
-	Sender id.UserID
+	Room   string
+	Sender disclosure.Person
 	// Direct is the inviter's claim that the room is a direct chat.
 	Direct bool
 }
@@ -81,7 +81,9 @@ func New(policy *disclosure.InForce, st *store.Store, chat Chat, tmpl *templates
 func (h *Handlers) Policy() *disclosure.Policy { return h.policy.Get() }
 
 // IsTeam reports whether user is on the security team.
-func (h *Handlers) IsTeam(user id.UserID) bool { return h.Policy().IsTeam(disclosure.Person(user)) }
+func (h *Handlers) IsTeam(user disclosure.Person) bool {
+	return h.Policy().IsTeam(disclosure.Person(user))
+}
 
 // HandleInvite accepts direct chats from anyone (that is how reporters
 // reach the bot) and other rooms only from the security team.
@@ -117,7 +119,7 @@ func (h *Handlers) HandleUndecryptable(ctx context.Context, msg Message, session
 	if where, _, err := h.place(ctx, msg); err != nil || where.Kind != disclosure.PrivateChat {
 		return
 	}
-	key := id.EventID("undecryptable:" + session)
+	key := "undecryptable:" + session
 	err := h.store.Tx(ctx, func(ctx context.Context) error {
 		first, err := h.store.MarkHandled(ctx, key, h.clock.Now())
 		if err != nil || !first {
@@ -243,7 +245,7 @@ func (h *Handlers) handleDirect(ctx context.Context, msg Message) error {
 
 // once runs fn in a transaction that also marks the event handled; if it
 // was handled before, fn does not run.
-func (h *Handlers) once(ctx context.Context, eventID id.EventID, fn func(ctx context.Context) error) error {
+func (h *Handlers) once(ctx context.Context, eventID string, fn func(ctx context.Context) error) error {
 	err := h.store.Tx(ctx, func(ctx context.Context) error {
 		first, err := h.store.MarkHandled(ctx, eventID, h.clock.Now())
 		if err != nil {
@@ -276,5 +278,5 @@ func (h *Handlers) enqueue(ctx context.Context, lane string, to store.Target, d 
 type caseRoomFields struct{ CaseID, CaseRoom, CaseRoomLink string }
 
 func caseRoomData(c *store.Case) caseRoomFields {
-	return caseRoomFields{CaseID: c.ID.String(), CaseRoom: string(c.CaseRoom), CaseRoomLink: c.CaseRoom.URI().MatrixToURL()}
+	return caseRoomFields{CaseID: c.ID.String(), CaseRoom: string(c.CaseRoom), CaseRoomLink: id.RoomID(c.CaseRoom).URI().MatrixToURL()}
 }

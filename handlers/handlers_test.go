@@ -10,7 +10,6 @@ import (
 
 	"github.com/jonboulle/clockwork"
 	"github.com/rs/zerolog"
-	"maunium.net/go/mautrix/id"
 
 	"github.com/enarx/secbot/disclosure"
 	"github.com/enarx/secbot/scheduler"
@@ -22,10 +21,10 @@ import (
 // effects they decide are read back from the outbox.
 type fakeChat struct{}
 
-func (fakeChat) UserID() id.UserID                                  { return "@secbot:x" }
-func (fakeChat) JoinRoom(context.Context, id.RoomID) error          { return nil }
-func (fakeChat) LeaveRoom(context.Context, id.RoomID, string) error { return nil }
-func (fakeChat) JoinedMemberCount(_ context.Context, room id.RoomID) (int, error) {
+func (fakeChat) UserID() disclosure.Person                       { return "@secbot:x" }
+func (fakeChat) JoinRoom(context.Context, string) error          { return nil }
+func (fakeChat) LeaveRoom(context.Context, string, string) error { return nil }
+func (fakeChat) JoinedMemberCount(_ context.Context, room string) (int, error) {
 	if strings.HasPrefix(string(room), "!public") {
 		return 40, nil // a public room: many members
 	}
@@ -43,13 +42,13 @@ type world struct {
 }
 
 const (
-	alice    id.UserID = "@alice:x"
-	bob      id.UserID = "@bob:x"
-	carol    id.UserID = "@carol:x"
-	reporter id.UserID = "@reporter:x"
-	dmRoom   id.RoomID = "!dm:x"
-	caseRoom id.RoomID = "!case:x"
-	teamRoom id.RoomID = "!team:x"
+	alice    disclosure.Person = "@alice:x"
+	bob      disclosure.Person = "@bob:x"
+	carol    disclosure.Person = "@carol:x"
+	reporter disclosure.Person = "@reporter:x"
+	dmRoom   string            = "!dm:x"
+	caseRoom string            = "!case:x"
+	teamRoom string            = "!team:x"
 )
 
 func span(t *testing.T, s string) disclosure.Span {
@@ -78,7 +77,7 @@ func newWorld(t *testing.T, start time.Time) *world {
 	policy := disclosure.NewInForce(disclosure.Policy{
 		SLA:      disclosure.SLA{Acknowledge: span(t, "48h"), DetailedResponse: span(t, "96h"), UpdateInterval: span(t, "5 working days"), RemindBefore: span(t, "12h"), RepeatEvery: span(t, "24h")},
 		Calendar: cal, Ladder: disclosure.Ladder{{After: span(t, "0s"), Notify: notify}, {After: span(t, "24h"), Notify: backup}, {After: span(t, "48h"), Notify: team}},
-		TeamRoom: string(teamRoom), Team: []disclosure.Person{disclosure.Person(alice), disclosure.Person(bob), disclosure.Person(carol)}, Coordinator: disclosure.Person(alice), Backup: disclosure.Person(bob), CommandPrefix: "!sec",
+		TeamRoom: string(teamRoom), Team: []disclosure.Person{alice, bob, carol}, Coordinator: alice, Backup: bob, CommandPrefix: "!sec",
 	})
 	clock := clockwork.NewFakeClockAt(start)
 	timers := scheduler.NewTimers(st, clock, tmpl, policy, zerolog.Nop(), nil)
@@ -87,10 +86,10 @@ func newWorld(t *testing.T, start time.Time) *world {
 }
 
 // say delivers a text message and returns the bot's newest answer.
-func (w *world) say(room id.RoomID, sender id.UserID, text string) string {
+func (w *world) say(room string, sender disclosure.Person, text string) string {
 	w.t.Helper()
 	w.n++
-	msg := Message{ID: id.EventID(fmt.Sprintf("$e%d", w.n)), Room: room, Sender: sender, Text: text}
+	msg := Message{ID: string(fmt.Sprintf("$e%d", w.n)), Room: room, Sender: sender, Text: text}
 	before := w.sends()
 	if err := w.h.HandleMessage(context.Background(), msg); err != nil {
 		w.t.Fatalf("%s: %v", text, err)
@@ -276,9 +275,9 @@ func TestRotationSuggestsHandlersRoundRobin(t *testing.T) {
 	p := *w.policy.Get()
 	p.Rotation = true
 	w.policy.Set(p) // as a reload would, not by editing the policy in force
-	want := []id.UserID{alice, bob, carol}
+	want := []disclosure.Person{alice, bob, carol}
 	for i, who := range want {
-		w.say(id.RoomID(fmt.Sprintf("!dm%d:x", i)), id.UserID(fmt.Sprintf("@r%d:x", i)), "I want to report a security issue")
+		w.say(string(fmt.Sprintf("!dm%d:x", i)), disclosure.Person(fmt.Sprintf("@r%d:x", i)), "I want to report a security issue")
 		found := false
 		for _, md := range w.sends() {
 			if strings.Contains(md, fmt.Sprintf("SR-2026-%04d", i+1)) && strings.Contains(md, "Next handler in the rotation: "+who.String()) {
@@ -326,12 +325,12 @@ func TestARequestLoopGetsOneCaseAndOneLimitMessage(t *testing.T) {
 func TestAReloadedTeamTakesEffect(t *testing.T) {
 	w := newWorld(t, monday)
 	w.openCase()
-	const dave id.UserID = "@dave:x"
+	const dave disclosure.Person = "@dave:x"
 	if got := w.say(teamRoom, dave, "!sec list"); !strings.Contains(got, "Only the security team") {
 		t.Fatalf("dave before joining the team: %q", got)
 	}
 	p := *w.policy.Get()
-	p.Team = []disclosure.Person{disclosure.Person(alice), disclosure.Person(dave)}
+	p.Team = []disclosure.Person{alice, dave}
 	w.policy.Set(p) // what SIGHUP does with the new config
 	if got := w.say(teamRoom, dave, "!sec list"); !strings.Contains(got, "SR-2026-0001") {
 		t.Errorf("dave after the reload: %q", got)
@@ -344,9 +343,9 @@ func TestAReloadedTeamTakesEffect(t *testing.T) {
 func TestFinishedCasesStayQuiet(t *testing.T) {
 	w := newWorld(t, monday)
 	ctx := context.Background()
-	open := func(n int) (id.UserID, id.RoomID, disclosure.CaseID) {
-		who, room := id.UserID(fmt.Sprintf("@r%d:x", n)), id.RoomID(fmt.Sprintf("!case%d:x", n))
-		w.say(id.RoomID(fmt.Sprintf("!dm%d:x", n)), who, "I want to report a security issue")
+	open := func(n int) (disclosure.Person, string, disclosure.CaseID) {
+		who, room := disclosure.Person(fmt.Sprintf("@r%d:x", n)), string(fmt.Sprintf("!case%d:x", n))
+		w.say(string(fmt.Sprintf("!dm%d:x", n)), who, "I want to report a security issue")
 		caseID := disclosure.CaseID{Year: 2026, Seq: n}
 		if err := w.store.SetCaseRoom(ctx, caseID, room, w.clock.Now()); err != nil {
 			t.Fatal(err)
@@ -362,14 +361,14 @@ func TestFinishedCasesStayQuiet(t *testing.T) {
 	w.say(rejected, alice, "!sec reject Not a vulnerability: the behaviour is documented.")
 	w.say(closed, alice, "!sec reject Duplicate of an earlier report.")
 	w.say(closed, alice, "!sec close")
-	for caseRoom, want := range map[id.RoomID]disclosure.Stage{published: disclosure.StagePublished, rejected: disclosure.StageRejected, closed: disclosure.StageClosed} {
+	for caseRoom, want := range map[string]disclosure.Stage{published: disclosure.StagePublished, rejected: disclosure.StageRejected, closed: disclosure.StageClosed} {
 		c, err := w.store.CaseByRoom(ctx, caseRoom)
 		if err != nil || c.Stage != want {
 			t.Fatalf("%s: stage %v (%v), want %s", caseRoom, c, err, want)
 		}
 	}
 	before := len(w.sends())
-	reporters := map[id.RoomID]id.UserID{published: r1, rejected: r2, closed: r3}
+	reporters := map[string]disclosure.Person{published: r1, rejected: r2, closed: r3}
 	for day := range 30 {
 		for room, reporter := range reporters {
 			w.say(room, bob, fmt.Sprintf("Thanks again (day %d).", day))

@@ -5,7 +5,6 @@ import (
 	"errors"
 
 	"github.com/rs/zerolog"
-	"maunium.net/go/mautrix/id"
 
 	"github.com/enarx/secbot/disclosure"
 	"github.com/enarx/secbot/store"
@@ -34,7 +33,7 @@ func (h *Handlers) intake(ctx context.Context, msg Message, direct bool) error {
 		} else if !errors.Is(err, store.ErrNotFound) {
 			return err
 		}
-		var dmRoom id.RoomID
+		var dmRoom string
 		if direct {
 			dmRoom = msg.Room
 		}
@@ -53,9 +52,9 @@ func (h *Handlers) intake(ctx context.Context, msg Message, direct bool) error {
 		// Two lanes, both urgent: the room (then its welcome and the team's
 		// note, routine) and the answer to the reporter, so that neither
 		// waits on the other.
-		invite := make([]id.UserID, 0, len(open.Invite))
+		invite := make([]disclosure.Person, 0, len(open.Invite))
 		for _, u := range open.Invite {
-			invite = append(invite, id.UserID(u))
+			invite = append(invite, u)
 		}
 		if _, err := h.store.EnqueueUrgent(ctx, lane, store.KindCreateCaseRoom, store.CreateCaseRoomEffect{
 			CaseID: lane, Name: "Security report " + lane, Invite: invite,
@@ -96,7 +95,7 @@ func (h *Handlers) intake(ctx context.Context, msg Message, direct bool) error {
 		}
 		if p.TeamRoom != "" {
 			note := templates.TeamNewCase{CaseID: lane, Reporter: c.Reporter.String(), AcknowledgeBy: open.AcknowledgeBy, RespondBy: open.RespondBy, Suggested: string(open.Suggested)}
-			if err := h.enqueue(ctx, lane, store.Target{Room: id.RoomID(p.TeamRoom)}, note, store.SendEffect{}, false); err != nil {
+			if err := h.enqueue(ctx, lane, store.Target{Room: p.TeamRoom}, note, store.SendEffect{}, false); err != nil {
 				return err
 			}
 		}

@@ -4,7 +4,7 @@ import (
 	"sync"
 	"time"
 
-	"maunium.net/go/mautrix/id"
+	"github.com/enarx/secbot/disclosure"
 )
 
 // ChatterBurst answers per ChatterWindow bound how often the bot answers
@@ -19,7 +19,7 @@ const (
 // after a restart everyone starts afresh, which errs towards answering.
 type limiter struct {
 	mu    sync.Mutex
-	users map[id.UserID]*window
+	users map[disclosure.Person]*window
 }
 
 type window struct {
@@ -37,16 +37,16 @@ const (
 	stayQuiet
 )
 
-func (l *limiter) check(user id.UserID, now time.Time) verdict {
+func (l *limiter) check(user disclosure.Person, now time.Time) verdict {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	if l.users == nil {
-		l.users = map[id.UserID]*window{}
+		l.users = map[disclosure.Person]*window{}
 	}
 	w := l.users[user]
 	if w == nil || now.Sub(w.start) >= ChatterWindow {
 		if len(l.users) > 10000 {
-			l.users = map[id.UserID]*window{} // forget everyone rather than grow without bound
+			l.users = map[disclosure.Person]*window{} // forget everyone rather than grow without bound
 		}
 		w = &window{start: now}
 		l.users[user] = w

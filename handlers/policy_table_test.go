@@ -8,8 +8,6 @@ import (
 	"strings"
 	"testing"
 
-	"maunium.net/go/mautrix/id"
-
 	"github.com/enarx/secbot/disclosure"
 	"github.com/enarx/secbot/store"
 )
@@ -19,11 +17,11 @@ import (
 // back afterwards, so every combination starts from the same world.
 
 const (
-	reporter2 id.UserID = "@reporter2:x"
-	mallory   id.UserID = "@mallory:x"
-	caseRoom2 id.RoomID = "!case2:x"
-	dmRoom2   id.RoomID = "!dm2:x"
-	public    id.RoomID = "!public:x"
+	reporter2 disclosure.Person = "@reporter2:x"
+	mallory   disclosure.Person = "@mallory:x"
+	caseRoom2 string            = "!case2:x"
+	dmRoom2   string            = "!dm2:x"
+	public    string            = "!public:x"
 )
 
 var (
@@ -33,8 +31,8 @@ var (
 
 type tableRole struct {
 	name string
-	who  id.UserID
-	dm   id.RoomID // their private chat with the bot
+	who  disclosure.Person
+	dm   string // their private chat with the bot
 }
 
 var tableRoles = []tableRole{
@@ -46,15 +44,15 @@ var tableRoles = []tableRole{
 
 type tableRoom struct {
 	name string
-	room func(tableRole) id.RoomID
+	room func(tableRole) string
 }
 
 var tableRooms = []tableRoom{
-	{"team room", func(tableRole) id.RoomID { return teamRoom }},
-	{"private chat", func(r tableRole) id.RoomID { return r.dm }},
-	{"own case room", func(tableRole) id.RoomID { return caseRoom }},
-	{"another case's room", func(tableRole) id.RoomID { return caseRoom2 }},
-	{"public room", func(tableRole) id.RoomID { return public }},
+	{"team room", func(tableRole) string { return teamRoom }},
+	{"private chat", func(r tableRole) string { return r.dm }},
+	{"own case room", func(tableRole) string { return caseRoom }},
+	{"another case's room", func(tableRole) string { return caseRoom2 }},
+	{"public room", func(tableRole) string { return public }},
 }
 
 // tableCommands are every team and reporter command, with arguments that
@@ -90,7 +88,7 @@ func tableWorld(t *testing.T, stage disclosure.Stage, embargo disclosure.Embargo
 	}
 	_, err := w.store.AddNeedToKnow(ctx, case1, "@dan:x", alice, w.clock.Now())
 	must(err)
-	handler := id.UserID("")
+	handler := disclosure.Person("")
 	if stage != disclosure.StageReceived {
 		handler = bob
 	}
@@ -208,11 +206,11 @@ type outcome struct {
 }
 
 // try runs one message in a transaction that is then rolled back.
-func (w *world) try(room id.RoomID, sender id.UserID, text string) outcome {
+func (w *world) try(room string, sender disclosure.Person, text string) outcome {
 	w.t.Helper()
 	var out outcome
 	w.n++
-	msg := Message{ID: id.EventID(fmt.Sprintf("$t%d", w.n)), Room: room, Sender: sender, Text: text}
+	msg := Message{ID: string(fmt.Sprintf("$t%d", w.n)), Room: room, Sender: sender, Text: text}
 	err := w.store.Tx(context.Background(), func(ctx context.Context) error {
 		before := w.dump(ctx)
 		if err := w.h.HandleMessage(ctx, msg); err != nil {

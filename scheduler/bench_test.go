@@ -6,8 +6,6 @@ import (
 	"testing"
 	"time"
 
-	"maunium.net/go/mautrix/id"
-
 	"github.com/enarx/secbot/disclosure"
 )
 
@@ -19,7 +17,7 @@ func seed(b *testing.B, f *fixture, n int) {
 	err := f.store.Tx(ctx, func(ctx context.Context) error {
 		for i := range n {
 			at := friday.Add(time.Duration(i%1000) * time.Minute)
-			c, err := f.store.CreateCase(ctx, id.UserID(fmt.Sprintf("@r%d:x", i)), "!dm:x", "", at)
+			c, err := f.store.CreateCase(ctx, disclosure.Person(fmt.Sprintf("@r%d:x", i)), "!dm:x", "", at)
 			if err != nil {
 				return err
 			}
@@ -71,7 +69,7 @@ func BenchmarkTickOneDue(b *testing.B) {
 			for b.Loop() {
 				b.StopTimer()
 				i++
-				f.openCase(b, id.UserID(fmt.Sprintf("@due%d:x", i)), f.clock.Now().Add(-47*time.Hour))
+				f.openCase(b, disclosure.Person(fmt.Sprintf("@due%d:x", i)), f.clock.Now().Add(-47*time.Hour))
 				b.StartTimer()
 				if _, err := tm.Tick(ctx); err != nil {
 					b.Fatal(err)

@@ -8,7 +8,6 @@ import (
 	"github.com/go-co-op/gocron/v2"
 	"github.com/jonboulle/clockwork"
 	"github.com/rs/zerolog"
-	"maunium.net/go/mautrix/id"
 
 	"github.com/enarx/secbot/disclosure"
 	"github.com/enarx/secbot/store"
@@ -233,7 +232,7 @@ func teamRoom(p *Policy) store.Target {
 	if p.TeamRoom == "" {
 		return store.Target{}
 	}
-	return store.Target{Room: id.RoomID(p.TeamRoom)}
+	return store.Target{Room: p.TeamRoom}
 }
 
 func (t *Timers) remind(ctx context.Context, c *store.Case, d store.Deadline, at, now time.Time, p Policy) error {
@@ -252,14 +251,10 @@ func (t *Timers) escalate(ctx context.Context, c *store.Case, d store.Deadline, 
 	role, who := p.Contact(step)
 	var err error
 	if step.Notify.Role == "team" || who == "" {
-		team := make([]id.UserID, 0, len(p.Team))
-		for _, u := range p.Team {
-			team = append(team, id.UserID(u))
-		}
 		err = t.send(ctx, lane, teamRoom(&p), templates.EscalationTeam{CaseID: c.ID.String(), Promise: d.Kind.Label(), DueAt: p.Local(d.DueAt), MeantFor: p.Local(at),
-			Late: late, Repeat: repeat, ByReporter: byReporter}, now, team)
+			Late: late, Repeat: repeat, ByReporter: byReporter}, now, p.Team)
 	} else {
-		err = t.dm(ctx, lane, id.UserID(who), templates.EscalationDM{CaseID: c.ID.String(), Promise: d.Kind.Label(), Role: role, Handler: c.Handler.String(),
+		err = t.dm(ctx, lane, who, templates.EscalationDM{CaseID: c.ID.String(), Promise: d.Kind.Label(), Role: role, Handler: c.Handler.String(),
 			DueAt: p.Local(d.DueAt), MeantFor: p.Local(at), Late: late, Repeat: repeat, ByReporter: byReporter}, now)
 	}
 	if err != nil {
@@ -276,17 +271,17 @@ func (t *Timers) escalate(ctx context.Context, c *store.Case, d store.Deadline, 
 
 // dm records a direct message to user: the direct chat is opened first if
 // there is none yet.
-func (t *Timers) dm(ctx context.Context, lane string, user id.UserID, data templates.Data, now time.Time) error {
+func (t *Timers) dm(ctx context.Context, lane string, user disclosure.Person, data templates.Data, now time.Time) error {
 	if user == "" {
 		return nil
 	}
 	if _, err := t.store.Enqueue(ctx, lane, store.KindOpenDM, store.OpenDMEffect{User: user}, now); err != nil {
 		return err
 	}
-	return t.send(ctx, lane, store.Target{DMWith: user}, data, now, []id.UserID{user})
+	return t.send(ctx, lane, store.Target{DMWith: user}, data, now, []disclosure.Person{user})
 }
 
-func (t *Timers) send(ctx context.Context, lane string, to store.Target, data templates.Data, now time.Time, mentions []id.UserID) error {
+func (t *Timers) send(ctx context.Context, lane string, to store.Target, data templates.Data, now time.Time, mentions []disclosure.Person) error {
 	if to == (store.Target{}) {
 		return nil // no team room configured
 	}

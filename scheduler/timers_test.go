@@ -12,7 +12,6 @@ import (
 
 	"github.com/jonboulle/clockwork"
 	"github.com/rs/zerolog"
-	"maunium.net/go/mautrix/id"
 
 	"github.com/enarx/secbot/disclosure"
 	"github.com/enarx/secbot/store"
@@ -82,7 +81,7 @@ func (f *fixture) timers() *Timers {
 	return NewTimers(f.store, f.clock, f.tmpl, disclosure.NewInForce(f.policy), zerolog.Nop(), nil)
 }
 
-func (f *fixture) openCase(t testing.TB, reporter id.UserID, at time.Time) *store.Case {
+func (f *fixture) openCase(t testing.TB, reporter disclosure.Person, at time.Time) *store.Case {
 	t.Helper()
 	ctx := context.Background()
 	var c *store.Case
@@ -280,7 +279,7 @@ func TestThousandCasesOverTwoWeeksFireExactlyOnce(t *testing.T) {
 	var cases []*store.Case
 	for i := range 1000 {
 		at := friday.Add(time.Duration(rng.Int64N(int64(7 * 24 * time.Hour))))
-		c := f.openCase(t, id.UserID("@r"+strconv.Itoa(i)+":x"), at)
+		c := f.openCase(t, disclosure.Person("@r"+strconv.Itoa(i)+":x"), at)
 		cases = append(cases, c)
 		for _, kind := range []disclosure.DeadlineKind{disclosure.DeadlineAcknowledge, disclosure.DeadlineResponse} {
 			if rng.IntN(3) > 0 { // two in three are answered, some late

@@ -4,13 +4,13 @@ import (
 	"context"
 	"time"
 
-	"maunium.net/go/mautrix/id"
+	"github.com/enarx/secbot/disclosure"
 )
 
 // AuditEntry is one line of the audit log: who did what, and whether it was allowed.
 type AuditEntry struct {
 	At      time.Time
-	Actor   id.UserID
+	Actor   disclosure.Person
 	CaseID  string
 	Action  string
 	Detail  string
@@ -31,7 +31,7 @@ func (s *Store) AuditOf(ctx context.Context, caseID string) ([]AuditEntry, error
 }
 
 // AuditBy returns the entries recorded for an actor, oldest first.
-func (s *Store) AuditBy(ctx context.Context, actor id.UserID) ([]AuditEntry, error) {
+func (s *Store) AuditBy(ctx context.Context, actor disclosure.Person) ([]AuditEntry, error) {
 	return s.queryAudit(ctx, `WHERE actor = $1 ORDER BY at, id`, actor)
 }
 

@@ -7,20 +7,18 @@ import (
 	"fmt"
 	"time"
 
-	"maunium.net/go/mautrix/id"
-
 	"github.com/enarx/secbot/disclosure"
 )
 
 // Case is one report as the store keeps it.
 type Case struct {
 	ID         disclosure.CaseID
-	Reporter   id.UserID
-	SourceRoom id.RoomID
-	DMRoom     id.RoomID
-	CaseRoom   id.RoomID
+	Reporter   disclosure.Person
+	SourceRoom string
+	DMRoom     string
+	CaseRoom   string
 	Stage      disclosure.Stage
-	Handler    id.UserID
+	Handler    disclosure.Person
 	CreatedAt  time.Time
 	UpdatedAt  time.Time
 	ClosedAt   time.Time
@@ -57,7 +55,7 @@ func scanCase(row interface{ Scan(...any) error }) (*Case, error) {
 
 // CreateCase allocates the next case ID of now's year and inserts the case.
 // Run it inside Tx: allocation and insert commit together or not at all.
-func (s *Store) CreateCase(ctx context.Context, reporter id.UserID, sourceRoom, dmRoom id.RoomID, now time.Time) (*Case, error) {
+func (s *Store) CreateCase(ctx context.Context, reporter disclosure.Person, sourceRoom, dmRoom string, now time.Time) (*Case, error) {
 	year := now.UTC().Year()
 	var seq int
 	err := s.db.QueryRow(ctx, `
@@ -92,12 +90,12 @@ func (s *Store) Case(ctx context.Context, caseID disclosure.CaseID) (*Case, erro
 }
 
 // OpenCaseOf returns the reporter's open case, or ErrNotFound.
-func (s *Store) OpenCaseOf(ctx context.Context, reporter id.UserID) (*Case, error) {
+func (s *Store) OpenCaseOf(ctx context.Context, reporter disclosure.Person) (*Case, error) {
 	return scanCase(s.db.QueryRow(ctx, `SELECT `+caseColumns+` FROM cases WHERE reporter = $1 AND stage <> 'closed'`, reporter))
 }
 
 // CaseByRoom returns the case whose private room is roomID, or ErrNotFound.
-func (s *Store) CaseByRoom(ctx context.Context, roomID id.RoomID) (*Case, error) {
+func (s *Store) CaseByRoom(ctx context.Context, roomID string) (*Case, error) {
 	return scanCase(s.db.QueryRow(ctx, `SELECT `+caseColumns+` FROM cases WHERE case_room = $1`, roomID))
 }
 
@@ -124,12 +122,12 @@ func (s *Store) queryCases(ctx context.Context, where string, args ...any) ([]*C
 }
 
 // SetCaseRoom records the private room created for a case.
-func (s *Store) SetCaseRoom(ctx context.Context, caseID disclosure.CaseID, roomID id.RoomID, now time.Time) error {
+func (s *Store) SetCaseRoom(ctx context.Context, caseID disclosure.CaseID, roomID string, now time.Time) error {
 	return s.updateCase(ctx, caseID, `case_room = $2, updated_at = $3`, roomID, millis(now))
 }
 
 // SetDMRoom records the direct-message room a case's reporter is answered in.
-func (s *Store) SetDMRoom(ctx context.Context, caseID disclosure.CaseID, roomID id.RoomID, now time.Time) error {
+func (s *Store) SetDMRoom(ctx context.Context, caseID disclosure.CaseID, roomID string, now time.Time) error {
 	return s.updateCase(ctx, caseID, `dm_room = $2, updated_at = $3`, roomID, millis(now))
 }
 
@@ -145,8 +143,8 @@ func (s *Store) updateCase(ctx context.Context, caseID disclosure.CaseID, set st
 }
 
 // DMRoom returns the bot's direct-message room with user, or ErrNotFound.
-func (s *Store) DMRoom(ctx context.Context, user id.UserID) (id.RoomID, error) {
-	var roomID id.RoomID
+func (s *Store) DMRoom(ctx context.Context, user disclosure.Person) (string, error) {
+	var roomID string
 	err := s.db.QueryRow(ctx, `SELECT room_id FROM dm_rooms WHERE user_id = $1`, user).Scan(&roomID)
 	if errors.Is(err, sql.ErrNoRows) {
 		return "", ErrNotFound
@@ -155,7 +153,7 @@ func (s *Store) DMRoom(ctx context.Context, user id.UserID) (id.RoomID, error) {
 }
 
 // SetDMRoom records roomID as the bot's direct-message room with user.
-func (s *Store) SetDMRoomOf(ctx context.Context, user id.UserID, roomID id.RoomID, now time.Time) error {
+func (s *Store) SetDMRoomOf(ctx context.Context, user disclosure.Person, roomID string, now time.Time) error {
 	_, err := s.db.Exec(ctx, `
 		INSERT INTO dm_rooms (user_id, room_id, created_at) VALUES ($1, $2, $3)
 		ON CONFLICT (user_id) DO UPDATE SET room_id = excluded.room_id`, user, roomID, millis(now))
@@ -163,7 +161,7 @@ func (s *Store) SetDMRoomOf(ctx context.Context, user id.UserID, roomID id.RoomI
 }
 
 // SetStage records a case's stage and handler after a transition.
-func (s *Store) SetStage(ctx context.Context, caseID disclosure.CaseID, stage disclosure.Stage, handler id.UserID, now time.Time) error {
+func (s *Store) SetStage(ctx context.Context, caseID disclosure.CaseID, stage disclosure.Stage, handler disclosure.Person, now time.Time) error {
 	closed := sql.NullInt64{}
 	if stage == disclosure.StageClosed {
 		closed = sql.NullInt64{Int64: millis(now), Valid: true}

@@ -3,14 +3,12 @@ package store
 import (
 	"context"
 	"time"
-
-	"maunium.net/go/mautrix/id"
 )
 
 // DeadLetter is an event given up on after its handler kept failing.
 type DeadLetter struct {
-	Room     id.RoomID
-	Event    id.EventID
+	Room     string
+	Event    string
 	ParkedAt time.Time
 	Attempts int
 	// Category is a short, fixed word (e.g. "panic", "timeout"), never an

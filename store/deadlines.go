@@ -7,8 +7,6 @@ import (
 	"fmt"
 	"time"
 
-	"maunium.net/go/mautrix/id"
-
 	"github.com/enarx/secbot/disclosure"
 )
 
@@ -23,8 +21,8 @@ type Deadline struct {
 	Reminded    bool
 	LadderStep  int
 	MetAt       time.Time // zero: not met
-	MetBy       id.UserID
-	EscalatedBy id.UserID
+	MetBy       disclosure.Person
+	EscalatedBy disclosure.Person
 	NextAt      time.Time // zero: nothing pending
 }
 
@@ -78,7 +76,7 @@ func (s *Store) SetDeadline(ctx context.Context, d Deadline) error {
 // MeetDeadline records that a promise was kept: the timer stops and its
 // generation moves on. It reports false if the deadline was already met or
 // does not exist.
-func (s *Store) MeetDeadline(ctx context.Context, caseID disclosure.CaseID, kind disclosure.DeadlineKind, by id.UserID, at time.Time) (bool, error) {
+func (s *Store) MeetDeadline(ctx context.Context, caseID disclosure.CaseID, kind disclosure.DeadlineKind, by disclosure.Person, at time.Time) (bool, error) {
 	res, err := s.db.Exec(ctx, `
 		UPDATE deadlines SET met_at = $3, met_by = $4, next_at = NULL, generation = generation + 1
 		WHERE case_id = $1 AND kind = $2 AND met_at IS NULL`, caseID.String(), kind, millis(at), by)
@@ -93,7 +91,7 @@ func (s *Store) MeetDeadline(ctx context.Context, caseID disclosure.CaseID, kind
 // one more escalation step went out. It succeeds only if the row is still
 // at the generation and progress the firing was decided on, so a stale or
 // repeated firing changes nothing (it reports false).
-func (s *Store) AdvanceDeadline(ctx context.Context, from Deadline, reminded bool, ladderStep int, next time.Time, escalatedBy id.UserID) (bool, error) {
+func (s *Store) AdvanceDeadline(ctx context.Context, from Deadline, reminded bool, ladderStep int, next time.Time, escalatedBy disclosure.Person) (bool, error) {
 	res, err := s.db.Exec(ctx, `
 		UPDATE deadlines SET reminded = $5, ladder_step = $6, next_at = $7,
 			escalated_by = CASE WHEN $8 = '' THEN escalated_by ELSE $8 END
@@ -155,7 +153,7 @@ func (s *Store) queryDeadlines(ctx context.Context, where string, args ...any) (
 
 // EscalateNow makes a deadline's next escalation step due at once: the
 // reporter ran !escalate. It reports false if the deadline was met.
-func (s *Store) EscalateNow(ctx context.Context, caseID disclosure.CaseID, kind disclosure.DeadlineKind, by id.UserID, now time.Time) (bool, error) {
+func (s *Store) EscalateNow(ctx context.Context, caseID disclosure.CaseID, kind disclosure.DeadlineKind, by disclosure.Person, now time.Time) (bool, error) {
 	res, err := s.db.Exec(ctx, `
 		UPDATE deadlines SET next_at = $3, reminded = 1, escalated_by = $4
 		WHERE case_id = $1 AND kind = $2 AND met_at IS NULL`, caseID.String(), kind, millis(now), by)

@@ -1,6 +1,6 @@
 package store
 
-import "maunium.net/go/mautrix/id"
+import "github.com/enarx/secbot/disclosure"
 
 // Effect kinds and their payloads: the vocabulary shared by the handlers
 // that decide effects and the executors that make them. Payloads hold only
@@ -26,11 +26,11 @@ const (
 // AdvisoryEffect is a GitHub operation on a case's advisory. Answers go
 // to ReplyIn (the room the request came from), replying to ReplyTo.
 type AdvisoryEffect struct {
-	CaseID  string     `json:"case_id"`
-	Login   string     `json:"login,omitempty"`  // collaborator
-	Remove  bool       `json:"remove,omitempty"` // collaborator
-	ReplyIn id.RoomID  `json:"reply_in,omitempty"`
-	ReplyTo id.EventID `json:"reply_to,omitempty"`
+	CaseID  string `json:"case_id"`
+	Login   string `json:"login,omitempty"`  // collaborator
+	Remove  bool   `json:"remove,omitempty"` // collaborator
+	ReplyIn string `json:"reply_in,omitempty"`
+	ReplyTo string `json:"reply_to,omitempty"`
 	// Update fields, each sent only when set.
 	Affected string   `json:"affected,omitempty"`
 	Patched  string   `json:"patched,omitempty"`
@@ -42,71 +42,71 @@ type AdvisoryEffect struct {
 // Target names a room, either directly or as a room that may only exist by
 // the time the effect runs (the case room, the DM with a user).
 type Target struct {
-	Room       id.RoomID `json:"room,omitempty"`
-	CaseRoomOf string    `json:"case_room_of,omitempty"`
-	DMWith     id.UserID `json:"dm_with,omitempty"`
+	Room       string            `json:"room,omitempty"`
+	CaseRoomOf string            `json:"case_room_of,omitempty"`
+	DMWith     disclosure.Person `json:"dm_with,omitempty"`
 }
 
 // SendEffect posts a notice rendered from Markdown.
 type SendEffect struct {
-	To         Target     `json:"to"`
-	Markdown   string     `json:"markdown"`
-	ThreadRoot id.EventID `json:"thread_root,omitempty"`
-	ReplyTo    id.EventID `json:"reply_to,omitempty"`
+	To         Target `json:"to"`
+	Markdown   string `json:"markdown"`
+	ThreadRoot string `json:"thread_root,omitempty"`
+	ReplyTo    string `json:"reply_to,omitempty"`
 	// Mentions are the users pinged by the message.
-	Mentions []id.UserID `json:"mentions,omitempty"`
+	Mentions []disclosure.Person `json:"mentions,omitempty"`
 	// IfRefused, if set, is told when the homeserver refuses the message
 	// for good (the bot may not post in that room).
-	IfRefused id.RoomID `json:"if_refused,omitempty"`
+	IfRefused string `json:"if_refused,omitempty"`
 }
 
 // KickEffect removes a user from a room.
 type KickEffect struct {
-	To     Target    `json:"to"`
-	User   id.UserID `json:"user"`
-	Reason string    `json:"reason,omitempty"`
+	To     Target            `json:"to"`
+	User   disclosure.Person `json:"user"`
+	Reason string            `json:"reason,omitempty"`
 }
 
 // AnnounceEffect posts a published advisory's announcement wherever it
 // has not been posted yet.
 type AnnounceEffect struct {
-	CaseID  string     `json:"case_id"`
-	ReplyIn id.RoomID  `json:"reply_in,omitempty"`
-	ReplyTo id.EventID `json:"reply_to,omitempty"`
+	CaseID  string `json:"case_id"`
+	ReplyIn string `json:"reply_in,omitempty"`
+	ReplyTo string `json:"reply_to,omitempty"`
 }
 
 // CreateCaseRoomEffect creates a case's private encrypted room.
 type CreateCaseRoomEffect struct {
-	CaseID string      `json:"case_id"`
-	Name   string      `json:"name"`
-	Invite []id.UserID `json:"invite"`
+	CaseID string              `json:"case_id"`
+	Name   string              `json:"name"`
+	Invite []disclosure.Person `json:"invite"`
 }
 
 // OpenDMEffect opens (or finds) the encrypted direct chat with a user.
 type OpenDMEffect struct {
-	User   id.UserID `json:"user"`
-	CaseID string    `json:"case_id,omitempty"`
+	User   disclosure.Person `json:"user"`
+	CaseID string            `json:"case_id,omitempty"`
 }
 
 // InviteEffect invites a user to a room.
 type InviteEffect struct {
-	To   Target    `json:"to"`
-	User id.UserID `json:"user"`
+	To   Target            `json:"to"`
+	User disclosure.Person `json:"user"`
 }
 
 // ReactEffect reacts to an event, the answer of quiet commands.
 type ReactEffect struct {
-	Room  id.RoomID  `json:"room"`
-	Event id.EventID `json:"event"`
-	Key   string     `json:"key"`
+	Room  string `json:"room"`
+	Event string `json:"event"`
+	Key   string `json:"key"`
 }
 
 // CreateRoomResult is what creating a room returns.
 type CreateRoomResult struct {
-	Room id.RoomID `json:"room"`
+	Room string `json:"room"`
 }
 
 // SendResult is what sending a message returns.
 type SendResult struct {
-	Event id.EventID `json:"event"`
+	Event string `json:"event"`
 }

@@ -6,8 +6,6 @@ import (
 	"errors"
 	"time"
 
-	"maunium.net/go/mautrix/id"
-
 	"github.com/enarx/secbot/disclosure"
 )
 
@@ -103,7 +101,7 @@ func (s *Store) MarkEmbargoReminderSent(ctx context.Context, r EmbargoReminder) 
 }
 
 // AddNeedToKnow puts a user on a case's need-to-know list; false if already there.
-func (s *Store) AddNeedToKnow(ctx context.Context, caseID disclosure.CaseID, user, by id.UserID, now time.Time) (bool, error) {
+func (s *Store) AddNeedToKnow(ctx context.Context, caseID disclosure.CaseID, user, by disclosure.Person, now time.Time) (bool, error) {
 	res, err := s.db.Exec(ctx, `INSERT INTO need_to_know (case_id, user_id, added_by, added_at) VALUES ($1, $2, $3, $4) ON CONFLICT DO NOTHING`,
 		caseID.String(), user, by, millis(now))
 	if err != nil {
@@ -114,7 +112,7 @@ func (s *Store) AddNeedToKnow(ctx context.Context, caseID disclosure.CaseID, use
 }
 
 // RemoveNeedToKnow takes a user off the list; false if they were not on it.
-func (s *Store) RemoveNeedToKnow(ctx context.Context, caseID disclosure.CaseID, user id.UserID) (bool, error) {
+func (s *Store) RemoveNeedToKnow(ctx context.Context, caseID disclosure.CaseID, user disclosure.Person) (bool, error) {
 	res, err := s.db.Exec(ctx, `DELETE FROM need_to_know WHERE case_id = $1 AND user_id = $2`, caseID.String(), user)
 	if err != nil {
 		return false, err
@@ -124,15 +122,15 @@ func (s *Store) RemoveNeedToKnow(ctx context.Context, caseID disclosure.CaseID, 
 }
 
 // NeedToKnow lists a case's need-to-know people.
-func (s *Store) NeedToKnow(ctx context.Context, caseID disclosure.CaseID) ([]id.UserID, error) {
+func (s *Store) NeedToKnow(ctx context.Context, caseID disclosure.CaseID) ([]disclosure.Person, error) {
 	rows, err := s.db.Query(ctx, `SELECT user_id FROM need_to_know WHERE case_id = $1 ORDER BY added_at, user_id`, caseID.String())
 	if err != nil {
 		return nil, err
 	}
 	defer rows.Close()
-	var out []id.UserID
+	var out []disclosure.Person
 	for rows.Next() {
-		var u id.UserID
+		var u disclosure.Person
 		if err := rows.Scan(&u); err != nil {
 			return nil, err
 		}

@@ -6,13 +6,13 @@ import (
 	"errors"
 	"time"
 
-	"maunium.net/go/mautrix/id"
+	"github.com/enarx/secbot/disclosure"
 )
 
 // MarkHandled records that an event has been handled. It reports false if
 // the event was handled before, in which case the caller must do nothing.
 // Call it in the transaction that records what handling the event decided.
-func (s *Store) MarkHandled(ctx context.Context, eventID id.EventID, now time.Time) (first bool, err error) {
+func (s *Store) MarkHandled(ctx context.Context, eventID string, now time.Time) (first bool, err error) {
 	res, err := s.db.Exec(ctx, `INSERT INTO handled_events (event_id, handled_at) VALUES ($1, $2) ON CONFLICT DO NOTHING`, eventID, millis(now))
 	if err != nil {
 		return false, err
@@ -22,7 +22,7 @@ func (s *Store) MarkHandled(ctx context.Context, eventID id.EventID, now time.Ti
 }
 
 // WasHandled reports whether an event has been handled.
-func (s *Store) WasHandled(ctx context.Context, eventID id.EventID) (bool, error) {
+func (s *Store) WasHandled(ctx context.Context, eventID string) (bool, error) {
 	var one int
 	err := s.db.QueryRow(ctx, `SELECT 1 FROM handled_events WHERE event_id = $1`, eventID).Scan(&one)
 	if errors.Is(err, sql.ErrNoRows) {
@@ -58,8 +58,8 @@ func (s *Store) SetSyncPosition(ctx context.Context, token string) error {
 
 // Account is the bot's stored login.
 type Account struct {
-	UserID      id.UserID
-	DeviceID    id.DeviceID
+	UserID      disclosure.Person
+	DeviceID    string
 	AccessToken string
 }
 
@@ -85,19 +85,19 @@ func (s *Store) SetAccount(ctx context.Context, a Account) error {
 // AwaitingEvent is an encrypted event noted before decryption and not yet
 // handled.
 type AwaitingEvent struct {
-	Room    id.RoomID
-	Event   id.EventID
+	Room    string
+	Event   string
 	NotedAt time.Time
 }
 
 // NoteEncrypted notes an encrypted event before it is decrypted.
-func (s *Store) NoteEncrypted(ctx context.Context, room id.RoomID, eventID id.EventID, now time.Time) error {
+func (s *Store) NoteEncrypted(ctx context.Context, room string, eventID string, now time.Time) error {
 	_, err := s.db.Exec(ctx, `INSERT INTO awaiting_keys (event_id, room_id, noted_at) VALUES ($1, $2, $3) ON CONFLICT DO NOTHING`, eventID, room, millis(now))
 	return err
 }
 
 // DoneEncrypted forgets a noted event: it was handled, or cannot be decrypted.
-func (s *Store) DoneEncrypted(ctx context.Context, eventID id.EventID) error {
+func (s *Store) DoneEncrypted(ctx context.Context, eventID string) error {
 	_, err := s.db.Exec(ctx, `DELETE FROM awaiting_keys WHERE event_id = $1`, eventID)
 	return err
 }

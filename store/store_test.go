@@ -10,7 +10,6 @@ import (
 	"time"
 
 	"github.com/rs/zerolog"
-	"maunium.net/go/mautrix/id"
 
 	"github.com/enarx/secbot/disclosure"
 )
@@ -73,7 +72,7 @@ func TestCaseIDsAreUniqueUnderConcurrency(t *testing.T) {
 	for i := range n {
 		wg.Go(func() {
 			err := s.Tx(ctx, func(ctx context.Context) error {
-				c, err := s.CreateCase(ctx, id.UserID("@r"+string(rune('a'+i%26))+string(rune('a'+i/26))+":x"), "!r:x", "", t0)
+				c, err := s.CreateCase(ctx, disclosure.Person("@r"+string(rune('a'+i%26))+string(rune('a'+i/26))+":x"), "!r:x", "", t0)
 				if err == nil {
 					ids <- c.ID
 				}
@@ -215,7 +214,7 @@ func TestAuditLogKeepsRefusals(t *testing.T) {
 func TestNotedEncryptedEventsAreKeptUntilDone(t *testing.T) {
 	ctx := context.Background()
 	s, _ := openTest(t)
-	for i, evt := range []id.EventID{"$b", "$a"} {
+	for i, evt := range []string{"$b", "$a"} {
 		if err := s.NoteEncrypted(ctx, "!r:x", evt, t0.Add(time.Duration(i)*time.Second)); err != nil {
 			t.Fatal(err)
 		}
