@@ -1,0 +1,373 @@
+package e2e
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"slices"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"maunium.net/go/mautrix"
+	"maunium.net/go/mautrix/event"
+	"maunium.net/go/mautrix/id"
+
+	"github.com/enarx/secbot/internal/matrixtest"
+	"github.com/enarx/secbot/internal/testbed"
+)
+
+// How many reports BenchmarkLatency measures: one reporter at a time, and
+// rounds of several reporters at once.
+const (
+	latencyOneByOne = 20
+	latencyAtOnce   = 10
+	latencyRounds   = 3
+)
+
+const reportRequest = "I want to report a security issue"
+
+// BenchmarkLatency measures what a reporter waits for after their first
+// message ("I want to report a security issue") in a direct chat with the
+// bot: (a) the bot's first answer in that chat, (b) the invite to the case
+// room, each from the moment the homeserver took the message until the
+// reporter's client had it (the answer decrypted). It does so with one
+// reporter at a time and with several at once, and next to it, in the same
+// run and on the same homeserver, the raw calls: a plain encrypted client
+// that receives the same message in a direct chat by sync and at once
+// sends an encrypted m.notice reply (a) and creates an encrypted
+// invite-only room inviting the reporter and the team, like a case room (b).
+//
+// SECBOT_BENCH_LOG_LEVEL sets the bot's -log-level and SECBOT_BENCH_LOG
+// keeps its log; with debug, a breakdown of the bot's first answers
+// (sync, handler, outbox, encryption set-up, send) is printed too.
+func BenchmarkLatency(b *testing.B) {
+	ctx, cancel := context.WithTimeout(context.Background(), 25*time.Minute)
+	defer cancel()
+	level := os.Getenv("SECBOT_BENCH_LOG_LEVEL")
+	bot, err := bed.NewBot(ctx, "latbot", servedOptions(b, testbed.BotOptions{LogLevel: level}))
+	if err != nil {
+		b.Fatal(err)
+	}
+	if err := bot.Start(); err != nil {
+		b.Fatal(err)
+	}
+	defer func() {
+		_ = bot.Stop()
+		if keep := os.Getenv("SECBOT_BENCH_LOG"); keep != "" {
+			_ = os.WriteFile(keep, []byte(bot.Log()), 0o600)
+		}
+	}()
+	raw, err := newRawResponder(ctx, []id.UserID{bed.Alice.ID(), bed.Bob.ID()})
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer raw.u.Close()
+	var rows []latencyRow
+	var traces []reportTrace
+	for _, k := range []int{1, latencyAtOnce} {
+		b.Run(fmt.Sprintf("reporters=%d", k), func(b *testing.B) {
+			row, trace := measureLatency(b, ctx, bot, raw, k)
+			if row != nil {
+				rows, traces = append(rows, *row), append(traces, trace...)
+			}
+		})
+	}
+	if err := raw.failed(); err != nil {
+		b.Fatal(err)
+	}
+	printLatencyTable(rows)
+	if level == "debug" {
+		if err := bot.Stop(); err != nil {
+			b.Error(err)
+		}
+		printAnswerBreakdown(b, bot.Log(), traces)
+	}
+}
+
+// latencySample is one report's wait for the answer and for the invite.
+type latencySample struct{ answer, invite time.Duration }
+
+// reportTrace ties a report the bot answered to its times, for the breakdown.
+type reportTrace struct {
+	atOnce   int
+	dm       id.RoomID
+	event    id.EventID
+	accepted time.Time
+	answered time.Time
+}
+
+type latencyRow struct {
+	atOnce                         int
+	answer, invite, raw, rawInvite []time.Duration
+}
+
+// latencyReporter is one reporter with a direct chat with the bot and one
+// with the raw responder.
+type latencyReporter struct {
+	u            *matrixtest.User
+	botDM, rawDM id.RoomID
+}
+
+func measureLatency(b *testing.B, ctx context.Context, bot *testbed.Bot, raw *rawResponder, atOnce int) (*latencyRow, []reportTrace) {
+	rounds, perRound := latencyOneByOne, 1
+	if atOnce > 1 {
+		rounds, perRound = latencyRounds, atOnce
+	}
+	row := &latencyRow{atOnce: atOnce}
+	var traces []reportTrace
+	for range b.N {
+		b.StopTimer()
+		reporters, err := newLatencyReporters(ctx, bot.UserID, raw, rounds*perRound)
+		defer func() {
+			for _, r := range reporters {
+				if r != nil {
+					r.u.Close()
+				}
+			}
+		}()
+		if err != nil {
+			b.Fatal(err)
+		}
+		b.StartTimer()
+		for round := range rounds {
+			group := reporters[round*perRound : (round+1)*perRound]
+			// The bot first; once it has made every effect of those cases
+			// (welcomes, the team's notes), the raw calls, on a quiet bot.
+			samples, err := reportAll(ctx, group, bot.UserID, func(r *latencyReporter) id.RoomID { return r.botDM },
+				func(evt *event.Event) bool { return !evt.Content.AsMember().IsDirect })
+			if err != nil {
+				b.Fatal(err)
+			}
+			for i, s := range samples {
+				row.answer, row.invite = append(row.answer, s.answer), append(row.invite, s.invite)
+				traces = append(traces, reportTrace{atOnce: atOnce, dm: group[i].botDM, event: s.event, accepted: s.accepted, answered: s.accepted.Add(s.answer)})
+			}
+			if err := bot.WaitOutboxEmpty(ctx, 5*time.Minute); err != nil {
+				b.Fatal(err)
+			}
+			samples, err = reportAll(ctx, group, raw.u.ID(), func(r *latencyReporter) id.RoomID { return r.rawDM }, nil)
+			if err != nil {
+				b.Fatal(err)
+			}
+			for _, s := range samples {
+				row.raw, row.rawInvite = append(row.raw, s.answer), append(row.rawInvite, s.invite)
+			}
+			if err := raw.failed(); err != nil {
+				b.Fatal(err)
+			}
+		}
+	}
+	for _, d := range [][]time.Duration{row.answer, row.invite, row.raw, row.rawInvite} {
+		slices.Sort(d)
+	}
+	ms := func(d time.Duration) float64 { return float64(d.Microseconds()) / 1000 }
+	for _, m := range []struct {
+		name string
+		d    []time.Duration
+	}{{"answer", row.answer}, {"raw_answer", row.raw}, {"invite", row.invite}, {"raw_invite", row.rawInvite}} {
+		b.ReportMetric(ms(pct(m.d, 0.5)), m.name+"_p50_ms")
+		b.ReportMetric(ms(pct(m.d, 0.9)), m.name+"_p90_ms")
+	}
+	b.ReportMetric(ratio(row.answer, row.raw, 0.5), "answer_p50_ratio")
+	b.ReportMetric(ratio(row.invite, row.rawInvite, 0.5), "invite_p50_ratio")
+	return row, traces
+}
+
+func ratio(d, raw []time.Duration, p float64) float64 {
+	return float64(pct(d, p)) / float64(pct(raw, p))
+}
+
+// newLatencyReporters signs n reporters in, 10 at a time, each with a
+// direct chat with the bot and one with the raw responder, both joined.
+func newLatencyReporters(ctx context.Context, botID id.UserID, raw *rawResponder, n int) ([]*latencyReporter, error) {
+	out := make([]*latencyReporter, n)
+	errs := make([]error, n)
+	sem := make(chan struct{}, 10)
+	var wg sync.WaitGroup
+	for i := range n {
+		sem <- struct{}{}
+		wg.Go(func() {
+			defer func() { <-sem }()
+			u, err := bed.NewUser(ctx, "lat")
+			if err != nil {
+				errs[i] = err
+				return
+			}
+			r := &latencyReporter{u: u}
+			out[i] = r
+			for _, dm := range []struct {
+				to   id.UserID
+				room *id.RoomID
+			}{{botID, &r.botDM}, {raw.u.ID(), &r.rawDM}} {
+				if *dm.room, err = u.DM(ctx, dm.to); err == nil {
+					if dm.to == raw.u.ID() {
+						raw.expect(*dm.room, u.ID())
+					}
+					err = u.WaitJoined(ctx, time.Minute, *dm.room, dm.to)
+				}
+				if err != nil {
+					errs[i] = err
+					return
+				}
+			}
+		})
+	}
+	wg.Wait()
+	return out, errors.Join(errs...)
+}
+
+type reportSample struct {
+	latencySample
+	event    id.EventID
+	accepted time.Time
+}
+
+// reportAll has every reporter of group send the request to responder at
+// the same moment and waits for each one's answer and invite.
+func reportAll(ctx context.Context, group []*latencyReporter, responder id.UserID, dm func(*latencyReporter) id.RoomID, room func(*event.Event) bool) ([]reportSample, error) {
+	out := make([]reportSample, len(group))
+	errs := make([]error, len(group))
+	var wg sync.WaitGroup
+	for i, r := range group {
+		wg.Go(func() {
+			evt, err := r.u.Say(ctx, dm(r), reportRequest)
+			accepted := time.Now()
+			if err != nil {
+				errs[i] = err
+				return
+			}
+			out[i].event, out[i].accepted = evt, accepted
+			var inner sync.WaitGroup
+			inner.Go(func() {
+				var err error
+				if _, err = r.u.WaitMessage(ctx, time.Minute, dm(r), responder, ""); err == nil {
+					out[i].answer = time.Since(accepted)
+				}
+				errs[i] = errors.Join(errs[i], err)
+			})
+			_, err = r.u.WaitInvite(ctx, time.Minute, responder, func(evt *event.Event) bool {
+				return evt.RoomID != dm(r) && (room == nil || room(evt))
+			})
+			if err == nil {
+				out[i].invite = time.Since(accepted)
+			}
+			inner.Wait()
+			errs[i] = errors.Join(errs[i], err)
+		})
+	}
+	wg.Wait()
+	return out, errors.Join(errs...)
+}
+
+// rawResponder is the raw calls the bot is measured against: a plain
+// encrypted client that answers a request in a direct chat, received by
+// sync, with an encrypted m.notice reply and, at the same time, creates an
+// encrypted invite-only room inviting the reporter and the team.
+type rawResponder struct {
+	u    *matrixtest.User
+	team []id.UserID
+
+	mu   sync.Mutex
+	dms  map[id.RoomID]id.UserID
+	errs []error
+}
+
+func newRawResponder(ctx context.Context, team []id.UserID) (*rawResponder, error) {
+	u, err := bed.NewUser(ctx, "latraw")
+	if err != nil {
+		return nil, err
+	}
+	u.SetAutoJoin(true)
+	r := &rawResponder{u: u, team: team, dms: map[id.RoomID]id.UserID{}}
+	syncer, ok := u.Client.Syncer.(mautrix.ExtensibleSyncer)
+	if !ok {
+		u.Close()
+		return nil, errors.New("the client syncer cannot take handlers")
+	}
+	syncer.OnEventType(event.EventMessage, func(_ context.Context, evt *event.Event) {
+		r.mu.Lock()
+		reporter := r.dms[evt.RoomID]
+		r.mu.Unlock()
+		if evt.Sender != reporter || !strings.Contains(evt.Content.AsMessage().Body, reportRequest) {
+			return
+		}
+		// Like the bot's outbox: the answer and the room at once, each in
+		// its own request, without holding up the sync.
+		go r.answer(ctx, evt)
+		go r.openRoom(ctx, evt)
+	})
+	return r, nil
+}
+
+// expect tells the responder a direct chat with reporter.
+func (r *rawResponder) expect(dm id.RoomID, reporter id.UserID) {
+	r.mu.Lock()
+	r.dms[dm] = reporter
+	r.mu.Unlock()
+}
+
+func (r *rawResponder) answer(ctx context.Context, evt *event.Event) {
+	content := &event.MessageEventContent{MsgType: event.MsgNotice, Body: "Thank you for reaching out."}
+	content.RelatesTo = (&event.RelatesTo{}).SetReplyTo(evt.ID)
+	_, err := r.u.Client.SendMessageEvent(ctx, evt.RoomID, event.EventMessage, content)
+	r.fail(err)
+}
+
+func (r *rawResponder) openRoom(ctx context.Context, evt *event.Event) {
+	_, err := r.u.Client.CreateRoom(ctx, &mautrix.ReqCreateRoom{
+		Preset: "private_chat", Visibility: "private", Name: "raw report",
+		Invite: append([]id.UserID{evt.Sender}, r.team...),
+		InitialState: []*event.Event{
+			{Type: event.StateEncryption, Content: event.Content{Parsed: &event.EncryptionEventContent{Algorithm: id.AlgorithmMegolmV1}}},
+			{Type: event.StateJoinRules, Content: event.Content{Parsed: &event.JoinRulesEventContent{JoinRule: event.JoinRuleInvite}}},
+			{Type: event.StateGuestAccess, Content: event.Content{Parsed: &event.GuestAccessEventContent{GuestAccess: event.GuestAccessForbidden}}},
+			{Type: event.StateHistoryVisibility, Content: event.Content{Parsed: &event.HistoryVisibilityEventContent{HistoryVisibility: event.HistoryVisibilityInvited}}},
+		},
+	})
+	r.fail(err)
+}
+
+func (r *rawResponder) fail(err error) {
+	if err != nil {
+		r.mu.Lock()
+		r.errs = append(r.errs, err)
+		r.mu.Unlock()
+	}
+}
+
+func (r *rawResponder) failed() error {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return errors.Join(r.errs...)
+}
+
+func printLatencyTable(rows []latencyRow) {
+	ms := func(d time.Duration) string { return fmt.Sprintf("%d", d.Milliseconds()) }
+	fmt.Println("reporters  what    n   p50 ms  p90 ms  raw p50 ms  raw p90 ms  p50 ratio")
+	for _, r := range rows {
+		for _, m := range []struct {
+			what     string
+			bot, raw []time.Duration
+		}{{"answer", r.answer, r.raw}, {"invite", r.invite, r.rawInvite}} {
+			fmt.Printf("%-9s  %-6s  %2d  %6s  %6s  %10s  %10s  %9.2f\n", map[bool]string{true: "1 by 1", false: fmt.Sprintf("%d at once", r.atOnce)}[r.atOnce == 1],
+				m.what, len(m.bot), ms(pct(m.bot, 0.5)), ms(pct(m.bot, 0.9)), ms(pct(m.raw, 0.5)), ms(pct(m.raw, 0.9)), ratio(m.bot, m.raw, 0.5))
+		}
+	}
+}
+
+// printAnswerBreakdown splits the bot's first answers, from its debug log.
+func printAnswerBreakdown(b *testing.B, log string, traces []reportTrace) {
+	if path := os.Getenv("SECBOT_BENCH_TRACE"); path != "" {
+		var sb strings.Builder
+		for _, t := range traces {
+			fmt.Fprintf(&sb, "{\"at_once\":%d,\"dm\":%q,\"event\":%q,\"accepted\":%d,\"answered\":%d}\n", t.atOnce, t.dm, t.event, t.accepted.UnixMicro(), t.answered.UnixMicro())
+		}
+		if err := os.WriteFile(path, []byte(sb.String()), 0o600); err != nil {
+			b.Error(err)
+		}
+	}
+	_ = log
+}
