@@ -2,6 +2,7 @@ package e2e
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"os"
@@ -93,10 +94,14 @@ type latencySample struct{ answer, invite time.Duration }
 // reportTrace ties a report the bot answered to its times, for the breakdown.
 type reportTrace struct {
 	atOnce   int
+	raw      bool
 	dm       id.RoomID
 	event    id.EventID
 	accepted time.Time
 	answered time.Time
+	// The raw responder's own times: the request handed over (synced and
+	// decrypted), the answer encrypted, the answer sent.
+	received, sendStart, sendEnd time.Time
 }
 
 type latencyRow struct {
@@ -152,8 +157,11 @@ func measureLatency(b *testing.B, ctx context.Context, bot *testbed.Bot, raw *ra
 			if err != nil {
 				b.Fatal(err)
 			}
-			for _, s := range samples {
+			for i, s := range samples {
 				row.raw, row.rawInvite = append(row.raw, s.answer), append(row.rawInvite, s.invite)
+				t := raw.trace(s.event)
+				t.atOnce, t.raw, t.dm, t.event, t.accepted, t.answered = atOnce, true, group[i].rawDM, s.event, s.accepted, s.accepted.Add(s.answer)
+				traces = append(traces, t)
 			}
 			if err := raw.failed(); err != nil {
 				b.Fatal(err)
@@ -270,9 +278,10 @@ type rawResponder struct {
 	u    *matrixtest.User
 	team []id.UserID
 
-	mu   sync.Mutex
-	dms  map[id.RoomID]id.UserID
-	errs []error
+	mu     sync.Mutex
+	dms    map[id.RoomID]id.UserID
+	traces map[id.EventID]*reportTrace
+	errs   []error
 }
 
 func newRawResponder(ctx context.Context, team []id.UserID) (*rawResponder, error) {
@@ -281,19 +290,23 @@ func newRawResponder(ctx context.Context, team []id.UserID) (*rawResponder, erro
 		return nil, err
 	}
 	u.SetAutoJoin(true)
-	r := &rawResponder{u: u, team: team, dms: map[id.RoomID]id.UserID{}}
+	r := &rawResponder{u: u, team: team, dms: map[id.RoomID]id.UserID{}, traces: map[id.EventID]*reportTrace{}}
 	syncer, ok := u.Client.Syncer.(mautrix.ExtensibleSyncer)
 	if !ok {
 		u.Close()
 		return nil, errors.New("the client syncer cannot take handlers")
 	}
 	syncer.OnEventType(event.EventMessage, func(_ context.Context, evt *event.Event) {
+		received := time.Now()
 		r.mu.Lock()
 		reporter := r.dms[evt.RoomID]
 		r.mu.Unlock()
 		if evt.Sender != reporter || !strings.Contains(evt.Content.AsMessage().Body, reportRequest) {
 			return
 		}
+		r.mu.Lock()
+		r.traces[evt.ID] = &reportTrace{received: received}
+		r.mu.Unlock()
 		// Like the bot's outbox: the answer and the room at once, each in
 		// its own request, without holding up the sync.
 		go r.answer(ctx, evt)
@@ -312,8 +325,29 @@ func (r *rawResponder) expect(dm id.RoomID, reporter id.UserID) {
 func (r *rawResponder) answer(ctx context.Context, evt *event.Event) {
 	content := &event.MessageEventContent{MsgType: event.MsgNotice, Body: "Thank you for reaching out."}
 	content.RelatesTo = (&event.RelatesTo{}).SetReplyTo(evt.ID)
-	_, err := r.u.Client.SendMessageEvent(ctx, evt.RoomID, event.EventMessage, content)
+	// What SendMessageEvent does in an encrypted room, in two steps to time them.
+	encrypted, err := r.u.Client.Crypto.Encrypt(ctx, evt.RoomID, event.EventMessage, content)
+	if err != nil {
+		r.fail(err)
+		return
+	}
+	sendStart := time.Now()
+	_, err = r.u.Client.SendMessageEvent(ctx, evt.RoomID, event.EventEncrypted, encrypted)
+	sendEnd := time.Now()
 	r.fail(err)
+	r.mu.Lock()
+	r.traces[evt.ID].sendStart, r.traces[evt.ID].sendEnd = sendStart, sendEnd
+	r.mu.Unlock()
+}
+
+// trace returns the responder's times for the request evt.
+func (r *rawResponder) trace(evt id.EventID) reportTrace {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if t := r.traces[evt]; t != nil {
+		return *t
+	}
+	return reportTrace{}
 }
 
 func (r *rawResponder) openRoom(ctx context.Context, evt *event.Event) {
@@ -358,16 +392,122 @@ func printLatencyTable(rows []latencyRow) {
 	}
 }
 
-// printAnswerBreakdown splits the bot's first answers, from its debug log.
+// botLogLine is what the breakdown reads of one line of the bot's JSON log.
+type botLogLine struct {
+	Time     string  `json:"time"`
+	Message  string  `json:"message"`
+	Lane     string  `json:"lane"`
+	URL      string  `json:"url"`
+	Duration float64 `json:"duration"`
+	CaseID   string  `json:"case_id"`
+	EventID  string  `json:"event_id"`
+	at       time.Time
+}
+
+// printAnswerBreakdown splits the wait for each first answer in stages,
+// the bot's from its debug log (its clock is the benchmark's), the raw
+// responder's from its own times: the DM's way to the code answering it
+// (bot: until the sync that brought it, or its key, returned; then
+// decryption, with the sender's device keys fetched if unknown), the
+// handler (its transaction and commit), the outbox picking the answer up,
+// the encryption set-up (device keys, one-time keys, the megolm session
+// sent to the reporter's device), the send request, and the answer's way
+// to the reporter (their sync and decryption).
 func printAnswerBreakdown(b *testing.B, log string, traces []reportTrace) {
-	if path := os.Getenv("SECBOT_BENCH_TRACE"); path != "" {
-		var sb strings.Builder
-		for _, t := range traces {
-			fmt.Fprintf(&sb, "{\"at_once\":%d,\"dm\":%q,\"event\":%q,\"accepted\":%d,\"answered\":%d}\n", t.atOnce, t.dm, t.event, t.accepted.UnixMicro(), t.answered.UnixMicro())
+	var syncs []time.Time
+	decrypting, decrypted := map[string]time.Time{}, map[string]time.Time{}
+	opened := map[string]botLogLine{}
+	lanes := map[string][]botLogLine{}
+	for _, text := range strings.Split(log, "\n") {
+		var l botLogLine
+		if json.Unmarshal([]byte(text), &l) != nil {
+			continue
 		}
-		if err := os.WriteFile(path, []byte(sb.String()), 0o600); err != nil {
-			b.Error(err)
+		var err error
+		if l.at, err = time.Parse("2006-01-02T15:04:05.000Z07:00", l.Time); err != nil {
+			continue
+		}
+		switch {
+		case l.Message == "Request completed" && strings.Contains(l.URL, "/sync?"):
+			syncs = append(syncs, l.at)
+		case l.Message == "Decrypting received event":
+			decrypting[l.EventID] = l.at
+		case l.Message == "Event decrypted successfully":
+			decrypted[l.EventID] = l.at
+		case l.Message == "Opened case":
+			opened[l.EventID] = l
+		case l.Lane != "":
+			lanes[l.Lane] = append(lanes[l.Lane], l)
 		}
 	}
-	_ = log
+	ms := func(d time.Duration) float64 { return float64(d.Microseconds()) / 1000 }
+	stages := []string{"DM to answering code", "  sync returned", "  batch, decryption", "handler (tx, commit)", "outbox pick-up", "encryption set-up", "send request", "to the reporter", "total"}
+	type key struct {
+		atOnce int
+		raw    bool
+	}
+	got := map[key]map[string][]time.Duration{}
+	add := func(k key, d map[string]time.Duration) {
+		if got[k] == nil {
+			got[k] = map[string][]time.Duration{}
+		}
+		for _, s := range stages {
+			got[k][s] = append(got[k][s], d[s])
+		}
+	}
+	for _, t := range traces {
+		d := map[string]time.Duration{"total": t.answered.Sub(t.accepted)}
+		if t.raw {
+			if t.sendEnd.IsZero() {
+				continue
+			}
+			d["DM to answering code"] = t.received.Sub(t.accepted)
+			d["encryption set-up"] = t.sendStart.Sub(t.received)
+			d["send request"] = t.sendEnd.Sub(t.sendStart)
+			d["to the reporter"] = t.answered.Sub(t.sendEnd)
+			add(key{t.atOnce, true}, d)
+			continue
+		}
+		o, ok := opened[string(t.event)]
+		lane := lanes["reply:"+o.CaseID]
+		start, done := decrypting[string(t.event)], decrypted[string(t.event)]
+		i, _ := slices.BinarySearchFunc(syncs, start, func(s, at time.Time) int { return s.Compare(at.Add(time.Nanosecond)) })
+		if !ok || len(lane) == 0 || start.IsZero() || done.IsZero() || i == 0 {
+			continue
+		}
+		picked := lane[0].at.Add(-time.Duration(lane[0].Duration * float64(time.Millisecond)))
+		var sendStart, sendEnd time.Time
+		for _, l := range lane {
+			if strings.Contains(l.URL, "/send/") {
+				sendStart, sendEnd = l.at.Add(-time.Duration(l.Duration*float64(time.Millisecond))), l.at
+				break
+			}
+		}
+		if sendEnd.IsZero() {
+			continue
+		}
+		d["DM to answering code"] = done.Sub(t.accepted)
+		d["  sync returned"] = syncs[i-1].Sub(t.accepted)
+		d["  batch, decryption"] = done.Sub(syncs[i-1])
+		d["handler (tx, commit)"] = o.at.Sub(done)
+		d["outbox pick-up"] = picked.Sub(o.at)
+		d["encryption set-up"] = sendStart.Sub(picked)
+		d["send request"] = sendEnd.Sub(sendStart)
+		d["to the reporter"] = t.answered.Sub(sendEnd)
+		add(key{t.atOnce, false}, d)
+	}
+	for _, k := range []int{1, latencyAtOnce} {
+		bot, raw := got[key{k, false}], got[key{k, true}]
+		if bot == nil || raw == nil {
+			b.Logf("the first answers with %d at once could not be traced in the bot's log", k)
+			continue
+		}
+		fmt.Printf("first answer, %d at once (bot: %d traced, raw: %d)  bot p50  bot p90  raw p50  raw p90 (ms)\n", k, len(bot["total"]), len(raw["total"]))
+		for _, s := range stages {
+			for _, d := range [][]time.Duration{bot[s], raw[s]} {
+				slices.Sort(d)
+			}
+			fmt.Printf("  %-22s %26.0f %8.0f %8.0f %8.0f\n", s, ms(pct(bot[s], 0.5)), ms(pct(bot[s], 0.9)), ms(pct(raw[s], 0.5)), ms(pct(raw[s], 0.9)))
+		}
+	}
 }
