@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"net/http"
 	"os"
 	"slices"
 	"strings"
@@ -99,9 +100,10 @@ type reportTrace struct {
 	event    id.EventID
 	accepted time.Time
 	answered time.Time
-	// The raw responder's own times: the request handed over (synced and
-	// decrypted), the answer encrypted, the answer sent.
-	received, sendStart, sendEnd time.Time
+	// The raw responder's own times: its sync that brought the request
+	// returned, the request handed over (decrypted), the answer encrypted,
+	// the answer sent.
+	synced, received, sendStart, sendEnd time.Time
 }
 
 type latencyRow struct {
@@ -281,37 +283,48 @@ type rawResponder struct {
 	mu     sync.Mutex
 	dms    map[id.RoomID]id.UserID
 	traces map[id.EventID]*reportTrace
+	synced time.Time // when its last sync returned
 	errs   []error
 }
 
 func newRawResponder(ctx context.Context, team []id.UserID) (*rawResponder, error) {
-	u, err := bed.NewUser(ctx, "latraw")
+	r := &rawResponder{team: team, dms: map[id.RoomID]id.UserID{}, traces: map[id.EventID]*reportTrace{}}
+	const name = "latraw"
+	if err := bed.Server.Register(ctx, name, "password-"+name); err != nil {
+		return nil, err
+	}
+	var err error
+	r.u, err = matrixtest.Login(ctx, bed.Server, name, "password-"+name, bed.Dir, func(cli *mautrix.Client) {
+		cli.ResponseHook = func(req *http.Request, _ *http.Response, err error, _ time.Duration) {
+			if err == nil && strings.HasSuffix(req.URL.Path, "/sync") {
+				r.mu.Lock()
+				r.synced = time.Now()
+				r.mu.Unlock()
+			}
+		}
+		cli.Syncer.(mautrix.ExtensibleSyncer).OnEventType(event.EventMessage, func(_ context.Context, evt *event.Event) {
+			received := time.Now()
+			r.mu.Lock()
+			reporter := r.dms[evt.RoomID]
+			if evt.Sender == reporter && strings.Contains(evt.Content.AsMessage().Body, reportRequest) {
+				r.traces[evt.ID] = &reportTrace{synced: r.synced, received: received}
+			} else {
+				reporter = ""
+			}
+			r.mu.Unlock()
+			if reporter == "" {
+				return
+			}
+			// Like the bot's outbox: the answer and the room at once, each
+			// in its own request, without holding up the sync.
+			go r.answer(ctx, cli, evt)
+			go r.openRoom(ctx, cli, evt)
+		})
+	})
 	if err != nil {
 		return nil, err
 	}
-	u.SetAutoJoin(true)
-	r := &rawResponder{u: u, team: team, dms: map[id.RoomID]id.UserID{}, traces: map[id.EventID]*reportTrace{}}
-	syncer, ok := u.Client.Syncer.(mautrix.ExtensibleSyncer)
-	if !ok {
-		u.Close()
-		return nil, errors.New("the client syncer cannot take handlers")
-	}
-	syncer.OnEventType(event.EventMessage, func(_ context.Context, evt *event.Event) {
-		received := time.Now()
-		r.mu.Lock()
-		reporter := r.dms[evt.RoomID]
-		r.mu.Unlock()
-		if evt.Sender != reporter || !strings.Contains(evt.Content.AsMessage().Body, reportRequest) {
-			return
-		}
-		r.mu.Lock()
-		r.traces[evt.ID] = &reportTrace{received: received}
-		r.mu.Unlock()
-		// Like the bot's outbox: the answer and the room at once, each in
-		// its own request, without holding up the sync.
-		go r.answer(ctx, evt)
-		go r.openRoom(ctx, evt)
-	})
+	r.u.SetAutoJoin(true)
 	return r, nil
 }
 
@@ -322,17 +335,17 @@ func (r *rawResponder) expect(dm id.RoomID, reporter id.UserID) {
 	r.mu.Unlock()
 }
 
-func (r *rawResponder) answer(ctx context.Context, evt *event.Event) {
+func (r *rawResponder) answer(ctx context.Context, cli *mautrix.Client, evt *event.Event) {
 	content := &event.MessageEventContent{MsgType: event.MsgNotice, Body: "Thank you for reaching out."}
 	content.RelatesTo = (&event.RelatesTo{}).SetReplyTo(evt.ID)
 	// What SendMessageEvent does in an encrypted room, in two steps to time them.
-	encrypted, err := r.u.Client.Crypto.Encrypt(ctx, evt.RoomID, event.EventMessage, content)
+	encrypted, err := cli.Crypto.Encrypt(ctx, evt.RoomID, event.EventMessage, content)
 	if err != nil {
 		r.fail(err)
 		return
 	}
 	sendStart := time.Now()
-	_, err = r.u.Client.SendMessageEvent(ctx, evt.RoomID, event.EventEncrypted, encrypted)
+	_, err = cli.SendMessageEvent(ctx, evt.RoomID, event.EventEncrypted, encrypted)
 	sendEnd := time.Now()
 	r.fail(err)
 	r.mu.Lock()
@@ -350,8 +363,8 @@ func (r *rawResponder) trace(evt id.EventID) reportTrace {
 	return reportTrace{}
 }
 
-func (r *rawResponder) openRoom(ctx context.Context, evt *event.Event) {
-	_, err := r.u.Client.CreateRoom(ctx, &mautrix.ReqCreateRoom{
+func (r *rawResponder) openRoom(ctx context.Context, cli *mautrix.Client, evt *event.Event) {
+	_, err := cli.CreateRoom(ctx, &mautrix.ReqCreateRoom{
 		Preset: "private_chat", Visibility: "private", Name: "raw report",
 		Invite: append([]id.UserID{evt.Sender}, r.team...),
 		InitialState: []*event.Event{
@@ -462,6 +475,8 @@ func printAnswerBreakdown(b *testing.B, log string, traces []reportTrace) {
 				continue
 			}
 			d["DM to answering code"] = t.received.Sub(t.accepted)
+			d["  sync returned"] = t.synced.Sub(t.accepted)
+			d["  batch, decryption"] = t.received.Sub(t.synced)
 			d["encryption set-up"] = t.sendStart.Sub(t.received)
 			d["send request"] = t.sendEnd.Sub(t.sendStart)
 			d["to the reporter"] = t.answered.Sub(t.sendEnd)
