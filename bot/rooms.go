@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net/http"
 	"reflect"
+	"time"
 
 	"maunium.net/go/mautrix"
 	"maunium.net/go/mautrix/event"
@@ -25,10 +26,49 @@ func init() {
 	event.TypeMap[CaseStateType] = reflect.TypeOf(CaseState{})
 }
 
-// JoinRoom joins a room the bot was invited to.
+// JoinRoom joins a room the bot was invited to. In an encrypted direct
+// chat it then shares its room key with the other side in the background,
+// so that its first answer there is encrypted and sent at once.
 func (b *Bot) JoinRoom(ctx context.Context, roomID id.RoomID) error {
-	_, err := b.Client.JoinRoomByID(ctx, roomID)
-	return err
+	if _, err := b.Client.JoinRoomByID(ctx, roomID); err != nil {
+		return err
+	}
+	if b.crypto != nil {
+		go b.shareRoomKeyEarly(ctx, roomID)
+	}
+	return nil
+}
+
+// shareRoomKeyEarly shares the bot's megolm session of a direct chat it
+// just joined with the other member's devices. Otherwise the first answer
+// there waits for it: the reporter's device keys (and, with them known at
+// once, their message is decrypted without fetching them in the sync loop
+// too), an Olm message to each device and a to-device request, on the
+// busiest path a reporter waits on. The session is the one the first
+// answer uses (mautrix drops it when the membership or the reporter's
+// devices change, and shares a new one then); a failure here only leaves
+// the sharing to the first message, as before.
+func (b *Bot) shareRoomKeyEarly(ctx context.Context, roomID id.RoomID) {
+	ctx, cancel := context.WithTimeout(ctx, time.Minute)
+	defer cancel()
+	log := b.log.With().Stringer("room_id", roomID).Logger()
+	// The room's state reaches the state store only with the next sync: ask.
+	if _, err := b.Client.State(ctx, roomID); err != nil {
+		log.Debug().Err(err).Msg("Could not read a joined room's state to share the room key early")
+		return
+	}
+	if encrypted, err := b.Client.StateStore.IsEncrypted(ctx, roomID); err != nil || !encrypted {
+		return
+	}
+	members, err := b.Client.StateStore.GetRoomJoinedOrInvitedMembers(ctx, roomID)
+	if err != nil || len(members) != 2 {
+		return // a direct chat only: larger rooms change members before the bot speaks
+	}
+	if err := b.crypto.Machine().ShareGroupSession(ctx, roomID, members); err != nil {
+		log.Debug().Err(err).Msg("Could not share the room key early; the first message will")
+		return
+	}
+	log.Debug().Msg("Shared the room key of a direct chat ahead of the first answer")
 }
 
 // LeaveRoom leaves (or declines the invite to) a room.

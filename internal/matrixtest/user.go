@@ -45,8 +45,10 @@ func NewUser(ctx context.Context, srv *Server, localpart, dir string) (*User, er
 	return Login(ctx, srv, localpart, password, dir)
 }
 
-// Login logs an existing account in with encryption and starts syncing.
-func Login(ctx context.Context, srv *Server, localpart, password, dir string) (*User, error) {
+// Login logs an existing account in with encryption and starts syncing;
+// each of before is called on the client first (to add sync handlers or
+// hooks without racing the sync).
+func Login(ctx context.Context, srv *Server, localpart, password, dir string, before ...func(*mautrix.Client)) (*User, error) {
 	cli, err := mautrix.NewClient(srv.URL, "", "")
 	if err != nil {
 		return nil, err
@@ -77,6 +79,9 @@ func Login(ctx context.Context, srv *Server, localpart, password, dir string) (*
 		}
 	})
 	helper.DecryptErrorCallback = func(evt *event.Event, err error) { u.record(evt) }
+	for _, f := range before {
+		f(cli)
+	}
 	syncCtx, cancel := context.WithCancel(context.Background())
 	u.cancel, u.done = cancel, make(chan struct{})
 	go func() {
