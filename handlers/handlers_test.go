@@ -465,3 +465,28 @@ func TestAReloadMovesTeamNoticesToTheNewTeamRoom(t *testing.T) {
 		t.Error("nothing went to the new team room")
 	}
 }
+
+func TestOnlyTheStepAReporterAskedForSaysSo(t *testing.T) {
+	w := newWorld(t, monday)
+	w.openCase()
+	w.clock.Advance(97 * time.Hour) // the detailed response is overdue
+	w.tick()                        // the ladder tells the coordinator
+	w.say(caseRoom, reporter, "!escalate")
+	before := len(w.sends())
+	w.tick() // the backup, at the reporter's request
+	asked := w.sends()[before:]
+	if len(asked) == 0 || !strings.Contains(strings.Join(asked, "\n"), "asked for this with `!escalate`") {
+		t.Fatalf("the reporter's escalation does not say so: %q", asked)
+	}
+	before = len(w.sends())
+	w.clock.Advance(48 * time.Hour) // the ladder's own team step
+	w.tick()
+	for _, md := range w.sends()[before:] {
+		if strings.Contains(md, "!escalate") {
+			t.Errorf("the ladder's own step claims the reporter asked: %q", md)
+		}
+	}
+	if len(w.sends()) == before {
+		t.Error("the team step did not fire")
+	}
+}

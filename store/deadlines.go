@@ -90,11 +90,11 @@ func (s *Store) MeetDeadline(ctx context.Context, caseID disclosure.CaseID, kind
 // AdvanceDeadline records that a firing happened: the reminder was sent or
 // one more escalation step went out. It succeeds only if the row is still
 // at the generation and progress the firing was decided on, so a stale or
-// repeated firing changes nothing (it reports false).
+// repeated firing changes nothing (it reports false). escalatedBy is who
+// asked for the next firing ("" once a reporter's !escalate was used up).
 func (s *Store) AdvanceDeadline(ctx context.Context, from Deadline, reminded bool, ladderStep int, next time.Time, escalatedBy disclosure.Person) (bool, error) {
 	res, err := s.db.Exec(ctx, `
-		UPDATE deadlines SET reminded = $5, ladder_step = $6, next_at = $7,
-			escalated_by = CASE WHEN $8 = '' THEN escalated_by ELSE $8 END
+		UPDATE deadlines SET reminded = $5, ladder_step = $6, next_at = $7, escalated_by = $8
 		WHERE case_id = $1 AND kind = $2 AND generation = $3 AND ladder_step = $4 AND reminded = $9 AND met_at IS NULL`,
 		from.CaseID.String(), from.Kind, from.Generation, from.LadderStep, reminded, ladderStep, optMillis(next), escalatedBy, from.Reminded)
 	if err != nil {
