@@ -68,7 +68,9 @@ type Case struct {
 	// Advisory is the GHSA ID ("" while there is none); ForkURL the
 	// private fork's address.
 	Advisory, ForkURL string
-	NeedToKnow        []Person
+	// ReporterGitHub is the GitHub account the reporter named as theirs.
+	ReporterGitHub string
+	NeedToKnow     []Person
 }
 
 // Finished reports whether the case is published, rejected or closed: no
@@ -178,6 +180,8 @@ const (
 	FactSeverity Fact = "severity"
 	FactSummary  Fact = "summary"
 	FactCredit   Fact = "credit"
+	// FactReporterGitHub is the reporter's own GitHub account.
+	FactReporterGitHub Fact = "reporter_github"
 )
 
 // FactChange sets a fact.

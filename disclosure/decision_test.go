@@ -213,3 +213,20 @@ func TestOpeningInvitesTheReporterAndTheTeamAndStartsTheClocks(t *testing.T) {
 		t.Errorf("rotation suggests %s for case 2", o.Suggested)
 	}
 }
+
+func TestTheReporterNamesOnlyTheirOwnGitHubAccountOnce(t *testing.T) {
+	r := req("@reporter:x", Place{Kind: CaseRoom, Case: one})
+	r.Policy.GitHub = true
+	c := &Case{ID: one, Stage: StageAssigned}
+	d, err := c.NameOwnGitHub(r, "rita")
+	if err != nil || len(d.Effects) != 1 || len(d.Facts) != 1 || d.Facts[0].Value != "rita" {
+		t.Fatalf("first name: %+v, %v", d, err)
+	}
+	c.ReporterGitHub = "rita"
+	if _, err := c.NameOwnGitHub(r, "RITA"); err != nil {
+		t.Errorf("the same account again: %v", err)
+	}
+	if d, err := c.NameOwnGitHub(r, "mallory"); err == nil || d.Changes() {
+		t.Errorf("a second, other account was added: %+v, %v", d, err)
+	}
+}

@@ -1,6 +1,10 @@
 package disclosure
 
-import "github.com/enarx/secbot/templates"
+import (
+	"strings"
+
+	"github.com/enarx/secbot/templates"
+)
 
 // The reporter's decisions on their own case. Each is only reached through
 // a command with "!", so a chat reply of "agree" agrees to nothing.
@@ -93,3 +97,18 @@ func (c *Case) Escalate(r Request) (Decision, error) {
 // rejected or closed case sends no reminder and no escalation, whatever its
 // deadline rows say.
 func (c *Case) ClockRuns() bool { return !c.Finished() }
+
+// NameOwnGitHub is the reporter's !github NAME: their own GitHub account,
+// invited to the private advisory. Once: who else may read the advisory is
+// the team's need-to-know decision (`!sec github`, `!sec embargo add`).
+func (c *Case) NameOwnGitHub(r Request, login string) (Decision, error) {
+	if c.ReporterGitHub != "" && !strings.EqualFold(c.ReporterGitHub, login) {
+		return Decision{}, refusef("github.invite", "you already named your GitHub account (%s). To add someone else to the private advisory, ask the team here.", c.ReporterGitHub)
+	}
+	d, err := c.InviteToAdvisory(r, login)
+	if err != nil {
+		return d, err
+	}
+	d.Facts = append(d.Facts, FactChange{FactReporterGitHub, login})
+	return d, nil
+}

@@ -14,7 +14,7 @@ import (
 // domainCase reads a stored case as the domain decides on it.
 func (h *Handlers) domainCase(ctx context.Context, cs *store.Case) (*disclosure.Case, error) {
 	c := &disclosure.Case{ID: cs.ID, Reporter: disclosure.Person(cs.Reporter), Stage: cs.Stage, Handler: disclosure.Person(cs.Handler),
-		CreatedAt: cs.CreatedAt, Advisory: cs.GHSAID, ForkURL: cs.ForkURL}
+		CreatedAt: cs.CreatedAt, Advisory: cs.GHSAID, ForkURL: cs.ForkURL, ReporterGitHub: cs.ReporterGitHub}
 	var err error
 	if c.Embargo, err = h.store.Embargo(ctx, cs.ID); err != nil {
 		return nil, err
@@ -43,11 +43,12 @@ func storeDeadline(caseID disclosure.CaseID, d disclosure.Deadline) store.Deadli
 }
 
 var storeFacts = map[disclosure.Fact]store.CaseFact{
-	disclosure.FactAffected: store.FactAffected,
-	disclosure.FactPatched:  store.FactPatched,
-	disclosure.FactSeverity: store.FactSeverity,
-	disclosure.FactSummary:  store.FactSummary,
-	disclosure.FactCredit:   store.FactCredit,
+	disclosure.FactAffected:       store.FactAffected,
+	disclosure.FactPatched:        store.FactPatched,
+	disclosure.FactSeverity:       store.FactSeverity,
+	disclosure.FactSummary:        store.FactSummary,
+	disclosure.FactCredit:         store.FactCredit,
+	disclosure.FactReporterGitHub: store.FactReporterGitHub,
 }
 
 // apply records a decision: its state changes, audit line, effects and

@@ -15,7 +15,7 @@ func (h *Handlers) reporterCommands() map[string]*command {
 		{name: "help", summary: "what you can say here", run: h.cmdReporterHelp},
 		{name: "status", summary: "where your report stands and what we promised by when", caseArg: impliedCase, run: h.cmdReporterStatus},
 		{name: "escalate", bang: true, summary: "chase the team if we missed a promise", caseArg: impliedCase, run: h.cmdEscalate},
-		{name: "github", bang: true, args: "NAME", summary: "be invited to the private GitHub Security Advisory as GitHub user NAME", caseArg: impliedCase, run: h.cmdGitHub},
+		{name: "github", bang: true, args: "NAME", summary: "be invited to the private GitHub Security Advisory as GitHub user NAME (your own account, once)", caseArg: impliedCase, run: h.cmdOwnGitHub},
 		{name: "agree", bang: true, summary: "accept the embargo date the team proposed", caseArg: impliedCase, run: h.cmdAgree},
 		{name: "disagree", bang: true, summary: "decline the embargo date the team proposed", caseArg: impliedCase, run: h.cmdDisagree},
 		{name: "credit", bang: true, args: "NAME|none", summary: "how the advisory credits you: your GitHub name, or none", caseArg: impliedCase, run: h.cmdCredit},
@@ -107,4 +107,13 @@ func (h *Handlers) cmdCredit(c *cmdContext) (disclosure.Decision, error) {
 		return disclosure.Decision{}, usage("%s is not a GitHub user name", templates.EscapeMarkdown(truncate(name, 40)))
 	}
 	return c.c.Credit(c.req, name)
+}
+
+// cmdOwnGitHub is the reporter naming their own GitHub account.
+func (h *Handlers) cmdOwnGitHub(c *cmdContext) (disclosure.Decision, error) {
+	login, err := githubArg(c)
+	if err != nil {
+		return disclosure.Decision{}, err
+	}
+	return c.c.NameOwnGitHub(c.req, login)
 }

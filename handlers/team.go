@@ -291,14 +291,23 @@ func (h *Handlers) cmdEmbargo(c *cmdContext) (disclosure.Decision, error) {
 }
 
 func (h *Handlers) cmdGitHub(c *cmdContext) (disclosure.Decision, error) {
+	login, err := githubArg(c)
+	if err != nil {
+		return disclosure.Decision{}, err
+	}
+	return c.c.InviteToAdvisory(c.req, login)
+}
+
+// githubArg is the one GitHub user name a command takes.
+func githubArg(c *cmdContext) (string, error) {
 	if len(c.args) != 1 {
-		return disclosure.Decision{}, usage("one GitHub user name, e.g. octocat")
+		return "", usage("one GitHub user name, e.g. octocat")
 	}
 	login := strings.TrimPrefix(c.args[0], "@")
 	if !githubLogin.MatchString(login) {
-		return disclosure.Decision{}, usage("%s is not a GitHub user name (letters, digits and single hyphens, at most 39)", templates.EscapeMarkdown(truncate(c.args[0], 40)))
+		return "", usage("%s is not a GitHub user name (letters, digits and single hyphens, at most 39)", templates.EscapeMarkdown(truncate(c.args[0], 40)))
 	}
-	return c.c.InviteToAdvisory(c.req, login)
+	return login, nil
 }
 
 func (h *Handlers) cmdFork(c *cmdContext) (disclosure.Decision, error) { return c.c.Fork(c.req) }

@@ -28,19 +28,21 @@ type Case struct {
 	ForkURL    string
 	// What the team recorded for the advisory and the announcement.
 	Affected, Patched, Severity, PublicSummary, Credit, CVEID string
+	// ReporterGitHub is the GitHub account the reporter named as theirs.
+	ReporterGitHub string
 }
 
 // ErrNotFound is returned when a looked-up row does not exist.
 var ErrNotFound = errors.New("not found")
 
-const caseColumns = `id, reporter, source_room, dm_room, case_room, stage, handler, created_at, updated_at, closed_at, ghsa_id, ghsa_url, fork_name, fork_url, affected, patched, severity, public_summary, credit, cve_id`
+const caseColumns = `id, reporter, source_room, dm_room, case_room, stage, handler, created_at, updated_at, closed_at, ghsa_id, ghsa_url, fork_name, fork_url, affected, patched, severity, public_summary, credit, cve_id, reporter_github`
 
 func scanCase(row interface{ Scan(...any) error }) (*Case, error) {
 	var c Case
 	var rawID string
 	var created, updated int64
 	var closed sql.NullInt64
-	err := row.Scan(&rawID, &c.Reporter, &c.SourceRoom, &c.DMRoom, &c.CaseRoom, &c.Stage, &c.Handler, &created, &updated, &closed, &c.GHSAID, &c.GHSAURL, &c.ForkName, &c.ForkURL, &c.Affected, &c.Patched, &c.Severity, &c.PublicSummary, &c.Credit, &c.CVEID)
+	err := row.Scan(&rawID, &c.Reporter, &c.SourceRoom, &c.DMRoom, &c.CaseRoom, &c.Stage, &c.Handler, &created, &updated, &closed, &c.GHSAID, &c.GHSAURL, &c.ForkName, &c.ForkURL, &c.Affected, &c.Patched, &c.Severity, &c.PublicSummary, &c.Credit, &c.CVEID, &c.ReporterGitHub)
 	if errors.Is(err, sql.ErrNoRows) {
 		return nil, ErrNotFound
 	} else if err != nil {
@@ -216,12 +218,14 @@ const (
 	FactSummary  CaseFact = "public_summary"
 	FactCredit   CaseFact = "credit"
 	FactCVE      CaseFact = "cve_id"
+	// FactReporterGitHub is the reporter's own GitHub account.
+	FactReporterGitHub CaseFact = "reporter_github"
 )
 
 // SetFact records one fact of a case.
 func (s *Store) SetFact(ctx context.Context, caseID disclosure.CaseID, fact CaseFact, value string, now time.Time) error {
 	switch fact {
-	case FactAffected, FactPatched, FactSeverity, FactSummary, FactCredit, FactCVE:
+	case FactAffected, FactPatched, FactSeverity, FactSummary, FactCredit, FactCVE, FactReporterGitHub:
 	default:
 		return fmt.Errorf("unknown case fact %q", fact)
 	}
