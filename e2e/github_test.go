@@ -44,8 +44,11 @@ func TestEachCaseGetsADraftAdvisoryTheReporterIsInvitedTo(t *testing.T) {
 	if got := gh.Advisories()[0].CollaboratingUsers; !slices.Contains(got, "octocat") {
 		t.Errorf("collaborators on GitHub: %v", got)
 	}
-	say(t, ctx, reporter, room, "!github no-such-user")
-	waitMessage(t, ctx, reporter, room, bot.UserID, "GitHub has no user named")
+	// The reporter names their own account once; anyone else is the team's call.
+	say(t, ctx, reporter, room, "!github someone-else")
+	waitMessage(t, ctx, reporter, room, bot.UserID, "you already named your GitHub account (octocat)")
+	say(t, ctx, bed.Alice, bed.TeamRoom, "!sec github "+caseID+" no-such-user")
+	waitMessage(t, ctx, bed.Alice, bed.TeamRoom, bot.UserID, "GitHub has no user named")
 
 	// A private repository cannot get a CVE from GitHub: said plainly.
 	say(t, ctx, bed.Alice, bed.TeamRoom, "!sec cve "+caseID)
