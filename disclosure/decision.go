@@ -180,6 +180,8 @@ const (
 	FactSeverity Fact = "severity"
 	FactSummary  Fact = "summary"
 	FactCredit   Fact = "credit"
+	// FactCVE is the CVE GitHub assigned.
+	FactCVE Fact = "cve"
 	// FactReporterGitHub is the reporter's own GitHub account.
 	FactReporterGitHub Fact = "reporter_github"
 )

@@ -240,11 +240,11 @@ func (e *Effects) publish(ctx context.Context, _ store.Effect, p store.AdvisoryE
 	}
 	return e.Store.Tx(ctx, func(ctx context.Context) error {
 		now := e.Clock.Now()
-		if err := e.Store.SetFact(ctx, c.ID, store.FactCVE, adv.CVEID, now); err != nil {
+		if err := e.Store.SetFact(ctx, c.ID, disclosure.FactCVE, adv.CVEID, now); err != nil {
 			return err
 		}
 		if adv.Severity != "" && c.Severity == "" {
-			if err := e.Store.SetFact(ctx, c.ID, store.FactSeverity, adv.Severity, now); err != nil {
+			if err := e.Store.SetFact(ctx, c.ID, disclosure.FactSeverity, adv.Severity, now); err != nil {
 				return err
 			}
 		}

@@ -42,15 +42,6 @@ func storeDeadline(caseID disclosure.CaseID, d disclosure.Deadline) store.Deadli
 		Reminded: d.Reminded, LadderStep: d.LadderStep, MetAt: d.MetAt, NextAt: d.NextAt}
 }
 
-var storeFacts = map[disclosure.Fact]store.CaseFact{
-	disclosure.FactAffected:       store.FactAffected,
-	disclosure.FactPatched:        store.FactPatched,
-	disclosure.FactSeverity:       store.FactSeverity,
-	disclosure.FactSummary:        store.FactSummary,
-	disclosure.FactCredit:         store.FactCredit,
-	disclosure.FactReporterGitHub: store.FactReporterGitHub,
-}
-
 // apply records a decision: its state changes, audit line, effects and
 // messages, inside the caller's transaction. cs is the decision's case
 // (nil for commands without one); msg is what it answers.
@@ -104,7 +95,7 @@ func (h *Handlers) apply(ctx context.Context, msg Message, cs *store.Case, req d
 		}
 	}
 	for _, f := range d.Facts {
-		if err := h.store.SetFact(ctx, cs.ID, storeFacts[f.Fact], f.Value, now); err != nil {
+		if err := h.store.SetFact(ctx, cs.ID, f.Fact, f.Value, now); err != nil {
 			return err
 		}
 	}

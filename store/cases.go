@@ -207,29 +207,24 @@ func (s *Store) ServiceRecovered(ctx context.Context, service string) (bool, err
 	return n > 0, err
 }
 
-// CaseFact is a field the team records on a case.
-type CaseFact string
-
-// The facts a case records.
-const (
-	FactAffected CaseFact = "affected"
-	FactPatched  CaseFact = "patched"
-	FactSeverity CaseFact = "severity"
-	FactSummary  CaseFact = "public_summary"
-	FactCredit   CaseFact = "credit"
-	FactCVE      CaseFact = "cve_id"
-	// FactReporterGitHub is the reporter's own GitHub account.
-	FactReporterGitHub CaseFact = "reporter_github"
-)
+// factColumns are the columns of the facts a case records.
+var factColumns = map[disclosure.Fact]string{
+	disclosure.FactAffected:       "affected",
+	disclosure.FactPatched:        "patched",
+	disclosure.FactSeverity:       "severity",
+	disclosure.FactSummary:        "public_summary",
+	disclosure.FactCredit:         "credit",
+	disclosure.FactCVE:            "cve_id",
+	disclosure.FactReporterGitHub: "reporter_github",
+}
 
 // SetFact records one fact of a case.
-func (s *Store) SetFact(ctx context.Context, caseID disclosure.CaseID, fact CaseFact, value string, now time.Time) error {
-	switch fact {
-	case FactAffected, FactPatched, FactSeverity, FactSummary, FactCredit, FactCVE, FactReporterGitHub:
-	default:
+func (s *Store) SetFact(ctx context.Context, caseID disclosure.CaseID, fact disclosure.Fact, value string, now time.Time) error {
+	column, ok := factColumns[fact]
+	if !ok {
 		return fmt.Errorf("unknown case fact %q", fact)
 	}
-	return s.updateCase(ctx, caseID, string(fact)+` = $2, updated_at = $3`, value, millis(now))
+	return s.updateCase(ctx, caseID, column+` = $2, updated_at = $3`, value, millis(now))
 }
 
 // CasesSince returns the cases opened at or after t, oldest first.
