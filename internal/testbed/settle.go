@@ -1,0 +1,127 @@
+package testbed
+
+import (
+	"context"
+	"database/sql"
+	"fmt"
+	"testing"
+	"time"
+
+	"maunium.net/go/mautrix/event"
+	"maunium.net/go/mautrix/id"
+
+	// The bot's own SQLite driver (mattn/go-sqlite3, registered as "sqlite3").
+	_ "go.mau.fi/util/dbutil/litestream"
+
+	"github.com/enarx/secbot/internal/matrixtest"
+)
+
+// SettleTimeout bounds one Settle. It is generous because effects cut off
+// by a kill wait out their retry backoff first; a settled bot passes the
+// barrier in well under a second.
+const SettleTimeout = 2 * time.Minute
+
+// Settle is the barrier a test passes before it asserts that something
+// happened exactly once, or not at all. It replaces waiting a quiet period,
+// which passes as well when work is merely still pending. When it returns:
+//
+//   - every event sent to the bot before the call has been handled: a team
+//     member's marker (`!sec help` in the team room) is answered, twice in
+//     a row. The bot handles sync batches one after another and commits
+//     every handler of a batch before it fetches the next, and the first
+//     marker's batch holds everything sent before it; the second marker,
+//     sent once the first is answered, can only come in a later batch, so
+//     its answer proves the first marker's whole batch committed;
+//   - the bot has made every effect it decided: its outbox has no pending
+//     row and no encrypted event is noted and not yet handled (both read
+//     from its database, opened read-only);
+//   - each observer's client has caught up with the homeserver, so what it
+//     counts includes every message the bot sent.
+//
+// It fails the test if any of that takes longer than SettleTimeout.
+func (b *Bed) Settle(t testing.TB, ctx context.Context, bot *Bot, observers ...*matrixtest.User) {
+	t.Helper()
+	if err := b.settle(ctx, bot, observers); err != nil {
+		t.Fatalf("settle %s: %v", bot.UserID, err)
+	}
+}
+
+func (b *Bed) settle(ctx context.Context, bot *Bot, observers []*matrixtest.User) error {
+	ctx, cancel := context.WithTimeout(ctx, SettleTimeout)
+	defer cancel()
+	// Alice's client encrypts the marker for the room members it knows of.
+	if err := b.Alice.WaitJoined(ctx, SettleTimeout, b.TeamRoom, bot.UserID); err != nil {
+		return err
+	}
+	for range 2 {
+		if err := b.marker(ctx, bot); err != nil {
+			return err
+		}
+	}
+	if err := bot.WaitIdle(ctx); err != nil {
+		return err
+	}
+	seen := map[*matrixtest.User]bool{}
+	for _, u := range observers {
+		if seen[u] {
+			continue
+		}
+		seen[u] = true
+		if err := u.CatchUp(ctx, SettleTimeout); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// marker has Alice send `!sec help` in the team room and waits for the
+// bot's answer to that very message.
+func (b *Bed) marker(ctx context.Context, bot *Bot) error {
+	marker, err := b.Alice.Say(ctx, b.TeamRoom, "!sec help")
+	if err != nil {
+		return fmt.Errorf("send the marker: %w", err)
+	}
+	_, err = b.Alice.Wait(ctx, SettleTimeout, "the answer to the marker "+marker.String(), func(evt *event.Event) bool {
+		return evt.Type == event.EventMessage && evt.RoomID == b.TeamRoom && evt.Sender == bot.UserID && repliesTo(evt) == marker
+	})
+	return err
+}
+
+func repliesTo(evt *event.Event) id.EventID {
+	msg, ok := evt.Content.Parsed.(*event.MessageEventContent)
+	if !ok || msg.RelatesTo == nil {
+		return ""
+	}
+	return msg.RelatesTo.GetReplyTo()
+}
+
+// Pending reads from the bot's database (opened read-only, so it works
+// whether the bot runs or not) how many effects are recorded and not yet
+// made, and how many encrypted events are noted and not yet handled.
+func (p *Bot) Pending(ctx context.Context) (effects, awaiting int, err error) {
+	db, err := sql.Open("sqlite3", fmt.Sprintf("file:%s?mode=ro&_busy_timeout=5000", p.DBPath))
+	if err != nil {
+		return 0, 0, err
+	}
+	defer db.Close()
+	err = db.QueryRowContext(ctx, `SELECT
+		(SELECT COUNT(*) FROM outbox WHERE state = 'pending'),
+		(SELECT COUNT(*) FROM awaiting_keys)`).Scan(&effects, &awaiting)
+	return effects, awaiting, err
+}
+
+// WaitIdle waits until the bot has no pending effect and no encrypted
+// event noted and not yet handled.
+func (p *Bot) WaitIdle(ctx context.Context) error {
+	for {
+		effects, awaiting, err := p.Pending(ctx)
+		if err == nil && effects == 0 && awaiting == 0 {
+			return nil
+		}
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("the bot is not idle (%d effects pending, %d encrypted events awaiting their keys, %v): %w", effects, awaiting, err, ctx.Err())
+		case <-time.After(100 * time.Millisecond):
+		}
+	}
+}
