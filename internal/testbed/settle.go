@@ -43,15 +43,33 @@ const SettleTimeout = 2 * time.Minute
 // It fails the test if any of that takes longer than SettleTimeout.
 func (b *Bed) Settle(t testing.TB, ctx context.Context, bot *Bot, observers ...*matrixtest.User) {
 	t.Helper()
+	b.SettleWith(t, ctx, bot, b.TeamMarker(), observers...)
+}
+
+// A Marker is a message the bot answers with a reply to it: the proof, for
+// Settle, that the bot has handled everything sent before it.
+type Marker struct {
+	From *matrixtest.User
+	Room id.RoomID
+	Text string
+}
+
+// TeamMarker is Alice asking for `!sec help` in the team room.
+func (b *Bed) TeamMarker() Marker { return Marker{From: b.Alice, Room: b.TeamRoom, Text: "!sec help"} }
+
+// SettleWith is Settle with another marker, e.g. a reporter's `help` in
+// their DM with the bot.
+func (b *Bed) SettleWith(t testing.TB, ctx context.Context, bot *Bot, marker Marker, observers ...*matrixtest.User) {
+	t.Helper()
 	start := time.Now()
-	steps, err := b.settle(ctx, bot, observers)
+	steps, err := b.settle(ctx, bot, marker, observers)
 	if err != nil {
 		t.Fatalf("settle %s: %v (after %s)", bot.UserID, err, steps)
 	}
 	t.Logf("settled %s in %s (%s)", bot.UserID, time.Since(start).Round(time.Millisecond), steps)
 }
 
-func (b *Bed) settle(ctx context.Context, bot *Bot, observers []*matrixtest.User) (steps string, err error) {
+func (b *Bed) settle(ctx context.Context, bot *Bot, m Marker, observers []*matrixtest.User) (steps string, err error) {
 	ctx, cancel := context.WithTimeout(ctx, SettleTimeout)
 	defer cancel()
 	last := time.Now()
@@ -60,13 +78,13 @@ func (b *Bed) settle(ctx context.Context, bot *Bot, observers []*matrixtest.User
 		last = time.Now()
 	}
 	defer func() { steps = strings.TrimSuffix(steps, "; ") }()
-	// Alice's client encrypts the marker for the room members it knows of.
-	if err := b.Alice.WaitJoined(ctx, SettleTimeout, b.TeamRoom, bot.UserID); err != nil {
+	// The sender's client encrypts the marker for the room members it knows of.
+	if err := m.From.WaitJoined(ctx, SettleTimeout, m.Room, bot.UserID); err != nil {
 		return steps, err
 	}
 	step("joined")
 	for i := range 2 {
-		if err := b.marker(ctx, bot); err != nil {
+		if err := m.send(ctx, bot); err != nil {
 			return steps, err
 		}
 		step(fmt.Sprintf("marker %d", i+1))
@@ -90,17 +108,19 @@ func (b *Bed) settle(ctx context.Context, bot *Bot, observers []*matrixtest.User
 	return steps, nil
 }
 
-// marker has Alice send `!sec help` in the team room and waits for the
-// bot's answer to that very message.
-func (b *Bed) marker(ctx context.Context, bot *Bot) error {
-	marker, err := b.Alice.Say(ctx, b.TeamRoom, "!sec help")
+// send sends the marker and waits for the bot's answer to that very message.
+func (m Marker) send(ctx context.Context, bot *Bot) error {
+	marker, err := m.From.Say(ctx, m.Room, m.Text)
 	if err != nil {
 		return fmt.Errorf("send the marker: %w", err)
 	}
-	_, err = b.Alice.Wait(ctx, SettleTimeout, "the answer to the marker "+marker.String(), func(evt *event.Event) bool {
-		return evt.Type == event.EventMessage && evt.RoomID == b.TeamRoom && evt.Sender == bot.UserID && repliesTo(evt) == marker
+	_, err = m.From.Wait(ctx, SettleTimeout, "the answer to the marker "+marker.String(), func(evt *event.Event) bool {
+		return evt.Type == event.EventMessage && evt.RoomID == m.Room && evt.Sender == bot.UserID && repliesTo(evt) == marker
 	})
-	return err
+	if err != nil {
+		return fmt.Errorf("%s %q in %s: %w", m.From.ID(), m.Text, m.Room, err)
+	}
+	return nil
 }
 
 func repliesTo(evt *event.Event) id.EventID {
