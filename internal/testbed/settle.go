@@ -18,8 +18,8 @@ import (
 )
 
 // SettleTimeout bounds one Settle. It is generous because effects cut off
-// by a kill wait out their retry backoff first; a settled bot passes the
-// barrier in well under a second.
+// by a kill wait out their retry backoff first; an idle bot passes the
+// barrier in a second or two.
 const SettleTimeout = 2 * time.Minute
 
 // Settle is the barrier a test passes before it asserts that something
@@ -30,9 +30,10 @@ const SettleTimeout = 2 * time.Minute
 //     member's marker (`!sec help` in the team room) is answered, twice in
 //     a row. The bot handles sync batches one after another and commits
 //     every handler of a batch before it fetches the next, and the first
-//     marker's batch holds everything sent before it; the second marker,
-//     sent once the first is answered, can only come in a later batch, so
-//     its answer proves the first marker's whole batch committed;
+//     marker's batch holds everything sent before it (the homeserver orders
+//     its timeline stream); the second marker, sent once the first is
+//     answered, can only come in a later batch, so its answer proves the
+//     first marker's whole batch committed;
 //   - the bot has made every effect it decided: its outbox has no pending
 //     row, and no encrypted event (outside the team room, see Pending) is
 //     noted and still waiting for its key (both read from its database,
