@@ -6,7 +6,6 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/enarx/secbot/internal/crashpoint"
 	"github.com/enarx/secbot/internal/testbed"
@@ -29,7 +28,7 @@ func TestCrashBeforeCommitStillOpensTheCaseOnce(t *testing.T) {
 		t.Fatal(err)
 	}
 	waitMessage(t, ctx, reporter, room, bot.UserID, "Security report")
-	time.Sleep(2 * time.Second)
+	bed.Settle(t, ctx, bot, reporter)
 	if got := messagesFrom(reporter, dm, bot.UserID); len(got) != 1 {
 		t.Errorf("the reporter got %d DM replies, want 1: %q", len(got), got)
 	}
@@ -51,7 +50,7 @@ func TestNotedEncryptedEventIsHandledAfterACrash(t *testing.T) {
 	restart(t, bot)
 	caseInvite(t, ctx, reporter, bot.UserID)
 	waitMessage(t, ctx, reporter, dm, bot.UserID, "Thank you for reaching out")
-	time.Sleep(2 * time.Second)
+	bed.Settle(t, ctx, bot, reporter)
 	if got := messagesFrom(reporter, dm, bot.UserID); len(got) != 1 {
 		t.Errorf("the reporter got %d DM replies, want 1: %q", len(got), got)
 	}
@@ -80,7 +79,7 @@ func TestCrashAfterRoomCreationFindsTheRoomAgain(t *testing.T) {
 		t.Fatal(err)
 	}
 	waitMessage(t, ctx, reporter, room, bot.UserID, "Security report")
-	time.Sleep(2 * time.Second)
+	bed.Settle(t, ctx, bot, reporter)
 	if rooms := invitesFrom(reporter, bot.UserID); len(rooms) != 1 {
 		t.Errorf("the reporter was invited to %d case rooms, want 1", len(rooms))
 	}
@@ -114,7 +113,7 @@ func TestRestartHandlesNoEventTwice(t *testing.T) {
 	// Something new after the restarts is answered, and only that.
 	say(t, ctx, reporter, dm, "hello again")
 	waitMessage(t, ctx, reporter, dm, bot.UserID, "already have an open report")
-	time.Sleep(2 * time.Second)
+	bed.Settle(t, ctx, bot, reporter)
 	if got := len(messagesFrom(reporter, dm, bot.UserID)); got != before+1 {
 		t.Errorf("after two restarts the DM has %d bot messages, want %d", got, before+1)
 	}

@@ -105,6 +105,7 @@ func TestFloodNeitherCrashesTheBotNorStallsIntake(t *testing.T) {
 	// While the flood runs, calm reporters ask (and the raw calls run) one
 	// after another.
 	for sent.Load() < floodMessages/10 {
+		// Not a quiet-period wait: polls the flood's own counter.
 		time.Sleep(50 * time.Millisecond)
 	}
 	var intake, raw []string

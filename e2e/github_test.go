@@ -4,7 +4,6 @@ import (
 	"slices"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/enarx/secbot/internal/crashpoint"
 	"github.com/enarx/secbot/internal/testbed"
@@ -53,7 +52,7 @@ func TestEachCaseGetsADraftAdvisoryTheReporterIsInvitedTo(t *testing.T) {
 	// A private repository cannot get a CVE from GitHub: said plainly.
 	say(t, ctx, bed.Alice, bed.TeamRoom, "!sec cve "+caseID)
 	waitMessage(t, ctx, bed.Alice, bed.TeamRoom, bot.UserID, "only takes CVE requests for public repositories")
-	time.Sleep(time.Second)
+	bed.Settle(t, ctx, bot)
 	if v := gh.Violations(); len(v) > 0 {
 		t.Errorf("secbot sent requests GitHub's description rejects:\n%s", strings.Join(v, "\n"))
 	}
@@ -84,6 +83,7 @@ func TestGitHubOutageTellsTheTeamOnceAndCatchesUp(t *testing.T) {
 	waitMessage(t, ctx, bed.Alice, bed.TeamRoom, bot.UserID, "GitHub is failing")
 	waitMessage(t, ctx, reporter, room, bot.UserID, "private GitHub Security Advisory for **")
 	waitMessage(t, ctx, bed.Alice, bed.TeamRoom, bot.UserID, "GitHub answers again")
+	bed.Settle(t, ctx, bot, bed.Alice)
 	if n := countFrom(bed.Alice, bot.UserID, bed.TeamRoom, "GitHub is failing"); n != 1 {
 		t.Errorf("the team was told %d times that GitHub is failing, want once", n)
 	}
@@ -115,6 +115,7 @@ func TestCrashAfterGitHubCreatedTheAdvisoryAdoptsIt(t *testing.T) {
 		t.Fatal(err)
 	}
 	waitMessage(t, ctx, reporter, room, bot.UserID, "private GitHub Security Advisory for **")
+	bed.Settle(t, ctx, bot)
 	if n := len(gh.Advisories()); n != 1 {
 		t.Errorf("%d advisories after the restart, want exactly 1", n)
 	}

@@ -5,7 +5,6 @@ import (
 	"slices"
 	"strings"
 	"testing"
-	"time"
 
 	"maunium.net/go/mautrix"
 	"maunium.net/go/mautrix/event"
@@ -110,7 +109,7 @@ func TestReporterDMOpensPrivateEncryptedCaseRoom(t *testing.T) {
 	// Asking again opens no second case: the reporter is pointed to this one.
 	say(t, ctx, reporter, dm, "i want to report a vulnerability")
 	waitMessage(t, ctx, reporter, dm, bot.UserID, "already have an open report with us: **"+caseID)
-	time.Sleep(2 * time.Second)
+	bed.Settle(t, ctx, bot, reporter)
 	if rooms := invitesFrom(reporter, bot.UserID); len(rooms) != 1 {
 		t.Errorf("the reporter was invited to %d case rooms, want 1", len(rooms))
 	}
@@ -219,14 +218,8 @@ func TestBadInputOpensNoCaseAndCrashesNothing(t *testing.T) {
 	if _, err := u.Client.RedactEvent(ctx, dm, first); err != nil {
 		t.Fatal(err)
 	}
-	// A marker the bot answers, after everything else: once it is answered,
-	// everything before it has been handled.
-	say(t, ctx, u, dm, "ping")
-	deadline := time.Now().Add(wait)
-	for len(messagesFrom(u, dm, bot.UserID)) < 2 && time.Now().Before(deadline) {
-		time.Sleep(200 * time.Millisecond)
-	}
-	time.Sleep(2 * time.Second)
+	// Everything above has been handled, and all it led to made and seen.
+	bed.Settle(t, ctx, bot, u)
 	if !bot.Running() {
 		t.Fatal("the bot crashed on bad input")
 	}

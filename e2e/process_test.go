@@ -114,7 +114,7 @@ func TestACaseGoesFromIntakeToPublishedAndAnnounced(t *testing.T) {
 	waitMessage(t, ctx, bed.Alice, room, bot.UserID, "is under embargo")
 	say(t, ctx, bed.Bob, bed.TeamRoom, "!sec publish "+caseID+" --force")
 	waitMessage(t, ctx, bed.Bob, bed.TeamRoom, bot.UserID, "only the coordinator")
-	time.Sleep(time.Second)
+	bed.Settle(t, ctx, bot, reader)
 	if gh.Advisories()[0].State != "draft" {
 		t.Fatal("the advisory was published during the embargo")
 	}
@@ -172,7 +172,7 @@ func TestACaseGoesFromIntakeToPublishedAndAnnounced(t *testing.T) {
 	// A second announce posts nowhere new: the public room already has it.
 	say(t, ctx, bed.Alice, bed.TeamRoom, "!sec announce "+caseID)
 	waitMessage(t, ctx, bed.Alice, bed.TeamRoom, bot.UserID, "already posted in "+string(announceRoom))
-	time.Sleep(time.Second)
+	bed.Settle(t, ctx, bot, reader)
 	if n := len(messagesFrom(reader, announceRoom, bot.UserID)); n != 1 {
 		t.Errorf("the public room has %d announcements, want 1", n)
 	}
@@ -225,11 +225,8 @@ func TestOutsidersAndReportersCannotRunTeamCommands(t *testing.T) {
 			}
 			return n
 		}
-		deadline := time.Now().Add(wait)
-		for countRefusals() < len(commands) && time.Now().Before(deadline) {
-			time.Sleep(200 * time.Millisecond)
-		}
-		time.Sleep(time.Second) // nothing else may follow
+		// Every command has been handled and answered, and nothing else follows.
+		bed.Settle(t, ctx, bot, who.u)
 		refusals := countRefusals()
 		if refusals != len(commands) {
 			t.Errorf("%s got %d refusals for %d commands", who.u.ID(), refusals, len(commands))

@@ -31,6 +31,8 @@ type User struct {
 	invites map[id.RoomID]*event.Event
 	seen    map[string]bool
 	changed chan struct{}
+	// own is a room of the user's alone, for CatchUp's markers.
+	own id.RoomID
 	// AutoJoin makes the user accept every invite.
 	AutoJoin bool
 }
@@ -229,6 +231,33 @@ func (u *User) Say(ctx context.Context, room id.RoomID, text string) (id.EventID
 		return "", err
 	}
 	return resp.EventID, nil
+}
+
+// CatchUp waits until the user's sync has delivered everything the
+// homeserver had when the call began: the user posts a marker in a room of
+// its own (made on first use) and waits to see it come back. The homeserver
+// orders its timeline stream, so a sync that brings the marker has brought
+// every event stored before it, in any of the user's rooms.
+func (u *User) CatchUp(ctx context.Context, timeout time.Duration) error {
+	u.mu.Lock()
+	own := u.own
+	u.mu.Unlock()
+	if own == "" {
+		resp, err := u.Client.CreateRoom(ctx, &mautrix.ReqCreateRoom{Preset: "private_chat", Name: "Sync markers"})
+		if err != nil {
+			return fmt.Errorf("%s: create a room for sync markers: %w", u.ID(), err)
+		}
+		own = resp.RoomID
+		u.mu.Lock()
+		u.own = own
+		u.mu.Unlock()
+	}
+	marker, err := u.Say(ctx, own, "sync marker")
+	if err != nil {
+		return fmt.Errorf("%s: send a sync marker: %w", u.ID(), err)
+	}
+	_, err = u.Wait(ctx, timeout, "its own sync marker "+marker.String(), func(evt *event.Event) bool { return evt.ID == marker })
+	return err
 }
 
 // Close stops syncing.
