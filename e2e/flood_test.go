@@ -72,7 +72,10 @@ func rawRound(ctx context.Context, u *matrixtest.User) (time.Duration, error) {
 // polite limit message rather than a flood back, and nothing is left
 // undone afterwards.
 func TestFloodNeitherCrashesTheBotNorStallsIntake(t *testing.T) {
-	ctx := testContext(t)
+	// A bound for a stuck test, not a speed target: the flood takes as
+	// long as this machine's homeserver needs for it.
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Minute)
+	defer cancel()
 	bot := startBot(t, ctx, "floodbot", servedOptions(t, testbed.BotOptions{}))
 	flooder, err := matrixtest.NewPlain(ctx, bed.Server, "flooder")
 	if err != nil {
@@ -95,7 +98,9 @@ func TestFloodNeitherCrashesTheBotNorStallsIntake(t *testing.T) {
 		dms = append(dms, openDM(t, ctx, u, bot.UserID))
 	}
 
-	floodCtx, stopFlood := context.WithTimeout(ctx, 5*time.Minute)
+	// The flood is bounded by its count, not by a time: how fast the
+	// homeserver takes it depends on the machine, not on secbot.
+	floodCtx, stopFlood := context.WithCancel(ctx)
 	defer stopFlood()
 	var sent atomic.Int64
 	start := time.Now()
@@ -127,7 +132,7 @@ func TestFloodNeitherCrashesTheBotNorStallsIntake(t *testing.T) {
 		accepted, floodMessages, floodRooms, elapsed.Round(time.Millisecond), float64(accepted)/elapsed.Seconds(), during)
 	t.Logf("during the flood: intake (DM → invite) %s; raw calls %s", strings.Join(intake, ", "), strings.Join(raw, ", "))
 	if accepted < floodMessages {
-		t.Fatalf("the homeserver accepted only %d of the flood's %d messages within 5 minutes", accepted, floodMessages)
+		t.Fatalf("the flood stopped after %d of its %d messages", accepted, floodMessages)
 	}
 
 	// secbot read the whole flood, made everything it recorded, and is healthy.
