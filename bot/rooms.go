@@ -112,13 +112,52 @@ func (b *Bot) findCaseRoom(ctx context.Context, caseID string) (id.RoomID, error
 		return "", err
 	}
 	for _, roomID := range joined.JoinedRooms {
-		var state CaseState
-		err := b.Client.StateEvent(ctx, roomID, CaseStateType, "", &state)
-		if err == nil && state.CaseID == caseID {
-			return roomID, nil
+		var marker CaseState
+		if err := b.Client.StateEvent(ctx, roomID, CaseStateType, "", &marker); err != nil || marker.CaseID != caseID {
+			continue
 		}
+		state, err := b.Client.State(ctx, roomID)
+		if err != nil {
+			return "", err
+		}
+		if ok, why := adoptable(state, b.Client.UserID, caseID); !ok {
+			// Case IDs are sequential and anyone can invite the bot to a
+			// direct chat: a room prepared for the next case is a trap.
+			b.log.Warn().Stringer("room_id", roomID).Str("case_id", caseID).Str("why", why).Msg("Not adopting a room marked for a case")
+			continue
+		}
+		return roomID, nil
 	}
 	return "", nil
+}
+
+// adoptable reports whether a room marked for caseID is one the bot made
+// for it: created by the bot, marked by the bot, encrypted and invite-only.
+// Anything else may be an outsider's room, and the reporter and the team
+// would be invited into it.
+func adoptable(state mautrix.RoomStateMap, self id.UserID, caseID string) (bool, string) {
+	create := state[event.StateCreate][""]
+	marker := state[CaseStateType][""]
+	encryption := state[event.StateEncryption][""]
+	joinRules := state[event.StateJoinRules][""]
+	switch {
+	case create == nil || create.Sender != self:
+		return false, "not created by the bot"
+	case marker == nil || marker.Sender != self:
+		return false, "not marked by the bot"
+	case !markedFor(marker, caseID):
+		return false, "marked for another case"
+	case encryption == nil || encryption.Content.AsEncryption().Algorithm != id.AlgorithmMegolmV1:
+		return false, "not encrypted"
+	case joinRules == nil || joinRules.Content.AsJoinRules().JoinRule != event.JoinRuleInvite:
+		return false, "not invite-only"
+	}
+	return true, ""
+}
+
+func markedFor(marker *event.Event, caseID string) bool {
+	m, ok := marker.Content.Parsed.(*CaseState)
+	return ok && m.CaseID == caseID
 }
 
 // createDM creates an encrypted direct chat with user and records it in the
