@@ -52,12 +52,8 @@ func (h *Handlers) intake(ctx context.Context, msg Message, direct bool) error {
 		// Two lanes, both urgent: the room (then its welcome and the team's
 		// note, routine) and the answer to the reporter, so that neither
 		// waits on the other.
-		invite := make([]disclosure.Person, 0, len(open.Invite))
-		for _, u := range open.Invite {
-			invite = append(invite, u)
-		}
 		if _, err := h.store.EnqueueUrgent(ctx, lane, store.KindCreateCaseRoom, store.CreateCaseRoomEffect{
-			CaseID: lane, Name: "Security report " + lane, Invite: invite,
+			CaseID: lane, Name: "Security report " + lane, Invite: open.Invite,
 		}, now); err != nil {
 			return err
 		}
