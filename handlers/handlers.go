@@ -139,6 +139,11 @@ func (h *Handlers) HandleMessage(ctx context.Context, msg Message) error {
 	if msg.Sender == h.chat.UserID() {
 		return nil
 	}
+	if crowded, err := h.crowdedDirectChat(ctx, msg); err != nil {
+		return err
+	} else if crowded {
+		return h.leaveCrowded(ctx, msg)
+	}
 	where, cs, err := h.place(ctx, msg)
 	if err != nil {
 		return err
@@ -183,6 +188,36 @@ func (h *Handlers) teamSpoke(ctx context.Context, msg Message, cs *store.Case) e
 		}
 		req := disclosure.Request{By: disclosure.Person(msg.Sender), Where: disclosure.Place{Kind: disclosure.CaseRoom, Case: cs.ID}, Now: h.clock.Now(), Policy: h.Policy()}
 		return h.apply(ctx, msg, cs, req, c.TeamSpoke(req))
+	})
+}
+
+// crowdedDirectChat reports whether msg came from the room stored as the
+// sender's direct chat while it has more than two members: is_direct is
+// only the inviter's word, and what the bot says in a direct chat is for
+// one person.
+func (h *Handlers) crowdedDirectChat(ctx context.Context, msg Message) (bool, error) {
+	dm, err := h.store.DMRoom(ctx, msg.Sender)
+	if errors.Is(err, store.ErrNotFound) || (err == nil && dm != msg.Room) {
+		return false, nil
+	} else if err != nil {
+		return false, err
+	}
+	n, err := h.chat.JoinedMemberCount(ctx, msg.Room)
+	return err == nil && n > 2, nil
+}
+
+// leaveCrowded leaves a "direct chat" with more than two members, forgets
+// it as one, and records why; nothing said there is handled.
+func (h *Handlers) leaveCrowded(ctx context.Context, msg Message) error {
+	zerolog.Ctx(ctx).Warn().Msg("Leaving a direct chat with more than two members")
+	return h.once(ctx, msg.ID, func(ctx context.Context) error {
+		if err := h.store.ForgetDMRoom(ctx, msg.Sender, msg.Room); err != nil {
+			return err
+		}
+		if err := h.store.Audit(ctx, store.AuditEntry{At: h.clock.Now(), Actor: msg.Sender, Action: "direct-chat.leave", Detail: "more than two members: not a direct chat", Allowed: false}); err != nil {
+			return err
+		}
+		return h.chat.LeaveRoom(ctx, msg.Room, "a direct chat with secbot is for two; it will open a new one when it has something to say")
 	})
 }
 

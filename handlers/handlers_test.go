@@ -19,14 +19,22 @@ import (
 
 // fakeChat is the Matrix side the handlers need, recording nothing: the
 // effects they decide are read back from the outbox.
-type fakeChat struct{}
+type fakeChat struct{ left *[]string }
 
-func (fakeChat) UserID() disclosure.Person                       { return "@secbot:x" }
-func (fakeChat) JoinRoom(context.Context, string) error          { return nil }
-func (fakeChat) LeaveRoom(context.Context, string, string) error { return nil }
+func (fakeChat) UserID() disclosure.Person              { return "@secbot:x" }
+func (fakeChat) JoinRoom(context.Context, string) error { return nil }
+func (f fakeChat) LeaveRoom(_ context.Context, room, _ string) error {
+	if f.left != nil {
+		*f.left = append(*f.left, room)
+	}
+	return nil
+}
 func (fakeChat) JoinedMemberCount(_ context.Context, room string) (int, error) {
 	if strings.HasPrefix(string(room), "!public") {
 		return 40, nil // a public room: many members
+	}
+	if strings.HasPrefix(string(room), "!crowded") {
+		return 3, nil // a "direct chat" someone invited a third person to
 	}
 	return 2, nil
 }
@@ -488,5 +496,64 @@ func TestOnlyTheStepAReporterAskedForSaysSo(t *testing.T) {
 	}
 	if len(w.sends()) == before {
 		t.Error("the team step did not fire")
+	}
+}
+
+func TestADirectChatWithThreeMembersIsLeftAndNotTrusted(t *testing.T) {
+	w := newWorld(t, monday)
+	var left []string
+	w.h.chat = fakeChat{left: &left}
+	const crowded = "!crowded-dm:x"
+	if err := w.h.HandleInvite(context.Background(), Invite{Room: crowded, Sender: reporter, Direct: true}); err != nil {
+		t.Fatal(err)
+	}
+	// The inviter has since brought a third person in: nothing said there
+	// is handled as a private chat, and the bot leaves.
+	if got := w.say(crowded, reporter, "I want to report a security issue"); got != "" {
+		t.Errorf("answered in a crowded direct chat: %q", got)
+	}
+	if got := w.say(crowded, alice, "!sec list"); !strings.Contains(got, "Refused") {
+		t.Errorf("a team command answered in a crowded direct chat: %q", got)
+	}
+	if len(left) == 0 || left[0] != crowded {
+		t.Errorf("left %v, want %s", left, crowded)
+	}
+	if cases, _ := w.store.OpenCases(context.Background()); len(cases) != 0 {
+		t.Errorf("%d cases opened from a crowded direct chat", len(cases))
+	}
+	if _, err := w.store.DMRoom(context.Background(), reporter); err == nil {
+		t.Error("the crowded room is still the reporter's direct chat")
+	}
+	entries, _ := w.store.AuditBy(context.Background(), reporter)
+	if len(entries) == 0 || entries[len(entries)-1].Action != "direct-chat.leave" {
+		t.Errorf("not audited: %+v", entries)
+	}
+}
+
+func TestTheAuditLogKeepsNoTextOfOutsiders(t *testing.T) {
+	w := newWorld(t, monday)
+	w.openCase()
+	const canary = "CANARY-heap-overflow-in-parser"
+	for _, text := range []string{"!sec " + canary, "!sec status " + canary, "!sec update " + canary, "!sec reject " + canary} {
+		w.say(caseRoom, reporter, text)
+		w.say(teamRoom, "@mallory:x", text)
+	}
+	var rows []string
+	for _, who := range []disclosure.Person{reporter, "@mallory:x"} {
+		entries, err := w.store.AuditBy(context.Background(), who)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, e := range entries {
+			rows = append(rows, e.Action+" "+e.Detail)
+		}
+	}
+	if len(rows) != 8 {
+		t.Errorf("%d refusals audited, want 8", len(rows))
+	}
+	for _, row := range rows {
+		if strings.Contains(row, "CANARY") {
+			t.Errorf("the audit log keeps an outsider's text: %q", row)
+		}
 	}
 }

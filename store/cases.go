@@ -162,6 +162,13 @@ func (s *Store) SetDMRoomOf(ctx context.Context, user disclosure.Person, roomID 
 	return err
 }
 
+// ForgetDMRoom drops roomID as user's direct chat (it is not one any more);
+// the next message to them opens a new one.
+func (s *Store) ForgetDMRoom(ctx context.Context, user disclosure.Person, roomID string) error {
+	_, err := s.db.Exec(ctx, `DELETE FROM dm_rooms WHERE user_id = $1 AND room_id = $2`, user, roomID)
+	return err
+}
+
 // SetStage records a case's stage and handler after a transition.
 func (s *Store) SetStage(ctx context.Context, caseID disclosure.CaseID, stage disclosure.Stage, handler disclosure.Person, now time.Time) error {
 	closed := sql.NullInt64{}
