@@ -121,11 +121,20 @@ func (c *Case) Update(r Request, text string) (Decision, error) {
 // MaxVersionsLength bounds a version range.
 const MaxVersionsLength = 200
 
-func checkVersions(action, affected, patched string) error {
+// checkVersions refuses versions GitHub cannot take, and returns the
+// affected ones in GitHub's range syntax.
+func checkVersions(action, affected, patched string) (string, error) {
 	if len(affected) > MaxVersionsLength || len(patched) > MaxVersionsLength {
-		return refusef(action, "version ranges are at most %d characters.", MaxVersionsLength)
+		return "", refusef(action, "version ranges are at most %d characters.", MaxVersionsLength)
 	}
-	return nil
+	if affected == "" {
+		return "", nil
+	}
+	r, err := VersionRange(affected)
+	if err != nil {
+		return "", refusef(action, "the affected versions: %s (e.g. `1.0-1.1`, `< 1.2` or `>= 1.0, < 1.2`).", templates.EscapeMarkdown(err.Error()))
+	}
+	return r, nil
 }
 
 // versions records the versions and writes them to the advisory.
@@ -148,7 +157,8 @@ func (c *Case) Confirm(r Request, affected, patched string) (Decision, error) {
 	if err != nil {
 		return Decision{}, stageRefusal("confirm", err)
 	}
-	if err := checkVersions("confirm", affected, patched); err != nil {
+	affected, err = checkVersions("confirm", affected, patched)
+	if err != nil {
 		return Decision{}, err
 	}
 	d := Decision{Action: "confirm", Detail: affected, Stage: next}
@@ -163,7 +173,8 @@ func (c *Case) Versions(r Request, affected, patched string) (Decision, error) {
 	if err := c.notClosed("versions"); err != nil {
 		return Decision{}, err
 	}
-	if err := checkVersions("versions", affected, patched); err != nil {
+	affected, err := checkVersions("versions", affected, patched)
+	if err != nil {
 		return Decision{}, err
 	}
 	d := Decision{Action: "versions", Detail: affected + "; " + patched}

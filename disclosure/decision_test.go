@@ -230,3 +230,20 @@ func TestTheReporterNamesOnlyTheirOwnGitHubAccountOnce(t *testing.T) {
 		t.Errorf("a second, other account was added: %+v, %v", d, err)
 	}
 }
+
+func TestConfirmSendsGitHubARange(t *testing.T) {
+	r := req("@bob:x", Place{Kind: TeamRoom})
+	r.Policy.GitHub = true
+	c := &Case{ID: one, Stage: StageAssigned}
+	d, err := c.Confirm(r, "1.0 1.1", "1.2")
+	if err != nil {
+		t.Fatal(err)
+	}
+	op, ok := d.Effects[0].(AdvisoryOp)
+	if !ok || op.Affected != ">= 1.0, <= 1.1" || op.Patched != "1.2" {
+		t.Errorf("sent to GitHub: %+v", d.Effects)
+	}
+	if d, err := c.Confirm(r, "all of them", ""); err == nil || d.Stage != "" {
+		t.Errorf("unparsable versions: %+v, %v", d, err)
+	}
+}
