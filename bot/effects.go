@@ -257,6 +257,18 @@ func (b *Bot) execOpenDM(ctx context.Context, e store.Effect) (any, error) {
 		return nil, err
 	}
 	roomID := id.RoomID(stored)
+	if roomID != "" {
+		// A contact who left the stored chat would be written to in vain.
+		if there, err := b.stillThere(ctx, roomID, id.UserID(p.User)); err != nil {
+			return nil, classify(err)
+		} else if !there {
+			b.log.Info().Stringer("room_id", roomID).Msg("The direct chat's other member left it; opening a new one")
+			if err := b.store.ForgetDMRoom(ctx, p.User, stored); err != nil {
+				return nil, err
+			}
+			roomID = ""
+		}
+	}
 	if roomID == "" {
 		if roomID, err = b.findDM(ctx, id.UserID(p.User)); err != nil {
 			return nil, classify(err)

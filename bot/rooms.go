@@ -203,11 +203,34 @@ func (b *Bot) findDM(ctx context.Context, user id.UserID) (id.RoomID, error) {
 	}
 	rooms := direct[user]
 	for i := len(rooms) - 1; i >= 0; i-- {
-		if in[rooms[i]] {
+		if !in[rooms[i]] {
+			continue
+		}
+		if ok, err := b.stillThere(ctx, rooms[i], user); err != nil {
+			return "", err
+		} else if ok {
 			return rooms[i], nil
 		}
 	}
 	return "", nil
+}
+
+// stillThere reports whether user is joined to (or invited to) a direct
+// chat: one they left reaches nobody, however often the bot writes there.
+func (b *Bot) stillThere(ctx context.Context, roomID id.RoomID, user id.UserID) (bool, error) {
+	resp, err := b.Client.Members(ctx, roomID)
+	if isHTTPStatus(err, http.StatusForbidden) || isHTTPStatus(err, http.StatusNotFound) {
+		return false, nil // the bot is not in it either
+	} else if err != nil {
+		return false, err
+	}
+	for _, evt := range resp.Chunk {
+		if evt.GetStateKey() == user.String() {
+			m := evt.Content.AsMember().Membership
+			return m == event.MembershipJoin || m == event.MembershipInvite, nil
+		}
+	}
+	return false, nil
 }
 
 func isHTTPStatus(err error, status int) bool {
