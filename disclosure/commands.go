@@ -206,12 +206,29 @@ func (c *Case) CWE(r Request, cwes []string) (Decision, error) {
 	return Decision{Action: "cwe", Detail: strings.Join(cwes, " "), Effects: []Effect{AdvisoryOp{Op: AdvisoryUpdate, CWEs: cwes}}, Say: []Message{react("✅")}}, nil
 }
 
-// Summary records the advisory's public one-line summary.
-func (c *Case) Summary(r Request, summary string) (Decision, error) {
+// SetSummary records the advisory's public one-line summary.
+func (c *Case) SetSummary(r Request, summary string) (Decision, error) {
 	if err := c.notClosed("summary"); err != nil {
 		return Decision{}, err
 	}
-	return Decision{Action: "summary", Facts: []FactChange{{FactSummary, summary}}, Say: []Message{react("✅")}}, nil
+	d := Decision{Action: "summary", Facts: []FactChange{{FactSummary, summary}}, Say: []Message{react("✅")}}
+	if r.Policy.GitHub {
+		d.Effects = []Effect{AdvisoryOp{Op: AdvisoryUpdate, Summary: summary}}
+	}
+	return d, nil
+}
+
+// SetDescription records the advisory's public description and sends it to
+// GitHub, replacing the neutral placeholder.
+func (c *Case) SetDescription(r Request, description string) (Decision, error) {
+	if err := c.notClosed("description"); err != nil {
+		return Decision{}, err
+	}
+	d := Decision{Action: "description", Facts: []FactChange{{FactDescription, description}}, Say: []Message{react("✅")}}
+	if r.Policy.GitHub {
+		d.Effects = []Effect{AdvisoryOp{Op: AdvisoryUpdate, Description: description}}
+	}
+	return d, nil
 }
 
 // Reject ends the case as not a vulnerability; the reporter is told why.
@@ -266,6 +283,10 @@ func (c *Case) Publish(r Request, force bool) (Decision, error) {
 	next, err := Transition(c.Stage, ActPublish)
 	if err != nil {
 		return Decision{}, stageRefusal("publish", err)
+	}
+	if r.Policy.GitHub && (c.PublicSummary == "" || c.PublicDescription == "") {
+		// The placeholder names the case: it must never go public.
+		return Decision{}, refusef("publish", "the advisory still carries the neutral placeholder; set its public text first with `%s summary` and `%s description`.", r.Policy.CommandPrefix, r.Policy.CommandPrefix)
 	}
 	forced, err := c.embargoGate(r, "publish", force)
 	if err != nil {

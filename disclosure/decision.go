@@ -70,7 +70,10 @@ type Case struct {
 	Advisory, ForkURL string
 	// ReporterGitHub is the GitHub account the reporter named as theirs.
 	ReporterGitHub string
-	NeedToKnow     []Person
+	// Summary and Description are the advisory's public text ("" while
+	// the neutral placeholder stands).
+	PublicSummary, PublicDescription string
+	NeedToKnow                       []Person
 }
 
 // Finished reports whether the case is published, rejected or closed: no
@@ -180,6 +183,8 @@ const (
 	FactSeverity Fact = "severity"
 	FactSummary  Fact = "summary"
 	FactCredit   Fact = "credit"
+	// FactDescription is the advisory's public description.
+	FactDescription Fact = "description"
 	// FactCVE is the CVE GitHub assigned.
 	FactCVE Fact = "cve"
 	// FactReporterGitHub is the reporter's own GitHub account.
@@ -218,6 +223,7 @@ type AdvisoryOp struct {
 	Remove bool
 	// Update fields, each sent only when set.
 	Affected, Patched, Severity, Credit string
+	Summary, Description                string
 	CWEs                                []string
 }
 

@@ -247,3 +247,20 @@ func TestConfirmSendsGitHubARange(t *testing.T) {
 		t.Errorf("unparsable versions: %+v, %v", d, err)
 	}
 }
+
+func TestNothingIsPublishedWithThePlaceholder(t *testing.T) {
+	r := req("@alice:x", Place{Kind: TeamRoom})
+	r.Policy.GitHub = true
+	c := &Case{ID: one, Stage: StageAuditDone, PublicSummary: "Out-of-bounds write"}
+	if d, err := c.Publish(r, false); err == nil || !strings.Contains(err.Error(), "placeholder") || d.Changes() {
+		t.Errorf("without a description: %+v, %v", d, err)
+	}
+	c.PublicDescription = "A crafted image overflows a buffer."
+	if d, err := c.Publish(r, false); err != nil || d.Stage != StagePublished {
+		t.Errorf("with its public text: %+v, %v", d, err)
+	}
+	d, err := c.SetDescription(r, "A crafted image overflows a buffer.")
+	if op, ok := d.Effects[0].(AdvisoryOp); err != nil || !ok || op.Description == "" {
+		t.Errorf("the description is not sent to GitHub: %+v, %v", d, err)
+	}
+}

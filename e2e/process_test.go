@@ -110,6 +110,10 @@ func TestACaseGoesFromIntakeToPublishedAndAnnounced(t *testing.T) {
 	alice("!sec cve")
 	waitMessage(t, ctx, bed.Alice, room, bot.UserID, "A CVE is requested")
 	alice("!sec summary Heap overflow in the loader")
+	// The placeholder names the case: nothing is published with it.
+	alice("!sec publish")
+	waitMessage(t, ctx, bed.Alice, room, bot.UserID, "still carries the neutral placeholder")
+	alice("!sec description A crafted image overflows a buffer in the loader.")
 	alice("!sec publish")
 	waitMessage(t, ctx, bed.Alice, room, bot.UserID, "is under embargo")
 	say(t, ctx, bed.Bob, bed.TeamRoom, "!sec publish "+caseID+" --force")
@@ -148,6 +152,9 @@ func TestACaseGoesFromIntakeToPublishedAndAnnounced(t *testing.T) {
 	adv := gh.Advisories()[0]
 	if adv.State != "published" || !slices.Contains(adv.Credits, "octocat") || adv.CVEID == "" {
 		t.Errorf("the advisory on GitHub: %+v", adv)
+	}
+	if adv.Summary != "Heap overflow in the loader" || strings.Contains(adv.Summary+adv.Description, "SR-") {
+		t.Errorf("the published advisory's text: %q / %q", adv.Summary, adv.Description)
 	}
 	if slices.Contains(adv.CollaboratingUsers, "carol-gh") {
 		t.Error("carol is still a collaborator after being removed from the need-to-know list")

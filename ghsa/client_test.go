@@ -62,7 +62,9 @@ func TestEveryOperationPassesGitHubsDescription(t *testing.T) {
 		t.Fatalf("collaborators %v, %v", got, err)
 	}
 	affected, patched, severity := "< 1.2.3", "1.2.3", "high"
+	summary, description := "Out-of-bounds write in the loader", "A crafted image overflows a buffer."
 	if _, err := c.Update(ctx, adv.GHSAID, Update{
+		Summary: &summary, Description: &description,
 		Vulnerabilities: []Vulnerability{{Package: Package{Ecosystem: "other", Name: "enarx"}, VulnerableVersionRange: &affected, PatchedVersions: &patched}},
 		Severity:        &severity, CWEIDs: []string{"CWE-787"}, Credits: []Credit{{Login: "octocat", Type: "finder"}},
 	}); err != nil {
@@ -89,6 +91,18 @@ func TestEveryOperationPassesGitHubsDescription(t *testing.T) {
 	stored := srv.Advisories()[0]
 	if stored.CVEID == "" || stored.Severity != "high" || len(stored.CWEs) != 1 || len(stored.Credits) != 1 {
 		t.Errorf("stored advisory %+v", stored)
+	}
+	// The stand-in flags an advisory published with its placeholder: the
+	// world would read the case ID.
+	placeholder, err := c.CreateDraft(ctx, "SR-2026-0002", reported, "enarx")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c.Publish(ctx, placeholder.GHSAID); err != nil {
+		t.Fatal(err)
+	}
+	if v := srv.TakeViolations(); len(v) == 0 || !strings.Contains(strings.Join(v, "\n"), "names a case") {
+		t.Errorf("a placeholder went public unflagged: %v", v)
 	}
 }
 

@@ -279,6 +279,12 @@ func (e *Effects) update(ctx context.Context, _ store.Effect, p store.AdvisoryEf
 	if p.Credit != "" {
 		u.Credits = []Credit{{Login: p.Credit, Type: "finder"}}
 	}
+	if p.Summary != "" {
+		u.Summary = &p.Summary
+	}
+	if p.Description != "" {
+		u.Description = &p.Description
+	}
 	if _, err := e.Client.Update(ctx, c.GHSAID, u); err != nil {
 		return err
 	}

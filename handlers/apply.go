@@ -14,7 +14,8 @@ import (
 // domainCase reads a stored case as the domain decides on it.
 func (h *Handlers) domainCase(ctx context.Context, cs *store.Case) (*disclosure.Case, error) {
 	c := &disclosure.Case{ID: cs.ID, Reporter: disclosure.Person(cs.Reporter), Stage: cs.Stage, Handler: disclosure.Person(cs.Handler),
-		CreatedAt: cs.CreatedAt, Advisory: cs.GHSAID, ForkURL: cs.ForkURL, ReporterGitHub: cs.ReporterGitHub}
+		CreatedAt: cs.CreatedAt, Advisory: cs.GHSAID, ForkURL: cs.ForkURL, ReporterGitHub: cs.ReporterGitHub,
+		PublicSummary: cs.PublicSummary, PublicDescription: cs.PublicDescription}
 	var err error
 	if c.Embargo, err = h.store.Embargo(ctx, cs.ID); err != nil {
 		return nil, err
@@ -158,6 +159,7 @@ func (h *Handlers) applyEffect(ctx context.Context, msg Message, cs *store.Case,
 		_, err = h.store.Enqueue(ctx, store.GitHubLane(cs.ID), advisoryKinds[e.Op], store.AdvisoryEffect{
 			CaseID: cs.ID.String(), Login: e.Login, Remove: e.Remove, ReplyIn: msg.Room, ReplyTo: msg.ID,
 			Affected: e.Affected, Patched: e.Patched, Severity: e.Severity, CWEs: e.CWEs, Credit: e.Credit,
+			Summary: e.Summary, Description: e.Description,
 		}, now)
 	case disclosure.Announce:
 		_, err = h.store.Enqueue(ctx, lane, store.KindAnnounce, store.AnnounceEffect{CaseID: cs.ID.String(), ReplyIn: msg.Room, ReplyTo: msg.ID}, now)

@@ -32,7 +32,8 @@ func (h *Handlers) teamCommands() map[string]*command {
 		{name: "versions", args: "[CASE] AFFECTED [; PATCHED]", summary: "record the affected (and patched) versions, also on the advisory", caseArg: impliedCase, run: h.cmdVersions},
 		{name: "severity", args: "[CASE] low|medium|high|critical", summary: "the advisory's severity", caseArg: impliedCase, run: h.cmdSeverity},
 		{name: "cwe", args: "[CASE] CWE-ID…", summary: "the advisory's weakness types, e.g. CWE-787", caseArg: impliedCase, run: h.cmdCWE},
-		{name: "summary", args: "[CASE] TEXT", summary: "the advisory's public one-line summary, used in the announcement", caseArg: impliedCase, run: h.cmdSummary},
+		{name: "summary", args: "[CASE] TEXT", summary: "the advisory's public one-line summary, sent to GitHub and used in the announcement", caseArg: impliedCase, run: h.cmdSummary},
+		{name: "description", args: "[CASE] TEXT", summary: "the advisory's public description, sent to GitHub (publish waits for it)", caseArg: impliedCase, run: h.cmdDescription},
 		{name: "reject", args: "[CASE] REASON", summary: "not a vulnerability: the reporter is told politely and the case ends", caseArg: impliedCase, run: h.cmdReject},
 		{name: "audit", args: "[CASE] start|done", summary: "step 3: the audit for similar problems", caseArg: impliedCase, run: h.cmdAudit},
 		{name: "publish", args: "[CASE] [--force]", summary: "step 5: publish the advisory, then announce it (refused during an embargo unless the coordinator forces it)", caseArg: impliedCase, run: h.cmdPublish},
@@ -183,7 +184,14 @@ func (h *Handlers) cmdSummary(c *cmdContext) (disclosure.Decision, error) {
 	if c.rest == "" || len(c.rest) > 200 || strings.Contains(c.rest, "\n") {
 		return disclosure.Decision{}, usage("one line, at most 200 characters")
 	}
-	return c.c.Summary(c.req, c.rest)
+	return c.c.SetSummary(c.req, c.rest)
+}
+
+func (h *Handlers) cmdDescription(c *cmdContext) (disclosure.Decision, error) {
+	if c.rest == "" || len(c.rest) > 10000 {
+		return disclosure.Decision{}, usage("the public description, at most 10,000 characters")
+	}
+	return c.c.SetDescription(c.req, c.rest)
 }
 
 func (h *Handlers) cmdReject(c *cmdContext) (disclosure.Decision, error) {

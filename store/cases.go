@@ -30,19 +30,21 @@ type Case struct {
 	Affected, Patched, Severity, PublicSummary, Credit, CVEID string
 	// ReporterGitHub is the GitHub account the reporter named as theirs.
 	ReporterGitHub string
+	// PublicDescription is the advisory's public description.
+	PublicDescription string
 }
 
 // ErrNotFound is returned when a looked-up row does not exist.
 var ErrNotFound = errors.New("not found")
 
-const caseColumns = `id, reporter, source_room, dm_room, case_room, stage, handler, created_at, updated_at, closed_at, ghsa_id, ghsa_url, fork_name, fork_url, affected, patched, severity, public_summary, credit, cve_id, reporter_github`
+const caseColumns = `id, reporter, source_room, dm_room, case_room, stage, handler, created_at, updated_at, closed_at, ghsa_id, ghsa_url, fork_name, fork_url, affected, patched, severity, public_summary, credit, cve_id, reporter_github, public_description`
 
 func scanCase(row interface{ Scan(...any) error }) (*Case, error) {
 	var c Case
 	var rawID string
 	var created, updated int64
 	var closed sql.NullInt64
-	err := row.Scan(&rawID, &c.Reporter, &c.SourceRoom, &c.DMRoom, &c.CaseRoom, &c.Stage, &c.Handler, &created, &updated, &closed, &c.GHSAID, &c.GHSAURL, &c.ForkName, &c.ForkURL, &c.Affected, &c.Patched, &c.Severity, &c.PublicSummary, &c.Credit, &c.CVEID, &c.ReporterGitHub)
+	err := row.Scan(&rawID, &c.Reporter, &c.SourceRoom, &c.DMRoom, &c.CaseRoom, &c.Stage, &c.Handler, &created, &updated, &closed, &c.GHSAID, &c.GHSAURL, &c.ForkName, &c.ForkURL, &c.Affected, &c.Patched, &c.Severity, &c.PublicSummary, &c.Credit, &c.CVEID, &c.ReporterGitHub, &c.PublicDescription)
 	if errors.Is(err, sql.ErrNoRows) {
 		return nil, ErrNotFound
 	} else if err != nil {
@@ -223,6 +225,7 @@ var factColumns = map[disclosure.Fact]string{
 	disclosure.FactCredit:         "credit",
 	disclosure.FactCVE:            "cve_id",
 	disclosure.FactReporterGitHub: "reporter_github",
+	disclosure.FactDescription:    "public_description",
 }
 
 // SetFact records one fact of a case.

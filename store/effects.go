@@ -37,6 +37,9 @@ type AdvisoryEffect struct {
 	Severity string   `json:"severity,omitempty"`
 	CWEs     []string `json:"cwes,omitempty"`
 	Credit   string   `json:"credit,omitempty"`
+	// The public text; team text, dropped from the outbox once delivered.
+	Summary     string `json:"summary,omitempty"`
+	Description string `json:"description,omitempty"`
 }
 
 // Target names a room, either directly or as a room that may only exist by

@@ -16,6 +16,7 @@ import (
 	"net"
 	"net/http"
 	"net/http/httptest"
+	"regexp"
 	"slices"
 	"strings"
 	"sync"
@@ -133,6 +134,7 @@ func (s *Server) Requests(method, prefix string) int {
 type Advisory struct {
 	GHSAID             string
 	Summary            string
+	Description        string
 	State              string
 	CVEID              string
 	Severity           string
@@ -149,7 +151,7 @@ func (s *Server) Advisories() []Advisory {
 	out := make([]Advisory, 0, len(s.order))
 	for _, id := range s.order {
 		a := s.advisories[id]
-		adv := Advisory{GHSAID: id, Summary: str(a["summary"]), State: str(a["state"]), CVEID: str(a["cve_id"]), Severity: str(a["severity"])}
+		adv := Advisory{GHSAID: id, Summary: str(a["summary"]), Description: str(a["description"]), State: str(a["state"]), CVEID: str(a["cve_id"]), Severity: str(a["severity"])}
 		for _, u := range a["collaborating_users"].([]any) {
 			adv.CollaboratingUsers = append(adv.CollaboratingUsers, str(u.(map[string]any)["login"]))
 		}
@@ -496,8 +498,19 @@ func (s *Server) update(w http.ResponseWriter, adv map[string]any, body []byte) 
 		}
 	}
 	adv["updated_at"] = time.Now().UTC().Format(time.RFC3339)
+	if adv["state"] == "published" {
+		// Not GitHub's rule but secbot's: the world must never read a case
+		// ID (or how many reports came in that year) in an advisory.
+		for _, field := range []string{"summary", "description"} {
+			if text, _ := adv[field].(string); caseIDPattern.MatchString(text) {
+				s.violations = append(s.violations, fmt.Sprintf("published advisory %v: its %s names a case: %q", adv["ghsa_id"], field, text))
+			}
+		}
+	}
 	writeJSON(w, http.StatusOK, adv)
 }
+
+var caseIDPattern = regexp.MustCompile(`(?i)SR-\d{4}-\d{4,}`)
 
 func (s *Server) requestCVE(w http.ResponseWriter, adv map[string]any) {
 	if !s.opts.Public {
