@@ -352,7 +352,10 @@ type Kind int
 const (
 	Retryable   Kind = iota // network trouble, timeouts, 5xx: try again with backoff
 	RateLimited             // wait RetryAfter, then try again
-	User                    // a person's mistake or a setting: tell them, don't retry
+	User                    // a person's mistake: tell them, don't retry
+	// Operator errors are the operator's to fix (credentials, permissions, the
+	// repository): tell the team, keep retrying, mark nothing done.
+	Operator
 )
 
 // Error is a classified GitHub error with a message fit for people.
@@ -409,11 +412,11 @@ func classify(err error) error {
 		case status >= 500:
 			return &Error{Kind: Retryable, Status: status, Message: "GitHub is failing", Err: err}
 		case status == http.StatusUnauthorized:
-			return &Error{Kind: User, Status: status, Message: "GitHub rejected secbot's credentials (check the token or the GitHub App)", Err: err}
+			return &Error{Kind: Operator, Status: status, Message: "GitHub refused the token: it is wrong or expired (check the token or the GitHub App)", Err: err}
 		case status == http.StatusForbidden:
-			return &Error{Kind: User, Status: status, Message: "secbot may not manage security advisories on this repository (check the token's or App's permissions)", Err: err}
+			return &Error{Kind: Operator, Status: status, Message: "GitHub refused the token: it needs the repository's security advisories permission (read and write)", Err: err}
 		case status == http.StatusNotFound:
-			return &Error{Kind: User, Status: status, Message: "GitHub found no such repository or advisory (are private vulnerability reporting and advisories enabled?)", Err: err}
+			return &Error{Kind: Operator, Status: status, Message: "GitHub found no such repository or advisory: check [github] and that private vulnerability reporting is enabled", Err: err}
 		default:
 			msg := gerr.Message
 			for _, e := range gerr.Errors {

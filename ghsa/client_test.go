@@ -143,7 +143,7 @@ func TestUserErrorsAreInPlainWords(t *testing.T) {
 	if err := c.RequestCVE(ctx, adv.GHSAID); !errors.Is(err, ErrCVENeedsPublicRepo) {
 		t.Errorf("CVE on a private repository: %v", err)
 	}
-	if _, err := c.Get(ctx, "GHSA-xxxx-xxxx-xxxx"); !errors.As(err, &e) || e.Kind != User || e.Status != 404 {
+	if _, err := c.Get(ctx, "GHSA-xxxx-xxxx-xxxx"); !errors.As(err, &e) || e.Kind != Operator || e.Status != 404 {
 		t.Errorf("unknown advisory: %v", err)
 	}
 }

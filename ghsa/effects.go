@@ -103,7 +103,12 @@ func (e *Effects) failing(ctx context.Context, cause error) error {
 	if err != nil || !first {
 		return err
 	}
-	return e.tellTeam(ctx, templates.GitHubFailing{Repository: e.Client.Repository()})
+	failing := templates.GitHubFailing{Repository: e.Client.Repository()}
+	var ghErr *Error
+	if errors.As(cause, &ghErr) && ghErr.Kind == Operator {
+		failing.Reason = ghErr.Message
+	}
+	return e.tellTeam(ctx, failing)
 }
 
 func (e *Effects) recovered(ctx context.Context) error {

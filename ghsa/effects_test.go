@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"path/filepath"
+	"strings"
 	"testing"
 
 	"github.com/jonboulle/clockwork"
@@ -71,4 +72,50 @@ func mustJSON(t *testing.T, v any) json.RawMessage {
 		t.Fatal(err)
 	}
 	return b
+}
+
+// An expired token is the operator's to fix: the team room hears what to
+// fix, once; the case room (where the reporter reads) hears nothing; and
+// the advisory is retried, not marked done.
+func TestARefusedTokenTellsTheTeamAndMarksNothingDone(t *testing.T) {
+	ctx := context.Background()
+	srv, client := standIn(t, false)
+	st, err := store.Open(ctx, filepath.Join(t.TempDir(), "secbot.db"), zerolog.Nop())
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = st.Close() })
+	tmpl, _ := templates.Load("")
+	var c *store.Case
+	if err := st.Tx(ctx, func(ctx context.Context) error {
+		c, err = st.CreateCase(ctx, "@reporter:x", "!dm:x", "!dm:x", reported)
+		return err
+	}); err != nil {
+		t.Fatal(err)
+	}
+	effects := &Effects{Client: client, Store: st, Templates: tmpl, Clock: clockwork.NewFakeClockAt(reported), Policy: disclosure.NewInForce(disclosure.Policy{TeamRoom: "!team:x"}), Product: "enarx"}
+	create := effects.Executors()[store.KindAdvisoryCreate]
+	effect := store.Effect{Kind: store.KindAdvisoryCreate, Payload: mustJSON(t, store.AdvisoryEffect{CaseID: c.ID.String()})}
+	for range 2 {
+		srv.Inject(ghsatest.Fault{Status: 401, Body: `{"message":"Bad credentials"}`})
+		_, err := create(ctx, effect)
+		if retry, _ := IsRetryable(err); err == nil || !retry {
+			t.Fatalf("a 401 is not retried: %v", err)
+		}
+	}
+	sends, _, _ := st.EffectsOfKind(ctx, store.KindSend)
+	if len(sends) != 1 {
+		t.Fatalf("%d messages after two refusals, want the team told once", len(sends))
+	}
+	var s store.SendEffect
+	_ = sends[0].Decode(&s)
+	if s.To.Room != "!team:x" || !strings.Contains(s.Markdown, "refused the token") {
+		t.Errorf("told %+v", s)
+	}
+	if _, err := create(ctx, effect); err != nil {
+		t.Fatalf("once the token works: %v", err)
+	}
+	if got, _ := st.Case(ctx, c.ID); got.GHSAID == "" {
+		t.Error("no advisory once the token works")
+	}
 }

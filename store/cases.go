@@ -193,16 +193,15 @@ func (s *Store) SetFork(ctx context.Context, caseID disclosure.CaseID, name, url
 // ServiceFailing records that a service (GitHub) is failing. It reports
 // true only the first time, until ServiceRecovered: the team is told once.
 func (s *Store) ServiceFailing(ctx context.Context, service, reason string, now time.Time) (bool, error) {
+	var before int
+	if err := s.db.QueryRow(ctx, `SELECT COUNT(*) FROM service_status WHERE service = $1`, service).Scan(&before); err != nil {
+		return false, err
+	}
 	_, err := s.db.Exec(ctx, `INSERT INTO service_status (service, failing_since, last_error) VALUES ($1, $2, $3)
 		ON CONFLICT (service) DO UPDATE SET last_error = excluded.last_error`, service, millis(now), reason)
-	if err != nil {
-		return false, err
-	}
-	var since int64
-	if err := s.db.QueryRow(ctx, `SELECT failing_since FROM service_status WHERE service = $1`, service).Scan(&since); err != nil {
-		return false, err
-	}
-	return since == millis(now), nil
+	// Not by comparing times: two failures in one millisecond would both
+	// look like the first.
+	return before == 0, err
 }
 
 // ServiceRecovered records that a service works again; it reports whether

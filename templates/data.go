@@ -145,8 +145,9 @@ type (
 	Announcement struct {
 		GHSAID, URL, CVE, Summary, Severity, Affected, Patched, Credit, Repository string
 	}
-	// GitHubFailing tells the team GitHub fails.
-	GitHubFailing struct{ Repository string }
+	// GitHubFailing tells the team GitHub fails, and what to fix when it
+	// is theirs to fix (Reason).
+	GitHubFailing struct{ Repository, Reason string }
 	// GitHubRecovered tells the team GitHub works again.
 	GitHubRecovered struct{ Repository string }
 	// GitHubRefused says GitHub refused a request for good.
