@@ -377,12 +377,12 @@ func (c *Case) AddNeedToKnow(r Request, who Person, login string) (Decision, err
 	if err := c.needToKnowCheck(r, "need-to-know.add", who, login); err != nil {
 		return Decision{}, err
 	}
-	for _, p := range c.NeedToKnow {
-		if p == who {
+	for _, n := range c.NeedToKnow {
+		if n.Who == who {
 			return Decision{Say: []Message{say(Here, templates.Done{What: "ntk_already", CaseID: c.ID.String(), User: string(who)})}}, nil
 		}
 	}
-	d := Decision{Action: "need-to-know.add", Detail: string(who), NeedToKnow: []NeedToKnowChange{{Who: who}}, Effects: []Effect{InviteToCaseRoom{Who: who}}}
+	d := Decision{Action: "need-to-know.add", Detail: string(who), NeedToKnow: []NeedToKnowChange{{Who: who, GitHub: login}}, Effects: []Effect{InviteToCaseRoom{Who: who}}}
 	if login != "" {
 		d.Effects = append(d.Effects, AdvisoryOp{Op: AdvisoryCollaborator, Login: login})
 	}
@@ -395,12 +395,17 @@ func (c *Case) RemoveNeedToKnow(r Request, who Person, login string) (Decision, 
 	if err := c.needToKnowCheck(r, "need-to-know.remove", who, login); err != nil {
 		return Decision{}, err
 	}
-	on := false
-	for _, p := range c.NeedToKnow {
-		on = on || p == who
+	var on *NeedToKnow
+	for i := range c.NeedToKnow {
+		if c.NeedToKnow[i].Who == who {
+			on = &c.NeedToKnow[i]
+		}
 	}
-	if !on {
+	if on == nil {
 		return Decision{}, refusef("need-to-know.remove", "%s is not on the need-to-know list of %s.", who, c.ID)
+	}
+	if login == "" && r.Policy.GitHub {
+		login = on.GitHub // what they read the advisory as goes with them
 	}
 	d := Decision{Action: "need-to-know.remove", Detail: string(who), NeedToKnow: []NeedToKnowChange{{Who: who, Remove: true}},
 		Effects: []Effect{RemoveFromCaseRoom{Who: who, Reason: "removed from the need-to-know list"}}}

@@ -73,7 +73,7 @@ type Case struct {
 	// Summary and Description are the advisory's public text ("" while
 	// the neutral placeholder stands).
 	PublicSummary, PublicDescription string
-	NeedToKnow                       []Person
+	NeedToKnow                       []NeedToKnow
 }
 
 // Finished reports whether the case is published, rejected or closed: no
@@ -197,9 +197,17 @@ type FactChange struct {
 	Value string
 }
 
+// NeedToKnow is a person on an embargo's need-to-know list, with the
+// GitHub account that reads the private advisory ("" if none).
+type NeedToKnow struct {
+	Who    Person
+	GitHub string
+}
+
 // NeedToKnowChange adds a person to the need-to-know list, or removes them.
 type NeedToKnowChange struct {
 	Who    Person
+	GitHub string
 	Remove bool
 }
 

@@ -264,3 +264,26 @@ func TestNothingIsPublishedWithThePlaceholder(t *testing.T) {
 		t.Errorf("the description is not sent to GitHub: %+v, %v", d, err)
 	}
 }
+
+func TestTakingSomeoneOffTheListTakesThemOffTheAdvisory(t *testing.T) {
+	r := req("@bob:x", Place{Kind: TeamRoom})
+	r.Policy.GitHub = true
+	c := &Case{ID: one, Stage: StageConfirmed, NeedToKnow: []NeedToKnow{{Who: "@dan:x", GitHub: "dan-gh"}}}
+	d, err := c.RemoveNeedToKnow(r, "@dan:x", "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	revoked := false
+	for _, e := range d.Effects {
+		if op, ok := e.(AdvisoryOp); ok && op.Op == AdvisoryCollaborator && op.Remove && op.Login == "dan-gh" {
+			revoked = true
+		}
+	}
+	if !revoked {
+		t.Errorf("the stored GitHub account keeps reading the advisory: %+v", d.Effects)
+	}
+	d, err = (&Case{ID: one, Stage: StageConfirmed}).AddNeedToKnow(r, "@erin:x", "erin-gh")
+	if err != nil || len(d.NeedToKnow) != 1 || d.NeedToKnow[0].GitHub != "erin-gh" {
+		t.Errorf("the GitHub account is not kept with the person: %+v, %v", d.NeedToKnow, err)
+	}
+}

@@ -126,7 +126,7 @@ func TestACaseGoesFromIntakeToPublishedAndAnnounced(t *testing.T) {
 		t.Fatalf("the public saw an announcement during the embargo: %q", got)
 	}
 
-	alice("!sec embargo remove " + carol.ID().String() + " carol-gh")
+	alice("!sec embargo remove " + carol.ID().String()) // her GitHub account was stored with her
 	_, err = bed.Alice.Wait(ctx, wait, "carol removed", func(evt *event.Event) bool {
 		return evt.Type == event.StateMember && evt.RoomID == room && evt.GetStateKey() == carol.ID().String() && evt.Content.AsMember().Membership == event.MembershipLeave
 	})

@@ -31,9 +31,7 @@ func (h *Handlers) domainCase(ctx context.Context, cs *store.Case) (*disclosure.
 	if err != nil {
 		return nil, err
 	}
-	for _, u := range ntk {
-		c.NeedToKnow = append(c.NeedToKnow, disclosure.Person(u))
-	}
+	c.NeedToKnow = ntk
 	return c, nil
 }
 
@@ -105,7 +103,7 @@ func (h *Handlers) apply(ctx context.Context, msg Message, cs *store.Case, req d
 		if n.Remove {
 			_, err = h.store.RemoveNeedToKnow(ctx, cs.ID, n.Who)
 		} else {
-			_, err = h.store.AddNeedToKnow(ctx, cs.ID, n.Who, msg.Sender, now)
+			_, err = h.store.AddNeedToKnow(ctx, cs.ID, n.Who, msg.Sender, n.GitHub, now)
 		}
 		if err != nil {
 			return err

@@ -86,7 +86,7 @@ func tableWorld(t *testing.T, stage disclosure.Stage, embargo disclosure.Embargo
 	for _, r := range tableRoles {
 		must(w.store.SetDMRoomOf(ctx, r.who, r.dm, w.clock.Now()))
 	}
-	_, err := w.store.AddNeedToKnow(ctx, case1, "@dan:x", alice, w.clock.Now())
+	_, err := w.store.AddNeedToKnow(ctx, case1, "@dan:x", alice, "dan-gh", w.clock.Now())
 	must(err)
 	handler := disclosure.Person("")
 	if stage != disclosure.StageReceived {

@@ -61,8 +61,12 @@ func (h *Handlers) cmdStatus(c *cmdContext) (disclosure.Decision, error) {
 			out.Facts = append(out.Facts, fact)
 		}
 	}
-	for _, u := range c.c.NeedToKnow {
-		out.NeedToKnow = append(out.NeedToKnow, string(u))
+	for _, n := range c.c.NeedToKnow {
+		who := string(n.Who)
+		if n.GitHub != "" {
+			who += " (GitHub " + n.GitHub + ")"
+		}
+		out.NeedToKnow = append(out.NeedToKnow, who)
 	}
 	out.Deadlines = deadlineRows(c.c, p, c.req.Now, true)
 	entries, err := h.store.AuditOf(c, cs.ID.String())

@@ -100,10 +100,11 @@ func (s *Store) MarkEmbargoReminderSent(ctx context.Context, r EmbargoReminder) 
 	return n == 1, err
 }
 
-// AddNeedToKnow puts a user on a case's need-to-know list; false if already there.
-func (s *Store) AddNeedToKnow(ctx context.Context, caseID disclosure.CaseID, user, by disclosure.Person, now time.Time) (bool, error) {
-	res, err := s.db.Exec(ctx, `INSERT INTO need_to_know (case_id, user_id, added_by, added_at) VALUES ($1, $2, $3, $4) ON CONFLICT DO NOTHING`,
-		caseID.String(), user, by, millis(now))
+// AddNeedToKnow puts a user (and their GitHub account, "" if none) on a
+// case's need-to-know list; false if already there.
+func (s *Store) AddNeedToKnow(ctx context.Context, caseID disclosure.CaseID, user, by disclosure.Person, login string, now time.Time) (bool, error) {
+	res, err := s.db.Exec(ctx, `INSERT INTO need_to_know (case_id, user_id, added_by, added_at, github_login) VALUES ($1, $2, $3, $4, $5) ON CONFLICT DO NOTHING`,
+		caseID.String(), user, by, millis(now), login)
 	if err != nil {
 		return false, err
 	}
@@ -121,20 +122,21 @@ func (s *Store) RemoveNeedToKnow(ctx context.Context, caseID disclosure.CaseID, 
 	return n == 1, err
 }
 
-// NeedToKnow lists a case's need-to-know people.
-func (s *Store) NeedToKnow(ctx context.Context, caseID disclosure.CaseID) ([]disclosure.Person, error) {
-	rows, err := s.db.Query(ctx, `SELECT user_id FROM need_to_know WHERE case_id = $1 ORDER BY added_at, user_id`, caseID.String())
+// NeedToKnow lists a case's need-to-know people, with their GitHub
+// accounts ("" where none was given).
+func (s *Store) NeedToKnow(ctx context.Context, caseID disclosure.CaseID) ([]disclosure.NeedToKnow, error) {
+	rows, err := s.db.Query(ctx, `SELECT user_id, github_login FROM need_to_know WHERE case_id = $1 ORDER BY added_at, user_id`, caseID.String())
 	if err != nil {
 		return nil, err
 	}
 	defer rows.Close()
-	var out []disclosure.Person
+	var out []disclosure.NeedToKnow
 	for rows.Next() {
-		var u disclosure.Person
-		if err := rows.Scan(&u); err != nil {
+		var n disclosure.NeedToKnow
+		if err := rows.Scan(&n.Who, &n.GitHub); err != nil {
 			return nil, err
 		}
-		out = append(out, u)
+		out = append(out, n)
 	}
 	return out, rows.Err()
 }
