@@ -21,6 +21,7 @@ import (
 
 	"github.com/jonboulle/clockwork"
 	"github.com/rs/zerolog"
+	"maunium.net/go/mautrix/id"
 
 	"github.com/enarx/secbot/bot"
 	"github.com/enarx/secbot/config"
@@ -169,6 +170,7 @@ func serve(ctx context.Context, configPath string, cfg *config.Config, log zerol
 		return fmt.Errorf("start timers: %w", err)
 	}
 	defer func() { _ = cron.Shutdown() }()
+	go checkTeamRoomEncrypted(ctx, b, h, policy, log)
 	go reloadOnHangup(ctx, configPath, cfg, reloadable{policy: policy, templates: tmpl, github: github}, log)
 
 	var wg sync.WaitGroup
@@ -197,6 +199,32 @@ func serve(ctx context.Context, configPath string, cfg *config.Config, log zerol
 	cancel()
 	wg.Wait()
 	return first
+}
+
+// checkTeamRoomEncrypted warns, in the log and once in the room, when the
+// team room is not end-to-end encrypted. The bot may join it only with its
+// first sync, so it looks again for a while until it can read the room.
+func checkTeamRoomEncrypted(ctx context.Context, b *bot.Bot, h *handlers.Handlers, policy *disclosure.InForce, log zerolog.Logger) {
+	for range 60 {
+		room := policy.Get().TeamRoom
+		if room == "" {
+			return
+		}
+		if known, encrypted := b.Encrypted(ctx, id.RoomID(room)); known {
+			if !encrypted {
+				log.Error().Str("room_id", room).Msg("The team room is not end-to-end encrypted: the homeserver can read what secbot posts there")
+				if err := h.TeamRoomUnencrypted(ctx); err != nil {
+					log.Error().Err(err).Msg("Could not warn the team room")
+				}
+			}
+			return
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-time.After(5 * time.Second):
+		}
+	}
 }
 
 // policyOf takes the policy from the config; whether GitHub is on is

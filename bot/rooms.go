@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net/http"
 	"reflect"
+	"slices"
 	"time"
 
 	"maunium.net/go/mautrix"
@@ -249,4 +250,24 @@ func (b *Bot) JoinedMemberCount(ctx context.Context, roomID id.RoomID) (int, err
 	}
 	members, err := ss.GetRoomJoinedOrInvitedMembers(ctx, roomID)
 	return len(members), err
+}
+
+// Encrypted reports whether a room is end-to-end encrypted; known is false
+// while the bot cannot read the room's state (it has not joined yet).
+func (b *Bot) Encrypted(ctx context.Context, roomID id.RoomID) (known, encrypted bool) {
+	// An invitee gets "not found" for the room's state too: only a member
+	// can tell a missing encryption event from a hidden one.
+	joined, err := b.Client.JoinedRooms(ctx)
+	if err != nil || !slices.Contains(joined.JoinedRooms, roomID) {
+		return false, false
+	}
+	var content event.EncryptionEventContent
+	err = b.Client.StateEvent(ctx, roomID, event.StateEncryption, "", &content)
+	switch {
+	case err == nil:
+		return true, content.Algorithm != ""
+	case isHTTPStatus(err, http.StatusNotFound):
+		return true, false
+	}
+	return false, false
 }

@@ -2,10 +2,14 @@ package e2e
 
 import (
 	"context"
+	"strings"
 	"testing"
 	"time"
 
 	"github.com/enarx/secbot/internal/matrixtest"
+	"github.com/enarx/secbot/internal/testbed"
+	"maunium.net/go/mautrix"
+	"maunium.net/go/mautrix/id"
 )
 
 // A coordinator who left the direct chat the bot stored for them still gets
@@ -50,4 +54,40 @@ func waitLeft(t *testing.T, ctx context.Context, u *matrixtest.User, room interf
 		time.Sleep(100 * time.Millisecond) // polls the homeserver's answer, no quiet-period wait
 	}
 	t.Fatalf("%s is still in %s", u.ID(), room)
+}
+
+// A team room that is not end-to-end encrypted is named as such, in the
+// log and once in the room, however often secbot starts.
+func TestAnUnencryptedTeamRoomIsWarnedAboutOnce(t *testing.T) {
+	ctx := testContext(t)
+	resp, err := bed.Alice.Client.CreateRoom(ctx, &mautrix.ReqCreateRoom{Preset: "private_chat", Name: "Plain team room", Invite: []id.UserID{bed.Bob.ID()}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	plain := resp.RoomID
+	bot := startBot(t, ctx, "plainteambot", servedOptions(t, testbed.BotOptions{TeamRoom: plain}))
+	const warning = "not end-to-end encrypted"
+	waitMessage(t, ctx, bed.Alice, plain, bot.UserID, warning)
+	if err := bot.Stop(); err != nil { // waits for it to stop
+		t.Fatal(err)
+	}
+	restart(t, bot)
+	// The restarted bot looked again (its log says so a second time) ...
+	const logLine = "The team room is not end-to-end encrypted"
+	deadline := time.Now().Add(wait)
+	for strings.Count(bot.Log(), logLine) < 2 {
+		if time.Now().After(deadline) {
+			t.Fatalf("the restarted bot did not check the team room:\n%s", tail(bot.Log(), 20))
+		}
+		time.Sleep(100 * time.Millisecond) // polls the log file, no quiet-period wait
+	}
+	// ... and whatever it recorded is made; then a marker in the room.
+	if err := bot.WaitOutboxEmpty(ctx, wait); err != nil {
+		t.Fatal(err)
+	}
+	say(t, ctx, bed.Alice, plain, "!sec help")
+	waitMessage(t, ctx, bed.Alice, plain, bot.UserID, "secbot commands")
+	if n := countFrom(bed.Alice, bot.UserID, plain, warning); n != 1 {
+		t.Errorf("warned %d times, want once", n)
+	}
 }

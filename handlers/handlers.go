@@ -315,3 +315,21 @@ type caseRoomFields struct{ CaseID, CaseRoom, CaseRoomLink string }
 func caseRoomData(c *store.Case) caseRoomFields {
 	return caseRoomFields{CaseID: c.ID.String(), CaseRoom: string(c.CaseRoom), CaseRoomLink: id.RoomID(c.CaseRoom).URI().MatrixToURL()}
 }
+
+// TeamRoomUnencrypted says once in the team room that it is not end-to-end
+// encrypted: what is posted there is readable by the homeserver.
+func (h *Handlers) TeamRoomUnencrypted(ctx context.Context) error {
+	room := h.Policy().TeamRoom
+	if room == "" {
+		return nil
+	}
+	err := h.store.Tx(ctx, func(ctx context.Context) error {
+		first, err := h.store.MarkHandled(ctx, "team-room-unencrypted:"+room, h.clock.Now())
+		if err != nil || !first {
+			return err
+		}
+		return h.enqueue(ctx, store.RoomLane(room), store.Target{Room: room}, templates.TeamRoomUnencrypted{}, store.SendEffect{}, false)
+	})
+	h.kick()
+	return err
+}

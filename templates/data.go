@@ -150,6 +150,9 @@ type (
 	GitHubFailing struct{ Repository, Reason string }
 	// GitHubRecovered tells the team GitHub works again.
 	GitHubRecovered struct{ Repository string }
+	// TeamRoomUnencrypted warns that the team room is not end-to-end
+	// encrypted.
+	TeamRoomUnencrypted struct{}
 	// GitHubRefused says GitHub refused a request for good.
 	GitHubRefused struct{ CaseID, Message string }
 )
@@ -272,6 +275,7 @@ func (Announcement) Template() string                { return "announcement" }
 func (GitHubFailing) Template() string               { return "github_failing" }
 func (GitHubRecovered) Template() string             { return "github_recovered" }
 func (GitHubRefused) Template() string               { return "github_refused" }
+func (TeamRoomUnencrypted) Template() string         { return "team_room_unencrypted" }
 func (Refused) Template() string                     { return "refused" }
 func (Usage) Template() string                       { return "usage" }
 func (Help) Template() string                        { return "help" }
@@ -292,7 +296,7 @@ func All() []Data {
 		Announced{}, EmbargoAnswered{}, EmbargoReminder{}, EscalationDM{}, EscalationTeam{}, NotTeam{}, Reminder{},
 		TeamNewCase{}, AdvisoryCollaboratorAdded{}, AdvisoryCollaboratorRemoved{}, AdvisoryCreated{},
 		AdvisoryCVERequested{}, AdvisoryForkReady{}, AdvisoryPublished{}, AdvisoryUpdated{}, Announcement{},
-		GitHubFailing{}, GitHubRecovered{}, GitHubRefused{}, Refused{}, Usage{}, Help{}, CaseList{}, CaseStatus{},
+		GitHubFailing{}, GitHubRecovered{}, GitHubRefused{}, TeamRoomUnencrypted{}, Refused{}, Usage{}, Help{}, CaseList{}, CaseStatus{},
 		ReporterStatus{}, Contacts{}, Stats{}, Done{},
 	}
 }

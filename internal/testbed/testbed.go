@@ -122,6 +122,8 @@ type BotOptions struct {
 	HTTPListen string
 	// LogLevel is the bot's -log-level (info if empty).
 	LogLevel string
+	// TeamRoom, if set, is the bot's team room instead of the bed's.
+	TeamRoom id.RoomID
 }
 
 // GitHubToken is the token the GitHub stand-in expects.
@@ -184,6 +186,10 @@ func (b *Bed) NewBot(ctx context.Context, name string, opts BotOptions) (*Bot, e
 		}
 		github = fmt.Sprintf("\n[github]\napi_url = %q\ntoken_file = \"github-token\"\nowner = \"enarx\"\nrepo = \"enarx\"\n", opts.GitHub.URL())
 	}
+	teamRoom := b.TeamRoom
+	if opts.TeamRoom != "" {
+		teamRoom = opts.TeamRoom
+	}
 	cfg := fmt.Sprintf(`[matrix]
 homeserver = %q
 user_id = %q
@@ -207,7 +213,7 @@ rooms = [%s]
 
 [http]
 listen = %q
-%s%s`, b.Server.URL, matrixtest.UserID(name), b.TeamRoom, b.Alice.ID(), b.Bob.ID(), b.Alice.ID(), b.Bob.ID(),
+%s%s`, b.Server.URL, matrixtest.UserID(name), teamRoom, b.Alice.ID(), b.Bob.ID(), b.Alice.ID(), b.Bob.ID(),
 		strings.Join(announce, ", "), strings.Join(slaLines, "\n"), opts.HTTPListen, github, opts.Extra)
 	bot := &Bot{
 		UserID: id.UserID(matrixtest.UserID(name)), Dir: dir, binary: b.Binary, logLevel: opts.LogLevel, HTTPListen: opts.HTTPListen,
@@ -216,7 +222,7 @@ listen = %q
 	if err := os.WriteFile(bot.ConfigPath, []byte(cfg), 0o600); err != nil {
 		return nil, err
 	}
-	if _, err := b.Alice.Client.InviteUser(ctx, b.TeamRoom, &mautrix.ReqInviteUser{UserID: bot.UserID}); err != nil {
+	if _, err := b.Alice.Client.InviteUser(ctx, teamRoom, &mautrix.ReqInviteUser{UserID: bot.UserID}); err != nil {
 		return nil, fmt.Errorf("invite bot to the team room: %w", err)
 	}
 	return bot, nil
