@@ -115,7 +115,9 @@ func (s *Store) StartAttempt(ctx context.Context, effectID int64) (attempts int,
 	return attempts, err
 }
 
-// CompleteEffect marks an effect as made, keeping its result.
+// CompleteEffect marks an effect as made, keeping its result. Its payload
+// is dropped: what the team wrote to a reporter (an update, a response, a
+// reason) stays in the outbox only until it was delivered.
 func (s *Store) CompleteEffect(ctx context.Context, effectID int64, result any, now time.Time) error {
 	data := []byte("")
 	if result != nil {
@@ -124,7 +126,7 @@ func (s *Store) CompleteEffect(ctx context.Context, effectID int64, result any, 
 			return fmt.Errorf("encode result of effect %d: %w", effectID, err)
 		}
 	}
-	_, err := s.db.Exec(ctx, `UPDATE outbox SET state = 'done', result = $2, last_error = '', done_at = $3 WHERE id = $1`,
+	_, err := s.db.Exec(ctx, `UPDATE outbox SET state = 'done', payload = '{}', result = $2, last_error = '', done_at = $3 WHERE id = $1`,
 		effectID, string(data), millis(now))
 	return err
 }
@@ -135,9 +137,10 @@ func (s *Store) RetryEffect(ctx context.Context, effectID int64, reason string, 
 	return err
 }
 
-// FailEffect gives up on an effect that can never succeed.
+// FailEffect gives up on an effect that can never succeed; its payload is
+// dropped like a made one's.
 func (s *Store) FailEffect(ctx context.Context, effectID int64, reason string, now time.Time) error {
-	_, err := s.db.Exec(ctx, `UPDATE outbox SET state = 'failed', last_error = $2, done_at = $3 WHERE id = $1`, effectID, reason, millis(now))
+	_, err := s.db.Exec(ctx, `UPDATE outbox SET state = 'failed', payload = '{}', last_error = $2, done_at = $3 WHERE id = $1`, effectID, reason, millis(now))
 	return err
 }
 

@@ -257,3 +257,25 @@ func TestAnEffectDoneIsNotStartedAgain(t *testing.T) {
 		t.Errorf("starting a done effect again: %v, want ErrNotFound", err)
 	}
 }
+
+func TestADeliveredMessageLeavesNoTextInTheOutbox(t *testing.T) {
+	s, _ := openTest(t)
+	ctx := context.Background()
+	now := time.Now()
+	const text = "We reproduced the overflow in the loader; a fix is under review."
+	sent, err := s.Enqueue(ctx, "SR-2026-0001", KindSend, SendEffect{To: Target{Room: "!case:x"}, Markdown: text}, now)
+	if err != nil {
+		t.Fatal(err)
+	}
+	failed, _ := s.Enqueue(ctx, "SR-2026-0002", KindSend, SendEffect{To: Target{Room: "!gone:x"}, Markdown: text}, now)
+	if err := s.CompleteEffect(ctx, sent, SendResult{Event: "$e"}, now); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.FailEffect(ctx, failed, "forbidden", now); err != nil {
+		t.Fatal(err)
+	}
+	var n int
+	if err := s.DB.QueryRow(ctx, `SELECT COUNT(*) FROM outbox WHERE payload LIKE '%overflow%'`).Scan(&n); err != nil || n != 0 {
+		t.Errorf("%d finished effects keep the team's text (%v)", n, err)
+	}
+}
