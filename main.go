@@ -160,6 +160,7 @@ func serve(ctx context.Context, configPath string, cfg *config.Config, log zerol
 		log.Info().Str("repository", gh.Repository()).Str("auth", cfg.GitHub.AuthMode()).Msg("GitHub advisories enabled")
 	}
 	timers := scheduler.NewTimers(st, clock, tmpl, policy, log.With().Str("component", "timers").Logger(), outbox.Kick)
+	timers.SetRetention(cfg.Database.RetentionSpan.Fixed)
 	h := handlers.New(policy, st, b.Chat(), tmpl, clock, outbox.Kick)
 	outbox.Register(store.KindAnnounce, h.Announce)
 

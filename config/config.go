@@ -78,6 +78,11 @@ type Database struct {
 	// Path is the SQLite file; after validation it is absolute when the
 	// configuration was loaded from a file.
 	Path string `toml:"path"`
+	// Retention is how long finished work (handled-event IDs, made or
+	// failed outbox rows) is kept before a timer prunes it.
+	Retention string `toml:"retention"`
+	// RetentionSpan is Retention, parsed.
+	RetentionSpan disclosure.Span `toml:"-"`
 }
 
 // GitHub is the [github] section: the repository whose advisories secbot
@@ -188,7 +193,7 @@ type HTTP struct {
 func Defaults() Config {
 	return Config{
 		Matrix:   Matrix{DeviceName: "secbot", CommandPrefix: "!sec"},
-		Database: Database{Path: "secbot.db"},
+		Database: Database{Path: "secbot.db", Retention: "30 days"},
 		GitHub:   GitHub{APIURL: "https://api.github.com/"},
 		SLA: SLA{
 			Acknowledge: "48h", DetailedResponse: "96h", UpdateInterval: "5 working days",

@@ -202,6 +202,13 @@ func (v *validator) validate() {
 		v.add("database.path", "", "must name the SQLite file")
 	}
 	c.Database.Path = v.path(c.Database.Path)
+	if s, ok := v.positiveSpan("database.retention", c.Database.Retention, ": finished work is kept this long"); ok {
+		if s.WorkingDays > 0 {
+			v.add("database.retention", c.Database.Retention, "must be a fixed length like 30 days, not working days")
+		} else {
+			c.Database.RetentionSpan = s
+		}
+	}
 	v.validateGitHub()
 	v.validateTeam()
 	for i, r := range c.Announce.Rooms {

@@ -30,6 +30,38 @@ type Timers struct {
 	log       zerolog.Logger
 	kick      func()
 	policy    *disclosure.InForce
+
+	// retention is how long finished work is kept (0: forever); the tick
+	// prunes what is older once an hour.
+	retention time.Duration
+	lastPrune time.Time
+}
+
+// PruneEvery is how often the tick prunes finished work.
+const PruneEvery = time.Hour
+
+// SetRetention sets how long handled-event IDs and finished outbox rows
+// are kept. Call it before Start.
+func (t *Timers) SetRetention(d time.Duration) { t.retention = d }
+
+// prune drops finished work older than the retention, at most once per
+// PruneEvery, so the file stops growing.
+func (t *Timers) prune(ctx context.Context) error {
+	now := t.clock.Now()
+	if t.retention <= 0 || now.Sub(t.lastPrune) < PruneEvery {
+		return nil
+	}
+	before := now.Add(-t.retention)
+	if err := t.store.ForgetHandledBefore(ctx, before); err != nil {
+		return err
+	}
+	n, err := t.store.PruneOutboxBefore(ctx, before)
+	if err != nil {
+		return err
+	}
+	t.lastPrune = now
+	t.log.Info().Int64("outbox_rows", n).Time("before", before).Msg("Pruned finished work")
+	return nil
 }
 
 // NewTimers returns the deadline timers, firing under the policy in force
@@ -93,7 +125,10 @@ func (t *Timers) Tick(ctx context.Context) (int, error) {
 	if fired > 0 {
 		t.kick()
 	}
-	return fired, err
+	if err != nil {
+		return fired, err
+	}
+	return fired, t.prune(ctx)
 }
 
 // embargoReminders sends the due reminders of embargo ends (7 days, 1 day,

@@ -444,3 +444,40 @@ func (f *fixture) markdowns(t testing.TB) []string {
 	}
 	return out
 }
+
+func TestFinishedWorkIsPrunedAfterTheRetention(t *testing.T) {
+	f := newFixture(t, friday)
+	ctx := context.Background()
+	old, err := f.store.Enqueue(ctx, "SR-2026-0001", store.KindSend, store.SendEffect{To: store.Target{Room: "!r:x"}, Markdown: "old"}, f.clock.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := f.store.CompleteEffect(ctx, old, nil, f.clock.Now()); err != nil {
+		t.Fatal(err)
+	}
+	pending, _ := f.store.Enqueue(ctx, "SR-2026-0002", store.KindSend, store.SendEffect{To: store.Target{Room: "!r:x"}, Markdown: "pending"}, f.clock.Now())
+	if _, err := f.store.MarkHandled(ctx, "$old", f.clock.Now()); err != nil {
+		t.Fatal(err)
+	}
+	timers := f.timers()
+	timers.SetRetention(30 * 24 * time.Hour)
+	f.clock.Advance(31 * 24 * time.Hour)
+	if _, err := f.store.MarkHandled(ctx, "$new", f.clock.Now()); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := timers.Tick(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if state, _, err := f.store.EffectResult(ctx, old); err == nil {
+		t.Errorf("a made effect older than the retention is kept (%s)", state)
+	}
+	if state, _, err := f.store.EffectResult(ctx, pending); err != nil || state != "pending" {
+		t.Errorf("pending work was pruned: %s, %v", state, err)
+	}
+	if handled, _ := f.store.WasHandled(ctx, "$old"); handled {
+		t.Error("an old handled-event ID is kept")
+	}
+	if handled, _ := f.store.WasHandled(ctx, "$new"); !handled {
+		t.Error("a recent handled-event ID was pruned")
+	}
+}

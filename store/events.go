@@ -38,6 +38,16 @@ func (s *Store) ForgetHandledBefore(ctx context.Context, t time.Time) error {
 	return err
 }
 
+// PruneOutboxBefore drops made and failed outbox rows finished before t
+// (pending work is never dropped) and returns how many it dropped.
+func (s *Store) PruneOutboxBefore(ctx context.Context, t time.Time) (int64, error) {
+	res, err := s.db.Exec(ctx, `DELETE FROM outbox WHERE state IN ('done', 'failed') AND done_at < $1`, millis(t))
+	if err != nil {
+		return 0, err
+	}
+	return res.RowsAffected()
+}
+
 // SyncPosition returns the stored sync token, empty before the first sync.
 func (s *Store) SyncPosition(ctx context.Context) (string, error) {
 	var token string
