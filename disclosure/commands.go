@@ -473,3 +473,24 @@ func (c *Case) CVE(r Request) (Decision, error) {
 	}
 	return Decision{Action: "cve", Effects: []Effect{AdvisoryOp{Op: AdvisoryCVE}}, Say: []Message{react("⏳")}}, nil
 }
+
+// Invite invites someone (again) to the case room: the reporter (after
+// they left or declined), a team member, or someone on the need-to-know
+// list. Who else reads the room is the need-to-know list's decision.
+func (c *Case) Invite(r Request, who Person) (Decision, error) {
+	if err := c.notClosed("invite"); err != nil {
+		return Decision{}, err
+	}
+	if who == "" {
+		who = c.Reporter
+	}
+	known := who == c.Reporter || r.Policy.IsTeam(who)
+	for _, n := range c.NeedToKnow {
+		known = known || n.Who == who
+	}
+	if !known {
+		return Decision{}, refusef("invite", "%s is neither the reporter, a team member nor on the need-to-know list; add them with `%s embargo add` first.", who, r.Policy.CommandPrefix)
+	}
+	return Decision{Action: "invite", Detail: string(who), Effects: []Effect{InviteToCaseRoom{Who: who}},
+		Say: []Message{say(Here, templates.Done{What: "invited", CaseID: c.ID.String(), User: string(who)})}}, nil
+}

@@ -559,3 +559,36 @@ func TestTheAuditLogKeepsNoTextOfOutsiders(t *testing.T) {
 		}
 	}
 }
+
+func TestAReporterWhoLeftIsInvitedAgain(t *testing.T) {
+	w := newWorld(t, monday)
+	w.openCase()
+	invites := func() []store.InviteEffect {
+		effects, _, _ := w.store.EffectsOfKind(context.Background(), store.KindInvite)
+		var out []store.InviteEffect
+		for _, e := range effects {
+			var p store.InviteEffect
+			_ = e.Decode(&p)
+			out = append(out, p)
+		}
+		return out
+	}
+	if got := w.say(dmRoom, reporter, "!invite"); !strings.Contains(got, "invited to the room of SR-2026-0001") {
+		t.Errorf("the reporter's !invite: %q", got)
+	}
+	if got := invites(); len(got) != 1 || got[0].User != reporter || got[0].To.CaseRoomOf != "SR-2026-0001" {
+		t.Errorf("invites %+v", got)
+	}
+	if got := w.say(dmRoom, reporter, "invite"); got == "" || strings.Contains(got, "invited") {
+		t.Errorf("a bare \"invite\" invited: %q", got)
+	}
+	if got := w.say(teamRoom, alice, "!sec invite SR-2026-0001 @mallory:x"); !strings.Contains(got, "Refused") {
+		t.Errorf("inviting a stranger: %q", got)
+	}
+	if got := w.say(teamRoom, alice, "!sec invite SR-2026-0001 @carol:x"); !strings.Contains(got, "@carol:x is invited") {
+		t.Errorf("inviting a team member: %q", got)
+	}
+	if n := len(invites()); n != 2 {
+		t.Errorf("%d invites, want 2", n)
+	}
+}

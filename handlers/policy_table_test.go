@@ -64,7 +64,7 @@ var tableCommands = []string{
 	"!sec versions < 1.1; 1.1", "!sec severity high", "!sec cwe CWE-787", "!sec summary Out-of-bounds write", "!sec description An out-of-bounds write in the loader.", "!sec reject Not a bug.",
 	"!sec audit start", "!sec audit done", "!sec publish", "!sec publish --force", "!sec publish SR-2026-0002 --force", "!sec announce", "!sec close",
 	"!sec embargo propose 2099-01-01", "!sec embargo add @dan:x", "!sec embargo remove @dan:x", "!sec embargo lift",
-	"help", "status", "!escalate", "escalate", "agree", "!agree", "!disagree", "!credit none", "!github octocat",
+	"!sec invite", "!sec invite @mallory:x", "help", "status", "!escalate", "escalate", "agree", "!invite", "!agree", "!disagree", "!credit none", "!github octocat",
 }
 
 // tableWorld is a world with two open cases: SR-2026-0001 (the one under

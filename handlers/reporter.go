@@ -18,6 +18,7 @@ func (h *Handlers) reporterCommands() map[string]*command {
 		{name: "github", bang: true, args: "NAME", summary: "be invited to the private GitHub Security Advisory as GitHub user NAME (your own account, once)", caseArg: impliedCase, run: h.cmdOwnGitHub},
 		{name: "agree", bang: true, summary: "accept the embargo date the team proposed", caseArg: impliedCase, run: h.cmdAgree},
 		{name: "disagree", bang: true, summary: "decline the embargo date the team proposed", caseArg: impliedCase, run: h.cmdDisagree},
+		{name: "invite", bang: true, summary: "be invited again to your report's private room (after leaving or declining it)", caseArg: impliedCase, run: h.cmdReporterInvite},
 		{name: "credit", bang: true, args: "NAME|none", summary: "how the advisory credits you: your GitHub name, or none", caseArg: impliedCase, run: h.cmdCredit},
 	}
 	registry := make(map[string]*command, len(cmds))
@@ -116,4 +117,12 @@ func (h *Handlers) cmdOwnGitHub(c *cmdContext) (disclosure.Decision, error) {
 		return disclosure.Decision{}, err
 	}
 	return c.c.NameOwnGitHub(c.req, login)
+}
+
+// cmdReporterInvite invites the reporter back to their own case room.
+func (h *Handlers) cmdReporterInvite(c *cmdContext) (disclosure.Decision, error) {
+	if len(c.args) != 0 {
+		return disclosure.Decision{}, usage("`!invite` alone: it invites you")
+	}
+	return c.c.Invite(c.req, c.req.By)
 }

@@ -27,6 +27,7 @@ func (h *Handlers) teamCommands() map[string]*command {
 		{name: "update", args: "[CASE] TEXT", summary: "a progress update to the reporter; restarts the update clock", caseArg: impliedCase, run: h.cmdUpdate},
 		{name: "github", args: "[CASE] NAME", summary: "invite a GitHub user to the case's private advisory", caseArg: impliedCase, run: h.cmdGitHub},
 		{name: "fork", args: "[CASE]", summary: "step 4: the advisory's temporary private fork, for preparing fixes", caseArg: impliedCase, run: h.cmdFork},
+		{name: "invite", args: "[CASE] [@user]", summary: "invite to the case room again: the reporter, or a team member or need-to-know person", caseArg: impliedCase, run: h.cmdInvite},
 		{name: "cve", args: "[CASE]", summary: "request a CVE for the advisory from GitHub", caseArg: impliedCase, run: h.cmdCVE},
 		{name: "confirm", args: "[CASE] [AFFECTED [; PATCHED]]", summary: "step 2: the problem is confirmed (the detailed response); optionally the affected and patched versions", caseArg: impliedCase, run: h.cmdConfirm},
 		{name: "versions", args: "[CASE] AFFECTED [; PATCHED]", summary: "record the affected (and patched) versions, also on the advisory", caseArg: impliedCase, run: h.cmdVersions},
@@ -316,6 +317,16 @@ func githubArg(c *cmdContext) (string, error) {
 		return "", usage("%s is not a GitHub user name (letters, digits and single hyphens, at most 39)", templates.EscapeMarkdown(truncate(c.args[0], 40)))
 	}
 	return login, nil
+}
+
+func (h *Handlers) cmdInvite(c *cmdContext) (disclosure.Decision, error) {
+	switch {
+	case len(c.args) == 0:
+		return c.c.Invite(c.req, "")
+	case len(c.args) == 1 && isUserID(c.args[0]):
+		return c.c.Invite(c.req, disclosure.Person(c.args[0]))
+	}
+	return disclosure.Decision{}, usage("no one (the reporter) or one Matrix user like @carol:example.org")
 }
 
 func (h *Handlers) cmdFork(c *cmdContext) (disclosure.Decision, error) { return c.c.Fork(c.req) }
