@@ -215,7 +215,7 @@ func (b *Bot) execCreateCaseRoom(ctx context.Context, e store.Effect) (any, erro
 		}
 	}
 	if roomID == "" {
-		if roomID, err = b.createCaseRoom(ctx, p.CaseID, p.Name, userIDs(p.Invite)); err != nil {
+		if roomID, err = b.createCaseRoom(ctx, p.CaseID, p.Name, userIDs(p.Invite), userIDs(p.Team)); err != nil {
 			return nil, classify(err)
 		}
 	} else {

@@ -85,12 +85,13 @@ func (b *Bot) LeaveRoom(ctx context.Context, roomID id.RoomID, reason string) er
 // event, invite-only, no guests, history visible from the invite on (so the
 // welcome reaches invitees who join later), a neutral name, no alias, no
 // topic, and the org.secbot.case marker.
-func (b *Bot) createCaseRoom(ctx context.Context, caseID, name string, invite []id.UserID) (id.RoomID, error) {
+func (b *Bot) createCaseRoom(ctx context.Context, caseID, name string, invite, team []id.UserID) (id.RoomID, error) {
 	resp, err := b.Client.CreateRoom(ctx, &mautrix.ReqCreateRoom{
-		Preset:     "private_chat",
-		Visibility: "private",
-		Name:       name,
-		Invite:     invite,
+		Preset:             "private_chat",
+		Visibility:         "private",
+		Name:               name,
+		Invite:             invite,
+		PowerLevelOverride: caseRoomPowerLevels(b.Client.UserID, team),
 		InitialState: []*event.Event{
 			{Type: event.StateEncryption, Content: event.Content{Parsed: &event.EncryptionEventContent{Algorithm: id.AlgorithmMegolmV1}}},
 			{Type: event.StateJoinRules, Content: event.Content{Parsed: &event.JoinRulesEventContent{JoinRule: event.JoinRuleInvite}}},
@@ -103,6 +104,27 @@ func (b *Bot) createCaseRoom(ctx context.Context, caseID, name string, invite []
 		return "", fmt.Errorf("create room for %s: %w", caseID, err)
 	}
 	return resp.RoomID, nil
+}
+
+// caseRoomPowerLevels make the bot the room's only admin: team members may
+// invite (someone who left, a need-to-know person) and redact; nobody else
+// may invite, kick, or change the room's state (its name, its encryption).
+func caseRoomPowerLevels(self id.UserID, team []id.UserID) *event.PowerLevelsEventContent {
+	admin, member := 100, 50
+	users := map[id.UserID]int{self: admin}
+	for _, u := range team {
+		if u != self {
+			users[u] = member
+		}
+	}
+	return &event.PowerLevelsEventContent{
+		Users:           users,
+		StateDefaultPtr: &admin,
+		InvitePtr:       &member,
+		KickPtr:         &admin,
+		BanPtr:          &admin,
+		RedactPtr:       &member,
+	}
 }
 
 // findCaseRoom looks through the bot's rooms for one marked with caseID:

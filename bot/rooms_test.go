@@ -55,3 +55,17 @@ func TestOnlyARoomTheBotMadeIsAdoptedAsACaseRoom(t *testing.T) {
 		})
 	}
 }
+
+func TestInCaseRoomsOnlyTheBotIsAdminAndTheTeamMayInvite(t *testing.T) {
+	pl := caseRoomPowerLevels(self, []id.UserID{"@alice:x", "@bob:x", self})
+	if pl.GetUserLevel(self) != 100 || pl.GetUserLevel("@alice:x") != 50 || pl.GetUserLevel("@reporter:x") != 0 {
+		t.Errorf("levels: %+v", pl.Users)
+	}
+	if pl.Invite() != 50 || pl.Kick() != 100 || pl.StateDefault() != 100 {
+		t.Errorf("invite %d, kick %d, state %d", pl.Invite(), pl.Kick(), pl.StateDefault())
+	}
+	// The reporter may not invite anyone; a team member may.
+	if pl.GetUserLevel("@reporter:x") >= pl.Invite() || pl.GetUserLevel("@alice:x") < pl.Invite() {
+		t.Error("the wrong people may invite")
+	}
+}

@@ -6,7 +6,9 @@ import "time"
 // case room invites, which clocks start, by when the promises fall due and
 // whom the rotation suggests as handler.
 type Opening struct {
-	Invite                   []Person
+	// Invite is the reporter and the team; Team the team members of it,
+	// who may invite in the room.
+	Invite, Team             []Person
 	Deadlines                []DeadlineChange
 	AcknowledgeBy, RespondBy time.Time
 	// Suggested is the next handler in the rotation ("" when off).
@@ -28,6 +30,9 @@ func (p *Policy) Open(reporter, self Person, seq int, at time.Time) Opening {
 	for _, member := range p.Team {
 		if member != reporter && member != self {
 			o.Invite = append(o.Invite, member)
+		}
+		if member != self {
+			o.Team = append(o.Team, member)
 		}
 	}
 	if p.Rotation && len(p.Team) > 0 && seq > 0 {

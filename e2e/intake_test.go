@@ -60,6 +60,12 @@ func TestReporterDMOpensPrivateEncryptedCaseRoom(t *testing.T) {
 	if jr := get(event.StateJoinRules); jr == nil || jr.Content.AsJoinRules().JoinRule != event.JoinRuleInvite {
 		t.Error("the case room is not invite-only")
 	}
+	if pl := get(event.StatePowerLevels); pl == nil {
+		t.Error("the case room has no power levels")
+	} else if l := pl.Content.AsPowerLevels(); l.GetUserLevel(bot.UserID) != 100 || l.GetUserLevel(reporter.ID()) >= l.Invite() ||
+		l.GetUserLevel(bed.Alice.ID()) < l.Invite() || l.GetUserLevel(bed.Alice.ID()) >= 100 || l.StateDefault() != 100 {
+		t.Errorf("in the case room the bot must be the only admin and only the team may invite: %+v", l.Users)
+	}
 	if ga := get(event.StateGuestAccess); ga == nil || ga.Content.AsGuestAccess().GuestAccess != event.GuestAccessForbidden {
 		t.Error("guests are not forbidden in the case room")
 	}

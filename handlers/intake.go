@@ -53,7 +53,7 @@ func (h *Handlers) intake(ctx context.Context, msg Message, direct bool) error {
 		// note, routine) and the answer to the reporter, so that neither
 		// waits on the other.
 		if _, err := h.store.EnqueueUrgent(ctx, lane, store.KindCreateCaseRoom, store.CreateCaseRoomEffect{
-			CaseID: lane, Name: "Security report " + lane, Invite: open.Invite,
+			CaseID: lane, Name: "Security report " + lane, Invite: open.Invite, Team: open.Team,
 		}, now); err != nil {
 			return err
 		}

@@ -83,6 +83,9 @@ type CreateCaseRoomEffect struct {
 	CaseID string              `json:"case_id"`
 	Name   string              `json:"name"`
 	Invite []disclosure.Person `json:"invite"`
+	// Team are the team members among them, who may invite; the bot stays
+	// the room's only admin.
+	Team []disclosure.Person `json:"team,omitempty"`
 }
 
 // OpenDMEffect opens (or finds) the encrypted direct chat with a user.
