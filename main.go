@@ -171,8 +171,12 @@ func serve(ctx context.Context, configPath string, cfg *config.Config, log zerol
 		return fmt.Errorf("start timers: %w", err)
 	}
 	defer func() { _ = cron.Shutdown() }()
+	// The team may have changed while secbot was down.
+	if err := h.FollowTeam(ctx); err != nil {
+		return fmt.Errorf("bring the case rooms in line with the team: %w", err)
+	}
 	go checkTeamRoomEncrypted(ctx, b, h, policy, log)
-	go reloadOnHangup(ctx, configPath, cfg, reloadable{policy: policy, templates: tmpl, github: github}, log)
+	go reloadOnHangup(ctx, configPath, cfg, reloadable{policy: policy, templates: tmpl, github: github, followTeam: h.FollowTeam}, log)
 
 	var wg sync.WaitGroup
 	errs := make(chan error, 3)
@@ -257,6 +261,8 @@ type reloadable struct {
 	policy    *disclosure.InForce
 	templates *templates.Set
 	github    bool
+	// followTeam brings the open cases' rooms in line with the team.
+	followTeam func(context.Context) error
 }
 
 // reloadOnHangup re-reads the config and the templates on SIGHUP and puts
@@ -287,6 +293,9 @@ func reloadOnHangup(ctx context.Context, path string, running *config.Config, r 
 		}
 		r.templates.Replace(tmpl)
 		r.policy.Set(policyOf(cfg, r.github))
+		if err := r.followTeam(ctx); err != nil {
+			log.Error().Err(err).Msg("Could not bring the case rooms in line with the team")
+		}
 		var restart []string
 		for name, same := range map[string]bool{
 			"[matrix]":   reflect.DeepEqual(cfg.Matrix, running.Matrix),

@@ -8,6 +8,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
+	"strings"
 
 	"github.com/jonboulle/clockwork"
 	"github.com/rs/zerolog"
@@ -332,4 +334,85 @@ func (h *Handlers) TeamRoomUnencrypted(ctx context.Context) error {
 	})
 	h.kick()
 	return err
+}
+
+// FollowTeam brings the open cases' rooms in line with the team in force
+// (at start and after a reload): members who joined the team are invited,
+// members who left it are removed, each case's audit log says so, and the
+// team room is told once. The first time, the team is only recorded.
+func (h *Handlers) FollowTeam(ctx context.Context) error {
+	p := h.Policy()
+	err := h.store.Tx(ctx, func(ctx context.Context) error {
+		seen, recorded, err := h.store.TeamSeen(ctx)
+		if err != nil || !recorded {
+			if err == nil {
+				err = h.store.SetTeamSeen(ctx, p.Team)
+			}
+			return err
+		}
+		added, removed := diffPeople(seen, p.Team), diffPeople(p.Team, seen)
+		if len(added) == 0 && len(removed) == 0 {
+			return nil
+		}
+		cases, err := h.store.OpenCases(ctx)
+		if err != nil {
+			return err
+		}
+		now := h.clock.Now()
+		for _, c := range cases {
+			lane, room := store.CaseLane(c.ID), store.Target{CaseRoomOf: c.ID.String()}
+			for _, u := range added {
+				if _, err := h.store.Enqueue(ctx, lane, store.KindInvite, store.InviteEffect{To: room, User: u}, now); err != nil {
+					return err
+				}
+			}
+			for _, u := range removed {
+				if u == c.Reporter {
+					continue // a former member who reported this case stays its reporter
+				}
+				if _, err := h.store.Enqueue(ctx, lane, store.KindKick, store.KickEffect{To: room, User: u, Reason: "no longer on the security team"}, now); err != nil {
+					return err
+				}
+			}
+			detail := "invited " + joinPeople(added) + "; removed " + joinPeople(removed)
+			if err := h.store.Audit(ctx, store.AuditEntry{At: now, Actor: "secbot", CaseID: c.ID.String(), Action: "team.follow", Detail: detail, Allowed: true}); err != nil {
+				return err
+			}
+		}
+		if p.TeamRoom != "" {
+			note := templates.TeamChanged{Added: peopleStrings(added), Removed: peopleStrings(removed), Cases: len(cases)}
+			if err := h.enqueue(ctx, store.RoomLane(p.TeamRoom), store.Target{Room: p.TeamRoom}, note, store.SendEffect{}, false); err != nil {
+				return err
+			}
+		}
+		return h.store.SetTeamSeen(ctx, p.Team)
+	})
+	h.kick()
+	return err
+}
+
+// diffPeople is who of b is not in a.
+func diffPeople(a, b []disclosure.Person) []disclosure.Person {
+	var out []disclosure.Person
+	for _, p := range b {
+		if !slices.Contains(a, p) {
+			out = append(out, p)
+		}
+	}
+	return out
+}
+
+func peopleStrings(people []disclosure.Person) []string {
+	out := make([]string, len(people))
+	for i, p := range people {
+		out[i] = string(p)
+	}
+	return out
+}
+
+func joinPeople(people []disclosure.Person) string {
+	if len(people) == 0 {
+		return "nobody"
+	}
+	return strings.Join(peopleStrings(people), ", ")
 }

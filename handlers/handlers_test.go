@@ -592,3 +592,44 @@ func TestAReporterWhoLeftIsInvitedAgain(t *testing.T) {
 		t.Errorf("%d invites, want 2", n)
 	}
 }
+
+func TestCaseRoomsFollowTheTeam(t *testing.T) {
+	w := newWorld(t, monday)
+	ctx := context.Background()
+	if err := w.h.FollowTeam(ctx); err != nil { // the first start records the team
+		t.Fatal(err)
+	}
+	w.openCase()
+	before := len(w.sends())
+	p := *w.policy.Get()
+	p.Team = []disclosure.Person{alice, carol, "@dave:x"} // bob left, dave joined
+	w.policy.Set(p)
+	if err := w.h.FollowTeam(ctx); err != nil {
+		t.Fatal(err)
+	}
+	invites, _, _ := w.store.EffectsOfKind(ctx, store.KindInvite)
+	kicks, _, _ := w.store.EffectsOfKind(ctx, store.KindKick)
+	var invite store.InviteEffect
+	var kick store.KickEffect
+	if len(invites) != 1 || invites[0].Decode(&invite) != nil || invite.User != "@dave:x" || invite.To.CaseRoomOf != "SR-2026-0001" {
+		t.Errorf("invites %+v", invite)
+	}
+	if len(kicks) != 1 || kicks[0].Decode(&kick) != nil || kick.User != bob {
+		t.Errorf("removals %+v", kick)
+	}
+	told := w.sends()[before:]
+	if len(told) != 1 || !strings.Contains(told[0], "@dave:x is invited") || !strings.Contains(told[0], "@bob:x is removed") {
+		t.Errorf("the team room was told %q", told)
+	}
+	// Again, with nothing changed: nothing more.
+	if err := w.h.FollowTeam(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if again, _, _ := w.store.EffectsOfKind(ctx, store.KindInvite); len(again) != 1 {
+		t.Errorf("%d invites after a second look, want still 1", len(again))
+	}
+	entries, _ := w.store.AuditOf(ctx, "SR-2026-0001")
+	if last := entries[len(entries)-1]; last.Action != "team.follow" {
+		t.Errorf("not audited: %+v", last)
+	}
+}

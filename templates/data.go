@@ -150,6 +150,12 @@ type (
 	GitHubFailing struct{ Repository, Reason string }
 	// GitHubRecovered tells the team GitHub works again.
 	GitHubRecovered struct{ Repository string }
+	// TeamChanged tells the team room how the case rooms followed a change
+	// of [team] members.
+	TeamChanged struct {
+		Added, Removed []string
+		Cases          int
+	}
 	// TeamRoomUnencrypted warns that the team room is not end-to-end
 	// encrypted.
 	TeamRoomUnencrypted struct{}
@@ -276,6 +282,7 @@ func (GitHubFailing) Template() string               { return "github_failing" }
 func (GitHubRecovered) Template() string             { return "github_recovered" }
 func (GitHubRefused) Template() string               { return "github_refused" }
 func (TeamRoomUnencrypted) Template() string         { return "team_room_unencrypted" }
+func (TeamChanged) Template() string                 { return "team_changed" }
 func (Refused) Template() string                     { return "refused" }
 func (Usage) Template() string                       { return "usage" }
 func (Help) Template() string                        { return "help" }
@@ -296,7 +303,7 @@ func All() []Data {
 		Announced{}, EmbargoAnswered{}, EmbargoReminder{}, EscalationDM{}, EscalationTeam{}, NotTeam{}, Reminder{},
 		TeamNewCase{}, AdvisoryCollaboratorAdded{}, AdvisoryCollaboratorRemoved{}, AdvisoryCreated{},
 		AdvisoryCVERequested{}, AdvisoryForkReady{}, AdvisoryPublished{}, AdvisoryUpdated{}, Announcement{},
-		GitHubFailing{}, GitHubRecovered{}, GitHubRefused{}, TeamRoomUnencrypted{}, Refused{}, Usage{}, Help{}, CaseList{}, CaseStatus{},
+		GitHubFailing{}, GitHubRecovered{}, GitHubRefused{}, TeamRoomUnencrypted{}, TeamChanged{}, Refused{}, Usage{}, Help{}, CaseList{}, CaseStatus{},
 		ReporterStatus{}, Contacts{}, Stats{}, Done{},
 	}
 }
