@@ -199,7 +199,9 @@ func (e *Effects) fork(ctx context.Context, _ store.Effect, p store.AdvisoryEffe
 			return err
 		}
 		// GitHub makes the fork in the background: poll until it exists.
-		_, err := e.Store.Enqueue(ctx, store.GitHubLane(c.ID), store.KindAdvisoryForkReady, p, e.Clock.Now().Add(2*time.Second))
+		// In a lane of its own: the poll can take minutes, and publishing
+		// must not wait behind it.
+		_, err := e.Store.Enqueue(ctx, store.GitHubPollLane(c.ID), store.KindAdvisoryForkReady, p, e.Clock.Now().Add(2*time.Second))
 		return err
 	})
 }

@@ -119,3 +119,38 @@ func TestARefusedTokenTellsTheTeamAndMarksNothingDone(t *testing.T) {
 		t.Error("no advisory once the token works")
 	}
 }
+
+// The poll for the private fork runs in a lane of its own, so publishing
+// (in the case's GitHub lane) never waits minutes behind it.
+func TestTheForkPollBlocksNothing(t *testing.T) {
+	ctx := context.Background()
+	_, client := standIn(t, false)
+	st, err := store.Open(ctx, filepath.Join(t.TempDir(), "secbot.db"), zerolog.Nop())
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = st.Close() })
+	tmpl, _ := templates.Load("")
+	var c *store.Case
+	if err := st.Tx(ctx, func(ctx context.Context) error {
+		c, err = st.CreateCase(ctx, "@reporter:x", "!dm:x", "!dm:x", reported)
+		return err
+	}); err != nil {
+		t.Fatal(err)
+	}
+	effects := &Effects{Client: client, Store: st, Templates: tmpl, Clock: clockwork.NewFakeClockAt(reported), Policy: disclosure.NewInForce(disclosure.Policy{}), Product: "enarx"}
+	payload := mustJSON(t, store.AdvisoryEffect{CaseID: c.ID.String()})
+	if _, err := effects.Executors()[store.KindAdvisoryCreate](ctx, store.Effect{Kind: store.KindAdvisoryCreate, Payload: payload}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := effects.Executors()[store.KindAdvisoryFork](ctx, store.Effect{Kind: store.KindAdvisoryFork, Payload: payload}); err != nil {
+		t.Fatal(err)
+	}
+	polls, lanes, err := st.EffectsOfKind(ctx, store.KindAdvisoryForkReady)
+	if err != nil || len(polls) != 1 {
+		t.Fatalf("polls %d, %v", len(polls), err)
+	}
+	if polls[0].Lane == store.GitHubLane(c.ID) {
+		t.Errorf("the fork poll is in the case's GitHub lane %q (state %s): publishing would wait behind it", polls[0].Lane, lanes[0])
+	}
+}

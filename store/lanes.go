@@ -11,6 +11,10 @@ func CaseLane(caseID disclosure.CaseID) string { return caseID.String() }
 // GitHubLane is the lane of a case's advisory operations.
 func GitHubLane(caseID disclosure.CaseID) string { return "github:" + caseID.String() }
 
+// GitHubPollLane is the lane of a case's slow GitHub polls (the private
+// fork being made), apart from its other GitHub work.
+func GitHubPollLane(caseID disclosure.CaseID) string { return "github-poll:" + caseID.String() }
+
 // TimersLane is the lane of a case's reminders and escalations.
 func TimersLane(caseID disclosure.CaseID) string { return "timers:" + caseID.String() }
 

@@ -13,6 +13,7 @@ func TestLanesKeepTheirStoredStrings(t *testing.T) {
 		{CaseLane(id), "SR-2026-0007"},
 		{GitHubLane(id), "github:SR-2026-0007"},
 		{GitHubStatusLane, "github:status"},
+		{GitHubPollLane(id), "github-poll:SR-2026-0007"},
 		{TimersLane(id), "timers:SR-2026-0007"},
 		{RoomLane("!abc:example.org"), "room:!abc:example.org"},
 		{ReplyLane(id), "reply:SR-2026-0007"},
