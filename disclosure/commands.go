@@ -494,3 +494,18 @@ func (c *Case) Invite(r Request, who Person) (Decision, error) {
 	return Decision{Action: "invite", Detail: string(who), Effects: []Effect{InviteToCaseRoom{Who: who}},
 		Say: []Message{say(Here, templates.Done{What: "invited", CaseID: c.ID.String(), User: string(who)})}}, nil
 }
+
+// CreateAdvisory drafts the case's advisory when it has none (GitHub was
+// down or refused secbot when the case opened).
+func (c *Case) CreateAdvisory(r Request) (Decision, error) {
+	if err := c.notClosed("advisory"); err != nil {
+		return Decision{}, err
+	}
+	if err := r.needGitHub("advisory"); err != nil {
+		return Decision{}, err
+	}
+	if c.Advisory != "" {
+		return Decision{Say: []Message{say(Here, templates.Done{What: "advisory_exists", CaseID: c.ID.String(), Name: c.Advisory})}}, nil
+	}
+	return Decision{Action: "advisory.create", Effects: []Effect{AdvisoryOp{Op: AdvisoryCreate}}, Say: []Message{r.done(c, "advisory_requested")}}, nil
+}

@@ -245,6 +245,7 @@ const (
 	AdvisoryFork
 	AdvisoryCVE
 	AdvisoryPublish
+	AdvisoryCreate
 )
 
 // Announce posts the announcement in every announcement room where it is

@@ -287,3 +287,17 @@ func TestTakingSomeoneOffTheListTakesThemOffTheAdvisory(t *testing.T) {
 		t.Errorf("the GitHub account is not kept with the person: %+v, %v", d.NeedToKnow, err)
 	}
 }
+
+func TestAMissingAdvisoryCanBeDraftedAgain(t *testing.T) {
+	r := req("@bob:x", Place{Kind: TeamRoom})
+	r.Policy.GitHub = true
+	c := &Case{ID: one, Stage: StageAssigned}
+	d, err := c.CreateAdvisory(r)
+	if op, ok := d.Effects[0].(AdvisoryOp); err != nil || !ok || op.Op != AdvisoryCreate {
+		t.Errorf("no advisory: %+v, %v", d, err)
+	}
+	c.Advisory = "GHSA-aaaa-bbbb-cccc"
+	if d, err := c.CreateAdvisory(r); err != nil || d.Changes() {
+		t.Errorf("with one: %+v, %v", d, err)
+	}
+}

@@ -143,6 +143,7 @@ var advisoryKinds = map[disclosure.AdvisoryOpKind]string{
 	disclosure.AdvisoryFork:         store.KindAdvisoryFork,
 	disclosure.AdvisoryCVE:          store.KindAdvisoryCVE,
 	disclosure.AdvisoryPublish:      store.KindAdvisoryPublish,
+	disclosure.AdvisoryCreate:       store.KindAdvisoryCreate,
 }
 
 func (h *Handlers) applyEffect(ctx context.Context, msg Message, cs *store.Case, e disclosure.Effect, now time.Time) error {

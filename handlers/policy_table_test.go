@@ -60,7 +60,7 @@ var tableRooms = []tableRoom{
 var tableCommands = []string{
 	"!sec help", "!sec list", "!sec stats", "!sec contacts", "!sec status", "!sec status SR-2026-0001", "!sec status SR-2026-0002",
 	"!sec claim", "!sec claim SR-2026-0001", "!sec assign @bob:x", "!sec respond We reproduced it.", "!sec update Still on it.",
-	"!sec update SR-2026-0002 Still on it.", "!sec github octocat", "!sec fork", "!sec cve", "!sec confirm 1.0; 1.1",
+	"!sec update SR-2026-0002 Still on it.", "!sec github octocat", "!sec fork", "!sec cve", "!sec advisory", "!sec confirm 1.0; 1.1",
 	"!sec versions < 1.1; 1.1", "!sec severity high", "!sec cwe CWE-787", "!sec summary Out-of-bounds write", "!sec description An out-of-bounds write in the loader.", "!sec reject Not a bug.",
 	"!sec audit start", "!sec audit done", "!sec publish", "!sec publish --force", "!sec publish SR-2026-0002 --force", "!sec announce", "!sec close",
 	"!sec embargo propose 2099-01-01", "!sec embargo add @dan:x", "!sec embargo remove @dan:x", "!sec embargo lift",

@@ -28,6 +28,7 @@ func (h *Handlers) teamCommands() map[string]*command {
 		{name: "github", args: "[CASE] NAME", summary: "invite a GitHub user to the case's private advisory", caseArg: impliedCase, run: h.cmdGitHub},
 		{name: "fork", args: "[CASE]", summary: "step 4: the advisory's temporary private fork, for preparing fixes", caseArg: impliedCase, run: h.cmdFork},
 		{name: "invite", args: "[CASE] [@user]", summary: "invite to the case room again: the reporter, or a team member or need-to-know person", caseArg: impliedCase, run: h.cmdInvite},
+		{name: "advisory", args: "[CASE]", summary: "draft the case's GitHub advisory if it has none (after GitHub refused or failed)", caseArg: impliedCase, run: h.cmdAdvisory},
 		{name: "cve", args: "[CASE]", summary: "request a CVE for the advisory from GitHub", caseArg: impliedCase, run: h.cmdCVE},
 		{name: "confirm", args: "[CASE] [AFFECTED [; PATCHED]]", summary: "step 2: the problem is confirmed (the detailed response); optionally the affected and patched versions", caseArg: impliedCase, run: h.cmdConfirm},
 		{name: "versions", args: "[CASE] AFFECTED [; PATCHED]", summary: "record the affected (and patched) versions, also on the advisory", caseArg: impliedCase, run: h.cmdVersions},
@@ -330,6 +331,10 @@ func (h *Handlers) cmdInvite(c *cmdContext) (disclosure.Decision, error) {
 }
 
 func (h *Handlers) cmdFork(c *cmdContext) (disclosure.Decision, error) { return c.c.Fork(c.req) }
+
+func (h *Handlers) cmdAdvisory(c *cmdContext) (disclosure.Decision, error) {
+	return c.c.CreateAdvisory(c.req)
+}
 
 func (h *Handlers) cmdCVE(c *cmdContext) (disclosure.Decision, error) { return c.c.CVE(c.req) }
 
