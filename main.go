@@ -163,6 +163,7 @@ func serve(ctx context.Context, configPath string, cfg *config.Config, log zerol
 	timers.SetRetention(cfg.Database.RetentionSpan.Fixed)
 	h := handlers.New(policy, st, b.Chat(), tmpl, clock, outbox.Kick)
 	outbox.Register(store.KindAnnounce, h.Announce)
+	outbox.Register(store.KindPublished, h.Published)
 
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()

@@ -292,22 +292,43 @@ func (c *Case) Publish(r Request, force bool) (Decision, error) {
 	if err != nil {
 		return Decision{}, err
 	}
-	d := Decision{Action: "publish", Stage: next, Deadlines: []DeadlineChange{{Op: StopDeadlines}}}
+	detail := ""
 	if forced {
-		d.Detail = "embargo overridden by the coordinator"
+		detail = "embargo overridden by the coordinator"
 	}
+	if r.Policy.GitHub {
+		// Published means GitHub published it: the stage moves, the clocks
+		// stop and the announcement follows when GitHub confirms (Published).
+		return Decision{Action: "publish.request", Detail: detail, Effects: []Effect{AdvisoryOp{Op: AdvisoryPublish}}, Say: []Message{r.done(c, "publishing")}}, nil
+	}
+	d := c.published(next)
+	d.Detail = detail
+	d.Say = append(d.Say, r.done(c, "publishing"))
+	return d, nil
+}
+
+// Published is GitHub's confirmation that the advisory is public: the case
+// is published, its clocks stop, its embargo has nothing left to keep, the
+// reporter is told and the announcement follows. Again, or on a case that
+// moved on meanwhile, it changes nothing.
+func (c *Case) Published(r Request) Decision {
+	next, err := Transition(c.Stage, ActPublish)
+	if err != nil {
+		return Decision{}
+	}
+	d := c.published(next)
+	d.Detail = "GitHub published " + c.Advisory
+	return d
+}
+
+func (c *Case) published(next Stage) Decision {
+	d := Decision{Action: "publish", Stage: next, Deadlines: []DeadlineChange{{Op: StopDeadlines}}, Effects: []Effect{Announce{}}}
 	// Once the details go public, an embargo has no more to keep.
 	if lifted, err := c.Embargo.Lift(); err == nil {
 		d.Embargo = &lifted
 	}
-	if r.Policy.GitHub {
-		// The announcement follows once GitHub has published.
-		d.Effects = []Effect{AdvisoryOp{Op: AdvisoryPublish}}
-	} else {
-		d.Effects = []Effect{Announce{}}
-	}
-	d.Say = []Message{say(ToCaseRoom, templates.PublishedReporter{CaseID: c.ID.String()}), r.done(c, "publishing")}
-	return d, nil
+	d.Say = []Message{say(ToCaseRoom, templates.PublishedReporter{CaseID: c.ID.String()})}
+	return d
 }
 
 // Announce posts the announcement where it has not been posted yet.

@@ -256,10 +256,20 @@ func TestNothingIsPublishedWithThePlaceholder(t *testing.T) {
 		t.Errorf("without a description: %+v, %v", d, err)
 	}
 	c.PublicDescription = "A crafted image overflows a buffer."
-	if d, err := c.Publish(r, false); err != nil || d.Stage != StagePublished {
-		t.Errorf("with its public text: %+v, %v", d, err)
+	d, err := c.Publish(r, false)
+	if err != nil || d.Stage != "" || len(d.Effects) != 1 || d.Effects[0].(AdvisoryOp).Op != AdvisoryPublish {
+		t.Errorf("with its public text: %+v, %v; want GitHub asked, the stage unmoved", d, err)
 	}
-	d, err := c.SetDescription(r, "A crafted image overflows a buffer.")
+	// Published means GitHub published it.
+	c.Advisory = "GHSA-aaaa-bbbb-cccc"
+	if d := c.Published(r); d.Stage != StagePublished || len(d.Effects) != 1 {
+		t.Errorf("GitHub's confirmation: %+v", d)
+	}
+	c.Stage = StagePublished
+	if d := c.Published(r); d.Changes() {
+		t.Errorf("a second confirmation changes %+v", d)
+	}
+	d, err = c.SetDescription(r, "A crafted image overflows a buffer.")
 	if op, ok := d.Effects[0].(AdvisoryOp); err != nil || !ok || op.Description == "" {
 		t.Errorf("the description is not sent to GitHub: %+v, %v", d, err)
 	}

@@ -258,8 +258,9 @@ func (e *Effects) publish(ctx context.Context, _ store.Effect, p store.AdvisoryE
 		if err := e.say(ctx, p, templates.AdvisoryPublished{CaseID: p.CaseID, GHSAID: adv.GHSAID, URL: adv.HTMLURL}); err != nil {
 			return err
 		}
-		// Published: now the world may learn of it.
-		_, err := e.Store.Enqueue(ctx, p.CaseID, store.KindAnnounce, store.AnnounceEffect{CaseID: p.CaseID, ReplyIn: p.ReplyIn}, now)
+		// Published: the domain decides what follows (the stage, the clocks,
+		// the announcement).
+		_, err := e.Store.Enqueue(ctx, p.CaseID, store.KindPublished, store.AnnounceEffect{CaseID: p.CaseID, ReplyIn: p.ReplyIn, ReplyTo: p.ReplyTo}, now)
 		return err
 	})
 }

@@ -73,3 +73,32 @@ func creditName(credit string) string {
 	}
 	return credit
 }
+
+// Published is the executor of KindPublished: GitHub confirmed that a
+// case's advisory is public, and the domain decides what follows.
+func (h *Handlers) Published(ctx context.Context, e store.Effect) (any, error) {
+	var effect store.AnnounceEffect
+	if err := e.Decode(&effect); err != nil {
+		return nil, err
+	}
+	caseID, err := disclosure.ParseCaseID(effect.CaseID)
+	if err != nil {
+		return nil, err
+	}
+	err = h.store.Tx(ctx, func(ctx context.Context) error {
+		cs, err := h.store.Case(ctx, caseID)
+		if err != nil {
+			return err
+		}
+		c, err := h.domainCase(ctx, cs)
+		if err != nil {
+			return err
+		}
+		req := disclosure.Request{By: "secbot", Now: h.clock.Now(), Policy: h.Policy()}
+		// The confirmation answers the publish command where it was typed.
+		msg := Message{ID: effect.ReplyTo, Room: effect.ReplyIn, Sender: "secbot"}
+		return h.apply(ctx, msg, cs, req, c.Published(req))
+	})
+	h.kick()
+	return nil, err
+}

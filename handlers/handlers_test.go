@@ -633,3 +633,37 @@ func TestCaseRoomsFollowTheTeam(t *testing.T) {
 		t.Errorf("not audited: %+v", last)
 	}
 }
+
+func TestPublishedMeansGitHubPublishedIt(t *testing.T) {
+	w := newWorld(t, monday)
+	p := *w.policy.Get()
+	p.GitHub = true
+	w.policy.Set(p)
+	w.openCase()
+	ctx := context.Background()
+	id1 := disclosure.CaseID{Year: 2026, Seq: 1}
+	for _, text := range []string{"!sec claim", "!sec confirm 1.0", "!sec audit start", "!sec audit done", "!sec summary Overflow", "!sec description An overflow.", "!sec publish"} {
+		w.say(caseRoom, alice, text)
+	}
+	if c, _ := w.store.Case(ctx, id1); c.Stage != disclosure.StageAuditDone {
+		t.Fatalf("the stage moved to %s before GitHub published", c.Stage)
+	}
+	if announces, _, _ := w.store.EffectsOfKind(ctx, store.KindAnnounce); len(announces) != 0 {
+		t.Fatal("the announcement was queued before GitHub published")
+	}
+	confirmation := store.Effect{Kind: store.KindPublished, Payload: []byte(`{"case_id":"SR-2026-0001"}`)}
+	for range 2 { // GitHub's confirmation, and a retry of it
+		if _, err := w.h.Published(ctx, confirmation); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if c, _ := w.store.Case(ctx, id1); c.Stage != disclosure.StagePublished {
+		t.Errorf("after GitHub published, the stage is %s", c.Stage)
+	}
+	if announces, _, _ := w.store.EffectsOfKind(ctx, store.KindAnnounce); len(announces) != 1 {
+		t.Errorf("%d announcements queued, want 1", len(announces))
+	}
+	if next, _ := w.store.NextDeadlineAt(ctx); !next.IsZero() {
+		t.Errorf("a clock still runs after publishing: %s", next)
+	}
+}

@@ -13,6 +13,9 @@ const (
 	KindReact          = "matrix.react"
 	KindKick           = "matrix.kick"
 	KindAnnounce       = "secbot.announce"
+	// KindPublished is GitHub's confirmation that a case's advisory is
+	// public, for the domain to decide on.
+	KindPublished = "secbot.published"
 
 	KindAdvisoryCreate       = "github.create_advisory"
 	KindAdvisoryCollaborator = "github.collaborator"
