@@ -157,6 +157,21 @@ func serve(ctx context.Context, configPath string, cfg *config.Config, log zerol
 		for kind, ex := range effects.Executors() {
 			outbox.Register(kind, ex)
 		}
+		// GitHub work that keeps failing is parked, and the team told, so
+		// the case's other GitHub work goes on.
+		outbox.LastAttempt = func(kind string) int {
+			if strings.HasPrefix(kind, "github.") {
+				return ghsa.LastAttempt
+			}
+			return 0
+		}
+		outbox.OnDone = func(e store.Effect, err error) {
+			if err != nil && strings.HasPrefix(e.Kind, "github.") {
+				if err := effects.Parked(ctx, e, err); err != nil {
+					log.Error().Err(err).Msg("Could not tell the team about parked GitHub work")
+				}
+			}
+		}
 		log.Info().Str("repository", gh.Repository()).Str("auth", cfg.GitHub.AuthMode()).Msg("GitHub advisories enabled")
 	}
 	timers := scheduler.NewTimers(st, clock, tmpl, policy, log.With().Str("component", "timers").Logger(), outbox.Kick)

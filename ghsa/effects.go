@@ -70,7 +70,8 @@ func (e *Effects) wrap(fn step) scheduler.Executor {
 		}
 		err = fn(ctx, eff, p, c)
 		if errors.Is(err, errNoAdvisory) {
-			return nil, &scheduler.RetryAfterError{Err: err, After: 2 * time.Second}
+			// The outbox's own backoff: the advisory may take GitHub hours.
+			return nil, err
 		}
 		if errors.Is(err, errForkPending) {
 			return nil, &scheduler.RetryAfterError{Err: err, After: Backoff(eff.Attempts)}
@@ -121,6 +122,10 @@ func (e *Effects) recovered(ctx context.Context) error {
 
 // tellTeam posts in the team room of the policy in force.
 func (e *Effects) tellTeam(ctx context.Context, data templates.Data) error {
+	return e.tellTeamAbout(ctx, data)
+}
+
+func (e *Effects) tellTeamAbout(ctx context.Context, data templates.Data) error {
 	room := e.Policy.Get().TeamRoom
 	if room == "" {
 		return nil
@@ -305,4 +310,26 @@ func (e *Effects) update(ctx context.Context, _ store.Effect, p store.AdvisoryEf
 // at a minute (GitHub makes forks in seconds to minutes).
 func Backoff(n int) time.Duration {
 	return backoff.Exponential(n+1, 2*time.Second, time.Minute)
+}
+
+// LastAttempt is how many times a GitHub effect is tried before it is
+// parked as failed (about 15 hours at the outbox's backoff, an hour and a
+// half of fork polling), so that its lane goes on.
+const LastAttempt = 100
+
+// Parked tells the team room that GitHub work for a case was given up after
+// its last attempt, and how to try again.
+func (e *Effects) Parked(ctx context.Context, eff store.Effect, cause error) error {
+	var p store.AdvisoryEffect
+	if err := eff.Decode(&p); err != nil || p.CaseID == "" {
+		return err
+	}
+	reason := "GitHub kept failing"
+	var ghErr *Error
+	if errors.As(cause, &ghErr) {
+		reason = ghErr.Message
+	}
+	return e.Store.Tx(ctx, func(ctx context.Context) error {
+		return e.tellTeamAbout(ctx, templates.GitHubParked{CaseID: p.CaseID, What: eff.Kind, Attempts: eff.Attempts, Reason: reason})
+	})
 }

@@ -154,3 +154,24 @@ func TestTheForkPollBlocksNothing(t *testing.T) {
 		t.Errorf("the fork poll is in the case's GitHub lane %q (state %s): publishing would wait behind it", polls[0].Lane, lanes[0])
 	}
 }
+
+func TestParkedGitHubWorkIsToldToTheTeam(t *testing.T) {
+	ctx := context.Background()
+	_, client := standIn(t, false)
+	st, err := store.Open(ctx, filepath.Join(t.TempDir(), "secbot.db"), zerolog.Nop())
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = st.Close() })
+	tmpl, _ := templates.Load("")
+	effects := &Effects{Client: client, Store: st, Templates: tmpl, Clock: clockwork.NewFakeClockAt(reported), Policy: disclosure.NewInForce(disclosure.Policy{TeamRoom: "!team:x"}), Product: "enarx"}
+	eff := store.Effect{Kind: store.KindAdvisoryCreate, Attempts: LastAttempt, Payload: mustJSON(t, store.AdvisoryEffect{CaseID: "SR-2026-0001"})}
+	if err := effects.Parked(ctx, eff, &Error{Kind: Operator, Message: "GitHub refused the token"}); err != nil {
+		t.Fatal(err)
+	}
+	sends, _, _ := st.EffectsOfKind(ctx, store.KindSend)
+	var s store.SendEffect
+	if len(sends) != 1 || sends[0].Decode(&s) != nil || s.To.Room != "!team:x" || !strings.Contains(s.Markdown, "given up after 100 attempts") || !strings.Contains(s.Markdown, "!sec advisory SR-2026-0001") {
+		t.Errorf("told %+v", s)
+	}
+}

@@ -51,6 +51,9 @@ type Outbox struct {
 	inFlight map[string]bool
 	// OnDone, if set, is told about each effect after it is made or given up.
 	OnDone func(e store.Effect, err error)
+	// LastAttempt, if set, says after how many attempts an effect of a kind
+	// is parked as failed (0: never), so that its lane goes on.
+	LastAttempt func(kind string) int
 }
 
 // NewOutbox returns an outbox runner. permanent and notReady classify
@@ -186,7 +189,7 @@ func (o *Outbox) runOne(ctx context.Context, e store.Effect) bool {
 			return false
 		}
 		log.Debug().Int("attempts", attempts).Msg("Effect made")
-	case o.permanent(err):
+	case o.permanent(err) || o.lastAttempt(e.Kind, attempts):
 		log.Error().Err(err).Int("attempts", attempts).Msg("Effect failed for good")
 		if err := o.store.FailEffect(ctx, e.ID, err.Error(), now); err != nil {
 			log.Error().Err(err).Msg("Could not record failure")
@@ -210,6 +213,15 @@ func (o *Outbox) runOne(ctx context.Context, e store.Effect) bool {
 		o.OnDone(e, err)
 	}
 	return true
+}
+
+// lastAttempt reports whether an effect has had its last attempt.
+func (o *Outbox) lastAttempt(kind string, attempts int) bool {
+	if o.LastAttempt == nil {
+		return false
+	}
+	n := o.LastAttempt(kind)
+	return n > 0 && attempts >= n
 }
 
 func safeRun(ctx context.Context, ex Executor, e store.Effect) (result any, err error) {

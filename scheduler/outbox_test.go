@@ -207,3 +207,39 @@ func TestOutboxOpensRoomsFirstAndCapsRoutineWork(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+func TestAnEffectThatKeepsFailingIsParkedAndItsLaneGoesOn(t *testing.T) {
+	f := newFixture(t, friday)
+	ctx := context.Background()
+	o := NewOutbox(f.store, f.clock, zerolog.Nop(), nil, nil)
+	o.LastAttempt = func(kind string) int {
+		if kind == "github.stuck" {
+			return 3
+		}
+		return 0
+	}
+	var parked []string
+	o.OnDone = func(e store.Effect, err error) {
+		if err != nil {
+			parked = append(parked, e.Kind)
+		}
+	}
+	o.Register("github.stuck", func(context.Context, store.Effect) (any, error) { return nil, errors.New("GitHub refused the token") })
+	next := 0
+	o.Register("github.next", func(context.Context, store.Effect) (any, error) { next++; return nil, nil })
+	stuck, _ := f.store.Enqueue(ctx, "github:SR-2026-0001", "github.stuck", struct{}{}, f.clock.Now())
+	f.store.Enqueue(ctx, "github:SR-2026-0001", "github.next", struct{}{}, f.clock.Now())
+	for range 20 {
+		due, _ := f.store.DueEffects(ctx, f.clock.Now(), 10)
+		for _, e := range due {
+			o.runOne(ctx, e)
+		}
+		f.clock.Advance(time.Hour)
+	}
+	if state, _, _ := f.store.EffectResult(ctx, stuck); state != "failed" {
+		t.Errorf("the stuck effect is %s after its last attempt, want failed", state)
+	}
+	if next != 1 || len(parked) != 1 {
+		t.Errorf("the lane's next effect ran %d times; %d parked, want 1 and 1", next, len(parked))
+	}
+}

@@ -159,6 +159,11 @@ type (
 	// TeamRoomUnencrypted warns that the team room is not end-to-end
 	// encrypted.
 	TeamRoomUnencrypted struct{}
+	// GitHubParked tells the team that GitHub work was given up.
+	GitHubParked struct {
+		CaseID, What, Reason string
+		Attempts             int
+	}
 	// GitHubRefused says GitHub refused a request for good.
 	GitHubRefused struct{ CaseID, Message string }
 )
@@ -283,6 +288,7 @@ func (GitHubRecovered) Template() string             { return "github_recovered"
 func (GitHubRefused) Template() string               { return "github_refused" }
 func (TeamRoomUnencrypted) Template() string         { return "team_room_unencrypted" }
 func (TeamChanged) Template() string                 { return "team_changed" }
+func (GitHubParked) Template() string                { return "github_parked" }
 func (Refused) Template() string                     { return "refused" }
 func (Usage) Template() string                       { return "usage" }
 func (Help) Template() string                        { return "help" }
@@ -303,7 +309,7 @@ func All() []Data {
 		Announced{}, EmbargoAnswered{}, EmbargoReminder{}, EscalationDM{}, EscalationTeam{}, NotTeam{}, Reminder{},
 		TeamNewCase{}, AdvisoryCollaboratorAdded{}, AdvisoryCollaboratorRemoved{}, AdvisoryCreated{},
 		AdvisoryCVERequested{}, AdvisoryForkReady{}, AdvisoryPublished{}, AdvisoryUpdated{}, Announcement{},
-		GitHubFailing{}, GitHubRecovered{}, GitHubRefused{}, TeamRoomUnencrypted{}, TeamChanged{}, Refused{}, Usage{}, Help{}, CaseList{}, CaseStatus{},
+		GitHubFailing{}, GitHubRecovered{}, GitHubRefused{}, TeamRoomUnencrypted{}, TeamChanged{}, GitHubParked{}, Refused{}, Usage{}, Help{}, CaseList{}, CaseStatus{},
 		ReporterStatus{}, Contacts{}, Stats{}, Done{},
 	}
 }
