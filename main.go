@@ -28,6 +28,7 @@ import (
 	"github.com/enarx/secbot/disclosure"
 	"github.com/enarx/secbot/ghsa"
 	"github.com/enarx/secbot/handlers"
+	"github.com/enarx/secbot/internal/logfilter"
 	"github.com/enarx/secbot/metrics"
 	"github.com/enarx/secbot/scheduler"
 	"github.com/enarx/secbot/store"
@@ -84,6 +85,9 @@ func run(args []string, stdout, stderr io.Writer) int {
 	if *logFormat == "console" {
 		out = zerolog.ConsoleWriter{Out: stderr, TimeFormat: time.RFC3339}
 	}
+	// Request bodies (mautrix logs them at debug) may quote what people
+	// wrote: they never reach the log.
+	out = logfilter.Writer{Out: out, Drop: logfilter.Bodies}
 	level, err := zerolog.ParseLevel(*logLevel)
 	if err != nil || level < zerolog.DebugLevel {
 		fmt.Fprintf(stderr, "secbot: -log-level must be debug, info, warn or error\n")

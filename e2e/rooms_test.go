@@ -65,7 +65,7 @@ func TestAnUnencryptedTeamRoomIsWarnedAboutOnce(t *testing.T) {
 		t.Fatal(err)
 	}
 	plain := resp.RoomID
-	bot := startBot(t, ctx, "plainteambot", servedOptions(t, testbed.BotOptions{TeamRoom: plain}))
+	bot := startBot(t, ctx, "plainteambot", servedOptions(t, testbed.BotOptions{TeamRoom: plain, LogLevel: "debug"}))
 	const warning = "not end-to-end encrypted"
 	waitMessage(t, ctx, bed.Alice, plain, bot.UserID, warning)
 	if err := bot.Stop(); err != nil { // waits for it to stop
@@ -89,5 +89,16 @@ func TestAnUnencryptedTeamRoomIsWarnedAboutOnce(t *testing.T) {
 	waitMessage(t, ctx, bed.Alice, plain, bot.UserID, "secbot commands")
 	if n := countFrom(bed.Alice, bot.UserID, plain, warning); n != 1 {
 		t.Errorf("warned %d times, want once", n)
+	}
+	// What is said in an unencrypted room goes over the wire in plain text;
+	// at debug level, mautrix would log its request body.
+	const canary = "CANARYplainroom9f3e"
+	say(t, ctx, bed.Alice, plain, "!sec "+canary)
+	waitMessage(t, ctx, bed.Alice, plain, bot.UserID, "there is no command")
+	if err := bot.WaitOutboxEmpty(ctx, wait); err != nil {
+		t.Fatal(err)
+	}
+	if strings.Contains(bot.Log(), canary) {
+		t.Error("text sent in an unencrypted room reached secbot's debug log")
 	}
 }
