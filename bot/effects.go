@@ -16,6 +16,7 @@ import (
 	"maunium.net/go/mautrix/id"
 
 	"github.com/enarx/secbot/disclosure"
+	"github.com/enarx/secbot/internal/crashpoint"
 	"github.com/enarx/secbot/store"
 )
 
@@ -218,6 +219,7 @@ func (b *Bot) execCreateCaseRoom(ctx context.Context, e store.Effect) (any, erro
 		if roomID, err = b.createCaseRoom(ctx, p.CaseID, p.Name, userIDs(p.Invite), userIDs(p.Team)); err != nil {
 			return nil, classify(err)
 		}
+		crashpoint.Hit("bot.case_room_created")
 	} else {
 		// Invites are part of creation; make sure none was lost with the crash.
 		b.inviteMissing(ctx, roomID, userIDs(p.Invite))

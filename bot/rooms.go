@@ -134,6 +134,8 @@ func (b *Bot) findCaseRoom(ctx context.Context, caseID string) (id.RoomID, error
 	if err != nil {
 		return "", err
 	}
+	// Every marked room is looked at, so that each trap is named in the log.
+	var found id.RoomID
 	for _, roomID := range joined.JoinedRooms {
 		var marker CaseState
 		if err := b.Client.StateEvent(ctx, roomID, CaseStateType, "", &marker); err != nil || marker.CaseID != caseID {
@@ -149,9 +151,11 @@ func (b *Bot) findCaseRoom(ctx context.Context, caseID string) (id.RoomID, error
 			b.log.Warn().Stringer("room_id", roomID).Str("case_id", caseID).Str("why", why).Msg("Not adopting a room marked for a case")
 			continue
 		}
-		return roomID, nil
+		if found == "" {
+			found = roomID
+		}
 	}
-	return "", nil
+	return found, nil
 }
 
 // adoptable reports whether a room marked for caseID is one the bot made

@@ -2,13 +2,16 @@ package e2e
 
 import (
 	"context"
+	"fmt"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/enarx/secbot/internal/crashpoint"
 	"github.com/enarx/secbot/internal/matrixtest"
 	"github.com/enarx/secbot/internal/testbed"
 	"maunium.net/go/mautrix"
+	"maunium.net/go/mautrix/event"
 	"maunium.net/go/mautrix/id"
 )
 
@@ -100,5 +103,48 @@ func TestAnUnencryptedTeamRoomIsWarnedAboutOnce(t *testing.T) {
 	}
 	if strings.Contains(bot.Log(), canary) {
 		t.Error("text sent in an unencrypted room reached secbot's debug log")
+	}
+}
+
+// An outsider who prepares a room marked for the next case, and has the
+// bot join it, does not get the reporter and the team invited into it: after
+// a crash in the case room's creation, the bot adopts only a room it made.
+func TestAnOutsidersRoomMarkedForTheNextCaseIsNotAdopted(t *testing.T) {
+	ctx := testContext(t)
+	bot := startBot(t, ctx, "trapbot", testbed.BotOptions{}, crashpoint.Env+"=bot.case_room_created")
+	mallory := newUser(t, ctx, "mallory")
+	next := fmt.Sprintf("SR-%d-0001", time.Now().Year())
+	trap, err := mallory.Client.CreateRoom(ctx, &mautrix.ReqCreateRoom{
+		Preset: "trusted_private_chat", IsDirect: true, Invite: []id.UserID{bot.UserID},
+		InitialState: []*event.Event{
+			{Type: event.StateEncryption, Content: event.Content{Parsed: &event.EncryptionEventContent{Algorithm: id.AlgorithmMegolmV1}}},
+			{Type: event.Type{Type: "org.secbot.case", Class: event.StateEventType}, Content: event.Content{Raw: map[string]any{"case_id": next}}},
+		},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := mallory.WaitJoined(ctx, wait, trap.RoomID, bot.UserID); err != nil {
+		t.Fatal(err)
+	}
+	reporter := newUser(t, ctx, "trapreporter")
+	dm := openDM(t, ctx, reporter, bot.UserID)
+	say(t, ctx, reporter, dm, "I want to report a security issue")
+	crashedAt(t, bot, "bot.case_room_created") // the room exists; the bot has not recorded it
+	restart(t, bot)
+	room := caseInvite(t, ctx, reporter, bot.UserID)
+	if room == trap.RoomID {
+		t.Fatal("the reporter was invited into the outsider's room")
+	}
+	if err := reporter.Join(ctx, room); err != nil {
+		t.Fatal(err)
+	}
+	waitMessage(t, ctx, reporter, room, bot.UserID, "Security report "+next)
+	bed.Settle(t, ctx, bot, reporter, mallory)
+	if got := messagesFrom(mallory, trap.RoomID, bot.UserID); len(got) != 0 {
+		t.Errorf("the bot posted in the outsider's room: %q", got)
+	}
+	if !strings.Contains(bot.Log(), "Not adopting a room marked for a case") {
+		t.Error("the refused room is not logged")
 	}
 }
