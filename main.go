@@ -260,19 +260,20 @@ func policyOf(cfg *config.Config, github bool) disclosure.Policy {
 		team = append(team, disclosure.Person(u))
 	}
 	return disclosure.Policy{
-		SLA:              cfg.Policy,
-		Calendar:         cfg.Calendar,
-		Ladder:           cfg.Ladder,
-		TeamRoom:         string(cfg.Team.RoomID),
-		Team:             team,
-		Coordinator:      disclosure.Person(cfg.Team.CoordinatorID),
-		Backup:           disclosure.Person(cfg.Team.BackupID),
-		Rotation:         cfg.Team.Rotation,
-		CommandPrefix:    cfg.Matrix.CommandPrefix,
-		GitHub:           github,
-		Repository:       cfg.GitHub.Owner + "/" + cfg.GitHub.Repo,
-		AnnounceRooms:    cfg.Announce.Rooms,
-		EmbargoWarnAfter: cfg.Embargo.WarnAfterSpan,
+		SLA:                cfg.Policy,
+		Calendar:           cfg.Calendar,
+		Ladder:             cfg.Ladder,
+		TeamRoom:           string(cfg.Team.RoomID),
+		Team:               team,
+		Coordinator:        disclosure.Person(cfg.Team.CoordinatorID),
+		Backup:             disclosure.Person(cfg.Team.BackupID),
+		Rotation:           cfg.Team.Rotation,
+		CommandPrefix:      cfg.Matrix.CommandPrefix,
+		GitHub:             github,
+		Repository:         cfg.GitHub.Owner + "/" + cfg.GitHub.Repo,
+		AnnounceRooms:      cfg.Announce.Rooms,
+		EmbargoWarnAfter:   cfg.Embargo.WarnAfterSpan,
+		MaxNewCasesPerHour: cfg.Intake.MaxNewCasesPerHour,
 	}
 }
 

@@ -43,6 +43,7 @@ type Config struct {
 	SLA        SLA          `toml:"sla"`
 	Escalation []Escalation `toml:"escalation"`
 	Embargo    Embargo      `toml:"embargo"`
+	Intake     Intake       `toml:"intake"`
 	Templates  Templates    `toml:"templates"`
 	HTTP       HTTP         `toml:"http"`
 
@@ -167,6 +168,15 @@ type Escalation struct {
 	Notify string `toml:"notify"`
 }
 
+// Intake is the [intake] section.
+type Intake struct {
+	// MaxNewCasesPerHour caps how many new cases get their rooms, advisories
+	// and team invites per hour, across all reporters (0: no cap). Past it,
+	// every reporter still gets their answer and case ID at once; the rest
+	// follows in order as the cap allows.
+	MaxNewCasesPerHour int `toml:"max_new_cases_per_hour"`
+}
+
 // Embargo is the [embargo] section.
 type Embargo struct {
 	WarnAfter string `toml:"warn_after"`
@@ -202,6 +212,7 @@ func Defaults() Config {
 			Holidays:    []string{},
 		},
 		Embargo: Embargo{WarnAfter: "14 days"},
+		Intake:  Intake{MaxNewCasesPerHour: 30},
 		HTTP:    HTTP{Listen: "127.0.0.1:9464"},
 	}
 }

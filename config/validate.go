@@ -218,6 +218,9 @@ func (v *validator) validate() {
 	}
 	v.validateSLA()
 	v.validateLadder()
+	if n := c.Intake.MaxNewCasesPerHour; n < 0 {
+		v.add("intake.max_new_cases_per_hour", fmt.Sprint(n), "must be 0 (no cap) or more")
+	}
 	if s, ok := v.span("embargo.warn_after", c.Embargo.WarnAfter); ok {
 		c.Embargo.WarnAfterSpan = s
 	}

@@ -311,3 +311,48 @@ func TestAMissingAdvisoryCanBeDraftedAgain(t *testing.T) {
 		t.Errorf("with one: %+v, %v", d, err)
 	}
 }
+
+func TestNewCasesAreSetUpAtMostCapAnHour(t *testing.T) {
+	p := testPolicy()
+	p.MaxNewCasesPerHour = 3
+	var scheduled []time.Time
+	var slots []time.Time
+	bursts := 0
+	for i := range 8 { // eight reports within a minute
+		at := now.Add(time.Duration(i) * time.Second)
+		var recent []time.Time
+		for _, s := range scheduled {
+			if s.After(at.Add(-time.Hour)) {
+				recent = append(recent, s)
+			}
+		}
+		slot, first := p.SetupSlot(recent, at)
+		if first {
+			bursts++
+		}
+		scheduled = append(scheduled, slot)
+		slots = append(slots, slot)
+	}
+	for i, s := range slots {
+		// No hour-long window holds more than three set-ups.
+		n := 0
+		for _, o := range slots {
+			if !o.Before(s) && o.Before(s.Add(time.Hour)) {
+				n++
+			}
+		}
+		if n > 3 {
+			t.Errorf("%d set-ups in the hour from slot %d (%s)", n, i, s)
+		}
+	}
+	if !slots[2].Equal(now.Add(2*time.Second)) || !slots[3].Equal(now.Add(time.Hour)) || !slots[6].Equal(now.Add(2*time.Hour)) {
+		t.Errorf("slots %v", slots)
+	}
+	if bursts != 1 {
+		t.Errorf("the team would be told %d times, want once per burst", bursts)
+	}
+	p.MaxNewCasesPerHour = 0
+	if slot, _ := p.SetupSlot(scheduled, now); !slot.Equal(now) {
+		t.Errorf("without a cap: %s", slot)
+	}
+}

@@ -1,6 +1,9 @@
 package disclosure
 
-import "time"
+import (
+	"slices"
+	"time"
+)
 
 // Opening is what the policy decides when a report opens a case: who the
 // case room invites, which clocks start, by when the promises fall due and
@@ -40,4 +43,26 @@ func (p *Policy) Open(reporter, self Person, seq int, at time.Time) Opening {
 		o.Suggested = p.Team[(seq-1)%len(p.Team)]
 	}
 	return o
+}
+
+// SetupSlot is when a new case's room, advisory and team invites may be
+// made: at once while fewer than MaxNewCasesPerHour cases were set up in
+// the last hour, else as soon as the hour allows, in order. scheduled are
+// the set-up times of the cases set up (or to be) since an hour ago, in
+// any order. first is true for the first case of a burst that waits: the
+// team is told once.
+func (p *Policy) SetupSlot(scheduled []time.Time, now time.Time) (slot time.Time, first bool) {
+	limit := p.MaxNewCasesPerHour
+	if limit <= 0 || len(scheduled) < limit {
+		return now, false
+	}
+	sorted := slices.Clone(scheduled)
+	slices.SortFunc(sorted, func(a, b time.Time) int { return a.Compare(b) })
+	// At most limit set-ups in any hour: this one comes an hour after the
+	// limit-th latest.
+	slot = sorted[len(sorted)-limit].Add(time.Hour)
+	if !slot.After(now) {
+		return now, false
+	}
+	return slot, !sorted[len(sorted)-1].After(now)
 }

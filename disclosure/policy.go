@@ -38,6 +38,8 @@ type Policy struct {
 	AnnounceRooms []string
 	// EmbargoWarnAfter is how long an embargo may be before a warning.
 	EmbargoWarnAfter Span
+	// MaxNewCasesPerHour caps new cases' set-up per hour (0: no cap).
+	MaxNewCasesPerHour int
 }
 
 // IsTeam reports whether who is on the security team.

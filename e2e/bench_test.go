@@ -66,7 +66,7 @@ func pct(d []time.Duration, p float64) time.Duration { return d[int(float64(len(
 func BenchmarkIntake(b *testing.B) {
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Minute)
 	defer cancel()
-	bot, err := bed.NewBot(ctx, "benchbot", servedOptions(b, testbed.BotOptions{LogLevel: os.Getenv("SECBOT_BENCH_LOG_LEVEL")}))
+	bot, err := bed.NewBot(ctx, "benchbot", servedOptions(b, testbed.BotOptions{LogLevel: os.Getenv("SECBOT_BENCH_LOG_LEVEL"), Extra: uncapped}))
 	if err != nil {
 		b.Fatal(err)
 	}

@@ -26,7 +26,7 @@ const burstReports = 1000
 func BenchmarkBurst(b *testing.B) {
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Minute)
 	defer cancel()
-	bot, err := bed.NewBot(ctx, "burstbot", servedOptions(b, testbed.BotOptions{}))
+	bot, err := bed.NewBot(ctx, "burstbot", servedOptions(b, testbed.BotOptions{Extra: uncapped}))
 	if err != nil {
 		b.Fatal(err)
 	}

@@ -49,7 +49,7 @@ func BenchmarkLatency(b *testing.B) {
 	ctx, cancel := context.WithTimeout(context.Background(), 25*time.Minute)
 	defer cancel()
 	level := os.Getenv("SECBOT_BENCH_LOG_LEVEL")
-	bot, err := bed.NewBot(ctx, "latbot", servedOptions(b, testbed.BotOptions{LogLevel: level}))
+	bot, err := bed.NewBot(ctx, "latbot", servedOptions(b, testbed.BotOptions{LogLevel: level, Extra: uncapped}))
 	if err != nil {
 		b.Fatal(err)
 	}

@@ -667,3 +667,51 @@ func TestPublishedMeansGitHubPublishedIt(t *testing.T) {
 		t.Errorf("a clock still runs after publishing: %s", next)
 	}
 }
+
+func TestABurstOfReportsGetsAnswersAtOnceAndRoomsAsTheCapAllows(t *testing.T) {
+	w := newWorld(t, monday)
+	p := *w.policy.Get()
+	p.MaxNewCasesPerHour = 2
+	w.policy.Set(p)
+	ctx := context.Background()
+	for i := range 4 {
+		who := disclosure.Person(fmt.Sprintf("@burst%d:x", i))
+		if got := w.say(string(fmt.Sprintf("!burstdm%d:x", i)), who, "I want to report a security issue"); got == "" {
+			t.Errorf("reporter %d got no answer", i)
+		}
+	}
+	rooms, _, _ := w.store.EffectsOfKind(ctx, store.KindCreateCaseRoom)
+	if len(rooms) != 4 {
+		t.Fatalf("%d case rooms recorded, want 4 (none lost)", len(rooms))
+	}
+	due, _ := w.store.DueEffects(ctx, w.clock.Now(), 100)
+	now := 0
+	for _, e := range due {
+		if e.Kind == store.KindCreateCaseRoom {
+			now++
+		}
+	}
+	if now != 2 {
+		t.Errorf("%d case rooms may be made now, want the cap of 2", now)
+	}
+	told := 0
+	for _, md := range w.sends() {
+		if strings.Contains(md, "More than 2 new reports came within an hour") {
+			told++
+		}
+	}
+	if told != 1 {
+		t.Errorf("the team room was told %d times, want once", told)
+	}
+	w.clock.Advance(time.Hour)
+	due, _ = w.store.DueEffects(ctx, w.clock.Now(), 100)
+	later := 0
+	for _, e := range due {
+		if e.Kind == store.KindCreateCaseRoom {
+			later++
+		}
+	}
+	if later != 4 {
+		t.Errorf("an hour later %d case rooms may be made, want all 4", later)
+	}
+}

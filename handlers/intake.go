@@ -3,6 +3,7 @@ package handlers
 import (
 	"context"
 	"errors"
+	"time"
 
 	"github.com/rs/zerolog"
 
@@ -49,12 +50,29 @@ func (h *Handlers) intake(ctx context.Context, msg Message, direct bool) error {
 				return err
 			}
 		}
+		// Many throwaway accounts must not make hundreds of rooms, advisories
+		// and ladders at once: past the hourly cap the set-up waits its turn
+		// (the answer to the reporter does not).
+		recent, err := h.store.SetupsSince(ctx, now.Add(-time.Hour))
+		if err != nil {
+			return err
+		}
+		slot, burst := p.SetupSlot(recent, now)
+		if err := h.store.SetSetupAt(ctx, c.ID, slot); err != nil {
+			return err
+		}
+		if burst && p.TeamRoom != "" {
+			note := templates.IntakeBurst{Cap: p.MaxNewCasesPerHour, Next: p.Local(slot)}
+			if err := h.enqueue(ctx, store.RoomLane(p.TeamRoom), store.Target{Room: p.TeamRoom}, note, store.SendEffect{}, false); err != nil {
+				return err
+			}
+		}
 		// Two lanes, both urgent: the room (then its welcome and the team's
 		// note, routine) and the answer to the reporter, so that neither
 		// waits on the other.
-		if _, err := h.store.EnqueueUrgent(ctx, lane, store.KindCreateCaseRoom, store.CreateCaseRoomEffect{
+		if _, err := h.store.EnqueueAt(ctx, lane, store.KindCreateCaseRoom, store.CreateCaseRoomEffect{
 			CaseID: lane, Name: "Security report " + lane, Invite: open.Invite, Team: open.Team,
-		}, now); err != nil {
+		}, now, slot, true); err != nil {
 			return err
 		}
 		replyLane := store.ReplyLane(c.ID)
@@ -96,7 +114,7 @@ func (h *Handlers) intake(ctx context.Context, msg Message, direct bool) error {
 			}
 		}
 		if p.GitHub {
-			if _, err := h.store.Enqueue(ctx, store.GitHubLane(c.ID), store.KindAdvisoryCreate, store.AdvisoryEffect{CaseID: lane}, now); err != nil {
+			if _, err := h.store.EnqueueAt(ctx, store.GitHubLane(c.ID), store.KindAdvisoryCreate, store.AdvisoryEffect{CaseID: lane}, now, slot, false); err != nil {
 				return err
 			}
 		}

@@ -240,3 +240,28 @@ func (s *Store) SetFact(ctx context.Context, caseID disclosure.CaseID, fact disc
 func (s *Store) CasesSince(ctx context.Context, t time.Time) ([]*Case, error) {
 	return s.queryCases(ctx, `WHERE created_at >= $1 ORDER BY created_at, id`, millis(t))
 }
+
+// SetSetupAt records when a case's room, advisory and team invites are due.
+func (s *Store) SetSetupAt(ctx context.Context, caseID disclosure.CaseID, at time.Time) error {
+	_, err := s.db.Exec(ctx, `UPDATE cases SET setup_at = $2 WHERE id = $1`, caseID.String(), millis(at))
+	return err
+}
+
+// SetupsSince returns the set-up times of the cases set up (or due to be)
+// since t.
+func (s *Store) SetupsSince(ctx context.Context, t time.Time) ([]time.Time, error) {
+	rows, err := s.db.Query(ctx, `SELECT setup_at FROM cases WHERE setup_at IS NOT NULL AND setup_at > $1`, millis(t))
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var out []time.Time
+	for rows.Next() {
+		var ms int64
+		if err := rows.Scan(&ms); err != nil {
+			return nil, err
+		}
+		out = append(out, fromMillis(ms))
+	}
+	return out, rows.Err()
+}

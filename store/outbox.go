@@ -42,19 +42,24 @@ func (s *Store) EnqueueUrgent(ctx context.Context, lane, kind string, payload an
 	return s.enqueue(ctx, lane, kind, payload, now, true)
 }
 
-func (s *Store) enqueue(ctx context.Context, lane, kind string, payload any, now time.Time, urgent bool) (int64, error) {
+// EnqueueAt records an effect to be made no sooner than at.
+func (s *Store) EnqueueAt(ctx context.Context, lane, kind string, payload any, now, at time.Time, urgent bool) (int64, error) {
 	data, err := json.Marshal(payload)
 	if err != nil {
 		return 0, fmt.Errorf("encode %s effect: %w", kind, err)
 	}
 	var id int64
 	err = s.db.QueryRow(ctx, `
-		INSERT INTO outbox (lane, kind, payload, next_attempt_at, created_at, urgent) VALUES ($1, $2, $3, $4, $4, $5)
-		RETURNING id`, lane, kind, string(data), millis(now), urgent).Scan(&id)
+		INSERT INTO outbox (lane, kind, payload, next_attempt_at, created_at, urgent) VALUES ($1, $2, $3, $4, $5, $6)
+		RETURNING id`, lane, kind, string(data), millis(at), millis(now), urgent).Scan(&id)
 	if err != nil {
 		return 0, fmt.Errorf("enqueue %s effect: %w", kind, err)
 	}
 	return id, nil
+}
+
+func (s *Store) enqueue(ctx context.Context, lane, kind string, payload any, now time.Time, urgent bool) (int64, error) {
+	return s.EnqueueAt(ctx, lane, kind, payload, now, now, urgent)
 }
 
 // DueEffects returns effects that may run now: the oldest pending effect

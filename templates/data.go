@@ -150,6 +150,12 @@ type (
 	GitHubFailing struct{ Repository, Reason string }
 	// GitHubRecovered tells the team GitHub works again.
 	GitHubRecovered struct{ Repository string }
+	// IntakeBurst tells the team room that new cases wait for their rooms:
+	// more than Cap came within an hour.
+	IntakeBurst struct {
+		Cap  int
+		Next time.Time
+	}
 	// TeamChanged tells the team room how the case rooms followed a change
 	// of [team] members.
 	TeamChanged struct {
@@ -289,6 +295,7 @@ func (GitHubRefused) Template() string               { return "github_refused" }
 func (TeamRoomUnencrypted) Template() string         { return "team_room_unencrypted" }
 func (TeamChanged) Template() string                 { return "team_changed" }
 func (GitHubParked) Template() string                { return "github_parked" }
+func (IntakeBurst) Template() string                 { return "intake_burst" }
 func (Refused) Template() string                     { return "refused" }
 func (Usage) Template() string                       { return "usage" }
 func (Help) Template() string                        { return "help" }
@@ -309,7 +316,7 @@ func All() []Data {
 		Announced{}, EmbargoAnswered{}, EmbargoReminder{}, EscalationDM{}, EscalationTeam{}, NotTeam{}, Reminder{},
 		TeamNewCase{}, AdvisoryCollaboratorAdded{}, AdvisoryCollaboratorRemoved{}, AdvisoryCreated{},
 		AdvisoryCVERequested{}, AdvisoryForkReady{}, AdvisoryPublished{}, AdvisoryUpdated{}, Announcement{},
-		GitHubFailing{}, GitHubRecovered{}, GitHubRefused{}, TeamRoomUnencrypted{}, TeamChanged{}, GitHubParked{}, Refused{}, Usage{}, Help{}, CaseList{}, CaseStatus{},
+		GitHubFailing{}, GitHubRecovered{}, GitHubRefused{}, TeamRoomUnencrypted{}, TeamChanged{}, GitHubParked{}, IntakeBurst{}, Refused{}, Usage{}, Help{}, CaseList{}, CaseStatus{},
 		ReporterStatus{}, Contacts{}, Stats{}, Done{},
 	}
 }
