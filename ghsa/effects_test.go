@@ -16,9 +16,18 @@ import (
 	"github.com/enarx/secbot/templates"
 )
 
-// A SIGHUP that moves the team room moves GitHub's outage notices with it:
-// the effects read the one policy in force, not a copy made at start.
-func TestAReloadMovesTheOutageNoticeToTheNewTeamRoom(t *testing.T) {
+// effectsWorld is the GitHub effects on the stand-in, a store with one
+// case, and the policy in force (team room !team:x).
+type effectsWorld struct {
+	srv     *ghsatest.Server
+	store   *store.Store
+	policy  *disclosure.InForce
+	effects *Effects
+	c       *store.Case
+}
+
+func newEffectsWorld(t *testing.T) *effectsWorld {
+	t.Helper()
 	ctx := context.Background()
 	srv, client := standIn(t, false)
 	st, err := store.Open(ctx, filepath.Join(t.TempDir(), "secbot.db"), zerolog.Nop())
@@ -30,92 +39,81 @@ func TestAReloadMovesTheOutageNoticeToTheNewTeamRoom(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	clock := clockwork.NewFakeClockAt(reported)
-	var c *store.Case
+	w := &effectsWorld{srv: srv, store: st, policy: disclosure.NewInForce(disclosure.Policy{TeamRoom: "!team:x"})}
 	if err := st.Tx(ctx, func(ctx context.Context) error {
-		c, err = st.CreateCase(ctx, "@reporter:x", "!dm:x", "!dm:x", reported)
+		w.c, err = st.CreateCase(ctx, "@reporter:x", "!dm:x", "!dm:x", reported)
 		return err
 	}); err != nil {
 		t.Fatal(err)
 	}
-	policy := disclosure.NewInForce(disclosure.Policy{TeamRoom: "!old-team:x"})
-	effects := &Effects{Client: client, Store: st, Templates: tmpl, Clock: clock, Policy: policy, Product: "enarx"}
-	p := *policy.Get()
-	p.TeamRoom = "!new-team:x"
-	policy.Set(p) // what SIGHUP does
-
-	srv.Inject(ghsatest.Fault{Status: 502})
-	create := effects.Executors()[store.KindAdvisoryCreate]
-	if _, err := create(ctx, store.Effect{Kind: store.KindAdvisoryCreate, Payload: mustJSON(t, store.AdvisoryEffect{CaseID: c.ID.String()})}); err == nil {
-		t.Fatal("a 502 did not fail the effect")
-	}
-	sends, _, err := st.EffectsOfKind(ctx, store.KindSend)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if len(sends) != 1 {
-		t.Fatalf("%d messages, want the one outage notice", len(sends))
-	}
-	var s store.SendEffect
-	if err := sends[0].Decode(&s); err != nil {
-		t.Fatal(err)
-	}
-	if s.To.Room != "!new-team:x" {
-		t.Errorf("the outage notice went to %s, want the reloaded team room", s.To.Room)
-	}
+	w.effects = &Effects{Client: client, Store: st, Templates: tmpl, Clock: clockwork.NewFakeClockAt(reported), Policy: w.policy, Product: "enarx"}
+	return w
 }
 
-func mustJSON(t *testing.T, v any) json.RawMessage {
+// run makes one effect of kind for the case.
+func (w *effectsWorld) run(t *testing.T, kind string, attempts int) error {
 	t.Helper()
-	b, err := json.Marshal(v)
+	payload, err := json.Marshal(store.AdvisoryEffect{CaseID: w.c.ID.String()})
 	if err != nil {
 		t.Fatal(err)
 	}
-	return b
+	_, err = w.effects.Executors()[kind](context.Background(), store.Effect{Kind: kind, Attempts: attempts, Payload: payload})
+	return err
+}
+
+// sends are the messages recorded so far.
+func (w *effectsWorld) sends(t *testing.T) []store.SendEffect {
+	t.Helper()
+	effects, _, err := w.store.EffectsOfKind(context.Background(), store.KindSend)
+	if err != nil {
+		t.Fatal(err)
+	}
+	out := make([]store.SendEffect, len(effects))
+	for i, e := range effects {
+		if err := e.Decode(&out[i]); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return out
+}
+
+// A SIGHUP that moves the team room moves GitHub's outage notices with it:
+// the effects read the one policy in force, not a copy made at start.
+func TestAReloadMovesTheOutageNoticeToTheNewTeamRoom(t *testing.T) {
+	w := newEffectsWorld(t)
+	p := *w.policy.Get()
+	p.TeamRoom = "!new-team:x"
+	w.policy.Set(p) // what SIGHUP does
+	w.srv.Inject(ghsatest.Fault{Status: 502})
+	if err := w.run(t, store.KindAdvisoryCreate, 1); err == nil {
+		t.Fatal("a 502 did not fail the effect")
+	}
+	sends := w.sends(t)
+	if len(sends) != 1 || sends[0].To.Room != "!new-team:x" {
+		t.Errorf("the outage notice went to %+v, want the reloaded team room", sends)
+	}
 }
 
 // An expired token is the operator's to fix: the team room hears what to
 // fix, once; the case room (where the reporter reads) hears nothing; and
 // the advisory is retried, not marked done.
 func TestARefusedTokenTellsTheTeamAndMarksNothingDone(t *testing.T) {
-	ctx := context.Background()
-	srv, client := standIn(t, false)
-	st, err := store.Open(ctx, filepath.Join(t.TempDir(), "secbot.db"), zerolog.Nop())
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = st.Close() })
-	tmpl, _ := templates.Load("")
-	var c *store.Case
-	if err := st.Tx(ctx, func(ctx context.Context) error {
-		c, err = st.CreateCase(ctx, "@reporter:x", "!dm:x", "!dm:x", reported)
-		return err
-	}); err != nil {
-		t.Fatal(err)
-	}
-	effects := &Effects{Client: client, Store: st, Templates: tmpl, Clock: clockwork.NewFakeClockAt(reported), Policy: disclosure.NewInForce(disclosure.Policy{TeamRoom: "!team:x"}), Product: "enarx"}
-	create := effects.Executors()[store.KindAdvisoryCreate]
-	effect := store.Effect{Kind: store.KindAdvisoryCreate, Payload: mustJSON(t, store.AdvisoryEffect{CaseID: c.ID.String()})}
+	w := newEffectsWorld(t)
 	for range 2 {
-		srv.Inject(ghsatest.Fault{Status: 401, Body: `{"message":"Bad credentials"}`})
-		_, err := create(ctx, effect)
+		w.srv.Inject(ghsatest.Fault{Status: 401, Body: `{"message":"Bad credentials"}`})
+		err := w.run(t, store.KindAdvisoryCreate, 1)
 		if retry, _ := IsRetryable(err); err == nil || !retry {
 			t.Fatalf("a 401 is not retried: %v", err)
 		}
 	}
-	sends, _, _ := st.EffectsOfKind(ctx, store.KindSend)
-	if len(sends) != 1 {
-		t.Fatalf("%d messages after two refusals, want the team told once", len(sends))
+	sends := w.sends(t)
+	if len(sends) != 1 || sends[0].To.Room != "!team:x" || !strings.Contains(sends[0].Markdown, "refused the token") {
+		t.Fatalf("after two refusals: %+v, want the team told once what to fix", sends)
 	}
-	var s store.SendEffect
-	_ = sends[0].Decode(&s)
-	if s.To.Room != "!team:x" || !strings.Contains(s.Markdown, "refused the token") {
-		t.Errorf("told %+v", s)
-	}
-	if _, err := create(ctx, effect); err != nil {
+	if err := w.run(t, store.KindAdvisoryCreate, 3); err != nil {
 		t.Fatalf("once the token works: %v", err)
 	}
-	if got, _ := st.Case(ctx, c.ID); got.GHSAID == "" {
+	if got, _ := w.store.Case(context.Background(), w.c.ID); got.GHSAID == "" {
 		t.Error("no advisory once the token works")
 	}
 }
@@ -123,55 +121,32 @@ func TestARefusedTokenTellsTheTeamAndMarksNothingDone(t *testing.T) {
 // The poll for the private fork runs in a lane of its own, so publishing
 // (in the case's GitHub lane) never waits minutes behind it.
 func TestTheForkPollBlocksNothing(t *testing.T) {
-	ctx := context.Background()
-	_, client := standIn(t, false)
-	st, err := store.Open(ctx, filepath.Join(t.TempDir(), "secbot.db"), zerolog.Nop())
-	if err != nil {
+	w := newEffectsWorld(t)
+	if err := w.run(t, store.KindAdvisoryCreate, 1); err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() { _ = st.Close() })
-	tmpl, _ := templates.Load("")
-	var c *store.Case
-	if err := st.Tx(ctx, func(ctx context.Context) error {
-		c, err = st.CreateCase(ctx, "@reporter:x", "!dm:x", "!dm:x", reported)
-		return err
-	}); err != nil {
+	if err := w.run(t, store.KindAdvisoryFork, 1); err != nil {
 		t.Fatal(err)
 	}
-	effects := &Effects{Client: client, Store: st, Templates: tmpl, Clock: clockwork.NewFakeClockAt(reported), Policy: disclosure.NewInForce(disclosure.Policy{}), Product: "enarx"}
-	payload := mustJSON(t, store.AdvisoryEffect{CaseID: c.ID.String()})
-	if _, err := effects.Executors()[store.KindAdvisoryCreate](ctx, store.Effect{Kind: store.KindAdvisoryCreate, Payload: payload}); err != nil {
-		t.Fatal(err)
-	}
-	if _, err := effects.Executors()[store.KindAdvisoryFork](ctx, store.Effect{Kind: store.KindAdvisoryFork, Payload: payload}); err != nil {
-		t.Fatal(err)
-	}
-	polls, lanes, err := st.EffectsOfKind(ctx, store.KindAdvisoryForkReady)
+	polls, _, err := w.store.EffectsOfKind(context.Background(), store.KindAdvisoryForkReady)
 	if err != nil || len(polls) != 1 {
 		t.Fatalf("polls %d, %v", len(polls), err)
 	}
-	if polls[0].Lane == store.GitHubLane(c.ID) {
-		t.Errorf("the fork poll is in the case's GitHub lane %q (state %s): publishing would wait behind it", polls[0].Lane, lanes[0])
+	if polls[0].Lane == store.GitHubLane(w.c.ID) {
+		t.Errorf("the fork poll is in the case's GitHub lane %q: publishing would wait behind it", polls[0].Lane)
 	}
 }
 
 func TestParkedGitHubWorkIsToldToTheTeam(t *testing.T) {
-	ctx := context.Background()
-	_, client := standIn(t, false)
-	st, err := store.Open(ctx, filepath.Join(t.TempDir(), "secbot.db"), zerolog.Nop())
-	if err != nil {
+	w := newEffectsWorld(t)
+	payload, _ := json.Marshal(store.AdvisoryEffect{CaseID: w.c.ID.String()})
+	eff := store.Effect{Kind: store.KindAdvisoryCreate, Attempts: LastAttempt, Payload: payload}
+	if err := w.effects.Parked(context.Background(), eff, &Error{Kind: Operator, Message: "GitHub refused the token"}); err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() { _ = st.Close() })
-	tmpl, _ := templates.Load("")
-	effects := &Effects{Client: client, Store: st, Templates: tmpl, Clock: clockwork.NewFakeClockAt(reported), Policy: disclosure.NewInForce(disclosure.Policy{TeamRoom: "!team:x"}), Product: "enarx"}
-	eff := store.Effect{Kind: store.KindAdvisoryCreate, Attempts: LastAttempt, Payload: mustJSON(t, store.AdvisoryEffect{CaseID: "SR-2026-0001"})}
-	if err := effects.Parked(ctx, eff, &Error{Kind: Operator, Message: "GitHub refused the token"}); err != nil {
-		t.Fatal(err)
-	}
-	sends, _, _ := st.EffectsOfKind(ctx, store.KindSend)
-	var s store.SendEffect
-	if len(sends) != 1 || sends[0].Decode(&s) != nil || s.To.Room != "!team:x" || !strings.Contains(s.Markdown, "given up after 100 attempts") || !strings.Contains(s.Markdown, "!sec advisory SR-2026-0001") {
-		t.Errorf("told %+v", s)
+	sends := w.sends(t)
+	if len(sends) != 1 || sends[0].To.Room != "!team:x" || !strings.Contains(sends[0].Markdown, "given up after 100 attempts") ||
+		!strings.Contains(sends[0].Markdown, "!sec advisory "+w.c.ID.String()) {
+		t.Errorf("told %+v", sends)
 	}
 }

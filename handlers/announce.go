@@ -15,11 +15,7 @@ import (
 // posted (each room its own lane, so one failing room holds up no other),
 // and tells the team room where it went.
 func (h *Handlers) Announce(ctx context.Context, e store.Effect) (any, error) {
-	var effect store.AnnounceEffect
-	if err := e.Decode(&effect); err != nil {
-		return nil, err
-	}
-	caseID, err := disclosure.ParseCaseID(effect.CaseID)
+	effect, caseID, err := decodeCaseEffect(e)
 	if err != nil {
 		return nil, err
 	}
@@ -77,11 +73,7 @@ func creditName(credit string) string {
 // Published is the executor of KindPublished: GitHub confirmed that a
 // case's advisory is public, and the domain decides what follows.
 func (h *Handlers) Published(ctx context.Context, e store.Effect) (any, error) {
-	var effect store.AnnounceEffect
-	if err := e.Decode(&effect); err != nil {
-		return nil, err
-	}
-	caseID, err := disclosure.ParseCaseID(effect.CaseID)
+	effect, caseID, err := decodeCaseEffect(e)
 	if err != nil {
 		return nil, err
 	}
@@ -101,4 +93,15 @@ func (h *Handlers) Published(ctx context.Context, e store.Effect) (any, error) {
 	})
 	h.kick()
 	return nil, err
+}
+
+// decodeCaseEffect reads an effect about a case (an announcement, GitHub's
+// confirmation) and its case ID.
+func decodeCaseEffect(e store.Effect) (store.AnnounceEffect, disclosure.CaseID, error) {
+	var effect store.AnnounceEffect
+	if err := e.Decode(&effect); err != nil {
+		return effect, disclosure.CaseID{}, err
+	}
+	caseID, err := disclosure.ParseCaseID(effect.CaseID)
+	return effect, caseID, err
 }
