@@ -253,7 +253,8 @@ func (c *Case) Audit(r Request, done bool) (Decision, error) {
 	if err != nil {
 		return Decision{}, stageRefusal("audit", err)
 	}
-	return Decision{Action: "stage", Detail: string(c.Stage) + " → " + string(next), Stage: next, Say: []Message{react("✅")}}, nil
+	// apply records the stage change itself (the timeline `status` shows).
+	return Decision{Stage: next, Say: []Message{react("✅")}}, nil
 }
 
 // embargoGate refuses publish and announce while an embargo holds, unless

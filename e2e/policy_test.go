@@ -37,9 +37,13 @@ func TestCommandsStayInTheirCaseAndOnlyTheCoordinatorLiftsAnEmbargo(t *testing.T
 	waitMessage(t, ctx, bed.Alice, bed.TeamRoom, bot.UserID, second.ID().String())
 
 	// An embargo proposed; the reporter's chat reply "agree" is no answer.
-	for _, cmd := range []string{"!sec claim", "!sec confirm 1.0", "!sec embargo propose 2099-01-15"} {
-		say(t, ctx, bed.Alice, firstRoom, cmd)
+	// One at a time: a message whose key reaches the bot late is handled
+	// after the next one.
+	for _, step := range [][2]string{{"!sec claim", "is acknowledged"}, {"!sec confirm 1.0", "is confirmed"}} {
+		say(t, ctx, bed.Alice, firstRoom, step[0])
+		waitMessage(t, ctx, first, firstRoom, bot.UserID, step[1])
 	}
+	say(t, ctx, bed.Alice, firstRoom, "!sec embargo propose 2099-01-15")
 	waitMessage(t, ctx, first, firstRoom, bot.UserID, "embargo** for "+firstID+" until **2099-01-15")
 	say(t, ctx, first, firstRoom, "agree")
 	say(t, ctx, first, firstRoom, "help") // a marker: answered once "agree" was handled

@@ -78,6 +78,17 @@ func TestACaseGoesFromIntakeToPublishedAndAnnounced(t *testing.T) {
 	const canary = "CANARY-5b1e-loader-overflow-details"
 	say(t, ctx, reporter, room, "The details: "+canary)
 	alice := func(cmd string) { say(t, ctx, bed.Alice, room, cmd) }
+	// done sends a command answered with a ✅ and waits for it: a message
+	// whose key reaches the bot late is handled after the next one.
+	done := func(cmd string) {
+		t.Helper()
+		sent := say(t, ctx, bed.Alice, room, cmd)
+		if _, err := bed.Alice.Wait(ctx, wait, "✅ for "+cmd, func(evt *event.Event) bool {
+			return evt.Type == event.EventReaction && evt.Content.AsReaction().RelatesTo.EventID == sent
+		}); err != nil {
+			t.Fatal(err)
+		}
+	}
 
 	alice("!sec claim")
 	waitMessage(t, ctx, reporter, room, bot.UserID, "is handling it")
@@ -105,15 +116,15 @@ func TestACaseGoesFromIntakeToPublishedAndAnnounced(t *testing.T) {
 	if err := carol.WaitJoined(ctx, wait, room, carol.ID()); err != nil {
 		t.Fatal(err)
 	}
-	alice("!sec audit start")
-	alice("!sec audit done")
+	done("!sec audit start")
+	done("!sec audit done")
 	alice("!sec cve")
 	waitMessage(t, ctx, bed.Alice, room, bot.UserID, "A CVE is requested")
-	alice("!sec summary Heap overflow in the loader")
+	done("!sec summary Heap overflow in the loader")
 	// The placeholder names the case: nothing is published with it.
 	alice("!sec publish")
 	waitMessage(t, ctx, bed.Alice, room, bot.UserID, "still carries the neutral placeholder")
-	alice("!sec description A crafted image overflows a buffer in the loader.")
+	done("!sec description A crafted image overflows a buffer in the loader.")
 	alice("!sec publish")
 	waitMessage(t, ctx, bed.Alice, room, bot.UserID, "is under embargo")
 	say(t, ctx, bed.Bob, bed.TeamRoom, "!sec publish "+caseID+" --force")
