@@ -182,7 +182,7 @@ func (b *Bot) execSend(ctx context.Context, e store.Effect) (any, error) {
 		if errors.Is(err, ErrPermanent) && p.IfRefused != "" {
 			// Say where it could not go; the effect itself fails.
 			notice := fmt.Sprintf("⚠️ I could not post in %s: the homeserver refused (%s). Invite me there (with permission to post), then run the command again: it posts only where it failed.", p.To.Room, httpReason(err))
-			if _, qerr := b.store.Enqueue(ctx, store.RoomLane(string(p.IfRefused)), store.KindSend, store.SendEffect{To: store.Target{Room: p.IfRefused}, Markdown: notice}, time.Now()); qerr != nil {
+			if _, qerr := b.store.Enqueue(ctx, store.RoomLane(p.IfRefused), store.KindSend, store.SendEffect{To: store.Target{Room: p.IfRefused}, Markdown: notice}, time.Now()); qerr != nil {
 				return nil, qerr
 			}
 		}

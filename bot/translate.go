@@ -37,9 +37,6 @@ func (t translator) HandleEvent(ctx context.Context, evt *event.Event) error {
 			return t.h.HandleInvite(ctx, handlers.Invite{Room: evt.RoomID.String(), Sender: disclosure.Person(evt.Sender), Direct: member.IsDirect})
 		}
 	case event.EventMessage:
-		if string(evt.Sender) == t.self() {
-			return nil
-		}
 		msg, ok := evt.Content.Parsed.(*event.MessageEventContent)
 		if !ok || msg.MsgType == event.MsgNotice {
 			return nil

@@ -78,9 +78,7 @@ type Case struct {
 
 // Finished reports whether the case is published, rejected or closed: no
 // clock runs for it any more and nothing may restart one.
-func (c *Case) Finished() bool {
-	return c.Stage == StagePublished || c.Stage == StageRejected || c.Stage == StageClosed
-}
+func (c *Case) Finished() bool { return c.Stage.Finished() }
 
 // Deadline returns the case's deadline of kind, nil if it has none.
 func (c *Case) Deadline(kind DeadlineKind) *Deadline {

@@ -93,11 +93,6 @@ func (c *Case) Escalate(r Request) (Decision, error) {
 	return Decision{Say: []Message{say(Here, templates.Done{What: "nothing_overdue"})}}, nil
 }
 
-// ClockRuns reports whether the case's timers may fire: a published,
-// rejected or closed case sends no reminder and no escalation, whatever its
-// deadline rows say.
-func (c *Case) ClockRuns() bool { return !c.Finished() }
-
 // NameOwnGitHub is the reporter's !github NAME: their own GitHub account,
 // invited to the private advisory. Once: who else may read the advisory is
 // the team's need-to-know decision (`!sec github`, `!sec embargo add`).

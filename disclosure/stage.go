@@ -23,6 +23,12 @@ const (
 // Stages lists every stage.
 var Stages = []Stage{StageReceived, StageAssigned, StageConfirmed, StageAuditStarted, StageAuditDone, StagePublished, StageRejected, StageClosed}
 
+// Finished reports whether a case at this stage is published, rejected or
+// closed: its clocks stop, and the timers fire nothing for it.
+func (s Stage) Finished() bool {
+	return s == StagePublished || s == StageRejected || s == StageClosed
+}
+
 // Open reports whether the case is still open (everything but closed).
 func (s Stage) Open() bool { return s != StageClosed }
 

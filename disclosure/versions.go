@@ -4,6 +4,8 @@ import (
 	"fmt"
 	"regexp"
 	"strings"
+
+	"github.com/enarx/secbot/templates"
 )
 
 // version is one version as people write them: 1.4, v2.0.1, 1.0.0-rc.1.
@@ -42,7 +44,7 @@ func VersionRange(s string) (string, error) {
 	}
 	for _, w := range words {
 		if !version.MatchString(w) {
-			return "", fmt.Errorf("%q is not a version like 1.4.2", truncateRunes(w, 30))
+			return "", fmt.Errorf("%q is not a version like 1.4.2", templates.Truncate(w, 30))
 		}
 	}
 	switch len(words) {
@@ -65,18 +67,10 @@ func parseBound(part string) (string, error) {
 		if rest, ok := strings.CutPrefix(part, op); ok {
 			v := strings.TrimSpace(rest)
 			if !version.MatchString(v) {
-				return "", fmt.Errorf("%q is not a version like 1.4.2", truncateRunes(v, 30))
+				return "", fmt.Errorf("%q is not a version like 1.4.2", templates.Truncate(v, 30))
 			}
 			return op + " " + v, nil
 		}
 	}
-	return "", fmt.Errorf("%q is not a bound like >= 1.0 or < 1.2", truncateRunes(part, 30))
-}
-
-func truncateRunes(s string, n int) string {
-	r := []rune(s)
-	if len(r) <= n {
-		return s
-	}
-	return string(r[:n]) + "…"
+	return "", fmt.Errorf("%q is not a bound like >= 1.0 or < 1.2", templates.Truncate(part, 30))
 }

@@ -170,7 +170,7 @@ func (h *Handlers) applyEffect(ctx context.Context, msg Message, cs *store.Case,
 
 // say records one message of a decision for its audience.
 func (h *Handlers) say(ctx context.Context, msg Message, cs *store.Case, p *disclosure.Policy, m disclosure.Message, now time.Time) error {
-	lane := store.RoomLane(string(msg.Room))
+	lane := store.RoomLane(msg.Room)
 	if cs != nil {
 		lane = store.CaseLane(cs.ID)
 	}
@@ -212,14 +212,14 @@ func (h *Handlers) refuse(ctx context.Context, c *cmdContext, r *disclosure.Refu
 	if action == "" && c.cmd != nil {
 		action = "command " + c.cmd.name
 	}
-	if err := h.store.Audit(ctx, store.AuditEntry{At: c.req.Now, Actor: c.msg.Sender, CaseID: caseRef, Action: truncate(action, 48), Detail: "refused: " + r.Reason, Allowed: false}); err != nil {
+	if err := h.store.Audit(ctx, store.AuditEntry{At: c.req.Now, Actor: c.msg.Sender, CaseID: caseRef, Action: templates.Truncate(action, 48), Detail: "refused: " + r.Reason, Allowed: false}); err != nil {
 		return err
 	}
 	var d templates.Data = templates.Refused{Reason: r.Reason}
 	if r.NotTeam {
 		d = templates.NotTeam{Prefix: c.req.Policy.CommandPrefix}
 	}
-	return h.enqueue(ctx, store.RoomLane(string(c.msg.Room)), store.Target{Room: c.msg.Room}, d, store.SendEffect{ReplyTo: c.msg.ID}, false)
+	return h.enqueue(ctx, store.RoomLane(c.msg.Room), store.Target{Room: c.msg.Room}, d, store.SendEffect{ReplyTo: c.msg.ID}, false)
 }
 
 // refuseUsage answers a command given the wrong way with its syntax.
@@ -231,7 +231,7 @@ func (h *Handlers) refuseUsage(ctx context.Context, c *cmdContext, u usageError,
 	if err := h.store.Audit(ctx, store.AuditEntry{At: c.req.Now, Actor: c.msg.Sender, CaseID: caseRefOf(c), Action: "command " + c.cmd.name, Detail: "refused: usage", Allowed: false}); err != nil {
 		return err
 	}
-	return h.enqueue(ctx, store.RoomLane(string(c.msg.Room)), store.Target{Room: c.msg.Room}, templates.Usage{Syntax: syntax(prefix, c.cmd), Hint: u.hint}, store.SendEffect{ReplyTo: c.msg.ID}, false)
+	return h.enqueue(ctx, store.RoomLane(c.msg.Room), store.Target{Room: c.msg.Room}, templates.Usage{Syntax: syntax(prefix, c.cmd), Hint: u.hint}, store.SendEffect{ReplyTo: c.msg.ID}, false)
 }
 
 func caseRefOf(c *cmdContext) string {

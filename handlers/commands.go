@@ -120,7 +120,7 @@ func parseCommand(text string, registry map[string]*command) (*command, parsedCo
 	name := strings.ToLower(words[0])
 	cmd, ok := registry[name]
 	if !ok {
-		return nil, parsedCommand{}, usageLine("there is no command %q; `help` lists them", templates.EscapeMarkdown(truncate(words[0], 40)))
+		return nil, parsedCommand{}, usageLine("there is no command %q; `help` lists them", templates.EscapeMarkdown(templates.Truncate(words[0], 40)))
 	}
 	p := parsedCommand{name: name, args: words[1:], rest: rests[0]}
 	if cmd.caseArg != noCase && len(p.args) > 0 {
@@ -128,21 +128,13 @@ func parseCommand(text string, registry map[string]*command) (*command, parsedCo
 			p.caseID, p.named = caseID, true
 			p.args, p.rest = p.args[1:], rests[1]
 		} else if looksLikeCaseID(p.args[0]) {
-			return nil, parsedCommand{}, usageLine("%q is not a case ID; they look like SR-2026-0007", templates.EscapeMarkdown(truncate(p.args[0], 40)))
+			return nil, parsedCommand{}, usageLine("%q is not a case ID; they look like SR-2026-0007", templates.EscapeMarkdown(templates.Truncate(p.args[0], 40)))
 		}
 	}
 	return cmd, p, nil
 }
 
 func looksLikeCaseID(s string) bool { return len(s) > 3 && strings.EqualFold(s[:3], "SR-") }
-
-func truncate(s string, n int) string {
-	r := []rune(s)
-	if len(r) <= n {
-		return s
-	}
-	return string(r[:n]) + "…"
-}
 
 // help lists the registry's commands with their syntax.
 func help(prefix string, registry map[string]*command, title string) templates.Help {
@@ -173,7 +165,7 @@ func syntax(prefix string, cmd *command) string {
 func (h *Handlers) runCommand(ctx context.Context, msg Message, cmd *command, p parsedCommand, caseID disclosure.CaseID, reporter bool) error {
 	return h.once(ctx, msg.ID, func(ctx context.Context) error {
 		c := &cmdContext{Context: ctx, h: h, msg: msg, cmd: cmd, args: p.args, rest: p.rest}
-		c.req = disclosure.Request{By: disclosure.Person(msg.Sender), Where: p.where, Now: h.clock.Now(), Policy: h.Policy()}
+		c.req = h.request(msg, p.where)
 		if !caseID.IsZero() {
 			found, err := h.store.Case(ctx, caseID)
 			if errors.Is(err, store.ErrNotFound) {

@@ -82,6 +82,12 @@ func New(policy *disclosure.InForce, st *store.Store, chat Chat, tmpl *templates
 // Policy returns the policy in force.
 func (h *Handlers) Policy() *disclosure.Policy { return h.policy.Get() }
 
+// request is msg's sender asking, where they wrote, now, under the policy
+// in force.
+func (h *Handlers) request(msg Message, where disclosure.Place) disclosure.Request {
+	return disclosure.Request{By: msg.Sender, Where: where, Now: h.clock.Now(), Policy: h.Policy()}
+}
+
 // IsTeam reports whether user is on the security team.
 func (h *Handlers) IsTeam(user disclosure.Person) bool {
 	return h.Policy().IsTeam(disclosure.Person(user))
@@ -118,7 +124,7 @@ func (h *Handlers) HandleUndecryptable(ctx context.Context, msg Message, session
 	// Only a reporter writing to the bot is owed an answer; in group rooms
 	// (the team room, where messages from before the bot joined cannot be
 	// read) it would be noise.
-	if where, _, err := h.place(ctx, msg); err != nil || where.Kind != disclosure.PrivateChat {
+	if p, err := h.place(ctx, msg); err != nil || p.where.Kind != disclosure.PrivateChat {
 		return
 	}
 	key := "undecryptable:" + session
@@ -127,7 +133,7 @@ func (h *Handlers) HandleUndecryptable(ctx context.Context, msg Message, session
 		if err != nil || !first {
 			return err
 		}
-		return h.enqueue(ctx, store.RoomLane(string(msg.Room)), store.Target{Room: msg.Room}, templates.Undecryptable{}, store.SendEffect{ReplyTo: msg.ID}, false)
+		return h.enqueue(ctx, store.RoomLane(msg.Room), store.Target{Room: msg.Room}, templates.Undecryptable{}, store.SendEffect{ReplyTo: msg.ID}, false)
 	})
 	if err != nil {
 		zerolog.Ctx(ctx).Error().Err(err).Msg("Could not tell the sender about an undecryptable message")
@@ -141,15 +147,14 @@ func (h *Handlers) HandleMessage(ctx context.Context, msg Message) error {
 	if msg.Sender == h.chat.UserID() {
 		return nil
 	}
-	if crowded, err := h.crowdedDirectChat(ctx, msg); err != nil {
-		return err
-	} else if crowded {
-		return h.leaveCrowded(ctx, msg)
-	}
-	where, cs, err := h.place(ctx, msg)
+	p, err := h.place(ctx, msg)
 	if err != nil {
 		return err
 	}
+	if p.crowded {
+		return h.leaveCrowded(ctx, msg)
+	}
+	where, cs := p.where, p.cs
 	if rest, ok := h.commandText(msg.Text); ok {
 		return h.teamCommand(ctx, msg, where, rest)
 	}
@@ -188,24 +193,9 @@ func (h *Handlers) teamSpoke(ctx context.Context, msg Message, cs *store.Case) e
 		if err != nil {
 			return err
 		}
-		req := disclosure.Request{By: disclosure.Person(msg.Sender), Where: disclosure.Place{Kind: disclosure.CaseRoom, Case: cs.ID}, Now: h.clock.Now(), Policy: h.Policy()}
+		req := h.request(msg, disclosure.Place{Kind: disclosure.CaseRoom, Case: cs.ID})
 		return h.apply(ctx, msg, cs, req, c.TeamSpoke(req))
 	})
-}
-
-// crowdedDirectChat reports whether msg came from the room stored as the
-// sender's direct chat while it has more than two members: is_direct is
-// only the inviter's word, and what the bot says in a direct chat is for
-// one person.
-func (h *Handlers) crowdedDirectChat(ctx context.Context, msg Message) (bool, error) {
-	dm, err := h.store.DMRoom(ctx, msg.Sender)
-	if errors.Is(err, store.ErrNotFound) || (err == nil && dm != msg.Room) {
-		return false, nil
-	} else if err != nil {
-		return false, err
-	}
-	n, err := h.chat.JoinedMemberCount(ctx, msg.Room)
-	return err == nil && n > 2, nil
 }
 
 // leaveCrowded leaves a "direct chat" with more than two members, forgets
@@ -223,27 +213,42 @@ func (h *Handlers) leaveCrowded(ctx context.Context, msg Message) error {
 	})
 }
 
+// placed is what a room is to the policy, and the case it belongs to.
+type placed struct {
+	where disclosure.Place
+	cs    *store.Case
+	// crowded marks the sender's stored direct chat once it has more than
+	// two members: is_direct is only the inviter's word, and what the bot
+	// says in a direct chat is for one person.
+	crowded bool
+}
+
 // place says what a room is to the policy: the team room, a case room, a
 // private chat with the sender, or anywhere else.
-func (h *Handlers) place(ctx context.Context, msg Message) (disclosure.Place, *store.Case, error) {
-	if team := h.Policy().TeamRoom; team != "" && string(msg.Room) == team {
-		return disclosure.Place{Kind: disclosure.TeamRoom}, nil, nil
+func (h *Handlers) place(ctx context.Context, msg Message) (placed, error) {
+	if team := h.Policy().TeamRoom; team != "" && msg.Room == team {
+		return placed{where: disclosure.Place{Kind: disclosure.TeamRoom}}, nil
 	}
 	if c, err := h.store.CaseByRoom(ctx, msg.Room); err == nil {
-		return disclosure.Place{Kind: disclosure.CaseRoom, Case: c.ID}, c, nil
+		return placed{where: disclosure.Place{Kind: disclosure.CaseRoom, Case: c.ID}, cs: c}, nil
 	} else if !errors.Is(err, store.ErrNotFound) {
-		return disclosure.Place{}, nil, err
+		return placed{}, err
 	}
-	if dm, err := h.store.DMRoom(ctx, msg.Sender); err == nil && dm == msg.Room {
-		return disclosure.Place{Kind: disclosure.PrivateChat}, nil, nil
-	} else if err != nil && !errors.Is(err, store.ErrNotFound) {
-		return disclosure.Place{}, nil, err
+	dm, err := h.store.DMRoom(ctx, msg.Sender)
+	if err != nil && !errors.Is(err, store.ErrNotFound) {
+		return placed{}, err
 	}
-	// A two-person room the sender made without is_direct is a DM in all but name.
-	if n, err := h.chat.JoinedMemberCount(ctx, msg.Room); err == nil && n == 2 {
-		return disclosure.Place{Kind: disclosure.PrivateChat}, nil, nil
+	n, countErr := h.chat.JoinedMemberCount(ctx, msg.Room)
+	switch {
+	case dm == msg.Room && countErr == nil && n > 2:
+		return placed{where: disclosure.Place{Kind: disclosure.Elsewhere}, crowded: true}, nil
+	case dm == msg.Room:
+		return placed{where: disclosure.Place{Kind: disclosure.PrivateChat}}, nil
+	case countErr == nil && n == 2:
+		// A two-person room the sender made without is_direct is a DM in all but name.
+		return placed{where: disclosure.Place{Kind: disclosure.PrivateChat}}, nil
 	}
-	return disclosure.Place{Kind: disclosure.Elsewhere}, nil, nil
+	return placed{where: disclosure.Place{Kind: disclosure.Elsewhere}}, nil
 }
 
 func (h *Handlers) handleDirect(ctx context.Context, msg Message) error {
@@ -252,7 +257,7 @@ func (h *Handlers) handleDirect(ctx context.Context, msg Message) error {
 	}
 	return h.once(ctx, msg.ID, func(ctx context.Context) error {
 		here := store.Target{Room: msg.Room}
-		lane := store.RoomLane(string(msg.Room))
+		lane := store.RoomLane(msg.Room)
 		switch h.chatter.check(msg.Sender, h.clock.Now()) {
 		case stayQuiet:
 			return nil

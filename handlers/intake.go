@@ -44,7 +44,7 @@ func (h *Handlers) intake(ctx context.Context, msg Message, direct bool) error {
 		}
 		opened = c
 		lane := store.CaseLane(c.ID)
-		open := p.Open(disclosure.Person(msg.Sender), disclosure.Person(h.chat.UserID()), c.ID.Seq, c.CreatedAt)
+		open := p.Open(msg.Sender, h.chat.UserID(), c.ID.Seq, c.CreatedAt)
 		for _, dc := range open.Deadlines {
 			if err := h.applyDeadline(ctx, c.ID, msg.Sender, dc, p); err != nil {
 				return err

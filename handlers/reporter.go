@@ -64,7 +64,7 @@ func (h *Handlers) runReporterCommand(ctx context.Context, msg Message, where di
 	if refusal != nil {
 		return h.once(ctx, msg.ID, func(ctx context.Context) error {
 			c := &cmdContext{Context: ctx, h: h, msg: msg, cmd: cmd, sc: own}
-			c.req = disclosure.Request{By: disclosure.Person(msg.Sender), Where: where, Now: h.clock.Now(), Policy: h.Policy()}
+			c.req = h.request(msg, where)
 			return h.refuse(ctx, c, refusal)
 		})
 	}
@@ -105,7 +105,7 @@ func (h *Handlers) cmdCredit(c *cmdContext) (disclosure.Decision, error) {
 		return c.c.Credit(c.req, "")
 	}
 	if !githubLogin.MatchString(name) {
-		return disclosure.Decision{}, usage("%s is not a GitHub user name", templates.EscapeMarkdown(truncate(name, 40)))
+		return disclosure.Decision{}, usage("%s is not a GitHub user name", templates.EscapeMarkdown(templates.Truncate(name, 40)))
 	}
 	return c.c.Credit(c.req, name)
 }

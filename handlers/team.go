@@ -68,14 +68,14 @@ func (h *Handlers) teamCommand(ctx context.Context, msg Message, where disclosur
 	}
 	// The place and the role come first: an outsider learns nothing, not
 	// even whether their command was well formed.
-	caseID, placeErr := h.Policy().TeamCommand(name, scope, disclosure.Person(msg.Sender), where, named)
+	caseID, placeErr := h.Policy().TeamCommand(name, scope, msg.Sender, where, named)
 	if placeErr == nil && err != nil {
 		placeErr = err
 	}
 	if placeErr != nil {
 		return h.once(ctx, msg.ID, func(ctx context.Context) error {
 			c := &cmdContext{Context: ctx, h: h, msg: msg, cmd: cmd}
-			c.req = disclosure.Request{By: disclosure.Person(msg.Sender), Where: where, Now: h.clock.Now(), Policy: h.Policy()}
+			c.req = h.request(msg, where)
 			return h.refuse(ctx, c, placeErr.(*disclosure.Refusal))
 		})
 	}
@@ -97,7 +97,7 @@ func (h *Handlers) cmdHelp(c *cmdContext) (disclosure.Decision, error) {
 	if len(c.args) > 0 {
 		cmd, ok := h.teamCmds[strings.ToLower(c.args[0])]
 		if !ok {
-			return disclosure.Decision{}, usageLine("there is no command %q; `%s help` lists them", templates.EscapeMarkdown(truncate(c.args[0], 40)), c.prefix())
+			return disclosure.Decision{}, usageLine("there is no command %q; `%s help` lists them", templates.EscapeMarkdown(templates.Truncate(c.args[0], 40)), c.prefix())
 		}
 		return onlyAnswer(templates.Help{Commands: []templates.HelpLine{{Syntax: syntax(c.prefix(), cmd), Summary: cmd.summary}}}), nil
 	}
@@ -175,7 +175,7 @@ func (h *Handlers) cmdCWE(c *cmdContext) (disclosure.Decision, error) {
 	for _, a := range c.args {
 		a = strings.ToUpper(a)
 		if _, err := fmt.Sscanf(a, "CWE-%d", new(int)); err != nil || !strings.HasPrefix(a, "CWE-") || len(a) > 12 {
-			return disclosure.Decision{}, usage("%s is not a CWE ID like CWE-787", templates.EscapeMarkdown(truncate(a, 20)))
+			return disclosure.Decision{}, usage("%s is not a CWE ID like CWE-787", templates.EscapeMarkdown(templates.Truncate(a, 20)))
 		}
 		cwes = append(cwes, a)
 	}
@@ -289,7 +289,7 @@ func (h *Handlers) cmdEmbargo(c *cmdContext) (disclosure.Decision, error) {
 		if len(c.args) == 3 {
 			login = strings.TrimPrefix(c.args[2], "@")
 			if !githubLogin.MatchString(login) {
-				return disclosure.Decision{}, usage("%s is not a GitHub user name", templates.EscapeMarkdown(truncate(c.args[2], 40)))
+				return disclosure.Decision{}, usage("%s is not a GitHub user name", templates.EscapeMarkdown(templates.Truncate(c.args[2], 40)))
 			}
 		}
 		if c.args[0] == "add" {
@@ -315,7 +315,7 @@ func githubArg(c *cmdContext) (string, error) {
 	}
 	login := strings.TrimPrefix(c.args[0], "@")
 	if !githubLogin.MatchString(login) {
-		return "", usage("%s is not a GitHub user name (letters, digits and single hyphens, at most 39)", templates.EscapeMarkdown(truncate(c.args[0], 40)))
+		return "", usage("%s is not a GitHub user name (letters, digits and single hyphens, at most 39)", templates.EscapeMarkdown(templates.Truncate(c.args[0], 40)))
 	}
 	return login, nil
 }

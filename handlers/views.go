@@ -103,7 +103,7 @@ func deadlineRows(c *disclosure.Case, p *disclosure.Policy, now time.Time, team 
 			if d.LadderStep > 0 {
 				row.Ladder = fmt.Sprintf("%d step(s) sent", d.LadderStep)
 			}
-			if !d.NextAt.IsZero() && c.ClockRuns() {
+			if !d.NextAt.IsZero() && !c.Finished() {
 				if at, what := scheduler.NextFiring(storeDeadline(c.ID, d), *p); what == scheduler.FireEscalation {
 					row.Ladder += "; next " + p.FormatTime(at)
 				} else if what == scheduler.FireReminder {

@@ -156,7 +156,7 @@ func (t *Timers) embargoReminders(ctx context.Context) (int, error) {
 				loc = time.UTC
 			}
 			now := t.clock.Now()
-			if (&disclosure.Case{Stage: c.Stage}).Finished() {
+			if c.Stage.Finished() {
 				return nil // published or closed: the embargo has nothing left to guard
 			}
 			data := templates.EmbargoReminder{CaseID: c.ID.String(), End: r.End.In(loc), Late: now.Sub(r.At) > LateAfter,
@@ -226,7 +226,7 @@ func (t *Timers) fire(ctx context.Context, d store.Deadline) (bool, error) {
 		if err != nil {
 			return err
 		}
-		if !(&disclosure.Case{Stage: c.Stage}).ClockRuns() {
+		if c.Stage.Finished() {
 			// The domain says this case's clocks are stopped (published,
 			// rejected, closed): whatever the row says, nothing fires.
 			_, err := t.store.AdvanceDeadline(ctx, d, d.Reminded, d.LadderStep, time.Time{}, "")

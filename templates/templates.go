@@ -122,3 +122,13 @@ func EscapeMarkdown(s string) string {
 
 // RenderData renders the template that d's type belongs to.
 func (s *Set) RenderData(d Data) (string, error) { return s.Render(d.Template(), d) }
+
+// Truncate shortens s to at most n characters (runes), marking the cut
+// with an ellipsis: what people typed is quoted back only in part.
+func Truncate(s string, n int) string {
+	r := []rune(s)
+	if len(r) <= n {
+		return s
+	}
+	return string(r[:n]) + "…"
+}
