@@ -314,6 +314,12 @@ func (c *Case) Publish(r Request, force bool) (Decision, error) {
 // moved on meanwhile, it changes nothing.
 func (c *Case) Published(r Request) Decision {
 	next, err := Transition(c.Stage, ActPublish)
+	if err != nil && c.Stage == StageRejected {
+		// Rejected while GitHub was publishing: the advisory is public all
+		// the same. Nothing is announced; the team decides what to do.
+		return Decision{Action: "publish.after-reject", Detail: "GitHub published " + c.Advisory,
+			Say: []Message{say(ToTeamRoom, templates.PublishedAfterReject{CaseID: c.ID.String(), GHSAID: c.Advisory})}}
+	}
 	if err != nil {
 		return Decision{}
 	}

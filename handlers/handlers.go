@@ -244,8 +244,11 @@ func (h *Handlers) place(ctx context.Context, msg Message) (placed, error) {
 		return placed{where: disclosure.Place{Kind: disclosure.Elsewhere}, crowded: true}, nil
 	case dm == msg.Room:
 		return placed{where: disclosure.Place{Kind: disclosure.PrivateChat}}, nil
-	case countErr == nil && n == 2:
-		// A two-person room the sender made without is_direct is a DM in all but name.
+	case countErr == nil && n == 2 && !h.IsTeam(msg.Sender):
+		// A two-person room a reporter made without is_direct is a DM in
+		// all but name. Not for team commands: a room with two members now
+		// may have more (and read its history) later; only the member's own
+		// direct chat shows every case.
 		return placed{where: disclosure.Place{Kind: disclosure.PrivateChat}}, nil
 	}
 	return placed{where: disclosure.Place{Kind: disclosure.Elsewhere}}, nil
@@ -371,9 +374,13 @@ func (h *Handlers) FollowTeam(ctx context.Context) error {
 					return err
 				}
 			}
+			ntk, err := h.store.NeedToKnow(ctx, c.ID)
+			if err != nil {
+				return err
+			}
 			for _, u := range removed {
-				if u == c.Reporter {
-					continue // a former member who reported this case stays its reporter
+				if u == c.Reporter || slices.ContainsFunc(ntk, func(n disclosure.NeedToKnow) bool { return n.Who == u }) {
+					continue // the case's reporter, or on its need-to-know list: they stay
 				}
 				if _, err := h.store.Enqueue(ctx, lane, store.KindKick, store.KickEffect{To: room, User: u, Reason: "no longer on the security team"}, now); err != nil {
 					return err

@@ -715,3 +715,72 @@ func TestABurstOfReportsGetsAnswersAtOnceAndRoomsAsTheCapAllows(t *testing.T) {
 		t.Errorf("an hour later %d case rooms may be made, want all 4", later)
 	}
 }
+
+// A two-person room is a reporter's DM in all but name, but not the place
+// for team commands: others may join it later and read its history. Only
+// a member's own direct chat shows every case.
+func TestTeamCommandsShowEveryCaseOnlyInTheMembersOwnDirectChat(t *testing.T) {
+	w := newWorld(t, monday)
+	w.openCase()
+	ctx := context.Background()
+	if got := w.say("!two-people:x", alice, "!sec list"); !strings.Contains(got, "Refused") || strings.Contains(got, "SR-2026-0001") {
+		t.Errorf("a two-person room that is not alice's direct chat: %q", got)
+	}
+	if err := w.store.SetDMRoomOf(ctx, alice, "!alice-dm:x", w.clock.Now()); err != nil {
+		t.Fatal(err)
+	}
+	if got := w.say("!alice-dm:x", alice, "!sec list"); !strings.Contains(got, "SR-2026-0001") {
+		t.Errorf("alice's own direct chat: %q", got)
+	}
+}
+
+// A member who leaves the team but is on a case's need-to-know list stays
+// in that case's room: the list is its own decision.
+func TestLeavingTheTeamKeepsWhoNeedsToKnow(t *testing.T) {
+	w := newWorld(t, monday)
+	ctx := context.Background()
+	if err := w.h.FollowTeam(ctx); err != nil {
+		t.Fatal(err)
+	}
+	w.openCase()
+	if _, err := w.store.AddNeedToKnow(ctx, disclosure.CaseID{Year: 2026, Seq: 1}, bob, alice, "", w.clock.Now()); err != nil {
+		t.Fatal(err)
+	}
+	p := *w.policy.Get()
+	p.Team = []disclosure.Person{alice, carol} // bob leaves the team
+	w.policy.Set(p)
+	if err := w.h.FollowTeam(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if kicks, _, _ := w.store.EffectsOfKind(ctx, store.KindKick); len(kicks) != 0 {
+		t.Errorf("bob, on the need-to-know list, was removed from the case room (%d removals)", len(kicks))
+	}
+}
+
+// GitHub publishing an advisory whose case was rejected meanwhile is told
+// to the team, and nothing is announced.
+func TestAPublicationAfterARejectionIsToldNotAnnounced(t *testing.T) {
+	w := newWorld(t, monday)
+	p := *w.policy.Get()
+	p.GitHub = true
+	w.policy.Set(p)
+	w.openCase()
+	ctx := context.Background()
+	for _, text := range []string{"!sec claim", "!sec confirm 1.0", "!sec audit start", "!sec audit done", "!sec summary Overflow", "!sec description An overflow.", "!sec publish", "!sec reject Not a vulnerability after all."} {
+		w.say(caseRoom, alice, text)
+	}
+	before := len(w.sends())
+	if _, err := w.h.Published(ctx, store.Effect{Kind: store.KindPublished, Payload: []byte(`{"case_id":"SR-2026-0001"}`)}); err != nil {
+		t.Fatal(err)
+	}
+	if announces, _, _ := w.store.EffectsOfKind(ctx, store.KindAnnounce); len(announces) != 0 {
+		t.Error("a rejected case was announced")
+	}
+	told := w.sends()[before:]
+	if len(told) != 1 || !strings.Contains(told[0], "rejected while GitHub was publishing") {
+		t.Errorf("the team was told %q", told)
+	}
+	if c, _ := w.store.Case(ctx, disclosure.CaseID{Year: 2026, Seq: 1}); c.Stage != disclosure.StageRejected {
+		t.Errorf("the stage is %s", c.Stage)
+	}
+}

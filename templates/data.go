@@ -150,6 +150,9 @@ type (
 	GitHubFailing struct{ Repository, Reason string }
 	// GitHubRecovered tells the team GitHub works again.
 	GitHubRecovered struct{ Repository string }
+	// PublishedAfterReject tells the team room GitHub published the
+	// advisory of a case rejected meanwhile.
+	PublishedAfterReject struct{ CaseID, GHSAID string }
 	// IntakeBurst tells the team room that new cases wait for their rooms:
 	// more than Cap came within an hour.
 	IntakeBurst struct {
@@ -296,6 +299,7 @@ func (TeamRoomUnencrypted) Template() string         { return "team_room_unencry
 func (TeamChanged) Template() string                 { return "team_changed" }
 func (GitHubParked) Template() string                { return "github_parked" }
 func (IntakeBurst) Template() string                 { return "intake_burst" }
+func (PublishedAfterReject) Template() string        { return "published_after_reject" }
 func (Refused) Template() string                     { return "refused" }
 func (Usage) Template() string                       { return "usage" }
 func (Help) Template() string                        { return "help" }
@@ -316,7 +320,7 @@ func All() []Data {
 		Announced{}, EmbargoAnswered{}, EmbargoReminder{}, EscalationDM{}, EscalationTeam{}, NotTeam{}, Reminder{},
 		TeamNewCase{}, AdvisoryCollaboratorAdded{}, AdvisoryCollaboratorRemoved{}, AdvisoryCreated{},
 		AdvisoryCVERequested{}, AdvisoryForkReady{}, AdvisoryPublished{}, AdvisoryUpdated{}, Announcement{},
-		GitHubFailing{}, GitHubRecovered{}, GitHubRefused{}, TeamRoomUnencrypted{}, TeamChanged{}, GitHubParked{}, IntakeBurst{}, Refused{}, Usage{}, Help{}, CaseList{}, CaseStatus{},
+		GitHubFailing{}, GitHubRecovered{}, GitHubRefused{}, TeamRoomUnencrypted{}, TeamChanged{}, GitHubParked{}, IntakeBurst{}, PublishedAfterReject{}, Refused{}, Usage{}, Help{}, CaseList{}, CaseStatus{},
 		ReporterStatus{}, Contacts{}, Stats{}, Done{},
 	}
 }
