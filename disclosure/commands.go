@@ -82,6 +82,11 @@ func (c *Case) TeamSpoke(r Request) Decision {
 	if c.Finished() {
 		return Decision{}
 	}
+	if r.Device != DeviceVerified {
+		// A device the member's identity did not sign may be the
+		// homeserver's: its word silences no clock.
+		return Decision{Action: "team-message", Detail: "from an unverified device: meets no deadline"}
+	}
 	var d Decision
 	if dl := c.Deadline(DeadlineAcknowledge); dl != nil && !dl.Met() {
 		d.Action, d.Detail = "acknowledge", "first team message"

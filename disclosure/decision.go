@@ -104,7 +104,10 @@ func (d *Deadline) Met() bool { return !d.MetAt.IsZero() }
 
 // Request is who asks, where, when, under which policy.
 type Request struct {
-	By     Person
+	By Person
+	// Device is how far the device By wrote from is theirs (team members;
+	// reporters are trusted on first use).
+	Device DeviceTrust
 	Where  Place
 	Now    time.Time
 	Policy *Policy
@@ -141,6 +144,14 @@ type Decision struct {
 	NeedToKnow []NeedToKnowChange
 	Effects    []Effect
 	Say        []Message
+	// Pin re-pins a team member's identity (nil: none).
+	Pin *Pin
+}
+
+// Pin is a team member's identity pinned anew.
+type Pin struct {
+	Member Person
+	Key    string
 }
 
 // Changes reports whether the decision changes any state (more than its

@@ -53,7 +53,7 @@ func TestTeamCommandsReachOnlyWhatTheRoomMayRead(t *testing.T) {
 		{"anything in a public room", "@alice:x", Place{Kind: Elsewhere}, NoCase, CaseID{}, CaseID{}, "nothing of a case is shown here"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			got, err := p.TeamCommand("status", tc.scope, tc.by, tc.where, tc.named)
+			got, err := p.TeamCommand("status", tc.scope, tc.by, DeviceVerified, tc.where, tc.named)
 			if tc.reason == "" {
 				if err != nil || got != tc.want {
 					t.Errorf("got %v, %v; want %v", got, err, tc.want)
@@ -72,7 +72,7 @@ func TestTeamCommandsReachOnlyWhatTheRoomMayRead(t *testing.T) {
 }
 
 func req(by Person, where Place) Request {
-	return Request{By: by, Where: where, Now: now, Policy: testPolicy()}
+	return Request{By: by, Device: DeviceVerified, Where: where, Now: now, Policy: testPolicy()}
 }
 
 func TestPublishDuringAnEmbargo(t *testing.T) {

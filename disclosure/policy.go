@@ -24,6 +24,9 @@ type Policy struct {
 	Team        []Person
 	Coordinator Person
 	Backup      Person
+	// Identities are team members' cross-signing master keys from the
+	// config; when set, no identity is pinned on first sight.
+	Identities map[Person]string
 	// TeamRoom is the team's room ("" when none is configured).
 	TeamRoom string
 	// Rotation suggests a handler round-robin for each new case.

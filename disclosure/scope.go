@@ -18,11 +18,15 @@ const (
 // was typed, and on which case: in a case room only that room's case (its
 // reporter reads the answer), in the team room or a team member's private
 // chat any case by name, and nowhere else anything. named is the case the
-// command names (zero if none).
-func (p *Policy) TeamCommand(name string, scope Scope, by Person, where Place, named CaseID) (CaseID, error) {
+// command names (zero if none). A member's command counts only from a
+// device their pinned identity signed.
+func (p *Policy) TeamCommand(name string, scope Scope, by Person, device DeviceTrust, where Place, named CaseID) (CaseID, error) {
 	action := "command " + name
 	if !p.IsTeam(by) {
 		return CaseID{}, &Refusal{Action: action, Reason: "only the security team can use team commands", NotTeam: true}
+	}
+	if device != DeviceVerified {
+		return CaseID{}, p.untrustedDevice(action, by, device)
 	}
 	switch where.Kind {
 	case CaseRoom:

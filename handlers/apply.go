@@ -74,6 +74,11 @@ func (h *Handlers) apply(ctx context.Context, msg Message, cs *store.Case, req d
 			}
 		}
 	}
+	if d.Pin != nil {
+		if err := h.store.PinIdentity(ctx, store.Identity{Member: d.Pin.Member, MasterKey: d.Pin.Key, PinnedAt: now, PinnedBy: msg.Sender}); err != nil {
+			return err
+		}
+	}
 	if d.Action != "" {
 		if err := audit(d.Action, d.Detail); err != nil {
 			return err

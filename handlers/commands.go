@@ -163,7 +163,8 @@ func syntax(prefix string, cmd *command) string {
 // one transaction with marking the event handled. A refusal or a usage
 // error records its audit line and its answer, and nothing else.
 func (h *Handlers) runCommand(ctx context.Context, msg Message, cmd *command, p parsedCommand, caseID disclosure.CaseID, reporter bool) error {
-	return h.once(ctx, msg.ID, func(ctx context.Context) error {
+	var pinned *disclosure.Pin
+	err := h.once(ctx, msg.ID, func(ctx context.Context) error {
 		c := &cmdContext{Context: ctx, h: h, msg: msg, cmd: cmd, args: p.args, rest: p.rest}
 		c.req = h.request(msg, p.where)
 		if !caseID.IsZero() {
@@ -189,8 +190,13 @@ func (h *Handlers) runCommand(ctx context.Context, msg Message, cmd *command, p 
 		case err != nil:
 			return err
 		}
+		pinned = d.Pin
 		return h.apply(ctx, msg, c.sc, c.req, d)
 	})
+	if err == nil && pinned != nil && h.identities != nil {
+		h.identities.TrustChanged(ctx, pinned.Member)
+	}
+	return err
 }
 
 // usageLine refuses a command line that cannot be parsed.

@@ -43,6 +43,14 @@ type Message struct {
 	Text string
 	// Attachment is true for files, images and the like.
 	Attachment bool
+	// Identity is the sender's end-to-end identity and whether it signed
+	// the sending device (team members only; nil when unknown).
+	Identity *disclosure.Identity
+	// Plaintext marks a message sent unencrypted into an encrypted room.
+	Plaintext bool
+
+	// trust is how far the sending device speaks for the sender.
+	trust disclosure.DeviceTrust
 }
 
 // Invite is the bot being invited to a room.
@@ -66,6 +74,8 @@ type Handlers struct {
 	teamCmds     map[string]*command
 	reporterCmds map[string]*command
 	chatter      limiter
+	// identities is the chat's end-to-end trust (nil: none).
+	identities Identities
 }
 
 // New returns the handlers, deciding under the policy in force.
@@ -79,13 +89,17 @@ func New(policy *disclosure.InForce, st *store.Store, chat Chat, tmpl *templates
 	return h
 }
 
+// UseIdentities makes team commands count only from devices the member's
+// pinned identity signed, as ids tells.
+func (h *Handlers) UseIdentities(ids Identities) { h.identities = ids }
+
 // Policy returns the policy in force.
 func (h *Handlers) Policy() *disclosure.Policy { return h.policy.Get() }
 
 // request is msg's sender asking, where they wrote, now, under the policy
 // in force.
 func (h *Handlers) request(msg Message, where disclosure.Place) disclosure.Request {
-	return disclosure.Request{By: msg.Sender, Where: where, Now: h.clock.Now(), Policy: h.Policy()}
+	return disclosure.Request{By: msg.Sender, Device: msg.trust, Where: where, Now: h.clock.Now(), Policy: h.Policy()}
 }
 
 // IsTeam reports whether user is on the security team.
@@ -155,6 +169,16 @@ func (h *Handlers) HandleMessage(ctx context.Context, msg Message) error {
 		return h.leaveCrowded(ctx, msg)
 	}
 	where, cs := p.where, p.cs
+	if msg.Plaintext {
+		caseRef := ""
+		if cs != nil {
+			caseRef = cs.ID.String()
+		}
+		return h.ignorePlaintext(ctx, msg, caseRef)
+	}
+	if msg.trust, err = h.deviceTrust(ctx, msg); err != nil {
+		return err
+	}
 	if rest, ok := h.commandText(msg.Text); ok {
 		return h.teamCommand(ctx, msg, where, rest)
 	}

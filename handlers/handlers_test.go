@@ -47,7 +47,36 @@ type world struct {
 	timers *scheduler.Timers
 	policy *disclosure.InForce
 	n      int
+	// unsigned makes the team's messages come from devices their
+	// identity did not sign.
+	unsigned bool
+	// published overrides a member's published identity (default
+	// "KEY-" and their ID).
+	published map[disclosure.Person]string
 }
+
+// identity is what the chat says of sender's device: team members write
+// from devices signed by their pinned identity, unless w.unsigned.
+func (w *world) identity(sender disclosure.Person) *disclosure.Identity {
+	if !w.policy.Get().IsTeam(sender) {
+		return nil
+	}
+	key := "KEY-" + string(sender)
+	if k, ok := w.published[sender]; ok {
+		key = k
+	}
+	return &disclosure.Identity{Current: key, DeviceSigned: !w.unsigned}
+}
+
+// Identity is the chat's word on who's published identity.
+func (w *world) Identity(_ context.Context, who disclosure.Person) (disclosure.Identity, error) {
+	if id := w.identity(who); id != nil {
+		return disclosure.Identity{Current: id.Current}, nil
+	}
+	return disclosure.Identity{}, nil
+}
+
+func (w *world) TrustChanged(context.Context, disclosure.Person) {}
 
 const (
 	alice    disclosure.Person = "@alice:x"
@@ -90,6 +119,11 @@ func newWorld(t *testing.T, start time.Time) *world {
 	clock := clockwork.NewFakeClockAt(start)
 	timers := scheduler.NewTimers(st, clock, tmpl, policy, zerolog.Nop(), nil)
 	h := New(policy, st, fakeChat{}, tmpl, clock, nil)
+	for _, m := range policy.Get().Team {
+		if err := st.PinIdentity(context.Background(), store.Identity{Member: m, MasterKey: "KEY-" + string(m), PinnedAt: start}); err != nil {
+			t.Fatal(err)
+		}
+	}
 	return &world{t: t, h: h, store: st, clock: clock, timers: timers, policy: policy}
 }
 
@@ -97,7 +131,7 @@ func newWorld(t *testing.T, start time.Time) *world {
 func (w *world) say(room string, sender disclosure.Person, text string) string {
 	w.t.Helper()
 	w.n++
-	msg := Message{ID: string(fmt.Sprintf("$e%d", w.n)), Room: room, Sender: sender, Text: text}
+	msg := Message{ID: string(fmt.Sprintf("$e%d", w.n)), Room: room, Sender: sender, Text: text, Identity: w.identity(sender)}
 	before := w.sends()
 	if err := w.h.HandleMessage(context.Background(), msg); err != nil {
 		w.t.Fatalf("%s: %v", text, err)

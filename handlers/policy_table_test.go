@@ -33,13 +33,16 @@ type tableRole struct {
 	name string
 	who  disclosure.Person
 	dm   string // their private chat with the bot
+	// unsigned: writing from a device their identity did not sign.
+	unsigned bool
 }
 
 var tableRoles = []tableRole{
-	{"coordinator", alice, "!dm-alice:x"},
-	{"member", bob, "!dm-bob:x"},
-	{"reporter", reporter, dmRoom},
-	{"outsider", mallory, "!dm-mallory:x"},
+	{"coordinator", alice, "!dm-alice:x", false},
+	{"member", bob, "!dm-bob:x", false},
+	{"member on an unverified device", bob, "!dm-bob:x", true},
+	{"reporter", reporter, dmRoom, false},
+	{"outsider", mallory, "!dm-mallory:x", false},
 }
 
 type tableRoom struct {
@@ -64,7 +67,7 @@ var tableCommands = []string{
 	"!sec versions < 1.1; 1.1", "!sec severity high", "!sec cwe CWE-787", "!sec summary Out-of-bounds write", "!sec description An out-of-bounds write in the loader.", "!sec reject Not a bug.",
 	"!sec audit start", "!sec audit done", "!sec publish", "!sec publish --force", "!sec publish SR-2026-0002 --force", "!sec announce", "!sec close",
 	"!sec embargo propose 2099-01-01", "!sec embargo add @dan:x", "!sec embargo remove @dan:x", "!sec embargo lift",
-	"!sec invite", "!sec invite @mallory:x", "help", "status", "!escalate", "escalate", "agree", "!invite", "!agree", "!disagree", "!credit none", "!github octocat",
+	"!sec invite", "!sec invite @mallory:x", "!sec trust @bob:x", "help", "status", "!escalate", "escalate", "agree", "!invite", "!agree", "!disagree", "!credit none", "!github octocat",
 }
 
 // tableWorld is a world with two open cases: SR-2026-0001 (the one under
@@ -210,7 +213,7 @@ func (w *world) try(room string, sender disclosure.Person, text string) outcome 
 	w.t.Helper()
 	var out outcome
 	w.n++
-	msg := Message{ID: string(fmt.Sprintf("$t%d", w.n)), Room: room, Sender: sender, Text: text}
+	msg := Message{ID: string(fmt.Sprintf("$t%d", w.n)), Room: room, Sender: sender, Text: text, Identity: w.identity(sender)}
 	err := w.store.Tx(context.Background(), func(ctx context.Context) error {
 		before := w.dump(ctx)
 		if err := w.h.HandleMessage(ctx, msg); err != nil {
@@ -283,6 +286,7 @@ func TestThePolicyTable(t *testing.T) {
 			t.Parallel()
 			w := tableWorld(t, wc.stage, wc.embargo)
 			for _, role := range tableRoles {
+				w.unsigned = role.unsigned
 				for _, rk := range tableRooms {
 					room := rk.room(role)
 					for _, text := range tableCommands {
@@ -337,6 +341,17 @@ func checkOutcome(t *testing.T, what string, stage disclosure.Stage, embargo dis
 				}
 			}
 		}
+	}
+	if role.unsigned {
+		// Nothing from a device the homeserver may have added counts:
+		// commands are refused, and a message meets no deadline.
+		if isTeamCommand(text) && (!o.refused() || len(o.answers) != 1 || !strings.Contains(o.answers[0], "cannot tell")) {
+			t.Errorf("%s: not refused as unverified: %v", what, o.answers)
+		}
+		for _, row := range o.changes["deadlines"] {
+			t.Errorf("%s: changed a deadline: %s", what, row)
+		}
+		return
 	}
 	if isTeamCommand(text) {
 		switch {

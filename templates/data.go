@@ -321,6 +321,21 @@ func All() []Data {
 		TeamNewCase{}, AdvisoryCollaboratorAdded{}, AdvisoryCollaboratorRemoved{}, AdvisoryCreated{},
 		AdvisoryCVERequested{}, AdvisoryForkReady{}, AdvisoryPublished{}, AdvisoryUpdated{}, Announcement{},
 		GitHubFailing{}, GitHubRecovered{}, GitHubRefused{}, TeamRoomUnencrypted{}, TeamChanged{}, GitHubParked{}, IntakeBurst{}, PublishedAfterReject{}, Refused{}, Usage{}, Help{}, CaseList{}, CaseStatus{},
-		ReporterStatus{}, Contacts{}, Stats{}, Done{},
+		ReporterStatus{}, Contacts{}, Stats{}, Done{}, IdentityChanged{}, ReporterNewDevice{},
 	}
 }
+
+// Trust texts.
+type (
+	// IdentityChanged tells the team room a member's identity changed.
+	IdentityChanged struct {
+		Member, Prefix string
+		// Strict is true when identities come from the config.
+		Strict bool
+	}
+	// ReporterNewDevice tells a case room the reporter has a new device.
+	ReporterNewDevice struct{ Reporter, Device, Name string }
+)
+
+func (IdentityChanged) Template() string   { return "identity_changed" }
+func (ReporterNewDevice) Template() string { return "reporter_new_device" }

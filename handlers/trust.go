@@ -1,0 +1,189 @@
+package handlers
+
+import (
+	"context"
+	"errors"
+	"slices"
+
+	"github.com/rs/zerolog"
+
+	"github.com/enarx/secbot/disclosure"
+	"github.com/enarx/secbot/store"
+	"github.com/enarx/secbot/templates"
+)
+
+// Identities is what the handlers need of a chat channel's end-to-end
+// trust: a person's cross-signing identity as published now, and a hook
+// for when the identity a member's devices are trusted by changed.
+type Identities interface {
+	// Identity is who's identity as published now (DeviceSigned unset).
+	Identity(ctx context.Context, who disclosure.Person) (disclosure.Identity, error)
+	// TrustChanged is told after member's pinned identity changed, so
+	// room keys reach the devices it signs from the next message on.
+	TrustChanged(ctx context.Context, member disclosure.Person)
+}
+
+// deviceTrust is how far the device msg came from speaks for its sender:
+// a team member's identity is pinned on first sight (outside strict mode)
+// and a changed one is told to the team room, each once.
+func (h *Handlers) deviceTrust(ctx context.Context, msg Message) (disclosure.DeviceTrust, error) {
+	if !h.IsTeam(msg.Sender) || msg.Identity == nil {
+		return disclosure.DeviceUnverified, nil
+	}
+	pinned, err := h.observeIdentity(ctx, msg.Sender, *msg.Identity)
+	if err != nil {
+		return disclosure.DeviceUnverified, err
+	}
+	return h.Policy().TrustOf(msg.Sender, pinned, *msg.Identity), nil
+}
+
+// IdentitySeen is a channel's news of a team member's published identity
+// (their device list changed): pinned on first sight, told to the team
+// room if it changed.
+func (h *Handlers) IdentitySeen(ctx context.Context, member disclosure.Person, id disclosure.Identity) error {
+	if !h.IsTeam(member) {
+		return nil
+	}
+	_, err := h.observeIdentity(ctx, member, id)
+	return err
+}
+
+// observeIdentity records what is to be recorded of member's identity as
+// published now, and returns the pinned key.
+func (h *Handlers) observeIdentity(ctx context.Context, member disclosure.Person, id disclosure.Identity) (string, error) {
+	p, now := h.Policy(), h.clock.Now()
+	var pinned string
+	first := false
+	err := h.store.Tx(ctx, func(ctx context.Context) error {
+		ident, err := h.store.IdentityOf(ctx, member)
+		if err != nil && !errors.Is(err, store.ErrNotFound) {
+			return err
+		}
+		stored := err == nil
+		pinned = ident.MasterKey
+		if p.FirstSight(member, pinned, id) {
+			pinned, first = id.Current, true
+			if err := h.store.PinIdentity(ctx, store.Identity{Member: member, MasterKey: id.Current, PinnedAt: now, PinnedBy: h.chat.UserID()}); err != nil {
+				return err
+			}
+			return h.store.Audit(ctx, store.AuditEntry{At: now, Actor: member, Action: "identity.pin", Detail: "first seen: " + id.Current, Allowed: true})
+		}
+		if !p.IdentityNews(member, pinned, ident.Announced, id) {
+			return nil
+		}
+		if !stored {
+			// Strict mode keeps no pins; the row remembers what was told.
+			if err := h.store.PinIdentity(ctx, store.Identity{Member: member, MasterKey: "", PinnedAt: now, PinnedBy: h.chat.UserID()}); err != nil {
+				return err
+			}
+		}
+		if told, err := h.store.AnnounceIdentity(ctx, member, id.Current); err != nil || !told {
+			return err
+		}
+		if err := h.store.Audit(ctx, store.AuditEntry{At: now, Actor: member, Action: "identity.changed", Detail: "published " + id.Current + ", pinned " + p.PinnedKey(member, pinned), Allowed: false}); err != nil {
+			return err
+		}
+		if p.TeamRoom == "" {
+			return nil
+		}
+		zerolog.Ctx(ctx).Warn().Str("member", member.String()).Msg("A team member's cross-signing identity changed; their commands wait")
+		return h.enqueue(ctx, store.RoomLane(p.TeamRoom), store.Target{Room: p.TeamRoom},
+			templates.IdentityChanged{Member: member.String(), Prefix: p.CommandPrefix, Strict: p.StrictIdentities()}, store.SendEffect{Mentions: []disclosure.Person{member, p.Coordinator}}, false)
+	})
+	if err != nil {
+		return "", err
+	}
+	h.kick()
+	if first && h.identities != nil {
+		h.identities.TrustChanged(ctx, member)
+	}
+	return pinned, nil
+}
+
+// cmdTrust re-pins a team member's identity to the one they publish now.
+func (h *Handlers) cmdTrust(c *cmdContext) (disclosure.Decision, error) {
+	if len(c.args) != 1 || !isUserID(c.args[0]) {
+		return disclosure.Decision{}, usage("one team member, e.g. @alice:example.org")
+	}
+	member := disclosure.Person(c.args[0])
+	if h.identities == nil {
+		return disclosure.Decision{}, &disclosure.Refusal{Action: "trust", Reason: "this channel has no end-to-end identities to trust."}
+	}
+	ident, err := h.store.IdentityOf(c, member)
+	if err != nil && !errors.Is(err, store.ErrNotFound) {
+		return disclosure.Decision{}, err
+	}
+	current, err := h.identities.Identity(c, member)
+	if err != nil {
+		return disclosure.Decision{}, err
+	}
+	d, err := c.req.Policy.Trust(c.req, member, ident.MasterKey, current)
+	if err != nil {
+		return d, err
+	}
+	d.Pin = &disclosure.Pin{Member: member, Key: current.Current}
+	d.Say = append(d.Say, disclosure.Message{To: disclosure.Audience{Kind: disclosure.Here}, Data: templates.Done{What: "trusted", User: member.String()}})
+	return d, nil
+}
+
+// ignorePlaintext records a message sent unencrypted into an encrypted
+// room, and does nothing else with it: anyone who can inject events into
+// the room (the homeserver) could have written it.
+func (h *Handlers) ignorePlaintext(ctx context.Context, msg Message, caseRef string) error {
+	zerolog.Ctx(ctx).Warn().Msg("Ignoring an unencrypted message in an encrypted room")
+	return h.once(ctx, msg.ID, func(ctx context.Context) error {
+		return h.store.Audit(ctx, store.AuditEntry{At: h.clock.Now(), Actor: msg.Sender, CaseID: caseRef, Action: "plaintext.ignored", Detail: "unencrypted message in an encrypted room: " + msg.Room, Allowed: false})
+	})
+}
+
+// DevicesSeen is a channel's news of someone's devices (their device list
+// changed). A reporter's new device is told in their open case's room for
+// the team: reporters are trusted on first use, so a device added later
+// (by them, or by a homeserver reading along) is at least seen.
+func (h *Handlers) DevicesSeen(ctx context.Context, who disclosure.Person, devices []Device) error {
+	if h.IsTeam(who) || who == h.chat.UserID() {
+		return nil
+	}
+	now := h.clock.Now()
+	err := h.store.Tx(ctx, func(ctx context.Context) error {
+		known, err := h.store.KnownDevices(ctx, who)
+		if err != nil {
+			return err
+		}
+		var added []Device
+		for _, d := range devices {
+			if !slices.Contains(known, d.ID) {
+				added = append(added, d)
+				if err := h.store.KnowDevice(ctx, who, d.ID, now); err != nil {
+					return err
+				}
+			}
+		}
+		if len(known) == 0 || len(added) == 0 {
+			return nil // the first look is what "first use" trusts
+		}
+		cs, err := h.store.OpenCaseOf(ctx, who)
+		if errors.Is(err, store.ErrNotFound) {
+			return nil
+		} else if err != nil {
+			return err
+		}
+		for _, d := range added {
+			if err := h.store.Audit(ctx, store.AuditEntry{At: now, Actor: who, CaseID: cs.ID.String(), Action: "reporter.device", Detail: "new device " + templates.Truncate(d.ID, 40), Allowed: true}); err != nil {
+				return err
+			}
+			if err := h.enqueue(ctx, store.CaseLane(cs.ID), store.Target{CaseRoomOf: cs.ID.String()},
+				templates.ReporterNewDevice{Reporter: who.String(), Device: templates.Truncate(d.ID, 40), Name: templates.Truncate(d.Name, 60)}, store.SendEffect{}, false); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if err == nil {
+		h.kick()
+	}
+	return err
+}
+
+// Device is one of a person's chat devices.
+type Device struct{ ID, Name string }
