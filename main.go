@@ -126,18 +126,24 @@ func serve(ctx context.Context, configPath string, cfg *config.Config, log zerol
 	if err != nil {
 		return err
 	}
+	recovery, saveRecovery, err := recoveryKey(cfg.Matrix.RecoveryKeyFile)
+	if err != nil {
+		return err
+	}
 	b, err := bot.New(ctx, bot.Config{
-		Homeserver:  cfg.Matrix.Homeserver,
-		UserID:      cfg.Matrix.UserIDValue,
-		Password:    string(cfg.Matrix.Password),
-		AccessToken: string(cfg.Matrix.AccessToken),
-		DeviceName:  cfg.Matrix.DeviceName,
-		PickleKey:   []byte(cfg.Matrix.PickleKey),
+		Homeserver:      cfg.Matrix.Homeserver,
+		UserID:          cfg.Matrix.UserIDValue,
+		Password:        string(cfg.Matrix.Password),
+		AccessToken:     string(cfg.Matrix.AccessToken),
+		DeviceName:      cfg.Matrix.DeviceName,
+		PickleKey:       []byte(cfg.Matrix.PickleKey),
+		RecoveryKey:     recovery,
+		SaveRecoveryKey: saveRecovery,
 	}, st, log)
 	if err != nil {
 		return err
 	}
-	log.Info().Stringer("user_id", b.UserID()).Stringer("device_id", b.DeviceID()).Msg("Logged in")
+	log.Info().Stringer("user_id", b.UserID()).Stringer("device_id", b.DeviceID()).Str("master_key", b.MasterKey(ctx)).Msg("Logged in")
 	clock := clockwork.NewRealClock()
 	outbox := scheduler.NewOutbox(st, clock, log.With().Str("component", "outbox").Logger(),
 		func(err error) bool { return errors.Is(err, bot.ErrPermanent) },
@@ -181,6 +187,7 @@ func serve(ctx context.Context, configPath string, cfg *config.Config, log zerol
 	timers := scheduler.NewTimers(st, clock, tmpl, policy, log.With().Str("component", "timers").Logger(), outbox.Kick)
 	timers.SetRetention(cfg.Database.RetentionSpan.Fixed)
 	h := handlers.New(policy, st, b.Chat(), tmpl, clock, outbox.Kick)
+	h.UseIdentities(b)
 	outbox.Register(store.KindAnnounce, h.Announce)
 	outbox.Register(store.KindPublished, h.Published)
 
@@ -191,6 +198,11 @@ func serve(ctx context.Context, configPath string, cfg *config.Config, log zerol
 		return fmt.Errorf("start timers: %w", err)
 	}
 	defer func() { _ = cron.Shutdown() }()
+	// Room keys go only to team devices the members' identities signed;
+	// an identity changed while secbot was down is told now.
+	if err := b.WatchTeam(ctx, h, policy.Get().Team); err != nil {
+		return fmt.Errorf("watch the team's identities: %w", err)
+	}
 	// The team may have changed while secbot was down.
 	if err := h.FollowTeam(ctx); err != nil {
 		return fmt.Errorf("bring the case rooms in line with the team: %w", err)
@@ -201,7 +213,7 @@ func serve(ctx context.Context, configPath string, cfg *config.Config, log zerol
 	var wg sync.WaitGroup
 	errs := make(chan error, 3)
 	wg.Go(func() { errs <- outbox.Run(ctx) })
-	wg.Go(func() { errs <- b.Run(ctx, bot.Translate(h, func() string { return b.UserID().String() })) })
+	wg.Go(func() { errs <- b.Run(ctx, b.Translate(h)) })
 	if cfg.HTTP.Listen != "" {
 		srv := &http.Server{Addr: cfg.HTTP.Listen, Handler: metrics.Handler(st, b, clock.Now, log), ReadHeaderTimeout: 5 * time.Second}
 		wg.Go(func() {
@@ -224,6 +236,27 @@ func serve(ctx context.Context, configPath string, cfg *config.Config, log zerol
 	cancel()
 	wg.Wait()
 	return first
+}
+
+// recoveryKey is the recovery key of the bot's identity kept in path, and
+// how a new one is kept: written to path, or (with no path) printed once
+// for the operator, outside the log.
+func recoveryKey(path string) (string, func(string) error, error) {
+	if path != "" {
+		key, err := config.ReadRecoveryKey(path)
+		if err != nil {
+			return "", nil, fmt.Errorf("matrix.recovery_key_file: %w", err)
+		}
+		return key, func(key string) error { return config.WriteRecoveryKey(path, key) }, nil
+	}
+	return "", func(key string) error {
+		_, err := fmt.Fprintf(os.Stderr, "\n"+
+			"=== secbot created its cross-signing identity. Its RECOVERY KEY is shown this once: ===\n\n    %s\n\n"+
+			"Keep it like a password: store it in a file only secbot's user can read and name that\n"+
+			"file in [matrix] recovery_key_file. Without it, a new device of the bot (after losing\n"+
+			"its database) cannot be verified, and the team would have to verify the bot again.\n\n", key)
+		return err
+	}, nil
 }
 
 // checkTeamRoomEncrypted warns, in the log and once in the room, when the
@@ -259,7 +292,12 @@ func policyOf(cfg *config.Config, github bool) disclosure.Policy {
 	for _, u := range cfg.Team.MemberIDs {
 		team = append(team, disclosure.Person(u))
 	}
+	identities := map[disclosure.Person]string{}
+	for u, key := range cfg.Team.Identities {
+		identities[disclosure.Person(u)] = key
+	}
 	return disclosure.Policy{
+		Identities:         identities,
 		SLA:                cfg.Policy,
 		Calendar:           cfg.Calendar,
 		Ladder:             cfg.Ladder,

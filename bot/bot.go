@@ -36,6 +36,11 @@ type Config struct {
 	AccessToken string
 	DeviceName  string
 	PickleKey   []byte
+	// RecoveryKey unlocks the bot's cross-signing identity ("" if none is
+	// kept); SaveRecoveryKey keeps the key of a new one, before the
+	// identity is published.
+	RecoveryKey     string
+	SaveRecoveryKey func(key string) error
 }
 
 // Bot is a logged-in Matrix client with encryption set up.
@@ -45,6 +50,8 @@ type Bot struct {
 	store   *store.Store
 	log     zerolog.Logger
 	handler Handler
+	// watcher is told about device changes (nil: nobody).
+	watcher Watcher
 
 	runCtx   context.Context // the sync loop's, once it runs
 	batchErr atomic.Pointer[error]
@@ -94,6 +101,9 @@ func New(ctx context.Context, cfg Config, st *store.Store, log zerolog.Logger) (
 	// Without this, messages would go out unencrypted without any error.
 	cli.Crypto = helper
 	b.crypto = helper
+	if err := b.crossSign(log.WithContext(ctx), cfg); err != nil {
+		return nil, fmt.Errorf("cross-signing: %w", err)
+	}
 	return b, nil
 }
 

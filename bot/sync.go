@@ -120,6 +120,10 @@ func (b *Bot) process(ctx context.Context, resp *mautrix.RespSync, since string)
 	if err := b.Client.Syncer.ProcessResponse(ctx, resp, since); err != nil {
 		return fmt.Errorf("%w: %w", errBatchBroken, err)
 	}
+	// mautrix fetched the changed device lists while processing.
+	if err := b.devicesChanged(ctx, resp.DeviceLists.Changed); err != nil {
+		return fmt.Errorf("%w: device changes: %w", errBatchBroken, err)
+	}
 	if errp := b.batchErr.Load(); errp != nil {
 		return *errp
 	}

@@ -2,6 +2,7 @@ package bot
 
 import (
 	"context"
+	"fmt"
 
 	"maunium.net/go/mautrix/event"
 	"maunium.net/go/mautrix/id"
@@ -13,17 +14,18 @@ import (
 // ChatHandler is what handles chat messages and invites once they are
 // translated out of Matrix: the handlers never see a Matrix event.
 type ChatHandler interface {
+	IsTeam(who disclosure.Person) bool
 	HandleMessage(ctx context.Context, msg handlers.Message) error
 	HandleInvite(ctx context.Context, inv handlers.Invite) error
 	HandleUndecryptable(ctx context.Context, msg handlers.Message, session string)
 }
 
 // Translate adapts a ChatHandler to the events the bot syncs.
-func Translate(h ChatHandler, self func() string) Handler { return translator{h: h, self: self} }
+func (b *Bot) Translate(h ChatHandler) Handler { return translator{h: h, b: b} }
 
 type translator struct {
-	h    ChatHandler
-	self func() string
+	h ChatHandler
+	b *Bot
 }
 
 // HandleEvent translates one synced (and decrypted) event: a message, or
@@ -33,7 +35,7 @@ func (t translator) HandleEvent(ctx context.Context, evt *event.Event) error {
 	switch evt.Type {
 	case event.StateMember:
 		member := evt.Content.AsMember()
-		if evt.GetStateKey() == t.self() && member.Membership == event.MembershipInvite {
+		if evt.GetStateKey() == t.b.UserID().String() && member.Membership == event.MembershipInvite {
 			return t.h.HandleInvite(ctx, handlers.Invite{Room: evt.RoomID.String(), Sender: disclosure.Person(evt.Sender), Direct: member.IsDirect})
 		}
 	case event.EventMessage:
@@ -47,6 +49,22 @@ func (t translator) HandleEvent(ctx context.Context, evt *event.Event) error {
 		m := handlers.Message{ID: evt.ID.String(), Room: evt.RoomID.String(), Sender: disclosure.Person(evt.Sender), Attachment: msg.MsgType != event.MsgText && msg.MsgType != event.MsgEmote}
 		if msg.MsgType == event.MsgText {
 			m.Text = msg.Body
+		}
+		if !evt.Mautrix.WasEncrypted {
+			// Only the bot's own state store says whether the room is
+			// encrypted; anyone who can inject events could send these.
+			encrypted, err := t.b.Client.StateStore.IsEncrypted(ctx, evt.RoomID)
+			if err != nil {
+				return fmt.Errorf("is %s encrypted: %w", evt.RoomID, err)
+			}
+			m.Plaintext = encrypted
+		}
+		if t.h.IsTeam(m.Sender) {
+			ident, err := t.b.senderIdentity(ctx, evt)
+			if err != nil {
+				return fmt.Errorf("check the sender's device: %w", err)
+			}
+			m.Identity = ident
 		}
 		return t.h.HandleMessage(ctx, m)
 	}

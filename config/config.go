@@ -63,6 +63,9 @@ type Matrix struct {
 	AccessTokenFile string `toml:"access_token_file"`
 	DeviceName      string `toml:"device_name"`
 	PickleKeyFile   string `toml:"pickle_key_file"`
+	// RecoveryKeyFile holds the recovery key of the bot's cross-signing
+	// identity: written on first start, read on later ones.
+	RecoveryKeyFile string `toml:"recovery_key_file"`
 	CommandPrefix   string `toml:"command_prefix"`
 
 	// UserIDValue is UserID, validated.
@@ -133,6 +136,9 @@ type Team struct {
 	Rotation    bool     `toml:"rotation"`
 	Coordinator string   `toml:"coordinator"`
 	Backup      string   `toml:"backup"`
+	// Identities are members' cross-signing master keys (unpadded
+	// base64); when set, no identity is pinned on first sight.
+	Identities map[string]string `toml:"identities"`
 
 	// RoomID, MemberIDs, CoordinatorID and BackupID are the keys above,
 	// validated.

@@ -8,11 +8,13 @@ import (
 	"fmt"
 	"io"
 	"io/fs"
+	"maps"
 	"net"
 	"net/url"
 	"os"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -262,6 +264,10 @@ func (v *validator) validateMatrix() {
 	case m.PickleKey != "" && utf8.RuneCountInString(string(m.PickleKey)) < MinPickleKeyLength:
 		v.addSecret(pkWhere, m.PickleKeyFile, fmt.Sprintf("the pickle key must be at least %d characters", MinPickleKeyLength))
 	}
+	if m.RecoveryKeyFile != "" {
+		m.RecoveryKeyFile = v.path(m.RecoveryKeyFile)
+		v.recoveryKeyFile("matrix.recovery_key_file", m.RecoveryKeyFile)
+	}
 	if strings.TrimSpace(m.DeviceName) == "" {
 		v.add("matrix.device_name", m.DeviceName, "must not be empty")
 	}
@@ -302,6 +308,19 @@ func (v *validator) validateTeam() {
 			v.add(key, value, "must be one of team.members")
 		}
 		return u
+	}
+	for _, u := range slices.Sorted(maps.Keys(t.Identities)) {
+		key, k := t.Identities[u], "team.identities."+u
+		if member(k, u) != "" && !validEd25519(key) {
+			v.add(k, key, "must be the member's cross-signing master key: 43 characters of unpadded base64")
+		}
+	}
+	if len(t.Identities) > 0 {
+		for _, u := range t.MemberIDs {
+			if _, ok := t.Identities[string(u)]; !ok {
+				v.add("team.identities", string(u), "names no identity for this member: with identities set, none is pinned on first sight, so their commands would never count")
+			}
+		}
 	}
 	t.CoordinatorID = member("team.coordinator", t.Coordinator)
 	t.BackupID = member("team.backup", t.Backup)

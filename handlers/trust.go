@@ -187,3 +187,17 @@ func (h *Handlers) DevicesSeen(ctx context.Context, who disclosure.Person, devic
 
 // Device is one of a person's chat devices.
 type Device struct{ ID, Name string }
+
+// TeamKey returns the master key who's devices must be signed by to get
+// room keys, and whether who is on the team.
+func (h *Handlers) TeamKey(ctx context.Context, who disclosure.Person) (string, bool, error) {
+	p := h.Policy()
+	if !p.IsTeam(who) {
+		return "", false, nil
+	}
+	ident, err := h.store.IdentityOf(ctx, who)
+	if err != nil && !errors.Is(err, store.ErrNotFound) {
+		return "", true, err
+	}
+	return p.PinnedKey(who, ident.MasterKey), true, nil
+}

@@ -60,6 +60,14 @@ func New(ctx context.Context, dir string) (*Bed, error) {
 		b.Close()
 		return nil, err
 	}
+	// The team's devices are cross-signed, as Element sets them up: the
+	// bot takes team commands only from such devices.
+	for _, u := range []*matrixtest.User{b.Alice, b.Bob} {
+		if _, err := u.CrossSign(ctx); err != nil {
+			b.Close()
+			return nil, err
+		}
+	}
 	resp, err := b.Alice.Client.CreateRoom(ctx, &mautrix.ReqCreateRoom{
 		Preset: "private_chat", Name: "Security team", Invite: []id.UserID{b.Bob.ID()},
 		InitialState: []*event.Event{{Type: event.StateEncryption, Content: event.Content{Parsed: &event.EncryptionEventContent{Algorithm: id.AlgorithmMegolmV1}}}},
@@ -124,6 +132,8 @@ type BotOptions struct {
 	LogLevel string
 	// TeamRoom, if set, is the bot's team room instead of the bed's.
 	TeamRoom id.RoomID
+	// Members join alice and bob on the team.
+	Members []id.UserID
 }
 
 // GitHubToken is the token the GitHub stand-in expects.
@@ -195,13 +205,14 @@ homeserver = %q
 user_id = %q
 password_file = "password"
 pickle_key_file = "pickle-key"
+recovery_key_file = "recovery-key"
 
 [database]
 path = "secbot.db"
 
 [team]
 room = %q
-members = [%q, %q]
+members = [%q, %q%s]
 coordinator = %q
 backup = %q
 
@@ -213,7 +224,7 @@ rooms = [%s]
 
 [http]
 listen = %q
-%s%s`, b.Server.URL, matrixtest.UserID(name), teamRoom, b.Alice.ID(), b.Bob.ID(), b.Alice.ID(), b.Bob.ID(),
+%s%s`, b.Server.URL, matrixtest.UserID(name), teamRoom, b.Alice.ID(), b.Bob.ID(), extraMembers(opts.Members), b.Alice.ID(), b.Bob.ID(),
 		strings.Join(announce, ", "), strings.Join(slaLines, "\n"), opts.HTTPListen, github, opts.Extra)
 	bot := &Bot{
 		UserID: id.UserID(matrixtest.UserID(name)), Dir: dir, binary: b.Binary, logLevel: opts.LogLevel, HTTPListen: opts.HTTPListen,
@@ -226,6 +237,14 @@ listen = %q
 		return nil, fmt.Errorf("invite bot to the team room: %w", err)
 	}
 	return bot, nil
+}
+
+func extraMembers(members []id.UserID) string {
+	var out strings.Builder
+	for _, m := range members {
+		fmt.Fprintf(&out, ", %q", m)
+	}
+	return out.String()
 }
 
 // Start runs the bot; env adds variables (e.g. a crash point).

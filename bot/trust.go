@@ -1,0 +1,243 @@
+package bot
+
+import (
+	"context"
+	"errors"
+	"fmt"
+
+	"github.com/rs/zerolog"
+	"maunium.net/go/mautrix"
+	"maunium.net/go/mautrix/crypto"
+	"maunium.net/go/mautrix/event"
+	"maunium.net/go/mautrix/id"
+
+	"github.com/enarx/secbot/disclosure"
+	"github.com/enarx/secbot/handlers"
+)
+
+// TeamKeys says which identity a person's devices must be signed by to
+// get room keys: team members' pinned one; nobody else's are checked
+// (reporters are strangers, trusted on first use).
+type TeamKeys interface {
+	// TeamKey returns the master key who's devices must be signed by, and
+	// whether who is on the team ("" with team: none is pinned yet, so
+	// no device of theirs qualifies).
+	TeamKey(ctx context.Context, who disclosure.Person) (key string, team bool, err error)
+}
+
+// keyGate is the crypto store as the key sharing sees it: a team member's
+// device their pinned identity did not sign is listed as blacklisted, so
+// mautrix withholds room keys from it (m.room_key.withheld) in every room.
+// It decides when keys are shared, not when devices were last fetched, so
+// a device the homeserver adds between two syncs gets nothing either.
+type keyGate struct {
+	crypto.Store
+	keys TeamKeys
+	self id.UserID
+}
+
+func (g *keyGate) GetDevices(ctx context.Context, user id.UserID) (map[id.DeviceID]*id.Device, error) {
+	devices, err := g.Store.GetDevices(ctx, user)
+	if err != nil || len(devices) == 0 || user == g.self {
+		return devices, err
+	}
+	key, team, err := g.keys.TeamKey(ctx, disclosure.Person(user))
+	if err != nil {
+		return nil, fmt.Errorf("look up %s's pinned identity: %w", user, err)
+	}
+	if !team {
+		return devices, nil
+	}
+	gated := make(map[id.DeviceID]*id.Device, len(devices))
+	for did, d := range devices {
+		signed, err := signedBy(ctx, g.Store, d, key)
+		if err != nil {
+			return nil, err
+		}
+		if !signed {
+			copied := *d
+			copied.Trust = id.TrustStateBlacklisted
+			d = &copied
+		}
+		gated[did] = d
+	}
+	return gated, nil
+}
+
+// PutDevices and PutDevice store no blacklisting of the gate's: mautrix
+// carries a device's trust over when it fetches the list again, and the
+// gate decides afresh each time.
+func (g *keyGate) PutDevices(ctx context.Context, user id.UserID, devices map[id.DeviceID]*id.Device) error {
+	for did, d := range devices {
+		devices[did] = unblacklisted(d)
+	}
+	return g.Store.PutDevices(ctx, user, devices)
+}
+
+func (g *keyGate) PutDevice(ctx context.Context, user id.UserID, d *id.Device) error {
+	return g.Store.PutDevice(ctx, user, unblacklisted(d))
+}
+
+func unblacklisted(d *id.Device) *id.Device {
+	if d == nil || d.Trust != id.TrustStateBlacklisted {
+		return d
+	}
+	copied := *d
+	copied.Trust = id.TrustStateUnset
+	return &copied
+}
+
+// signedBy reports whether master is the device owner's published master
+// key and signed the device through their self-signing key.
+func signedBy(ctx context.Context, st crypto.Store, d *id.Device, master string) (bool, error) {
+	if master == "" {
+		return false, nil
+	}
+	keys, err := st.GetCrossSigningKeys(ctx, d.UserID)
+	if err != nil {
+		return false, fmt.Errorf("load %s's cross-signing keys: %w", d.UserID, err)
+	}
+	msk, ok := keys[id.XSUsageMaster]
+	ssk, ok2 := keys[id.XSUsageSelfSigning]
+	if !ok || !ok2 || msk.Key.String() != master {
+		return false, nil
+	}
+	if ok, err := st.IsKeySignedBy(ctx, d.UserID, ssk.Key, d.UserID, msk.Key); err != nil || !ok {
+		return false, err
+	}
+	return st.IsKeySignedBy(ctx, d.UserID, d.SigningKey, d.UserID, ssk.Key)
+}
+
+// publishedMaster is who's master key as the crypto store last fetched it.
+func (b *Bot) publishedMaster(ctx context.Context, who id.UserID) (string, error) {
+	keys, err := b.cryptoStore().GetCrossSigningKeys(ctx, who)
+	if err != nil {
+		return "", err
+	}
+	if msk, ok := keys[id.XSUsageMaster]; ok {
+		return msk.Key.String(), nil
+	}
+	return "", nil
+}
+
+// cryptoStore is the crypto store under the key gate.
+func (b *Bot) cryptoStore() crypto.Store {
+	if g, ok := b.crypto.Machine().CryptoStore.(*keyGate); ok {
+		return g.Store
+	}
+	return b.crypto.Machine().CryptoStore
+}
+
+// senderIdentity is what a decrypted event says of its sender's device:
+// their published identity, and whether it signed the device the event's
+// session came from. A session forwarded by another device, restored
+// from a backup or from a device the bot does not know speaks for no one.
+func (b *Bot) senderIdentity(ctx context.Context, evt *event.Event) (*disclosure.Identity, error) {
+	current, err := b.publishedMaster(ctx, evt.Sender)
+	if err != nil {
+		return nil, err
+	}
+	ident := &disclosure.Identity{Current: current}
+	if !evt.Mautrix.WasEncrypted || evt.Mautrix.TrustSource == nil || evt.Mautrix.ForwardedKeys {
+		return ident, nil
+	}
+	switch evt.Mautrix.TrustState {
+	case id.TrustStateCrossSignedUntrusted, id.TrustStateCrossSignedTOFU, id.TrustStateCrossSignedVerified:
+		// The session's device is signed through the current master key;
+		// check it again against the very key reported.
+		ident.DeviceSigned, err = signedBy(ctx, b.cryptoStore(), evt.Mautrix.TrustSource, current)
+	}
+	return ident, err
+}
+
+// Identity is who's identity as published now, fetched afresh.
+func (b *Bot) Identity(ctx context.Context, who disclosure.Person) (disclosure.Identity, error) {
+	if _, err := b.crypto.Machine().FetchKeys(ctx, []id.UserID{id.UserID(who)}, true); err != nil {
+		return disclosure.Identity{}, fmt.Errorf("fetch %s's keys: %w", who, err)
+	}
+	current, err := b.publishedMaster(ctx, id.UserID(who))
+	return disclosure.Identity{Current: current}, err
+}
+
+// TrustChanged starts new room sessions in the rooms shared with member,
+// so the devices their newly pinned identity signed get keys from the
+// next message on (a session already shared is not shared again).
+func (b *Bot) TrustChanged(ctx context.Context, member disclosure.Person) {
+	b.crypto.Machine().OnDevicesChanged(ctx, id.UserID(member))
+}
+
+// Watcher is told what changed of people's devices.
+type Watcher interface {
+	IdentitySeen(ctx context.Context, member disclosure.Person, ident disclosure.Identity) error
+	DevicesSeen(ctx context.Context, who disclosure.Person, devices []handlers.Device) error
+	TeamKeys
+}
+
+// devicesChanged tells the watcher about the users whose device lists the
+// homeserver said changed (mautrix fetched them already). A team member's
+// sessions start afresh, since a device newly signed would otherwise wait
+// for the next rotation.
+func (b *Bot) devicesChanged(ctx context.Context, users []id.UserID) error {
+	if b.watcher == nil {
+		return nil
+	}
+	for _, u := range users {
+		if u == b.Client.UserID {
+			continue
+		}
+		_, team, err := b.watcher.TeamKey(ctx, disclosure.Person(u))
+		if err != nil {
+			return err
+		}
+		if team {
+			current, err := b.publishedMaster(ctx, u)
+			if err != nil {
+				return err
+			}
+			if err := b.watcher.IdentitySeen(ctx, disclosure.Person(u), disclosure.Identity{Current: current}); err != nil {
+				return err
+			}
+			b.crypto.Machine().OnDevicesChanged(ctx, u)
+			continue
+		}
+		devices, err := b.cryptoStore().GetDevices(ctx, u)
+		if err != nil {
+			return err
+		}
+		var seen []handlers.Device
+		for did, d := range devices {
+			seen = append(seen, handlers.Device{ID: did.String(), Name: d.Name})
+		}
+		if err := b.watcher.DevicesSeen(ctx, disclosure.Person(u), seen); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// WatchTeam gates room keys by the team's pinned identities and tells w
+// about device changes. At start it looks at every member once, so an
+// identity changed while the bot was down is noticed.
+func (b *Bot) WatchTeam(ctx context.Context, w Watcher, team []disclosure.Person) error {
+	mach := b.crypto.Machine()
+	if _, already := mach.CryptoStore.(*keyGate); !already {
+		mach.CryptoStore = &keyGate{Store: mach.CryptoStore, keys: w, self: b.Client.UserID}
+	}
+	b.watcher = w
+	users := make([]id.UserID, 0, len(team))
+	for _, m := range team {
+		users = append(users, id.UserID(m))
+	}
+	if len(users) == 0 {
+		return nil
+	}
+	if _, err := mach.FetchKeys(ctx, users, true); err != nil {
+		var httpErr mautrix.HTTPError
+		if errors.As(err, &httpErr) {
+			zerolog.Ctx(ctx).Warn().Err(err).Msg("Could not fetch the team's keys; their identities are checked as they write")
+			return nil
+		}
+		return err
+	}
+	return b.devicesChanged(ctx, users)
+}
