@@ -147,7 +147,9 @@ func lastLine(s string) string {
 // sameValue is reflect.DeepEqual, but an empty list is the same as none.
 func sameValue(a, b any) bool {
 	va, vb := reflect.ValueOf(a), reflect.ValueOf(b)
-	empty := func(v reflect.Value) bool { return (v.Kind() == reflect.Slice || v.Kind() == reflect.Map) && v.Len() == 0 }
+	empty := func(v reflect.Value) bool {
+		return (v.Kind() == reflect.Slice || v.Kind() == reflect.Map) && v.Len() == 0
+	}
 	if empty(va) && empty(vb) && va.Kind() == vb.Kind() {
 		return true
 	}
