@@ -31,7 +31,7 @@ func TestCheckConfigAcceptsTheExampleAndNamesTheGitHubMode(t *testing.T) {
 		t.Fatal(err)
 	}
 	dir := t.TempDir()
-	cfg := strings.NewReplacer(`"/run/secrets/secbot-password"`, `"password"`, `"/run/secrets/secbot-pickle-key"`, `"pickle"`, `"/run/secrets/github-token"`, `"token"`).Replace(string(data))
+	cfg := strings.NewReplacer(`"/run/secrets/secbot-password"`, `"password"`, `"/run/secrets/secbot-pickle-key"`, `"pickle"`, `"/run/secrets/github-token"`, `"token"`, `"/run/secrets/secbot-recovery-key"`, `"recovery-key"`).Replace(string(data))
 	for name, secret := range map[string]string{"password": "a-password", "pickle": "a-pickle-key-0123456789", "token": "ghp_x"} {
 		if err := os.WriteFile(filepath.Join(dir, name), []byte(secret), 0o600); err != nil {
 			t.Fatal(err)
