@@ -7,6 +7,7 @@ import (
 	"context"
 	"fmt"
 	"os"
+	"path/filepath"
 	"strings"
 	"time"
 
@@ -67,6 +68,9 @@ func demo() error {
 	bed.Alice.SetAutoJoin(true)
 	bed.Bob.SetAutoJoin(true)
 	if err := bed.Alice.WaitJoined(ctx, step, bed.TeamRoom, bot.UserID); err != nil {
+		return err
+	}
+	if err := showTrust(ctx, bed, bot, dir); err != nil {
 		return err
 	}
 
@@ -161,6 +165,33 @@ func demo() error {
 	say("\nThe welcome reached the reporter end-to-end encrypted: %v.", encrypted)
 	say("secbot's state is in %s (mode 0600); nothing in it is the reporter's text.", bot.DBPath)
 	say("Demo finished: stopping secbot and Dendrite.")
+	return nil
+}
+
+// showTrust shows the bot's device as the team's clients see it, and a
+// command from a device its member never verified refused.
+func showTrust(ctx context.Context, bed *testbed.Bed, bot *testbed.Bot, dir string) error {
+	devices, master, err := bed.Alice.Devices(ctx, bot.UserID)
+	if err != nil {
+		return err
+	}
+	for device, trust := range devices {
+		say("secbot's device %s, as the coordinator's client sees it: %s (signed by secbot's identity %s; recovery key kept in %s).", device, trust, master, filepath.Join(bot.Dir, "recovery-key"))
+	}
+	second, err := matrixtest.Login(ctx, bed.Server, bed.Bob.ID().Localpart(), matrixtest.Password(bed.Bob.ID().Localpart()), filepath.Join(dir, "second-device"))
+	if err != nil {
+		return err
+	}
+	defer second.Close()
+	if _, err := second.Say(ctx, bed.TeamRoom, "!sec list"); err != nil {
+		return err
+	}
+	refusal, err := bed.Bob.WaitMessage(ctx, step, bed.TeamRoom, bot.UserID, "not verified")
+	if err != nil {
+		return err
+	}
+	body, _ := matrixtest.Body(refusal)
+	say("A new device of %s that their identity never signed (as a hostile homeserver could add) sends `!sec list` in the team room:\n%s", bed.Bob.ID(), indent(body))
 	return nil
 }
 
