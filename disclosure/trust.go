@@ -85,8 +85,10 @@ func (p *Policy) untrustedDevice(action string, by Person, trust DeviceTrust) *R
 }
 
 // Trust decides the coordinator's re-pinning of member's identity to the
-// one published now. It answers only where only the team reads.
-func (p *Policy) Trust(req Request, member Person, pinned string, id Identity) (Decision, error) {
+// one published now. It answers only where only the team reads. expect,
+// if given, is the key the coordinator checked with the member: a
+// homeserver could publish yet another one in between.
+func (p *Policy) Trust(req Request, member Person, pinned string, id Identity, expect string) (Decision, error) {
 	const action = "trust"
 	switch {
 	case req.By != p.Coordinator:
@@ -99,6 +101,8 @@ func (p *Policy) Trust(req Request, member Person, pinned string, id Identity) (
 		return Decision{}, refusef(action, "%s has no cross-signing identity on their account yet; they need to set up cross-signing first.", member)
 	case id.Current == pinned:
 		return Decision{}, refusef(action, "%s's identity is already the pinned one; nothing to do.", member)
+	case expect != "" && expect != id.Current:
+		return Decision{}, refusef(action, "%s's published identity is %s, not the %s you checked; nothing was pinned. Check it with them again.", member, id.Current, expect)
 	}
 	return Decision{Action: action, Detail: fmt.Sprintf("%s re-pinned to %s", member, id.Current)}, nil
 }

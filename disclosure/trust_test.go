@@ -80,21 +80,24 @@ func TestTeamCommandsNeedAVerifiedDevice(t *testing.T) {
 
 func TestOnlyTheCoordinatorRepinsAChangedIdentity(t *testing.T) {
 	changed := Identity{Current: "KEY1", DeviceSigned: true}
-	if _, err := testPolicy().Trust(req("@bob:x", Place{Kind: TeamRoom}), "@bob:x", "KEY0", changed); err == nil {
+	if _, err := testPolicy().Trust(req("@bob:x", Place{Kind: TeamRoom}), "@bob:x", "KEY0", changed, ""); err == nil {
 		t.Error("a member re-pinned their own identity")
 	}
-	if _, err := testPolicy().Trust(req("@alice:x", Place{Kind: TeamRoom}), "@mallory:x", "", changed); err == nil {
+	if _, err := testPolicy().Trust(req("@alice:x", Place{Kind: TeamRoom}), "@mallory:x", "", changed, ""); err == nil {
 		t.Error("an outsider's identity was pinned")
 	}
-	if _, err := testPolicy().Trust(req("@alice:x", Place{Kind: TeamRoom}), "@bob:x", "KEY1", changed); err == nil {
+	if _, err := testPolicy().Trust(req("@alice:x", Place{Kind: TeamRoom}), "@bob:x", "KEY1", changed, ""); err == nil {
 		t.Error("re-pinned an unchanged identity")
 	}
 	strict := testPolicy()
 	strict.Identities = map[Person]string{"@bob:x": "KEY0"}
-	if _, err := strict.Trust(Request{By: "@alice:x", Policy: strict}, "@bob:x", "KEY0", changed); err == nil {
+	if _, err := strict.Trust(Request{By: "@alice:x", Policy: strict}, "@bob:x", "KEY0", changed, ""); err == nil {
 		t.Error("re-pinned over the config")
 	}
-	d, err := testPolicy().Trust(req("@alice:x", Place{Kind: TeamRoom}), "@bob:x", "KEY0", changed)
+	if _, err := testPolicy().Trust(req("@alice:x", Place{Kind: TeamRoom}), "@bob:x", "KEY0", changed, "KEY9"); err == nil {
+		t.Error("pinned a key other than the one the coordinator checked")
+	}
+	d, err := testPolicy().Trust(req("@alice:x", Place{Kind: TeamRoom}), "@bob:x", "KEY0", changed, "KEY1")
 	if err != nil || d.Action != "trust" {
 		t.Errorf("the coordinator's re-pin: %+v, %v", d, err)
 	}

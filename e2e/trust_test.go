@@ -106,16 +106,19 @@ func TestTrust(t *testing.T) {
 
 	// carol resets her identity: the team room is told, her commands wait,
 	// and the coordinator's !sec trust restores them.
-	if _, err := carol.CrossSign(ctx); err != nil {
+	reset, err := carol.CrossSign(ctx)
+	if err != nil {
 		t.Fatal(err)
 	}
-	waitMessage(t, ctx, bed.Alice, bed.TeamRoom, bot.UserID, carol.ID().String()+"'s cross-signing identity changed")
+	waitMessage(t, ctx, bed.Alice, bed.TeamRoom, bot.UserID, carol.ID().String()+"'s cross-signing identity changed to "+reset.String())
 	say(t, ctx, carol, bed.TeamRoom, "!sec claim "+caseID)
 	waitMessage(t, ctx, bed.Alice, bed.TeamRoom, bot.UserID, "your cross-signing identity changed")
 	say(t, ctx, bed.Bob, bed.TeamRoom, "!sec trust "+carol.ID().String())
 	waitMessage(t, ctx, bed.Alice, bed.TeamRoom, bot.UserID, "only the coordinator")
-	say(t, ctx, bed.Alice, bed.TeamRoom, "!sec trust "+carol.ID().String())
-	waitMessage(t, ctx, bed.Alice, bed.TeamRoom, bot.UserID, "new cross-signing identity is trusted")
+	say(t, ctx, bed.Alice, bed.TeamRoom, "!sec trust "+carol.ID().String()+" "+botMaster.String())
+	waitMessage(t, ctx, bed.Alice, bed.TeamRoom, bot.UserID, "not the "+botMaster.String()+" you checked")
+	say(t, ctx, bed.Alice, bed.TeamRoom, "!sec trust "+carol.ID().String()+" "+reset.String())
+	waitMessage(t, ctx, bed.Alice, bed.TeamRoom, bot.UserID, "new cross-signing identity "+reset.String()+" is trusted")
 	say(t, ctx, carol, bed.TeamRoom, "!sec claim "+caseID)
 	waitMessage(t, ctx, carol, bed.TeamRoom, bot.UserID, "is now the handler")
 

@@ -41,7 +41,7 @@ func (h *Handlers) teamCommands() map[string]*command {
 		{name: "publish", args: "[CASE] [--force]", summary: "step 5: publish the advisory, then announce it (refused during an embargo unless the coordinator forces it)", caseArg: impliedCase, run: h.cmdPublish},
 		{name: "announce", args: "[CASE] [--force]", summary: "post the announcement where it has not been posted yet (after publish)", caseArg: impliedCase, run: h.cmdAnnounce},
 		{name: "close", args: "[CASE]", summary: "close the case (after publish or reject)", caseArg: impliedCase, run: h.cmdClose},
-		{name: "trust", args: "@user", summary: "coordinator: trust a team member's new cross-signing identity, after checking it with them (team room only)", caseArg: allCases, run: h.cmdTrust},
+		{name: "trust", args: "@user [MASTER-KEY]", summary: "coordinator: trust a team member's new cross-signing identity, after checking it with them (team room only)", caseArg: allCases, run: h.cmdTrust},
 		{name: "embargo", args: "[CASE] propose YYYY-MM-DD [HH:MM] | add @user [github-name] | remove @user [github-name] | lift", summary: "the embargo agreed with the reporter, and who needs to know (lift: the coordinator only)", caseArg: impliedCase, run: h.cmdEmbargo},
 	}
 	registry := make(map[string]*command, len(cmds))

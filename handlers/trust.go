@@ -88,7 +88,7 @@ func (h *Handlers) observeIdentity(ctx context.Context, member disclosure.Person
 		}
 		zerolog.Ctx(ctx).Warn().Str("member", member.String()).Msg("A team member's cross-signing identity changed; their commands wait")
 		return h.enqueue(ctx, store.RoomLane(p.TeamRoom), store.Target{Room: p.TeamRoom},
-			templates.IdentityChanged{Member: member.String(), Prefix: p.CommandPrefix, Strict: p.StrictIdentities()}, store.SendEffect{Mentions: []disclosure.Person{member, p.Coordinator}}, false)
+			templates.IdentityChanged{Member: member.String(), Key: id.Current, Prefix: p.CommandPrefix, Strict: p.StrictIdentities()}, store.SendEffect{Mentions: []disclosure.Person{member, p.Coordinator}}, false)
 	})
 	if err != nil {
 		return "", err
@@ -102,10 +102,14 @@ func (h *Handlers) observeIdentity(ctx context.Context, member disclosure.Person
 
 // cmdTrust re-pins a team member's identity to the one they publish now.
 func (h *Handlers) cmdTrust(c *cmdContext) (disclosure.Decision, error) {
-	if len(c.args) != 1 || !isUserID(c.args[0]) {
-		return disclosure.Decision{}, usage("one team member, e.g. @alice:example.org")
+	if len(c.args) < 1 || len(c.args) > 2 || !isUserID(c.args[0]) {
+		return disclosure.Decision{}, usage("one team member, e.g. @alice:example.org, and optionally the master key you checked with them")
 	}
 	member := disclosure.Person(c.args[0])
+	expect := ""
+	if len(c.args) == 2 {
+		expect = c.args[1]
+	}
 	if h.identities == nil {
 		return disclosure.Decision{}, &disclosure.Refusal{Action: "trust", Reason: "this channel has no end-to-end identities to trust."}
 	}
@@ -117,12 +121,12 @@ func (h *Handlers) cmdTrust(c *cmdContext) (disclosure.Decision, error) {
 	if err != nil {
 		return disclosure.Decision{}, err
 	}
-	d, err := c.req.Policy.Trust(c.req, member, ident.MasterKey, current)
+	d, err := c.req.Policy.Trust(c.req, member, ident.MasterKey, current, expect)
 	if err != nil {
 		return d, err
 	}
 	d.Pin = &disclosure.Pin{Member: member, Key: current.Current}
-	d.Say = append(d.Say, disclosure.Message{To: disclosure.Audience{Kind: disclosure.Here}, Data: templates.Done{What: "trusted", User: member.String()}})
+	d.Say = append(d.Say, disclosure.Message{To: disclosure.Audience{Kind: disclosure.Here}, Data: templates.Done{What: "trusted", User: member.String(), Name: current.Current}})
 	return d, nil
 }
 

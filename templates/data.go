@@ -329,7 +329,7 @@ func All() []Data {
 type (
 	// IdentityChanged tells the team room a member's identity changed.
 	IdentityChanged struct {
-		Member, Prefix string
+		Member, Key, Prefix string
 		// Strict is true when identities come from the config.
 		Strict bool
 	}
