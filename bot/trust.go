@@ -137,7 +137,7 @@ func (b *Bot) senderIdentity(ctx context.Context, evt *event.Event) (*disclosure
 	if err != nil {
 		return nil, err
 	}
-	ident := &disclosure.Identity{Current: current}
+	ident := &disclosure.Identity{Current: current, Unencrypted: !evt.Mautrix.WasEncrypted}
 	if !evt.Mautrix.WasEncrypted || evt.Mautrix.TrustSource == nil || evt.Mautrix.ForwardedKeys {
 		return ident, nil
 	}

@@ -13,6 +13,9 @@ type Identity struct {
 	// DeviceSigned is true when the sending device is cross-signed by
 	// Current.
 	DeviceSigned bool
+	// Unencrypted marks a message sent in the clear: no device vouches
+	// for it, and the homeserver could have written it.
+	Unencrypted bool
 }
 
 // DeviceTrust is how far a request's device is known to be its sender's.
@@ -28,6 +31,8 @@ const (
 	IdentityChanged
 	// DeviceVerified: signed by the member's pinned identity.
 	DeviceVerified
+	// SentInTheClear: an unencrypted message, which no device vouches for.
+	SentInTheClear
 )
 
 // PinnedKey is the identity member's team commands must come from: the
@@ -54,6 +59,8 @@ func (p *Policy) FirstSight(member Person, pinned string, id Identity) bool {
 func (p *Policy) TrustOf(member Person, pinned string, id Identity) DeviceTrust {
 	want := p.PinnedKey(member, pinned)
 	switch {
+	case id.Unencrypted:
+		return SentInTheClear
 	case want == "" || id.Current == "":
 		return DeviceUnverified
 	case id.Current != want:
@@ -75,6 +82,9 @@ func (p *Policy) IdentityNews(member Person, pinned, announced string, id Identi
 // untrustedDevice is the refusal of a team command from a device that
 // does not speak for its member.
 func (p *Policy) untrustedDevice(action string, by Person, trust DeviceTrust) *Refusal {
+	if trust == SentInTheClear {
+		return refusef(action, "this room is unencrypted, so no device vouches for this message and I cannot tell it is really yours (the homeserver could have written it). Team commands work in end-to-end encrypted rooms only.")
+	}
 	if trust == IdentityChanged {
 		if p.StrictIdentities() {
 			return refusef(action, "your cross-signing identity is not the one the configuration names for you, so I cannot tell this is really you. Until an operator updates `[team] identities`, your commands wait.")

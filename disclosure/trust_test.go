@@ -20,6 +20,7 @@ func TestTheDeviceAMemberMayCommandFrom(t *testing.T) {
 		{"no cross-signing at all", nil, "", Identity{}, DeviceUnverified},
 		{"never pinned", nil, "", signed, DeviceUnverified},
 		{"a new identity signed its own device", nil, "KEY0", signed, IdentityChanged},
+		{"sent in the clear", nil, "KEY1", Identity{Current: "KEY1", Unencrypted: true}, SentInTheClear},
 		{"strict: the configured identity", map[Person]string{"@bob:x": "KEY1"}, "", signed, DeviceVerified},
 		{"strict: a pin of another key counts for nothing", map[Person]string{"@bob:x": "KEY0"}, "KEY1", signed, IdentityChanged},
 	} {
@@ -63,7 +64,7 @@ func TestTheTeamIsToldOncePerChangedIdentity(t *testing.T) {
 
 func TestTeamCommandsNeedAVerifiedDevice(t *testing.T) {
 	p := testPolicy()
-	for _, trust := range []DeviceTrust{DeviceUnverified, IdentityChanged} {
+	for _, trust := range []DeviceTrust{DeviceUnverified, IdentityChanged, SentInTheClear} {
 		_, err := p.TeamCommand("list", AllCases, "@bob:x", trust, Place{Kind: TeamRoom}, CaseID{})
 		var r *Refusal
 		if !errors.As(err, &r) || !strings.Contains(r.Reason, "cannot tell") {

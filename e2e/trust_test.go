@@ -110,7 +110,10 @@ func TestTrust(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	waitMessage(t, ctx, bed.Alice, bed.TeamRoom, bot.UserID, carol.ID().String()+"'s cross-signing identity changed to "+reset.String())
+	told := waitMessage(t, ctx, bed.Alice, bed.TeamRoom, bot.UserID, carol.ID().String()+"'s cross-signing identity changed")
+	if body, _ := matrixtest.Body(told); !strings.Contains(body, reset.String()) {
+		t.Errorf("the notice does not name the new key %s: %q", reset, body)
+	}
 	say(t, ctx, carol, bed.TeamRoom, "!sec claim "+caseID)
 	waitMessage(t, ctx, bed.Alice, bed.TeamRoom, bot.UserID, "your cross-signing identity changed")
 	say(t, ctx, bed.Bob, bed.TeamRoom, "!sec trust "+carol.ID().String())
@@ -118,7 +121,7 @@ func TestTrust(t *testing.T) {
 	say(t, ctx, bed.Alice, bed.TeamRoom, "!sec trust "+carol.ID().String()+" "+botMaster.String())
 	waitMessage(t, ctx, bed.Alice, bed.TeamRoom, bot.UserID, "not the "+botMaster.String()+" you checked")
 	say(t, ctx, bed.Alice, bed.TeamRoom, "!sec trust "+carol.ID().String()+" "+reset.String())
-	waitMessage(t, ctx, bed.Alice, bed.TeamRoom, bot.UserID, "new cross-signing identity "+reset.String()+" is trusted")
+	waitMessage(t, ctx, bed.Alice, bed.TeamRoom, bot.UserID, reset.String()+"` is trusted")
 	say(t, ctx, carol, bed.TeamRoom, "!sec claim "+caseID)
 	waitMessage(t, ctx, carol, bed.TeamRoom, bot.UserID, "is now the handler")
 
