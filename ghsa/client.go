@@ -537,7 +537,8 @@ func classify(err error) error {
 	if errors.As(err, &gerr) && gerr.Response != nil {
 		status := gerr.Response.StatusCode
 		switch {
-		case status == http.StatusTooManyRequests:
+		case status == http.StatusTooManyRequests || status == http.StatusForbidden && gerr.Response.Header.Get("Retry-After") != "":
+			// A secondary limit, however its message is worded.
 			return &Error{Kind: RateLimited, Status: status, Message: "GitHub is rate-limiting secbot", RetryAfter: retryAfter(gerr.Response), Err: err}
 		case status >= 500:
 			return &Error{Kind: Retryable, Status: status, Message: "GitHub is failing", Err: err}
