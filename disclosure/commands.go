@@ -533,6 +533,9 @@ func (c *Case) Invite(r Request, who Person) (Decision, error) {
 		return Decision{}, err
 	}
 	if who == "" {
+		if c.onGitHub() {
+			return Decision{}, refusef("invite", "the reporter of %s is on GitHub, not Matrix: they read the advisory%s.", c.ID, map[bool]string{true: ", " + c.AdvisoryURL}[c.AdvisoryURL != ""])
+		}
 		who = c.Reporter
 	}
 	known := who == c.Reporter || r.Policy.IsTeam(who)

@@ -131,6 +131,10 @@ func TestTheTeamWorksAGitHubReportFromChat(t *testing.T) {
 		t.Errorf("update records %+v, %v", d, err)
 	}
 
+	if _, err := c.Invite(r, ""); err == nil || !strings.Contains(err.Error(), "on GitHub, not Matrix") {
+		t.Errorf("inviting the GitHub reporter to the room: %v", err)
+	}
+
 	d, err = c.Reject(r, "not a vulnerability")
 	if err != nil {
 		t.Fatal(err)

@@ -2,7 +2,11 @@ package ghsa
 
 import (
 	"context"
+	"crypto/rand"
+	"crypto/rsa"
+	"crypto/x509"
 	"encoding/json"
+	"encoding/pem"
 	"fmt"
 	"path/filepath"
 	"strings"
@@ -351,5 +355,57 @@ func TestWatchingBacksOffOnARateLimitAndTellsTheTeamOnce(t *testing.T) {
 	notes = w.teamSays(t)
 	if len(notes) != 3 || !strings.Contains(notes[2], "token") {
 		t.Errorf("the team was told %q, want one more notice naming the token", notes)
+	}
+}
+
+// With a GitHub App, each organization is read with its own
+// installation's token (which reaches only that organization).
+func TestAnAppWatchesEachOrganizationWithItsOwnInstallation(t *testing.T) {
+	clock := clockwork.NewFakeClockAt(reported)
+	srv, err := ghsatest.New(ghsatest.Options{Owner: "enarx", Repo: "enarx", Repositories: []string{"profian/steward"}, Token: "unused", Now: clock.Now,
+		Installations: map[string]int64{"enarx": 7, "profian": 8}}, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer srv.Close()
+	key, err := rsa.GenerateKey(rand.Reader, 2048)
+	if err != nil {
+		t.Fatal(err)
+	}
+	pemKey := pem.EncodeToMemory(&pem.Block{Type: "RSA PRIVATE KEY", Bytes: x509.MarshalPKCS1PrivateKey(key)})
+	c, err := New(Config{APIURL: srv.URL(), Owner: "enarx", Repo: "enarx", AppID: 42, InstallationID: 7, PrivateKey: pemKey, Clock: clock})
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv.AddReport(ghsatest.Report{Repository: "profian/steward", Reporter: "octocat"})
+	srv.AddReport(ghsatest.Report{Repository: "enarx/enarx", Reporter: "octocat"})
+	var seen []string
+	var health error
+	w := &Watcher{Client: c, Repositories: []string{"enarx/enarx"}, Organizations: []string{"enarx", "profian"}, Every: time.Minute, Clock: clock,
+		Handle: func(_ context.Context, s []handlers.GitHubAdvisory) error {
+			for _, a := range s {
+				seen = append(seen, a.Repository)
+			}
+			return nil
+		},
+		Health: func(_ context.Context, err error) { health = err }}
+	w.Poll(context.Background())
+	if health != nil || len(seen) != 2 {
+		t.Fatalf("saw %v (%v), want both organizations' reports", seen, health)
+	}
+	tokens := map[string]string{}
+	for _, r := range srv.Log() {
+		if strings.HasPrefix(r.Path, "/orgs/") && strings.HasSuffix(r.Path, "/security-advisories") {
+			tokens[strings.Split(r.Path, "/")[2]] = r.Token
+		}
+	}
+	if tokens["enarx"] == "" || tokens["profian"] == "" || tokens["enarx"] == tokens["profian"] {
+		t.Errorf("organizations read with tokens %v, want one installation token each", tokens)
+	}
+	if srv.Requests("GET", "/orgs/profian/installation") != 1 || srv.Requests("POST", "/app/installations/8/access_tokens") != 1 {
+		t.Error("the second organization's installation was not looked up once")
+	}
+	if v := srv.Violations(); len(v) > 0 {
+		t.Errorf("violations: %v", v)
 	}
 }

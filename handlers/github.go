@@ -3,6 +3,7 @@ package handlers
 import (
 	"context"
 	"errors"
+	"fmt"
 	"regexp"
 	"time"
 
@@ -39,14 +40,16 @@ const gitHub disclosure.Person = "github.com"
 // HandleGitHubAdvisories opens a case for each private report (state
 // triage) that no case has, and lets the domain decide on the state of the
 // advisories of cases reported on GitHub. Each advisory commits on its
-// own; seen again, it changes nothing.
+// own, so one that fails does not hold up the others; seen again, it
+// changes nothing. The error is the first failure's.
 func (h *Handlers) HandleGitHubAdvisories(ctx context.Context, seen []GitHubAdvisory) error {
+	var first error
 	for _, a := range seen {
-		if err := h.gitHubAdvisory(ctx, a); err != nil {
-			return err
+		if err := h.gitHubAdvisory(ctx, a); err != nil && first == nil {
+			first = fmt.Errorf("advisory %s: %w", a.GHSAID, err)
 		}
 	}
-	return nil
+	return first
 }
 
 func (h *Handlers) gitHubAdvisory(ctx context.Context, a GitHubAdvisory) error {

@@ -12,3 +12,8 @@ CREATE UNIQUE INDEX cases_report_ghsa ON cases (report_ghsa) WHERE report_ghsa I
 -- repository of older configs.
 ALTER TABLE cases ADD COLUMN ghsa_repo TEXT NOT NULL DEFAULT '';
 CREATE INDEX cases_ghsa_id ON cases (ghsa_id) WHERE ghsa_id <> '';
+
+-- A chat reporter has one open case (asking again points to it); a GitHub
+-- user's private reports are each a case of their own.
+DROP INDEX cases_open_per_reporter;
+CREATE UNIQUE INDEX cases_open_per_reporter ON cases (reporter) WHERE stage <> 'closed' AND channel <> 'github';
