@@ -31,7 +31,7 @@ func TestAPrivateReportOnGitHubBecomesACaseWorkedFromChat(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer gh.Close()
-	bot := startBot(t, ctx, "reportsbot", testbed.BotOptions{GitHub: gh, GitHubRepositories: reportRepos, PollEvery: "1s"})
+	bot := startBot(t, ctx, "reportsbot", servedOptions(t, testbed.BotOptions{GitHub: gh, GitHubRepositories: reportRepos, PollEvery: "1s"}))
 	filed := time.Now().Add(-3 * time.Hour).Truncate(time.Second)
 	ghsaID := gh.AddReport(ghsatest.Report{Reporter: "octocat", Summary: reportCanary, Description: reportCanary + " details", CreatedAt: filed})
 
@@ -89,6 +89,15 @@ func TestAPrivateReportOnGitHubBecomesACaseWorkedFromChat(t *testing.T) {
 	waitRequests(t, gh, "GET", "/repos/", 304, gh.Responses("GET", "/repos/", 304)+4)
 	if got := gh.Responses("GET", "/repos/", 200); got != full {
 		t.Errorf("%d full answers while nothing changed, want only 304s", got-full)
+	}
+	// /metrics: the requests of the last hour, and the rate limit left as
+	// GitHub (the stand-in counts 5,000 an hour, 304s free) last said it.
+	answered := gh.Responses("", "", 0) // before the scrape: polls go on
+	if n, err := bot.Metric("secbot_github_requests_last_hour"); err != nil || n < float64(answered) {
+		t.Errorf("secbot_github_requests_last_hour = %v (%v), the stand-in answered at least %d", n, err, answered)
+	}
+	if left, err := bot.Metric("secbot_github_rate_limit_remaining"); err != nil || left >= ghsatest.RateLimit || left < ghsatest.RateLimit-float64(gh.Responses("", "", 0)) {
+		t.Errorf("secbot_github_rate_limit_remaining = %v (%v)", left, err)
 	}
 	if n := countFrom(bed.Alice, bot.UserID, bed.TeamRoom, "New security report **"); n != 2 {
 		t.Errorf("%d team notices of new reports, want 2", n)
