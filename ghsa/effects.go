@@ -330,9 +330,14 @@ func (e *Effects) update(ctx context.Context, _ store.Effect, p store.AdvisoryEf
 	if c.GHSAID == "" {
 		return errNoAdvisory
 	}
+	cl, err := e.clientFor(ctx, c)
+	if err != nil {
+		return err
+	}
 	var u Update
 	if p.Affected != "" || p.Patched != "" {
-		v := Vulnerability{Package: Package{Ecosystem: "other", Name: e.Product}}
+		// The package is the advisory's repository, wherever it moved.
+		v := Vulnerability{Package: Package{Ecosystem: "other", Name: cl.product(e.Product)}}
 		if p.Affected != "" {
 			v.VulnerableVersionRange = &p.Affected
 		}
@@ -354,16 +359,22 @@ func (e *Effects) update(ctx context.Context, _ store.Effect, p store.AdvisoryEf
 	if p.Description != "" {
 		u.Description = &p.Description
 	}
-	cl, err := e.clientFor(ctx, c)
-	if err != nil {
-		return err
-	}
 	if _, err := cl.Update(ctx, c.GHSAID, u); err != nil {
 		return err
 	}
 	return e.Store.Tx(ctx, func(ctx context.Context) error {
 		return e.say(ctx, p, templates.AdvisoryUpdated{CaseID: p.CaseID, GHSAID: c.GHSAID})
 	})
+}
+
+// product is the placeholder package of the client's repository: the
+// configured product for the default repository, else the repository's
+// name.
+func (c *Client) product(product string) string {
+	if c.owner == c.shared.cfg.Owner && c.repo == c.shared.cfg.Repo {
+		return product
+	}
+	return c.repo
 }
 
 // clientFor is the client of the repository the case's advisory is in.
@@ -430,7 +441,7 @@ func (e *Effects) move(ctx context.Context, eff store.Effect, p store.AdvisoryEf
 		if adv == nil {
 			vulns := old.Vulnerabilities
 			if len(vulns) == 0 {
-				vulns = []Vulnerability{{Package: Package{Ecosystem: "other", Name: e.Product}}}
+				vulns = []Vulnerability{{Package: Package{Ecosystem: "other", Name: to.product(e.Product)}}}
 			}
 			if adv, err = to.create(ctx, createRequest{Summary: summary, Description: description, Vulnerabilities: vulns}); err != nil {
 				return fmt.Errorf("move advisory of %s: %w", p.CaseID, err)

@@ -18,6 +18,10 @@ import (
 // hyphens, not at either end, at most 39 characters.
 var githubLogin = regexp.MustCompile(`^[A-Za-z0-9](?:[A-Za-z0-9]|-[A-Za-z0-9]){0,38}$`)
 
+// ghsaID is GitHub's format of an advisory's ID: what lands in the team
+// room and the database is only ever that.
+var ghsaID = regexp.MustCompile(`^GHSA(?:-[23456789cfghjmpqrvwx]{4}){3}$`)
+
 // GitHubAdvisory is an advisory on a watched repository as the GitHub
 // channel translates it: where it is and its state, never its summary or
 // description (a private report's are the reporter's words).
@@ -53,6 +57,10 @@ func (h *Handlers) HandleGitHubAdvisories(ctx context.Context, seen []GitHubAdvi
 }
 
 func (h *Handlers) gitHubAdvisory(ctx context.Context, a GitHubAdvisory) error {
+	if !ghsaID.MatchString(a.GHSAID) {
+		zerolog.Ctx(ctx).Warn().Msg("Ignoring an advisory whose ID is not GitHub's format")
+		return nil
+	}
 	var opened *store.Case
 	err := h.store.Tx(ctx, func(ctx context.Context) error {
 		cs, err := h.store.CaseByAdvisory(ctx, a.GHSAID)

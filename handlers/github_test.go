@@ -23,7 +23,10 @@ func gitHubWorld(t *testing.T) (*world, string) {
 	// The same GitHub user's second report is a case of its own.
 	other := report
 	other.GHSAID, other.URL = "GHSA-5555-6666-7777", "https://github.com/enarx/enarx/security/advisories/GHSA-5555-6666-7777"
-	if err := w.h.HandleGitHubAdvisories(context.Background(), []GitHubAdvisory{report, report, other}); err != nil {
+	// An ID not in GitHub's format never reaches a room or the database.
+	bad := report
+	bad.GHSAID = "GHSA-**see-this**"
+	if err := w.h.HandleGitHubAdvisories(context.Background(), []GitHubAdvisory{report, report, bad, other}); err != nil {
 		t.Fatal(err)
 	}
 	if err := w.store.SetCaseRoom(context.Background(), disclosure.CaseID{Year: 2026, Seq: 1}, caseRoom, w.clock.Now()); err != nil {
@@ -50,7 +53,7 @@ func (w *world) effects(kind string) []store.AdvisoryEffect {
 func TestAGitHubReportIsWorkedFromChat(t *testing.T) {
 	w, ghsaID := gitHubWorld(t)
 	if cs, _ := w.store.OpenCases(context.Background()); len(cs) != 2 {
-		t.Fatalf("two reports, one seen twice, opened %d cases, want 2", len(cs))
+		t.Fatalf("two reports, one seen twice, and one with a bad ID opened %d cases, want 2", len(cs))
 	}
 	if w.deadline(disclosure.DeadlineAcknowledge).StartedAt != monday.Add(-2*time.Hour) {
 		t.Error("the acknowledgement does not count from the report's creation")
