@@ -409,3 +409,33 @@ func TestAnAppWatchesEachOrganizationWithItsOwnInstallation(t *testing.T) {
 		t.Errorf("violations: %v", v)
 	}
 }
+
+// A crash after GitHub made the new draft but before secbot recorded it:
+// the retry adopts that draft instead of making a second.
+func TestAMoveRetriedAfterACrashAdoptsTheDraftItMade(t *testing.T) {
+	w := newWatchWorld(t, []string{"enarx/other"}, nil)
+	ctx := context.Background()
+	report := w.srv.AddReport(ghsatest.Report{Reporter: "octocat"})
+	w.watcher.Poll(ctx)
+	c := w.cases(t)[0]
+	other, err := w.client.In(ctx, "enarx/other")
+	if err != nil {
+		t.Fatal(err)
+	}
+	// What the first attempt made before the crash.
+	made, err := other.create(ctx, createRequest{Summary: SummaryFor(c.ID.String()), Description: DescriptionFor(c.ID.String(), c.CreatedAt),
+		Vulnerabilities: []Vulnerability{{Package: Package{Ecosystem: "other", Name: "other"}}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	payload, _ := json.Marshal(store.AdvisoryEffect{CaseID: c.ID.String(), Repository: "enarx/other", From: "enarx/enarx", FromGHSA: report})
+	if _, err := w.effects.Executors()[store.KindAdvisoryMove](ctx, store.Effect{Kind: store.KindAdvisoryMove, Attempts: 2, Payload: payload}); err != nil {
+		t.Fatal(err)
+	}
+	if all := w.srv.Advisories(); len(all) != 2 {
+		t.Errorf("%d advisories after the retry, want the report and the one draft", len(all))
+	}
+	if moved, _ := w.store.Case(ctx, c.ID); moved.GHSAID != made.GHSAID {
+		t.Errorf("the case points to %s, want the adopted %s", moved.GHSAID, made.GHSAID)
+	}
+}
