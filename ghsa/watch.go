@@ -121,12 +121,12 @@ func (w *Watcher) Poll(ctx context.Context) {
 // rawSeen is the part of an advisory the watcher reads: never the summary
 // or description, which are the reporter's words.
 type rawSeen struct {
-	GHSAID     string `json:"ghsa_id"`
-	URL        string `json:"url"`
-	HTMLURL    string `json:"html_url"`
-	State      string `json:"state"`
-	CreatedAt  time.Time
-	UpdatedAt  time.Time
+	GHSAID     string          `json:"ghsa_id"`
+	URL        string          `json:"url"`
+	HTMLURL    string          `json:"html_url"`
+	State      string          `json:"state"`
+	CreatedAt  time.Time       `json:"-"`
+	UpdatedAt  time.Time       `json:"-"`
 	Created    string          `json:"created_at"`
 	Updated    string          `json:"updated_at"`
 	Author     *github.User    `json:"author"`
