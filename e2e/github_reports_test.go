@@ -186,3 +186,29 @@ func TestAPrivateReportSeenAgainAfterACrashOpensOneCase(t *testing.T) {
 	}
 	assertCanaryNowhere(t, bot)
 }
+
+// Watching that fails (a refused token) is told to the team room once, and
+// once when it works again.
+func TestWatchingThatFailsIsToldOnceAndItsRecoveryOnce(t *testing.T) {
+	ctx := testContext(t)
+	gh, err := testbed.NewGitHubWith(nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer gh.Close()
+	for range 3 {
+		gh.Inject(ghsatest.Fault{Status: 401, Body: `{"message":"Bad credentials"}`})
+	}
+	bot := startBot(t, ctx, "watchfailbot", testbed.BotOptions{GitHub: gh, GitHubRepositories: []string{"enarx/enarx"}, PollEvery: "1s"})
+	waitMessage(t, ctx, bed.Alice, bed.TeamRoom, bot.UserID, "Watching GitHub for private vulnerability reports fails: GitHub refused the token")
+	waitMessage(t, ctx, bed.Alice, bed.TeamRoom, bot.UserID, "private vulnerability reports works again")
+	ghsaID := gh.AddReport(ghsatest.Report{Reporter: "octocat"})
+	waitMessage(t, ctx, bed.Alice, bed.TeamRoom, bot.UserID, ghsaID)
+	bed.Settle(t, ctx, bot, bed.Alice)
+	if n, m := countFrom(bed.Alice, bot.UserID, bed.TeamRoom, "fails"), countFrom(bed.Alice, bot.UserID, bed.TeamRoom, "reports works again"); n != 1 || m != 1 {
+		t.Errorf("told %d times that watching fails and %d that it works again, want once each", n, m)
+	}
+	if strings.Contains(bot.Log(), testbed.GitHubToken) {
+		t.Error("the GitHub token is in secbot's log")
+	}
+}
