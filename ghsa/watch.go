@@ -167,19 +167,21 @@ func (w *Watcher) pollFeed(ctx context.Context, f *feed) error {
 		return err
 	}
 	next := f.path + "?sort=updated&direction=desc&per_page=" + fmt.Sprint(perPage)
-	etag, first := "", true
+	// Only page one is asked conditionally: newest change first, it changes
+	// whenever anything does.
+	ifNoneMatch, etag, pageOne := f.etag, "", true
 	var seen []handlers.GitHubAdvisory
 	high := f.high
 	for next != "" {
-		page, link, tag, notModified, err := w.get(ctx, gh, next, map[bool]string{true: f.etag}[first])
+		page, link, tag, notModified, err := w.get(ctx, gh, next, ifNoneMatch)
 		if err != nil {
 			return err
 		}
 		if notModified {
 			return nil // page one unchanged: nothing changed anywhere
 		}
-		if first {
-			etag, first = tag, false
+		if pageOne {
+			etag, pageOne, ifNoneMatch = tag, false, ""
 		}
 		older := false
 		for _, a := range page {
