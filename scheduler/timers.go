@@ -159,7 +159,7 @@ func (t *Timers) embargoReminders(ctx context.Context) (int, error) {
 			if c.Stage.Finished() {
 				return nil // published or closed: the embargo has nothing left to guard
 			}
-			data := templates.EmbargoReminder{CaseID: c.ID.String(), End: r.End.In(loc), Late: now.Sub(r.At) > LateAfter,
+			data := templates.EmbargoReminder{CaseID: c.ID.String(), End: r.End.In(loc), Late: now.Sub(r.At) > LateAfter, AdvisoryURL: advisoryLink(c),
 				Today: r.End.In(loc).Format("2006-01-02") == now.In(loc).Format("2006-01-02")}
 			lane := store.TimersLane(c.ID)
 			if c.Handler != "" {

@@ -94,6 +94,8 @@ type (
 		CaseID      string
 		End         time.Time
 		Late, Today bool
+		// AdvisoryURL links the advisory, for cases reported on GitHub.
+		AdvisoryURL string
 	}
 	// EscalationDM escalates a missed promise to one person.
 	EscalationDM struct {
