@@ -39,7 +39,14 @@ func (c *Case) GitHubState(r Request, state string) Decision {
 			Deadlines: []DeadlineChange{{Op: StopDeadlines}},
 			Say:       []Message{say(ToTeamRoom, templates.AdvisoryClosedOnGitHub{CaseID: c.ID.String(), GHSAID: c.Advisory, URL: c.AdvisoryURL})}}
 	case "published":
-		return c.Published(r)
+		if d := c.Published(r); d.Action != "" || c.Finished() {
+			return d
+		}
+		// Published on github.com before the steps here were done: public
+		// all the same, so the case is published and its clocks stop.
+		d := c.published(StagePublished)
+		d.Detail = "GitHub published " + c.Advisory + " before " + string(c.Stage) + " was done"
+		return d
 	}
 	return Decision{}
 }

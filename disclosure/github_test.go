@@ -72,6 +72,8 @@ func TestGitHubStatesMeetOrEndTheCase(t *testing.T) {
 		{name: "closed on github.com rejects the case and tells the team", state: "closed", c: reportCase(StageAssigned), stage: StageRejected, say: true},
 		{name: "closed after a reject changes nothing", state: "closed", c: reportCase(StageRejected)},
 		{name: "published on github.com publishes the case and announces", state: "published", c: reportCase(StageAuditDone), stage: StagePublished, say: true, announce: true},
+		{name: "published on github.com before the steps were done still publishes", state: "published", c: reportCase(StageAssigned), stage: StagePublished, say: true, announce: true},
+		{name: "published again changes nothing", state: "published", c: reportCase(StagePublished)},
 		{name: "triage changes nothing", state: "triage", c: reportCase(StageReceived)},
 		{name: "a chat case is not driven by GitHub's states", state: "closed", c: func() *Case { c := reportCase(StageAssigned); c.Channel = ChannelMatrix; return c }()},
 	} {
