@@ -79,6 +79,9 @@ func run(args []string, stdout, stderr io.Writer) int {
 	}
 	if cmd == "check-config" {
 		fmt.Fprintf(stdout, "%s is valid.\n%s\n", *configPath, cfg.Summary())
+		for _, d := range cfg.Deprecations {
+			fmt.Fprintf(stdout, "deprecated: %s\n", d)
+		}
 		return 0
 	}
 	var out io.Writer = stderr
@@ -155,15 +158,18 @@ func serve(ctx context.Context, configPath string, cfg *config.Config, log zerol
 	// The one policy in force: handlers, timers and GitHub effects all read
 	// it, and a reload swaps it whole.
 	policy := disclosure.NewInForce(policyOf(cfg, github))
+	var gh *ghsa.Client
+	var effects *ghsa.Effects
 	if github {
-		gh, err := ghsa.New(ghsa.Config{
-			APIURL: cfg.GitHub.APIURL, Owner: cfg.GitHub.Owner, Repo: cfg.GitHub.Repo, Token: string(cfg.GitHub.Token),
-			AppID: cfg.GitHub.AppID, InstallationID: cfg.GitHub.InstallationID, PrivateKey: []byte(cfg.GitHub.PrivateKey),
+		owner, name, _ := strings.Cut(cfg.GitHub.DefaultRepository(), "/")
+		gh, err = ghsa.New(ghsa.Config{
+			APIURL: cfg.GitHub.APIURL, Owner: owner, Repo: name, Token: string(cfg.GitHub.Token),
+			AppID: cfg.GitHub.AppID, InstallationID: cfg.GitHub.InstallationID, PrivateKey: []byte(cfg.GitHub.PrivateKey), Clock: clock,
 		})
 		if err != nil {
 			return fmt.Errorf("github: %w", err)
 		}
-		effects := &ghsa.Effects{Client: gh, Store: st, Templates: tmpl, Clock: clock, Policy: policy, Product: cfg.GitHub.Repo}
+		effects = &ghsa.Effects{Client: gh, Store: st, Templates: tmpl, Clock: clock, Policy: policy, Product: name}
 		for kind, ex := range effects.Executors() {
 			outbox.Register(kind, ex)
 		}
@@ -182,7 +188,10 @@ func serve(ctx context.Context, configPath string, cfg *config.Config, log zerol
 				}
 			}
 		}
-		log.Info().Str("repository", gh.Repository()).Str("auth", cfg.GitHub.AuthMode()).Msg("GitHub advisories enabled")
+		log.Info().Strs("repositories", cfg.GitHub.Repos).Strs("organizations", cfg.GitHub.Organizations).Str("auth", cfg.GitHub.AuthMode()).Msg("GitHub advisories enabled")
+	}
+	for _, d := range cfg.Deprecations {
+		log.Warn().Msg("Deprecated config: " + d)
 	}
 	timers := scheduler.NewTimers(st, clock, tmpl, policy, log.With().Str("component", "timers").Logger(), outbox.Kick)
 	timers.SetRetention(cfg.Database.RetentionSpan.Fixed)
@@ -211,11 +220,21 @@ func serve(ctx context.Context, configPath string, cfg *config.Config, log zerol
 	go reloadOnHangup(ctx, configPath, cfg, reloadable{policy: policy, templates: tmpl, github: github, followTeam: h.FollowTeam}, log)
 
 	var wg sync.WaitGroup
-	errs := make(chan error, 3)
+	errs := make(chan error, 4)
 	wg.Go(func() { errs <- outbox.Run(ctx) })
 	wg.Go(func() { errs <- b.Run(ctx, b.Translate(h)) })
+	if github && cfg.GitHub.WatchReports {
+		// Private vulnerability reports become cases: GitHub is a channel.
+		w := &ghsa.Watcher{Client: gh, Repositories: cfg.GitHub.Repos, Organizations: cfg.GitHub.Organizations, Every: cfg.GitHub.PollInterval,
+			Clock: clock, Handle: h.HandleGitHubAdvisories, Health: effects.WatchHealth}
+		wg.Go(func() { errs <- w.Run(log.With().Str("component", "github-watch").Logger().WithContext(ctx)) })
+	}
 	if cfg.HTTP.Listen != "" {
-		srv := &http.Server{Addr: cfg.HTTP.Listen, Handler: metrics.Handler(st, b, clock.Now, log), ReadHeaderTimeout: 5 * time.Second}
+		var rate metrics.GitHubRate
+		if gh != nil {
+			rate = gh.Rate()
+		}
+		srv := &http.Server{Addr: cfg.HTTP.Listen, Handler: metrics.Handler(st, b, rate, clock.Now, log), ReadHeaderTimeout: 5 * time.Second}
 		wg.Go(func() {
 			if err := srv.ListenAndServe(); err != nil && !errors.Is(err, http.ErrServerClosed) {
 				errs <- fmt.Errorf("http: %w", err)
@@ -308,7 +327,9 @@ func policyOf(cfg *config.Config, github bool) disclosure.Policy {
 		Rotation:           cfg.Team.Rotation,
 		CommandPrefix:      cfg.Matrix.CommandPrefix,
 		GitHub:             github,
-		Repository:         cfg.GitHub.Owner + "/" + cfg.GitHub.Repo,
+		Repository:         cfg.GitHub.DefaultRepository(),
+		Repositories:       cfg.GitHub.Repos,
+		Organizations:      cfg.GitHub.Organizations,
 		AnnounceRooms:      cfg.Announce.Rooms,
 		EmbargoWarnAfter:   cfg.Embargo.WarnAfterSpan,
 		MaxNewCasesPerHour: cfg.Intake.MaxNewCasesPerHour,

@@ -51,6 +51,24 @@ func TestCheckConfigAcceptsTheExampleAndNamesTheGitHubMode(t *testing.T) {
 	if strings.Contains(out.String(), "a-password") || strings.Contains(out.String(), "ghp_x") {
 		t.Error("check-config prints a secret")
 	}
+	if strings.Contains(out.String(), "deprecated") {
+		t.Errorf("the example uses a deprecated key:\n%s", out.String())
+	}
+
+	// The older owner and repo still work, with a deprecation line.
+	old := strings.Replace(cfg, `repositories = ["example/example", "example/other"]`, `repositories = []`, 1)
+	old = strings.Replace(old, "owner = \"\"\n", "owner = \"example\"\n", 1)
+	old = strings.Replace(old, "repo = \"\"\n", "repo = \"example\"\n", 1)
+	if err := os.WriteFile(path, []byte(old), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	out.Reset()
+	if code := run([]string{"check-config", "-config", path}, &out, &errOut); code != 0 {
+		t.Fatalf("exit %d: %s", code, errOut.String())
+	}
+	if !strings.Contains(out.String(), `deprecated: [github] owner and repo are deprecated: write repositories = ["example/example"]`) {
+		t.Errorf("check-config does not name the deprecated keys:\n%s", out.String())
+	}
 }
 
 func TestVersionAndUnknownCommands(t *testing.T) {

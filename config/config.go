@@ -10,6 +10,7 @@ import (
 	"regexp"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/BurntSushi/toml"
 	"maunium.net/go/mautrix/id"
@@ -53,6 +54,9 @@ type Config struct {
 	Calendar disclosure.Calendar `toml:"-"`
 	// Ladder is the [[escalation]] steps, parsed.
 	Ladder disclosure.Ladder `toml:"-"`
+	// Deprecations are keys still read but to be replaced, one line each
+	// for check-config and the log.
+	Deprecations []string `toml:"-"`
 }
 
 // Matrix is the [matrix] section: the bot's account.
@@ -89,17 +93,33 @@ type Database struct {
 	RetentionSpan disclosure.Span `toml:"-"`
 }
 
-// GitHub is the [github] section: the repository whose advisories secbot
-// drafts, and how it authenticates.
+// GitHub is the [github] section: the repositories whose advisories
+// secbot drafts and watches, and how it authenticates.
 type GitHub struct {
 	APIURL         string `toml:"api_url"`
 	TokenFile      string `toml:"token_file"`
 	AppID          int64  `toml:"app_id"`
 	InstallationID int64  `toml:"installation_id"`
 	PrivateKeyFile string `toml:"private_key_file"`
-	Owner          string `toml:"owner"`
-	Repo           string `toml:"repo"`
+	// Repositories are owner/name; the first is where new chat cases'
+	// advisories are drafted, and cases may move between them.
+	Repositories []string `toml:"repositories"`
+	// Organizations are watched whole for private vulnerability reports.
+	Organizations []string `toml:"organizations"`
+	// WatchReports opens a case for each private vulnerability report.
+	WatchReports bool `toml:"watch_reports"`
+	// PollEvery is how often the watched repositories are asked.
+	PollEvery string `toml:"poll_every"`
+	// Owner and Repo are the one repository of older configs (deprecated
+	// for repositories).
+	Owner string `toml:"owner"`
+	Repo  string `toml:"repo"`
 
+	// Repos is Repositories (or Owner/Repo), validated: the first is the
+	// default.
+	Repos []string `toml:"-"`
+	// PollInterval is PollEvery, parsed.
+	PollInterval time.Duration `toml:"-"`
 	// Token is set in token mode.
 	Token Secret `toml:"-"`
 	// PrivateKey is the GitHub App's PEM private key, set in app mode.
@@ -107,8 +127,18 @@ type GitHub struct {
 }
 
 // Enabled reports whether a repository is configured for advisories; with
-// neither owner nor repo set, secbot runs without GitHub.
-func (g GitHub) Enabled() bool { return g.Owner != "" && g.Repo != "" }
+// none, secbot runs without GitHub.
+func (g GitHub) Enabled() bool {
+	return len(g.Repositories) > 0 || len(g.Organizations) > 0 || g.Owner != "" || g.Repo != ""
+}
+
+// DefaultRepository is where new chat cases' advisories are drafted.
+func (g GitHub) DefaultRepository() string {
+	if len(g.Repos) == 0 {
+		return ""
+	}
+	return g.Repos[0]
+}
 
 // The values of AuthMode.
 const (
@@ -210,7 +240,7 @@ func Defaults() Config {
 	return Config{
 		Matrix:   Matrix{DeviceName: "secbot", CommandPrefix: "!sec"},
 		Database: Database{Path: "secbot.db", Retention: "30 days"},
-		GitHub:   GitHub{APIURL: "https://api.github.com/"},
+		GitHub:   GitHub{APIURL: "https://api.github.com/", WatchReports: true, PollEvery: "2m", Repositories: []string{}, Organizations: []string{}},
 		SLA: SLA{
 			Acknowledge: "48h", DetailedResponse: "96h", UpdateInterval: "5 working days",
 			RemindBefore: "12h", RepeatEvery: "24h", Timezone: "UTC",

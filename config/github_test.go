@@ -106,3 +106,54 @@ func TestGitHubIsAuthenticatedByATokenOrAnApp(t *testing.T) {
 		})
 	}
 }
+
+func TestGitHubRepositoriesAndWatching(t *testing.T) {
+	for _, tc := range []struct {
+		name    string
+		changes map[string]string
+		repos   []string
+		orgs    []string
+		watch   bool
+		every   string
+		deprec  int
+		keys    []string
+	}{
+		{name: "repositories are read in order, the first the default, watched every 2m by default",
+			changes: map[string]string{"github.repositories": `["enarx/enarx", "enarx/other"]`}, repos: []string{"enarx/enarx", "enarx/other"}, watch: true, every: "2m0s"},
+		{name: "the deprecated owner and repo are one repository, with a deprecation line",
+			changes: map[string]string{"github.owner": `"enarx"`, "github.repo": `"enarx"`}, repos: []string{"enarx/enarx"}, watch: true, every: "2m0s", deprec: 1},
+		{name: "organizations, no watching and another poll interval",
+			changes: map[string]string{"github.repositories": `["enarx/enarx"]`, "github.organizations": `["enarx", "profian"]`, "github.watch_reports": "false", "github.poll_every": `"30s"`},
+			repos:   []string{"enarx/enarx"}, orgs: []string{"enarx", "profian"}, every: "30s"},
+		{name: "owner and repo beside repositories are refused",
+			changes: map[string]string{"github.repositories": `["enarx/enarx"]`, "github.owner": `"enarx"`, "github.repo": `"enarx"`}, keys: []string{"github.owner"}},
+		{name: "a repository without its owner is refused",
+			changes: map[string]string{"github.repositories": `["enarx"]`}, keys: []string{"github.repositories[0]"}},
+		{name: "a repository named twice is refused",
+			changes: map[string]string{"github.repositories": `["enarx/enarx", "Enarx/Enarx"]`}, keys: []string{"github.repositories[1]"}},
+		{name: "organizations without a repository for new cases are refused",
+			changes: map[string]string{"github.organizations": `["enarx"]`}, keys: []string{"github.repositories"}},
+		{name: "a bad organization name is refused",
+			changes: map[string]string{"github.repositories": `["enarx/enarx"]`, "github.organizations": `["-x/y"]`}, keys: []string{"github.organizations[0]"}},
+		{name: "a poll interval under a second is refused",
+			changes: map[string]string{"github.repositories": `["enarx/enarx"]`, "github.poll_every": `"10ms"`}, keys: []string{"github.poll_every"}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			cfg, err := Parse([]byte(base().with(tc.changes).toml()), t.TempDir(), getenv(baseEnv))
+			if tc.keys != nil {
+				if got := keysOf(problemsOf(t, err)); !slices.Equal(got, tc.keys) {
+					t.Errorf("problems with %v, want %v:\n%v", got, tc.keys, err)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			g := cfg.GitHub
+			if !slices.Equal(g.Repos, tc.repos) || g.DefaultRepository() != tc.repos[0] || !slices.Equal(g.Organizations, tc.orgs) && len(tc.orgs) > 0 ||
+				g.WatchReports != tc.watch || g.PollInterval.String() != tc.every || len(cfg.Deprecations) != tc.deprec {
+				t.Errorf("read as repos %v, orgs %v, watch %v every %s, deprecations %v", g.Repos, g.Organizations, g.WatchReports, g.PollInterval, cfg.Deprecations)
+			}
+		})
+	}
+}

@@ -50,7 +50,7 @@ func (c *Config) Summary() string {
 
 func (c *Config) githubSummary() string {
 	if !c.GitHub.Enabled() {
-		return "disabled (no [github] owner and repo)"
+		return "disabled (no [github] repositories)"
 	}
 	how := "no credentials"
 	switch c.GitHub.AuthMode() {
@@ -59,7 +59,15 @@ func (c *Config) githubSummary() string {
 	case AuthApp:
 		how = fmt.Sprintf("a GitHub App (app %d, installation %d)", c.GitHub.AppID, c.GitHub.InstallationID)
 	}
-	return fmt.Sprintf("%s/%s at %s, authenticated as %s", c.GitHub.Owner, c.GitHub.Repo, c.GitHub.APIURL, how)
+	watch := "private vulnerability reports not watched"
+	if c.GitHub.WatchReports {
+		watch = "private vulnerability reports watched every " + c.GitHub.PollInterval.String()
+		if len(c.GitHub.Organizations) > 0 {
+			watch += " in organizations " + strings.Join(c.GitHub.Organizations, ", ") + " and"
+		}
+		watch += " in the repositories"
+	}
+	return fmt.Sprintf("%s at %s, authenticated as %s; new cases' advisories in %s; %s", strings.Join(c.GitHub.Repos, ", "), c.GitHub.APIURL, how, c.GitHub.DefaultRepository(), watch)
 }
 
 func ladderSummary(l disclosure.Ladder) string {

@@ -446,6 +446,41 @@ func (v *validator) validateGitHub() {
 	if g.Repo != "" && (!githubRepo.MatchString(g.Repo) || g.Repo == "." || g.Repo == "..") {
 		v.add("github.repo", g.Repo, "not a GitHub repository name (the part after owner/)")
 	}
+	g.Repos = nil
+	switch {
+	case (g.Owner != "" || g.Repo != "") && len(g.Repositories) > 0:
+		v.add("github.owner", g.Owner, "give repositories, or the deprecated owner and repo, not both")
+	case g.Owner != "" && g.Repo != "":
+		g.Repos = []string{g.Owner + "/" + g.Repo}
+		v.cfg.Deprecations = append(v.cfg.Deprecations, fmt.Sprintf("[github] owner and repo are deprecated: write repositories = [%q]", g.Owner+"/"+g.Repo))
+	}
+	seen := map[string]bool{}
+	for i, r := range g.Repositories {
+		key := fmt.Sprintf("github.repositories[%d]", i)
+		owner, name, ok := strings.Cut(r, "/")
+		switch {
+		case !ok || !githubOwner.MatchString(owner) || !githubRepo.MatchString(name) || name == "." || name == "..":
+			v.add(key, r, "not a GitHub repository like owner/name")
+		case seen[strings.ToLower(r)]:
+			v.add(key, r, "named twice")
+		default:
+			seen[strings.ToLower(r)] = true
+			g.Repos = append(g.Repos, r)
+		}
+	}
+	for i, o := range g.Organizations {
+		if !githubOwner.MatchString(o) {
+			v.add(fmt.Sprintf("github.organizations[%d]", i), o, "not a GitHub organization name")
+		}
+	}
+	if len(g.Organizations) > 0 && len(g.Repositories) == 0 && g.Owner == "" {
+		v.add("github.repositories", "", "name at least one repository: new chat cases' advisories are drafted in the first")
+	}
+	if d, err := time.ParseDuration(g.PollEvery); err != nil || d < time.Second {
+		v.add("github.poll_every", g.PollEvery, "must be a duration of a second or more, like 2m")
+	} else {
+		g.PollInterval = d
+	}
 	if g.AppID < 0 {
 		v.add("github.app_id", strconv.FormatInt(g.AppID, 10), "must be the App's positive ID")
 	}
@@ -488,7 +523,7 @@ func (v *validator) validateGitHub() {
 		g.PrivateKey = key
 	}
 	if g.Enabled() && !app && tokWhere == "" {
-		v.add("github.token_file", "", "advisories for "+g.Owner+"/"+g.Repo+" need a token (token_file or "+EnvGitHubToken+") or a GitHub App (app_id, installation_id, private_key_file)")
+		v.add("github.token_file", "", "advisories for "+strings.Join(append(slices.Clone(g.Repos), g.Organizations...), ", ")+" need a token (token_file or "+EnvGitHubToken+") or a GitHub App (app_id, installation_id, private_key_file)")
 	}
 }
 

@@ -52,6 +52,10 @@ func (c *Case) Assign(r Request, who Person) (Decision, error) {
 	}
 	d := Decision{Action: "assign", Detail: "handler " + string(who), Stage: next, Handler: who}
 	d.Deadlines = c.meet(r, DeadlineAcknowledge)
+	if c.onGitHub() && c.Stage == StageReceived && r.Policy.GitHub {
+		// Claiming a private report accepts it on GitHub (triage → draft).
+		d.Effects = []Effect{AdvisoryOp{Op: AdvisoryState, State: "draft"}}
+	}
 	d.Say = []Message{say(ToCaseRoom, templates.Acknowledged{CaseID: c.ID.String(), Handler: string(who)})}
 	d.Say = append(d.Say, r.doneHere(c, templates.Done{What: "handler", User: string(who)}))
 	return d, nil
@@ -105,6 +109,11 @@ func (c *Case) Respond(r Request, text string) (Decision, error) {
 	}
 	d := Decision{Action: "respond"}
 	d.Deadlines = c.meet(r, DeadlineAcknowledge, DeadlineResponse)
+	if c.onGitHub() {
+		d.Detail = "answered on GitHub"
+		d.Say = []Message{r.answeredOnGitHub(c, "respond")}
+		return d, nil
+	}
 	d.Say = []Message{say(ToCaseRoom, templates.TeamResponse{CaseID: c.ID.String(), From: string(r.By), Text: text}), r.doneHere(c, templates.Done{What: "posted"})}
 	return d, nil
 }
@@ -118,6 +127,11 @@ func (c *Case) Update(r Request, text string) (Decision, error) {
 	d := Decision{Action: "update"}
 	if !c.Finished() {
 		d.Deadlines = []DeadlineChange{{Op: StartDeadline, Kind: DeadlineUpdate, At: r.Now}}
+	}
+	if c.onGitHub() {
+		d.Detail = "answered on GitHub"
+		d.Say = []Message{r.answeredOnGitHub(c, "update")}
+		return d, nil
 	}
 	d.Say = []Message{say(ToCaseRoom, templates.TeamUpdate{CaseID: c.ID.String(), From: string(r.By), Text: text}), r.doneHere(c, templates.Done{What: "posted"})}
 	return d, nil
@@ -244,6 +258,15 @@ func (c *Case) Reject(r Request, reason string) (Decision, error) {
 	}
 	d := Decision{Action: "reject", Detail: reason, Stage: next}
 	d.Deadlines = []DeadlineChange{{Op: MeetDeadline, Kind: DeadlineAcknowledge, At: r.Now}, {Op: MeetDeadline, Kind: DeadlineResponse, At: r.Now}, {Op: StopDeadlines}}
+	if c.onGitHub() {
+		// The reporter reads GitHub, not the room: closing the report tells
+		// them; the reason is the team's to give on the advisory.
+		if r.Policy.GitHub && c.Advisory != "" {
+			d.Effects = []Effect{AdvisoryOp{Op: AdvisoryState, State: "closed"}}
+		}
+		d.Say = []Message{say(Here, templates.Done{What: "rejected_github", CaseID: c.ID.String(), URL: c.AdvisoryURL})}
+		return d, nil
+	}
 	d.Say = []Message{say(ToCaseRoom, templates.Rejected{CaseID: c.ID.String(), Reason: reason}), r.done(c, "rejected")}
 	return d, nil
 }
@@ -515,6 +538,9 @@ func (c *Case) Invite(r Request, who Person) (Decision, error) {
 		return Decision{}, err
 	}
 	if who == "" {
+		if c.onGitHub() {
+			return Decision{}, refusef("invite", "the reporter of %s is on GitHub, not Matrix: they read the advisory%s.", c.ID, map[bool]string{true: ", " + c.AdvisoryURL}[c.AdvisoryURL != ""])
+		}
 		who = c.Reporter
 	}
 	known := who == c.Reporter || r.Policy.IsTeam(who)

@@ -65,9 +65,14 @@ type Case struct {
 	CreatedAt time.Time
 	Embargo   Embargo
 	Deadlines []Deadline
-	// Advisory is the GHSA ID ("" while there is none); ForkURL the
-	// private fork's address.
-	Advisory, ForkURL string
+	// Advisory is the GHSA ID ("" while there is none), AdvisoryURL its
+	// page and Repository its repository (owner/name; "" the default);
+	// ForkURL the private fork's address.
+	Advisory, AdvisoryURL, Repository, ForkURL string
+	// Channel is how the reporter reached the team; Report is the GHSA ID
+	// of the GitHub private report that opened the case.
+	Channel Channel
+	Report  string
 	// ReporterGitHub is the GitHub account the reporter named as theirs.
 	ReporterGitHub string
 	// Summary and Description are the advisory's public text ("" while
@@ -238,6 +243,11 @@ type AdvisoryOp struct {
 	Op     AdvisoryOpKind
 	Login  string
 	Remove bool
+	// State is the advisory's new state (AdvisoryState): draft accepts a
+	// private report, closed closes it.
+	State string
+	// Repository is where AdvisoryMove drafts the advisory anew.
+	Repository string
 	// Update fields, each sent only when set.
 	Affected, Patched, Severity, Credit string
 	Summary, Description                string
@@ -255,6 +265,11 @@ const (
 	AdvisoryCVE
 	AdvisoryPublish
 	AdvisoryCreate
+	// AdvisoryState changes the advisory's state on GitHub.
+	AdvisoryState
+	// AdvisoryMove drafts the advisory in another repository and closes
+	// the old one.
+	AdvisoryMove
 )
 
 // Announce posts the announcement in every announcement room where it is

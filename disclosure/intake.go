@@ -19,16 +19,20 @@ type Opening struct {
 }
 
 // Open decides a new case's set-up: case number seq, reported by reporter
-// at at; self is the bot, which is never invited.
-func (p *Policy) Open(reporter, self Person, seq int, at time.Time) Opening {
+// through ch at at (the clocks count from then); self is the bot, which is
+// never invited. A reporter on GitHub is not invited to the case room:
+// they are on the advisory.
+func (p *Policy) Open(ch Channel, reporter, self Person, seq int, at time.Time) Opening {
 	o := Opening{
-		Invite:        []Person{reporter},
 		AcknowledgeBy: p.Local(p.SLA.Due(DeadlineAcknowledge, at, p.Calendar)),
 		RespondBy:     p.Local(p.SLA.Due(DeadlineResponse, at, p.Calendar)),
 		Deadlines: []DeadlineChange{
 			{Op: StartDeadline, Kind: DeadlineAcknowledge, At: at},
 			{Op: StartDeadline, Kind: DeadlineResponse, At: at},
 		},
+	}
+	if ch != ChannelGitHub {
+		o.Invite = append(o.Invite, reporter)
 	}
 	for _, member := range p.Team {
 		if member != reporter && member != self {

@@ -10,6 +10,24 @@ import (
 // Matrix user ID today; the domain never looks inside it.
 type Person string
 
+// Channel is how a reporter reached the team; the policy is the same,
+// only the way the bot talks to the reporter differs.
+type Channel string
+
+// The channels.
+const (
+	// ChannelMatrix is a chat: the reporter reads the case room.
+	ChannelMatrix Channel = "matrix"
+	// ChannelGitHub is a GitHub private vulnerability report: the reporter
+	// is on the advisory, which has no API for comments, so the team
+	// answers there.
+	ChannelGitHub Channel = "github"
+)
+
+// GitHubPerson is a GitHub user as a person of the domain (no Matrix ID
+// starts like this).
+func GitHubPerson(login string) Person { return Person("github:" + login) }
+
 // String returns the person's ID.
 func (p Person) String() string { return string(p) }
 
@@ -35,8 +53,12 @@ type Policy struct {
 	CommandPrefix string
 	// GitHub is true when cases get advisories.
 	GitHub bool
-	// Repository is owner/repo, named in announcements.
+	// Repository is owner/repo, named in announcements: the default
+	// repository, where new chat cases' advisories are drafted.
 	Repository string
+	// Repositories are where a case's advisory may move (owner/name); a
+	// repository of Organizations may be a target too.
+	Repositories, Organizations []string
 	// AnnounceRooms get the announcement of a published advisory.
 	AnnounceRooms []string
 	// EmbargoWarnAfter is how long an embargo may be before a warning.

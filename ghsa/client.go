@@ -12,28 +12,49 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/bradleyfalzon/ghinstallation/v2"
 	"github.com/google/go-github/v60/github"
 	ghapp "github.com/google/go-github/v88/github" // the version ghinstallation's options use
+	"github.com/jonboulle/clockwork"
 )
 
-// Config is how to reach the repository.
+// Config is how to reach the repositories.
 type Config struct {
-	APIURL         string
-	Owner, Repo    string
-	Token          string
-	AppID          int64
+	APIURL string
+	// Owner/Repo is the default repository (new chat cases' advisories).
+	Owner, Repo string
+	Token       string
+	AppID       int64
+	// InstallationID is the App's installation on Owner; other owners'
+	// installations are looked up, one token per organization.
 	InstallationID int64
 	PrivateKey     []byte
 	HTTPClient     *http.Client
+	// Clock counts requests per hour (a real clock if nil).
+	Clock clockwork.Clock
 }
 
-// Client manages one repository's advisories.
+// Client manages advisories: the default repository's, or with In another
+// one's. Its copies share one connection, rate-limit view and tokens.
 type Client struct {
 	gh          *github.Client
 	owner, repo string
+	shared      *shared
+}
+
+// shared is what every copy of a Client shares.
+type shared struct {
+	cfg       Config
+	apiURL    *url.URL
+	transport http.RoundTripper // counting, below authentication
+	base      http.Client
+	Rate      *RateStats
+
+	mu      sync.Mutex
+	byOwner map[string]*github.Client // App mode: one installation per owner
 }
 
 // New returns a client authenticated with a token or as a GitHub App.
@@ -42,6 +63,9 @@ func New(cfg Config) (*Client, error) {
 	if base == nil {
 		base = &http.Client{Timeout: 30 * time.Second}
 	}
+	if cfg.Clock == nil {
+		cfg.Clock = clockwork.NewRealClock()
+	}
 	apiURL := cfg.APIURL
 	if apiURL == "" {
 		apiURL = "https://api.github.com/"
@@ -49,36 +73,123 @@ func New(cfg Config) (*Client, error) {
 	if !strings.HasSuffix(apiURL, "/") {
 		apiURL += "/"
 	}
-	transport := base.Transport
-	if transport == nil {
-		transport = http.DefaultTransport
-	}
-	httpClient := *base
-	switch {
-	case cfg.AppID != 0:
-		itr, err := ghinstallation.New(transport, cfg.AppID, cfg.InstallationID, cfg.PrivateKey)
-		if err != nil {
-			return nil, fmt.Errorf("GitHub App key: %w", err)
-		}
-		itr.BaseURL = strings.TrimSuffix(apiURL, "/")
-		// Without options ghinstallation sends a JSON null, which GitHub's
-		// description does not allow: ask for the installation's full scope.
-		itr.InstallationTokenOptions = &ghapp.InstallationTokenOptions{}
-		httpClient.Transport = itr
-	case cfg.Token != "":
-		httpClient.Transport = bearer{token: cfg.Token, next: transport}
-	default:
-		return nil, errors.New("GitHub needs a token or a GitHub App")
-	}
-	gh := github.NewClient(&httpClient)
 	u, err := url.Parse(apiURL)
 	if err != nil {
 		return nil, fmt.Errorf("api_url: %w", err)
 	}
-	gh.BaseURL = u
-	gh.UserAgent = "secbot"
-	return &Client{gh: gh, owner: cfg.Owner, repo: cfg.Repo}, nil
+	transport := base.Transport
+	if transport == nil {
+		transport = http.DefaultTransport
+	}
+	stats := newRateStats(cfg.Clock)
+	sh := &shared{cfg: cfg, apiURL: u, transport: counting{next: transport, stats: stats}, base: *base, Rate: stats, byOwner: map[string]*github.Client{}}
+	switch {
+	case cfg.AppID != 0:
+		if _, err := ghinstallation.NewAppsTransport(sh.transport, cfg.AppID, cfg.PrivateKey); err != nil {
+			return nil, fmt.Errorf("GitHub App key: %w", err)
+		}
+	case cfg.Token != "":
+	default:
+		return nil, errors.New("GitHub needs a token or a GitHub App")
+	}
+	c := &Client{owner: cfg.Owner, repo: cfg.Repo, shared: sh}
+	if cfg.AppID != 0 {
+		gh, err := sh.installationClient(cfg.InstallationID)
+		if err != nil {
+			return nil, err
+		}
+		sh.byOwner[strings.ToLower(cfg.Owner)] = gh
+		c.gh = gh
+	} else {
+		c.gh = sh.client(bearer{token: cfg.Token, next: sh.transport})
+	}
+	return c, nil
 }
+
+func (sh *shared) client(rt http.RoundTripper) *github.Client {
+	hc := sh.base
+	hc.Transport = rt
+	gh := github.NewClient(&hc)
+	gh.BaseURL = sh.apiURL
+	gh.UserAgent = "secbot"
+	return gh
+}
+
+func (sh *shared) installationClient(installation int64) (*github.Client, error) {
+	itr, err := ghinstallation.New(sh.transport, sh.cfg.AppID, installation, sh.cfg.PrivateKey)
+	if err != nil {
+		return nil, fmt.Errorf("GitHub App key: %w", err)
+	}
+	itr.BaseURL = strings.TrimSuffix(sh.apiURL.String(), "/")
+	// Without options ghinstallation sends a JSON null, which GitHub's
+	// description does not allow: ask for the installation's full scope.
+	itr.InstallationTokenOptions = &ghapp.InstallationTokenOptions{}
+	return sh.client(itr), nil
+}
+
+// forOwner returns the client for an owner's repositories: in App mode,
+// its own installation (looked up once), so each organization has its
+// own token and rate limit.
+func (c *Client) forOwner(ctx context.Context, owner string) (*github.Client, error) {
+	sh := c.shared
+	if sh.cfg.AppID == 0 {
+		return c.gh, nil
+	}
+	sh.mu.Lock()
+	defer sh.mu.Unlock()
+	if gh, ok := sh.byOwner[strings.ToLower(owner)]; ok {
+		return gh, nil
+	}
+	atr, err := ghinstallation.NewAppsTransport(sh.transport, sh.cfg.AppID, sh.cfg.PrivateKey)
+	if err != nil {
+		return nil, fmt.Errorf("GitHub App key: %w", err)
+	}
+	atr.BaseURL = strings.TrimSuffix(sh.apiURL.String(), "/")
+	app := sh.client(atr)
+	var installation struct {
+		ID int64 `json:"id"`
+	}
+	for _, kind := range []string{"orgs", "users"} {
+		req, err := app.NewRequest(http.MethodGet, kind+"/"+url.PathEscape(owner)+"/installation", nil)
+		if err != nil {
+			return nil, err
+		}
+		if _, err = app.Do(ctx, req, &installation); err == nil {
+			break
+		}
+		var gerr *github.ErrorResponse
+		if !errors.As(err, &gerr) || gerr.Response == nil || gerr.Response.StatusCode != http.StatusNotFound {
+			return nil, classify(fmt.Errorf("look up the GitHub App's installation on %s: %w", owner, err))
+		}
+	}
+	if installation.ID == 0 {
+		return nil, &Error{Kind: Operator, Status: http.StatusNotFound, Message: "the GitHub App is not installed on " + owner}
+	}
+	gh, err := sh.installationClient(installation.ID)
+	if err != nil {
+		return nil, err
+	}
+	sh.byOwner[strings.ToLower(owner)] = gh
+	return gh, nil
+}
+
+// In returns the client for another repository (owner/name), sharing this
+// one's connection and tokens.
+func (c *Client) In(ctx context.Context, repository string) (*Client, error) {
+	owner, name, ok := strings.Cut(repository, "/")
+	if !ok {
+		return nil, fmt.Errorf("repository %q is not owner/name", repository)
+	}
+	gh, err := c.forOwner(ctx, owner)
+	if err != nil {
+		return nil, err
+	}
+	return &Client{gh: gh, owner: owner, repo: name, shared: c.shared}, nil
+}
+
+// Rate is what GitHub said of the rate limit, and how many requests were
+// made in the last hour.
+func (c *Client) Rate() *RateStats { return c.shared.Rate }
 
 type bearer struct {
 	token string
@@ -183,12 +294,25 @@ func SummaryFor(caseID string) string { return "Security report " + caseID }
 func (c *Client) CreateDraft(ctx context.Context, caseID string, reportedAt time.Time, product string) (*Advisory, error) {
 	body := createRequest{
 		Summary:         SummaryFor(caseID),
-		Description:     fmt.Sprintf("Security report %s, received %s. Details are shared in the private discussion of this advisory.", caseID, reportedAt.UTC().Format("2006-01-02")),
+		Description:     DescriptionFor(caseID, reportedAt),
 		Vulnerabilities: []Vulnerability{{Package: Package{Ecosystem: "other", Name: product}}},
 	}
+	adv, err := c.create(ctx, body)
+	if err != nil {
+		return nil, fmt.Errorf("create advisory for %s: %w", caseID, err)
+	}
+	return adv, nil
+}
+
+// DescriptionFor is the neutral description of a case's advisory.
+func DescriptionFor(caseID string, reportedAt time.Time) string {
+	return fmt.Sprintf("Security report %s, received %s. Details are shared in the private discussion of this advisory.", caseID, reportedAt.UTC().Format("2006-01-02"))
+}
+
+func (c *Client) create(ctx context.Context, body createRequest) (*Advisory, error) {
 	var raw rawAdvisory
 	if err := c.do(ctx, http.MethodPost, c.path(""), body, &raw); err != nil {
-		return nil, fmt.Errorf("create advisory for %s: %w", caseID, err)
+		return nil, err
 	}
 	return raw.advisory(), nil
 }
@@ -196,6 +320,12 @@ func (c *Client) CreateDraft(ctx context.Context, caseID string, reportedAt time
 // FindDraftByCaseID returns the draft advisory whose summary carries the
 // case ID, or nil: an advisory an earlier attempt created.
 func (c *Client) FindDraftByCaseID(ctx context.Context, caseID string) (*Advisory, error) {
+	return c.FindDraft(ctx, SummaryFor(caseID), "")
+}
+
+// FindDraft returns the draft advisory with this summary (and description,
+// unless ""), or nil.
+func (c *Client) FindDraft(ctx context.Context, summary, description string) (*Advisory, error) {
 	opt := &github.ListRepositorySecurityAdvisoriesOptions{State: "draft", ListCursorOptions: github.ListCursorOptions{PerPage: 100}}
 	for {
 		list, resp, err := c.gh.SecurityAdvisories.ListRepositorySecurityAdvisories(ctx, c.owner, c.repo, opt)
@@ -203,7 +333,7 @@ func (c *Client) FindDraftByCaseID(ctx context.Context, caseID string) (*Advisor
 			return nil, classify(fmt.Errorf("list draft advisories: %w", err))
 		}
 		for _, a := range list {
-			if a.GetSummary() == SummaryFor(caseID) {
+			if a.GetSummary() == summary && (description == "" || a.GetDescription() == description) {
 				return c.Get(ctx, a.GetGHSAID())
 			}
 		}
@@ -407,7 +537,8 @@ func classify(err error) error {
 	if errors.As(err, &gerr) && gerr.Response != nil {
 		status := gerr.Response.StatusCode
 		switch {
-		case status == http.StatusTooManyRequests:
+		case status == http.StatusTooManyRequests || status == http.StatusForbidden && gerr.Response.Header.Get("Retry-After") != "":
+			// A secondary limit, however its message is worded.
 			return &Error{Kind: RateLimited, Status: status, Message: "GitHub is rate-limiting secbot", RetryAfter: retryAfter(gerr.Response), Err: err}
 		case status >= 500:
 			return &Error{Kind: Retryable, Status: status, Message: "GitHub is failing", Err: err}

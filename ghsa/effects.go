@@ -4,6 +4,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
+	"strings"
 	"time"
 
 	"github.com/jonboulle/clockwork"
@@ -46,6 +48,8 @@ func (e *Effects) Executors() map[string]scheduler.Executor {
 		store.KindAdvisoryCVE:          e.wrap(e.cve),
 		store.KindAdvisoryPublish:      e.wrap(e.publish),
 		store.KindAdvisoryUpdate:       e.wrap(e.update),
+		store.KindAdvisoryState:        e.wrap(e.state),
+		store.KindAdvisoryMove:         e.wrap(e.move),
 	}
 }
 
@@ -120,6 +124,38 @@ func (e *Effects) recovered(ctx context.Context) error {
 	return e.tellTeam(ctx, templates.GitHubRecovered{Repository: e.Client.Repository()})
 }
 
+// watchService is watching for private reports, told apart from the
+// advisory work so each failure and recovery is told once.
+const watchService = "github-watch"
+
+// WatchHealth tells the team room once when watching for private reports
+// starts failing (with what to fix, when it is the operator's), and once
+// when it works again.
+func (e *Effects) WatchHealth(ctx context.Context, cause error) {
+	err := e.Store.Tx(ctx, func(ctx context.Context) error {
+		if cause == nil {
+			was, err := e.Store.ServiceRecovered(ctx, watchService)
+			if err != nil || !was {
+				return err
+			}
+			return e.tellTeam(ctx, templates.GitHubWatchRecovered{})
+		}
+		first, err := e.Store.ServiceFailing(ctx, watchService, cause.Error(), e.Clock.Now())
+		if err != nil || !first {
+			return err
+		}
+		var failing templates.GitHubWatchFailing
+		var ghErr *Error
+		if errors.As(cause, &ghErr) && (ghErr.Kind == Operator || ghErr.Kind == RateLimited) {
+			failing.Reason = ghErr.Message
+		}
+		return e.tellTeam(ctx, failing)
+	})
+	if err != nil {
+		zerolog.Ctx(ctx).Error().Err(err).Msg("Could not record GitHub watching's health")
+	}
+}
+
 // tellTeam posts in the team room of the policy in force.
 func (e *Effects) tellTeam(ctx context.Context, data templates.Data) error {
 	return e.tellTeamAbout(ctx, data)
@@ -161,7 +197,7 @@ func (e *Effects) create(ctx context.Context, eff store.Effect, p store.Advisory
 		crashpoint.Hit("ghsa.created_not_recorded")
 	}
 	return e.Store.Tx(ctx, func(ctx context.Context) error {
-		if err := e.Store.SetAdvisory(ctx, c.ID, adv.GHSAID, adv.HTMLURL, e.Clock.Now()); err != nil {
+		if err := e.Store.SetAdvisory(ctx, c.ID, adv.GHSAID, adv.HTMLURL, e.Client.Repository(), e.Clock.Now()); err != nil {
 			return err
 		}
 		return e.say(ctx, store.AdvisoryEffect{CaseID: p.CaseID}, templates.AdvisoryCreated{CaseID: p.CaseID, GHSAID: adv.GHSAID, URL: adv.HTMLURL})
@@ -172,15 +208,19 @@ func (e *Effects) collaborator(ctx context.Context, _ store.Effect, p store.Advi
 	if c.GHSAID == "" {
 		return errNoAdvisory
 	}
+	cl, err := e.clientFor(ctx, c)
+	if err != nil {
+		return err
+	}
 	if p.Remove {
-		if err := e.Client.RemoveCollaborator(ctx, c.GHSAID, p.Login); err != nil {
+		if err := cl.RemoveCollaborator(ctx, c.GHSAID, p.Login); err != nil {
 			return err
 		}
 		return e.Store.Tx(ctx, func(ctx context.Context) error {
 			return e.say(ctx, p, templates.AdvisoryCollaboratorRemoved{Login: p.Login, CaseID: p.CaseID})
 		})
 	}
-	if err := e.Client.AddCollaborator(ctx, c.GHSAID, p.Login); err != nil {
+	if err := cl.AddCollaborator(ctx, c.GHSAID, p.Login); err != nil {
 		return err
 	}
 	return e.Store.Tx(ctx, func(ctx context.Context) error {
@@ -195,7 +235,11 @@ func (e *Effects) fork(ctx context.Context, _ store.Effect, p store.AdvisoryEffe
 	if c.ForkName != "" {
 		return nil
 	}
-	name, url, err := e.Client.CreateFork(ctx, c.GHSAID)
+	cl, err := e.clientFor(ctx, c)
+	if err != nil {
+		return err
+	}
+	name, url, err := cl.CreateFork(ctx, c.GHSAID)
 	if err != nil {
 		return err
 	}
@@ -215,7 +259,11 @@ func (e *Effects) fork(ctx context.Context, _ store.Effect, p store.AdvisoryEffe
 const forkPolls = 12
 
 func (e *Effects) forkReady(ctx context.Context, eff store.Effect, p store.AdvisoryEffect, c *store.Case) error {
-	ready, err := e.Client.ForkReady(ctx, c.ForkName)
+	cl, err := e.clientFor(ctx, c)
+	if err != nil {
+		return err
+	}
+	ready, err := cl.ForkReady(ctx, c.ForkName)
 	if err != nil {
 		return err
 	}
@@ -234,7 +282,11 @@ func (e *Effects) cve(ctx context.Context, _ store.Effect, p store.AdvisoryEffec
 	if c.GHSAID == "" {
 		return errNoAdvisory
 	}
-	if err := e.Client.RequestCVE(ctx, c.GHSAID); err != nil {
+	cl, err := e.clientFor(ctx, c)
+	if err != nil {
+		return err
+	}
+	if err := cl.RequestCVE(ctx, c.GHSAID); err != nil {
 		return err
 	}
 	return e.Store.Tx(ctx, func(ctx context.Context) error {
@@ -246,7 +298,11 @@ func (e *Effects) publish(ctx context.Context, _ store.Effect, p store.AdvisoryE
 	if c.GHSAID == "" {
 		return errNoAdvisory
 	}
-	adv, err := e.Client.Publish(ctx, c.GHSAID)
+	cl, err := e.clientFor(ctx, c)
+	if err != nil {
+		return err
+	}
+	adv, err := cl.Publish(ctx, c.GHSAID)
 	if err != nil {
 		return err
 	}
@@ -274,9 +330,14 @@ func (e *Effects) update(ctx context.Context, _ store.Effect, p store.AdvisoryEf
 	if c.GHSAID == "" {
 		return errNoAdvisory
 	}
+	cl, err := e.clientFor(ctx, c)
+	if err != nil {
+		return err
+	}
 	var u Update
 	if p.Affected != "" || p.Patched != "" {
-		v := Vulnerability{Package: Package{Ecosystem: "other", Name: e.Product}}
+		// The package is the advisory's repository, wherever it moved.
+		v := Vulnerability{Package: Package{Ecosystem: "other", Name: cl.product(e.Product)}}
 		if p.Affected != "" {
 			v.VulnerableVersionRange = &p.Affected
 		}
@@ -298,11 +359,122 @@ func (e *Effects) update(ctx context.Context, _ store.Effect, p store.AdvisoryEf
 	if p.Description != "" {
 		u.Description = &p.Description
 	}
-	if _, err := e.Client.Update(ctx, c.GHSAID, u); err != nil {
+	if _, err := cl.Update(ctx, c.GHSAID, u); err != nil {
 		return err
 	}
 	return e.Store.Tx(ctx, func(ctx context.Context) error {
 		return e.say(ctx, p, templates.AdvisoryUpdated{CaseID: p.CaseID, GHSAID: c.GHSAID})
+	})
+}
+
+// product is the placeholder package of the client's repository: the
+// configured product for the default repository, else the repository's
+// name.
+func (c *Client) product(product string) string {
+	if c.owner == c.shared.cfg.Owner && c.repo == c.shared.cfg.Repo {
+		return product
+	}
+	return c.repo
+}
+
+// clientFor is the client of the repository the case's advisory is in.
+func (e *Effects) clientFor(ctx context.Context, c *store.Case) (*Client, error) {
+	if c.GHSARepo == "" || strings.EqualFold(c.GHSARepo, e.Client.Repository()) {
+		return e.Client, nil
+	}
+	return e.Client.In(ctx, c.GHSARepo)
+}
+
+// state changes the advisory's state: a claimed private report is
+// accepted (draft), a rejected one closed. Repeating it is harmless.
+func (e *Effects) state(ctx context.Context, _ store.Effect, p store.AdvisoryEffect, c *store.Case) error {
+	if c.GHSAID == "" {
+		return errNoAdvisory
+	}
+	cl, err := e.clientFor(ctx, c)
+	if err != nil {
+		return err
+	}
+	adv, err := cl.Update(ctx, c.GHSAID, Update{State: &p.State})
+	if err != nil {
+		return err
+	}
+	return e.Store.Tx(ctx, func(ctx context.Context) error {
+		return e.say(ctx, p, templates.AdvisoryStateChanged{CaseID: p.CaseID, GHSAID: adv.GHSAID, URL: c.GHSAURL, State: adv.State})
+	})
+}
+
+// move drafts the case's advisory in p.Repository with its collaborators
+// and public text, records it, then closes the old one (p.FromGHSA in
+// p.From). Each step is safe to repeat: a retry adopts a draft an earlier
+// attempt made, and skips to closing once the new one is recorded.
+func (e *Effects) move(ctx context.Context, eff store.Effect, p store.AdvisoryEffect, c *store.Case) error {
+	if c.GHSAID == "" || p.FromGHSA == "" {
+		return errNoAdvisory
+	}
+	from, err := e.Client.In(ctx, p.From)
+	if err != nil {
+		return err
+	}
+	if c.GHSAID == p.FromGHSA {
+		to, err := e.Client.In(ctx, p.Repository)
+		if err != nil {
+			return err
+		}
+		old, err := from.Get(ctx, p.FromGHSA)
+		if err != nil {
+			return err
+		}
+		summary, description := SummaryFor(p.CaseID), DescriptionFor(p.CaseID, c.CreatedAt)
+		if c.PublicSummary != "" {
+			summary = c.PublicSummary
+		}
+		if c.PublicDescription != "" {
+			description = c.PublicDescription
+		}
+		var adv *Advisory
+		if eff.Attempts > 1 {
+			if adv, err = to.FindDraft(ctx, summary, description); err != nil {
+				return err
+			}
+		}
+		if adv == nil {
+			vulns := old.Vulnerabilities
+			if len(vulns) == 0 {
+				vulns = []Vulnerability{{Package: Package{Ecosystem: "other", Name: to.product(e.Product)}}}
+			}
+			if adv, err = to.create(ctx, createRequest{Summary: summary, Description: description, Vulnerabilities: vulns}); err != nil {
+				return fmt.Errorf("move advisory of %s: %w", p.CaseID, err)
+			}
+			crashpoint.Hit("ghsa.moved_not_recorded")
+		}
+		users := slices.Clone(old.CollaboratingUsers)
+		if c.ReporterGitHub != "" && !slices.ContainsFunc(users, func(u string) bool { return strings.EqualFold(u, c.ReporterGitHub) }) {
+			users = append(users, c.ReporterGitHub)
+		}
+		if len(users) > 0 {
+			if _, err := to.Update(ctx, adv.GHSAID, Update{CollaboratingUsers: users}); err != nil {
+				return err
+			}
+		}
+		err = e.Store.Tx(ctx, func(ctx context.Context) error {
+			now := e.Clock.Now()
+			if err := e.Store.SetAdvisory(ctx, c.ID, adv.GHSAID, adv.HTMLURL, p.Repository, now); err != nil {
+				return err
+			}
+			return e.Store.Audit(ctx, store.AuditEntry{At: now, Actor: "secbot", CaseID: p.CaseID, Action: "repo.moved", Detail: p.FromGHSA + " in " + p.From + " → " + adv.GHSAID + " in " + p.Repository, Allowed: true})
+		})
+		if err != nil {
+			return err
+		}
+		c.GHSAID, c.GHSAURL = adv.GHSAID, adv.HTMLURL
+	}
+	closed := "closed"
+	if _, err := from.Update(ctx, p.FromGHSA, Update{State: &closed}); err != nil {
+		return err
+	}
+	return e.Store.Tx(ctx, func(ctx context.Context) error {
+		return e.say(ctx, store.AdvisoryEffect{CaseID: p.CaseID}, templates.AdvisoryMoved{CaseID: p.CaseID, GHSAID: c.GHSAID, URL: c.GHSAURL, From: p.From, To: p.Repository, OldGHSAID: p.FromGHSA})
 	})
 }
 

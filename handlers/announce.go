@@ -28,7 +28,7 @@ func (h *Handlers) Announce(ctx context.Context, e store.Effect) (any, error) {
 		p := h.Policy()
 		announcement := templates.Announcement{
 			GHSAID: c.GHSAID, URL: c.GHSAURL, CVE: c.CVEID, Summary: c.PublicSummary, Severity: c.Severity,
-			Affected: c.Affected, Patched: c.Patched, Credit: creditName(c.Credit), Repository: p.Repository,
+			Affected: c.Affected, Patched: c.Patched, Credit: creditName(c.Credit), Repository: repositoryOf(c, p),
 		}
 		var posted, queued []string
 		for _, room := range p.AnnounceRooms {
@@ -104,4 +104,13 @@ func decodeCaseEffect(e store.Effect) (store.AnnounceEffect, disclosure.CaseID, 
 	}
 	caseID, err := disclosure.ParseCaseID(effect.CaseID)
 	return effect, caseID, err
+}
+
+// repositoryOf is the repository of the case's advisory, named in its
+// announcement.
+func repositoryOf(c *store.Case, p *disclosure.Policy) string {
+	if c.GHSARepo != "" {
+		return c.GHSARepo
+	}
+	return p.Repository
 }

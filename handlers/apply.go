@@ -14,7 +14,7 @@ import (
 // domainCase reads a stored case as the domain decides on it.
 func (h *Handlers) domainCase(ctx context.Context, cs *store.Case) (*disclosure.Case, error) {
 	c := &disclosure.Case{ID: cs.ID, Reporter: disclosure.Person(cs.Reporter), Stage: cs.Stage, Handler: disclosure.Person(cs.Handler),
-		CreatedAt: cs.CreatedAt, Advisory: cs.GHSAID, ForkURL: cs.ForkURL, ReporterGitHub: cs.ReporterGitHub,
+		CreatedAt: cs.CreatedAt, Advisory: cs.GHSAID, AdvisoryURL: cs.GHSAURL, Repository: cs.GHSARepo, Channel: cs.Channel, Report: cs.ReportGHSA, ForkURL: cs.ForkURL, ReporterGitHub: cs.ReporterGitHub,
 		PublicSummary: cs.PublicSummary, PublicDescription: cs.PublicDescription}
 	var err error
 	if c.Embargo, err = h.store.Embargo(ctx, cs.ID); err != nil {
@@ -149,6 +149,8 @@ var advisoryKinds = map[disclosure.AdvisoryOpKind]string{
 	disclosure.AdvisoryCVE:          store.KindAdvisoryCVE,
 	disclosure.AdvisoryPublish:      store.KindAdvisoryPublish,
 	disclosure.AdvisoryCreate:       store.KindAdvisoryCreate,
+	disclosure.AdvisoryState:        store.KindAdvisoryState,
+	disclosure.AdvisoryMove:         store.KindAdvisoryMove,
 }
 
 func (h *Handlers) applyEffect(ctx context.Context, msg Message, cs *store.Case, e disclosure.Effect, now time.Time) error {
@@ -160,11 +162,20 @@ func (h *Handlers) applyEffect(ctx context.Context, msg Message, cs *store.Case,
 	case disclosure.RemoveFromCaseRoom:
 		_, err = h.store.Enqueue(ctx, lane, store.KindKick, store.KickEffect{To: caseRoom, User: e.Who, Reason: e.Reason}, now)
 	case disclosure.AdvisoryOp:
-		_, err = h.store.Enqueue(ctx, store.GitHubLane(cs.ID), advisoryKinds[e.Op], store.AdvisoryEffect{
+		eff := store.AdvisoryEffect{
 			CaseID: cs.ID.String(), Login: e.Login, Remove: e.Remove, ReplyIn: msg.Room, ReplyTo: msg.ID,
 			Affected: e.Affected, Patched: e.Patched, Severity: e.Severity, CWEs: e.CWEs, Credit: e.Credit,
-			Summary: e.Summary, Description: e.Description,
-		}, now)
+			Summary: e.Summary, Description: e.Description, State: e.State, Repository: e.Repository,
+		}
+		if e.Op == disclosure.AdvisoryMove {
+			// What it moves from, as it is now: a retry after the new draft
+			// is recorded still closes the right one.
+			eff.FromGHSA, eff.From = cs.GHSAID, cs.GHSARepo
+			if eff.From == "" {
+				eff.From = h.Policy().Repository
+			}
+		}
+		_, err = h.store.Enqueue(ctx, store.GitHubLane(cs.ID), advisoryKinds[e.Op], eff, now)
 	case disclosure.Announce:
 		_, err = h.store.Enqueue(ctx, lane, store.KindAnnounce, store.AnnounceEffect{CaseID: cs.ID.String(), ReplyIn: msg.Room, ReplyTo: msg.ID}, now)
 	default:

@@ -20,7 +20,6 @@ func (h *Handlers) intake(ctx context.Context, msg Message, direct bool) error {
 	var opened *store.Case
 	err := h.once(ctx, msg.ID, func(ctx context.Context) error {
 		now := h.clock.Now()
-		p := h.Policy()
 		if existing, err := h.store.OpenCaseOf(ctx, msg.Sender); err == nil {
 			// Asking again and again gets one case and, past a few, one
 			// polite limit message.
@@ -38,43 +37,13 @@ func (h *Handlers) intake(ctx context.Context, msg Message, direct bool) error {
 		if direct {
 			dmRoom = msg.Room
 		}
-		c, err := h.store.CreateCase(ctx, msg.Sender, msg.Room, dmRoom, now)
+		c, err := h.openCase(ctx, newCase{channel: disclosure.ChannelMatrix, reporter: msg.Sender, sourceRoom: msg.Room, dmRoom: dmRoom, at: now,
+			audit: map[bool]string{true: "direct message", false: "public room"}[direct]})
 		if err != nil {
 			return err
 		}
 		opened = c
-		lane := store.CaseLane(c.ID)
-		open := p.Open(msg.Sender, h.chat.UserID(), c.ID.Seq, c.CreatedAt)
-		for _, dc := range open.Deadlines {
-			if err := h.applyDeadline(ctx, c.ID, msg.Sender, dc, p); err != nil {
-				return err
-			}
-		}
-		// Many throwaway accounts must not make hundreds of rooms, advisories
-		// and ladders at once: past the hourly cap the set-up waits its turn
-		// (the answer to the reporter does not).
-		recent, err := h.store.SetupsSince(ctx, now.Add(-time.Hour))
-		if err != nil {
-			return err
-		}
-		slot, burst := p.SetupSlot(recent, now)
-		if err := h.store.SetSetupAt(ctx, c.ID, slot); err != nil {
-			return err
-		}
-		if burst && p.TeamRoom != "" {
-			note := templates.IntakeBurst{Cap: p.MaxNewCasesPerHour, Next: p.Local(slot)}
-			if err := h.enqueue(ctx, store.RoomLane(p.TeamRoom), store.Target{Room: p.TeamRoom}, note, store.SendEffect{}, false); err != nil {
-				return err
-			}
-		}
-		// Two lanes, both urgent: the room (then its welcome and the team's
-		// note, routine) and the answer to the reporter, so that neither
-		// waits on the other.
-		if _, err := h.store.EnqueueAt(ctx, lane, store.KindCreateCaseRoom, store.CreateCaseRoomEffect{
-			CaseID: lane, Name: "Security report " + lane, Invite: open.Invite, Team: open.Team,
-		}, now, slot, true); err != nil {
-			return err
-		}
+		lane := c.ID.String()
 		replyLane := store.ReplyLane(c.ID)
 		if direct {
 			dm := store.Target{Room: msg.Room}
@@ -99,26 +68,7 @@ func (h *Handlers) intake(ctx context.Context, msg Message, direct bool) error {
 				return err
 			}
 		}
-		team := make([]string, 0, len(p.Team))
-		for _, u := range p.Team {
-			team = append(team, string(u))
-		}
-		welcome := templates.Welcome{CaseID: lane, Reporter: c.Reporter.String(), Team: team, AcknowledgeBy: open.AcknowledgeBy, RespondBy: open.RespondBy, UpdateInterval: p.SLA.UpdateInterval.String()}
-		if err := h.enqueue(ctx, lane, store.Target{CaseRoomOf: lane}, welcome, store.SendEffect{}, false); err != nil {
-			return err
-		}
-		if p.TeamRoom != "" {
-			note := templates.TeamNewCase{CaseID: lane, Reporter: c.Reporter.String(), AcknowledgeBy: open.AcknowledgeBy, RespondBy: open.RespondBy, Suggested: string(open.Suggested)}
-			if err := h.enqueue(ctx, lane, store.Target{Room: p.TeamRoom}, note, store.SendEffect{}, false); err != nil {
-				return err
-			}
-		}
-		if p.GitHub {
-			if _, err := h.store.EnqueueAt(ctx, store.GitHubLane(c.ID), store.KindAdvisoryCreate, store.AdvisoryEffect{CaseID: lane}, now, slot, false); err != nil {
-				return err
-			}
-		}
-		return h.store.Audit(ctx, store.AuditEntry{At: now, Actor: msg.Sender, CaseID: lane, Action: "case.open", Detail: map[bool]string{true: "direct message", false: "public room"}[direct], Allowed: true})
+		return nil
 	})
 	if err == nil && opened != nil {
 		zerolog.Ctx(ctx).Info().Stringer("case_id", opened.ID).Bool("direct", direct).Msg("Opened case")
@@ -141,4 +91,98 @@ func (h *Handlers) pointToExisting(ctx context.Context, msg Message, c *store.Ca
 		}
 	}
 	return h.enqueue(ctx, lane, store.Target{Room: msg.Room}, templates.DMExistingCase(caseRoomData(c)), store.SendEffect{ReplyTo: msg.ID}, false)
+}
+
+// newCase is a report that opens a case, from any channel.
+type newCase struct {
+	channel            disclosure.Channel
+	reporter           disclosure.Person
+	sourceRoom, dmRoom string
+	// at is when the report was made: the clocks count from it.
+	at time.Time
+	// report is the GitHub private report that is the case's advisory.
+	report *GitHubAdvisory
+	// audit says where the report came from.
+	audit string
+}
+
+// openCase opens a case for a report, whatever its channel: the case ID,
+// its clocks, the case room for the team (and a reporter who reads Matrix),
+// the welcome, the team room's notice and the advisory, set up within the
+// hourly cap. Run it inside a transaction; the channel answers the
+// reporter itself.
+func (h *Handlers) openCase(ctx context.Context, n newCase) (*store.Case, error) {
+	now := h.clock.Now()
+	p := h.Policy()
+	c, err := h.store.CreateCase(ctx, n.reporter, n.sourceRoom, n.dmRoom, n.at)
+	if err != nil {
+		return nil, err
+	}
+	lane := store.CaseLane(c.ID)
+	if n.report != nil {
+		if err := h.store.SetReport(ctx, c.ID, n.report.GHSAID, n.report.URL, n.report.Repository, now); err != nil {
+			return nil, err
+		}
+		if err := h.store.SetFact(ctx, c.ID, disclosure.FactReporterGitHub, n.report.Reporter, now); err != nil {
+			return nil, err
+		}
+	}
+	open := p.Open(n.channel, n.reporter, h.chat.UserID(), c.ID.Seq, c.CreatedAt)
+	for _, dc := range open.Deadlines {
+		if err := h.applyDeadline(ctx, c.ID, n.reporter, dc, p); err != nil {
+			return nil, err
+		}
+	}
+	// Many throwaway accounts (on Matrix or GitHub) must not make hundreds
+	// of rooms, advisories and ladders at once: past the hourly cap the
+	// set-up waits its turn (the answer to the reporter does not).
+	recent, err := h.store.SetupsSince(ctx, now.Add(-time.Hour))
+	if err != nil {
+		return nil, err
+	}
+	slot, burst := p.SetupSlot(recent, now)
+	if err := h.store.SetSetupAt(ctx, c.ID, slot); err != nil {
+		return nil, err
+	}
+	if burst && p.TeamRoom != "" {
+		note := templates.IntakeBurst{Cap: p.MaxNewCasesPerHour, Next: p.Local(slot)}
+		if err := h.enqueue(ctx, store.RoomLane(p.TeamRoom), store.Target{Room: p.TeamRoom}, note, store.SendEffect{}, false); err != nil {
+			return nil, err
+		}
+	}
+	// The room first (then its welcome and the team's note, routine), urgent
+	// as the reporter may be waiting to join it.
+	if _, err := h.store.EnqueueAt(ctx, lane, store.KindCreateCaseRoom, store.CreateCaseRoomEffect{
+		CaseID: lane, Name: "Security report " + lane, Invite: open.Invite, Team: open.Team,
+	}, now, slot, true); err != nil {
+		return nil, err
+	}
+	team := make([]string, 0, len(p.Team))
+	for _, u := range p.Team {
+		team = append(team, string(u))
+	}
+	welcome := templates.Welcome{CaseID: lane, Reporter: c.Reporter.String(), Team: team, AcknowledgeBy: open.AcknowledgeBy, RespondBy: open.RespondBy, UpdateInterval: p.SLA.UpdateInterval.String()}
+	note := templates.TeamNewCase{CaseID: lane, Reporter: c.Reporter.String(), AcknowledgeBy: open.AcknowledgeBy, RespondBy: open.RespondBy, Suggested: string(open.Suggested)}
+	if r := n.report; r != nil {
+		// Where the report is, never what it says.
+		welcome.GitHubReporter, welcome.AdvisoryURL = r.Reporter, r.URL
+		note.GitHubReporter, note.Repository, note.GHSAID, note.AdvisoryURL = r.Reporter, r.Repository, r.GHSAID, r.URL
+	}
+	if err := h.enqueue(ctx, lane, store.Target{CaseRoomOf: lane}, welcome, store.SendEffect{}, false); err != nil {
+		return nil, err
+	}
+	if p.TeamRoom != "" {
+		if err := h.enqueue(ctx, lane, store.Target{Room: p.TeamRoom}, note, store.SendEffect{}, false); err != nil {
+			return nil, err
+		}
+	}
+	if p.GitHub && n.report == nil {
+		if _, err := h.store.EnqueueAt(ctx, store.GitHubLane(c.ID), store.KindAdvisoryCreate, store.AdvisoryEffect{CaseID: lane}, now, slot, false); err != nil {
+			return nil, err
+		}
+	}
+	if err := h.store.Audit(ctx, store.AuditEntry{At: now, Actor: n.reporter, CaseID: lane, Action: "case.open", Detail: n.audit, Allowed: true}); err != nil {
+		return nil, err
+	}
+	return c, nil
 }

@@ -29,6 +29,7 @@ func (h *Handlers) teamCommands() map[string]*command {
 		{name: "fork", args: "[CASE]", summary: "step 4: the advisory's temporary private fork, for preparing fixes", caseArg: impliedCase, run: h.cmdFork},
 		{name: "invite", args: "[CASE] [@user]", summary: "invite to the case room again: the reporter, or a team member or need-to-know person", caseArg: impliedCase, run: h.cmdInvite},
 		{name: "advisory", args: "[CASE]", summary: "draft the case's GitHub advisory if it has none (after GitHub refused or failed)", caseArg: impliedCase, run: h.cmdAdvisory},
+		{name: "repo", args: "[CASE] OWNER/NAME", summary: "move the case's draft advisory to another configured repository (its collaborators and public text go along; the old draft is closed)", caseArg: impliedCase, run: h.cmdRepo},
 		{name: "cve", args: "[CASE]", summary: "request a CVE for the advisory from GitHub", caseArg: impliedCase, run: h.cmdCVE},
 		{name: "confirm", args: "[CASE] [AFFECTED [; PATCHED]]", summary: "step 2: the problem is confirmed (the detailed response); optionally the affected and patched versions", caseArg: impliedCase, run: h.cmdConfirm},
 		{name: "versions", args: "[CASE] AFFECTED [; PATCHED]", summary: "record the affected (and patched) versions, also on the advisory", caseArg: impliedCase, run: h.cmdVersions},
@@ -125,6 +126,9 @@ func (h *Handlers) cmdAssign(c *cmdContext) (disclosure.Decision, error) {
 }
 
 func (h *Handlers) cmdRespond(c *cmdContext) (disclosure.Decision, error) {
+	if c.c.Channel == disclosure.ChannelGitHub {
+		return c.c.Respond(c.req, "") // answered on GitHub: nothing to post, no text kept
+	}
 	text, err := c.needText("the text is posted to the reporter")
 	if err != nil {
 		return disclosure.Decision{}, err
@@ -133,6 +137,9 @@ func (h *Handlers) cmdRespond(c *cmdContext) (disclosure.Decision, error) {
 }
 
 func (h *Handlers) cmdUpdate(c *cmdContext) (disclosure.Decision, error) {
+	if c.c.Channel == disclosure.ChannelGitHub {
+		return c.c.Update(c.req, "") // answered on GitHub: nothing to post, no text kept
+	}
 	text, err := c.needText("the text is posted to the reporter")
 	if err != nil {
 		return disclosure.Decision{}, err
@@ -335,6 +342,13 @@ func (h *Handlers) cmdFork(c *cmdContext) (disclosure.Decision, error) { return 
 
 func (h *Handlers) cmdAdvisory(c *cmdContext) (disclosure.Decision, error) {
 	return c.c.CreateAdvisory(c.req)
+}
+
+func (h *Handlers) cmdRepo(c *cmdContext) (disclosure.Decision, error) {
+	if len(c.args) != 1 || !strings.Contains(c.args[0], "/") || len(c.args[0]) > 140 {
+		return disclosure.Decision{}, usage("one repository, e.g. %s", templates.EscapeMarkdown(c.req.Policy.Repository))
+	}
+	return c.c.MoveAdvisory(c.req, c.args[0])
 }
 
 func (h *Handlers) cmdCVE(c *cmdContext) (disclosure.Decision, error) { return c.c.CVE(c.req) }

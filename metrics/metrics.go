@@ -21,7 +21,15 @@ type Health interface {
 	LastSync() time.Time
 }
 
+// GitHubRate is what secbot knows of its GitHub rate limit.
+type GitHubRate interface {
+	RequestsLastHour() int
+	Remaining() (remaining, limit int, reset time.Time, known bool)
+}
+
 var (
+	ghRequestsDesc  = prometheus.NewDesc("secbot_github_requests_last_hour", "Requests made to GitHub in the last hour (conditional ones answered 304 included).", nil, nil)
+	ghRateLeftDesc  = prometheus.NewDesc("secbot_github_rate_limit_remaining", "GitHub's rate limit left, as its last answer said (X-RateLimit-Remaining).", nil, nil)
 	casesDesc       = prometheus.NewDesc("secbot_cases", "Cases by stage.", []string{"stage"}, nil)
 	deadlinesDesc   = prometheus.NewDesc("secbot_deadlines", "Deadlines by outcome: kept (met in time) or missed (met late or overdue).", []string{"outcome"}, nil)
 	escalationsDesc = prometheus.NewDesc("secbot_escalations_total", "Escalation steps sent.", nil, nil)
@@ -38,12 +46,13 @@ var (
 type collector struct {
 	store  *store.Store
 	health Health
+	rate   GitHubRate
 	now    func() time.Time
 	log    zerolog.Logger
 }
 
 func (c *collector) Describe(ch chan<- *prometheus.Desc) {
-	for _, d := range []*prometheus.Desc{casesDesc, deadlinesDesc, escalationsDesc, refusedDesc, outboxDesc, outboxAgeDesc, failedDesc, syncLagDesc, githubDesc, upDesc, deadLettersDesc} {
+	for _, d := range []*prometheus.Desc{casesDesc, deadlinesDesc, escalationsDesc, refusedDesc, outboxDesc, outboxAgeDesc, failedDesc, syncLagDesc, githubDesc, upDesc, deadLettersDesc, ghRequestsDesc, ghRateLeftDesc} {
 		ch <- d
 	}
 }
@@ -89,12 +98,18 @@ func (c *collector) Collect(ch chan<- prometheus.Metric) {
 		up = 1
 	}
 	ch <- prometheus.MustNewConstMetric(upDesc, prometheus.GaugeValue, up)
+	if c.rate != nil {
+		ch <- prometheus.MustNewConstMetric(ghRequestsDesc, prometheus.GaugeValue, float64(c.rate.RequestsLastHour()))
+		if left, _, _, known := c.rate.Remaining(); known {
+			ch <- prometheus.MustNewConstMetric(ghRateLeftDesc, prometheus.GaugeValue, float64(left))
+		}
+	}
 }
 
-// Handler serves /metrics and /healthz.
-func Handler(st *store.Store, health Health, now func() time.Time, log zerolog.Logger) http.Handler {
+// Handler serves /metrics and /healthz; rate is nil without GitHub.
+func Handler(st *store.Store, health Health, rate GitHubRate, now func() time.Time, log zerolog.Logger) http.Handler {
 	reg := prometheus.NewRegistry()
-	reg.MustRegister(&collector{store: st, health: health, now: now, log: log})
+	reg.MustRegister(&collector{store: st, health: health, rate: rate, now: now, log: log})
 	mux := http.NewServeMux()
 	mux.Handle("GET /metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{}))
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {

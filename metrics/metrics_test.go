@@ -48,7 +48,7 @@ func TestMetricsAndHealth(t *testing.T) {
 	if err := st.ParkEvent(ctx, store.DeadLetter{Room: "!r:x", Event: "$e", ParkedAt: now, Attempts: 5, Category: "panic"}); err != nil {
 		t.Fatal(err)
 	}
-	h := Handler(st, health{ok: false, last: now.Add(-90 * time.Second)}, func() time.Time { return now }, zerolog.Nop())
+	h := Handler(st, health{ok: false, last: now.Add(-90 * time.Second)}, nil, func() time.Time { return now }, zerolog.Nop())
 	code, body := get(t, h, "/metrics")
 	if code != 200 {
 		t.Fatalf("/metrics answered %d", code)
@@ -61,7 +61,7 @@ func TestMetricsAndHealth(t *testing.T) {
 	if code, _ := get(t, h, "/healthz"); code != http.StatusServiceUnavailable {
 		t.Errorf("/healthz while not syncing = %d, want 503", code)
 	}
-	h = Handler(st, health{ok: true}, func() time.Time { return now }, zerolog.Nop())
+	h = Handler(st, health{ok: true}, nil, func() time.Time { return now }, zerolog.Nop())
 	if code, body := get(t, h, "/healthz"); code != 200 || !strings.Contains(body, "ok") {
 		t.Errorf("/healthz while syncing = %d %q", code, body)
 	}

@@ -159,7 +159,7 @@ func (t *Timers) embargoReminders(ctx context.Context) (int, error) {
 			if c.Stage.Finished() {
 				return nil // published or closed: the embargo has nothing left to guard
 			}
-			data := templates.EmbargoReminder{CaseID: c.ID.String(), End: r.End.In(loc), Late: now.Sub(r.At) > LateAfter,
+			data := templates.EmbargoReminder{CaseID: c.ID.String(), End: r.End.In(loc), Late: now.Sub(r.At) > LateAfter, AdvisoryURL: advisoryLink(c),
 				Today: r.End.In(loc).Format("2006-01-02") == now.In(loc).Format("2006-01-02")}
 			lane := store.TimersLane(c.ID)
 			if c.Handler != "" {
@@ -272,7 +272,7 @@ func teamRoom(p *Policy) store.Target {
 
 func (t *Timers) remind(ctx context.Context, c *store.Case, d store.Deadline, at, now time.Time, p Policy) error {
 	lane := store.TimersLane(c.ID)
-	data := templates.Reminder{CaseID: c.ID.String(), Promise: d.Kind.Label(), DueAt: p.Local(d.DueAt), MeantFor: p.Local(at), Late: now.Sub(at) > LateAfter}
+	data := templates.Reminder{CaseID: c.ID.String(), Promise: d.Kind.Label(), DueAt: p.Local(d.DueAt), MeantFor: p.Local(at), Late: now.Sub(at) > LateAfter, AdvisoryURL: advisoryLink(c)}
 	if c.Handler != "" {
 		return t.dm(ctx, lane, c.Handler, data, now)
 	}
@@ -287,21 +287,30 @@ func (t *Timers) escalate(ctx context.Context, c *store.Case, d store.Deadline, 
 	var err error
 	if step.Notify.Role == "team" || who == "" {
 		err = t.send(ctx, lane, teamRoom(&p), templates.EscalationTeam{CaseID: c.ID.String(), Promise: d.Kind.Label(), DueAt: p.Local(d.DueAt), MeantFor: p.Local(at),
-			Late: late, Repeat: repeat, ByReporter: byReporter}, now, p.Team)
+			Late: late, Repeat: repeat, ByReporter: byReporter, AdvisoryURL: advisoryLink(c)}, now, p.Team)
 	} else {
 		err = t.dm(ctx, lane, who, templates.EscalationDM{CaseID: c.ID.String(), Promise: d.Kind.Label(), Role: role, Handler: c.Handler.String(),
-			DueAt: p.Local(d.DueAt), MeantFor: p.Local(at), Late: late, Repeat: repeat, ByReporter: byReporter}, now)
+			DueAt: p.Local(d.DueAt), MeantFor: p.Local(at), Late: late, Repeat: repeat, ByReporter: byReporter, AdvisoryURL: advisoryLink(c)}, now)
 	}
 	if err != nil {
 		return err
 	}
-	if d.LadderStep == 0 && !byReporter {
+	if d.LadderStep == 0 && !byReporter && c.Channel != disclosure.ChannelGitHub {
 		// The reporter need not chase anyone: say that secbot did.
 		if err := t.send(ctx, lane, store.Target{CaseRoomOf: c.ID.String()}, templates.ReporterChased{Promise: d.Kind.Label(), DueAt: p.Local(d.DueAt)}, now, nil); err != nil {
 			return err
 		}
 	}
 	return t.store.Audit(ctx, store.AuditEntry{At: now, Actor: "secbot", CaseID: c.ID.String(), Action: "escalation", Detail: fmt.Sprintf("%s step %d", d.Kind, d.LadderStep+1), Allowed: true})
+}
+
+// advisoryLink is the advisory of a case reported on GitHub, where its
+// reporter is: every reminder points the team there.
+func advisoryLink(c *store.Case) string {
+	if c.Channel == disclosure.ChannelGitHub {
+		return c.GHSAURL
+	}
+	return ""
 }
 
 // dm records a direct message to user: the direct chat is opened first if

@@ -32,19 +32,25 @@ type Case struct {
 	ReporterGitHub string
 	// PublicDescription is the advisory's public description.
 	PublicDescription string
+	// Channel is how the reporter reached the team.
+	Channel disclosure.Channel
+	// ReportGHSA is the private vulnerability report that opened the case
+	// ("" for other channels); GHSARepo is the repository (owner/name) of
+	// the case's advisory ("" for the default one of older configs).
+	ReportGHSA, GHSARepo string
 }
 
 // ErrNotFound is returned when a looked-up row does not exist.
 var ErrNotFound = errors.New("not found")
 
-const caseColumns = `id, reporter, source_room, dm_room, case_room, stage, handler, created_at, updated_at, closed_at, ghsa_id, ghsa_url, fork_name, fork_url, affected, patched, severity, public_summary, credit, cve_id, reporter_github, public_description`
+const caseColumns = `id, reporter, source_room, dm_room, case_room, stage, handler, created_at, updated_at, closed_at, ghsa_id, ghsa_url, fork_name, fork_url, affected, patched, severity, public_summary, credit, cve_id, reporter_github, public_description, channel, COALESCE(report_ghsa, ''), ghsa_repo`
 
 func scanCase(row interface{ Scan(...any) error }) (*Case, error) {
 	var c Case
 	var rawID string
 	var created, updated int64
 	var closed sql.NullInt64
-	err := row.Scan(&rawID, &c.Reporter, &c.SourceRoom, &c.DMRoom, &c.CaseRoom, &c.Stage, &c.Handler, &created, &updated, &closed, &c.GHSAID, &c.GHSAURL, &c.ForkName, &c.ForkURL, &c.Affected, &c.Patched, &c.Severity, &c.PublicSummary, &c.Credit, &c.CVEID, &c.ReporterGitHub, &c.PublicDescription)
+	err := row.Scan(&rawID, &c.Reporter, &c.SourceRoom, &c.DMRoom, &c.CaseRoom, &c.Stage, &c.Handler, &created, &updated, &closed, &c.GHSAID, &c.GHSAURL, &c.ForkName, &c.ForkURL, &c.Affected, &c.Patched, &c.Severity, &c.PublicSummary, &c.Credit, &c.CVEID, &c.ReporterGitHub, &c.PublicDescription, &c.Channel, &c.ReportGHSA, &c.GHSARepo)
 	if errors.Is(err, sql.ErrNoRows) {
 		return nil, ErrNotFound
 	} else if err != nil {
@@ -180,9 +186,23 @@ func (s *Store) SetStage(ctx context.Context, caseID disclosure.CaseID, stage di
 	return s.updateCase(ctx, caseID, `stage = $2, handler = $3, updated_at = $4, closed_at = COALESCE($5, closed_at)`, stage, handler, millis(now), closed)
 }
 
-// SetAdvisory records the case's GitHub advisory.
-func (s *Store) SetAdvisory(ctx context.Context, caseID disclosure.CaseID, ghsaID, url string, now time.Time) error {
-	return s.updateCase(ctx, caseID, `ghsa_id = $2, ghsa_url = $3, updated_at = $4`, ghsaID, url, millis(now))
+// SetAdvisory records the case's GitHub advisory and its repository.
+func (s *Store) SetAdvisory(ctx context.Context, caseID disclosure.CaseID, ghsaID, url, repo string, now time.Time) error {
+	return s.updateCase(ctx, caseID, `ghsa_id = $2, ghsa_url = $3, ghsa_repo = $4, updated_at = $5`, ghsaID, url, repo, millis(now))
+}
+
+// SetReport marks a new case as opened by a GitHub private vulnerability
+// report, which is its advisory. A second case for the same report is
+// refused by the unique index.
+func (s *Store) SetReport(ctx context.Context, caseID disclosure.CaseID, ghsaID, url, repo string, now time.Time) error {
+	return s.updateCase(ctx, caseID, `channel = $2, report_ghsa = $3, ghsa_id = $3, ghsa_url = $4, ghsa_repo = $5, updated_at = $6`,
+		disclosure.ChannelGitHub, ghsaID, url, repo, millis(now))
+}
+
+// CaseByAdvisory returns the case whose advisory, or whose opening
+// report, is ghsaID, or ErrNotFound.
+func (s *Store) CaseByAdvisory(ctx context.Context, ghsaID string) (*Case, error) {
+	return scanCase(s.db.QueryRow(ctx, `SELECT `+caseColumns+` FROM cases WHERE ghsa_id = $1 OR report_ghsa = $1 ORDER BY ghsa_id = $1 DESC LIMIT 1`, ghsaID))
 }
 
 // SetFork records the advisory's temporary private fork.

@@ -24,6 +24,11 @@ const (
 	KindAdvisoryCVE          = "github.cve"
 	KindAdvisoryPublish      = "github.publish"
 	KindAdvisoryUpdate       = "github.update"
+	// KindAdvisoryState changes the advisory's state (accept or close a
+	// private report).
+	KindAdvisoryState = "github.state"
+	// KindAdvisoryMove drafts the advisory in another repository.
+	KindAdvisoryMove = "github.move"
 )
 
 // AdvisoryEffect is a GitHub operation on a case's advisory. Answers go
@@ -43,6 +48,13 @@ type AdvisoryEffect struct {
 	// The public text; team text, dropped from the outbox once delivered.
 	Summary     string `json:"summary,omitempty"`
 	Description string `json:"description,omitempty"`
+	// State is the advisory's new state.
+	State string `json:"state,omitempty"`
+	// Repository is where a move drafts the advisory anew; FromGHSA in
+	// From is the advisory it replaces.
+	Repository string `json:"repository,omitempty"`
+	From       string `json:"from,omitempty"`
+	FromGHSA   string `json:"from_ghsa,omitempty"`
 }
 
 // Target names a room, either directly or as a room that may only exist by

@@ -279,3 +279,44 @@ func TestADeliveredMessageLeavesNoTextInTheOutbox(t *testing.T) {
 		t.Errorf("%d finished effects keep the team's text (%v)", n, err)
 	}
 }
+
+// A GitHub user's private reports are each a case; a report is one case.
+func TestAGitHubReportIsOneCaseAndItsReporterMayHaveMore(t *testing.T) {
+	s, _ := openTest(t)
+	ctx := context.Background()
+	gh := disclosure.GitHubPerson("octocat")
+	open := func(ghsa string) error {
+		return s.Tx(ctx, func(ctx context.Context) error {
+			c, err := s.CreateCase(ctx, gh, "", "", t0)
+			if err != nil {
+				return err
+			}
+			return s.SetReport(ctx, c.ID, ghsa, "https://github.com/o/r/security/advisories/"+ghsa, "o/r", t0)
+		})
+	}
+	if err := open("GHSA-2222-3333-4444"); err != nil {
+		t.Fatal(err)
+	}
+	if err := open("GHSA-5555-6666-7777"); err != nil {
+		t.Errorf("a second report by the same GitHub user was refused: %v", err)
+	}
+	if err := open("GHSA-2222-3333-4444"); err == nil {
+		t.Error("a second case for the same report was accepted")
+	}
+	c, err := s.CaseByAdvisory(ctx, "GHSA-5555-6666-7777")
+	if err != nil || c.Channel != disclosure.ChannelGitHub || c.ReportGHSA != "GHSA-5555-6666-7777" || c.GHSARepo != "o/r" || c.ID.Seq != 2 {
+		t.Fatalf("case of the second report: %+v, %v", c, err)
+	}
+	// Moved on: found by its advisory, and still by the report that opened it.
+	if err := s.SetAdvisory(ctx, c.ID, "GHSA-8888-9999-cccc", "https://github.com/o/s/security/advisories/GHSA-8888-9999-cccc", "o/s", t0); err != nil {
+		t.Fatal(err)
+	}
+	for _, id := range []string{"GHSA-8888-9999-cccc", "GHSA-5555-6666-7777"} {
+		if got, err := s.CaseByAdvisory(ctx, id); err != nil || got.ID != c.ID {
+			t.Errorf("CaseByAdvisory(%s) = %+v, %v", id, got, err)
+		}
+	}
+	if _, err := s.CaseByAdvisory(ctx, "GHSA-xxxx-xxxx-xxxx"); !errors.Is(err, ErrNotFound) {
+		t.Errorf("an unknown advisory: %v", err)
+	}
+}

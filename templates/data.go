@@ -69,6 +69,9 @@ type (
 		Team                     []string
 		AcknowledgeBy, RespondBy time.Time
 		UpdateInterval           string
+		// AdvisoryURL, for a GitHub private report, is where the reporter
+		// is: the room is the team's alone.
+		GitHubReporter, AdvisoryURL string
 	}
 )
 
@@ -91,6 +94,8 @@ type (
 		CaseID      string
 		End         time.Time
 		Late, Today bool
+		// AdvisoryURL links the advisory, for cases reported on GitHub.
+		AdvisoryURL string
 	}
 	// EscalationDM escalates a missed promise to one person.
 	EscalationDM struct {
@@ -99,6 +104,8 @@ type (
 		Late, Repeat                   bool
 		// By names the reporter's !escalate, if that is what fired it.
 		ByReporter bool
+		// AdvisoryURL links the advisory, for cases reported on GitHub.
+		AdvisoryURL string
 	}
 	// EscalationTeam escalates a missed promise to the team room.
 	EscalationTeam struct {
@@ -106,6 +113,8 @@ type (
 		DueAt, MeantFor time.Time
 		Late, Repeat    bool
 		ByReporter      bool
+		// AdvisoryURL links the advisory, for cases reported on GitHub.
+		AdvisoryURL string
 	}
 	// NotTeam refuses a team command to someone not on the team.
 	NotTeam struct{ Prefix string }
@@ -122,6 +131,9 @@ type (
 		CaseID, Reporter         string
 		AcknowledgeBy, RespondBy time.Time
 		Suggested                string
+		// For a GitHub private report: the reporter's login, the repository
+		// and the advisory (never the report's text).
+		GitHubReporter, Repository, GHSAID, AdvisoryURL string
 	}
 )
 
@@ -175,6 +187,19 @@ type (
 	}
 	// GitHubRefused says GitHub refused a request for good.
 	GitHubRefused struct{ CaseID, Message string }
+	// AdvisoryClosedOnGitHub tells the team room a private report was
+	// closed on github.com, which ended its case.
+	AdvisoryClosedOnGitHub struct{ CaseID, GHSAID, URL string }
+	// AdvisoryStateChanged says secbot changed the advisory's state on
+	// GitHub (a private report accepted: draft; closed).
+	AdvisoryStateChanged struct{ CaseID, GHSAID, URL, State string }
+	// AdvisoryMoved links the case's advisory in its new repository.
+	AdvisoryMoved struct{ CaseID, GHSAID, URL, From, To, OldGHSAID string }
+	// GitHubWatchFailing tells the team room that watching for private
+	// reports fails, and what to fix when it is theirs to fix.
+	GitHubWatchFailing struct{ Reason string }
+	// GitHubWatchRecovered tells the team room watching works again.
+	GitHubWatchRecovered struct{}
 )
 
 // Answers to commands.
@@ -300,6 +325,11 @@ func (TeamChanged) Template() string                 { return "team_changed" }
 func (GitHubParked) Template() string                { return "github_parked" }
 func (IntakeBurst) Template() string                 { return "intake_burst" }
 func (PublishedAfterReject) Template() string        { return "published_after_reject" }
+func (AdvisoryClosedOnGitHub) Template() string      { return "advisory_closed_on_github" }
+func (AdvisoryStateChanged) Template() string        { return "advisory_state_changed" }
+func (AdvisoryMoved) Template() string               { return "advisory_moved" }
+func (GitHubWatchFailing) Template() string          { return "github_watch_failing" }
+func (GitHubWatchRecovered) Template() string        { return "github_watch_recovered" }
 func (Refused) Template() string                     { return "refused" }
 func (Usage) Template() string                       { return "usage" }
 func (Help) Template() string                        { return "help" }
@@ -320,7 +350,8 @@ func All() []Data {
 		Announced{}, EmbargoAnswered{}, EmbargoReminder{}, EscalationDM{}, EscalationTeam{}, NotTeam{}, Reminder{},
 		TeamNewCase{}, AdvisoryCollaboratorAdded{}, AdvisoryCollaboratorRemoved{}, AdvisoryCreated{},
 		AdvisoryCVERequested{}, AdvisoryForkReady{}, AdvisoryPublished{}, AdvisoryUpdated{}, Announcement{},
-		GitHubFailing{}, GitHubRecovered{}, GitHubRefused{}, TeamRoomUnencrypted{}, TeamChanged{}, GitHubParked{}, IntakeBurst{}, PublishedAfterReject{}, Refused{}, Usage{}, Help{}, CaseList{}, CaseStatus{},
+		GitHubFailing{}, GitHubRecovered{}, GitHubRefused{}, TeamRoomUnencrypted{}, TeamChanged{}, GitHubParked{}, IntakeBurst{}, PublishedAfterReject{},
+		AdvisoryClosedOnGitHub{}, AdvisoryStateChanged{}, AdvisoryMoved{}, GitHubWatchFailing{}, GitHubWatchRecovered{}, Refused{}, Usage{}, Help{}, CaseList{}, CaseStatus{},
 		ReporterStatus{}, Contacts{}, Stats{}, Done{}, IdentityChanged{}, ReporterNewDevice{},
 	}
 }

@@ -7,7 +7,9 @@ package ghsatest
 
 import (
 	"context"
+	"crypto/sha256"
 	_ "embed"
+	"encoding/hex"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -18,6 +20,7 @@ import (
 	"net/http/httptest"
 	"regexp"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -33,7 +36,10 @@ var description []byte
 
 // Options set up the stand-in's world.
 type Options struct {
-	Owner, Repo string
+	// Owner/Repo is the first repository; Repositories (owner/name) are
+	// more. An owner is an organization whose advisories can be listed.
+	Owner, Repo  string
+	Repositories []string
 	// Public makes the repository public (CVE requests need that).
 	Public bool
 	// Users are the GitHub logins that exist.
@@ -43,6 +49,11 @@ type Options struct {
 	Token string
 	// ForkDelay is how long a temporary private fork takes to appear.
 	ForkDelay time.Duration
+	// Now is the stand-in's clock for the times it records (time.Now if
+	// nil), so a test with a fake clock can measure from created_at.
+	Now func() time.Time
+	// Installations are the GitHub App's installation IDs by owner.
+	Installations map[string]int64
 }
 
 // Fault is an injected answer: a status (with headers and body), or a
@@ -61,14 +72,29 @@ type Server struct {
 	srv    *httptest.Server
 
 	mu         sync.Mutex
+	repos      map[string]bool // full names, lower case
 	advisories map[string]map[string]any
+	repoOf     map[string]string // GHSA ID → owner/name
 	order      []string
 	forks      map[string]time.Time // full name → when it exists
 	faults     []Fault
 	violations []string
-	requests   []string
-	appTokens  map[string]bool
+	requests   []Request
+	appTokens  map[string]string // token → the owner it was issued for
+	rateLeft   int
+	rateReset  time.Time
 }
+
+// Request is one request the stand-in answered.
+type Request struct {
+	Method, Path, Query string
+	Status              int
+	// Token is the credential it carried (the App's tokens differ by owner).
+	Token string
+}
+
+// RateLimit is the primary rate limit the stand-in counts down, per hour.
+const RateLimit = 5000
 
 // New starts the stand-in on 127.0.0.1 (a random port if addr is "").
 func New(opts Options, addr string) (*Server, error) {
@@ -82,7 +108,14 @@ func New(opts Options, addr string) (*Server, error) {
 	if err != nil {
 		return nil, err
 	}
-	s := &Server{opts: opts, router: router, advisories: map[string]map[string]any{}, forks: map[string]time.Time{}, appTokens: map[string]bool{}}
+	if opts.Now == nil {
+		opts.Now = time.Now
+	}
+	s := &Server{opts: opts, router: router, advisories: map[string]map[string]any{}, repoOf: map[string]string{}, forks: map[string]time.Time{},
+		appTokens: map[string]string{}, repos: map[string]bool{}}
+	for _, r := range append([]string{opts.Owner + "/" + opts.Repo}, opts.Repositories...) {
+		s.repos[strings.ToLower(r)] = true
+	}
 	if addr == "" {
 		addr = "127.0.0.1:0"
 	}
@@ -123,16 +156,101 @@ func (s *Server) Requests(method, prefix string) int {
 	defer s.mu.Unlock()
 	n := 0
 	for _, r := range s.requests {
-		if strings.HasPrefix(r, method+" "+prefix) {
+		if r.Method == method && strings.HasPrefix(r.Path, prefix) {
 			n++
 		}
 	}
 	return n
 }
 
+// Log returns every request answered so far, in order.
+func (s *Server) Log() []Request {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return slices.Clone(s.requests)
+}
+
+// Responses counts the answers of a status (0: any) to requests of a
+// method (""; any) whose path starts with prefix.
+func (s *Server) Responses(method, prefix string, status int) int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	n := 0
+	for _, r := range s.requests {
+		if (method == "" || r.Method == method) && strings.HasPrefix(r.Path, prefix) && (status == 0 || r.Status == status) {
+			n++
+		}
+	}
+	return n
+}
+
+// Report is a private vulnerability report, as a GitHub user files it
+// with "Report a vulnerability".
+type Report struct {
+	// Repository is owner/name (the first repository if empty).
+	Repository string
+	// Reporter is the submitting user's login.
+	Reporter string
+	// Summary and Description are the reporter's words.
+	Summary, Description string
+	// CreatedAt is when it was filed (now if zero).
+	CreatedAt time.Time
+}
+
+// AddReport files a private vulnerability report: an advisory in state
+// triage authored by the reporter. It returns its GHSA ID.
+func (s *Server) AddReport(r Report) string {
+	if r.Repository == "" {
+		r.Repository = s.opts.Owner + "/" + s.opts.Repo
+	}
+	if r.CreatedAt.IsZero() {
+		r.CreatedAt = s.opts.Now()
+	}
+	adv := s.newAdvisory(r.Repository, map[string]any{"summary": r.Summary, "description": r.Description}, r.CreatedAt)
+	adv["state"] = "triage"
+	adv["author"] = user(r.Reporter)
+	adv["submission"] = map[string]any{"accepted": false}
+	adv["credits_detailed"] = []any{map[string]any{"user": user(r.Reporter), "type": "reporter", "state": "accepted"}}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.store(r.Repository, adv)
+	return adv["ghsa_id"].(string)
+}
+
+// SetState changes an advisory's state as a maintainer would on
+// github.com (accept a report: draft; close; publish).
+func (s *Server) SetState(ghsaID, state string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	adv, ok := s.advisories[ghsaID]
+	if !ok {
+		panic("ghsatest: no advisory " + ghsaID)
+	}
+	s.setState(adv, state)
+	adv["updated_at"] = s.timestamp()
+}
+
+func (s *Server) setState(adv map[string]any, state any) {
+	adv["state"] = state
+	now := s.timestamp()
+	switch state {
+	case "published":
+		adv["published_at"] = now
+	case "closed":
+		adv["closed_at"] = now
+	case "draft":
+		if adv["submission"] != nil {
+			adv["submission"] = map[string]any{"accepted": true}
+		}
+	}
+}
+
+func (s *Server) timestamp() string { return s.opts.Now().UTC().Format(time.RFC3339) }
+
 // Advisory is a snapshot of a stored advisory.
 type Advisory struct {
 	GHSAID             string
+	Repository         string
 	Summary            string
 	Description        string
 	State              string
@@ -151,7 +269,7 @@ func (s *Server) Advisories() []Advisory {
 	out := make([]Advisory, 0, len(s.order))
 	for _, id := range s.order {
 		a := s.advisories[id]
-		adv := Advisory{GHSAID: id, Summary: str(a["summary"]), Description: str(a["description"]), State: str(a["state"]), CVEID: str(a["cve_id"]), Severity: str(a["severity"])}
+		adv := Advisory{GHSAID: id, Repository: s.repoOf[id], Summary: str(a["summary"]), Description: str(a["description"]), State: str(a["state"]), CVEID: str(a["cve_id"]), Severity: str(a["severity"])}
 		for _, u := range a["collaborating_users"].([]any) {
 			adv.CollaboratingUsers = append(adv.CollaboratingUsers, str(u.(map[string]any)["login"]))
 		}
@@ -177,8 +295,14 @@ func str(v any) string {
 func (s *Server) serve(w http.ResponseWriter, r *http.Request) {
 	body, _ := io.ReadAll(io.LimitReader(r.Body, 1<<20))
 	r.Body = io.NopCloser(strings.NewReader(string(body)))
+	rec := &recorder{ResponseWriter: w, status: http.StatusOK}
+	defer func() {
+		s.mu.Lock()
+		s.requests = append(s.requests, Request{Method: r.Method, Path: r.URL.Path, Query: r.URL.RawQuery, Status: rec.status, Token: bearerOf(r)})
+		s.mu.Unlock()
+	}()
+	w = rec
 	s.mu.Lock()
-	s.requests = append(s.requests, r.Method+" "+r.URL.Path)
 	var fault *Fault
 	if len(s.faults) > 0 {
 		f := s.faults[0]
@@ -210,17 +334,57 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request) {
 	s.handle(w, r, body)
 }
 
+type recorder struct {
+	http.ResponseWriter
+	status int
+}
+
+func (r *recorder) WriteHeader(status int) {
+	r.status = status
+	r.ResponseWriter.WriteHeader(status)
+}
+
+func bearerOf(r *http.Request) string {
+	auth := r.Header.Get("Authorization")
+	return strings.TrimSpace(strings.TrimPrefix(strings.TrimPrefix(auth, "Bearer"), "token"))
+}
+
+// rate counts a request against the primary rate limit, as GitHub does
+// for every answer but a 304, and sets its headers.
+func (s *Server) rate(w http.ResponseWriter, notModified bool) {
+	s.mu.Lock()
+	now := s.opts.Now()
+	if !now.Before(s.rateReset) {
+		s.rateLeft, s.rateReset = RateLimit, now.Truncate(time.Hour).Add(time.Hour)
+	}
+	if !notModified && s.rateLeft > 0 {
+		s.rateLeft--
+	}
+	left, reset := s.rateLeft, s.rateReset
+	s.mu.Unlock()
+	w.Header().Set("X-RateLimit-Limit", fmt.Sprint(RateLimit))
+	w.Header().Set("X-RateLimit-Remaining", fmt.Sprint(left))
+	w.Header().Set("X-RateLimit-Reset", fmt.Sprint(reset.Unix()))
+	w.Header().Set("X-RateLimit-Resource", "core")
+}
+
 // validate checks the request against GitHub's description and the
 // stand-in's token; it returns a status and message for a rejection.
 func (s *Server) validate(r *http.Request, body []byte) (int, string) {
-	auth := r.Header.Get("Authorization")
-	token := strings.TrimSpace(strings.TrimPrefix(strings.TrimPrefix(auth, "Bearer"), "token"))
-	isAppJWT := strings.HasPrefix(r.URL.Path, "/app/")
+	token := bearerOf(r)
+	isAppJWT := strings.HasPrefix(r.URL.Path, "/app/") || strings.HasSuffix(r.URL.Path, "/installation")
 	s.mu.Lock()
-	okToken := token != "" && (token == s.opts.Token || s.appTokens[token])
+	_, isAppToken := s.appTokens[token]
+	okToken := token != "" && (token == s.opts.Token || isAppToken)
 	s.mu.Unlock()
 	if !isAppJWT && !okToken {
 		return http.StatusUnauthorized, "Bad credentials"
+	}
+	if owner := s.appTokenOwner(token); owner != "" {
+		// An installation's token reaches only its own account's repositories.
+		if parts := strings.Split(r.URL.Path, "/"); len(parts) > 2 && (parts[1] == "repos" || parts[1] == "orgs") && !strings.EqualFold(parts[2], owner) {
+			return http.StatusNotFound, "Not Found"
+		}
 	}
 	if isAppJWT && strings.Count(token, ".") != 2 {
 		return http.StatusUnauthorized, "A JSON web token could not be decoded"
@@ -249,6 +413,12 @@ func (s *Server) validate(r *http.Request, body []byte) (int, string) {
 		return http.StatusUnprocessableEntity, "Invalid request. " + msg
 	}
 	return 0, ""
+}
+
+func (s *Server) appTokenOwner(token string) string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.appTokens[token]
 }
 
 func oneLine(s string) string { return strings.Join(strings.Fields(s), " ") }
@@ -290,18 +460,85 @@ func writeJSON(w http.ResponseWriter, status int, v any) {
 	_ = json.NewEncoder(w).Encode(v)
 }
 
-func (s *Server) repoPath() string { return "/repos/" + s.opts.Owner + "/" + s.opts.Repo }
+// advisoriesPath matches a repository's advisories and what follows.
+var advisoriesPath = regexp.MustCompile(`^/repos/([^/]+)/([^/]+)/security-advisories(?:/([^/]+))?(?:/([^/]+))?$`)
 
 func (s *Server) handle(w http.ResponseWriter, r *http.Request, body []byte) {
 	path := r.URL.Path
-	base := s.repoPath() + "/security-advisories"
+	if r.Method != http.MethodGet || !strings.HasSuffix(path, "/security-advisories") {
+		s.rate(w, false) // a listing counts itself: a 304 is free
+	}
+	if m := advisoriesPath.FindStringSubmatch(path); m != nil {
+		repo := m[1] + "/" + m[2]
+		if !s.hasRepo(repo) {
+			writeError(w, http.StatusNotFound, "Not Found", nil)
+			return
+		}
+		if m[3] == "" {
+			switch r.Method {
+			case http.MethodPost:
+				s.create(w, repo, body)
+			case http.MethodGet:
+				s.list(w, r, func(id string) bool { return strings.EqualFold(s.repoOf[id], repo) })
+			default:
+				writeError(w, http.StatusNotFound, "Not Found", nil)
+			}
+			return
+		}
+		s.mu.Lock()
+		adv, ok := s.advisories[m[3]]
+		ok = ok && strings.EqualFold(s.repoOf[m[3]], repo)
+		s.mu.Unlock()
+		if !ok {
+			writeError(w, http.StatusNotFound, "Not Found", nil)
+			return
+		}
+		switch {
+		case m[4] == "" && r.Method == http.MethodGet:
+			s.mu.Lock()
+			defer s.mu.Unlock()
+			writeJSON(w, http.StatusOK, adv)
+		case m[4] == "" && r.Method == http.MethodPatch:
+			s.update(w, adv, body)
+		case m[4] == "cve":
+			s.requestCVE(w, adv)
+		case m[4] == "forks":
+			s.fork(w, repo, adv)
+		default:
+			writeError(w, http.StatusNotFound, "Not Found", nil)
+		}
+		return
+	}
 	switch {
 	case r.Method == http.MethodPost && strings.HasPrefix(path, "/app/installations/"):
+		var installation int64
+		_, _ = fmt.Sscanf(strings.TrimPrefix(path, "/app/installations/"), "%d", &installation)
+		owner := ""
+		for o, id := range s.opts.Installations {
+			if id == installation {
+				owner = o
+			}
+		}
 		token := fmt.Sprintf("ghs_stand_in_%d", rand.Int64())
 		s.mu.Lock()
-		s.appTokens[token] = true
+		s.appTokens[token] = owner
 		s.mu.Unlock()
 		writeJSON(w, http.StatusCreated, map[string]any{"token": token, "expires_at": time.Now().Add(time.Hour).UTC().Format(time.RFC3339)})
+	case r.Method == http.MethodGet && (strings.HasPrefix(path, "/orgs/") || strings.HasPrefix(path, "/users/")) && strings.HasSuffix(path, "/installation"):
+		owner := strings.Split(path, "/")[2]
+		id, ok := s.opts.Installations[owner]
+		if !ok {
+			writeError(w, http.StatusNotFound, "Not Found", nil)
+			return
+		}
+		writeJSON(w, http.StatusOK, map[string]any{"id": id, "account": user(owner), "app_id": 1, "target_type": "Organization"})
+	case r.Method == http.MethodGet && strings.HasPrefix(path, "/orgs/") && strings.HasSuffix(path, "/security-advisories"):
+		org := strings.Split(path, "/")[2]
+		if !s.hasOrg(org) {
+			writeError(w, http.StatusNotFound, "Not Found", nil)
+			return
+		}
+		s.list(w, r, func(id string) bool { return strings.EqualFold(strings.Split(s.repoOf[id], "/")[0], org) })
 	case r.Method == http.MethodGet && strings.HasPrefix(path, "/users/"):
 		login := strings.TrimPrefix(path, "/users/")
 		if !s.userExists(login) {
@@ -311,36 +548,26 @@ func (s *Server) handle(w http.ResponseWriter, r *http.Request, body []byte) {
 		writeJSON(w, http.StatusOK, user(login))
 	case r.Method == http.MethodGet && strings.HasPrefix(path, "/repos/") && strings.Count(path, "/") == 3:
 		s.getRepo(w, path)
-	case path == base && r.Method == http.MethodPost:
-		s.create(w, body)
-	case path == base && r.Method == http.MethodGet:
-		s.list(w, r)
-	case strings.HasPrefix(path, base+"/"):
-		rest := strings.Split(strings.TrimPrefix(path, base+"/"), "/")
-		s.mu.Lock()
-		adv, ok := s.advisories[rest[0]]
-		s.mu.Unlock()
-		if !ok {
-			writeError(w, http.StatusNotFound, "Not Found", nil)
-			return
-		}
-		switch {
-		case len(rest) == 1 && r.Method == http.MethodGet:
-			s.mu.Lock()
-			defer s.mu.Unlock()
-			writeJSON(w, http.StatusOK, adv)
-		case len(rest) == 1 && r.Method == http.MethodPatch:
-			s.update(w, adv, body)
-		case len(rest) == 2 && rest[1] == "cve":
-			s.requestCVE(w, adv)
-		case len(rest) == 2 && rest[1] == "forks":
-			s.fork(w, adv)
-		default:
-			writeError(w, http.StatusNotFound, "Not Found", nil)
-		}
 	default:
 		writeError(w, http.StatusNotFound, "Not Found", nil)
 	}
+}
+
+func (s *Server) hasRepo(full string) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.repos[strings.ToLower(full)]
+}
+
+func (s *Server) hasOrg(org string) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for r := range s.repos {
+		if strings.HasPrefix(r, strings.ToLower(org)+"/") {
+			return true
+		}
+	}
+	return false
 }
 
 func (s *Server) userExists(login string) bool {
@@ -361,7 +588,7 @@ func (s *Server) getRepo(w http.ResponseWriter, path string) {
 	ready, isFork := s.forks[full]
 	s.mu.Unlock()
 	switch {
-	case full == s.opts.Owner+"/"+s.opts.Repo:
+	case s.hasRepo(full):
 		writeJSON(w, http.StatusOK, s.repo(full, !s.opts.Public))
 	case isFork && time.Now().After(ready):
 		writeJSON(w, http.StatusOK, s.repo(full, true))
@@ -394,7 +621,7 @@ func newGHSAID() string {
 	return "GHSA-" + part() + "-" + part() + "-" + part()
 }
 
-func (s *Server) create(w http.ResponseWriter, body []byte) {
+func (s *Server) create(w http.ResponseWriter, repo string, body []byte) {
 	var req map[string]any
 	if err := json.Unmarshal(body, &req); err != nil {
 		writeError(w, http.StatusBadRequest, "Problems parsing JSON", nil)
@@ -403,23 +630,34 @@ func (s *Server) create(w http.ResponseWriter, body []byte) {
 	if !s.checkRules(w, req) {
 		return
 	}
+	adv := s.newAdvisory(repo, req, s.opts.Now())
+	s.mu.Lock()
+	s.store(repo, adv)
+	s.mu.Unlock()
+	writeJSON(w, http.StatusCreated, adv)
+}
+
+func (s *Server) newAdvisory(repo string, req map[string]any, created time.Time) map[string]any {
 	id := newGHSAID()
-	now := time.Now().UTC().Format(time.RFC3339)
-	adv := map[string]any{
-		"ghsa_id": id, "cve_id": nil, "url": "https://api.github.com" + s.repoPath() + "/security-advisories/" + id,
-		"html_url": "https://github.com/" + s.opts.Owner + "/" + s.opts.Repo + "/security/advisories/" + id,
+	at := created.UTC().Format(time.RFC3339)
+	return map[string]any{
+		"ghsa_id": id, "cve_id": nil, "url": "https://api.github.com/repos/" + repo + "/security-advisories/" + id,
+		"html_url": "https://github.com/" + repo + "/security/advisories/" + id,
 		"summary":  req["summary"], "description": req["description"], "severity": req["severity"],
 		"author": user("secbot"), "publisher": nil, "identifiers": []any{map[string]any{"type": "GHSA", "value": id}},
-		"state": "draft", "created_at": now, "updated_at": now, "published_at": nil, "closed_at": nil, "withdrawn_at": nil,
+		"state": "draft", "created_at": at, "updated_at": at, "published_at": nil, "closed_at": nil, "withdrawn_at": nil,
 		"submission": nil, "vulnerabilities": orEmpty(req["vulnerabilities"]), "cvss": nil, "cwes": []any{},
 		"cwe_ids": orEmpty(req["cwe_ids"]), "credits": orEmpty(req["credits"]), "credits_detailed": []any{},
 		"collaborating_users": []any{}, "collaborating_teams": []any{}, "private_fork": nil,
 	}
-	s.mu.Lock()
+}
+
+// store keeps a new advisory; the caller holds mu.
+func (s *Server) store(repo string, adv map[string]any) {
+	id := adv["ghsa_id"].(string)
 	s.advisories[id] = adv
+	s.repoOf[id] = repo
 	s.order = append(s.order, id)
-	s.mu.Unlock()
-	writeJSON(w, http.StatusCreated, adv)
 }
 
 func orEmpty(v any) any {
@@ -429,17 +667,76 @@ func orEmpty(v any) any {
 	return v
 }
 
-func (s *Server) list(w http.ResponseWriter, r *http.Request) {
-	state := r.URL.Query().Get("state")
+// list answers a listing of the advisories that match: filtered by state,
+// sorted (created, updated or published; desc by default), a page of
+// per_page after the cursor, with GitHub's Link header and an ETag that a
+// conditional request with If-None-Match turns into a 304.
+func (s *Server) list(w http.ResponseWriter, r *http.Request, match func(id string) bool) {
+	q := r.URL.Query()
+	state := q.Get("state")
+	sortBy := q.Get("sort")
+	if sortBy == "" {
+		sortBy = "created"
+	}
+	perPage := 30
+	if n, err := strconv.Atoi(q.Get("per_page")); err == nil && n > 0 && n <= 100 {
+		perPage = n
+	}
 	s.mu.Lock()
-	defer s.mu.Unlock()
-	out := []any{}
-	for _, id := range s.order {
-		if a := s.advisories[id]; state == "" || a["state"] == state {
-			out = append(out, a)
+	var ids []string
+	for i := len(s.order) - 1; i >= 0; i-- {
+		id := s.order[i]
+		if a := s.advisories[id]; match(id) && (state == "" || a["state"] == state) {
+			ids = append(ids, id)
 		}
 	}
-	writeJSON(w, http.StatusOK, out)
+	// Newest first, stably: the order of creation breaks ties.
+	slices.SortStableFunc(ids, func(a, b string) int {
+		return strings.Compare(str(s.advisories[b][sortBy+"_at"]), str(s.advisories[a][sortBy+"_at"]))
+	})
+	if q.Get("direction") == "asc" {
+		slices.Reverse(ids)
+	}
+	if after := q.Get("after"); after != "" {
+		i := slices.Index(ids, after)
+		if i < 0 {
+			s.mu.Unlock()
+			writeError(w, http.StatusBadRequest, "Invalid cursor", nil)
+			return
+		}
+		ids = ids[i+1:]
+	}
+	next := ""
+	if len(ids) > perPage {
+		ids = ids[:perPage]
+		next = ids[len(ids)-1]
+	}
+	out := []any{}
+	for _, id := range ids {
+		out = append(out, s.advisories[id])
+	}
+	body, _ := json.Marshal(out)
+	s.mu.Unlock()
+	notModified := false
+	if next != "" {
+		u := *r.URL
+		nq := u.Query()
+		nq.Set("after", next)
+		u.RawQuery = nq.Encode()
+		w.Header().Set("Link", fmt.Sprintf(`<%s%s>; rel="next"`, s.srv.URL, u.RequestURI()))
+	}
+	sum := sha256.Sum256(append(body, next...))
+	etag := `"` + hex.EncodeToString(sum[:8]) + `"`
+	w.Header().Set("ETag", etag)
+	notModified = r.Header.Get("If-None-Match") == etag
+	s.rate(w, notModified)
+	if notModified {
+		w.WriteHeader(http.StatusNotModified)
+		return
+	}
+	w.Header().Set("Content-Type", "application/json; charset=utf-8")
+	w.WriteHeader(http.StatusOK)
+	_, _ = w.Write(append(body, '\n'))
 }
 
 // checkRules applies what GitHub enforces beyond the schema; it answers
@@ -489,15 +786,12 @@ func (s *Server) update(w http.ResponseWriter, adv map[string]any, body []byte) 
 		case "credits":
 			adv[k] = v
 		case "state":
-			adv[k] = v
-			if v == "published" {
-				adv["published_at"] = time.Now().UTC().Format(time.RFC3339)
-			}
+			s.setState(adv, v)
 		default:
 			adv[k] = v
 		}
 	}
-	adv["updated_at"] = time.Now().UTC().Format(time.RFC3339)
+	adv["updated_at"] = s.timestamp()
 	if adv["state"] == "published" {
 		// Not GitHub's rule but secbot's: the world must never read a case
 		// ID (or how many reports came in that year) in an advisory.
@@ -525,10 +819,10 @@ func (s *Server) requestCVE(w http.ResponseWriter, adv map[string]any) {
 	writeJSON(w, http.StatusAccepted, map[string]any{})
 }
 
-func (s *Server) fork(w http.ResponseWriter, adv map[string]any) {
+func (s *Server) fork(w http.ResponseWriter, repo string, adv map[string]any) {
 	s.mu.Lock()
 	id := adv["ghsa_id"].(string)
-	full := s.opts.Owner + "/" + s.opts.Repo + "-" + strings.ToLower(id)
+	full := repo + "-" + strings.ToLower(id)
 	if _, ok := s.forks[full]; !ok {
 		s.forks[full] = time.Now().Add(s.opts.ForkDelay)
 	}

@@ -8,12 +8,14 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"time"
 
 	"maunium.net/go/mautrix/event"
 	"maunium.net/go/mautrix/id"
 
+	"github.com/enarx/secbot/ghsa/ghsatest"
 	"github.com/enarx/secbot/internal/matrixtest"
 	"github.com/enarx/secbot/internal/testbed"
 )
@@ -44,7 +46,7 @@ func demo() error {
 	defer bed.Close()
 	// GitHub cannot be reached from here: a local stand-in that checks every
 	// request against GitHub's OpenAPI description plays its part.
-	gh, err := testbed.NewGitHub(true, "rita-gh")
+	gh, err := testbed.NewGitHubWith([]string{"enarx/docs"}, "rita-gh", "gary-gh")
 	if err != nil {
 		return err
 	}
@@ -52,9 +54,9 @@ func demo() error {
 	say("GitHub is played by a local stand-in at %s (not GitHub itself; it validates every request against GitHub's OpenAPI description).", gh.URL())
 	// The policy's days shrunk to seconds, so the timers show within a minute.
 	bot, err := bed.NewBot(ctx, "secbot", testbed.BotOptions{
-		GitHub: gh,
-		SLA:    map[string]string{"acknowledge": `"20s"`, "detailed_response": `"10m"`, "remind_before": `"10s"`, "repeat_every": `"30s"`},
-		Extra:  "\n[[escalation]]\nafter = \"0s\"\nnotify = \"coordinator\"\n[[escalation]]\nafter = \"15s\"\nnotify = \"backup\"\n[[escalation]]\nafter = \"30s\"\nnotify = \"team\"\n",
+		GitHub: gh, GitHubRepositories: []string{"enarx/enarx", "enarx/docs"}, PollEvery: "5s",
+		SLA:   map[string]string{"acknowledge": `"20s"`, "detailed_response": `"10m"`, "remind_before": `"10s"`, "repeat_every": `"30s"`},
+		Extra: "\n[[escalation]]\nafter = \"0s\"\nnotify = \"coordinator\"\n[[escalation]]\nafter = \"15s\"\nnotify = \"backup\"\n[[escalation]]\nafter = \"30s\"\nnotify = \"team\"\n",
 	})
 	if err != nil {
 		return err
@@ -159,6 +161,27 @@ func demo() error {
 		}
 	}
 	say("  +%2.0fs  the backup's turn has come and gone: %d escalation(s) reached the backup.", time.Since(start).Seconds(), backupDMs)
+	say("\nMeanwhile on GitHub: gary-gh files a private vulnerability report on enarx/docs with \"Report a vulnerability\".")
+	report := gh.AddReport(ghsatest.Report{Repository: "enarx/docs", Reporter: "gary-gh", Summary: "(the reporter's words: secbot never reads, stores or posts them)", CreatedAt: time.Now()})
+	notice, err := bed.Alice.WaitMessage(ctx, step, bed.TeamRoom, bot.UserID, report)
+	if err != nil {
+		return err
+	}
+	ghCase := caseIDPattern.FindString(notice.Content.AsMessage().Body)
+	say("  secbot's watcher (polling every 5 s here, with conditional requests) sees it: case %s, the team room told, a case room for the team.", ghCase)
+	if _, err := bed.Alice.Say(ctx, bed.TeamRoom, "!sec claim "+ghCase); err != nil {
+		return err
+	}
+	if _, err := bed.Alice.WaitMessage(ctx, step, bed.TeamRoom, bot.UserID, "Accepted the private report of **"+ghCase); err != nil {
+		return err
+	}
+	for _, adv := range gh.Advisories() {
+		if adv.GHSAID == report {
+			say("  the coordinator claims it from chat: GitHub stand-in: %s in %s is now %s (accepted); the acknowledgement is met.", adv.GHSAID, adv.Repository, adv.State)
+		}
+	}
+	say("  GitHub requests so far: %d, of which %d answered 304 Not Modified (free of rate limit); requests outside GitHub's description: %d.",
+		gh.Responses("", "", 0), gh.Responses("", "", 304), len(gh.Violations()))
 	labels := map[id.RoomID]string{dm: "reporter's DM with secbot", room: "private case room", bed.TeamRoom: "team room", coordinatorDM.RoomID: "coordinator's DM with secbot"}
 	transcript("What the reporter saw", rita, labels)
 	transcript("What the coordinator saw", bed.Alice, labels)
@@ -194,6 +217,7 @@ func showTrust(ctx context.Context, bed *testbed.Bed, bot *testbed.Bot, dir stri
 	say("A new device of %s that their identity never signed (as a hostile homeserver could add) sends `!sec list` in the team room:\n%s", bed.Bob.ID(), indent(body))
 	return nil
 }
+var caseIDPattern = regexp.MustCompile(`SR-\d{4}-\d{4,}`)
 
 func say(format string, args ...any) { fmt.Printf(format+"\n", args...) }
 

@@ -126,6 +126,11 @@ type BotOptions struct {
 	AnnounceRooms []id.RoomID
 	// GitHub, if set, is the stand-in the bot's advisories go to.
 	GitHub *ghsatest.Server
+	// GitHubRepositories and GitHubOrganizations, if set, replace the
+	// deprecated owner/repo with [github] repositories and organizations;
+	// PollEvery is [github] poll_every.
+	GitHubRepositories, GitHubOrganizations []string
+	PollEvery                               string
 	// HTTPListen, if set, serves /metrics and /healthz there.
 	HTTPListen string
 	// LogLevel is the bot's -log-level (info if empty).
@@ -142,6 +147,20 @@ const GitHubToken = "ghp_secbot_stand_in_token"
 // NewGitHub starts a GitHub stand-in for owner/repo with the given users.
 func NewGitHub(public bool, users ...string) (*ghsatest.Server, error) {
 	return ghsatest.New(ghsatest.Options{Owner: "enarx", Repo: "enarx", Public: public, Users: users, Token: GitHubToken, ForkDelay: 3 * time.Second}, "")
+}
+
+func tomlList(items []string) string {
+	quoted := make([]string, len(items))
+	for i, s := range items {
+		quoted[i] = fmt.Sprintf("%q", s)
+	}
+	return "[" + strings.Join(quoted, ", ") + "]"
+}
+
+// NewGitHubWith starts a GitHub stand-in for enarx/enarx and more
+// repositories (owner/name), with the given users.
+func NewGitHubWith(repos []string, users ...string) (*ghsatest.Server, error) {
+	return ghsatest.New(ghsatest.Options{Owner: "enarx", Repo: "enarx", Repositories: repos, Users: users, Token: GitHubToken, ForkDelay: 3 * time.Second}, "")
 }
 
 // Bot is one secbot process with its own account, database and log.
@@ -194,7 +213,17 @@ func (b *Bed) NewBot(ctx context.Context, name string, opts BotOptions) (*Bot, e
 		if err := os.WriteFile(filepath.Join(dir, "github-token"), []byte(GitHubToken+"\n"), 0o600); err != nil {
 			return nil, err
 		}
-		github = fmt.Sprintf("\n[github]\napi_url = %q\ntoken_file = \"github-token\"\nowner = \"enarx\"\nrepo = \"enarx\"\n", opts.GitHub.URL())
+		github = fmt.Sprintf("\n[github]\napi_url = %q\ntoken_file = \"github-token\"\n", opts.GitHub.URL())
+		if len(opts.GitHubRepositories) == 0 {
+			// The older tests' config: advisories only, no watching, so
+			// their injected faults meet the requests they mean.
+			github += "owner = \"enarx\"\nrepo = \"enarx\"\nwatch_reports = false\n"
+		} else {
+			github += "repositories = " + tomlList(opts.GitHubRepositories) + "\norganizations = " + tomlList(opts.GitHubOrganizations) + "\n"
+		}
+		if opts.PollEvery != "" {
+			github += fmt.Sprintf("poll_every = %q\n", opts.PollEvery)
+		}
 	}
 	teamRoom := b.TeamRoom
 	if opts.TeamRoom != "" {

@@ -21,7 +21,10 @@ const keep = {
   "/repos/{owner}/{repo}/security-advisories/{ghsa_id}": ["get", "patch"],
   "/repos/{owner}/{repo}/security-advisories/{ghsa_id}/cve": ["post"],
   "/repos/{owner}/{repo}/security-advisories/{ghsa_id}/forks": ["post"],
+  "/orgs/{org}/security-advisories": ["get"],
+  "/orgs/{org}/installation": ["get"],
   "/users/{username}": ["get"],
+  "/users/{username}/installation": ["get"],
   "/app/installations/{installation_id}/access_tokens": ["post"],
 };
 

@@ -1,0 +1,260 @@
+package ghsa
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"net/url"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/google/go-github/v60/github"
+	"github.com/jonboulle/clockwork"
+	"github.com/rs/zerolog"
+
+	"github.com/enarx/secbot/handlers"
+)
+
+// Watcher polls the watched repositories (or whole organizations) for
+// their advisories: private vulnerability reports (state triage) and state
+// changes. Each feed is asked conditionally (If-None-Match), so an
+// unchanged answer is a 304 that costs no rate limit, and sorted by
+// updated, newest first, so only pages with changes are read.
+type Watcher struct {
+	Client *Client
+	// Repositories are watched one by one, unless their owner is one of
+	// Organizations, which are watched whole with one feed each.
+	Repositories, Organizations []string
+	Every                       time.Duration
+	Clock                       clockwork.Clock
+	// Handle gets each changed page's advisories; an error leaves the feed
+	// as it was, so the next poll reads the page again.
+	Handle func(ctx context.Context, seen []handlers.GitHubAdvisory) error
+	// Health is told after each round: nil when every feed answered, else
+	// the first error (the team is told once, and once on recovery).
+	Health func(ctx context.Context, err error)
+
+	feeds   []*feed
+	waitFor time.Time // a secondary rate limit's Retry-After
+}
+
+// feed is one listing and how far the watcher read it.
+type feed struct {
+	owner, path string
+	etag        string
+	// high is the newest updated_at handled: later pages older than it
+	// have nothing new.
+	high time.Time
+}
+
+// perPage is GitHub's largest page.
+const perPage = 100
+
+func (w *Watcher) init() {
+	if w.feeds != nil {
+		return
+	}
+	orgs := map[string]bool{}
+	for _, o := range w.Organizations {
+		orgs[strings.ToLower(o)] = true
+		w.feeds = append(w.feeds, &feed{owner: o, path: "orgs/" + url.PathEscape(o) + "/security-advisories"})
+	}
+	for _, r := range w.Repositories {
+		owner, name, _ := strings.Cut(r, "/")
+		if !orgs[strings.ToLower(owner)] {
+			w.feeds = append(w.feeds, &feed{owner: owner, path: "repos/" + url.PathEscape(owner) + "/" + url.PathEscape(name) + "/security-advisories"})
+		}
+	}
+}
+
+// Run polls every Every until ctx ends.
+func (w *Watcher) Run(ctx context.Context) error {
+	for {
+		w.Poll(ctx)
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-w.Clock.After(w.Every):
+		}
+	}
+}
+
+// Poll makes one round over every feed. Within GitHub's limits: while the
+// primary limit is used up or a secondary limit asked to wait, it waits.
+func (w *Watcher) Poll(ctx context.Context) {
+	w.init()
+	now := w.Clock.Now()
+	if until := w.Client.Rate().Exhausted(); !until.IsZero() {
+		zerolog.Ctx(ctx).Warn().Time("until", until).Msg("GitHub's rate limit is used up; watching waits")
+		return
+	}
+	if now.Before(w.waitFor) {
+		return
+	}
+	var first error
+	for _, f := range w.feeds {
+		if err := w.pollFeed(ctx, f); err != nil {
+			zerolog.Ctx(ctx).Warn().Err(err).Str("feed", f.path).Msg("Watching GitHub failed")
+			var ghErr *Error
+			if errors.As(err, &ghErr) && ghErr.Kind == RateLimited {
+				// Back off the whole round: GitHub asked secbot to slow down.
+				w.waitFor = w.Clock.Now().Add(max(ghErr.RetryAfter, time.Minute))
+				if first == nil {
+					first = err
+				}
+				break
+			}
+			if first == nil {
+				first = err
+			}
+		}
+	}
+	if w.Health != nil {
+		w.Health(ctx, first)
+	}
+}
+
+// rawSeen is the part of an advisory the watcher reads: never the summary
+// or description, which are the reporter's words.
+type rawSeen struct {
+	GHSAID     string          `json:"ghsa_id"`
+	URL        string          `json:"url"`
+	HTMLURL    string          `json:"html_url"`
+	State      string          `json:"state"`
+	CreatedAt  time.Time       `json:"-"`
+	UpdatedAt  time.Time       `json:"-"`
+	Created    string          `json:"created_at"`
+	Updated    string          `json:"updated_at"`
+	Author     *github.User    `json:"author"`
+	Submission *struct{}       `json:"submission"`
+	Credits    []rawCreditUser `json:"credits_detailed"`
+}
+
+type rawCreditUser struct {
+	User *github.User `json:"user"`
+	Type string       `json:"type"`
+}
+
+// repository is owner/name from the advisory's API URL.
+func (r rawSeen) repository() string {
+	parts := strings.Split(r.URL, "/repos/")
+	if len(parts) != 2 {
+		return ""
+	}
+	owner, rest, _ := strings.Cut(parts[1], "/")
+	name, _, _ := strings.Cut(rest, "/")
+	return owner + "/" + name
+}
+
+// reporter is the GitHub user who submitted a private report: the credit
+// of type reporter if there is one, else the author.
+func (r rawSeen) reporter() string {
+	for _, c := range r.Credits {
+		if c.Type == "reporter" && c.User != nil {
+			return c.User.GetLogin()
+		}
+	}
+	return r.Author.GetLogin()
+}
+
+func (w *Watcher) pollFeed(ctx context.Context, f *feed) error {
+	gh, err := w.Client.forOwner(ctx, f.owner)
+	if err != nil {
+		return err
+	}
+	next := f.path + "?sort=updated&direction=desc&per_page=" + fmt.Sprint(perPage)
+	// Only page one is asked conditionally: newest change first, it changes
+	// whenever anything does.
+	ifNoneMatch, etag, pageOne := f.etag, "", true
+	var seen []handlers.GitHubAdvisory
+	high := f.high
+	for next != "" {
+		page, link, tag, notModified, err := w.get(ctx, gh, next, ifNoneMatch)
+		if err != nil {
+			return err
+		}
+		if notModified {
+			return nil // page one unchanged: nothing changed anywhere
+		}
+		if pageOne {
+			etag, pageOne, ifNoneMatch = tag, false, ""
+		}
+		older := false
+		for _, a := range page {
+			if a.UpdatedAt.After(high) {
+				high = a.UpdatedAt
+			}
+			if !f.high.IsZero() && a.UpdatedAt.Before(f.high) {
+				older = true // this and what follows was handled before
+				continue
+			}
+			s := handlers.GitHubAdvisory{GHSAID: a.GHSAID, URL: a.HTMLURL, Repository: a.repository(), State: a.State, CreatedAt: a.CreatedAt}
+			if a.Submission != nil {
+				s.Reporter = a.reporter()
+			}
+			seen = append(seen, s)
+		}
+		next = ""
+		if !older {
+			next = link
+		}
+	}
+	if len(seen) > 0 {
+		if err := w.Handle(ctx, seen); err != nil {
+			return fmt.Errorf("handle advisories of %s: %w", f.path, err)
+		}
+	}
+	f.etag, f.high = etag, high
+	return nil
+}
+
+// get reads one page, conditionally when etag is set.
+func (w *Watcher) get(ctx context.Context, gh *github.Client, path, etag string) (page []rawSeen, next, tag string, notModified bool, err error) {
+	req, err := gh.NewRequest(http.MethodGet, path, nil)
+	if err != nil {
+		return nil, "", "", false, err
+	}
+	if etag != "" {
+		req.Header.Set("If-None-Match", etag)
+	}
+	resp, err := gh.Client().Do(req.WithContext(ctx))
+	if err != nil {
+		return nil, "", "", false, classify(err)
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode == http.StatusNotModified {
+		return nil, "", etag, true, nil
+	}
+	if err := github.CheckResponse(resp); err != nil {
+		return nil, "", "", false, classify(err)
+	}
+	body, err := io.ReadAll(io.LimitReader(resp.Body, 16<<20))
+	if err != nil {
+		return nil, "", "", false, classify(err)
+	}
+	if err := json.Unmarshal(body, &page); err != nil {
+		return nil, "", "", false, fmt.Errorf("GitHub's advisory list: %w", err)
+	}
+	for i := range page {
+		page[i].CreatedAt, _ = time.Parse(time.RFC3339, page[i].Created)
+		page[i].UpdatedAt, _ = time.Parse(time.RFC3339, page[i].Updated)
+	}
+	return page, nextLink(resp.Header.Get("Link"), w.Client.shared.apiURL), resp.Header.Get("ETag"), false, nil
+}
+
+// nextLink is the rel="next" URL of a Link header, relative to the API.
+func nextLink(header string, api *url.URL) string {
+	for _, part := range strings.Split(header, ",") {
+		target, rel, ok := strings.Cut(part, ";")
+		if !ok || !slices.Contains(strings.Fields(strings.ReplaceAll(rel, ";", " ")), `rel="next"`) {
+			continue
+		}
+		u := strings.Trim(strings.TrimSpace(target), "<>")
+		return strings.TrimPrefix(u, api.String())
+	}
+	return ""
+}
