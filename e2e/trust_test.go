@@ -74,7 +74,10 @@ func TestTrust(t *testing.T) {
 	waitMessage(t, ctx, reporter, room, bot.UserID, "this device is not verified")
 	// Waiting on the answer: a message from carol's signed device works.
 	say(t, ctx, carol, bed.TeamRoom, "!sec status "+caseID)
-	waitMessage(t, ctx, carol, bed.TeamRoom, bot.UserID, "**"+caseID+"**")
+	first := waitMessage(t, ctx, carol, bed.TeamRoom, bot.UserID, "**"+caseID+"**")
+	if body, _ := matrixtest.Body(first); strings.Contains(body, "handler"+carol.ID().String()) {
+		t.Errorf("the unverified device's claim made carol the handler: %q", body)
+	}
 
 	// The unsigned device gets no room key for what the bot says in the
 	// case room; the signed one and the reporter's (never verified) do.
