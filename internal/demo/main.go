@@ -217,6 +217,7 @@ func showTrust(ctx context.Context, bed *testbed.Bed, bot *testbed.Bot, dir stri
 	say("A new device of %s that their identity never signed (as a hostile homeserver could add) sends `!sec list` in the team room:\n%s", bed.Bob.ID(), indent(body))
 	return nil
 }
+
 var caseIDPattern = regexp.MustCompile(`SR-\d{4}-\d{4,}`)
 
 func say(format string, args ...any) { fmt.Printf(format+"\n", args...) }
