@@ -7,6 +7,7 @@ import (
 	"crypto/x509"
 	"fmt"
 	"os"
+	"strings"
 	"time"
 
 	"github.com/emersion/go-imap/v2"
@@ -100,10 +101,11 @@ type Message struct {
 	Raw   []byte
 }
 
-// HasFlag reports whether the message carries flag.
+// HasFlag reports whether the message carries flag (as IMAP compares
+// them: regardless of case).
 func (m Message) HasFlag(flag imap.Flag) bool {
 	for _, f := range m.Flags {
-		if f == flag {
+		if strings.EqualFold(string(f), string(flag)) {
 			return true
 		}
 	}
