@@ -9,8 +9,9 @@ import (
 // case room invites, which clocks start, by when the promises fall due and
 // whom the rotation suggests as handler.
 type Opening struct {
-	// Invite is the reporter and the team; Team the team members of it,
-	// who may invite in the room.
+	// Invite is the reporter (on chat; an email reporter is never in a
+	// room: the room is the team's) and the team; Team the team members
+	// of it, who may invite in the room.
 	Invite, Team             []Person
 	Deadlines                []DeadlineChange
 	AcknowledgeBy, RespondBy time.Time
@@ -22,13 +23,15 @@ type Opening struct {
 // at at; self is the bot, which is never invited.
 func (p *Policy) Open(reporter, self Person, seq int, at time.Time) Opening {
 	o := Opening{
-		Invite:        []Person{reporter},
 		AcknowledgeBy: p.Local(p.SLA.Due(DeadlineAcknowledge, at, p.Calendar)),
 		RespondBy:     p.Local(p.SLA.Due(DeadlineResponse, at, p.Calendar)),
 		Deadlines: []DeadlineChange{
 			{Op: StartDeadline, Kind: DeadlineAcknowledge, At: at},
 			{Op: StartDeadline, Kind: DeadlineResponse, At: at},
 		},
+	}
+	if reporter.Channel() == Chat {
+		o.Invite = []Person{reporter}
 	}
 	for _, member := range p.Team {
 		if member != reporter && member != self {

@@ -2,16 +2,53 @@ package disclosure
 
 import (
 	"slices"
+	"strings"
 	"sync/atomic"
 	"time"
 )
 
 // Person is someone the bot deals with, as their channel names them: a
-// Matrix user ID today; the domain never looks inside it.
+// Matrix user ID, or mailto:ADDRESS for someone who writes by email. The
+// domain looks no further inside it than its channel.
 type Person string
 
 // String returns the person's ID.
 func (p Person) String() string { return string(p) }
+
+// Channel is how the bot talks to a person.
+type Channel int
+
+// The channels.
+const (
+	// Chat is Matrix: the person reads rooms.
+	Chat Channel = iota
+	// Email is the security mailbox: the person reads only what is mailed
+	// to them, and is never in a room.
+	Email
+)
+
+// mailto marks a person who writes by email.
+const mailto = "mailto:"
+
+// EmailPerson is the person writing from an email address.
+func EmailPerson(address string) Person { return Person(mailto + strings.ToLower(address)) }
+
+// Channel is the person's channel.
+func (p Person) Channel() Channel {
+	if strings.HasPrefix(string(p), mailto) {
+		return Email
+	}
+	return Chat
+}
+
+// Address is an email person's address ("" for anyone else).
+func (p Person) Address() string {
+	addr, _ := strings.CutPrefix(string(p), mailto)
+	if p.Channel() != Email {
+		return ""
+	}
+	return addr
+}
 
 // Policy is everything the policy decides with, from the config: the
 // promises and the calendar they count in, who is on the team and the
@@ -26,6 +63,9 @@ type Policy struct {
 	Backup      Person
 	// TeamRoom is the team's room ("" when none is configured).
 	TeamRoom string
+	// Email is the security address reporters may write to ("" when
+	// secbot reads no mailbox).
+	Email string
 	// Rotation suggests a handler round-robin for each new case.
 	Rotation bool
 

@@ -43,6 +43,20 @@ type Message struct {
 	Text string
 	// Attachment is true for files, images and the like.
 	Attachment bool
+	// Mail is set for a message of the security mailbox (Room is then
+	// empty and Sender an email person): what the mail channel read of
+	// it, never its text.
+	Mail *MailRef
+}
+
+// MailRef names a message of the security mailbox and where it belongs.
+type MailRef struct {
+	UIDValidity, UID uint32
+	MessageID        string
+	// Case is the case the message's thread names (zero: none).
+	Case disclosure.CaseID
+	// Automatic says why the message is machine-made ("" for a person's).
+	Automatic string
 }
 
 // Invite is the bot being invited to a room.
@@ -66,7 +80,13 @@ type Handlers struct {
 	teamCmds     map[string]*command
 	reporterCmds map[string]*command
 	chatter      limiter
+	// mailbox names the security mailbox's folder, for the team's notes.
+	mailbox string
 }
+
+// SetMailbox names the security mailbox's folder in what the team reads
+// about mail left there.
+func (h *Handlers) SetMailbox(name string) { h.mailbox = name }
 
 // New returns the handlers, deciding under the policy in force.
 func New(policy *disclosure.InForce, st *store.Store, chat Chat, tmpl *templates.Set, clock clockwork.Clock, kick func()) *Handlers {

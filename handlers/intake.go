@@ -20,7 +20,6 @@ func (h *Handlers) intake(ctx context.Context, msg Message, direct bool) error {
 	var opened *store.Case
 	err := h.once(ctx, msg.ID, func(ctx context.Context) error {
 		now := h.clock.Now()
-		p := h.Policy()
 		if existing, err := h.store.OpenCaseOf(ctx, msg.Sender); err == nil {
 			// Asking again and again gets one case and, past a few, one
 			// polite limit message.
@@ -38,43 +37,12 @@ func (h *Handlers) intake(ctx context.Context, msg Message, direct bool) error {
 		if direct {
 			dmRoom = msg.Room
 		}
-		c, err := h.store.CreateCase(ctx, msg.Sender, msg.Room, dmRoom, now)
+		c, _, err := h.openCase(ctx, msg.Sender, msg.Room, dmRoom)
 		if err != nil {
 			return err
 		}
 		opened = c
 		lane := store.CaseLane(c.ID)
-		open := p.Open(msg.Sender, h.chat.UserID(), c.ID.Seq, c.CreatedAt)
-		for _, dc := range open.Deadlines {
-			if err := h.applyDeadline(ctx, c.ID, msg.Sender, dc, p); err != nil {
-				return err
-			}
-		}
-		// Many throwaway accounts must not make hundreds of rooms, advisories
-		// and ladders at once: past the hourly cap the set-up waits its turn
-		// (the answer to the reporter does not).
-		recent, err := h.store.SetupsSince(ctx, now.Add(-time.Hour))
-		if err != nil {
-			return err
-		}
-		slot, burst := p.SetupSlot(recent, now)
-		if err := h.store.SetSetupAt(ctx, c.ID, slot); err != nil {
-			return err
-		}
-		if burst && p.TeamRoom != "" {
-			note := templates.IntakeBurst{Cap: p.MaxNewCasesPerHour, Next: p.Local(slot)}
-			if err := h.enqueue(ctx, store.RoomLane(p.TeamRoom), store.Target{Room: p.TeamRoom}, note, store.SendEffect{}, false); err != nil {
-				return err
-			}
-		}
-		// Two lanes, both urgent: the room (then its welcome and the team's
-		// note, routine) and the answer to the reporter, so that neither
-		// waits on the other.
-		if _, err := h.store.EnqueueAt(ctx, lane, store.KindCreateCaseRoom, store.CreateCaseRoomEffect{
-			CaseID: lane, Name: "Security report " + lane, Invite: open.Invite, Team: open.Team,
-		}, now, slot, true); err != nil {
-			return err
-		}
 		replyLane := store.ReplyLane(c.ID)
 		if direct {
 			dm := store.Target{Room: msg.Room}
@@ -96,25 +64,6 @@ func (h *Handlers) intake(ctx context.Context, msg Message, direct bool) error {
 				return err
 			}
 			if err := h.enqueue(ctx, replyLane, store.Target{DMWith: msg.Sender}, templates.DMFromPublic{CaseID: lane}, store.SendEffect{}, true); err != nil {
-				return err
-			}
-		}
-		team := make([]string, 0, len(p.Team))
-		for _, u := range p.Team {
-			team = append(team, string(u))
-		}
-		welcome := templates.Welcome{CaseID: lane, Reporter: c.Reporter.String(), Team: team, AcknowledgeBy: open.AcknowledgeBy, RespondBy: open.RespondBy, UpdateInterval: p.SLA.UpdateInterval.String()}
-		if err := h.enqueue(ctx, lane, store.Target{CaseRoomOf: lane}, welcome, store.SendEffect{}, false); err != nil {
-			return err
-		}
-		if p.TeamRoom != "" {
-			note := templates.TeamNewCase{CaseID: lane, Reporter: c.Reporter.String(), AcknowledgeBy: open.AcknowledgeBy, RespondBy: open.RespondBy, Suggested: string(open.Suggested)}
-			if err := h.enqueue(ctx, lane, store.Target{Room: p.TeamRoom}, note, store.SendEffect{}, false); err != nil {
-				return err
-			}
-		}
-		if p.GitHub {
-			if _, err := h.store.EnqueueAt(ctx, store.GitHubLane(c.ID), store.KindAdvisoryCreate, store.AdvisoryEffect{CaseID: lane}, now, slot, false); err != nil {
 				return err
 			}
 		}
@@ -141,4 +90,71 @@ func (h *Handlers) pointToExisting(ctx context.Context, msg Message, c *store.Ca
 		}
 	}
 	return h.enqueue(ctx, lane, store.Target{Room: msg.Room}, templates.DMExistingCase(caseRoomData(c)), store.SendEffect{ReplyTo: msg.ID}, false)
+}
+
+// openCase opens a case for reporter, whatever their channel: the case
+// and its clocks, its set-up in its turn (the case room, the advisory),
+// the room's welcome and the team's note. The answer to the reporter is
+// the channel's, and the caller's. source is where the request was made;
+// dmRoom the reporter's direct chat ("" if none).
+func (h *Handlers) openCase(ctx context.Context, reporter disclosure.Person, source, dmRoom string) (*store.Case, disclosure.Opening, error) {
+	now := h.clock.Now()
+	p := h.Policy()
+	c, err := h.store.CreateCase(ctx, reporter, source, dmRoom, now)
+	if err != nil {
+		return nil, disclosure.Opening{}, err
+	}
+	lane := store.CaseLane(c.ID)
+	open := p.Open(reporter, h.chat.UserID(), c.ID.Seq, c.CreatedAt)
+	for _, dc := range open.Deadlines {
+		if err := h.applyDeadline(ctx, c.ID, reporter, dc, p); err != nil {
+			return nil, open, err
+		}
+	}
+	// Many throwaway accounts must not make hundreds of rooms, advisories
+	// and ladders at once: past the hourly cap the set-up waits its turn
+	// (the answer to the reporter does not).
+	recent, err := h.store.SetupsSince(ctx, now.Add(-time.Hour))
+	if err != nil {
+		return nil, open, err
+	}
+	slot, burst := p.SetupSlot(recent, now)
+	if err := h.store.SetSetupAt(ctx, c.ID, slot); err != nil {
+		return nil, open, err
+	}
+	if burst && p.TeamRoom != "" {
+		note := templates.IntakeBurst{Cap: p.MaxNewCasesPerHour, Next: p.Local(slot)}
+		if err := h.enqueue(ctx, store.RoomLane(p.TeamRoom), store.Target{Room: p.TeamRoom}, note, store.SendEffect{}, false); err != nil {
+			return nil, open, err
+		}
+	}
+	// The room (then its welcome and the team's note, routine) is urgent in
+	// its lane; the answer to the reporter goes in another, so that neither
+	// waits on the other.
+	if _, err := h.store.EnqueueAt(ctx, lane, store.KindCreateCaseRoom, store.CreateCaseRoomEffect{
+		CaseID: lane, Name: "Security report " + lane, Invite: open.Invite, Team: open.Team,
+	}, now, slot, true); err != nil {
+		return nil, open, err
+	}
+	team := make([]string, 0, len(p.Team))
+	for _, u := range p.Team {
+		team = append(team, string(u))
+	}
+	welcome := templates.Welcome{CaseID: lane, Reporter: c.Reporter.String(), Team: team, AcknowledgeBy: open.AcknowledgeBy, RespondBy: open.RespondBy,
+		UpdateInterval: p.SLA.UpdateInterval.String(), Email: reporter.Address(), Prefix: p.CommandPrefix}
+	if err := h.enqueue(ctx, lane, store.Target{CaseRoomOf: lane}, welcome, store.SendEffect{}, false); err != nil {
+		return nil, open, err
+	}
+	if p.TeamRoom != "" {
+		note := templates.TeamNewCase{CaseID: lane, Reporter: c.Reporter.String(), AcknowledgeBy: open.AcknowledgeBy, RespondBy: open.RespondBy, Suggested: string(open.Suggested)}
+		if err := h.enqueue(ctx, lane, store.Target{Room: p.TeamRoom}, note, store.SendEffect{}, false); err != nil {
+			return nil, open, err
+		}
+	}
+	if p.GitHub {
+		if _, err := h.store.EnqueueAt(ctx, store.GitHubLane(c.ID), store.KindAdvisoryCreate, store.AdvisoryEffect{CaseID: lane}, now, slot, false); err != nil {
+			return nil, open, err
+		}
+	}
+	return c, open, nil
 }

@@ -61,14 +61,49 @@ type (
 	TeamResponse struct{ CaseID, From, Text string }
 	// TeamUpdate is a progress update from the team, posted by the bot.
 	TeamUpdate struct{ CaseID, From, Text string }
+	// TeamReply is the team's message to an email reporter.
+	TeamReply struct{ CaseID, From, Text string }
 	// Undecryptable tells a sender their message could not be read.
 	Undecryptable struct{}
-	// Welcome is the first message in a case room.
+	// Welcome is the first message in a case room. Email is the
+	// reporter's address for a report by email (the reporter is then not
+	// in the room, which is the team's); Prefix is the team's command prefix.
 	Welcome struct {
 		CaseID, Reporter         string
 		Team                     []string
 		AcknowledgeBy, RespondBy time.Time
 		UpdateInterval           string
+		Email, Prefix            string
+	}
+	// EmailSubject is the subject of every email about a case.
+	EmailSubject struct{ CaseID string }
+	// EmailAck is the emailed answer to a report by email: the case ID,
+	// the promises and how to go on. GitHub is whether a GitHub advisory
+	// awaits the reporter.
+	EmailAck struct {
+		CaseID                   string
+		AcknowledgeBy, RespondBy time.Time
+		UpdateInterval           string
+		GitHub                   bool
+	}
+	// EmailPosted heads a reporter's email posted in the case room, above
+	// its verbatim text. It is rendered when the email is posted and never
+	// stored: From, Subject and the file names are the reporter's.
+	EmailPosted struct {
+		CaseID, From, Subject string
+		Reply                 bool
+		Attachments           []string
+		// TooLarge names the files over the size limit, with their sizes.
+		TooLarge []string
+		Prefix   string
+	}
+	// EmailGone says a message to be posted is no longer in the mailbox.
+	EmailGone struct{ CaseID string }
+	// NoEncryption tells a Matrix reporter whose account has no
+	// encryption device where their private area is instead.
+	NoEncryption struct {
+		CaseID, Address string
+		GitHub          bool
 	}
 )
 
@@ -123,6 +158,14 @@ type (
 		AcknowledgeBy, RespondBy time.Time
 		Suggested                string
 	}
+	// EmailStranger tells the team that an email about a case came from
+	// an address that is not the reporter's. Nothing of its text is read.
+	EmailStranger struct {
+		CaseID, From, Mailbox string
+	}
+	// EmailFlood tells the team once that an address sends too much mail:
+	// the rest is left in the mailbox, unposted.
+	EmailFlood struct{ From, Mailbox string }
 )
 
 // GitHub texts.
@@ -309,6 +352,14 @@ func (ReporterStatus) Template() string              { return "reporter_status" 
 func (Contacts) Template() string                    { return "contacts" }
 func (Stats) Template() string                       { return "stats" }
 func (Done) Template() string                        { return "done" }
+func (EmailSubject) Template() string                { return "email_subject" }
+func (EmailAck) Template() string                    { return "email_ack" }
+func (EmailPosted) Template() string                 { return "email_posted" }
+func (EmailGone) Template() string                   { return "email_gone" }
+func (EmailStranger) Template() string               { return "email_stranger" }
+func (EmailFlood) Template() string                  { return "email_flood" }
+func (NoEncryption) Template() string                { return "no_encryption" }
+func (TeamReply) Template() string                   { return "team_reply" }
 
 // All lists one value of every data type, for the test that renders every
 // template with its data.
@@ -322,5 +373,6 @@ func All() []Data {
 		AdvisoryCVERequested{}, AdvisoryForkReady{}, AdvisoryPublished{}, AdvisoryUpdated{}, Announcement{},
 		GitHubFailing{}, GitHubRecovered{}, GitHubRefused{}, TeamRoomUnencrypted{}, TeamChanged{}, GitHubParked{}, IntakeBurst{}, PublishedAfterReject{}, Refused{}, Usage{}, Help{}, CaseList{}, CaseStatus{},
 		ReporterStatus{}, Contacts{}, Stats{}, Done{},
+		EmailSubject{}, EmailAck{}, EmailPosted{}, EmailGone{}, EmailStranger{}, EmailFlood{}, NoEncryption{}, TeamReply{},
 	}
 }
