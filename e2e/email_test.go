@@ -108,7 +108,7 @@ func deliver(t *testing.T, srv *mailtest.Server, envelopeFrom string, e email) {
 // received is a message in a reporter's inbox.
 type received struct {
 	subject, messageID, autoSubmitted, text string
-	inReplyTo, references                []string
+	inReplyTo, references                   []string
 }
 
 func parseReceived(t *testing.T, raw []byte) received {
