@@ -3,8 +3,10 @@ package e2e
 import (
 	"bytes"
 	"context"
-	"crypto/rand"
+	crand "crypto/rand"
 	"encoding/hex"
+	"fmt"
+	"math/rand/v2"
 	"os"
 	"path/filepath"
 	"strings"
@@ -15,6 +17,7 @@ import (
 	"maunium.net/go/mautrix/event"
 	"maunium.net/go/mautrix/id"
 
+	"github.com/enarx/secbot/internal/crashpoint"
 	"github.com/enarx/secbot/internal/mailtest"
 	"github.com/enarx/secbot/internal/matrixtest"
 	"github.com/enarx/secbot/internal/testbed"
@@ -44,7 +47,7 @@ func startMail(t *testing.T, ctx context.Context, tls bool, reporters ...string)
 
 func canary(name string) string {
 	b := make([]byte, 8)
-	_, _ = rand.Read(b)
+	_, _ = crand.Read(b)
 	return name + "-" + hex.EncodeToString(b)
 }
 
@@ -330,4 +333,141 @@ func TestAnEmailedReportReachesTheTeamAndOnlyTheTeam(t *testing.T) {
 		t.Fatal(err)
 	}
 	noCanary(t, bot.Dir, textCanary, fileCanary, replyCanary, strangerCanary)
+}
+
+// A crash after the answer was sent but before the outbox recorded it must
+// not send it twice: the retry finds the answer in the Sent folder by its
+// Message-ID. Likewise the post into the case room is found by its marker.
+func TestCrashAfterSendingMailsTheAnswerOnce(t *testing.T) {
+	for _, point := range []string{"outbox.after.mail.send", "outbox.after.mail.post", "handler.before_commit"} {
+		t.Run(point, func(t *testing.T) {
+			ctx := testContext(t)
+			reporterAddr := "crash@" + mailtest.Domain
+			srv := startMail(t, ctx, false, reporterAddr)
+			bed.Alice.SetAutoJoin(true)
+			t.Cleanup(func() { bed.Alice.SetAutoJoin(false) })
+			name := "mailcrash" + strings.NewReplacer(".", "", "_", "").Replace(point)
+			bot := startBot(t, ctx, name, servedOptions(t, testbed.BotOptions{Mail: srv}))
+			// In the team room first, so that the crash comes in the email's handling.
+			if err := bed.Alice.WaitJoined(ctx, wait, bed.TeamRoom, bot.UserID); err != nil {
+				t.Fatal(err)
+			}
+			if err := bot.Stop(); err != nil {
+				t.Fatal(err)
+			}
+			if err := bot.Start(crashpoint.Env + "=" + point); err != nil {
+				t.Fatal(err)
+			}
+			text := canary("CRASH-TEXT")
+			deliver(t, srv, reporterAddr, email{from: reporterAddr, subject: "a vulnerability", messageID: "crash1@" + mailtest.Domain, text: text})
+			crashedAt(t, bot, point)
+			restart(t, bot)
+			inbox(t, ctx, srv, reporterAddr, 1)
+			room := caseInvite(t, ctx, bed.Alice, bot.UserID)
+			waitMessage(t, ctx, bed.Alice, room, bot.UserID, text)
+			mailboxHandled(t, ctx, srv, 1)
+			bed.Settle(t, ctx, bot, bed.Alice)
+			if got := inbox(t, ctx, srv, reporterAddr, 1); len(got) != 1 {
+				t.Errorf("the reporter got %d answers, want 1", len(got))
+			}
+			posts := 0
+			for _, b := range messagesFrom(bed.Alice, room, bot.UserID) {
+				if strings.Contains(b, text) {
+					posts++
+				}
+			}
+			if posts != 1 {
+				t.Errorf("the email was posted %d times, want 1", posts)
+			}
+			if rooms := invitesFrom(bed.Alice, bot.UserID); len(rooms) != 1 {
+				t.Errorf("%d case rooms, want 1", len(rooms))
+			}
+		})
+	}
+}
+
+// TestKillsWhileReportersEmailLoseNothingAndDoubleNothing kills secbot
+// (SIGKILL) at random moments while several reporters email the security
+// address, restarting it each time. Afterwards each reporter has exactly
+// one case (one room, one note to the team), one answer, and their email
+// posted once.
+func TestKillsWhileReportersEmailLoseNothingAndDoubleNothing(t *testing.T) {
+	ctx := testContext(t)
+	seed := uint64(time.Now().UnixNano())
+	rng := rand.New(rand.NewPCG(seed, seed>>1))
+	t.Logf("seed %d", seed)
+	const reporters, kills = 4, 16
+	var addrs []string
+	for i := range reporters {
+		addrs = append(addrs, fmt.Sprintf("killed%d@%s", i, mailtest.Domain))
+	}
+	srv := startMail(t, ctx, false, addrs...)
+	bed.Alice.SetAutoJoin(true)
+	t.Cleanup(func() { bed.Alice.SetAutoJoin(false) })
+	bot := startBot(t, ctx, "mailkillbot", servedOptions(t, testbed.BotOptions{Mail: srv}))
+	texts := make([]string, reporters)
+	next := 0
+	for k := range kills {
+		if next < reporters && (k%3 == 0 || kills-k <= reporters-next) {
+			texts[next] = canary(fmt.Sprintf("KILL-TEXT-%d", next))
+			deliver(t, srv, addrs[next], email{from: addrs[next], subject: "security issue", messageID: fmt.Sprintf("kill%d@%s", next, mailtest.Domain), text: texts[next]})
+			next++
+		}
+		// Not a quiet-period wait: a random moment to kill at, the scenario.
+		time.Sleep(time.Duration(rng.IntN(500)) * time.Millisecond)
+		if err := bot.Kill(); err != nil {
+			t.Fatalf("kill %d: %v", k, err)
+		}
+		if err := bot.Start(); err != nil {
+			t.Fatalf("restart %d: %v", k, err)
+		}
+	}
+	if next != reporters {
+		t.Fatalf("only %d of %d reporters wrote", next, reporters)
+	}
+	const settle = 90 * time.Second
+	for i, a := range addrs {
+		sctx, cancel := context.WithTimeout(ctx, settle)
+		_, err := srv.WaitMessages(sctx, a, mailPassword, "INBOX", func(m []mailtest.Message) bool { return len(m) >= 1 })
+		cancel()
+		if err != nil {
+			t.Fatalf("reporter %d: %v", i, err)
+		}
+	}
+	mailboxHandled(t, ctx, srv, reporters)
+	for _, text := range texts {
+		if _, err := bed.Alice.WaitMessage(ctx, settle, "", bot.UserID, text); err != nil {
+			t.Fatal(err)
+		}
+	}
+	bed.Settle(t, ctx, bot, bed.Alice)
+	for i, a := range addrs {
+		if got := inbox(t, ctx, srv, a, 1); len(got) != 1 {
+			t.Errorf("reporter %d got %d answers, want 1", i, len(got))
+		}
+	}
+	if rooms := invitesFrom(bed.Alice, bot.UserID); len(rooms) != reporters {
+		t.Errorf("the team was invited to %d case rooms, want %d", len(rooms), reporters)
+	}
+	posts := map[string]int{}
+	for _, evt := range bed.Alice.Events() {
+		if evt.Type != event.EventMessage || evt.Sender != bot.UserID {
+			continue
+		}
+		body, _ := matrixtest.Body(evt)
+		for _, text := range texts {
+			if strings.Contains(body, text) {
+				posts[text]++
+			}
+		}
+	}
+	for i, text := range texts {
+		if posts[text] != 1 {
+			t.Errorf("reporter %d's email was posted %d times, want 1", i, posts[text])
+		}
+	}
+	sent, err := srv.Messages(testbed.MailAddress, testbed.MailPassword, "Sent")
+	if err != nil || len(sent) != reporters {
+		t.Errorf("Sent holds %d messages (%v), want %d", len(sent), err, reporters)
+	}
 }
