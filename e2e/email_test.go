@@ -405,6 +405,10 @@ func TestKillsWhileReportersEmailLoseNothingAndDoubleNothing(t *testing.T) {
 	bed.Alice.SetAutoJoin(true)
 	t.Cleanup(func() { bed.Alice.SetAutoJoin(false) })
 	bot := startBot(t, ctx, "mailkillbot", servedOptions(t, testbed.BotOptions{Mail: srv}))
+	// Set up (its device keys uploaded, in the team room) before the kills.
+	if err := bed.Alice.WaitJoined(ctx, wait, bed.TeamRoom, bot.UserID); err != nil {
+		t.Fatal(err)
+	}
 	texts := make([]string, reporters)
 	next := 0
 	for k := range kills {
