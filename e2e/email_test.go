@@ -475,3 +475,75 @@ func TestKillsWhileReportersEmailLoseNothingAndDoubleNothing(t *testing.T) {
 		t.Errorf("Sent holds %d messages (%v), want %d", len(sent), err, reporters)
 	}
 }
+
+// A Matrix reporter whose account has no encryption device still gets a
+// case and the team its encrypted room; the DM tells them that their
+// private area is the GitHub advisory or email, and nothing private is
+// sent unencrypted.
+func TestAReporterWithoutEncryptionIsPointedToTheirPrivateArea(t *testing.T) {
+	ctx := testContext(t)
+	srv := startMail(t, ctx, false)
+	gh, err := testbed.NewGitHub(false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer gh.Close()
+	bed.Alice.SetAutoJoin(true)
+	t.Cleanup(func() { bed.Alice.SetAutoJoin(false) })
+	bot := startBot(t, ctx, "plainbot", testbed.BotOptions{Mail: srv, GitHub: gh})
+	cli, err := matrixtest.NewPlain(ctx, bed.Server, "plainreporter")
+	if err != nil {
+		t.Fatal(err)
+	}
+	dm, err := matrixtest.PlainDM(ctx, cli, bot.UserID, wait)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := cli.SendText(ctx, dm, "I want to report a security issue"); err != nil {
+		t.Fatal(err)
+	}
+	var answer string
+	deadline := time.Now().Add(wait)
+	for answer == "" {
+		msgs, err := matrixtest.PlainMessages(ctx, cli, dm, bot.UserID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(msgs) > 0 {
+			answer = msgs[0]
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("no answer in the DM")
+		}
+		select {
+		case <-ctx.Done():
+			t.Fatal(ctx.Err())
+		case <-time.After(200 * time.Millisecond):
+		}
+	}
+	caseID := caseIDPattern.FindString(answer)
+	for _, want := range []string{"no end-to-end encryption", "!github NAME", testbed.MailAddress, "share no details here"} {
+		if caseID == "" || !strings.Contains(answer, want) {
+			t.Errorf("the DM answer does not say %q (or names no case): %q", want, answer)
+		}
+	}
+	// The team has the case's encrypted room all the same.
+	room := caseInvite(t, ctx, bed.Alice, bot.UserID)
+	waitMessage(t, ctx, bed.Alice, room, bot.UserID, "Security report "+caseID)
+	state, err := bed.Alice.Client.State(ctx, room)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if enc := state[event.StateEncryption][""]; enc == nil || enc.Content.AsEncryption().Algorithm != id.AlgorithmMegolmV1 {
+		t.Error("the case room is not encrypted")
+	}
+	bed.Settle(t, ctx, bot, bed.Alice)
+	msgs, err := matrixtest.PlainMessages(ctx, cli, dm, bot.UserID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(msgs) != 1 {
+		t.Errorf("the reporter got %d DM messages, want the one answer: %q", len(msgs), msgs)
+	}
+}

@@ -154,3 +154,28 @@ func TestReplyIsForEmailReporters(t *testing.T) {
 		t.Errorf("%d mails for a chat case", n)
 	}
 }
+
+func TestAReporterWithoutEncryptionIsToldWhereTheirPrivateAreaIs(t *testing.T) {
+	w := newWorld(t, monday)
+	p := *w.policy.Get()
+	p.Email, p.GitHub = "security@example.test", true
+	w.policy.Set(p)
+	got := w.say("!plaindm:x", "@plain:x", "I want to report a security issue")
+	for _, want := range []string{"SR-2026-0001", "no end-to-end encryption", "!github NAME", "security@example.test", "share no details here"} {
+		if !strings.Contains(got, want) {
+			t.Errorf("the answer does not say %q: %q", want, got)
+		}
+	}
+	// The case and the team's encrypted room are made all the same.
+	if _, err := w.store.OpenCaseOf(context.Background(), "@plain:x"); err != nil {
+		t.Fatal(err)
+	}
+	rooms, _, _ := w.store.EffectsOfKind(context.Background(), store.KindCreateCaseRoom)
+	if len(rooms) != 1 {
+		t.Errorf("%d case rooms, want 1", len(rooms))
+	}
+	// A reporter with a device gets the usual answer.
+	if got := w.say(dmRoom, reporter, "I want to report a security issue"); strings.Contains(got, "no end-to-end encryption") {
+		t.Errorf("a reporter with a device: %q", got)
+	}
+}

@@ -31,6 +31,9 @@ type Chat interface {
 	// JoinedMemberCount is the number of users joined to a room, as the
 	// bot last saw it.
 	JoinedMemberCount(ctx context.Context, roomID string) (int, error)
+	// HasEncryption reports whether a user has an end-to-end encryption
+	// device (their published device keys).
+	HasEncryption(ctx context.Context, user disclosure.Person) (bool, error)
 }
 
 // Message is a chat message as the handlers see it: who wrote what where,

@@ -17,8 +17,16 @@ import (
 // kept: only that a request was made, by whom and where.
 func (h *Handlers) intake(ctx context.Context, msg Message, direct bool) error {
 	looksLikeDetails := disclosure.LooksLikeDetails(msg.Text, false)
+	// A reporter without an encryption device cannot read the case room:
+	// they are told where their private area is instead. Asked before the
+	// transaction; when the homeserver cannot say, the usual answer goes.
+	encrypted, err := h.chat.HasEncryption(ctx, msg.Sender)
+	if err != nil {
+		zerolog.Ctx(ctx).Warn().Err(err).Msg("Could not look up the reporter's encryption devices")
+		encrypted = true
+	}
 	var opened *store.Case
-	err := h.once(ctx, msg.ID, func(ctx context.Context) error {
+	err = h.once(ctx, msg.ID, func(ctx context.Context) error {
 		now := h.clock.Now()
 		if existing, err := h.store.OpenCaseOf(ctx, msg.Sender); err == nil {
 			// Asking again and again gets one case and, past a few, one
@@ -44,9 +52,15 @@ func (h *Handlers) intake(ctx context.Context, msg Message, direct bool) error {
 		opened = c
 		lane := store.CaseLane(c.ID)
 		replyLane := store.ReplyLane(c.ID)
+		p := h.Policy()
+		noEncryption := templates.NoEncryption{CaseID: c.ID.String(), Address: p.Email, GitHub: p.GitHub}
 		if direct {
 			dm := store.Target{Room: msg.Room}
-			if err := h.enqueue(ctx, replyLane, dm, templates.DMAck(caseRoomData(c)), store.SendEffect{ReplyTo: msg.ID}, true); err != nil {
+			var ack templates.Data = templates.DMAck(caseRoomData(c))
+			if !encrypted {
+				ack = noEncryption
+			}
+			if err := h.enqueue(ctx, replyLane, dm, ack, store.SendEffect{ReplyTo: msg.ID}, true); err != nil {
 				return err
 			}
 			if looksLikeDetails {
@@ -63,7 +77,11 @@ func (h *Handlers) intake(ctx context.Context, msg Message, direct bool) error {
 			if _, err := h.store.EnqueueUrgent(ctx, replyLane, store.KindOpenDM, store.OpenDMEffect{User: msg.Sender, CaseID: lane}, now); err != nil {
 				return err
 			}
-			if err := h.enqueue(ctx, replyLane, store.Target{DMWith: msg.Sender}, templates.DMFromPublic{CaseID: lane}, store.SendEffect{}, true); err != nil {
+			var ack templates.Data = templates.DMFromPublic{CaseID: lane}
+			if !encrypted {
+				ack = noEncryption
+			}
+			if err := h.enqueue(ctx, replyLane, store.Target{DMWith: msg.Sender}, ack, store.SendEffect{}, true); err != nil {
 				return err
 			}
 		}
