@@ -1,6 +1,7 @@
 package bot
 
 import (
+	"bytes"
 	"context"
 	"fmt"
 	"html"
@@ -88,7 +89,8 @@ func (b *Bot) Post(ctx context.Context, e store.Effect, to store.Target, parts [
 func (b *Bot) partContent(ctx context.Context, part Part) (*event.MessageEventContent, error) {
 	if f := part.File; f != nil {
 		ef := attachment.NewEncryptedFile()
-		cipher := ef.Encrypt(f.Data)
+		cipher := bytes.Clone(f.Data)
+		ef.EncryptInPlace(cipher)
 		up, err := b.Client.UploadBytes(ctx, cipher, "application/octet-stream")
 		if err != nil {
 			return nil, classify(err)

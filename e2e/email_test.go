@@ -197,11 +197,10 @@ func fileIn(t *testing.T, ctx context.Context, u *matrixtest.User, room id.RoomI
 	if err := msg.File.PrepareForDecryption(); err != nil {
 		t.Fatal(err)
 	}
-	data, err := msg.File.Decrypt(cipher)
-	if err != nil {
+	if err := msg.File.DecryptInPlace(cipher); err != nil {
 		t.Fatal(err)
 	}
-	return data
+	return cipher
 }
 
 // noCanary fails if any of the bot's files (database, WAL, log) holds one
