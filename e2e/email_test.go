@@ -291,7 +291,7 @@ func TestAnEmailedReportReachesTheTeamAndOnlyTheTeam(t *testing.T) {
 	answers = inbox(t, ctx, srv, reporterAddr, 2)
 	resp := answers[1]
 	if !strings.Contains(resp.subject, "["+caseID+"]") || len(resp.inReplyTo) != 1 || resp.inReplyTo[0] != "report2@"+mailtest.Domain ||
-		!strings.Contains(resp.text, "a fix is coming") {
+		!strings.Contains(resp.text, "a fix is coming") || resp.autoSubmitted != "" || strings.Contains(resp.text, "**") {
 		t.Errorf("the response by email: %+v", resp)
 	}
 

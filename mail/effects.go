@@ -54,7 +54,7 @@ func (x *Effects) send(ctx context.Context, e store.Effect) (any, error) {
 	}
 	out := Outgoing{
 		To: p.To, Subject: p.Subject, MessageID: MessageID(e.ID, caseID, x.Config.Address),
-		InReplyTo: p.InReplyTo, References: p.References, Text: p.Text,
+		InReplyTo: p.InReplyTo, References: p.References, Text: p.Text, Auto: p.Auto,
 	}
 	if err := x.Config.Send(ctx, out, e.Attempts > 1); err != nil {
 		return nil, err

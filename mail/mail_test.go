@@ -289,7 +289,7 @@ func TestSendThreadsTheAnswerAndARetryDoesNotSendItTwice(t *testing.T) {
 				To: reporter, Subject: "Re: [SR-2026-0007] Your security report",
 				MessageID: MessageID(12, disclosure.CaseID{Year: 2026, Seq: 7}, security),
 				InReplyTo: "first@elsewhere.test", References: []string{"first@elsewhere.test"},
-				Text: "Your report is SR-2026-0007.\nWe answer by 2026-11-29 12:00 UTC.",
+				Text: "Your report is SR-2026-0007.\nWe answer by 2026-11-29 12:00 UTC.", Auto: true,
 			}
 			if err := cfg.Send(ctx, out, false); err != nil {
 				t.Fatal(err)

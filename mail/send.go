@@ -27,14 +27,16 @@ type Outgoing struct {
 	InReplyTo  string
 	References []string
 	Text       string
+	// Auto marks an automatic answer (RFC 3834), so that the reporter's
+	// auto-responder does not answer it; the team's words are not.
+	Auto bool
 }
 
 // ErrRefused wraps an SMTP refusal no retry mends (a 5xx answer).
 var ErrRefused = errors.New("the mail server refused the message")
 
 // Compose renders the message: text/plain in UTF-8, from the security
-// address, marked as an automatic answer (RFC 3834) so that the
-// reporter's auto-responder does not answer it.
+// address, marked as an automatic answer (RFC 3834) when it is one.
 func (c *Config) Compose(out Outgoing, date time.Time) ([]byte, error) {
 	var h mail.Header
 	h.SetDate(date)
@@ -48,7 +50,9 @@ func (c *Config) Compose(out Outgoing, date time.Time) ([]byte, error) {
 	if len(out.References) > 0 {
 		h.SetMsgIDList("References", out.References)
 	}
-	h.Set("Auto-Submitted", "auto-replied")
+	if out.Auto {
+		h.Set("Auto-Submitted", "auto-replied")
+	}
 	h.Set("Content-Type", "text/plain; charset=utf-8")
 	h.Set("Content-Transfer-Encoding", "quoted-printable")
 	var buf bytes.Buffer

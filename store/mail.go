@@ -29,6 +29,9 @@ type MailSendEffect struct {
 	Text       string   `json:"text"`
 	InReplyTo  string   `json:"in_reply_to,omitempty"`
 	References []string `json:"references,omitempty"`
+	// Auto marks the bot's own texts (RFC 3834 Auto-Submitted), not the
+	// team's words.
+	Auto bool `json:"auto,omitempty"`
 }
 
 // MailPostEffect posts a message of the security mailbox into its case's
