@@ -3,6 +3,7 @@ package mail
 import (
 	"bytes"
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"mime"
@@ -16,6 +17,10 @@ import (
 	_ "github.com/emersion/go-message/charset"
 	"github.com/emersion/go-message/mail"
 )
+
+// ErrMalformed is a message that cannot be parsed. Its errors never
+// quote the message: they are logged and stored with the outbox row.
+var ErrMalformed = errors.New("the message is malformed")
 
 // Content is a message as the team reads it in its case room. It exists
 // only while an effect posts it: it is never stored or logged.
@@ -94,7 +99,8 @@ func (c *Config) fetch(cl *imapclient.Client, uid imap.UID) (*Content, error) {
 	rawHeader := msg.FindBodySection(header)
 	entity, err := message.Read(bytes.NewReader(append(rawHeader, '\r', '\n')))
 	if err != nil && !message.IsUnknownCharset(err) && !message.IsUnknownEncoding(err) {
-		return nil, fmt.Errorf("read header: %w", err)
+		// A parser's error may quote the line it choked on: not repeated.
+		return nil, fmt.Errorf("%w: its header cannot be read", ErrMalformed)
 	}
 	h := mail.Header{Header: entity.Header}
 	out := &Content{}
@@ -183,11 +189,11 @@ func (c *Config) fetchPart(cl *imapclient.Client, uid imap.UID, l leaf, single b
 	raw := append(bytes.Clone(msgs[0].FindBodySection(head)), msgs[0].FindBodySection(body)...)
 	entity, err := message.Read(bytes.NewReader(raw))
 	if err != nil && !message.IsUnknownCharset(err) && !message.IsUnknownEncoding(err) {
-		return nil, fmt.Errorf("read part %v: %w", l.path, err)
+		return nil, fmt.Errorf("%w: part %v cannot be read", ErrMalformed, l.path)
 	}
 	data, err := io.ReadAll(io.LimitReader(entity.Body, c.MaxAttachment+1))
 	if err != nil {
-		return nil, fmt.Errorf("decode part %v: %w", l.path, err)
+		return nil, fmt.Errorf("%w: part %v cannot be decoded", ErrMalformed, l.path)
 	}
 	return data, nil
 }

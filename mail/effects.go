@@ -78,10 +78,18 @@ func (x *Effects) post(ctx context.Context, e store.Effect) (any, error) {
 		}
 		return nil, x.Poster.Post(ctx, e, to, []Part{{Markdown: md}})
 	}
+	if errors.Is(err, ErrMalformed) {
+		// No retry mends it; the team is told, and it stays in the mailbox.
+		md, rerr := x.Templates.RenderData(templates.EmailGone{CaseID: p.CaseID, Malformed: true})
+		if rerr != nil {
+			return nil, rerr
+		}
+		return nil, x.Poster.Post(ctx, e, to, []Part{{Markdown: md}})
+	}
 	if err != nil {
 		return nil, err
 	}
-	head := templates.EmailPosted{CaseID: p.CaseID, From: content.From, Subject: content.Subject, Reply: p.Reply, Prefix: x.Prefix()}
+	head := templates.EmailPosted{CaseID: p.CaseID, From: content.From, Subject: templates.Truncate(content.Subject, maxSubject), Reply: p.Reply, Prefix: x.Prefix()}
 	for _, a := range content.Attachments {
 		head.Attachments = append(head.Attachments, a.Name)
 	}
@@ -93,15 +101,31 @@ func (x *Effects) post(ctx context.Context, e store.Effect) (any, error) {
 		return nil, err
 	}
 	text := content.Text
-	if text == "" {
+	var long *Attachment
+	switch {
+	case text == "":
 		text = "(no text)"
+	case len(text) > maxInline:
+		// A Matrix event holds at most 64 KiB: a long text is a file.
+		long = &Attachment{Name: "message.txt", Type: "text/plain; charset=utf-8", Size: int64(len(text)), Data: []byte(text)}
+		text = fmt.Sprintf("(the text is long, %s: it is the file message.txt below)", size(long.Size))
 	}
 	parts := []Part{{Markdown: md, Verbatim: text}}
+	if long != nil {
+		parts = append(parts, Part{File: long})
+	}
 	for i := range content.Attachments {
 		parts = append(parts, Part{File: &content.Attachments[i]})
 	}
 	return nil, x.Poster.Post(ctx, e, to, parts)
 }
+
+// maxInline is the longest text posted inline; maxSubject the longest
+// subject shown (in runes).
+const (
+	maxInline  = 24 << 10
+	maxSubject = 200
+)
 
 // size writes a byte count as people read it.
 func size(n int64) string {

@@ -97,8 +97,12 @@ type (
 		TooLarge []string
 		Prefix   string
 	}
-	// EmailGone says a message to be posted is no longer in the mailbox.
-	EmailGone struct{ CaseID string }
+	// EmailGone says a message to be posted is no longer in the mailbox,
+	// or (Malformed) cannot be read.
+	EmailGone struct {
+		CaseID    string
+		Malformed bool
+	}
 	// NoEncryption tells a Matrix reporter whose account has no
 	// encryption device where their private area is instead.
 	NoEncryption struct {
@@ -175,7 +179,13 @@ type (
 	// AdvisoryCollaboratorRemoved says a GitHub user was removed.
 	AdvisoryCollaboratorRemoved struct{ CaseID, Login string }
 	// AdvisoryCreated links the new draft advisory.
-	AdvisoryCreated struct{ CaseID, GHSAID, URL string }
+	// AdvisoryCreated links the draft advisory in the case room; Email
+	// marks a case whose reporter wrote by email (and reads no room).
+	AdvisoryCreated struct {
+		CaseID, GHSAID, URL string
+		Email               bool
+		Prefix              string
+	}
 	// AdvisoryCVERequested says a CVE was requested.
 	AdvisoryCVERequested struct{ CaseID, GHSAID string }
 	// AdvisoryForkReady links the private fork.
