@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/enarx/secbot/disclosure"
 	"github.com/enarx/secbot/store"
@@ -177,5 +178,19 @@ func TestAReporterWithoutEncryptionIsToldWhereTheirPrivateAreaIs(t *testing.T) {
 	// A reporter with a device gets the usual answer.
 	if got := w.say(dmRoom, reporter, "I want to report a security issue"); strings.Contains(got, "no end-to-end encryption") {
 		t.Errorf("a reporter with a device: %q", got)
+	}
+}
+
+func TestTheEscalationNoteReachesAnEmailReporterByEmail(t *testing.T) {
+	w := newWorld(t, monday)
+	w.email(mailReporter, MailRef{MessageID: "first@example.test"})
+	w.clock.Advance(49 * time.Hour) // past the acknowledgement
+	w.tick()
+	mails := w.mails()
+	if len(mails) != 2 || !strings.Contains(mails[1].Text, "overdue") || mails[1].InReplyTo != "first@example.test" || !mails[1].Auto {
+		t.Fatalf("mails: %+v", mails)
+	}
+	if strings.Contains(mails[1].Text, "**") {
+		t.Errorf("Markdown in a plain-text email: %q", mails[1].Text)
 	}
 }
