@@ -6,14 +6,15 @@ GO ?= go
 BIN := bin/secbot
 STATICCHECK_VERSION := v0.8.2
 
-.PHONY: build test unit lint demo bench fuzz dendrite clean
+.PHONY: build test unit lint demo bench fuzz dendrite maddy clean
 
 build:
 	$(GO) build -o $(BIN) .
 
 # The whole suite: unit tests, then the integration tests on a real
-# Dendrite (installed into the cache on first use and started by the tests).
-test: dendrite
+# Dendrite and maddy, a mail server (installed into the cache on first use
+# and started by the tests).
+test: dendrite maddy
 	$(GO) vet ./...
 	$(GO) test -race -count=1 -timeout 30m ./...
 	$(GO) test -race -count=1 -tags=goolm,crashpoints ./internal/crashpoint/
@@ -30,7 +31,7 @@ lint:
 	$(GO) run honnef.co/go/tools/cmd/staticcheck@$(STATICCHECK_VERSION) ./...
 
 # A local homeserver, the bot on its own SQLite file and a scripted reporter.
-demo: dendrite
+demo: dendrite maddy
 	$(GO) run ./internal/demo
 
 bench: dendrite
@@ -43,6 +44,9 @@ fuzz:
 
 dendrite:
 	$(GO) run ./internal/matrixtest/install
+
+maddy:
+	$(GO) run ./internal/mailtest/install
 
 clean:
 	rm -rf bin

@@ -29,6 +29,7 @@ import (
 	"github.com/enarx/secbot/ghsa"
 	"github.com/enarx/secbot/handlers"
 	"github.com/enarx/secbot/internal/logfilter"
+	"github.com/enarx/secbot/mail"
 	"github.com/enarx/secbot/metrics"
 	"github.com/enarx/secbot/scheduler"
 	"github.com/enarx/secbot/store"
@@ -149,7 +150,7 @@ func serve(ctx context.Context, configPath string, cfg *config.Config, log zerol
 	log.Info().Stringer("user_id", b.UserID()).Stringer("device_id", b.DeviceID()).Str("master_key", b.MasterKey(ctx)).Msg("Logged in")
 	clock := clockwork.NewRealClock()
 	outbox := scheduler.NewOutbox(st, clock, log.With().Str("component", "outbox").Logger(),
-		func(err error) bool { return errors.Is(err, bot.ErrPermanent) },
+		func(err error) bool { return errors.Is(err, bot.ErrPermanent) || errors.Is(err, mail.ErrRefused) },
 		func(err error) bool { return errors.Is(err, bot.ErrNotReady) })
 	for kind, ex := range b.Executors() {
 		outbox.Register(kind, ex)
@@ -199,6 +200,21 @@ func serve(ctx context.Context, configPath string, cfg *config.Config, log zerol
 	h.UseIdentities(b)
 	outbox.Register(store.KindAnnounce, h.Announce)
 	outbox.Register(store.KindPublished, h.Published)
+	var mailbox *mail.Channel
+	if cfg.Email.Enabled() {
+		mc := &mail.Config{
+			IMAP: cfg.Email.IMAP, SMTP: cfg.Email.SMTP, RootCAs: cfg.Email.RootCAs,
+			Username: cfg.Email.Username, Password: string(cfg.Email.Password), Address: cfg.Email.Address,
+			Mailbox: cfg.Email.Mailbox, MaxAttachment: cfg.Email.MaxAttachmentBytes, PollEvery: cfg.Email.PollEveryValue,
+		}
+		effects := &mail.Effects{Config: mc, Templates: tmpl, Poster: poster{b}, Prefix: func() string { return policy.Get().CommandPrefix }}
+		for kind, ex := range effects.Executors() {
+			outbox.Register(kind, ex)
+		}
+		h.SetMailbox(cfg.Email.Mailbox)
+		mailbox = &mail.Channel{Watcher: mail.NewWatcher(mc, log.With().Str("component", "mail").Logger()), Config: mc, Handlers: h}
+		log.Info().Str("address", cfg.Email.Address).Str("imap", cfg.Email.IMAP.Host).Str("mailbox", cfg.Email.Mailbox).Msg("Email enabled")
+	}
 
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
@@ -220,8 +236,11 @@ func serve(ctx context.Context, configPath string, cfg *config.Config, log zerol
 	go reloadOnHangup(ctx, configPath, cfg, reloadable{policy: policy, templates: tmpl, github: github, followTeam: h.FollowTeam}, log)
 
 	var wg sync.WaitGroup
-	errs := make(chan error, 4)
+	errs := make(chan error, 5)
 	wg.Go(func() { errs <- outbox.Run(ctx) })
+	if mailbox != nil {
+		wg.Go(func() { errs <- mailbox.Run(ctx) })
+	}
 	wg.Go(func() { errs <- b.Run(ctx, b.Translate(h)) })
 	if github && cfg.GitHub.WatchReports {
 		// Private vulnerability reports become cases: GitHub is a channel.
@@ -278,6 +297,27 @@ func recoveryKey(path string) (string, func(string) error, error) {
 	}, nil
 }
 
+// emailKeys is [email] as written (and the password read), without the
+// parsed values that do not compare (a CA pool).
+func emailKeys(e config.Email) config.Email {
+	e.IMAP, e.SMTP, e.RootCAs = nil, nil, nil
+	return e
+}
+
+// poster posts emails into case rooms through the bot.
+type poster struct{ b *bot.Bot }
+
+func (p poster) Post(ctx context.Context, e store.Effect, to store.Target, parts []mail.Part) error {
+	out := make([]bot.Part, len(parts))
+	for i, part := range parts {
+		out[i] = bot.Part{Markdown: part.Markdown, Verbatim: part.Verbatim}
+		if f := part.File; f != nil {
+			out[i].File = &bot.File{Name: f.Name, Type: f.Type, Data: f.Data}
+		}
+	}
+	return p.b.Post(ctx, e, to, out)
+}
+
 // checkTeamRoomEncrypted warns, in the log and once in the room, when the
 // team room is not end-to-end encrypted. The bot may join it only with its
 // first sync, so it looks again for a while until it can read the room.
@@ -321,6 +361,7 @@ func policyOf(cfg *config.Config, github bool) disclosure.Policy {
 		Calendar:           cfg.Calendar,
 		Ladder:             cfg.Ladder,
 		TeamRoom:           string(cfg.Team.RoomID),
+		Email:              cfg.Email.Address,
 		Team:               team,
 		Coordinator:        disclosure.Person(cfg.Team.CoordinatorID),
 		Backup:             disclosure.Person(cfg.Team.BackupID),
@@ -381,6 +422,7 @@ func reloadOnHangup(ctx context.Context, path string, running *config.Config, r 
 			"[matrix]":   reflect.DeepEqual(cfg.Matrix, running.Matrix),
 			"[database]": reflect.DeepEqual(cfg.Database, running.Database),
 			"[github]":   reflect.DeepEqual(cfg.GitHub, running.GitHub),
+			"[email]":    reflect.DeepEqual(emailKeys(cfg.Email), emailKeys(running.Email)),
 			"[http]":     reflect.DeepEqual(cfg.HTTP, running.HTTP),
 		} {
 			if !same {

@@ -31,8 +31,8 @@ func TestCheckConfigAcceptsTheExampleAndNamesTheGitHubMode(t *testing.T) {
 		t.Fatal(err)
 	}
 	dir := t.TempDir()
-	cfg := strings.NewReplacer(`"/run/secrets/secbot-password"`, `"password"`, `"/run/secrets/secbot-pickle-key"`, `"pickle"`, `"/run/secrets/github-token"`, `"token"`, `"/run/secrets/secbot-recovery-key"`, `"recovery-key"`).Replace(string(data))
-	for name, secret := range map[string]string{"password": "a-password", "pickle": "a-pickle-key-0123456789", "token": "ghp_x"} {
+	cfg := strings.NewReplacer(`"/run/secrets/secbot-password"`, `"password"`, `"/run/secrets/secbot-pickle-key"`, `"pickle"`, `"/run/secrets/github-token"`, `"token"`, `"/run/secrets/secbot-recovery-key"`, `"recovery-key"`, `"/run/secrets/mail-password"`, `"mail-password"`).Replace(string(data))
+	for name, secret := range map[string]string{"password": "a-password", "pickle": "a-pickle-key-0123456789", "token": "ghp_x", "mail-password": "a-mail-secret"} {
 		if err := os.WriteFile(filepath.Join(dir, name), []byte(secret), 0o600); err != nil {
 			t.Fatal(err)
 		}
@@ -48,7 +48,10 @@ func TestCheckConfigAcceptsTheExampleAndNamesTheGitHubMode(t *testing.T) {
 	if !strings.Contains(out.String(), "authenticated as a token") {
 		t.Errorf("check-config does not say which GitHub auth is used:\n%s", out.String())
 	}
-	if strings.Contains(out.String(), "a-password") || strings.Contains(out.String(), "ghp_x") {
+	if !strings.Contains(out.String(), "email: security@example.org") {
+		t.Errorf("check-config does not describe the mailbox:\n%s", out.String())
+	}
+	if strings.Contains(out.String(), "a-password") || strings.Contains(out.String(), "ghp_x") || strings.Contains(out.String(), "a-mail-secret") {
 		t.Error("check-config prints a secret")
 	}
 	if strings.Contains(out.String(), "deprecated") {

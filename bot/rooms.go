@@ -297,3 +297,18 @@ func (b *Bot) Encrypted(ctx context.Context, roomID id.RoomID) (known, encrypted
 	}
 	return false, false
 }
+
+// HasEncryption reports whether a user has published the device keys of
+// at least one end-to-end encryption device.
+func (b *Bot) HasEncryption(ctx context.Context, user id.UserID) (bool, error) {
+	// A reporter who wrote in an encrypted room is known already: asking
+	// the homeserver would hold up the first answer by a round trip.
+	if devices, err := b.cryptoStore().GetDevices(ctx, user); err == nil && len(devices) > 0 {
+		return true, nil
+	}
+	resp, err := b.Client.QueryKeys(ctx, &mautrix.ReqQueryKeys{DeviceKeys: mautrix.DeviceKeysRequest{user: mautrix.DeviceIDList{}}, Timeout: 10000})
+	if err != nil {
+		return false, err
+	}
+	return len(resp.DeviceKeys[user]) > 0, nil
+}

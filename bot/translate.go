@@ -99,3 +99,7 @@ func (c chat) LeaveRoom(ctx context.Context, room, reason string) error {
 func (c chat) JoinedMemberCount(ctx context.Context, room string) (int, error) {
 	return c.b.JoinedMemberCount(ctx, id.RoomID(room))
 }
+
+func (c chat) HasEncryption(ctx context.Context, user disclosure.Person) (bool, error) {
+	return c.b.HasEncryption(ctx, id.UserID(user))
+}

@@ -39,6 +39,7 @@ type Config struct {
 	Matrix     Matrix       `toml:"matrix"`
 	Database   Database     `toml:"database"`
 	GitHub     GitHub       `toml:"github"`
+	Email      Email        `toml:"email"`
 	Team       Team         `toml:"team"`
 	Announce   Announce     `toml:"announce"`
 	SLA        SLA          `toml:"sla"`
@@ -241,6 +242,7 @@ func Defaults() Config {
 		Matrix:   Matrix{DeviceName: "secbot", CommandPrefix: "!sec"},
 		Database: Database{Path: "secbot.db", Retention: "30 days"},
 		GitHub:   GitHub{APIURL: "https://api.github.com/", WatchReports: true, PollEvery: "2m", Repositories: []string{}, Organizations: []string{}},
+		Email:    Email{Mailbox: "INBOX", MaxAttachment: "20MB", PollEvery: "1m"},
 		SLA: SLA{
 			Acknowledge: "48h", DetailedResponse: "96h", UpdateInterval: "5 working days",
 			RemindBefore: "12h", RepeatEvery: "24h", Timezone: "UTC",
@@ -313,11 +315,13 @@ func Parse(data []byte, baseDir string, getenv func(string) string) (*Config, er
 // secretKeys are keys someone might write a secret under by mistake, with
 // where the secret belongs instead.
 var secretKeys = map[string]string{
-	"password":     "password_file or " + EnvMatrixPassword,
-	"access_token": "access_token_file or " + EnvMatrixAccessToken,
-	"pickle_key":   "pickle_key_file or " + EnvMatrixPickleKey,
-	"token":        "token_file or " + EnvGitHubToken,
-	"private_key":  "private_key_file or " + EnvGitHubPrivateKey,
+	"password":      "password_file or " + EnvMatrixPassword,
+	"access_token":  "access_token_file or " + EnvMatrixAccessToken,
+	"pickle_key":    "pickle_key_file or " + EnvMatrixPickleKey,
+	"token":         "token_file or " + EnvGitHubToken,
+	"private_key":   "private_key_file or " + EnvGitHubPrivateKey,
+	"smtp_password": "[email] password_file or " + EnvEmailPassword,
+	"imap_password": "[email] password_file or " + EnvEmailPassword,
 }
 
 func (v *validator) unknown(key toml.Key) {

@@ -43,6 +43,7 @@ var baseEnv = map[string]string{
 	EnvMatrixPassword:  "hunter2-password",
 	EnvMatrixPickleKey: "hunter2-pickle-key-0123456789",
 	EnvGitHubToken:     "hunter2-github-token",
+	EnvEmailPassword:   "hunter2-mail-password",
 }
 
 // secretValues are every secret the tests use; none may ever be printed.

@@ -28,6 +28,7 @@ func (c *Config) Summary() string {
 	fmt.Fprintf(&b, "team: %d members in %s; coordinator %s, backup %s%s\n",
 		len(c.Team.Members), c.Team.Room, c.Team.Coordinator, c.Team.Backup, rotation)
 	fmt.Fprintf(&b, "github: %s\n", c.githubSummary())
+	fmt.Fprintf(&b, "email: %s\n", c.emailSummary())
 	fmt.Fprintf(&b, "promises: acknowledge in %s, detailed response in %s, updates every %s; reminders %s before\n",
 		c.Policy.Acknowledge, c.Policy.DetailedResponse, c.Policy.UpdateInterval, c.Policy.RemindBefore)
 	fmt.Fprintf(&b, "calendar: %s, working days %s, %d holiday(s)\n",
@@ -102,4 +103,12 @@ func (c *Config) MarshalZerologObject(e *zerolog.Event) {
 		Str("ladder", ladderSummary(c.Ladder)).
 		Int("announce_rooms", len(c.Announce.Rooms)).
 		Str("http_listen", c.HTTP.Listen)
+}
+
+func (c *Config) emailSummary() string {
+	e := c.Email
+	if !e.Enabled() {
+		return "off (no [email])"
+	}
+	return fmt.Sprintf("%s, folder %q on %s, answers through %s, attachments up to %s", e.Address, e.Mailbox, e.IMAP.Redacted(), e.SMTP.Redacted(), e.MaxAttachment)
 }

@@ -212,6 +212,7 @@ func (v *validator) validate() {
 		}
 	}
 	v.validateGitHub()
+	v.validateEmail()
 	v.validateTeam()
 	for i, r := range c.Announce.Rooms {
 		if !validRoomID(r) && !validAlias(r) {

@@ -82,8 +82,11 @@ func (c *Case) meet(r Request, kinds ...DeadlineKind) []DeadlineChange {
 // TeamSpoke is a team member's ordinary message in the case room: the
 // first one acknowledges, and each restarts a running update clock. A
 // finished case has no clock to restart.
+//
+// An email reporter reads nothing of the room, so there a message meets
+// nothing: `reply` is what reaches them.
 func (c *Case) TeamSpoke(r Request) Decision {
-	if c.Finished() {
+	if c.Finished() || c.Reporter.Channel() == ChannelEmail {
 		return Decision{}
 	}
 	if r.Device != DeviceVerified {
@@ -91,6 +94,12 @@ func (c *Case) TeamSpoke(r Request) Decision {
 		// homeserver's: its word silences no clock.
 		return Decision{Action: "team-message", Detail: "from an unverified device: meets no deadline"}
 	}
+	return c.spoke(r)
+}
+
+// spoke is what the team's word to the reporter meets: the first
+// acknowledges, and each restarts a running update clock.
+func (c *Case) spoke(r Request) Decision {
 	var d Decision
 	if dl := c.Deadline(DeadlineAcknowledge); dl != nil && !dl.Met() {
 		d.Action, d.Detail = "acknowledge", "first team message"
@@ -115,6 +124,25 @@ func (c *Case) Respond(r Request, text string) (Decision, error) {
 		return d, nil
 	}
 	d.Say = []Message{say(ToCaseRoom, templates.TeamResponse{CaseID: c.ID.String(), From: string(r.By), Text: text}), r.doneHere(c, templates.Done{What: "posted"})}
+	return d, nil
+}
+
+// Reply sends the team's message to an email reporter, who reads no room;
+// it meets the clocks as a team member's message in a chat case's room
+// does. A chat reporter reads the case room, where the team writes to them.
+func (c *Case) Reply(r Request, text string) (Decision, error) {
+	if err := c.notClosed("reply"); err != nil {
+		return Decision{}, err
+	}
+	if c.Reporter.Channel() != ChannelEmail {
+		return Decision{}, refusef("reply", "%s's reporter reads its case room: write to them there.", c.ID)
+	}
+	d := Decision{}
+	if !c.Finished() {
+		d = c.spoke(r)
+	}
+	d.Action, d.Detail = "reply", ""
+	d.Say = []Message{say(ToCaseRoom, templates.TeamReply{CaseID: c.ID.String(), From: string(r.By), Text: text}), r.doneHere(c, templates.Done{What: "mailed"})}
 	return d, nil
 }
 
@@ -542,6 +570,9 @@ func (c *Case) Invite(r Request, who Person) (Decision, error) {
 			return Decision{}, refusef("invite", "the reporter of %s is on GitHub, not Matrix: they read the advisory%s.", c.ID, map[bool]string{true: ", " + c.AdvisoryURL}[c.AdvisoryURL != ""])
 		}
 		who = c.Reporter
+	}
+	if who.Channel() == ChannelEmail {
+		return Decision{}, refusef("invite", "%s writes by email and reads no room: answer them with `%s reply`.", who, r.Policy.CommandPrefix)
 	}
 	known := who == c.Reporter || r.Policy.IsTeam(who)
 	for _, n := range c.NeedToKnow {

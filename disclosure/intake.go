@@ -9,8 +9,9 @@ import (
 // case room invites, which clocks start, by when the promises fall due and
 // whom the rotation suggests as handler.
 type Opening struct {
-	// Invite is the reporter and the team; Team the team members of it,
-	// who may invite in the room.
+	// Invite is the reporter (on chat; an email reporter is never in a
+	// room: the room is the team's) and the team; Team the team members
+	// of it, who may invite in the room.
 	Invite, Team             []Person
 	Deadlines                []DeadlineChange
 	AcknowledgeBy, RespondBy time.Time
@@ -31,7 +32,7 @@ func (p *Policy) Open(ch Channel, reporter, self Person, seq int, at time.Time) 
 			{Op: StartDeadline, Kind: DeadlineResponse, At: at},
 		},
 	}
-	if ch != ChannelGitHub {
+	if ch == ChannelMatrix {
 		o.Invite = append(o.Invite, reporter)
 	}
 	for _, member := range p.Team {

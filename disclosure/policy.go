@@ -2,12 +2,14 @@ package disclosure
 
 import (
 	"slices"
+	"strings"
 	"sync/atomic"
 	"time"
 )
 
 // Person is someone the bot deals with, as their channel names them: a
-// Matrix user ID today; the domain never looks inside it.
+// Matrix user ID, or mailto:ADDRESS for someone who writes by email. The
+// domain looks no further inside it than its channel.
 type Person string
 
 // Channel is how a reporter reached the team; the policy is the same,
@@ -22,14 +24,46 @@ const (
 	// is on the advisory, which has no API for comments, so the team
 	// answers there.
 	ChannelGitHub Channel = "github"
+	// ChannelEmail is the security mailbox: the reporter reads only what
+	// is mailed to them, and is never in a room.
+	ChannelEmail Channel = "email"
 )
 
 // GitHubPerson is a GitHub user as a person of the domain (no Matrix ID
 // starts like this).
-func GitHubPerson(login string) Person { return Person("github:" + login) }
+func GitHubPerson(login string) Person { return Person(githubPrefix + login) }
 
 // String returns the person's ID.
 func (p Person) String() string { return string(p) }
+
+// The prefixes of people who are not Matrix users.
+const (
+	mailto       = "mailto:"
+	githubPrefix = "github:"
+)
+
+// EmailPerson is the person writing from an email address.
+func EmailPerson(address string) Person { return Person(mailto + strings.ToLower(address)) }
+
+// Channel is how the bot reaches the person.
+func (p Person) Channel() Channel {
+	switch {
+	case strings.HasPrefix(string(p), mailto):
+		return ChannelEmail
+	case strings.HasPrefix(string(p), githubPrefix):
+		return ChannelGitHub
+	}
+	return ChannelMatrix
+}
+
+// Address is an email person's address ("" for anyone else).
+func (p Person) Address() string {
+	addr, _ := strings.CutPrefix(string(p), mailto)
+	if p.Channel() != ChannelEmail {
+		return ""
+	}
+	return addr
+}
 
 // Policy is everything the policy decides with, from the config: the
 // promises and the calendar they count in, who is on the team and the
@@ -47,6 +81,9 @@ type Policy struct {
 	Identities map[Person]string
 	// TeamRoom is the team's room ("" when none is configured).
 	TeamRoom string
+	// Email is the security address reporters may write to ("" when
+	// secbot reads no mailbox).
+	Email string
 	// Rotation suggests a handler round-robin for each new case.
 	Rotation bool
 

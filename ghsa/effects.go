@@ -200,7 +200,7 @@ func (e *Effects) create(ctx context.Context, eff store.Effect, p store.Advisory
 		if err := e.Store.SetAdvisory(ctx, c.ID, adv.GHSAID, adv.HTMLURL, e.Client.Repository(), e.Clock.Now()); err != nil {
 			return err
 		}
-		return e.say(ctx, store.AdvisoryEffect{CaseID: p.CaseID}, templates.AdvisoryCreated{CaseID: p.CaseID, GHSAID: adv.GHSAID, URL: adv.HTMLURL})
+		return e.say(ctx, store.AdvisoryEffect{CaseID: p.CaseID}, templates.AdvisoryCreated{CaseID: p.CaseID, GHSAID: adv.GHSAID, URL: adv.HTMLURL, Email: c.Reporter.Channel() == disclosure.ChannelEmail, Prefix: e.Policy.Get().CommandPrefix})
 	})
 }
 

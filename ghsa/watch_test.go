@@ -27,10 +27,11 @@ import (
 // but through the outbox.
 type chat struct{}
 
-func (chat) UserID() disclosure.Person                              { return "@secbot:x" }
-func (chat) JoinRoom(context.Context, string) error                 { return nil }
-func (chat) LeaveRoom(context.Context, string, string) error        { return nil }
-func (chat) JoinedMemberCount(context.Context, string) (int, error) { return 2, nil }
+func (chat) UserID() disclosure.Person                                      { return "@secbot:x" }
+func (chat) JoinRoom(context.Context, string) error                         { return nil }
+func (chat) LeaveRoom(context.Context, string, string) error                { return nil }
+func (chat) JoinedMemberCount(context.Context, string) (int, error)         { return 2, nil }
+func (chat) HasEncryption(context.Context, disclosure.Person) (bool, error) { return true, nil }
 
 // watchWorld is the stand-in with repositories in organizations, a store,
 // the real handlers and the watcher, on a fake clock.

@@ -198,7 +198,15 @@ func (h *Handlers) say(ctx context.Context, msg Message, cs *store.Case, p *disc
 	case disclosure.Here:
 		return h.enqueue(ctx, lane, store.Target{Room: msg.Room}, m.Data, store.SendEffect{ReplyTo: msg.ID}, false)
 	case disclosure.ToCaseRoom:
-		return h.enqueue(ctx, lane, store.Target{CaseRoomOf: cs.ID.String()}, m.Data, store.SendEffect{}, false)
+		if err := h.enqueue(ctx, lane, store.Target{CaseRoomOf: cs.ID.String()}, m.Data, store.SendEffect{}, false); err != nil {
+			return err
+		}
+		if cs.Reporter.Channel() == disclosure.ChannelEmail {
+			// The reporter is not in the room: what they would read there
+			// is mailed to them.
+			return scheduler.MailReporter(ctx, h.store, h.templates, cs.ID, cs.Reporter, m.Data, now, false)
+		}
+		return nil
 	case disclosure.ToTeamRoom:
 		if p.TeamRoom == "" {
 			return nil

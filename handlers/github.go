@@ -109,6 +109,7 @@ func (h *Handlers) openFromGitHub(ctx context.Context, a GitHubAdvisory) (*store
 	if now := h.clock.Now(); at.IsZero() || at.After(now) {
 		at = now // a clock ahead of ours must not push the promises later
 	}
-	return h.openCase(ctx, newCase{channel: disclosure.ChannelGitHub, reporter: disclosure.GitHubPerson(a.Reporter), at: at, report: &a,
+	c, _, err := h.openCase(ctx, newCase{channel: disclosure.ChannelGitHub, reporter: disclosure.GitHubPerson(a.Reporter), at: at, report: &a,
 		audit: "GitHub private report " + a.GHSAID + " in " + a.Repository})
+	return c, err
 }

@@ -31,6 +31,9 @@ type Chat interface {
 	// JoinedMemberCount is the number of users joined to a room, as the
 	// bot last saw it.
 	JoinedMemberCount(ctx context.Context, roomID string) (int, error)
+	// HasEncryption reports whether a user has an end-to-end encryption
+	// device (their published device keys).
+	HasEncryption(ctx context.Context, user disclosure.Person) (bool, error)
 }
 
 // Message is a chat message as the handlers see it: who wrote what where,
@@ -48,9 +51,23 @@ type Message struct {
 	Identity *disclosure.Identity
 	// Plaintext marks a message sent unencrypted into an encrypted room.
 	Plaintext bool
+	// Mail is set for a message of the security mailbox (Room is then
+	// empty and Sender an email person): what the mail channel read of
+	// it, never its text.
+	Mail *MailRef
 
 	// trust is how far the sending device speaks for the sender.
 	trust disclosure.DeviceTrust
+}
+
+// MailRef names a message of the security mailbox and where it belongs.
+type MailRef struct {
+	UIDValidity, UID uint32
+	MessageID        string
+	// Case is the case the message's thread names (zero: none).
+	Case disclosure.CaseID
+	// Automatic says why the message is machine-made ("" for a person's).
+	Automatic string
 }
 
 // Invite is the bot being invited to a room.
@@ -76,7 +93,13 @@ type Handlers struct {
 	chatter      limiter
 	// identities is the chat's end-to-end trust (nil: none).
 	identities Identities
+	// mailbox names the security mailbox's folder, for the team's notes.
+	mailbox string
 }
+
+// SetMailbox names the security mailbox's folder in what the team reads
+// about mail left there.
+func (h *Handlers) SetMailbox(name string) { h.mailbox = name }
 
 // New returns the handlers, deciding under the policy in force.
 func New(policy *disclosure.InForce, st *store.Store, chat Chat, tmpl *templates.Set, clock clockwork.Clock, kick func()) *Handlers {

@@ -29,6 +29,9 @@ func (f fakeChat) LeaveRoom(_ context.Context, room, _ string) error {
 	}
 	return nil
 }
+func (fakeChat) HasEncryption(_ context.Context, user disclosure.Person) (bool, error) {
+	return !strings.HasPrefix(string(user), "@plain"), nil
+}
 func (fakeChat) JoinedMemberCount(_ context.Context, room string) (int, error) {
 	if strings.HasPrefix(string(room), "!public") {
 		return 40, nil // a public room: many members

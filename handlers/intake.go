@@ -17,8 +17,16 @@ import (
 // kept: only that a request was made, by whom and where.
 func (h *Handlers) intake(ctx context.Context, msg Message, direct bool) error {
 	looksLikeDetails := disclosure.LooksLikeDetails(msg.Text, false)
+	// A reporter without an encryption device cannot read the case room:
+	// they are told where their private area is instead. Asked before the
+	// transaction; when the homeserver cannot say, the usual answer goes.
+	encrypted, err := h.chat.HasEncryption(ctx, msg.Sender)
+	if err != nil {
+		zerolog.Ctx(ctx).Warn().Err(err).Msg("Could not look up the reporter's encryption devices")
+		encrypted = true
+	}
 	var opened *store.Case
-	err := h.once(ctx, msg.ID, func(ctx context.Context) error {
+	err = h.once(ctx, msg.ID, func(ctx context.Context) error {
 		now := h.clock.Now()
 		if existing, err := h.store.OpenCaseOf(ctx, msg.Sender); err == nil {
 			// Asking again and again gets one case and, past a few, one
@@ -37,7 +45,7 @@ func (h *Handlers) intake(ctx context.Context, msg Message, direct bool) error {
 		if direct {
 			dmRoom = msg.Room
 		}
-		c, err := h.openCase(ctx, newCase{channel: disclosure.ChannelMatrix, reporter: msg.Sender, sourceRoom: msg.Room, dmRoom: dmRoom, at: now,
+		c, _, err := h.openCase(ctx, newCase{channel: disclosure.ChannelMatrix, reporter: msg.Sender, sourceRoom: msg.Room, dmRoom: dmRoom, at: now,
 			audit: map[bool]string{true: "direct message", false: "public room"}[direct]})
 		if err != nil {
 			return err
@@ -45,9 +53,15 @@ func (h *Handlers) intake(ctx context.Context, msg Message, direct bool) error {
 		opened = c
 		lane := c.ID.String()
 		replyLane := store.ReplyLane(c.ID)
+		p := h.Policy()
+		noEncryption := templates.NoEncryption{CaseID: c.ID.String(), Address: p.Email, GitHub: p.GitHub}
 		if direct {
 			dm := store.Target{Room: msg.Room}
-			if err := h.enqueue(ctx, replyLane, dm, templates.DMAck(caseRoomData(c)), store.SendEffect{ReplyTo: msg.ID}, true); err != nil {
+			var ack templates.Data = templates.DMAck(caseRoomData(c))
+			if !encrypted {
+				ack = noEncryption
+			}
+			if err := h.enqueue(ctx, replyLane, dm, ack, store.SendEffect{ReplyTo: msg.ID}, true); err != nil {
 				return err
 			}
 			if looksLikeDetails {
@@ -64,7 +78,11 @@ func (h *Handlers) intake(ctx context.Context, msg Message, direct bool) error {
 			if _, err := h.store.EnqueueUrgent(ctx, replyLane, store.KindOpenDM, store.OpenDMEffect{User: msg.Sender, CaseID: lane}, now); err != nil {
 				return err
 			}
-			if err := h.enqueue(ctx, replyLane, store.Target{DMWith: msg.Sender}, templates.DMFromPublic{CaseID: lane}, store.SendEffect{}, true); err != nil {
+			var ack templates.Data = templates.DMFromPublic{CaseID: lane}
+			if !encrypted {
+				ack = noEncryption
+			}
+			if err := h.enqueue(ctx, replyLane, store.Target{DMWith: msg.Sender}, ack, store.SendEffect{}, true); err != nil {
 				return err
 			}
 		}
@@ -110,27 +128,32 @@ type newCase struct {
 // its clocks, the case room for the team (and a reporter who reads Matrix),
 // the welcome, the team room's notice and the advisory, set up within the
 // hourly cap. Run it inside a transaction; the channel answers the
-// reporter itself.
-func (h *Handlers) openCase(ctx context.Context, n newCase) (*store.Case, error) {
+// reporter itself, with the promises the opening names.
+func (h *Handlers) openCase(ctx context.Context, n newCase) (*store.Case, disclosure.Opening, error) {
 	now := h.clock.Now()
 	p := h.Policy()
 	c, err := h.store.CreateCase(ctx, n.reporter, n.sourceRoom, n.dmRoom, n.at)
 	if err != nil {
-		return nil, err
+		return nil, disclosure.Opening{}, err
 	}
 	lane := store.CaseLane(c.ID)
+	if n.channel == disclosure.ChannelEmail {
+		if err := h.store.SetChannel(ctx, c.ID, n.channel); err != nil {
+			return nil, disclosure.Opening{}, err
+		}
+	}
 	if n.report != nil {
 		if err := h.store.SetReport(ctx, c.ID, n.report.GHSAID, n.report.URL, n.report.Repository, now); err != nil {
-			return nil, err
+			return nil, disclosure.Opening{}, err
 		}
 		if err := h.store.SetFact(ctx, c.ID, disclosure.FactReporterGitHub, n.report.Reporter, now); err != nil {
-			return nil, err
+			return nil, disclosure.Opening{}, err
 		}
 	}
 	open := p.Open(n.channel, n.reporter, h.chat.UserID(), c.ID.Seq, c.CreatedAt)
 	for _, dc := range open.Deadlines {
 		if err := h.applyDeadline(ctx, c.ID, n.reporter, dc, p); err != nil {
-			return nil, err
+			return nil, disclosure.Opening{}, err
 		}
 	}
 	// Many throwaway accounts (on Matrix or GitHub) must not make hundreds
@@ -138,16 +161,16 @@ func (h *Handlers) openCase(ctx context.Context, n newCase) (*store.Case, error)
 	// set-up waits its turn (the answer to the reporter does not).
 	recent, err := h.store.SetupsSince(ctx, now.Add(-time.Hour))
 	if err != nil {
-		return nil, err
+		return nil, disclosure.Opening{}, err
 	}
 	slot, burst := p.SetupSlot(recent, now)
 	if err := h.store.SetSetupAt(ctx, c.ID, slot); err != nil {
-		return nil, err
+		return nil, disclosure.Opening{}, err
 	}
 	if burst && p.TeamRoom != "" {
 		note := templates.IntakeBurst{Cap: p.MaxNewCasesPerHour, Next: p.Local(slot)}
 		if err := h.enqueue(ctx, store.RoomLane(p.TeamRoom), store.Target{Room: p.TeamRoom}, note, store.SendEffect{}, false); err != nil {
-			return nil, err
+			return nil, disclosure.Opening{}, err
 		}
 	}
 	// The room first (then its welcome and the team's note, routine), urgent
@@ -155,13 +178,14 @@ func (h *Handlers) openCase(ctx context.Context, n newCase) (*store.Case, error)
 	if _, err := h.store.EnqueueAt(ctx, lane, store.KindCreateCaseRoom, store.CreateCaseRoomEffect{
 		CaseID: lane, Name: "Security report " + lane, Invite: open.Invite, Team: open.Team,
 	}, now, slot, true); err != nil {
-		return nil, err
+		return nil, disclosure.Opening{}, err
 	}
 	team := make([]string, 0, len(p.Team))
 	for _, u := range p.Team {
 		team = append(team, string(u))
 	}
-	welcome := templates.Welcome{CaseID: lane, Reporter: c.Reporter.String(), Team: team, AcknowledgeBy: open.AcknowledgeBy, RespondBy: open.RespondBy, UpdateInterval: p.SLA.UpdateInterval.String()}
+	welcome := templates.Welcome{CaseID: lane, Reporter: c.Reporter.String(), Team: team, AcknowledgeBy: open.AcknowledgeBy, RespondBy: open.RespondBy, UpdateInterval: p.SLA.UpdateInterval.String(),
+		Email: n.reporter.Address(), Prefix: p.CommandPrefix}
 	note := templates.TeamNewCase{CaseID: lane, Reporter: c.Reporter.String(), AcknowledgeBy: open.AcknowledgeBy, RespondBy: open.RespondBy, Suggested: string(open.Suggested)}
 	if r := n.report; r != nil {
 		// Where the report is, never what it says.
@@ -169,20 +193,20 @@ func (h *Handlers) openCase(ctx context.Context, n newCase) (*store.Case, error)
 		note.GitHubReporter, note.Repository, note.GHSAID, note.AdvisoryURL = r.Reporter, r.Repository, r.GHSAID, r.URL
 	}
 	if err := h.enqueue(ctx, lane, store.Target{CaseRoomOf: lane}, welcome, store.SendEffect{}, false); err != nil {
-		return nil, err
+		return nil, disclosure.Opening{}, err
 	}
 	if p.TeamRoom != "" {
 		if err := h.enqueue(ctx, lane, store.Target{Room: p.TeamRoom}, note, store.SendEffect{}, false); err != nil {
-			return nil, err
+			return nil, disclosure.Opening{}, err
 		}
 	}
 	if p.GitHub && n.report == nil {
 		if _, err := h.store.EnqueueAt(ctx, store.GitHubLane(c.ID), store.KindAdvisoryCreate, store.AdvisoryEffect{CaseID: lane}, now, slot, false); err != nil {
-			return nil, err
+			return nil, disclosure.Opening{}, err
 		}
 	}
 	if err := h.store.Audit(ctx, store.AuditEntry{At: now, Actor: n.reporter, CaseID: lane, Action: "case.open", Detail: n.audit, Allowed: true}); err != nil {
-		return nil, err
+		return nil, disclosure.Opening{}, err
 	}
-	return c, nil
+	return c, open, nil
 }

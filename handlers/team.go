@@ -23,8 +23,9 @@ func (h *Handlers) teamCommands() map[string]*command {
 		{name: "status", args: "[CASE]", summary: "one case in full: stage, timeline, deadlines, escalation", caseArg: impliedCase, run: h.cmdStatus},
 		{name: "claim", args: "[CASE]", summary: "step 1: become the case's handler (acknowledges the report)", caseArg: impliedCase, run: h.cmdClaim},
 		{name: "assign", args: "[CASE] @user", summary: "step 1: make a team member the handler (acknowledges the report)", caseArg: impliedCase, run: h.cmdAssign},
-		{name: "respond", args: "[CASE] TEXT", summary: "the detailed response to the reporter, posted in the case room", caseArg: impliedCase, run: h.cmdRespond},
+		{name: "respond", args: "[CASE] TEXT", summary: "the detailed response to the reporter, posted in the case room (and emailed, for a report by email)", caseArg: impliedCase, run: h.cmdRespond},
 		{name: "update", args: "[CASE] TEXT", summary: "a progress update to the reporter; restarts the update clock", caseArg: impliedCase, run: h.cmdUpdate},
+		{name: "reply", args: "[CASE] TEXT", summary: "a message to a reporter who wrote by email, sent to them by email (chat reporters read the case room)", caseArg: impliedCase, run: h.cmdReply},
 		{name: "github", args: "[CASE] NAME", summary: "invite a GitHub user to the case's private advisory", caseArg: impliedCase, run: h.cmdGitHub},
 		{name: "fork", args: "[CASE]", summary: "step 4: the advisory's temporary private fork, for preparing fixes", caseArg: impliedCase, run: h.cmdFork},
 		{name: "invite", args: "[CASE] [@user]", summary: "invite to the case room again: the reporter, or a team member or need-to-know person", caseArg: impliedCase, run: h.cmdInvite},
@@ -134,6 +135,14 @@ func (h *Handlers) cmdRespond(c *cmdContext) (disclosure.Decision, error) {
 		return disclosure.Decision{}, err
 	}
 	return c.c.Respond(c.req, text)
+}
+
+func (h *Handlers) cmdReply(c *cmdContext) (disclosure.Decision, error) {
+	text, err := c.needText("the text is emailed to the reporter")
+	if err != nil {
+		return disclosure.Decision{}, err
+	}
+	return c.c.Reply(c.req, text)
 }
 
 func (h *Handlers) cmdUpdate(c *cmdContext) (disclosure.Decision, error) {

@@ -2,8 +2,10 @@ package scheduler
 
 import (
 	"context"
+	"errors"
 	"time"
 
+	"github.com/enarx/secbot/disclosure"
 	"github.com/enarx/secbot/store"
 	"github.com/enarx/secbot/templates"
 )
@@ -21,6 +23,42 @@ func Say(ctx context.Context, st *store.Store, tmpl *templates.Set, lane string,
 		_, err = st.EnqueueUrgent(ctx, lane, store.KindSend, msg, now)
 	} else {
 		_, err = st.Enqueue(ctx, lane, store.KindSend, msg, now)
+	}
+	return err
+}
+
+// MailReporter renders data and records it as an email to the reporter of
+// an email case, threaded to their last message: what a chat reporter
+// reads in the case room, an email reporter gets by mail.
+func MailReporter(ctx context.Context, st *store.Store, tmpl *templates.Set, caseID disclosure.CaseID, reporter disclosure.Person, data templates.Data, now time.Time, urgent bool) error {
+	text, err := tmpl.RenderData(data)
+	if err != nil {
+		return err
+	}
+	subject, err := tmpl.RenderData(templates.EmailSubject{CaseID: caseID.String()})
+	if err != nil {
+		return err
+	}
+	mail := store.MailSendEffect{CaseID: caseID.String(), To: reporter.Address(), Subject: "Re: " + subject, Text: templates.PlainText(text), Auto: true}
+	switch data.(type) {
+	case templates.TeamResponse, templates.TeamUpdate, templates.TeamReply:
+		// A person of the team wrote it: not an automatic message.
+		mail.Auto = false
+	}
+	root, last, err := st.MailThread(ctx, caseID)
+	switch {
+	case err == nil:
+		mail.InReplyTo, mail.References = last, []string{root}
+		if last != root {
+			mail.References = append(mail.References, last)
+		}
+	case !errors.Is(err, store.ErrNotFound):
+		return err
+	}
+	if urgent {
+		_, err = st.EnqueueUrgent(ctx, store.MailLane(caseID), store.KindMailSend, mail, now)
+	} else {
+		_, err = st.Enqueue(ctx, store.MailLane(caseID), store.KindMailSend, mail, now)
 	}
 	return err
 }

@@ -297,8 +297,15 @@ func (t *Timers) escalate(ctx context.Context, c *store.Case, d store.Deadline, 
 	}
 	if d.LadderStep == 0 && !byReporter && c.Channel != disclosure.ChannelGitHub {
 		// The reporter need not chase anyone: say that secbot did.
-		if err := t.send(ctx, lane, store.Target{CaseRoomOf: c.ID.String()}, templates.ReporterChased{Promise: d.Kind.Label(), DueAt: p.Local(d.DueAt)}, now, nil); err != nil {
+		chased := templates.ReporterChased{Promise: d.Kind.Label(), DueAt: p.Local(d.DueAt)}
+		if err := t.send(ctx, lane, store.Target{CaseRoomOf: c.ID.String()}, chased, now, nil); err != nil {
 			return err
+		}
+		if c.Reporter.Channel() == disclosure.ChannelEmail {
+			// An email reporter is not in the room: the note is mailed.
+			if err := MailReporter(ctx, t.store, t.templates, c.ID, c.Reporter, chased, now, false); err != nil {
+				return err
+			}
 		}
 	}
 	return t.store.Audit(ctx, store.AuditEntry{At: now, Actor: "secbot", CaseID: c.ID.String(), Action: "escalation", Detail: fmt.Sprintf("%s step %d", d.Kind, d.LadderStep+1), Allowed: true})

@@ -191,6 +191,11 @@ func (s *Store) SetAdvisory(ctx context.Context, caseID disclosure.CaseID, ghsaI
 	return s.updateCase(ctx, caseID, `ghsa_id = $2, ghsa_url = $3, ghsa_repo = $4, updated_at = $5`, ghsaID, url, repo, millis(now))
 }
 
+// SetChannel records the channel a new case came through.
+func (s *Store) SetChannel(ctx context.Context, caseID disclosure.CaseID, ch disclosure.Channel) error {
+	return s.updateCase(ctx, caseID, `channel = $2`, ch)
+}
+
 // SetReport marks a new case as opened by a GitHub private vulnerability
 // report, which is its advisory. A second case for the same report is
 // refused by the unique index.

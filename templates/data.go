@@ -61,9 +61,13 @@ type (
 	TeamResponse struct{ CaseID, From, Text string }
 	// TeamUpdate is a progress update from the team, posted by the bot.
 	TeamUpdate struct{ CaseID, From, Text string }
+	// TeamReply is the team's message to an email reporter.
+	TeamReply struct{ CaseID, From, Text string }
 	// Undecryptable tells a sender their message could not be read.
 	Undecryptable struct{}
-	// Welcome is the first message in a case room.
+	// Welcome is the first message in a case room. Email is the
+	// reporter's address for a report by email (the reporter is then not
+	// in the room, which is the team's); Prefix is the team's command prefix.
 	Welcome struct {
 		CaseID, Reporter         string
 		Team                     []string
@@ -72,6 +76,41 @@ type (
 		// AdvisoryURL, for a GitHub private report, is where the reporter
 		// is: the room is the team's alone.
 		GitHubReporter, AdvisoryURL string
+		Email, Prefix            string
+	}
+	// EmailSubject is the subject of every email about a case.
+	EmailSubject struct{ CaseID string }
+	// EmailAck is the emailed answer to a report by email: the case ID,
+	// the promises and how to go on. GitHub is whether a GitHub advisory
+	// awaits the reporter.
+	EmailAck struct {
+		CaseID                   string
+		AcknowledgeBy, RespondBy time.Time
+		UpdateInterval           string
+		GitHub                   bool
+	}
+	// EmailPosted heads a reporter's email posted in the case room, above
+	// its verbatim text. It is rendered when the email is posted and never
+	// stored: From, Subject and the file names are the reporter's.
+	EmailPosted struct {
+		CaseID, From, Subject string
+		Reply                 bool
+		Attachments           []string
+		// TooLarge names the files over the size limit, with their sizes.
+		TooLarge []string
+		Prefix   string
+	}
+	// EmailGone says a message to be posted is no longer in the mailbox,
+	// or (Malformed) cannot be read.
+	EmailGone struct {
+		CaseID    string
+		Malformed bool
+	}
+	// NoEncryption tells a Matrix reporter whose account has no
+	// encryption device where their private area is instead.
+	NoEncryption struct {
+		CaseID, Address string
+		GitHub          bool
 	}
 )
 
@@ -135,6 +174,14 @@ type (
 		// and the advisory (never the report's text).
 		GitHubReporter, Repository, GHSAID, AdvisoryURL string
 	}
+	// EmailStranger tells the team that an email about a case came from
+	// an address that is not the reporter's. Nothing of its text is read.
+	EmailStranger struct {
+		CaseID, From, Mailbox string
+	}
+	// EmailFlood tells the team once that an address sends too much mail:
+	// the rest is left in the mailbox, unposted.
+	EmailFlood struct{ From, Mailbox string }
 )
 
 // GitHub texts.
@@ -144,7 +191,13 @@ type (
 	// AdvisoryCollaboratorRemoved says a GitHub user was removed.
 	AdvisoryCollaboratorRemoved struct{ CaseID, Login string }
 	// AdvisoryCreated links the new draft advisory.
-	AdvisoryCreated struct{ CaseID, GHSAID, URL string }
+	// AdvisoryCreated links the draft advisory in the case room; Email
+	// marks a case whose reporter wrote by email (and reads no room).
+	AdvisoryCreated struct {
+		CaseID, GHSAID, URL string
+		Email               bool
+		Prefix              string
+	}
 	// AdvisoryCVERequested says a CVE was requested.
 	AdvisoryCVERequested struct{ CaseID, GHSAID string }
 	// AdvisoryForkReady links the private fork.
@@ -339,6 +392,14 @@ func (ReporterStatus) Template() string              { return "reporter_status" 
 func (Contacts) Template() string                    { return "contacts" }
 func (Stats) Template() string                       { return "stats" }
 func (Done) Template() string                        { return "done" }
+func (EmailSubject) Template() string                { return "email_subject" }
+func (EmailAck) Template() string                    { return "email_ack" }
+func (EmailPosted) Template() string                 { return "email_posted" }
+func (EmailGone) Template() string                   { return "email_gone" }
+func (EmailStranger) Template() string               { return "email_stranger" }
+func (EmailFlood) Template() string                  { return "email_flood" }
+func (NoEncryption) Template() string                { return "no_encryption" }
+func (TeamReply) Template() string                   { return "team_reply" }
 
 // All lists one value of every data type, for the test that renders every
 // template with its data.
@@ -353,6 +414,7 @@ func All() []Data {
 		GitHubFailing{}, GitHubRecovered{}, GitHubRefused{}, TeamRoomUnencrypted{}, TeamChanged{}, GitHubParked{}, IntakeBurst{}, PublishedAfterReject{},
 		AdvisoryClosedOnGitHub{}, AdvisoryStateChanged{}, AdvisoryMoved{}, GitHubWatchFailing{}, GitHubWatchRecovered{}, Refused{}, Usage{}, Help{}, CaseList{}, CaseStatus{},
 		ReporterStatus{}, Contacts{}, Stats{}, Done{}, IdentityChanged{}, ReporterNewDevice{},
+		EmailSubject{}, EmailAck{}, EmailPosted{}, EmailGone{}, EmailStranger{}, EmailFlood{}, NoEncryption{}, TeamReply{},
 	}
 }
 

@@ -10,6 +10,7 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"sync/atomic"
 	"text/template"
@@ -131,4 +132,17 @@ func Truncate(s string, n int) string {
 		return s
 	}
 	return string(r[:n]) + "…"
+}
+
+// markdownEscape finds what EscapeMarkdown escaped; strong finds bold.
+var (
+	markdownEscape = regexp.MustCompile(`\\([\\` + "`" + `*_{}\[\]()#+\-.!|<>~&"'=:@])`)
+	strong         = regexp.MustCompile(`\*\*([^*\n]+)\*\*`)
+)
+
+// PlainText turns a rendered text into what reads well in a plain-text
+// email: no bold markers and no backslash escapes. Text people wrote
+// stays as they wrote it.
+func PlainText(md string) string {
+	return markdownEscape.ReplaceAllString(strong.ReplaceAllString(md, "$1"), "$1")
 }

@@ -171,3 +171,10 @@ func TestEveryDoneOutcomeRenders(t *testing.T) {
 		}
 	}
 }
+
+func TestPlainTextReadsWellInAnEmail(t *testing.T) {
+	md := "**Message from the security team** (" + EscapeMarkdown("@alice:localhost") + "):\n\nUse `x` and **not** y."
+	if got, want := PlainText(md), "Message from the security team (@alice:localhost):\n\nUse `x` and not y."; got != want {
+		t.Errorf("PlainText = %q, want %q", got, want)
+	}
+}

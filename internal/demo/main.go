@@ -4,18 +4,22 @@
 package main
 
 import (
+	"bytes"
 	"context"
 	"fmt"
+	"io"
 	"os"
 	"path/filepath"
 	"regexp"
 	"strings"
 	"time"
 
+	"github.com/emersion/go-message/mail"
 	"maunium.net/go/mautrix/event"
 	"maunium.net/go/mautrix/id"
 
 	"github.com/enarx/secbot/ghsa/ghsatest"
+	"github.com/enarx/secbot/internal/mailtest"
 	"github.com/enarx/secbot/internal/matrixtest"
 	"github.com/enarx/secbot/internal/testbed"
 )
@@ -52,9 +56,22 @@ func demo() error {
 	}
 	defer gh.Close()
 	say("GitHub is played by a local stand-in at %s (not GitHub itself; it validates every request against GitHub's OpenAPI description).", gh.URL())
+	// The security mailbox on a local mail server (maddy).
+	mailServer, err := mailtest.Start(ctx, filepath.Join(dir, "maddy"), mailtest.Options{})
+	if err != nil {
+		return err
+	}
+	defer func() { _ = mailServer.Stop() }()
+	emil := "emil@" + mailtest.Domain
+	for addr, pw := range map[string]string{testbed.MailAddress: testbed.MailPassword, emil: "emil-password"} {
+		if err := mailServer.AddAccount(addr, pw); err != nil {
+			return err
+		}
+	}
+	say("The security mailbox %s is on a local maddy %s (IMAP %s, submission %s).", testbed.MailAddress, mailtest.MaddyVersion, mailServer.IMAP, mailServer.Submission)
 	// The policy's days shrunk to seconds, so the timers show within a minute.
 	bot, err := bed.NewBot(ctx, "secbot", testbed.BotOptions{
-		GitHub: gh, GitHubRepositories: []string{"enarx/enarx", "enarx/docs"}, PollEvery: "5s",
+		GitHub: gh, GitHubRepositories: []string{"enarx/enarx", "enarx/docs"}, PollEvery: "5s", Mail: mailServer,
 		SLA:   map[string]string{"acknowledge": `"20s"`, "detailed_response": `"10m"`, "remind_before": `"10s"`, "repeat_every": `"30s"`},
 		Extra: "\n[[escalation]]\nafter = \"0s\"\nnotify = \"coordinator\"\n[[escalation]]\nafter = \"15s\"\nnotify = \"backup\"\n[[escalation]]\nafter = \"30s\"\nnotify = \"team\"\n",
 	})
@@ -182,7 +199,12 @@ func demo() error {
 	}
 	say("  GitHub requests so far: %d, of which %d answered 304 Not Modified (free of rate limit); requests outside GitHub's description: %d.",
 		gh.Responses("", "", 0), gh.Responses("", "", 304), len(gh.Violations()))
-	labels := map[id.RoomID]string{dm: "reporter's DM with secbot", room: "private case room", bed.TeamRoom: "team room", coordinatorDM.RoomID: "coordinator's DM with secbot"}
+	emailRoom, err := emailReporter(ctx, bed, bot, mailServer, emil)
+	if err != nil {
+		return err
+	}
+	labels := map[id.RoomID]string{dm: "reporter's DM with secbot", room: "private case room", bed.TeamRoom: "team room", coordinatorDM.RoomID: "coordinator's DM with secbot",
+		emailRoom: "email case room (the team's)"}
 	transcript("What the reporter saw", rita, labels)
 	transcript("What the coordinator saw", bed.Alice, labels)
 	say("\nThe welcome reached the reporter end-to-end encrypted: %v.", encrypted)
@@ -221,6 +243,54 @@ func showTrust(ctx context.Context, bed *testbed.Bed, bot *testbed.Bot, dir stri
 var caseIDPattern = regexp.MustCompile(`SR-\d{4}-\d{4,}`)
 
 func say(format string, args ...any) { fmt.Printf(format+"\n", args...) }
+
+// emailReporter has a reporter write to the security address: secbot
+// answers by email, posts the email into the team's encrypted case room,
+// and the team answers with !sec reply. It returns the case room.
+func emailReporter(ctx context.Context, bed *testbed.Bed, bot *testbed.Bot, srv *mailtest.Server, emil string) (id.RoomID, error) {
+	say("\nA second reporter, %s, writes to %s instead.", emil, testbed.MailAddress)
+	raw := "From: " + emil + "\r\nTo: " + testbed.MailAddress + "\r\nSubject: Path traversal in the upload handler\r\nMessage-ID: <first@" + mailtest.Domain + ">\r\n" +
+		"Date: " + time.Now().Format(time.RFC1123Z) + "\r\n\r\nUploading ../../etc/passwd as a file name writes outside the upload folder.\r\n"
+	if err := srv.Deliver(emil, []string{testbed.MailAddress}, []byte(raw)); err != nil {
+		return "", err
+	}
+	wctx, cancel := context.WithTimeout(ctx, step)
+	defer cancel()
+	msgs, err := srv.WaitMessages(wctx, emil, "emil-password", "INBOX", func(m []mailtest.Message) bool { return len(m) >= 1 })
+	if err != nil {
+		return "", err
+	}
+	say("secbot answers by email, in the reporter's thread:\n%s", indent(headerAndText(msgs[0].Raw)))
+	post, err := bed.Alice.WaitMessage(ctx, step, "", bot.UserID, "by email")
+	if err != nil {
+		return "", err
+	}
+	say("The email's text is posted into the team's encrypted case room (the reporter is not in it; secbot's database never holds the text).")
+	if _, err := bed.Alice.Say(ctx, post.RoomID, "!sec reply Thanks — we can reproduce it and are working on a fix."); err != nil {
+		return "", err
+	}
+	if msgs, err = srv.WaitMessages(wctx, emil, "emil-password", "INBOX", func(m []mailtest.Message) bool { return len(m) >= 2 }); err != nil {
+		return "", err
+	}
+	say("The coordinator answers from the room with `!sec reply`; the reporter gets it by email:\n%s", indent(headerAndText(msgs[1].Raw)))
+	return post.RoomID, nil
+}
+
+// headerAndText shows an email's subject, threading and text.
+func headerAndText(raw []byte) string {
+	r, err := mail.CreateReader(bytes.NewReader(raw))
+	if err != nil {
+		return err.Error()
+	}
+	subject, _ := r.Header.Subject()
+	inReplyTo, _ := r.Header.MsgIDList("In-Reply-To")
+	out := fmt.Sprintf("Subject: %s\nIn-Reply-To: %v\nAuto-Submitted: %s\n\n", subject, inReplyTo, r.Header.Get("Auto-Submitted"))
+	if p, err := r.NextPart(); err == nil {
+		text, _ := io.ReadAll(p.Body)
+		out += string(text)
+	}
+	return out
+}
 
 // transcript prints the messages a user saw, room by room, in order.
 func transcript(title string, u *matrixtest.User, labels map[id.RoomID]string) {

@@ -23,6 +23,7 @@ import (
 	"maunium.net/go/mautrix/id"
 
 	"github.com/enarx/secbot/ghsa/ghsatest"
+	"github.com/enarx/secbot/internal/mailtest"
 	"github.com/enarx/secbot/internal/matrixtest"
 )
 
@@ -139,7 +140,19 @@ type BotOptions struct {
 	TeamRoom id.RoomID
 	// Members join alice and bob on the team.
 	Members []id.UserID
+	// Mail, if set, is the mail server of the bot's security mailbox,
+	// MailAddress@mailtest.Domain (an account made with MailPassword).
+	Mail *mailtest.Server
+	// MaxAttachment is [email] max_attachment ("" for the default).
+	MaxAttachment string
 }
+
+// MailAddress and MailPassword are the security mailbox's account on the
+// test mail server.
+const (
+	MailAddress  = "security@" + mailtest.Domain
+	MailPassword = "mail-password-for-secbot"
+)
 
 // GitHubToken is the token the GitHub stand-in expects.
 const GitHubToken = "ghp_secbot_stand_in_token"
@@ -225,6 +238,21 @@ func (b *Bed) NewBot(ctx context.Context, name string, opts BotOptions) (*Bot, e
 			github += fmt.Sprintf("poll_every = %q\n", opts.PollEvery)
 		}
 	}
+	email := ""
+	if m := opts.Mail; m != nil {
+		if err := os.WriteFile(filepath.Join(dir, "mail-password"), []byte(MailPassword+"\n"), 0o600); err != nil {
+			return nil, err
+		}
+		imap, smtp, ca := "imap", "smtp", ""
+		if m.TLS {
+			imap, smtp, ca = "imaps", "smtps", m.CAFile
+		}
+		email = fmt.Sprintf("\n[email]\nimap_url = \"%s://%s\"\nsmtp_url = \"%s://%s\"\ntls_ca_file = %q\nusername = %q\npassword_file = \"mail-password\"\naddress = %q\n",
+			imap, m.IMAP, smtp, m.Submission, ca, MailAddress, MailAddress)
+		if opts.MaxAttachment != "" {
+			email += fmt.Sprintf("max_attachment = %q\n", opts.MaxAttachment)
+		}
+	}
 	teamRoom := b.TeamRoom
 	if opts.TeamRoom != "" {
 		teamRoom = opts.TeamRoom
@@ -253,8 +281,8 @@ rooms = [%s]
 
 [http]
 listen = %q
-%s%s`, b.Server.URL, matrixtest.UserID(name), teamRoom, b.Alice.ID(), b.Bob.ID(), extraMembers(opts.Members), b.Alice.ID(), b.Bob.ID(),
-		strings.Join(announce, ", "), strings.Join(slaLines, "\n"), opts.HTTPListen, github, opts.Extra)
+%s%s%s`, b.Server.URL, matrixtest.UserID(name), teamRoom, b.Alice.ID(), b.Bob.ID(), extraMembers(opts.Members), b.Alice.ID(), b.Bob.ID(),
+		strings.Join(announce, ", "), strings.Join(slaLines, "\n"), opts.HTTPListen, github, email, opts.Extra)
 	bot := &Bot{
 		UserID: id.UserID(matrixtest.UserID(name)), Dir: dir, binary: b.Binary, logLevel: opts.LogLevel, HTTPListen: opts.HTTPListen,
 		ConfigPath: filepath.Join(dir, "secbot.toml"), DBPath: filepath.Join(dir, "secbot.db"), LogPath: filepath.Join(dir, "secbot.log"),

@@ -1,0 +1,135 @@
+package mail
+
+import (
+	"bufio"
+	"bytes"
+	"regexp"
+	"strconv"
+	"strings"
+
+	"github.com/emersion/go-message"
+	"github.com/emersion/go-message/mail"
+	"github.com/emersion/go-message/textproto"
+
+	"github.com/enarx/secbot/disclosure"
+)
+
+// Envelope is what secbot reads of a new message to decide where it
+// belongs: who sent it and what it answers. It holds no text of the
+// message: the subject is only searched for a case ID.
+type Envelope struct {
+	Ref Ref
+	// From is the sender's address, lower-cased ("" if none).
+	From      string
+	MessageID string
+	// Thread is the message's In-Reply-To and References, in that order.
+	Thread []string
+	// SubjectCase is the case ID in the subject's [SR-…], if any.
+	SubjectCase disclosure.CaseID
+	// Automatic says why the message is machine-made ("" for a person's):
+	// a bounce, an auto-reply, bulk mail, or secbot's own.
+	Automatic string
+}
+
+// headerFields are the header fields secbot reads of a new message.
+var headerFields = []string{
+	"From", "Sender", "Return-Path", "Message-ID", "In-Reply-To", "References", "Subject",
+	"Auto-Submitted", "Precedence", "X-Autoreply", "X-Autorespond", "X-Auto-Response-Suppress",
+	"List-Id", "Content-Type",
+}
+
+// subjectCase finds a case ID in brackets in a subject.
+var subjectCase = regexp.MustCompile(`\[(SR-\d{4}-\d{4,})\]`)
+
+// parseEnvelope reads the header fields of a message. self is the
+// security address, whose own mail is automatic.
+func parseEnvelope(ref Ref, raw []byte, self string) Envelope {
+	env := Envelope{Ref: ref}
+	th, err := textproto.ReadHeader(bufio.NewReader(bytes.NewReader(raw)))
+	if err != nil {
+		env.Automatic = "unreadable header"
+		return env
+	}
+	h := mail.Header{Header: message.Header{Header: th}}
+	if from, err := h.AddressList("From"); err == nil && len(from) > 0 {
+		env.From = strings.ToLower(from[0].Address)
+	}
+	env.MessageID, _ = h.MessageID()
+	if ids, err := h.MsgIDList("In-Reply-To"); err == nil {
+		env.Thread = append(env.Thread, ids...)
+	}
+	if ids, err := h.MsgIDList("References"); err == nil {
+		env.Thread = append(env.Thread, ids...)
+	}
+	if subject, err := h.Subject(); err == nil {
+		if m := subjectCase.FindStringSubmatch(subject); m != nil {
+			env.SubjectCase, _ = disclosure.ParseCaseID(m[1])
+		}
+	}
+	env.Automatic = classify(h, env.From, self)
+	return env
+}
+
+// classify says why a message is machine-made, "" if a person wrote it.
+// Machine-made mail never opens a case (RFC 3834: an automatic answer to
+// an automatic message is how mail loops start).
+func classify(h mail.Header, from, self string) string {
+	if v := strings.ToLower(strings.TrimSpace(h.Get("Auto-Submitted"))); v != "" && v != "no" {
+		return "auto-submitted: " + v
+	}
+	switch strings.ToLower(strings.TrimSpace(h.Get("Precedence"))) {
+	case "bulk", "junk", "list":
+		return "precedence: " + strings.ToLower(strings.TrimSpace(h.Get("Precedence")))
+	}
+	for _, field := range []string{"X-Autoreply", "X-Autorespond"} {
+		if h.Has(field) {
+			return "auto-reply (" + field + ")"
+		}
+	}
+	if h.Has("List-Id") {
+		return "mailing list"
+	}
+	if rp := strings.TrimSpace(h.Get("Return-Path")); h.Has("Return-Path") && (rp == "<>" || rp == "") {
+		return "bounce (empty return path)"
+	}
+	if t, _, err := h.ContentType(); err == nil && t == "multipart/report" {
+		return "delivery or read report"
+	}
+	if from == "" {
+		return "no sender"
+	}
+	local, _, _ := strings.Cut(from, "@")
+	switch local {
+	case "mailer-daemon", "postmaster", "mail-daemon", "noreply", "no-reply", "bounce", "bounces":
+		return "mailer daemon (" + local + ")"
+	}
+	if strings.EqualFold(from, self) {
+		return "secbot's own mail"
+	}
+	return ""
+}
+
+// ownMessageID is the shape of the Message-IDs secbot gives its mail:
+// secbot.ROW.CASE@DOMAIN, so a reply names its case.
+var ownMessageID = regexp.MustCompile(`^secbot\.\d+\.(SR-\d{4}-\d{4,})@(.+)$`)
+
+// MessageID is the Message-ID of the mail sent by outbox row effectID
+// about a case, from the security address's domain.
+func MessageID(effectID int64, caseID disclosure.CaseID, address string) string {
+	_, domain, _ := strings.Cut(address, "@")
+	return "secbot." + strconv.FormatInt(effectID, 10) + "." + caseID.String() + "@" + domain
+}
+
+// ThreadCase is the case a message answers: one named by secbot's own
+// Message-IDs in its thread, else the [SR-…] of its subject.
+func (e Envelope) ThreadCase(address string) (disclosure.CaseID, bool) {
+	_, domain, _ := strings.Cut(address, "@")
+	for _, id := range e.Thread {
+		if m := ownMessageID.FindStringSubmatch(id); m != nil && strings.EqualFold(m[2], domain) {
+			if c, err := disclosure.ParseCaseID(m[1]); err == nil {
+				return c, true
+			}
+		}
+	}
+	return e.SubjectCase, !e.SubjectCase.IsZero()
+}

@@ -1,0 +1,333 @@
+package mail
+
+import (
+	"bytes"
+	"context"
+	"crypto/x509"
+	"errors"
+	"fmt"
+	"net/url"
+	"os"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/emersion/go-message/mail"
+	"github.com/rs/zerolog"
+
+	"github.com/enarx/secbot/disclosure"
+	"github.com/enarx/secbot/internal/mailtest"
+)
+
+const (
+	security = "security@" + mailtest.Domain
+	reporter = "reporter@" + mailtest.Domain
+	password = "pw-security"
+)
+
+// server starts maddy with the security and a reporter account and
+// returns it with secbot's mail config for it.
+func server(t *testing.T, tls bool) (*mailtest.Server, *Config) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	srv, err := mailtest.Start(ctx, t.TempDir(), mailtest.Options{TLS: tls})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = srv.Stop() })
+	for _, a := range []string{security, reporter} {
+		if err := srv.AddAccount(a, password); err != nil {
+			t.Fatal(err)
+		}
+	}
+	cfg := &Config{
+		IMAP:     &url.URL{Scheme: "imap", Host: srv.IMAP},
+		SMTP:     &url.URL{Scheme: "smtp", Host: srv.Submission},
+		Username: security, Password: password, Address: security,
+		Mailbox: "INBOX", MaxAttachment: 1 << 10, PollEvery: time.Minute,
+	}
+	if tls {
+		cfg.IMAP.Scheme, cfg.SMTP.Scheme = "imaps", "smtps"
+		pem, err := os.ReadFile(srv.CAFile)
+		if err != nil {
+			t.Fatal(err)
+		}
+		cfg.RootCAs = x509.NewCertPool()
+		cfg.RootCAs.AppendCertsFromPEM(pem)
+	}
+	return srv, cfg
+}
+
+func rawMail(headers map[string]string, body string) []byte {
+	var b strings.Builder
+	for _, k := range []string{"From", "To", "Subject", "Message-ID", "In-Reply-To", "References", "Auto-Submitted", "Precedence", "Content-Type", "X-Autoreply", "List-Id"} {
+		if v, ok := headers[k]; ok {
+			fmt.Fprintf(&b, "%s: %s\r\n", k, v)
+		}
+	}
+	b.WriteString("\r\n" + body)
+	return []byte(b.String())
+}
+
+// watch runs a watcher until it has looked through the mailbox once
+// after every delivery, collecting the envelopes it was handed.
+type watched struct {
+	mu    sync.Mutex
+	envs  []Envelope
+	fail  map[string]int // Message-ID → failures still to return
+	looks chan struct{}
+}
+
+func (w *watched) handle(_ context.Context, env Envelope) error {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if w.fail[env.MessageID] > 0 {
+		w.fail[env.MessageID]--
+		return errors.New("not now")
+	}
+	w.envs = append(w.envs, env)
+	return nil
+}
+
+func (w *watched) byID() map[string]Envelope {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	out := map[string]Envelope{}
+	for _, e := range w.envs {
+		out[e.MessageID] = e
+	}
+	return out
+}
+
+func startWatcher(t *testing.T, cfg *Config, w *watched) {
+	t.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	watcher := NewWatcher(cfg, zerolog.Nop())
+	watcher.Looked = func() {
+		select {
+		case w.looks <- struct{}{}:
+		default:
+		}
+	}
+	done := make(chan struct{})
+	go func() { defer close(done); _ = watcher.Run(ctx, w.handle) }()
+	t.Cleanup(func() { cancel(); <-done })
+}
+
+// waitFor waits until cond holds, looking again after each pass of the
+// watcher through the mailbox.
+func waitFor(t *testing.T, w *watched, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.After(30 * time.Second)
+	for !cond() {
+		select {
+		case <-w.looks:
+		case <-deadline:
+			t.Fatalf("timed out waiting for %s", what)
+		}
+	}
+}
+
+func TestTheWatcherClassifiesAndThreadsNewMail(t *testing.T) {
+	srv, cfg := server(t, false)
+	caseID := disclosure.CaseID{Year: 2026, Seq: 7}
+	ours := MessageID(41, caseID, security)
+	mails := []struct {
+		name, from string
+		headers    map[string]string
+		automatic  string // a prefix of the reason, "" for a person's mail
+	}{
+		{"a person's report", "alice@elsewhere.test", map[string]string{"From": "Alice <Alice@Elsewhere.test>", "Subject": "a vuln"}, ""},
+		{"an auto-reply", "bob@elsewhere.test", map[string]string{"From": "bob@elsewhere.test", "Auto-Submitted": "auto-replied", "Subject": "Out of office"}, "auto-submitted"},
+		{"Auto-Submitted: no is a person's", "carol@elsewhere.test", map[string]string{"From": "carol@elsewhere.test", "Auto-Submitted": "no"}, ""},
+		{"bulk mail", "news@elsewhere.test", map[string]string{"From": "news@elsewhere.test", "Precedence": "bulk"}, "precedence"},
+		{"a bounce with an empty return path", "", map[string]string{"From": "Mail Delivery System <mailer@elsewhere.test>", "Content-Type": "text/plain"}, "bounce"},
+		{"a mailer daemon", "mailer-daemon@elsewhere.test", map[string]string{"From": "MAILER-DAEMON@elsewhere.test"}, "mailer daemon"},
+		{"a delivery report", "dsn@elsewhere.test", map[string]string{"From": "dsn@elsewhere.test", "Content-Type": "multipart/report; report-type=delivery-status; boundary=x"}, "delivery"},
+		{"secbot's own mail", security, map[string]string{"From": security}, "secbot's own"},
+		{"a reply in a case's thread", "alice@elsewhere.test", map[string]string{"From": "alice@elsewhere.test", "In-Reply-To": "<" + ours + ">", "References": "<first@elsewhere.test> <" + ours + ">", "Subject": "Re: [SR-2026-0007] Your report"}, ""},
+		{"a reply naming its case in the subject", "dave@elsewhere.test", map[string]string{"From": "dave@elsewhere.test", "Subject": "Re: [SR-2026-0009] Your report"}, ""},
+	}
+	w := &watched{looks: make(chan struct{}, 1), fail: map[string]int{"m0@elsewhere.test": 1}}
+	startWatcher(t, cfg, w)
+	for i, m := range mails {
+		m.headers["To"] = security
+		m.headers["Message-ID"] = fmt.Sprintf("<m%d@elsewhere.test>", i)
+		body := "text\r\n"
+		if strings.HasPrefix(m.headers["Content-Type"], "multipart/") {
+			body = "--x\r\nContent-Type: text/plain\r\n\r\nundeliverable\r\n--x--\r\n"
+		}
+		if err := srv.Deliver(m.from, []string{security}, rawMail(m.headers, body)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	waitFor(t, w, "every message handed over", func() bool { return len(w.byID()) == len(mails) })
+	got := w.byID()
+	for i, m := range mails {
+		t.Run(m.name, func(t *testing.T) {
+			env := got[fmt.Sprintf("m%d@elsewhere.test", i)]
+			if m.automatic == "" && env.Automatic != "" || !strings.HasPrefix(env.Automatic, m.automatic) {
+				t.Errorf("classified as %q, want %q", env.Automatic, m.automatic)
+			}
+			if env.Ref.UID == 0 || env.Ref.UIDValidity == 0 {
+				t.Errorf("no UID: %+v", env.Ref)
+			}
+		})
+	}
+	if env := got["m0@elsewhere.test"]; env.From != "alice@elsewhere.test" {
+		t.Errorf("the sender is %q, not lower-cased alice@elsewhere.test", env.From)
+	}
+	if c, ok := got["m8@elsewhere.test"].ThreadCase(security); !ok || c != caseID {
+		t.Errorf("a reply to secbot's mail is in case %v (%v), want %v", c, ok, caseID)
+	}
+	if c, ok := got["m9@elsewhere.test"].ThreadCase(security); !ok || c.String() != "SR-2026-0009" {
+		t.Errorf("a subject's case is %v (%v)", c, ok)
+	}
+	if _, ok := got["m0@elsewhere.test"].ThreadCase(security); ok {
+		t.Error("a new report belongs to a case")
+	}
+	// Each message was handed over once, and is marked handled; the one
+	// that failed the first time was handed over again.
+	w.mu.Lock()
+	n := len(w.envs)
+	w.mu.Unlock()
+	if n != len(mails) {
+		t.Errorf("%d messages handed over, want %d (once each)", n, len(mails))
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	if _, err := srv.WaitMessages(ctx, security, password, "INBOX", func(msgs []mailtest.Message) bool {
+		for _, m := range msgs {
+			if !m.HasFlag(HandledKeyword) {
+				return false
+			}
+		}
+		return len(msgs) == len(mails)
+	}); err != nil {
+		t.Errorf("not every message is marked handled: %v", err)
+		msgs, _ := srv.Messages(security, password, "INBOX")
+		for _, m := range msgs {
+			t.Log(m.UID, m.Flags)
+		}
+	}
+}
+
+func TestFetchReadsTheTextAndAttachmentsUpToTheLimit(t *testing.T) {
+	srv, cfg := server(t, true)
+	small := bytes.Repeat([]byte("s"), 300)
+	large := bytes.Repeat([]byte("L"), 4000)
+	var buf bytes.Buffer
+	var h mail.Header
+	h.SetAddressList("From", []*mail.Address{{Address: reporter}})
+	h.SetAddressList("To", []*mail.Address{{Address: security}})
+	h.SetSubject("Überlauf in parse()")
+	h.SetMessageID("fetch@" + mailtest.Domain)
+	mw, err := mail.CreateWriter(&buf, h)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var th mail.InlineHeader
+	th.Set("Content-Type", "text/plain; charset=utf-8")
+	th.Set("Content-Transfer-Encoding", "quoted-printable")
+	tw, err := mw.CreateSingleInline(th)
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, _ = tw.Write([]byte("canary-text über the overflow\n"))
+	_ = tw.Close()
+	for name, data := range map[string][]byte{"poc.txt": small, "core.dump": large} {
+		var ah mail.AttachmentHeader
+		ah.Set("Content-Type", "application/octet-stream")
+		ah.SetFilename(name)
+		aw, err := mw.CreateAttachment(ah)
+		if err != nil {
+			t.Fatal(err)
+		}
+		_, _ = aw.Write(data)
+		_ = aw.Close()
+	}
+	_ = mw.Close()
+	if err := srv.Deliver(reporter, []string{security}, buf.Bytes()); err != nil {
+		t.Fatal(err)
+	}
+	w := &watched{looks: make(chan struct{}, 1)}
+	startWatcher(t, cfg, w)
+	waitFor(t, w, "the message", func() bool { return len(w.byID()) == 1 })
+	env := w.byID()["fetch@"+mailtest.Domain]
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	content, err := cfg.Fetch(ctx, env.Ref)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if content.Text != "canary-text über the overflow\n" || content.Subject != "Überlauf in parse()" || content.From != reporter {
+		t.Errorf("fetched %q from %q: %q", content.Subject, content.From, content.Text)
+	}
+	if len(content.Attachments) != 1 || content.Attachments[0].Name != "poc.txt" || !bytes.Equal(content.Attachments[0].Data, small) {
+		t.Errorf("attachments: %+v", content.Attachments)
+	}
+	if len(content.TooLarge) != 1 || content.TooLarge[0].Name != "core.dump" || content.TooLarge[0].Data != nil || content.TooLarge[0].Size < 3000 {
+		t.Errorf("too large: %+v", content.TooLarge)
+	}
+	if _, err := cfg.Fetch(ctx, Ref{UIDValidity: env.Ref.UIDValidity + 1, UID: env.Ref.UID}); !errors.Is(err, ErrGone) {
+		t.Errorf("a message of another UIDVALIDITY: %v, want ErrGone", err)
+	}
+	if _, err := cfg.Fetch(ctx, Ref{UIDValidity: env.Ref.UIDValidity, UID: env.Ref.UID + 100}); !errors.Is(err, ErrGone) {
+		t.Errorf("a message not there: %v, want ErrGone", err)
+	}
+}
+
+func TestSendThreadsTheAnswerAndARetryDoesNotSendItTwice(t *testing.T) {
+	for _, tls := range []bool{false, true} {
+		t.Run(map[bool]string{false: "loopback", true: "tls"}[tls], func(t *testing.T) {
+			srv, cfg := server(t, tls)
+			ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+			defer cancel()
+			out := Outgoing{
+				To: reporter, Subject: "Re: [SR-2026-0007] Your security report",
+				MessageID: MessageID(12, disclosure.CaseID{Year: 2026, Seq: 7}, security),
+				InReplyTo: "first@elsewhere.test", References: []string{"first@elsewhere.test"},
+				Text: "Your report is SR-2026-0007.\nWe answer by 2026-11-29 12:00 UTC.", Auto: true,
+			}
+			if err := cfg.Send(ctx, out, false); err != nil {
+				t.Fatal(err)
+			}
+			// The retry after a crash finds the copy in Sent and sends nothing.
+			if err := cfg.Send(ctx, out, true); err != nil {
+				t.Fatal(err)
+			}
+			inbox, err := srv.WaitMessages(ctx, reporter, password, "INBOX", func(m []mailtest.Message) bool { return len(m) >= 1 })
+			if err != nil {
+				t.Fatal(err)
+			}
+			sent, err := srv.Messages(security, password, SentFolder)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if len(inbox) != 1 || len(sent) != 1 {
+				t.Fatalf("the reporter has %d messages and Sent %d, want 1 each", len(inbox), len(sent))
+			}
+			r, err := mail.CreateReader(bytes.NewReader(inbox[0].Raw))
+			if err != nil {
+				t.Fatal(err)
+			}
+			subject, _ := r.Header.Subject()
+			msgID, _ := r.Header.MessageID()
+			inReplyTo, _ := r.Header.MsgIDList("In-Reply-To")
+			refs, _ := r.Header.MsgIDList("References")
+			if subject != out.Subject || msgID != out.MessageID || len(inReplyTo) != 1 || inReplyTo[0] != "first@elsewhere.test" || len(refs) != 1 || r.Header.Get("Auto-Submitted") != "auto-replied" {
+				t.Errorf("the answer's header is %v", r.Header.Header.Map())
+			}
+			// A new message (another outbox row) is sent.
+			out.MessageID = MessageID(13, disclosure.CaseID{Year: 2026, Seq: 7}, security)
+			if err := cfg.Send(ctx, out, true); err != nil {
+				t.Fatal(err)
+			}
+			if _, err := srv.WaitMessages(ctx, reporter, password, "INBOX", func(m []mailtest.Message) bool { return len(m) == 2 }); err != nil {
+				t.Fatal(err)
+			}
+		})
+	}
+}

@@ -1,0 +1,191 @@
+package mail
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"strings"
+	"time"
+
+	"github.com/emersion/go-imap/v2"
+	"github.com/emersion/go-imap/v2/imapclient"
+	"github.com/emersion/go-message/mail"
+	"github.com/emersion/go-sasl"
+	"github.com/emersion/go-smtp"
+)
+
+// Outgoing is a message secbot sends from the security address.
+type Outgoing struct {
+	To      string
+	Subject string
+	// MessageID is derived from the outbox row (see MessageID), so that
+	// a retry can find the message it may already have sent.
+	MessageID string
+	// InReplyTo and References thread the message to the reporter's.
+	InReplyTo  string
+	References []string
+	Text       string
+	// Auto marks an automatic answer (RFC 3834), so that the reporter's
+	// auto-responder does not answer it; the team's words are not.
+	Auto bool
+}
+
+// ErrRefused wraps an SMTP refusal no retry mends (a 5xx answer).
+var ErrRefused = errors.New("the mail server refused the message")
+
+// Compose renders the message: text/plain in UTF-8, from the security
+// address, marked as an automatic answer (RFC 3834) when it is one.
+func (c *Config) Compose(out Outgoing, date time.Time) ([]byte, error) {
+	var h mail.Header
+	h.SetDate(date)
+	h.SetAddressList("From", []*mail.Address{{Address: c.Address}})
+	h.SetAddressList("To", []*mail.Address{{Address: out.To}})
+	h.SetSubject(out.Subject)
+	h.SetMessageID(out.MessageID)
+	if out.InReplyTo != "" {
+		h.SetMsgIDList("In-Reply-To", []string{out.InReplyTo})
+	}
+	if len(out.References) > 0 {
+		h.SetMsgIDList("References", out.References)
+	}
+	if out.Auto {
+		h.Set("Auto-Submitted", "auto-replied")
+	}
+	h.Set("Content-Type", "text/plain; charset=utf-8")
+	h.Set("Content-Transfer-Encoding", "quoted-printable")
+	var buf bytes.Buffer
+	w, err := mail.CreateSingleInlineWriter(&buf, h)
+	if err != nil {
+		return nil, err
+	}
+	if _, err := w.Write([]byte(strings.ReplaceAll(out.Text, "\r\n", "\n"))); err != nil {
+		return nil, err
+	}
+	if err := w.Close(); err != nil {
+		return nil, err
+	}
+	return buf.Bytes(), nil
+}
+
+// Send delivers out once. With retry set (an earlier attempt may have got
+// through before a crash) it first looks for the message in the Sent
+// folder, where every delivered message is filed, and sends nothing if it
+// is there.
+func (c *Config) Send(ctx context.Context, out Outgoing, retry bool) error {
+	if retry {
+		sent, err := c.Sent(ctx, out.MessageID)
+		if err != nil {
+			return err
+		}
+		if sent {
+			return nil
+		}
+	}
+	raw, err := c.Compose(out, time.Now())
+	if err != nil {
+		return fmt.Errorf("%w: compose: %w", ErrRefused, err)
+	}
+	if err := c.submit(ctx, out.To, raw); err != nil {
+		return err
+	}
+	return c.fileSent(ctx, raw)
+}
+
+// submit hands raw to the submission server.
+func (c *Config) submit(ctx context.Context, to string, raw []byte) error {
+	if c.SMTP == nil {
+		return errors.New("no SMTP server configured")
+	}
+	host := c.SMTP.Hostname()
+	conn, err := (&net.Dialer{Timeout: dialTimeout}).DialContext(ctx, "tcp", c.SMTP.Host)
+	if err != nil {
+		return fmt.Errorf("connect to %s: %w", c.SMTP.Host, err)
+	}
+	var cl *smtp.Client
+	switch {
+	case c.SMTP.Scheme == "smtps":
+		cl = smtp.NewClient(tlsClient(conn, c.tlsConfig(host)))
+	case loopback(host):
+		cl = smtp.NewClient(conn)
+	default:
+		if cl, err = smtp.NewClientStartTLS(conn, c.tlsConfig(host)); err != nil {
+			return fmt.Errorf("STARTTLS with %s: %w", c.SMTP.Host, err)
+		}
+	}
+	defer cl.Close()
+	stop := context.AfterFunc(ctx, func() { _ = cl.Close() })
+	defer stop()
+	if err := cl.Auth(sasl.NewPlainClient("", c.Username, c.Password)); err != nil {
+		return fmt.Errorf("log in to %s: %w", c.SMTP.Host, smtpErr(err))
+	}
+	if err := cl.SendMail(c.Address, []string{to}, bytes.NewReader(raw)); err != nil {
+		return fmt.Errorf("send: %w", smtpErr(err))
+	}
+	_ = cl.Quit()
+	return nil
+}
+
+func smtpErr(err error) error {
+	var se *smtp.SMTPError
+	if errors.As(err, &se) && se.Code >= 500 {
+		return fmt.Errorf("%w: %w", ErrRefused, err)
+	}
+	return err
+}
+
+// fileSent keeps a copy of a delivered message in the Sent folder.
+func (c *Config) fileSent(ctx context.Context, raw []byte) error {
+	return c.session(ctx, "", func(cl *imapclient.Client, _ *imap.SelectData) error {
+		if err := c.ensureSent(cl); err != nil {
+			return err
+		}
+		cmd := cl.Append(SentFolder, int64(len(raw)), &imap.AppendOptions{Flags: []imap.Flag{imap.FlagSeen}})
+		if _, err := cmd.Write(raw); err != nil {
+			return fmt.Errorf("file in %s: %w", SentFolder, err)
+		}
+		if err := cmd.Close(); err != nil {
+			return fmt.Errorf("file in %s: %w", SentFolder, err)
+		}
+		if _, err := cmd.Wait(); err != nil {
+			return fmt.Errorf("file in %s: %w", SentFolder, err)
+		}
+		return nil
+	})
+}
+
+// ensureSent creates the Sent folder if the server has none.
+func (c *Config) ensureSent(cl *imapclient.Client) error {
+	boxes, err := cl.List("", SentFolder, nil).Collect()
+	if err != nil {
+		return fmt.Errorf("list %s: %w", SentFolder, err)
+	}
+	if len(boxes) > 0 {
+		return nil
+	}
+	if err := cl.Create(SentFolder, nil).Wait(); err != nil {
+		return fmt.Errorf("create %s: %w", SentFolder, err)
+	}
+	return nil
+}
+
+// Sent reports whether a message with this Message-ID is in the Sent folder.
+func (c *Config) Sent(ctx context.Context, messageID string) (bool, error) {
+	found := false
+	err := c.session(ctx, "", func(cl *imapclient.Client, _ *imap.SelectData) error {
+		if err := c.ensureSent(cl); err != nil {
+			return err
+		}
+		if _, err := cl.Select(SentFolder, &imap.SelectOptions{ReadOnly: true}).Wait(); err != nil {
+			return fmt.Errorf("select %s: %w", SentFolder, err)
+		}
+		res, err := cl.UIDSearch(&imap.SearchCriteria{Header: []imap.SearchCriteriaHeaderField{{Key: "Message-ID", Value: messageID}}}, nil).Wait()
+		if err != nil {
+			return fmt.Errorf("search %s: %w", SentFolder, err)
+		}
+		found = len(res.AllUIDs()) > 0
+		return nil
+	})
+	return found, err
+}

@@ -1,0 +1,166 @@
+package mail
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"github.com/emersion/go-imap/v2"
+	"github.com/emersion/go-imap/v2/imapclient"
+	"github.com/rs/zerolog"
+
+	"github.com/enarx/secbot/internal/backoff"
+)
+
+// Handle decides what a new message does. It returns nil once the
+// decision is committed (the message is then marked handled in the
+// mailbox), or an error to see the message again on the next look.
+type Handle func(ctx context.Context, env Envelope) error
+
+// Watcher reads the security mailbox: every message not yet marked
+// handled is given to Handle, oldest first. It waits for new mail with
+// IDLE where the server offers it, else it looks every PollEvery, and
+// reconnects with backoff when the connection fails.
+type Watcher struct {
+	cfg *Config
+	log zerolog.Logger
+	// Looked, if set, is told after each complete look through the
+	// mailbox (for tests and metrics).
+	Looked func()
+}
+
+// NewWatcher returns a watcher of cfg's mailbox.
+func NewWatcher(cfg *Config, log zerolog.Logger) *Watcher {
+	return &Watcher{cfg: cfg, log: log}
+}
+
+// Run watches the mailbox until ctx ends.
+func (w *Watcher) Run(ctx context.Context, handle Handle) error {
+	failures := 0
+	for ctx.Err() == nil {
+		err := w.watch(ctx, handle, func() { failures = 0 })
+		if ctx.Err() != nil {
+			return nil
+		}
+		failures++
+		wait := backoff.Jitter(backoff.Exponential(failures, time.Second, 5*time.Minute))
+		w.log.Warn().Err(err).Dur("retry_in", wait).Msg("The mailbox connection failed; reconnecting")
+		select {
+		case <-ctx.Done():
+		case <-time.After(wait):
+		}
+	}
+	return nil
+}
+
+// watch is one connection's life: look, wait for news, look again.
+func (w *Watcher) watch(ctx context.Context, handle Handle, connected func()) error {
+	news := make(chan struct{}, 1)
+	signal := func() {
+		select {
+		case news <- struct{}{}:
+		default:
+		}
+	}
+	cl, err := w.cfg.dialIMAP(ctx, &imapclient.UnilateralDataHandler{
+		Mailbox: func(data *imapclient.UnilateralDataMailbox) {
+			if data.NumMessages != nil {
+				signal()
+			}
+		},
+	})
+	if err != nil {
+		return err
+	}
+	defer cl.Close()
+	stop := context.AfterFunc(ctx, func() { _ = cl.Close() })
+	defer stop()
+	sel, err := cl.Select(w.cfg.Mailbox, nil).Wait()
+	if err != nil {
+		return fmt.Errorf("select %s: %w", w.cfg.Mailbox, err)
+	}
+	connected()
+	idle := cl.Caps().Has(imap.CapIdle) || cl.Caps().Has(imap.CapIMAP4rev2)
+	w.log.Info().Str("mailbox", w.cfg.Mailbox).Uint32("uidvalidity", sel.UIDValidity).Bool("idle", idle).Msg("Watching the security mailbox")
+	for {
+		failed, err := w.look(ctx, cl, sel.UIDValidity, handle)
+		if err != nil {
+			return err
+		}
+		if w.Looked != nil {
+			w.Looked()
+		}
+		wait := w.cfg.PollEvery
+		if failed {
+			// A message that could not be handled is tried again soon.
+			wait = min(wait, retryFailed)
+		}
+		if !idle {
+			select {
+			case <-ctx.Done():
+				return ctx.Err()
+			case <-time.After(wait):
+			}
+			continue
+		}
+		cmd, err := cl.Idle()
+		if err != nil {
+			return fmt.Errorf("idle: %w", err)
+		}
+		select {
+		case <-ctx.Done():
+		case <-news:
+		case <-time.After(wait):
+		case <-cl.Closed():
+		}
+		if err := cmd.Close(); err != nil {
+			return fmt.Errorf("end idle: %w", err)
+		}
+		if err := cmd.Wait(); err != nil {
+			return fmt.Errorf("idle: %w", err)
+		}
+		if ctx.Err() != nil {
+			return ctx.Err()
+		}
+	}
+}
+
+// retryFailed is how soon a message whose handling failed is tried again.
+const retryFailed = 5 * time.Second
+
+// look hands every message not marked handled to handle, oldest first,
+// and marks those it committed; failed reports whether any was not.
+func (w *Watcher) look(ctx context.Context, cl *imapclient.Client, uidValidity uint32, handle Handle) (failed bool, err error) {
+	found, err := cl.UIDSearch(&imap.SearchCriteria{NotFlag: []imap.Flag{HandledKeyword}}, nil).Wait()
+	if err != nil {
+		return false, fmt.Errorf("search the mailbox: %w", err)
+	}
+	uids := found.AllUIDs()
+	if len(uids) == 0 {
+		return false, nil
+	}
+	header := &imap.FetchItemBodySection{Specifier: imap.PartSpecifierHeader, HeaderFields: headerFields, Peek: true}
+	msgs, err := cl.Fetch(imap.UIDSetNum(uids...), &imap.FetchOptions{UID: true, BodySection: []*imap.FetchItemBodySection{header}}).Collect()
+	if err != nil {
+		return false, fmt.Errorf("fetch headers: %w", err)
+	}
+	for _, m := range msgs {
+		ref := Ref{UIDValidity: uidValidity, UID: uint32(m.UID)}
+		env := parseEnvelope(ref, m.FindBodySection(header), w.cfg.Address)
+		log := w.log.With().Uint32("uid", ref.UID).Logger()
+		if err := handle(log.WithContext(ctx), env); err != nil {
+			if ctx.Err() != nil {
+				return false, ctx.Err()
+			}
+			// Seen again on the next look; the others go on.
+			log.Error().Err(err).Msg("Could not handle a message of the security mailbox")
+			failed = true
+			continue
+		}
+		store := cl.Store(imap.UIDSetNum(m.UID), &imap.StoreFlags{Op: imap.StoreFlagsAdd, Silent: true, Flags: []imap.Flag{HandledKeyword}}, nil)
+		if err := store.Close(); err != nil {
+			return false, fmt.Errorf("mark message handled: %w", err)
+		}
+	}
+	return failed, nil
+}
