@@ -76,7 +76,7 @@ type (
 		// AdvisoryURL, for a GitHub private report, is where the reporter
 		// is: the room is the team's alone.
 		GitHubReporter, AdvisoryURL string
-		Email, Prefix            string
+		Email, Prefix               string
 	}
 	// EmailSubject is the subject of every email about a case.
 	EmailSubject struct{ CaseID string }
