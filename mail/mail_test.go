@@ -104,7 +104,7 @@ func (w *watched) byID() map[string]Envelope {
 func startWatcher(t *testing.T, cfg *Config, w *watched) {
 	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
-	watcher := NewWatcher(cfg, zerolog.Nop())
+	watcher := NewWatcher(cfg, zerolog.New(zerolog.NewTestWriter(t)).Level(zerolog.DebugLevel))
 	watcher.Looked = func() {
 		select {
 		case w.looks <- struct{}{}:
@@ -151,6 +151,11 @@ func TestTheWatcherClassifiesAndThreadsNewMail(t *testing.T) {
 		{"a reply naming its case in the subject", "dave@elsewhere.test", map[string]string{"From": "dave@elsewhere.test", "Subject": "Re: [SR-2026-0009] Your report"}, ""},
 	}
 	w := &watched{looks: make(chan struct{}, 1), fail: map[string]int{"m0@elsewhere.test": 1}}
+	if f := os.Getenv("SECBOT_IMAP_TRACE"); f != "" {
+		trace, _ := os.Create(f)
+		defer trace.Close()
+		cfg.debug = trace
+	}
 	startWatcher(t, cfg, w)
 	for i, m := range mails {
 		m.headers["To"] = security
