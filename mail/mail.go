@@ -42,8 +42,10 @@ type Config struct {
 	// PollEvery is how often the mailbox is looked at without IDLE.
 	PollEvery time.Duration
 
-	// debug, if set, receives the IMAP conversation (tests only).
-	debug io.Writer
+	// debug, if set, receives the IMAP conversation; noIdle polls even
+	// where the server offers IDLE (tests only).
+	debug  io.Writer
+	noIdle bool
 }
 
 // SentFolder is where secbot keeps a copy of each message it sends: a

@@ -336,3 +336,31 @@ func TestSendThreadsTheAnswerAndARetryDoesNotSendItTwice(t *testing.T) {
 		})
 	}
 }
+
+func TestTheWatcherPollsWithoutIdleAndReconnectsAfterTheServerRestarts(t *testing.T) {
+	srv, cfg := server(t, false)
+	cfg.noIdle, cfg.PollEvery = true, 200*time.Millisecond
+	w := &watched{looks: make(chan struct{}, 1)}
+	startWatcher(t, cfg, w)
+	deliver := func(id string) {
+		t.Helper()
+		if err := srv.Deliver(reporter, []string{security}, rawMail(map[string]string{"From": reporter, "To": security, "Message-ID": "<" + id + ">"}, "text\r\n")); err != nil {
+			t.Fatal(err)
+		}
+	}
+	deliver("before@x.test")
+	waitFor(t, w, "the first message, by polling", func() bool { return len(w.byID()) == 1 })
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	if err := srv.Restart(ctx); err != nil {
+		t.Fatal(err)
+	}
+	deliver("after@x.test")
+	waitFor(t, w, "the message after the restart", func() bool { return len(w.byID()) == 2 })
+	w.mu.Lock()
+	n := len(w.envs)
+	w.mu.Unlock()
+	if n != 2 {
+		t.Errorf("%d messages handed over, want 2 (once each)", n)
+	}
+}

@@ -80,7 +80,7 @@ func (w *Watcher) watch(ctx context.Context, handle Handle, connected func()) er
 		return fmt.Errorf("select %s: %w", w.cfg.Mailbox, err)
 	}
 	connected()
-	idle := cl.Caps().Has(imap.CapIdle) || cl.Caps().Has(imap.CapIMAP4rev2)
+	idle := (cl.Caps().Has(imap.CapIdle) || cl.Caps().Has(imap.CapIMAP4rev2)) && !w.cfg.noIdle
 	w.log.Info().Str("mailbox", w.cfg.Mailbox).Uint32("uidvalidity", sel.UIDValidity).Bool("idle", idle).Msg("Watching the security mailbox")
 	// lookAgain rounds remain after news of the mailbox.
 	again := 0
