@@ -22,7 +22,7 @@ import (
 // It returns an error only when nothing was committed.
 func (h *Handlers) HandleEmail(ctx context.Context, msg Message) error {
 	m := msg.Mail
-	if m == nil || msg.Sender.Channel() != disclosure.Email && m.Automatic == "" {
+	if m == nil || (msg.Sender.Channel() != disclosure.Email && m.Automatic == "") {
 		return fmt.Errorf("not an email")
 	}
 	var opened *store.Case

@@ -180,7 +180,7 @@ func (c *Config) Sent(ctx context.Context, messageID string) (bool, error) {
 		if _, err := cl.Select(SentFolder, &imap.SelectOptions{ReadOnly: true}).Wait(); err != nil {
 			return fmt.Errorf("select %s: %w", SentFolder, err)
 		}
-		res, err := cl.UIDSearch(&imap.SearchCriteria{Header: []imap.SearchCriteriaHeaderField{{Key: "Message-ID", Value: messageID}}}, nil).Wait()
+		res, err := cl.UIDSearch(&imap.SearchCriteria{Header: []imap.SearchCriteriaHeaderField{{Key: "Message-ID", Value: "<" + messageID + ">"}}}, nil).Wait()
 		if err != nil {
 			return fmt.Errorf("search %s: %w", SentFolder, err)
 		}
