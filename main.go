@@ -307,6 +307,8 @@ func emailKeys(e config.Email) config.Email {
 // poster posts emails into case rooms through the bot.
 type poster struct{ b *bot.Bot }
 
+func (p poster) Ready(ctx context.Context, to store.Target) error { return p.b.Ready(ctx, to) }
+
 func (p poster) Post(ctx context.Context, e store.Effect, to store.Target, parts []mail.Part) error {
 	out := make([]bot.Part, len(parts))
 	for i, part := range parts {

@@ -31,6 +31,12 @@ type File struct {
 // partMarker is the content field numbering the parts of one effect's post.
 const partMarker = "org.secbot.part"
 
+// Ready returns nil once the target room exists, ErrNotReady before.
+func (b *Bot) Ready(ctx context.Context, to store.Target) error {
+	_, err := b.resolve(ctx, to)
+	return err
+}
+
 // Post posts parts into an encrypted room for the outbox effect e: each
 // part once, even when e is retried after a crash. It refuses a room that
 // is not end-to-end encrypted: what it posts may be a reporter's words.

@@ -22,7 +22,7 @@ import (
 // It returns an error only when nothing was committed.
 func (h *Handlers) HandleEmail(ctx context.Context, msg Message) error {
 	m := msg.Mail
-	if m == nil || msg.Sender.Channel() != disclosure.ChannelEmail && m.Automatic == "" {
+	if m == nil || (msg.Sender.Channel() != disclosure.ChannelEmail && m.Automatic == "") {
 		return fmt.Errorf("not an email")
 	}
 	var opened *store.Case
@@ -39,8 +39,11 @@ func (h *Handlers) HandleEmail(ctx context.Context, msg Message) error {
 		if !m.Case.IsZero() {
 			c, err := h.store.Case(ctx, m.Case)
 			switch {
-			case errors.Is(err, store.ErrNotFound):
-				// A case ID that is none of ours: a new message.
+			case errors.Is(err, store.ErrNotFound), err == nil && c.Reporter.Channel() != disclosure.ChannelEmail:
+				// A case ID that is none of ours, or a chat reporter's case
+				// (one without encryption is told to write by email): the
+				// message is a report by email of its own, which the team
+				// can tell by the case ID in its subject.
 			case err != nil:
 				return err
 			case c.Reporter != msg.Sender:

@@ -194,3 +194,16 @@ func TestTheEscalationNoteReachesAnEmailReporterByEmail(t *testing.T) {
 		t.Errorf("Markdown in a plain-text email: %q", mails[1].Text)
 	}
 }
+
+func TestAnEmailNamingAChatReportersCaseIsAReportOfItsOwn(t *testing.T) {
+	w := newWorld(t, monday)
+	w.openCase() // SR-2026-0001, a chat reporter's
+	w.email(disclosure.EmailPerson("plain@example.test"), MailRef{MessageID: "p@example.test", Case: disclosure.CaseID{Year: 2026, Seq: 1}})
+	cs, err := w.store.OpenCaseOf(context.Background(), disclosure.EmailPerson("plain@example.test"))
+	if err != nil || cs.ID.Seq != 2 {
+		t.Fatalf("the email opened %v (%v), want SR-2026-0002", cs, err)
+	}
+	if posts := w.posts(); len(posts) != 1 || posts[0].CaseID != "SR-2026-0002" {
+		t.Errorf("posts: %+v", posts)
+	}
+}

@@ -14,6 +14,9 @@ import (
 // Poster posts into a case's encrypted room, each part once per effect
 // even when the effect is retried (the Matrix side: bot.Bot).
 type Poster interface {
+	// Ready returns nil once the room exists (or the error that says it
+	// does not yet), so a message is fetched only when it can be posted.
+	Ready(ctx context.Context, to store.Target) error
 	Post(ctx context.Context, e store.Effect, to store.Target, parts []Part) error
 }
 
@@ -70,6 +73,9 @@ func (x *Effects) post(ctx context.Context, e store.Effect) (any, error) {
 		return nil, fmt.Errorf("%w: %w", ErrRefused, err)
 	}
 	to := store.Target{CaseRoomOf: p.CaseID}
+	if err := x.Poster.Ready(ctx, to); err != nil {
+		return nil, err
+	}
 	content, err := x.Config.Fetch(ctx, Ref{UIDValidity: p.UIDValidity, UID: p.UID})
 	if errors.Is(err, ErrGone) {
 		md, rerr := x.Templates.RenderData(templates.EmailGone{CaseID: p.CaseID})
@@ -164,9 +170,5 @@ func Translate(env Envelope, address string) handlers.Message {
 	if c, ok := env.ThreadCase(address); ok {
 		ref.Case = c
 	}
-	sender := disclosure.EmailPerson(env.From)
-	if env.From == "" {
-		sender = "mailto:"
-	}
-	return handlers.Message{ID: env.Ref.Key(), Sender: sender, Mail: ref}
+	return handlers.Message{ID: env.Ref.Key(), Sender: disclosure.EmailPerson(env.From), Mail: ref}
 }

@@ -14,6 +14,8 @@ import (
 // recordingPoster keeps what would be posted into the case room.
 type recordingPoster struct{ parts [][]Part }
 
+func (r *recordingPoster) Ready(context.Context, store.Target) error { return nil }
+
 func (r *recordingPoster) Post(_ context.Context, _ store.Effect, _ store.Target, parts []Part) error {
 	r.parts = append(r.parts, parts)
 	return nil

@@ -14,6 +14,7 @@ import (
 	"crypto/x509"
 	"errors"
 	"fmt"
+	"io"
 	"net"
 	"net/url"
 	"strings"
@@ -40,6 +41,11 @@ type Config struct {
 	MaxAttachment int64
 	// PollEvery is how often the mailbox is looked at without IDLE.
 	PollEvery time.Duration
+
+	// debug, if set, receives the IMAP conversation; noIdle polls even
+	// where the server offers IDLE (tests only).
+	debug  io.Writer
+	noIdle bool
 }
 
 // SentFolder is where secbot keeps a copy of each message it sends: a
@@ -86,6 +92,7 @@ func (c *Config) dialIMAP(ctx context.Context, handler *imapclient.UnilateralDat
 		TLSConfig:             c.tlsConfig(host),
 		Dialer:                &net.Dialer{Timeout: dialTimeout},
 		UnilateralDataHandler: handler,
+		DebugWriter:           c.debug,
 	}
 	var cl *imapclient.Client
 	var err error

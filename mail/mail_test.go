@@ -104,7 +104,7 @@ func (w *watched) byID() map[string]Envelope {
 func startWatcher(t *testing.T, cfg *Config, w *watched) {
 	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
-	watcher := NewWatcher(cfg, zerolog.Nop())
+	watcher := NewWatcher(cfg, zerolog.New(zerolog.NewTestWriter(t)).Level(zerolog.DebugLevel))
 	watcher.Looked = func() {
 		select {
 		case w.looks <- struct{}{}:
@@ -151,6 +151,11 @@ func TestTheWatcherClassifiesAndThreadsNewMail(t *testing.T) {
 		{"a reply naming its case in the subject", "dave@elsewhere.test", map[string]string{"From": "dave@elsewhere.test", "Subject": "Re: [SR-2026-0009] Your report"}, ""},
 	}
 	w := &watched{looks: make(chan struct{}, 1), fail: map[string]int{"m0@elsewhere.test": 1}}
+	if f := os.Getenv("SECBOT_IMAP_TRACE"); f != "" {
+		trace, _ := os.Create(f)
+		defer trace.Close()
+		cfg.debug = trace
+	}
 	startWatcher(t, cfg, w)
 	for i, m := range mails {
 		m.headers["To"] = security
@@ -329,5 +334,33 @@ func TestSendThreadsTheAnswerAndARetryDoesNotSendItTwice(t *testing.T) {
 				t.Fatal(err)
 			}
 		})
+	}
+}
+
+func TestTheWatcherPollsWithoutIdleAndReconnectsAfterTheServerRestarts(t *testing.T) {
+	srv, cfg := server(t, false)
+	cfg.noIdle, cfg.PollEvery = true, 200*time.Millisecond
+	w := &watched{looks: make(chan struct{}, 1)}
+	startWatcher(t, cfg, w)
+	deliver := func(id string) {
+		t.Helper()
+		if err := srv.Deliver(reporter, []string{security}, rawMail(map[string]string{"From": reporter, "To": security, "Message-ID": "<" + id + ">"}, "text\r\n")); err != nil {
+			t.Fatal(err)
+		}
+	}
+	deliver("before@x.test")
+	waitFor(t, w, "the first message, by polling", func() bool { return len(w.byID()) == 1 })
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	if err := srv.Restart(ctx); err != nil {
+		t.Fatal(err)
+	}
+	deliver("after@x.test")
+	waitFor(t, w, "the message after the restart", func() bool { return len(w.byID()) == 2 })
+	w.mu.Lock()
+	n := len(w.envs)
+	w.mu.Unlock()
+	if n != 2 {
+		t.Errorf("%d messages handed over, want 2 (once each)", n)
 	}
 }

@@ -72,25 +72,29 @@ func (c *Config) Compose(out Outgoing, date time.Time) ([]byte, error) {
 // Send delivers out once. With retry set (an earlier attempt may have got
 // through before a crash) it first looks for the message in the Sent
 // folder, where every delivered message is filed, and sends nothing if it
-// is there.
+// is there. The IMAP session is open before the message is handed to the
+// SMTP server, so that the copy is filed one round trip after the server
+// took it: a crash in between is the only way to send it twice.
 func (c *Config) Send(ctx context.Context, out Outgoing, retry bool) error {
-	if retry {
-		sent, err := c.Sent(ctx, out.MessageID)
-		if err != nil {
-			return err
-		}
-		if sent {
-			return nil
-		}
-	}
 	raw, err := c.Compose(out, time.Now())
 	if err != nil {
 		return fmt.Errorf("%w: compose: %w", ErrRefused, err)
 	}
-	if err := c.submit(ctx, out.To, raw); err != nil {
-		return err
-	}
-	return c.fileSent(ctx, raw)
+	return c.session(ctx, "", func(cl *imapclient.Client, _ *imap.SelectData) error {
+		if err := c.ensureSent(cl); err != nil {
+			return err
+		}
+		if retry {
+			sent, err := sentHas(cl, out.MessageID)
+			if err != nil || sent {
+				return err
+			}
+		}
+		if err := c.submit(ctx, out.To, raw); err != nil {
+			return err
+		}
+		return fileSent(cl, raw)
+	})
 }
 
 // submit hands raw to the submission server.
@@ -136,23 +140,18 @@ func smtpErr(err error) error {
 }
 
 // fileSent keeps a copy of a delivered message in the Sent folder.
-func (c *Config) fileSent(ctx context.Context, raw []byte) error {
-	return c.session(ctx, "", func(cl *imapclient.Client, _ *imap.SelectData) error {
-		if err := c.ensureSent(cl); err != nil {
-			return err
-		}
-		cmd := cl.Append(SentFolder, int64(len(raw)), &imap.AppendOptions{Flags: []imap.Flag{imap.FlagSeen}})
-		if _, err := cmd.Write(raw); err != nil {
-			return fmt.Errorf("file in %s: %w", SentFolder, err)
-		}
-		if err := cmd.Close(); err != nil {
-			return fmt.Errorf("file in %s: %w", SentFolder, err)
-		}
-		if _, err := cmd.Wait(); err != nil {
-			return fmt.Errorf("file in %s: %w", SentFolder, err)
-		}
-		return nil
-	})
+func fileSent(cl *imapclient.Client, raw []byte) error {
+	cmd := cl.Append(SentFolder, int64(len(raw)), &imap.AppendOptions{Flags: []imap.Flag{imap.FlagSeen}})
+	if _, err := cmd.Write(raw); err != nil {
+		return fmt.Errorf("file in %s: %w", SentFolder, err)
+	}
+	if err := cmd.Close(); err != nil {
+		return fmt.Errorf("file in %s: %w", SentFolder, err)
+	}
+	if _, err := cmd.Wait(); err != nil {
+		return fmt.Errorf("file in %s: %w", SentFolder, err)
+	}
+	return nil
 }
 
 // ensureSent creates the Sent folder if the server has none.
@@ -177,15 +176,21 @@ func (c *Config) Sent(ctx context.Context, messageID string) (bool, error) {
 		if err := c.ensureSent(cl); err != nil {
 			return err
 		}
-		if _, err := cl.Select(SentFolder, &imap.SelectOptions{ReadOnly: true}).Wait(); err != nil {
-			return fmt.Errorf("select %s: %w", SentFolder, err)
-		}
-		res, err := cl.UIDSearch(&imap.SearchCriteria{Header: []imap.SearchCriteriaHeaderField{{Key: "Message-ID", Value: messageID}}}, nil).Wait()
-		if err != nil {
-			return fmt.Errorf("search %s: %w", SentFolder, err)
-		}
-		found = len(res.AllUIDs()) > 0
-		return nil
+		var err error
+		found, err = sentHas(cl, messageID)
+		return err
 	})
 	return found, err
+}
+
+// sentHas searches the Sent folder for a Message-ID.
+func sentHas(cl *imapclient.Client, messageID string) (bool, error) {
+	if _, err := cl.Select(SentFolder, &imap.SelectOptions{ReadOnly: true}).Wait(); err != nil {
+		return false, fmt.Errorf("select %s: %w", SentFolder, err)
+	}
+	res, err := cl.UIDSearch(&imap.SearchCriteria{Header: []imap.SearchCriteriaHeaderField{{Key: "Message-ID", Value: "<" + messageID + ">"}}}, nil).Wait()
+	if err != nil {
+		return false, fmt.Errorf("search %s: %w", SentFolder, err)
+	}
+	return len(res.AllUIDs()) > 0, nil
 }

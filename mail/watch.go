@@ -80,8 +80,10 @@ func (w *Watcher) watch(ctx context.Context, handle Handle, connected func()) er
 		return fmt.Errorf("select %s: %w", w.cfg.Mailbox, err)
 	}
 	connected()
-	idle := cl.Caps().Has(imap.CapIdle) || cl.Caps().Has(imap.CapIMAP4rev2)
+	idle := (cl.Caps().Has(imap.CapIdle) || cl.Caps().Has(imap.CapIMAP4rev2)) && !w.cfg.noIdle
 	w.log.Info().Str("mailbox", w.cfg.Mailbox).Uint32("uidvalidity", sel.UIDValidity).Bool("idle", idle).Msg("Watching the security mailbox")
+	// lookAgain rounds remain after news of the mailbox.
+	again := 0
 	for {
 		failed, err := w.look(ctx, cl, sel.UIDValidity, handle)
 		if err != nil {
@@ -95,6 +97,12 @@ func (w *Watcher) watch(ctx context.Context, handle Handle, connected func()) er
 			// A message that could not be handled is tried again soon.
 			wait = min(wait, retryFailed)
 		}
+		if again > 0 {
+			// A server may announce a message (EXISTS) a moment before a
+			// search finds it (maddy does): look again shortly, a few times.
+			wait = min(wait, lookAgain)
+			again--
+		}
 		if !idle {
 			select {
 			case <-ctx.Done():
@@ -103,6 +111,18 @@ func (w *Watcher) watch(ctx context.Context, handle Handle, connected func()) er
 			}
 			continue
 		}
+		// Some servers (maddy) hold back what changed between commands
+		// until the next one, and IDLE does not count: a NOOP hands it
+		// over, and news that came in means looking again at once.
+		if err := cl.Noop().Wait(); err != nil {
+			return fmt.Errorf("noop: %w", err)
+		}
+		select {
+		case <-news:
+			again = lookAgainRounds
+			continue
+		default:
+		}
 		cmd, err := cl.Idle()
 		if err != nil {
 			return fmt.Errorf("idle: %w", err)
@@ -110,6 +130,7 @@ func (w *Watcher) watch(ctx context.Context, handle Handle, connected func()) er
 		select {
 		case <-ctx.Done():
 		case <-news:
+			again = lookAgainRounds
 		case <-time.After(wait):
 		case <-cl.Closed():
 		}
@@ -125,8 +146,13 @@ func (w *Watcher) watch(ctx context.Context, handle Handle, connected func()) er
 	}
 }
 
-// retryFailed is how soon a message whose handling failed is tried again.
-const retryFailed = 5 * time.Second
+// retryFailed is how soon a message whose handling failed is tried again;
+// lookAgain how soon the mailbox is looked at again after news of it.
+const (
+	retryFailed     = 5 * time.Second
+	lookAgain       = time.Second
+	lookAgainRounds = 5
+)
 
 // look hands every message not marked handled to handle, oldest first,
 // and marks those it committed; failed reports whether any was not.
