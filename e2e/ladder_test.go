@@ -154,10 +154,21 @@ func TestLadderSurvivesKillMidway(t *testing.T) {
 	reporter := newUser(t, ctx, "killladder")
 	_, caseID := report(t, ctx, reporter, bot.UserID)
 
-	escalationTo(t, bed.Alice, bot.UserID, caseID, "security coordinator", 30*time.Second)
+	// Killed as soon as the coordinator's step has fired (its log line),
+	// not when the DM reaches alice: on a loaded machine the delivery can
+	// take longer than the 4 s to the backup's step.
+	const fired = `"deadline":"acknowledge","step":0,"reminder":false`
+	deadline := time.Now().Add(30 * time.Second)
+	for !strings.Contains(bot.Log(), fired) {
+		if time.Now().After(deadline) {
+			t.Fatalf("the coordinator's step did not fire:\n%s", tail(bot.Log(), 20))
+		}
+		time.Sleep(20 * time.Millisecond) // polls the log file, no quiet-period wait
+	}
 	if err := bot.Kill(); err != nil {
 		t.Fatal(err)
 	}
+	escalationTo(t, bed.Alice, bot.UserID, caseID, "security coordinator", 30*time.Second)
 	// Not a quiet-period wait: the backup's step (4 s after the
 	// coordinator's) falls due while secbot is down, which is the scenario.
 	time.Sleep(8 * time.Second)
