@@ -127,16 +127,6 @@ func (v *validator) mailURL(key, value, plain, tls string, plainPort, tlsPort in
 	return u
 }
 
-// IsLoopback reports whether host is a loopback address or localhost: the
-// only place a mail server may be spoken to without TLS.
-func IsLoopback(host string) bool {
-	if strings.EqualFold(host, "localhost") {
-		return true
-	}
-	ip := net.ParseIP(host)
-	return ip != nil && ip.IsLoopback()
-}
-
 // parseSize reads a size like 20MB, 512KB, 1GB or a number of bytes.
 func parseSize(s string) (int64, error) {
 	t := strings.ToUpper(strings.TrimSpace(s))

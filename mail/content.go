@@ -26,6 +26,9 @@ var ErrMalformed = errors.New("the message is malformed")
 // only while an effect posts it: it is never stored or logged.
 type Content struct {
 	From, Subject string
+	// MessageID is the message's Message-ID, which tells it is the one
+	// the effect names.
+	MessageID string
 	// Text is the message's text (its first text/plain part, or its
 	// first text/html part's source if it has none).
 	Text        string
@@ -108,6 +111,7 @@ func (c *Config) fetch(cl *imapclient.Client, uid imap.UID) (*Content, error) {
 		out.From = from[0].Address
 	}
 	out.Subject, _ = h.Subject()
+	out.MessageID, _ = h.MessageID()
 
 	var leaves []leaf
 	msg.BodyStructure.Walk(func(path []int, part imap.BodyStructure) bool {

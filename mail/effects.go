@@ -77,6 +77,11 @@ func (x *Effects) post(ctx context.Context, e store.Effect) (any, error) {
 		return nil, err
 	}
 	content, err := x.Config.Fetch(ctx, Ref{UIDValidity: p.UIDValidity, UID: p.UID})
+	if err == nil && p.MessageID != "" && content.MessageID != p.MessageID {
+		// Another message under the same UID (a mailbox made anew): the
+		// one the effect names is gone, and this one is not the case's.
+		err = fmt.Errorf("%w: another message has its UID", ErrGone)
+	}
 	if errors.Is(err, ErrGone) {
 		md, rerr := x.Templates.RenderData(templates.EmailGone{CaseID: p.CaseID})
 		if rerr != nil {

@@ -47,12 +47,21 @@ func TestThePostFetchesTheMessageWhenItRuns(t *testing.T) {
 	if _, err := x.post(ctx, effect(env.Ref.UID)); err != nil {
 		t.Fatal(err)
 	}
-	// A message gone from the mailbox is named, not lost in silence.
+	// A message gone from the mailbox is named, not lost in silence; so is
+	// one whose UID now holds another message.
 	if _, err := x.post(ctx, effect(env.Ref.UID+50)); err != nil {
 		t.Fatal(err)
 	}
-	if len(poster.parts) != 2 {
-		t.Fatalf("%d posts, want 2", len(poster.parts))
+	other := effect(env.Ref.UID)
+	other.Payload = []byte(strings.Replace(string(other.Payload), "long@x.test", "other@x.test", 1))
+	if _, err := x.post(ctx, other); err != nil {
+		t.Fatal(err)
+	}
+	if len(poster.parts) != 3 {
+		t.Fatalf("%d posts, want 3", len(poster.parts))
+	}
+	if p := poster.parts[2]; len(p) != 1 || strings.Contains(p[0].Markdown+p[0].Verbatim, "long line") {
+		t.Errorf("another message under the UID was posted: %+v", p)
 	}
 	post := poster.parts[0]
 	if len(post) != 2 || post[1].File == nil || post[1].File.Name != "message.txt" || string(post[1].File.Data) != long {

@@ -127,7 +127,8 @@ func (c *Config) submit(ctx context.Context, to string, raw []byte) error {
 	if err := cl.SendMail(c.Address, []string{to}, bytes.NewReader(raw)); err != nil {
 		return fmt.Errorf("send: %w", smtpErr(err))
 	}
-	_ = cl.Quit()
+	// No QUIT: the server took the message with its answer to DATA, and
+	// filing it in Sent must not wait another round trip.
 	return nil
 }
 
