@@ -158,12 +158,18 @@ func mailboxHandled(t *testing.T, ctx context.Context, srv *mailtest.Server, n i
 	wctx, cancel := context.WithTimeout(ctx, 2*wait)
 	defer cancel()
 	if _, err := srv.WaitMessages(wctx, testbed.MailAddress, testbed.MailPassword, "INBOX", func(msgs []mailtest.Message) bool {
+		people := 0
 		for _, m := range msgs {
 			if !m.HasFlag("$SecbotHandled") {
 				return false
 			}
+			// The copies of secbot's own answers, which the SMTP server
+			// puts here as it takes them, are not the reporters'.
+			if !bytes.Contains(bytes.ToLower(m.Raw), []byte("message-id: <secbot.")) {
+				people++
+			}
 		}
-		return len(msgs) == n
+		return people == n
 	}); err != nil {
 		t.Fatal(err)
 	}
@@ -461,21 +467,11 @@ func TestKillsWhileReportersEmailLoseNothingAndDoubleNothing(t *testing.T) {
 	}
 	bed.Settle(t, ctx, bot, bed.Alice)
 	for i, a := range addrs {
-		// One answer: one Message-ID. SMTP cannot make a hand-over and its
-		// record atomic: a kill in the millisecond or two between the server
-		// taking the message and its copy being filed in Sent delivers the
-		// same message (the same Message-ID, made from the outbox row) again,
-		// which mail clients that deduplicate by Message-ID show once.
-		got := inbox(t, ctx, srv, a, 1)
-		ids := map[string]bool{}
-		for _, m := range got {
-			ids[m.messageID] = true
-		}
-		if len(ids) != 1 {
-			t.Errorf("reporter %d got %d different answers, want 1", i, len(ids))
-		}
-		if len(got) > 1 {
-			t.Logf("reporter %d got the same answer %d times (a kill between the hand-over and filing)", i, len(got))
+		// One answer, delivered once: a kill between the server taking the
+		// answer and its filing in Sent is caught by the copy the same
+		// transaction put in the security mailbox.
+		if got := inbox(t, ctx, srv, a, 1); len(got) != 1 {
+			t.Errorf("reporter %d got %d answers, want 1", i, len(got))
 		}
 	}
 	if rooms := invitesFrom(bed.Alice, bot.UserID); len(rooms) != reporters {

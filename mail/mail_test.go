@@ -333,6 +333,46 @@ func TestSendThreadsTheAnswerAndARetryDoesNotSendItTwice(t *testing.T) {
 			if _, err := srv.WaitMessages(ctx, reporter, password, "INBOX", func(m []mailtest.Message) bool { return len(m) == 2 }); err != nil {
 				t.Fatal(err)
 			}
+			// A crash after the server took a message, before it was filed
+			// in Sent: the retry finds the copy the same transaction left in
+			// the security mailbox, files it, and sends nothing.
+			out.MessageID = MessageID(14, disclosure.CaseID{Year: 2026, Seq: 7}, security)
+			raw, err := cfg.Compose(out, time.Now())
+			if err != nil {
+				t.Fatal(err)
+			}
+			if err := cfg.submit(ctx, out.To, raw); err != nil {
+				t.Fatal(err)
+			}
+			copied := func(m []mailtest.Message) bool {
+				for _, msg := range m {
+					if bytes.Contains(msg.Raw, []byte("<"+out.MessageID+">")) {
+						return true
+					}
+				}
+				return false
+			}
+			if _, err := srv.WaitMessages(ctx, security, password, "INBOX", copied); err != nil {
+				t.Fatal(err)
+			}
+			if err := cfg.Send(ctx, out, true); err != nil {
+				t.Fatal(err)
+			}
+			if sent, err := srv.Messages(security, password, SentFolder); err != nil || !copied(sent) {
+				t.Errorf("the message taken before the crash is not filed in Sent (%v)", err)
+			}
+			// A marker: once it arrives, anything sent before it has too.
+			out.MessageID = MessageID(15, disclosure.CaseID{Year: 2026, Seq: 7}, security)
+			if err := cfg.Send(ctx, out, false); err != nil {
+				t.Fatal(err)
+			}
+			got, err := srv.WaitMessages(ctx, reporter, password, "INBOX", func(m []mailtest.Message) bool { return len(m) >= 4 })
+			if err != nil {
+				t.Fatal(err)
+			}
+			if len(got) != 4 {
+				t.Errorf("the reporter has %d messages, want 4: the one taken before the crash was sent again", len(got))
+			}
 		})
 	}
 }

@@ -69,12 +69,13 @@ func (c *Config) Compose(out Outgoing, date time.Time) ([]byte, error) {
 	return buf.Bytes(), nil
 }
 
-// Send delivers out once. With retry set (an earlier attempt may have got
-// through before a crash) it first looks for the message in the Sent
-// folder, where every delivered message is filed, and sends nothing if it
-// is there. The IMAP session is open before the message is handed to the
-// SMTP server, so that the copy is filed one round trip after the server
-// took it: a crash in between is the only way to send it twice.
+// Send delivers out once. Every message goes, in the same SMTP
+// transaction, to the security mailbox too (an envelope recipient only,
+// not in the headers): the server takes both or neither, so its copy there
+// is the server's acceptance on record. With retry set (an earlier attempt
+// may have got through before a crash) Send looks for the message in Sent,
+// where delivered messages are filed, and for that copy in the mailbox,
+// and sends nothing if either is there.
 func (c *Config) Send(ctx context.Context, out Outgoing, retry bool) error {
 	raw, err := c.Compose(out, time.Now())
 	if err != nil {
@@ -85,9 +86,16 @@ func (c *Config) Send(ctx context.Context, out Outgoing, retry bool) error {
 			return err
 		}
 		if retry {
-			sent, err := sentHas(cl, out.MessageID)
+			sent, err := folderHas(cl, SentFolder, out.MessageID)
 			if err != nil || sent {
 				return err
+			}
+			// Taken by the server, then a crash before it was filed.
+			if taken, err := folderHas(cl, c.Mailbox, out.MessageID); err != nil || taken {
+				if err != nil {
+					return err
+				}
+				return fileSent(cl, raw)
 			}
 		}
 		if err := c.submit(ctx, out.To, raw); err != nil {
@@ -124,7 +132,11 @@ func (c *Config) submit(ctx context.Context, to string, raw []byte) error {
 	if err := cl.Auth(sasl.NewPlainClient("", c.Username, c.Password)); err != nil {
 		return fmt.Errorf("log in to %s: %w", c.SMTP.Host, smtpErr(err))
 	}
-	if err := cl.SendMail(c.Address, []string{to}, bytes.NewReader(raw)); err != nil {
+	recipients := []string{to}
+	if !strings.EqualFold(to, c.Address) {
+		recipients = append(recipients, c.Address)
+	}
+	if err := cl.SendMail(c.Address, recipients, bytes.NewReader(raw)); err != nil {
 		return fmt.Errorf("send: %w", smtpErr(err))
 	}
 	// No QUIT: the server took the message with its answer to DATA, and
@@ -178,20 +190,20 @@ func (c *Config) Sent(ctx context.Context, messageID string) (bool, error) {
 			return err
 		}
 		var err error
-		found, err = sentHas(cl, messageID)
+		found, err = folderHas(cl, SentFolder, messageID)
 		return err
 	})
 	return found, err
 }
 
-// sentHas searches the Sent folder for a Message-ID.
-func sentHas(cl *imapclient.Client, messageID string) (bool, error) {
-	if _, err := cl.Select(SentFolder, &imap.SelectOptions{ReadOnly: true}).Wait(); err != nil {
-		return false, fmt.Errorf("select %s: %w", SentFolder, err)
+// folderHas searches a folder for a Message-ID.
+func folderHas(cl *imapclient.Client, folder, messageID string) (bool, error) {
+	if _, err := cl.Select(folder, &imap.SelectOptions{ReadOnly: true}).Wait(); err != nil {
+		return false, fmt.Errorf("select %s: %w", folder, err)
 	}
 	res, err := cl.UIDSearch(&imap.SearchCriteria{Header: []imap.SearchCriteriaHeaderField{{Key: "Message-ID", Value: "<" + messageID + ">"}}}, nil).Wait()
 	if err != nil {
-		return false, fmt.Errorf("search %s: %w", SentFolder, err)
+		return false, fmt.Errorf("search %s: %w", folder, err)
 	}
 	return len(res.AllUIDs()) > 0, nil
 }
