@@ -417,7 +417,7 @@ func TestKillsWhileReportersEmailLoseNothingAndDoubleNothing(t *testing.T) {
 	seed := uint64(time.Now().UnixNano())
 	rng := rand.New(rand.NewPCG(seed, seed>>1))
 	t.Logf("seed %d", seed)
-	const reporters, kills = 4, 16
+	const reporters, kills = 10, 20
 	var addrs []string
 	for i := range reporters {
 		addrs = append(addrs, fmt.Sprintf("killed%d@%s", i, mailtest.Domain))
