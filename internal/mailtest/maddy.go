@@ -13,7 +13,6 @@ import (
 	"crypto/x509/pkix"
 	"encoding/json"
 	"encoding/pem"
-	"errors"
 	"fmt"
 	"math/big"
 	"net"
@@ -21,8 +20,9 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
-	"syscall"
 	"time"
+
+	"github.com/enarx/secbot/internal/daemon"
 
 	"github.com/enarx/secbot/internal/matrixtest"
 )
@@ -154,8 +154,7 @@ type Server struct {
 	CAFile string
 
 	exe  string
-	cmd  *exec.Cmd
-	done chan error
+	proc *daemon.Process
 }
 
 // Options tune a test mail server.
@@ -259,59 +258,27 @@ func (s *Server) AddAccount(address, password string) error {
 }
 
 func (s *Server) start(ctx context.Context) error {
-	logFile, err := os.OpenFile(filepath.Join(s.Dir, "maddy.out"), os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o600)
+	p, err := daemon.Start(s.Dir, "maddy.out", s.exe, "-config", filepath.Join(s.Dir, "maddy.conf"), "run")
 	if err != nil {
 		return err
 	}
-	cmd := exec.Command(s.exe, "-config", filepath.Join(s.Dir, "maddy.conf"), "run")
-	cmd.Dir = s.Dir
-	cmd.Stdout, cmd.Stderr = logFile, logFile
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
-	if err := cmd.Start(); err != nil {
-		_ = logFile.Close()
-		return fmt.Errorf("start maddy: %w", err)
-	}
-	s.cmd = cmd
-	s.done = make(chan error, 1)
-	go func() { s.done <- cmd.Wait(); _ = logFile.Close() }()
-	deadline := time.Now().Add(60 * time.Second)
-	for _, addr := range []string{s.IMAP, s.Submission, s.MX} {
-		for {
-			if time.Now().After(deadline) {
-				_ = s.Stop()
-				return errors.New("maddy did not listen within 60 s")
-			}
+	s.proc = p
+	return p.WaitReady(ctx, 60*time.Second, 50*time.Millisecond, func() bool {
+		for _, addr := range []string{s.IMAP, s.Submission, s.MX} {
 			conn, err := net.DialTimeout("tcp", addr, time.Second)
-			if err == nil {
-				_ = conn.Close()
-				break
+			if err != nil {
+				return false
 			}
-			select {
-			case err := <-s.done:
-				return fmt.Errorf("maddy exited during start-up: %v (see %s)", err, filepath.Join(s.Dir, "maddy.out"))
-			case <-ctx.Done():
-				_ = s.Stop()
-				return ctx.Err()
-			case <-time.After(50 * time.Millisecond):
-			}
+			_ = conn.Close()
 		}
-	}
-	return nil
+		return true
+	})
 }
 
 // Stop terminates maddy and waits for it to exit.
 func (s *Server) Stop() error {
-	if s.cmd == nil || s.cmd.Process == nil {
-		return nil
-	}
-	_ = syscall.Kill(-s.cmd.Process.Pid, syscall.SIGTERM)
-	select {
-	case <-s.done:
-	case <-time.After(15 * time.Second):
-		_ = syscall.Kill(-s.cmd.Process.Pid, syscall.SIGKILL)
-		<-s.done
-	}
-	s.cmd = nil
+	s.proc.Stop()
+	s.proc = nil
 	return nil
 }
 

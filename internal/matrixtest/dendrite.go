@@ -5,7 +5,6 @@ package matrixtest
 import (
 	"bytes"
 	"context"
-	"errors"
 	"fmt"
 	"net"
 	"net/http"
@@ -13,8 +12,9 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
-	"syscall"
 	"time"
+
+	"github.com/enarx/secbot/internal/daemon"
 
 	"maunium.net/go/mautrix"
 	"maunium.net/go/mautrix/synapseadmin"
@@ -72,8 +72,7 @@ type Server struct {
 	Dir  string
 	bin  string
 	addr string
-	cmd  *exec.Cmd
-	done chan error
+	proc *daemon.Process
 }
 
 // Start runs a fresh Dendrite with its data in dir (created if needed), on a
@@ -123,58 +122,27 @@ func Start(ctx context.Context, dir string) (*Server, error) {
 }
 
 func (s *Server) start(ctx context.Context) error {
-	logFile, err := os.OpenFile(filepath.Join(s.Dir, "dendrite.out"), os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o600)
+	// Dendrite logs the access tokens of accounts it creates: its output
+	// stays in its own folder, never in test output.
+	p, err := daemon.Start(s.Dir, "dendrite.out", filepath.Join(s.bin, "dendrite"), "-config", filepath.Join(s.Dir, "dendrite.yaml"), "-http-bind-address", s.addr)
 	if err != nil {
 		return err
 	}
-	cmd := exec.Command(filepath.Join(s.bin, "dendrite"), "-config", filepath.Join(s.Dir, "dendrite.yaml"), "-http-bind-address", s.addr)
-	cmd.Dir = s.Dir
-	// Dendrite logs the access tokens of accounts it creates: its output
-	// stays in its own folder, never in test output.
-	cmd.Stdout, cmd.Stderr = logFile, logFile
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
-	if err := cmd.Start(); err != nil {
-		_ = logFile.Close()
-		return fmt.Errorf("start dendrite: %w", err)
-	}
-	s.cmd = cmd
-	s.done = make(chan error, 1)
-	go func() { s.done <- cmd.Wait(); _ = logFile.Close() }()
-	deadline := time.Now().Add(60 * time.Second)
-	for time.Now().Before(deadline) {
-		select {
-		case err := <-s.done:
-			return fmt.Errorf("dendrite exited during start-up: %v (see %s)", err, filepath.Join(s.Dir, "dendrite.out"))
-		case <-ctx.Done():
-			_ = s.Stop()
-			return ctx.Err()
-		case <-time.After(100 * time.Millisecond):
-		}
+	s.proc = p
+	return p.WaitReady(ctx, 60*time.Second, 100*time.Millisecond, func() bool {
 		resp, err := http.Get(s.URL + "/_matrix/client/versions")
-		if err == nil {
-			_ = resp.Body.Close()
-			if resp.StatusCode == http.StatusOK {
-				return nil
-			}
+		if err != nil {
+			return false
 		}
-	}
-	_ = s.Stop()
-	return errors.New("dendrite did not answer within 60 s")
+		_ = resp.Body.Close()
+		return resp.StatusCode == http.StatusOK
+	})
 }
 
 // Stop terminates Dendrite and waits for it to exit.
 func (s *Server) Stop() error {
-	if s.cmd == nil || s.cmd.Process == nil {
-		return nil
-	}
-	_ = syscall.Kill(-s.cmd.Process.Pid, syscall.SIGTERM)
-	select {
-	case <-s.done:
-	case <-time.After(15 * time.Second):
-		_ = syscall.Kill(-s.cmd.Process.Pid, syscall.SIGKILL)
-		<-s.done
-	}
-	s.cmd = nil
+	s.proc.Stop()
+	s.proc = nil
 	return nil
 }
 
