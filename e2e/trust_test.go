@@ -64,6 +64,10 @@ func TestTrust(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Cleanup(carol2.Close)
+	// Its first sync tells it the team room is encrypted.
+	if err := carol2.WaitJoined(ctx, wait, bed.TeamRoom, carol.ID()); err != nil {
+		t.Fatal(err)
+	}
 	reporter, caseID, room := openCase(t, bot, "trustreporter")
 	if err := carol.WaitJoined(ctx, wait, room, carol.ID()); err != nil {
 		t.Fatal(err)

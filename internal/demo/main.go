@@ -223,11 +223,19 @@ func showTrust(ctx context.Context, bed *testbed.Bed, bot *testbed.Bot, dir stri
 	for device, trust := range devices {
 		say("secbot's device %s, as the coordinator's client sees it: %s (signed by secbot's identity %s; recovery key kept in %s).", device, trust, master, filepath.Join(bot.Dir, "recovery-key"))
 	}
-	second, err := matrixtest.Login(ctx, bed.Server, bed.Bob.ID().Localpart(), matrixtest.Password(bed.Bob.ID().Localpart()), filepath.Join(dir, "second-device"))
+	secondDir := filepath.Join(dir, "second-device")
+	if err := os.MkdirAll(secondDir, 0o700); err != nil {
+		return err
+	}
+	second, err := matrixtest.Login(ctx, bed.Server, bed.Bob.ID().Localpart(), matrixtest.Password(bed.Bob.ID().Localpart()), secondDir)
 	if err != nil {
 		return err
 	}
 	defer second.Close()
+	// Its first sync tells it the team room is encrypted.
+	if err := second.WaitJoined(ctx, step, bed.TeamRoom, bed.Bob.ID()); err != nil {
+		return err
+	}
 	if _, err := second.Say(ctx, bed.TeamRoom, "!sec list"); err != nil {
 		return err
 	}
