@@ -178,6 +178,13 @@ type Watcher interface {
 // sessions start afresh, since a device newly signed would otherwise wait
 // for the next rotation.
 func (b *Bot) devicesChanged(ctx context.Context, users []id.UserID) error {
+	return b.devicesSeen(ctx, users, true)
+}
+
+// devicesSeen tells the watcher about users' devices as mautrix last
+// fetched them; rotate starts team members' room sessions afresh (on a
+// change the homeserver reported, not on every start).
+func (b *Bot) devicesSeen(ctx context.Context, users []id.UserID, rotate bool) error {
 	if b.watcher == nil {
 		return nil
 	}
@@ -197,7 +204,9 @@ func (b *Bot) devicesChanged(ctx context.Context, users []id.UserID) error {
 			if err := b.watcher.IdentitySeen(ctx, disclosure.Person(u), disclosure.Identity{Current: current}); err != nil {
 				return err
 			}
-			b.crypto.Machine().OnDevicesChanged(ctx, u)
+			if rotate {
+				b.crypto.Machine().OnDevicesChanged(ctx, u)
+			}
 			continue
 		}
 		devices, err := b.cryptoStore().GetDevices(ctx, u)
@@ -239,5 +248,7 @@ func (b *Bot) WatchTeam(ctx context.Context, w Watcher, team []disclosure.Person
 		}
 		return err
 	}
-	return b.devicesChanged(ctx, users)
+	// mautrix itself starts new sessions where a member's device list
+	// changed while the bot was down; the rest stay as they are.
+	return b.devicesSeen(ctx, users, false)
 }

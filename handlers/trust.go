@@ -52,6 +52,13 @@ func (h *Handlers) IdentitySeen(ctx context.Context, member disclosure.Person, i
 // published now, and returns the pinned key.
 func (h *Handlers) observeIdentity(ctx context.Context, member disclosure.Person, id disclosure.Identity) (string, error) {
 	p, now := h.Policy(), h.clock.Now()
+	// Every team message asks: only news (a first sight, a changed key)
+	// takes a write transaction.
+	if known, err := h.store.IdentityOf(ctx, member); err == nil && !p.FirstSight(member, known.MasterKey, id) && !p.IdentityNews(member, known.MasterKey, known.Announced, id) {
+		return known.MasterKey, nil
+	} else if err != nil && !errors.Is(err, store.ErrNotFound) {
+		return "", err
+	}
 	var pinned string
 	first := false
 	err := h.store.Tx(ctx, func(ctx context.Context) error {

@@ -23,7 +23,6 @@ import (
 	"time"
 
 	"github.com/enarx/secbot/internal/daemon"
-
 	"github.com/enarx/secbot/internal/matrixtest"
 )
 

@@ -14,10 +14,10 @@ import (
 	"strings"
 	"time"
 
-	"github.com/enarx/secbot/internal/daemon"
-
 	"maunium.net/go/mautrix"
 	"maunium.net/go/mautrix/synapseadmin"
+
+	"github.com/enarx/secbot/internal/daemon"
 )
 
 // DendriteVersion is the homeserver secbot is tested against.
