@@ -35,6 +35,20 @@ func (h *Handlers) HandleEmail(ctx context.Context, msg Message) error {
 		if m.Automatic != "" {
 			return audit("", "email.ignored", m.Automatic, false)
 		}
+		// Every sender is limited like a chat reporter, strangers writing
+		// about a case included: a flood is left in the mailbox, and the
+		// team told once.
+		switch h.chatter.check(msg.Sender, now) {
+		case stayQuiet:
+			return audit("", "email.limited", "too many messages", false)
+		case warnOnce:
+			if p.TeamRoom != "" {
+				if err := h.enqueue(ctx, store.RoomLane(p.TeamRoom), store.Target{Room: p.TeamRoom}, templates.EmailFlood{From: msg.Sender.Address(), Mailbox: h.mailbox}, store.SendEffect{}, false); err != nil {
+					return err
+				}
+			}
+			return audit("", "email.limited", "too many messages", false)
+		}
 		var cs *store.Case
 		if !m.Case.IsZero() {
 			c, err := h.store.Case(ctx, m.Case)
@@ -69,19 +83,6 @@ func (h *Handlers) HandleEmail(ctx context.Context, msg Message) error {
 			case !errors.Is(err, store.ErrNotFound):
 				return err
 			}
-		}
-		// A sender is limited like a chat reporter: a flood is left in
-		// the mailbox, and the team told once.
-		switch h.chatter.check(msg.Sender, now) {
-		case stayQuiet:
-			return audit("", "email.limited", "too many messages", false)
-		case warnOnce:
-			if p.TeamRoom != "" {
-				if err := h.enqueue(ctx, store.RoomLane(p.TeamRoom), store.Target{Room: p.TeamRoom}, templates.EmailFlood{From: msg.Sender.Address(), Mailbox: h.mailbox}, store.SendEffect{}, false); err != nil {
-					return err
-				}
-			}
-			return audit("", "email.limited", "too many messages", false)
 		}
 		if cs != nil {
 			return h.postEmail(ctx, msg, cs, true)

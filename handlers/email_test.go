@@ -207,3 +207,19 @@ func TestAnEmailNamingAChatReportersCaseIsAReportOfItsOwn(t *testing.T) {
 		t.Errorf("posts: %+v", posts)
 	}
 }
+
+// Anyone can email the security address naming a case: a stranger's
+// flood is limited like any sender's, not one team-room note per email.
+func TestAStrangersFloodAboutACaseIsLimited(t *testing.T) {
+	w := newWorld(t, monday)
+	w.email(mailReporter, MailRef{MessageID: "first@example.test"})
+	caseID := disclosure.CaseID{Year: 2026, Seq: 1}
+	stranger := disclosure.EmailPerson("mallory@evil.test")
+	before := len(w.sends())
+	for i := range 50 {
+		w.email(stranger, MailRef{MessageID: fmt.Sprintf("flood%d@evil.test", i), Case: caseID})
+	}
+	if n := len(w.sends()) - before; n == 0 || n > 10 {
+		t.Errorf("50 emails from a stranger made %d team-room notes", n)
+	}
+}
