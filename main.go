@@ -239,14 +239,14 @@ func serve(ctx context.Context, configPath string, cfg *config.Config, log zerol
 	errs := make(chan error, 5)
 	wg.Go(func() { errs <- outbox.Run(ctx) })
 	if mailbox != nil {
-		wg.Go(func() { errs <- mailbox.Run(ctx) })
+		wg.Go(func() { errs <- afterFirstSync(ctx, b, mailbox.Run) })
 	}
 	wg.Go(func() { errs <- b.Run(ctx, b.Translate(h)) })
 	if github && cfg.GitHub.WatchReports {
 		// Private vulnerability reports become cases: GitHub is a channel.
 		w := &ghsa.Watcher{Client: gh, Repositories: cfg.GitHub.Repos, Organizations: cfg.GitHub.Organizations, Every: cfg.GitHub.PollInterval,
 			Clock: clock, Handle: h.HandleGitHubAdvisories, Health: effects.WatchHealth}
-		wg.Go(func() { errs <- w.Run(log.With().Str("component", "github-watch").Logger().WithContext(ctx)) })
+		wg.Go(func() { errs <- afterFirstSync(log.With().Str("component", "github-watch").Logger().WithContext(ctx), b, w.Run) })
 	}
 	if cfg.HTTP.Listen != "" {
 		var rate metrics.GitHubRate
@@ -274,6 +274,16 @@ func serve(ctx context.Context, configPath string, cfg *config.Config, log zerol
 	cancel()
 	wg.Wait()
 	return first
+}
+
+// afterFirstSync runs a channel once the bot's first sync was handled:
+// what a report by email or GitHub posts in the team room needs the bot in
+// it, which a first start's sync brings (the invite answered).
+func afterFirstSync(ctx context.Context, b *bot.Bot, run func(context.Context) error) error {
+	if err := b.Synced(ctx); err != nil {
+		return nil // stopping
+	}
+	return run(ctx)
 }
 
 // recoveryKey is the recovery key of the bot's identity kept in path, and

@@ -52,6 +52,9 @@ type Bot struct {
 	handler Handler
 	// watcher is told about device changes (nil: nobody).
 	watcher Watcher
+	// synced is closed once the first sync's batch was handled.
+	synced     chan struct{}
+	syncedOnce sync.Once
 
 	runCtx   context.Context // the sync loop's, once it runs
 	batchErr atomic.Pointer[error]
@@ -79,7 +82,7 @@ func New(ctx context.Context, cfg Config, st *store.Store, log zerolog.Logger) (
 	cli.Log = log.With().Str("component", "mautrix").Logger()
 	// Homeservers rate-limit bots too; mautrix retries 429s only when asked.
 	cli.DefaultHTTPRetries = 4
-	b := &Bot{Client: cli, store: st, log: log}
+	b := &Bot{Client: cli, store: st, log: log, synced: make(chan struct{})}
 	if err := b.login(ctx, cfg); err != nil {
 		return nil, err
 	}
@@ -163,6 +166,18 @@ func (b *Bot) passwordLogin(ctx context.Context, cfg Config, device id.DeviceID)
 		return fmt.Errorf("log in as %s: %w", cfg.UserID, err)
 	}
 	return b.store.SetAccount(ctx, store.Account{UserID: disclosure.Person(resp.UserID), DeviceID: resp.DeviceID.String(), AccessToken: resp.AccessToken})
+}
+
+// Synced waits until the first sync was handled: the invites it brought
+// (the team room's, after a first start) are answered, so what the other
+// channels post there can be sent.
+func (b *Bot) Synced(ctx context.Context) error {
+	select {
+	case <-b.synced:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
 }
 
 // UserID is the bot's own Matrix ID.

@@ -103,6 +103,7 @@ func (b *Bot) Run(ctx context.Context, h Handler) error {
 		b.forgetBatch()
 		b.healthy.Store(true)
 		b.lastSync.Store(time.Now().UnixMilli())
+		b.syncedOnce.Do(func() { close(b.synced) })
 	}
 }
 
