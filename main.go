@@ -246,7 +246,9 @@ func serve(ctx context.Context, configPath string, cfg *config.Config, log zerol
 		// Private vulnerability reports become cases: GitHub is a channel.
 		w := &ghsa.Watcher{Client: gh, Repositories: cfg.GitHub.Repos, Organizations: cfg.GitHub.Organizations, Every: cfg.GitHub.PollInterval,
 			Clock: clock, Handle: h.HandleGitHubAdvisories, Health: effects.WatchHealth}
-		wg.Go(func() { errs <- afterFirstSync(log.With().Str("component", "github-watch").Logger().WithContext(ctx), b, w.Run) })
+		wg.Go(func() {
+			errs <- afterFirstSync(log.With().Str("component", "github-watch").Logger().WithContext(ctx), b, w.Run)
+		})
 	}
 	if cfg.HTTP.Listen != "" {
 		var rate metrics.GitHubRate
