@@ -103,7 +103,11 @@ func (b *Bot) Run(ctx context.Context, h Handler) error {
 		b.forgetBatch()
 		b.healthy.Store(true)
 		b.lastSync.Store(time.Now().UnixMilli())
-		b.syncedOnce.Do(func() { close(b.synced) })
+		b.syncedOnce.Do(func() {
+			if b.synced != nil { // nil in tests that build a Bot by hand
+				close(b.synced)
+			}
+		})
 	}
 }
 
