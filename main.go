@@ -166,6 +166,7 @@ func serve(ctx context.Context, configPath string, cfg *config.Config, log zerol
 		gh, err = ghsa.New(ghsa.Config{
 			APIURL: cfg.GitHub.APIURL, Owner: owner, Repo: name, Token: string(cfg.GitHub.Token),
 			AppID: cfg.GitHub.AppID, InstallationID: cfg.GitHub.InstallationID, PrivateKey: []byte(cfg.GitHub.PrivateKey), Clock: clock,
+			Repositories: cfg.GitHub.Repos, Organizations: cfg.GitHub.Organizations,
 		})
 		if err != nil {
 			return fmt.Errorf("github: %w", err)

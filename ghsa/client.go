@@ -32,7 +32,11 @@ type Config struct {
 	// installations are looked up, one token per organization.
 	InstallationID int64
 	PrivateKey     []byte
-	HTTPClient     *http.Client
+	// Repositories (owner/name) and Organizations are what secbot works
+	// on: an App's tokens ask for no more than these (an organization's
+	// repositories, or only the named ones of any other owner).
+	Repositories, Organizations []string
+	HTTPClient                  *http.Client
 	// Clock counts requests per hour (a real clock if nil).
 	Clock clockwork.Clock
 }
@@ -41,20 +45,33 @@ type Config struct {
 // one's. Its copies share one connection, rate-limit view and tokens.
 type Client struct {
 	gh          *github.Client
+	inst        *installation
 	owner, repo string
 	shared      *shared
+}
+
+// installation is one credential and its rate limit: the token, or one
+// App installation (GitHub counts each installation's requests on its own).
+type installation struct {
+	gh *github.Client // advisories: read and write
+	// meta reads repositories' metadata (does one exist, is it private, is
+	// a fork ready): in App mode a token of its own, as a fork is not one
+	// of the repositories gh's token is limited to.
+	meta *github.Client
+	rate *RateStats
 }
 
 // shared is what every copy of a Client shares.
 type shared struct {
 	cfg       Config
 	apiURL    *url.URL
-	transport http.RoundTripper // counting, below authentication
+	transport http.RoundTripper // below counting and authentication
 	base      http.Client
-	Rate      *RateStats
+	rates     *Rates
 
 	mu      sync.Mutex
-	byOwner map[string]*github.Client // App mode: one installation per owner
+	byOwner map[string]*installation // App mode: one installation per owner
+	app     *github.Client           // App mode: the App itself (JWT)
 }
 
 // New returns a client authenticated with a token or as a GitHub App.
@@ -81,11 +98,10 @@ func New(cfg Config) (*Client, error) {
 	if transport == nil {
 		transport = http.DefaultTransport
 	}
-	stats := newRateStats(cfg.Clock)
-	sh := &shared{cfg: cfg, apiURL: u, transport: counting{next: transport, stats: stats}, base: *base, Rate: stats, byOwner: map[string]*github.Client{}}
+	sh := &shared{cfg: cfg, apiURL: u, transport: transport, base: *base, rates: &Rates{clock: cfg.Clock}, byOwner: map[string]*installation{}}
 	switch {
 	case cfg.AppID != 0:
-		if _, err := ghinstallation.NewAppsTransport(sh.transport, cfg.AppID, cfg.PrivateKey); err != nil {
+		if _, err := ghinstallation.NewAppsTransport(transport, cfg.AppID, cfg.PrivateKey); err != nil {
 			return nil, fmt.Errorf("GitHub App key: %w", err)
 		}
 	case cfg.Token != "":
@@ -94,15 +110,18 @@ func New(cfg Config) (*Client, error) {
 	}
 	c := &Client{owner: cfg.Owner, repo: cfg.Repo, shared: sh}
 	if cfg.AppID != 0 {
-		gh, err := sh.installationClient(cfg.InstallationID)
+		inst, err := sh.installation(cfg.Owner, cfg.InstallationID)
 		if err != nil {
 			return nil, err
 		}
-		sh.byOwner[strings.ToLower(cfg.Owner)] = gh
-		c.gh = gh
+		sh.byOwner[strings.ToLower(cfg.Owner)] = inst
+		c.inst = inst
 	} else {
-		c.gh = sh.client(bearer{token: cfg.Token, next: sh.transport})
+		rate := sh.rates.add()
+		gh := sh.client(bearer{token: cfg.Token, next: counting{next: transport, stats: rate}})
+		c.inst = &installation{gh: gh, meta: gh, rate: rate}
 	}
+	c.gh = c.inst.gh
 	return c, nil
 }
 
@@ -115,38 +134,80 @@ func (sh *shared) client(rt http.RoundTripper) *github.Client {
 	return gh
 }
 
-func (sh *shared) installationClient(installation int64) (*github.Client, error) {
-	itr, err := ghinstallation.New(sh.transport, sh.cfg.AppID, installation, sh.cfg.PrivateKey)
-	if err != nil {
-		return nil, fmt.Errorf("GitHub App key: %w", err)
+// installation makes the clients of an App installation on owner: their
+// tokens ask only for what secbot needs.
+func (sh *shared) installation(owner string, id int64) (*installation, error) {
+	rate := sh.rates.add()
+	rt := counting{next: sh.transport, stats: rate}
+	token := func(opts *ghapp.InstallationTokenOptions) (*github.Client, error) {
+		itr, err := ghinstallation.New(rt, sh.cfg.AppID, id, sh.cfg.PrivateKey)
+		if err != nil {
+			return nil, fmt.Errorf("GitHub App key: %w", err)
+		}
+		itr.BaseURL = strings.TrimSuffix(sh.apiURL.String(), "/")
+		itr.InstallationTokenOptions = opts
+		return sh.client(itr), nil
 	}
-	itr.BaseURL = strings.TrimSuffix(sh.apiURL.String(), "/")
-	// Without options ghinstallation sends a JSON null, which GitHub's
-	// description does not allow: ask for the installation's full scope.
-	itr.InstallationTokenOptions = &ghapp.InstallationTokenOptions{}
-	return sh.client(itr), nil
+	gh, err := token(sh.scope(owner))
+	if err != nil {
+		return nil, err
+	}
+	meta, err := token(&ghapp.InstallationTokenOptions{Permissions: &ghapp.InstallationPermissions{Metadata: ghapp.Ptr("read")}})
+	if err != nil {
+		return nil, err
+	}
+	return &installation{gh: gh, meta: meta, rate: rate}, nil
 }
 
-// forOwner returns the client for an owner's repositories: in App mode,
-// its own installation (looked up once), so each organization has its
-// own token and rate limit.
-func (c *Client) forOwner(ctx context.Context, owner string) (*github.Client, error) {
+// scope is what an installation token on owner asks for: the repository
+// advisories permission (and metadata, which GitHub always grants), on a
+// watched organization's repositories, or else only on the configured
+// repositories of owner; never the installation's full scope.
+func (sh *shared) scope(owner string) *ghapp.InstallationTokenOptions {
+	opts := &ghapp.InstallationTokenOptions{Permissions: &ghapp.InstallationPermissions{
+		RepositoryAdvisories: ghapp.Ptr("write"), Metadata: ghapp.Ptr("read"),
+	}}
+	if slices.ContainsFunc(sh.cfg.Organizations, func(o string) bool { return strings.EqualFold(o, owner) }) {
+		return opts // any repository there may be the case's (`repo`)
+	}
+	var names []string
+	add := func(full string) {
+		o, name, ok := strings.Cut(full, "/")
+		if ok && strings.EqualFold(o, owner) && !slices.ContainsFunc(names, func(n string) bool { return strings.EqualFold(n, name) }) {
+			names = append(names, name)
+		}
+	}
+	add(sh.cfg.Owner + "/" + sh.cfg.Repo)
+	for _, r := range sh.cfg.Repositories {
+		add(r)
+	}
+	opts.Repositories = names
+	return opts
+}
+
+// forOwner returns the credential for an owner's repositories: in App
+// mode, its own installation (looked up once), so each organization has
+// its own token and rate limit.
+func (c *Client) forOwner(ctx context.Context, owner string) (*installation, error) {
 	sh := c.shared
 	if sh.cfg.AppID == 0 {
-		return c.gh, nil
+		return c.inst, nil
 	}
 	sh.mu.Lock()
 	defer sh.mu.Unlock()
-	if gh, ok := sh.byOwner[strings.ToLower(owner)]; ok {
-		return gh, nil
+	if inst, ok := sh.byOwner[strings.ToLower(owner)]; ok {
+		return inst, nil
 	}
-	atr, err := ghinstallation.NewAppsTransport(sh.transport, sh.cfg.AppID, sh.cfg.PrivateKey)
-	if err != nil {
-		return nil, fmt.Errorf("GitHub App key: %w", err)
+	if sh.app == nil {
+		atr, err := ghinstallation.NewAppsTransport(counting{next: sh.transport, stats: sh.rates.add()}, sh.cfg.AppID, sh.cfg.PrivateKey)
+		if err != nil {
+			return nil, fmt.Errorf("GitHub App key: %w", err)
+		}
+		atr.BaseURL = strings.TrimSuffix(sh.apiURL.String(), "/")
+		sh.app = sh.client(atr)
 	}
-	atr.BaseURL = strings.TrimSuffix(sh.apiURL.String(), "/")
-	app := sh.client(atr)
-	var installation struct {
+	app := sh.app
+	var found struct {
 		ID int64 `json:"id"`
 	}
 	for _, kind := range []string{"orgs", "users"} {
@@ -154,7 +215,7 @@ func (c *Client) forOwner(ctx context.Context, owner string) (*github.Client, er
 		if err != nil {
 			return nil, err
 		}
-		if _, err = app.Do(ctx, req, &installation); err == nil {
+		if _, err = app.Do(ctx, req, &found); err == nil {
 			break
 		}
 		var gerr *github.ErrorResponse
@@ -162,15 +223,15 @@ func (c *Client) forOwner(ctx context.Context, owner string) (*github.Client, er
 			return nil, classify(fmt.Errorf("look up the GitHub App's installation on %s: %w", owner, err))
 		}
 	}
-	if installation.ID == 0 {
+	if found.ID == 0 {
 		return nil, &Error{Kind: Operator, Status: http.StatusNotFound, Message: "the GitHub App is not installed on " + owner}
 	}
-	gh, err := sh.installationClient(installation.ID)
+	inst, err := sh.installation(owner, found.ID)
 	if err != nil {
 		return nil, err
 	}
-	sh.byOwner[strings.ToLower(owner)] = gh
-	return gh, nil
+	sh.byOwner[strings.ToLower(owner)] = inst
+	return inst, nil
 }
 
 // In returns the client for another repository (owner/name), sharing this
@@ -180,16 +241,16 @@ func (c *Client) In(ctx context.Context, repository string) (*Client, error) {
 	if !ok {
 		return nil, fmt.Errorf("repository %q is not owner/name", repository)
 	}
-	gh, err := c.forOwner(ctx, owner)
+	inst, err := c.forOwner(ctx, owner)
 	if err != nil {
 		return nil, err
 	}
-	return &Client{gh: gh, owner: owner, repo: name, shared: c.shared}, nil
+	return &Client{gh: inst.gh, inst: inst, owner: owner, repo: name, shared: c.shared}, nil
 }
 
-// Rate is what GitHub said of the rate limit, and how many requests were
-// made in the last hour.
-func (c *Client) Rate() *RateStats { return c.shared.Rate }
+// Rate is what GitHub said of secbot's rate limits (one per credential),
+// and how many requests were made in the last hour.
+func (c *Client) Rate() *Rates { return c.shared.rates }
 
 type bearer struct {
 	token string
@@ -215,6 +276,10 @@ type Advisory struct {
 	State              string   `json:"state"`
 	CollaboratingUsers []string `json:"-"`
 	Vulnerabilities    []Vulnerability
+
+	description string // to recognise secbot's own draft
+	submitted   bool   // a private vulnerability report
+	teams       int    // collaborating teams
 }
 
 type rawAdvisory struct {
@@ -225,11 +290,15 @@ type rawAdvisory struct {
 	Severity           *string         `json:"severity"`
 	State              string          `json:"state"`
 	CollaboratingUsers []*github.User  `json:"collaborating_users"`
+	CollaboratingTeams []any           `json:"collaborating_teams"`
 	Vulnerabilities    []Vulnerability `json:"vulnerabilities"`
+	Description        string          `json:"description"`
+	Submission         *struct{}       `json:"submission"`
 }
 
 func (r *rawAdvisory) advisory() *Advisory {
-	a := &Advisory{GHSAID: r.GHSAID, HTMLURL: r.HTMLURL, Summary: r.Summary, State: r.State, Vulnerabilities: r.Vulnerabilities}
+	a := &Advisory{GHSAID: r.GHSAID, HTMLURL: r.HTMLURL, Summary: r.Summary, State: r.State, Vulnerabilities: r.Vulnerabilities,
+		description: r.Description, submitted: r.Submission != nil, teams: len(r.CollaboratingTeams)}
 	if r.CVEID != nil {
 		a.CVEID = *r.CVEID
 	}
@@ -284,17 +353,18 @@ type Update struct {
 	CollaboratingUsers []string        `json:"collaborating_users,omitempty"`
 }
 
-// SummaryFor is the neutral summary of a case's advisory; it carries the
-// case ID so that a retry after a crash finds the advisory again.
+// SummaryFor is the neutral summary of a case's advisory.
 func SummaryFor(caseID string) string { return "Security report " + caseID }
 
 // CreateDraft drafts the case's advisory: a neutral summary and
 // description (no details: there are none yet) and a placeholder package
-// until the team records what is affected.
-func (c *Client) CreateDraft(ctx context.Context, caseID string, reportedAt time.Time, product string) (*Advisory, error) {
+// until the team records what is affected. The description carries the
+// create effect's secret nonce, by which a retry finds this draft again
+// (FindOwnDraft); the team's public description replaces it.
+func (c *Client) CreateDraft(ctx context.Context, caseID string, reportedAt time.Time, product, nonce string) (*Advisory, error) {
 	body := createRequest{
 		Summary:         SummaryFor(caseID),
-		Description:     DescriptionFor(caseID, reportedAt),
+		Description:     DescriptionFor(caseID, reportedAt) + Mark(nonce),
 		Vulnerabilities: []Vulnerability{{Package: Package{Ecosystem: "other", Name: product}}},
 	}
 	adv, err := c.create(ctx, body)
@@ -309,6 +379,11 @@ func DescriptionFor(caseID string, reportedAt time.Time) string {
 	return fmt.Sprintf("Security report %s, received %s. Details are shared in the private discussion of this advisory.", caseID, reportedAt.UTC().Format("2006-01-02"))
 }
 
+// Mark is what a draft secbot makes carries in its description: the
+// effect's secret nonce, in a comment GitHub does not render. It is never
+// derived from anything another GitHub user can know.
+func Mark(nonce string) string { return "\n\n<!-- secbot draft " + nonce + " -->" }
+
 func (c *Client) create(ctx context.Context, body createRequest) (*Advisory, error) {
 	var raw rawAdvisory
 	if err := c.do(ctx, http.MethodPost, c.path(""), body, &raw); err != nil {
@@ -317,24 +392,32 @@ func (c *Client) create(ctx context.Context, body createRequest) (*Advisory, err
 	return raw.advisory(), nil
 }
 
-// FindDraftByCaseID returns the draft advisory whose summary carries the
-// case ID, or nil: an advisory an earlier attempt created.
-func (c *Client) FindDraftByCaseID(ctx context.Context, caseID string) (*Advisory, error) {
-	return c.FindDraft(ctx, SummaryFor(caseID), "")
-}
-
-// FindDraft returns the draft advisory with this summary (and description,
-// unless ""), or nil.
-func (c *Client) FindDraft(ctx context.Context, summary, description string) (*Advisory, error) {
+// FindOwnDraft returns the draft an earlier attempt of an effect made,
+// or nil: a draft whose description carries the effect's nonce (Mark), and
+// that is still only secbot's: no private report's submission, no team,
+// and no collaborators but those in allowed (what the effect itself adds).
+// Anything else is someone else's advisory, never adopted.
+func (c *Client) FindOwnDraft(ctx context.Context, nonce string, allowed []string) (*Advisory, error) {
+	if len(nonce) < 16 {
+		return nil, nil // no secret, nothing to recognise our own by
+	}
+	mark := Mark(nonce)
 	opt := &github.ListRepositorySecurityAdvisoriesOptions{State: "draft", ListCursorOptions: github.ListCursorOptions{PerPage: 100}}
-	for {
+	for range maxPages {
 		list, resp, err := c.gh.SecurityAdvisories.ListRepositorySecurityAdvisories(ctx, c.owner, c.repo, opt)
 		if err != nil {
 			return nil, classify(fmt.Errorf("list draft advisories: %w", err))
 		}
 		for _, a := range list {
-			if a.GetSummary() == summary && (description == "" || a.GetDescription() == description) {
-				return c.Get(ctx, a.GetGHSAID())
+			if !strings.Contains(a.GetDescription(), mark) {
+				continue
+			}
+			adv, err := c.Get(ctx, a.GetGHSAID())
+			if err != nil {
+				return nil, err
+			}
+			if adv.ours(mark, allowed) {
+				return adv, nil
 			}
 		}
 		if resp.After == "" {
@@ -342,6 +425,21 @@ func (c *Client) FindDraft(ctx context.Context, summary, description string) (*A
 		}
 		opt.ListCursorOptions.After = resp.After
 	}
+	return nil, nil
+}
+
+// ours reports whether an advisory is a draft secbot made with this mark
+// and that nobody else joined.
+func (a *Advisory) ours(mark string, allowed []string) bool {
+	if a.State != "draft" || a.submitted || a.teams > 0 || !strings.Contains(a.description, mark) {
+		return false
+	}
+	for _, u := range a.CollaboratingUsers {
+		if !slices.ContainsFunc(allowed, func(v string) bool { return strings.EqualFold(u, v) }) {
+			return false
+		}
+	}
+	return true
 }
 
 // Get returns an advisory.
@@ -419,7 +517,7 @@ func (c *Client) CreateFork(ctx context.Context, ghsaID string) (fullName, htmlU
 // ForkReady reports whether the fork exists yet.
 func (c *Client) ForkReady(ctx context.Context, fullName string) (bool, error) {
 	owner, name, _ := strings.Cut(fullName, "/")
-	_, _, err := c.gh.Repositories.Get(ctx, owner, name)
+	_, _, err := c.inst.meta.Repositories.Get(ctx, owner, name)
 	if err == nil {
 		return true, nil
 	}
@@ -428,6 +526,31 @@ func (c *Client) ForkReady(ctx context.Context, fullName string) (bool, error) {
 		return false, nil
 	}
 	return false, classify(fmt.Errorf("check private fork %s: %w", fullName, err))
+}
+
+// CheckTarget checks that the client's repository can take the case's
+// advisory: it exists as named (not renamed or moved away: GitHub would
+// answer for another one), is no fork (a temporary private fork lives in
+// the organization too) and is not archived. A name that fails is an
+// Error of kind User: the command's answer, nothing drafted.
+func (c *Client) CheckTarget(ctx context.Context) error {
+	repo, _, err := c.inst.meta.Repositories.Get(ctx, c.owner, c.repo)
+	if err != nil {
+		var gerr *github.ErrorResponse
+		if errors.As(err, &gerr) && gerr.Response != nil && gerr.Response.StatusCode == http.StatusNotFound {
+			return &Error{Kind: User, Status: http.StatusNotFound, Message: fmt.Sprintf("GitHub has no repository %s that secbot can reach; the advisory stays where it is", c.Repository())}
+		}
+		return classify(fmt.Errorf("look up %s: %w", c.Repository(), err))
+	}
+	switch {
+	case !strings.EqualFold(repo.GetFullName(), c.Repository()):
+		return &Error{Kind: User, Message: fmt.Sprintf("%s is now %s on GitHub; name the repository as it is", c.Repository(), repo.GetFullName())}
+	case repo.GetFork():
+		return &Error{Kind: User, Message: fmt.Sprintf("%s is a fork; an advisory belongs in the repository it is about", c.Repository())}
+	case repo.GetArchived():
+		return &Error{Kind: User, Message: fmt.Sprintf("%s is archived; its advisories cannot change", c.Repository())}
+	}
+	return nil
 }
 
 // ErrCVENeedsPublicRepo is returned when GitHub cannot take a CVE request.

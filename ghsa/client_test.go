@@ -17,6 +17,9 @@ import (
 
 const token = "ghp_test_token_123"
 
+// nonce is a create effect's secret, in tests that make drafts directly.
+const nonce = "0123456789abcdef0123456789abcdef"
+
 func standIn(t *testing.T, public bool) (*ghsatest.Server, *Client) {
 	t.Helper()
 	srv, err := ghsatest.New(ghsatest.Options{Owner: "enarx", Repo: "enarx", Public: public, Users: []string{"octocat", "reporter1"}, Token: token, ForkDelay: 300 * time.Millisecond}, "")
@@ -41,7 +44,7 @@ var reported = time.Date(2026, 11, 25, 10, 0, 0, 0, time.UTC)
 func TestEveryOperationPassesGitHubsDescription(t *testing.T) {
 	srv, c := standIn(t, true)
 	ctx := context.Background()
-	adv, err := c.CreateDraft(ctx, "SR-2026-0001", reported, "enarx")
+	adv, err := c.CreateDraft(ctx, "SR-2026-0001", reported, "enarx", nonce)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -94,7 +97,7 @@ func TestEveryOperationPassesGitHubsDescription(t *testing.T) {
 	}
 	// The stand-in flags an advisory published with its placeholder: the
 	// world would read the case ID.
-	placeholder, err := c.CreateDraft(ctx, "SR-2026-0002", reported, "enarx")
+	placeholder, err := c.CreateDraft(ctx, "SR-2026-0002", reported, "enarx", nonce)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -131,7 +134,7 @@ func TestTheStandInRejectsWhatGitHubRejects(t *testing.T) {
 func TestUserErrorsAreInPlainWords(t *testing.T) {
 	_, c := standIn(t, false)
 	ctx := context.Background()
-	adv, err := c.CreateDraft(ctx, "SR-2026-0002", reported, "enarx")
+	adv, err := c.CreateDraft(ctx, "SR-2026-0002", reported, "enarx", nonce)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -172,7 +175,7 @@ func TestFaultsAreClassified(t *testing.T) {
 		{"a 429", ghsatest.Fault{Status: 429, Headers: map[string]string{"Retry-After": "3"}, Body: `{"message":"slow down"}`}, RateLimited, 3 * time.Second},
 	} {
 		srv.Inject(tc.fault)
-		_, err := fresh().CreateDraft(ctx, "SR-2026-0003", reported, "enarx")
+		_, err := fresh().CreateDraft(ctx, "SR-2026-0003", reported, "enarx", nonce)
 		var e *Error
 		if !errors.As(err, &e) || e.Kind != tc.kind {
 			t.Errorf("%s: %v, want kind %d", tc.name, err, tc.kind)
@@ -188,22 +191,22 @@ func TestFaultsAreClassified(t *testing.T) {
 	srv.Inject(ghsatest.Fault{Delay: 2 * time.Second})
 	short, cancel := context.WithTimeout(ctx, 200*time.Millisecond)
 	defer cancel()
-	if _, err := c.CreateDraft(short, "SR-2026-0003", reported, "enarx"); err == nil {
+	if _, err := c.CreateDraft(short, "SR-2026-0003", reported, "enarx", nonce); err == nil {
 		t.Error("a timeout went unnoticed")
 	} else if retry, _ := IsRetryable(err); !retry {
 		t.Errorf("a timeout is not retryable: %v", err)
 	}
 	// After the faults, the retry succeeds and finds no earlier draft to adopt.
-	if found, err := c.FindDraftByCaseID(ctx, "SR-2026-0003"); err != nil || found != nil {
+	if found, err := c.FindOwnDraft(ctx, nonce, nil); err != nil || found != nil {
 		t.Fatalf("found %+v, %v before any succeeded", found, err)
 	}
-	adv, err := c.CreateDraft(ctx, "SR-2026-0003", reported, "enarx")
+	adv, err := c.CreateDraft(ctx, "SR-2026-0003", reported, "enarx", nonce)
 	if err != nil {
 		t.Fatal(err)
 	}
-	found, err := c.FindDraftByCaseID(ctx, "SR-2026-0003")
+	found, err := c.FindOwnDraft(ctx, nonce, nil)
 	if err != nil || found == nil || found.GHSAID != adv.GHSAID {
-		t.Fatalf("FindDraftByCaseID = %+v, %v; want %s", found, err, adv.GHSAID)
+		t.Fatalf("FindOwnDraft = %+v, %v; want %s", found, err, adv.GHSAID)
 	}
 }
 
@@ -222,7 +225,7 @@ func TestGitHubAppAuthentication(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := c.CreateDraft(context.Background(), "SR-2026-0009", reported, "enarx"); err != nil {
+	if _, err := c.CreateDraft(context.Background(), "SR-2026-0009", reported, "enarx", nonce); err != nil {
 		t.Fatalf("as a GitHub App: %v (violations: %v)", err, srv.Violations())
 	}
 	if srv.Requests("POST", "/app/installations/7/access_tokens") != 1 {

@@ -182,26 +182,73 @@ func (e *Effects) create(ctx context.Context, eff store.Effect, p store.Advisory
 	if c.GHSAID != "" {
 		return nil
 	}
+	fresh, err := e.nonce(ctx, eff, &p)
+	if err != nil {
+		return err
+	}
 	var adv *Advisory
-	var err error
-	if eff.Attempts > 1 {
-		// An earlier attempt may have got through before a crash: adopt it.
-		if adv, err = e.Client.FindDraftByCaseID(ctx, p.CaseID); err != nil {
+	if eff.Attempts > 1 && !fresh {
+		// An earlier attempt may have got through before a crash: adopt
+		// the draft it made, recognised by the effect's secret, never one
+		// that merely carries the case ID.
+		if adv, err = e.Client.FindOwnDraft(ctx, p.Nonce, nil); err != nil {
 			return err
 		}
+		if adv != nil && !e.free(ctx, adv.GHSAID, c.ID) {
+			adv = nil
+		}
 	}
+	adopted := adv != nil
 	if adv == nil {
-		if adv, err = e.Client.CreateDraft(ctx, p.CaseID, c.CreatedAt, e.Product); err != nil {
+		if adv, err = e.Client.CreateDraft(ctx, p.CaseID, c.CreatedAt, e.Product, p.Nonce); err != nil {
 			return err
 		}
 		crashpoint.Hit("ghsa.created_not_recorded")
 	}
 	return e.Store.Tx(ctx, func(ctx context.Context) error {
-		if err := e.Store.SetAdvisory(ctx, c.ID, adv.GHSAID, adv.HTMLURL, e.Client.Repository(), e.Clock.Now()); err != nil {
+		now := e.Clock.Now()
+		if err := e.Store.SetAdvisory(ctx, c.ID, adv.GHSAID, adv.HTMLURL, e.Client.Repository(), now); err != nil {
 			return err
+		}
+		if adopted {
+			if err := e.adopted(ctx, p.CaseID, adv, e.Client.Repository(), now); err != nil {
+				return err
+			}
 		}
 		return e.say(ctx, store.AdvisoryEffect{CaseID: p.CaseID}, templates.AdvisoryCreated{CaseID: p.CaseID, GHSAID: adv.GHSAID, URL: adv.HTMLURL, Email: c.Reporter.Channel() == disclosure.ChannelEmail, Prefix: e.Policy.Get().CommandPrefix})
 	})
+}
+
+// nonce makes sure the effect has its secret before anything is sent to
+// GitHub: an effect recorded without one (by an older version, or a
+// command) gets one now, in its outbox row, so that a retry knows it. It
+// reports whether the secret is new (no earlier attempt can have used it).
+func (e *Effects) nonce(ctx context.Context, eff store.Effect, p *store.AdvisoryEffect) (bool, error) {
+	if p.Nonce != "" {
+		return false, nil
+	}
+	p.Nonce = store.NewNonce()
+	if err := e.Store.Tx(ctx, func(ctx context.Context) error { return e.Store.SetEffectPayload(ctx, eff.ID, p) }); err != nil {
+		return false, fmt.Errorf("record the effect's secret: %w", err)
+	}
+	return true, nil
+}
+
+// free reports whether no other case has the advisory: one advisory
+// belongs to one case (the store's unique index says so too).
+func (e *Effects) free(ctx context.Context, ghsaID string, caseID disclosure.CaseID) bool {
+	other, err := e.Store.CaseByAdvisory(ctx, ghsaID)
+	return errors.Is(err, store.ErrNotFound) || err == nil && other.ID == caseID
+}
+
+// adopted audits that a retry took the draft an earlier attempt made, and
+// names it in the team room.
+func (e *Effects) adopted(ctx context.Context, caseID string, adv *Advisory, repository string, now time.Time) error {
+	if err := e.Store.Audit(ctx, store.AuditEntry{At: now, Actor: "secbot", CaseID: caseID, Action: "advisory.adopted",
+		Detail: adv.GHSAID + " in " + repository + ", made by an earlier attempt", Allowed: true}); err != nil {
+		return err
+	}
+	return e.tellTeam(ctx, templates.AdvisoryAdopted{CaseID: caseID, GHSAID: adv.GHSAID, URL: adv.HTMLURL, Repository: repository})
 }
 
 func (e *Effects) collaborator(ctx context.Context, _ store.Effect, p store.AdvisoryEffect, c *store.Case) error {
@@ -406,8 +453,9 @@ func (e *Effects) state(ctx context.Context, _ store.Effect, p store.AdvisoryEff
 
 // move drafts the case's advisory in p.Repository with its collaborators
 // and public text, records it, then closes the old one (p.FromGHSA in
-// p.From). Each step is safe to repeat: a retry adopts a draft an earlier
-// attempt made, and skips to closing once the new one is recorded.
+// p.From). Each step is safe to repeat: a retry adopts the draft an earlier
+// attempt made (by the effect's secret), and skips to the collaborators
+// and closing once the new one is recorded.
 func (e *Effects) move(ctx context.Context, eff store.Effect, p store.AdvisoryEffect, c *store.Case) error {
 	if c.GHSAID == "" || p.FromGHSA == "" {
 		return errNoAdvisory
@@ -416,51 +464,67 @@ func (e *Effects) move(ctx context.Context, eff store.Effect, p store.AdvisoryEf
 	if err != nil {
 		return err
 	}
+	to, err := e.Client.In(ctx, p.Repository)
+	if err != nil {
+		return err
+	}
+	old, err := from.Get(ctx, p.FromGHSA)
+	if err != nil {
+		return err
+	}
+	// Who the new draft is shared with: the old one's collaborators and
+	// the reporter, nobody else.
+	users := slices.Clone(old.CollaboratingUsers)
+	if c.ReporterGitHub != "" && !slices.ContainsFunc(users, func(u string) bool { return strings.EqualFold(u, c.ReporterGitHub) }) {
+		users = append(users, c.ReporterGitHub)
+	}
+	summary, description := SummaryFor(p.CaseID), DescriptionFor(p.CaseID, c.CreatedAt)
+	if c.PublicSummary != "" {
+		summary = c.PublicSummary
+	}
+	if c.PublicDescription != "" {
+		description = c.PublicDescription
+	}
 	if c.GHSAID == p.FromGHSA {
-		to, err := e.Client.In(ctx, p.Repository)
+		fresh, err := e.nonce(ctx, eff, &p)
 		if err != nil {
 			return err
-		}
-		old, err := from.Get(ctx, p.FromGHSA)
-		if err != nil {
-			return err
-		}
-		summary, description := SummaryFor(p.CaseID), DescriptionFor(p.CaseID, c.CreatedAt)
-		if c.PublicSummary != "" {
-			summary = c.PublicSummary
-		}
-		if c.PublicDescription != "" {
-			description = c.PublicDescription
 		}
 		var adv *Advisory
-		if eff.Attempts > 1 {
-			if adv, err = to.FindDraft(ctx, summary, description); err != nil {
+		if eff.Attempts > 1 && !fresh {
+			if adv, err = to.FindOwnDraft(ctx, p.Nonce, users); err != nil {
 				return err
 			}
+			if adv != nil && !e.free(ctx, adv.GHSAID, c.ID) {
+				adv = nil
+			}
 		}
+		adopted := adv != nil
 		if adv == nil {
+			// Only into a repository that is really there as named.
+			if err := to.CheckTarget(ctx); err != nil {
+				return err
+			}
 			vulns := old.Vulnerabilities
 			if len(vulns) == 0 {
 				vulns = []Vulnerability{{Package: Package{Ecosystem: "other", Name: to.product(e.Product)}}}
 			}
-			if adv, err = to.create(ctx, createRequest{Summary: summary, Description: description, Vulnerabilities: vulns}); err != nil {
+			// Marked with the effect's secret until recorded; the mark is
+			// taken out below, before anyone is added.
+			if adv, err = to.create(ctx, createRequest{Summary: summary, Description: description + Mark(p.Nonce), Vulnerabilities: vulns}); err != nil {
 				return fmt.Errorf("move advisory of %s: %w", p.CaseID, err)
 			}
 			crashpoint.Hit("ghsa.moved_not_recorded")
-		}
-		users := slices.Clone(old.CollaboratingUsers)
-		if c.ReporterGitHub != "" && !slices.ContainsFunc(users, func(u string) bool { return strings.EqualFold(u, c.ReporterGitHub) }) {
-			users = append(users, c.ReporterGitHub)
-		}
-		if len(users) > 0 {
-			if _, err := to.Update(ctx, adv.GHSAID, Update{CollaboratingUsers: users}); err != nil {
-				return err
-			}
 		}
 		err = e.Store.Tx(ctx, func(ctx context.Context) error {
 			now := e.Clock.Now()
 			if err := e.Store.SetAdvisory(ctx, c.ID, adv.GHSAID, adv.HTMLURL, p.Repository, now); err != nil {
 				return err
+			}
+			if adopted {
+				if err := e.adopted(ctx, p.CaseID, adv, p.Repository, now); err != nil {
+					return err
+				}
 			}
 			return e.Store.Audit(ctx, store.AuditEntry{At: now, Actor: "secbot", CaseID: p.CaseID, Action: "repo.moved", Detail: p.FromGHSA + " in " + p.From + " → " + adv.GHSAID + " in " + p.Repository, Allowed: true})
 		})
@@ -468,6 +532,15 @@ func (e *Effects) move(ctx context.Context, eff store.Effect, p store.AdvisoryEf
 			return err
 		}
 		c.GHSAID, c.GHSAURL = adv.GHSAID, adv.HTMLURL
+	}
+	// Recorded: the text without the mark, and the collaborators (safe to
+	// repeat).
+	u := Update{Description: &description}
+	if len(users) > 0 {
+		u.CollaboratingUsers = users
+	}
+	if _, err := to.Update(ctx, c.GHSAID, u); err != nil {
+		return err
 	}
 	closed := "closed"
 	if _, err := from.Update(ctx, p.FromGHSA, Update{State: &closed}); err != nil {

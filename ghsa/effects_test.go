@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 
@@ -50,15 +51,46 @@ func newEffectsWorld(t *testing.T) *effectsWorld {
 	return w
 }
 
-// run makes one effect of kind for the case.
+// run makes one effect of kind for the case: the pending one of that
+// kind, else a new one recorded as a command records it (no secret yet).
 func (w *effectsWorld) run(t *testing.T, kind string, attempts int) error {
 	t.Helper()
-	payload, err := json.Marshal(store.AdvisoryEffect{CaseID: w.c.ID.String()})
+	return runEffect(t, w.store, w.effects, kind, store.AdvisoryEffect{CaseID: w.c.ID.String()}, attempts)
+}
+
+// runEffect makes the pending effect of kind in st (recording p first if
+// there is none), as its attempt number attempts.
+func runEffect(t *testing.T, st *store.Store, effects *Effects, kind string, p store.AdvisoryEffect, attempts int) error {
+	t.Helper()
+	ctx := context.Background()
+	eff := pending(t, st, kind)
+	if eff == nil {
+		if err := st.Tx(ctx, func(ctx context.Context) error {
+			_, err := st.Enqueue(ctx, "github:"+p.CaseID, kind, p, reported)
+			return err
+		}); err != nil {
+			t.Fatal(err)
+		}
+		eff = pending(t, st, kind)
+	}
+	eff.Attempts = attempts
+	_, err := effects.Executors()[kind](ctx, *eff)
+	return err
+}
+
+// pending is the pending effect of kind, or nil.
+func pending(t *testing.T, st *store.Store, kind string) *store.Effect {
+	t.Helper()
+	effects, states, err := st.EffectsOfKind(context.Background(), kind)
 	if err != nil {
 		t.Fatal(err)
 	}
-	_, err = w.effects.Executors()[kind](context.Background(), store.Effect{Kind: kind, Attempts: attempts, Payload: payload})
-	return err
+	for i, e := range effects {
+		if states[i] == "pending" {
+			return &e
+		}
+	}
+	return nil
 }
 
 // sends are the messages recorded so far.
@@ -148,5 +180,125 @@ func TestParkedGitHubWorkIsToldToTheTeam(t *testing.T) {
 	if len(sends) != 1 || sends[0].To.Room != "!team:x" || !strings.Contains(sends[0].Markdown, "given up after 100 attempts") ||
 		!strings.Contains(sends[0].Markdown, "!sec advisory "+w.c.ID.String()) {
 		t.Errorf("told %+v", sends)
+	}
+}
+
+// The attack of a guessable case ID: a GitHub user files a private report
+// titled like the next case's placeholder, the team claims it (a draft its
+// author collaborates on), and the next case's first create fails. The
+// retry drafts the case's own advisory and never adopts theirs.
+func TestARetriedCreateNeverAdoptsADraftThatMerelyNamesTheCase(t *testing.T) {
+	w := newEffectsWorld(t)
+	ctx := context.Background()
+	caseID := w.c.ID.String()
+	bait := w.srv.AddReport(ghsatest.Report{Reporter: "octocat", Summary: SummaryFor(caseID), Description: DescriptionFor(caseID, reported)})
+	w.srv.SetState(bait, "draft") // claimed: accepted as a draft
+	if err := w.store.Tx(ctx, func(ctx context.Context) error {
+		_, err := w.store.Enqueue(ctx, store.GitHubLane(w.c.ID), store.KindAdvisoryCreate, store.AdvisoryEffect{CaseID: caseID, Nonce: store.NewNonce()}, reported)
+		return err
+	}); err != nil {
+		t.Fatal(err)
+	}
+	w.srv.Inject(ghsatest.Fault{Status: 502})
+	if err := w.run(t, store.KindAdvisoryCreate, 1); err == nil {
+		t.Fatal("a 502 did not fail the first attempt")
+	}
+	if err := w.run(t, store.KindAdvisoryCreate, 2); err != nil {
+		t.Fatal(err)
+	}
+	got, _ := w.store.Case(ctx, w.c.ID)
+	if got.GHSAID == "" || got.GHSAID == bait {
+		t.Fatalf("the case's advisory is %q, the stranger's report is %s", got.GHSAID, bait)
+	}
+	if all := w.srv.Advisories(); len(all) != 2 {
+		t.Errorf("%d advisories, want the stranger's and the case's own", len(all))
+	}
+	if audited(t, w.store, caseID, "advisory.adopted") {
+		t.Error("a fresh draft is audited as adopted")
+	}
+}
+
+// A create that got through before a crash is adopted by its retry (its
+// secret is in the draft), audited, and named in the team room; one with
+// the secret that someone else joined is not.
+func TestARetriedCreateAdoptsOnlyItsOwnDraft(t *testing.T) {
+	for _, joined := range []bool{false, true} {
+		w := newEffectsWorld(t)
+		ctx := context.Background()
+		caseID := w.c.ID.String()
+		p := store.AdvisoryEffect{CaseID: caseID, Nonce: store.NewNonce()}
+		if err := w.store.Tx(ctx, func(ctx context.Context) error {
+			_, err := w.store.Enqueue(ctx, store.GitHubLane(w.c.ID), store.KindAdvisoryCreate, p, reported)
+			return err
+		}); err != nil {
+			t.Fatal(err)
+		}
+		// The first attempt: GitHub made the draft, secbot crashed.
+		made, err := w.effects.Client.CreateDraft(ctx, caseID, reported, "enarx", p.Nonce)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if joined {
+			if err := w.effects.Client.AddCollaborator(ctx, made.GHSAID, "octocat"); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if err := w.run(t, store.KindAdvisoryCreate, 2); err != nil {
+			t.Fatal(err)
+		}
+		got, _ := w.store.Case(ctx, w.c.ID)
+		told := slices.ContainsFunc(w.sends(t), func(s store.SendEffect) bool {
+			return s.To.Room == "!team:x" && strings.Contains(s.Markdown, made.GHSAID) && strings.Contains(s.Markdown, "earlier attempt")
+		})
+		if !joined && (got.GHSAID != made.GHSAID || len(w.srv.Advisories()) != 1 || !audited(t, w.store, caseID, "advisory.adopted") || !told) {
+			t.Errorf("own draft: the case has %s (made %s), %d advisories, audited %v, team told %v", got.GHSAID, made.GHSAID, len(w.srv.Advisories()), audited(t, w.store, caseID, "advisory.adopted"), told)
+		}
+		if joined && (got.GHSAID == made.GHSAID || got.GHSAID == "") {
+			t.Errorf("a draft someone else joined was adopted (%s)", got.GHSAID)
+		}
+	}
+}
+
+// A create recorded without a secret (by an older version, or a command)
+// gets one in its outbox row before it sends anything, so its retry can
+// recognise what it made.
+func TestACreateRecordsItsSecretBeforeItSends(t *testing.T) {
+	w := newEffectsWorld(t)
+	w.srv.Inject(ghsatest.Fault{Status: 502})
+	if err := w.run(t, store.KindAdvisoryCreate, 1); err == nil {
+		t.Fatal("a 502 did not fail the effect")
+	}
+	var p store.AdvisoryEffect
+	if err := pending(t, w.store, store.KindAdvisoryCreate).Decode(&p); err != nil {
+		t.Fatal(err)
+	}
+	if len(p.Nonce) < 32 || strings.Contains(p.Nonce, w.c.ID.String()) {
+		t.Fatalf("the effect's secret is %q", p.Nonce)
+	}
+	if err := w.run(t, store.KindAdvisoryCreate, 2); err != nil {
+		t.Fatal(err)
+	}
+	all := w.srv.Advisories()
+	if len(all) != 1 || !strings.Contains(all[0].Description, p.Nonce) {
+		t.Errorf("advisories %+v, want one carrying the effect's secret", all)
+	}
+}
+
+// One advisory belongs to one case: the store refuses a second case for it.
+func TestAnAdvisoryBelongsToOneCase(t *testing.T) {
+	w := newEffectsWorld(t)
+	ctx := context.Background()
+	err := w.store.Tx(ctx, func(ctx context.Context) error {
+		other, err := w.store.CreateCase(ctx, "@other:x", "!dm2:x", "!dm2:x", reported)
+		if err != nil {
+			return err
+		}
+		if err := w.store.SetAdvisory(ctx, w.c.ID, "GHSA-2222-3333-4444", "u", "enarx/enarx", reported); err != nil {
+			return err
+		}
+		return w.store.SetAdvisory(ctx, other.ID, "GHSA-2222-3333-4444", "u", "enarx/enarx", reported)
+	})
+	if err == nil {
+		t.Error("two cases recorded the same advisory")
 	}
 }

@@ -2,6 +2,7 @@ package ghsa
 
 import (
 	"net/http"
+	"slices"
 	"strconv"
 	"sync"
 	"time"
@@ -9,9 +10,10 @@ import (
 	"github.com/jonboulle/clockwork"
 )
 
-// RateStats is what secbot knows of its GitHub rate limit: the
-// X-RateLimit-* headers of the last answer, and the requests it made in
-// the last hour (for /metrics).
+// RateStats is what secbot knows of one rate limit of GitHub's (the
+// token's, or one App installation's: each has its own): the
+// X-RateLimit-* headers of the last answer, and the requests made with it
+// in the last hour.
 type RateStats struct {
 	clock clockwork.Clock
 
@@ -21,9 +23,72 @@ type RateStats struct {
 	reset     time.Time
 	known     bool
 	recent    []time.Time // request times within the last hour
+	holdUntil time.Time   // a secondary rate limit's Retry-After
 }
 
 func newRateStats(clock clockwork.Clock) *RateStats { return &RateStats{clock: clock} }
+
+// hold records that GitHub asked to wait until then (a secondary limit).
+func (r *RateStats) hold(until time.Time) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if until.After(r.holdUntil) {
+		r.holdUntil = until
+	}
+}
+
+// held reports whether GitHub asked this credential to wait until after now.
+func (r *RateStats) held() bool {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.clock.Now().Before(r.holdUntil)
+}
+
+// Rates are all of secbot's rate limits on GitHub, one per credential:
+// what /metrics shows of them together.
+type Rates struct {
+	clock clockwork.Clock
+
+	mu  sync.Mutex
+	all []*RateStats
+}
+
+// add returns a new record for one more credential.
+func (rs *Rates) add() *RateStats {
+	r := newRateStats(rs.clock)
+	rs.mu.Lock()
+	rs.all = append(rs.all, r)
+	rs.mu.Unlock()
+	return r
+}
+
+func (rs *Rates) each() []*RateStats {
+	rs.mu.Lock()
+	defer rs.mu.Unlock()
+	return slices.Clone(rs.all)
+}
+
+// RequestsLastHour is how many requests secbot made to GitHub in the last
+// hour, with every credential, 304s included.
+func (rs *Rates) RequestsLastHour() int {
+	n := 0
+	for _, r := range rs.each() {
+		n += r.RequestsLastHour()
+	}
+	return n
+}
+
+// Remaining is the tightest of the rate limits GitHub told of: the least
+// left (known false before any answer carried it).
+func (rs *Rates) Remaining() (remaining, limit int, reset time.Time, known bool) {
+	for _, r := range rs.each() {
+		rem, lim, res, ok := r.Remaining()
+		if ok && (!known || rem < remaining) {
+			remaining, limit, reset, known = rem, lim, res, true
+		}
+	}
+	return remaining, limit, reset, known
+}
 
 // record counts a request and reads the rate limit headers of its answer.
 func (r *RateStats) record(resp *http.Response) {
@@ -81,7 +146,8 @@ func (r *RateStats) Exhausted() time.Time {
 	return time.Time{}
 }
 
-// counting is the transport under authentication that feeds RateStats.
+// counting is the transport under authentication that feeds one
+// credential's RateStats.
 type counting struct {
 	next  http.RoundTripper
 	stats *RateStats

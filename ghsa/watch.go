@@ -8,6 +8,7 @@ import (
 	"io"
 	"net/http"
 	"net/url"
+	"regexp"
 	"slices"
 	"strings"
 	"time"
@@ -38,8 +39,7 @@ type Watcher struct {
 	// the first error (the team is told once, and once on recovery).
 	Health func(ctx context.Context, err error)
 
-	feeds   []*feed
-	waitFor time.Time // a secondary rate limit's Retry-After
+	feeds []*feed
 }
 
 // feed is one listing and how far the watcher read it.
@@ -53,6 +53,12 @@ type feed struct {
 
 // perPage is GitHub's largest page.
 const perPage = 100
+
+// maxPages bounds the pages one feed reads in one poll (and a search for
+// secbot's own draft): 5,000 advisories, more than a repository or an
+// organization has, so that an answer whose pages never end costs a
+// bounded number of requests.
+const maxPages = 50
 
 func (w *Watcher) init() {
 	if w.feeds != nil {
@@ -83,31 +89,15 @@ func (w *Watcher) Run(ctx context.Context) error {
 	}
 }
 
-// Poll makes one round over every feed. Within GitHub's limits: while the
-// primary limit is used up or a secondary limit asked to wait, it waits.
+// Poll makes one round over every feed. Within GitHub's limits, each
+// installation's on its own: while one's primary limit is used up or a
+// secondary limit asked it to wait, its feeds wait; the others go on.
 func (w *Watcher) Poll(ctx context.Context) {
 	w.init()
-	now := w.Clock.Now()
-	if until := w.Client.Rate().Exhausted(); !until.IsZero() {
-		zerolog.Ctx(ctx).Warn().Time("until", until).Msg("GitHub's rate limit is used up; watching waits")
-		return
-	}
-	if now.Before(w.waitFor) {
-		return
-	}
 	var first error
 	for _, f := range w.feeds {
 		if err := w.pollFeed(ctx, f); err != nil {
 			zerolog.Ctx(ctx).Warn().Err(err).Str("feed", f.path).Msg("Watching GitHub failed")
-			var ghErr *Error
-			if errors.As(err, &ghErr) && ghErr.Kind == RateLimited {
-				// Back off the whole round: GitHub asked secbot to slow down.
-				w.waitFor = w.Clock.Now().Add(max(ghErr.RetryAfter, time.Minute))
-				if first == nil {
-					first = err
-				}
-				break
-			}
 			if first == nil {
 				first = err
 			}
@@ -135,8 +125,9 @@ type rawSeen struct {
 }
 
 type rawCreditUser struct {
-	User *github.User `json:"user"`
-	Type string       `json:"type"`
+	User  *github.User `json:"user"`
+	Type  string       `json:"type"`
+	State string       `json:"state"`
 }
 
 // repository is owner/name from the advisory's API URL.
@@ -150,21 +141,38 @@ func (r rawSeen) repository() string {
 	return owner + "/" + name
 }
 
-// reporter is the GitHub user who submitted a private report: the credit
-// of type reporter if there is one, else the author.
-func (r rawSeen) reporter() string {
+// reporter is the GitHub user who submitted a private report: its
+// author, whom GitHub authenticated. Never a credit: the submitter writes
+// the credits themselves, naming whomever they like.
+func (r rawSeen) reporter() string { return r.Author.GetLogin() }
+
+// creditWord is GitHub's word for a credit's type or state.
+var creditWord = regexp.MustCompile(`^[a-z_]{1,32}$`)
+
+// credits are the report's credits as the submitter gave them, to be
+// shown as what they are: claims, each with its type and state.
+func (r rawSeen) credits() []handlers.GitHubCredit {
+	var out []handlers.GitHubCredit
 	for _, c := range r.Credits {
-		if c.Type == "reporter" && c.User != nil {
-			return c.User.GetLogin()
+		if c.User == nil || !creditWord.MatchString(c.Type) || c.State != "" && !creditWord.MatchString(c.State) {
+			continue
 		}
+		out = append(out, handlers.GitHubCredit{Login: c.User.GetLogin(), Type: c.Type, State: c.State})
 	}
-	return r.Author.GetLogin()
+	return out
 }
 
 func (w *Watcher) pollFeed(ctx context.Context, f *feed) error {
-	gh, err := w.Client.forOwner(ctx, f.owner)
+	inst, err := w.Client.forOwner(ctx, f.owner)
 	if err != nil {
 		return err
+	}
+	if until := inst.rate.Exhausted(); !until.IsZero() {
+		zerolog.Ctx(ctx).Warn().Time("until", until).Str("owner", f.owner).Msg("GitHub's rate limit is used up; watching waits")
+		return nil
+	}
+	if inst.rate.held() {
+		return nil
 	}
 	next := f.path + "?sort=updated&direction=desc&per_page=" + fmt.Sprint(perPage)
 	// Only page one is asked conditionally: newest change first, it changes
@@ -172,9 +180,19 @@ func (w *Watcher) pollFeed(ctx context.Context, f *feed) error {
 	ifNoneMatch, etag, pageOne := f.etag, "", true
 	var seen []handlers.GitHubAdvisory
 	high := f.high
-	for next != "" {
-		page, link, tag, notModified, err := w.get(ctx, gh, next, ifNoneMatch)
+	var stopped error // why paging ended before the last page
+	for pages := 0; next != ""; pages++ {
+		if pages == maxPages {
+			stopped = fmt.Errorf("GitHub's listing %s has more than %d pages: read the newest %d advisories", f.path, maxPages, maxPages*perPage)
+			break
+		}
+		page, link, tag, notModified, err := w.get(ctx, inst.gh, next, ifNoneMatch)
 		if err != nil {
+			var ghErr *Error
+			if errors.As(err, &ghErr) && ghErr.Kind == RateLimited {
+				// Back off this installation: GitHub asked it to slow down.
+				inst.rate.hold(w.Clock.Now().Add(max(ghErr.RetryAfter, time.Minute)))
+			}
 			return err
 		}
 		if notModified {
@@ -194,13 +212,16 @@ func (w *Watcher) pollFeed(ctx context.Context, f *feed) error {
 			}
 			s := handlers.GitHubAdvisory{GHSAID: a.GHSAID, URL: a.HTMLURL, Repository: a.repository(), State: a.State, CreatedAt: a.CreatedAt}
 			if a.Submission != nil {
-				s.Reporter = a.reporter()
+				s.Reporter, s.Credits = a.reporter(), a.credits()
 			}
 			seen = append(seen, s)
 		}
 		next = ""
-		if !older {
-			next = link
+		if !older && link != "" {
+			if next = w.Client.shared.apiPath(link); next == "" {
+				// Never followed: the token would go with it.
+				stopped = fmt.Errorf("GitHub's next page of %s is not on %s: not followed", f.path, w.Client.shared.apiURL.Host)
+			}
 		}
 	}
 	if len(seen) > 0 {
@@ -209,7 +230,7 @@ func (w *Watcher) pollFeed(ctx context.Context, f *feed) error {
 		}
 	}
 	f.etag, f.high = etag, high
-	return nil
+	return stopped
 }
 
 // get reads one page, conditionally when etag is set.
@@ -243,18 +264,39 @@ func (w *Watcher) get(ctx context.Context, gh *github.Client, path, etag string)
 		page[i].CreatedAt, _ = time.Parse(time.RFC3339, page[i].Created)
 		page[i].UpdatedAt, _ = time.Parse(time.RFC3339, page[i].Updated)
 	}
-	return page, nextLink(resp.Header.Get("Link"), w.Client.shared.apiURL), resp.Header.Get("ETag"), false, nil
+	return page, nextLink(resp.Header.Get("Link")), resp.Header.Get("ETag"), false, nil
 }
 
-// nextLink is the rel="next" URL of a Link header, relative to the API.
-func nextLink(header string, api *url.URL) string {
+// nextLink is the rel="next" URL of a Link header, as given.
+func nextLink(header string) string {
 	for _, part := range strings.Split(header, ",") {
 		target, rel, ok := strings.Cut(part, ";")
 		if !ok || !slices.Contains(strings.Fields(strings.ReplaceAll(rel, ";", " ")), `rel="next"`) {
 			continue
 		}
-		u := strings.Trim(strings.TrimSpace(target), "<>")
-		return strings.TrimPrefix(u, api.String())
+		return strings.Trim(strings.TrimSpace(target), "<>")
 	}
 	return ""
+}
+
+// apiPath is link relative to the API's base URL, or "" when link is
+// anywhere else (another scheme, host, port or path): requests carry the
+// token, so they go to the configured API only.
+func (sh *shared) apiPath(link string) string {
+	u, err := url.Parse(link)
+	if err != nil || u.User != nil || u.Fragment != "" {
+		return ""
+	}
+	api := sh.apiURL
+	if !strings.EqualFold(u.Scheme, api.Scheme) || !strings.EqualFold(u.Host, api.Host) || !strings.HasPrefix(u.EscapedPath(), api.EscapedPath()) {
+		return ""
+	}
+	rel := strings.TrimPrefix(u.EscapedPath(), api.EscapedPath())
+	if rel == "" || strings.HasPrefix(rel, "/") || slices.Contains(strings.Split(u.Path, "/"), "..") {
+		return ""
+	}
+	if u.RawQuery != "" {
+		rel += "?" + u.RawQuery
+	}
+	return rel
 }

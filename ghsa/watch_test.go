@@ -9,6 +9,7 @@ import (
 	"encoding/pem"
 	"fmt"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -283,9 +284,7 @@ func TestClaimAndRepoMakeValidRequests(t *testing.T) {
 	c := w.cases(t)[0]
 	run := func(kind string, p store.AdvisoryEffect, attempts int) error {
 		p.CaseID = c.ID.String()
-		payload, _ := json.Marshal(p)
-		_, err := w.effects.Executors()[kind](ctx, store.Effect{Kind: kind, Attempts: attempts, Payload: payload})
-		return err
+		return runEffect(t, w.store, w.effects, kind, p, attempts)
 	}
 	if err := run(store.KindAdvisoryState, store.AdvisoryEffect{State: "draft"}, 1); err != nil {
 		t.Fatal(err)
@@ -423,20 +422,45 @@ func TestAMoveRetriedAfterACrashAdoptsTheDraftItMade(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	// What the first attempt made before the crash.
-	made, err := other.create(ctx, createRequest{Summary: SummaryFor(c.ID.String()), Description: DescriptionFor(c.ID.String(), c.CreatedAt),
+	// What the first attempt made before the crash, with the effect's
+	// secret; and a look-alike without it, which is never adopted.
+	lookAlike, err := other.create(ctx, createRequest{Summary: SummaryFor(c.ID.String()), Description: DescriptionFor(c.ID.String(), c.CreatedAt),
 		Vulnerabilities: []Vulnerability{{Package: Package{Ecosystem: "other", Name: "other"}}}})
 	if err != nil {
 		t.Fatal(err)
 	}
-	payload, _ := json.Marshal(store.AdvisoryEffect{CaseID: c.ID.String(), Repository: "enarx/other", From: "enarx/enarx", FromGHSA: report})
-	if _, err := w.effects.Executors()[store.KindAdvisoryMove](ctx, store.Effect{Kind: store.KindAdvisoryMove, Attempts: 2, Payload: payload}); err != nil {
+	made, err := other.create(ctx, createRequest{Summary: SummaryFor(c.ID.String()), Description: DescriptionFor(c.ID.String(), c.CreatedAt) + Mark(nonce),
+		Vulnerabilities: []Vulnerability{{Package: Package{Ecosystem: "other", Name: "other"}}}})
+	if err != nil {
 		t.Fatal(err)
 	}
-	if all := w.srv.Advisories(); len(all) != 2 {
-		t.Errorf("%d advisories after the retry, want the report and the one draft", len(all))
+	p := store.AdvisoryEffect{CaseID: c.ID.String(), Repository: "enarx/other", From: "enarx/enarx", FromGHSA: report, Nonce: nonce}
+	if err := runEffect(t, w.store, w.effects, store.KindAdvisoryMove, p, 2); err != nil {
+		t.Fatal(err)
 	}
-	if moved, _ := w.store.Case(ctx, c.ID); moved.GHSAID != made.GHSAID {
+	if all := w.srv.Advisories(); len(all) != 3 {
+		t.Errorf("%d advisories after the retry, want the report, the look-alike and the one draft", len(all))
+	}
+	moved, _ := w.store.Case(ctx, c.ID)
+	if moved.GHSAID != made.GHSAID || moved.GHSAID == lookAlike.GHSAID {
 		t.Errorf("the case points to %s, want the adopted %s", moved.GHSAID, made.GHSAID)
 	}
+	for _, a := range w.srv.Advisories() {
+		if a.GHSAID == made.GHSAID && (strings.Contains(a.Description, nonce) || !slices.Contains(a.CollaboratingUsers, "octocat")) {
+			t.Errorf("the adopted draft after the move: %+v, want the reporter in and the secret out", a)
+		}
+	}
+	if !audited(t, w.store, c.ID.String(), "advisory.adopted") {
+		t.Error("the adoption is not audited")
+	}
+}
+
+// audited reports whether the case's audit log has an entry of action.
+func audited(t *testing.T, st *store.Store, caseID, action string) bool {
+	t.Helper()
+	entries, err := st.AuditOf(context.Background(), caseID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return slices.ContainsFunc(entries, func(e store.AuditEntry) bool { return e.Action == action })
 }

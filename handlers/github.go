@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"regexp"
+	"strings"
 	"time"
 
 	"github.com/rs/zerolog"
@@ -33,9 +34,33 @@ type GitHubAdvisory struct {
 	// published or closed.
 	State string
 	// Reporter is the login of the GitHub user who submitted a private
-	// report ("" for an advisory the maintainers drafted).
-	Reporter  string
+	// report, its author ("" for an advisory the maintainers drafted).
+	Reporter string
+	// Credits are the report's credits, which its submitter wrote: shown
+	// to the team as credits, never taken for the reporter.
+	Credits   []GitHubCredit
 	CreatedAt time.Time
+}
+
+// GitHubCredit is a credit on an advisory: a login, its type (finder,
+// reporter, …) and its state (accepted, declined, pending).
+type GitHubCredit struct{ Login, Type, State string }
+
+// creditsText is how the team reads a report's credits: the logins that
+// are GitHub's format, with their type and state.
+func creditsText(credits []GitHubCredit) string {
+	var parts []string
+	for _, c := range credits {
+		if !githubLogin.MatchString(c.Login) {
+			continue
+		}
+		what := c.Type
+		if c.State != "" {
+			what += ", " + c.State
+		}
+		parts = append(parts, c.Login+" ("+what+")")
+	}
+	return strings.Join(parts, "; ")
 }
 
 // gitHub is the actor of what happens on github.com, in the audit log.

@@ -191,6 +191,7 @@ func (h *Handlers) openCase(ctx context.Context, n newCase) (*store.Case, disclo
 		// Where the report is, never what it says.
 		welcome.GitHubReporter, welcome.AdvisoryURL = r.Reporter, r.URL
 		note.GitHubReporter, note.Repository, note.GHSAID, note.AdvisoryURL = r.Reporter, r.Repository, r.GHSAID, r.URL
+		note.Credits = creditsText(r.Credits)
 	}
 	if err := h.enqueue(ctx, lane, store.Target{CaseRoomOf: lane}, welcome, store.SendEffect{}, false); err != nil {
 		return nil, disclosure.Opening{}, err
@@ -201,7 +202,7 @@ func (h *Handlers) openCase(ctx context.Context, n newCase) (*store.Case, disclo
 		}
 	}
 	if p.GitHub && n.report == nil {
-		if _, err := h.store.EnqueueAt(ctx, store.GitHubLane(c.ID), store.KindAdvisoryCreate, store.AdvisoryEffect{CaseID: lane}, now, slot, false); err != nil {
+		if _, err := h.store.EnqueueAt(ctx, store.GitHubLane(c.ID), store.KindAdvisoryCreate, store.AdvisoryEffect{CaseID: lane, Nonce: store.NewNonce()}, now, slot, false); err != nil {
 			return nil, disclosure.Opening{}, err
 		}
 	}

@@ -1,6 +1,11 @@
 package store
 
-import "github.com/enarx/secbot/disclosure"
+import (
+	"crypto/rand"
+	"encoding/hex"
+
+	"github.com/enarx/secbot/disclosure"
+)
 
 // Effect kinds and their payloads: the vocabulary shared by the handlers
 // that decide effects and the executors that make them. Payloads hold only
@@ -55,6 +60,20 @@ type AdvisoryEffect struct {
 	Repository string `json:"repository,omitempty"`
 	From       string `json:"from,omitempty"`
 	FromGHSA   string `json:"from_ghsa,omitempty"`
+	// Nonce is the secret a create or move writes into the draft it makes,
+	// so that a retry after a crash adopts only that draft: random, never
+	// derived from the case ID (which anyone can guess and put in a
+	// private report's title).
+	Nonce string `json:"nonce,omitempty"`
+}
+
+// NewNonce returns a fresh secret for an AdvisoryEffect's Nonce.
+func NewNonce() string {
+	b := make([]byte, 16)
+	if _, err := rand.Read(b); err != nil {
+		panic(err) // crypto/rand does not fail
+	}
+	return hex.EncodeToString(b)
 }
 
 // Target names a room, either directly or as a room that may only exist by

@@ -136,6 +136,26 @@ func (s *Store) CompleteEffect(ctx context.Context, effectID int64, result any, 
 	return err
 }
 
+// SetEffectPayload replaces a pending effect's payload (an executor
+// recording what a retry must know before it acts). It returns ErrNotFound
+// if the effect is not pending.
+func (s *Store) SetEffectPayload(ctx context.Context, effectID int64, payload any) error {
+	data, err := json.Marshal(payload)
+	if err != nil {
+		return fmt.Errorf("encode payload of effect %d: %w", effectID, err)
+	}
+	res, err := s.db.Exec(ctx, `UPDATE outbox SET payload = $2 WHERE id = $1 AND state = 'pending'`, effectID, string(data))
+	if err != nil {
+		return err
+	}
+	if n, err := res.RowsAffected(); err != nil {
+		return err
+	} else if n != 1 {
+		return ErrNotFound
+	}
+	return nil
+}
+
 // RetryEffect records a failed attempt and when to try again.
 func (s *Store) RetryEffect(ctx context.Context, effectID int64, reason string, next time.Time) error {
 	_, err := s.db.Exec(ctx, `UPDATE outbox SET last_error = $2, next_attempt_at = $3 WHERE id = $1`, effectID, reason, millis(next))

@@ -173,6 +173,8 @@ type (
 		// For a GitHub private report: the reporter's login, the repository
 		// and the advisory (never the report's text).
 		GitHubReporter, Repository, GHSAID, AdvisoryURL string
+		// Credits are the report's credits as its submitter wrote them.
+		Credits string
 	}
 	// EmailStranger tells the team that an email about a case came from
 	// an address that is not the reporter's. Nothing of its text is read.
@@ -198,6 +200,9 @@ type (
 		Email               bool
 		Prefix              string
 	}
+	// AdvisoryAdopted tells the team that a retry took the draft an
+	// earlier attempt had made (recognised by its secret) as the case's.
+	AdvisoryAdopted struct{ CaseID, GHSAID, URL, Repository string }
 	// AdvisoryCVERequested says a CVE was requested.
 	AdvisoryCVERequested struct{ CaseID, GHSAID string }
 	// AdvisoryForkReady links the private fork.
@@ -366,6 +371,7 @@ func (AdvisoryCollaboratorAdded) Template() string   { return "advisory_collabor
 func (AdvisoryCollaboratorRemoved) Template() string { return "advisory_collaborator_removed" }
 func (AdvisoryCreated) Template() string             { return "advisory_created" }
 func (AdvisoryCVERequested) Template() string        { return "advisory_cve_requested" }
+func (AdvisoryAdopted) Template() string             { return "advisory_adopted" }
 func (AdvisoryForkReady) Template() string           { return "advisory_fork_ready" }
 func (AdvisoryPublished) Template() string           { return "advisory_published" }
 func (AdvisoryUpdated) Template() string             { return "advisory_updated" }
@@ -415,6 +421,7 @@ func All() []Data {
 		AdvisoryClosedOnGitHub{}, AdvisoryStateChanged{}, AdvisoryMoved{}, GitHubWatchFailing{}, GitHubWatchRecovered{}, Refused{}, Usage{}, Help{}, CaseList{}, CaseStatus{},
 		ReporterStatus{}, Contacts{}, Stats{}, Done{}, IdentityChanged{}, ReporterNewDevice{},
 		EmailSubject{}, EmailAck{}, EmailPosted{}, EmailGone{}, EmailStranger{}, EmailFlood{}, NoEncryption{}, TeamReply{},
+		AdvisoryAdopted{},
 	}
 }
 
