@@ -8,6 +8,7 @@ import (
 	"encoding/pem"
 	"errors"
 	"net/http"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -230,6 +231,69 @@ func TestGitHubAppAuthentication(t *testing.T) {
 	}
 	if srv.Requests("POST", "/app/installations/7/access_tokens") != 1 {
 		t.Error("no installation token was requested")
+	}
+	if v := srv.Violations(); len(v) > 0 {
+		t.Errorf("violations: %v", v)
+	}
+}
+
+// A GitHub App's installation token asks for the repository advisories
+// permission only, and of an owner that is not a watched organization only
+// for its watched repositories; a fork (which is none of them) is still
+// seen, with a token that reads metadata only.
+func TestAnAppTokenAsksOnlyForWhatSecbotNeeds(t *testing.T) {
+	srv, err := ghsatest.New(ghsatest.Options{Owner: "enarx", Repo: "enarx", Repositories: []string{"enarx/other", "enarx/unwatched", "profian/steward"},
+		Users: []string{"octocat"}, Token: "unused", Installations: map[string]int64{"enarx": 7, "profian": 8}}, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer srv.Close()
+	ctx := context.Background()
+	c, err := New(Config{APIURL: srv.URL(), Owner: "enarx", Repo: "enarx", AppID: 42, InstallationID: 7, PrivateKey: testKey(t),
+		Repositories: []string{"enarx/enarx", "enarx/other", "profian/steward"}, Organizations: []string{"profian"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	adv, err := c.CreateDraft(ctx, "SR-2026-0009", reported, "enarx", nonce)
+	if err != nil {
+		t.Fatal(err)
+	}
+	steward, err := c.In(ctx, "profian/steward")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := steward.CreateDraft(ctx, "SR-2026-0010", reported, "steward", nonce); err != nil {
+		t.Fatal(err)
+	}
+	asks := srv.TokenRequests()
+	if len(asks) != 2 {
+		t.Fatalf("token requests %+v, want one per installation", asks)
+	}
+	want := map[string]string{"repository_advisories": "write", "metadata": "read"}
+	for _, a := range asks {
+		if len(a.Permissions) != len(want) || a.Permissions["repository_advisories"] != "write" || a.Permissions["metadata"] != "read" {
+			t.Errorf("installation %d's token asks for %v, want %v", a.Installation, a.Permissions, want)
+		}
+	}
+	if got := asks[0].Repositories; asks[0].Installation != 7 || !slices.Equal(got, []string{"enarx", "other"}) {
+		t.Errorf("installation %d's token asks for repositories %v, want the watched enarx and other", asks[0].Installation, got)
+	}
+	if asks[1].Installation != 8 || asks[1].Repositories != nil {
+		t.Errorf("installation %d's token asks for %v, want the watched organization's repositories", asks[1].Installation, asks[1].Repositories)
+	}
+	unwatched, err := c.In(ctx, "enarx/unwatched")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := unwatched.CreateDraft(ctx, "SR-2026-0011", reported, "x", nonce); err == nil {
+		t.Error("the token reaches a repository that is not watched")
+	}
+	fork, _, err := c.CreateFork(ctx, adv.GHSAID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if ready, err := c.ForkReady(ctx, fork); err != nil || !ready {
+		t.Errorf("fork ready: %v, %v", ready, err)
 	}
 	if v := srv.Violations(); len(v) > 0 {
 		t.Errorf("violations: %v", v)

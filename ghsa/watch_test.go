@@ -8,6 +8,8 @@ import (
 	"encoding/json"
 	"encoding/pem"
 	"fmt"
+	"net/http"
+	"net/http/httptest"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -463,4 +465,173 @@ func audited(t *testing.T, st *store.Store, caseID, action string) bool {
 		t.Fatal(err)
 	}
 	return slices.ContainsFunc(entries, func(e store.AuditEntry) bool { return e.Action == action })
+}
+
+// The reporter of a private report is the user GitHub authenticated as
+// its author, not whoever its submitter named first in the credits (the
+// submitter writes those): the credits reach the team as credits.
+func TestAReportsReporterIsItsAuthorAndCreditsAreShownAsCredits(t *testing.T) {
+	w := newWatchWorld(t, nil, nil)
+	ctx := context.Background()
+	w.srv.AddReport(ghsatest.Report{Reporter: "reporter1", Credits: []ghsatest.Credit{
+		{Login: "octocat", Type: "reporter", State: "pending"}, {Login: "reporter1", Type: "finder", State: "accepted"},
+	}})
+	w.watcher.Poll(ctx)
+	cs := w.cases(t)
+	if len(cs) != 1 {
+		t.Fatalf("%d cases, want 1", len(cs))
+	}
+	if c := cs[0]; c.Reporter != disclosure.GitHubPerson("reporter1") || c.ReporterGitHub != "reporter1" {
+		t.Errorf("the case's reporter is %s (GitHub %s), want the report's author reporter1", c.Reporter, c.ReporterGitHub)
+	}
+	notes := w.teamSays(t)
+	if len(notes) != 1 || !strings.Contains(notes[0], "user **reporter1**") || !strings.Contains(notes[0], `octocat \(reporter, pending\)`) ||
+		!strings.Contains(notes[0], `reporter1 \(finder, accepted\)`) {
+		t.Errorf("the team room is told %q, want the author as reporter and the credits as credits", notes)
+	}
+}
+
+// A next page on another host is never asked for (the token would go
+// with it); the team hears that watching is in trouble.
+func TestALinkToAnotherHostIsNotFollowed(t *testing.T) {
+	var elsewhere []string
+	evil := httptest.NewServer(http.HandlerFunc(func(rw http.ResponseWriter, r *http.Request) {
+		elsewhere = append(elsewhere, r.Header.Get("Authorization"))
+		rw.Header().Set("Content-Type", "application/json")
+		_, _ = rw.Write([]byte("[]"))
+	}))
+	defer evil.Close()
+	w := newWatchWorld(t, nil, nil)
+	var health error
+	for _, link := range []string{evil.URL + "/repos/enarx/enarx/security-advisories?after=x", "//" + strings.TrimPrefix(evil.URL, "http://") + "/x",
+		w.srv.URL() + "../../x", strings.Replace(w.srv.URL(), "http://", "https://", 1) + "repos/enarx/enarx/security-advisories?after=y"} {
+		w.srv.Inject(ghsatest.Fault{Status: 200, Headers: map[string]string{"Content-Type": "application/json", "Link": "<" + link + `>; rel="next"`}, Body: "[]"})
+		fresh := w.newWatcher(nil, nil)
+		fresh.Health = func(_ context.Context, err error) { health = err }
+		fresh.Poll(context.Background())
+		if health == nil || !strings.Contains(health.Error(), "not followed") {
+			t.Errorf("link %s: health %v, want told the page was not followed", link, health)
+		}
+	}
+	if len(elsewhere) > 0 {
+		t.Errorf("the watcher asked another host %d times (credentials %q)", len(elsewhere), elsewhere)
+	}
+}
+
+// Pages that never end cost a bounded number of requests per poll.
+func TestPagingIsBoundedPerPoll(t *testing.T) {
+	w := newWatchWorld(t, nil, nil)
+	var health error
+	w.watcher.Health = func(_ context.Context, err error) { health = err }
+	next := w.srv.URL() + "repos/enarx/enarx/security-advisories?per_page=100&after=again"
+	for range 3 * maxPages {
+		w.srv.Inject(ghsatest.Fault{Status: 200, Headers: map[string]string{"Content-Type": "application/json", "Link": "<" + next + `>; rel="next"`}, Body: "[]"})
+	}
+	w.watcher.Poll(context.Background())
+	if n := w.srv.Responses("GET", "/repos/enarx/enarx/security-advisories", 0); n > maxPages {
+		t.Errorf("one poll asked for %d pages, want at most %d", n, maxPages)
+	}
+	if health == nil || !strings.Contains(health.Error(), "pages") {
+		t.Errorf("health %v, want the operator told the listing was cut", health)
+	}
+	w.srv.TakeViolations() // the endless pages are not GitHub's
+}
+
+// `repo` drafts only into a repository that exists as named and is no
+// fork: a name under a watched organization that GitHub does not know is
+// answered, not retried for hours, and nothing is drafted.
+func TestRepoChecksTheRepositoryFirst(t *testing.T) {
+	w := newWatchWorld(t, nil, []string{"enarx"})
+	ctx := context.Background()
+	report := w.srv.AddReport(ghsatest.Report{Reporter: "octocat"})
+	w.watcher.Poll(ctx)
+	c := w.cases(t)[0]
+	fork, _, err := w.client.CreateFork(ctx, report)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, target := range []string{"enarx/ghost", fork} {
+		move := store.AdvisoryEffect{CaseID: c.ID.String(), Repository: target, From: "enarx/enarx", FromGHSA: report, ReplyIn: "!case:x"}
+		if err := runEffect(t, w.store, w.effects, store.KindAdvisoryMove, move, 1); err != nil {
+			t.Fatalf("move to %s: %v, want it answered and ended", target, err)
+		}
+		if n := w.srv.Requests("POST", "/repos/"+target+"/security-advisories"); n != 0 {
+			t.Errorf("%d drafts asked for in %s", n, target)
+		}
+		if got, _ := w.store.Case(ctx, c.ID); got.GHSAID != report {
+			t.Errorf("after a move to %s the case points to %s", target, got.GHSAID)
+		}
+		// The effect ended: mark it so, as the outbox would.
+		if err := w.store.CompleteEffect(ctx, pending(t, w.store, store.KindAdvisoryMove).ID, nil, reported); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if all := w.srv.Advisories(); len(all) != 1 || all[0].State == "closed" {
+		t.Errorf("advisories %+v, want the report alone and open", all)
+	}
+	effects, _, _ := w.store.EffectsOfKind(ctx, store.KindSend)
+	refused := 0
+	for _, e := range effects {
+		var s store.SendEffect
+		_ = e.Decode(&s)
+		if s.To.Room == "!case:x" && (strings.Contains(s.Markdown, "no repository enarx/ghost") || strings.Contains(s.Markdown, "is a fork")) {
+			refused++
+		}
+	}
+	if refused != 2 {
+		t.Errorf("%d answers naming why, want 2", refused)
+	}
+}
+
+// Each App installation has its own rate limit: one used up holds back
+// its own organization's feed only.
+func TestEachInstallationHasItsOwnRateLimit(t *testing.T) {
+	clock := clockwork.NewFakeClockAt(reported)
+	srv, err := ghsatest.New(ghsatest.Options{Owner: "enarx", Repo: "enarx", Repositories: []string{"profian/steward"}, Token: "unused", Now: clock.Now,
+		Installations: map[string]int64{"enarx": 7, "profian": 8}}, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer srv.Close()
+	c, err := New(Config{APIURL: srv.URL(), Owner: "enarx", Repo: "enarx", AppID: 42, InstallationID: 7, PrivateKey: testKey(t), Clock: clock,
+		Organizations: []string{"enarx", "profian"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var seen []string
+	w := &Watcher{Client: c, Organizations: []string{"enarx", "profian"}, Every: time.Minute, Clock: clock,
+		Handle: func(_ context.Context, s []handlers.GitHubAdvisory) error {
+			for _, a := range s {
+				seen = append(seen, a.Repository)
+			}
+			return nil
+		}}
+	w.Poll(context.Background()) // both installations' tokens made
+	reset := fmt.Sprint(clock.Now().Add(time.Hour).Unix())
+	srv.Inject(ghsatest.Fault{Status: 403, Headers: map[string]string{"X-RateLimit-Limit": "5000", "X-RateLimit-Remaining": "0", "X-RateLimit-Reset": reset},
+		Body: `{"message":"API rate limit exceeded for installation ID 7."}`})
+	clock.Advance(time.Minute)
+	w.Poll(context.Background()) // enarx's answer: used up
+	srv.AddReport(ghsatest.Report{Repository: "profian/steward", Reporter: "octocat"})
+	enarx := srv.Requests("GET", "/orgs/enarx/security-advisories")
+	clock.Advance(time.Minute)
+	w.Poll(context.Background())
+	if !slices.Contains(seen, "profian/steward") {
+		t.Error("profian's report was not seen while only enarx's installation was used up")
+	}
+	if n := srv.Requests("GET", "/orgs/enarx/security-advisories") - enarx; n != 0 {
+		t.Errorf("%d requests with enarx's used-up installation", n)
+	}
+	if _, _, _, known := c.Rate().Remaining(); !known || c.Rate().RequestsLastHour() == 0 {
+		t.Error("the rates /metrics shows are empty")
+	}
+}
+
+func testKey(t *testing.T) []byte {
+	t.Helper()
+	key, err := rsa.GenerateKey(rand.Reader, 2048)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return pem.EncodeToMemory(&pem.Block{Type: "RSA PRIVATE KEY", Bytes: x509.MarshalPKCS1PrivateKey(key)})
 }

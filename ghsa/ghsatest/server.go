@@ -80,7 +80,8 @@ type Server struct {
 	faults     []Fault
 	violations []string
 	requests   []Request
-	appTokens  map[string]string // token → the owner it was issued for
+	appTokens  map[string]*tokenScope // token → what it was issued for
+	tokenAsks  []TokenRequest
 	rateLeft   int
 	rateReset  time.Time
 }
@@ -91,6 +92,29 @@ type Request struct {
 	Status              int
 	// Token is the credential it carried (the App's tokens differ by owner).
 	Token string
+}
+
+// TokenRequest is what a GitHub App asked of an installation token.
+type TokenRequest struct {
+	Installation int64
+	Repositories []string
+	Permissions  map[string]string
+}
+
+// tokenScope is what an installation token reaches: its owner's
+// repositories (only those named, if any) with its permissions (all, if
+// none were asked for).
+type tokenScope struct {
+	owner       string
+	repos       []string
+	permissions map[string]string
+}
+
+// TokenRequests lists what installation tokens were asked for, in order.
+func (s *Server) TokenRequests() []TokenRequest {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return slices.Clone(s.tokenAsks)
 }
 
 // RateLimit is the primary rate limit the stand-in counts down, per hour.
@@ -112,7 +136,7 @@ func New(opts Options, addr string) (*Server, error) {
 		opts.Now = time.Now
 	}
 	s := &Server{opts: opts, router: router, advisories: map[string]map[string]any{}, repoOf: map[string]string{}, forks: map[string]time.Time{},
-		appTokens: map[string]string{}, repos: map[string]bool{}}
+		appTokens: map[string]*tokenScope{}, repos: map[string]bool{}}
 	for _, r := range append([]string{opts.Owner + "/" + opts.Repo}, opts.Repositories...) {
 		s.repos[strings.ToLower(r)] = true
 	}
@@ -195,7 +219,13 @@ type Report struct {
 	Summary, Description string
 	// CreatedAt is when it was filed (now if zero).
 	CreatedAt time.Time
+	// Credits are the credits the reporter gave (themselves as reporter,
+	// accepted, if nil).
+	Credits []Credit
 }
+
+// Credit is a credit on a report, as its submitter gave it.
+type Credit struct{ Login, Type, State string }
 
 // AddReport files a private vulnerability report: an advisory in state
 // triage authored by the reporter. It returns its GHSA ID.
@@ -210,7 +240,14 @@ func (s *Server) AddReport(r Report) string {
 	adv["state"] = "triage"
 	adv["author"] = user(r.Reporter)
 	adv["submission"] = map[string]any{"accepted": false}
-	adv["credits_detailed"] = []any{map[string]any{"user": user(r.Reporter), "type": "reporter", "state": "accepted"}}
+	if r.Credits == nil {
+		r.Credits = []Credit{{Login: r.Reporter, Type: "reporter", State: "accepted"}}
+	}
+	credits := []any{}
+	for _, c := range r.Credits {
+		credits = append(credits, map[string]any{"user": user(c.Login), "type": c.Type, "state": c.State})
+	}
+	adv["credits_detailed"] = credits
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.store(r.Repository, adv)
@@ -380,10 +417,24 @@ func (s *Server) validate(r *http.Request, body []byte) (int, string) {
 	if !isAppJWT && !okToken {
 		return http.StatusUnauthorized, "Bad credentials"
 	}
-	if owner := s.appTokenOwner(token); owner != "" {
-		// An installation's token reaches only its own account's repositories.
-		if parts := strings.Split(r.URL.Path, "/"); len(parts) > 2 && (parts[1] == "repos" || parts[1] == "orgs") && !strings.EqualFold(parts[2], owner) {
+	if scope := s.appTokenScope(token); scope != nil {
+		parts := strings.Split(r.URL.Path, "/")
+		// An installation's token reaches only its own account's
+		// repositories, and of those only the ones it was asked for.
+		if scope.owner != "" && len(parts) > 2 && (parts[1] == "repos" || parts[1] == "orgs") && !strings.EqualFold(parts[2], scope.owner) {
 			return http.StatusNotFound, "Not Found"
+		}
+		if len(scope.repos) > 0 && len(parts) > 3 && parts[1] == "repos" && !slices.ContainsFunc(scope.repos, func(n string) bool { return strings.EqualFold(n, parts[3]) }) {
+			return http.StatusNotFound, "Not Found"
+		}
+		if len(scope.permissions) > 0 && strings.Contains(r.URL.Path, "/security-advisories") {
+			need := "write"
+			if r.Method == http.MethodGet {
+				need = "read"
+			}
+			if have := scope.permissions["repository_advisories"]; have != "write" && have != need {
+				return http.StatusForbidden, "Resource not accessible by integration"
+			}
 		}
 	}
 	if isAppJWT && strings.Count(token, ".") != 2 {
@@ -415,7 +466,7 @@ func (s *Server) validate(r *http.Request, body []byte) (int, string) {
 	return 0, ""
 }
 
-func (s *Server) appTokenOwner(token string) string {
+func (s *Server) appTokenScope(token string) *tokenScope {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return s.appTokens[token]
@@ -519,9 +570,15 @@ func (s *Server) handle(w http.ResponseWriter, r *http.Request, body []byte) {
 				owner = o
 			}
 		}
+		var ask struct {
+			Repositories []string          `json:"repositories"`
+			Permissions  map[string]string `json:"permissions"`
+		}
+		_ = json.Unmarshal(body, &ask)
 		token := fmt.Sprintf("ghs_stand_in_%d", rand.Int64())
 		s.mu.Lock()
-		s.appTokens[token] = owner
+		s.appTokens[token] = &tokenScope{owner: owner, repos: ask.Repositories, permissions: ask.Permissions}
+		s.tokenAsks = append(s.tokenAsks, TokenRequest{Installation: installation, Repositories: ask.Repositories, Permissions: ask.Permissions})
 		s.mu.Unlock()
 		writeJSON(w, http.StatusCreated, map[string]any{"token": token, "expires_at": time.Now().Add(time.Hour).UTC().Format(time.RFC3339)})
 	case r.Method == http.MethodGet && (strings.HasPrefix(path, "/orgs/") || strings.HasPrefix(path, "/users/")) && strings.HasSuffix(path, "/installation"):
@@ -591,7 +648,9 @@ func (s *Server) getRepo(w http.ResponseWriter, path string) {
 	case s.hasRepo(full):
 		writeJSON(w, http.StatusOK, s.repo(full, !s.opts.Public))
 	case isFork && time.Now().After(ready):
-		writeJSON(w, http.StatusOK, s.repo(full, true))
+		fork := s.repo(full, true)
+		fork["fork"] = true
+		writeJSON(w, http.StatusOK, fork)
 	default:
 		writeError(w, http.StatusNotFound, "Not Found", nil)
 	}
@@ -604,7 +663,7 @@ func (s *Server) repo(full string, private bool) map[string]any {
 		visibility = "private"
 	}
 	return map[string]any{
-		"id": 1, "node_id": "R_" + name, "name": name, "full_name": full, "private": private, "visibility": visibility,
+		"id": 1, "node_id": "R_" + name, "name": name, "full_name": full, "private": private, "visibility": visibility, "fork": false, "archived": false,
 		"owner": user(owner), "html_url": "https://github.com/" + full, "url": "https://api.github.com/repos/" + full,
 	}
 }
