@@ -183,7 +183,7 @@ func (w *Watcher) pollFeed(ctx context.Context, f *feed) error {
 	var stopped error // why paging ended before the last page
 	for pages := 0; next != ""; pages++ {
 		if pages == maxPages {
-			stopped = fmt.Errorf("GitHub's listing %s has more than %d pages: read the newest %d advisories", f.path, maxPages, maxPages*perPage)
+			stopped = &Error{Kind: Operator, Message: fmt.Sprintf("GitHub's listing %s has more than %d pages: only the newest %d advisories were read", f.path, maxPages, maxPages*perPage)}
 			break
 		}
 		page, link, tag, notModified, err := w.get(ctx, inst.gh, next, ifNoneMatch)
@@ -220,7 +220,7 @@ func (w *Watcher) pollFeed(ctx context.Context, f *feed) error {
 		if !older && link != "" {
 			if next = w.Client.shared.apiPath(link); next == "" {
 				// Never followed: the token would go with it.
-				stopped = fmt.Errorf("GitHub's next page of %s is not on %s: not followed", f.path, w.Client.shared.apiURL.Host)
+				stopped = &Error{Kind: Operator, Message: fmt.Sprintf("GitHub's next page of %s is not under %s: not followed (check [github] api_url)", f.path, w.Client.shared.apiURL)}
 			}
 		}
 	}

@@ -46,11 +46,18 @@ type GitHubAdvisory struct {
 // reporter, …) and its state (accepted, declined, pending).
 type GitHubCredit struct{ Login, Type, State string }
 
+// maxCredits is how many of a report's credits the team room is shown.
+const maxCredits = 10
+
 // creditsText is how the team reads a report's credits: the logins that
-// are GitHub's format, with their type and state.
+// are GitHub's format, with their type and state, at most maxCredits.
 func creditsText(credits []GitHubCredit) string {
 	var parts []string
-	for _, c := range credits {
+	for i, c := range credits {
+		if i == maxCredits {
+			parts = append(parts, fmt.Sprintf("and %d more on the advisory", len(credits)-i))
+			break
+		}
 		if !githubLogin.MatchString(c.Login) {
 			continue
 		}
