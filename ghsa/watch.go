@@ -95,18 +95,29 @@ func (w *Watcher) Run(ctx context.Context) error {
 func (w *Watcher) Poll(ctx context.Context) {
 	w.init()
 	var first error
+	waited := false
 	for _, f := range w.feeds {
-		if err := w.pollFeed(ctx, f); err != nil {
+		err := w.pollFeed(ctx, f)
+		if errors.Is(err, errWaiting) {
+			waited = true
+			continue
+		}
+		if err != nil {
 			zerolog.Ctx(ctx).Warn().Err(err).Str("feed", f.path).Msg("Watching GitHub failed")
 			if first == nil {
 				first = err
 			}
 		}
 	}
-	if w.Health != nil {
+	if w.Health != nil && (first != nil || !waited) {
+		// A feed still waiting for its limit is not working again yet.
 		w.Health(ctx, first)
 	}
 }
+
+// errWaiting is a feed not asked this round: its credential's rate limit
+// is used up, or GitHub asked it to wait.
+var errWaiting = errors.New("waiting for GitHub's rate limit")
 
 // rawSeen is the part of an advisory the watcher reads: never the summary
 // or description, which are the reporter's words.
@@ -169,10 +180,10 @@ func (w *Watcher) pollFeed(ctx context.Context, f *feed) error {
 	}
 	if until := inst.rate.Exhausted(); !until.IsZero() {
 		zerolog.Ctx(ctx).Warn().Time("until", until).Str("owner", f.owner).Msg("GitHub's rate limit is used up; watching waits")
-		return nil
+		return errWaiting
 	}
 	if inst.rate.held() {
-		return nil
+		return errWaiting
 	}
 	next := f.path + "?sort=updated&direction=desc&per_page=" + fmt.Sprint(perPage)
 	// Only page one is asked conditionally: newest change first, it changes

@@ -338,6 +338,9 @@ func TestWatchingBacksOffOnARateLimitAndTellsTheTeamOnce(t *testing.T) {
 	if got := w.srv.Responses("", "", 0); got != asked {
 		t.Errorf("%d requests during the secondary limit's Retry-After", got-asked)
 	}
+	if notes := w.teamSays(t); len(notes) != 1 {
+		t.Errorf("while waiting out the limit the team was told %q, want only that watching fails", notes)
+	}
 	w.clock.Advance(4 * time.Minute)
 	w.watcher.Poll(ctx)
 	if got := w.srv.Responses("", "", 0); got != asked+1 {
