@@ -492,7 +492,9 @@ func (e *Effects) move(ctx context.Context, eff store.Effect, p store.AdvisoryEf
 		}
 		var adv *Advisory
 		if eff.Attempts > 1 && !fresh {
-			if adv, err = to.FindOwnDraft(ctx, p.Nonce, users); err != nil {
+			// Nobody is added before the draft is recorded: one with
+			// collaborators is not the one this effect made.
+			if adv, err = to.FindOwnDraft(ctx, p.Nonce, nil); err != nil {
 				return err
 			}
 			if adv != nil && !e.free(ctx, adv.GHSAID, c.ID) {
