@@ -1,4 +1,4 @@
--- v19 -> v20: One advisory belongs to one case
+-- v15 -> v16: One advisory belongs to one case
 
 -- Before this, a retried advisory creation could adopt another case's
 -- advisory (a private report titled with the case's ID). Where two cases
