@@ -55,6 +55,10 @@ type AdvisoryEffect struct {
 	Repository string `json:"repository,omitempty"`
 	From       string `json:"from,omitempty"`
 	FromGHSA   string `json:"from_ghsa,omitempty"`
+	// For is the need-to-know person a collaborator is added for.
+	For disclosure.Person `json:"for,omitempty"`
+	// Force is the coordinator's override of an embargo (publish).
+	Force *disclosure.Force `json:"force,omitempty"`
 }
 
 // Target names a room, either directly or as a room that may only exist by
@@ -91,6 +95,9 @@ type AnnounceEffect struct {
 	CaseID  string `json:"case_id"`
 	ReplyIn string `json:"reply_in,omitempty"`
 	ReplyTo string `json:"reply_to,omitempty"`
+	// Force is the coordinator's override of an embargo: of the announce
+	// command, or (KindPublished) of the publish GitHub confirmed.
+	Force *disclosure.Force `json:"force,omitempty"`
 }
 
 // CreateCaseRoomEffect creates a case's private encrypted room.
