@@ -319,6 +319,24 @@ func TestGitHubsConfirmationDoesNotLiftAnEmbargoAgreedAfterThePublish(t *testing
 	if !r.teamRoomSaid("SR-2026-0001", "while an embargo agreed after the publish was requested stands") {
 		t.Errorf("the team room is not told: %+v", r.sent)
 	}
+	// The announcement is the coordinator's to force, and their force does
+	// not outlive their role: queued, then decided again when it runs.
+	r.w.Say(handlers.CaseRoom, handlers.Alice, "!sec announce --force")
+	p := *r.w.InForce().Get()
+	p.Coordinator = handlers.Bob
+	r.w.InForce().Set(p)
+	r.run()
+	if r.announced() || !slices.Equal(r.states(store.KindAnnounce), []string{"refused"}) {
+		t.Errorf("announced by a force whose coordinator left: %v", r.states(store.KindAnnounce))
+	}
+	if !r.teamRoomSaid("did not post the announcement", "no longer the coordinator") {
+		t.Errorf("the team room is not told: %+v", r.sent)
+	}
+	r.w.Say(handlers.CaseRoom, handlers.Bob, "!sec announce --force")
+	r.run()
+	if !r.announced() || r.embargo() != disclosure.EmbargoActive {
+		t.Errorf("the coordinator's forced announcement: announced %v, embargo %s", r.announced(), r.embargo())
+	}
 }
 
 // A CVE request waiting on GitHub is not made for a case rejected

@@ -145,9 +145,10 @@ func (s *Store) RetryEffect(ctx context.Context, effectID int64, reason string, 
 }
 
 // FailEffect gives up on an effect that can never succeed; its payload is
-// dropped like a made one's.
+// dropped like a made one's. An effect cancelled while its last attempt
+// ran stays cancelled.
 func (s *Store) FailEffect(ctx context.Context, effectID int64, reason string, now time.Time) error {
-	_, err := s.db.Exec(ctx, `UPDATE outbox SET state = 'failed', payload = '{}', last_error = $2, done_at = $3 WHERE id = $1`, effectID, reason, millis(now))
+	_, err := s.db.Exec(ctx, `UPDATE outbox SET state = 'failed', payload = '{}', last_error = $2, done_at = $3 WHERE id = $1 AND state = 'pending'`, effectID, reason, millis(now))
 	return err
 }
 
