@@ -211,18 +211,7 @@ func (e *Effects) create(ctx context.Context, eff store.Effect, p store.Advisory
 // case as it is now still allows the effect: refused, the effect ends as
 // refused, audited, and the team room is told why (a *RefusedError).
 func (e *Effects) redecide(ctx context.Context, eff store.Effect, cs *store.Case, q disclosure.Queued) error {
-	c, err := e.Store.DomainCase(ctx, cs)
-	if err != nil {
-		return err
-	}
-	p, now := e.Policy.Get(), e.Clock.Now()
-	refusal := c.MayRun(q, p, now)
-	if refusal == nil {
-		return nil
-	}
-	return scheduler.Refuse(ctx, e.Store, e.Templates, eff,
-		store.AuditEntry{At: now, Actor: "secbot", CaseID: cs.ID.String(), Action: refusal.Action, Detail: "refused when due: " + refusal.Reason, Allowed: false},
-		p.TeamRoom, store.CaseLane(cs.ID), templates.QueuedRefused{CaseID: cs.ID.String(), What: q.Label(), Reason: refusal.Reason}, now)
+	return scheduler.Redecide(ctx, e.Store, e.Templates, eff, cs, q, e.Policy.Get(), e.Clock.Now())
 }
 
 func (e *Effects) collaborator(ctx context.Context, eff store.Effect, p store.AdvisoryEffect, c *store.Case) error {

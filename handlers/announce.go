@@ -131,22 +131,9 @@ func repositoryOf(c *store.Case, p *disclosure.Policy) string {
 }
 
 // redecide asks the domain, right before a queued effect is made, whether
-// the case as it is now still allows it. Refused, the effect ends as
-// refused, the refusal is audited and the team room told why, all in one
-// transaction, and the returned *scheduler.RefusedError tells the outbox.
+// the case as it is now still allows it (scheduler.Redecide).
 func (h *Handlers) redecide(ctx context.Context, e store.Effect, cs *store.Case, q disclosure.Queued) error {
-	c, err := h.domainCase(ctx, cs)
-	if err != nil {
-		return err
-	}
-	p, now := h.Policy(), h.clock.Now()
-	refusal := c.MayRun(q, p, now)
-	if refusal == nil {
-		return nil
-	}
-	return scheduler.Refuse(ctx, h.store, h.templates, e,
-		store.AuditEntry{At: now, Actor: "secbot", CaseID: cs.ID.String(), Action: refusal.Action, Detail: "refused when due: " + refusal.Reason, Allowed: false},
-		p.TeamRoom, store.CaseLane(cs.ID), templates.QueuedRefused{CaseID: cs.ID.String(), What: q.Label(), Reason: refusal.Reason}, now)
+	return scheduler.Redecide(ctx, h.store, h.templates, e, cs, q, h.Policy(), h.clock.Now())
 }
 
 // GateInvite wraps the executor of KindInvite: an invitation to a case

@@ -14,6 +14,7 @@ import (
 	"github.com/jonboulle/clockwork"
 	"github.com/rs/zerolog"
 
+	"github.com/enarx/secbot/disclosure"
 	"github.com/enarx/secbot/internal/backoff"
 	"github.com/enarx/secbot/internal/crashpoint"
 	"github.com/enarx/secbot/store"
@@ -64,6 +65,24 @@ func Refuse(ctx context.Context, st *store.Store, tmpl *templates.Set, e store.E
 		return err
 	}
 	return &RefusedError{Reason: audit.Detail}
+}
+
+// Redecide asks the domain, right before a queued effect of case cs is
+// made, whether the case as it is now still allows it (nil: make it).
+// Refused, the effect ends as refused, the refusal is audited and the team
+// room told why (Refuse), and the *RefusedError is returned.
+func Redecide(ctx context.Context, st *store.Store, tmpl *templates.Set, e store.Effect, cs *store.Case, q disclosure.Queued, p *disclosure.Policy, now time.Time) error {
+	c, err := st.DomainCase(ctx, cs)
+	if err != nil {
+		return err
+	}
+	refusal := c.MayRun(q, p, now)
+	if refusal == nil {
+		return nil
+	}
+	return Refuse(ctx, st, tmpl, e,
+		store.AuditEntry{At: now, Actor: "secbot", CaseID: cs.ID.String(), Action: refusal.Action, Detail: "refused when due: " + refusal.Reason, Allowed: false},
+		p.TeamRoom, store.CaseLane(cs.ID), templates.QueuedRefused{CaseID: cs.ID.String(), What: q.Label(), Reason: refusal.Reason}, now)
 }
 
 // Outbox runs pending effects: in order within a lane, lanes in parallel.
