@@ -199,6 +199,8 @@ func serve(ctx context.Context, configPath string, cfg *config.Config, log zerol
 	timers.SetRetention(cfg.Database.RetentionSpan.Fixed)
 	h := handlers.New(policy, st, b.Chat(), tmpl, clock, outbox.Kick)
 	h.UseIdentities(b)
+	// An invitation to a case room is decided again before it is sent.
+	outbox.Register(store.KindInvite, h.GateInvite(b.Executors()[store.KindInvite]))
 	outbox.Register(store.KindAnnounce, h.Announce)
 	outbox.Register(store.KindPublished, h.Published)
 	var mailbox *mail.Channel

@@ -284,7 +284,7 @@ func (c *Case) Reject(r Request, reason string) (Decision, error) {
 	if err != nil {
 		return Decision{}, stageRefusal("reject", err)
 	}
-	d := Decision{Action: "reject", Detail: reason, Stage: next}
+	d := Decision{Action: "reject", Detail: reason, Stage: next, Cancel: cancelPublishing("the case was rejected")}
 	d.Deadlines = []DeadlineChange{{Op: MeetDeadline, Kind: DeadlineAcknowledge, At: r.Now}, {Op: MeetDeadline, Kind: DeadlineResponse, At: r.Now}, {Op: StopDeadlines}}
 	if c.onGitHub() {
 		// The reporter reads GitHub, not the room: closing the report tells
@@ -356,7 +356,7 @@ func (c *Case) Publish(r Request, force bool) (Decision, error) {
 	if r.Policy.GitHub {
 		// Published means GitHub published it: the stage moves, the clocks
 		// stop and the announcement follows when GitHub confirms (Published).
-		return Decision{Action: "publish.request", Detail: detail, Effects: []Effect{AdvisoryOp{Op: AdvisoryPublish}}, Say: []Message{r.done(c, "publishing")}}, nil
+		return Decision{Action: "publish.request", Detail: detail, Effects: []Effect{AdvisoryOp{Op: AdvisoryPublish, Force: c.forceFor(r, forced)}}, Say: []Message{r.done(c, "publishing")}}, nil
 	}
 	d := c.published(next)
 	d.Detail = detail
@@ -367,8 +367,14 @@ func (c *Case) Publish(r Request, force bool) (Decision, error) {
 // Published is GitHub's confirmation that the advisory is public: the case
 // is published, its clocks stop, its embargo has nothing left to keep, the
 // reporter is told and the announcement follows. Again, or on a case that
-// moved on meanwhile, it changes nothing.
-func (c *Case) Published(r Request) Decision {
+// moved on meanwhile, it changes nothing. force is the override the
+// publish was made with (nil: none).
+//
+// An embargo that blocks now and that the publish did not override came
+// after it was decided (proposed while GitHub was already publishing):
+// the case is published, for it is, but the embargo stays, nothing is
+// announced and the team room is told, for the team to decide.
+func (c *Case) Published(r Request, force *Force) Decision {
 	next, err := Transition(c.Stage, ActPublish)
 	if err != nil && c.Stage == StageRejected {
 		// Rejected while GitHub was publishing: the advisory is public all
@@ -379,9 +385,25 @@ func (c *Case) Published(r Request) Decision {
 	if err != nil {
 		return Decision{}
 	}
+	if d, under := c.publishedUnderEmbargo(r, next, force); under {
+		return d
+	}
 	d := c.published(next)
 	d.Detail = "GitHub published " + c.Advisory
 	return d
+}
+
+// publishedUnderEmbargo is GitHub's word that the advisory is public while
+// an embargo blocks that no override of the coordinator's covers: the case
+// is published and its clocks stop, for it is public, but the embargo
+// stays, nothing is announced, and the team room is told.
+func (c *Case) publishedUnderEmbargo(r Request, next Stage, force *Force) (Decision, bool) {
+	if !c.Embargo.Blocking(r.Now) || force.holds(c, r.Policy) {
+		return Decision{}, false
+	}
+	return Decision{Action: "publish.under-embargo", Detail: "GitHub published " + c.Advisory + " while the embargo stands",
+		Stage: next, Deadlines: []DeadlineChange{{Op: StopDeadlines}},
+		Say: []Message{say(ToTeamRoom, templates.PublishedUnderEmbargo{CaseID: c.ID.String(), GHSAID: c.Advisory, End: c.embargoEnd(r.Policy, c.Embargo), Prefix: r.Policy.CommandPrefix})}}, true
 }
 
 func (c *Case) published(next Stage) Decision {
@@ -403,7 +425,7 @@ func (c *Case) Announce(r Request, force bool) (Decision, error) {
 	if err != nil {
 		return Decision{}, err
 	}
-	d := Decision{Action: "announce", Effects: []Effect{Announce{}}, Say: []Message{react("⏳")}}
+	d := Decision{Action: "announce", Effects: []Effect{Announce{Force: c.forceFor(r, forced)}}, Say: []Message{react("⏳")}}
 	if forced {
 		d.Detail = "embargo overridden by the coordinator"
 	}
@@ -416,7 +438,9 @@ func (c *Case) Close(r Request) (Decision, error) {
 	if err != nil {
 		return Decision{}, stageRefusal("close", err)
 	}
-	return Decision{Action: "close", Stage: next, Deadlines: []DeadlineChange{{Op: StopDeadlines}},
+	// A published case's announcement is still due after it is closed
+	// (`announce` works on closed cases): only a publish is cancelled.
+	return Decision{Action: "close", Stage: next, Deadlines: []DeadlineChange{{Op: StopDeadlines}}, Cancel: cancelPublishing("the case was closed", QueuedPublish),
 		Say: []Message{say(ToCaseRoom, templates.Closed{CaseID: c.ID.String()}), r.doneHere(c, templates.Done{What: "closed"})}}, nil
 }
 
@@ -431,7 +455,7 @@ func (c *Case) ProposeEmbargo(r Request, end time.Time) (Decision, error) {
 		return Decision{}, refusef("embargo.propose", "%s (%s is not in the future).", err, r.Policy.FormatTime(end))
 	}
 	p := r.Policy
-	d := Decision{Action: "embargo.propose", Detail: p.FormatTime(end), Embargo: &next}
+	d := Decision{Action: "embargo.propose", Detail: p.FormatTime(end), Embargo: &next, Cancel: cancelPublishing("an embargo was proposed")}
 	d.Say = []Message{say(ToCaseRoom, templates.EmbargoProposed{CaseID: c.ID.String(), End: p.FormatTime(end), Revision: next.State == EmbargoRevise, Current: c.embargoEnd(p, c.Embargo)})}
 	answer := templates.Done{What: "embargo_proposed", CaseID: c.ID.String(), End: p.FormatTime(end)}
 	if w := p.EmbargoWarnAfter; !w.IsZero() && end.After(p.Calendar.Add(r.Now, w)) {
@@ -468,7 +492,7 @@ func (c *Case) AddNeedToKnow(r Request, who Person, login string) (Decision, err
 	}
 	d := Decision{Action: "need-to-know.add", Detail: string(who), NeedToKnow: []NeedToKnowChange{{Who: who, GitHub: login}}, Effects: []Effect{InviteToCaseRoom{Who: who}}}
 	if login != "" {
-		d.Effects = append(d.Effects, AdvisoryOp{Op: AdvisoryCollaborator, Login: login})
+		d.Effects = append(d.Effects, AdvisoryOp{Op: AdvisoryCollaborator, Login: login, For: who})
 	}
 	d.Say = []Message{say(Here, templates.Done{What: "ntk_added", CaseID: c.ID.String(), User: string(who)})}
 	return d, nil
@@ -551,6 +575,9 @@ func (c *Case) Fork(r Request) (Decision, error) {
 func (c *Case) CVE(r Request) (Decision, error) {
 	if err := c.notClosed("cve"); err != nil {
 		return Decision{}, err
+	}
+	if c.Stage == StageRejected {
+		return Decision{}, refusef("cve", "%s was rejected: there is no vulnerability to give a CVE.", c.ID)
 	}
 	if err := r.needGitHub("cve"); err != nil {
 		return Decision{}, err

@@ -151,6 +151,9 @@ type Decision struct {
 	Say        []Message
 	// Pin re-pins a team member's identity (nil: none).
 	Pin *Pin
+	// Cancel is the case's queued work this decision makes wrong (nil:
+	// none), cancelled in the same transaction.
+	Cancel *Cancel
 }
 
 // Pin is a team member's identity pinned anew.
@@ -162,7 +165,7 @@ type Pin struct {
 // Changes reports whether the decision changes any state (more than its
 // audit line and messages).
 func (d Decision) Changes() bool {
-	return d.Stage != "" || d.Handler != "" || d.Embargo != nil || len(d.Deadlines) > 0 || len(d.Facts) > 0 || len(d.NeedToKnow) > 0 || len(d.Effects) > 0
+	return d.Stage != "" || d.Handler != "" || d.Embargo != nil || len(d.Deadlines) > 0 || len(d.Facts) > 0 || len(d.NeedToKnow) > 0 || len(d.Effects) > 0 || d.Cancel != nil
 }
 
 // DeadlineOp is what happens to a deadline.
@@ -252,6 +255,11 @@ type AdvisoryOp struct {
 	Affected, Patched, Severity, Credit string
 	Summary, Description                string
 	CWEs                                []string
+	// For is the need-to-know person an AdvisoryCollaborator adds Login
+	// for ("" when the account was named directly).
+	For Person
+	// Force is the coordinator's override of an embargo (AdvisoryPublish).
+	Force *Force
 }
 
 // AdvisoryOpKind names an advisory operation.
@@ -274,7 +282,10 @@ const (
 
 // Announce posts the announcement in every announcement room where it is
 // not yet posted.
-type Announce struct{}
+type Announce struct {
+	// Force is the coordinator's override of an embargo.
+	Force *Force
+}
 
 func (InviteToCaseRoom) effect()   {}
 func (RemoveFromCaseRoom) effect() {}

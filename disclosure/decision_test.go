@@ -262,11 +262,11 @@ func TestNothingIsPublishedWithThePlaceholder(t *testing.T) {
 	}
 	// Published means GitHub published it.
 	c.Advisory = "GHSA-aaaa-bbbb-cccc"
-	if d := c.Published(r); d.Stage != StagePublished || len(d.Effects) != 1 {
+	if d := c.Published(r, nil); d.Stage != StagePublished || len(d.Effects) != 1 {
 		t.Errorf("GitHub's confirmation: %+v", d)
 	}
 	c.Stage = StagePublished
-	if d := c.Published(r); d.Changes() {
+	if d := c.Published(r, nil); d.Changes() {
 		t.Errorf("a second confirmation changes %+v", d)
 	}
 	d, err = c.SetDescription(r, "A crafted image overflows a buffer.")

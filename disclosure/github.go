@@ -39,7 +39,10 @@ func (c *Case) GitHubState(r Request, state string) Decision {
 			Deadlines: []DeadlineChange{{Op: StopDeadlines}},
 			Say:       []Message{say(ToTeamRoom, templates.AdvisoryClosedOnGitHub{CaseID: c.ID.String(), GHSAID: c.Advisory, URL: c.AdvisoryURL})}}
 	case "published":
-		if d := c.Published(r); d.Action != "" || c.Finished() {
+		if d := c.Published(r, nil); d.Action != "" || c.Finished() {
+			return d
+		}
+		if d, under := c.publishedUnderEmbargo(r, StagePublished, nil); under {
 			return d
 		}
 		// Published on github.com before the steps here were done: public

@@ -27,6 +27,9 @@ func (c *Case) AnswerEmbargo(r Request, agree bool) (Decision, error) {
 	}
 	end := c.embargoEnd(r.Policy, next)
 	d := Decision{Action: action, Detail: end, Embargo: &next}
+	if agree {
+		d.Cancel = cancelPublishing("the reporter agreed to an embargo")
+	}
 	d.Say = []Message{say(ToTeamRoom, templates.EmbargoAnswered{CaseID: c.ID.String(), Agree: agree, End: end, State: string(next.State)})}
 	if agree {
 		d.Say = append(d.Say, say(Here, templates.Done{What: "agreed", End: end}))

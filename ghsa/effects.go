@@ -73,6 +73,9 @@ func (e *Effects) wrap(fn step) scheduler.Executor {
 			return nil, err
 		}
 		err = fn(ctx, eff, p, c)
+		if errors.As(err, new(*scheduler.RefusedError)) {
+			return nil, err // decided again and refused: nothing was sent
+		}
 		if errors.Is(err, errNoAdvisory) {
 			// The outbox's own backoff: the advisory may take GitHub hours.
 			return nil, err
@@ -251,7 +254,17 @@ func (e *Effects) adopted(ctx context.Context, caseID string, adv *Advisory, rep
 	return e.tellTeam(ctx, templates.AdvisoryAdopted{CaseID: caseID, GHSAID: adv.GHSAID, URL: adv.HTMLURL, Repository: repository})
 }
 
-func (e *Effects) collaborator(ctx context.Context, _ store.Effect, p store.AdvisoryEffect, c *store.Case) error {
+// redecide asks the domain, right before GitHub is asked, whether the
+// case as it is now still allows the effect: refused, the effect ends as
+// refused, audited, and the team room is told why (a *RefusedError).
+func (e *Effects) redecide(ctx context.Context, eff store.Effect, cs *store.Case, q disclosure.Queued) error {
+	return scheduler.Redecide(ctx, e.Store, e.Templates, eff, cs, q, e.Policy.Get(), e.Clock.Now())
+}
+
+func (e *Effects) collaborator(ctx context.Context, eff store.Effect, p store.AdvisoryEffect, c *store.Case) error {
+	if err := e.redecide(ctx, eff, c, disclosure.Queued{Kind: disclosure.QueuedCollaborator, Who: p.For, Login: p.Login, Remove: p.Remove}); err != nil {
+		return err
+	}
 	if c.GHSAID == "" {
 		return errNoAdvisory
 	}
@@ -325,7 +338,10 @@ func (e *Effects) forkReady(ctx context.Context, eff store.Effect, p store.Advis
 	})
 }
 
-func (e *Effects) cve(ctx context.Context, _ store.Effect, p store.AdvisoryEffect, c *store.Case) error {
+func (e *Effects) cve(ctx context.Context, eff store.Effect, p store.AdvisoryEffect, c *store.Case) error {
+	if err := e.redecide(ctx, eff, c, disclosure.Queued{Kind: disclosure.QueuedCVE}); err != nil {
+		return err
+	}
 	if c.GHSAID == "" {
 		return errNoAdvisory
 	}
@@ -341,7 +357,12 @@ func (e *Effects) cve(ctx context.Context, _ store.Effect, p store.AdvisoryEffec
 	})
 }
 
-func (e *Effects) publish(ctx context.Context, _ store.Effect, p store.AdvisoryEffect, c *store.Case) error {
+func (e *Effects) publish(ctx context.Context, eff store.Effect, p store.AdvisoryEffect, c *store.Case) error {
+	// Decided again at every attempt: an embargo proposed or agreed, or a
+	// rejection, since the publish was queued stops it here.
+	if err := e.redecide(ctx, eff, c, disclosure.Queued{Kind: disclosure.QueuedPublish, Force: p.Force}); err != nil {
+		return err
+	}
 	if c.GHSAID == "" {
 		return errNoAdvisory
 	}
@@ -368,7 +389,7 @@ func (e *Effects) publish(ctx context.Context, _ store.Effect, p store.AdvisoryE
 		}
 		// Published: the domain decides what follows (the stage, the clocks,
 		// the announcement).
-		_, err := e.Store.Enqueue(ctx, p.CaseID, store.KindPublished, store.AnnounceEffect{CaseID: p.CaseID, ReplyIn: p.ReplyIn, ReplyTo: p.ReplyTo}, now)
+		_, err := e.Store.Enqueue(ctx, p.CaseID, store.KindPublished, store.AnnounceEffect{CaseID: p.CaseID, ReplyIn: p.ReplyIn, ReplyTo: p.ReplyTo, Force: p.Force}, now)
 		return err
 	})
 }

@@ -2,6 +2,7 @@ package handlers
 
 import (
 	"context"
+	"errors"
 	"strings"
 
 	"github.com/enarx/secbot/disclosure"
@@ -19,9 +20,19 @@ func (h *Handlers) Announce(ctx context.Context, e store.Effect) (any, error) {
 	if err != nil {
 		return nil, err
 	}
-	return nil, h.store.Tx(ctx, func(ctx context.Context) error {
+	var refused error
+	err = h.store.Tx(ctx, func(ctx context.Context) error {
 		c, err := h.store.Case(ctx, caseID)
 		if err != nil {
+			return err
+		}
+		// Decided again now, in the transaction that queues the posts: the
+		// case may have moved on since the announcement was queued.
+		if err := h.redecide(ctx, e, c, disclosure.Queued{Kind: disclosure.QueuedAnnounce, Force: effect.Force}); err != nil {
+			if errors.As(err, new(*scheduler.RefusedError)) {
+				refused = err
+				return nil // the refusal is recorded: commit it
+			}
 			return err
 		}
 		now := h.clock.Now()
@@ -61,6 +72,10 @@ func (h *Handlers) Announce(ctx context.Context, e store.Effect) (any, error) {
 		}
 		return h.enqueue(ctx, store.CaseLane(caseID), store.Target{Room: p.TeamRoom}, templates.Announced{CaseID: caseID.String(), Queued: queued, Posted: posted}, store.SendEffect{}, false)
 	})
+	if err == nil {
+		err = refused
+	}
+	return nil, err
 }
 
 func creditName(credit string) string {
@@ -89,7 +104,7 @@ func (h *Handlers) Published(ctx context.Context, e store.Effect) (any, error) {
 		req := disclosure.Request{By: "secbot", Now: h.clock.Now(), Policy: h.Policy()}
 		// The confirmation answers the publish command where it was typed.
 		msg := Message{ID: effect.ReplyTo, Room: effect.ReplyIn, Sender: "secbot"}
-		return h.apply(ctx, msg, cs, req, c.Published(req))
+		return h.apply(ctx, msg, cs, req, c.Published(req, effect.Force))
 	})
 	h.kick()
 	return nil, err
@@ -113,4 +128,34 @@ func repositoryOf(c *store.Case, p *disclosure.Policy) string {
 		return c.GHSARepo
 	}
 	return p.Repository
+}
+
+// redecide asks the domain, right before a queued effect is made, whether
+// the case as it is now still allows it (scheduler.Redecide).
+func (h *Handlers) redecide(ctx context.Context, e store.Effect, cs *store.Case, q disclosure.Queued) error {
+	return scheduler.Redecide(ctx, h.store, h.templates, e, cs, q, h.Policy(), h.clock.Now())
+}
+
+// GateInvite wraps the executor of KindInvite: an invitation to a case
+// room is decided again before it is sent, so that someone who left the
+// team or the need-to-know list meanwhile, or a closed case, gets none.
+func (h *Handlers) GateInvite(next scheduler.Executor) scheduler.Executor {
+	return func(ctx context.Context, e store.Effect) (any, error) {
+		var p store.InviteEffect
+		if err := e.Decode(&p); err != nil || p.To.CaseRoomOf == "" {
+			return next(ctx, e) // not a case room: the executor's to judge
+		}
+		caseID, err := disclosure.ParseCaseID(p.To.CaseRoomOf)
+		if err != nil {
+			return next(ctx, e)
+		}
+		cs, err := h.store.Case(ctx, caseID)
+		if err != nil {
+			return nil, err
+		}
+		if err := h.redecide(ctx, e, cs, disclosure.Queued{Kind: disclosure.QueuedInvite, Who: p.User}); err != nil {
+			return nil, err
+		}
+		return next(ctx, e)
+	}
 }

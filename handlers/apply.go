@@ -3,6 +3,8 @@ package handlers
 import (
 	"context"
 	"fmt"
+	"slices"
+	"strings"
 	"time"
 
 	"github.com/enarx/secbot/disclosure"
@@ -13,26 +15,7 @@ import (
 
 // domainCase reads a stored case as the domain decides on it.
 func (h *Handlers) domainCase(ctx context.Context, cs *store.Case) (*disclosure.Case, error) {
-	c := &disclosure.Case{ID: cs.ID, Reporter: disclosure.Person(cs.Reporter), Stage: cs.Stage, Handler: disclosure.Person(cs.Handler),
-		CreatedAt: cs.CreatedAt, Advisory: cs.GHSAID, AdvisoryURL: cs.GHSAURL, Repository: cs.GHSARepo, Channel: cs.Channel, Report: cs.ReportGHSA, ForkURL: cs.ForkURL, ReporterGitHub: cs.ReporterGitHub,
-		PublicSummary: cs.PublicSummary, PublicDescription: cs.PublicDescription}
-	var err error
-	if c.Embargo, err = h.store.Embargo(ctx, cs.ID); err != nil {
-		return nil, err
-	}
-	ds, err := h.store.DeadlinesOf(ctx, cs.ID)
-	if err != nil {
-		return nil, err
-	}
-	for _, d := range ds {
-		c.Deadlines = append(c.Deadlines, d.Domain())
-	}
-	ntk, err := h.store.NeedToKnow(ctx, cs.ID)
-	if err != nil {
-		return nil, err
-	}
-	c.NeedToKnow = ntk
-	return c, nil
+	return h.store.DomainCase(ctx, cs)
 }
 
 // storeDeadline is a domain deadline as the scheduler plans it.
@@ -114,6 +97,11 @@ func (h *Handlers) apply(ctx context.Context, msg Message, cs *store.Case, req d
 			return err
 		}
 	}
+	if d.Cancel != nil {
+		if err := h.cancel(ctx, cs, p, *d.Cancel, now); err != nil {
+			return err
+		}
+	}
 	for _, e := range d.Effects {
 		if err := h.applyEffect(ctx, msg, cs, e, now); err != nil {
 			return err
@@ -142,6 +130,43 @@ func (h *Handlers) applyDeadline(ctx context.Context, caseID disclosure.CaseID, 
 	return err
 }
 
+// queuedKinds are the effect kinds of the domain's queued work.
+var queuedKinds = map[disclosure.QueuedKind]string{
+	disclosure.QueuedPublish:      store.KindAdvisoryPublish,
+	disclosure.QueuedAnnounce:     store.KindAnnounce,
+	disclosure.QueuedCVE:          store.KindAdvisoryCVE,
+	disclosure.QueuedCollaborator: store.KindAdvisoryCollaborator,
+	disclosure.QueuedInvite:       store.KindInvite,
+}
+
+// cancel cancels the case's pending work a decision makes wrong, audits
+// it and tells the team room what was cancelled.
+func (h *Handlers) cancel(ctx context.Context, cs *store.Case, p *disclosure.Policy, c disclosure.Cancel, now time.Time) error {
+	kinds := make([]string, 0, len(c.Kinds))
+	labels := map[string]string{}
+	for _, k := range c.Kinds {
+		kinds = append(kinds, queuedKinds[k])
+		labels[queuedKinds[k]] = disclosure.Queued{Kind: k}.Label()
+	}
+	cancelled, err := h.store.CancelPendingEffects(ctx, cs.ID, kinds, "cancelled: "+c.Because, now)
+	if err != nil || len(cancelled) == 0 {
+		return err
+	}
+	var what []string
+	for _, k := range cancelled {
+		if l := labels[k]; !slices.Contains(what, l) {
+			what = append(what, l)
+		}
+	}
+	if err := h.store.Audit(ctx, store.AuditEntry{At: now, Actor: "secbot", CaseID: cs.ID.String(), Action: "queued.cancel", Detail: strings.Join(what, ", ") + ": " + c.Because, Allowed: true}); err != nil {
+		return err
+	}
+	if p.TeamRoom == "" {
+		return nil
+	}
+	return h.enqueue(ctx, store.CaseLane(cs.ID), store.Target{Room: p.TeamRoom}, templates.QueuedCancelled{CaseID: cs.ID.String(), Because: c.Because, What: what}, store.SendEffect{}, false)
+}
+
 var advisoryKinds = map[disclosure.AdvisoryOpKind]string{
 	disclosure.AdvisoryCollaborator: store.KindAdvisoryCollaborator,
 	disclosure.AdvisoryUpdate:       store.KindAdvisoryUpdate,
@@ -166,6 +191,7 @@ func (h *Handlers) applyEffect(ctx context.Context, msg Message, cs *store.Case,
 			CaseID: cs.ID.String(), Login: e.Login, Remove: e.Remove, ReplyIn: msg.Room, ReplyTo: msg.ID,
 			Affected: e.Affected, Patched: e.Patched, Severity: e.Severity, CWEs: e.CWEs, Credit: e.Credit,
 			Summary: e.Summary, Description: e.Description, State: e.State, Repository: e.Repository,
+			For: e.For, Force: e.Force,
 		}
 		if e.Op == disclosure.AdvisoryMove {
 			// What it moves from, as it is now: a retry after the new draft
@@ -177,7 +203,7 @@ func (h *Handlers) applyEffect(ctx context.Context, msg Message, cs *store.Case,
 		}
 		_, err = h.store.Enqueue(ctx, store.GitHubLane(cs.ID), advisoryKinds[e.Op], eff, now)
 	case disclosure.Announce:
-		_, err = h.store.Enqueue(ctx, lane, store.KindAnnounce, store.AnnounceEffect{CaseID: cs.ID.String(), ReplyIn: msg.Room, ReplyTo: msg.ID}, now)
+		_, err = h.store.Enqueue(ctx, lane, store.KindAnnounce, store.AnnounceEffect{CaseID: cs.ID.String(), ReplyIn: msg.Room, ReplyTo: msg.ID, Force: e.Force}, now)
 	default:
 		err = fmt.Errorf("unknown effect %T", e)
 	}

@@ -14,9 +14,11 @@ import (
 	"github.com/jonboulle/clockwork"
 	"github.com/rs/zerolog"
 
+	"github.com/enarx/secbot/disclosure"
 	"github.com/enarx/secbot/internal/backoff"
 	"github.com/enarx/secbot/internal/crashpoint"
 	"github.com/enarx/secbot/store"
+	"github.com/enarx/secbot/templates"
 )
 
 // Executor makes one kind of effect. It must be safe to run again after a
@@ -33,6 +35,55 @@ type RetryAfterError struct {
 
 func (e *RetryAfterError) Error() string { return e.Err.Error() }
 func (e *RetryAfterError) Unwrap() error { return e.Err }
+
+// RefusedError is an executor's word that the domain, deciding again when
+// the effect was due, refused it: nothing was made, and it is not tried
+// again. The effect ends as refused: neither made nor failed.
+type RefusedError struct{ Reason string }
+
+func (e *RefusedError) Error() string { return "refused: " + e.Reason }
+
+// Refuse records, in one transaction, that an effect was refused when it
+// was due: its audit line, the team room told why (data; nothing when the
+// policy has no team room), and the effect ended as refused. It returns the
+// *RefusedError for the executor to return.
+func Refuse(ctx context.Context, st *store.Store, tmpl *templates.Set, e store.Effect, audit store.AuditEntry, teamRoom, lane string, data templates.Data, now time.Time) error {
+	err := st.Tx(ctx, func(ctx context.Context) error {
+		refused, err := st.RefuseEffect(ctx, e.ID, audit.Detail, now)
+		if err != nil || !refused {
+			return err // not pending any more: told already
+		}
+		if err := st.Audit(ctx, audit); err != nil {
+			return err
+		}
+		if teamRoom == "" {
+			return nil
+		}
+		return Say(ctx, st, tmpl, lane, store.SendEffect{To: store.Target{Room: teamRoom}}, data, now, false)
+	})
+	if err != nil {
+		return err
+	}
+	return &RefusedError{Reason: audit.Detail}
+}
+
+// Redecide asks the domain, right before a queued effect of case cs is
+// made, whether the case as it is now still allows it (nil: make it).
+// Refused, the effect ends as refused, the refusal is audited and the team
+// room told why (Refuse), and the *RefusedError is returned.
+func Redecide(ctx context.Context, st *store.Store, tmpl *templates.Set, e store.Effect, cs *store.Case, q disclosure.Queued, p *disclosure.Policy, now time.Time) error {
+	c, err := st.DomainCase(ctx, cs)
+	if err != nil {
+		return err
+	}
+	refusal := c.MayRun(q, p, now)
+	if refusal == nil {
+		return nil
+	}
+	return Refuse(ctx, st, tmpl, e,
+		store.AuditEntry{At: now, Actor: "secbot", CaseID: cs.ID.String(), Action: refusal.Action, Detail: "refused when due: " + refusal.Reason, Allowed: false},
+		p.TeamRoom, store.CaseLane(cs.ID), templates.QueuedRefused{CaseID: cs.ID.String(), What: q.Label(), Reason: refusal.Reason}, now)
+}
 
 // Outbox runs pending effects: in order within a lane, lanes in parallel.
 type Outbox struct {
@@ -150,6 +201,19 @@ func (o *Outbox) Run(ctx context.Context) error {
 	}
 }
 
+// RunDue makes the effects due now, one pass, as the runner would, and
+// returns how many it ran: for tests and tools that step the outbox.
+func (o *Outbox) RunDue(ctx context.Context) (int, error) {
+	due, err := o.store.DueEffects(ctx, o.clock.Now(), 4*o.parallelism)
+	if err != nil {
+		return 0, err
+	}
+	for _, e := range due {
+		o.runOne(ctx, e)
+	}
+	return len(due), nil
+}
+
 func (o *Outbox) release(lane string) {
 	o.mu.Lock()
 	delete(o.inFlight, lane)
@@ -182,7 +246,17 @@ func (o *Outbox) runOne(ctx context.Context, e store.Effect) bool {
 		crashpoint.Hit("outbox.after." + e.Kind)
 	}
 	now := o.clock.Now()
+	var refused *RefusedError
 	switch {
+	case errors.As(err, &refused):
+		// Ended already in the executor's transaction (Refuse); this marks
+		// it for an executor that did not.
+		if _, err := o.store.RefuseEffect(ctx, e.ID, refused.Reason, now); err != nil {
+			log.Error().Err(err).Msg("Could not record refusal")
+			return false
+		}
+		log.Info().Str("reason", refused.Reason).Msg("Effect refused when it was due")
+		return true
 	case err == nil:
 		if err := o.store.CompleteEffect(ctx, e.ID, result, now); err != nil {
 			log.Error().Err(err).Msg("Effect made but not marked done; it will be retried")

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -12,6 +13,7 @@ import (
 	"github.com/rs/zerolog"
 
 	"github.com/enarx/secbot/store"
+	"github.com/enarx/secbot/templates"
 )
 
 var errGone = errors.New("gone for good")
@@ -241,5 +243,58 @@ func TestAnEffectThatKeepsFailingIsParkedAndItsLaneGoesOn(t *testing.T) {
 	}
 	if next != 1 || len(parked) != 1 {
 		t.Errorf("the lane's next effect ran %d times; %d parked, want 1 and 1", next, len(parked))
+	}
+}
+
+// An effect the domain refuses when it is due ends as refused, with its
+// audit line and the team told, in one go: it is not tried again, not
+// counted as failed, and its lane goes on.
+func TestARefusedEffectEndsAndItsLaneGoesOn(t *testing.T) {
+	f := newFixture(t, friday)
+	ctx := context.Background()
+	calls := map[string]int{}
+	var done []string
+	o := NewOutbox(f.store, f.clock, zerolog.Nop(), nil, nil)
+	o.OnDone = func(e store.Effect, _ error) { done = append(done, e.Kind) }
+	o.Register("gated", func(ctx context.Context, e store.Effect) (any, error) {
+		calls["gated"]++
+		return nil, Refuse(ctx, f.store, f.tmpl, e, store.AuditEntry{At: f.clock.Now(), Actor: "secbot", CaseID: "SR-2026-0001", Action: "publish.queued", Detail: "refused when due: under embargo"},
+			"!team:x", "SR-2026-0001", templates.QueuedRefused{CaseID: "SR-2026-0001", What: "publish the advisory", Reason: "under embargo"}, f.clock.Now())
+	})
+	o.Register("after", func(context.Context, store.Effect) (any, error) {
+		calls["after"]++
+		return nil, nil
+	})
+	gated, _ := f.store.Enqueue(ctx, "L", "gated", struct{}{}, f.clock.Now())
+	after, _ := f.store.Enqueue(ctx, "L", "after", struct{}{}, f.clock.Now())
+	for range 3 {
+		if _, err := o.RunDue(ctx); err != nil {
+			t.Fatal(err)
+		}
+		f.clock.Advance(time.Hour)
+	}
+	if calls["gated"] != 1 || calls["after"] != 1 {
+		t.Errorf("calls %v: the refused effect was tried again or its lane stopped", calls)
+	}
+	if state, _, _ := f.store.EffectResult(ctx, gated); state != "refused" {
+		t.Errorf("the refused effect is %q", state)
+	}
+	if state, _, _ := f.store.EffectResult(ctx, after); state != "done" {
+		t.Errorf("the effect after it is %q", state)
+	}
+	if slices.Contains(done, "gated") {
+		t.Error("a refusal is reported as made or given up")
+	}
+	sends, _, _ := f.store.EffectsOfKind(ctx, store.KindSend)
+	if len(sends) != 1 || !strings.Contains(string(sends[0].Payload), "did not publish the advisory") {
+		t.Errorf("the team is told %d times: %v", len(sends), sends)
+	}
+	counts, err := f.store.Counts(ctx, f.clock.Now())
+	if err != nil || counts.FailedEffects[""] != 0 || len(counts.FailedEffects) != 0 {
+		t.Errorf("counted as failed: %v, %v", counts.FailedEffects, err)
+	}
+	entries, _ := f.store.AuditOf(ctx, "SR-2026-0001")
+	if len(entries) != 1 || entries[0].Allowed || entries[0].Action != "publish.queued" {
+		t.Errorf("audit: %+v", entries)
 	}
 }

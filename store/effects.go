@@ -60,6 +60,10 @@ type AdvisoryEffect struct {
 	Repository string `json:"repository,omitempty"`
 	From       string `json:"from,omitempty"`
 	FromGHSA   string `json:"from_ghsa,omitempty"`
+	// For is the need-to-know person a collaborator is added for.
+	For disclosure.Person `json:"for,omitempty"`
+	// Force is the coordinator's override of an embargo (publish).
+	Force *disclosure.Force `json:"force,omitempty"`
 	// Nonce is the secret a create or move writes into the draft it makes,
 	// so that a retry after a crash adopts only that draft: random, never
 	// derived from the case ID (which anyone can guess and put in a
@@ -110,6 +114,9 @@ type AnnounceEffect struct {
 	CaseID  string `json:"case_id"`
 	ReplyIn string `json:"reply_in,omitempty"`
 	ReplyTo string `json:"reply_to,omitempty"`
+	// Force is the coordinator's override of an embargo: of the announce
+	// command, or (KindPublished) of the publish GitHub confirmed.
+	Force *disclosure.Force `json:"force,omitempty"`
 }
 
 // CreateCaseRoomEffect creates a case's private encrypted room.

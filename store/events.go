@@ -38,10 +38,11 @@ func (s *Store) ForgetHandledBefore(ctx context.Context, t time.Time) error {
 	return err
 }
 
-// PruneOutboxBefore drops made and failed outbox rows finished before t
-// (pending work is never dropped) and returns how many it dropped.
+// PruneOutboxBefore drops finished outbox rows (made, failed, refused,
+// cancelled) finished before t (pending work is never dropped) and returns
+// how many it dropped.
 func (s *Store) PruneOutboxBefore(ctx context.Context, t time.Time) (int64, error) {
-	res, err := s.db.Exec(ctx, `DELETE FROM outbox WHERE state IN ('done', 'failed') AND done_at < $1`, millis(t))
+	res, err := s.db.Exec(ctx, `DELETE FROM outbox WHERE state <> 'pending' AND done_at < $1`, millis(t))
 	if err != nil {
 		return 0, err
 	}

@@ -7,6 +7,8 @@ import (
 	"errors"
 	"fmt"
 	"time"
+
+	"github.com/enarx/secbot/disclosure"
 )
 
 // Effect is a side effect waiting in (or done from) the outbox.
@@ -163,10 +165,51 @@ func (s *Store) RetryEffect(ctx context.Context, effectID int64, reason string, 
 }
 
 // FailEffect gives up on an effect that can never succeed; its payload is
-// dropped like a made one's.
+// dropped like a made one's. An effect cancelled while its last attempt
+// ran stays cancelled.
 func (s *Store) FailEffect(ctx context.Context, effectID int64, reason string, now time.Time) error {
-	_, err := s.db.Exec(ctx, `UPDATE outbox SET state = 'failed', payload = '{}', last_error = $2, done_at = $3 WHERE id = $1`, effectID, reason, millis(now))
+	_, err := s.db.Exec(ctx, `UPDATE outbox SET state = 'failed', payload = '{}', last_error = $2, done_at = $3 WHERE id = $1 AND state = 'pending'`, effectID, reason, millis(now))
 	return err
+}
+
+// RefuseEffect ends an effect the domain refused when it was due: nothing
+// was made, and it is not tried again (nor counted as failed). Its
+// payload is dropped like a made one's. It reports false if the effect was
+// no longer pending.
+func (s *Store) RefuseEffect(ctx context.Context, effectID int64, reason string, now time.Time) (bool, error) {
+	res, err := s.db.Exec(ctx, `UPDATE outbox SET state = 'refused', payload = '{}', last_error = $2, done_at = $3 WHERE id = $1 AND state = 'pending'`,
+		effectID, reason, millis(now))
+	if err != nil {
+		return false, err
+	}
+	n, err := res.RowsAffected()
+	return n == 1, err
+}
+
+// CancelPendingEffects cancels a case's pending effects of the given kinds
+// (in the case's own lane and its GitHub lane), in the caller's
+// transaction, and returns the kinds it cancelled, one per effect. An
+// effect already under way is not stopped by this: its executor decides
+// again before it makes it.
+func (s *Store) CancelPendingEffects(ctx context.Context, caseID disclosure.CaseID, kinds []string, reason string, now time.Time) ([]string, error) {
+	var cancelled []string
+	for _, kind := range kinds {
+		res, err := s.db.Exec(ctx, `
+			UPDATE outbox SET state = 'cancelled', payload = '{}', last_error = $4, done_at = $5
+			WHERE state = 'pending' AND kind = $3 AND lane IN ($1, $2)`,
+			CaseLane(caseID), GitHubLane(caseID), kind, reason, millis(now))
+		if err != nil {
+			return nil, fmt.Errorf("cancel %s effects of %s: %w", kind, caseID, err)
+		}
+		n, err := res.RowsAffected()
+		if err != nil {
+			return nil, err
+		}
+		for range n {
+			cancelled = append(cancelled, kind)
+		}
+	}
+	return cancelled, nil
 }
 
 // EffectResult returns the state and stored result of an effect.

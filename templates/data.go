@@ -407,6 +407,26 @@ func (EmailFlood) Template() string                  { return "email_flood" }
 func (NoEncryption) Template() string                { return "no_encryption" }
 func (TeamReply) Template() string                   { return "team_reply" }
 
+// Queued work decided again when it runs.
+type (
+	// QueuedRefused tells the team room that secbot did not make queued
+	// work (What) of a case, which the case no longer allows (Reason).
+	QueuedRefused struct{ CaseID, What, Reason string }
+	// QueuedCancelled tells the team room which queued work of a case a
+	// decision cancelled (What), and why (Because).
+	QueuedCancelled struct {
+		CaseID, Because string
+		What            []string
+	}
+	// PublishedUnderEmbargo tells the team room GitHub published an
+	// advisory while an embargo agreed after the publish stands.
+	PublishedUnderEmbargo struct{ CaseID, GHSAID, End, Prefix string }
+)
+
+func (QueuedRefused) Template() string         { return "queued_refused" }
+func (QueuedCancelled) Template() string       { return "queued_cancelled" }
+func (PublishedUnderEmbargo) Template() string { return "published_under_embargo" }
+
 // All lists one value of every data type, for the test that renders every
 // template with its data.
 func All() []Data {
@@ -422,6 +442,7 @@ func All() []Data {
 		ReporterStatus{}, Contacts{}, Stats{}, Done{}, IdentityChanged{}, ReporterNewDevice{},
 		EmailSubject{}, EmailAck{}, EmailPosted{}, EmailGone{}, EmailStranger{}, EmailFlood{}, NoEncryption{}, TeamReply{},
 		AdvisoryAdopted{},
+		QueuedRefused{}, QueuedCancelled{}, PublishedUnderEmbargo{},
 	}
 }
 
