@@ -351,7 +351,6 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 type apiError struct {
 	status int
 	body   map[string]any
-	header map[string]string
 }
 
 // meteorError is what API.v1.failure makes of a thrown Meteor.Error.

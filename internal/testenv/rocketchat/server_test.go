@@ -66,7 +66,10 @@ func (c rest) do(method, route string, query url.Values, body any) answer {
 	return answer{status: resp.StatusCode, header: resp.Header, body: out}
 }
 
-func (c rest) post(route string, body any) answer { c.t.Helper(); return c.do("POST", route, nil, body) }
+func (c rest) post(route string, body any) answer {
+	c.t.Helper()
+	return c.do("POST", route, nil, body)
+}
 func (c rest) get(route string, q url.Values) answer {
 	c.t.Helper()
 	return c.do("GET", route, q, nil)
