@@ -125,6 +125,13 @@ func (s *Server) serveDDP(w http.ResponseWriter, r *http.Request) {
 			continue
 		}
 		s.mu.Lock()
+		route, _ := m["msg"].(string)
+		if name, ok := m["method"].(string); ok {
+			route += " " + name
+		} else if name, ok := m["name"].(string); ok {
+			route += " " + name
+		}
+		s.requests = append(s.requests, Request{Method: "DDP", Route: route, Body: data, UserID: c.uid})
 		s.ddpMessage(c, m)
 		s.mu.Unlock()
 	}
@@ -243,17 +250,21 @@ func (s *Server) ddpSub(c *ddpConn, id string, m map[string]any) {
 	if len(params) > 0 {
 		key, _ = params[0].(string)
 	}
-	// params[1] is false/true (old clients) or {useCollection, args} (new).
+	// params[1] is useCollection (old clients) or {useCollection, args}
+	// (new); events as collection documents are not part of the stand-in.
 	if len(params) > 1 {
+		useCollection := false
 		switch p := params[1].(type) {
 		case bool:
+			useCollection = p
 		case map[string]any:
-			if uc, ok := p["useCollection"].(bool); ok && uc {
-				s.sendLocked(c, map[string]any{"msg": "nosub", "id": id, "error": meteorDDPError("not-allowed", "Not allowed")})
-				return
-			}
+			useCollection, _ = p["useCollection"].(bool)
 		default:
 			s.sendLocked(c, map[string]any{"msg": "nosub", "id": id, "error": meteorDDPError("invalid-params", "Invalid params")})
+			return
+		}
+		if useCollection {
+			s.sendLocked(c, map[string]any{"msg": "nosub", "id": id, "error": meteorDDPError("not-allowed", "useCollection is not served by the stand-in")})
 			return
 		}
 	}

@@ -175,6 +175,22 @@ func TestRealtimeLoginSubscribeAndReceiveMyMessages(t *testing.T) {
 	if got["__my_messages__"] != 2 || got[rid] != 1 {
 		t.Fatalf("events: %v", got)
 	}
+	// What clients sent over the realtime API is on the record too.
+	subs, logins := 0, 0
+	for _, r := range s.Requests() {
+		if r.Method != "DDP" {
+			continue
+		}
+		if r.Route == "sub stream-room-messages" && r.UserID == bot.id {
+			subs++
+		}
+		if r.Route == "method login" && strings.Contains(string(r.Body), bot.token) {
+			logins++
+		}
+	}
+	if subs != 4 || logins != 2 {
+		t.Fatalf("recorded %d subscriptions and %d logins of the bot, want 4 and 2", subs, logins)
+	}
 }
 
 func TestDroppedConnectionsComeBack(t *testing.T) {

@@ -59,6 +59,7 @@ type Server struct {
 	clock clockwork.Clock
 	vs    *validators
 	http  *httptest.Server
+	base  string
 
 	mu       sync.Mutex
 	users    map[string]*user // by ID
@@ -75,15 +76,17 @@ type Server struct {
 	changed  chan struct{} // closed and replaced on every DDP state change
 }
 
-// Request is one REST request as the stand-in received it.
+// Request is one request as the stand-in received it: a REST call, or a
+// frame a client sent over the realtime API (Method "DDP", Route the
+// frame's msg and its method or subscription name, Body the frame).
 type Request struct {
 	Method string
-	Route  string // "chat.sendMessage"
+	Route  string // "chat.sendMessage"; for DDP e.g. "method login", "sub stream-room-messages", "ping"
 	Query  string // raw query string
 	Body   []byte
 	Header http.Header
 	UserID string // the authenticated caller, "" if none
-	Status int
+	Status int    // 0 for DDP frames
 }
 
 type user struct {
@@ -148,8 +151,16 @@ func Start(t testing.TB, opts Options) *Server {
 		t.Fatal(err)
 	}
 	s.http = httptest.NewServer(s)
+	s.base = s.http.URL
 	t.Cleanup(s.Close)
 	return s
+}
+
+// Serve serves the stand-in on a listener until it is closed (for a demo
+// outside tests; tests use Start). URL is http:// and the listener's address.
+func (s *Server) Serve(ln net.Listener) error {
+	s.base = "http://" + ln.Addr().String()
+	return http.Serve(ln, s)
 }
 
 // New returns a stand-in that is not listening; serve it with ServeHTTP
@@ -175,7 +186,7 @@ func New(opts Options) (*Server, error) {
 
 // URL is the server's base URL (no trailing slash), as a bot's
 // [rocketchat] server setting would be.
-func (s *Server) URL() string { return s.http.URL }
+func (s *Server) URL() string { return s.base }
 
 // Close drops every realtime connection and stops the server.
 func (s *Server) Close() {
@@ -243,7 +254,8 @@ func (s *Server) SetRateLimit(method, route string, n int, window time.Duration)
 	s.limits[key] = &limiter{n: n, window: window, counts: map[string]*rateWindow{}}
 }
 
-// Requests returns every REST request received so far.
+// Requests returns every request received so far, REST and realtime, in
+// the order they arrived.
 func (s *Server) Requests() []Request {
 	s.mu.Lock()
 	defer s.mu.Unlock()

@@ -72,29 +72,37 @@ func loadValidators() (*validators, error) {
 	sort.Strings(keys)
 	for _, key := range keys {
 		r := f.Routes[key]
-		c := jsonschema.NewCompiler()
-		c.DefaultDraft(jsonschema.Draft2020)
-		c.AssertFormat()
-		c.AssertVocabs()
-		c.RegisterVocabulary(isNotEmptyVocab())
-		for _, f := range ajvFormats {
-			c.RegisterFormat(f)
-		}
-		loc := "rest-typings://" + strings.ReplaceAll(key, " ", "/") + ".json"
-		doc := toDraft2020(deepCopy(r.Schema)).(map[string]any)
-		if err := c.AddResource(loc, doc); err != nil {
-			return nil, fmt.Errorf("add %s: %w", key, err)
-		}
-		sch, err := c.Compile(loc)
+		v, err := compileAJV(key, r.Schema, r.Ajv == "ajvQuery")
 		if err != nil {
-			return nil, fmt.Errorf("compile %s (%s): %w", key, r.Validator, err)
+			return nil, fmt.Errorf("%s (%s): %w", key, r.Validator, err)
 		}
-		vs.byRoute[key] = &routeValidator{
-			name: r.Validator, checks: r.Checks, registered: r.Registered,
-			arrays: r.Ajv == "ajvQuery", raw: r.Schema, schema: sch,
-		}
+		v.name, v.checks, v.registered = r.Validator, r.Checks, r.Registered
+		vs.byRoute[key] = v
 	}
 	return vs, nil
+}
+
+// compileAJV compiles one of rest-typings' AJV schemas as a JSON Schema
+// 2020-12 validator with rest-typings' keyword and formats.
+func compileAJV(name string, schema map[string]any, arrays bool) (*routeValidator, error) {
+	c := jsonschema.NewCompiler()
+	c.DefaultDraft(jsonschema.Draft2020)
+	c.AssertFormat()
+	c.AssertVocabs()
+	c.RegisterVocabulary(isNotEmptyVocab())
+	for _, f := range ajvFormats {
+		c.RegisterFormat(f)
+	}
+	loc := "rest-typings://" + strings.ReplaceAll(name, " ", "/") + ".json"
+	doc := toDraft2020(deepCopy(schema)).(map[string]any)
+	if err := c.AddResource(loc, doc); err != nil {
+		return nil, err
+	}
+	sch, err := c.Compile(loc)
+	if err != nil {
+		return nil, err
+	}
+	return &routeValidator{arrays: arrays, raw: schema, schema: sch}, nil
 }
 
 // check coerces params in place as AJV's coerceTypes does and validates
