@@ -228,7 +228,7 @@ func (s *Server) ddpMethod(c *ddpConn, id string, m map[string]any) {
 		s.notify()
 		s.sendLocked(c, map[string]any{"msg": "added", "collection": "users", "id": u.id,
 			"fields": map[string]any{"username": u.username, "name": u.name, "status": "online"}})
-		result(map[string]any{"id": u.id, "token": token, "tokenExpires": ejsonTime(s.clock.Now().Add(90 * 24 * time.Hour)), "type": "resume"})
+		result(map[string]any{"id": u.id, "token": token, "tokenExpires": ejsonTime(s.now().Add(90 * 24 * time.Hour)), "type": "resume"})
 	case "logout":
 		c.uid = ""
 		c.subs = map[string]string{}

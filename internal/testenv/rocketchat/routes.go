@@ -60,7 +60,7 @@ func (s *Server) chatPostMessage(c *call) (map[string]any, *apiError) {
 	if e != nil {
 		return nil, e
 	}
-	return map[string]any{"ts": s.clock.Now().UnixMilli(), "channel": target, "message": s.messageJSON(m, restTS)}, nil
+	return map[string]any{"ts": s.now().UnixMilli(), "channel": target, "message": s.messageJSON(m, restTS)}, nil
 }
 
 func (s *Server) chatGetMessage(c *call) (map[string]any, *apiError) {
@@ -118,7 +118,7 @@ func (s *Server) chatReact(c *call) (map[string]any, *apiError) {
 	default:
 		return nil, nil
 	}
-	m.updated = s.clock.Now()
+	m.updated = s.now()
 	s.publish(m)
 	return nil, nil
 }
@@ -173,11 +173,11 @@ func (s *Server) imCreate(c *call) (map[string]any, *apiError) {
 // history is getChannelHistory: newest first, latest/oldest/inclusive,
 // offset and count (default 20), thread replies only when asked.
 func (s *Server) history(r *room, p map[string]any, showThreads bool) map[string]any {
-	latest := s.clock.Now()
+	// Without latest the bound is the request's time, which every stored
+	// message is at or before (also under a fake clock that stands still).
+	var latest time.Time
 	if v := str(p, "latest"); v != "" {
-		if t, ok := parseJSDate(v); ok {
-			latest = t
-		}
+		latest, _ = parseJSDate(v)
 	}
 	var oldest time.Time
 	if v := str(p, "oldest"); v != "" {
@@ -192,10 +192,10 @@ func (s *Server) history(r *room, p map[string]any, showThreads bool) map[string
 			continue
 		}
 		if inclusive {
-			if m.ts.After(latest) || (!oldest.IsZero() && m.ts.Before(oldest)) {
+			if (!latest.IsZero() && m.ts.After(latest)) || (!oldest.IsZero() && m.ts.Before(oldest)) {
 				continue
 			}
-		} else if !m.ts.Before(latest) || (!oldest.IsZero() && !m.ts.After(oldest)) {
+		} else if (!latest.IsZero() && !m.ts.Before(latest)) || (!oldest.IsZero() && !m.ts.After(oldest)) {
 			continue
 		}
 		if !showThreads && m.tmid != "" && !m.tshow {

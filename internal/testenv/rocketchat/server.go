@@ -299,6 +299,18 @@ type Room struct {
 	ReadOnly       bool
 }
 
+// SetRoomRoles replaces a member's roles in a room ("owner", "moderator"),
+// as groups.addOwner / groups.addModerator would.
+func (s *Server) SetRoomRoles(roomID, userID string, roles ...string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	r := s.rooms[roomID]
+	r.roles[userID] = append([]string(nil), roles...)
+	if sb := r.subs[userID]; sb != nil {
+		sb.updated = s.now()
+	}
+}
+
 // RoomByName finds a group or channel by name.
 func (s *Server) RoomByName(name string) (Room, bool) {
 	s.mu.Lock()
@@ -561,7 +573,7 @@ func (s *Server) rateLimit(key string, r *http.Request, u *user) (map[string]str
 		return nil, nil
 	}
 	ip, _, _ := net.SplitHostPort(r.RemoteAddr)
-	now := s.clock.Now()
+	now := s.now()
 	w := l.counts[ip]
 	if w == nil || !now.Before(w.start.Add(l.window)) {
 		w = &rateWindow{start: now}
@@ -621,7 +633,7 @@ func (s *Server) canAccess(u *user, r *room) bool {
 // ---- rooms and messages ----
 
 func (s *Server) newRoom(t, name, creator string, members []string) *room {
-	now := s.clock.Now()
+	now := s.now()
 	r := &room{id: randomID(), t: t, name: name, fname: name, creator: creator,
 		roles: map[string][]string{}, subs: map[string]*sub{}, ts: now, updated: now}
 	if t == "d" {
@@ -644,7 +656,7 @@ func (s *Server) join(r *room, uid string) {
 	if r.subs[uid] != nil {
 		return
 	}
-	now := s.clock.Now()
+	now := s.now()
 	r.members = append(r.members, uid)
 	r.subs[uid] = &sub{id: randomID(), ts: now, updated: now, open: true}
 	r.updated = now
@@ -663,13 +675,13 @@ func (s *Server) leave(r *room, uid string) {
 			break
 		}
 	}
-	s.removed = append(s.removed, removedSub{id: sb.id, uid: uid, at: s.clock.Now()})
+	s.removed = append(s.removed, removedSub{id: sb.id, uid: uid, at: s.now()})
 }
 
 // insert stores a new message, updates the room, the subscriptions and the
 // thread, and hands it (and an updated thread parent) to the stream.
 func (s *Server) insert(m *msg) {
-	now := s.clock.Now()
+	now := s.now()
 	m.ts, m.updated = now, now
 	s.msgs[m.id] = m
 	s.order = append(s.order, m)
@@ -932,6 +944,11 @@ func randomToken() string {
 }
 
 var roomNameRE = regexp.MustCompile(`^[0-9a-zA-Z-_.]+$`)
+
+// now is the server's time at MongoDB's precision: dates are stored in
+// milliseconds, so a client that asks for what came after a message's ts
+// does not get that message again.
+func (s *Server) now() time.Time { return s.clock.Now().Truncate(time.Millisecond) }
 
 // notify wakes everything waiting on a change of the realtime state.
 func (s *Server) notify() {

@@ -319,7 +319,14 @@ func TestPrivateGroupsOnlyOwnersAndModeratorsInviteAndKick(t *testing.T) {
 	if members.body["total"] != float64(2) {
 		t.Fatalf("members: %v", members.body)
 	}
-	// Only the owner can be the one who adds people: posting needs membership.
+	// A moderator may invite too; someone without create-p may not create.
+	s.SetRoomRoles(gid, alice.id, "moderator")
+	alice.ok(alice.post("groups.invite", map[string]any{"roomId": gid, "username": "carol"}))
+	s.SetRoles(outsider.id)
+	if a := outsider.post("groups.create", map[string]any{"name": "mine"}); a.status != 403 || a.str("error") != "unauthorized" {
+		t.Fatalf("create without create-p: %d %v", a.status, a.body)
+	}
+	// Posting needs membership.
 	if a := outsider.post("chat.sendMessage", map[string]any{"message": map[string]any{"rid": gid, "msg": "hi"}}); a.status != 400 || a.str("error") != "error-not-allowed" {
 		t.Fatalf("outsider posts: %d %v", a.status, a.body)
 	}
@@ -482,4 +489,35 @@ func TestUnknownRoutesAreRecordedAsInvalid(t *testing.T) {
 	if inv := s.Invalid(); len(inv) != 1 || !strings.HasPrefix(inv[0], "POST chat.delete") {
 		t.Fatalf("Invalid(): %v", inv)
 	}
+}
+
+func TestHistorySinceAMessagesTimestampDoesNotRepeatIt(t *testing.T) {
+	clock := clockwork.NewFakeClockAt(time.Date(2026, 12, 1, 12, 0, 0, 0, time.UTC))
+	s := Start(t, Options{Clock: clock})
+	bot := newUser(t, s, "bot")
+	alice := newUser(t, s, "alice")
+	rid := bot.ok(bot.post("im.create", map[string]any{"username": "alice"})).body["room"].(map[string]any)["_id"].(string)
+	var ts []string
+	for _, text := range []string{"one", "two", "three"} {
+		clock.Advance(1500 * time.Microsecond) // timestamps are kept in milliseconds, as MongoDB keeps them
+		m := alice.ok(alice.post("chat.sendMessage", map[string]any{"message": map[string]any{"rid": rid, "msg": text}}))
+		ts = append(ts, m.body["message"].(map[string]any)["ts"].(string))
+	}
+	// A fake clock that stands still still sees every message.
+	if got := texts(messagesOf(t, bot.ok(bot.get("im.history", url.Values{"roomId": {rid}})))); strings.Join(got, "|") != "three|two|one" {
+		t.Fatalf("history: %v", got)
+	}
+	after := texts(messagesOf(t, bot.ok(bot.get("im.history", url.Values{"roomId": {rid}, "oldest": {ts[0]}}))))
+	if strings.Join(after, "|") != "three|two" {
+		t.Fatalf("after %s: %v", ts[0], after)
+	}
+	incl := texts(messagesOf(t, bot.ok(bot.get("im.history", url.Values{"roomId": {rid}, "oldest": {ts[0]}, "latest": {ts[1]}, "inclusive": {"true"}}))))
+	if strings.Join(incl, "|") != "two|one" {
+		t.Fatalf("inclusive %s..%s: %v", ts[0], ts[1], incl)
+	}
+	page := texts(messagesOf(t, bot.ok(bot.get("im.history", url.Values{"roomId": {rid}, "count": {"1"}, "offset": {"1"}}))))
+	if strings.Join(page, "|") != "two" {
+		t.Fatalf("count 1 offset 1: %v", page)
+	}
+	noInvalid(t, s)
 }
