@@ -16,6 +16,13 @@
 // v1/*.ts, and the methods they call). Where the stand-in simplifies, its
 // doc comments say so; error texts of schema failures come from the Go
 // validator, not AJV, but the status, errorType and shape are the server's.
+//
+// Not part of the stand-in: end-to-end encryption itself (keys, e2e
+// message content; only the refusal of plain messages in an encrypted
+// group), edits and deletions, uploads, group DMs, teams and discussions,
+// the md (parsed markdown) field of messages, DDP methods other than login
+// and logout, and streams other than stream-room-messages. A route it
+// does not serve answers 404 and is recorded in Invalid().
 package rctest
 
 import (
@@ -70,6 +77,7 @@ type Server struct {
 	order    []*msg           // insertion order
 	removed  []removedSub
 	limits   map[string]*limiter // "POST chat.sendMessage"
+	allLimit *limiter            // the default for every other route, if set
 	requests []Request
 	invalid  []string
 	conns    map[*ddpConn]bool
@@ -133,9 +141,10 @@ type msg struct {
 }
 
 type limiter struct {
-	n      int
-	window time.Duration
-	counts map[string]*rateWindow // by client IP
+	n           int
+	window      time.Duration
+	counts      map[string]*rateWindow // by client IP
+	fromDefault bool
 }
 
 type rateWindow struct {
@@ -252,6 +261,24 @@ func (s *Server) SetRateLimit(method, route string, n int, window time.Duration)
 		return
 	}
 	s.limits[key] = &limiter{n: n, window: window, counts: map[string]*rateWindow{}}
+}
+
+// SetDefaultRateLimit limits every route without a limit of its own to n
+// calls per window per client IP, as the server's default
+// (API_Enable_Rate_Limiter_Limit_Calls_Default: 10 per 60 s) does;
+// n = 0 lifts it. Each route counts on its own.
+func (s *Server) SetDefaultRateLimit(n int, window time.Duration) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.allLimit = nil
+	if n > 0 {
+		s.allLimit = &limiter{n: n, window: window}
+	}
+	for k, l := range s.limits {
+		if l.fromDefault {
+			delete(s.limits, k)
+		}
+	}
 }
 
 // Requests returns every request received so far, REST and realtime, in
@@ -569,6 +596,10 @@ func (s *Server) authenticate(r *http.Request) *user {
 
 func (s *Server) rateLimit(key string, r *http.Request, u *user) (map[string]string, *apiError) {
 	l := s.limits[key]
+	if l == nil && s.allLimit != nil {
+		l = &limiter{n: s.allLimit.n, window: s.allLimit.window, counts: map[string]*rateWindow{}, fromDefault: true}
+		s.limits[key] = l
+	}
 	if l == nil || s.can(u, "api-bypass-rate-limit") {
 		return nil, nil
 	}
@@ -719,17 +750,35 @@ var messageFields = map[string]bool{"_id": true, "rid": true, "msg": true, "tmid
 // (the ones the stand-in itself writes, and a few more).
 var systemTypes = map[string]bool{"au": true, "ru": true, "uj": true, "ul": true, "r": true, "room_changed_topic": true, "user-muted": true}
 
-// send is executeSendMessage: the checks of canSendMessage, then an
-// insert by _id.
+// send is executeSendMessage: its checks in its order, canSendMessage's,
+// then an insert by _id.
 func (s *Server) send(u *user, in map[string]any) (*msg, *apiError) {
 	rid, _ := in["rid"].(string)
 	text, _ := in["msg"].(string)
 	t, _ := in["t"].(string)
+	tmid, _ := in["tmid"].(string)
+	tshow, _ := in["tshow"].(bool)
 	if systemTypes[t] {
 		return nil, plainError("Cannot send system messages using 'chat.sendMessage'")
 	}
+	if tshow && tmid == "" {
+		return nil, meteorError("invalid-params", "tshow provided but missing tmid", map[string]any{"method": "sendMessage"})
+	}
 	if len(text) > s.opts.MaxMessageSize {
-		return nil, meteorError("error-message-size-exceeded", "Message size exceeds the allowed limit", nil)
+		return nil, meteorError("error-message-size-exceeded", "Message size exceeds the allowed limit", map[string]any{"method": "sendMessage"})
+	}
+	// No nested threads: a reply to a reply goes to the thread's root, and
+	// the root decides the room.
+	if tmid != "" {
+		if p := s.msgs[tmid]; p != nil {
+			if p.tmid != "" {
+				tmid = p.tmid
+			}
+			rid = p.rid
+		}
+	}
+	if rid == "" {
+		return nil, plainError("The 'rid' property on the message object is missing.")
 	}
 	r := s.rooms[rid]
 	if r == nil {
@@ -744,16 +793,6 @@ func (s *Server) send(u *user, in map[string]any) (*msg, *apiError) {
 	if r.encrypted && t != "e2e" {
 		return nil, meteorError("error-not-allowed", "Not allowed to send un-encrypted messages in an encrypted room", map[string]any{"method": "sendMessage"})
 	}
-	tmid, _ := in["tmid"].(string)
-	if tmid != "" {
-		p := s.msgs[tmid]
-		if p == nil || p.rid != rid {
-			return nil, meteorError("error-invalid-message", "Invalid message", map[string]any{"method": "sendMessage"})
-		}
-		if p.tmid != "" { // a reply to a reply goes to the thread's root
-			tmid = p.tmid
-		}
-	}
 	id, _ := in["_id"].(string)
 	if id == "" {
 		id = randomID()
@@ -767,8 +806,7 @@ func (s *Server) send(u *user, in map[string]any) (*msg, *apiError) {
 		s.join(r, u.id)
 		s.systemMessage("uj", r, u, u.username)
 	}
-	m := &msg{id: id, rid: rid, text: text, t: t, tmid: tmid, uid: u.id, extra: map[string]any{}}
-	m.tshow, _ = in["tshow"].(bool)
+	m := &msg{id: id, rid: rid, text: text, t: t, tmid: tmid, tshow: tshow, uid: u.id, extra: map[string]any{}}
 	for k, v := range in {
 		if !messageFields[k] && v != nil {
 			m.extra[k] = v

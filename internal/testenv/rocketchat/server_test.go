@@ -363,6 +363,16 @@ func TestRateLimitsAnswer429WithTheHeadersUnlessTheCallerMayBypass(t *testing.T)
 	}
 	clock.Advance(50 * time.Second)
 	user.ok(user.get("me", nil))
+
+	// The server's default limit counts each route on its own.
+	s.SetDefaultRateLimit(1, time.Minute)
+	user.ok(user.get("subscriptions.get", nil))
+	if a := user.get("subscriptions.get", nil); a.status != 429 {
+		t.Fatalf("second call under a default limit of 1: %d", a.status)
+	}
+	user.ok(user.get("im.list", nil))
+	s.SetDefaultRateLimit(0, 0)
+	user.ok(user.get("subscriptions.get", nil))
 }
 
 func TestDirectMessagesThreadsAndHistory(t *testing.T) {
@@ -393,6 +403,19 @@ func TestDirectMessagesThreadsAndHistory(t *testing.T) {
 	}
 	if a := eve.get("im.history", url.Values{"roomId": {rid}}); a.status != 403 || a.str("error") != "unauthorized" {
 		t.Fatalf("someone else's DM: %d %v", a.status, a.body)
+	}
+	// executeSendMessage's own checks.
+	if a := bot.post("chat.sendMessage", map[string]any{"message": map[string]any{"msg": "where?"}}); a.status != 400 ||
+		a.str("error") != "The 'rid' property on the message object is missing." {
+		t.Fatalf("no rid: %d %v", a.status, a.body)
+	}
+	if a := bot.post("chat.sendMessage", map[string]any{"message": map[string]any{"rid": rid, "msg": "x", "tshow": true}}); a.str("errorType") != "invalid-params" {
+		t.Fatalf("tshow without tmid: %v", a.body)
+	}
+	replyID := all[1]["_id"].(string)
+	nested := bot.ok(bot.post("chat.sendMessage", map[string]any{"message": map[string]any{"rid": rid, "msg": "nested", "tmid": replyID}}))
+	if nested.body["message"].(map[string]any)["tmid"] != rootID {
+		t.Fatalf("a reply to a reply belongs to the thread's root: %v", nested.body)
 	}
 	ims := bot.ok(bot.get("im.list", nil))
 	if ims.body["total"] != float64(1) {
