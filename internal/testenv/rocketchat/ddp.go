@@ -3,6 +3,7 @@ package rctest
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"net/http"
 	"strconv"
 	"time"
@@ -22,6 +23,7 @@ type ddpConn struct {
 	uid     string            // after login
 	subs    map[string]string // sub ID → stream key ("__my_messages__" or a room ID)
 	dropped bool
+	started bool // connect was answered
 }
 
 func (c *ddpConn) mySubs() int {
@@ -120,6 +122,7 @@ func (s *Server) serveDDP(w http.ResponseWriter, r *http.Request) {
 		var m map[string]any
 		if json.Unmarshal(data, &m) != nil {
 			s.mu.Lock()
+			s.ddpInvalid("a frame that is not a JSON object: %q", data)
 			s.sendLocked(c, map[string]any{"msg": "error", "reason": "Bad request"})
 			s.mu.Unlock()
 			continue
@@ -165,14 +168,27 @@ func meteorDDPError(code any, reason string) map[string]any {
 	return map[string]any{"isClientSafe": true, "error": code, "reason": reason, "message": msg, "errorType": "Meteor.Error"}
 }
 
+// ddpInvalid records a frame the server would not serve.
+func (s *Server) ddpInvalid(format string, args ...any) {
+	s.invalid = append(s.invalid, "DDP: "+fmt.Sprintf(format, args...))
+}
+
 func (s *Server) ddpMessage(c *ddpConn, m map[string]any) {
 	id, _ := m["id"].(string)
+	if m["msg"] != "connect" && !c.started {
+		// Meteor: the first frame must be connect.
+		s.ddpInvalid("%v before connect", m["msg"])
+		s.sendLocked(c, map[string]any{"msg": "error", "reason": "Must connect first", "offendingMessage": m})
+		return
+	}
 	switch m["msg"] {
 	case "connect":
 		if v, _ := m["version"].(string); v != "1" && v != "pre2" && v != "pre1" {
+			s.ddpInvalid("connect with version %q", v)
 			s.sendLocked(c, map[string]any{"msg": "failed", "version": "1"})
 			return
 		}
+		c.started = true
 		s.sendLocked(c, map[string]any{"msg": "connected", "session": randomID()})
 	case "ping":
 		if id != "" {
@@ -192,6 +208,7 @@ func (s *Server) ddpMessage(c *ddpConn, m map[string]any) {
 		}
 		s.sendLocked(c, map[string]any{"msg": "nosub", "id": id})
 	default:
+		s.ddpInvalid("unknown frame %v", m["msg"])
 		s.sendLocked(c, map[string]any{"msg": "error", "reason": "Bad request", "offendingMessage": m})
 	}
 }
@@ -216,6 +233,7 @@ func (s *Server) ddpMethod(c *ddpConn, id string, m map[string]any) {
 		token, _ := arg["resume"].(string)
 		if token == "" {
 			// Password and other login services are not part of the stand-in.
+			s.ddpInvalid("login without a resume token")
 			fail(meteorDDPError(400, "Unrecognized options for login request"))
 			return
 		}
@@ -235,6 +253,7 @@ func (s *Server) ddpMethod(c *ddpConn, id string, m map[string]any) {
 		s.notify()
 		result(nil)
 	default:
+		s.ddpInvalid("method %q is not served by the stand-in", name)
 		fail(meteorDDPError(404, "Method '"+name+"' not found"))
 	}
 }
@@ -243,6 +262,7 @@ func (s *Server) ddpSub(c *ddpConn, id string, m map[string]any) {
 	name, _ := m["name"].(string)
 	params, _ := m["params"].([]any)
 	if name != "stream-room-messages" {
+		s.ddpInvalid("subscription %q is not served by the stand-in", name)
 		s.sendLocked(c, map[string]any{"msg": "nosub", "id": id, "error": meteorDDPError(404, "Subscription '"+name+"' not found")})
 		return
 	}

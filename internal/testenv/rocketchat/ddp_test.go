@@ -193,6 +193,29 @@ func TestRealtimeLoginSubscribeAndReceiveMyMessages(t *testing.T) {
 	}
 }
 
+func TestRealtimeFramesTheServerWouldNotServeAreRecordedAsInvalid(t *testing.T) {
+	s := Start(t, Options{})
+	bot := newUser(t, s, "bot")
+	c := dialDDP(t, s)
+	c.send(map[string]any{"msg": "sub", "id": "early", "name": "stream-room-messages", "params": []any{"__my_messages__", false}})
+	if m := c.next("error"); m["reason"] != "Must connect first" {
+		t.Fatalf("sub before connect: %v", m)
+	}
+	c.connect()
+	c.login(bot.token)
+	c.send(map[string]any{"msg": "method", "id": "m1", "method": "sendMessage", "params": []any{map[string]any{"rid": "x", "msg": "y"}}})
+	if m := c.next("result"); m["error"].(map[string]any)["error"] != float64(404) {
+		t.Fatalf("unknown method: %v", m)
+	}
+	c.send(map[string]any{"msg": "sub", "id": "s1", "name": "stream-notify-user", "params": []any{bot.id + "/message", false}})
+	if m := c.next("nosub"); m["id"] != "s1" || m["error"] == nil {
+		t.Fatalf("unknown stream: %v", m)
+	}
+	if inv := s.Invalid(); len(inv) != 3 {
+		t.Fatalf("Invalid(): %v", inv)
+	}
+}
+
 func TestDroppedConnectionsComeBack(t *testing.T) {
 	s := Start(t, Options{})
 	bot := newUser(t, s, "bot")
