@@ -17,7 +17,7 @@ const env = (name) => {
 	return v;
 };
 
-test('ddp-client logs in with a resume token, streams __my_messages__ and calls REST', { timeout: 30_000 }, async (t) => {
+test('ddp-client logs in with a resume token, streams __my_messages__, reconnects after a drop and calls REST', { timeout: 30_000 }, async (t) => {
 	assert.equal(typeof WebSocket, 'function', 'this node has no WebSocket (node 20 needs --experimental-websocket)');
 	const url = env('RC_URL');
 	const bot = { id: env('RC_BOT_ID'), token: env('RC_BOT_TOKEN') };
@@ -41,12 +41,14 @@ test('ddp-client logs in with a resume token, streams __my_messages__ and calls 
 	assert.equal(me.success, true);
 	assert.equal(me._id, bot.id);
 
-	const received = [];
-	let arrived;
-	const delivered = new Promise((resolve) => { arrived = resolve; });
+	// Messages as the stream delivers them, one promise each.
+	const waiting = [];
+	const queued = [];
+	const next = () => (queued.length ? Promise.resolve(queued.shift()) : new Promise((resolve) => waiting.push(resolve)));
 	const sub = sdk.stream('room-messages', '__my_messages__', (message, details) => {
-		received.push({ message, details });
-		arrived();
+		const got = { message, details };
+		if (waiting.length) waiting.shift()(got);
+		else queued.push(got);
 	});
 	await sub.ready();
 
@@ -61,18 +63,28 @@ test('ddp-client logs in with a resume token, streams __my_messages__ and calls 
 	assert.equal(sent.success, true);
 	assert.equal(sent.message._id, 'node-msg-1');
 
-	await delivered;
-	const { message, details } = received[0];
+	const { message, details } = await next();
 	assert.equal(message._id, 'node-msg-1');
 	assert.equal(message.rid, rid);
 	assert.equal(message.msg, 'hello from ddp-client');
 	assert.equal(message.u._id, alice.id);
 	assert.deepEqual(details, { roomParticipant: true, roomType: 'd' });
 
+	// An outage: the stand-in drops the connection (a hook of the Go test);
+	// ddp-client reconnects, logs in again and resubscribes by itself.
+	const reconnected = new Promise((resolve) => sdk.connection.once('connected', resolve));
+	assert.equal(await (await fetch(`${url}/_test/drop`)).text(), '1');
+	await reconnected;
+	const back = await fetch(`${url}/_test/wait-subscribed?userId=${bot.id}`);
+	assert.equal(back.status, 200, await back.text());
+	await aliceRest.post('/v1/chat.sendMessage', { message: { _id: 'node-msg-3', rid, msg: 'after the outage' } });
+	const again = await next();
+	assert.equal(again.message._id, 'node-msg-3');
+
 	// History as the bot's REST client asks for it, newest first.
 	const history = await sdk.rest.get('/v1/im.history', { roomId: rid, count: 10 });
 	assert.equal(history.success, true);
-	assert.deepEqual(history.messages.map((m) => m._id), ['node-msg-1']);
+	assert.deepEqual(history.messages.map((m) => m._id), ['node-msg-3', 'node-msg-1']);
 
 	// A private group, and a repeated _id refused by the duplicate key.
 	const group = await sdk.rest.post('/v1/groups.create', { name: 'node-client-group', members: ['alice'] });

@@ -5,6 +5,9 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
+	"fmt"
+	"net/http"
+	"net/http/httptest"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -52,11 +55,40 @@ func npmCI(t *testing.T, ctx context.Context, dir string) {
 	}
 }
 
+// startWithHooks is Start with two hooks for the node test, outside
+// /api and /websocket (and so outside Requests()): /_test/drop drops the
+// realtime connections, /_test/wait-subscribed?userId= waits until that
+// user is subscribed to __my_messages__ again.
+func startWithHooks(t *testing.T) *Server {
+	t.Helper()
+	s, err := New(Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	mux := http.NewServeMux()
+	mux.HandleFunc("/_test/drop", func(w http.ResponseWriter, r *http.Request) {
+		fmt.Fprint(w, s.DropConnections())
+	})
+	mux.HandleFunc("/_test/wait-subscribed", func(w http.ResponseWriter, r *http.Request) {
+		ctx, cancel := context.WithTimeout(r.Context(), 20*time.Second)
+		defer cancel()
+		if err := s.WaitSubscribed(ctx, r.URL.Query().Get("userId"), 1); err != nil {
+			http.Error(w, err.Error(), http.StatusGatewayTimeout)
+		}
+	})
+	mux.Handle("/", s)
+	s.http = httptest.NewServer(mux)
+	s.base = s.http.URL
+	t.Cleanup(s.Close)
+	return s
+}
+
 // TestRocketChatsOwnClientSpeaksToTheStandIn runs scripts/rocketchat's
 // client.test.mjs: Rocket.Chat's own @rocket.chat/ddp-client and
 // api-client log in with a resume token, subscribe to __my_messages__,
-// receive a message and call REST — and every request they send passes
-// Rocket.Chat's validators.
+// receive a message, reconnect by themselves after the connection is
+// dropped and receive the next, and call REST — and every request they
+// send passes Rocket.Chat's validators.
 func TestRocketChatsOwnClientSpeaksToTheStandIn(t *testing.T) {
 	node, err := exec.LookPath("node")
 	if err != nil {
@@ -67,7 +99,7 @@ func TestRocketChatsOwnClientSpeaksToTheStandIn(t *testing.T) {
 	dir := scriptsDir(t)
 	npmCI(t, ctx, dir)
 
-	s := Start(t, Options{})
+	s := startWithHooks(t)
 	bot := newUser(t, s, "bot")
 	s.SetRoles(bot.id, "bot")
 	alice := newUser(t, s, "alice")
@@ -106,7 +138,10 @@ func TestRocketChatsOwnClientSpeaksToTheStandIn(t *testing.T) {
 			t.Errorf("Rocket.Chat's client never called %s (calls: %v)", want, seen)
 		}
 	}
-	if seen["POST chat.sendMessage"] != 3 {
-		t.Errorf("chat.sendMessage called %d times, want 3", seen["POST chat.sendMessage"])
+	if seen["POST chat.sendMessage"] != 4 {
+		t.Errorf("chat.sendMessage called %d times, want 4", seen["POST chat.sendMessage"])
+	}
+	if seen["DDP connect"] != 2 || seen["DDP method login"] != 2 {
+		t.Errorf("want two connections and two logins (before and after the drop): %v", seen)
 	}
 }

@@ -248,8 +248,9 @@ func (s *Server) ddpMethod(c *ddpConn, id string, m map[string]any) {
 			"fields": map[string]any{"username": u.username, "name": u.name, "status": "online"}})
 		result(map[string]any{"id": u.id, "token": token, "tokenExpires": ejsonTime(s.now().Add(90 * 24 * time.Hour)), "type": "resume"})
 	case "logout":
+		// Meteor reruns the subscriptions without a user: they stay, and
+		// carry nothing until the next login.
 		c.uid = ""
-		c.subs = map[string]string{}
 		s.notify()
 		result(nil)
 	default:
@@ -288,9 +289,12 @@ func (s *Server) ddpSub(c *ddpConn, id string, m map[string]any) {
 			return
 		}
 	}
-	u := s.users[c.uid]
-	allowed := u != nil && key != ""
-	if allowed && key != "__my_messages__" {
+	// __my_messages__ is open to every connection (allowRead "all"): a
+	// client may subscribe before its login is answered, as ddp-client
+	// does on a reconnect, and messages flow once it is logged in. One
+	// room's stream needs a user who may read the room.
+	allowed := key == "__my_messages__"
+	if u := s.users[c.uid]; !allowed && u != nil && key != "" {
 		r := s.rooms[key]
 		allowed = r != nil && s.canAccess(u, r)
 	}

@@ -114,6 +114,13 @@ func TestRealtimeLoginSubscribeAndReceiveMyMessages(t *testing.T) {
 	if m := c.next("pong"); m["id"] != "p1" {
 		t.Fatalf("pong: %v", m)
 	}
+	// Subscribing before the login is answered is allowed (ddp-client does
+	// it on a reconnect); nothing arrives until the login.
+	if m := c.sub("s0", "__my_messages__", false); m["msg"] != "ready" {
+		t.Fatalf("sub before login: %v", m)
+	}
+	c.send(map[string]any{"msg": "unsub", "id": "s0"})
+	c.next("nosub")
 	if bad := c.login("not-a-token"); bad["error"].(map[string]any)["error"] != float64(403) {
 		t.Fatalf("a wrong token logs in: %v", bad)
 	}
