@@ -264,10 +264,15 @@ func TestAThreadReplyAlsoStreamsItsUpdatedParent(t *testing.T) {
 	c.connect()
 	c.login(bot.token)
 	c.sub("s1", "__my_messages__", false)
-	bot.ok(bot.post("chat.sendMessage", map[string]any{"message": map[string]any{"_id": "reply", "rid": rid, "msg": "a", "tmid": "root"}}))
+	if _, err := s.SendAs(bot.id, rid, "a", "root"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.SendAs("nobody", rid, "a", ""); err == nil {
+		t.Fatal("SendAs as an unknown user")
+	}
 	first := c.next("changed")["fields"].(map[string]any)["args"].([]any)[0].(map[string]any)
 	second := c.next("changed")["fields"].(map[string]any)["args"].([]any)[0].(map[string]any)
-	if first["_id"] != "reply" || first["tmid"] != "root" || second["_id"] != "root" || second["tcount"] != float64(1) {
+	if first["tmid"] != "root" || first["msg"] != "a" || second["_id"] != "root" || second["tcount"] != float64(1) {
 		t.Fatalf("reply %v, then parent %v", first, second)
 	}
 }

@@ -377,7 +377,11 @@ func (s *Server) roomView(r *room) Room {
 func (s *Server) SendAs(userID, roomID, text, tmid string) (string, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	m, apiErr := s.send(s.users[userID], map[string]any{"rid": roomID, "msg": text, "tmid": tmid})
+	u := s.users[userID]
+	if u == nil {
+		return "", fmt.Errorf("no user %q", userID)
+	}
+	m, apiErr := s.send(u, map[string]any{"rid": roomID, "msg": text, "tmid": tmid})
 	if apiErr != nil {
 		return "", fmt.Errorf("%d %v", apiErr.status, apiErr.body)
 	}
