@@ -75,6 +75,9 @@ func New(ctx context.Context, cfg Config, st *store.Store, log zerolog.Logger) (
 	if len(cfg.PickleKey) == 0 {
 		return nil, errors.New("a pickle key is required to encrypt the E2EE keys at rest")
 	}
+	if err := st.SealAccountWith(cfg.PickleKey); err != nil {
+		return nil, err
+	}
 	cli, err := mautrix.NewClient(cfg.Homeserver, "", "")
 	if err != nil {
 		return nil, fmt.Errorf("matrix client: %w", err)
