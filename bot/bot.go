@@ -107,6 +107,9 @@ func New(ctx context.Context, cfg Config, st *store.Store, log zerolog.Logger) (
 	// Without this, messages would go out unencrypted without any error.
 	cli.Crypto = helper
 	b.crypto = helper
+	if err := b.keepEncryption(ctx); err != nil {
+		return nil, fmt.Errorf("keep encrypted rooms encrypted: %w", err)
+	}
 	if err := b.crossSign(log.WithContext(ctx), cfg); err != nil {
 		return nil, fmt.Errorf("cross-signing: %w", err)
 	}
