@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"time"
 
 	"github.com/rs/zerolog"
 	"maunium.net/go/mautrix"
@@ -286,6 +287,33 @@ func (b *Bot) ownDevicesSeen(ctx context.Context) error {
 	return nil
 }
 
+// ownMaster is the bot's own master key that its other devices must be
+// signed by to get room keys: the published one, if it signed this device
+// and is the one pinned when it was first seen (a homeserver can publish
+// an identity of its own for the bot and sign the bot's device with it,
+// but not the one the bot made). "" if not: then only this device gets
+// keys.
+func (b *Bot) ownMaster(ctx context.Context) (string, error) {
+	log := zerolog.Ctx(ctx)
+	master, signed, err := b.ownDeviceSigned(ctx)
+	if err != nil || !signed || master == "" {
+		log.Warn().Err(err).Msg("Could not check the bot's own identity; of its account only this device gets room keys")
+		return "", nil
+	}
+	pinned, err := b.store.BotIdentity(ctx)
+	if err != nil {
+		return "", err
+	}
+	switch pinned {
+	case "":
+		return master, b.store.PinBotIdentity(ctx, master, time.Now())
+	case master:
+		return master, nil
+	}
+	log.Error().Str("master_key", master).Str("pinned_master_key", pinned).Msg("The bot's published identity is not the one it first had; of its account only this device gets room keys")
+	return "", nil
+}
+
 // WatchTeam gates room keys by the team's pinned identities (and the
 // bot's own devices by its identity) and tells w about device changes. At
 // start it looks at every member and at the bot's own account once, so an
@@ -293,11 +321,9 @@ func (b *Bot) ownDevicesSeen(ctx context.Context) error {
 func (b *Bot) WatchTeam(ctx context.Context, w Watcher, team []disclosure.Person) error {
 	mach := b.crypto.Machine()
 	if _, already := mach.CryptoStore.(*keyGate); !already {
-		// The bot's identity as this start checked it signed this device.
-		master, signed, err := b.ownDeviceSigned(ctx)
-		if err != nil || !signed {
-			zerolog.Ctx(ctx).Warn().Err(err).Msg("Could not check the bot's own identity; of its account only this device gets room keys")
-			master = ""
+		master, err := b.ownMaster(ctx)
+		if err != nil {
+			return err
 		}
 		mach.CryptoStore = &keyGate{Store: mach.CryptoStore, keys: w, self: b.Client.UserID, device: b.Client.DeviceID, master: master}
 	}

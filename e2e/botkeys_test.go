@@ -138,3 +138,65 @@ func audited(t *testing.T, ctx context.Context, bot *testbed.Bot, actor disclosu
 	}
 	t.Errorf("no %s audit entry by %s naming %s: %+v", action, actor, what, entries)
 }
+
+// The bot pins its own identity: when the homeserver, while the bot is
+// down, adds a device to the bot's account and publishes another identity
+// for it (signing the bot's device and its own with it), the bot's next
+// start gives that device no room keys and names it in the team room.
+func TestAnIdentityPublishedForTheBotByOthersSignsNoDeviceIn(t *testing.T) {
+	ctx := testContext(t)
+	bot := startBot(t, ctx, "forgedbot", servedOptions(t, testbed.BotOptions{}))
+	if err := bot.WaitMetric(ctx, "secbot_matrix_up", 1, wait); err != nil {
+		t.Fatal(err)
+	}
+	devices, master := botDevices(t, ctx, bot)
+	if len(devices) != 1 {
+		t.Fatalf("the bot has devices %v", devices)
+	}
+	var botDevice id.DeviceID
+	for did := range devices {
+		botDevice = did
+	}
+	ask(t, ctx, bed.Alice, bed.TeamRoom, bot, "!sec list")
+	// While the bot is down, the homeserver adds a device and an identity.
+	if err := bot.Stop(); err != nil {
+		t.Fatal(err)
+	}
+	intruder, err := matrixtest.Login(ctx, bed.Server, bot.UserID.Localpart(), "password-"+bot.UserID.Localpart(), t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(intruder.Close)
+	forged, err := intruder.CrossSign(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := intruder.SignDevice(ctx, botDevice); err != nil {
+		t.Fatal(err)
+	}
+	if _, now := botDevices(t, ctx, bot); now != forged || now == master {
+		t.Fatalf("the published identity is %s, want the forged %s", now, forged)
+	}
+	restart(t, bot)
+	if err := bot.WaitMetric(ctx, "secbot_matrix_up", 1, wait); err != nil {
+		t.Fatal(err)
+	}
+	if err := intruder.CatchUp(ctx, wait); err != nil {
+		t.Fatal(err)
+	}
+	// The bot fetched its account's devices at start, before it answers.
+	answer := ask(t, ctx, bed.Alice, bed.TeamRoom, bot, "!sec list")
+	if err := intruder.CatchUp(ctx, wait); err != nil {
+		t.Fatal(err)
+	}
+	for _, evt := range intruder.Events() {
+		if evt.ID == answer.ID && evt.Type == event.EventMessage {
+			t.Error("a device the forged identity signed decrypted the bot's answer")
+		}
+	}
+	wire(t, ctx, intruder, answer)
+	waitMessage(t, ctx, bed.Alice, bed.TeamRoom, bot.UserID, intruder.Client.DeviceID.String())
+	if !strings.Contains(bot.Log(), "not the one it first had") {
+		t.Error("the bot did not log that its published identity changed")
+	}
+}

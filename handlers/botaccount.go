@@ -2,7 +2,6 @@ package handlers
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"slices"
 
@@ -46,23 +45,30 @@ func (h *Handlers) OwnDeviceSeen(ctx context.Context, device, name string) error
 
 // EncryptionDowngraded is a channel's news that a room the bot knows to be
 // encrypted lost its encryption in the state the homeserver sent (by is
-// who sent the change, if known). The bot keeps encrypting; the team room
-// is told once per room and the audit log keeps it.
+// who sent the change, if known). The bot keeps encrypting. For the team
+// room, a case's rooms and the bot's own direct chats the team room is
+// told once per room and the audit log keeps it; a room of someone else's
+// (a stranger's chat with no case) is only logged, so strangers cannot
+// fill the team room by turning their own rooms' encryption off.
 func (h *Handlers) EncryptionDowngraded(ctx context.Context, room, algorithm string, by disclosure.Person) error {
 	p, now := h.Policy(), h.clock.Now()
+	caseRef, dm, known, err := h.store.RoomUse(ctx, room)
+	if err != nil {
+		return err
+	}
+	team := room == p.TeamRoom && room != ""
+	log := zerolog.Ctx(ctx).With().Str("room_id", room).Str("case_id", caseRef).Logger()
+	if !team && !known {
+		log.Warn().Msg("A stranger's room lost its encryption; secbot keeps encrypting there")
+		return nil
+	}
 	told := false
-	err := h.store.Tx(ctx, func(ctx context.Context) error {
+	err = h.store.Tx(ctx, func(ctx context.Context) error {
 		first, err := h.store.TellDowngrade(ctx, room, now)
 		if err != nil || !first {
 			return err
 		}
 		told = true
-		caseRef := ""
-		if cs, err := h.store.CaseByRoom(ctx, room); err == nil {
-			caseRef = cs.ID.String()
-		} else if !errors.Is(err, store.ErrNotFound) {
-			return err
-		}
 		actor := by
 		if actor == "" {
 			actor = h.chat.UserID()
@@ -75,10 +81,11 @@ func (h *Handlers) EncryptionDowngraded(ctx context.Context, room, algorithm str
 			return nil
 		}
 		return h.enqueue(ctx, store.RoomLane(p.TeamRoom), store.Target{Room: p.TeamRoom},
-			templates.EncryptionDowngraded{Room: room, Algorithm: templates.Truncate(algorithm, 40), Sender: by.String(), CaseID: caseRef, Team: room == p.TeamRoom},
+			templates.EncryptionDowngraded{Room: room, Algorithm: templates.Truncate(algorithm, 40), Sender: by.String(), CaseID: caseRef, DM: dm, Team: team},
 			store.SendEffect{Mentions: []disclosure.Person{p.Coordinator}}, false)
 	})
 	if err == nil && told {
+		log.Error().Msg("Told the team that a room lost its encryption")
 		h.kick()
 	}
 	return err

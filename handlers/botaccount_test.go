@@ -63,21 +63,27 @@ func TestADowngradedRoomIsToldOncePerRoom(t *testing.T) {
 	w := newWorld(t, monday)
 	ctx := context.Background()
 	w.openCase()
-	for _, room := range []string{caseRoom, teamRoom} {
+	const stranger = "!strangers-own:x"
+	for _, room := range []string{caseRoom, teamRoom, dmRoom, stranger} {
 		if err := w.store.RecordEncrypted(ctx, room, `{"algorithm":"m.megolm.v1.aes-sha2"}`, monday); err != nil {
 			t.Fatal(err)
 		}
 	}
 	before := len(w.sends())
 	for range 2 {
-		if err := w.h.EncryptionDowngraded(ctx, caseRoom, "none", ""); err != nil {
-			t.Fatal(err)
+		for _, room := range []string{caseRoom, dmRoom, stranger} {
+			if err := w.h.EncryptionDowngraded(ctx, room, "none", ""); err != nil {
+				t.Fatal(err)
+			}
 		}
 		if err := w.h.EncryptionDowngraded(ctx, teamRoom, "none", alice); err != nil {
 			t.Fatal(err)
 		}
 	}
 	sends := w.sends()[before:]
+	if len(sends) != 3 || countContaining(sends, "the direct chat of SR-2026-0001") != 1 || countContaining(sends, stranger) != 0 {
+		t.Errorf("want one notice each for the case room, the case's direct chat and the team room, none for a stranger's room: %q", sends)
+	}
 	if n := countContaining(sends, "the room of SR-2026-0001"); n != 1 {
 		t.Errorf("the case room's downgrade was told %d times: %q", n, sends)
 	}
@@ -94,6 +100,9 @@ func TestADowngradedRoomIsToldOncePerRoom(t *testing.T) {
 	}
 	if !found {
 		t.Errorf("the case's audit log has no downgrade: %+v", audit)
+	}
+	if n := auditActions(t, w, "@secbot:x", "encryption.downgrade"); n != 2 {
+		t.Errorf("%d downgrade audit entries by the bot, want 2 (the case's rooms)", n)
 	}
 	if n := auditActions(t, w, alice, "encryption.downgrade"); n != 1 {
 		t.Errorf("%d downgrade audit entries by alice, want 1", n)

@@ -435,8 +435,9 @@ type (
 	// its encryption (in the state the homeserver sent).
 	EncryptionDowngraded struct {
 		Room, Algorithm, Sender, CaseID string
-		// Team is true when Room is the team room.
-		Team bool
+		// Team is true when Room is the team room, DM when it is a direct
+		// chat (the case's with its reporter, or one of the bot's).
+		Team, DM bool
 	}
 )
 
