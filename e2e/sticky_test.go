@@ -2,6 +2,7 @@ package e2e
 
 import (
 	"database/sql"
+	"strings"
 	"testing"
 
 	"maunium.net/go/mautrix"
@@ -9,6 +10,7 @@ import (
 	"maunium.net/go/mautrix/id"
 
 	"github.com/enarx/secbot/disclosure"
+	"github.com/enarx/secbot/internal/matrixtest"
 	"github.com/enarx/secbot/internal/testbed"
 )
 
@@ -44,11 +46,25 @@ func TestForgedEncryptionStateDoesNotTurnTheBotsMessagesToPlaintext(t *testing.T
 	if err := bed.Alice.CatchUp(ctx, wait); err != nil {
 		t.Fatal(err)
 	}
+	// What her client now sends goes out in the clear, as anything the
+	// homeserver injects would: it is no command.
+	plain := say(t, ctx, bed.Alice, team, "!sec claim "+caseID)
+	if raw, err := bed.Alice.Client.GetEvent(ctx, team, plain); err != nil || raw.Type != event.EventMessage {
+		t.Fatalf("the plaintext command: %v, %v", raw, err)
+	}
 	if err := bed.Alice.Client.StateStore.SetEncryptionEvent(ctx, team, &event.EncryptionEventContent{Algorithm: id.AlgorithmMegolmV1}); err != nil {
 		t.Fatal(err)
 	}
 	answer := ask(t, ctx, bed.Alice, team, bot, "!sec status "+caseID)
 	wire(t, ctx, bed.Alice, answer)
+	if body, _ := matrixtest.Body(answer); strings.Contains(body, "handler"+bed.Alice.ID().String()) {
+		t.Errorf("the plaintext claim made alice the handler: %q", body)
+	}
+	for _, evt := range bed.Alice.Events() {
+		if evt.Sender == bot.UserID && evt.Type == event.EventMessage && evt.Content.AsMessage().RelatesTo.GetReplyTo() == plain {
+			t.Error("the bot answered the plaintext command")
+		}
+	}
 	told := waitMessage(t, ctx, bed.Alice, team, bot.UserID, "Encryption was turned off in this team room")
 	wire(t, ctx, bed.Alice, told)
 
@@ -94,5 +110,6 @@ func TestForgedEncryptionStateDoesNotTurnTheBotsMessagesToPlaintext(t *testing.T
 		t.Fatal(err)
 	}
 	audited(t, ctx, bot, disclosure.Person(bed.Alice.ID()), "encryption.downgrade", team.String())
+	audited(t, ctx, bot, disclosure.Person(bed.Alice.ID()), "plaintext.ignored", team.String())
 	audited(t, ctx, bot, disclosure.Person(bot.UserID), "encryption.downgrade", room.String())
 }
