@@ -75,6 +75,9 @@ func New(ctx context.Context, cfg Config, st *store.Store, log zerolog.Logger) (
 	if len(cfg.PickleKey) == 0 {
 		return nil, errors.New("a pickle key is required to encrypt the E2EE keys at rest")
 	}
+	if err := st.SealAccountWith(cfg.PickleKey); err != nil {
+		return nil, err
+	}
 	cli, err := mautrix.NewClient(cfg.Homeserver, "", "")
 	if err != nil {
 		return nil, fmt.Errorf("matrix client: %w", err)
@@ -104,6 +107,9 @@ func New(ctx context.Context, cfg Config, st *store.Store, log zerolog.Logger) (
 	// Without this, messages would go out unencrypted without any error.
 	cli.Crypto = helper
 	b.crypto = helper
+	if err := b.keepEncryption(ctx); err != nil {
+		return nil, fmt.Errorf("keep encrypted rooms encrypted: %w", err)
+	}
 	if err := b.crossSign(log.WithContext(ctx), cfg); err != nil {
 		return nil, fmt.Errorf("cross-signing: %w", err)
 	}

@@ -224,6 +224,10 @@ func (b *Bot) execCreateCaseRoom(ctx context.Context, e store.Effect) (any, erro
 		// Invites are part of creation; make sure none was lost with the crash.
 		b.inviteMissing(ctx, roomID, userIDs(p.Invite))
 	}
+	// Made encrypted (or adopted only so): never sent to in the clear.
+	if err := b.recordEncrypted(ctx, roomID); err != nil {
+		return nil, err
+	}
 	if err := b.store.SetCaseRoom(ctx, caseID, roomID.String(), time.Now()); err != nil {
 		return nil, err
 	}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"time"
 
 	"github.com/rs/zerolog"
 	"maunium.net/go/mautrix"
@@ -30,16 +31,27 @@ type TeamKeys interface {
 // mautrix withholds room keys from it (m.room_key.withheld) in every room.
 // It decides when keys are shared, not when devices were last fetched, so
 // a device the homeserver adds between two syncs gets nothing either.
+//
+// Of the bot's own account only this device and the devices the bot's own
+// identity signed get keys: a device the homeserver (or anyone with the
+// bot's password) adds to the account would otherwise read every case.
 type keyGate struct {
 	crypto.Store
 	keys TeamKeys
 	self id.UserID
+	// device is the bot's current device; master the bot's own master key,
+	// as checked at start ("" if none: no other device qualifies).
+	device id.DeviceID
+	master string
 }
 
 func (g *keyGate) GetDevices(ctx context.Context, user id.UserID) (map[id.DeviceID]*id.Device, error) {
 	devices, err := g.Store.GetDevices(ctx, user)
-	if err != nil || len(devices) == 0 || user == g.self {
+	if err != nil || len(devices) == 0 {
 		return devices, err
+	}
+	if user == g.self {
+		return g.gate(ctx, devices, g.master, g.device)
 	}
 	key, team, err := g.keys.TeamKey(ctx, disclosure.Person(user))
 	if err != nil {
@@ -48,11 +60,20 @@ func (g *keyGate) GetDevices(ctx context.Context, user id.UserID) (map[id.Device
 	if !team {
 		return devices, nil
 	}
+	return g.gate(ctx, devices, key, "")
+}
+
+// gate lists the devices master did not sign (other than keep) as
+// blacklisted.
+func (g *keyGate) gate(ctx context.Context, devices map[id.DeviceID]*id.Device, master string, keep id.DeviceID) (map[id.DeviceID]*id.Device, error) {
 	gated := make(map[id.DeviceID]*id.Device, len(devices))
 	for did, d := range devices {
-		signed, err := signedBy(ctx, g.Store, d, key)
-		if err != nil {
-			return nil, err
+		signed := did == keep && keep != ""
+		if !signed {
+			var err error
+			if signed, err = signedBy(ctx, g.Store, d, master); err != nil {
+				return nil, err
+			}
 		}
 		if !signed {
 			copied := *d
@@ -170,6 +191,13 @@ func (b *Bot) TrustChanged(ctx context.Context, member disclosure.Person) {
 type Watcher interface {
 	IdentitySeen(ctx context.Context, member disclosure.Person, ident disclosure.Identity) error
 	DevicesSeen(ctx context.Context, who disclosure.Person, devices []handlers.Device) error
+	// OwnDeviceSeen is told of a device of the bot's own account that its
+	// identity did not sign (each time it is seen: the watcher tells once).
+	OwnDeviceSeen(ctx context.Context, device, name string) error
+	// EncryptionDowngraded is told that a room recorded encrypted lost its
+	// encryption (algorithm is what its state says now; by who sent the
+	// change, "" if unknown). The watcher tells once per room.
+	EncryptionDowngraded(ctx context.Context, room, algorithm string, by disclosure.Person) error
 	TeamKeys
 }
 
@@ -190,6 +218,9 @@ func (b *Bot) devicesSeen(ctx context.Context, users []id.UserID, rotate bool) e
 	}
 	for _, u := range users {
 		if u == b.Client.UserID {
+			if err := b.ownDevicesSeen(ctx); err != nil {
+				return err
+			}
 			continue
 		}
 		_, team, err := b.watcher.TeamKey(ctx, disclosure.Person(u))
@@ -224,22 +255,84 @@ func (b *Bot) devicesSeen(ctx context.Context, users []id.UserID, rotate bool) e
 	return nil
 }
 
-// WatchTeam gates room keys by the team's pinned identities and tells w
-// about device changes. At start it looks at every member once, so an
-// identity changed while the bot was down is noticed.
+// ownDevicesSeen tells the watcher about each device of the bot's own
+// account that is neither this one nor signed by the bot's identity: it
+// gets no room keys, and the team should know someone logged in as the
+// bot.
+func (b *Bot) ownDevicesSeen(ctx context.Context) error {
+	g, ok := b.crypto.Machine().CryptoStore.(*keyGate)
+	if !ok {
+		return nil
+	}
+	devices, err := g.Store.GetDevices(ctx, b.Client.UserID)
+	if err != nil {
+		return err
+	}
+	for did, d := range devices {
+		if did == b.Client.DeviceID {
+			continue
+		}
+		signed, err := signedBy(ctx, g.Store, d, g.master)
+		if err != nil {
+			return err
+		}
+		if signed {
+			continue
+		}
+		zerolog.Ctx(ctx).Warn().Stringer("device_id", did).Msg("A device the bot's identity did not sign is logged in to the bot's account; it gets no room keys")
+		if err := b.watcher.OwnDeviceSeen(ctx, did.String(), d.Name); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// ownMaster is the bot's own master key that its other devices must be
+// signed by to get room keys: the published one, if it signed this device
+// and is the one pinned when it was first seen (a homeserver can publish
+// an identity of its own for the bot and sign the bot's device with it,
+// but not the one the bot made). "" if not: then only this device gets
+// keys.
+func (b *Bot) ownMaster(ctx context.Context) (string, error) {
+	log := zerolog.Ctx(ctx)
+	master, signed, err := b.ownDeviceSigned(ctx)
+	if err != nil || !signed || master == "" {
+		log.Warn().Err(err).Msg("Could not check the bot's own identity; of its account only this device gets room keys")
+		return "", nil
+	}
+	pinned, err := b.store.BotIdentity(ctx)
+	if err != nil {
+		return "", err
+	}
+	switch pinned {
+	case "":
+		return master, b.store.PinBotIdentity(ctx, master, time.Now())
+	case master:
+		return master, nil
+	}
+	log.Error().Str("master_key", master).Str("pinned_master_key", pinned).Msg("The bot's published identity is not the one it first had; of its account only this device gets room keys")
+	return "", nil
+}
+
+// WatchTeam gates room keys by the team's pinned identities (and the
+// bot's own devices by its identity) and tells w about device changes. At
+// start it looks at every member and at the bot's own account once, so an
+// identity changed or a device added while the bot was down is noticed.
 func (b *Bot) WatchTeam(ctx context.Context, w Watcher, team []disclosure.Person) error {
 	mach := b.crypto.Machine()
 	if _, already := mach.CryptoStore.(*keyGate); !already {
-		mach.CryptoStore = &keyGate{Store: mach.CryptoStore, keys: w, self: b.Client.UserID}
+		master, err := b.ownMaster(ctx)
+		if err != nil {
+			return err
+		}
+		mach.CryptoStore = &keyGate{Store: mach.CryptoStore, keys: w, self: b.Client.UserID, device: b.Client.DeviceID, master: master}
 	}
 	b.watcher = w
-	users := make([]id.UserID, 0, len(team))
+	users := make([]id.UserID, 0, len(team)+1)
 	for _, m := range team {
 		users = append(users, id.UserID(m))
 	}
-	if len(users) == 0 {
-		return nil
-	}
+	users = append(users, b.Client.UserID)
 	if _, err := mach.FetchKeys(ctx, users, true); err != nil {
 		var httpErr mautrix.HTTPError
 		if errors.As(err, &httpErr) {

@@ -5,8 +5,6 @@ import (
 	"database/sql"
 	"errors"
 	"time"
-
-	"github.com/enarx/secbot/disclosure"
 )
 
 // MarkHandled records that an event has been handled. It reports false if
@@ -64,32 +62,6 @@ func (s *Store) SetSyncPosition(ctx context.Context, token string) error {
 	_, err := s.db.Exec(ctx, `
 		INSERT INTO sync_position (id, next_batch) VALUES (1, $1)
 		ON CONFLICT (id) DO UPDATE SET next_batch = excluded.next_batch`, token)
-	return err
-}
-
-// Account is the bot's stored login.
-type Account struct {
-	UserID      disclosure.Person
-	DeviceID    string
-	AccessToken string
-}
-
-// Account returns the stored login, or ErrNotFound before the first login.
-func (s *Store) Account(ctx context.Context) (*Account, error) {
-	var a Account
-	err := s.db.QueryRow(ctx, `SELECT user_id, device_id, access_token FROM account WHERE id = 1`).Scan(&a.UserID, &a.DeviceID, &a.AccessToken)
-	if errors.Is(err, sql.ErrNoRows) {
-		return nil, ErrNotFound
-	}
-	return &a, err
-}
-
-// SetAccount stores the bot's login.
-func (s *Store) SetAccount(ctx context.Context, a Account) error {
-	_, err := s.db.Exec(ctx, `
-		INSERT INTO account (id, user_id, device_id, access_token) VALUES (1, $1, $2, $3)
-		ON CONFLICT (id) DO UPDATE SET user_id = excluded.user_id, device_id = excluded.device_id, access_token = excluded.access_token`,
-		a.UserID, a.DeviceID, a.AccessToken)
 	return err
 }
 

@@ -4,6 +4,7 @@ package store
 
 import (
 	"context"
+	"crypto/cipher"
 	"database/sql"
 	"embed"
 	"errors"
@@ -33,6 +34,8 @@ type Store struct {
 	// one file holds everything to back up.
 	DB *dbutil.Database
 	db *dbutil.Database
+	// accountAEAD seals the stored access token (see SealAccountWith).
+	accountAEAD cipher.AEAD
 }
 
 // Open creates (mode 0600, in a directory of mode 0700 if it has to make one)

@@ -439,7 +439,7 @@ func All() []Data {
 		AdvisoryCVERequested{}, AdvisoryForkReady{}, AdvisoryPublished{}, AdvisoryUpdated{}, Announcement{},
 		GitHubFailing{}, GitHubRecovered{}, GitHubRefused{}, TeamRoomUnencrypted{}, TeamChanged{}, GitHubParked{}, IntakeBurst{}, PublishedAfterReject{},
 		AdvisoryClosedOnGitHub{}, AdvisoryStateChanged{}, AdvisoryMoved{}, GitHubWatchFailing{}, GitHubWatchRecovered{}, Refused{}, Usage{}, Help{}, CaseList{}, CaseStatus{},
-		ReporterStatus{}, Contacts{}, Stats{}, Done{}, IdentityChanged{}, ReporterNewDevice{},
+		ReporterStatus{}, Contacts{}, Stats{}, Done{}, IdentityChanged{}, ReporterNewDevice{}, BotNewDevice{}, EncryptionDowngraded{},
 		EmailSubject{}, EmailAck{}, EmailPosted{}, EmailGone{}, EmailStranger{}, EmailFlood{}, NoEncryption{}, TeamReply{},
 		AdvisoryAdopted{},
 		QueuedRefused{}, QueuedCancelled{}, PublishedUnderEmbargo{},
@@ -456,7 +456,21 @@ type (
 	}
 	// ReporterNewDevice tells a case room the reporter has a new device.
 	ReporterNewDevice struct{ Reporter, Device, Name string }
+	// BotNewDevice tells the team room a device the bot's identity did
+	// not sign logged in to the bot's account.
+	BotNewDevice struct{ Device, Name string }
+	// EncryptionDowngraded tells the team room a room of the bot's lost
+	// its encryption (in the state the homeserver sent).
+	EncryptionDowngraded struct {
+		Room, Algorithm, Sender, CaseID string
+		// Team is true when Room is the team room, DM when it is a direct
+		// chat (the case's with its reporter, or one of the bot's).
+		Team, DM bool
+	}
 )
+
+func (BotNewDevice) Template() string         { return "bot_new_device" }
+func (EncryptionDowngraded) Template() string { return "encryption_downgraded" }
 
 func (IdentityChanged) Template() string   { return "identity_changed" }
 func (ReporterNewDevice) Template() string { return "reporter_new_device" }

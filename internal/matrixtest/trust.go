@@ -51,3 +51,15 @@ func (u *User) Devices(ctx context.Context, user id.UserID) (map[id.DeviceID]id.
 	}
 	return out, keys.MasterKey, nil
 }
+
+// SignDevice signs another device of the user's own account with the
+// identity CrossSign made (as a homeserver that published an identity of
+// its own for the account could).
+func (u *User) SignDevice(ctx context.Context, device id.DeviceID) error {
+	mach := u.crypto.Machine()
+	d, err := mach.GetOrFetchDevice(ctx, u.ID(), device)
+	if err != nil {
+		return fmt.Errorf("%s: fetch device %s: %w", u.ID(), device, err)
+	}
+	return mach.SignOwnDevice(ctx, d)
+}
