@@ -291,7 +291,7 @@ func (b *Bot) Encrypted(ctx context.Context, roomID id.RoomID) (known, encrypted
 	err = b.Client.StateEvent(ctx, roomID, event.StateEncryption, "", &content)
 	switch {
 	case err == nil:
-		return true, content.Algorithm != ""
+		return true, content.Algorithm == id.AlgorithmMegolmV1
 	case isHTTPStatus(err, http.StatusNotFound):
 		return true, false
 	}

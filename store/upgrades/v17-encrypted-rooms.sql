@@ -1,4 +1,4 @@
--- v17 -> v18: The rooms secbot knows to be encrypted; its own identity
+-- v16 -> v17: The rooms secbot knows to be encrypted; its own identity
 
 -- Encryption is sticky: a room recorded here (created encrypted by the
 -- bot, or seen with m.room.encryption) is never sent to in the clear,
