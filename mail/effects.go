@@ -56,7 +56,7 @@ func (x *Effects) send(ctx context.Context, e store.Effect) (any, error) {
 		return nil, fmt.Errorf("%w: %w", ErrRefused, err)
 	}
 	out := Outgoing{
-		To: p.To, Subject: p.Subject, MessageID: MessageID(e.ID, caseID, x.Config.Address),
+		To: p.To, Subject: p.Subject, MessageID: MessageID(e.ID, p.Nonce, caseID, x.Config.Address),
 		InReplyTo: p.InReplyTo, References: p.References, Text: p.Text, Auto: p.Auto,
 	}
 	if err := x.Config.Send(ctx, out, e.Attempts > 1); err != nil {

@@ -2,6 +2,8 @@ package store
 
 import (
 	"context"
+	"crypto/rand"
+	"encoding/hex"
 	"database/sql"
 	"errors"
 	"time"
@@ -32,6 +34,18 @@ type MailSendEffect struct {
 	// Auto marks the bot's own texts (RFC 3834 Auto-Submitted), not the
 	// team's words.
 	Auto bool `json:"auto,omitempty"`
+	// Nonce is the secret random part of the message's Message-ID (see
+	// MailNonce); "" for rows queued before it existed.
+	Nonce string `json:"nonce,omitempty"`
+}
+
+// MailNonce is a fresh secret for a Message-ID: 128 random bits in hex.
+func MailNonce() string {
+	var b [16]byte
+	if _, err := rand.Read(b[:]); err != nil {
+		panic(err)
+	}
+	return hex.EncodeToString(b[:])
 }
 
 // MailPostEffect posts a message of the security mailbox into its case's
