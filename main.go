@@ -212,7 +212,9 @@ func serve(ctx context.Context, configPath string, cfg *config.Config, log zerol
 			outbox.Register(kind, ex)
 		}
 		h.SetMailbox(cfg.Email.Mailbox)
-		mailbox = &mail.Channel{Watcher: mail.NewWatcher(mc, log.With().Str("component", "mail").Logger()), Config: mc, Handlers: h}
+		watcher := mail.NewWatcher(mc, log.With().Str("component", "mail").Logger())
+		watcher.Memory = st
+		mailbox = &mail.Channel{Watcher: watcher, Config: mc, Handlers: h}
 		log.Info().Str("address", cfg.Email.Address).Str("imap", cfg.Email.IMAP.Host).Str("mailbox", cfg.Email.Mailbox).Msg("Email enabled")
 	}
 

@@ -76,7 +76,7 @@ func (x *Effects) post(ctx context.Context, e store.Effect) (any, error) {
 	if err := x.Poster.Ready(ctx, to); err != nil {
 		return nil, err
 	}
-	content, err := x.Config.Fetch(ctx, Ref{UIDValidity: p.UIDValidity, UID: p.UID})
+	content, err := x.Config.FetchPosted(ctx, Ref{UIDValidity: p.UIDValidity, UID: p.UID}, p.MessageID)
 	if err == nil && p.MessageID != "" && content.MessageID != p.MessageID {
 		// Another message under the same UID (a mailbox made anew): the
 		// one the effect names is gone, and this one is not the case's.

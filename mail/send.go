@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"slices"
 	"strings"
 	"time"
 
@@ -210,13 +211,23 @@ func (c *Config) folderHas(cl *imapclient.Client, folder, messageID string, from
 	if _, err := cl.Select(folder, &imap.SelectOptions{ReadOnly: true}).Wait(); err != nil {
 		return false, fmt.Errorf("select %s: %w", folder, err)
 	}
-	res, err := cl.UIDSearch(&imap.SearchCriteria{Header: []imap.SearchCriteriaHeaderField{{Key: "Message-ID", Value: "<" + messageID + ">"}}}, nil).Wait()
+	uids, err := c.withMessageID(cl, messageID, fromUs)
 	if err != nil {
 		return false, fmt.Errorf("search %s: %w", folder, err)
 	}
+	return len(uids) > 0, nil
+}
+
+// withMessageID returns the UIDs of the selected folder's messages whose
+// one Message-ID is messageID exactly (see isOurCopy), oldest first.
+func (c *Config) withMessageID(cl *imapclient.Client, messageID string, fromUs bool) ([]imap.UID, error) {
+	res, err := cl.UIDSearch(&imap.SearchCriteria{Header: []imap.SearchCriteriaHeaderField{{Key: "Message-ID", Value: "<" + messageID + ">"}}}, nil).Wait()
+	if err != nil {
+		return nil, err
+	}
 	uids := res.AllUIDs()
 	if len(uids) == 0 {
-		return false, nil
+		return nil, nil
 	}
 	if len(uids) > maxCandidates {
 		// Only planted copies come in such numbers: ours is among the latest.
@@ -225,14 +236,16 @@ func (c *Config) folderHas(cl *imapclient.Client, folder, messageID string, from
 	header := &imap.FetchItemBodySection{Specifier: imap.PartSpecifierHeader, HeaderFields: []string{"Message-ID", "From", "Return-Path"}, Peek: true}
 	msgs, err := cl.Fetch(imap.UIDSetNum(uids...), &imap.FetchOptions{UID: true, BodySection: []*imap.FetchItemBodySection{header}}).Collect()
 	if err != nil {
-		return false, fmt.Errorf("fetch from %s: %w", folder, err)
+		return nil, err
 	}
+	var out []imap.UID
 	for _, m := range msgs {
 		if c.isOurCopy(m.FindBodySection(header), messageID, fromUs) {
-			return true, nil
+			out = append(out, m.UID)
 		}
 	}
-	return false, nil
+	slices.Sort(out)
+	return out, nil
 }
 
 // maxCandidates bounds the messages read to find one Message-ID.

@@ -139,3 +139,55 @@ func seqRange(n uint32) []uint32 {
 	}
 	return out
 }
+
+// Append files raw in a folder of address's account, as a mail client or
+// a migration tool would (no keywords).
+func (s *Server) Append(address, password, folder string, raw []byte) error {
+	c, err := s.Login(address, password)
+	if err != nil {
+		return err
+	}
+	defer c.Close()
+	cmd := c.Append(folder, int64(len(raw)), nil)
+	if _, err := cmd.Write(raw); err != nil {
+		return err
+	}
+	if err := cmd.Close(); err != nil {
+		return err
+	}
+	if _, err := cmd.Wait(); err != nil {
+		return fmt.Errorf("append to %s: %w", folder, err)
+	}
+	return c.Logout().Wait()
+}
+
+// Recreate deletes a folder of address's account and creates it anew,
+// empty, as an operator restoring a mailbox does: the server gives it a
+// new UIDVALIDITY.
+func (s *Server) Recreate(address, password, folder string) error {
+	c, err := s.Login(address, password)
+	if err != nil {
+		return err
+	}
+	defer c.Close()
+	if err := c.Delete(folder).Wait(); err != nil {
+		return fmt.Errorf("delete %s: %w", folder, err)
+	}
+	if err := c.Create(folder, nil).Wait(); err != nil {
+		return fmt.Errorf("create %s: %w", folder, err)
+	}
+	return c.Logout().Wait()
+}
+
+// Create makes a folder in address's account.
+func (s *Server) Create(address, password, folder string) error {
+	c, err := s.Login(address, password)
+	if err != nil {
+		return err
+	}
+	defer c.Close()
+	if err := c.Create(folder, nil).Wait(); err != nil {
+		return fmt.Errorf("create %s: %w", folder, err)
+	}
+	return c.Logout().Wait()
+}
