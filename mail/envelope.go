@@ -29,13 +29,15 @@ type Envelope struct {
 	// Automatic says why the message is machine-made ("" for a person's):
 	// a bounce, an auto-reply, bulk mail, or secbot's own.
 	Automatic string
+	// Sender says whether From is proven the sender's (DKIM/DMARC).
+	Sender Sender
 }
 
 // headerFields are the header fields secbot reads of a new message.
 var headerFields = []string{
 	"From", "Sender", "Return-Path", "Message-ID", "In-Reply-To", "References", "Subject",
 	"Auto-Submitted", "Precedence", "X-Autoreply", "X-Autorespond", "X-Auto-Response-Suppress",
-	"List-Id", "Content-Type",
+	"List-Id", "Content-Type", "Authentication-Results",
 }
 
 // subjectCase finds a case ID in brackets in a subject.

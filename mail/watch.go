@@ -33,6 +33,10 @@ type Watcher struct {
 	// already handled is still known.
 	Memory Memory
 
+	// Auth, if set, verifies each new message's From (see SenderAuth);
+	// without it no sender counts as verified.
+	Auth *SenderAuth
+
 	// state is what this watcher knows of the mailbox (see mailbox.go).
 	state mailboxState
 	// failStore, if set, makes marking a message handled fail (tests).
@@ -190,6 +194,7 @@ func (w *Watcher) look(ctx context.Context, cl *imapclient.Client, uidValidity u
 	for _, m := range msgs {
 		ref := Ref{UIDValidity: uidValidity, UID: uint32(m.UID)}
 		env := parseEnvelope(ref, m.FindBodySection(header), w.cfg.Address)
+		env.Sender = w.checkSender(ctx, cl, m.UID, m.FindBodySection(header), env)
 		log := w.log.With().Uint32("uid", ref.UID).Logger()
 		if w.handledBefore(ctx, env) {
 			log.Info().Msg("A message handled before (known by its Message-ID) is not handled again")

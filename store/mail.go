@@ -58,6 +58,9 @@ type MailPostEffect struct {
 	MessageID   string `json:"message_id"`
 	// Reply marks a reporter's reply (not the first report).
 	Reply bool `json:"reply,omitempty"`
+	// Unverified marks a message whose From nothing proves (no DKIM or
+	// DMARC pass): the team reads it as from an unverified sender.
+	Unverified bool `json:"unverified,omitempty"`
 }
 
 // SetMailThread records a reporter's message in their case's thread: the

@@ -95,7 +95,9 @@ type (
 	EmailPosted struct {
 		CaseID, From, Subject string
 		Reply                 bool
-		Attachments           []string
+		// Unverified: nothing proves the email comes from From.
+		Unverified  bool
+		Attachments []string
 		// TooLarge names the files over the size limit, with their sizes.
 		TooLarge []string
 		Prefix   string
@@ -173,6 +175,9 @@ type (
 		// For a GitHub private report: the reporter's login, the repository
 		// and the advisory (never the report's text).
 		GitHubReporter, Repository, GHSAID, AdvisoryURL string
+		// UnverifiedSender marks a report by email whose From nothing
+		// proves (no DKIM or DMARC pass).
+		UnverifiedSender bool
 	}
 	// EmailStranger tells the team that an email about a case came from
 	// an address that is not the reporter's. Nothing of its text is read.

@@ -12,6 +12,7 @@ import (
 
 	"github.com/emersion/go-imap/v2"
 	"github.com/emersion/go-imap/v2/imapclient"
+	"github.com/emersion/go-sasl"
 	"github.com/emersion/go-smtp"
 )
 
@@ -26,6 +27,34 @@ func (s *Server) Deliver(from string, to []string, raw []byte) error {
 	defer c.Close()
 	if err := c.SendMail(from, to, bytes.NewReader(raw)); err != nil {
 		return fmt.Errorf("deliver to %v: %w", to, err)
+	}
+	return c.Quit()
+}
+
+// Submit sends raw through the submission listener as address, logged in
+// with password, as a mail client does (signed with DKIM where the server
+// signs).
+func (s *Server) Submit(address, password string, to []string, raw []byte) error {
+	var c *smtp.Client
+	var err error
+	if s.TLS {
+		cfg, terr := s.TLSConfig()
+		if terr != nil {
+			return terr
+		}
+		c, err = smtp.DialTLS(s.Submission, cfg)
+	} else {
+		c, err = smtp.Dial(s.Submission)
+	}
+	if err != nil {
+		return err
+	}
+	defer c.Close()
+	if err := c.Auth(sasl.NewPlainClient("", address, password)); err != nil {
+		return fmt.Errorf("log in as %s: %w", address, err)
+	}
+	if err := c.SendMail(address, to, bytes.NewReader(raw)); err != nil {
+		return fmt.Errorf("submit to %v: %w", to, err)
 	}
 	return c.Quit()
 }
