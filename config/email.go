@@ -39,6 +39,9 @@ type Email struct {
 	// sender is verified; "" has secbot verify DKIM and DMARC alignment
 	// itself.
 	TrustAuthservID string `toml:"trust_authserv_id"`
+	// DNSServer is host:port of the DNS resolver that DKIM keys and DMARC
+	// records are looked up with ("": the system's).
+	DNSServer string `toml:"dns_server"`
 
 	// IMAP and SMTP are the URLs, parsed.
 	IMAP, SMTP *url.URL `toml:"-"`
@@ -96,6 +99,12 @@ func (v *validator) validateEmail() {
 	}
 	if id := e.TrustAuthservID; id != "" && !authservID.MatchString(id) {
 		v.add("email.trust_authserv_id", id, "must be the receiving server's authserv-id as it writes it in Authentication-Results, like mx.example.org")
+	}
+	if d := e.DNSServer; d != "" {
+		host, port, err := net.SplitHostPort(d)
+		if n, perr := strconv.Atoi(port); err != nil || host == "" || perr != nil || n < 1 || n > 65535 {
+			v.add("email.dns_server", d, "must be host:port of a DNS resolver, like 127.0.0.1:53")
+		}
 	}
 	if s, ok := v.positiveSpan("email.poll_every", e.PollEvery, ""); ok {
 		if s.WorkingDays > 0 {

@@ -41,6 +41,14 @@ type SenderAuth struct {
 	TrustAuthservID string
 }
 
+// ResolverAt is a resolver that asks the DNS server at addr (host:port).
+func ResolverAt(addr string) *net.Resolver {
+	d := &net.Dialer{Timeout: dnsTimeout}
+	return &net.Resolver{PreferGo: true, Dial: func(ctx context.Context, network, _ string) (net.Conn, error) {
+		return d.DialContext(ctx, network, addr)
+	}}
+}
+
 // Sender is what SenderAuth found of a message's From.
 type Sender struct {
 	Verified bool

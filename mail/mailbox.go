@@ -29,6 +29,36 @@ type mailboxState struct {
 	uidValidity uint32
 	done        map[imap.UID]struct{}
 	toldNoKeys  bool
+	// senders are the verdicts on messages not handled yet, so that one
+	// seen again (its handling failed, or waits) is not read again whole.
+	senders map[imap.UID]Sender
+}
+
+// sender returns the verdict on a message's From, checked once.
+func (w *Watcher) sender(ctx context.Context, cl *imapclient.Client, uid imap.UID, header []byte, env Envelope) Sender {
+	s := &w.state
+	s.mu.Lock()
+	if s.uidValidity != env.Ref.UIDValidity {
+		s.uidValidity, s.done, s.senders = env.Ref.UIDValidity, nil, nil
+	}
+	v, ok := s.senders[uid]
+	s.mu.Unlock()
+	if ok {
+		return v
+	}
+	v = w.checkSender(ctx, cl, uid, header, env)
+	if ctx.Err() != nil {
+		return v
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.uidValidity == env.Ref.UIDValidity {
+		if s.senders == nil {
+			s.senders = map[imap.UID]Sender{}
+		}
+		s.senders[uid] = v
+	}
+	return v
 }
 
 // notDone drops the UIDs handled already under uidValidity.
@@ -36,7 +66,7 @@ func (s *mailboxState) notDone(uidValidity uint32, uids []imap.UID) []imap.UID {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.uidValidity != uidValidity {
-		s.uidValidity, s.done = uidValidity, nil
+		s.uidValidity, s.done, s.senders = uidValidity, nil, nil
 	}
 	return slices.DeleteFunc(uids, func(u imap.UID) bool { _, ok := s.done[u]; return ok })
 }
@@ -45,7 +75,7 @@ func (s *mailboxState) markDone(uidValidity uint32, uid imap.UID) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.uidValidity != uidValidity {
-		s.uidValidity, s.done = uidValidity, nil
+		s.uidValidity, s.done, s.senders = uidValidity, nil, nil
 	}
 	if s.done == nil {
 		s.done = map[imap.UID]struct{}{}
@@ -142,6 +172,9 @@ func (w *Watcher) remember(ctx context.Context, env Envelope) {
 // is not handed over again (this watcher knows its UID, the store its
 // Message-ID).
 func (w *Watcher) markHandled(ctx context.Context, cl *imapclient.Client, uid imap.UID, ref Ref, keywords bool) {
+	w.state.mu.Lock()
+	delete(w.state.senders, uid)
+	w.state.mu.Unlock()
 	if !keywords {
 		w.state.markDone(ref.UIDValidity, uid)
 		return

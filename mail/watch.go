@@ -194,13 +194,13 @@ func (w *Watcher) look(ctx context.Context, cl *imapclient.Client, uidValidity u
 	for _, m := range msgs {
 		ref := Ref{UIDValidity: uidValidity, UID: uint32(m.UID)}
 		env := parseEnvelope(ref, m.FindBodySection(header), w.cfg.Address)
-		env.Sender = w.checkSender(ctx, cl, m.UID, m.FindBodySection(header), env)
 		log := w.log.With().Uint32("uid", ref.UID).Logger()
 		if w.handledBefore(ctx, env) {
 			log.Info().Msg("A message handled before (known by its Message-ID) is not handled again")
 			w.markHandled(ctx, cl, m.UID, ref, keywords)
 			continue
 		}
+		env.Sender = w.sender(ctx, cl, m.UID, m.FindBodySection(header), env)
 		if err := handle(log.WithContext(ctx), env); err != nil {
 			if ctx.Err() != nil {
 				return false, ctx.Err()
