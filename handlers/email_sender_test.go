@@ -57,3 +57,23 @@ func TestAnEmailFromAnUnverifiedSenderIsMarkedAndMeetsNothing(t *testing.T) {
 		t.Errorf("no notice of the verified sender's report (last: %q)", last)
 	}
 }
+
+// Every answer by email carries its own secret for its Message-ID, so
+// nobody can know the Message-ID of an answer before it is sent (and
+// plant a copy that makes a retry believe it went out).
+func TestEveryMailAnswerCarriesItsOwnSecret(t *testing.T) {
+	w := newWorld(t, monday)
+	w.email(mailReporter, MailRef{MessageID: "first@example.test", SenderVerified: true})
+	w.email(disclosure.EmailPerson("other@example.test"), MailRef{MessageID: "second@example.test", SenderVerified: true})
+	mails := w.mails()
+	if len(mails) != 2 {
+		t.Fatalf("%d answers, want 2", len(mails))
+	}
+	seen := map[string]bool{}
+	for _, m := range mails {
+		if len(m.Nonce) != 32 || strings.Trim(m.Nonce, "0123456789abcdef") != "" || seen[m.Nonce] {
+			t.Errorf("an answer's secret is %q (seen: %v)", m.Nonce, seen)
+		}
+		seen[m.Nonce] = true
+	}
+}
