@@ -9,6 +9,7 @@ import (
 	"net"
 	"net/url"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -25,6 +26,29 @@ func (m dnsMap) LookupTXT(_ context.Context, name string) ([]string, error) {
 		return txt, nil
 	}
 	return nil, &net.DNSError{Err: "no such host", Name: name, IsNotFound: true}
+}
+
+// countingDNS counts the lookups of each name.
+type countingDNS struct {
+	dnsMap
+	mu sync.Mutex
+	n  map[string]int
+}
+
+func (c *countingDNS) LookupTXT(ctx context.Context, name string) ([]string, error) {
+	c.mu.Lock()
+	if c.n == nil {
+		c.n = map[string]int{}
+	}
+	c.n[strings.ToLower(name)]++
+	c.mu.Unlock()
+	return c.dnsMap.LookupTXT(ctx, name)
+}
+
+func (c *countingDNS) count(name string) int {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.n[strings.ToLower(name)]
 }
 
 // A report signed by the reporter's own mail server (maddy signs what its
@@ -79,11 +103,15 @@ func TestTheWatcherVerifiesTheSendersDKIMSignature(t *testing.T) {
 	if err := srv.Deliver(reporter, []string{security}, copied); err != nil {
 		t.Fatal(err)
 	}
-	w := &watched{looks: make(chan struct{}, 1)}
-	runWatcher(t, cfg, w, nil, func(x *Watcher) {
-		x.Auth = &SenderAuth{Resolver: dnsMap{name: {record}, "_dmarc." + mailtest.Domain: {"v=DMARC1; p=reject"}}}
-	})
+	// The signed message's handling fails twice first: it is looked at
+	// again, but its signature is checked once.
+	w := &watched{looks: make(chan struct{}, 1), fail: map[string]int{"signed@example.test": 2}}
+	dns := &countingDNS{dnsMap: dnsMap{name: {record}, "_dmarc." + mailtest.Domain: {"v=DMARC1; p=reject"}}}
+	runWatcher(t, cfg, w, nil, func(x *Watcher) { x.Auth = &SenderAuth{Resolver: dns} })
 	waitFor(t, w, "the three messages", func() bool { return len(w.byID()) == 3 })
+	if n := dns.count(name); n > 2 {
+		t.Errorf("the key was looked up %d times for two signed messages: a message waiting is checked again on every look", n)
+	}
 	got := w.byID()
 	for id, want := range map[string]bool{"signed@example.test": true, "forged@example.test": false, "copied@example.test": false} {
 		s := got[id].Sender
