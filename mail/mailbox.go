@@ -84,9 +84,13 @@ func (s *mailboxState) markDone(uidValidity uint32, uid imap.UID) {
 }
 
 // keepsKeywords reports whether the selected mailbox keeps secbot's
-// handled keyword (PERMANENTFLAGS names it, or \* for any new keyword).
+// handled keyword: PERMANENTFLAGS names it, or \* for any new keyword. A
+// server that names no permanent flags at all is taken at its word of RFC
+// 3501 (without PERMANENTFLAGS, all flags are permanent; the IMAP library
+// cannot tell it from an empty list): the keyword is set, and where it
+// does not stick, the watcher and the store know the message still.
 func keepsKeywords(sel *imap.SelectData) bool {
-	return slices.Contains(sel.PermanentFlags, HandledKeyword) || slices.Contains(sel.PermanentFlags, imap.FlagWildcard)
+	return len(sel.PermanentFlags) == 0 || slices.Contains(sel.PermanentFlags, HandledKeyword) || slices.Contains(sel.PermanentFlags, imap.FlagWildcard)
 }
 
 // selected checks the mailbox just selected: a UIDVALIDITY unlike the one

@@ -192,7 +192,8 @@ func TestKeywordSupportIsReadFromPermanentFlags(t *testing.T) {
 		{[]imap.Flag{imap.FlagSeen, imap.FlagWildcard}, true},
 		{[]imap.Flag{imap.FlagSeen, HandledKeyword}, true},
 		{[]imap.Flag{imap.FlagSeen, imap.FlagDeleted}, false},
-		{nil, false},
+		// No PERMANENTFLAGS: all flags are permanent (RFC 3501).
+		{nil, true},
 	} {
 		if got := keepsKeywords(&imap.SelectData{PermanentFlags: tc.flags}); got != tc.want {
 			t.Errorf("PERMANENTFLAGS %v: keywords kept %v, want %v", tc.flags, got, tc.want)
