@@ -215,7 +215,13 @@ func serve(ctx context.Context, configPath string, cfg *config.Config, log zerol
 			outbox.Register(kind, ex)
 		}
 		h.SetMailbox(cfg.Email.Mailbox)
-		mailbox = &mail.Channel{Watcher: mail.NewWatcher(mc, log.With().Str("component", "mail").Logger()), Config: mc, Handlers: h}
+		watcher := mail.NewWatcher(mc, log.With().Str("component", "mail").Logger())
+		watcher.Memory = st
+		watcher.Auth = &mail.SenderAuth{TrustAuthservID: cfg.Email.TrustAuthservID}
+		if cfg.Email.DNSServer != "" {
+			watcher.Auth.Resolver = mail.ResolverAt(cfg.Email.DNSServer)
+		}
+		mailbox = &mail.Channel{Watcher: watcher, Config: mc, Handlers: h}
 		log.Info().Str("address", cfg.Email.Address).Str("imap", cfg.Email.IMAP.Host).Str("mailbox", cfg.Email.Mailbox).Msg("Email enabled")
 	}
 

@@ -7,6 +7,7 @@ import (
 	"net/mail"
 	"net/url"
 	"os"
+	"regexp"
 	"strconv"
 	"strings"
 	"time"
@@ -33,6 +34,14 @@ type Email struct {
 	// PollEvery is how often the mailbox is looked at when the server
 	// offers no IDLE (and how often an IDLE is renewed).
 	PollEvery string `toml:"poll_every"`
+	// TrustAuthservID is the authserv-id of the receiving mail server
+	// whose Authentication-Results (its topmost ones) say whether a
+	// sender is verified; "" has secbot verify DKIM and DMARC alignment
+	// itself.
+	TrustAuthservID string `toml:"trust_authserv_id"`
+	// DNSServer is host:port of the DNS resolver that DKIM keys and DMARC
+	// records are looked up with ("": the system's).
+	DNSServer string `toml:"dns_server"`
 
 	// IMAP and SMTP are the URLs, parsed.
 	IMAP, SMTP *url.URL `toml:"-"`
@@ -88,6 +97,15 @@ func (v *validator) validateEmail() {
 	} else {
 		e.MaxAttachmentBytes = n
 	}
+	if id := e.TrustAuthservID; id != "" && !authservID.MatchString(id) {
+		v.add("email.trust_authserv_id", id, "must be the receiving server's authserv-id as it writes it in Authentication-Results, like mx.example.org")
+	}
+	if d := e.DNSServer; d != "" {
+		host, port, err := net.SplitHostPort(d)
+		if n, perr := strconv.Atoi(port); err != nil || host == "" || perr != nil || n < 1 || n > 65535 {
+			v.add("email.dns_server", d, "must be host:port of a DNS resolver, like 127.0.0.1:53")
+		}
+	}
 	if s, ok := v.positiveSpan("email.poll_every", e.PollEvery, ""); ok {
 		if s.WorkingDays > 0 {
 			v.add("email.poll_every", e.PollEvery, "must be a fixed length like 1m")
@@ -96,6 +114,10 @@ func (v *validator) validateEmail() {
 		}
 	}
 }
+
+// authservID is the shape of an authserv-id secbot accepts: a host name
+// (RFC 8601 allows any token, which servers fill with their name).
+var authservID = regexp.MustCompile(`^[A-Za-z0-9]([A-Za-z0-9.-]{0,251}[A-Za-z0-9])?$`)
 
 // mailURL checks an imap(s):// or smtp(s):// URL. The plain scheme means
 // STARTTLS, which may be skipped only on a loopback address.

@@ -87,7 +87,7 @@ func (h *Handlers) HandleEmail(ctx context.Context, msg Message) error {
 		if cs != nil {
 			return h.postEmail(ctx, msg, cs, true)
 		}
-		c, open, err := h.openCase(ctx, newCase{channel: disclosure.ChannelEmail, reporter: msg.Sender, sourceRoom: "email", at: now, audit: "email"})
+		c, open, err := h.openCase(ctx, newCase{channel: disclosure.ChannelEmail, reporter: msg.Sender, sourceRoom: "email", at: now, audit: "email", unverified: !m.SenderVerified})
 		if err != nil {
 			return err
 		}
@@ -117,12 +117,18 @@ func (h *Handlers) postEmail(ctx context.Context, msg Message, cs *store.Case, r
 		}
 	}
 	if _, err := h.store.Enqueue(ctx, store.CaseLane(cs.ID), store.KindMailPost, store.MailPostEffect{
-		CaseID: cs.ID.String(), UIDValidity: m.UIDValidity, UID: m.UID, MessageID: m.MessageID, Reply: reply,
+		CaseID: cs.ID.String(), UIDValidity: m.UIDValidity, UID: m.UID, MessageID: m.MessageID, Reply: reply, Unverified: !m.SenderVerified,
 	}, now); err != nil {
 		return err
 	}
 	if !reply {
 		return nil
 	}
-	return h.store.Audit(ctx, store.AuditEntry{At: now, Actor: msg.Sender, CaseID: cs.ID.String(), Action: "email.reply", Allowed: true})
+	// A reporter's email meets none of the team's clocks; one from an
+	// unverified sender is not even taken as the reporter's (audited so).
+	detail := ""
+	if !m.SenderVerified {
+		detail = "unverified sender: " + m.SenderCheck
+	}
+	return h.store.Audit(ctx, store.AuditEntry{At: now, Actor: msg.Sender, CaseID: cs.ID.String(), Action: "email.reply", Detail: detail, Allowed: true})
 }

@@ -68,6 +68,12 @@ type MailRef struct {
 	Case disclosure.CaseID
 	// Automatic says why the message is machine-made ("" for a person's).
 	Automatic string
+	// SenderVerified is true when the mail channel proved the From is the
+	// sender's (DKIM/DMARC); anyone can write any From, so a message
+	// without the proof is posted marked as from an unverified sender and
+	// counts as nobody's word. SenderCheck says how or why not.
+	SenderVerified bool
+	SenderCheck    string
 }
 
 // Invite is the bot being invited to a room.

@@ -122,6 +122,15 @@ type newCase struct {
 	report *GitHubAdvisory
 	// audit says where the report came from.
 	audit string
+	// unverified marks a report by email whose From nothing proves.
+	unverified bool
+}
+
+func (n newCase) auditDetail() string {
+	if n.unverified {
+		return n.audit + " (unverified sender)"
+	}
+	return n.audit
 }
 
 // openCase opens a case for a report, whatever its channel: the case ID,
@@ -186,7 +195,7 @@ func (h *Handlers) openCase(ctx context.Context, n newCase) (*store.Case, disclo
 	}
 	welcome := templates.Welcome{CaseID: lane, Reporter: c.Reporter.String(), Team: team, AcknowledgeBy: open.AcknowledgeBy, RespondBy: open.RespondBy, UpdateInterval: p.SLA.UpdateInterval.String(),
 		Email: n.reporter.Address(), Prefix: p.CommandPrefix}
-	note := templates.TeamNewCase{CaseID: lane, Reporter: c.Reporter.String(), AcknowledgeBy: open.AcknowledgeBy, RespondBy: open.RespondBy, Suggested: string(open.Suggested)}
+	note := templates.TeamNewCase{CaseID: lane, Reporter: c.Reporter.String(), AcknowledgeBy: open.AcknowledgeBy, RespondBy: open.RespondBy, Suggested: string(open.Suggested), UnverifiedSender: n.unverified}
 	if r := n.report; r != nil {
 		// Where the report is, never what it says.
 		welcome.GitHubReporter, welcome.AdvisoryURL = r.Reporter, r.URL
@@ -206,7 +215,7 @@ func (h *Handlers) openCase(ctx context.Context, n newCase) (*store.Case, disclo
 			return nil, disclosure.Opening{}, err
 		}
 	}
-	if err := h.store.Audit(ctx, store.AuditEntry{At: now, Actor: n.reporter, CaseID: lane, Action: "case.open", Detail: n.audit, Allowed: true}); err != nil {
+	if err := h.store.Audit(ctx, store.AuditEntry{At: now, Actor: n.reporter, CaseID: lane, Action: "case.open", Detail: n.auditDetail(), Allowed: true}); err != nil {
 		return nil, disclosure.Opening{}, err
 	}
 	return c, open, nil

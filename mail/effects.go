@@ -56,7 +56,7 @@ func (x *Effects) send(ctx context.Context, e store.Effect) (any, error) {
 		return nil, fmt.Errorf("%w: %w", ErrRefused, err)
 	}
 	out := Outgoing{
-		To: p.To, Subject: p.Subject, MessageID: MessageID(e.ID, caseID, x.Config.Address),
+		To: p.To, Subject: p.Subject, MessageID: MessageID(e.ID, p.Nonce, caseID, x.Config.Address),
 		InReplyTo: p.InReplyTo, References: p.References, Text: p.Text, Auto: p.Auto,
 	}
 	if err := x.Config.Send(ctx, out, e.Attempts > 1); err != nil {
@@ -76,7 +76,7 @@ func (x *Effects) post(ctx context.Context, e store.Effect) (any, error) {
 	if err := x.Poster.Ready(ctx, to); err != nil {
 		return nil, err
 	}
-	content, err := x.Config.Fetch(ctx, Ref{UIDValidity: p.UIDValidity, UID: p.UID})
+	content, err := x.Config.FetchPosted(ctx, Ref{UIDValidity: p.UIDValidity, UID: p.UID}, p.MessageID)
 	if err == nil && p.MessageID != "" && content.MessageID != p.MessageID {
 		// Another message under the same UID (a mailbox made anew): the
 		// one the effect names is gone, and this one is not the case's.
@@ -100,7 +100,7 @@ func (x *Effects) post(ctx context.Context, e store.Effect) (any, error) {
 	if err != nil {
 		return nil, err
 	}
-	head := templates.EmailPosted{CaseID: p.CaseID, From: content.From, Subject: templates.Truncate(content.Subject, maxSubject), Reply: p.Reply, Prefix: x.Prefix()}
+	head := templates.EmailPosted{CaseID: p.CaseID, From: content.From, Subject: templates.Truncate(content.Subject, maxSubject), Reply: p.Reply, Prefix: x.Prefix(), Unverified: p.Unverified}
 	for _, a := range content.Attachments {
 		head.Attachments = append(head.Attachments, a.Name)
 	}
@@ -171,7 +171,8 @@ func (c *Channel) Run(ctx context.Context) error {
 // Translate turns what the watcher read of a message into the handlers'
 // message: who sent it, which message it is, where its thread points.
 func Translate(env Envelope, address string) handlers.Message {
-	ref := &handlers.MailRef{UIDValidity: env.Ref.UIDValidity, UID: env.Ref.UID, MessageID: env.MessageID, Automatic: env.Automatic}
+	ref := &handlers.MailRef{UIDValidity: env.Ref.UIDValidity, UID: env.Ref.UID, MessageID: env.MessageID, Automatic: env.Automatic,
+		SenderVerified: env.Sender.Verified, SenderCheck: env.Sender.Why}
 	if c, ok := env.ThreadCase(address); ok {
 		ref.Case = c
 	}

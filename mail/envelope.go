@@ -29,13 +29,15 @@ type Envelope struct {
 	// Automatic says why the message is machine-made ("" for a person's):
 	// a bounce, an auto-reply, bulk mail, or secbot's own.
 	Automatic string
+	// Sender says whether From is proven the sender's (DKIM/DMARC).
+	Sender Sender
 }
 
 // headerFields are the header fields secbot reads of a new message.
 var headerFields = []string{
 	"From", "Sender", "Return-Path", "Message-ID", "In-Reply-To", "References", "Subject",
 	"Auto-Submitted", "Precedence", "X-Autoreply", "X-Autorespond", "X-Auto-Response-Suppress",
-	"List-Id", "Content-Type",
+	"List-Id", "Content-Type", "Authentication-Results",
 }
 
 // subjectCase finds a case ID in brackets in a subject.
@@ -110,14 +112,22 @@ func classify(h mail.Header, from, self string) string {
 }
 
 // ownMessageID is the shape of the Message-IDs secbot gives its mail:
-// secbot.ROW.CASE@DOMAIN, so a reply names its case.
-var ownMessageID = regexp.MustCompile(`^secbot\.\d+\.(SR-\d{4}-\d{4,})@(.+)$`)
+// secbot.ROW.SECRET.CASE@DOMAIN, so a reply names its case (rows queued
+// before the secret part existed have none).
+var ownMessageID = regexp.MustCompile(`^secbot\.\d+\.(?:[0-9a-f]+\.)?(SR-\d{4}-\d{4,})@(.+)$`)
 
 // MessageID is the Message-ID of the mail sent by outbox row effectID
-// about a case, from the security address's domain.
-func MessageID(effectID int64, caseID disclosure.CaseID, address string) string {
+// about a case, from the security address's domain. nonce is the row's
+// secret random part (store.MailSendEffect.Nonce): nobody can know the
+// Message-ID of a message before it is sent, so nobody can plant a copy
+// that makes a retry believe it went out.
+func MessageID(effectID int64, nonce string, caseID disclosure.CaseID, address string) string {
 	_, domain, _ := strings.Cut(address, "@")
-	return "secbot." + strconv.FormatInt(effectID, 10) + "." + caseID.String() + "@" + domain
+	id := "secbot." + strconv.FormatInt(effectID, 10) + "."
+	if nonce != "" {
+		id += nonce + "."
+	}
+	return id + caseID.String() + "@" + domain
 }
 
 // ThreadCase is the case a message answers: one named by secbot's own

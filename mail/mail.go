@@ -43,9 +43,11 @@ type Config struct {
 	PollEvery time.Duration
 
 	// debug, if set, receives the IMAP conversation; noIdle polls even
-	// where the server offers IDLE (tests only).
-	debug  io.Writer
-	noIdle bool
+	// where the server offers IDLE; noKeywords acts as on a server whose
+	// PERMANENTFLAGS lack keywords (tests only).
+	debug      io.Writer
+	noIdle     bool
+	noKeywords bool
 }
 
 // SentFolder is where secbot keeps a copy of each message it sends: a
@@ -145,3 +147,32 @@ var ErrGone = errors.New("the message is no longer in the mailbox")
 
 // tlsClient wraps conn in TLS for a server spoken to with TLS from the start.
 func tlsClient(conn net.Conn, cfg *tls.Config) net.Conn { return tls.Client(conn, cfg) }
+
+// FetchPosted reads the message a pending post names: by its UID while
+// the mailbox's UIDVALIDITY is the one recorded with it, else (the
+// mailbox was made anew, its messages renumbered) the oldest message
+// whose Message-ID is messageID exactly. It returns ErrGone if there is
+// none.
+func (c *Config) FetchPosted(ctx context.Context, ref Ref, messageID string) (*Content, error) {
+	var out *Content
+	err := c.session(ctx, c.Mailbox, func(cl *imapclient.Client, sel *imap.SelectData) error {
+		uid := imap.UID(ref.UID)
+		if sel.UIDValidity != ref.UIDValidity {
+			if messageID == "" {
+				return fmt.Errorf("%w: UIDVALIDITY is %d, not %d", ErrGone, sel.UIDValidity, ref.UIDValidity)
+			}
+			uids, err := c.withMessageID(cl, messageID, false)
+			if err != nil {
+				return fmt.Errorf("search the mailbox: %w", err)
+			}
+			if len(uids) == 0 {
+				return fmt.Errorf("%w: UIDVALIDITY is %d, not %d, and no message has its Message-ID", ErrGone, sel.UIDValidity, ref.UIDValidity)
+			}
+			uid = uids[0]
+		}
+		var err error
+		out, err = c.fetch(cl, uid)
+		return err
+	})
+	return out, err
+}

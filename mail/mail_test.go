@@ -18,6 +18,7 @@ import (
 
 	"github.com/enarx/secbot/disclosure"
 	"github.com/enarx/secbot/internal/mailtest"
+	"github.com/enarx/secbot/store"
 )
 
 const (
@@ -133,7 +134,7 @@ func waitFor(t *testing.T, w *watched, what string, cond func() bool) {
 func TestTheWatcherClassifiesAndThreadsNewMail(t *testing.T) {
 	srv, cfg := server(t, false)
 	caseID := disclosure.CaseID{Year: 2026, Seq: 7}
-	ours := MessageID(41, caseID, security)
+	ours := MessageID(41, store.MailNonce(), caseID, security)
 	mails := []struct {
 		name, from string
 		headers    map[string]string
@@ -290,9 +291,10 @@ func TestSendThreadsTheAnswerAndARetryDoesNotSendItTwice(t *testing.T) {
 			srv, cfg := server(t, tls)
 			ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 			defer cancel()
+			nonce := store.MailNonce()
 			out := Outgoing{
 				To: reporter, Subject: "Re: [SR-2026-0007] Your security report",
-				MessageID: MessageID(12, disclosure.CaseID{Year: 2026, Seq: 7}, security),
+				MessageID: MessageID(12, nonce, disclosure.CaseID{Year: 2026, Seq: 7}, security),
 				InReplyTo: "first@elsewhere.test", References: []string{"first@elsewhere.test"},
 				Text: "Your report is SR-2026-0007.\nWe answer by 2026-11-29 12:00 UTC.", Auto: true,
 			}
@@ -326,7 +328,7 @@ func TestSendThreadsTheAnswerAndARetryDoesNotSendItTwice(t *testing.T) {
 				t.Errorf("the answer's header is %v", r.Header.Header.Map())
 			}
 			// A new message (another outbox row) is sent.
-			out.MessageID = MessageID(13, disclosure.CaseID{Year: 2026, Seq: 7}, security)
+			out.MessageID = MessageID(13, nonce, disclosure.CaseID{Year: 2026, Seq: 7}, security)
 			if err := cfg.Send(ctx, out, true); err != nil {
 				t.Fatal(err)
 			}
@@ -336,7 +338,7 @@ func TestSendThreadsTheAnswerAndARetryDoesNotSendItTwice(t *testing.T) {
 			// A crash after the server took a message, before it was filed
 			// in Sent: the retry finds the copy the same transaction left in
 			// the security mailbox, files it, and sends nothing.
-			out.MessageID = MessageID(14, disclosure.CaseID{Year: 2026, Seq: 7}, security)
+			out.MessageID = MessageID(14, nonce, disclosure.CaseID{Year: 2026, Seq: 7}, security)
 			raw, err := cfg.Compose(out, time.Now())
 			if err != nil {
 				t.Fatal(err)
@@ -362,7 +364,7 @@ func TestSendThreadsTheAnswerAndARetryDoesNotSendItTwice(t *testing.T) {
 				t.Errorf("the message taken before the crash is not filed in Sent (%v)", err)
 			}
 			// A marker: once it arrives, anything sent before it has too.
-			out.MessageID = MessageID(15, disclosure.CaseID{Year: 2026, Seq: 7}, security)
+			out.MessageID = MessageID(15, nonce, disclosure.CaseID{Year: 2026, Seq: 7}, security)
 			if err := cfg.Send(ctx, out, false); err != nil {
 				t.Fatal(err)
 			}
@@ -402,5 +404,100 @@ func TestTheWatcherPollsWithoutIdleAndReconnectsAfterTheServerRestarts(t *testin
 	w.mu.Unlock()
 	if n != 2 {
 		t.Errorf("%d messages handed over, want 2 (once each)", n)
+	}
+}
+
+// A stranger can deliver anything to the security mailbox: a message whose
+// header holds the Message-IDs of answers not sent yet (all of them, for
+// IDs without a secret part), or one of them as its own, must not make a
+// retried answer count as sent. Our own copy still does.
+func TestARetriedSendIsNotSuppressedByAPlantedMessageID(t *testing.T) {
+	srv, cfg := server(t, false)
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	caseID := disclosure.CaseID{Year: 2026, Seq: 7}
+	// Rows queued before the secret part existed: guessable IDs.
+	var future []string
+	for row := int64(20); row < 40; row++ {
+		future = append(future, "<"+MessageID(row, "", caseID, security)+">")
+	}
+	planted := []map[string]string{
+		{"From": "mallory@elsewhere.test", "Message-ID": strings.Join(future, " ")},
+		{"From": "mallory@elsewhere.test", "Message-ID": "<planted@elsewhere.test>", "References": strings.Join(future, " "), "In-Reply-To": future[1]},
+		{"From": "mallory@elsewhere.test", "Message-ID": future[2]},
+		{"From": security, "Message-ID": future[3]},
+	}
+	for _, h := range planted {
+		h["To"] = security
+		if err := srv.Deliver("mallory@elsewhere.test", []string{security}, rawMail(h, "hello\r\n")); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, err := srv.WaitMessages(ctx, security, password, "INBOX", func(m []mailtest.Message) bool { return len(m) == len(planted) }); err != nil {
+		t.Fatal(err)
+	}
+	for i, row := range []int64{20, 21, 22, 23} {
+		out := Outgoing{To: reporter, Subject: "Re: [SR-2026-0007] Your security report", MessageID: MessageID(row, "", caseID, security), Text: fmt.Sprintf("answer %d", i)}
+		if err := cfg.Send(ctx, out, true); err != nil {
+			t.Fatal(err)
+		}
+	}
+	got, err := srv.WaitMessages(ctx, reporter, password, "INBOX", func(m []mailtest.Message) bool { return len(m) >= 4 })
+	if err != nil {
+		t.Fatalf("%v: a planted Message-ID suppressed a retried answer", err)
+	}
+	if len(got) != 4 {
+		t.Errorf("the reporter has %d answers, want 4", len(got))
+	}
+	// Our own copy in the mailbox (a crash after the server took the
+	// message, before it was filed in Sent) still proves it went out.
+	out := Outgoing{To: reporter, Subject: "Re: [SR-2026-0007] Your security report", MessageID: MessageID(50, store.MailNonce(), caseID, security), Text: "taken before the crash"}
+	raw, err := cfg.Compose(out, time.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cfg.submit(ctx, out.To, raw); err != nil {
+		t.Fatal(err)
+	}
+	copied := func(m []mailtest.Message) bool {
+		for _, msg := range m {
+			if bytes.Contains(msg.Raw, []byte("<"+out.MessageID+">")) {
+				return true
+			}
+		}
+		return false
+	}
+	if _, err := srv.WaitMessages(ctx, security, password, "INBOX", copied); err != nil {
+		t.Fatal(err)
+	}
+	if err := cfg.Send(ctx, out, true); err != nil {
+		t.Fatal(err)
+	}
+	if sent, err := cfg.Sent(ctx, out.MessageID); err != nil || !sent {
+		t.Errorf("our own copy was not filed in Sent (%v)", err)
+	}
+	marker := Outgoing{To: reporter, Subject: "marker", MessageID: MessageID(51, store.MailNonce(), caseID, security), Text: "marker"}
+	if err := cfg.Send(ctx, marker, false); err != nil {
+		t.Fatal(err)
+	}
+	got, err = srv.WaitMessages(ctx, reporter, password, "INBOX", func(m []mailtest.Message) bool { return len(m) >= 6 })
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(got) != 6 {
+		t.Errorf("the reporter has %d messages, want 6: the one taken before the crash was sent again", len(got))
+	}
+}
+
+func TestOurMessageIDsCarryASecretAndStillNameTheirCase(t *testing.T) {
+	caseID := disclosure.CaseID{Year: 2026, Seq: 7}
+	a, b := MessageID(3, store.MailNonce(), caseID, security), MessageID(3, store.MailNonce(), caseID, security)
+	if a == b || len(a) < len(MessageID(3, "", caseID, security))+32 {
+		t.Errorf("Message-IDs %q and %q of one row carry no secret part", a, b)
+	}
+	for _, id := range []string{a, MessageID(3, "", caseID, security)} {
+		if got, ok := (Envelope{Thread: []string{id}}).ThreadCase(security); !ok || got != caseID {
+			t.Errorf("%s names case %v, want %v", id, got, caseID)
+		}
 	}
 }

@@ -1,17 +1,21 @@
 package mail
 
 import (
+	"bufio"
 	"bytes"
 	"context"
 	"errors"
 	"fmt"
 	"net"
+	"slices"
 	"strings"
 	"time"
 
 	"github.com/emersion/go-imap/v2"
 	"github.com/emersion/go-imap/v2/imapclient"
+	"github.com/emersion/go-message"
 	"github.com/emersion/go-message/mail"
+	"github.com/emersion/go-message/textproto"
 	"github.com/emersion/go-sasl"
 	"github.com/emersion/go-smtp"
 )
@@ -75,7 +79,10 @@ func (c *Config) Compose(out Outgoing, date time.Time) ([]byte, error) {
 // is the server's acceptance on record. With retry set (an earlier attempt
 // may have got through before a crash) Send looks for the message in Sent,
 // where delivered messages are filed, and for that copy in the mailbox,
-// and sends nothing if either is there.
+// and sends nothing if either is there. Only a copy whose own Message-ID
+// is ours, whole, counts, and in the mailbox (where anyone can deliver)
+// only one from the security address, by its envelope too: with the
+// secret part of our Message-IDs, nobody can plant one beforehand.
 func (c *Config) Send(ctx context.Context, out Outgoing, retry bool) error {
 	raw, err := c.Compose(out, time.Now())
 	if err != nil {
@@ -86,12 +93,12 @@ func (c *Config) Send(ctx context.Context, out Outgoing, retry bool) error {
 			return err
 		}
 		if retry {
-			sent, err := folderHas(cl, SentFolder, out.MessageID)
+			sent, err := c.folderHas(cl, SentFolder, out.MessageID, false)
 			if err != nil || sent {
 				return err
 			}
 			// Taken by the server, then a crash before it was filed.
-			if taken, err := folderHas(cl, c.Mailbox, out.MessageID); err != nil || taken {
+			if taken, err := c.folderHas(cl, c.Mailbox, out.MessageID, true); err != nil || taken {
 				if err != nil {
 					return err
 				}
@@ -190,20 +197,86 @@ func (c *Config) Sent(ctx context.Context, messageID string) (bool, error) {
 			return err
 		}
 		var err error
-		found, err = folderHas(cl, SentFolder, messageID)
+		found, err = c.folderHas(cl, SentFolder, messageID, false)
 		return err
 	})
 	return found, err
 }
 
-// folderHas searches a folder for a Message-ID.
-func folderHas(cl *imapclient.Client, folder, messageID string) (bool, error) {
+// folderHas reports whether a folder holds a message whose one Message-ID
+// is messageID exactly; fromUs also asks that it be from the security
+// address, header and envelope (Return-Path). The server's SEARCH HEADER
+// matches substrings: it only narrows down what is then read and compared.
+func (c *Config) folderHas(cl *imapclient.Client, folder, messageID string, fromUs bool) (bool, error) {
 	if _, err := cl.Select(folder, &imap.SelectOptions{ReadOnly: true}).Wait(); err != nil {
 		return false, fmt.Errorf("select %s: %w", folder, err)
 	}
-	res, err := cl.UIDSearch(&imap.SearchCriteria{Header: []imap.SearchCriteriaHeaderField{{Key: "Message-ID", Value: "<" + messageID + ">"}}}, nil).Wait()
+	uids, err := c.withMessageID(cl, messageID, fromUs)
 	if err != nil {
 		return false, fmt.Errorf("search %s: %w", folder, err)
 	}
-	return len(res.AllUIDs()) > 0, nil
+	return len(uids) > 0, nil
+}
+
+// withMessageID returns the UIDs of the selected folder's messages whose
+// one Message-ID is messageID exactly (see isOurCopy), oldest first.
+func (c *Config) withMessageID(cl *imapclient.Client, messageID string, fromUs bool) ([]imap.UID, error) {
+	res, err := cl.UIDSearch(&imap.SearchCriteria{Header: []imap.SearchCriteriaHeaderField{{Key: "Message-ID", Value: "<" + messageID + ">"}}}, nil).Wait()
+	if err != nil {
+		return nil, err
+	}
+	uids := res.AllUIDs()
+	if len(uids) == 0 {
+		return nil, nil
+	}
+	if len(uids) > maxCandidates {
+		// Only planted copies come in such numbers: ours is among the latest.
+		uids = uids[len(uids)-maxCandidates:]
+	}
+	header := &imap.FetchItemBodySection{Specifier: imap.PartSpecifierHeader, HeaderFields: []string{"Message-ID", "From", "Return-Path"}, Peek: true}
+	msgs, err := cl.Fetch(imap.UIDSetNum(uids...), &imap.FetchOptions{UID: true, BodySection: []*imap.FetchItemBodySection{header}}).Collect()
+	if err != nil {
+		return nil, err
+	}
+	var out []imap.UID
+	for _, m := range msgs {
+		if c.isOurCopy(m.FindBodySection(header), messageID, fromUs) {
+			out = append(out, m.UID)
+		}
+	}
+	slices.Sort(out)
+	return out, nil
+}
+
+// maxCandidates bounds the messages read to find one Message-ID.
+const maxCandidates = 50
+
+// isOurCopy reads a message's header: its one Message-ID field is exactly
+// messageID, and with fromUs its From and Return-Path are the security
+// address.
+func (c *Config) isOurCopy(raw []byte, messageID string, fromUs bool) bool {
+	th, err := textproto.ReadHeader(bufio.NewReader(bytes.NewReader(raw)))
+	if err != nil {
+		return false
+	}
+	h := mail.Header{Header: message.Header{Header: th}}
+	if len(h.Values("Message-Id")) != 1 {
+		return false
+	}
+	if id, err := h.MessageID(); err != nil || id != messageID {
+		return false
+	}
+	if !fromUs {
+		return true
+	}
+	from, err := h.AddressList("From")
+	if err != nil || len(from) != 1 || !strings.EqualFold(from[0].Address, c.Address) {
+		return false
+	}
+	rp := h.Values("Return-Path")
+	if len(rp) != 1 {
+		return false
+	}
+	path := strings.TrimSpace(rp[0])
+	return strings.EqualFold(strings.TrimSuffix(strings.TrimPrefix(path, "<"), ">"), c.Address)
 }

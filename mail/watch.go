@@ -27,6 +27,20 @@ type Watcher struct {
 	// Looked, if set, is told after each complete look through the
 	// mailbox (for tests and metrics).
 	Looked func()
+	// Memory, if set, keeps what was handled by Message-ID and the
+	// mailbox's UIDVALIDITY (the store): where the server loses keywords,
+	// keeps none, or gives the mailbox a new UIDVALIDITY, a message
+	// already handled is still known.
+	Memory Memory
+
+	// Auth, if set, verifies each new message's From (see SenderAuth);
+	// without it no sender counts as verified.
+	Auth *SenderAuth
+
+	// state is what this watcher knows of the mailbox (see mailbox.go).
+	state mailboxState
+	// failStore, if set, makes marking a message handled fail (tests).
+	failStore func(uid imap.UID) bool
 }
 
 // NewWatcher returns a watcher of cfg's mailbox.
@@ -80,12 +94,13 @@ func (w *Watcher) watch(ctx context.Context, handle Handle, connected func()) er
 		return fmt.Errorf("select %s: %w", w.cfg.Mailbox, err)
 	}
 	connected()
+	keywords := w.selected(ctx, sel)
 	idle := (cl.Caps().Has(imap.CapIdle) || cl.Caps().Has(imap.CapIMAP4rev2)) && !w.cfg.noIdle
 	w.log.Info().Str("mailbox", w.cfg.Mailbox).Uint32("uidvalidity", sel.UIDValidity).Bool("idle", idle).Msg("Watching the security mailbox")
 	// lookAgain rounds remain after news of the mailbox.
 	again := 0
 	for {
-		failed, err := w.look(ctx, cl, sel.UIDValidity, handle)
+		failed, err := w.look(ctx, cl, sel.UIDValidity, keywords, handle)
 		if err != nil {
 			return err
 		}
@@ -108,6 +123,12 @@ func (w *Watcher) watch(ctx context.Context, handle Handle, connected func()) er
 			case <-ctx.Done():
 				return ctx.Err()
 			case <-time.After(wait):
+			}
+			// A server may hold back what changed until a command that
+			// hands it over (maddy's SEARCH does not): without it, a
+			// poll on one connection never sees new mail.
+			if err := cl.Noop().Wait(); err != nil {
+				return fmt.Errorf("noop: %w", err)
 			}
 			continue
 		}
@@ -156,12 +177,12 @@ const (
 
 // look hands every message not marked handled to handle, oldest first,
 // and marks those it committed; failed reports whether any was not.
-func (w *Watcher) look(ctx context.Context, cl *imapclient.Client, uidValidity uint32, handle Handle) (failed bool, err error) {
-	found, err := cl.UIDSearch(&imap.SearchCriteria{NotFlag: []imap.Flag{HandledKeyword}}, nil).Wait()
+func (w *Watcher) look(ctx context.Context, cl *imapclient.Client, uidValidity uint32, keywords bool, handle Handle) (failed bool, err error) {
+	found, err := cl.UIDSearch(w.unhandledCriteria(keywords), nil).Wait()
 	if err != nil {
 		return false, fmt.Errorf("search the mailbox: %w", err)
 	}
-	uids := found.AllUIDs()
+	uids := w.state.notDone(uidValidity, found.AllUIDs())
 	if len(uids) == 0 {
 		return false, nil
 	}
@@ -174,6 +195,12 @@ func (w *Watcher) look(ctx context.Context, cl *imapclient.Client, uidValidity u
 		ref := Ref{UIDValidity: uidValidity, UID: uint32(m.UID)}
 		env := parseEnvelope(ref, m.FindBodySection(header), w.cfg.Address)
 		log := w.log.With().Uint32("uid", ref.UID).Logger()
+		if w.handledBefore(ctx, env) {
+			log.Info().Msg("A message handled before (known by its Message-ID) is not handled again")
+			w.markHandled(ctx, cl, m.UID, ref, keywords)
+			continue
+		}
+		env.Sender = w.sender(ctx, cl, m.UID, m.FindBodySection(header), env)
 		if err := handle(log.WithContext(ctx), env); err != nil {
 			if ctx.Err() != nil {
 				return false, ctx.Err()
@@ -183,10 +210,8 @@ func (w *Watcher) look(ctx context.Context, cl *imapclient.Client, uidValidity u
 			failed = true
 			continue
 		}
-		store := cl.Store(imap.UIDSetNum(m.UID), &imap.StoreFlags{Op: imap.StoreFlagsAdd, Silent: true, Flags: []imap.Flag{HandledKeyword}}, nil)
-		if err := store.Close(); err != nil {
-			return false, fmt.Errorf("mark message handled: %w", err)
-		}
+		w.remember(ctx, env)
+		w.markHandled(ctx, cl, m.UID, ref, keywords)
 	}
 	return failed, nil
 }

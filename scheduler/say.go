@@ -39,7 +39,7 @@ func MailReporter(ctx context.Context, st *store.Store, tmpl *templates.Set, cas
 	if err != nil {
 		return err
 	}
-	mail := store.MailSendEffect{CaseID: caseID.String(), To: reporter.Address(), Subject: "Re: " + subject, Text: templates.PlainText(text), Auto: true}
+	mail := store.MailSendEffect{CaseID: caseID.String(), To: reporter.Address(), Subject: "Re: " + subject, Text: templates.PlainText(text), Auto: true, Nonce: store.MailNonce()}
 	switch data.(type) {
 	case templates.TeamResponse, templates.TeamUpdate, templates.TeamReply:
 		// A person of the team wrote it: not an automatic message.

@@ -2,7 +2,9 @@ package store
 
 import (
 	"context"
+	"crypto/rand"
 	"database/sql"
+	"encoding/hex"
 	"errors"
 	"time"
 
@@ -32,6 +34,18 @@ type MailSendEffect struct {
 	// Auto marks the bot's own texts (RFC 3834 Auto-Submitted), not the
 	// team's words.
 	Auto bool `json:"auto,omitempty"`
+	// Nonce is the secret random part of the message's Message-ID (see
+	// MailNonce); "" for rows queued before it existed.
+	Nonce string `json:"nonce,omitempty"`
+}
+
+// MailNonce is a fresh secret for a Message-ID: 128 random bits in hex.
+func MailNonce() string {
+	var b [16]byte
+	if _, err := rand.Read(b[:]); err != nil {
+		panic(err)
+	}
+	return hex.EncodeToString(b[:])
 }
 
 // MailPostEffect posts a message of the security mailbox into its case's
@@ -44,6 +58,9 @@ type MailPostEffect struct {
 	MessageID   string `json:"message_id"`
 	// Reply marks a reporter's reply (not the first report).
 	Reply bool `json:"reply,omitempty"`
+	// Unverified marks a message whose From nothing proves (no DKIM or
+	// DMARC pass): the team reads it as from an unverified sender.
+	Unverified bool `json:"unverified,omitempty"`
 }
 
 // SetMailThread records a reporter's message in their case's thread: the
@@ -64,4 +81,42 @@ func (s *Store) MailThread(ctx context.Context, caseID disclosure.CaseID) (root,
 		return "", "", ErrNotFound
 	}
 	return root, last, err
+}
+
+// MarkMailHandled records that the message messageID from sender was
+// handled, so that it is known again under any UID.
+func (s *Store) MarkMailHandled(ctx context.Context, messageID, sender string, now time.Time) error {
+	_, err := s.db.Exec(ctx, `INSERT INTO mail_handled (message_id, sender, handled_at) VALUES ($1, $2, $3) ON CONFLICT DO NOTHING`,
+		messageID, sender, millis(now))
+	return err
+}
+
+// MailHandled reports whether the message messageID from sender was handled.
+func (s *Store) MailHandled(ctx context.Context, messageID, sender string) (bool, error) {
+	var one int
+	err := s.db.QueryRow(ctx, `SELECT 1 FROM mail_handled WHERE message_id = $1 AND sender = $2`, messageID, sender).Scan(&one)
+	if errors.Is(err, sql.ErrNoRows) {
+		return false, nil
+	}
+	return err == nil, err
+}
+
+// MailboxUIDValidity returns the UIDVALIDITY a mailbox had when last
+// selected; ok is false if it never was.
+func (s *Store) MailboxUIDValidity(ctx context.Context, mailbox string) (uidValidity uint32, ok bool, err error) {
+	var v int64
+	err = s.db.QueryRow(ctx, `SELECT uidvalidity FROM mail_mailboxes WHERE mailbox = $1`, mailbox).Scan(&v)
+	if errors.Is(err, sql.ErrNoRows) {
+		return 0, false, nil
+	}
+	return uint32(v), err == nil, err
+}
+
+// SetMailboxUIDValidity records the UIDVALIDITY a mailbox has.
+func (s *Store) SetMailboxUIDValidity(ctx context.Context, mailbox string, uidValidity uint32, now time.Time) error {
+	_, err := s.db.Exec(ctx, `
+		INSERT INTO mail_mailboxes (mailbox, uidvalidity, updated_at) VALUES ($1, $2, $3)
+		ON CONFLICT (mailbox) DO UPDATE SET uidvalidity = excluded.uidvalidity, updated_at = excluded.updated_at`,
+		mailbox, int64(uidValidity), millis(now))
+	return err
 }

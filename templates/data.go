@@ -95,7 +95,9 @@ type (
 	EmailPosted struct {
 		CaseID, From, Subject string
 		Reply                 bool
-		Attachments           []string
+		// Unverified: nothing proves the email comes from From.
+		Unverified  bool
+		Attachments []string
 		// TooLarge names the files over the size limit, with their sizes.
 		TooLarge []string
 		Prefix   string
@@ -175,6 +177,9 @@ type (
 		GitHubReporter, Repository, GHSAID, AdvisoryURL string
 		// Credits are the report's credits as its submitter wrote them.
 		Credits string
+		// UnverifiedSender marks a report by email whose From nothing
+		// proves (no DKIM or DMARC pass).
+		UnverifiedSender bool
 	}
 	// EmailStranger tells the team that an email about a case came from
 	// an address that is not the reporter's. Nothing of its text is read.

@@ -57,11 +57,22 @@ func demo() error {
 	defer gh.Close()
 	say("GitHub is played by a local stand-in at %s (not GitHub itself; it validates every request against GitHub's OpenAPI description).", gh.URL())
 	// The security mailbox on a local mail server (maddy).
-	mailServer, err := mailtest.Start(ctx, filepath.Join(dir, "maddy"), mailtest.Options{})
+	mailServer, err := mailtest.Start(ctx, filepath.Join(dir, "maddy"), mailtest.Options{DKIM: true})
 	if err != nil {
 		return err
 	}
 	defer func() { _ = mailServer.Stop() }()
+	// The reporters' domain publishes the DKIM key maddy signs with and a
+	// DMARC record, on a local DNS stand-in: secbot verifies senders.
+	dkimName, dkimRecord, err := mailServer.DKIMRecord()
+	if err != nil {
+		return err
+	}
+	dns, err := mailtest.StartDNS(map[string]string{dkimName: dkimRecord, "_dmarc." + mailtest.Domain: "v=DMARC1; p=reject"})
+	if err != nil {
+		return err
+	}
+	defer dns.Stop()
 	emil := "emil@" + mailtest.Domain
 	for addr, pw := range map[string]string{testbed.MailAddress: testbed.MailPassword, emil: "emil-password"} {
 		if err := mailServer.AddAccount(addr, pw); err != nil {
@@ -71,7 +82,7 @@ func demo() error {
 	say("The security mailbox %s is on a local maddy %s (IMAP %s, submission %s).", testbed.MailAddress, mailtest.MaddyVersion, mailServer.IMAP, mailServer.Submission)
 	// The policy's days shrunk to seconds, so the timers show within a minute.
 	bot, err := bed.NewBot(ctx, "secbot", testbed.BotOptions{
-		GitHub: gh, GitHubRepositories: []string{"enarx/enarx", "enarx/docs"}, PollEvery: "5s", Mail: mailServer,
+		GitHub: gh, GitHubRepositories: []string{"enarx/enarx", "enarx/docs"}, PollEvery: "5s", Mail: mailServer, DNS: dns.Addr,
 		SLA:   map[string]string{"acknowledge": `"20s"`, "detailed_response": `"10m"`, "remind_before": `"10s"`, "repeat_every": `"30s"`},
 		Extra: "\n[[escalation]]\nafter = \"0s\"\nnotify = \"coordinator\"\n[[escalation]]\nafter = \"15s\"\nnotify = \"backup\"\n[[escalation]]\nafter = \"30s\"\nnotify = \"team\"\n",
 	})
@@ -259,7 +270,8 @@ func emailReporter(ctx context.Context, bed *testbed.Bed, bot *testbed.Bot, srv 
 	say("\nA second reporter, %s, writes to %s instead.", emil, testbed.MailAddress)
 	raw := "From: " + emil + "\r\nTo: " + testbed.MailAddress + "\r\nSubject: Path traversal in the upload handler\r\nMessage-ID: <first@" + mailtest.Domain + ">\r\n" +
 		"Date: " + time.Now().Format(time.RFC1123Z) + "\r\n\r\nUploading ../../etc/passwd as a file name writes outside the upload folder.\r\n"
-	if err := srv.Deliver(emil, []string{testbed.MailAddress}, []byte(raw)); err != nil {
+	// Sent from the reporter's own account: their server signs it (DKIM).
+	if err := srv.Submit(emil, "emil-password", []string{testbed.MailAddress}, []byte(raw)); err != nil {
 		return "", err
 	}
 	wctx, cancel := context.WithTimeout(ctx, step)

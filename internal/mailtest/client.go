@@ -12,6 +12,7 @@ import (
 
 	"github.com/emersion/go-imap/v2"
 	"github.com/emersion/go-imap/v2/imapclient"
+	"github.com/emersion/go-sasl"
 	"github.com/emersion/go-smtp"
 )
 
@@ -26,6 +27,34 @@ func (s *Server) Deliver(from string, to []string, raw []byte) error {
 	defer c.Close()
 	if err := c.SendMail(from, to, bytes.NewReader(raw)); err != nil {
 		return fmt.Errorf("deliver to %v: %w", to, err)
+	}
+	return c.Quit()
+}
+
+// Submit sends raw through the submission listener as address, logged in
+// with password, as a mail client does (signed with DKIM where the server
+// signs).
+func (s *Server) Submit(address, password string, to []string, raw []byte) error {
+	var c *smtp.Client
+	var err error
+	if s.TLS {
+		cfg, terr := s.TLSConfig()
+		if terr != nil {
+			return terr
+		}
+		c, err = smtp.DialTLS(s.Submission, cfg)
+	} else {
+		c, err = smtp.Dial(s.Submission)
+	}
+	if err != nil {
+		return err
+	}
+	defer c.Close()
+	if err := c.Auth(sasl.NewPlainClient("", address, password)); err != nil {
+		return fmt.Errorf("log in as %s: %w", address, err)
+	}
+	if err := c.SendMail(address, to, bytes.NewReader(raw)); err != nil {
+		return fmt.Errorf("submit to %v: %w", to, err)
 	}
 	return c.Quit()
 }
@@ -138,4 +167,56 @@ func seqRange(n uint32) []uint32 {
 		out[i] = uint32(i) + 1
 	}
 	return out
+}
+
+// Append files raw in a folder of address's account, as a mail client or
+// a migration tool would (no keywords).
+func (s *Server) Append(address, password, folder string, raw []byte) error {
+	c, err := s.Login(address, password)
+	if err != nil {
+		return err
+	}
+	defer c.Close()
+	cmd := c.Append(folder, int64(len(raw)), nil)
+	if _, err := cmd.Write(raw); err != nil {
+		return err
+	}
+	if err := cmd.Close(); err != nil {
+		return err
+	}
+	if _, err := cmd.Wait(); err != nil {
+		return fmt.Errorf("append to %s: %w", folder, err)
+	}
+	return c.Logout().Wait()
+}
+
+// Recreate deletes a folder of address's account and creates it anew,
+// empty, as an operator restoring a mailbox does: the server gives it a
+// new UIDVALIDITY.
+func (s *Server) Recreate(address, password, folder string) error {
+	c, err := s.Login(address, password)
+	if err != nil {
+		return err
+	}
+	defer c.Close()
+	if err := c.Delete(folder).Wait(); err != nil {
+		return fmt.Errorf("delete %s: %w", folder, err)
+	}
+	if err := c.Create(folder, nil).Wait(); err != nil {
+		return fmt.Errorf("create %s: %w", folder, err)
+	}
+	return c.Logout().Wait()
+}
+
+// Create makes a folder in address's account.
+func (s *Server) Create(address, password, folder string) error {
+	c, err := s.Login(address, password)
+	if err != nil {
+		return err
+	}
+	defer c.Close()
+	if err := c.Create(folder, nil).Wait(); err != nil {
+		return fmt.Errorf("create %s: %w", folder, err)
+	}
+	return c.Logout().Wait()
 }

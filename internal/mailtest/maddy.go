@@ -161,7 +161,14 @@ type Options struct {
 	// TLS serves IMAP and submission over implicit TLS with a fresh
 	// self-signed certificate (Server.CAFile).
 	TLS bool
+	// DKIM signs what the accounts submit with a DKIM key of Domain
+	// (selector DKIMSelector) that maddy makes at start; DKIMRecord gives
+	// the TXT record a resolver should serve for it.
+	DKIM bool
 }
+
+// DKIMSelector is the selector of the test server's DKIM key.
+const DKIMSelector = "default"
 
 // Start runs a fresh maddy with its data in dir on free ports of 127.0.0.1.
 func Start(ctx context.Context, dir string, opts Options) (*Server, error) {
@@ -189,6 +196,10 @@ func Start(ctx context.Context, dir string, opts Options) (*Server, error) {
 		}
 		s.CAFile = cert
 		tlsLine, scheme = "tls file "+cert+" "+key, "tls"
+	}
+	sign := ""
+	if opts.DKIM {
+		sign = fmt.Sprintf("\tmodify {\n\t\tdkim %s %s\n\t}\n", Domain, DKIMSelector)
 	}
 	conf := fmt.Sprintf(`state_dir %[1]s/state
 runtime_dir %[1]s/run
@@ -224,14 +235,14 @@ smtp tcp://%[4]s {
 
 submission %[5]s://%[6]s {
 	auth &local_authdb
-	deliver_to &local_routing
+%[8]s	deliver_to &local_routing
 }
 
 imap %[5]s://%[7]s {
 	auth &local_authdb
 	storage &local_mailboxes
 }
-`, dir, tlsLine, Domain, s.MX, scheme, s.Submission, s.IMAP)
+`, dir, tlsLine, Domain, s.MX, scheme, s.Submission, s.IMAP, sign)
 	if err := os.WriteFile(filepath.Join(dir, "maddy.conf"), []byte(conf), 0o600); err != nil {
 		return nil, err
 	}
@@ -272,6 +283,16 @@ func (s *Server) start(ctx context.Context) error {
 		}
 		return true
 	})
+}
+
+// DKIMRecord returns the DNS name and TXT record of the DKIM key maddy
+// signs with (Options.DKIM).
+func (s *Server) DKIMRecord() (name, txt string, err error) {
+	data, err := os.ReadFile(filepath.Join(s.Dir, "state", "dkim_keys", Domain+"_"+DKIMSelector+".dns"))
+	if err != nil {
+		return "", "", fmt.Errorf("maddy's DKIM record: %w", err)
+	}
+	return DKIMSelector + "._domainkey." + Domain, strings.TrimSpace(string(data)), nil
 }
 
 // Stop terminates maddy and waits for it to exit.

@@ -3,6 +3,9 @@ package mailtest
 import (
 	"bytes"
 	"context"
+	"errors"
+	"net"
+	"strings"
 	"testing"
 	"time"
 )
@@ -38,5 +41,25 @@ func TestMaddyDeliversToAnAccount(t *testing.T) {
 				t.Error("a wrong password logged in")
 			}
 		})
+	}
+}
+
+func TestTheDNSStandInServesLongTXTRecords(t *testing.T) {
+	long := strings.Repeat("k", 600)
+	d, err := StartDNS(map[string]string{"s._domainkey.example.test": long})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer d.Stop()
+	r := &net.Resolver{PreferGo: true, Dial: func(ctx context.Context, network, _ string) (net.Conn, error) {
+		return (&net.Dialer{}).DialContext(ctx, network, d.Addr)
+	}}
+	got, err := r.LookupTXT(context.Background(), "s._domainkey.example.test")
+	if err != nil || len(got) != 1 || got[0] != long {
+		t.Errorf("TXT is %q (%v)", got, err)
+	}
+	var dnsErr *net.DNSError
+	if _, err := r.LookupTXT(context.Background(), "_dmarc.nowhere.test"); !errors.As(err, &dnsErr) || !dnsErr.IsNotFound {
+		t.Errorf("an unknown name gives %v, want not found", err)
 	}
 }

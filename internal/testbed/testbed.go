@@ -145,6 +145,9 @@ type BotOptions struct {
 	Mail *mailtest.Server
 	// MaxAttachment is [email] max_attachment ("" for the default).
 	MaxAttachment string
+	// DNS, if set, is [email] dns_server: the resolver of DKIM keys and
+	// DMARC records (a mailtest.DNS).
+	DNS string
 }
 
 // MailAddress and MailPassword are the security mailbox's account on the
@@ -251,6 +254,9 @@ func (b *Bed) NewBot(ctx context.Context, name string, opts BotOptions) (*Bot, e
 			imap, m.IMAP, smtp, m.Submission, ca, MailAddress, MailAddress)
 		if opts.MaxAttachment != "" {
 			email += fmt.Sprintf("max_attachment = %q\n", opts.MaxAttachment)
+		}
+		if opts.DNS != "" {
+			email += fmt.Sprintf("dns_server = %q\n", opts.DNS)
 		}
 	}
 	teamRoom := b.TeamRoom
