@@ -213,7 +213,11 @@ func (w *world) try(room string, sender disclosure.Person, text string) outcome 
 	w.t.Helper()
 	var out outcome
 	w.n++
-	msg := Message{ID: string(fmt.Sprintf("$t%d", w.n)), Room: room, Sender: sender, Text: text, Identity: w.identity(sender)}
+	msg := Message{ID: string(fmt.Sprintf("$t%d", w.n)), Room: room, Sender: sender, Sent: w.clock.Now(), Text: text, Identity: w.identity(sender)}
+	// Each try is a sender's first message: the limit of outsiders' answers
+	// is tested on its own.
+	w.h.chatter.reset()
+	w.h.refusals.reset()
 	err := w.store.Tx(context.Background(), func(ctx context.Context) error {
 		before := w.dump(ctx)
 		if err := w.h.HandleMessage(ctx, msg); err != nil {
