@@ -156,7 +156,17 @@ func (w *world) tick() int {
 	return n
 }
 
+// sends is what the bot said, as people read it (escapes dropped).
 func (w *world) sends() []string {
+	out := w.rawSends()
+	for i := range out {
+		out[i] = templates.Unescape(out[i])
+	}
+	return out
+}
+
+// rawSends is what the bot said, as the Markdown it sends.
+func (w *world) rawSends() []string {
 	effects, _, err := w.store.EffectsOfKind(context.Background(), store.KindSend)
 	if err != nil {
 		w.t.Fatal(err)

@@ -10,6 +10,7 @@ import (
 
 	"github.com/enarx/secbot/disclosure"
 	"github.com/enarx/secbot/store"
+	"github.com/enarx/secbot/templates"
 )
 
 // The policy as a table: every command, typed in every kind of room, by
@@ -232,7 +233,7 @@ func (w *world) try(room string, sender disclosure.Person, text string) outcome 
 			var p store.SendEffect
 			_ = e.Decode(&p)
 			if p.ReplyTo == msg.ID {
-				out.answers = append(out.answers, p.Markdown)
+				out.answers = append(out.answers, templates.Unescape(p.Markdown))
 			}
 		}
 		return errRollback

@@ -3,9 +3,12 @@ package handlers
 import (
 	"context"
 	"fmt"
+	"html"
 	"strings"
 	"testing"
 	"time"
+
+	"maunium.net/go/mautrix/format"
 
 	"github.com/enarx/secbot/disclosure"
 )
@@ -206,5 +209,25 @@ func TestAnOutsidersFloodIsAnsweredAndAuditedBoundedly(t *testing.T) {
 	w.clock.Advance(ChatterWindow)
 	if n := w.deliver(Message{ID: "$later", Room: "!public:x", Sender: mallory, Sent: w.clock.Now(), Text: "!sec list"}); n != 1 {
 		t.Errorf("after the window: %d answers", n)
+	}
+}
+
+// A reporter's ID is theirs to choose: in the team room's note of their
+// report it shows as itself, never as a link.
+func TestAReportersIDIsNoLinkInTheTeamRoom(t *testing.T) {
+	w := newWorld(t, monday)
+	w.email(disclosure.EmailPerson(`"[Verify](https://evil.example)"@evil.example`), MailRef{})
+	found := false
+	for _, s := range w.rawSends() {
+		if !strings.Contains(s, "New security report") {
+			continue
+		}
+		found = true
+		if out := format.RenderMarkdown(s, true, false).FormattedBody; strings.Contains(out, "<a ") || !strings.Contains(html.UnescapeString(out), `"[verify](https://evil.example)"@evil.example`) {
+			t.Errorf("the team room's note: %s", out)
+		}
+	}
+	if !found {
+		t.Fatalf("no note of the report: %q", w.sends())
 	}
 }
