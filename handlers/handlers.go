@@ -174,10 +174,13 @@ func (h *Handlers) HandleUndecryptable(ctx context.Context, msg Message, session
 	if p, err := h.place(ctx, msg); err != nil || p.where.Kind != disclosure.PrivateChat {
 		return
 	}
+	key := "undecryptable:" + session
+	if told, err := h.store.WasHandled(ctx, key); err != nil || told {
+		return // told about this session already: no answer to count
+	}
 	if quiet, err := h.quieted(ctx, msg); quiet || err != nil {
 		return
 	}
-	key := "undecryptable:" + session
 	err := h.store.Tx(ctx, func(ctx context.Context) error {
 		first, err := h.store.MarkHandledBriefly(ctx, key, h.clock.Now())
 		if err != nil || !first {
