@@ -187,7 +187,7 @@ func TestPlainTextReadsWellInAnEmail(t *testing.T) {
 // they hold was chosen by someone else.
 var personFields = []string{
 	"Reporter", "Handler", "Member", "User", "Suggested", "Actor", "Team", "Added", "Removed", "NeedToKnow",
-	"From", "To", "Email", "Address", "Who", "Name", "Login", "GitHubReporter", "Credit", "Queued", "Posted", "Device", "Key",
+	"From", "To", "Email", "Address", "Who", "Name", "Login", "GitHubReporter", "Credit", "Credits", "Queued", "Posted", "Device", "Key",
 }
 
 // evilPerson is an email address that is Markdown for a link.
