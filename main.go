@@ -83,6 +83,9 @@ func run(args []string, stdout, stderr io.Writer) int {
 		for _, d := range cfg.Deprecations {
 			fmt.Fprintf(stdout, "deprecated: %s\n", d)
 		}
+		for _, w := range cfg.Warnings {
+			fmt.Fprintf(stdout, "warning: %s\n", w)
+		}
 		return 0
 	}
 	var out io.Writer = stderr
@@ -195,10 +198,14 @@ func serve(ctx context.Context, configPath string, cfg *config.Config, log zerol
 	for _, d := range cfg.Deprecations {
 		log.Warn().Msg("Deprecated config: " + d)
 	}
+	for _, w := range cfg.Warnings {
+		log.Warn().Msg("Config: " + w)
+	}
 	timers := scheduler.NewTimers(st, clock, tmpl, policy, log.With().Str("component", "timers").Logger(), outbox.Kick)
 	timers.SetRetention(cfg.Database.RetentionSpan.Fixed)
 	h := handlers.New(policy, st, b.Chat(), tmpl, clock, outbox.Kick)
 	h.UseIdentities(b)
+	h.SetCommandMaxAge(cfg.Matrix.CommandMaxAgeValue)
 	// An invitation to a case room is decided again before it is sent.
 	outbox.Register(store.KindInvite, h.GateInvite(b.Executors()[store.KindInvite]))
 	outbox.Register(store.KindAnnounce, h.Announce)

@@ -3,6 +3,7 @@ package bot
 import (
 	"context"
 	"fmt"
+	"time"
 
 	"maunium.net/go/mautrix/event"
 	"maunium.net/go/mautrix/id"
@@ -46,7 +47,7 @@ func (t translator) HandleEvent(ctx context.Context, evt *event.Event) error {
 		if msg.RelatesTo != nil && msg.RelatesTo.Type == event.RelReplace {
 			return nil // an edit: the original was handled
 		}
-		m := handlers.Message{ID: evt.ID.String(), Room: evt.RoomID.String(), Sender: disclosure.Person(evt.Sender), Attachment: msg.MsgType != event.MsgText && msg.MsgType != event.MsgEmote}
+		m := handlers.Message{ID: evt.ID.String(), Room: evt.RoomID.String(), Sender: disclosure.Person(evt.Sender), Sent: time.UnixMilli(evt.Timestamp), Attachment: msg.MsgType != event.MsgText && msg.MsgType != event.MsgEmote}
 		if msg.MsgType == event.MsgText {
 			m.Text = msg.Body
 		}
@@ -78,7 +79,7 @@ func (t translator) HandleUndecryptable(ctx context.Context, evt *event.Event) {
 	if !ok {
 		return
 	}
-	t.h.HandleUndecryptable(ctx, handlers.Message{ID: evt.ID.String(), Room: evt.RoomID.String(), Sender: disclosure.Person(evt.Sender)}, string(content.SessionID))
+	t.h.HandleUndecryptable(ctx, handlers.Message{ID: evt.ID.String(), Room: evt.RoomID.String(), Sender: disclosure.Person(evt.Sender), Sent: time.UnixMilli(evt.Timestamp)}, string(content.SessionID))
 }
 
 // Chat is the bot as the handlers use it, in their channel-neutral terms.

@@ -32,6 +32,15 @@ const (
 // MinPickleKeyLength is the shortest pickle key accepted, in characters.
 const MinPickleKeyLength = 16
 
+// MinRetention is the shortest [database] retention: the longest window
+// that depends on handled-event IDs. An encrypted event noted before its
+// key came is fetched again for up to 7 days, and a team command runs up to
+// [matrix] command_max_age (at most MaxCommandMaxAge) after it was sent.
+const MinRetention = 7 * 24 * time.Hour
+
+// MaxCommandMaxAge bounds [matrix] command_max_age.
+const MaxCommandMaxAge = 7 * 24 * time.Hour
+
 // Config is the whole configuration: the TOML keys, then what validation
 // derived from them (typed IDs, parsed durations, secrets), which are
 // tagged toml:"-" and only filled by Load and Parse.
@@ -58,6 +67,9 @@ type Config struct {
 	// Deprecations are keys still read but to be replaced, one line each
 	// for check-config and the log.
 	Deprecations []string `toml:"-"`
+	// Warnings are what is allowed but unsafe (a secret file other users
+	// can read), one line each for check-config and the log.
+	Warnings []string `toml:"-"`
 }
 
 // Matrix is the [matrix] section: the bot's account.
@@ -72,7 +84,13 @@ type Matrix struct {
 	// identity: written on first start, read on later ones.
 	RecoveryKeyFile string `toml:"recovery_key_file"`
 	CommandPrefix   string `toml:"command_prefix"`
+	// CommandMaxAge is how long after it was sent a team command still
+	// runs: an older one (secbot was down, its key came late, or the
+	// homeserver delivered it again) is refused.
+	CommandMaxAge string `toml:"command_max_age"`
 
+	// CommandMaxAgeValue is CommandMaxAge, parsed.
+	CommandMaxAgeValue time.Duration `toml:"-"`
 	// UserIDValue is UserID, validated.
 	UserIDValue id.UserID `toml:"-"`
 	// Password and AccessToken: exactly one is set.
@@ -239,7 +257,7 @@ type HTTP struct {
 // [[escalation]].
 func Defaults() Config {
 	return Config{
-		Matrix:   Matrix{DeviceName: "secbot", CommandPrefix: "!sec"},
+		Matrix:   Matrix{DeviceName: "secbot", CommandPrefix: "!sec", CommandMaxAge: "6h"},
 		Database: Database{Path: "secbot.db", Retention: "30 days"},
 		GitHub:   GitHub{APIURL: "https://api.github.com/", WatchReports: true, PollEvery: "2m", Repositories: []string{}, Organizations: []string{}},
 		Email:    Email{Mailbox: "INBOX", MaxAttachment: "20MB", PollEvery: "1m"},

@@ -142,6 +142,8 @@ func TestAMinimalConfigurationGetsEveryDefault(t *testing.T) {
 		{"database path", cfg.Database.Path, d.Database.Path},
 		{"database retention", cfg.Database.Retention, d.Database.Retention},
 		{"retention", cfg.Database.RetentionSpan, disclosure.Span{Fixed: 30 * 24 * time.Hour}},
+		{"command age", cfg.Matrix.CommandMaxAgeValue, 6 * time.Hour},
+		{"warnings", len(cfg.Warnings), 0},
 		{"github", cfg.GitHub.APIURL, "https://api.github.com/"},
 		{"sla", cfg.SLA, d.SLA},
 		{"escalation", cfg.Escalation, DefaultEscalation},
@@ -288,6 +290,13 @@ func TestEachBadKeyGetsItsOwnMessage(t *testing.T) {
 		{"an unparsable embargo warning is refused", map[string]string{"embargo.warn_after": `"a fortnight"`}, "", []string{"embargo.warn_after"}},
 		{"a retention of working days is refused", map[string]string{"database.retention": `"20 working days"`}, "", []string{"database.retention"}},
 		{"a retention of nothing is refused", map[string]string{"database.retention": `"0s"`}, "", []string{"database.retention"}},
+		{"a retention of a minute is refused", map[string]string{"database.retention": `"1m"`}, "", []string{"database.retention"}},
+		{"a retention shorter than a late key's window is refused", map[string]string{"database.retention": `"6 days"`}, "", []string{"database.retention"}},
+		{"a command age of nothing is refused", map[string]string{"matrix.command_max_age": `"0s"`}, "", []string{"matrix.command_max_age"}},
+		{"a command age of seconds is refused", map[string]string{"matrix.command_max_age": `"30s"`}, "", []string{"matrix.command_max_age"}},
+		{"a command age over a week is refused", map[string]string{"matrix.command_max_age": `"8 days"`}, "", []string{"matrix.command_max_age"}},
+		{"a command age of working days is refused", map[string]string{"matrix.command_max_age": `"1 working day"`}, "", []string{"matrix.command_max_age"}},
+		{"an unparsable command age is refused", map[string]string{"matrix.command_max_age": `"a while"`}, "", []string{"matrix.command_max_age"}},
 		{"a templates folder that does not exist is refused", map[string]string{"templates.dir": `"no-such-folder"`}, "", []string{"templates.dir"}},
 		{"a listen address without a port is refused", map[string]string{"http.listen": `"localhost"`}, "", []string{"http.listen"}},
 		{"a listen port out of range is refused", map[string]string{"http.listen": `"127.0.0.1:99999"`}, "", []string{"http.listen"}},
@@ -545,5 +554,58 @@ func TestATOMLSyntaxErrorNamesItsLine(t *testing.T) {
 	ps := problemsOf(t, err)
 	if len(ps) != 1 || ps[0].Key != "config" || !strings.Contains(ps[0].Why, "line 3") {
 		t.Errorf("problems = %v", ps)
+	}
+}
+
+func TestTheShortestRetentionAndTheLongestCommandAgeAreAccepted(t *testing.T) {
+	cfg, err := Parse([]byte(base().with(map[string]string{"database.retention": `"7 days"`, "matrix.command_max_age": `"7 days"`}).toml()), t.TempDir(), getenv(baseEnv))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cfg.Database.RetentionSpan.Fixed != MinRetention || cfg.Matrix.CommandMaxAgeValue != MaxCommandMaxAge {
+		t.Errorf("retention %s, command age %s", cfg.Database.RetentionSpan, cfg.Matrix.CommandMaxAgeValue)
+	}
+}
+
+// Every secret file every user can read is named in a warning, never its
+// content; one only its owner reads is not.
+func TestEverySecretFileOthersCanReadIsWarnedAbout(t *testing.T) {
+	dir := t.TempDir()
+	pkcs1, _, _ := pemKeys(t)
+	files := map[string]string{"password": "hunter2-password", "pickle": "hunter2-pickle-key-0123456789", "github": "hunter2-github-token", "mail": "hunter2-mail-password", "key.pem": pkcs1}
+	for name, content := range files {
+		if err := os.WriteFile(filepath.Join(dir, name), []byte(content), 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	changes := map[string]string{
+		"matrix.password_file": `"password"`, "matrix.pickle_key_file": `"pickle"`,
+		"github.repositories": `["enarx/enarx"]`, "github.app_id": "12", "github.installation_id": "34", "github.private_key_file": `"key.pem"`,
+	}
+	parse := func() *Config {
+		t.Helper()
+		cfg, err := Parse([]byte(base().with(changes).toml()), dir, getenv(map[string]string{}))
+		if err != nil {
+			t.Fatal(err)
+		}
+		return cfg
+	}
+	if w := parse().Warnings; len(w) != 0 {
+		t.Errorf("files only their owner reads: %q", w)
+	}
+	for _, name := range []string{"password", "pickle", "key.pem"} {
+		if err := os.Chmod(filepath.Join(dir, name), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	warnings := strings.Join(parse().Warnings, "\n")
+	for _, key := range []string{"matrix.password_file", "matrix.pickle_key_file", "github.private_key_file"} {
+		if !strings.Contains(warnings, key) || !strings.Contains(warnings, "-rw-r--r--") {
+			t.Errorf("no warning about %s: %q", key, warnings)
+		}
+	}
+	assertNoSecret(t, "the warnings", warnings)
+	if strings.Contains(warnings, "PRIVATE KEY") || strings.Count(warnings, "\n") != 2 {
+		t.Errorf("warnings: %q", warnings)
 	}
 }

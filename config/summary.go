@@ -18,9 +18,9 @@ func (c *Config) Summary() string {
 	if c.Matrix.AccessToken != "" {
 		login = "access token"
 	}
-	fmt.Fprintf(&b, "matrix: %s as %s, device %q, login by %s, commands start with %s\n",
-		c.Matrix.Homeserver, c.Matrix.UserID, c.Matrix.DeviceName, login, c.Matrix.CommandPrefix)
-	fmt.Fprintf(&b, "database: %s\n", c.Database.Path)
+	fmt.Fprintf(&b, "matrix: %s as %s, device %q, login by %s, commands start with %s and run up to %s after they were sent\n",
+		c.Matrix.Homeserver, c.Matrix.UserID, c.Matrix.DeviceName, login, c.Matrix.CommandPrefix, c.Matrix.CommandMaxAgeValue)
+	fmt.Fprintf(&b, "database: %s, finished work kept %s\n", c.Database.Path, c.Database.RetentionSpan)
 	rotation := ""
 	if c.Team.Rotation {
 		rotation = "; handlers suggested in rotation"

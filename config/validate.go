@@ -66,6 +66,7 @@ func (v *validator) secret(key, file, env string) (s Secret, where string) {
 			v.add(key, file, "cannot read the secret file: "+err.Error())
 			return "", key
 		}
+		v.warnReadable(key, file)
 		text := strings.TrimSuffix(strings.TrimSuffix(string(data), "\n"), "\r")
 		if strings.TrimSpace(text) == "" {
 			v.add(key, file, "the secret file is empty")
@@ -77,6 +78,16 @@ func (v *validator) secret(key, file, env string) (s Secret, where string) {
 		return Secret(text), env
 	}
 	return "", ""
+}
+
+// warnReadable warns when the secret file that key names can be read by
+// every user of the machine: allowed (a deployment may have its reasons),
+// never silent.
+func (v *validator) warnReadable(key, file string) {
+	info, err := os.Stat(v.path(file))
+	if err == nil && info.Mode().Perm()&0o004 != 0 {
+		v.cfg.Warnings = append(v.cfg.Warnings, fmt.Sprintf("%s = %q: every user of this machine can read this secret file (mode %s); chmod 600, or 640 for the service's group", key, file, info.Mode().Perm()))
+	}
 }
 
 // maxSecretSize bounds a secret file: a PEM key is a few kilobytes.
@@ -205,9 +216,12 @@ func (v *validator) validate() {
 	}
 	c.Database.Path = v.path(c.Database.Path)
 	if s, ok := v.positiveSpan("database.retention", c.Database.Retention, ": finished work is kept this long"); ok {
-		if s.WorkingDays > 0 {
+		switch {
+		case s.WorkingDays > 0:
 			v.add("database.retention", c.Database.Retention, "must be a fixed length like 30 days, not working days")
-		} else {
+		case s.Fixed < MinRetention || s.Fixed < c.Matrix.CommandMaxAgeValue:
+			v.add("database.retention", c.Database.Retention, fmt.Sprintf("must be at least %d days: an encrypted event whose key came late is handled up to 7 days after it was sent, and a team command up to matrix.command_max_age, so what answered them must be remembered that long", MinRetention/(24*time.Hour)))
+		default:
 			c.Database.RetentionSpan = s
 		}
 	}
@@ -274,6 +288,17 @@ func (v *validator) validateMatrix() {
 	}
 	if m.CommandPrefix == "" || strings.ContainsFunc(m.CommandPrefix, unicode.IsSpace) {
 		v.add("matrix.command_prefix", m.CommandPrefix, "must be one word, like !sec")
+	}
+	m.CommandMaxAgeValue = 0
+	if s, ok := v.positiveSpan("matrix.command_max_age", m.CommandMaxAge, ": older team commands are refused"); ok {
+		switch {
+		case s.WorkingDays > 0:
+			v.add("matrix.command_max_age", m.CommandMaxAge, "must be a fixed length like 6h, not working days")
+		case s.Fixed < time.Minute || s.Fixed > MaxCommandMaxAge:
+			v.add("matrix.command_max_age", m.CommandMaxAge, "must be from a minute to 7 days: a command older than that is more likely replayed than meant")
+		default:
+			m.CommandMaxAgeValue = s.Fixed
+		}
 	}
 }
 

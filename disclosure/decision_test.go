@@ -184,7 +184,7 @@ func TestEscalateTellsTheNextContactOnce(t *testing.T) {
 			}
 			set, _ := templates.Load("")
 			md, _ := set.RenderData(d.Say[0].Data)
-			if !strings.Contains(md, tc.want) {
+			if md = templates.Unescape(md); !strings.Contains(md, tc.want) {
 				t.Errorf("answer %q, want %q", md, tc.want)
 			}
 			escalates := len(d.Deadlines) == 1 && d.Deadlines[0].Op == EscalateDeadline

@@ -89,7 +89,7 @@ func (p *Policy) untrustedDevice(action string, by Person, trust DeviceTrust) *R
 		if p.StrictIdentities() {
 			return refusef(action, "your cross-signing identity is not the one the configuration names for you, so I cannot tell this is really you. Until an operator updates `[team] identities`, your commands wait.")
 		}
-		return refusef(action, "your cross-signing identity changed since I last saw it (a reset, or someone else's keys), so I cannot tell this is really you. Your commands wait until the coordinator checks it with you and runs `%s trust %s`.", p.CommandPrefix, by)
+		return refusef(action, "your cross-signing identity changed since I last saw it (a reset, or someone else's keys), so I cannot tell this is really you. Your commands wait until the coordinator checks it with you and runs `%s trust %s KEY` with the key the team room was shown.", p.CommandPrefix, by)
 	}
 	return refusef(action, "this device is not verified, so I cannot tell it is really yours. Verify it from a device you already trust (in Element: Settings → Sessions, select this session, Verify), or set up cross-signing, then try again.")
 }

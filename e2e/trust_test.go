@@ -123,8 +123,11 @@ func TestTrust(t *testing.T) {
 	}
 	say(t, ctx, carol, bed.TeamRoom, "!sec claim "+caseID)
 	waitMessage(t, ctx, bed.Alice, bed.TeamRoom, bot.UserID, "your cross-signing identity changed")
-	say(t, ctx, bed.Bob, bed.TeamRoom, "!sec trust "+carol.ID().String())
+	say(t, ctx, bed.Bob, bed.TeamRoom, "!sec trust "+carol.ID().String()+" "+reset.String())
 	waitMessage(t, ctx, bed.Alice, bed.TeamRoom, bot.UserID, "only the coordinator")
+	// Without the key it pins nothing: a replay could only pin what was shown.
+	say(t, ctx, bed.Alice, bed.TeamRoom, "!sec trust "+carol.ID().String())
+	waitMessage(t, ctx, bed.Alice, bed.TeamRoom, bot.UserID, "copy both from the team room's notice")
 	say(t, ctx, bed.Alice, bed.TeamRoom, "!sec trust "+carol.ID().String()+" "+botMaster.String())
 	waitMessage(t, ctx, bed.Alice, bed.TeamRoom, bot.UserID, "not the "+botMaster.String()+" you checked")
 	say(t, ctx, bed.Alice, bed.TeamRoom, "!sec trust "+carol.ID().String()+" "+reset.String())

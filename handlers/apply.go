@@ -262,7 +262,7 @@ func (h *Handlers) refuse(ctx context.Context, c *cmdContext, r *disclosure.Refu
 	if action == "" && c.cmd != nil {
 		action = "command " + c.cmd.name
 	}
-	if err := h.store.Audit(ctx, store.AuditEntry{At: c.req.Now, Actor: c.msg.Sender, CaseID: caseRef, Action: templates.Truncate(action, 48), Detail: "refused: " + r.Reason, Allowed: false}); err != nil {
+	if err := h.auditRefusal(ctx, store.AuditEntry{At: c.req.Now, Actor: c.msg.Sender, CaseID: caseRef, Action: templates.Truncate(action, 48), Detail: "refused: " + r.Reason, Allowed: false}); err != nil {
 		return err
 	}
 	var d templates.Data = templates.Refused{Reason: r.Reason}
@@ -278,7 +278,7 @@ func (h *Handlers) refuseUsage(ctx context.Context, c *cmdContext, u usageError,
 	if reporter {
 		prefix = ""
 	}
-	if err := h.store.Audit(ctx, store.AuditEntry{At: c.req.Now, Actor: c.msg.Sender, CaseID: caseRefOf(c), Action: "command " + c.cmd.name, Detail: "refused: usage", Allowed: false}); err != nil {
+	if err := h.auditRefusal(ctx, store.AuditEntry{At: c.req.Now, Actor: c.msg.Sender, CaseID: caseRefOf(c), Action: "command " + c.cmd.name, Detail: "refused: usage", Allowed: false}); err != nil {
 		return err
 	}
 	return h.enqueue(ctx, store.RoomLane(c.msg.Room), store.Target{Room: c.msg.Room}, templates.Usage{Syntax: syntax(prefix, c.cmd), Hint: u.hint}, store.SendEffect{ReplyTo: c.msg.ID}, false)

@@ -51,7 +51,7 @@ func TestAnUnsignedDeviceOfTheBotIsToldOnce(t *testing.T) {
 	if n := countContaining(sends, "SECOND"); n != 1 {
 		t.Errorf("a second device was told %d times: %q", n, sends)
 	}
-	if strings.Contains(strings.Join(sends, "\n"), "[Verify](https://evil.example)") {
+	if strings.Contains(strings.Join(w.rawSends(), "\n"), "[Verify](https://evil.example)") {
 		t.Errorf("the device's name reached the team room as markup: %q", sends)
 	}
 	if n := auditActions(t, w, "@secbot:x", "bot.device"); n != 2 {

@@ -179,6 +179,13 @@ func (h *Handlers) runCommand(ctx context.Context, msg Message, cmd *command, p 
 			}
 			c.sc = found
 		}
+		if !reporter {
+			if r, err := h.replayed(ctx, msg); err != nil {
+				return err
+			} else if r != nil {
+				return h.refuse(ctx, c, r)
+			}
+		}
 		d, err := cmd.run(c)
 		var refusal *disclosure.Refusal
 		var bad usageError
@@ -191,7 +198,10 @@ func (h *Handlers) runCommand(ctx context.Context, msg Message, cmd *command, p 
 			return err
 		}
 		pinned = d.Pin
-		return h.apply(ctx, msg, c.sc, c.req, d)
+		if err := h.apply(ctx, msg, c.sc, c.req, d); err != nil || reporter {
+			return err
+		}
+		return h.noteCommand(ctx, msg)
 	})
 	if err == nil && pinned != nil && h.identities != nil {
 		h.identities.TrustChanged(ctx, pinned.Member)

@@ -10,6 +10,7 @@ import (
 	"fmt"
 	"slices"
 	"strings"
+	"time"
 
 	"github.com/jonboulle/clockwork"
 	"github.com/rs/zerolog"
@@ -42,6 +43,10 @@ type Message struct {
 	ID     string
 	Room   string
 	Sender disclosure.Person
+	// Sent is when the sender's server says the message was sent (Matrix:
+	// origin_server_ts, which the megolm session binds to the event); zero
+	// when the channel does not say.
+	Sent time.Time
 	// Text is the body of a text message ("" for anything else).
 	Text string
 	// Attachment is true for files, images and the like.
@@ -101,6 +106,11 @@ type Handlers struct {
 	identities Identities
 	// mailbox names the security mailbox's folder, for the team's notes.
 	mailbox string
+	// commandMaxAge is how long after it was sent a team command still
+	// runs (0: DefaultCommandMaxAge).
+	commandMaxAge time.Duration
+	// refusals bounds how often an outsider's refusals are audited.
+	refusals limiter
 }
 
 // SetMailbox names the security mailbox's folder in what the team reads
@@ -146,7 +156,7 @@ func (h *Handlers) HandleInvite(ctx context.Context, inv Invite) error {
 		if err := h.chat.LeaveRoom(ctx, inv.Room, "secbot joins group rooms only when the security team invites it"); err != nil {
 			return fmt.Errorf("decline invite: %w", err)
 		}
-		return h.store.Audit(ctx, store.AuditEntry{At: now, Actor: inv.Sender, Action: "invite", Detail: "group room invite declined", Allowed: false})
+		return h.auditRefusal(ctx, store.AuditEntry{At: now, Actor: inv.Sender, Action: "invite", Detail: "group room invite declined", Allowed: false})
 	}
 	if err := h.chat.JoinRoom(ctx, inv.Room); err != nil {
 		return fmt.Errorf("join %s: %w", inv.Room, err)
@@ -171,8 +181,14 @@ func (h *Handlers) HandleUndecryptable(ctx context.Context, msg Message, session
 		return
 	}
 	key := "undecryptable:" + session
+	if told, err := h.store.WasHandled(ctx, key); err != nil || told {
+		return // told about this session already: no answer to count
+	}
+	if quiet, err := h.quieted(ctx, msg); quiet || err != nil {
+		return
+	}
 	err := h.store.Tx(ctx, func(ctx context.Context) error {
-		first, err := h.store.MarkHandled(ctx, key, h.clock.Now())
+		first, err := h.store.MarkHandledBriefly(ctx, key, h.clock.Now())
 		if err != nil || !first {
 			return err
 		}
@@ -209,6 +225,9 @@ func (h *Handlers) HandleMessage(ctx context.Context, msg Message) error {
 		return err
 	}
 	if rest, ok := h.commandText(msg.Text); ok {
+		if quiet, err := h.quieted(ctx, msg); quiet || err != nil {
+			return err
+		}
 		return h.teamCommand(ctx, msg, where, rest)
 	}
 	switch where.Kind {
@@ -218,10 +237,16 @@ func (h *Handlers) HandleMessage(ctx context.Context, msg Message) error {
 		}
 		if msg.Sender == cs.Reporter {
 			if cmd, p, ok := h.reporterCommand(msg.Text); ok {
+				if quiet, err := h.quieted(ctx, msg); quiet || err != nil {
+					return err
+				}
 				return h.runReporterCommand(ctx, msg, where, cmd, p, cs)
 			}
 		}
 	case disclosure.PrivateChat:
+		if quiet, err := h.quieted(ctx, msg); quiet || err != nil {
+			return err
+		}
 		if cmd, p, ok := h.reporterCommand(msg.Text); ok {
 			open, err := h.store.OpenCaseOf(ctx, msg.Sender)
 			if err != nil && !errors.Is(err, store.ErrNotFound) {
@@ -232,6 +257,9 @@ func (h *Handlers) HandleMessage(ctx context.Context, msg Message) error {
 		return h.handleDirect(ctx, msg)
 	case disclosure.Elsewhere:
 		if disclosure.IsReportIntent(msg.Text) {
+			if quiet, err := h.quieted(ctx, msg); quiet || err != nil {
+				return err
+			}
 			return h.intake(ctx, msg, false)
 		}
 	}
@@ -311,15 +339,10 @@ func (h *Handlers) handleDirect(ctx context.Context, msg Message) error {
 	if msg.Text != "" && disclosure.IsReportIntent(msg.Text) {
 		return h.intake(ctx, msg, true)
 	}
-	return h.once(ctx, msg.ID, func(ctx context.Context) error {
+	// Chatter changes nothing but its answer: its record is pruned.
+	return h.onceBriefly(ctx, msg.ID, func(ctx context.Context) error {
 		here := store.Target{Room: msg.Room}
 		lane := store.RoomLane(msg.Room)
-		switch h.chatter.check(msg.Sender, h.clock.Now()) {
-		case stayQuiet:
-			return nil
-		case warnOnce:
-			return h.enqueue(ctx, lane, here, templates.SlowDown{}, store.SendEffect{ReplyTo: msg.ID}, false)
-		}
 		open, err := h.store.OpenCaseOf(ctx, msg.Sender)
 		if err != nil && !errors.Is(err, store.ErrNotFound) {
 			return err
@@ -341,11 +364,21 @@ func (h *Handlers) handleDirect(ctx context.Context, msg Message) error {
 	})
 }
 
-// once runs fn in a transaction that also marks the event handled; if it
-// was handled before, fn does not run.
+// once runs fn in a transaction that also marks the event handled, for
+// good; if it was handled before, however long ago, fn does not run.
 func (h *Handlers) once(ctx context.Context, eventID string, fn func(ctx context.Context) error) error {
+	return h.onceMarked(ctx, eventID, h.store.MarkHandled, fn)
+}
+
+// onceBriefly is once for an event whose handling changes nothing but an
+// answer: its record is pruned after the retention.
+func (h *Handlers) onceBriefly(ctx context.Context, eventID string, fn func(ctx context.Context) error) error {
+	return h.onceMarked(ctx, eventID, h.store.MarkHandledBriefly, fn)
+}
+
+func (h *Handlers) onceMarked(ctx context.Context, eventID string, mark func(context.Context, string, time.Time) (bool, error), fn func(ctx context.Context) error) error {
 	err := h.store.Tx(ctx, func(ctx context.Context) error {
-		first, err := h.store.MarkHandled(ctx, eventID, h.clock.Now())
+		first, err := mark(ctx, eventID, h.clock.Now())
 		if err != nil {
 			return err
 		}

@@ -134,7 +134,7 @@ func newWorld(t *testing.T, start time.Time) *world {
 func (w *world) say(room string, sender disclosure.Person, text string) string {
 	w.t.Helper()
 	w.n++
-	msg := Message{ID: string(fmt.Sprintf("$e%d", w.n)), Room: room, Sender: sender, Text: text, Identity: w.identity(sender)}
+	msg := Message{ID: string(fmt.Sprintf("$e%d", w.n)), Room: room, Sender: sender, Sent: w.clock.Now(), Text: text, Identity: w.identity(sender)}
 	before := w.sends()
 	if err := w.h.HandleMessage(context.Background(), msg); err != nil {
 		w.t.Fatalf("%s: %v", text, err)
@@ -156,7 +156,17 @@ func (w *world) tick() int {
 	return n
 }
 
+// sends is what the bot said, as people read it (escapes dropped).
 func (w *world) sends() []string {
+	out := w.rawSends()
+	for i := range out {
+		out[i] = templates.Unescape(out[i])
+	}
+	return out
+}
+
+// rawSends is what the bot said, as the Markdown it sends.
+func (w *world) rawSends() []string {
 	effects, _, err := w.store.EffectsOfKind(context.Background(), store.KindSend)
 	if err != nil {
 		w.t.Fatal(err)
@@ -274,6 +284,7 @@ func TestRefusedCommandsChangeNothing(t *testing.T) {
 		if got := w.say(caseRoom, reporter, text); !strings.Contains(got, "Only the security team") {
 			t.Errorf("%s by the reporter: %q", text, got)
 		}
+		w.clock.Advance(ChatterWindow) // each is answered, not limited
 	}
 	c, _ := w.store.Case(context.Background(), disclosure.CaseID{Year: 2026, Seq: 1})
 	if c.Stage != disclosure.StageReceived || c.Handler != "" {
@@ -574,6 +585,7 @@ func TestTheAuditLogKeepsNoTextOfOutsiders(t *testing.T) {
 	for _, text := range []string{"!sec " + canary, "!sec status " + canary, "!sec update " + canary, "!sec reject " + canary} {
 		w.say(caseRoom, reporter, text)
 		w.say(teamRoom, "@mallory:x", text)
+		w.clock.Advance(ChatterWindow) // outsiders' refusals are audited once a window
 	}
 	var rows []string
 	for _, who := range []disclosure.Person{reporter, "@mallory:x"} {

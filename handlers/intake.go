@@ -30,13 +30,7 @@ func (h *Handlers) intake(ctx context.Context, msg Message, direct bool) error {
 		now := h.clock.Now()
 		if existing, err := h.store.OpenCaseOf(ctx, msg.Sender); err == nil {
 			// Asking again and again gets one case and, past a few, one
-			// polite limit message.
-			switch h.chatter.check(msg.Sender, now) {
-			case stayQuiet:
-				return nil
-			case warnOnce:
-				return h.enqueue(ctx, store.CaseLane(existing.ID), store.Target{Room: msg.Room}, templates.SlowDown{}, store.SendEffect{ReplyTo: msg.ID}, false)
-			}
+			// polite limit message (HandleMessage's limit of outsiders).
 			return h.pointToExisting(ctx, msg, existing, direct, looksLikeDetails)
 		} else if !errors.Is(err, store.ErrNotFound) {
 			return err

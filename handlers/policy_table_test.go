@@ -10,6 +10,7 @@ import (
 
 	"github.com/enarx/secbot/disclosure"
 	"github.com/enarx/secbot/store"
+	"github.com/enarx/secbot/templates"
 )
 
 // The policy as a table: every command, typed in every kind of room, by
@@ -213,7 +214,11 @@ func (w *world) try(room string, sender disclosure.Person, text string) outcome 
 	w.t.Helper()
 	var out outcome
 	w.n++
-	msg := Message{ID: string(fmt.Sprintf("$t%d", w.n)), Room: room, Sender: sender, Text: text, Identity: w.identity(sender)}
+	msg := Message{ID: string(fmt.Sprintf("$t%d", w.n)), Room: room, Sender: sender, Sent: w.clock.Now(), Text: text, Identity: w.identity(sender)}
+	// Each try is a sender's first message: the limit of outsiders' answers
+	// is tested on its own.
+	w.h.chatter.reset()
+	w.h.refusals.reset()
 	err := w.store.Tx(context.Background(), func(ctx context.Context) error {
 		before := w.dump(ctx)
 		if err := w.h.HandleMessage(ctx, msg); err != nil {
@@ -228,7 +233,7 @@ func (w *world) try(room string, sender disclosure.Person, text string) outcome 
 			var p store.SendEffect
 			_ = e.Decode(&p)
 			if p.ReplyTo == msg.ID {
-				out.answers = append(out.answers, p.Markdown)
+				out.answers = append(out.answers, templates.Unescape(p.Markdown))
 			}
 		}
 		return errRollback

@@ -43,7 +43,7 @@ func (h *Handlers) teamCommands() map[string]*command {
 		{name: "publish", args: "[CASE] [--force]", summary: "step 5: publish the advisory, then announce it (refused during an embargo unless the coordinator forces it)", caseArg: impliedCase, run: h.cmdPublish},
 		{name: "announce", args: "[CASE] [--force]", summary: "post the announcement where it has not been posted yet (after publish)", caseArg: impliedCase, run: h.cmdAnnounce},
 		{name: "close", args: "[CASE]", summary: "close the case (after publish or reject)", caseArg: impliedCase, run: h.cmdClose},
-		{name: "trust", args: "@user [MASTER-KEY]", summary: "coordinator: trust a team member's new cross-signing identity, after checking it with them (team room only)", caseArg: allCases, run: h.cmdTrust},
+		{name: "trust", args: "@user MASTER-KEY", summary: "coordinator: trust a team member's new cross-signing identity, the key the team room's notice shows, after checking it with them (team room only)", caseArg: allCases, run: h.cmdTrust},
 		{name: "embargo", args: "[CASE] propose YYYY-MM-DD [HH:MM] | add @user [github-name] | remove @user [github-name] | lift", summary: "the embargo agreed with the reporter, and who needs to know (lift: the coordinator only)", caseArg: impliedCase, run: h.cmdEmbargo},
 	}
 	registry := make(map[string]*command, len(cmds))
@@ -366,4 +366,71 @@ func (h *Handlers) cmdCVE(c *cmdContext) (disclosure.Decision, error) { return c
 func isUserID(s string) bool {
 	_, _, err := id.UserID(s).Parse()
 	return err == nil && strings.HasPrefix(s, "@")
+}
+
+// DefaultCommandMaxAge is how long after it was sent a team command still
+// runs, unless SetCommandMaxAge says otherwise ([matrix] command_max_age).
+const DefaultCommandMaxAge = 6 * time.Hour
+
+// CommandSkew is how much earlier than the newest team command handled in
+// its room a command may have been sent and still run: the clocks of the
+// members' servers differ a little.
+const CommandSkew = 2 * time.Minute
+
+// SetCommandMaxAge sets how long after it was sent a team command still
+// runs (0: DefaultCommandMaxAge).
+func (h *Handlers) SetCommandMaxAge(d time.Duration) { h.commandMaxAge = d }
+
+// replayed refuses a team command sent too long ago, or before the newest
+// team command handled in its room: a homeserver can deliver an old event
+// again (its megolm session still decrypts it), and what it asked for then
+// need not be meant now. The refusal names no text of the command.
+func (h *Handlers) replayed(ctx context.Context, msg Message) (*disclosure.Refusal, error) {
+	if msg.Sent.IsZero() {
+		return nil, nil // the channel does not say when
+	}
+	maxAge := h.commandMaxAge
+	if maxAge <= 0 {
+		maxAge = DefaultCommandMaxAge
+	}
+	sent := msg.Sent.UTC().Format("2006-01-02 15:04 MST")
+	if h.clock.Now().Sub(msg.Sent) > maxAge {
+		return &disclosure.Refusal{Reason: fmt.Sprintf("this command was sent at %s, more than %s ago (secbot was not running, its key came late, or the homeserver delivered it again), so I did not run it. Type it again if you still mean it.", sent, age(maxAge))}, nil
+	}
+	last, err := h.store.LastCommandSent(ctx, msg.Room)
+	if err != nil {
+		return nil, err
+	}
+	if msg.Sent.Before(last.Add(-CommandSkew)) {
+		return &disclosure.Refusal{Reason: fmt.Sprintf("this command was sent at %s, before the last command handled here (sent at %s): it comes out of order (its key came late, or the homeserver delivered it again), so I did not run it. Type it again if you still mean it.", sent, last.UTC().Format("2006-01-02 15:04 MST"))}, nil
+	}
+	return nil, nil
+}
+
+// noteCommand records that a team command ran in its room, for replayed:
+// when it was sent, and never later than now, so that a server's clock
+// running ahead does not hold back the commands that follow.
+func (h *Handlers) noteCommand(ctx context.Context, msg Message) error {
+	if msg.Sent.IsZero() {
+		return nil
+	}
+	return h.store.NoteCommandSent(ctx, msg.Room, minTime(msg.Sent, h.clock.Now()))
+}
+
+func minTime(a, b time.Time) time.Time {
+	if a.Before(b) {
+		return a
+	}
+	return b
+}
+
+// age writes a duration as people do: 6h, 90m, 45s.
+func age(d time.Duration) string {
+	switch {
+	case d%time.Hour == 0:
+		return fmt.Sprintf("%dh", d/time.Hour)
+	case d%time.Minute == 0:
+		return fmt.Sprintf("%dm", d/time.Minute)
+	}
+	return d.String()
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"slices"
+	"strings"
 
 	"github.com/rs/zerolog"
 
@@ -108,15 +109,15 @@ func (h *Handlers) observeIdentity(ctx context.Context, member disclosure.Person
 }
 
 // cmdTrust re-pins a team member's identity to the one they publish now.
+// The key is required: a homeserver can deliver an old `trust` again, or
+// publish yet another key in between, and only the key the coordinator
+// checked may be pinned.
 func (h *Handlers) cmdTrust(c *cmdContext) (disclosure.Decision, error) {
-	if len(c.args) < 1 || len(c.args) > 2 || !isUserID(c.args[0]) {
-		return disclosure.Decision{}, usage("one team member, e.g. @alice:example.org, and optionally the master key you checked with them")
+	if len(c.args) != 2 || !isUserID(c.args[0]) {
+		return disclosure.Decision{}, usage("the team member and the master key you checked with them: copy both from the team room's notice of the change (🔐), e.g. `%s trust @alice:example.org KEY`", c.prefix())
 	}
 	member := disclosure.Person(c.args[0])
-	expect := ""
-	if len(c.args) == 2 {
-		expect = c.args[1]
-	}
+	expect := strings.Trim(c.args[1], "`")
 	if h.identities == nil {
 		return disclosure.Decision{}, &disclosure.Refusal{Action: "trust", Reason: "this channel has no end-to-end identities to trust."}
 	}
@@ -143,7 +144,7 @@ func (h *Handlers) cmdTrust(c *cmdContext) (disclosure.Decision, error) {
 func (h *Handlers) ignorePlaintext(ctx context.Context, msg Message, caseRef string) error {
 	zerolog.Ctx(ctx).Warn().Msg("Ignoring an unencrypted message in an encrypted room")
 	return h.once(ctx, msg.ID, func(ctx context.Context) error {
-		return h.store.Audit(ctx, store.AuditEntry{At: h.clock.Now(), Actor: msg.Sender, CaseID: caseRef, Action: "plaintext.ignored", Detail: "unencrypted message in an encrypted room: " + msg.Room, Allowed: false})
+		return h.auditRefusal(ctx, store.AuditEntry{At: h.clock.Now(), Actor: msg.Sender, CaseID: caseRef, Action: "plaintext.ignored", Detail: "unencrypted message in an encrypted room: " + msg.Room, Allowed: false})
 	})
 }
 

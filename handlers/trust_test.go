@@ -38,7 +38,7 @@ func TestAChangedIdentityWaitsForTheCoordinator(t *testing.T) {
 	if got := w.say(teamRoom, bob, "!sec trust @bob:x"); !strings.Contains(got, "coordinator") {
 		t.Errorf("bob trusted himself: %q", got)
 	}
-	if got := w.say(teamRoom, alice, "!sec trust @bob:x"); !strings.Contains(got, "trusted") {
+	if got := w.say(teamRoom, alice, "!sec trust @bob:x KEY-RESET"); !strings.Contains(got, "trusted") {
 		t.Errorf("the coordinator's trust: %q", got)
 	}
 	if got := w.say(teamRoom, bob, "!sec claim SR-2026-0001"); !strings.Contains(got, "handler") {

@@ -40,8 +40,9 @@ type Timers struct {
 // PruneEvery is how often the tick prunes finished work.
 const PruneEvery = time.Hour
 
-// SetRetention sets how long handled-event IDs and finished outbox rows
-// are kept. Call it before Start.
+// SetRetention sets how long finished outbox rows and the prunable
+// handled-event IDs (chatter's) are kept; other handled IDs are kept for
+// good. Call it before Start.
 func (t *Timers) SetRetention(d time.Duration) { t.retention = d }
 
 // prune drops finished work older than the retention, at most once per

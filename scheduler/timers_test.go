@@ -456,7 +456,10 @@ func TestFinishedWorkIsPrunedAfterTheRetention(t *testing.T) {
 		t.Fatal(err)
 	}
 	pending, _ := f.store.Enqueue(ctx, "SR-2026-0002", store.KindSend, store.SendEffect{To: store.Target{Room: "!r:x"}, Markdown: "pending"}, f.clock.Now())
-	if _, err := f.store.MarkHandled(ctx, "$old", f.clock.Now()); err != nil {
+	if _, err := f.store.MarkHandledBriefly(ctx, "$old", f.clock.Now()); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := f.store.MarkHandled(ctx, "$command", f.clock.Now()); err != nil {
 		t.Fatal(err)
 	}
 	timers := f.timers()
@@ -475,7 +478,10 @@ func TestFinishedWorkIsPrunedAfterTheRetention(t *testing.T) {
 		t.Errorf("pending work was pruned: %s, %v", state, err)
 	}
 	if handled, _ := f.store.WasHandled(ctx, "$old"); handled {
-		t.Error("an old handled-event ID is kept")
+		t.Error("an old handled chatter ID is kept")
+	}
+	if handled, _ := f.store.WasHandled(ctx, "$command"); !handled {
+		t.Error("an old handled command's ID was pruned: its redelivery would be handled again")
 	}
 	if handled, _ := f.store.WasHandled(ctx, "$new"); !handled {
 		t.Error("a recent handled-event ID was pruned")

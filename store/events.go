@@ -7,11 +7,23 @@ import (
 	"time"
 )
 
-// MarkHandled records that an event has been handled. It reports false if
-// the event was handled before, in which case the caller must do nothing.
+// MarkHandled records that an event has been handled, for good: a
+// redelivery of it, however late, changes nothing. It reports false if the
+// event was handled before, in which case the caller must do nothing.
 // Call it in the transaction that records what handling the event decided.
 func (s *Store) MarkHandled(ctx context.Context, eventID string, now time.Time) (first bool, err error) {
-	res, err := s.db.Exec(ctx, `INSERT INTO handled_events (event_id, handled_at) VALUES ($1, $2) ON CONFLICT DO NOTHING`, eventID, millis(now))
+	return s.markHandled(ctx, eventID, now, false)
+}
+
+// MarkHandledBriefly is MarkHandled for an event whose handling changed
+// nothing but an answer (chatter, a notice): its record is pruned after
+// the retention, and a redelivery after that is answered again.
+func (s *Store) MarkHandledBriefly(ctx context.Context, eventID string, now time.Time) (first bool, err error) {
+	return s.markHandled(ctx, eventID, now, true)
+}
+
+func (s *Store) markHandled(ctx context.Context, eventID string, now time.Time, prunable bool) (bool, error) {
+	res, err := s.db.Exec(ctx, `INSERT INTO handled_events (event_id, handled_at, prunable) VALUES ($1, $2, $3) ON CONFLICT DO NOTHING`, eventID, millis(now), prunable)
 	if err != nil {
 		return false, err
 	}
@@ -29,10 +41,34 @@ func (s *Store) WasHandled(ctx context.Context, eventID string) (bool, error) {
 	return err == nil, err
 }
 
-// ForgetHandledBefore drops handled-event records older than t: a homeserver
-// does not redeliver events that old.
+// ForgetHandledBefore drops the prunable handled-event records older than
+// t. The others are kept: a homeserver can redeliver an event of any age.
 func (s *Store) ForgetHandledBefore(ctx context.Context, t time.Time) error {
-	_, err := s.db.Exec(ctx, `DELETE FROM handled_events WHERE handled_at < $1`, millis(t))
+	_, err := s.db.Exec(ctx, `DELETE FROM handled_events WHERE prunable AND handled_at < $1`, millis(t))
+	return err
+}
+
+// LastCommandSent returns when the newest team command handled in room
+// was sent (zero before the first).
+func (s *Store) LastCommandSent(ctx context.Context, room string) (time.Time, error) {
+	var at int64
+	err := s.db.QueryRow(ctx, `SELECT sent_at FROM room_commands WHERE room_id = $1`, room).Scan(&at)
+	if errors.Is(err, sql.ErrNoRows) {
+		return time.Time{}, nil
+	}
+	if err != nil {
+		return time.Time{}, err
+	}
+	return fromMillis(at), nil
+}
+
+// NoteCommandSent records that a team command sent at sent was handled in
+// room; an older time than the one recorded changes nothing.
+func (s *Store) NoteCommandSent(ctx context.Context, room string, sent time.Time) error {
+	_, err := s.db.Exec(ctx, `
+		INSERT INTO room_commands (room_id, sent_at) VALUES ($1, $2)
+		ON CONFLICT (room_id) DO UPDATE SET sent_at = excluded.sent_at WHERE excluded.sent_at > room_commands.sent_at`,
+		room, millis(sent))
 	return err
 }
 

@@ -157,6 +157,47 @@ func TestHandledEventsAreHandledOnce(t *testing.T) {
 	}
 }
 
+// A handled command's ID outlives every retention: a homeserver can
+// redeliver an event of any age. Only chatter's records are pruned.
+func TestHandledEventsOutliveTheRetention(t *testing.T) {
+	s, _ := openTest(t)
+	ctx := context.Background()
+	if _, err := s.MarkHandled(ctx, "$command", t0); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.MarkHandledBriefly(ctx, "$chatter", t0); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.ForgetHandledBefore(ctx, t0.Add(365*24*time.Hour)); err != nil {
+		t.Fatal(err)
+	}
+	if again, err := s.MarkHandled(ctx, "$command", t0.Add(366*24*time.Hour)); err != nil || again {
+		t.Errorf("a year-old command is handled again after pruning: %v, %v", again, err)
+	}
+	if handled, _ := s.WasHandled(ctx, "$chatter"); handled {
+		t.Error("chatter's record is kept past the retention")
+	}
+}
+
+func TestTheNewestCommandOfARoomIsKept(t *testing.T) {
+	s, _ := openTest(t)
+	ctx := context.Background()
+	if at, err := s.LastCommandSent(ctx, "!r:x"); err != nil || !at.IsZero() {
+		t.Fatalf("before any: %v, %v", at, err)
+	}
+	for _, at := range []time.Time{t0.Add(time.Hour), t0, t0.Add(30 * time.Minute)} {
+		if err := s.NoteCommandSent(ctx, "!r:x", at); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if at, err := s.LastCommandSent(ctx, "!r:x"); err != nil || !at.Equal(t0.Add(time.Hour)) {
+		t.Errorf("newest = %v, %v; want %v", at, err, t0.Add(time.Hour))
+	}
+	if at, _ := s.LastCommandSent(ctx, "!other:x"); !at.IsZero() {
+		t.Errorf("another room's newest: %v", at)
+	}
+}
+
 func TestOutboxRunsLanesInOrder(t *testing.T) {
 	s, _ := openTest(t)
 	ctx := context.Background()

@@ -36,11 +36,17 @@ func Names() []string {
 	return names
 }
 
+// funcs are the templates' helpers. Every person and address a text
+// shows (a user ID, an email address, a login: what someone else chose)
+// goes through md, people or code, so that a name like
+// "[Verify](https://evil.example)"@evil.example shows as itself and never as a link.
 var funcs = template.FuncMap{
-	"md":   EscapeMarkdown,
-	"date": func(t time.Time) string { return t.Format("Mon 2 Jan 2006 15:04 MST") },
-	"day":  func(t time.Time) string { return t.Format("Mon 2 Jan 2006") },
-	"join": strings.Join,
+	"md":     EscapeMarkdown,
+	"people": EscapePeople,
+	"code":   CodeSpan,
+	"date":   func(t time.Time) string { return t.Format("Mon 2 Jan 2006 15:04 MST") },
+	"day":    func(t time.Time) string { return t.Format("Mon 2 Jan 2006") },
+	"join":   strings.Join,
 }
 
 // Load parses the embedded templates, then the files NAME.md in dir (if dir
@@ -121,6 +127,36 @@ func EscapeMarkdown(s string) string {
 	return b.String()
 }
 
+// EscapePeople is a list of people (or addresses), each escaped, joined by
+// commas.
+func EscapePeople(people []string) string {
+	out := make([]string, len(people))
+	for i, p := range people {
+		out[i] = EscapeMarkdown(p)
+	}
+	return strings.Join(out, ", ")
+}
+
+// CodeSpan shows s literally as inline code, whatever it holds: the fence
+// is longer than any run of backticks in s, and line breaks are spaces.
+func CodeSpan(s string) string {
+	s = strings.NewReplacer("\r", " ", "\n", " ").Replace(s)
+	longest, run := 0, 0
+	for _, r := range s {
+		if r == '`' {
+			run++
+			longest = max(longest, run)
+		} else {
+			run = 0
+		}
+	}
+	fence := strings.Repeat("`", longest+1)
+	if strings.HasPrefix(s, "`") || strings.HasSuffix(s, "`") {
+		s = " " + s + " "
+	}
+	return fence + s + fence
+}
+
 // RenderData renders the template that d's type belongs to.
 func (s *Set) RenderData(d Data) (string, error) { return s.Render(d.Template(), d) }
 
@@ -139,6 +175,10 @@ var (
 	markdownEscape = regexp.MustCompile(`\\([\\` + "`" + `*_{}\[\]()#+\-.!|<>~&"'=:@])`)
 	strong         = regexp.MustCompile(`\*\*([^*\n]+)\*\*`)
 )
+
+// Unescape drops EscapeMarkdown's backslashes: the text as people read it,
+// markup aside.
+func Unescape(md string) string { return markdownEscape.ReplaceAllString(md, "$1") }
 
 // PlainText turns a rendered text into what reads well in a plain-text
 // email: no bold markers and no backslash escapes. Text people wrote

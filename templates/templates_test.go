@@ -1,6 +1,7 @@
 package templates
 
 import (
+	"html"
 	"os"
 	"path/filepath"
 	"reflect"
@@ -9,6 +10,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"maunium.net/go/mautrix/format"
 )
 
 func TestEmbeddedTemplatesRender(t *testing.T) {
@@ -176,5 +179,106 @@ func TestPlainTextReadsWellInAnEmail(t *testing.T) {
 	md := "**Message from the security team** (" + EscapeMarkdown("@alice:localhost") + "):\n\nUse `x` and **not** y."
 	if got, want := PlainText(md), "Message from the security team (@alice:localhost):\n\nUse `x` and not y."; got != want {
 		t.Errorf("PlainText = %q, want %q", got, want)
+	}
+}
+
+// personFields are the fields that show a person or an address: a user
+// ID, an email address, a GitHub login, a room, someone's device. What
+// they hold was chosen by someone else.
+var personFields = []string{
+	"Reporter", "Handler", "Member", "User", "Suggested", "Actor", "Team", "Added", "Removed", "NeedToKnow",
+	"From", "To", "Email", "Address", "Who", "Name", "Login", "GitHubReporter", "Credit", "Credits", "Queued", "Posted", "Device", "Key",
+}
+
+// evilPerson is an email address that is Markdown for a link.
+const evilPerson = `"[Verify](https://evil.example)"@evil.example`
+
+// Every person and address a template shows is shown as itself: no link,
+// no markup, rendered as the bot renders its messages.
+func TestPeopleAndAddressesAreEscaped(t *testing.T) {
+	set, err := Load("")
+	if err != nil {
+		t.Fatal(err)
+	}
+	text, err := embedded.ReadFile("text/done.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var all []Data
+	for _, d := range All() {
+		if _, ok := d.(Done); !ok {
+			all = append(all, d)
+		}
+	}
+	for _, m := range regexp.MustCompile(`eq \.What "([a-z_]+)"`).FindAllStringSubmatch(string(text), -1) {
+		d := filled(Done{}).(Done)
+		d.What = m[1]
+		all = append(all, d)
+	}
+	shown := 0
+	for _, d := range all {
+		v := reflect.ValueOf(&d).Elem().Elem()
+		p := reflect.New(v.Type()).Elem()
+		p.Set(v)
+		if _, ok := d.(Done); !ok {
+			fill(p)
+		}
+		setPeople(p)
+		md, err := set.RenderData(p.Interface().(Data))
+		if err != nil {
+			t.Errorf("%T: %v", d, err)
+			continue
+		}
+		if strings.Contains(md, "evil") {
+			shown++
+		}
+		out := format.RenderMarkdown(md, true, false).FormattedBody
+		if strings.Contains(out, `href="https://evil`) {
+			t.Errorf("%s shows a person as a link:\n%s\n%s", d.Template(), md, out)
+		}
+		if strings.Contains(md, "evil") && !strings.Contains(html.UnescapeString(out), evilPerson) {
+			t.Errorf("%s does not show the person as they are:\n%s\n%s", d.Template(), md, out)
+		}
+	}
+	if shown < 20 {
+		t.Errorf("only %d texts show a person", shown)
+	}
+}
+
+// setPeople sets every person field of v, in v and its rows, to evilPerson.
+func setPeople(v reflect.Value) {
+	switch v.Kind() {
+	case reflect.Slice:
+		for i := range v.Len() {
+			setPeople(v.Index(i))
+		}
+	case reflect.Struct:
+		for i := range v.NumField() {
+			f := v.Field(i)
+			if !slices.Contains(personFields, v.Type().Field(i).Name) {
+				setPeople(f)
+				continue
+			}
+			switch f.Kind() {
+			case reflect.String:
+				f.SetString(evilPerson)
+			case reflect.Slice:
+				s := reflect.MakeSlice(f.Type(), 2, 2)
+				for j := range 2 {
+					s.Index(j).SetString(evilPerson)
+				}
+				f.Set(s)
+			}
+		}
+	}
+}
+
+func TestACodeSpanHoldsAnything(t *testing.T) {
+	for _, s := range []string{"KEY", "a`b", "``", "`x", "x\ny"} {
+		out := format.RenderMarkdown("see "+CodeSpan(s), true, false).FormattedBody
+		want := strings.ReplaceAll(s, "\n", " ")
+		if !strings.Contains(out, "<code>"+want+"</code>") {
+			t.Errorf("CodeSpan(%q) renders as %q", s, out)
+		}
 	}
 }
