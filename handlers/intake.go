@@ -122,6 +122,8 @@ type newCase struct {
 	report *GitHubAdvisory
 	// audit says where the report came from.
 	audit string
+	// machine says why the report is machine-sent ("" for a person's).
+	machine string
 }
 
 // openCase opens a case for a report, whatever its channel: the case ID,
@@ -186,7 +188,7 @@ func (h *Handlers) openCase(ctx context.Context, n newCase) (*store.Case, disclo
 	}
 	welcome := templates.Welcome{CaseID: lane, Reporter: c.Reporter.String(), Team: team, AcknowledgeBy: open.AcknowledgeBy, RespondBy: open.RespondBy, UpdateInterval: p.SLA.UpdateInterval.String(),
 		Email: n.reporter.Address(), Prefix: p.CommandPrefix}
-	note := templates.TeamNewCase{CaseID: lane, Reporter: c.Reporter.String(), AcknowledgeBy: open.AcknowledgeBy, RespondBy: open.RespondBy, Suggested: string(open.Suggested)}
+	note := templates.TeamNewCase{CaseID: lane, Reporter: c.Reporter.String(), AcknowledgeBy: open.AcknowledgeBy, RespondBy: open.RespondBy, Suggested: string(open.Suggested), Machine: n.machine}
 	if r := n.report; r != nil {
 		// Where the report is, never what it says.
 		welcome.GitHubReporter, welcome.AdvisoryURL = r.Reporter, r.URL

@@ -1,6 +1,7 @@
 package mail
 
 import (
+	"bufio"
 	"bytes"
 	"context"
 	"errors"
@@ -16,6 +17,9 @@ import (
 	// Decoders of the charsets mail is written in.
 	_ "github.com/emersion/go-message/charset"
 	"github.com/emersion/go-message/mail"
+	"github.com/emersion/go-message/textproto"
+
+	"github.com/enarx/secbot/disclosure"
 )
 
 // ErrMalformed is a message that cannot be parsed. Its errors never
@@ -200,4 +204,72 @@ func (c *Config) fetchPart(cl *imapclient.Client, uid imap.UID, l leaf, single b
 		return nil, fmt.Errorf("%w: part %v cannot be decoded", ErrMalformed, l.path)
 	}
 	return data, nil
+}
+
+// BounceCase reads a delivery report ref and returns the case of the
+// secbot mail it returns, named by the Message-ID, In-Reply-To or
+// References of the returned message (its message/rfc822 or
+// text/rfc822-headers part); zero if it returns none of ours.
+func (c *Config) BounceCase(ctx context.Context, ref Ref) (disclosure.CaseID, error) {
+	var found disclosure.CaseID
+	err := c.session(ctx, c.Mailbox, func(cl *imapclient.Client, sel *imap.SelectData) error {
+		if sel.UIDValidity != ref.UIDValidity {
+			return fmt.Errorf("%w: UIDVALIDITY is %d, not %d", ErrGone, sel.UIDValidity, ref.UIDValidity)
+		}
+		uid := imap.UID(ref.UID)
+		msgs, err := cl.Fetch(imap.UIDSetNum(uid), &imap.FetchOptions{UID: true, BodyStructure: &imap.FetchItemBodyStructure{Extended: true}}).Collect()
+		if err != nil {
+			return fmt.Errorf("fetch message: %w", err)
+		}
+		if len(msgs) == 0 || msgs[0].BodyStructure == nil {
+			return ErrGone
+		}
+		var sections []*imap.FetchItemBodySection
+		msgs[0].BodyStructure.Walk(func(path []int, part imap.BodyStructure) bool {
+			if len(sections) >= 4 || len(path) == 0 {
+				return len(sections) < 4
+			}
+			switch strings.ToLower(part.MediaType()) {
+			case "message/rfc822", "message/global":
+				sections = append(sections, &imap.FetchItemBodySection{Part: slices.Clone(path), Specifier: imap.PartSpecifierHeader, Peek: true})
+				return false
+			case "text/rfc822-headers", "text/global-headers":
+				sections = append(sections, &imap.FetchItemBodySection{Part: slices.Clone(path), Peek: true, Partial: &imap.SectionPartial{Size: 64 << 10}})
+			}
+			return true
+		})
+		if len(sections) == 0 {
+			return nil
+		}
+		got, err := cl.Fetch(imap.UIDSetNum(uid), &imap.FetchOptions{UID: true, BodySection: sections}).Collect()
+		if err != nil {
+			return fmt.Errorf("fetch the returned header: %w", err)
+		}
+		if len(got) == 0 {
+			return ErrGone
+		}
+		for _, sec := range sections {
+			raw := got[0].FindBodySection(sec)
+			th, err := textproto.ReadHeader(bufio.NewReader(bytes.NewReader(append(bytes.Clone(raw), '\r', '\n'))))
+			if err != nil && th.Len() == 0 {
+				continue
+			}
+			h := mail.Header{Header: message.Header{Header: th}}
+			var ids []string
+			if id, err := h.MessageID(); err == nil && id != "" {
+				ids = append(ids, id)
+			}
+			for _, field := range []string{"In-Reply-To", "References"} {
+				if l, err := h.MsgIDList(field); err == nil {
+					ids = append(ids, l...)
+				}
+			}
+			if caseID, ok := ownCase(ids, c.Address); ok {
+				found = caseID
+				return nil
+			}
+		}
+		return nil
+	})
+	return found, err
 }

@@ -164,6 +164,15 @@ type Channel struct {
 // the handlers as a channel-neutral message.
 func (c *Channel) Run(ctx context.Context) error {
 	return c.Watcher.Run(ctx, func(ctx context.Context, env Envelope) error {
+		if env.Kind == handlers.MailBounce && env.BounceOf.IsZero() {
+			// Which of our emails came back: the returned message's own
+			// header, inside the report, names it.
+			caseID, err := c.Config.BounceCase(ctx, env.Ref)
+			if err != nil && !errors.Is(err, ErrMalformed) {
+				return err
+			}
+			env.BounceOf = caseID
+		}
 		return c.Handlers.HandleEmail(ctx, Translate(env, c.Config.Address))
 	})
 }
@@ -171,7 +180,8 @@ func (c *Channel) Run(ctx context.Context) error {
 // Translate turns what the watcher read of a message into the handlers'
 // message: who sent it, which message it is, where its thread points.
 func Translate(env Envelope, address string) handlers.Message {
-	ref := &handlers.MailRef{UIDValidity: env.Ref.UIDValidity, UID: env.Ref.UID, MessageID: env.MessageID, Automatic: env.Automatic}
+	ref := &handlers.MailRef{UIDValidity: env.Ref.UIDValidity, UID: env.Ref.UID, MessageID: env.MessageID, Automatic: env.Automatic,
+		Kind: env.Kind, BounceOf: env.BounceOf}
 	if c, ok := env.ThreadCase(address); ok {
 		ref.Case = c
 	}

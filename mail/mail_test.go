@@ -17,6 +17,7 @@ import (
 	"github.com/rs/zerolog"
 
 	"github.com/enarx/secbot/disclosure"
+	"github.com/enarx/secbot/handlers"
 	"github.com/enarx/secbot/internal/mailtest"
 )
 
@@ -77,6 +78,8 @@ type watched struct {
 	mu    sync.Mutex
 	envs  []Envelope
 	fail  map[string]int // Message-ID → failures still to return
+	// later holds back messages (Message-ID → until) with a LaterError.
+	later map[string]time.Time
 	looks chan struct{}
 }
 
@@ -86,6 +89,9 @@ func (w *watched) handle(_ context.Context, env Envelope) error {
 	if w.fail[env.MessageID] > 0 {
 		w.fail[env.MessageID]--
 		return errors.New("not now")
+	}
+	if until, ok := w.later[env.MessageID]; ok && time.Now().Before(until) {
+		return &handlers.LaterError{Until: until}
 	}
 	w.envs = append(w.envs, env)
 	return nil
@@ -402,5 +408,46 @@ func TestTheWatcherPollsWithoutIdleAndReconnectsAfterTheServerRestarts(t *testin
 	w.mu.Unlock()
 	if n != 2 {
 		t.Errorf("%d messages handed over, want 2 (once each)", n)
+	}
+}
+
+// A message its sender's limit delays stays unmarked in the mailbox and
+// is handed over again once its time comes, long before the next poll.
+func TestTheWatcherHandsADelayedMessageOverAgainLater(t *testing.T) {
+	srv, cfg := server(t, false)
+	cfg.PollEvery = 10 * time.Minute
+	until := time.Now().Add(3 * time.Second)
+	w := &watched{looks: make(chan struct{}, 1), later: map[string]time.Time{"late@x.test": until}}
+	startWatcher(t, cfg, w)
+	for _, id := range []string{"now@x.test", "late@x.test"} {
+		if err := srv.Deliver(reporter, []string{security}, rawMail(map[string]string{"From": reporter, "To": security, "Message-ID": "<" + id + ">"}, "text\r\n")); err != nil {
+			t.Fatal(err)
+		}
+	}
+	waitFor(t, w, "the first message", func() bool { return len(w.byID()) == 1 })
+	msgs, err := srv.Messages(security, password, "INBOX")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, m := range msgs {
+		if bytes.Contains(m.Raw, []byte("late@x.test")) && m.HasFlag(HandledKeyword) && time.Now().Before(until) {
+			t.Errorf("the delayed message is marked handled before it was: %v", m.Flags)
+		}
+	}
+	waitFor(t, w, "the delayed message, after its time", func() bool { return len(w.byID()) == 2 })
+	if time.Now().Before(until) {
+		t.Error("the delayed message was handed over before its time")
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	if _, err := srv.WaitMessages(ctx, security, password, "INBOX", func(msgs []mailtest.Message) bool {
+		for _, m := range msgs {
+			if !m.HasFlag(HandledKeyword) {
+				return false
+			}
+		}
+		return len(msgs) == 2
+	}); err != nil {
+		t.Errorf("the delayed message is not marked handled: %v", err)
 	}
 }

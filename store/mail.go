@@ -44,6 +44,8 @@ type MailPostEffect struct {
 	MessageID   string `json:"message_id"`
 	// Reply marks a reporter's reply (not the first report).
 	Reply bool `json:"reply,omitempty"`
+	// Machine says why the message is machine-sent ("" for a person's).
+	Machine string `json:"machine,omitempty"`
 }
 
 // SetMailThread records a reporter's message in their case's thread: the
