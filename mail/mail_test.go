@@ -75,9 +75,9 @@ func rawMail(headers map[string]string, body string) []byte {
 // watch runs a watcher until it has looked through the mailbox once
 // after every delivery, collecting the envelopes it was handed.
 type watched struct {
-	mu    sync.Mutex
-	envs  []Envelope
-	fail  map[string]int // Message-ID → failures still to return
+	mu   sync.Mutex
+	envs []Envelope
+	fail map[string]int // Message-ID → failures still to return
 	// later holds back messages (Message-ID → until) with a LaterError.
 	later map[string]time.Time
 	looks chan struct{}
