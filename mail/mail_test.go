@@ -273,8 +273,8 @@ func TestFetchReadsTheTextAndAttachmentsUpToTheLimit(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if content.Text != "canary-text über the overflow\n" || content.Subject != "Überlauf in parse()" || content.From != reporter {
-		t.Errorf("fetched %q from %q: %q", content.Subject, content.From, content.Text)
+	if len(content.Texts) != 1 || content.Texts[0].Text != "canary-text über the overflow\n" || content.Subject != "Überlauf in parse()" || content.From != reporter {
+		t.Errorf("fetched %q from %q: %+v", content.Subject, content.From, content.Texts)
 	}
 	if len(content.Attachments) != 1 || content.Attachments[0].Name != "poc.txt" || !bytes.Equal(content.Attachments[0].Data, small) {
 		t.Errorf("attachments: %+v", content.Attachments)
@@ -449,5 +449,81 @@ func TestTheWatcherHandsADelayedMessageOverAgainLater(t *testing.T) {
 		return len(msgs) == 2
 	}); err != nil {
 		t.Errorf("the delayed message is not marked handled: %v", err)
+	}
+}
+
+// Every text of an email is read (several inline text/plain parts, an
+// inline text/html in multipart/mixed), an HTML part with a plain
+// alternative is not read twice, a text over the size limit is cut and
+// says so, parts past MaxParts are named, not read, and file names are
+// neutralised.
+func TestFetchReadsEveryTextPartAndCapsTheParts(t *testing.T) {
+	srv, cfg := server(t, false)
+	var b strings.Builder
+	b.WriteString("From: " + reporter + "\r\nTo: " + security + "\r\nSubject: parts\r\nMessage-ID: <parts@x.test>\r\nMIME-Version: 1.0\r\n")
+	b.WriteString("Content-Type: multipart/mixed; boundary=outer\r\n\r\n")
+	part := func(header, body string) { b.WriteString("--outer\r\n" + header + "\r\n\r\n" + body + "\r\n") }
+	part("Content-Type: text/plain; charset=utf-8", "one")
+	part("Content-Type: text/html; charset=utf-8\r\nContent-Disposition: inline", "<b>two</b>")
+	part("Content-Type: multipart/alternative; boundary=alt", "--alt\r\nContent-Type: text/plain\r\n\r\nthree\r\n--alt\r\nContent-Type: text/html\r\n\r\n<p>three</p>\r\n--alt--")
+	part("Content-Type: text/plain; charset=utf-8\r\nContent-Disposition: inline", strings.Repeat("4", 1500))
+	part("Content-Type: application/octet-stream\r\nContent-Disposition: attachment; filename=\"../../etc/passwd\"", "root")
+	part("Content-Type: application/octet-stream\r\nContent-Disposition: attachment; filename*=utf-8''invoice%E2%80%AEtxt.exe", "MZ")
+	for i := range 25 {
+		part("Content-Type: application/octet-stream\r\nContent-Disposition: attachment; filename=\""+fmt.Sprintf("f%02d.bin", i)+"\"", "x")
+	}
+	b.WriteString("--outer--\r\n")
+	if err := srv.Deliver(reporter, []string{security}, []byte(b.String())); err != nil {
+		t.Fatal(err)
+	}
+	w := &watched{looks: make(chan struct{}, 1)}
+	startWatcher(t, cfg, w)
+	waitFor(t, w, "the message", func() bool { return len(w.byID()) == 1 })
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	content, err := cfg.Fetch(ctx, w.byID()["parts@x.test"].Ref)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var texts []string
+	for _, tx := range content.Texts {
+		texts = append(texts, fmt.Sprintf("%.10s html=%v cut=%v", tx.Text, tx.HTML, tx.Cut > 0))
+	}
+	want := []string{"one html=false cut=false", "<b>two</b> html=true cut=false", "three html=false cut=false", "4444444444 html=false cut=true"}
+	if strings.Join(texts, "|") != strings.Join(want, "|") {
+		t.Errorf("texts:\n%q\nwant\n%q", texts, want)
+	}
+	if len(content.Texts) == 4 && (len(content.Texts[3].Text) != int(cfg.MaxAttachment) || content.Texts[3].Cut < 1500) {
+		t.Errorf("the cut text is %d bytes, cut from %d", len(content.Texts[3].Text), content.Texts[3].Cut)
+	}
+	if n := len(content.Texts) + len(content.Attachments); n != MaxParts {
+		t.Errorf("%d parts read, want %d", n, MaxParts)
+	}
+	if len(content.Attachments) < 2 || content.Attachments[0].Name != "____etc_passwd" || content.Attachments[1].Name != "invoice_txt.exe" || string(content.Attachments[1].Data) != "MZ" {
+		t.Errorf("the file names are not neutralised: %+v", content.Attachments[:min(2, len(content.Attachments))])
+	}
+	if len(content.Skipped) != 27-(MaxParts-4) || content.Skipped[len(content.Skipped)-1].Name != "f24.bin" || content.Skipped[0].Data != nil {
+		t.Errorf("skipped: %+v", content.Skipped)
+	}
+}
+
+func TestNeutralNames(t *testing.T) {
+	for in, want := range map[string]string{
+		"poc.txt":                        "poc.txt",
+		"../../etc/passwd":               "____etc_passwd",
+		`..\..\boot.ini`:                 "____boot.ini",
+		"C:evil":                         "C_evil",
+		"invoice\u202etxt.exe":           "invoice_txt.exe",
+		"a\u200bb\u2066c\u2069.pdf":      "a_b_c_.pdf",
+		"line\nbreak\r.txt":              "line_break_.txt",
+		".hidden":                        "hidden",
+		"..":                             "made.bin",
+		"":                               "made.bin",
+		"/":                              "made.bin",
+		strings.Repeat("a", 200) + ".gz": strings.Repeat("a", maxName-4) + "….gz",
+	} {
+		if got := neutralName(in, "made.bin"); got != want {
+			t.Errorf("neutralName(%q) = %q, want %q", in, got, want)
+		}
 	}
 }

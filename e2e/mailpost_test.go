@@ -1,0 +1,126 @@
+package e2e
+
+import (
+	"bytes"
+	"fmt"
+	"strings"
+	"testing"
+	"time"
+
+	"maunium.net/go/mautrix/event"
+
+	"github.com/enarx/secbot/internal/mailtest"
+	"github.com/enarx/secbot/internal/testbed"
+)
+
+// A reporter's backlog (8 emails at once, past the 5 a minute one sender
+// is handled at) is delayed, never dropped: all 8 reach the case room.
+func TestAFloodOfEmailFromOneReporterIsPostedInFull(t *testing.T) {
+	ctx := testContext(t)
+	reporterAddr := "backlog@" + mailtest.Domain
+	srv := startMail(t, ctx, false, reporterAddr)
+	bed.Alice.SetAutoJoin(true)
+	t.Cleanup(func() { bed.Alice.SetAutoJoin(false) })
+	bot := startBot(t, ctx, "floodmailbot", servedOptions(t, testbed.BotOptions{Mail: srv}))
+	if err := bed.Alice.WaitJoined(ctx, wait, bed.TeamRoom, bot.UserID); err != nil {
+		t.Fatal(err)
+	}
+	texts := make([]string, 8)
+	for i := range texts {
+		texts[i] = canary(fmt.Sprintf("BACKLOG-%d", i))
+		deliver(t, srv, reporterAddr, email{from: reporterAddr, subject: fmt.Sprintf("PoC part %d", i+1),
+			messageID: fmt.Sprintf("backlog%d@%s", i, mailtest.Domain), text: texts[i]})
+	}
+	room := caseInvite(t, ctx, bed.Alice, bot.UserID)
+	note := waitMessage(t, ctx, bed.Alice, bed.TeamRoom, bot.UserID, "sending many emails")
+	if body := note.Content.AsMessage().Body; !strings.Contains(body, "none is dropped") {
+		t.Errorf("the team's note about the flood: %q", body)
+	}
+	// The sixth waits for the sender's minute to end: a barrier on the
+	// post itself, with the window's time on top of the usual wait.
+	for _, text := range texts {
+		if _, err := bed.Alice.WaitMessage(ctx, wait+2*time.Minute, room, bot.UserID, text); err != nil {
+			t.Fatal(err)
+		}
+	}
+	mailboxHandled(t, ctx, srv, len(texts))
+	bed.Settle(t, ctx, bot, bed.Alice)
+	posts := map[string]int{}
+	for _, b := range messagesFrom(bed.Alice, room, bot.UserID) {
+		for _, text := range texts {
+			if strings.Contains(b, text) {
+				posts[text]++
+			}
+		}
+	}
+	for i, text := range texts {
+		if posts[text] != 1 {
+			t.Errorf("email %d was posted %d times, want 1", i+1, posts[text])
+		}
+	}
+	if got := inbox(t, ctx, srv, reporterAddr, 1); len(got) != 1 {
+		t.Errorf("the reporter got %d answers, want 1", len(got))
+	}
+}
+
+// A 23 KiB text (which makes an encrypted event over the homeserver's
+// 64 KiB) is posted as a file, not refused and dropped; every text part
+// of the email reaches the room, and a file's name is shown and uploaded
+// neutralised.
+func TestALongEmailTextIsPostedAsAFile(t *testing.T) {
+	ctx := testContext(t)
+	reporterAddr := "longtext@" + mailtest.Domain
+	srv := startMail(t, ctx, false, reporterAddr)
+	bed.Alice.SetAutoJoin(true)
+	t.Cleanup(func() { bed.Alice.SetAutoJoin(false) })
+	bot := startBot(t, ctx, "longmailbot", servedOptions(t, testbed.BotOptions{Mail: srv}))
+
+	head, second := canary("LONG-HEAD"), canary("SECOND-TEXT")
+	var long strings.Builder
+	long.WriteString(head + "\n")
+	for long.Len() < 23<<10 {
+		long.WriteString("if (len < sizeof(buf) && p->next != NULL) { memcpy(buf, p->data, len); } // \"overflow\" & more\n")
+	}
+	text := long.String()
+	var raw bytes.Buffer
+	raw.WriteString("From: " + reporterAddr + "\r\nTo: " + testbed.MailAddress + "\r\nSubject: long report\r\nMessage-ID: <long@" + mailtest.Domain + ">\r\n")
+	raw.WriteString("MIME-Version: 1.0\r\nContent-Type: multipart/mixed; boundary=b\r\n\r\n")
+	raw.WriteString("--b\r\nContent-Type: text/plain; charset=utf-8\r\n\r\n" + strings.ReplaceAll(text, "\n", "\r\n") + "\r\n")
+	raw.WriteString("--b\r\nContent-Type: text/plain; charset=utf-8\r\nContent-Disposition: inline\r\n\r\n" + second + "\r\n")
+	raw.WriteString("--b\r\nContent-Type: application/octet-stream\r\nContent-Disposition: attachment; filename*=utf-8''..%2Fevil%E2%80%AEtxt.exe\r\n\r\nMZ ATTACH-CANARY\r\n")
+	raw.WriteString("--b--\r\n")
+	if err := srv.Deliver(reporterAddr, []string{testbed.MailAddress}, raw.Bytes()); err != nil {
+		t.Fatal(err)
+	}
+
+	room := caseInvite(t, ctx, bed.Alice, bot.UserID)
+	notice := waitMessage(t, ctx, bed.Alice, room, bot.UserID, "Report by email")
+	body := notice.Content.AsMessage().Body
+	if !strings.Contains(body, "message.txt") || !strings.Contains(body, "2 text parts") || !strings.Contains(body, "__evil_txt.exe") || strings.ContainsRune(body, '\u202e') {
+		t.Errorf("the head of the post: %q", body)
+	}
+	got := fileIn(t, ctx, bed.Alice, room, bot.UserID, "message.txt")
+	if string(got) != text {
+		t.Errorf("message.txt holds %d bytes, want the %d of the text", len(got), len(text))
+	}
+	waitMessage(t, ctx, bed.Alice, room, bot.UserID, second)
+	if data := fileIn(t, ctx, bed.Alice, room, bot.UserID, "__evil_txt.exe"); !bytes.Equal(data, []byte("MZ ATTACH-CANARY")) {
+		t.Errorf("the attachment decrypts to %q", data)
+	}
+	for _, evt := range bed.Alice.Events() {
+		if msg, ok := evt.Content.Parsed.(*event.MessageEventContent); ok && evt.RoomID == room && msg.MsgType == event.MsgFile && msg.FileName != "" &&
+			(strings.Contains(msg.FileName, "/") || strings.ContainsRune(msg.FileName, '\u202e')) {
+			t.Errorf("a file was uploaded as %q", msg.FileName)
+		}
+	}
+	mailboxHandled(t, ctx, srv, 1)
+	bed.Settle(t, ctx, bot, bed.Alice)
+	for _, b := range messagesFrom(bed.Alice, bed.TeamRoom, bot.UserID) {
+		if strings.Contains(b, "could not be posted") {
+			t.Errorf("the team was told an email could not be posted: %q", b)
+		}
+	}
+	if strings.Contains(bot.Log(), "M_BAD_JSON") || strings.Contains(bot.Log(), "event is too large") {
+		t.Error("the homeserver refused an event")
+	}
+}
