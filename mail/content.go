@@ -348,12 +348,13 @@ func (c *Config) BounceCase(ctx context.Context, ref Ref) (disclosure.CaseID, er
 			if len(sections) >= 4 || len(path) == 0 {
 				return len(sections) < 4
 			}
+			// The returned message, or its header: its beginning is read
+			// (not PART.HEADER, which some servers answer with the part's
+			// own MIME header).
 			switch strings.ToLower(part.MediaType()) {
-			case "message/rfc822", "message/global":
-				sections = append(sections, &imap.FetchItemBodySection{Part: slices.Clone(path), Specifier: imap.PartSpecifierHeader, Peek: true})
-				return false
-			case "text/rfc822-headers", "text/global-headers":
+			case "message/rfc822", "message/global", "text/rfc822-headers", "text/global-headers":
 				sections = append(sections, &imap.FetchItemBodySection{Part: slices.Clone(path), Peek: true, Partial: &imap.SectionPartial{Size: 64 << 10}})
+				return false
 			}
 			return true
 		})

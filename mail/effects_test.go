@@ -3,10 +3,14 @@ package mail
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/rs/zerolog"
 
 	"github.com/enarx/secbot/store"
 	"github.com/enarx/secbot/templates"
@@ -123,5 +127,45 @@ func TestThePostShowsEveryTextAndNamesWhatIsLeft(t *testing.T) {
 	}
 	if parts[3].File == nil || parts[3].File.Name != "poc.txt" {
 		t.Errorf("the file: %+v", parts[3])
+	}
+}
+
+// A post that fails for good is named to the team room: which case and
+// which email, never its text.
+func TestAnEmailThatCannotBePostedIsNamedToTheTeam(t *testing.T) {
+	ctx := context.Background()
+	st, err := store.Open(ctx, filepath.Join(t.TempDir(), "secbot.db"), zerolog.Nop())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	tmpl, err := templates.Load("")
+	if err != nil {
+		t.Fatal(err)
+	}
+	x := &Effects{Config: &Config{Mailbox: "INBOX"}, Templates: tmpl, Store: st, TeamRoom: func() string { return "!team:x" }}
+	payload, _ := json.Marshal(store.MailPostEffect{CaseID: "SR-2026-0004", UIDValidity: 3, UID: 42, MessageID: "poc@x.test"})
+	e := store.Effect{ID: 5, Kind: store.KindMailPost, Payload: payload, Attempts: 3}
+	if err := x.NotPosted(ctx, e, errors.New("permanent failure: M_FORBIDDEN")); err != nil {
+		t.Fatal(err)
+	}
+	sends, _, err := st.EffectsOfKind(ctx, store.KindSend)
+	if err != nil || len(sends) != 1 {
+		t.Fatalf("%d notes (%v), want 1", len(sends), err)
+	}
+	var p store.SendEffect
+	_ = sends[0].Decode(&p)
+	note := templates.PlainText(p.Markdown)
+	for _, want := range []string{"SR-2026-0004", "could not be posted", "M_FORBIDDEN", "UID 42", "poc@x.test", "INBOX"} {
+		if p.To.Room != "!team:x" || !strings.Contains(note, want) {
+			t.Errorf("the note to %v does not say %q: %s", p.To, want, note)
+		}
+	}
+	// Other kinds of effect are not its business.
+	if err := x.NotPosted(ctx, store.Effect{ID: 6, Kind: store.KindMailSend, Payload: payload}, errors.New("x")); err != nil {
+		t.Fatal(err)
+	}
+	if sends, _, _ := st.EffectsOfKind(ctx, store.KindSend); len(sends) != 1 {
+		t.Errorf("%d notes after another kind failed, want 1", len(sends))
 	}
 }

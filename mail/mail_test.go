@@ -144,17 +144,24 @@ func TestTheWatcherClassifiesAndThreadsNewMail(t *testing.T) {
 		name, from string
 		headers    map[string]string
 		automatic  string // a prefix of the reason, "" for a person's mail
+		kind       handlers.MailKind
 	}{
-		{"a person's report", "alice@elsewhere.test", map[string]string{"From": "Alice <Alice@Elsewhere.test>", "Subject": "a vuln"}, ""},
-		{"an auto-reply", "bob@elsewhere.test", map[string]string{"From": "bob@elsewhere.test", "Auto-Submitted": "auto-replied", "Subject": "Out of office"}, "auto-submitted"},
-		{"Auto-Submitted: no is a person's", "carol@elsewhere.test", map[string]string{"From": "carol@elsewhere.test", "Auto-Submitted": "no"}, ""},
-		{"bulk mail", "news@elsewhere.test", map[string]string{"From": "news@elsewhere.test", "Precedence": "bulk"}, "precedence"},
-		{"a bounce with an empty return path", "", map[string]string{"From": "Mail Delivery System <mailer@elsewhere.test>", "Content-Type": "text/plain"}, "bounce"},
-		{"a mailer daemon", "mailer-daemon@elsewhere.test", map[string]string{"From": "MAILER-DAEMON@elsewhere.test"}, "mailer daemon"},
-		{"a delivery report", "dsn@elsewhere.test", map[string]string{"From": "dsn@elsewhere.test", "Content-Type": "multipart/report; report-type=delivery-status; boundary=x"}, "delivery"},
-		{"secbot's own mail", security, map[string]string{"From": security}, "secbot's own"},
-		{"a reply in a case's thread", "alice@elsewhere.test", map[string]string{"From": "alice@elsewhere.test", "In-Reply-To": "<" + ours + ">", "References": "<first@elsewhere.test> <" + ours + ">", "Subject": "Re: [SR-2026-0007] Your report"}, ""},
-		{"a reply naming its case in the subject", "dave@elsewhere.test", map[string]string{"From": "dave@elsewhere.test", "Subject": "Re: [SR-2026-0009] Your report"}, ""},
+		{"a person's report", "alice@elsewhere.test", map[string]string{"From": "Alice <Alice@Elsewhere.test>", "Subject": "a vuln"}, "", handlers.MailPerson},
+		{"an auto-reply", "bob@elsewhere.test", map[string]string{"From": "bob@elsewhere.test", "Auto-Submitted": "auto-replied", "Subject": "Out of office"}, "auto-submitted", handlers.MailAutoReply},
+		{"Auto-Submitted: no is a person's", "carol@elsewhere.test", map[string]string{"From": "carol@elsewhere.test", "Auto-Submitted": "no"}, "", handlers.MailPerson},
+		{"bulk mail", "news@elsewhere.test", map[string]string{"From": "news@elsewhere.test", "Precedence": "bulk"}, "precedence", handlers.MailMachine},
+		{"a bounce with an empty return path", "", map[string]string{"From": "Mail Delivery System <mailer@elsewhere.test>", "Content-Type": "text/plain"}, "bounce", handlers.MailBounce},
+		{"a mailer daemon", "mailer-daemon@elsewhere.test", map[string]string{"From": "MAILER-DAEMON@elsewhere.test"}, "mailer daemon", handlers.MailBounce},
+		{"a delivery report", "dsn@elsewhere.test", map[string]string{"From": "dsn@elsewhere.test", "Content-Type": "multipart/report; report-type=delivery-status; boundary=x"}, "delivery", handlers.MailBounce},
+		{"secbot's own mail", security, map[string]string{"From": security}, "secbot's own", handlers.MailIgnored},
+		{"a reply in a case's thread", "alice@elsewhere.test", map[string]string{"From": "alice@elsewhere.test", "In-Reply-To": "<" + ours + ">", "References": "<first@elsewhere.test> <" + ours + ">", "Subject": "Re: [SR-2026-0007] Your report"}, "", handlers.MailPerson},
+		{"a reply naming its case in the subject", "dave@elsewhere.test", map[string]string{"From": "dave@elsewhere.test", "Subject": "Re: [SR-2026-0009] Your report"}, "", handlers.MailPerson},
+		{"a coordination system's mail", "cert@elsewhere.test", map[string]string{"From": "cert@elsewhere.test", "Auto-Submitted": "auto-generated", "Subject": "VU#1234"}, "auto-submitted: auto-generated", handlers.MailMachine},
+		{"a list's mail", "eve@elsewhere.test", map[string]string{"From": "eve@elsewhere.test", "List-Id": "<sec.lists.elsewhere.test>"}, "mailing list", handlers.MailMachine},
+		{"a platform's no-reply", "no-reply@bounty.test", map[string]string{"From": "no-reply@bounty.test"}, "mailer daemon", handlers.MailMachine},
+		{"a bounce marked auto-replied, in our thread", "", map[string]string{"From": "MAILER-DAEMON@elsewhere.test", "Auto-Submitted": "auto-replied", "In-Reply-To": "<" + ours + ">",
+			"Content-Type": "multipart/report; report-type=delivery-status; boundary=x"}, "auto-submitted", handlers.MailBounce},
+		{"our own auto-reply's copy", security, map[string]string{"From": security, "Auto-Submitted": "auto-replied", "Subject": "Re: [SR-2026-0007] Your security report"}, "auto-submitted", handlers.MailIgnored},
 	}
 	w := &watched{looks: make(chan struct{}, 1), fail: map[string]int{"m0@elsewhere.test": 1}}
 	if f := os.Getenv("SECBOT_IMAP_TRACE"); f != "" {
@@ -181,6 +188,12 @@ func TestTheWatcherClassifiesAndThreadsNewMail(t *testing.T) {
 			env := got[fmt.Sprintf("m%d@elsewhere.test", i)]
 			if m.automatic == "" && env.Automatic != "" || !strings.HasPrefix(env.Automatic, m.automatic) {
 				t.Errorf("classified as %q, want %q", env.Automatic, m.automatic)
+			}
+			if env.Kind != m.kind {
+				t.Errorf("kind %v, want %v", env.Kind, m.kind)
+			}
+			if wantBounce := m.kind == handlers.MailBounce && m.headers["In-Reply-To"] != ""; wantBounce != (env.BounceOf == caseID) {
+				t.Errorf("a bounce of %v", env.BounceOf)
 			}
 			if env.Ref.UID == 0 || env.Ref.UIDValidity == 0 {
 				t.Errorf("no UID: %+v", env.Ref)
@@ -524,6 +537,48 @@ func TestNeutralNames(t *testing.T) {
 	} {
 		if got := neutralName(in, "made.bin"); got != want {
 			t.Errorf("neutralName(%q) = %q, want %q", in, got, want)
+		}
+	}
+}
+
+// A delivery report names the mail it returns in the returned message's
+// own header (a message/rfc822 or text/rfc822-headers part): BounceCase
+// finds the case of secbot's mail there, and nothing for others' mail.
+func TestBounceCaseFindsOurMailInTheReport(t *testing.T) {
+	srv, cfg := server(t, false)
+	caseID := disclosure.CaseID{Year: 2026, Seq: 12}
+	ours := MessageID(77, caseID, security)
+	dsn := func(id, returned string) []byte {
+		return rawMail(map[string]string{"From": "MAILER-DAEMON@mx.elsewhere.test", "To": security, "Message-ID": "<" + id + ">", "Auto-Submitted": "auto-replied",
+			"Content-Type": "multipart/report; report-type=delivery-status; boundary=r"},
+			"--r\r\nContent-Type: text/plain\r\n\r\nYour message could not be delivered.\r\n"+
+				"--r\r\nContent-Type: message/delivery-status\r\n\r\nReporting-MTA: dns; mx.elsewhere.test\r\n\r\nFinal-Recipient: rfc822; gone@elsewhere.test\r\nAction: failed\r\nStatus: 5.1.1\r\n"+
+				returned+"--r--\r\n")
+	}
+	reports := map[string][]byte{
+		"rfc822@mx.test":  dsn("rfc822@mx.test", "--r\r\nContent-Type: message/rfc822\r\n\r\nFrom: "+security+"\r\nTo: gone@elsewhere.test\r\nMessage-ID: <"+ours+">\r\nSubject: Re: [SR-2026-0012] Your security report\r\n\r\nWe answer by Friday.\r\n"),
+		"headers@mx.test": dsn("headers@mx.test", "--r\r\nContent-Type: text/rfc822-headers\r\n\r\nFrom: "+security+"\r\nIn-Reply-To: <first@elsewhere.test>\r\nReferences: <first@elsewhere.test> <"+ours+">\r\nMessage-ID: <secbot.78.SR-2026-0012@another.test>\r\n"),
+		"others@mx.test":  dsn("others@mx.test", "--r\r\nContent-Type: message/rfc822\r\n\r\nFrom: someone@elsewhere.test\r\nMessage-ID: <secbot.5.SR-2026-0001@elsewhere.test>\r\n\r\ntext\r\n"),
+		"plain@mx.test":   rawMail(map[string]string{"From": "MAILER-DAEMON@mx.elsewhere.test", "To": security, "Message-ID": "<plain@mx.test>"}, "Undeliverable.\r\n"),
+	}
+	for _, raw := range reports {
+		if err := srv.Deliver("", []string{security}, raw); err != nil {
+			t.Fatal(err)
+		}
+	}
+	w := &watched{looks: make(chan struct{}, 1)}
+	startWatcher(t, cfg, w)
+	waitFor(t, w, "the reports", func() bool { return len(w.byID()) == len(reports) })
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	for id, want := range map[string]disclosure.CaseID{"rfc822@mx.test": caseID, "headers@mx.test": caseID, "others@mx.test": {}, "plain@mx.test": {}} {
+		env := w.byID()[id]
+		if env.Kind != handlers.MailBounce || !env.BounceOf.IsZero() {
+			t.Errorf("%s: kind %v, bounce of %v from its header alone", id, env.Kind, env.BounceOf)
+		}
+		got, err := cfg.BounceCase(ctx, env.Ref)
+		if err != nil || got != want {
+			t.Errorf("%s: a bounce of %v (%v), want %v", id, got, err, want)
 		}
 	}
 }
