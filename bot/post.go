@@ -16,6 +16,7 @@ import (
 	"maunium.net/go/mautrix/event"
 	"maunium.net/go/mautrix/id"
 
+	"github.com/enarx/secbot/internal/crashpoint"
 	"github.com/enarx/secbot/store"
 )
 
@@ -173,7 +174,12 @@ func (p *posting) post(ctx context.Context, key string, part Part, alternatives 
 	if err != nil {
 		return classify(err)
 	}
-	return p.record(ctx, key, resp.EventID)
+	crashpoint.Hit("post.before_record")
+	if err := p.record(ctx, key, resp.EventID); err != nil {
+		return err
+	}
+	crashpoint.Hit("post.after_record")
+	return nil
 }
 
 // instead posts the parts that stand for part key.

@@ -9,6 +9,7 @@ import (
 
 	"maunium.net/go/mautrix/event"
 
+	"github.com/enarx/secbot/internal/crashpoint"
 	"github.com/enarx/secbot/internal/mailtest"
 	"github.com/enarx/secbot/internal/testbed"
 )
@@ -122,5 +123,62 @@ func TestALongEmailTextIsPostedAsAFile(t *testing.T) {
 	}
 	if strings.Contains(bot.Log(), "M_BAD_JSON") || strings.Contains(bot.Log(), "event is too large") {
 		t.Error("the homeserver refused an event")
+	}
+}
+
+// A crash in the middle of an email's post (after a part was made, before
+// or after it was recorded) goes on where it stopped: each part once.
+func TestACrashInTheMiddleOfAPostPostsEachPartOnce(t *testing.T) {
+	for _, point := range []string{"post.before_record", "post.after_record"} {
+		t.Run(point, func(t *testing.T) {
+			ctx := testContext(t)
+			reporterAddr := "midpost@" + mailtest.Domain
+			srv := startMail(t, ctx, false, reporterAddr)
+			bed.Alice.SetAutoJoin(true)
+			t.Cleanup(func() { bed.Alice.SetAutoJoin(false) })
+			name := "midpost" + strings.NewReplacer(".", "", "_", "").Replace(point)
+			bot := startBot(t, ctx, name, servedOptions(t, testbed.BotOptions{Mail: srv}))
+			if err := bed.Alice.WaitJoined(ctx, wait, bed.TeamRoom, bot.UserID); err != nil {
+				t.Fatal(err)
+			}
+			if err := bot.Stop(); err != nil {
+				t.Fatal(err)
+			}
+			if err := bot.Start(crashpoint.Env + "=" + point); err != nil {
+				t.Fatal(err)
+			}
+			text := canary("MIDPOST-TEXT")
+			files := map[string][]byte{"a.txt": []byte("file a"), "b.txt": []byte("file b"), "c.txt": []byte("file c")}
+			deliver(t, srv, reporterAddr, email{from: reporterAddr, subject: "three files", messageID: "midpost@" + mailtest.Domain, text: text, files: files})
+			crashedAt(t, bot, point)
+			restart(t, bot)
+			room := caseInvite(t, ctx, bed.Alice, bot.UserID)
+			waitMessage(t, ctx, bed.Alice, room, bot.UserID, text)
+			for name, data := range files {
+				if got := fileIn(t, ctx, bed.Alice, room, bot.UserID, name); !bytes.Equal(got, data) {
+					t.Errorf("%s decrypts to %q", name, got)
+				}
+			}
+			mailboxHandled(t, ctx, srv, 1)
+			bed.Settle(t, ctx, bot, bed.Alice)
+			seen := map[string]int{}
+			for _, evt := range bed.Alice.Events() {
+				if evt.RoomID != room || evt.Sender != bot.UserID || evt.Type != event.EventMessage {
+					continue
+				}
+				msg := evt.Content.AsMessage()
+				switch {
+				case msg.MsgType == event.MsgFile:
+					seen[msg.Body]++
+				case strings.Contains(msg.Body, text):
+					seen["text"]++
+				}
+			}
+			for _, part := range []string{"text", "a.txt", "b.txt", "c.txt"} {
+				if seen[part] != 1 {
+					t.Errorf("%s was posted %d times, want 1", part, seen[part])
+				}
+			}
+		})
 	}
 }
