@@ -11,6 +11,7 @@ import (
 
 	"github.com/enarx/secbot/internal/crashpoint"
 	"github.com/enarx/secbot/internal/mailtest"
+	"github.com/enarx/secbot/internal/matrixtest"
 	"github.com/enarx/secbot/internal/testbed"
 )
 
@@ -180,5 +181,76 @@ func TestACrashInTheMiddleOfAPostPostsEachPartOnce(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// Mail a program sent opens a case marked machine-sent and gets no
+// answer; a bounce of secbot's answer is told to the case room; a bounce
+// of mail that is not ours opens nothing.
+func TestMachineMailOpensACaseAndABounceIsToldToTheCaseRoom(t *testing.T) {
+	ctx := testContext(t)
+	reporterAddr, platformAddr := "bounced@"+mailtest.Domain, "cert@"+mailtest.Domain
+	srv := startMail(t, ctx, false, reporterAddr, platformAddr)
+	bed.Alice.SetAutoJoin(true)
+	t.Cleanup(func() { bed.Alice.SetAutoJoin(false) })
+	bot := startBot(t, ctx, "machinemailbot", servedOptions(t, testbed.BotOptions{Mail: srv}))
+
+	machineText := canary("MACHINE-TEXT")
+	deliver(t, srv, platformAddr, email{from: platformAddr, subject: "VU#4242 new vulnerability note", messageID: "vu4242@" + mailtest.Domain,
+		text: machineText, extra: map[string]string{"Auto-Submitted": "auto-generated", "List-Id": "<vince.cert.test>"}})
+	machineRoom := caseInvite(t, ctx, bed.Alice, bot.UserID)
+	waitMessage(t, ctx, bed.Alice, machineRoom, bot.UserID, machineText)
+	notice := waitMessage(t, ctx, bed.Alice, bed.TeamRoom, bot.UserID, "machine-sent")
+	if body := notice.Content.AsMessage().Body; !strings.Contains(body, "New security report") || !strings.Contains(body, platformAddr) {
+		t.Errorf("the team's notice of a machine-sent report: %q", body)
+	}
+
+	personText := canary("PERSON-TEXT")
+	deliver(t, srv, reporterAddr, email{from: reporterAddr, subject: "a vulnerability", messageID: "person@" + mailtest.Domain, text: personText})
+	ack := inbox(t, ctx, srv, reporterAddr, 1)[0]
+	caseID := caseIDPattern.FindString(ack.subject)
+	posted, err := bed.Alice.WaitMessage(ctx, wait, "", bot.UserID, personText)
+	if err != nil {
+		t.Fatal(err)
+	}
+	room := posted.RoomID
+	if room == machineRoom || !strings.Contains(posted.Content.AsMessage().Body, caseID) {
+		t.Fatalf("the person's report was posted in %s: %q", room, posted.Content.AsMessage().Body)
+	}
+	dsn := func(id, returnedID string) []byte {
+		return []byte("From: MAILER-DAEMON@mx.elsewhere.test\r\nTo: " + testbed.MailAddress + "\r\nSubject: Undelivered Mail Returned to Sender\r\nMessage-ID: <" + id + ">\r\n" +
+			"Auto-Submitted: auto-replied\r\nMIME-Version: 1.0\r\nContent-Type: multipart/report; report-type=delivery-status; boundary=r\r\n\r\n" +
+			"--r\r\nContent-Type: text/plain\r\n\r\nThe mail system could not deliver your message.\r\n" +
+			"--r\r\nContent-Type: message/delivery-status\r\n\r\nReporting-MTA: dns; mx.elsewhere.test\r\n\r\nFinal-Recipient: rfc822; " + reporterAddr + "\r\nAction: failed\r\nStatus: 5.2.2\r\n" +
+			"--r\r\nContent-Type: message/rfc822\r\n\r\nFrom: " + testbed.MailAddress + "\r\nTo: " + reporterAddr + "\r\nMessage-ID: <" + returnedID + ">\r\nSubject: " + ack.subject + "\r\n\r\nYour report.\r\n--r--\r\n")
+	}
+	if err := srv.Deliver("", []string{testbed.MailAddress}, dsn("dsn-others@mx.elsewhere.test", "someone-else@elsewhere.test")); err != nil {
+		t.Fatal(err)
+	}
+	if err := srv.Deliver("", []string{testbed.MailAddress}, dsn("dsn-ours@mx.elsewhere.test", ack.messageID)); err != nil {
+		t.Fatal(err)
+	}
+	note := waitMessage(t, ctx, bed.Alice, room, bot.UserID, "delivery report")
+	if body := note.Content.AsMessage().Body; !strings.Contains(body, caseID) || strings.Contains(body, "could not deliver") {
+		t.Errorf("the case room's note of the bounce: %q", body)
+	}
+	// The bounce of our answer quotes its Message-ID, so the barrier counts
+	// it among secbot's own copies: three others.
+	mailboxHandled(t, ctx, srv, 3)
+	bed.Settle(t, ctx, bot, bed.Alice)
+	if rooms := invitesFrom(bed.Alice, bot.UserID); len(rooms) != 2 {
+		t.Errorf("%d case rooms, want 2 (the bounces open none)", len(rooms))
+	}
+	if got, err := srv.Messages(platformAddr, mailPassword, "INBOX"); err != nil || len(got) != 0 {
+		t.Errorf("the machine sender got %d answers (%v), want none", len(got), err)
+	}
+	bounces := 0
+	for _, evt := range bed.Alice.Events() {
+		if body, err := matrixtest.Body(evt); err == nil && evt.Sender == bot.UserID && strings.Contains(body, "delivery report") {
+			bounces++
+		}
+	}
+	if bounces != 1 {
+		t.Errorf("%d notes of a bounce, want 1 (the other bounce is not of our mail)", bounces)
 	}
 }
