@@ -85,6 +85,9 @@ func (b *Bot) Post(ctx context.Context, e store.Effect, to store.Target, parts [
 		case <-time.After(retrySettle):
 		}
 	}
+	if err := b.store.ForgetPostedParts(ctx); err != nil {
+		return err
+	}
 	done, err := b.store.PostedParts(ctx, e.ID)
 	if err != nil {
 		return err

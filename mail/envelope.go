@@ -93,7 +93,8 @@ func autoKind(h mail.Header, from, self, reason string) handlers.MailKind {
 		return handlers.MailIgnored
 	case bounce(h, from):
 		return handlers.MailBounce
-	case strings.HasPrefix(reason, "auto-submitted: auto-replied"), strings.HasPrefix(reason, "auto-reply"):
+	case strings.HasPrefix(reason, "auto-submitted: auto-replied"), strings.HasPrefix(reason, "auto-reply"), reason == "delivery or read report":
+		// A read receipt is an automatic answer too: it opens nothing.
 		return handlers.MailAutoReply
 	}
 	return handlers.MailMachine

@@ -161,6 +161,7 @@ func TestTheWatcherClassifiesAndThreadsNewMail(t *testing.T) {
 		{"a platform's no-reply", "no-reply@bounty.test", map[string]string{"From": "no-reply@bounty.test"}, "mailer daemon", handlers.MailMachine},
 		{"a bounce marked auto-replied, in our thread", "", map[string]string{"From": "MAILER-DAEMON@elsewhere.test", "Auto-Submitted": "auto-replied", "In-Reply-To": "<" + ours + ">",
 			"Content-Type": "multipart/report; report-type=delivery-status; boundary=x"}, "auto-submitted", handlers.MailBounce},
+		{"a read receipt", "carol@elsewhere.test", map[string]string{"From": "carol@elsewhere.test", "Content-Type": "multipart/report; report-type=disposition-notification; boundary=x"}, "delivery or read report", handlers.MailAutoReply},
 		{"our own auto-reply's copy", security, map[string]string{"From": security, "Auto-Submitted": "auto-replied", "Subject": "Re: [SR-2026-0007] Your security report"}, "auto-submitted", handlers.MailIgnored},
 	}
 	w := &watched{looks: make(chan struct{}, 1), fail: map[string]int{"m0@elsewhere.test": 1}}

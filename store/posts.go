@@ -28,3 +28,10 @@ func (s *Store) RecordPostedPart(ctx context.Context, effectID int64, part, even
 	_, err := s.db.Exec(ctx, `INSERT INTO post_parts (effect_id, part, event_id) VALUES ($1, $2, $3) ON CONFLICT DO NOTHING`, effectID, part, eventID)
 	return err
 }
+
+// ForgetPostedParts drops the records of posts whose effect is no longer
+// pending (made, given up or pruned): nothing retries them.
+func (s *Store) ForgetPostedParts(ctx context.Context) error {
+	_, err := s.db.Exec(ctx, `DELETE FROM post_parts WHERE effect_id NOT IN (SELECT id FROM outbox WHERE state = 'pending')`)
+	return err
+}

@@ -340,4 +340,21 @@ func TestPostedPartsAreRecordedOnce(t *testing.T) {
 	if other, err := st.PostedParts(ctx, 8); err != nil || len(other) != 0 {
 		t.Errorf("another effect's parts: %v (%v)", other, err)
 	}
+	// A pending effect's parts are kept; those of one made are forgotten.
+	id, err := st.Enqueue(ctx, "lane", KindMailPost, MailPostEffect{CaseID: "SR-2026-0001"}, time.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := st.RecordPostedPart(ctx, id, "0", "$c"); err != nil {
+		t.Fatal(err)
+	}
+	if err := st.ForgetPostedParts(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if got, _ := st.PostedParts(ctx, 7); len(got) != 0 {
+		t.Errorf("the parts of an effect not pending are kept: %v", got)
+	}
+	if got, _ := st.PostedParts(ctx, id); len(got) != 1 {
+		t.Errorf("the parts of a pending effect are forgotten: %v", got)
+	}
 }
