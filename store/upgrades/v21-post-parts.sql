@@ -1,4 +1,4 @@
--- v15 -> v16: The parts of a post that were made (number v21 for the merge: renumber the header with the file)
+-- v16 -> v17: The parts of a post that were made (v21 for the merge: renumber this header with the file)
 
 -- A post of several events (an email's text parts and files) records
 -- each part once it is made, so a retry goes on where it stopped,
