@@ -185,7 +185,7 @@ func (x *Effects) parts(content *Content, p store.MailPostEffect) ([]Part, error
 			name = fmt.Sprintf("message-%d.txt", n)
 		}
 		text := strings.ToValidUTF8(t.Text, "\uFFFD")
-		note := templates.EmailText{Texts: len(texts)}
+		note := templates.EmailText{Texts: len(texts), HTML: t.HTML}
 		if i > 0 {
 			note.N = n
 		}

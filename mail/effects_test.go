@@ -114,7 +114,8 @@ func TestThePostShowsEveryTextAndNamesWhatIsLeft(t *testing.T) {
 	if strings.Contains(head, "f20.bin") || strings.ContainsRune(head, '\u202e') {
 		t.Errorf("the head names too much, or the subject's override: %s", head)
 	}
-	if parts[0].Verbatim != "first text" || parts[1].Verbatim != "<b>second</b>" || !strings.Contains(parts[1].Markdown, "Text part 2 of 3") {
+	if parts[0].Verbatim != "first text" || parts[1].Verbatim != "<b>second</b>" || !strings.Contains(parts[1].Markdown, "Text part 2 of 3") ||
+		!strings.Contains(parts[1].Markdown, "HTML part, shown as its source") || strings.Contains(parts[0].Markdown, "HTML") {
 		t.Errorf("the texts: %+v / %+v", parts[0], parts[1])
 	}
 	third := parts[2]

@@ -111,11 +111,13 @@ type (
 	}
 	// EmailText heads a text part of an email after its first (N of
 	// Texts), or says (File) that it is the file below; Cut says it was
-	// cut at the size shown.
+	// cut at the size shown, HTML that it is an HTML part's source.
 	EmailText struct {
 		N, Texts  int
 		File, Cut string
 		Size      string
+		// HTML marks an HTML part, shown as its source.
+		HTML bool
 	}
 	// EmailNotPosted tells the team room that an email for a case could
 	// not be posted into its room, and why: it is still in the mailbox.
