@@ -186,13 +186,6 @@ func serve(ctx context.Context, configPath string, cfg *config.Config, log zerol
 			}
 			return 0
 		}
-		outbox.OnDone = func(e store.Effect, err error) {
-			if err != nil && strings.HasPrefix(e.Kind, "github.") {
-				if err := effects.Parked(ctx, e, err); err != nil {
-					log.Error().Err(err).Msg("Could not tell the team about parked GitHub work")
-				}
-			}
-		}
 		log.Info().Strs("repositories", cfg.GitHub.Repos).Strs("organizations", cfg.GitHub.Organizations).Str("auth", cfg.GitHub.AuthMode()).Msg("GitHub advisories enabled")
 	}
 	for _, d := range cfg.Deprecations {
@@ -211,14 +204,16 @@ func serve(ctx context.Context, configPath string, cfg *config.Config, log zerol
 	outbox.Register(store.KindAnnounce, h.Announce)
 	outbox.Register(store.KindPublished, h.Published)
 	var mailbox *mail.Channel
+	var mailEffects *mail.Effects
 	if cfg.Email.Enabled() {
 		mc := &mail.Config{
 			IMAP: cfg.Email.IMAP, SMTP: cfg.Email.SMTP, RootCAs: cfg.Email.RootCAs,
 			Username: cfg.Email.Username, Password: string(cfg.Email.Password), Address: cfg.Email.Address,
 			Mailbox: cfg.Email.Mailbox, MaxAttachment: cfg.Email.MaxAttachmentBytes, PollEvery: cfg.Email.PollEveryValue,
 		}
-		effects := &mail.Effects{Config: mc, Templates: tmpl, Poster: poster{b}, Prefix: func() string { return policy.Get().CommandPrefix }}
-		for kind, ex := range effects.Executors() {
+		mailEffects = &mail.Effects{Config: mc, Templates: tmpl, Poster: poster{b}, Prefix: func() string { return policy.Get().CommandPrefix },
+			Store: st, TeamRoom: func() string { return policy.Get().TeamRoom }}
+		for kind, ex := range mailEffects.Executors() {
 			outbox.Register(kind, ex)
 		}
 		h.SetMailbox(cfg.Email.Mailbox)
@@ -230,6 +225,23 @@ func serve(ctx context.Context, configPath string, cfg *config.Config, log zerol
 		}
 		mailbox = &mail.Channel{Watcher: watcher, Config: mc, Handlers: h}
 		log.Info().Str("address", cfg.Email.Address).Str("imap", cfg.Email.IMAP.Host).Str("mailbox", cfg.Email.Mailbox).Msg("Email enabled")
+	}
+	// GitHub work that keeps failing is parked, and the team told; an email
+	// that cannot be posted is named to the team room, never dropped in
+	// silence.
+	outbox.OnDone = func(e store.Effect, err error) {
+		switch {
+		case err == nil:
+		case effects != nil && strings.HasPrefix(e.Kind, "github."):
+			if err := effects.Parked(ctx, e, err); err != nil {
+				log.Error().Err(err).Msg("Could not tell the team about parked GitHub work")
+			}
+		case mailEffects != nil && e.Kind == store.KindMailPost:
+			if err := mailEffects.NotPosted(ctx, e, err); err != nil {
+				log.Error().Err(err).Msg("Could not tell the team about an email that could not be posted")
+			}
+			outbox.Kick()
+		}
 	}
 
 	ctx, cancel := context.WithCancel(ctx)
@@ -338,14 +350,21 @@ type poster struct{ b *bot.Bot }
 func (p poster) Ready(ctx context.Context, to store.Target) error { return p.b.Ready(ctx, to) }
 
 func (p poster) Post(ctx context.Context, e store.Effect, to store.Target, parts []mail.Part) error {
+	return p.b.Post(ctx, e, to, botParts(parts))
+}
+
+func botParts(parts []mail.Part) []bot.Part {
+	if parts == nil {
+		return nil
+	}
 	out := make([]bot.Part, len(parts))
 	for i, part := range parts {
-		out[i] = bot.Part{Markdown: part.Markdown, Verbatim: part.Verbatim}
+		out[i] = bot.Part{Markdown: part.Markdown, Verbatim: part.Verbatim, Else: botParts(part.Else)}
 		if f := part.File; f != nil {
 			out[i].File = &bot.File{Name: f.Name, Type: f.Type, Data: f.Data}
 		}
 	}
-	return p.b.Post(ctx, e, to, out)
+	return out
 }
 
 // checkTeamRoomEncrypted warns, in the log and once in the room, when the

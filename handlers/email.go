@@ -4,6 +4,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"sync"
+	"time"
 
 	"github.com/rs/zerolog"
 
@@ -13,17 +15,129 @@ import (
 	"github.com/enarx/secbot/templates"
 )
 
+// MailKind says what kind of mail a message of the security mailbox is.
+type MailKind int
+
+const (
+	// MailPerson is a person's mail (with an Automatic reason: mail that
+	// is only audited, as MailIgnored).
+	MailPerson MailKind = iota
+	// MailMachine is mail a program sent (Auto-Submitted: auto-generated,
+	// a list, bulk mail: coordination systems, bug-bounty platforms,
+	// ticketing systems): it gets no automatic answer, but it is a report
+	// or a reply like a person's.
+	MailMachine
+	// MailAutoReply is an automatic answer (out of office): posted in the
+	// case whose thread it answers, else only audited.
+	MailAutoReply
+	// MailBounce is a delivery report: told to the case room of the mail
+	// of ours it returns, else only audited.
+	MailBounce
+	// MailIgnored is secbot's own mail, or mail with no readable sender.
+	MailIgnored
+)
+
+func (m *MailRef) kind() MailKind {
+	if m.Kind == MailPerson && m.Automatic != "" {
+		return MailIgnored
+	}
+	return m.Kind
+}
+
+// machine is why the message is machine-sent, "" for a person's.
+func (m *MailRef) machine() string {
+	if k := m.kind(); k == MailMachine || k == MailAutoReply {
+		return m.Automatic
+	}
+	return ""
+}
+
+// ErrLater means a message was not handled now and nothing of it was
+// committed: it is to be handed over again later (see LaterError).
+var ErrLater = errors.New("not handled yet")
+
+// LaterError asks the channel to hand a message over again at Until: its
+// sender's limit delays it, never drops it.
+type LaterError struct{ Until time.Time }
+
+func (e *LaterError) Error() string {
+	return "the sender's limit: handled after " + e.Until.UTC().Format(time.RFC3339)
+}
+
+// Is makes a LaterError match ErrLater.
+func (e *LaterError) Is(target error) bool { return target == ErrLater }
+
+// mailGate admits at most ChatterBurst emails per ChatterWindow from one
+// sender; the rest wait (they stay unhandled in the mailbox). It counts
+// only what it admits, so a delayed email that is handed over again and
+// again does not push its own turn back. It is in memory: after a restart
+// everyone starts afresh.
+type mailGate struct {
+	mu      sync.Mutex
+	senders map[disclosure.Person]*mailWindow
+}
+
+type mailWindow struct {
+	start, noted time.Time
+	count        int
+	refused      bool
+}
+
+// floodNoteEvery bounds the team's notes about one sender's flood.
+const floodNoteEvery = time.Hour
+
+// admit reports whether an email from sender is handled now; if not, until
+// when it waits, whether it is the window's first refusal (audited) and
+// whether the team is to be told (once an hour per sender).
+func (g *mailGate) admit(sender disclosure.Person, now time.Time) (ok bool, until time.Time, first, note bool) {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	if g.senders == nil || len(g.senders) > 10000 {
+		g.senders = map[disclosure.Person]*mailWindow{} // forget everyone rather than grow without bound
+	}
+	w := g.senders[sender]
+	if w == nil {
+		w = &mailWindow{start: now}
+		g.senders[sender] = w
+	}
+	if now.Sub(w.start) >= ChatterWindow {
+		w.start, w.count, w.refused = now, 0, false
+	}
+	if w.count < ChatterBurst {
+		w.count++
+		return true, time.Time{}, false, false
+	}
+	first = !w.refused
+	w.refused = true
+	if first && (w.noted.IsZero() || now.Sub(w.noted) >= floodNoteEvery) {
+		w.noted, note = now, true
+	}
+	return false, w.start.Add(ChatterWindow), first, note
+}
+
 // HandleEmail handles one message of the security mailbox, once (by its
-// UIDVALIDITY and UID). Machine-made mail is only audited. A message in a
-// case's thread from its reporter is posted into the case room; from
-// anyone else, the team is told, without its text. Any other message
-// opens a case for its sender (or, from a reporter with an open case, is
-// posted into it), and a new reporter gets an answer by email.
-// It returns an error only when nothing was committed.
+// UIDVALIDITY and UID). secbot's own mail and mail without a sender are
+// only audited. A delivery report of secbot's mail about a case is told
+// to the case room (without its text). A message in a case's thread from
+// its reporter is posted into the case room; from anyone else, the team is
+// told, without its text. Any other message opens a case for its sender
+// (or, from a reporter with an open case, is posted into it), and a new
+// reporter who is a person gets an answer by email; mail a program sent
+// opens its case all the same, marked machine-sent, and is not answered.
+//
+// A sender's flood is delayed, never dropped: past the limit it returns a
+// *LaterError and commits nothing, and the channel hands it over again.
+// Otherwise it returns an error only when nothing was committed.
 func (h *Handlers) HandleEmail(ctx context.Context, msg Message) error {
 	m := msg.Mail
 	if m == nil || (msg.Sender.Channel() != disclosure.ChannelEmail && m.Automatic == "") {
 		return fmt.Errorf("not an email")
+	}
+	kind := m.kind()
+	if kind != MailIgnored {
+		if err := h.emailGate(ctx, msg); err != nil {
+			return err
+		}
 	}
 	var opened *store.Case
 	err := h.once(ctx, msg.ID, func(ctx context.Context) error {
@@ -32,22 +146,16 @@ func (h *Handlers) HandleEmail(ctx context.Context, msg Message) error {
 		audit := func(caseID, action, detail string, allowed bool) error {
 			return h.store.Audit(ctx, store.AuditEntry{At: now, Actor: msg.Sender, CaseID: caseID, Action: action, Detail: detail, Allowed: allowed})
 		}
-		if m.Automatic != "" {
+		switch kind {
+		case MailIgnored:
 			return audit("", "email.ignored", m.Automatic, false)
-		}
-		// Every sender is limited like a chat reporter, strangers writing
-		// about a case included: a flood is left in the mailbox, and the
-		// team told once.
-		switch h.chatter.check(msg.Sender, now) {
-		case stayQuiet:
-			return audit("", "email.limited", "too many messages", false)
-		case warnOnce:
-			if p.TeamRoom != "" {
-				if err := h.enqueue(ctx, store.RoomLane(p.TeamRoom), store.Target{Room: p.TeamRoom}, templates.EmailFlood{From: msg.Sender.Address(), Mailbox: h.mailbox}, store.SendEffect{}, false); err != nil {
-					return err
-				}
+		case MailBounce:
+			return h.emailBounce(ctx, msg, audit)
+		case MailAutoReply:
+			if m.Case.IsZero() {
+				// An answer to nothing of a case's: nobody is waiting on it.
+				return audit("", "email.ignored", m.Automatic, false)
 			}
-			return audit("", "email.limited", "too many messages", false)
 		}
 		var cs *store.Case
 		if !m.Case.IsZero() {
@@ -75,6 +183,11 @@ func (h *Handlers) HandleEmail(ctx context.Context, msg Message) error {
 				cs = c
 			}
 		}
+		if cs == nil && kind == MailAutoReply {
+			// An auto-reply opens nothing (RFC 3834: answering one is how
+			// mail loops start).
+			return audit("", "email.ignored", m.Automatic, false)
+		}
 		if cs == nil {
 			c, err := h.store.OpenCaseOf(ctx, msg.Sender)
 			switch {
@@ -87,13 +200,22 @@ func (h *Handlers) HandleEmail(ctx context.Context, msg Message) error {
 		if cs != nil {
 			return h.postEmail(ctx, msg, cs, true)
 		}
-		c, open, err := h.openCase(ctx, newCase{channel: disclosure.ChannelEmail, reporter: msg.Sender, sourceRoom: "email", at: now, audit: "email", unverified: !m.SenderVerified})
+		machine := ""
+		if kind == MailMachine {
+			machine = m.Automatic
+		}
+		c, open, err := h.openCase(ctx, newCase{channel: disclosure.ChannelEmail, reporter: msg.Sender, sourceRoom: "email", at: now, audit: "email", machine: machine, unverified: !m.SenderVerified})
 		if err != nil {
 			return err
 		}
 		opened = c
 		if err := h.postEmail(ctx, msg, c, false); err != nil {
 			return err
+		}
+		if kind == MailMachine {
+			// No automatic answer to a program: the team answers it, if
+			// anyone, with `reply`.
+			return audit(c.ID.String(), "email.machine", m.Automatic, true)
 		}
 		ack := templates.EmailAck{CaseID: c.ID.String(), AcknowledgeBy: open.AcknowledgeBy, RespondBy: open.RespondBy, UpdateInterval: p.SLA.UpdateInterval.String(), GitHub: p.GitHub}
 		if err := scheduler.MailReporter(ctx, h.store, h.templates, c.ID, msg.Sender, ack, now, true); err != nil {
@@ -107,6 +229,60 @@ func (h *Handlers) HandleEmail(ctx context.Context, msg Message) error {
 	return err
 }
 
+// emailGate returns a *LaterError for an email its sender's limit delays,
+// after telling the team (once an hour per sender) and auditing (once a
+// window). An email handled before (the mailbox was not marked) passes.
+func (h *Handlers) emailGate(ctx context.Context, msg Message) error {
+	handled, err := h.store.WasHandled(ctx, msg.ID)
+	if err != nil || handled {
+		return err
+	}
+	now := h.clock.Now()
+	ok, until, first, note := h.mailGate.admit(msg.Sender, now)
+	if ok {
+		return nil
+	}
+	if first {
+		err := h.store.Tx(ctx, func(ctx context.Context) error {
+			if p := h.Policy(); note && p.TeamRoom != "" {
+				d := templates.EmailFlood{From: msg.Sender.Address(), Mailbox: h.mailbox, Burst: ChatterBurst}
+				if err := h.enqueue(ctx, store.RoomLane(p.TeamRoom), store.Target{Room: p.TeamRoom}, d, store.SendEffect{}, false); err != nil {
+					return err
+				}
+			}
+			return h.store.Audit(ctx, store.AuditEntry{At: now, Actor: msg.Sender, Action: "email.limited", Detail: "too many messages: delayed", Allowed: false})
+		})
+		if err != nil {
+			return err
+		}
+		if note {
+			h.kick()
+		}
+	}
+	return &LaterError{Until: until}
+}
+
+// emailBounce tells a case room that a delivery report returned secbot's
+// mail about the case; a report of mail that is not ours opens nothing.
+func (h *Handlers) emailBounce(ctx context.Context, msg Message, audit func(caseID, action, detail string, allowed bool) error) error {
+	m := msg.Mail
+	if m.BounceOf.IsZero() {
+		return audit("", "email.ignored", m.Automatic+": not of our mail", false)
+	}
+	c, err := h.store.Case(ctx, m.BounceOf)
+	if errors.Is(err, store.ErrNotFound) {
+		return audit("", "email.ignored", m.Automatic+": of no case", false)
+	}
+	if err != nil {
+		return err
+	}
+	note := templates.EmailBounced{CaseID: c.ID.String(), From: msg.Sender.Address(), Mailbox: h.mailbox}
+	if err := h.enqueue(ctx, store.CaseLane(c.ID), store.Target{CaseRoomOf: c.ID.String()}, note, store.SendEffect{}, false); err != nil {
+		return err
+	}
+	return audit(c.ID.String(), "email.bounce", m.Automatic, true)
+}
+
 // postEmail records the reporter's message in the case's thread and the
 // effect that posts it into the case room, fetched from the mailbox then.
 func (h *Handlers) postEmail(ctx context.Context, msg Message, cs *store.Case, reply bool) error {
@@ -117,7 +293,7 @@ func (h *Handlers) postEmail(ctx context.Context, msg Message, cs *store.Case, r
 		}
 	}
 	if _, err := h.store.Enqueue(ctx, store.CaseLane(cs.ID), store.KindMailPost, store.MailPostEffect{
-		CaseID: cs.ID.String(), UIDValidity: m.UIDValidity, UID: m.UID, MessageID: m.MessageID, Reply: reply, Unverified: !m.SenderVerified,
+		CaseID: cs.ID.String(), UIDValidity: m.UIDValidity, UID: m.UID, MessageID: m.MessageID, Reply: reply, Unverified: !m.SenderVerified, Machine: m.machine(),
 	}, now); err != nil {
 		return err
 	}

@@ -2,6 +2,7 @@ package handlers
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"strings"
 	"testing"
@@ -9,12 +10,22 @@ import (
 
 	"github.com/enarx/secbot/disclosure"
 	"github.com/enarx/secbot/store"
+	"github.com/enarx/secbot/templates"
 )
 
 var mailReporter = disclosure.EmailPerson("Reporter@Example.test")
 
 // email delivers a message of the security mailbox.
 func (w *world) email(from disclosure.Person, ref MailRef) {
+	w.t.Helper()
+	if err := w.tryEmail(from, ref); err != nil {
+		w.t.Fatal(err)
+	}
+}
+
+// tryEmail delivers a message of the security mailbox and returns what
+// the handler returned.
+func (w *world) tryEmail(from disclosure.Person, ref MailRef) error {
 	w.t.Helper()
 	w.n++
 	if ref.UIDValidity == 0 {
@@ -27,9 +38,7 @@ func (w *world) email(from disclosure.Person, ref MailRef) {
 		ref.MessageID = fmt.Sprintf("m%d@example.test", w.n)
 	}
 	msg := Message{ID: fmt.Sprintf("mail:%d:%d", ref.UIDValidity, ref.UID), Sender: from, Mail: &ref}
-	if err := w.h.HandleEmail(context.Background(), msg); err != nil {
-		w.t.Fatal(err)
-	}
+	return w.h.HandleEmail(context.Background(), msg)
 }
 
 func (w *world) mails() []store.MailSendEffect {
@@ -217,9 +226,150 @@ func TestAStrangersFloodAboutACaseIsLimited(t *testing.T) {
 	stranger := disclosure.EmailPerson("mallory@evil.test")
 	before := len(w.sends())
 	for i := range 50 {
-		w.email(stranger, MailRef{MessageID: fmt.Sprintf("flood%d@evil.test", i), Case: caseID})
+		if err := w.tryEmail(stranger, MailRef{MessageID: fmt.Sprintf("flood%d@evil.test", i), Case: caseID}); err != nil && !errors.Is(err, ErrLater) {
+			t.Fatal(err)
+		}
 	}
 	if n := len(w.sends()) - before; n == 0 || n > 10 {
 		t.Errorf("50 emails from a stranger made %d team-room notes", n)
+	}
+}
+
+// A sender's flood is delayed, never dropped: past the limit an email is
+// not handled (nothing committed, so it stays unmarked in the mailbox)
+// and is handled when it is handed over again after the window.
+func TestAFloodOfEmailIsDelayedNotDropped(t *testing.T) {
+	w := newWorld(t, monday)
+	ctx := context.Background()
+	var later []MailRef
+	notes := func() int {
+		n := 0
+		for _, s := range w.sends() {
+			if strings.Contains(s, "sending many emails") {
+				n++
+			}
+		}
+		return n
+	}
+	for i := range 8 {
+		ref := MailRef{UIDValidity: 7, UID: uint32(100 + i), MessageID: fmt.Sprintf("poc%d@example.test", i)}
+		err := w.tryEmail(mailReporter, ref)
+		var le *LaterError
+		switch {
+		case i < ChatterBurst && err != nil:
+			t.Fatalf("email %d: %v", i, err)
+		case i >= ChatterBurst && !errors.As(err, &le):
+			t.Fatalf("email %d past the limit: %v, want a LaterError", i, err)
+		case i >= ChatterBurst:
+			if !le.Until.After(w.clock.Now()) || le.Until.After(w.clock.Now().Add(ChatterWindow)) {
+				t.Errorf("email %d waits until %v", i, le.Until)
+			}
+			if handled, err := w.store.WasHandled(ctx, fmt.Sprintf("mail:7:%d", ref.UID)); err != nil || handled {
+				t.Errorf("a delayed email is marked handled (%v)", err)
+			}
+			later = append(later, ref)
+		}
+	}
+	if n := len(w.posts()); n != ChatterBurst {
+		t.Fatalf("%d posts before the window ends, want %d", n, ChatterBurst)
+	}
+	if n := notes(); n != 1 {
+		t.Errorf("%d notes to the team about the flood, want 1", n)
+	}
+	// Handed over again within the window: still later, no second note.
+	for _, ref := range later {
+		if err := w.tryEmail(mailReporter, ref); !errors.Is(err, ErrLater) {
+			t.Fatalf("again within the window: %v", err)
+		}
+	}
+	w.clock.Advance(ChatterWindow)
+	for _, ref := range later {
+		w.email(mailReporter, ref)
+	}
+	posts := w.posts()
+	if len(posts) != 8 {
+		t.Fatalf("%d posts, want all 8 emails", len(posts))
+	}
+	for i, p := range posts {
+		if p.MessageID != fmt.Sprintf("poc%d@example.test", i) || p.CaseID != "SR-2026-0001" {
+			t.Errorf("post %d: %+v", i, p)
+		}
+	}
+	if n := notes(); n != 1 {
+		t.Errorf("%d notes to the team about the flood, want 1 (once an hour)", n)
+	}
+	if n := len(w.mails()); n != 1 {
+		t.Errorf("%d answers by email, want 1", n)
+	}
+}
+
+// Mail a program sent (a coordination system, a bug-bounty platform, a
+// list) gets no automatic answer but is never lost: a new one opens a
+// case marked machine-sent, one in a case's thread is posted.
+func TestMachineSentMailOpensACaseWithoutAnAnswer(t *testing.T) {
+	w := newWorld(t, monday)
+	platform := disclosure.EmailPerson("notifications@bounty.test")
+	w.email(platform, MailRef{MessageID: "b1@bounty.test", Automatic: "auto-submitted: auto-generated", Kind: MailMachine})
+	cs, err := w.store.OpenCaseOf(context.Background(), platform)
+	if err != nil {
+		t.Fatalf("machine-sent mail opened no case: %v", err)
+	}
+	if n := len(w.mails()); n != 0 {
+		t.Errorf("machine-sent mail was answered %d times", n)
+	}
+	var note string
+	for _, s := range w.sends() {
+		if strings.Contains(s, "New security report") {
+			note = templates.PlainText(s)
+		}
+	}
+	if !strings.Contains(note, "machine-sent") || !strings.Contains(note, "auto-generated") {
+		t.Errorf("the team's notice does not say it is machine-sent: %q", note)
+	}
+	// A list's mail in the case's thread is posted, not answered.
+	w.email(platform, MailRef{MessageID: "b2@bounty.test", Automatic: "mailing list", Kind: MailMachine, Case: cs.ID})
+	posts := w.posts()
+	if len(posts) != 2 || posts[0].Machine != "auto-submitted: auto-generated" || posts[1].Machine != "mailing list" || !posts[1].Reply {
+		t.Errorf("posts: %+v", posts)
+	}
+	if n := len(w.mails()); n != 0 {
+		t.Errorf("machine-sent mail was answered %d times", n)
+	}
+}
+
+// An auto-reply is posted in the case it answers and opens nothing; a
+// bounce of our mail about a case is told to its room; a bounce of mail
+// that is not ours, and our own mail, open nothing.
+func TestAutoRepliesAndBounces(t *testing.T) {
+	w := newWorld(t, monday)
+	w.email(mailReporter, MailRef{MessageID: "first@example.test"})
+	caseID := disclosure.CaseID{Year: 2026, Seq: 1}
+	sends, mails := len(w.sends()), len(w.mails())
+	w.email(mailReporter, MailRef{MessageID: "ooo1@example.test", Automatic: "auto-submitted: auto-replied", Kind: MailAutoReply})
+	w.email(disclosure.EmailPerson("mailer-daemon@mx.test"), MailRef{MessageID: "dsn1@mx.test", Automatic: "delivery or read report", Kind: MailBounce})
+	w.email(disclosure.EmailPerson("security@example.test"), MailRef{MessageID: "own@example.test", Automatic: "secbot's own mail", Kind: MailIgnored})
+	w.email(disclosure.EmailPerson("mailer-daemon@mx.test"), MailRef{MessageID: "dsn2@mx.test", Automatic: "delivery or read report", Kind: MailBounce, BounceOf: disclosure.CaseID{Year: 2026, Seq: 9}})
+	if n := len(w.posts()); n != 1 || len(w.sends()) != sends || len(w.mails()) != mails {
+		t.Fatalf("mail that is none of a case's made effects: %d posts, %d notes, %d mails", n, len(w.sends())-sends, len(w.mails())-mails)
+	}
+	w.email(mailReporter, MailRef{MessageID: "ooo2@example.test", Automatic: "auto-submitted: auto-replied", Kind: MailAutoReply, Case: caseID})
+	if posts := w.posts(); len(posts) != 2 || posts[1].MessageID != "ooo2@example.test" || posts[1].Machine == "" {
+		t.Errorf("an auto-reply in the case's thread: %+v", posts)
+	}
+	w.email(disclosure.EmailPerson("mailer-daemon@mx.test"), MailRef{MessageID: "dsn3@mx.test", Automatic: "delivery or read report", Kind: MailBounce, BounceOf: caseID})
+	effects, _, err := w.store.EffectsOfKind(context.Background(), store.KindSend)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var p store.SendEffect
+	_ = effects[len(effects)-1].Decode(&p)
+	if p.To.CaseRoomOf != caseID.String() || !strings.Contains(p.Markdown, "delivery report") || !strings.Contains(templates.PlainText(p.Markdown), "mailer-daemon@mx.test") {
+		t.Errorf("the bounce's note: %+v", p)
+	}
+	if len(w.mails()) != mails {
+		t.Error("automatic mail was answered")
+	}
+	if _, err := w.store.OpenCaseOf(context.Background(), disclosure.EmailPerson("mailer-daemon@mx.test")); err == nil {
+		t.Error("a bounce opened a case")
 	}
 }

@@ -79,6 +79,12 @@ type MailRef struct {
 	// counts as nobody's word. SenderCheck says how or why not.
 	SenderVerified bool
 	SenderCheck    string
+	// Kind is what kind of machine-made mail it is (MailPerson with an
+	// Automatic reason: mail that is only audited).
+	Kind MailKind
+	// BounceOf is, for a delivery report, the case of secbot's mail it
+	// returns (zero: none of ours).
+	BounceOf disclosure.CaseID
 }
 
 // Invite is the bot being invited to a room.
@@ -102,6 +108,8 @@ type Handlers struct {
 	teamCmds     map[string]*command
 	reporterCmds map[string]*command
 	chatter      limiter
+	// mailGate delays a flood of email from one sender (never drops it).
+	mailGate mailGate
 	// identities is the chat's end-to-end trust (nil: none).
 	identities Identities
 	// mailbox names the security mailbox's folder, for the team's notes.

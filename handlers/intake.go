@@ -118,6 +118,8 @@ type newCase struct {
 	audit string
 	// unverified marks a report by email whose From nothing proves.
 	unverified bool
+	// machine says why the report is machine-sent ("" for a person's).
+	machine string
 }
 
 func (n newCase) auditDetail() string {
@@ -189,7 +191,7 @@ func (h *Handlers) openCase(ctx context.Context, n newCase) (*store.Case, disclo
 	}
 	welcome := templates.Welcome{CaseID: lane, Reporter: c.Reporter.String(), Team: team, AcknowledgeBy: open.AcknowledgeBy, RespondBy: open.RespondBy, UpdateInterval: p.SLA.UpdateInterval.String(),
 		Email: n.reporter.Address(), Prefix: p.CommandPrefix}
-	note := templates.TeamNewCase{CaseID: lane, Reporter: c.Reporter.String(), AcknowledgeBy: open.AcknowledgeBy, RespondBy: open.RespondBy, Suggested: string(open.Suggested), UnverifiedSender: n.unverified}
+	note := templates.TeamNewCase{CaseID: lane, Reporter: c.Reporter.String(), AcknowledgeBy: open.AcknowledgeBy, RespondBy: open.RespondBy, Suggested: string(open.Suggested), UnverifiedSender: n.unverified, Machine: n.machine}
 	if r := n.report; r != nil {
 		// Where the report is, never what it says.
 		welcome.GitHubReporter, welcome.AdvisoryURL = r.Reporter, r.URL

@@ -4,9 +4,13 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
+	"time"
+	"unicode"
 
 	"github.com/enarx/secbot/disclosure"
 	"github.com/enarx/secbot/handlers"
+	"github.com/enarx/secbot/scheduler"
 	"github.com/enarx/secbot/store"
 	"github.com/enarx/secbot/templates"
 )
@@ -25,6 +29,9 @@ type Poster interface {
 type Part struct {
 	Markdown, Verbatim string
 	File               *Attachment
+	// Else is posted instead when the part's encrypted event would be too
+	// large to send (a long text: a notice, then the text as a file).
+	Else []Part
 }
 
 // Effects runs the email effects.
@@ -34,6 +41,30 @@ type Effects struct {
 	Poster    Poster
 	// Prefix is the team's command prefix in force.
 	Prefix func() string
+	// Store and TeamRoom (the team room in force) are where NotPosted
+	// records its note.
+	Store    *store.Store
+	TeamRoom func() string
+}
+
+// NotPosted tells the team room that an email's post failed for good
+// (err): which case, which email (its UID and Message-ID, never its
+// text), and that it is still in the mailbox.
+func (x *Effects) NotPosted(ctx context.Context, e store.Effect, err error) error {
+	if e.Kind != store.KindMailPost || x.Store == nil || x.TeamRoom == nil {
+		return nil
+	}
+	room := x.TeamRoom()
+	if room == "" {
+		return nil
+	}
+	var p store.MailPostEffect
+	if derr := e.Decode(&p); derr != nil {
+		return derr
+	}
+	note := templates.EmailNotPosted{CaseID: p.CaseID, Mailbox: x.Config.Mailbox, MessageID: p.MessageID, UID: p.UID,
+		Reason: templates.Truncate(neutralText(err.Error()), 300)}
+	return scheduler.Say(ctx, x.Store, x.Templates, store.RoomLane(room), store.SendEffect{To: store.Target{Room: room}}, note, time.Now(), false)
 }
 
 // Executors returns the functions that make the email effects, by kind.
@@ -100,42 +131,128 @@ func (x *Effects) post(ctx context.Context, e store.Effect) (any, error) {
 	if err != nil {
 		return nil, err
 	}
-	head := templates.EmailPosted{CaseID: p.CaseID, From: content.From, Subject: templates.Truncate(content.Subject, maxSubject), Reply: p.Reply, Prefix: x.Prefix(), Unverified: p.Unverified}
+	parts, err := x.parts(content, p)
+	if err != nil {
+		return nil, err
+	}
+	return nil, x.Poster.Post(ctx, e, to, parts)
+}
+
+// parts lays out an email's post: its head and first text, each further
+// text, then its files. A text whose event would be too large is posted
+// instead as a short notice and a file; a text cut at the size limit says
+// so.
+func (x *Effects) parts(content *Content, p store.MailPostEffect) ([]Part, error) {
+	head := templates.EmailPosted{CaseID: p.CaseID, From: content.From, Subject: templates.Truncate(neutralText(content.Subject), maxSubject), Reply: p.Reply,
+		Machine: p.Machine, Unverified: p.Unverified, Texts: len(content.Texts), MaxParts: MaxParts, Prefix: x.Prefix()}
 	for _, a := range content.Attachments {
 		head.Attachments = append(head.Attachments, a.Name)
 	}
-	for _, a := range content.TooLarge {
+	for i, a := range content.TooLarge {
+		if i == maxNamed {
+			head.TooLarge = append(head.TooLarge, fmt.Sprintf("and %d more", len(content.TooLarge)-maxNamed))
+			break
+		}
 		head.TooLarge = append(head.TooLarge, fmt.Sprintf("%s (%s)", a.Name, size(a.Size)))
+	}
+	for i, a := range content.Skipped {
+		if i == maxNamed {
+			head.More = len(content.Skipped) - maxNamed
+			break
+		}
+		head.Skipped = append(head.Skipped, fmt.Sprintf("%s (%s)", a.Name, size(a.Size)))
 	}
 	md, err := x.Templates.RenderData(head)
 	if err != nil {
 		return nil, err
 	}
-	text := content.Text
-	var long *Attachment
-	switch {
-	case text == "":
-		text = "(no text)"
-	case len(text) > maxInline:
-		// A Matrix event holds at most 64 KiB: a long text is a file.
-		long = &Attachment{Name: "message.txt", Type: "text/plain; charset=utf-8", Size: int64(len(text)), Data: []byte(text)}
-		text = fmt.Sprintf("(the text is long, %s: it is the file message.txt below)", size(long.Size))
+	texts := content.Texts
+	if len(texts) == 0 {
+		texts = []Text{{Text: "(no text)"}}
 	}
-	parts := []Part{{Markdown: md, Verbatim: text}}
-	if long != nil {
-		parts = append(parts, Part{File: long})
+	var parts []Part
+	for i, t := range texts {
+		n := 0
+		if len(texts) > 1 {
+			n = i + 1
+		}
+		lead := ""
+		if i == 0 {
+			lead = md
+		}
+		name := "message.txt"
+		if n > 1 {
+			name = fmt.Sprintf("message-%d.txt", n)
+		}
+		text := strings.ToValidUTF8(t.Text, "\uFFFD")
+		note := templates.EmailText{Texts: len(texts), HTML: t.HTML}
+		if i > 0 {
+			note.N = n
+		}
+		if t.Cut > 0 {
+			note.Cut = size(t.Cut)
+		}
+		inline, err := x.lead(lead, note)
+		if err != nil {
+			return nil, err
+		}
+		note.File, note.Size = name, size(int64(len(text)))
+		asFile, err := x.lead(lead, note)
+		if err != nil {
+			return nil, err
+		}
+		file := &Attachment{Name: name, Type: "text/plain; charset=utf-8", Size: int64(len(text)), Data: []byte(text)}
+		instead := []Part{{Markdown: asFile}, {File: file}}
+		if len(text) > maxInline {
+			// Far too large for an event: a file without trying.
+			parts = append(parts, instead...)
+			continue
+		}
+		parts = append(parts, Part{Markdown: inline, Verbatim: text, Else: instead})
 	}
 	for i := range content.Attachments {
 		parts = append(parts, Part{File: &content.Attachments[i]})
 	}
-	return nil, x.Poster.Post(ctx, e, to, parts)
+	return parts, nil
 }
 
-// maxInline is the longest text posted inline; maxSubject the longest
-// subject shown (in runes).
+// lead is the notice above a text: the post's head (first text only) and
+// what is to be said of the text.
+func (x *Effects) lead(head string, note templates.EmailText) (string, error) {
+	said, err := x.Templates.RenderData(note)
+	if err != nil {
+		return "", err
+	}
+	switch {
+	case head == "":
+		return strings.TrimSpace(said), nil
+	case strings.TrimSpace(said) == "":
+		return head, nil
+	}
+	return head + "\n" + strings.TrimSpace(said), nil
+}
+
+// neutralText removes from a text shown on one line the control and
+// invisible formatting characters (a right-to-left override) a sender
+// may hide in it.
+func neutralText(s string) string {
+	return strings.Map(func(r rune) rune {
+		if unicode.IsControl(r) || unicode.Is(unicode.Cf, r) {
+			return '_'
+		}
+		return r
+	}, s)
+}
+
+// maxInline is the longest text that may be posted inline: a longer one
+// is a file without trying (an event holds at most 64 KiB; the bot measures
+// the encrypted event of a shorter one, and posts it as a file when it is
+// too large). maxSubject is the longest subject shown (in runes), maxNamed
+// the most files named in one list.
 const (
-	maxInline  = 24 << 10
+	maxInline  = 64 << 10
 	maxSubject = 200
+	maxNamed   = 20
 )
 
 // size writes a byte count as people read it.
@@ -164,6 +281,15 @@ type Channel struct {
 // the handlers as a channel-neutral message.
 func (c *Channel) Run(ctx context.Context) error {
 	return c.Watcher.Run(ctx, func(ctx context.Context, env Envelope) error {
+		if env.Kind == handlers.MailBounce && env.BounceOf.IsZero() {
+			// Which of our emails came back: the returned message's own
+			// header, inside the report, names it.
+			caseID, err := c.Config.BounceCase(ctx, env.Ref)
+			if err != nil && !errors.Is(err, ErrMalformed) {
+				return err
+			}
+			env.BounceOf = caseID
+		}
 		return c.Handlers.HandleEmail(ctx, Translate(env, c.Config.Address))
 	})
 }
@@ -172,7 +298,8 @@ func (c *Channel) Run(ctx context.Context) error {
 // message: who sent it, which message it is, where its thread points.
 func Translate(env Envelope, address string) handlers.Message {
 	ref := &handlers.MailRef{UIDValidity: env.Ref.UIDValidity, UID: env.Ref.UID, MessageID: env.MessageID, Automatic: env.Automatic,
-		SenderVerified: env.Sender.Verified, SenderCheck: env.Sender.Why}
+		SenderVerified: env.Sender.Verified, SenderCheck: env.Sender.Why,
+		Kind: env.Kind, BounceOf: env.BounceOf}
 	if c, ok := env.ThreadCase(address); ok {
 		ref.Case = c
 	}

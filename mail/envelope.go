@@ -12,6 +12,7 @@ import (
 	"github.com/emersion/go-message/textproto"
 
 	"github.com/enarx/secbot/disclosure"
+	"github.com/enarx/secbot/handlers"
 )
 
 // Envelope is what secbot reads of a new message to decide where it
@@ -31,6 +32,11 @@ type Envelope struct {
 	Automatic string
 	// Sender says whether From is proven the sender's (DKIM/DMARC).
 	Sender Sender
+	// Kind is what the handlers do with machine-made mail.
+	Kind handlers.MailKind
+	// BounceOf is, for a delivery report, the case of secbot's mail it
+	// returns (zero: none found yet).
+	BounceOf disclosure.CaseID
 }
 
 // headerFields are the header fields secbot reads of a new message.
@@ -69,7 +75,61 @@ func parseEnvelope(ref Ref, raw []byte, self string) Envelope {
 		}
 	}
 	env.Automatic = classify(h, env.From, self)
+	env.Kind = autoKind(h, env.From, self, env.Automatic)
+	if env.Kind == handlers.MailBounce {
+		env.BounceOf, _ = ownCase(env.Thread, self)
+	}
 	return env
+}
+
+// autoKind says what machine-made mail is, by why it is machine-made: a
+// delivery report (its signs looked at first: mail servers mark bounces
+// auto-replied too), an auto-reply, mail only audited, or mail a program
+// sent (a list, bulk mail, auto-generated), which is a report or a reply
+// like a person's but is never answered automatically.
+func autoKind(h mail.Header, from, self, reason string) handlers.MailKind {
+	switch {
+	case reason == "":
+		return handlers.MailPerson
+	case strings.EqualFold(from, self), reason == "unreadable header", reason == "no sender":
+		return handlers.MailIgnored
+	case bounce(h, from):
+		return handlers.MailBounce
+	case strings.HasPrefix(reason, "auto-submitted: auto-replied"), strings.HasPrefix(reason, "auto-reply"), reason == "delivery or read report":
+		// A read receipt is an automatic answer too: it opens nothing.
+		return handlers.MailAutoReply
+	}
+	return handlers.MailMachine
+}
+
+// bounce reports whether a message is a delivery report.
+func bounce(h mail.Header, from string) bool {
+	if t, params, err := h.ContentType(); err == nil && t == "multipart/report" && !strings.EqualFold(params["report-type"], "disposition-notification") {
+		return true
+	}
+	if rp := strings.TrimSpace(h.Get("Return-Path")); h.Has("Return-Path") && (rp == "<>" || rp == "") {
+		return true
+	}
+	local, _, _ := strings.Cut(from, "@")
+	switch local {
+	case "mailer-daemon", "postmaster", "mail-daemon", "bounce", "bounces":
+		return true
+	}
+	return false
+}
+
+// ownCase is the case named by the first of ids that is a Message-ID of
+// secbot's own mail from the security address's domain.
+func ownCase(ids []string, address string) (disclosure.CaseID, bool) {
+	_, domain, _ := strings.Cut(address, "@")
+	for _, id := range ids {
+		if m := ownMessageID.FindStringSubmatch(id); m != nil && strings.EqualFold(m[2], domain) {
+			if c, err := disclosure.ParseCaseID(m[1]); err == nil {
+				return c, true
+			}
+		}
+	}
+	return disclosure.CaseID{}, false
 }
 
 // classify says why a message is machine-made, "" if a person wrote it.
@@ -133,13 +193,8 @@ func MessageID(effectID int64, nonce string, caseID disclosure.CaseID, address s
 // ThreadCase is the case a message answers: one named by secbot's own
 // Message-IDs in its thread, else the [SR-…] of its subject.
 func (e Envelope) ThreadCase(address string) (disclosure.CaseID, bool) {
-	_, domain, _ := strings.Cut(address, "@")
-	for _, id := range e.Thread {
-		if m := ownMessageID.FindStringSubmatch(id); m != nil && strings.EqualFold(m[2], domain) {
-			if c, err := disclosure.ParseCaseID(m[1]); err == nil {
-				return c, true
-			}
-		}
+	if c, ok := ownCase(e.Thread, address); ok {
+		return c, true
 	}
 	return e.SubjectCase, !e.SubjectCase.IsZero()
 }

@@ -17,6 +17,7 @@ import (
 	"github.com/rs/zerolog"
 
 	"github.com/enarx/secbot/disclosure"
+	"github.com/enarx/secbot/handlers"
 	"github.com/enarx/secbot/internal/mailtest"
 	"github.com/enarx/secbot/store"
 )
@@ -75,9 +76,11 @@ func rawMail(headers map[string]string, body string) []byte {
 // watch runs a watcher until it has looked through the mailbox once
 // after every delivery, collecting the envelopes it was handed.
 type watched struct {
-	mu    sync.Mutex
-	envs  []Envelope
-	fail  map[string]int // Message-ID → failures still to return
+	mu   sync.Mutex
+	envs []Envelope
+	fail map[string]int // Message-ID → failures still to return
+	// later holds back messages (Message-ID → until) with a LaterError.
+	later map[string]time.Time
 	looks chan struct{}
 }
 
@@ -87,6 +90,9 @@ func (w *watched) handle(_ context.Context, env Envelope) error {
 	if w.fail[env.MessageID] > 0 {
 		w.fail[env.MessageID]--
 		return errors.New("not now")
+	}
+	if until, ok := w.later[env.MessageID]; ok && time.Now().Before(until) {
+		return &handlers.LaterError{Until: until}
 	}
 	w.envs = append(w.envs, env)
 	return nil
@@ -139,17 +145,25 @@ func TestTheWatcherClassifiesAndThreadsNewMail(t *testing.T) {
 		name, from string
 		headers    map[string]string
 		automatic  string // a prefix of the reason, "" for a person's mail
+		kind       handlers.MailKind
 	}{
-		{"a person's report", "alice@elsewhere.test", map[string]string{"From": "Alice <Alice@Elsewhere.test>", "Subject": "a vuln"}, ""},
-		{"an auto-reply", "bob@elsewhere.test", map[string]string{"From": "bob@elsewhere.test", "Auto-Submitted": "auto-replied", "Subject": "Out of office"}, "auto-submitted"},
-		{"Auto-Submitted: no is a person's", "carol@elsewhere.test", map[string]string{"From": "carol@elsewhere.test", "Auto-Submitted": "no"}, ""},
-		{"bulk mail", "news@elsewhere.test", map[string]string{"From": "news@elsewhere.test", "Precedence": "bulk"}, "precedence"},
-		{"a bounce with an empty return path", "", map[string]string{"From": "Mail Delivery System <mailer@elsewhere.test>", "Content-Type": "text/plain"}, "bounce"},
-		{"a mailer daemon", "mailer-daemon@elsewhere.test", map[string]string{"From": "MAILER-DAEMON@elsewhere.test"}, "mailer daemon"},
-		{"a delivery report", "dsn@elsewhere.test", map[string]string{"From": "dsn@elsewhere.test", "Content-Type": "multipart/report; report-type=delivery-status; boundary=x"}, "delivery"},
-		{"secbot's own mail", security, map[string]string{"From": security}, "secbot's own"},
-		{"a reply in a case's thread", "alice@elsewhere.test", map[string]string{"From": "alice@elsewhere.test", "In-Reply-To": "<" + ours + ">", "References": "<first@elsewhere.test> <" + ours + ">", "Subject": "Re: [SR-2026-0007] Your report"}, ""},
-		{"a reply naming its case in the subject", "dave@elsewhere.test", map[string]string{"From": "dave@elsewhere.test", "Subject": "Re: [SR-2026-0009] Your report"}, ""},
+		{"a person's report", "alice@elsewhere.test", map[string]string{"From": "Alice <Alice@Elsewhere.test>", "Subject": "a vuln"}, "", handlers.MailPerson},
+		{"an auto-reply", "bob@elsewhere.test", map[string]string{"From": "bob@elsewhere.test", "Auto-Submitted": "auto-replied", "Subject": "Out of office"}, "auto-submitted", handlers.MailAutoReply},
+		{"Auto-Submitted: no is a person's", "carol@elsewhere.test", map[string]string{"From": "carol@elsewhere.test", "Auto-Submitted": "no"}, "", handlers.MailPerson},
+		{"bulk mail", "news@elsewhere.test", map[string]string{"From": "news@elsewhere.test", "Precedence": "bulk"}, "precedence", handlers.MailMachine},
+		{"a bounce with an empty return path", "", map[string]string{"From": "Mail Delivery System <mailer@elsewhere.test>", "Content-Type": "text/plain"}, "bounce", handlers.MailBounce},
+		{"a mailer daemon", "mailer-daemon@elsewhere.test", map[string]string{"From": "MAILER-DAEMON@elsewhere.test"}, "mailer daemon", handlers.MailBounce},
+		{"a delivery report", "dsn@elsewhere.test", map[string]string{"From": "dsn@elsewhere.test", "Content-Type": "multipart/report; report-type=delivery-status; boundary=x"}, "delivery", handlers.MailBounce},
+		{"secbot's own mail", security, map[string]string{"From": security}, "secbot's own", handlers.MailIgnored},
+		{"a reply in a case's thread", "alice@elsewhere.test", map[string]string{"From": "alice@elsewhere.test", "In-Reply-To": "<" + ours + ">", "References": "<first@elsewhere.test> <" + ours + ">", "Subject": "Re: [SR-2026-0007] Your report"}, "", handlers.MailPerson},
+		{"a reply naming its case in the subject", "dave@elsewhere.test", map[string]string{"From": "dave@elsewhere.test", "Subject": "Re: [SR-2026-0009] Your report"}, "", handlers.MailPerson},
+		{"a coordination system's mail", "cert@elsewhere.test", map[string]string{"From": "cert@elsewhere.test", "Auto-Submitted": "auto-generated", "Subject": "VU#1234"}, "auto-submitted: auto-generated", handlers.MailMachine},
+		{"a list's mail", "eve@elsewhere.test", map[string]string{"From": "eve@elsewhere.test", "List-Id": "<sec.lists.elsewhere.test>"}, "mailing list", handlers.MailMachine},
+		{"a platform's no-reply", "no-reply@bounty.test", map[string]string{"From": "no-reply@bounty.test"}, "mailer daemon", handlers.MailMachine},
+		{"a bounce marked auto-replied, in our thread", "", map[string]string{"From": "MAILER-DAEMON@elsewhere.test", "Auto-Submitted": "auto-replied", "In-Reply-To": "<" + ours + ">",
+			"Content-Type": "multipart/report; report-type=delivery-status; boundary=x"}, "auto-submitted", handlers.MailBounce},
+		{"a read receipt", "carol@elsewhere.test", map[string]string{"From": "carol@elsewhere.test", "Content-Type": "multipart/report; report-type=disposition-notification; boundary=x"}, "delivery or read report", handlers.MailAutoReply},
+		{"our own auto-reply's copy", security, map[string]string{"From": security, "Auto-Submitted": "auto-replied", "Subject": "Re: [SR-2026-0007] Your security report"}, "auto-submitted", handlers.MailIgnored},
 	}
 	w := &watched{looks: make(chan struct{}, 1), fail: map[string]int{"m0@elsewhere.test": 1}}
 	if f := os.Getenv("SECBOT_IMAP_TRACE"); f != "" {
@@ -176,6 +190,12 @@ func TestTheWatcherClassifiesAndThreadsNewMail(t *testing.T) {
 			env := got[fmt.Sprintf("m%d@elsewhere.test", i)]
 			if m.automatic == "" && env.Automatic != "" || !strings.HasPrefix(env.Automatic, m.automatic) {
 				t.Errorf("classified as %q, want %q", env.Automatic, m.automatic)
+			}
+			if env.Kind != m.kind {
+				t.Errorf("kind %v, want %v", env.Kind, m.kind)
+			}
+			if wantBounce := m.kind == handlers.MailBounce && m.headers["In-Reply-To"] != ""; wantBounce != (env.BounceOf == caseID) {
+				t.Errorf("a bounce of %v", env.BounceOf)
 			}
 			if env.Ref.UID == 0 || env.Ref.UIDValidity == 0 {
 				t.Errorf("no UID: %+v", env.Ref)
@@ -268,8 +288,8 @@ func TestFetchReadsTheTextAndAttachmentsUpToTheLimit(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if content.Text != "canary-text über the overflow\n" || content.Subject != "Überlauf in parse()" || content.From != reporter {
-		t.Errorf("fetched %q from %q: %q", content.Subject, content.From, content.Text)
+	if len(content.Texts) != 1 || content.Texts[0].Text != "canary-text über the overflow\n" || content.Subject != "Überlauf in parse()" || content.From != reporter {
+		t.Errorf("fetched %q from %q: %+v", content.Subject, content.From, content.Texts)
 	}
 	if len(content.Attachments) != 1 || content.Attachments[0].Name != "poc.txt" || !bytes.Equal(content.Attachments[0].Data, small) {
 		t.Errorf("attachments: %+v", content.Attachments)
@@ -498,6 +518,165 @@ func TestOurMessageIDsCarryASecretAndStillNameTheirCase(t *testing.T) {
 	for _, id := range []string{a, MessageID(3, "", caseID, security)} {
 		if got, ok := (Envelope{Thread: []string{id}}).ThreadCase(security); !ok || got != caseID {
 			t.Errorf("%s names case %v, want %v", id, got, caseID)
+		}
+	}
+}
+
+// A message its sender's limit delays stays unmarked in the mailbox and
+// is handed over again once its time comes, long before the next poll.
+func TestTheWatcherHandsADelayedMessageOverAgainLater(t *testing.T) {
+	srv, cfg := server(t, false)
+	cfg.PollEvery = 10 * time.Minute
+	until := time.Now().Add(3 * time.Second)
+	w := &watched{looks: make(chan struct{}, 1), later: map[string]time.Time{"late@x.test": until}}
+	startWatcher(t, cfg, w)
+	for _, id := range []string{"now@x.test", "late@x.test"} {
+		if err := srv.Deliver(reporter, []string{security}, rawMail(map[string]string{"From": reporter, "To": security, "Message-ID": "<" + id + ">"}, "text\r\n")); err != nil {
+			t.Fatal(err)
+		}
+	}
+	waitFor(t, w, "the first message", func() bool { return len(w.byID()) == 1 })
+	msgs, err := srv.Messages(security, password, "INBOX")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, m := range msgs {
+		if bytes.Contains(m.Raw, []byte("late@x.test")) && m.HasFlag(HandledKeyword) && time.Now().Before(until) {
+			t.Errorf("the delayed message is marked handled before it was: %v", m.Flags)
+		}
+	}
+	waitFor(t, w, "the delayed message, after its time", func() bool { return len(w.byID()) == 2 })
+	if time.Now().Before(until) {
+		t.Error("the delayed message was handed over before its time")
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	if _, err := srv.WaitMessages(ctx, security, password, "INBOX", func(msgs []mailtest.Message) bool {
+		for _, m := range msgs {
+			if !m.HasFlag(HandledKeyword) {
+				return false
+			}
+		}
+		return len(msgs) == 2
+	}); err != nil {
+		t.Errorf("the delayed message is not marked handled: %v", err)
+	}
+}
+
+// Every text of an email is read (several inline text/plain parts, an
+// inline text/html in multipart/mixed), an HTML part with a plain
+// alternative is not read twice, a text over the size limit is cut and
+// says so, parts past MaxParts are named, not read, and file names are
+// neutralised.
+func TestFetchReadsEveryTextPartAndCapsTheParts(t *testing.T) {
+	srv, cfg := server(t, false)
+	var b strings.Builder
+	b.WriteString("From: " + reporter + "\r\nTo: " + security + "\r\nSubject: parts\r\nMessage-ID: <parts@x.test>\r\nMIME-Version: 1.0\r\n")
+	b.WriteString("Content-Type: multipart/mixed; boundary=outer\r\n\r\n")
+	part := func(header, body string) { b.WriteString("--outer\r\n" + header + "\r\n\r\n" + body + "\r\n") }
+	part("Content-Type: text/plain; charset=utf-8", "one")
+	part("Content-Type: text/html; charset=utf-8\r\nContent-Disposition: inline", "<b>two</b>")
+	part("Content-Type: multipart/alternative; boundary=alt", "--alt\r\nContent-Type: text/plain\r\n\r\nthree\r\n--alt\r\nContent-Type: text/html\r\n\r\n<p>three</p>\r\n--alt--")
+	part("Content-Type: text/plain; charset=utf-8\r\nContent-Disposition: inline", strings.Repeat("4", 1500))
+	part("Content-Type: application/octet-stream\r\nContent-Disposition: attachment; filename=\"../../etc/passwd\"", "root")
+	part("Content-Type: application/octet-stream\r\nContent-Disposition: attachment; filename*=utf-8''invoice%E2%80%AEtxt.exe", "MZ")
+	for i := range 25 {
+		part("Content-Type: application/octet-stream\r\nContent-Disposition: attachment; filename=\""+fmt.Sprintf("f%02d.bin", i)+"\"", "x")
+	}
+	b.WriteString("--outer--\r\n")
+	if err := srv.Deliver(reporter, []string{security}, []byte(b.String())); err != nil {
+		t.Fatal(err)
+	}
+	w := &watched{looks: make(chan struct{}, 1)}
+	startWatcher(t, cfg, w)
+	waitFor(t, w, "the message", func() bool { return len(w.byID()) == 1 })
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	content, err := cfg.Fetch(ctx, w.byID()["parts@x.test"].Ref)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var texts []string
+	for _, tx := range content.Texts {
+		texts = append(texts, fmt.Sprintf("%.10s html=%v cut=%v", tx.Text, tx.HTML, tx.Cut > 0))
+	}
+	want := []string{"one html=false cut=false", "<b>two</b> html=true cut=false", "three html=false cut=false", "4444444444 html=false cut=true"}
+	if strings.Join(texts, "|") != strings.Join(want, "|") {
+		t.Errorf("texts:\n%q\nwant\n%q", texts, want)
+	}
+	if len(content.Texts) == 4 && (len(content.Texts[3].Text) != int(cfg.MaxAttachment) || content.Texts[3].Cut < 1500) {
+		t.Errorf("the cut text is %d bytes, cut from %d", len(content.Texts[3].Text), content.Texts[3].Cut)
+	}
+	if n := len(content.Texts) + len(content.Attachments); n != MaxParts {
+		t.Errorf("%d parts read, want %d", n, MaxParts)
+	}
+	if len(content.Attachments) < 2 || content.Attachments[0].Name != "____etc_passwd" || content.Attachments[1].Name != "invoice_txt.exe" || string(content.Attachments[1].Data) != "MZ" {
+		t.Errorf("the file names are not neutralised: %+v", content.Attachments[:min(2, len(content.Attachments))])
+	}
+	if len(content.Skipped) != 27-(MaxParts-4) || content.Skipped[len(content.Skipped)-1].Name != "f24.bin" || content.Skipped[0].Data != nil {
+		t.Errorf("skipped: %+v", content.Skipped)
+	}
+}
+
+func TestNeutralNames(t *testing.T) {
+	for in, want := range map[string]string{
+		"poc.txt":                        "poc.txt",
+		"../../etc/passwd":               "____etc_passwd",
+		`..\..\boot.ini`:                 "____boot.ini",
+		"C:evil":                         "C_evil",
+		"invoice\u202etxt.exe":           "invoice_txt.exe",
+		"a\u200bb\u2066c\u2069.pdf":      "a_b_c_.pdf",
+		"line\nbreak\r.txt":              "line_break_.txt",
+		".hidden":                        "hidden",
+		"..":                             "made.bin",
+		"":                               "made.bin",
+		"/":                              "made.bin",
+		strings.Repeat("a", 200) + ".gz": strings.Repeat("a", maxName-4) + "….gz",
+	} {
+		if got := neutralName(in, "made.bin"); got != want {
+			t.Errorf("neutralName(%q) = %q, want %q", in, got, want)
+		}
+	}
+}
+
+// A delivery report names the mail it returns in the returned message's
+// own header (a message/rfc822 or text/rfc822-headers part): BounceCase
+// finds the case of secbot's mail there, and nothing for others' mail.
+func TestBounceCaseFindsOurMailInTheReport(t *testing.T) {
+	srv, cfg := server(t, false)
+	caseID := disclosure.CaseID{Year: 2026, Seq: 12}
+	ours := MessageID(77, store.MailNonce(), caseID, security)
+	dsn := func(id, returned string) []byte {
+		return rawMail(map[string]string{"From": "MAILER-DAEMON@mx.elsewhere.test", "To": security, "Message-ID": "<" + id + ">", "Auto-Submitted": "auto-replied",
+			"Content-Type": "multipart/report; report-type=delivery-status; boundary=r"},
+			"--r\r\nContent-Type: text/plain\r\n\r\nYour message could not be delivered.\r\n"+
+				"--r\r\nContent-Type: message/delivery-status\r\n\r\nReporting-MTA: dns; mx.elsewhere.test\r\n\r\nFinal-Recipient: rfc822; gone@elsewhere.test\r\nAction: failed\r\nStatus: 5.1.1\r\n"+
+				returned+"--r--\r\n")
+	}
+	reports := map[string][]byte{
+		"rfc822@mx.test":  dsn("rfc822@mx.test", "--r\r\nContent-Type: message/rfc822\r\n\r\nFrom: "+security+"\r\nTo: gone@elsewhere.test\r\nMessage-ID: <"+ours+">\r\nSubject: Re: [SR-2026-0012] Your security report\r\n\r\nWe answer by Friday.\r\n"),
+		"headers@mx.test": dsn("headers@mx.test", "--r\r\nContent-Type: text/rfc822-headers\r\n\r\nFrom: "+security+"\r\nIn-Reply-To: <first@elsewhere.test>\r\nReferences: <first@elsewhere.test> <"+ours+">\r\nMessage-ID: <secbot.78.SR-2026-0012@another.test>\r\n"),
+		"others@mx.test":  dsn("others@mx.test", "--r\r\nContent-Type: message/rfc822\r\n\r\nFrom: someone@elsewhere.test\r\nMessage-ID: <secbot.5.SR-2026-0001@elsewhere.test>\r\n\r\ntext\r\n"),
+		"plain@mx.test":   rawMail(map[string]string{"From": "MAILER-DAEMON@mx.elsewhere.test", "To": security, "Message-ID": "<plain@mx.test>"}, "Undeliverable.\r\n"),
+	}
+	for _, raw := range reports {
+		if err := srv.Deliver("", []string{security}, raw); err != nil {
+			t.Fatal(err)
+		}
+	}
+	w := &watched{looks: make(chan struct{}, 1)}
+	startWatcher(t, cfg, w)
+	waitFor(t, w, "the reports", func() bool { return len(w.byID()) == len(reports) })
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	for id, want := range map[string]disclosure.CaseID{"rfc822@mx.test": caseID, "headers@mx.test": caseID, "others@mx.test": {}, "plain@mx.test": {}} {
+		env := w.byID()[id]
+		if env.Kind != handlers.MailBounce || !env.BounceOf.IsZero() {
+			t.Errorf("%s: kind %v, bounce of %v from its header alone", id, env.Kind, env.BounceOf)
+		}
+		got, err := cfg.BounceCase(ctx, env.Ref)
+		if err != nil || got != want {
+			t.Errorf("%s: a bounce of %v (%v), want %v", id, got, err, want)
 		}
 	}
 }

@@ -2,6 +2,7 @@ package mail
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"time"
 
@@ -9,6 +10,7 @@ import (
 	"github.com/emersion/go-imap/v2/imapclient"
 	"github.com/rs/zerolog"
 
+	"github.com/enarx/secbot/handlers"
 	"github.com/enarx/secbot/internal/backoff"
 )
 
@@ -41,6 +43,9 @@ type Watcher struct {
 	state mailboxState
 	// failStore, if set, makes marking a message handled fail (tests).
 	failStore func(uid imap.UID) bool
+	// laterAt is when the soonest message that was to be handled later
+	// (a sender's limit) is due again; zero if none waits.
+	laterAt time.Time
 }
 
 // NewWatcher returns a watcher of cfg's mailbox.
@@ -112,6 +117,7 @@ func (w *Watcher) watch(ctx context.Context, handle Handle, connected func()) er
 			// A message that could not be handled is tried again soon.
 			wait = min(wait, retryFailed)
 		}
+		wait = w.laterWait(wait)
 		if again > 0 {
 			// A server may announce a message (EXISTS) a moment before a
 			// search finds it (maddy does): look again shortly, a few times.
@@ -205,6 +211,9 @@ func (w *Watcher) look(ctx context.Context, cl *imapclient.Client, uidValidity u
 			if ctx.Err() != nil {
 				return false, ctx.Err()
 			}
+			if w.later(log, err) {
+				continue
+			}
 			// Seen again on the next look; the others go on.
 			log.Error().Err(err).Msg("Could not handle a message of the security mailbox")
 			failed = true
@@ -214,4 +223,30 @@ func (w *Watcher) look(ctx context.Context, cl *imapclient.Client, uidValidity u
 		w.markHandled(ctx, cl, m.UID, ref, keywords)
 	}
 	return failed, nil
+}
+
+// later reports whether err asks for the message to be handed over again
+// later (a sender's limit delays it): it stays unmarked in the mailbox,
+// and the next look after the time it names hands it over again.
+func (w *Watcher) later(log zerolog.Logger, err error) bool {
+	var le *handlers.LaterError
+	if !errors.As(err, &le) {
+		return false
+	}
+	log.Debug().Time("until", le.Until).Msg("A message of the security mailbox waits for its sender's limit")
+	if w.laterAt.IsZero() || le.Until.Before(w.laterAt) {
+		w.laterAt = le.Until
+	}
+	return true
+}
+
+// laterWait shortens the wait before the next look to when the soonest
+// delayed message is due (at least lookAgain from now).
+func (w *Watcher) laterWait(wait time.Duration) time.Duration {
+	if w.laterAt.IsZero() {
+		return wait
+	}
+	due := max(time.Until(w.laterAt), lookAgain)
+	w.laterAt = time.Time{}
+	return min(wait, due)
 }

@@ -61,6 +61,8 @@ type MailPostEffect struct {
 	// Unverified marks a message whose From nothing proves (no DKIM or
 	// DMARC pass): the team reads it as from an unverified sender.
 	Unverified bool `json:"unverified,omitempty"`
+	// Machine says why the message is machine-sent ("" for a person's).
+	Machine string `json:"machine,omitempty"`
 }
 
 // SetMailThread records a reporter's message in their case's thread: the

@@ -361,3 +361,41 @@ func TestAGitHubReportIsOneCaseAndItsReporterMayHaveMore(t *testing.T) {
 		t.Errorf("an unknown advisory: %v", err)
 	}
 }
+
+func TestPostedPartsAreRecordedOnce(t *testing.T) {
+	ctx := context.Background()
+	st, err := Open(ctx, filepath.Join(t.TempDir(), "secbot.db"), zerolog.Nop())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	for _, p := range []struct{ part, id string }{{"0", "$a"}, {"1.0", "$b"}, {"0", "$again"}} {
+		if err := st.RecordPostedPart(ctx, 7, p.part, p.id); err != nil {
+			t.Fatal(err)
+		}
+	}
+	got, err := st.PostedParts(ctx, 7)
+	if err != nil || len(got) != 2 || got["0"] != "$a" || got["1.0"] != "$b" {
+		t.Errorf("posted parts: %v (%v)", got, err)
+	}
+	if other, err := st.PostedParts(ctx, 8); err != nil || len(other) != 0 {
+		t.Errorf("another effect's parts: %v (%v)", other, err)
+	}
+	// A pending effect's parts are kept; those of one made are forgotten.
+	id, err := st.Enqueue(ctx, "lane", KindMailPost, MailPostEffect{CaseID: "SR-2026-0001"}, time.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := st.RecordPostedPart(ctx, id, "0", "$c"); err != nil {
+		t.Fatal(err)
+	}
+	if err := st.ForgetPostedParts(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if got, _ := st.PostedParts(ctx, 7); len(got) != 0 {
+		t.Errorf("the parts of an effect not pending are kept: %v", got)
+	}
+	if got, _ := st.PostedParts(ctx, id); len(got) != 1 {
+		t.Errorf("the parts of a pending effect are forgotten: %v", got)
+	}
+}

@@ -96,11 +96,41 @@ type (
 		CaseID, From, Subject string
 		Reply                 bool
 		// Unverified: nothing proves the email comes from From.
-		Unverified  bool
+		Unverified bool
+		// Machine says why the email is machine-sent ("" for a person's).
+		Machine     string
 		Attachments []string
 		// TooLarge names the files over the size limit, with their sizes.
 		TooLarge []string
-		Prefix   string
+		// Skipped names the parts past the cap on parts per email, left in
+		// the mailbox; More counts those past the names shown.
+		Skipped  []string
+		MaxParts int
+		More     int
+		// Texts counts the email's text parts, posted one by one below.
+		Texts  int
+		Prefix string
+	}
+	// EmailText heads a text part of an email after its first (N of
+	// Texts), or says (File) that it is the file below; Cut says it was
+	// cut at the size shown, HTML that it is an HTML part's source.
+	EmailText struct {
+		N, Texts  int
+		File, Cut string
+		Size      string
+		// HTML marks an HTML part, shown as its source.
+		HTML bool
+	}
+	// EmailNotPosted tells the team room that an email for a case could
+	// not be posted into its room, and why: it is still in the mailbox.
+	EmailNotPosted struct {
+		CaseID, Mailbox, MessageID, Reason string
+		UID                                uint32
+	}
+	// EmailBounced tells a case room that a delivery report came back
+	// for secbot's mail about the case. Nothing of its text is posted.
+	EmailBounced struct {
+		CaseID, From, Mailbox string
 	}
 	// EmailGone says a message to be posted is no longer in the mailbox,
 	// or (Malformed) cannot be read.
@@ -180,6 +210,9 @@ type (
 		// UnverifiedSender marks a report by email whose From nothing
 		// proves (no DKIM or DMARC pass).
 		UnverifiedSender bool
+		// Machine says why an emailed report is machine-sent (no answer
+		// went back), "" for a person's.
+		Machine string
 	}
 	// EmailStranger tells the team that an email about a case came from
 	// an address that is not the reporter's. Nothing of its text is read.
@@ -188,7 +221,10 @@ type (
 	}
 	// EmailFlood tells the team once that an address sends too much mail:
 	// the rest is left in the mailbox, unposted.
-	EmailFlood struct{ From, Mailbox string }
+	EmailFlood struct {
+		From, Mailbox string
+		Burst         int
+	}
 )
 
 // GitHub texts.
@@ -409,6 +445,9 @@ func (EmailPosted) Template() string                 { return "email_posted" }
 func (EmailGone) Template() string                   { return "email_gone" }
 func (EmailStranger) Template() string               { return "email_stranger" }
 func (EmailFlood) Template() string                  { return "email_flood" }
+func (EmailText) Template() string                   { return "email_text" }
+func (EmailNotPosted) Template() string              { return "email_not_posted" }
+func (EmailBounced) Template() string                { return "email_bounced" }
 func (NoEncryption) Template() string                { return "no_encryption" }
 func (TeamReply) Template() string                   { return "team_reply" }
 
@@ -448,6 +487,7 @@ func All() []Data {
 		EmailSubject{}, EmailAck{}, EmailPosted{}, EmailGone{}, EmailStranger{}, EmailFlood{}, NoEncryption{}, TeamReply{},
 		AdvisoryAdopted{},
 		QueuedRefused{}, QueuedCancelled{}, PublishedUnderEmbargo{},
+		EmailText{}, EmailNotPosted{}, EmailBounced{},
 	}
 }
 
