@@ -86,6 +86,12 @@ func New(ctx context.Context, cfg Config, st *store.Store, log zerolog.Logger) (
 	if err := b.login(ctx, cfg); err != nil {
 		return nil, err
 	}
+	// A kill in an earlier first set-up may have left keys uploaded but
+	// not recorded as such: take them for what they are.
+	if err := adoptUploadedKeys(ctx, cli, st.DB, cfg.PickleKey); err != nil {
+		return nil, fmt.Errorf("set up encryption: %w", err)
+	}
+	uploading := armKeyUploadCrash(cli)
 	helper, err := cryptohelper.NewCryptoHelper(cli, cfg.PickleKey, st.DB)
 	if err != nil {
 		return nil, fmt.Errorf("set up encryption: %w", err)
@@ -98,9 +104,11 @@ func New(ctx context.Context, cfg Config, st *store.Store, log zerolog.Logger) (
 		return nil, errors.New("the client syncer cannot take handlers")
 	}
 	syncer.OnEventType(event.EventEncrypted, b.noteEncrypted)
+	uploading.Store(true)
 	if err := helper.Init(ctx); err != nil {
 		return nil, fmt.Errorf("set up encryption: %w", err)
 	}
+	uploading.Store(false)
 	// Without this, messages would go out unencrypted without any error.
 	cli.Crypto = helper
 	b.crypto = helper

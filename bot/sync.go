@@ -95,6 +95,9 @@ func (b *Bot) Run(ctx context.Context, h Handler) error {
 			}
 			continue
 		}
+		if since == "" {
+			crashpoint.Hit("sync.first_handled")
+		}
 		if err := b.store.SetSyncPosition(ctx, resp.NextBatch); err != nil {
 			return fmt.Errorf("save sync position: %w", err)
 		}
@@ -116,9 +119,12 @@ func (b *Bot) Run(ctx context.Context, h Handler) error {
 func (b *Bot) process(ctx context.Context, resp *mautrix.RespSync, since string) error {
 	if since == "" {
 		// First start: what happened in joined rooms before the bot existed
-		// is history, not requests. Invites are still answered.
+		// is history, not requests. Invites are still answered. A first
+		// start cut short (a kill after answering an invite, before the
+		// position was saved) syncs from scratch again: what came after
+		// the bot's own join is no history, and is handled.
 		for _, room := range resp.Rooms.Join {
-			room.Timeline.Events = nil
+			room.Timeline.Events = sinceOwnJoin(room.Timeline.Events, b.Client.UserID)
 		}
 	}
 	b.batchErr.Store(nil)
@@ -133,6 +139,29 @@ func (b *Bot) process(ctx context.Context, resp *mautrix.RespSync, since string)
 		return *errp
 	}
 	return nil
+}
+
+// sinceOwnJoin returns the events of a timeline that follow self's join
+// to the room (none if the join is not in it: the bot was there before).
+func sinceOwnJoin(timeline []*event.Event, self id.UserID) []*event.Event {
+	for i, evt := range timeline {
+		if evt.Type == event.StateMember && evt.GetStateKey() == self.String() && membership(&evt.Content) == event.MembershipJoin &&
+			(evt.Unsigned.PrevContent == nil || membership(evt.Unsigned.PrevContent) != event.MembershipJoin) {
+			return timeline[i+1:]
+		}
+	}
+	return nil
+}
+
+// membership reads a member event's membership before its content is parsed.
+func membership(c *event.Content) event.Membership {
+	if m, ok := c.Raw["membership"].(string); ok {
+		return event.Membership(m)
+	}
+	if m, ok := c.Parsed.(*event.MemberEventContent); ok {
+		return m.Membership
+	}
+	return ""
 }
 
 // errBatchBroken marks a batch failure that no one event's handler owns
