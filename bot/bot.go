@@ -67,6 +67,12 @@ type Bot struct {
 	doneEvents   map[id.EventID]bool // handled or parked
 	// syncBackoff, if set, replaces backoff (tests).
 	syncBackoff func(n int) time.Duration
+	// team is what the bot knows of the team room's readiness.
+	team teamRoomState
+	// lines keep each room's messages in order while a key is late.
+	lines lines
+	// Kick, if set, wakes the outbox after the bot recorded an effect.
+	Kick func()
 }
 
 // New logs in (reusing the stored device when there is one) and sets up
@@ -219,8 +225,14 @@ func (b *Bot) onDecryptError(evt *event.Event, err error) {
 		// and is tried again at the next start.
 		return
 	}
-	b.log.Warn().Err(err).Stringer("event_id", evt.ID).Stringer("room_id", evt.RoomID).Stringer("sender", evt.Sender).Msg("Could not decrypt event")
 	ctx := b.log.WithContext(context.Background())
+	if b.settle(ctx, evt, nil, err, false) {
+		return // given up on in its turn
+	}
+	if b.lines.forgotten(evt.ID) {
+		return // given up on already
+	}
+	b.log.Warn().Err(err).Stringer("event_id", evt.ID).Stringer("room_id", evt.RoomID).Stringer("sender", evt.Sender).Msg("Could not decrypt event")
 	if b.handler != nil {
 		b.handler.HandleUndecryptable(ctx, evt)
 	}

@@ -10,7 +10,7 @@ import (
 
 // A first start that syncs from scratch again (the first was cut short)
 // handles what followed the bot's own join, and nothing from before it.
-func TestSinceOwnJoinKeepsWhatFollowsTheJoin(t *testing.T) {
+func TestAFirstSyncHandlesWhatFollowsTheBotsJoin(t *testing.T) {
 	const self = id.UserID("@bot:x")
 	parse := func(raw string) *event.Event {
 		var evt event.Event
@@ -26,16 +26,15 @@ func TestSinceOwnJoinKeepsWhatFollowsTheJoin(t *testing.T) {
 	after := parse(`{"type":"m.room.message","event_id":"$after","sender":"@alice:x","content":{"body":"!sec help"}}`)
 	other := parse(`{"type":"m.room.member","event_id":"$other","sender":"@bob:x","state_key":"@bob:x","content":{"membership":"join"}}`)
 
-	got := sinceOwnJoin([]*event.Event{before, invite, join, rename, after}, self)
-	if len(got) != 2 || got[0].ID != "$rename" || got[1].ID != "$after" {
-		t.Errorf("after the join: got %v, want [$rename $after]", ids(got))
+	history, rest := splitAtOwnJoin([]*event.Event{before, invite, join, rename, after}, self)
+	if len(history) != 2 || len(rest) != 3 || rest[0].ID != "$join" || rest[2].ID != "$after" {
+		t.Errorf("split at the join: got %v and %v, want [$before $invite] and [$join $rename $after]", ids(history), ids(rest))
 	}
 	// Joined before the first start: all of it is history.
-	if got := sinceOwnJoin([]*event.Event{before, other, rename, after}, self); len(got) != 0 {
-		t.Errorf("without the bot's join: got %v, want nothing", ids(got))
+	if history, rest := splitAtOwnJoin([]*event.Event{before, other, rename, after}, self); len(history) != 4 || len(rest) != 0 {
+		t.Errorf("without the bot's join: got %v and %v, want all history", ids(history), ids(rest))
 	}
 }
-
 func ids(events []*event.Event) []id.EventID {
 	out := make([]id.EventID, len(events))
 	for i, e := range events {

@@ -124,7 +124,15 @@ func (b *Bot) process(ctx context.Context, resp *mautrix.RespSync, since string)
 		// position was saved) syncs from scratch again: what came after
 		// the bot's own join is no history, and is handled.
 		for _, room := range resp.Rooms.Join {
-			room.Timeline.Events = sinceOwnJoin(room.Timeline.Events, b.Client.UserID)
+			history, rest := splitAtOwnJoin(room.Timeline.Events, b.Client.UserID)
+			// The state changes among the history still tell the state
+			// store what the room is (encrypted, who is in it).
+			for _, evt := range history {
+				if evt.StateKey != nil && *evt.StateKey != b.Client.UserID.String() {
+					room.State.Events = append(room.State.Events, evt)
+				}
+			}
+			room.Timeline.Events = rest
 		}
 	}
 	b.batchErr.Store(nil)
@@ -141,16 +149,22 @@ func (b *Bot) process(ctx context.Context, resp *mautrix.RespSync, since string)
 	return nil
 }
 
-// sinceOwnJoin returns the events of a timeline that follow self's join
-// to the room (none if the join is not in it: the bot was there before).
-func sinceOwnJoin(timeline []*event.Event, self id.UserID) []*event.Event {
+// splitAtOwnJoin splits a timeline at self's join to the room: what came
+// before is history; the join and what follows it are not. Without the
+// join (the bot was there before), all of it is history.
+func splitAtOwnJoin(timeline []*event.Event, self id.UserID) (history, rest []*event.Event) {
 	for i, evt := range timeline {
-		if evt.Type == event.StateMember && evt.GetStateKey() == self.String() && membership(&evt.Content) == event.MembershipJoin &&
-			(evt.Unsigned.PrevContent == nil || membership(evt.Unsigned.PrevContent) != event.MembershipJoin) {
-			return timeline[i+1:]
+		if ownJoin(evt, self) {
+			return timeline[:i], timeline[i:]
 		}
 	}
-	return nil
+	return timeline, nil
+}
+
+// ownJoin reports whether evt is self joining a room (not a profile change).
+func ownJoin(evt *event.Event, self id.UserID) bool {
+	return evt.Type.Type == event.StateMember.Type && evt.GetStateKey() == self.String() && membership(&evt.Content) == event.MembershipJoin &&
+		(evt.Unsigned.PrevContent == nil || membership(evt.Unsigned.PrevContent) != event.MembershipJoin)
 }
 
 // membership reads a member event's membership before its content is parsed.
@@ -172,6 +186,11 @@ var errBatchBroken = errors.New("the batch could not be processed")
 func (b *Bot) dispatch(ctx context.Context, evt *event.Event) {
 	if err := b.handle(ctx, evt); err != nil {
 		b.failBatch(err)
+	}
+	// What waited in the room's line before the bot's own join is
+	// history: nothing later waits for it.
+	if evt.Mautrix.EventSource&event.SourceTimeline != 0 && ownJoin(evt, b.Client.UserID) {
+		b.joinedAt(ctx, evt.RoomID)
 	}
 }
 
@@ -325,7 +344,9 @@ func (b *Bot) noteEncrypted(ctx context.Context, evt *event.Event) {
 	}
 	if err := b.store.NoteEncrypted(ctx, evt.RoomID.String(), evt.ID.String(), time.Now()); err != nil {
 		b.failBatch(fmt.Errorf("%w: note encrypted event: %w", errBatchBroken, err))
+		return
 	}
+	b.admit(ctx, evt)
 }
 
 // afterDecrypt handles a decrypted event, in its batch or later when its
@@ -334,6 +355,23 @@ func (b *Bot) afterDecrypt(ctx context.Context, evt *event.Event) {
 	if evt.Sender == b.Client.UserID {
 		return // an echo: neither noted nor handled
 	}
+	if b.settle(ctx, evt, evt, nil, false) {
+		return // handled in its turn
+	}
+	if b.lines.forgotten(evt.ID) {
+		// Its key came after the room was told it was given up on (and
+		// asked to send it again): handling it now would break the order.
+		zerolog.Ctx(ctx).Warn().Stringer("event_id", evt.ID).Msg("Not handling a message decrypted after it was given up on")
+		if err := b.store.DoneEncrypted(ctx, evt.ID.String()); err != nil {
+			b.log.Warn().Err(err).Stringer("event_id", evt.ID).Msg("Could not forget a handled encrypted event")
+		}
+		return
+	}
+	b.handleDecrypted(ctx, evt)
+}
+
+// handleDecrypted handles a decrypted event and forgets its note.
+func (b *Bot) handleDecrypted(ctx context.Context, evt *event.Event) {
 	crashpoint.Hit("decrypt.before_handle")
 	if slices.Contains(handledTypes, evt.Type) {
 		if err := b.handle(ctx, evt); err != nil {
@@ -377,6 +415,7 @@ func (b *Bot) retryAwaiting(ctx context.Context) error {
 			continue
 		}
 		log.Info().Msg("Handling an encrypted event noted before the last stop")
+		b.admit(log.WithContext(ctx), evt)
 		b.crypto.HandleEncrypted(log.WithContext(ctx), evt)
 	}
 	return nil

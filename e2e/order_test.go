@@ -1,0 +1,78 @@
+package e2e
+
+import (
+	"strings"
+	"testing"
+	"time"
+
+	"maunium.net/go/mautrix/event"
+	"maunium.net/go/mautrix/id"
+
+	"github.com/enarx/secbot/internal/matrixtest"
+	"github.com/enarx/secbot/internal/testbed"
+)
+
+// answersTo lists the bodies of from's messages that reply to asked.
+func answersTo(u *matrixtest.User, room id.RoomID, from id.UserID, asked id.EventID) []string {
+	var out []string
+	for _, evt := range u.Events() {
+		msg, ok := evt.Content.Parsed.(*event.MessageEventContent)
+		if evt.Type == event.EventMessage && evt.RoomID == room && evt.Sender == from && ok && msg.RelatesTo != nil && msg.RelatesTo.GetReplyTo() == asked {
+			out = append(out, msg.Body)
+		}
+	}
+	return out
+}
+
+// A team member's command whose megolm key reaches the bot late is still
+// applied before the command typed after it: the later one waits for it
+// (issue 18, item 15). Here the coordinator confirms the report and starts
+// the audit, and the confirmation's key comes only after the audit command
+// reached the bot; out of order, the audit would be refused as unconfirmed.
+func TestCommandsApplyInTimelineOrderWhenAKeyComesLate(t *testing.T) {
+	ctx := testContext(t)
+	bot := startBot(t, ctx, "orderbot", testbed.BotOptions{})
+	reporter, caseID, room := openCase(t, bot, "orderreporter")
+	say(t, ctx, bed.Alice, room, "!sec claim")
+	waitMessage(t, ctx, reporter, room, bot.UserID, "is handling it")
+
+	late, release, err := bed.Alice.SayWithheld(ctx, room)
+	if err != nil {
+		t.Fatal(err)
+	}
+	confirm, err := late("!sec confirm < 1.2.3; 1.2.3")
+	if err != nil {
+		t.Fatal(err)
+	}
+	audit := say(t, ctx, bed.Alice, room, "!sec audit start")
+	// Barrier: the bot has the audit command (decrypted) and holds it, or
+	// (out of order) has answered it already.
+	deadline := time.Now().Add(wait)
+	for !strings.Contains(bot.Log(), "Holding a message until an earlier one of its room is decrypted") && len(answersTo(bed.Alice, room, bot.UserID, audit)) == 0 {
+		if time.Now().After(deadline) {
+			t.Fatal("the bot neither held nor answered the audit command")
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	if err := release(ctx, bot.UserID); err != nil {
+		t.Fatal(err)
+	}
+	waitMessage(t, ctx, reporter, room, bot.UserID, "is confirmed")
+	if _, err := bed.Alice.Wait(ctx, wait, "✅ for the audit start", func(evt *event.Event) bool {
+		return evt.Type == event.EventReaction && evt.Content.AsReaction().RelatesTo.EventID == audit
+	}); err != nil {
+		t.Errorf("the audit command was not applied: %v (answers: %q)", err, answersTo(bed.Alice, room, bot.UserID, audit))
+	}
+	bed.Settle(t, ctx, bot, bed.Alice, reporter)
+	for _, body := range messagesFrom(bed.Alice, room, bot.UserID) {
+		if strings.Contains(body, "confirm the report before starting the audit") {
+			t.Errorf("%s: the audit command was handled before the confirmation: %q", caseID, body)
+		}
+		if strings.Contains(body, "I could not read the message") {
+			t.Errorf("the confirmation was given up on: %q", body)
+		}
+	}
+	if got := answersTo(bed.Alice, room, bot.UserID, confirm); len(got) > 0 && strings.Contains(strings.Join(got, " "), "Refused") {
+		t.Errorf("the confirmation was refused: %q", got)
+	}
+}
