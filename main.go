@@ -155,6 +155,7 @@ func serve(ctx context.Context, configPath string, cfg *config.Config, log zerol
 	for kind, ex := range b.Executors() {
 		outbox.Register(kind, ex)
 	}
+	b.Kick = outbox.Kick
 	github := cfg.GitHub.Enabled()
 	// The one policy in force: handlers, timers and GitHub effects all read
 	// it, and a reload swaps it whole.
