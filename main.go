@@ -162,6 +162,7 @@ func serve(ctx context.Context, configPath string, cfg *config.Config, log zerol
 	policy := disclosure.NewInForce(policyOf(cfg, github))
 	// A post the team room refuses (the bot not in it yet) waits, retried.
 	b.FollowTeamRoom(func() string { return policy.Get().TeamRoom })
+	b.IsTeam = func(u id.UserID) bool { return policy.Get().IsTeam(disclosure.Person(u)) }
 	var gh *ghsa.Client
 	var effects *ghsa.Effects
 	if github {

@@ -73,8 +73,10 @@ func (b *Bot) admit(ctx context.Context, evt *event.Event) {
 		}
 	}
 	if l == nil {
-		if b.hasKey(ctx, evt) {
-			return // decrypted at once, and nothing before it waits
+		if b.hasKey(ctx, evt) || !b.onTeam(evt.Sender) {
+			// Decrypted at once, and nothing before it waits; or from
+			// outside the team, whose late keys hold up nobody's commands.
+			return
 		}
 		if o.rooms == nil {
 			o.rooms = map[id.RoomID]*line{}
@@ -218,7 +220,7 @@ func (b *Bot) gaveUp(ctx context.Context, evt *event.Event, why error, held bool
 	if b.handler != nil {
 		b.handler.HandleUndecryptable(ctx, evt)
 	}
-	if held && b.groupRoom(ctx, evt.RoomID) {
+	if held && b.onTeam(evt.Sender) && b.groupRoom(ctx, evt.RoomID) {
 		sent := time.UnixMilli(evt.Timestamp).UTC().Format("15:04:05 MST")
 		notice := fmt.Sprintf("⚠️ I could not read the message %s sent at %s: its encryption key did not reach me. I waited for it, then handled the messages after it without it; if it was a command, send it again.", evt.Sender, sent)
 		if _, err := b.store.Enqueue(ctx, store.RoomLane(evt.RoomID.String()), store.KindSend, store.SendEffect{To: store.Target{Room: evt.RoomID.String()}, Markdown: notice, ReplyTo: evt.ID.String()}, time.Now()); err != nil {
@@ -230,6 +232,12 @@ func (b *Bot) gaveUp(ctx context.Context, evt *event.Event, why error, held bool
 	if err := b.store.DoneEncrypted(ctx, evt.ID.String()); err != nil {
 		b.log.Warn().Err(err).Stringer("event_id", evt.ID).Msg("Could not forget an undecryptable event")
 	}
+}
+
+// onTeam reports whether a user is on the security team (everyone, if
+// the bot was not told who is).
+func (b *Bot) onTeam(user id.UserID) bool {
+	return b.IsTeam == nil || b.IsTeam(user)
 }
 
 // groupRoom reports whether a room has more than two members: in a direct

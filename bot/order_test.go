@@ -87,10 +87,15 @@ func newOrderWorld(t *testing.T) *orderWorld {
 // its place; with its key here, it is decrypted at once.
 func (w *orderWorld) arrive(evtID id.EventID, keyHere bool) *event.Event {
 	w.t.Helper()
+	return w.arriveFrom("@alice:x", evtID, keyHere)
+}
+
+func (w *orderWorld) arriveFrom(sender id.UserID, evtID id.EventID, keyHere bool) *event.Event {
+	w.t.Helper()
 	w.mu.Lock()
 	w.keys[evtID] = keyHere
 	w.mu.Unlock()
-	evt := &event.Event{ID: evtID, RoomID: orderRoom, Sender: "@alice:x", Type: event.EventEncrypted, Timestamp: time.Now().UnixMilli(),
+	evt := &event.Event{ID: evtID, RoomID: orderRoom, Sender: sender, Type: event.EventEncrypted, Timestamp: time.Now().UnixMilli(),
 		Content: event.Content{Parsed: &event.EncryptedEventContent{Algorithm: id.AlgorithmMegolmV1, SessionID: id.SessionID("s" + evtID)}}}
 	w.b.noteEncrypted(context.Background(), evt)
 	if keyHere {
@@ -200,5 +205,17 @@ func TestHistoryBeforeTheBotsJoinHoldsNothing(t *testing.T) {
 	handled, _ := w.h.got()
 	if !slices.Contains(handled, "$after") {
 		t.Errorf("a message after the bot's join waited for history: handled %v", handled)
+	}
+}
+
+// An outsider's message whose key never comes holds up no one: only a
+// team member's late message makes the later ones wait.
+func TestAnOutsidersLateKeyHoldsNothingUp(t *testing.T) {
+	w := newOrderWorld(t)
+	w.b.IsTeam = func(u id.UserID) bool { return u == "@alice:x" }
+	w.arriveFrom("@mallory:x", "$withheld", false)
+	w.arrive("$command", true)
+	if handled, _ := w.h.got(); !slices.Equal(handled, []id.EventID{"$command"}) {
+		t.Errorf("handled %v, want the team's command at once", handled)
 	}
 }

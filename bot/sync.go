@@ -1,6 +1,7 @@
 package bot
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -396,6 +397,7 @@ func (b *Bot) retryAwaiting(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("load noted encrypted events: %w", err)
 	}
+	var fetched []*event.Event
 	for _, a := range noted {
 		log := b.log.With().Str("event_id", a.Event).Str("room_id", a.Room).Logger()
 		evt, err := b.Client.GetEvent(ctx, id.RoomID(a.Room), id.EventID(a.Event))
@@ -414,6 +416,13 @@ func (b *Bot) retryAwaiting(ctx context.Context) error {
 			}
 			continue
 		}
+		fetched = append(fetched, evt)
+	}
+	// Noted in the same millisecond, events come back in any order: the
+	// homeserver's timestamps put each room's back in its timeline order.
+	slices.SortStableFunc(fetched, func(x, y *event.Event) int { return cmp.Compare(x.Timestamp, y.Timestamp) })
+	for _, evt := range fetched {
+		log := b.log.With().Stringer("event_id", evt.ID).Stringer("room_id", evt.RoomID).Logger()
 		log.Info().Msg("Handling an encrypted event noted before the last stop")
 		b.admit(log.WithContext(ctx), evt)
 		b.crypto.HandleEncrypted(log.WithContext(ctx), evt)

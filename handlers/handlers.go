@@ -135,7 +135,8 @@ func (h *Handlers) IsTeam(user disclosure.Person) bool {
 func (h *Handlers) HandleInvite(ctx context.Context, inv Invite) error {
 	log := zerolog.Ctx(ctx)
 	now := h.clock.Now()
-	if !inv.Direct && !h.IsTeam(inv.Sender) {
+	// The configured team room is joined whoever invites the bot there.
+	if !inv.Direct && !h.IsTeam(inv.Sender) && inv.Room != h.Policy().TeamRoom {
 		log.Info().Msg("Declining an invite to a group room from outside the team")
 		if err := h.chat.LeaveRoom(ctx, inv.Room, "secbot joins group rooms only when the security team invites it"); err != nil {
 			return fmt.Errorf("decline invite: %w", err)

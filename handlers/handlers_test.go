@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -861,5 +862,23 @@ func TestADirectInviteToAGroupRoomIsLeftAtOnce(t *testing.T) {
 	}
 	if len(left) != 1 {
 		t.Errorf("left a two-member direct chat: %v", left)
+	}
+}
+
+// The configured team room is joined whoever invites the bot there (a
+// reload may name a room a non-member of the team set up); other group
+// rooms only on the team's invitation.
+func TestTheTeamRoomIsJoinedWhoeverInvites(t *testing.T) {
+	w := newWorld(t, monday)
+	var left []string
+	w.h.chat = fakeChat{left: &left}
+	if err := w.h.HandleInvite(context.Background(), Invite{Room: teamRoom, Sender: "@helper:x"}); err != nil {
+		t.Fatal(err)
+	}
+	if err := w.h.HandleInvite(context.Background(), Invite{Room: "!other:x", Sender: "@helper:x"}); err != nil {
+		t.Fatal(err)
+	}
+	if !slices.Equal(left, []string{"!other:x"}) {
+		t.Errorf("declined %v, want only !other:x", left)
 	}
 }
