@@ -85,6 +85,9 @@ func (b *Bot) admit(ctx context.Context, evt *event.Event) {
 		o.rooms[evt.RoomID] = l
 	}
 	pending := !b.hasKey(ctx, evt)
+	if pending && !b.onTeam(evt.Sender) {
+		return // an outsider's late key holds up nobody, here either
+	}
 	for _, s := range l.slots {
 		if s.pending || s.ready != nil {
 			s.held = true

@@ -218,4 +218,15 @@ func TestAnOutsidersLateKeyHoldsNothingUp(t *testing.T) {
 	if handled, _ := w.h.got(); !slices.Equal(handled, []id.EventID{"$command"}) {
 		t.Errorf("handled %v, want the team's command at once", handled)
 	}
+	// Behind a team member's late message, an outsider's readable one
+	// waits its turn (it may answer the command), an unreadable one does
+	// not make the line longer.
+	w.arrive("$late", false)
+	w.arriveFrom("@reporter:x", "$answer", true)
+	w.arriveFrom("@mallory:x", "$withheld2", false)
+	w.arrive("$next", true)
+	w.decrypted("$late")
+	if handled, _ := w.h.got(); !slices.Equal(handled, []id.EventID{"$command", "$late", "$answer", "$next"}) {
+		t.Errorf("handled %v, want [$command $late $answer $next]", handled)
+	}
 }
