@@ -1,7 +1,11 @@
 package bot
 
 import (
+	"context"
 	"encoding/json"
+	"net/http"
+	"net/http/httptest"
+	"sync"
 	"testing"
 
 	"maunium.net/go/mautrix/event"
@@ -41,4 +45,52 @@ func ids(events []*event.Event) []id.EventID {
 		out[i] = e.ID
 	}
 	return out
+}
+
+// inviteRecorder records the invites of the bot it is handed.
+type inviteRecorder struct {
+	mu    sync.Mutex
+	rooms []id.RoomID
+}
+
+func (h *inviteRecorder) HandleEvent(_ context.Context, evt *event.Event) error {
+	if evt.Type == event.StateMember && evt.Content.AsMember().Membership == event.MembershipInvite {
+		h.mu.Lock()
+		h.rooms = append(h.rooms, evt.RoomID)
+		h.mu.Unlock()
+	}
+	return nil
+}
+
+func (h *inviteRecorder) HandleUndecryptable(context.Context, *event.Event) {}
+
+// An invite whose batch went by unanswered (the sync position moved past
+// it) is still answered: every start looks for invites still pending.
+func TestAStartAnswersInvitesStillPending(t *testing.T) {
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	mux := http.NewServeMux()
+	mux.HandleFunc("POST /_matrix/client/v3/user/{user}/filter", func(w http.ResponseWriter, _ *http.Request) {
+		_ = json.NewEncoder(w).Encode(map[string]any{"filter_id": "f"})
+	})
+	mux.HandleFunc("GET /_matrix/client/v3/sync", func(w http.ResponseWriter, r *http.Request) {
+		resp := map[string]any{"next_batch": "s9"}
+		if r.URL.Query().Get("since") == "" {
+			resp["rooms"] = map[string]any{"invite": map[string]any{"!team:x": map[string]any{"invite_state": map[string]any{"events": []any{
+				map[string]any{"type": "m.room.name", "state_key": "", "sender": "@alice:x", "content": map[string]any{"name": "Security team"}},
+				map[string]any{"type": "m.room.member", "state_key": "@bot:x", "sender": "@alice:x", "content": map[string]any{"membership": "invite"}},
+			}}}}}
+		} else {
+			cancel()
+		}
+		_ = json.NewEncoder(w).Encode(resp)
+	})
+	srv := httptest.NewServer(mux)
+	t.Cleanup(srv.Close)
+	b, _ := newTestBot(t, srv) // its sync position is past the invite's batch
+	h := &inviteRecorder{}
+	runUntilStopped(t, b, ctx, h)
+	if len(h.rooms) != 1 || h.rooms[0] != "!team:x" {
+		t.Errorf("invites answered: %v, want the team room's", h.rooms)
+	}
 }

@@ -3,6 +3,7 @@ package bot
 import (
 	"cmp"
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"maps"
@@ -43,6 +44,9 @@ func (b *Bot) Run(ctx context.Context, h Handler) error {
 	since, err := b.store.SyncPosition(ctx)
 	if err != nil {
 		return fmt.Errorf("load sync position: %w", err)
+	}
+	if since != "" {
+		b.answerPendingInvites(ctx)
 	}
 	// Presence, typing, receipts and room tags mean nothing to secbot;
 	// leaving them out spares the homeserver work on every sync.
@@ -148,6 +152,60 @@ func (b *Bot) process(ctx context.Context, resp *mautrix.RespSync, since string)
 		return *errp
 	}
 	return nil
+}
+
+// answerPendingInvites answers, at a start, the invites still waiting for
+// the bot: an invite whose batch was given up on (parked, or cut short by
+// a crash in a way that saved the position) would otherwise never be seen
+// again, and the team room's invite would be lost. A sync from scratch
+// that carries nothing but invites (and no timeline) lists them.
+func (b *Bot) answerPendingInvites(ctx context.Context) {
+	none := &mautrix.FilterPart{NotTypes: []event.Type{{Type: "*"}}}
+	filter := &mautrix.Filter{
+		Presence:    none,
+		AccountData: none,
+		Room: &mautrix.RoomFilter{
+			Timeline:    &mautrix.FilterPart{Limit: 0, NotTypes: []event.Type{{Type: "*"}}},
+			State:       none,
+			Ephemeral:   none,
+			AccountData: none,
+		},
+	}
+	raw, err := json.Marshal(filter)
+	if err != nil {
+		return
+	}
+	resp, err := b.Client.FullSyncRequest(ctx, mautrix.ReqSync{Timeout: 0, FilterID: string(raw)})
+	if err != nil {
+		b.log.Warn().Err(err).Msg("Could not look for pending invites at start")
+		return
+	}
+	for roomID, room := range resp.Rooms.Invite {
+		for _, evt := range room.State.Events {
+			if evt.Type.Type != event.StateMember.Type || evt.GetStateKey() != b.Client.UserID.String() {
+				continue
+			}
+			evt.RoomID, evt.Type.Class = roomID, event.StateEventType
+			if err := evt.Content.ParseRaw(evt.Type); err != nil || evt.Content.AsMember().Membership != event.MembershipInvite {
+				continue
+			}
+			b.log.Info().Stringer("room_id", roomID).Stringer("sender", evt.Sender).Msg("Answering an invite still pending at start")
+			if err := b.answerInvite(ctx, evt); err != nil {
+				b.log.Warn().Err(err).Stringer("room_id", roomID).Msg("Could not answer a pending invite; the next invite or start will")
+			}
+		}
+	}
+}
+
+// answerInvite passes a pending invite (stripped state: no event ID, so
+// no dead letter) to the handler.
+func (b *Bot) answerInvite(ctx context.Context, evt *event.Event) (err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			err = fmt.Errorf("%w: %v", errPanicked, r)
+		}
+	}()
+	return b.handler.HandleEvent(b.log.With().Stringer("room_id", evt.RoomID).Stringer("sender", evt.Sender).Logger().WithContext(ctx), evt)
 }
 
 // splitAtOwnJoin splits a timeline at self's join to the room: what came
