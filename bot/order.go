@@ -43,6 +43,8 @@ type lines struct {
 	// gone are the events given up on, so that a key coming after all
 	// does not handle one out of turn.
 	gone map[id.EventID]bool
+	// joined is when the bot joined each room it has asked about.
+	joined map[id.RoomID]time.Time
 	// bound replaces holdBound, keyHere the crypto store's word (tests).
 	bound   time.Duration
 	keyHere func(*event.Event) bool
@@ -62,6 +64,17 @@ func (b *Bot) admit(ctx context.Context, evt *event.Event) {
 		return
 	}
 	o := &b.lines
+	bound := holdBound
+	if o.bound > 0 {
+		bound = o.bound
+	}
+	// Only a team member's recent message whose key is missing makes the
+	// later ones wait. An outsider's holds up nobody's commands; one that
+	// is older than the bound when it reaches the bot, or older than the
+	// bot's own join (history, one noted before a restart whose key never
+	// came), is not late but lost: a key that is only late is seconds late.
+	pending := !b.hasKey(ctx, evt)
+	blocking := pending && b.onTeam(evt.Sender) && time.Since(time.UnixMilli(evt.Timestamp)) <= bound && !b.beforeJoin(ctx, evt)
 	o.mu.Lock()
 	defer o.mu.Unlock()
 	l := o.rooms[evt.RoomID]
@@ -72,11 +85,12 @@ func (b *Bot) admit(ctx context.Context, evt *event.Event) {
 			}
 		}
 	}
+	if pending && !blocking {
+		return // handled (or given up on) whenever mautrix says
+	}
 	if l == nil {
-		if b.hasKey(ctx, evt) || !b.onTeam(evt.Sender) {
-			// Decrypted at once, and nothing before it waits; or from
-			// outside the team, whose late keys hold up nobody's commands.
-			return
+		if !blocking {
+			return // decrypted at once, and nothing before it waits
 		}
 		if o.rooms == nil {
 			o.rooms = map[id.RoomID]*line{}
@@ -84,28 +98,51 @@ func (b *Bot) admit(ctx context.Context, evt *event.Event) {
 		l = &line{}
 		o.rooms[evt.RoomID] = l
 	}
-	pending := !b.hasKey(ctx, evt)
-	if pending && !b.onTeam(evt.Sender) {
-		return // an outsider's late key holds up nobody, here either
-	}
 	for _, s := range l.slots {
-		if s.pending || s.ready != nil {
-			s.held = true
-		}
+		s.held = true
 	}
 	l.slots = append(l.slots, &slot{evt: evt, pending: true})
-	if pending {
+	if blocking {
 		zerolog.Ctx(ctx).Info().Stringer("event_id", evt.ID).Stringer("room_id", evt.RoomID).Msg("The key of a message has not come yet: the later messages of its room wait for it")
-		bound := holdBound
-		if o.bound > 0 {
-			bound = o.bound
-		}
 		time.AfterFunc(bound, func() {
 			b.settle(context.WithoutCancel(ctx), evt, nil, fmt.Errorf("its key did not come within %s", bound), true)
 		})
 	} else if len(l.slots) > 1 {
 		zerolog.Ctx(ctx).Info().Stringer("event_id", evt.ID).Stringer("room_id", evt.RoomID).Msg("Holding a message until an earlier one of its room is decrypted")
 	}
+}
+
+// beforeJoin reports whether evt was sent before the bot's own (latest)
+// join to its room: history, whose keys were never meant for the bot. The
+// join's time is asked once per room (and learnt from the sync).
+func (b *Bot) beforeJoin(ctx context.Context, evt *event.Event) bool {
+	o := &b.lines
+	o.mu.Lock()
+	joined, known := o.joined[evt.RoomID]
+	o.mu.Unlock()
+	if !known {
+		if o.keyHere != nil {
+			return false // tests: no homeserver to ask
+		}
+		member, err := b.Client.FullStateEvent(ctx, evt.RoomID, event.StateMember, b.Client.UserID.String())
+		if err != nil || member == nil {
+			return false
+		}
+		joined = time.UnixMilli(member.Timestamp)
+		b.noteJoined(evt.RoomID, joined)
+	}
+	return time.UnixMilli(evt.Timestamp).Before(joined)
+}
+
+// noteJoined remembers when the bot joined a room.
+func (b *Bot) noteJoined(room id.RoomID, at time.Time) {
+	o := &b.lines
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	if o.joined == nil {
+		o.joined = map[id.RoomID]time.Time{}
+	}
+	o.joined[room] = at
 }
 
 // hasKey reports whether the megolm session of an encrypted event is here.
@@ -192,7 +229,8 @@ func (b *Bot) drain(ctx context.Context, room id.RoomID) {
 
 // joinedAt drops from a room's line what came before the bot's own join:
 // history, whose keys were never meant for the bot. It is not waited for.
-func (b *Bot) joinedAt(ctx context.Context, room id.RoomID) {
+func (b *Bot) joinedAt(ctx context.Context, room id.RoomID, at time.Time) {
+	b.noteJoined(room, at)
 	o := &b.lines
 	o.mu.Lock()
 	l := o.rooms[room]

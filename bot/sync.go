@@ -249,7 +249,7 @@ func (b *Bot) dispatch(ctx context.Context, evt *event.Event) {
 	// What waited in the room's line before the bot's own join is
 	// history: nothing later waits for it.
 	if evt.Mautrix.EventSource&event.SourceTimeline != 0 && ownJoin(evt, b.Client.UserID) {
-		b.joinedAt(ctx, evt.RoomID)
+		b.joinedAt(ctx, evt.RoomID, time.UnixMilli(evt.Timestamp))
 	}
 }
 
