@@ -76,3 +76,52 @@ func TestCommandsApplyInTimelineOrderWhenAKeyComesLate(t *testing.T) {
 		t.Errorf("the confirmation was refused: %q", got)
 	}
 }
+
+// A team member's message whose key never comes holds the later ones of
+// its room only for a bound: then they are applied, and the room is told
+// whose message from when was skipped (issue 18, item 15).
+func TestAKeyThatNeverComesIsNamedAndTheRestGoesOn(t *testing.T) {
+	ctx := testContext(t)
+	bot := startBot(t, ctx, "givenupbot", testbed.BotOptions{})
+	reporter, _, room := openCase(t, bot, "givenupreporter")
+	lost, _, err := bed.Alice.SayWithheld(ctx, room)
+	if err != nil {
+		t.Fatal(err)
+	}
+	first, err := lost("!sec claim")
+	if err != nil {
+		t.Fatal(err)
+	}
+	next := say(t, ctx, bed.Alice, room, "!sec status")
+	// mautrix waits 25 s for a missing key; the bound is 30 s.
+	notice, err := bed.Alice.Wait(ctx, 45*time.Second, "the notice of the skipped message", func(evt *event.Event) bool {
+		msg, ok := evt.Content.Parsed.(*event.MessageEventContent)
+		return evt.Type == event.EventMessage && evt.RoomID == room && evt.Sender == bot.UserID && ok && msg.RelatesTo != nil && msg.RelatesTo.GetReplyTo() == first
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if body := notice.Content.AsMessage().Body; !strings.Contains(body, "I could not read the message "+bed.Alice.ID().String()) {
+		t.Errorf("the notice does not name the sender: %q", body)
+	}
+	if _, err := bed.Alice.Wait(ctx, wait, "the answer to the later command", func(evt *event.Event) bool {
+		msg, ok := evt.Content.Parsed.(*event.MessageEventContent)
+		return evt.Type == event.EventMessage && evt.RoomID == room && evt.Sender == bot.UserID && ok && msg.RelatesTo != nil && msg.RelatesTo.GetReplyTo() == next
+	}); err != nil {
+		t.Fatal(err)
+	}
+	bed.Settle(t, ctx, bot, bed.Alice, reporter)
+	// The notice came before the answer to the later command: in order.
+	var order []id.EventID
+	for _, evt := range bed.Alice.Events() {
+		msg, ok := evt.Content.Parsed.(*event.MessageEventContent)
+		if evt.Type == event.EventMessage && evt.RoomID == room && evt.Sender == bot.UserID && ok && msg.RelatesTo != nil {
+			if r := msg.RelatesTo.GetReplyTo(); r == first || r == next {
+				order = append(order, r)
+			}
+		}
+	}
+	if len(order) != 2 || order[0] != first {
+		t.Errorf("replies to the skipped message and the next one came as %v, want [%s %s]", order, first, next)
+	}
+}
