@@ -73,6 +73,9 @@ type Bot struct {
 	lines lines
 	// Kick, if set, wakes the outbox after the bot recorded an effect.
 	Kick func()
+	// firstAgain is set when this start's first sync repeats one an
+	// earlier start began and did not finish.
+	firstAgain bool
 	// IsTeam, if set, says who is on the security team: only a team
 	// member's late message holds up the later ones of its room.
 	IsTeam func(id.UserID) bool

@@ -94,3 +94,68 @@ func TestAStartAnswersInvitesStillPending(t *testing.T) {
 		t.Errorf("invites answered: %v, want the team room's", h.rooms)
 	}
 }
+
+// eventRecorder records the IDs of the messages it is handed.
+type eventRecorder struct {
+	mu  sync.Mutex
+	ids []id.EventID
+}
+
+func (h *eventRecorder) HandleEvent(_ context.Context, evt *event.Event) error {
+	if evt.Type == event.EventMessage {
+		h.mu.Lock()
+		h.ids = append(h.ids, evt.ID)
+		h.mu.Unlock()
+	}
+	return nil
+}
+
+func (h *eventRecorder) HandleUndecryptable(context.Context, *event.Event) {}
+
+// A first sync handles nothing old (a lost database too); a first sync
+// repeated after a start cut short handles what followed the bot's join.
+func TestAFirstSyncRepeatedHandlesWhatFollowedTheJoin(t *testing.T) {
+	for _, again := range []bool{false, true} {
+		ctx, cancel := context.WithCancel(context.Background())
+		defer cancel()
+		mux := http.NewServeMux()
+		mux.HandleFunc("POST /_matrix/client/v3/user/{user}/filter", func(w http.ResponseWriter, _ *http.Request) {
+			_ = json.NewEncoder(w).Encode(map[string]any{"filter_id": "f"})
+		})
+		mux.HandleFunc("GET /_matrix/client/v3/sync", func(w http.ResponseWriter, r *http.Request) {
+			resp := map[string]any{"next_batch": "s1"}
+			if r.URL.Query().Get("since") == "" {
+				msg := func(evtID string) map[string]any {
+					return map[string]any{"type": "m.room.message", "event_id": evtID, "sender": "@alice:x", "origin_server_ts": 1, "content": map[string]any{"msgtype": "m.text", "body": "!sec help"}}
+				}
+				join := map[string]any{"type": "m.room.member", "event_id": "$join", "sender": "@bot:x", "state_key": "@bot:x", "origin_server_ts": 1,
+					"content": map[string]any{"membership": "join"}, "unsigned": map[string]any{"prev_content": map[string]any{"membership": "invite"}}}
+				resp["rooms"] = map[string]any{"join": map[string]any{"!team:x": map[string]any{"timeline": map[string]any{"events": []any{msg("$before"), join, msg("$after")}}}}}
+			} else {
+				cancel()
+			}
+			_ = json.NewEncoder(w).Encode(resp)
+		})
+		srv := httptest.NewServer(mux)
+		t.Cleanup(srv.Close)
+		b, st := newTestBot(t, srv)
+		if err := st.SetSyncPosition(ctx, ""); err != nil { // the start cut short
+			t.Fatal(err)
+		}
+		if !again {
+			// A database that never synced (a first start, a lost database).
+			if _, err := st.DB.Exec(ctx, `DELETE FROM sync_position`); err != nil {
+				t.Fatal(err)
+			}
+		}
+		h := &eventRecorder{}
+		runUntilStopped(t, b, ctx, h)
+		want := []id.EventID(nil)
+		if again {
+			want = []id.EventID{"$after"}
+		}
+		if len(h.ids) != len(want) || (len(want) > 0 && h.ids[0] != want[0]) {
+			t.Errorf("first sync (again: %v) handled %v, want %v", again, h.ids, want)
+		}
+	}
+}

@@ -47,6 +47,8 @@ func (b *Bot) Run(ctx context.Context, h Handler) error {
 	}
 	if since != "" {
 		b.answerPendingInvites(ctx)
+	} else if b.firstAgain, err = b.store.BeginFirstSync(ctx); err != nil {
+		return fmt.Errorf("mark the first sync: %w", err)
 	}
 	// Presence, typing, receipts and room tags mean nothing to secbot;
 	// leaving them out spares the homeserver work on every sync.
@@ -127,9 +129,13 @@ func (b *Bot) process(ctx context.Context, resp *mautrix.RespSync, since string)
 		// is history, not requests. Invites are still answered. A first
 		// start cut short (a kill after answering an invite, before the
 		// position was saved) syncs from scratch again: what came after
-		// the bot's own join is no history, and is handled.
+		// the bot's own join then is no history, and is handled. (A lost
+		// database is a first start too: it handles nothing old.)
 		for _, room := range resp.Rooms.Join {
-			history, rest := splitAtOwnJoin(room.Timeline.Events, b.Client.UserID)
+			history, rest := room.Timeline.Events, []*event.Event(nil)
+			if b.firstAgain {
+				history, rest = splitAtOwnJoin(room.Timeline.Events, b.Client.UserID)
+			}
 			// The state changes among the history still tell the state
 			// store what the room is (encrypted, who is in it).
 			for _, evt := range history {
