@@ -2,9 +2,11 @@ package e2e
 
 import (
 	"context"
+	"encoding/json"
 	"strings"
 	"testing"
 
+	"maunium.net/go/mautrix"
 	"maunium.net/go/mautrix/event"
 	"maunium.net/go/mautrix/id"
 
@@ -60,6 +62,39 @@ func answered(t *testing.T, ctx context.Context, u *matrixtest.User, room id.Roo
 		return evt.Type == event.EventMessage && evt.RoomID == room && evt.Sender == from && ok && msg.RelatesTo != nil && msg.RelatesTo.GetReplyTo() == asked
 	})
 	if err != nil {
+		t.Fatal(err)
+	}
+}
+
+// An invite the bot's sync position went past unanswered (a batch given
+// up on) is answered at the next start (issue 18, item 17).
+func TestAStartAnswersAnInviteItsSyncWentPast(t *testing.T) {
+	ctx := testContext(t)
+	bot := startBot(t, ctx, "pastinvitebot", testbed.BotOptions{})
+	bed.Settle(t, ctx, bot)
+	if err := bot.Stop(); err != nil {
+		t.Fatal(err)
+	}
+	resp, err := bed.Alice.Client.CreateRoom(ctx, &mautrix.ReqCreateRoom{Preset: "private_chat", Name: "Missed invite", Invite: []id.UserID{bot.UserID},
+		InitialState: []*event.Event{{Type: event.StateEncryption, Content: event.Content{Parsed: &event.EncryptionEventContent{Algorithm: id.AlgorithmMegolmV1}}}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	// A position past the invite (Dendrite's stream positions are global).
+	none := &mautrix.FilterPart{NotTypes: []event.Type{{Type: "*"}}}
+	filter, err := json.Marshal(&mautrix.Filter{Presence: none, AccountData: none, Room: &mautrix.RoomFilter{Timeline: none, State: none, Ephemeral: none, AccountData: none}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	past, err := bed.Alice.Client.FullSyncRequest(ctx, mautrix.ReqSync{FilterID: string(filter)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := bot.SetSyncPosition(ctx, past.NextBatch); err != nil {
+		t.Fatal(err)
+	}
+	restart(t, bot)
+	if err := bed.Alice.WaitJoined(ctx, wait, resp.RoomID, bot.UserID); err != nil {
 		t.Fatal(err)
 	}
 }
