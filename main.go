@@ -158,10 +158,14 @@ func serve(ctx context.Context, configPath string, cfg *config.Config, log zerol
 	for kind, ex := range b.Executors() {
 		outbox.Register(kind, ex)
 	}
+	b.Kick = outbox.Kick
 	github := cfg.GitHub.Enabled()
 	// The one policy in force: handlers, timers and GitHub effects all read
 	// it, and a reload swaps it whole.
 	policy := disclosure.NewInForce(policyOf(cfg, github))
+	// A post the team room refuses (the bot not in it yet) waits, retried.
+	b.FollowTeamRoom(func() string { return policy.Get().TeamRoom })
+	b.IsTeam = func(u id.UserID) bool { return policy.Get().IsTeam(disclosure.Person(u)) }
 	var gh *ghsa.Client
 	var effects *ghsa.Effects
 	if github {
@@ -261,7 +265,7 @@ func serve(ctx context.Context, configPath string, cfg *config.Config, log zerol
 		return fmt.Errorf("bring the case rooms in line with the team: %w", err)
 	}
 	go checkTeamRoomEncrypted(ctx, b, h, policy, log)
-	go reloadOnHangup(ctx, configPath, cfg, reloadable{policy: policy, templates: tmpl, github: github, followTeam: h.FollowTeam}, log)
+	go reloadOnHangup(ctx, configPath, cfg, reloadable{policy: policy, templates: tmpl, github: github, followTeam: h.FollowTeam, checkTeamRoom: b.CheckTeamRoom}, log)
 
 	var wg sync.WaitGroup
 	errs := make(chan error, 5)
@@ -433,13 +437,17 @@ type reloadable struct {
 	github    bool
 	// followTeam brings the open cases' rooms in line with the team.
 	followTeam func(context.Context) error
+	// checkTeamRoom is the check a new team room meets (joined if
+	// invited; refused if not end-to-end encrypted).
+	checkTeamRoom func(ctx context.Context, room string) error
 }
 
 // reloadOnHangup re-reads the config and the templates on SIGHUP and puts
 // them in force: the team, its room, contacts, ladder, promises,
 // announcement rooms, embargo warnings and texts. Ladder progress is in the
-// database, so a handover loses nothing. A bad config or template is
-// refused and the old one stays in force; what only a restart can change
+// database, so a handover loses nothing. A bad config or template, or a new
+// team room that is not end-to-end encrypted, is refused and the old one
+// stays in force; what only a restart can change
 // (the Matrix account, the database, GitHub, the HTTP address) is named.
 func reloadOnHangup(ctx context.Context, path string, running *config.Config, r reloadable, log zerolog.Logger) {
 	hup := make(chan os.Signal, 1)
@@ -461,8 +469,17 @@ func reloadOnHangup(ctx context.Context, path string, running *config.Config, r 
 			log.Error().Str("problems", err.Error()).Msg("Config reload refused: the templates are not valid; keeping the config in force")
 			continue
 		}
+		next := policyOf(cfg, r.github)
+		if room := next.TeamRoom; room != "" && room != r.policy.Get().TeamRoom && r.checkTeamRoom != nil {
+			// The same check as a start, but a reload can refuse: the
+			// team room in force stays until the new one is fit.
+			if err := r.checkTeamRoom(ctx, room); err != nil {
+				log.Error().Str("team_room", room).Str("problems", err.Error()).Msg("Config reload refused: the new team room is not fit; keeping the config in force")
+				continue
+			}
+		}
 		r.templates.Replace(tmpl)
-		r.policy.Set(policyOf(cfg, r.github))
+		r.policy.Set(next)
 		if err := r.followTeam(ctx); err != nil {
 			log.Error().Err(err).Msg("Could not bring the case rooms in line with the team")
 		}

@@ -67,6 +67,18 @@ type Bot struct {
 	doneEvents   map[id.EventID]bool // handled or parked
 	// syncBackoff, if set, replaces backoff (tests).
 	syncBackoff func(n int) time.Duration
+	// team is what the bot knows of the team room's readiness.
+	team teamRoomState
+	// lines keep each room's messages in order while a key is late.
+	lines lines
+	// Kick, if set, wakes the outbox after the bot recorded an effect.
+	Kick func()
+	// firstAgain is set when this start's first sync repeats one an
+	// earlier start began and did not finish.
+	firstAgain bool
+	// IsTeam, if set, says who is on the security team: only a team
+	// member's late message holds up the later ones of its room.
+	IsTeam func(id.UserID) bool
 }
 
 // New logs in (reusing the stored device when there is one) and sets up
@@ -89,6 +101,12 @@ func New(ctx context.Context, cfg Config, st *store.Store, log zerolog.Logger) (
 	if err := b.login(ctx, cfg); err != nil {
 		return nil, err
 	}
+	// A kill in an earlier first set-up may have left keys uploaded but
+	// not recorded as such: take them for what they are.
+	if err := adoptUploadedKeys(ctx, cli, st.DB, cfg.PickleKey); err != nil {
+		return nil, fmt.Errorf("set up encryption: %w", err)
+	}
+	uploading := armKeyUploadCrash(cli)
 	helper, err := cryptohelper.NewCryptoHelper(cli, cfg.PickleKey, st.DB)
 	if err != nil {
 		return nil, fmt.Errorf("set up encryption: %w", err)
@@ -101,9 +119,11 @@ func New(ctx context.Context, cfg Config, st *store.Store, log zerolog.Logger) (
 		return nil, errors.New("the client syncer cannot take handlers")
 	}
 	syncer.OnEventType(event.EventEncrypted, b.noteEncrypted)
+	uploading.Store(true)
 	if err := helper.Init(ctx); err != nil {
 		return nil, fmt.Errorf("set up encryption: %w", err)
 	}
+	uploading.Store(false)
 	// Without this, messages would go out unencrypted without any error.
 	cli.Crypto = helper
 	b.crypto = helper
@@ -217,8 +237,14 @@ func (b *Bot) onDecryptError(evt *event.Event, err error) {
 		// and is tried again at the next start.
 		return
 	}
-	b.log.Warn().Err(err).Stringer("event_id", evt.ID).Stringer("room_id", evt.RoomID).Stringer("sender", evt.Sender).Msg("Could not decrypt event")
 	ctx := b.log.WithContext(context.Background())
+	if b.settle(ctx, evt, nil, err, false) {
+		return // given up on in its turn
+	}
+	if b.lines.forgotten(evt.ID) {
+		return // given up on already
+	}
+	b.log.Warn().Err(err).Stringer("event_id", evt.ID).Stringer("room_id", evt.RoomID).Stringer("sender", evt.Sender).Msg("Could not decrypt event")
 	if b.handler != nil {
 		b.handler.HandleUndecryptable(ctx, evt)
 	}

@@ -146,7 +146,7 @@ func (b *Bot) execSend(ctx context.Context, e store.Effect) (any, error) {
 		case <-time.After(retrySettle):
 		}
 		if sent, err := b.findSent(ctx, roomID, e.ID); err != nil {
-			return nil, classify(err)
+			return nil, b.classifyPost(roomID, e.Attempts, err)
 		} else if sent != "" {
 			return store.SendResult{Event: sent.String()}, nil
 		}
@@ -176,9 +176,11 @@ func (b *Bot) execSend(ctx context.Context, e store.Effect) (any, error) {
 			evtType, body = event.EventEncrypted, &event.Content{Parsed: sealed, Raw: map[string]any{effectMarker: e.ID}}
 		}
 	}
+	if err := b.teamRoomReady(roomID, evtType, e.Attempts); err != nil {
+		return nil, err
+	}
 	resp, err := b.Client.SendMessageEvent(ctx, roomID, evtType, body, mautrix.ReqSendEvent{TransactionID: txnID(e)})
-	if err != nil {
-		err = classify(err)
+	if err = b.classifyPost(roomID, e.Attempts, err); err != nil {
 		if errors.Is(err, ErrPermanent) && p.IfRefused != "" {
 			// Say where it could not go; the effect itself fails.
 			notice := fmt.Sprintf("⚠️ I could not post in %s: the homeserver refused (%s). Invite me there (with permission to post), then run the command again: it posts only where it failed.", p.To.Room, httpReason(err))

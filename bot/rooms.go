@@ -12,6 +12,8 @@ import (
 	"maunium.net/go/mautrix"
 	"maunium.net/go/mautrix/event"
 	"maunium.net/go/mautrix/id"
+
+	"github.com/enarx/secbot/internal/crashpoint"
 )
 
 // CaseStateType is the state event that marks a room as a case's private
@@ -33,6 +35,13 @@ func init() {
 func (b *Bot) JoinRoom(ctx context.Context, roomID id.RoomID) error {
 	if _, err := b.Client.JoinRoomByID(ctx, roomID); err != nil {
 		return err
+	}
+	crashpoint.Hit("bot.room_joined")
+	// The room's members reach the state store only with the next sync:
+	// ask now, so that whoever counts them (a "direct" chat with a third
+	// member is left at once) counts them all.
+	if _, err := b.Client.Members(ctx, roomID); err != nil {
+		return fmt.Errorf("members of %s: %w", roomID, err)
 	}
 	if b.crypto != nil {
 		go b.shareRoomKeyEarly(ctx, roomID)

@@ -1,7 +1,9 @@
 package bot
 
 import (
+	"cmp"
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"maps"
@@ -42,6 +44,11 @@ func (b *Bot) Run(ctx context.Context, h Handler) error {
 	since, err := b.store.SyncPosition(ctx)
 	if err != nil {
 		return fmt.Errorf("load sync position: %w", err)
+	}
+	if since != "" {
+		b.answerPendingInvites(ctx)
+	} else if b.firstAgain, err = b.store.BeginFirstSync(ctx); err != nil {
+		return fmt.Errorf("mark the first sync: %w", err)
 	}
 	// Presence, typing, receipts and room tags mean nothing to secbot;
 	// leaving them out spares the homeserver work on every sync.
@@ -95,6 +102,9 @@ func (b *Bot) Run(ctx context.Context, h Handler) error {
 			}
 			continue
 		}
+		if since == "" {
+			crashpoint.Hit("sync.first_handled")
+		}
 		if err := b.store.SetSyncPosition(ctx, resp.NextBatch); err != nil {
 			return fmt.Errorf("save sync position: %w", err)
 		}
@@ -116,9 +126,24 @@ func (b *Bot) Run(ctx context.Context, h Handler) error {
 func (b *Bot) process(ctx context.Context, resp *mautrix.RespSync, since string) error {
 	if since == "" {
 		// First start: what happened in joined rooms before the bot existed
-		// is history, not requests. Invites are still answered.
+		// is history, not requests. Invites are still answered. A first
+		// start cut short (a kill after answering an invite, before the
+		// position was saved) syncs from scratch again: what came after
+		// the bot's own join then is no history, and is handled. (A lost
+		// database is a first start too: it handles nothing old.)
 		for _, room := range resp.Rooms.Join {
-			room.Timeline.Events = nil
+			history, rest := room.Timeline.Events, []*event.Event(nil)
+			if b.firstAgain {
+				history, rest = splitAtOwnJoin(room.Timeline.Events, b.Client.UserID)
+			}
+			// The state changes among the history still tell the state
+			// store what the room is (encrypted, who is in it).
+			for _, evt := range history {
+				if evt.StateKey != nil && *evt.StateKey != b.Client.UserID.String() {
+					room.State.Events = append(room.State.Events, evt)
+				}
+			}
+			room.Timeline.Events = rest
 		}
 	}
 	b.batchErr.Store(nil)
@@ -135,6 +160,89 @@ func (b *Bot) process(ctx context.Context, resp *mautrix.RespSync, since string)
 	return nil
 }
 
+// answerPendingInvites answers, at a start, the invites still waiting for
+// the bot: an invite whose batch was given up on (parked, or cut short by
+// a crash in a way that saved the position) would otherwise never be seen
+// again, and the team room's invite would be lost. A sync from scratch
+// that carries nothing but invites (and no timeline) lists them.
+func (b *Bot) answerPendingInvites(ctx context.Context) {
+	none := &mautrix.FilterPart{NotTypes: []event.Type{{Type: "*"}}}
+	filter := &mautrix.Filter{
+		Presence:    none,
+		AccountData: none,
+		Room: &mautrix.RoomFilter{
+			Timeline:    &mautrix.FilterPart{Limit: 0, NotTypes: []event.Type{{Type: "*"}}},
+			State:       none,
+			Ephemeral:   none,
+			AccountData: none,
+		},
+	}
+	raw, err := json.Marshal(filter)
+	if err != nil {
+		return
+	}
+	resp, err := b.Client.FullSyncRequest(ctx, mautrix.ReqSync{Timeout: 0, FilterID: string(raw)})
+	if err != nil {
+		b.log.Warn().Err(err).Msg("Could not look for pending invites at start")
+		return
+	}
+	for roomID, room := range resp.Rooms.Invite {
+		for _, evt := range room.State.Events {
+			if evt.Type.Type != event.StateMember.Type || evt.GetStateKey() != b.Client.UserID.String() {
+				continue
+			}
+			evt.RoomID, evt.Type.Class = roomID, event.StateEventType
+			if err := evt.Content.ParseRaw(evt.Type); err != nil || evt.Content.AsMember().Membership != event.MembershipInvite {
+				continue
+			}
+			b.log.Info().Stringer("room_id", roomID).Stringer("sender", evt.Sender).Msg("Answering an invite still pending at start")
+			if err := b.answerInvite(ctx, evt); err != nil {
+				b.log.Warn().Err(err).Stringer("room_id", roomID).Msg("Could not answer a pending invite; the next invite or start will")
+			}
+		}
+	}
+}
+
+// answerInvite passes a pending invite (stripped state: no event ID, so
+// no dead letter) to the handler.
+func (b *Bot) answerInvite(ctx context.Context, evt *event.Event) (err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			err = fmt.Errorf("%w: %v", errPanicked, r)
+		}
+	}()
+	return b.handler.HandleEvent(b.log.With().Stringer("room_id", evt.RoomID).Stringer("sender", evt.Sender).Logger().WithContext(ctx), evt)
+}
+
+// splitAtOwnJoin splits a timeline at self's join to the room: what came
+// before is history; the join and what follows it are not. Without the
+// join (the bot was there before), all of it is history.
+func splitAtOwnJoin(timeline []*event.Event, self id.UserID) (history, rest []*event.Event) {
+	for i, evt := range timeline {
+		if ownJoin(evt, self) {
+			return timeline[:i], timeline[i:]
+		}
+	}
+	return timeline, nil
+}
+
+// ownJoin reports whether evt is self joining a room (not a profile change).
+func ownJoin(evt *event.Event, self id.UserID) bool {
+	return evt.Type.Type == event.StateMember.Type && evt.GetStateKey() == self.String() && membership(&evt.Content) == event.MembershipJoin &&
+		(evt.Unsigned.PrevContent == nil || membership(evt.Unsigned.PrevContent) != event.MembershipJoin)
+}
+
+// membership reads a member event's membership before its content is parsed.
+func membership(c *event.Content) event.Membership {
+	if m, ok := c.Raw["membership"].(string); ok {
+		return event.Membership(m)
+	}
+	if m, ok := c.Parsed.(*event.MemberEventContent); ok {
+		return m.Membership
+	}
+	return ""
+}
+
 // errBatchBroken marks a batch failure that no one event's handler owns
 // (the crypto machinery, noting an encrypted event): only the batch as a
 // whole can be retried or given up on.
@@ -143,6 +251,11 @@ var errBatchBroken = errors.New("the batch could not be processed")
 func (b *Bot) dispatch(ctx context.Context, evt *event.Event) {
 	if err := b.handle(ctx, evt); err != nil {
 		b.failBatch(err)
+	}
+	// What waited in the room's line before the bot's own join is
+	// history: nothing later waits for it.
+	if evt.Mautrix.EventSource&event.SourceTimeline != 0 && ownJoin(evt, b.Client.UserID) {
+		b.joinedAt(ctx, evt.RoomID, time.UnixMilli(evt.Timestamp))
 	}
 }
 
@@ -296,7 +409,9 @@ func (b *Bot) noteEncrypted(ctx context.Context, evt *event.Event) {
 	}
 	if err := b.store.NoteEncrypted(ctx, evt.RoomID.String(), evt.ID.String(), time.Now()); err != nil {
 		b.failBatch(fmt.Errorf("%w: note encrypted event: %w", errBatchBroken, err))
+		return
 	}
+	b.admit(ctx, evt)
 }
 
 // afterDecrypt handles a decrypted event, in its batch or later when its
@@ -305,6 +420,23 @@ func (b *Bot) afterDecrypt(ctx context.Context, evt *event.Event) {
 	if evt.Sender == b.Client.UserID {
 		return // an echo: neither noted nor handled
 	}
+	if b.settle(ctx, evt, evt, nil, false) {
+		return // handled in its turn
+	}
+	if b.lines.forgotten(evt.ID) {
+		// Its key came after the room was told it was given up on (and
+		// asked to send it again): handling it now would break the order.
+		zerolog.Ctx(ctx).Warn().Stringer("event_id", evt.ID).Msg("Not handling a message decrypted after it was given up on")
+		if err := b.store.DoneEncrypted(ctx, evt.ID.String()); err != nil {
+			b.log.Warn().Err(err).Stringer("event_id", evt.ID).Msg("Could not forget a handled encrypted event")
+		}
+		return
+	}
+	b.handleDecrypted(ctx, evt)
+}
+
+// handleDecrypted handles a decrypted event and forgets its note.
+func (b *Bot) handleDecrypted(ctx context.Context, evt *event.Event) {
 	crashpoint.Hit("decrypt.before_handle")
 	if slices.Contains(handledTypes, evt.Type) {
 		if err := b.handle(ctx, evt); err != nil {
@@ -329,6 +461,7 @@ func (b *Bot) retryAwaiting(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("load noted encrypted events: %w", err)
 	}
+	var fetched []*event.Event
 	for _, a := range noted {
 		log := b.log.With().Str("event_id", a.Event).Str("room_id", a.Room).Logger()
 		evt, err := b.Client.GetEvent(ctx, id.RoomID(a.Room), id.EventID(a.Event))
@@ -347,7 +480,15 @@ func (b *Bot) retryAwaiting(ctx context.Context) error {
 			}
 			continue
 		}
+		fetched = append(fetched, evt)
+	}
+	// Noted in the same millisecond, events come back in any order: the
+	// homeserver's timestamps put each room's back in its timeline order.
+	slices.SortStableFunc(fetched, func(x, y *event.Event) int { return cmp.Compare(x.Timestamp, y.Timestamp) })
+	for _, evt := range fetched {
+		log := b.log.With().Stringer("event_id", evt.ID).Stringer("room_id", evt.RoomID).Logger()
 		log.Info().Msg("Handling an encrypted event noted before the last stop")
+		b.admit(log.WithContext(ctx), evt)
 		b.crypto.HandleEncrypted(log.WithContext(ctx), evt)
 	}
 	return nil

@@ -45,6 +45,7 @@ func fakeHomeserver(t *testing.T, stop context.CancelFunc, events ...id.EventID)
 	mux.HandleFunc("GET /_matrix/client/v3/sync", func(w http.ResponseWriter, r *http.Request) {
 		resp := map[string]any{"next_batch": "s1"}
 		switch r.URL.Query().Get("since") {
+		case "": // the start's look for pending invites: none
 		case "s0":
 			resp["rooms"] = map[string]any{"join": map[string]any{"!room:x": map[string]any{"timeline": map[string]any{"events": timeline}}}}
 		default:

@@ -159,7 +159,8 @@ func (h *Handlers) IsTeam(user disclosure.Person) bool {
 func (h *Handlers) HandleInvite(ctx context.Context, inv Invite) error {
 	log := zerolog.Ctx(ctx)
 	now := h.clock.Now()
-	if !inv.Direct && !h.IsTeam(inv.Sender) {
+	// The configured team room is joined whoever invites the bot there.
+	if !inv.Direct && !h.IsTeam(inv.Sender) && inv.Room != h.Policy().TeamRoom {
 		log.Info().Msg("Declining an invite to a group room from outside the team")
 		if err := h.chat.LeaveRoom(ctx, inv.Room, "secbot joins group rooms only when the security team invites it"); err != nil {
 			return fmt.Errorf("decline invite: %w", err)
@@ -171,6 +172,15 @@ func (h *Handlers) HandleInvite(ctx context.Context, inv Invite) error {
 	}
 	log.Info().Bool("direct", inv.Direct).Msg("Joined room")
 	if inv.Direct {
+		// is_direct is only the inviter's word: a "direct chat" with a
+		// third member is a group room, and the bot leaves it at once.
+		if n, err := h.chat.JoinedMemberCount(ctx, inv.Room); err == nil && n > 2 {
+			log.Warn().Int("members", n).Msg("Leaving a direct chat with more than two members")
+			if err := h.chat.LeaveRoom(ctx, inv.Room, "a direct chat with secbot is for two; it will open a new one when it has something to say"); err != nil {
+				return fmt.Errorf("leave %s: %w", inv.Room, err)
+			}
+			return h.store.Audit(ctx, store.AuditEntry{At: now, Actor: inv.Sender, Action: "direct-chat.leave", Detail: "more than two members: not a direct chat", Allowed: false})
+		}
 		return h.store.SetDMRoomOf(ctx, inv.Sender, inv.Room, now)
 	}
 	return nil

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -19,7 +20,11 @@ import (
 
 // fakeChat is the Matrix side the handlers need, recording nothing: the
 // effects they decide are read back from the outbox.
-type fakeChat struct{ left *[]string }
+type fakeChat struct {
+	left *[]string
+	// members, if it names a room, is how many members it has now.
+	members map[string]int
+}
 
 func (fakeChat) UserID() disclosure.Person              { return "@secbot:x" }
 func (fakeChat) JoinRoom(context.Context, string) error { return nil }
@@ -32,7 +37,10 @@ func (f fakeChat) LeaveRoom(_ context.Context, room, _ string) error {
 func (fakeChat) HasEncryption(_ context.Context, user disclosure.Person) (bool, error) {
 	return !strings.HasPrefix(string(user), "@plain"), nil
 }
-func (fakeChat) JoinedMemberCount(_ context.Context, room string) (int, error) {
+func (f fakeChat) JoinedMemberCount(_ context.Context, room string) (int, error) {
+	if n, ok := f.members[room]; ok {
+		return n, nil
+	}
 	if strings.HasPrefix(string(room), "!public") {
 		return 40, nil // a public room: many members
 	}
@@ -550,11 +558,13 @@ func TestOnlyTheStepAReporterAskedForSaysSo(t *testing.T) {
 func TestADirectChatWithThreeMembersIsLeftAndNotTrusted(t *testing.T) {
 	w := newWorld(t, monday)
 	var left []string
-	w.h.chat = fakeChat{left: &left}
 	const crowded = "!crowded-dm:x"
+	members := map[string]int{crowded: 2}
+	w.h.chat = fakeChat{left: &left, members: members}
 	if err := w.h.HandleInvite(context.Background(), Invite{Room: crowded, Sender: reporter, Direct: true}); err != nil {
 		t.Fatal(err)
 	}
+	members[crowded] = 3
 	// The inviter has since brought a third person in: nothing said there
 	// is handled as a private chat, and the bot leaves.
 	if got := w.say(crowded, reporter, "I want to report a security issue"); got != "" {
@@ -831,5 +841,56 @@ func TestAPublicationAfterARejectionIsToldNotAnnounced(t *testing.T) {
 	}
 	if c, _ := w.store.Case(ctx, disclosure.CaseID{Year: 2026, Seq: 1}); c.Stage != disclosure.StageRejected {
 		t.Errorf("the stage is %s", c.Stage)
+	}
+}
+
+// An is_direct invite to a room with a third member pulls the bot in only
+// for as long as it takes to count them: it leaves at once, without
+// waiting for anyone to write, and the room is no one's direct chat.
+func TestADirectInviteToAGroupRoomIsLeftAtOnce(t *testing.T) {
+	w := newWorld(t, monday)
+	var left []string
+	w.h.chat = fakeChat{left: &left}
+	const crowded = "!crowded-invite:x"
+	if err := w.h.HandleInvite(context.Background(), Invite{Room: crowded, Sender: reporter, Direct: true}); err != nil {
+		t.Fatal(err)
+	}
+	if len(left) != 1 || left[0] != crowded {
+		t.Errorf("left %v, want [%s]", left, crowded)
+	}
+	if _, err := w.store.DMRoom(context.Background(), reporter); err == nil {
+		t.Error("the group room became the reporter's direct chat")
+	}
+	entries, _ := w.store.AuditBy(context.Background(), reporter)
+	if len(entries) == 0 || entries[len(entries)-1].Action != "direct-chat.leave" {
+		t.Errorf("not audited: %+v", entries)
+	}
+	// A real direct chat (two members) is kept.
+	if err := w.h.HandleInvite(context.Background(), Invite{Room: "!dm-ok:x", Sender: reporter, Direct: true}); err != nil {
+		t.Fatal(err)
+	}
+	if dm, err := w.store.DMRoom(context.Background(), reporter); err != nil || dm != "!dm-ok:x" {
+		t.Errorf("the two-member direct chat is not the reporter's: %q %v", dm, err)
+	}
+	if len(left) != 1 {
+		t.Errorf("left a two-member direct chat: %v", left)
+	}
+}
+
+// The configured team room is joined whoever invites the bot there (a
+// reload may name a room a non-member of the team set up); other group
+// rooms only on the team's invitation.
+func TestTheTeamRoomIsJoinedWhoeverInvites(t *testing.T) {
+	w := newWorld(t, monday)
+	var left []string
+	w.h.chat = fakeChat{left: &left}
+	if err := w.h.HandleInvite(context.Background(), Invite{Room: teamRoom, Sender: "@helper:x"}); err != nil {
+		t.Fatal(err)
+	}
+	if err := w.h.HandleInvite(context.Background(), Invite{Room: "!other:x", Sender: "@helper:x"}); err != nil {
+		t.Fatal(err)
+	}
+	if !slices.Equal(left, []string{"!other:x"}) {
+		t.Errorf("declined %v, want only !other:x", left)
 	}
 }

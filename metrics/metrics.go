@@ -21,6 +21,12 @@ type Health interface {
 	LastSync() time.Time
 }
 
+// TeamRoom is, if the health source has it, whether the team room takes
+// secbot's posts.
+type TeamRoom interface {
+	TeamRoomWaiting() (waiting bool, refusals int64)
+}
+
 // GitHubRate is what secbot knows of its GitHub rate limit.
 type GitHubRate interface {
 	RequestsLastHour() int
@@ -40,6 +46,8 @@ var (
 	syncLagDesc     = prometheus.NewDesc("secbot_sync_lag_seconds", "Time since the last successful sync with the homeserver.", nil, nil)
 	githubDesc      = prometheus.NewDesc("secbot_github_failing_seconds", "How long GitHub has been failing (0 when it answers).", nil, nil)
 	upDesc          = prometheus.NewDesc("secbot_matrix_up", "1 when the last sync with the homeserver succeeded.", nil, nil)
+	teamWaitingDesc = prometheus.NewDesc("secbot_team_room_waiting", "1 while the team room refuses secbot's posts (not in it yet, or not known to be encrypted): its notes wait, retried.", nil, nil)
+	teamRefusedDesc = prometheus.NewDesc("secbot_team_room_refused_total", "Posts to the team room refused as not ready (retried, never dropped).", nil, nil)
 	deadLettersDesc = prometheus.NewDesc("secbot_dead_letter_events", "Events given up on after their handler kept failing.", nil, nil)
 )
 
@@ -52,7 +60,7 @@ type collector struct {
 }
 
 func (c *collector) Describe(ch chan<- *prometheus.Desc) {
-	for _, d := range []*prometheus.Desc{casesDesc, deadlinesDesc, escalationsDesc, refusedDesc, outboxDesc, outboxAgeDesc, failedDesc, syncLagDesc, githubDesc, upDesc, deadLettersDesc, ghRequestsDesc, ghRateLeftDesc} {
+	for _, d := range []*prometheus.Desc{casesDesc, deadlinesDesc, escalationsDesc, refusedDesc, outboxDesc, outboxAgeDesc, failedDesc, syncLagDesc, githubDesc, upDesc, deadLettersDesc, ghRequestsDesc, ghRateLeftDesc, teamWaitingDesc, teamRefusedDesc} {
 		ch <- d
 	}
 }
@@ -98,6 +106,11 @@ func (c *collector) Collect(ch chan<- prometheus.Metric) {
 		up = 1
 	}
 	ch <- prometheus.MustNewConstMetric(upDesc, prometheus.GaugeValue, up)
+	if tr, ok := c.health.(TeamRoom); ok {
+		waiting, refusals := tr.TeamRoomWaiting()
+		ch <- prometheus.MustNewConstMetric(teamWaitingDesc, prometheus.GaugeValue, map[bool]float64{true: 1}[waiting])
+		ch <- prometheus.MustNewConstMetric(teamRefusedDesc, prometheus.CounterValue, float64(refusals))
+	}
 	if c.rate != nil {
 		ch <- prometheus.MustNewConstMetric(ghRequestsDesc, prometheus.GaugeValue, float64(c.rate.RequestsLastHour()))
 		if left, _, _, known := c.rate.Remaining(); known {

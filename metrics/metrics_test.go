@@ -66,3 +66,27 @@ func TestMetricsAndHealth(t *testing.T) {
 		t.Errorf("/healthz while syncing = %d %q", code, body)
 	}
 }
+
+type teamHealth struct {
+	health
+	waiting  bool
+	refusals int64
+}
+
+func (h teamHealth) TeamRoomWaiting() (bool, int64) { return h.waiting, h.refusals }
+
+// A team room that refuses the bot's posts shows in /metrics.
+func TestTeamRoomWaitingIsShown(t *testing.T) {
+	st, err := store.Open(context.Background(), filepath.Join(t.TempDir(), "secbot.db"), zerolog.Nop())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	h := Handler(st, teamHealth{health: health{ok: true}, waiting: true, refusals: 3}, nil, time.Now, zerolog.Nop())
+	_, body := get(t, h, "/metrics")
+	for _, want := range []string{"secbot_team_room_waiting 1", "secbot_team_room_refused_total 3"} {
+		if !strings.Contains(body, want) {
+			t.Errorf("/metrics lacks %q", want)
+		}
+	}
+}
