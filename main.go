@@ -31,6 +31,7 @@ import (
 	"github.com/enarx/secbot/internal/logfilter"
 	"github.com/enarx/secbot/mail"
 	"github.com/enarx/secbot/metrics"
+	"github.com/enarx/secbot/outbox"
 	"github.com/enarx/secbot/scheduler"
 	"github.com/enarx/secbot/store"
 	"github.com/enarx/secbot/templates"
@@ -152,13 +153,13 @@ func serve(ctx context.Context, configPath string, cfg *config.Config, log zerol
 	}
 	log.Info().Stringer("user_id", b.UserID()).Stringer("device_id", b.DeviceID()).Str("master_key", b.MasterKey(ctx)).Msg("Logged in")
 	clock := clockwork.NewRealClock()
-	outbox := scheduler.NewOutbox(st, clock, log.With().Str("component", "outbox").Logger(),
+	runner := outbox.New(st, clock, log.With().Str("component", "outbox").Logger(),
 		func(err error) bool { return errors.Is(err, bot.ErrPermanent) || errors.Is(err, mail.ErrRefused) },
 		func(err error) bool { return errors.Is(err, bot.ErrNotReady) })
 	for kind, ex := range b.Executors() {
-		outbox.Register(kind, ex)
+		runner.Register(kind, ex)
 	}
-	b.Kick = outbox.Kick
+	b.Kick = runner.Kick
 	github := cfg.GitHub.Enabled()
 	// The one policy in force: handlers, timers and GitHub effects all read
 	// it, and a reload swaps it whole.
@@ -180,11 +181,11 @@ func serve(ctx context.Context, configPath string, cfg *config.Config, log zerol
 		}
 		effects = &ghsa.Effects{Client: gh, Store: st, Templates: tmpl, Clock: clock, Policy: policy, Product: name}
 		for kind, ex := range effects.Executors() {
-			outbox.Register(kind, ex)
+			runner.Register(kind, ex)
 		}
 		// GitHub work that keeps failing is parked, and the team told, so
 		// the case's other GitHub work goes on.
-		outbox.LastAttempt = func(kind string) int {
+		runner.LastAttempt = func(kind string) int {
 			if strings.HasPrefix(kind, "github.") {
 				return ghsa.LastAttempt
 			}
@@ -198,15 +199,15 @@ func serve(ctx context.Context, configPath string, cfg *config.Config, log zerol
 	for _, w := range cfg.Warnings {
 		log.Warn().Msg("Config: " + w)
 	}
-	timers := scheduler.NewTimers(st, clock, tmpl, policy, log.With().Str("component", "timers").Logger(), outbox.Kick)
+	timers := scheduler.NewTimers(st, clock, tmpl, policy, log.With().Str("component", "timers").Logger(), runner.Kick)
 	timers.SetRetention(cfg.Database.RetentionSpan.Fixed)
-	h := handlers.New(policy, st, b.Chat(), tmpl, clock, outbox.Kick)
+	h := handlers.New(policy, st, b.Chat(), tmpl, clock, runner.Kick)
 	h.UseIdentities(b)
 	h.SetCommandMaxAge(cfg.Matrix.CommandMaxAgeValue)
 	// An invitation to a case room is decided again before it is sent.
-	outbox.Register(store.KindInvite, h.GateInvite(b.Executors()[store.KindInvite]))
-	outbox.Register(store.KindAnnounce, h.Announce)
-	outbox.Register(store.KindPublished, h.Published)
+	runner.Register(outbox.KindInvite, h.GateInvite(b.Executors()[outbox.KindInvite]))
+	runner.Register(outbox.KindAnnounce, h.Announce)
+	runner.Register(outbox.KindPublished, h.Published)
 	var mailbox *mail.Channel
 	var mailEffects *mail.Effects
 	if cfg.Email.Enabled() {
@@ -218,7 +219,7 @@ func serve(ctx context.Context, configPath string, cfg *config.Config, log zerol
 		mailEffects = &mail.Effects{Config: mc, Templates: tmpl, Poster: poster{b}, Prefix: func() string { return policy.Get().CommandPrefix },
 			Store: st, TeamRoom: func() string { return policy.Get().TeamRoom }}
 		for kind, ex := range mailEffects.Executors() {
-			outbox.Register(kind, ex)
+			runner.Register(kind, ex)
 		}
 		h.SetMailbox(cfg.Email.Mailbox)
 		watcher := mail.NewWatcher(mc, log.With().Str("component", "mail").Logger())
@@ -233,18 +234,18 @@ func serve(ctx context.Context, configPath string, cfg *config.Config, log zerol
 	// GitHub work that keeps failing is parked, and the team told; an email
 	// that cannot be posted is named to the team room, never dropped in
 	// silence.
-	outbox.OnDone = func(e store.Effect, err error) {
+	runner.OnDone = func(e store.Effect, err error) {
 		switch {
 		case err == nil:
 		case effects != nil && strings.HasPrefix(e.Kind, "github."):
 			if err := effects.Parked(ctx, e, err); err != nil {
 				log.Error().Err(err).Msg("Could not tell the team about parked GitHub work")
 			}
-		case mailEffects != nil && e.Kind == store.KindMailPost:
+		case mailEffects != nil && e.Kind == outbox.KindMailPost:
 			if err := mailEffects.NotPosted(ctx, e, err); err != nil {
 				log.Error().Err(err).Msg("Could not tell the team about an email that could not be posted")
 			}
-			outbox.Kick()
+			runner.Kick()
 		}
 	}
 
@@ -269,7 +270,7 @@ func serve(ctx context.Context, configPath string, cfg *config.Config, log zerol
 
 	var wg sync.WaitGroup
 	errs := make(chan error, 5)
-	wg.Go(func() { errs <- outbox.Run(ctx) })
+	wg.Go(func() { errs <- runner.Run(ctx) })
 	if mailbox != nil {
 		wg.Go(func() { errs <- afterFirstSync(ctx, b, mailbox.Run) })
 	}
@@ -351,9 +352,9 @@ func emailKeys(e config.Email) config.Email {
 // poster posts emails into case rooms through the bot.
 type poster struct{ b *bot.Bot }
 
-func (p poster) Ready(ctx context.Context, to store.Target) error { return p.b.Ready(ctx, to) }
+func (p poster) Ready(ctx context.Context, to outbox.Target) error { return p.b.Ready(ctx, to) }
 
-func (p poster) Post(ctx context.Context, e store.Effect, to store.Target, parts []mail.Part) error {
+func (p poster) Post(ctx context.Context, e store.Effect, to outbox.Target, parts []mail.Part) error {
 	return p.b.Post(ctx, e, to, botParts(parts))
 }
 

@@ -17,6 +17,7 @@ import (
 
 	"github.com/enarx/secbot/disclosure"
 	"github.com/enarx/secbot/internal/crashpoint"
+	"github.com/enarx/secbot/outbox"
 	"github.com/enarx/secbot/store"
 )
 
@@ -31,17 +32,29 @@ var ErrPermanent = errors.New("permanent failure")
 // Executors returns the functions that make the bot's kinds of effect, by kind.
 func (b *Bot) Executors() map[string]func(context.Context, store.Effect) (any, error) {
 	return map[string]func(context.Context, store.Effect) (any, error){
-		store.KindSend:           b.execSend,
-		store.KindCreateCaseRoom: b.execCreateCaseRoom,
-		store.KindOpenDM:         b.execOpenDM,
-		store.KindInvite:         b.execInvite,
-		store.KindReact:          b.execReact,
-		store.KindKick:           b.execKick,
+		outbox.KindSend:           b.execSend,
+		outbox.KindCreateCaseRoom: b.execCreateCaseRoom,
+		outbox.KindOpenDM:         b.execOpenDM,
+		outbox.KindInvite:         b.execInvite,
+		outbox.KindReact:          b.execReact,
+		outbox.KindKick:           b.execKick,
 	}
 }
 
+// CreateRoomResult is what creating a room returns (the result kept with
+// a made chat.create_case_room or chat.open_dm).
+type CreateRoomResult struct {
+	Room string `json:"room"`
+}
+
+// SendResult is what sending a message returns (kept with a made
+// chat.send).
+type SendResult struct {
+	Event string `json:"event"`
+}
+
 // resolve turns a target into a room ID, ErrNotReady if the room is still to come.
-func (b *Bot) resolve(ctx context.Context, t store.Target) (id.RoomID, error) {
+func (b *Bot) resolve(ctx context.Context, t outbox.Target) (id.RoomID, error) {
 	switch {
 	case strings.HasPrefix(string(t.Room), "#"):
 		resp, err := b.Client.ResolveAlias(ctx, id.RoomAlias(t.Room))
@@ -127,7 +140,7 @@ func Notice(markdown string) *event.MessageEventContent {
 }
 
 func (b *Bot) execSend(ctx context.Context, e store.Effect) (any, error) {
-	var p store.SendEffect
+	var p outbox.SendEffect
 	if err := e.Decode(&p); err != nil {
 		return nil, fmt.Errorf("%w: %w", ErrPermanent, err)
 	}
@@ -148,7 +161,7 @@ func (b *Bot) execSend(ctx context.Context, e store.Effect) (any, error) {
 		if sent, err := b.findSent(ctx, roomID, e.ID); err != nil {
 			return nil, b.classifyPost(roomID, e.Attempts, err)
 		} else if sent != "" {
-			return store.SendResult{Event: sent.String()}, nil
+			return SendResult{Event: sent.String()}, nil
 		}
 	}
 	content := Notice(p.Markdown)
@@ -184,18 +197,18 @@ func (b *Bot) execSend(ctx context.Context, e store.Effect) (any, error) {
 		if errors.Is(err, ErrPermanent) && p.IfRefused != "" {
 			// Say where it could not go; the effect itself fails.
 			notice := fmt.Sprintf("⚠️ I could not post in %s: the homeserver refused (%s). Invite me there (with permission to post), then run the command again: it posts only where it failed.", p.To.Room, httpReason(err))
-			if _, qerr := b.store.Enqueue(ctx, store.RoomLane(p.IfRefused), store.KindSend, store.SendEffect{To: store.Target{Room: p.IfRefused}, Markdown: notice}, time.Now()); qerr != nil {
+			if _, qerr := outbox.Enqueue(ctx, b.store, store.RoomLane(p.IfRefused), outbox.KindSend, outbox.SendEffect{To: outbox.Target{Room: p.IfRefused}, Markdown: notice}, time.Now()); qerr != nil {
 				return nil, qerr
 			}
 		}
 		return nil, err
 	}
 	zerolog.Ctx(ctx).Debug().Stringer("room_id", roomID).Stringer("sent_event_id", resp.EventID).Msg("Sent notice")
-	return store.SendResult{Event: resp.EventID.String()}, nil
+	return SendResult{Event: resp.EventID.String()}, nil
 }
 
 func (b *Bot) execCreateCaseRoom(ctx context.Context, e store.Effect) (any, error) {
-	var p store.CreateCaseRoomEffect
+	var p outbox.CreateCaseRoomEffect
 	if err := e.Decode(&p); err != nil {
 		return nil, fmt.Errorf("%w: %w", ErrPermanent, err)
 	}
@@ -208,7 +221,7 @@ func (b *Bot) execCreateCaseRoom(ctx context.Context, e store.Effect) (any, erro
 		return nil, err
 	}
 	if c.CaseRoom != "" {
-		return store.CreateRoomResult{Room: c.CaseRoom}, nil
+		return CreateRoomResult{Room: c.CaseRoom}, nil
 	}
 	var roomID id.RoomID
 	if e.Attempts > 1 {
@@ -233,7 +246,7 @@ func (b *Bot) execCreateCaseRoom(ctx context.Context, e store.Effect) (any, erro
 	if err := b.store.SetCaseRoom(ctx, caseID, roomID.String(), time.Now()); err != nil {
 		return nil, err
 	}
-	return store.CreateRoomResult{Room: roomID.String()}, nil
+	return CreateRoomResult{Room: roomID.String()}, nil
 }
 
 func (b *Bot) inviteMissing(ctx context.Context, roomID id.RoomID, users []id.UserID) {
@@ -256,7 +269,7 @@ func (b *Bot) inviteMissing(ctx context.Context, roomID id.RoomID, users []id.Us
 }
 
 func (b *Bot) execOpenDM(ctx context.Context, e store.Effect) (any, error) {
-	var p store.OpenDMEffect
+	var p outbox.OpenDMEffect
 	if err := e.Decode(&p); err != nil {
 		return nil, fmt.Errorf("%w: %w", ErrPermanent, err)
 	}
@@ -304,11 +317,11 @@ func (b *Bot) execOpenDM(ctx context.Context, e store.Effect) (any, error) {
 	if err != nil {
 		return nil, err
 	}
-	return store.CreateRoomResult{Room: roomID.String()}, nil
+	return CreateRoomResult{Room: roomID.String()}, nil
 }
 
 func (b *Bot) execInvite(ctx context.Context, e store.Effect) (any, error) {
-	var p store.InviteEffect
+	var p outbox.InviteEffect
 	if err := e.Decode(&p); err != nil {
 		return nil, fmt.Errorf("%w: %w", ErrPermanent, err)
 	}
@@ -324,7 +337,7 @@ func (b *Bot) execInvite(ctx context.Context, e store.Effect) (any, error) {
 }
 
 func (b *Bot) execReact(ctx context.Context, e store.Effect) (any, error) {
-	var p store.ReactEffect
+	var p outbox.ReactEffect
 	if err := e.Decode(&p); err != nil {
 		return nil, fmt.Errorf("%w: %w", ErrPermanent, err)
 	}
@@ -358,7 +371,7 @@ func classify(err error) error {
 }
 
 func (b *Bot) execKick(ctx context.Context, e store.Effect) (any, error) {
-	var p store.KickEffect
+	var p outbox.KickEffect
 	if err := e.Decode(&p); err != nil {
 		return nil, fmt.Errorf("%w: %w", ErrPermanent, err)
 	}

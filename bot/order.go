@@ -10,6 +10,7 @@ import (
 	"maunium.net/go/mautrix/event"
 	"maunium.net/go/mautrix/id"
 
+	"github.com/enarx/secbot/outbox"
 	"github.com/enarx/secbot/store"
 )
 
@@ -264,7 +265,7 @@ func (b *Bot) gaveUp(ctx context.Context, evt *event.Event, why error, held bool
 	if held && b.onTeam(evt.Sender) && b.groupRoom(ctx, evt.RoomID) {
 		sent := time.UnixMilli(evt.Timestamp).UTC().Format("15:04:05 MST")
 		notice := fmt.Sprintf("⚠️ I could not read the message %s sent at %s: its encryption key did not reach me. I waited for it, then handled the messages after it without it; if it was a command, send it again.", evt.Sender, sent)
-		if _, err := b.store.Enqueue(ctx, store.RoomLane(evt.RoomID.String()), store.KindSend, store.SendEffect{To: store.Target{Room: evt.RoomID.String()}, Markdown: notice, ReplyTo: evt.ID.String()}, time.Now()); err != nil {
+		if _, err := outbox.Enqueue(ctx, b.store, store.RoomLane(evt.RoomID.String()), outbox.KindSend, outbox.SendEffect{To: outbox.Target{Room: evt.RoomID.String()}, Markdown: notice, ReplyTo: evt.ID.String()}, time.Now()); err != nil {
 			b.log.Error().Err(err).Stringer("room_id", evt.RoomID).Msg("Could not tell the room about a message given up on")
 		} else if b.Kick != nil {
 			b.Kick()

@@ -17,6 +17,7 @@ import (
 	"maunium.net/go/mautrix/id"
 
 	"github.com/enarx/secbot/internal/crashpoint"
+	"github.com/enarx/secbot/outbox"
 	"github.com/enarx/secbot/store"
 )
 
@@ -53,7 +54,7 @@ const maxEventContent = 56 << 10
 var ErrTooLarge = errors.New("the event is too large for the homeserver")
 
 // Ready returns nil once the target room exists, ErrNotReady before.
-func (b *Bot) Ready(ctx context.Context, to store.Target) error {
+func (b *Bot) Ready(ctx context.Context, to outbox.Target) error {
 	_, err := b.resolve(ctx, to)
 	return err
 }
@@ -63,7 +64,7 @@ func (b *Bot) Ready(ctx context.Context, to store.Target) error {
 // recorded in the store, so a retry goes on where the last try stopped,
 // however many parts there are. It refuses a room that is not end-to-end
 // encrypted: what it posts may be a reporter's words.
-func (b *Bot) Post(ctx context.Context, e store.Effect, to store.Target, parts []Part) error {
+func (b *Bot) Post(ctx context.Context, e store.Effect, to outbox.Target, parts []Part) error {
 	roomID, err := b.resolve(ctx, to)
 	if err != nil {
 		return err

@@ -13,7 +13,7 @@ import (
 	"maunium.net/go/mautrix/id"
 
 	"github.com/enarx/secbot/internal/backoff"
-	"github.com/enarx/secbot/scheduler"
+	"github.com/enarx/secbot/outbox"
 )
 
 // ErrTeamRoomNotReady means the team room refused a post because the bot
@@ -122,7 +122,7 @@ func (b *Bot) teamRoomRefused(room id.RoomID, attempts int, err error) error {
 	if !b.team.waiting.Swap(true) {
 		b.log.Error().Err(err).Stringer("room_id", room).Msg("The team room refuses secbot's posts: its notes wait and are retried; invite secbot there (an encrypted room)")
 	}
-	return &scheduler.RetryAfterError{
+	return &outbox.RetryAfterError{
 		Err:   fmt.Errorf("%w: %w", ErrTeamRoomNotReady, err),
 		After: backoff.Exponential(attempts, time.Second, teamRoomRetryCap),
 	}

@@ -10,7 +10,7 @@ import (
 	"maunium.net/go/mautrix/event"
 	"maunium.net/go/mautrix/id"
 
-	"github.com/enarx/secbot/scheduler"
+	"github.com/enarx/secbot/outbox"
 )
 
 // The team room's 403/404 (the bot not in it yet) is "not ready": retried
@@ -21,7 +21,7 @@ func TestTheTeamRoomsRefusalIsNotReady(t *testing.T) {
 	for _, status := range []int{http.StatusForbidden, http.StatusNotFound} {
 		refused := mautrix.HTTPError{Response: &http.Response{StatusCode: status}, RespError: &mautrix.RespError{ErrCode: "M_FORBIDDEN"}}
 		err := b.classifyPost("!team:x", 3, refused)
-		var ra *scheduler.RetryAfterError
+		var ra *outbox.RetryAfterError
 		if errors.Is(err, ErrPermanent) || !errors.As(err, &ra) || ra.After <= 0 || ra.After > teamRoomRetryCap || !errors.Is(err, ErrTeamRoomNotReady) {
 			t.Errorf("%d in the team room: %v, want a retry within %s", status, err, teamRoomRetryCap)
 		}

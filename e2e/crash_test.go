@@ -67,12 +67,12 @@ func TestNotedEncryptedEventIsHandledAfterACrash(t *testing.T) {
 // its org.secbot.case state.
 func TestCrashAfterRoomCreationFindsTheRoomAgain(t *testing.T) {
 	ctx := testContext(t)
-	bot := startBot(t, ctx, "crashroombot", testbed.BotOptions{}, crashpoint.Env+"=outbox.after.matrix.create_case_room")
+	bot := startBot(t, ctx, "crashroombot", testbed.BotOptions{}, crashpoint.Env+"=outbox.after.chat.create_case_room")
 	reporter := newUser(t, ctx, "roomreporter")
 	dm := openDM(t, ctx, reporter, bot.UserID)
 	say(t, ctx, reporter, dm, "security vulnerability report")
 
-	crashedAt(t, bot, "outbox.after.matrix.create_case_room")
+	crashedAt(t, bot, "outbox.after.chat.create_case_room")
 	restart(t, bot)
 	room := caseInvite(t, ctx, reporter, bot.UserID)
 	if err := reporter.Join(ctx, room); err != nil {

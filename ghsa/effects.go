@@ -12,9 +12,10 @@ import (
 	"github.com/rs/zerolog"
 
 	"github.com/enarx/secbot/disclosure"
+	"github.com/enarx/secbot/handlers"
 	"github.com/enarx/secbot/internal/backoff"
 	"github.com/enarx/secbot/internal/crashpoint"
-	"github.com/enarx/secbot/scheduler"
+	"github.com/enarx/secbot/outbox"
 	"github.com/enarx/secbot/store"
 	"github.com/enarx/secbot/templates"
 )
@@ -39,28 +40,28 @@ var errNoAdvisory = errors.New("the case has no advisory yet")
 var errForkPending = errors.New("the private fork is not ready yet")
 
 // Executors returns the GitHub effect makers, by kind.
-func (e *Effects) Executors() map[string]scheduler.Executor {
-	return map[string]scheduler.Executor{
-		store.KindAdvisoryCreate:       e.wrap(e.create),
-		store.KindAdvisoryCollaborator: e.wrap(e.collaborator),
-		store.KindAdvisoryFork:         e.wrap(e.fork),
-		store.KindAdvisoryForkReady:    e.wrap(e.forkReady),
-		store.KindAdvisoryCVE:          e.wrap(e.cve),
-		store.KindAdvisoryPublish:      e.wrap(e.publish),
-		store.KindAdvisoryUpdate:       e.wrap(e.update),
-		store.KindAdvisoryState:        e.wrap(e.state),
-		store.KindAdvisoryMove:         e.wrap(e.move),
+func (e *Effects) Executors() map[string]outbox.Executor {
+	return map[string]outbox.Executor{
+		outbox.KindAdvisoryCreate:       e.wrap(e.create),
+		outbox.KindAdvisoryCollaborator: e.wrap(e.collaborator),
+		outbox.KindAdvisoryFork:         e.wrap(e.fork),
+		outbox.KindAdvisoryForkReady:    e.wrap(e.forkReady),
+		outbox.KindAdvisoryCVE:          e.wrap(e.cve),
+		outbox.KindAdvisoryPublish:      e.wrap(e.publish),
+		outbox.KindAdvisoryUpdate:       e.wrap(e.update),
+		outbox.KindAdvisoryState:        e.wrap(e.state),
+		outbox.KindAdvisoryMove:         e.wrap(e.move),
 	}
 }
 
-type step func(ctx context.Context, eff store.Effect, p store.AdvisoryEffect, c *store.Case) error
+type step func(ctx context.Context, eff store.Effect, p outbox.AdvisoryEffect, c *store.Case) error
 
 // wrap decodes the effect, loads its case, runs it, then keeps the team
 // informed of GitHub's health: told once when it starts failing, once when
 // it is back. User errors are answered in the room and end the effect.
-func (e *Effects) wrap(fn step) scheduler.Executor {
+func (e *Effects) wrap(fn step) outbox.Executor {
 	return func(ctx context.Context, eff store.Effect) (any, error) {
-		var p store.AdvisoryEffect
+		var p outbox.AdvisoryEffect
 		if err := eff.Decode(&p); err != nil {
 			return nil, err
 		}
@@ -73,7 +74,7 @@ func (e *Effects) wrap(fn step) scheduler.Executor {
 			return nil, err
 		}
 		err = fn(ctx, eff, p, c)
-		if errors.As(err, new(*scheduler.RefusedError)) {
+		if errors.As(err, new(*outbox.RefusedError)) {
 			return nil, err // decided again and refused: nothing was sent
 		}
 		if errors.Is(err, errNoAdvisory) {
@@ -81,7 +82,7 @@ func (e *Effects) wrap(fn step) scheduler.Executor {
 			return nil, err
 		}
 		if errors.Is(err, errForkPending) {
-			return nil, &scheduler.RetryAfterError{Err: err, After: Backoff(eff.Attempts)}
+			return nil, &outbox.RetryAfterError{Err: err, After: Backoff(eff.Attempts)}
 		}
 		var ghErr *Error
 		if errors.As(err, &ghErr) && ghErr.Kind == User {
@@ -96,7 +97,7 @@ func (e *Effects) wrap(fn step) scheduler.Executor {
 				return nil, txErr
 			}
 			if retry, after := IsRetryable(err); retry && after > 0 {
-				return nil, &scheduler.RetryAfterError{Err: err, After: after}
+				return nil, &outbox.RetryAfterError{Err: err, After: after}
 			}
 			return nil, err
 		}
@@ -169,19 +170,19 @@ func (e *Effects) tellTeamAbout(ctx context.Context, data templates.Data) error 
 	if room == "" {
 		return nil
 	}
-	return scheduler.Say(ctx, e.Store, e.Templates, store.GitHubStatusLane, store.SendEffect{To: store.Target{Room: room}}, data, e.Clock.Now(), false)
+	return outbox.Say(ctx, e.Store, e.Templates, store.GitHubStatusLane, outbox.SendEffect{To: outbox.Target{Room: room}}, data, e.Clock.Now(), false)
 }
 
 // say answers in the room the request came from, or the case room.
-func (e *Effects) say(ctx context.Context, p store.AdvisoryEffect, data templates.Data) error {
-	to := store.Target{Room: p.ReplyIn}
+func (e *Effects) say(ctx context.Context, p outbox.AdvisoryEffect, data templates.Data) error {
+	to := outbox.Target{Room: p.ReplyIn}
 	if p.ReplyIn == "" {
-		to = store.Target{CaseRoomOf: p.CaseID}
+		to = outbox.Target{CaseRoomOf: p.CaseID}
 	}
-	return scheduler.Say(ctx, e.Store, e.Templates, p.CaseID, store.SendEffect{To: to, ReplyTo: p.ReplyTo}, data, e.Clock.Now(), false)
+	return outbox.Say(ctx, e.Store, e.Templates, p.CaseID, outbox.SendEffect{To: to, ReplyTo: p.ReplyTo}, data, e.Clock.Now(), false)
 }
 
-func (e *Effects) create(ctx context.Context, eff store.Effect, p store.AdvisoryEffect, c *store.Case) error {
+func (e *Effects) create(ctx context.Context, eff store.Effect, p outbox.AdvisoryEffect, c *store.Case) error {
 	if c.GHSAID != "" {
 		return nil
 	}
@@ -218,7 +219,7 @@ func (e *Effects) create(ctx context.Context, eff store.Effect, p store.Advisory
 				return err
 			}
 		}
-		return e.say(ctx, store.AdvisoryEffect{CaseID: p.CaseID}, templates.AdvisoryCreated{CaseID: p.CaseID, GHSAID: adv.GHSAID, URL: adv.HTMLURL, Email: c.Reporter.Channel() == disclosure.ChannelEmail, Prefix: e.Policy.Get().CommandPrefix})
+		return e.say(ctx, outbox.AdvisoryEffect{CaseID: p.CaseID}, templates.AdvisoryCreated{CaseID: p.CaseID, GHSAID: adv.GHSAID, URL: adv.HTMLURL, Email: c.Reporter.Channel() == disclosure.ChannelEmail, Prefix: e.Policy.Get().CommandPrefix})
 	})
 }
 
@@ -226,12 +227,12 @@ func (e *Effects) create(ctx context.Context, eff store.Effect, p store.Advisory
 // GitHub: an effect recorded without one (by an older version, or a
 // command) gets one now, in its outbox row, so that a retry knows it. It
 // reports whether the secret is new (no earlier attempt can have used it).
-func (e *Effects) nonce(ctx context.Context, eff store.Effect, p *store.AdvisoryEffect) (bool, error) {
+func (e *Effects) nonce(ctx context.Context, eff store.Effect, p *outbox.AdvisoryEffect) (bool, error) {
 	if p.Nonce != "" {
 		return false, nil
 	}
-	p.Nonce = store.NewNonce()
-	if err := e.Store.Tx(ctx, func(ctx context.Context) error { return e.Store.SetEffectPayload(ctx, eff.ID, p) }); err != nil {
+	p.Nonce = outbox.NewNonce()
+	if err := e.Store.Tx(ctx, func(ctx context.Context) error { return outbox.SetPayload(ctx, e.Store, eff.ID, p) }); err != nil {
 		return false, fmt.Errorf("record the effect's secret: %w", err)
 	}
 	return true, nil
@@ -258,10 +259,10 @@ func (e *Effects) adopted(ctx context.Context, caseID string, adv *Advisory, rep
 // case as it is now still allows the effect: refused, the effect ends as
 // refused, audited, and the team room is told why (a *RefusedError).
 func (e *Effects) redecide(ctx context.Context, eff store.Effect, cs *store.Case, q disclosure.Queued) error {
-	return scheduler.Redecide(ctx, e.Store, e.Templates, eff, cs, q, e.Policy.Get(), e.Clock.Now())
+	return outbox.Redecide(ctx, e.Store, e.Templates, eff, cs, q, e.Policy.Get(), e.Clock.Now())
 }
 
-func (e *Effects) collaborator(ctx context.Context, eff store.Effect, p store.AdvisoryEffect, c *store.Case) error {
+func (e *Effects) collaborator(ctx context.Context, eff store.Effect, p outbox.AdvisoryEffect, c *store.Case) error {
 	if err := e.redecide(ctx, eff, c, disclosure.Queued{Kind: disclosure.QueuedCollaborator, Who: p.For, Login: p.Login, Remove: p.Remove}); err != nil {
 		return err
 	}
@@ -288,7 +289,7 @@ func (e *Effects) collaborator(ctx context.Context, eff store.Effect, p store.Ad
 	})
 }
 
-func (e *Effects) fork(ctx context.Context, _ store.Effect, p store.AdvisoryEffect, c *store.Case) error {
+func (e *Effects) fork(ctx context.Context, _ store.Effect, p outbox.AdvisoryEffect, c *store.Case) error {
 	if c.GHSAID == "" {
 		return errNoAdvisory
 	}
@@ -310,7 +311,7 @@ func (e *Effects) fork(ctx context.Context, _ store.Effect, p store.AdvisoryEffe
 		// GitHub makes the fork in the background: poll until it exists.
 		// In a lane of its own: the poll can take minutes, and publishing
 		// must not wait behind it.
-		_, err := e.Store.Enqueue(ctx, store.GitHubPollLane(c.ID), store.KindAdvisoryForkReady, p, e.Clock.Now().Add(2*time.Second))
+		_, err := outbox.Enqueue(ctx, e.Store, store.GitHubPollLane(c.ID), outbox.KindAdvisoryForkReady, p, e.Clock.Now().Add(2*time.Second))
 		return err
 	})
 }
@@ -318,7 +319,7 @@ func (e *Effects) fork(ctx context.Context, _ store.Effect, p store.AdvisoryEffe
 // forkPolls bounds how long secbot waits for GitHub to make a fork.
 const forkPolls = 12
 
-func (e *Effects) forkReady(ctx context.Context, eff store.Effect, p store.AdvisoryEffect, c *store.Case) error {
+func (e *Effects) forkReady(ctx context.Context, eff store.Effect, p outbox.AdvisoryEffect, c *store.Case) error {
 	cl, err := e.clientFor(ctx, c)
 	if err != nil {
 		return err
@@ -338,7 +339,7 @@ func (e *Effects) forkReady(ctx context.Context, eff store.Effect, p store.Advis
 	})
 }
 
-func (e *Effects) cve(ctx context.Context, eff store.Effect, p store.AdvisoryEffect, c *store.Case) error {
+func (e *Effects) cve(ctx context.Context, eff store.Effect, p outbox.AdvisoryEffect, c *store.Case) error {
 	if err := e.redecide(ctx, eff, c, disclosure.Queued{Kind: disclosure.QueuedCVE}); err != nil {
 		return err
 	}
@@ -357,7 +358,7 @@ func (e *Effects) cve(ctx context.Context, eff store.Effect, p store.AdvisoryEff
 	})
 }
 
-func (e *Effects) publish(ctx context.Context, eff store.Effect, p store.AdvisoryEffect, c *store.Case) error {
+func (e *Effects) publish(ctx context.Context, eff store.Effect, p outbox.AdvisoryEffect, c *store.Case) error {
 	// Decided again at every attempt: an embargo proposed or agreed, or a
 	// rejection, since the publish was queued stops it here.
 	if err := e.redecide(ctx, eff, c, disclosure.Queued{Kind: disclosure.QueuedPublish, Force: p.Force}); err != nil {
@@ -389,12 +390,12 @@ func (e *Effects) publish(ctx context.Context, eff store.Effect, p store.Advisor
 		}
 		// Published: the domain decides what follows (the stage, the clocks,
 		// the announcement).
-		_, err := e.Store.Enqueue(ctx, p.CaseID, store.KindPublished, store.AnnounceEffect{CaseID: p.CaseID, ReplyIn: p.ReplyIn, ReplyTo: p.ReplyTo, Force: p.Force}, now)
+		_, err := outbox.Enqueue(ctx, e.Store, p.CaseID, outbox.KindPublished, handlers.AnnounceEffect{CaseID: p.CaseID, ReplyIn: p.ReplyIn, ReplyTo: p.ReplyTo, Force: p.Force}, now)
 		return err
 	})
 }
 
-func (e *Effects) update(ctx context.Context, _ store.Effect, p store.AdvisoryEffect, c *store.Case) error {
+func (e *Effects) update(ctx context.Context, _ store.Effect, p outbox.AdvisoryEffect, c *store.Case) error {
 	if c.GHSAID == "" {
 		return errNoAdvisory
 	}
@@ -455,7 +456,7 @@ func (e *Effects) clientFor(ctx context.Context, c *store.Case) (*Client, error)
 
 // state changes the advisory's state: a claimed private report is
 // accepted (draft), a rejected one closed. Repeating it is harmless.
-func (e *Effects) state(ctx context.Context, _ store.Effect, p store.AdvisoryEffect, c *store.Case) error {
+func (e *Effects) state(ctx context.Context, _ store.Effect, p outbox.AdvisoryEffect, c *store.Case) error {
 	if c.GHSAID == "" {
 		return errNoAdvisory
 	}
@@ -477,7 +478,7 @@ func (e *Effects) state(ctx context.Context, _ store.Effect, p store.AdvisoryEff
 // p.From). Each step is safe to repeat: a retry adopts the draft an earlier
 // attempt made (by the effect's secret), and skips to the collaborators
 // and closing once the new one is recorded.
-func (e *Effects) move(ctx context.Context, eff store.Effect, p store.AdvisoryEffect, c *store.Case) error {
+func (e *Effects) move(ctx context.Context, eff store.Effect, p outbox.AdvisoryEffect, c *store.Case) error {
 	if c.GHSAID == "" || p.FromGHSA == "" {
 		return errNoAdvisory
 	}
@@ -570,7 +571,7 @@ func (e *Effects) move(ctx context.Context, eff store.Effect, p store.AdvisoryEf
 		return err
 	}
 	return e.Store.Tx(ctx, func(ctx context.Context) error {
-		return e.say(ctx, store.AdvisoryEffect{CaseID: p.CaseID}, templates.AdvisoryMoved{CaseID: p.CaseID, GHSAID: c.GHSAID, URL: c.GHSAURL, From: p.From, To: p.Repository, OldGHSAID: p.FromGHSA})
+		return e.say(ctx, outbox.AdvisoryEffect{CaseID: p.CaseID}, templates.AdvisoryMoved{CaseID: p.CaseID, GHSAID: c.GHSAID, URL: c.GHSAURL, From: p.From, To: p.Repository, OldGHSAID: p.FromGHSA})
 	})
 }
 
@@ -588,7 +589,7 @@ const LastAttempt = 100
 // Parked tells the team room that GitHub work for a case was given up after
 // its last attempt, and how to try again.
 func (e *Effects) Parked(ctx context.Context, eff store.Effect, cause error) error {
-	var p store.AdvisoryEffect
+	var p outbox.AdvisoryEffect
 	if err := eff.Decode(&p); err != nil || p.CaseID == "" {
 		return err
 	}

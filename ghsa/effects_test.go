@@ -13,6 +13,7 @@ import (
 
 	"github.com/enarx/secbot/disclosure"
 	"github.com/enarx/secbot/ghsa/ghsatest"
+	"github.com/enarx/secbot/outbox"
 	"github.com/enarx/secbot/store"
 	"github.com/enarx/secbot/templates"
 )
@@ -55,18 +56,18 @@ func newEffectsWorld(t *testing.T) *effectsWorld {
 // kind, else a new one recorded as a command records it (no secret yet).
 func (w *effectsWorld) run(t *testing.T, kind string, attempts int) error {
 	t.Helper()
-	return runEffect(t, w.store, w.effects, kind, store.AdvisoryEffect{CaseID: w.c.ID.String()}, attempts)
+	return runEffect(t, w.store, w.effects, kind, outbox.AdvisoryEffect{CaseID: w.c.ID.String()}, attempts)
 }
 
 // runEffect makes the pending effect of kind in st (recording p first if
 // there is none), as its attempt number attempts.
-func runEffect(t *testing.T, st *store.Store, effects *Effects, kind string, p store.AdvisoryEffect, attempts int) error {
+func runEffect(t *testing.T, st *store.Store, effects *Effects, kind string, p outbox.AdvisoryEffect, attempts int) error {
 	t.Helper()
 	ctx := context.Background()
 	eff := pending(t, st, kind)
 	if eff == nil {
 		if err := st.Tx(ctx, func(ctx context.Context) error {
-			_, err := st.Enqueue(ctx, "github:"+p.CaseID, kind, p, reported)
+			_, err := outbox.Enqueue(ctx, st, "github:"+p.CaseID, kind, p, reported)
 			return err
 		}); err != nil {
 			t.Fatal(err)
@@ -94,13 +95,13 @@ func pending(t *testing.T, st *store.Store, kind string) *store.Effect {
 }
 
 // sends are the messages recorded so far.
-func (w *effectsWorld) sends(t *testing.T) []store.SendEffect {
+func (w *effectsWorld) sends(t *testing.T) []outbox.SendEffect {
 	t.Helper()
-	effects, _, err := w.store.EffectsOfKind(context.Background(), store.KindSend)
+	effects, _, err := w.store.EffectsOfKind(context.Background(), outbox.KindSend)
 	if err != nil {
 		t.Fatal(err)
 	}
-	out := make([]store.SendEffect, len(effects))
+	out := make([]outbox.SendEffect, len(effects))
 	for i, e := range effects {
 		if err := e.Decode(&out[i]); err != nil {
 			t.Fatal(err)
@@ -117,7 +118,7 @@ func TestAReloadMovesTheOutageNoticeToTheNewTeamRoom(t *testing.T) {
 	p.TeamRoom = "!new-team:x"
 	w.policy.Set(p) // what SIGHUP does
 	w.srv.Inject(ghsatest.Fault{Status: 502})
-	if err := w.run(t, store.KindAdvisoryCreate, 1); err == nil {
+	if err := w.run(t, outbox.KindAdvisoryCreate, 1); err == nil {
 		t.Fatal("a 502 did not fail the effect")
 	}
 	sends := w.sends(t)
@@ -133,7 +134,7 @@ func TestARefusedTokenTellsTheTeamAndMarksNothingDone(t *testing.T) {
 	w := newEffectsWorld(t)
 	for range 2 {
 		w.srv.Inject(ghsatest.Fault{Status: 401, Body: `{"message":"Bad credentials"}`})
-		err := w.run(t, store.KindAdvisoryCreate, 1)
+		err := w.run(t, outbox.KindAdvisoryCreate, 1)
 		if retry, _ := IsRetryable(err); err == nil || !retry {
 			t.Fatalf("a 401 is not retried: %v", err)
 		}
@@ -142,7 +143,7 @@ func TestARefusedTokenTellsTheTeamAndMarksNothingDone(t *testing.T) {
 	if len(sends) != 1 || sends[0].To.Room != "!team:x" || !strings.Contains(sends[0].Markdown, "refused the token") {
 		t.Fatalf("after two refusals: %+v, want the team told once what to fix", sends)
 	}
-	if err := w.run(t, store.KindAdvisoryCreate, 3); err != nil {
+	if err := w.run(t, outbox.KindAdvisoryCreate, 3); err != nil {
 		t.Fatalf("once the token works: %v", err)
 	}
 	if got, _ := w.store.Case(context.Background(), w.c.ID); got.GHSAID == "" {
@@ -154,13 +155,13 @@ func TestARefusedTokenTellsTheTeamAndMarksNothingDone(t *testing.T) {
 // (in the case's GitHub lane) never waits minutes behind it.
 func TestTheForkPollBlocksNothing(t *testing.T) {
 	w := newEffectsWorld(t)
-	if err := w.run(t, store.KindAdvisoryCreate, 1); err != nil {
+	if err := w.run(t, outbox.KindAdvisoryCreate, 1); err != nil {
 		t.Fatal(err)
 	}
-	if err := w.run(t, store.KindAdvisoryFork, 1); err != nil {
+	if err := w.run(t, outbox.KindAdvisoryFork, 1); err != nil {
 		t.Fatal(err)
 	}
-	polls, _, err := w.store.EffectsOfKind(context.Background(), store.KindAdvisoryForkReady)
+	polls, _, err := w.store.EffectsOfKind(context.Background(), outbox.KindAdvisoryForkReady)
 	if err != nil || len(polls) != 1 {
 		t.Fatalf("polls %d, %v", len(polls), err)
 	}
@@ -171,8 +172,8 @@ func TestTheForkPollBlocksNothing(t *testing.T) {
 
 func TestParkedGitHubWorkIsToldToTheTeam(t *testing.T) {
 	w := newEffectsWorld(t)
-	payload, _ := json.Marshal(store.AdvisoryEffect{CaseID: w.c.ID.String()})
-	eff := store.Effect{Kind: store.KindAdvisoryCreate, Attempts: LastAttempt, Payload: payload}
+	payload, _ := json.Marshal(outbox.AdvisoryEffect{CaseID: w.c.ID.String()})
+	eff := store.Effect{Kind: outbox.KindAdvisoryCreate, Attempts: LastAttempt, Payload: payload}
 	if err := w.effects.Parked(context.Background(), eff, &Error{Kind: Operator, Message: "GitHub refused the token"}); err != nil {
 		t.Fatal(err)
 	}
@@ -194,16 +195,16 @@ func TestARetriedCreateNeverAdoptsADraftThatMerelyNamesTheCase(t *testing.T) {
 	bait := w.srv.AddReport(ghsatest.Report{Reporter: "octocat", Summary: SummaryFor(caseID), Description: DescriptionFor(caseID, reported)})
 	w.srv.SetState(bait, "draft") // claimed: accepted as a draft
 	if err := w.store.Tx(ctx, func(ctx context.Context) error {
-		_, err := w.store.Enqueue(ctx, store.GitHubLane(w.c.ID), store.KindAdvisoryCreate, store.AdvisoryEffect{CaseID: caseID, Nonce: store.NewNonce()}, reported)
+		_, err := outbox.Enqueue(ctx, w.store, store.GitHubLane(w.c.ID), outbox.KindAdvisoryCreate, outbox.AdvisoryEffect{CaseID: caseID, Nonce: outbox.NewNonce()}, reported)
 		return err
 	}); err != nil {
 		t.Fatal(err)
 	}
 	w.srv.Inject(ghsatest.Fault{Status: 502})
-	if err := w.run(t, store.KindAdvisoryCreate, 1); err == nil {
+	if err := w.run(t, outbox.KindAdvisoryCreate, 1); err == nil {
 		t.Fatal("a 502 did not fail the first attempt")
 	}
-	if err := w.run(t, store.KindAdvisoryCreate, 2); err != nil {
+	if err := w.run(t, outbox.KindAdvisoryCreate, 2); err != nil {
 		t.Fatal(err)
 	}
 	got, _ := w.store.Case(ctx, w.c.ID)
@@ -226,9 +227,9 @@ func TestARetriedCreateAdoptsOnlyItsOwnDraft(t *testing.T) {
 		w := newEffectsWorld(t)
 		ctx := context.Background()
 		caseID := w.c.ID.String()
-		p := store.AdvisoryEffect{CaseID: caseID, Nonce: store.NewNonce()}
+		p := outbox.AdvisoryEffect{CaseID: caseID, Nonce: outbox.NewNonce()}
 		if err := w.store.Tx(ctx, func(ctx context.Context) error {
-			_, err := w.store.Enqueue(ctx, store.GitHubLane(w.c.ID), store.KindAdvisoryCreate, p, reported)
+			_, err := outbox.Enqueue(ctx, w.store, store.GitHubLane(w.c.ID), outbox.KindAdvisoryCreate, p, reported)
 			return err
 		}); err != nil {
 			t.Fatal(err)
@@ -243,11 +244,11 @@ func TestARetriedCreateAdoptsOnlyItsOwnDraft(t *testing.T) {
 				t.Fatal(err)
 			}
 		}
-		if err := w.run(t, store.KindAdvisoryCreate, 2); err != nil {
+		if err := w.run(t, outbox.KindAdvisoryCreate, 2); err != nil {
 			t.Fatal(err)
 		}
 		got, _ := w.store.Case(ctx, w.c.ID)
-		told := slices.ContainsFunc(w.sends(t), func(s store.SendEffect) bool {
+		told := slices.ContainsFunc(w.sends(t), func(s outbox.SendEffect) bool {
 			return s.To.Room == "!team:x" && strings.Contains(s.Markdown, made.GHSAID) && strings.Contains(s.Markdown, "earlier attempt")
 		})
 		if !joined && (got.GHSAID != made.GHSAID || len(w.srv.Advisories()) != 1 || !audited(t, w.store, caseID, "advisory.adopted") || !told) {
@@ -265,17 +266,17 @@ func TestARetriedCreateAdoptsOnlyItsOwnDraft(t *testing.T) {
 func TestACreateRecordsItsSecretBeforeItSends(t *testing.T) {
 	w := newEffectsWorld(t)
 	w.srv.Inject(ghsatest.Fault{Status: 502})
-	if err := w.run(t, store.KindAdvisoryCreate, 1); err == nil {
+	if err := w.run(t, outbox.KindAdvisoryCreate, 1); err == nil {
 		t.Fatal("a 502 did not fail the effect")
 	}
-	var p store.AdvisoryEffect
-	if err := pending(t, w.store, store.KindAdvisoryCreate).Decode(&p); err != nil {
+	var p outbox.AdvisoryEffect
+	if err := pending(t, w.store, outbox.KindAdvisoryCreate).Decode(&p); err != nil {
 		t.Fatal(err)
 	}
 	if len(p.Nonce) < 32 || strings.Contains(p.Nonce, w.c.ID.String()) {
 		t.Fatalf("the effect's secret is %q", p.Nonce)
 	}
-	if err := w.run(t, store.KindAdvisoryCreate, 2); err != nil {
+	if err := w.run(t, outbox.KindAdvisoryCreate, 2); err != nil {
 		t.Fatal(err)
 	}
 	all := w.srv.Advisories()

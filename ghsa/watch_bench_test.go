@@ -14,6 +14,7 @@ import (
 	"github.com/enarx/secbot/disclosure"
 	"github.com/enarx/secbot/ghsa/ghsatest"
 	"github.com/enarx/secbot/handlers"
+	"github.com/enarx/secbot/outbox"
 	"github.com/enarx/secbot/store"
 	"github.com/enarx/secbot/templates"
 )
@@ -91,7 +92,7 @@ func BenchmarkWatch100Repositories3Organizations(b *testing.B) {
 		requests := srv.Responses("", "", 0) - before
 		notModified := srv.Responses("", "", 304)
 
-		sends, _, err := st.EffectsOfKind(ctx, store.KindSend)
+		sends, _, err := st.EffectsOfKind(ctx, outbox.KindSend)
 		if err != nil {
 			b.Fatal(err)
 		}

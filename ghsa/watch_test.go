@@ -22,6 +22,7 @@ import (
 	"github.com/enarx/secbot/disclosure"
 	"github.com/enarx/secbot/ghsa/ghsatest"
 	"github.com/enarx/secbot/handlers"
+	"github.com/enarx/secbot/outbox"
 	"github.com/enarx/secbot/store"
 	"github.com/enarx/secbot/templates"
 )
@@ -110,13 +111,13 @@ func (w *watchWorld) cases(t *testing.T) []*store.Case {
 // teamSays are the messages recorded for the team room.
 func (w *watchWorld) teamSays(t *testing.T) []string {
 	t.Helper()
-	effects, _, err := w.store.EffectsOfKind(context.Background(), store.KindSend)
+	effects, _, err := w.store.EffectsOfKind(context.Background(), outbox.KindSend)
 	if err != nil {
 		t.Fatal(err)
 	}
 	var out []string
 	for _, e := range effects {
-		var s store.SendEffect
+		var s outbox.SendEffect
 		if err := e.Decode(&s); err != nil {
 			t.Fatal(err)
 		}
@@ -156,8 +157,8 @@ func TestAPrivateReportBecomesOneCaseWithClocksFromItsFiling(t *testing.T) {
 	if len(notes) != 1 || !strings.Contains(notes[0], ghsaID) || !strings.Contains(notes[0], "enarx/enarx") || !strings.Contains(notes[0], "octocat") {
 		t.Errorf("the team room is told %q, want one notice naming the repository, the advisory and the reporter", notes)
 	}
-	rooms, _, _ := w.store.EffectsOfKind(ctx, store.KindCreateCaseRoom)
-	var room store.CreateCaseRoomEffect
+	rooms, _, _ := w.store.EffectsOfKind(ctx, outbox.KindCreateCaseRoom)
+	var room outbox.CreateCaseRoomEffect
 	if len(rooms) != 1 || rooms[0].Decode(&room) != nil || len(room.Invite) != 2 {
 		t.Errorf("case room %+v: want one, for the two team members only", room)
 	}
@@ -181,7 +182,7 @@ func assertNoCanary(t *testing.T, w *watchWorld) {
 	t.Helper()
 	ctx := context.Background()
 	var found []string
-	for _, kind := range []string{store.KindSend, store.KindCreateCaseRoom} {
+	for _, kind := range []string{outbox.KindSend, outbox.KindCreateCaseRoom} {
 		effects, _, _ := w.store.EffectsOfKind(ctx, kind)
 		for _, e := range effects {
 			if strings.Contains(string(e.Payload), "CANARY") {
@@ -284,11 +285,11 @@ func TestClaimAndRepoMakeValidRequests(t *testing.T) {
 	report := w.srv.AddReport(ghsatest.Report{Reporter: "octocat", Summary: canary})
 	w.watcher.Poll(ctx)
 	c := w.cases(t)[0]
-	run := func(kind string, p store.AdvisoryEffect, attempts int) error {
+	run := func(kind string, p outbox.AdvisoryEffect, attempts int) error {
 		p.CaseID = c.ID.String()
 		return runEffect(t, w.store, w.effects, kind, p, attempts)
 	}
-	if err := run(store.KindAdvisoryState, store.AdvisoryEffect{State: "draft"}, 1); err != nil {
+	if err := run(outbox.KindAdvisoryState, outbox.AdvisoryEffect{State: "draft"}, 1); err != nil {
 		t.Fatal(err)
 	}
 	if a := w.srv.Advisories()[0]; a.State != "draft" {
@@ -297,12 +298,12 @@ func TestClaimAndRepoMakeValidRequests(t *testing.T) {
 	if err := w.client.AddCollaborator(ctx, report, "reporter1"); err != nil {
 		t.Fatal(err)
 	}
-	move := store.AdvisoryEffect{Repository: "enarx/other", From: "enarx/enarx", FromGHSA: report}
-	if err := run(store.KindAdvisoryMove, move, 1); err != nil {
+	move := outbox.AdvisoryEffect{Repository: "enarx/other", From: "enarx/enarx", FromGHSA: report}
+	if err := run(outbox.KindAdvisoryMove, move, 1); err != nil {
 		t.Fatal(err)
 	}
 	// Repeated (a crash before the outbox marked it done): nothing doubles.
-	if err := run(store.KindAdvisoryMove, move, 2); err != nil {
+	if err := run(outbox.KindAdvisoryMove, move, 2); err != nil {
 		t.Fatal(err)
 	}
 	all := w.srv.Advisories()
@@ -439,8 +440,8 @@ func TestAMoveRetriedAfterACrashAdoptsTheDraftItMade(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	p := store.AdvisoryEffect{CaseID: c.ID.String(), Repository: "enarx/other", From: "enarx/enarx", FromGHSA: report, Nonce: nonce}
-	if err := runEffect(t, w.store, w.effects, store.KindAdvisoryMove, p, 2); err != nil {
+	p := outbox.AdvisoryEffect{CaseID: c.ID.String(), Repository: "enarx/other", From: "enarx/enarx", FromGHSA: report, Nonce: nonce}
+	if err := runEffect(t, w.store, w.effects, outbox.KindAdvisoryMove, p, 2); err != nil {
 		t.Fatal(err)
 	}
 	if all := w.srv.Advisories(); len(all) != 3 {
@@ -554,8 +555,8 @@ func TestRepoChecksTheRepositoryFirst(t *testing.T) {
 		t.Fatal(err)
 	}
 	for _, target := range []string{"enarx/ghost", fork} {
-		move := store.AdvisoryEffect{CaseID: c.ID.String(), Repository: target, From: "enarx/enarx", FromGHSA: report, ReplyIn: "!case:x"}
-		if err := runEffect(t, w.store, w.effects, store.KindAdvisoryMove, move, 1); err != nil {
+		move := outbox.AdvisoryEffect{CaseID: c.ID.String(), Repository: target, From: "enarx/enarx", FromGHSA: report, ReplyIn: "!case:x"}
+		if err := runEffect(t, w.store, w.effects, outbox.KindAdvisoryMove, move, 1); err != nil {
 			t.Fatalf("move to %s: %v, want it answered and ended", target, err)
 		}
 		if n := w.srv.Requests("POST", "/repos/"+target+"/security-advisories"); n != 0 {
@@ -565,17 +566,17 @@ func TestRepoChecksTheRepositoryFirst(t *testing.T) {
 			t.Errorf("after a move to %s the case points to %s", target, got.GHSAID)
 		}
 		// The effect ended: mark it so, as the outbox would.
-		if err := w.store.CompleteEffect(ctx, pending(t, w.store, store.KindAdvisoryMove).ID, nil, reported); err != nil {
+		if err := w.store.CompleteEffect(ctx, pending(t, w.store, outbox.KindAdvisoryMove).ID, nil, reported); err != nil {
 			t.Fatal(err)
 		}
 	}
 	if all := w.srv.Advisories(); len(all) != 1 || all[0].State == "closed" {
 		t.Errorf("advisories %+v, want the report alone and open", all)
 	}
-	effects, _, _ := w.store.EffectsOfKind(ctx, store.KindSend)
+	effects, _, _ := w.store.EffectsOfKind(ctx, outbox.KindSend)
 	refused := 0
 	for _, e := range effects {
-		var s store.SendEffect
+		var s outbox.SendEffect
 		_ = e.Decode(&s)
 		if s.To.Room == "!case:x" && (strings.Contains(s.Markdown, "no repository enarx/ghost") || strings.Contains(s.Markdown, "is a fork")) {
 			refused++

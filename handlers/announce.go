@@ -6,12 +6,24 @@ import (
 	"strings"
 
 	"github.com/enarx/secbot/disclosure"
-	"github.com/enarx/secbot/scheduler"
+	"github.com/enarx/secbot/outbox"
 	"github.com/enarx/secbot/store"
 	"github.com/enarx/secbot/templates"
 )
 
-// Announce is the executor of KindAnnounce: it posts a published
+// AnnounceEffect is the payload of outbox.KindAnnounce (post a published
+// advisory's announcement wherever it has not been posted yet) and of
+// outbox.KindPublished (GitHub's confirmation, to decide on).
+type AnnounceEffect struct {
+	CaseID  string `json:"case_id"`
+	ReplyIn string `json:"reply_in,omitempty"`
+	ReplyTo string `json:"reply_to,omitempty"`
+	// Force is the coordinator's override of an embargo: of the announce
+	// command, or (outbox.KindPublished) of the publish GitHub confirmed.
+	Force *disclosure.Force `json:"force,omitempty"`
+}
+
+// Announce is the executor of outbox.KindAnnounce: it posts a published
 // advisory's announcement in every announcement room where it is not yet
 // posted (each room its own lane, so one failing room holds up no other),
 // and tells the team room where it went.
@@ -29,7 +41,7 @@ func (h *Handlers) Announce(ctx context.Context, e store.Effect) (any, error) {
 		// Decided again now, in the transaction that queues the posts: the
 		// case may have moved on since the announcement was queued.
 		if err := h.redecide(ctx, e, c, disclosure.Queued{Kind: disclosure.QueuedAnnounce, Force: effect.Force}); err != nil {
-			if errors.As(err, new(*scheduler.RefusedError)) {
+			if errors.As(err, new(*outbox.RefusedError)) {
 				refused = err
 				return nil // the refusal is recorded: commit it
 			}
@@ -59,7 +71,7 @@ func (h *Handlers) Announce(ctx context.Context, e store.Effect) (any, error) {
 			if pending {
 				continue
 			}
-			if err := scheduler.Say(ctx, h.store, h.templates, lane, store.SendEffect{To: store.Target{Room: room}, IfRefused: p.TeamRoom}, announcement, now, false); err != nil {
+			if err := outbox.Say(ctx, h.store, h.templates, lane, outbox.SendEffect{To: outbox.Target{Room: room}, IfRefused: p.TeamRoom}, announcement, now, false); err != nil {
 				return err
 			}
 			queued = append(queued, room)
@@ -70,7 +82,7 @@ func (h *Handlers) Announce(ctx context.Context, e store.Effect) (any, error) {
 		if p.TeamRoom == "" {
 			return nil
 		}
-		return h.enqueue(ctx, store.CaseLane(caseID), store.Target{Room: p.TeamRoom}, templates.Announced{CaseID: caseID.String(), Queued: queued, Posted: posted}, store.SendEffect{}, false)
+		return h.enqueue(ctx, store.CaseLane(caseID), outbox.Target{Room: p.TeamRoom}, templates.Announced{CaseID: caseID.String(), Queued: queued, Posted: posted}, outbox.SendEffect{}, false)
 	})
 	if err == nil {
 		err = refused
@@ -85,7 +97,7 @@ func creditName(credit string) string {
 	return credit
 }
 
-// Published is the executor of KindPublished: GitHub confirmed that a
+// Published is the executor of outbox.KindPublished: GitHub confirmed that a
 // case's advisory is public, and the domain decides what follows.
 func (h *Handlers) Published(ctx context.Context, e store.Effect) (any, error) {
 	effect, caseID, err := decodeCaseEffect(e)
@@ -112,8 +124,8 @@ func (h *Handlers) Published(ctx context.Context, e store.Effect) (any, error) {
 
 // decodeCaseEffect reads an effect about a case (an announcement, GitHub's
 // confirmation) and its case ID.
-func decodeCaseEffect(e store.Effect) (store.AnnounceEffect, disclosure.CaseID, error) {
-	var effect store.AnnounceEffect
+func decodeCaseEffect(e store.Effect) (AnnounceEffect, disclosure.CaseID, error) {
+	var effect AnnounceEffect
 	if err := e.Decode(&effect); err != nil {
 		return effect, disclosure.CaseID{}, err
 	}
@@ -131,17 +143,17 @@ func repositoryOf(c *store.Case, p *disclosure.Policy) string {
 }
 
 // redecide asks the domain, right before a queued effect is made, whether
-// the case as it is now still allows it (scheduler.Redecide).
+// the case as it is now still allows it (outbox.Redecide).
 func (h *Handlers) redecide(ctx context.Context, e store.Effect, cs *store.Case, q disclosure.Queued) error {
-	return scheduler.Redecide(ctx, h.store, h.templates, e, cs, q, h.Policy(), h.clock.Now())
+	return outbox.Redecide(ctx, h.store, h.templates, e, cs, q, h.Policy(), h.clock.Now())
 }
 
-// GateInvite wraps the executor of KindInvite: an invitation to a case
+// GateInvite wraps the executor of outbox.KindInvite: an invitation to a case
 // room is decided again before it is sent, so that someone who left the
 // team or the need-to-know list meanwhile, or a closed case, gets none.
-func (h *Handlers) GateInvite(next scheduler.Executor) scheduler.Executor {
+func (h *Handlers) GateInvite(next outbox.Executor) outbox.Executor {
 	return func(ctx context.Context, e store.Effect) (any, error) {
-		var p store.InviteEffect
+		var p outbox.InviteEffect
 		if err := e.Decode(&p); err != nil || p.To.CaseRoomOf == "" {
 			return next(ctx, e) // not a case room: the executor's to judge
 		}

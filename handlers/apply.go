@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/enarx/secbot/disclosure"
+	"github.com/enarx/secbot/outbox"
 	"github.com/enarx/secbot/scheduler"
 	"github.com/enarx/secbot/store"
 	"github.com/enarx/secbot/templates"
@@ -132,11 +133,11 @@ func (h *Handlers) applyDeadline(ctx context.Context, caseID disclosure.CaseID, 
 
 // queuedKinds are the effect kinds of the domain's queued work.
 var queuedKinds = map[disclosure.QueuedKind]string{
-	disclosure.QueuedPublish:      store.KindAdvisoryPublish,
-	disclosure.QueuedAnnounce:     store.KindAnnounce,
-	disclosure.QueuedCVE:          store.KindAdvisoryCVE,
-	disclosure.QueuedCollaborator: store.KindAdvisoryCollaborator,
-	disclosure.QueuedInvite:       store.KindInvite,
+	disclosure.QueuedPublish:      outbox.KindAdvisoryPublish,
+	disclosure.QueuedAnnounce:     outbox.KindAnnounce,
+	disclosure.QueuedCVE:          outbox.KindAdvisoryCVE,
+	disclosure.QueuedCollaborator: outbox.KindAdvisoryCollaborator,
+	disclosure.QueuedInvite:       outbox.KindInvite,
 }
 
 // cancel cancels the case's pending work a decision makes wrong, audits
@@ -148,7 +149,7 @@ func (h *Handlers) cancel(ctx context.Context, cs *store.Case, p *disclosure.Pol
 		kinds = append(kinds, queuedKinds[k])
 		labels[queuedKinds[k]] = disclosure.Queued{Kind: k}.Label()
 	}
-	cancelled, err := h.store.CancelPendingEffects(ctx, cs.ID, kinds, "cancelled: "+c.Because, now)
+	cancelled, err := outbox.CancelPending(ctx, h.store, cs.ID, kinds, "cancelled: "+c.Because, now)
 	if err != nil || len(cancelled) == 0 {
 		return err
 	}
@@ -164,30 +165,30 @@ func (h *Handlers) cancel(ctx context.Context, cs *store.Case, p *disclosure.Pol
 	if p.TeamRoom == "" {
 		return nil
 	}
-	return h.enqueue(ctx, store.CaseLane(cs.ID), store.Target{Room: p.TeamRoom}, templates.QueuedCancelled{CaseID: cs.ID.String(), Because: c.Because, What: what}, store.SendEffect{}, false)
+	return h.enqueue(ctx, store.CaseLane(cs.ID), outbox.Target{Room: p.TeamRoom}, templates.QueuedCancelled{CaseID: cs.ID.String(), Because: c.Because, What: what}, outbox.SendEffect{}, false)
 }
 
 var advisoryKinds = map[disclosure.AdvisoryOpKind]string{
-	disclosure.AdvisoryCollaborator: store.KindAdvisoryCollaborator,
-	disclosure.AdvisoryUpdate:       store.KindAdvisoryUpdate,
-	disclosure.AdvisoryFork:         store.KindAdvisoryFork,
-	disclosure.AdvisoryCVE:          store.KindAdvisoryCVE,
-	disclosure.AdvisoryPublish:      store.KindAdvisoryPublish,
-	disclosure.AdvisoryCreate:       store.KindAdvisoryCreate,
-	disclosure.AdvisoryState:        store.KindAdvisoryState,
-	disclosure.AdvisoryMove:         store.KindAdvisoryMove,
+	disclosure.AdvisoryCollaborator: outbox.KindAdvisoryCollaborator,
+	disclosure.AdvisoryUpdate:       outbox.KindAdvisoryUpdate,
+	disclosure.AdvisoryFork:         outbox.KindAdvisoryFork,
+	disclosure.AdvisoryCVE:          outbox.KindAdvisoryCVE,
+	disclosure.AdvisoryPublish:      outbox.KindAdvisoryPublish,
+	disclosure.AdvisoryCreate:       outbox.KindAdvisoryCreate,
+	disclosure.AdvisoryState:        outbox.KindAdvisoryState,
+	disclosure.AdvisoryMove:         outbox.KindAdvisoryMove,
 }
 
 func (h *Handlers) applyEffect(ctx context.Context, msg Message, cs *store.Case, e disclosure.Effect, now time.Time) error {
-	lane, caseRoom := store.CaseLane(cs.ID), store.Target{CaseRoomOf: cs.ID.String()}
+	lane, caseRoom := store.CaseLane(cs.ID), outbox.Target{CaseRoomOf: cs.ID.String()}
 	var err error
 	switch e := e.(type) {
 	case disclosure.InviteToCaseRoom:
-		_, err = h.store.Enqueue(ctx, lane, store.KindInvite, store.InviteEffect{To: caseRoom, User: e.Who}, now)
+		_, err = outbox.Enqueue(ctx, h.store, lane, outbox.KindInvite, outbox.InviteEffect{To: caseRoom, User: e.Who}, now)
 	case disclosure.RemoveFromCaseRoom:
-		_, err = h.store.Enqueue(ctx, lane, store.KindKick, store.KickEffect{To: caseRoom, User: e.Who, Reason: e.Reason}, now)
+		_, err = outbox.Enqueue(ctx, h.store, lane, outbox.KindKick, outbox.KickEffect{To: caseRoom, User: e.Who, Reason: e.Reason}, now)
 	case disclosure.AdvisoryOp:
-		eff := store.AdvisoryEffect{
+		eff := outbox.AdvisoryEffect{
 			CaseID: cs.ID.String(), Login: e.Login, Remove: e.Remove, ReplyIn: msg.Room, ReplyTo: msg.ID,
 			Affected: e.Affected, Patched: e.Patched, Severity: e.Severity, CWEs: e.CWEs, Credit: e.Credit,
 			Summary: e.Summary, Description: e.Description, State: e.State, Repository: e.Repository,
@@ -201,9 +202,9 @@ func (h *Handlers) applyEffect(ctx context.Context, msg Message, cs *store.Case,
 				eff.From = h.Policy().Repository
 			}
 		}
-		_, err = h.store.Enqueue(ctx, store.GitHubLane(cs.ID), advisoryKinds[e.Op], eff, now)
+		_, err = outbox.Enqueue(ctx, h.store, store.GitHubLane(cs.ID), advisoryKinds[e.Op], eff, now)
 	case disclosure.Announce:
-		_, err = h.store.Enqueue(ctx, lane, store.KindAnnounce, store.AnnounceEffect{CaseID: cs.ID.String(), ReplyIn: msg.Room, ReplyTo: msg.ID, Force: e.Force}, now)
+		_, err = outbox.Enqueue(ctx, h.store, lane, outbox.KindAnnounce, AnnounceEffect{CaseID: cs.ID.String(), ReplyIn: msg.Room, ReplyTo: msg.ID, Force: e.Force}, now)
 	default:
 		err = fmt.Errorf("unknown effect %T", e)
 	}
@@ -217,33 +218,33 @@ func (h *Handlers) say(ctx context.Context, msg Message, cs *store.Case, p *disc
 		lane = store.CaseLane(cs.ID)
 	}
 	if m.React != "" {
-		_, err := h.store.Enqueue(ctx, lane, store.KindReact, store.ReactEffect{Room: msg.Room, Event: msg.ID, Key: m.React}, now)
+		_, err := outbox.Enqueue(ctx, h.store, lane, outbox.KindReact, outbox.ReactEffect{Room: msg.Room, Event: msg.ID, Key: m.React}, now)
 		return err
 	}
 	switch m.To.Kind {
 	case disclosure.Here:
-		return h.enqueue(ctx, lane, store.Target{Room: msg.Room}, m.Data, store.SendEffect{ReplyTo: msg.ID}, false)
+		return h.enqueue(ctx, lane, outbox.Target{Room: msg.Room}, m.Data, outbox.SendEffect{ReplyTo: msg.ID}, false)
 	case disclosure.ToCaseRoom:
-		if err := h.enqueue(ctx, lane, store.Target{CaseRoomOf: cs.ID.String()}, m.Data, store.SendEffect{}, false); err != nil {
+		if err := h.enqueue(ctx, lane, outbox.Target{CaseRoomOf: cs.ID.String()}, m.Data, outbox.SendEffect{}, false); err != nil {
 			return err
 		}
 		if cs.Reporter.Channel() == disclosure.ChannelEmail {
 			// The reporter is not in the room: what they would read there
 			// is mailed to them.
-			return scheduler.MailReporter(ctx, h.store, h.templates, cs.ID, cs.Reporter, m.Data, now, false)
+			return outbox.MailReporter(ctx, h.store, h.templates, cs.ID, cs.Reporter, m.Data, now, false)
 		}
 		return nil
 	case disclosure.ToTeamRoom:
 		if p.TeamRoom == "" {
 			return nil
 		}
-		return h.enqueue(ctx, lane, store.Target{Room: p.TeamRoom}, m.Data, store.SendEffect{}, false)
+		return h.enqueue(ctx, lane, outbox.Target{Room: p.TeamRoom}, m.Data, outbox.SendEffect{}, false)
 	case disclosure.ToPerson:
 		who := m.To.Who
-		if _, err := h.store.Enqueue(ctx, lane, store.KindOpenDM, store.OpenDMEffect{User: who}, now); err != nil {
+		if _, err := outbox.Enqueue(ctx, h.store, lane, outbox.KindOpenDM, outbox.OpenDMEffect{User: who}, now); err != nil {
 			return err
 		}
-		return h.enqueue(ctx, lane, store.Target{DMWith: who}, m.Data, store.SendEffect{Mentions: []disclosure.Person{who}}, false)
+		return h.enqueue(ctx, lane, outbox.Target{DMWith: who}, m.Data, outbox.SendEffect{Mentions: []disclosure.Person{who}}, false)
 	}
 	return fmt.Errorf("unknown audience %d", m.To.Kind)
 }
@@ -269,7 +270,7 @@ func (h *Handlers) refuse(ctx context.Context, c *cmdContext, r *disclosure.Refu
 	if r.NotTeam {
 		d = templates.NotTeam{Prefix: c.req.Policy.CommandPrefix}
 	}
-	return h.enqueue(ctx, store.RoomLane(c.msg.Room), store.Target{Room: c.msg.Room}, d, store.SendEffect{ReplyTo: c.msg.ID}, false)
+	return h.enqueue(ctx, store.RoomLane(c.msg.Room), outbox.Target{Room: c.msg.Room}, d, outbox.SendEffect{ReplyTo: c.msg.ID}, false)
 }
 
 // refuseUsage answers a command given the wrong way with its syntax.
@@ -281,7 +282,7 @@ func (h *Handlers) refuseUsage(ctx context.Context, c *cmdContext, u usageError,
 	if err := h.auditRefusal(ctx, store.AuditEntry{At: c.req.Now, Actor: c.msg.Sender, CaseID: caseRefOf(c), Action: "command " + c.cmd.name, Detail: "refused: usage", Allowed: false}); err != nil {
 		return err
 	}
-	return h.enqueue(ctx, store.RoomLane(c.msg.Room), store.Target{Room: c.msg.Room}, templates.Usage{Syntax: syntax(prefix, c.cmd), Hint: u.hint}, store.SendEffect{ReplyTo: c.msg.ID}, false)
+	return h.enqueue(ctx, store.RoomLane(c.msg.Room), outbox.Target{Room: c.msg.Room}, templates.Usage{Syntax: syntax(prefix, c.cmd), Hint: u.hint}, outbox.SendEffect{ReplyTo: c.msg.ID}, false)
 }
 
 func caseRefOf(c *cmdContext) string {

@@ -8,6 +8,7 @@ import (
 	"github.com/rs/zerolog"
 
 	"github.com/enarx/secbot/disclosure"
+	"github.com/enarx/secbot/outbox"
 	"github.com/enarx/secbot/store"
 	"github.com/enarx/secbot/templates"
 )
@@ -33,8 +34,8 @@ func (h *Handlers) OwnDeviceSeen(ctx context.Context, device, name string) error
 		if p.TeamRoom == "" {
 			return nil
 		}
-		return h.enqueue(ctx, store.RoomLane(p.TeamRoom), store.Target{Room: p.TeamRoom},
-			templates.BotNewDevice{Device: templates.Truncate(device, 40), Name: templates.Truncate(name, 60)}, store.SendEffect{Mentions: []disclosure.Person{p.Coordinator}}, false)
+		return h.enqueue(ctx, store.RoomLane(p.TeamRoom), outbox.Target{Room: p.TeamRoom},
+			templates.BotNewDevice{Device: templates.Truncate(device, 40), Name: templates.Truncate(name, 60)}, outbox.SendEffect{Mentions: []disclosure.Person{p.Coordinator}}, false)
 	})
 	if err == nil && told {
 		zerolog.Ctx(ctx).Warn().Str("device_id", device).Msg("Told the team about an unsigned device on the bot's account")
@@ -80,9 +81,9 @@ func (h *Handlers) EncryptionDowngraded(ctx context.Context, room, algorithm str
 		if p.TeamRoom == "" {
 			return nil
 		}
-		return h.enqueue(ctx, store.RoomLane(p.TeamRoom), store.Target{Room: p.TeamRoom},
+		return h.enqueue(ctx, store.RoomLane(p.TeamRoom), outbox.Target{Room: p.TeamRoom},
 			templates.EncryptionDowngraded{Room: room, Algorithm: templates.Truncate(algorithm, 40), Sender: by.String(), CaseID: caseRef, DM: dm, Team: team},
-			store.SendEffect{Mentions: []disclosure.Person{p.Coordinator}}, false)
+			outbox.SendEffect{Mentions: []disclosure.Person{p.Coordinator}}, false)
 	})
 	if err == nil && told {
 		log.Error().Msg("Told the team that a room lost its encryption")

@@ -10,7 +10,7 @@ import (
 	"github.com/rs/zerolog"
 
 	"github.com/enarx/secbot/disclosure"
-	"github.com/enarx/secbot/scheduler"
+	"github.com/enarx/secbot/outbox"
 	"github.com/enarx/secbot/store"
 	"github.com/enarx/secbot/templates"
 )
@@ -175,7 +175,7 @@ func (h *Handlers) HandleEmail(ctx context.Context, msg Message) error {
 					return audit(c.ID.String(), "email.stranger", "not the reporter's address", false)
 				}
 				note := templates.EmailStranger{CaseID: c.ID.String(), From: msg.Sender.Address(), Mailbox: h.mailbox}
-				if err := h.enqueue(ctx, store.CaseLane(c.ID), store.Target{Room: p.TeamRoom}, note, store.SendEffect{}, false); err != nil {
+				if err := h.enqueue(ctx, store.CaseLane(c.ID), outbox.Target{Room: p.TeamRoom}, note, outbox.SendEffect{}, false); err != nil {
 					return err
 				}
 				return audit(c.ID.String(), "email.stranger", "not the reporter's address", false)
@@ -218,7 +218,7 @@ func (h *Handlers) HandleEmail(ctx context.Context, msg Message) error {
 			return audit(c.ID.String(), "email.machine", m.Automatic, true)
 		}
 		ack := templates.EmailAck{CaseID: c.ID.String(), AcknowledgeBy: open.AcknowledgeBy, RespondBy: open.RespondBy, UpdateInterval: p.SLA.UpdateInterval.String(), GitHub: p.GitHub}
-		if err := scheduler.MailReporter(ctx, h.store, h.templates, c.ID, msg.Sender, ack, now, true); err != nil {
+		if err := outbox.MailReporter(ctx, h.store, h.templates, c.ID, msg.Sender, ack, now, true); err != nil {
 			return err
 		}
 		return nil
@@ -246,7 +246,7 @@ func (h *Handlers) emailGate(ctx context.Context, msg Message) error {
 		err := h.store.Tx(ctx, func(ctx context.Context) error {
 			if p := h.Policy(); note && p.TeamRoom != "" {
 				d := templates.EmailFlood{From: msg.Sender.Address(), Mailbox: h.mailbox, Burst: ChatterBurst}
-				if err := h.enqueue(ctx, store.RoomLane(p.TeamRoom), store.Target{Room: p.TeamRoom}, d, store.SendEffect{}, false); err != nil {
+				if err := h.enqueue(ctx, store.RoomLane(p.TeamRoom), outbox.Target{Room: p.TeamRoom}, d, outbox.SendEffect{}, false); err != nil {
 					return err
 				}
 			}
@@ -277,7 +277,7 @@ func (h *Handlers) emailBounce(ctx context.Context, msg Message, audit func(case
 		return err
 	}
 	note := templates.EmailBounced{CaseID: c.ID.String(), From: msg.Sender.Address(), Mailbox: h.mailbox}
-	if err := h.enqueue(ctx, store.CaseLane(c.ID), store.Target{CaseRoomOf: c.ID.String()}, note, store.SendEffect{}, false); err != nil {
+	if err := h.enqueue(ctx, store.CaseLane(c.ID), outbox.Target{CaseRoomOf: c.ID.String()}, note, outbox.SendEffect{}, false); err != nil {
 		return err
 	}
 	return audit(c.ID.String(), "email.bounce", m.Automatic, true)
@@ -292,7 +292,7 @@ func (h *Handlers) postEmail(ctx context.Context, msg Message, cs *store.Case, r
 			return err
 		}
 	}
-	if _, err := h.store.Enqueue(ctx, store.CaseLane(cs.ID), store.KindMailPost, store.MailPostEffect{
+	if _, err := outbox.Enqueue(ctx, h.store, store.CaseLane(cs.ID), outbox.KindMailPost, outbox.MailPostEffect{
 		CaseID: cs.ID.String(), UIDValidity: m.UIDValidity, UID: m.UID, MessageID: m.MessageID, Reply: reply, Unverified: !m.SenderVerified, Machine: m.machine(),
 	}, now); err != nil {
 		return err

@@ -9,7 +9,7 @@ import (
 	"time"
 
 	"github.com/enarx/secbot/disclosure"
-	"github.com/enarx/secbot/store"
+	"github.com/enarx/secbot/outbox"
 	"github.com/enarx/secbot/templates"
 )
 
@@ -41,24 +41,24 @@ func (w *world) tryEmail(from disclosure.Person, ref MailRef) error {
 	return w.h.HandleEmail(context.Background(), msg)
 }
 
-func (w *world) mails() []store.MailSendEffect {
-	effects, _, err := w.store.EffectsOfKind(context.Background(), store.KindMailSend)
+func (w *world) mails() []outbox.MailSendEffect {
+	effects, _, err := w.store.EffectsOfKind(context.Background(), outbox.KindMailSend)
 	if err != nil {
 		w.t.Fatal(err)
 	}
-	out := make([]store.MailSendEffect, len(effects))
+	out := make([]outbox.MailSendEffect, len(effects))
 	for i, e := range effects {
 		_ = e.Decode(&out[i])
 	}
 	return out
 }
 
-func (w *world) posts() []store.MailPostEffect {
-	effects, _, err := w.store.EffectsOfKind(context.Background(), store.KindMailPost)
+func (w *world) posts() []outbox.MailPostEffect {
+	effects, _, err := w.store.EffectsOfKind(context.Background(), outbox.KindMailPost)
 	if err != nil {
 		w.t.Fatal(err)
 	}
-	out := make([]store.MailPostEffect, len(effects))
+	out := make([]outbox.MailPostEffect, len(effects))
 	for i, e := range effects {
 		_ = e.Decode(&out[i])
 	}
@@ -87,8 +87,8 @@ func TestAnEmailOpensOneCaseAndIsAnsweredInItsThread(t *testing.T) {
 		t.Errorf("the post: %+v", p)
 	}
 	// The room is the team's: the reporter is not invited.
-	rooms, _, _ := w.store.EffectsOfKind(context.Background(), store.KindCreateCaseRoom)
-	var room store.CreateCaseRoomEffect
+	rooms, _, _ := w.store.EffectsOfKind(context.Background(), outbox.KindCreateCaseRoom)
+	var room outbox.CreateCaseRoomEffect
 	_ = rooms[0].Decode(&room)
 	for _, p := range room.Invite {
 		if p.Channel() == disclosure.ChannelEmail {
@@ -180,7 +180,7 @@ func TestAReporterWithoutEncryptionIsToldWhereTheirPrivateAreaIs(t *testing.T) {
 	if _, err := w.store.OpenCaseOf(context.Background(), "@plain:x"); err != nil {
 		t.Fatal(err)
 	}
-	rooms, _, _ := w.store.EffectsOfKind(context.Background(), store.KindCreateCaseRoom)
+	rooms, _, _ := w.store.EffectsOfKind(context.Background(), outbox.KindCreateCaseRoom)
 	if len(rooms) != 1 {
 		t.Errorf("%d case rooms, want 1", len(rooms))
 	}
@@ -357,11 +357,11 @@ func TestAutoRepliesAndBounces(t *testing.T) {
 		t.Errorf("an auto-reply in the case's thread: %+v", posts)
 	}
 	w.email(disclosure.EmailPerson("mailer-daemon@mx.test"), MailRef{MessageID: "dsn3@mx.test", Automatic: "delivery or read report", Kind: MailBounce, BounceOf: caseID})
-	effects, _, err := w.store.EffectsOfKind(context.Background(), store.KindSend)
+	effects, _, err := w.store.EffectsOfKind(context.Background(), outbox.KindSend)
 	if err != nil {
 		t.Fatal(err)
 	}
-	var p store.SendEffect
+	var p outbox.SendEffect
 	_ = effects[len(effects)-1].Decode(&p)
 	if p.To.CaseRoomOf != caseID.String() || !strings.Contains(p.Markdown, "delivery report") || !strings.Contains(templates.PlainText(p.Markdown), "mailer-daemon@mx.test") {
 		t.Errorf("the bounce's note: %+v", p)

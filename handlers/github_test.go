@@ -7,7 +7,7 @@ import (
 	"time"
 
 	"github.com/enarx/secbot/disclosure"
-	"github.com/enarx/secbot/store"
+	"github.com/enarx/secbot/outbox"
 )
 
 // gitHubWorld is the handlers' world with GitHub on, in two repositories,
@@ -35,13 +35,13 @@ func gitHubWorld(t *testing.T) (*world, string) {
 	return w, report.GHSAID
 }
 
-func (w *world) effects(kind string) []store.AdvisoryEffect {
+func (w *world) effects(kind string) []outbox.AdvisoryEffect {
 	w.t.Helper()
 	effects, _, err := w.store.EffectsOfKind(context.Background(), kind)
 	if err != nil {
 		w.t.Fatal(err)
 	}
-	out := make([]store.AdvisoryEffect, len(effects))
+	out := make([]outbox.AdvisoryEffect, len(effects))
 	for i, e := range effects {
 		if err := e.Decode(&out[i]); err != nil {
 			w.t.Fatal(err)
@@ -58,14 +58,14 @@ func TestAGitHubReportIsWorkedFromChat(t *testing.T) {
 	if w.deadline(disclosure.DeadlineAcknowledge).StartedAt != monday.Add(-2*time.Hour) {
 		t.Error("the acknowledgement does not count from the report's creation")
 	}
-	if n := len(w.effects(store.KindAdvisoryCreate)); n != 0 {
+	if n := len(w.effects(outbox.KindAdvisoryCreate)); n != 0 {
 		t.Errorf("%d advisories drafted for a report that is one", n)
 	}
 
 	if got := w.say(caseRoom, alice, "!sec claim"); got == "" {
 		t.Fatal("no answer to claim")
 	}
-	if st := w.effects(store.KindAdvisoryState); len(st) != 1 || st[0].State != "draft" {
+	if st := w.effects(outbox.KindAdvisoryState); len(st) != 1 || st[0].State != "draft" {
 		t.Errorf("claim recorded %+v, want the report accepted on GitHub", st)
 	}
 	if !w.deadline(disclosure.DeadlineAcknowledge).Met() {
@@ -90,18 +90,18 @@ func TestAGitHubReportIsWorkedFromChat(t *testing.T) {
 	if got := w.say(teamRoom, alice, "!sec repo SR-2026-0001 mallory/evil"); !strings.Contains(got, "not one of the configured repositories") {
 		t.Errorf("a move to an unconfigured repository: %q", got)
 	}
-	if n := len(w.effects(store.KindAdvisoryMove)); n != 0 {
+	if n := len(w.effects(outbox.KindAdvisoryMove)); n != 0 {
 		t.Errorf("a refused move recorded %d moves", n)
 	}
 	w.say(teamRoom, alice, "!sec repo SR-2026-0001 enarx/other")
-	if mv := w.effects(store.KindAdvisoryMove); len(mv) != 1 || mv[0].Repository != "enarx/other" || mv[0].FromGHSA != ghsaID || mv[0].From != "enarx/enarx" {
+	if mv := w.effects(outbox.KindAdvisoryMove); len(mv) != 1 || mv[0].Repository != "enarx/other" || mv[0].FromGHSA != ghsaID || mv[0].From != "enarx/enarx" {
 		t.Errorf("the move recorded %+v", mv)
 	}
 
 	if got := w.say(caseRoom, alice, "!sec reject not a vulnerability"); !strings.Contains(got, "closing the report on GitHub") {
 		t.Errorf("reject answers %q", got)
 	}
-	if st := w.effects(store.KindAdvisoryState); len(st) != 2 || st[1].State != "closed" {
+	if st := w.effects(outbox.KindAdvisoryState); len(st) != 2 || st[1].State != "closed" {
 		t.Errorf("reject recorded %+v, want the report closed on GitHub", st)
 	}
 	if got := w.say(teamRoom, alice, "!sec repo SR-2026-0001 enarx/enarx"); !strings.Contains(got, "can no longer move") {

@@ -18,7 +18,7 @@ import (
 
 	"github.com/enarx/secbot/disclosure"
 	"github.com/enarx/secbot/internal/crashpoint"
-	"github.com/enarx/secbot/scheduler"
+	"github.com/enarx/secbot/outbox"
 	"github.com/enarx/secbot/store"
 	"github.com/enarx/secbot/templates"
 )
@@ -210,7 +210,7 @@ func (h *Handlers) HandleUndecryptable(ctx context.Context, msg Message, session
 		if err != nil || !first {
 			return err
 		}
-		return h.enqueue(ctx, store.RoomLane(msg.Room), store.Target{Room: msg.Room}, templates.Undecryptable{}, store.SendEffect{ReplyTo: msg.ID}, false)
+		return h.enqueue(ctx, store.RoomLane(msg.Room), outbox.Target{Room: msg.Room}, templates.Undecryptable{}, outbox.SendEffect{ReplyTo: msg.ID}, false)
 	})
 	if err != nil {
 		zerolog.Ctx(ctx).Error().Err(err).Msg("Could not tell the sender about an undecryptable message")
@@ -359,7 +359,7 @@ func (h *Handlers) handleDirect(ctx context.Context, msg Message) error {
 	}
 	// Chatter changes nothing but its answer: its record is pruned.
 	return h.onceBriefly(ctx, msg.ID, func(ctx context.Context) error {
-		here := store.Target{Room: msg.Room}
+		here := outbox.Target{Room: msg.Room}
 		lane := store.RoomLane(msg.Room)
 		open, err := h.store.OpenCaseOf(ctx, msg.Sender)
 		if err != nil && !errors.Is(err, store.ErrNotFound) {
@@ -369,16 +369,16 @@ func (h *Handlers) handleDirect(ctx context.Context, msg Message) error {
 		if open != nil {
 			lane = store.CaseLane(open.ID)
 			if details {
-				if err := h.enqueue(ctx, lane, here, templates.DMDetailsWarning(caseRoomData(open)), store.SendEffect{ReplyTo: msg.ID}, false); err != nil {
+				if err := h.enqueue(ctx, lane, here, templates.DMDetailsWarning(caseRoomData(open)), outbox.SendEffect{ReplyTo: msg.ID}, false); err != nil {
 					return err
 				}
 			}
-			return h.enqueue(ctx, lane, here, templates.DMExistingCase(caseRoomData(open)), store.SendEffect{}, false)
+			return h.enqueue(ctx, lane, here, templates.DMExistingCase(caseRoomData(open)), outbox.SendEffect{}, false)
 		}
 		if details {
-			return h.enqueue(ctx, lane, here, templates.DMDetailsNoCase{}, store.SendEffect{ReplyTo: msg.ID}, false)
+			return h.enqueue(ctx, lane, here, templates.DMDetailsNoCase{}, outbox.SendEffect{ReplyTo: msg.ID}, false)
 		}
-		return h.enqueue(ctx, lane, here, templates.NotUnderstood{}, store.SendEffect{}, false)
+		return h.enqueue(ctx, lane, here, templates.NotUnderstood{}, outbox.SendEffect{}, false)
 	})
 }
 
@@ -419,9 +419,9 @@ func (h *Handlers) onceMarked(ctx context.Context, eventID string, mark func(con
 // enqueue renders d and records it as a message to send: the one way the
 // handlers say anything. effect carries threading and mentions; urgent
 // messages (the answer a reporter waits on) go before routine ones.
-func (h *Handlers) enqueue(ctx context.Context, lane string, to store.Target, d templates.Data, effect store.SendEffect, urgent bool) error {
+func (h *Handlers) enqueue(ctx context.Context, lane string, to outbox.Target, d templates.Data, effect outbox.SendEffect, urgent bool) error {
 	effect.To = to
-	return scheduler.Say(ctx, h.store, h.templates, lane, effect, d, h.clock.Now(), urgent)
+	return outbox.Say(ctx, h.store, h.templates, lane, effect, d, h.clock.Now(), urgent)
 }
 
 type caseRoomFields struct{ CaseID, CaseRoom, CaseRoomLink string }
@@ -442,7 +442,7 @@ func (h *Handlers) TeamRoomUnencrypted(ctx context.Context) error {
 		if err != nil || !first {
 			return err
 		}
-		return h.enqueue(ctx, store.RoomLane(room), store.Target{Room: room}, templates.TeamRoomUnencrypted{}, store.SendEffect{}, false)
+		return h.enqueue(ctx, store.RoomLane(room), outbox.Target{Room: room}, templates.TeamRoomUnencrypted{}, outbox.SendEffect{}, false)
 	})
 	h.kick()
 	return err
@@ -472,9 +472,9 @@ func (h *Handlers) FollowTeam(ctx context.Context) error {
 		}
 		now := h.clock.Now()
 		for _, c := range cases {
-			lane, room := store.CaseLane(c.ID), store.Target{CaseRoomOf: c.ID.String()}
+			lane, room := store.CaseLane(c.ID), outbox.Target{CaseRoomOf: c.ID.String()}
 			for _, u := range added {
-				if _, err := h.store.Enqueue(ctx, lane, store.KindInvite, store.InviteEffect{To: room, User: u}, now); err != nil {
+				if _, err := outbox.Enqueue(ctx, h.store, lane, outbox.KindInvite, outbox.InviteEffect{To: room, User: u}, now); err != nil {
 					return err
 				}
 			}
@@ -486,7 +486,7 @@ func (h *Handlers) FollowTeam(ctx context.Context) error {
 				if u == c.Reporter || slices.ContainsFunc(ntk, func(n disclosure.NeedToKnow) bool { return n.Who == u }) {
 					continue // the case's reporter, or on its need-to-know list: they stay
 				}
-				if _, err := h.store.Enqueue(ctx, lane, store.KindKick, store.KickEffect{To: room, User: u, Reason: "no longer on the security team"}, now); err != nil {
+				if _, err := outbox.Enqueue(ctx, h.store, lane, outbox.KindKick, outbox.KickEffect{To: room, User: u, Reason: "no longer on the security team"}, now); err != nil {
 					return err
 				}
 			}
@@ -497,7 +497,7 @@ func (h *Handlers) FollowTeam(ctx context.Context) error {
 		}
 		if p.TeamRoom != "" {
 			note := templates.TeamChanged{Added: peopleStrings(added), Removed: peopleStrings(removed), Cases: len(cases)}
-			if err := h.enqueue(ctx, store.RoomLane(p.TeamRoom), store.Target{Room: p.TeamRoom}, note, store.SendEffect{}, false); err != nil {
+			if err := h.enqueue(ctx, store.RoomLane(p.TeamRoom), outbox.Target{Room: p.TeamRoom}, note, outbox.SendEffect{}, false); err != nil {
 				return err
 			}
 		}

@@ -13,6 +13,7 @@ import (
 	"github.com/rs/zerolog"
 
 	"github.com/enarx/secbot/disclosure"
+	"github.com/enarx/secbot/outbox"
 	"github.com/enarx/secbot/scheduler"
 	"github.com/enarx/secbot/store"
 	"github.com/enarx/secbot/templates"
@@ -175,13 +176,13 @@ func (w *world) sends() []string {
 
 // rawSends is what the bot said, as the Markdown it sends.
 func (w *world) rawSends() []string {
-	effects, _, err := w.store.EffectsOfKind(context.Background(), store.KindSend)
+	effects, _, err := w.store.EffectsOfKind(context.Background(), outbox.KindSend)
 	if err != nil {
 		w.t.Fatal(err)
 	}
 	out := make([]string, len(effects))
 	for i, e := range effects {
-		var p store.SendEffect
+		var p outbox.SendEffect
 		_ = e.Decode(&p)
 		out[i] = p.Markdown
 	}
@@ -514,9 +515,9 @@ func TestAReloadMovesTeamNoticesToTheNewTeamRoom(t *testing.T) {
 	}
 	w.say(dmRoom, reporter, "I want to report a security issue")
 	found := false
-	effects, _, _ := w.store.EffectsOfKind(context.Background(), store.KindSend)
+	effects, _, _ := w.store.EffectsOfKind(context.Background(), outbox.KindSend)
 	for _, e := range effects {
-		var s store.SendEffect
+		var s outbox.SendEffect
 		_ = e.Decode(&s)
 		if s.To.Room == "!newteam:x" {
 			found = true
@@ -622,11 +623,11 @@ func TestTheAuditLogKeepsNoTextOfOutsiders(t *testing.T) {
 func TestAReporterWhoLeftIsInvitedAgain(t *testing.T) {
 	w := newWorld(t, monday)
 	w.openCase()
-	invites := func() []store.InviteEffect {
-		effects, _, _ := w.store.EffectsOfKind(context.Background(), store.KindInvite)
-		var out []store.InviteEffect
+	invites := func() []outbox.InviteEffect {
+		effects, _, _ := w.store.EffectsOfKind(context.Background(), outbox.KindInvite)
+		var out []outbox.InviteEffect
 		for _, e := range effects {
-			var p store.InviteEffect
+			var p outbox.InviteEffect
 			_ = e.Decode(&p)
 			out = append(out, p)
 		}
@@ -666,10 +667,10 @@ func TestCaseRoomsFollowTheTeam(t *testing.T) {
 	if err := w.h.FollowTeam(ctx); err != nil {
 		t.Fatal(err)
 	}
-	invites, _, _ := w.store.EffectsOfKind(ctx, store.KindInvite)
-	kicks, _, _ := w.store.EffectsOfKind(ctx, store.KindKick)
-	var invite store.InviteEffect
-	var kick store.KickEffect
+	invites, _, _ := w.store.EffectsOfKind(ctx, outbox.KindInvite)
+	kicks, _, _ := w.store.EffectsOfKind(ctx, outbox.KindKick)
+	var invite outbox.InviteEffect
+	var kick outbox.KickEffect
 	if len(invites) != 1 || invites[0].Decode(&invite) != nil || invite.User != "@dave:x" || invite.To.CaseRoomOf != "SR-2026-0001" {
 		t.Errorf("invites %+v", invite)
 	}
@@ -684,7 +685,7 @@ func TestCaseRoomsFollowTheTeam(t *testing.T) {
 	if err := w.h.FollowTeam(ctx); err != nil {
 		t.Fatal(err)
 	}
-	if again, _, _ := w.store.EffectsOfKind(ctx, store.KindInvite); len(again) != 1 {
+	if again, _, _ := w.store.EffectsOfKind(ctx, outbox.KindInvite); len(again) != 1 {
 		t.Errorf("%d invites after a second look, want still 1", len(again))
 	}
 	entries, _ := w.store.AuditOf(ctx, "SR-2026-0001")
@@ -707,10 +708,10 @@ func TestPublishedMeansGitHubPublishedIt(t *testing.T) {
 	if c, _ := w.store.Case(ctx, id1); c.Stage != disclosure.StageAuditDone {
 		t.Fatalf("the stage moved to %s before GitHub published", c.Stage)
 	}
-	if announces, _, _ := w.store.EffectsOfKind(ctx, store.KindAnnounce); len(announces) != 0 {
+	if announces, _, _ := w.store.EffectsOfKind(ctx, outbox.KindAnnounce); len(announces) != 0 {
 		t.Fatal("the announcement was queued before GitHub published")
 	}
-	confirmation := store.Effect{Kind: store.KindPublished, Payload: []byte(`{"case_id":"SR-2026-0001"}`)}
+	confirmation := store.Effect{Kind: outbox.KindPublished, Payload: []byte(`{"case_id":"SR-2026-0001"}`)}
 	for range 2 { // GitHub's confirmation, and a retry of it
 		if _, err := w.h.Published(ctx, confirmation); err != nil {
 			t.Fatal(err)
@@ -719,7 +720,7 @@ func TestPublishedMeansGitHubPublishedIt(t *testing.T) {
 	if c, _ := w.store.Case(ctx, id1); c.Stage != disclosure.StagePublished {
 		t.Errorf("after GitHub published, the stage is %s", c.Stage)
 	}
-	if announces, _, _ := w.store.EffectsOfKind(ctx, store.KindAnnounce); len(announces) != 1 {
+	if announces, _, _ := w.store.EffectsOfKind(ctx, outbox.KindAnnounce); len(announces) != 1 {
 		t.Errorf("%d announcements queued, want 1", len(announces))
 	}
 	if next, _ := w.store.NextDeadlineAt(ctx); !next.IsZero() {
@@ -739,14 +740,14 @@ func TestABurstOfReportsGetsAnswersAtOnceAndRoomsAsTheCapAllows(t *testing.T) {
 			t.Errorf("reporter %d got no answer", i)
 		}
 	}
-	rooms, _, _ := w.store.EffectsOfKind(ctx, store.KindCreateCaseRoom)
+	rooms, _, _ := w.store.EffectsOfKind(ctx, outbox.KindCreateCaseRoom)
 	if len(rooms) != 4 {
 		t.Fatalf("%d case rooms recorded, want 4 (none lost)", len(rooms))
 	}
 	due, _ := w.store.DueEffects(ctx, w.clock.Now(), 100)
 	now := 0
 	for _, e := range due {
-		if e.Kind == store.KindCreateCaseRoom {
+		if e.Kind == outbox.KindCreateCaseRoom {
 			now++
 		}
 	}
@@ -766,7 +767,7 @@ func TestABurstOfReportsGetsAnswersAtOnceAndRoomsAsTheCapAllows(t *testing.T) {
 	due, _ = w.store.DueEffects(ctx, w.clock.Now(), 100)
 	later := 0
 	for _, e := range due {
-		if e.Kind == store.KindCreateCaseRoom {
+		if e.Kind == outbox.KindCreateCaseRoom {
 			later++
 		}
 	}
@@ -811,7 +812,7 @@ func TestLeavingTheTeamKeepsWhoNeedsToKnow(t *testing.T) {
 	if err := w.h.FollowTeam(ctx); err != nil {
 		t.Fatal(err)
 	}
-	if kicks, _, _ := w.store.EffectsOfKind(ctx, store.KindKick); len(kicks) != 0 {
+	if kicks, _, _ := w.store.EffectsOfKind(ctx, outbox.KindKick); len(kicks) != 0 {
 		t.Errorf("bob, on the need-to-know list, was removed from the case room (%d removals)", len(kicks))
 	}
 }
@@ -829,10 +830,10 @@ func TestAPublicationAfterARejectionIsToldNotAnnounced(t *testing.T) {
 		w.say(caseRoom, alice, text)
 	}
 	before := len(w.sends())
-	if _, err := w.h.Published(ctx, store.Effect{Kind: store.KindPublished, Payload: []byte(`{"case_id":"SR-2026-0001"}`)}); err != nil {
+	if _, err := w.h.Published(ctx, store.Effect{Kind: outbox.KindPublished, Payload: []byte(`{"case_id":"SR-2026-0001"}`)}); err != nil {
 		t.Fatal(err)
 	}
-	if announces, _, _ := w.store.EffectsOfKind(ctx, store.KindAnnounce); len(announces) != 0 {
+	if announces, _, _ := w.store.EffectsOfKind(ctx, outbox.KindAnnounce); len(announces) != 0 {
 		t.Error("a rejected case was announced")
 	}
 	told := w.sends()[before:]

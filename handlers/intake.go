@@ -8,6 +8,7 @@ import (
 	"github.com/rs/zerolog"
 
 	"github.com/enarx/secbot/disclosure"
+	"github.com/enarx/secbot/outbox"
 	"github.com/enarx/secbot/store"
 	"github.com/enarx/secbot/templates"
 )
@@ -50,33 +51,33 @@ func (h *Handlers) intake(ctx context.Context, msg Message, direct bool) error {
 		p := h.Policy()
 		noEncryption := templates.NoEncryption{CaseID: c.ID.String(), Address: p.Email, GitHub: p.GitHub}
 		if direct {
-			dm := store.Target{Room: msg.Room}
+			dm := outbox.Target{Room: msg.Room}
 			var ack templates.Data = templates.DMAck(caseRoomData(c))
 			if !encrypted {
 				ack = noEncryption
 			}
-			if err := h.enqueue(ctx, replyLane, dm, ack, store.SendEffect{ReplyTo: msg.ID}, true); err != nil {
+			if err := h.enqueue(ctx, replyLane, dm, ack, outbox.SendEffect{ReplyTo: msg.ID}, true); err != nil {
 				return err
 			}
 			if looksLikeDetails {
-				if err := h.enqueue(ctx, replyLane, dm, templates.DMDetailsWarning(caseRoomData(c)), store.SendEffect{}, true); err != nil {
+				if err := h.enqueue(ctx, replyLane, dm, templates.DMDetailsWarning(caseRoomData(c)), outbox.SendEffect{}, true); err != nil {
 					return err
 				}
 			}
 		} else {
 			// Nothing of the case happens in public: a pointer in a thread,
 			// then everything else in a direct chat the bot opens itself.
-			if err := h.enqueue(ctx, replyLane, store.Target{Room: msg.Room}, templates.PublicThread{CaseID: lane}, store.SendEffect{ThreadRoot: msg.ID}, true); err != nil {
+			if err := h.enqueue(ctx, replyLane, outbox.Target{Room: msg.Room}, templates.PublicThread{CaseID: lane}, outbox.SendEffect{ThreadRoot: msg.ID}, true); err != nil {
 				return err
 			}
-			if _, err := h.store.EnqueueUrgent(ctx, replyLane, store.KindOpenDM, store.OpenDMEffect{User: msg.Sender, CaseID: lane}, now); err != nil {
+			if _, err := outbox.EnqueueUrgent(ctx, h.store, replyLane, outbox.KindOpenDM, outbox.OpenDMEffect{User: msg.Sender, CaseID: lane}, now); err != nil {
 				return err
 			}
 			var ack templates.Data = templates.DMFromPublic{CaseID: lane}
 			if !encrypted {
 				ack = noEncryption
 			}
-			if err := h.enqueue(ctx, replyLane, store.Target{DMWith: msg.Sender}, ack, store.SendEffect{}, true); err != nil {
+			if err := h.enqueue(ctx, replyLane, outbox.Target{DMWith: msg.Sender}, ack, outbox.SendEffect{}, true); err != nil {
 				return err
 			}
 		}
@@ -92,17 +93,17 @@ func (h *Handlers) intake(ctx context.Context, msg Message, direct bool) error {
 func (h *Handlers) pointToExisting(ctx context.Context, msg Message, c *store.Case, direct, looksLikeDetails bool) error {
 	lane := store.CaseLane(c.ID)
 	if !direct {
-		if err := h.enqueue(ctx, lane, store.Target{Room: msg.Room}, templates.PublicThread{CaseID: c.ID.String()}, store.SendEffect{ThreadRoot: msg.ID}, true); err != nil {
+		if err := h.enqueue(ctx, lane, outbox.Target{Room: msg.Room}, templates.PublicThread{CaseID: c.ID.String()}, outbox.SendEffect{ThreadRoot: msg.ID}, true); err != nil {
 			return err
 		}
-		return h.enqueue(ctx, lane, store.Target{DMWith: msg.Sender}, templates.DMExistingCase(caseRoomData(c)), store.SendEffect{}, false)
+		return h.enqueue(ctx, lane, outbox.Target{DMWith: msg.Sender}, templates.DMExistingCase(caseRoomData(c)), outbox.SendEffect{}, false)
 	}
 	if looksLikeDetails {
-		if err := h.enqueue(ctx, lane, store.Target{Room: msg.Room}, templates.DMDetailsWarning(caseRoomData(c)), store.SendEffect{ReplyTo: msg.ID}, false); err != nil {
+		if err := h.enqueue(ctx, lane, outbox.Target{Room: msg.Room}, templates.DMDetailsWarning(caseRoomData(c)), outbox.SendEffect{ReplyTo: msg.ID}, false); err != nil {
 			return err
 		}
 	}
-	return h.enqueue(ctx, lane, store.Target{Room: msg.Room}, templates.DMExistingCase(caseRoomData(c)), store.SendEffect{ReplyTo: msg.ID}, false)
+	return h.enqueue(ctx, lane, outbox.Target{Room: msg.Room}, templates.DMExistingCase(caseRoomData(c)), outbox.SendEffect{ReplyTo: msg.ID}, false)
 }
 
 // newCase is a report that opens a case, from any channel.
@@ -174,13 +175,13 @@ func (h *Handlers) openCase(ctx context.Context, n newCase) (*store.Case, disclo
 	}
 	if burst && p.TeamRoom != "" {
 		note := templates.IntakeBurst{Cap: p.MaxNewCasesPerHour, Next: p.Local(slot)}
-		if err := h.enqueue(ctx, store.RoomLane(p.TeamRoom), store.Target{Room: p.TeamRoom}, note, store.SendEffect{}, false); err != nil {
+		if err := h.enqueue(ctx, store.RoomLane(p.TeamRoom), outbox.Target{Room: p.TeamRoom}, note, outbox.SendEffect{}, false); err != nil {
 			return nil, disclosure.Opening{}, err
 		}
 	}
 	// The room first (then its welcome and the team's note, routine), urgent
 	// as the reporter may be waiting to join it.
-	if _, err := h.store.EnqueueAt(ctx, lane, store.KindCreateCaseRoom, store.CreateCaseRoomEffect{
+	if _, err := outbox.EnqueueAt(ctx, h.store, lane, outbox.KindCreateCaseRoom, outbox.CreateCaseRoomEffect{
 		CaseID: lane, Name: "Security report " + lane, Invite: open.Invite, Team: open.Team,
 	}, now, slot, true); err != nil {
 		return nil, disclosure.Opening{}, err
@@ -198,16 +199,16 @@ func (h *Handlers) openCase(ctx context.Context, n newCase) (*store.Case, disclo
 		note.GitHubReporter, note.Repository, note.GHSAID, note.AdvisoryURL = r.Reporter, r.Repository, r.GHSAID, r.URL
 		note.Credits = creditsText(r.Credits)
 	}
-	if err := h.enqueue(ctx, lane, store.Target{CaseRoomOf: lane}, welcome, store.SendEffect{}, false); err != nil {
+	if err := h.enqueue(ctx, lane, outbox.Target{CaseRoomOf: lane}, welcome, outbox.SendEffect{}, false); err != nil {
 		return nil, disclosure.Opening{}, err
 	}
 	if p.TeamRoom != "" {
-		if err := h.enqueue(ctx, lane, store.Target{Room: p.TeamRoom}, note, store.SendEffect{}, false); err != nil {
+		if err := h.enqueue(ctx, lane, outbox.Target{Room: p.TeamRoom}, note, outbox.SendEffect{}, false); err != nil {
 			return nil, disclosure.Opening{}, err
 		}
 	}
 	if p.GitHub && n.report == nil {
-		if _, err := h.store.EnqueueAt(ctx, store.GitHubLane(c.ID), store.KindAdvisoryCreate, store.AdvisoryEffect{CaseID: lane, Nonce: store.NewNonce()}, now, slot, false); err != nil {
+		if _, err := outbox.EnqueueAt(ctx, h.store, store.GitHubLane(c.ID), outbox.KindAdvisoryCreate, outbox.AdvisoryEffect{CaseID: lane, Nonce: outbox.NewNonce()}, now, slot, false); err != nil {
 			return nil, disclosure.Opening{}, err
 		}
 	}

@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/enarx/secbot/disclosure"
+	"github.com/enarx/secbot/outbox"
 	"github.com/enarx/secbot/store"
 	"github.com/enarx/secbot/templates"
 )
@@ -99,7 +100,7 @@ func (h *Handlers) quieted(ctx context.Context, msg Message) (bool, error) {
 		return false, nil
 	case warnOnce:
 		return true, h.onceBriefly(ctx, msg.ID, func(ctx context.Context) error {
-			return h.enqueue(ctx, store.RoomLane(msg.Room), store.Target{Room: msg.Room}, templates.SlowDown{}, store.SendEffect{ReplyTo: msg.ID}, false)
+			return h.enqueue(ctx, store.RoomLane(msg.Room), outbox.Target{Room: msg.Room}, templates.SlowDown{}, outbox.SendEffect{ReplyTo: msg.ID}, false)
 		})
 	}
 	return true, nil

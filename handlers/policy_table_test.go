@@ -9,7 +9,7 @@ import (
 	"testing"
 
 	"github.com/enarx/secbot/disclosure"
-	"github.com/enarx/secbot/store"
+	"github.com/enarx/secbot/outbox"
 	"github.com/enarx/secbot/templates"
 )
 
@@ -225,12 +225,12 @@ func (w *world) try(room string, sender disclosure.Person, text string) outcome 
 			w.t.Fatalf("%s: %v", text, err)
 		}
 		out.changes = diff(before, w.dump(ctx))
-		effects, _, err := w.store.EffectsOfKind(ctx, store.KindSend)
+		effects, _, err := w.store.EffectsOfKind(ctx, outbox.KindSend)
 		if err != nil {
 			return err
 		}
 		for _, e := range effects {
-			var p store.SendEffect
+			var p outbox.SendEffect
 			_ = e.Decode(&p)
 			if p.ReplyTo == msg.ID {
 				out.answers = append(out.answers, templates.Unescape(p.Markdown))
@@ -265,7 +265,7 @@ func (o outcome) onlyAnswered(t *testing.T, what string) {
 				t.Errorf("%s: %s changed by %v", what, table, rows)
 			}
 		case "outbox":
-			if len(rows) != 1 || !strings.Contains(rows[0], "kind=matrix.send") {
+			if len(rows) != 1 || !strings.Contains(rows[0], "kind=chat.send") {
 				t.Errorf("%s: the outbox got more than the answer: %v", what, rows)
 			}
 		default:

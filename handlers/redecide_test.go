@@ -14,7 +14,7 @@ import (
 	"github.com/enarx/secbot/ghsa"
 	"github.com/enarx/secbot/ghsa/ghsatest"
 	"github.com/enarx/secbot/handlers"
-	"github.com/enarx/secbot/scheduler"
+	"github.com/enarx/secbot/outbox"
 	"github.com/enarx/secbot/store"
 )
 
@@ -29,10 +29,10 @@ type rig struct {
 	t      *testing.T
 	w      *handlers.World
 	srv    *ghsatest.Server
-	outbox *scheduler.Outbox
+	outbox *outbox.Outbox
 
 	mu      sync.Mutex
-	sent    []store.SendEffect
+	sent    []outbox.SendEffect
 	invited []disclosure.Person
 }
 
@@ -59,16 +59,16 @@ func newRig(t *testing.T) *rig {
 	if err != nil {
 		t.Fatal(err)
 	}
-	r := &rig{t: t, w: w, srv: srv, outbox: scheduler.NewOutbox(w.Store(), w.Clock(), zerolog.Nop(), nil, nil)}
+	r := &rig{t: t, w: w, srv: srv, outbox: outbox.New(w.Store(), w.Clock(), zerolog.Nop(), nil, nil)}
 	effects := &ghsa.Effects{Client: client, Store: w.Store(), Templates: w.Templates(), Clock: w.Clock(), Policy: w.InForce(), Product: "enarx"}
 	for kind, ex := range effects.Executors() {
 		r.outbox.Register(kind, ex)
 	}
 	h := w.Handlers()
-	r.outbox.Register(store.KindAnnounce, h.Announce)
-	r.outbox.Register(store.KindPublished, h.Published)
-	r.outbox.Register(store.KindInvite, h.GateInvite(func(_ context.Context, e store.Effect) (any, error) {
-		var p store.InviteEffect
+	r.outbox.Register(outbox.KindAnnounce, h.Announce)
+	r.outbox.Register(outbox.KindPublished, h.Published)
+	r.outbox.Register(outbox.KindInvite, h.GateInvite(func(_ context.Context, e store.Effect) (any, error) {
+		var p outbox.InviteEffect
 		if err := e.Decode(&p); err != nil {
 			return nil, err
 		}
@@ -77,8 +77,8 @@ func newRig(t *testing.T) *rig {
 		r.mu.Unlock()
 		return nil, nil
 	}))
-	r.outbox.Register(store.KindSend, func(_ context.Context, e store.Effect) (any, error) {
-		var p store.SendEffect
+	r.outbox.Register(outbox.KindSend, func(_ context.Context, e store.Effect) (any, error) {
+		var p outbox.SendEffect
 		if err := e.Decode(&p); err != nil {
 			return nil, err
 		}
@@ -87,7 +87,7 @@ func newRig(t *testing.T) *rig {
 		r.mu.Unlock()
 		return nil, nil
 	})
-	for _, kind := range []string{store.KindReact, store.KindOpenDM, store.KindKick, store.KindCreateCaseRoom} {
+	for _, kind := range []string{outbox.KindReact, outbox.KindOpenDM, outbox.KindKick, outbox.KindCreateCaseRoom} {
 		r.outbox.Register(kind, func(context.Context, store.Effect) (any, error) { return nil, nil })
 	}
 	w.OpenCase()
@@ -132,7 +132,7 @@ func (r *rig) fail() { r.srv.Inject(ghsatest.Fault{Status: 502, Body: "bad gatew
 func (r *rig) teamRoomSaid(parts ...string) bool {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	return slices.ContainsFunc(r.sent, func(s store.SendEffect) bool {
+	return slices.ContainsFunc(r.sent, func(s outbox.SendEffect) bool {
 		if s.To.Room != handlers.TeamRoom {
 			return false
 		}
@@ -149,7 +149,7 @@ func (r *rig) teamRoomSaid(parts ...string) bool {
 func (r *rig) announced() bool {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	return slices.ContainsFunc(r.sent, func(s store.SendEffect) bool { return s.To.Room == "!announce:x" })
+	return slices.ContainsFunc(r.sent, func(s outbox.SendEffect) bool { return s.To.Room == "!announce:x" })
 }
 
 func (r *rig) state() string { return r.srv.Advisories()[0].State }
@@ -211,10 +211,10 @@ func TestAQueuedPublishDoesNotOutrunAnAgreedEmbargo(t *testing.T) {
 	if r.embargo() != disclosure.EmbargoActive || r.stage() != disclosure.StageAuditDone {
 		t.Errorf("embargo %s, stage %s", r.embargo(), r.stage())
 	}
-	if r.announced() || len(r.states(store.KindAnnounce)) != 0 || len(r.states(store.KindPublished)) != 0 {
+	if r.announced() || len(r.states(outbox.KindAnnounce)) != 0 || len(r.states(outbox.KindPublished)) != 0 {
 		t.Error("announced under the embargo")
 	}
-	if got := r.states(store.KindAdvisoryPublish); !slices.Equal(got, []string{"cancelled"}) {
+	if got := r.states(outbox.KindAdvisoryPublish); !slices.Equal(got, []string{"cancelled"}) {
 		t.Errorf("the publish is %v", got)
 	}
 	if !r.teamRoomSaid("SR-2026-0001", "an embargo was proposed", "publish the advisory") {
@@ -237,7 +237,7 @@ func TestAQueuedPublishDoesNotOutrunARejection(t *testing.T) {
 	if n := r.srv.Requests("PATCH", "") - patches; n != 0 || r.state() != "draft" {
 		t.Errorf("GitHub got %d more PATCH requests; the advisory is %s", n, r.state())
 	}
-	if len(r.states(store.KindPublished)) != 0 || r.announced() || r.stage() != disclosure.StageRejected {
+	if len(r.states(outbox.KindPublished)) != 0 || r.announced() || r.stage() != disclosure.StageRejected {
 		t.Errorf("published after the rejection: stage %s", r.stage())
 	}
 	if !r.teamRoomSaid("SR-2026-0001", "the case was rejected", "publish the advisory") {
@@ -281,7 +281,7 @@ func TestAForcedPublishIsRefusedWhenItsForcerIsNoLongerCoordinator(t *testing.T)
 	if n := r.srv.Requests("PATCH", "") - patches; n != 0 || r.state() != "draft" {
 		t.Errorf("GitHub got %d more PATCH requests; the advisory is %s", n, r.state())
 	}
-	if got := r.states(store.KindAdvisoryPublish); !slices.Equal(got, []string{"refused"}) {
+	if got := r.states(outbox.KindAdvisoryPublish); !slices.Equal(got, []string{"refused"}) {
 		t.Errorf("the publish is %v", got)
 	}
 	if r.embargo() != disclosure.EmbargoActive || r.announced() {
@@ -313,7 +313,7 @@ func TestGitHubsConfirmationDoesNotLiftAnEmbargoAgreedAfterThePublish(t *testing
 	if r.stage() != disclosure.StagePublished || r.embargo() != disclosure.EmbargoActive {
 		t.Errorf("stage %s, embargo %s", r.stage(), r.embargo())
 	}
-	if r.announced() || len(r.states(store.KindAnnounce)) != 0 {
+	if r.announced() || len(r.states(outbox.KindAnnounce)) != 0 {
 		t.Error("announced under the embargo agreed after the publish")
 	}
 	if !r.teamRoomSaid("SR-2026-0001", "while an embargo agreed after the publish was requested stands") {
@@ -326,8 +326,8 @@ func TestGitHubsConfirmationDoesNotLiftAnEmbargoAgreedAfterThePublish(t *testing
 	p.Coordinator = handlers.Bob
 	r.w.InForce().Set(p)
 	r.run()
-	if r.announced() || !slices.Equal(r.states(store.KindAnnounce), []string{"refused"}) {
-		t.Errorf("announced by a force whose coordinator left: %v", r.states(store.KindAnnounce))
+	if r.announced() || !slices.Equal(r.states(outbox.KindAnnounce), []string{"refused"}) {
+		t.Errorf("announced by a force whose coordinator left: %v", r.states(outbox.KindAnnounce))
 	}
 	if !r.teamRoomSaid("did not post the announcement", "no longer the coordinator") {
 		t.Errorf("the team room is not told: %+v", r.sent)
@@ -355,7 +355,7 @@ func TestAQueuedCVERequestIsRefusedAfterARejection(t *testing.T) {
 			t.Errorf("GitHub was asked for a CVE: %+v", req)
 		}
 	}
-	if got := r.states(store.KindAdvisoryCVE); !slices.Equal(got, []string{"refused"}) {
+	if got := r.states(outbox.KindAdvisoryCVE); !slices.Equal(got, []string{"refused"}) {
 		t.Errorf("the CVE request is %v", got)
 	}
 	if !r.teamRoomSaid("did not request a CVE", "rejected") {

@@ -9,6 +9,7 @@ import (
 	"github.com/rs/zerolog"
 
 	"github.com/enarx/secbot/disclosure"
+	"github.com/enarx/secbot/outbox"
 	"github.com/enarx/secbot/store"
 	"github.com/enarx/secbot/templates"
 )
@@ -95,8 +96,8 @@ func (h *Handlers) observeIdentity(ctx context.Context, member disclosure.Person
 			return nil
 		}
 		zerolog.Ctx(ctx).Warn().Str("member", member.String()).Msg("A team member's cross-signing identity changed; their commands wait")
-		return h.enqueue(ctx, store.RoomLane(p.TeamRoom), store.Target{Room: p.TeamRoom},
-			templates.IdentityChanged{Member: member.String(), Key: id.Current, Prefix: p.CommandPrefix, Strict: p.StrictIdentities()}, store.SendEffect{Mentions: []disclosure.Person{member, p.Coordinator}}, false)
+		return h.enqueue(ctx, store.RoomLane(p.TeamRoom), outbox.Target{Room: p.TeamRoom},
+			templates.IdentityChanged{Member: member.String(), Key: id.Current, Prefix: p.CommandPrefix, Strict: p.StrictIdentities()}, outbox.SendEffect{Mentions: []disclosure.Person{member, p.Coordinator}}, false)
 	})
 	if err != nil {
 		return "", err
@@ -184,8 +185,8 @@ func (h *Handlers) DevicesSeen(ctx context.Context, who disclosure.Person, devic
 			if err := h.store.Audit(ctx, store.AuditEntry{At: now, Actor: who, CaseID: cs.ID.String(), Action: "reporter.device", Detail: "new device " + templates.Truncate(d.ID, 40), Allowed: true}); err != nil {
 				return err
 			}
-			if err := h.enqueue(ctx, store.CaseLane(cs.ID), store.Target{CaseRoomOf: cs.ID.String()},
-				templates.ReporterNewDevice{Reporter: who.String(), Device: templates.Truncate(d.ID, 40), Name: templates.Truncate(d.Name, 60)}, store.SendEffect{}, false); err != nil {
+			if err := h.enqueue(ctx, store.CaseLane(cs.ID), outbox.Target{CaseRoomOf: cs.ID.String()},
+				templates.ReporterNewDevice{Reporter: who.String(), Device: templates.Truncate(d.ID, 40), Name: templates.Truncate(d.Name, 60)}, outbox.SendEffect{}, false); err != nil {
 				return err
 			}
 		}

@@ -6,7 +6,7 @@ import (
 	"testing"
 
 	"github.com/enarx/secbot/disclosure"
-	"github.com/enarx/secbot/store"
+	"github.com/enarx/secbot/outbox"
 )
 
 func TestAChangedIdentityWaitsForTheCoordinator(t *testing.T) {
@@ -114,8 +114,8 @@ func TestAReportersNewDeviceIsToldToTheTeam(t *testing.T) {
 	if len(sends) != 1 || !strings.Contains(sends[0], "DEV2") {
 		t.Errorf("told %q", sends)
 	}
-	effects, _, _ := w.store.EffectsOfKind(ctx, store.KindSend)
-	var p store.SendEffect
+	effects, _, _ := w.store.EffectsOfKind(ctx, outbox.KindSend)
+	var p outbox.SendEffect
 	_ = effects[len(effects)-1].Decode(&p)
 	if p.To.CaseRoomOf != case1.String() {
 		t.Errorf("told in %+v, not the case room", p.To)

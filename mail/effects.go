@@ -10,7 +10,7 @@ import (
 
 	"github.com/enarx/secbot/disclosure"
 	"github.com/enarx/secbot/handlers"
-	"github.com/enarx/secbot/scheduler"
+	"github.com/enarx/secbot/outbox"
 	"github.com/enarx/secbot/store"
 	"github.com/enarx/secbot/templates"
 )
@@ -20,8 +20,8 @@ import (
 type Poster interface {
 	// Ready returns nil once the room exists (or the error that says it
 	// does not yet), so a message is fetched only when it can be posted.
-	Ready(ctx context.Context, to store.Target) error
-	Post(ctx context.Context, e store.Effect, to store.Target, parts []Part) error
+	Ready(ctx context.Context, to outbox.Target) error
+	Post(ctx context.Context, e store.Effect, to outbox.Target, parts []Part) error
 }
 
 // Part is one event of a post: a notice (Markdown, then Verbatim text
@@ -51,34 +51,34 @@ type Effects struct {
 // (err): which case, which email (its UID and Message-ID, never its
 // text), and that it is still in the mailbox.
 func (x *Effects) NotPosted(ctx context.Context, e store.Effect, err error) error {
-	if e.Kind != store.KindMailPost || x.Store == nil || x.TeamRoom == nil {
+	if e.Kind != outbox.KindMailPost || x.Store == nil || x.TeamRoom == nil {
 		return nil
 	}
 	room := x.TeamRoom()
 	if room == "" {
 		return nil
 	}
-	var p store.MailPostEffect
+	var p outbox.MailPostEffect
 	if derr := e.Decode(&p); derr != nil {
 		return derr
 	}
 	note := templates.EmailNotPosted{CaseID: p.CaseID, Mailbox: x.Config.Mailbox, MessageID: p.MessageID, UID: p.UID,
 		Reason: templates.Truncate(neutralText(err.Error()), 300)}
-	return scheduler.Say(ctx, x.Store, x.Templates, store.RoomLane(room), store.SendEffect{To: store.Target{Room: room}}, note, time.Now(), false)
+	return outbox.Say(ctx, x.Store, x.Templates, store.RoomLane(room), outbox.SendEffect{To: outbox.Target{Room: room}}, note, time.Now(), false)
 }
 
 // Executors returns the functions that make the email effects, by kind.
 func (x *Effects) Executors() map[string]func(context.Context, store.Effect) (any, error) {
 	return map[string]func(context.Context, store.Effect) (any, error){
-		store.KindMailSend: x.send,
-		store.KindMailPost: x.post,
+		outbox.KindMailSend: x.send,
+		outbox.KindMailPost: x.post,
 	}
 }
 
 // send mails the bot's or the team's text to an email reporter, with a
 // Message-ID made from the outbox row, so a retry finds it in Sent.
 func (x *Effects) send(ctx context.Context, e store.Effect) (any, error) {
-	var p store.MailSendEffect
+	var p outbox.MailSendEffect
 	if err := e.Decode(&p); err != nil {
 		return nil, fmt.Errorf("%w: %w", ErrRefused, err)
 	}
@@ -99,11 +99,11 @@ func (x *Effects) send(ctx context.Context, e store.Effect) (any, error) {
 // post fetches a reporter's message from the mailbox and posts its text
 // and files into the case room. Nothing of it is kept or logged.
 func (x *Effects) post(ctx context.Context, e store.Effect) (any, error) {
-	var p store.MailPostEffect
+	var p outbox.MailPostEffect
 	if err := e.Decode(&p); err != nil {
 		return nil, fmt.Errorf("%w: %w", ErrRefused, err)
 	}
-	to := store.Target{CaseRoomOf: p.CaseID}
+	to := outbox.Target{CaseRoomOf: p.CaseID}
 	if err := x.Poster.Ready(ctx, to); err != nil {
 		return nil, err
 	}
@@ -142,7 +142,7 @@ func (x *Effects) post(ctx context.Context, e store.Effect) (any, error) {
 // text, then its files. A text whose event would be too large is posted
 // instead as a short notice and a file; a text cut at the size limit says
 // so.
-func (x *Effects) parts(content *Content, p store.MailPostEffect) ([]Part, error) {
+func (x *Effects) parts(content *Content, p outbox.MailPostEffect) ([]Part, error) {
 	head := templates.EmailPosted{CaseID: p.CaseID, From: content.From, Subject: templates.Truncate(neutralText(content.Subject), maxSubject), Reply: p.Reply,
 		Machine: p.Machine, Unverified: p.Unverified, Texts: len(content.Texts), MaxParts: MaxParts, Prefix: x.Prefix()}
 	for _, a := range content.Attachments {

@@ -12,6 +12,7 @@ import (
 
 	"github.com/rs/zerolog"
 
+	"github.com/enarx/secbot/outbox"
 	"github.com/enarx/secbot/store"
 	"github.com/enarx/secbot/templates"
 )
@@ -19,9 +20,9 @@ import (
 // recordingPoster keeps what would be posted into the case room.
 type recordingPoster struct{ parts [][]Part }
 
-func (r *recordingPoster) Ready(context.Context, store.Target) error { return nil }
+func (r *recordingPoster) Ready(context.Context, outbox.Target) error { return nil }
 
-func (r *recordingPoster) Post(_ context.Context, _ store.Effect, _ store.Target, parts []Part) error {
+func (r *recordingPoster) Post(_ context.Context, _ store.Effect, _ outbox.Target, parts []Part) error {
 	r.parts = append(r.parts, parts)
 	return nil
 }
@@ -44,8 +45,8 @@ func TestThePostFetchesTheMessageWhenItRuns(t *testing.T) {
 	poster := &recordingPoster{}
 	x := &Effects{Config: cfg, Templates: tmpl, Poster: poster, Prefix: func() string { return "!sec" }}
 	effect := func(uid uint32) store.Effect {
-		payload, _ := json.Marshal(store.MailPostEffect{CaseID: "SR-2026-0003", UIDValidity: env.Ref.UIDValidity, UID: uid, MessageID: env.MessageID, Reply: true})
-		return store.Effect{ID: 9, Kind: store.KindMailPost, Payload: payload, Attempts: 1}
+		payload, _ := json.Marshal(outbox.MailPostEffect{CaseID: "SR-2026-0003", UIDValidity: env.Ref.UIDValidity, UID: uid, MessageID: env.MessageID, Reply: true})
+		return store.Effect{ID: 9, Kind: outbox.KindMailPost, Payload: payload, Attempts: 1}
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
@@ -98,7 +99,7 @@ func TestThePostShowsEveryTextAndNamesWhatIsLeft(t *testing.T) {
 	for i := range 30 {
 		content.Skipped = append(content.Skipped, Attachment{Name: fmt.Sprintf("f%d.bin", i), Size: 1})
 	}
-	parts, err := x.parts(content, store.MailPostEffect{CaseID: "SR-2026-0003", Machine: "mailing list"})
+	parts, err := x.parts(content, outbox.MailPostEffect{CaseID: "SR-2026-0003", Machine: "mailing list"})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -145,16 +146,16 @@ func TestAnEmailThatCannotBePostedIsNamedToTheTeam(t *testing.T) {
 		t.Fatal(err)
 	}
 	x := &Effects{Config: &Config{Mailbox: "INBOX"}, Templates: tmpl, Store: st, TeamRoom: func() string { return "!team:x" }}
-	payload, _ := json.Marshal(store.MailPostEffect{CaseID: "SR-2026-0004", UIDValidity: 3, UID: 42, MessageID: "poc@x.test"})
-	e := store.Effect{ID: 5, Kind: store.KindMailPost, Payload: payload, Attempts: 3}
+	payload, _ := json.Marshal(outbox.MailPostEffect{CaseID: "SR-2026-0004", UIDValidity: 3, UID: 42, MessageID: "poc@x.test"})
+	e := store.Effect{ID: 5, Kind: outbox.KindMailPost, Payload: payload, Attempts: 3}
 	if err := x.NotPosted(ctx, e, errors.New("permanent failure: M_FORBIDDEN")); err != nil {
 		t.Fatal(err)
 	}
-	sends, _, err := st.EffectsOfKind(ctx, store.KindSend)
+	sends, _, err := st.EffectsOfKind(ctx, outbox.KindSend)
 	if err != nil || len(sends) != 1 {
 		t.Fatalf("%d notes (%v), want 1", len(sends), err)
 	}
-	var p store.SendEffect
+	var p outbox.SendEffect
 	_ = sends[0].Decode(&p)
 	note := templates.PlainText(p.Markdown)
 	for _, want := range []string{"SR-2026-0004", "could not be posted", "M_FORBIDDEN", "UID 42", "poc@x.test", "INBOX"} {
@@ -163,10 +164,10 @@ func TestAnEmailThatCannotBePostedIsNamedToTheTeam(t *testing.T) {
 		}
 	}
 	// Other kinds of effect are not its business.
-	if err := x.NotPosted(ctx, store.Effect{ID: 6, Kind: store.KindMailSend, Payload: payload}, errors.New("x")); err != nil {
+	if err := x.NotPosted(ctx, store.Effect{ID: 6, Kind: outbox.KindMailSend, Payload: payload}, errors.New("x")); err != nil {
 		t.Fatal(err)
 	}
-	if sends, _, _ := st.EffectsOfKind(ctx, store.KindSend); len(sends) != 1 {
+	if sends, _, _ := st.EffectsOfKind(ctx, outbox.KindSend); len(sends) != 1 {
 		t.Errorf("%d notes after another kind failed, want 1", len(sends))
 	}
 }

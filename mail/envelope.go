@@ -178,7 +178,7 @@ var ownMessageID = regexp.MustCompile(`^secbot\.\d+\.(?:[0-9a-f]+\.)?(SR-\d{4}-\
 
 // MessageID is the Message-ID of the mail sent by outbox row effectID
 // about a case, from the security address's domain. nonce is the row's
-// secret random part (store.MailSendEffect.Nonce): nobody can know the
+// secret random part (outbox.MailSendEffect.Nonce): nobody can know the
 // Message-ID of a message before it is sent, so nobody can plant a copy
 // that makes a retry believe it went out.
 func MessageID(effectID int64, nonce string, caseID disclosure.CaseID, address string) string {

@@ -19,7 +19,7 @@ import (
 	"github.com/enarx/secbot/disclosure"
 	"github.com/enarx/secbot/handlers"
 	"github.com/enarx/secbot/internal/mailtest"
-	"github.com/enarx/secbot/store"
+	"github.com/enarx/secbot/outbox"
 )
 
 const (
@@ -140,7 +140,7 @@ func waitFor(t *testing.T, w *watched, what string, cond func() bool) {
 func TestTheWatcherClassifiesAndThreadsNewMail(t *testing.T) {
 	srv, cfg := server(t, false)
 	caseID := disclosure.CaseID{Year: 2026, Seq: 7}
-	ours := MessageID(41, store.MailNonce(), caseID, security)
+	ours := MessageID(41, outbox.MailNonce(), caseID, security)
 	mails := []struct {
 		name, from string
 		headers    map[string]string
@@ -311,7 +311,7 @@ func TestSendThreadsTheAnswerAndARetryDoesNotSendItTwice(t *testing.T) {
 			srv, cfg := server(t, tls)
 			ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 			defer cancel()
-			nonce := store.MailNonce()
+			nonce := outbox.MailNonce()
 			out := Outgoing{
 				To: reporter, Subject: "Re: [SR-2026-0007] Your security report",
 				MessageID: MessageID(12, nonce, disclosure.CaseID{Year: 2026, Seq: 7}, security),
@@ -471,7 +471,7 @@ func TestARetriedSendIsNotSuppressedByAPlantedMessageID(t *testing.T) {
 	}
 	// Our own copy in the mailbox (a crash after the server took the
 	// message, before it was filed in Sent) still proves it went out.
-	out := Outgoing{To: reporter, Subject: "Re: [SR-2026-0007] Your security report", MessageID: MessageID(50, store.MailNonce(), caseID, security), Text: "taken before the crash"}
+	out := Outgoing{To: reporter, Subject: "Re: [SR-2026-0007] Your security report", MessageID: MessageID(50, outbox.MailNonce(), caseID, security), Text: "taken before the crash"}
 	raw, err := cfg.Compose(out, time.Now())
 	if err != nil {
 		t.Fatal(err)
@@ -496,7 +496,7 @@ func TestARetriedSendIsNotSuppressedByAPlantedMessageID(t *testing.T) {
 	if sent, err := cfg.Sent(ctx, out.MessageID); err != nil || !sent {
 		t.Errorf("our own copy was not filed in Sent (%v)", err)
 	}
-	marker := Outgoing{To: reporter, Subject: "marker", MessageID: MessageID(51, store.MailNonce(), caseID, security), Text: "marker"}
+	marker := Outgoing{To: reporter, Subject: "marker", MessageID: MessageID(51, outbox.MailNonce(), caseID, security), Text: "marker"}
 	if err := cfg.Send(ctx, marker, false); err != nil {
 		t.Fatal(err)
 	}
@@ -511,7 +511,7 @@ func TestARetriedSendIsNotSuppressedByAPlantedMessageID(t *testing.T) {
 
 func TestOurMessageIDsCarryASecretAndStillNameTheirCase(t *testing.T) {
 	caseID := disclosure.CaseID{Year: 2026, Seq: 7}
-	a, b := MessageID(3, store.MailNonce(), caseID, security), MessageID(3, store.MailNonce(), caseID, security)
+	a, b := MessageID(3, outbox.MailNonce(), caseID, security), MessageID(3, outbox.MailNonce(), caseID, security)
 	if a == b || len(a) < len(MessageID(3, "", caseID, security))+32 {
 		t.Errorf("Message-IDs %q and %q of one row carry no secret part", a, b)
 	}
@@ -645,7 +645,7 @@ func TestNeutralNames(t *testing.T) {
 func TestBounceCaseFindsOurMailInTheReport(t *testing.T) {
 	srv, cfg := server(t, false)
 	caseID := disclosure.CaseID{Year: 2026, Seq: 12}
-	ours := MessageID(77, store.MailNonce(), caseID, security)
+	ours := MessageID(77, outbox.MailNonce(), caseID, security)
 	dsn := func(id, returned string) []byte {
 		return rawMail(map[string]string{"From": "MAILER-DAEMON@mx.elsewhere.test", "To": security, "Message-ID": "<" + id + ">", "Auto-Submitted": "auto-replied",
 			"Content-Type": "multipart/report; report-type=delivery-status; boundary=r"},

@@ -59,6 +59,11 @@ type collector struct {
 	log    zerolog.Logger
 }
 
+// failedKinds are the kind prefixes (the part before the dot) of each
+// service's failed effects: Matrix makes the chat effects, and rows from
+// before the kinds were neutral still say matrix.
+var failedKinds = map[string][]string{"matrix": {"chat", "matrix"}, "github": {"github"}}
+
 func (c *collector) Describe(ch chan<- *prometheus.Desc) {
 	for _, d := range []*prometheus.Desc{casesDesc, deadlinesDesc, escalationsDesc, refusedDesc, outboxDesc, outboxAgeDesc, failedDesc, syncLagDesc, githubDesc, upDesc, deadLettersDesc, ghRequestsDesc, ghRateLeftDesc, teamWaitingDesc, teamRefusedDesc} {
 		ch <- d
@@ -88,7 +93,11 @@ func (c *collector) Collect(ch chan<- prometheus.Metric) {
 	}
 	ch <- prometheus.MustNewConstMetric(outboxAgeDesc, prometheus.GaugeValue, age)
 	for _, service := range []string{"matrix", "github"} {
-		ch <- prometheus.MustNewConstMetric(failedDesc, prometheus.GaugeValue, float64(counts.FailedEffects[service]), service)
+		n := 0
+		for _, prefix := range failedKinds[service] {
+			n += counts.FailedEffects[prefix]
+		}
+		ch <- prometheus.MustNewConstMetric(failedDesc, prometheus.GaugeValue, float64(n), service)
 	}
 	ch <- prometheus.MustNewConstMetric(deadLettersDesc, prometheus.GaugeValue, float64(counts.DeadLetters))
 	failing := 0.0

@@ -12,6 +12,7 @@ import (
 
 	"github.com/rs/zerolog"
 
+	"github.com/enarx/secbot/outbox"
 	"github.com/enarx/secbot/store"
 )
 
@@ -42,7 +43,7 @@ func TestMetricsAndHealth(t *testing.T) {
 	if _, err := st.CreateCase(ctx, "@r:x", "!dm:x", "!dm:x", now); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := st.Enqueue(ctx, "lane", "matrix.send", map[string]string{}, now.Add(-time.Minute)); err != nil {
+	if _, err := outbox.Enqueue(ctx, st, "lane", outbox.KindSend, map[string]string{}, now.Add(-time.Minute)); err != nil {
 		t.Fatal(err)
 	}
 	if err := st.ParkEvent(ctx, store.DeadLetter{Room: "!r:x", Event: "$e", ParkedAt: now, Attempts: 5, Category: "panic"}); err != nil {
@@ -85,6 +86,33 @@ func TestTeamRoomWaitingIsShown(t *testing.T) {
 	h := Handler(st, teamHealth{health: health{ok: true}, waiting: true, refusals: 3}, nil, time.Now, zerolog.Nop())
 	_, body := get(t, h, "/metrics")
 	for _, want := range []string{"secbot_team_room_waiting 1", "secbot_team_room_refused_total 3"} {
+		if !strings.Contains(body, want) {
+			t.Errorf("/metrics lacks %q", want)
+		}
+	}
+}
+
+// Chat effects given up on count as Matrix's, under their neutral kind
+// and under the name rows queued before it still carry.
+func TestFailedChatEffectsCountAsMatrix(t *testing.T) {
+	ctx := context.Background()
+	st, err := store.Open(ctx, filepath.Join(t.TempDir(), "secbot.db"), zerolog.Nop())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	now := time.Date(2026, 11, 25, 12, 0, 0, 0, time.UTC)
+	for _, kind := range []string{outbox.KindSend, "matrix.invite", outbox.KindAdvisoryCreate} {
+		id, err := outbox.Enqueue(ctx, st, "lane:"+kind, kind, map[string]string{}, now)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := st.FailEffect(ctx, id, "refused", now); err != nil {
+			t.Fatal(err)
+		}
+	}
+	_, body := get(t, Handler(st, health{ok: true}, nil, func() time.Time { return now }, zerolog.Nop()), "/metrics")
+	for _, want := range []string{`secbot_failed_effects{service="matrix"} 2`, `secbot_failed_effects{service="github"} 1`} {
 		if !strings.Contains(body, want) {
 			t.Errorf("/metrics lacks %q", want)
 		}

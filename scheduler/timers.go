@@ -10,6 +10,7 @@ import (
 	"github.com/rs/zerolog"
 
 	"github.com/enarx/secbot/disclosure"
+	"github.com/enarx/secbot/outbox"
 	"github.com/enarx/secbot/store"
 	"github.com/enarx/secbot/templates"
 )
@@ -264,11 +265,11 @@ func (t *Timers) fire(ctx context.Context, d store.Deadline) (bool, error) {
 	return fired, nil
 }
 
-func teamRoom(p *Policy) store.Target {
+func teamRoom(p *Policy) outbox.Target {
 	if p.TeamRoom == "" {
-		return store.Target{}
+		return outbox.Target{}
 	}
-	return store.Target{Room: p.TeamRoom}
+	return outbox.Target{Room: p.TeamRoom}
 }
 
 func (t *Timers) remind(ctx context.Context, c *store.Case, d store.Deadline, at, now time.Time, p Policy) error {
@@ -299,12 +300,12 @@ func (t *Timers) escalate(ctx context.Context, c *store.Case, d store.Deadline, 
 	if d.LadderStep == 0 && !byReporter && c.Channel != disclosure.ChannelGitHub {
 		// The reporter need not chase anyone: say that secbot did.
 		chased := templates.ReporterChased{Promise: d.Kind.Label(), DueAt: p.Local(d.DueAt)}
-		if err := t.send(ctx, lane, store.Target{CaseRoomOf: c.ID.String()}, chased, now, nil); err != nil {
+		if err := t.send(ctx, lane, outbox.Target{CaseRoomOf: c.ID.String()}, chased, now, nil); err != nil {
 			return err
 		}
 		if c.Reporter.Channel() == disclosure.ChannelEmail {
 			// An email reporter is not in the room: the note is mailed.
-			if err := MailReporter(ctx, t.store, t.templates, c.ID, c.Reporter, chased, now, false); err != nil {
+			if err := outbox.MailReporter(ctx, t.store, t.templates, c.ID, c.Reporter, chased, now, false); err != nil {
 				return err
 			}
 		}
@@ -327,17 +328,17 @@ func (t *Timers) dm(ctx context.Context, lane string, user disclosure.Person, da
 	if user == "" {
 		return nil
 	}
-	if _, err := t.store.Enqueue(ctx, lane, store.KindOpenDM, store.OpenDMEffect{User: user}, now); err != nil {
+	if _, err := outbox.Enqueue(ctx, t.store, lane, outbox.KindOpenDM, outbox.OpenDMEffect{User: user}, now); err != nil {
 		return err
 	}
-	return t.send(ctx, lane, store.Target{DMWith: user}, data, now, []disclosure.Person{user})
+	return t.send(ctx, lane, outbox.Target{DMWith: user}, data, now, []disclosure.Person{user})
 }
 
-func (t *Timers) send(ctx context.Context, lane string, to store.Target, data templates.Data, now time.Time, mentions []disclosure.Person) error {
-	if to == (store.Target{}) {
+func (t *Timers) send(ctx context.Context, lane string, to outbox.Target, data templates.Data, now time.Time, mentions []disclosure.Person) error {
+	if to == (outbox.Target{}) {
 		return nil // no team room configured
 	}
-	return Say(ctx, t.store, t.templates, lane, store.SendEffect{To: to, Mentions: mentions}, data, now, false)
+	return outbox.Say(ctx, t.store, t.templates, lane, outbox.SendEffect{To: to, Mentions: mentions}, data, now, false)
 }
 
 type gocronLogger struct{ log zerolog.Logger }

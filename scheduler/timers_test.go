@@ -14,6 +14,7 @@ import (
 	"github.com/rs/zerolog"
 
 	"github.com/enarx/secbot/disclosure"
+	"github.com/enarx/secbot/outbox"
 	"github.com/enarx/secbot/store"
 	"github.com/enarx/secbot/templates"
 )
@@ -106,7 +107,7 @@ func (f *fixture) openCase(t testing.TB, reporter disclosure.Person, at time.Tim
 // sends counts the messages the timers recorded, by case lane.
 func (f *fixture) sends(t testing.TB) map[string]int {
 	t.Helper()
-	effects, _, err := f.store.EffectsOfKind(context.Background(), store.KindSend)
+	effects, _, err := f.store.EffectsOfKind(context.Background(), outbox.KindSend)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -232,10 +233,10 @@ func TestDowntimeFiresEverythingOnceInOrderMarkedLate(t *testing.T) {
 	if !d.Reminded || d.LadderStep != 3 {
 		t.Fatalf("after downtime: reminded %v, step %d; want the reminder and 3 steps", d.Reminded, d.LadderStep)
 	}
-	effects, _, _ := f.store.EffectsOfKind(ctx, store.KindSend)
+	effects, _, _ := f.store.EffectsOfKind(ctx, outbox.KindSend)
 	late := 0
 	for _, e := range effects {
-		var p store.SendEffect
+		var p outbox.SendEffect
 		if err := e.Decode(&p); err != nil {
 			t.Fatal(err)
 		}
@@ -430,13 +431,13 @@ func TestEmbargoEndRemindersGoOutOnceEach(t *testing.T) {
 
 // markdowns returns the text of every message recorded.
 func (f *fixture) markdowns(t testing.TB) []string {
-	effects, _, err := f.store.EffectsOfKind(context.Background(), store.KindSend)
+	effects, _, err := f.store.EffectsOfKind(context.Background(), outbox.KindSend)
 	if err != nil {
 		t.Fatal(err)
 	}
 	var out []string
 	for _, e := range effects {
-		var p store.SendEffect
+		var p outbox.SendEffect
 		if err := e.Decode(&p); err != nil {
 			t.Fatal(err)
 		}
@@ -448,14 +449,14 @@ func (f *fixture) markdowns(t testing.TB) []string {
 func TestFinishedWorkIsPrunedAfterTheRetention(t *testing.T) {
 	f := newFixture(t, friday)
 	ctx := context.Background()
-	old, err := f.store.Enqueue(ctx, "SR-2026-0001", store.KindSend, store.SendEffect{To: store.Target{Room: "!r:x"}, Markdown: "old"}, f.clock.Now())
+	old, err := outbox.Enqueue(ctx, f.store, "SR-2026-0001", outbox.KindSend, outbox.SendEffect{To: outbox.Target{Room: "!r:x"}, Markdown: "old"}, f.clock.Now())
 	if err != nil {
 		t.Fatal(err)
 	}
 	if err := f.store.CompleteEffect(ctx, old, nil, f.clock.Now()); err != nil {
 		t.Fatal(err)
 	}
-	pending, _ := f.store.Enqueue(ctx, "SR-2026-0002", store.KindSend, store.SendEffect{To: store.Target{Room: "!r:x"}, Markdown: "pending"}, f.clock.Now())
+	pending, _ := outbox.Enqueue(ctx, f.store, "SR-2026-0002", outbox.KindSend, outbox.SendEffect{To: outbox.Target{Room: "!r:x"}, Markdown: "pending"}, f.clock.Now())
 	if _, err := f.store.MarkHandledBriefly(ctx, "$old", f.clock.Now()); err != nil {
 		t.Fatal(err)
 	}

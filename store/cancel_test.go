@@ -2,6 +2,7 @@ package store
 
 import (
 	"context"
+	"encoding/json"
 	"slices"
 	"testing"
 	"time"
@@ -17,28 +18,28 @@ func TestCancellingPendingEffectsOfACaseByKind(t *testing.T) {
 	ctx := context.Background()
 	one, two := disclosure.CaseID{Year: 2026, Seq: 1}, disclosure.CaseID{Year: 2026, Seq: 2}
 	enqueue := func(lane, kind string) int64 {
-		id, err := s.Enqueue(ctx, lane, kind, struct{}{}, t0)
+		id, err := s.EnqueueAt(ctx, lane, kind, json.RawMessage(`{}`), t0, t0, false)
 		if err != nil {
 			t.Fatal(err)
 		}
 		return id
 	}
-	made := enqueue(GitHubLane(one), KindAdvisoryPublish)
+	made := enqueue(GitHubLane(one), "github.publish")
 	if err := s.CompleteEffect(ctx, made, nil, t0); err != nil {
 		t.Fatal(err)
 	}
-	publish := enqueue(GitHubLane(one), KindAdvisoryPublish)
-	announce := enqueue(CaseLane(one), KindAnnounce)
-	update := enqueue(GitHubLane(one), KindAdvisoryUpdate)
-	confirmed := enqueue(CaseLane(one), KindPublished)
-	other := enqueue(GitHubLane(two), KindAdvisoryPublish)
+	publish := enqueue(GitHubLane(one), "github.publish")
+	announce := enqueue(CaseLane(one), "case.announce")
+	update := enqueue(GitHubLane(one), "github.update")
+	confirmed := enqueue(CaseLane(one), "case.published")
+	other := enqueue(GitHubLane(two), "github.publish")
 	var cancelled []string
 	err := s.Tx(ctx, func(ctx context.Context) error {
 		var err error
-		cancelled, err = s.CancelPendingEffects(ctx, one, []string{KindAdvisoryPublish, KindAnnounce}, "cancelled: an embargo was proposed", t0)
+		cancelled, err = s.CancelPendingEffects(ctx, one, []string{"github.publish", "case.announce"}, "cancelled: an embargo was proposed", t0)
 		return err
 	})
-	if err != nil || !slices.Equal(cancelled, []string{KindAdvisoryPublish, KindAnnounce}) {
+	if err != nil || !slices.Equal(cancelled, []string{"github.publish", "case.announce"}) {
 		t.Fatalf("cancelled %v, %v", cancelled, err)
 	}
 	for id, want := range map[int64]string{made: "done", publish: "cancelled", announce: "cancelled", update: "pending", confirmed: "pending", other: "pending"} {

@@ -11,7 +11,9 @@ import (
 	"github.com/enarx/secbot/disclosure"
 )
 
-// Effect is a side effect waiting in (or done from) the outbox.
+// Effect is a side effect waiting in (or done from) the outbox. The store
+// keeps its lane, kind and payload without knowing their shape: the kinds
+// and payloads are the outbox package's and its executors'.
 type Effect struct {
 	ID            int64
 	Lane          string
@@ -32,36 +34,20 @@ func (e Effect) Decode(v any) error {
 	return nil
 }
 
-// Enqueue records an effect to be made. Run it in the transaction that
+// EnqueueAt records an effect to be made no sooner than at; urgent ones
+// (what someone waits on) run before routine ones. The payload is the
+// outbox writer's JSON, stored as it is. Run it in the transaction that
 // decided the effect, so the decision and its effects commit together.
-func (s *Store) Enqueue(ctx context.Context, lane, kind string, payload any, now time.Time) (int64, error) {
-	return s.enqueue(ctx, lane, kind, payload, now, false)
-}
-
-// EnqueueUrgent records an effect someone is waiting on (a reporter's
-// answer, their case room): it runs before routine effects.
-func (s *Store) EnqueueUrgent(ctx context.Context, lane, kind string, payload any, now time.Time) (int64, error) {
-	return s.enqueue(ctx, lane, kind, payload, now, true)
-}
-
-// EnqueueAt records an effect to be made no sooner than at.
-func (s *Store) EnqueueAt(ctx context.Context, lane, kind string, payload any, now, at time.Time, urgent bool) (int64, error) {
-	data, err := json.Marshal(payload)
-	if err != nil {
-		return 0, fmt.Errorf("encode %s effect: %w", kind, err)
-	}
+func (s *Store) EnqueueAt(ctx context.Context, lane, kind string, payload json.RawMessage, now, at time.Time, urgent bool) (int64, error) {
+	data := payload
 	var id int64
-	err = s.db.QueryRow(ctx, `
+	err := s.db.QueryRow(ctx, `
 		INSERT INTO outbox (lane, kind, payload, next_attempt_at, created_at, urgent) VALUES ($1, $2, $3, $4, $5, $6)
 		RETURNING id`, lane, kind, string(data), millis(at), millis(now), urgent).Scan(&id)
 	if err != nil {
 		return 0, fmt.Errorf("enqueue %s effect: %w", kind, err)
 	}
 	return id, nil
-}
-
-func (s *Store) enqueue(ctx context.Context, lane, kind string, payload any, now time.Time, urgent bool) (int64, error) {
-	return s.EnqueueAt(ctx, lane, kind, payload, now, now, urgent)
 }
 
 // DueEffects returns effects that may run now: the oldest pending effect
@@ -125,14 +111,8 @@ func (s *Store) StartAttempt(ctx context.Context, effectID int64) (attempts int,
 // CompleteEffect marks an effect as made, keeping its result. Its payload
 // is dropped: what the team wrote to a reporter (an update, a response, a
 // reason) stays in the outbox only until it was delivered.
-func (s *Store) CompleteEffect(ctx context.Context, effectID int64, result any, now time.Time) error {
-	data := []byte("")
-	if result != nil {
-		var err error
-		if data, err = json.Marshal(result); err != nil {
-			return fmt.Errorf("encode result of effect %d: %w", effectID, err)
-		}
-	}
+func (s *Store) CompleteEffect(ctx context.Context, effectID int64, result json.RawMessage, now time.Time) error {
+	data := result
 	_, err := s.db.Exec(ctx, `UPDATE outbox SET state = 'done', payload = '{}', result = $2, last_error = '', done_at = $3 WHERE id = $1`,
 		effectID, string(data), millis(now))
 	return err
@@ -141,11 +121,8 @@ func (s *Store) CompleteEffect(ctx context.Context, effectID int64, result any, 
 // SetEffectPayload replaces a pending effect's payload (an executor
 // recording what a retry must know before it acts). It returns ErrNotFound
 // if the effect is not pending.
-func (s *Store) SetEffectPayload(ctx context.Context, effectID int64, payload any) error {
-	data, err := json.Marshal(payload)
-	if err != nil {
-		return fmt.Errorf("encode payload of effect %d: %w", effectID, err)
-	}
+func (s *Store) SetEffectPayload(ctx context.Context, effectID int64, payload json.RawMessage) error {
+	data := payload
 	res, err := s.db.Exec(ctx, `UPDATE outbox SET payload = $2 WHERE id = $1 AND state = 'pending'`, effectID, string(data))
 	if err != nil {
 		return err

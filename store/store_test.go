@@ -2,6 +2,7 @@ package store
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"os"
 	"path/filepath"
@@ -201,9 +202,9 @@ func TestTheNewestCommandOfARoomIsKept(t *testing.T) {
 func TestOutboxRunsLanesInOrder(t *testing.T) {
 	s, _ := openTest(t)
 	ctx := context.Background()
-	a1, _ := s.Enqueue(ctx, "A", "k", map[string]int{"n": 1}, t0)
-	a2, _ := s.Enqueue(ctx, "A", "k", map[string]int{"n": 2}, t0)
-	b1, _ := s.Enqueue(ctx, "B", "k", map[string]int{"n": 1}, t0)
+	a1, _ := s.EnqueueAt(ctx, "A", "k", json.RawMessage(`{"n":1}`), t0, t0, false)
+	a2, _ := s.EnqueueAt(ctx, "A", "k", json.RawMessage(`{"n":2}`), t0, t0, false)
+	b1, _ := s.EnqueueAt(ctx, "B", "k", json.RawMessage(`{"n":1}`), t0, t0, false)
 	due, err := s.DueEffects(ctx, t0, 10)
 	if err != nil {
 		t.Fatal(err)
@@ -228,7 +229,7 @@ func TestOutboxRunsLanesInOrder(t *testing.T) {
 	if len(due) != 1 || due[0].ID != a1 || due[0].Attempts != 1 {
 		t.Fatalf("after the wait, due = %+v, want A's head with one attempt", due)
 	}
-	_ = s.CompleteEffect(ctx, a1, map[string]string{"ok": "yes"}, t0)
+	_ = s.CompleteEffect(ctx, a1, json.RawMessage(`{"ok":"yes"}`), t0)
 	due, _ = s.DueEffects(ctx, t0.Add(time.Minute), 10)
 	if len(due) != 1 || due[0].ID != a2 {
 		t.Fatalf("after A's head is done, due = %+v, want A's second", due)
@@ -280,7 +281,7 @@ func TestNotedEncryptedEventsAreKeptUntilDone(t *testing.T) {
 func TestAnEffectDoneIsNotStartedAgain(t *testing.T) {
 	ctx := context.Background()
 	s, _ := openTest(t)
-	id, err := s.Enqueue(ctx, "lane", KindSend, struct{}{}, t0)
+	id, err := s.EnqueueAt(ctx, "lane", "chat.send", json.RawMessage(`{}`), t0, t0, false)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -304,12 +305,12 @@ func TestADeliveredMessageLeavesNoTextInTheOutbox(t *testing.T) {
 	ctx := context.Background()
 	now := time.Now()
 	const text = "We reproduced the overflow in the loader; a fix is under review."
-	sent, err := s.Enqueue(ctx, "SR-2026-0001", KindSend, SendEffect{To: Target{Room: "!case:x"}, Markdown: text}, now)
+	sent, err := s.EnqueueAt(ctx, "SR-2026-0001", "chat.send", json.RawMessage(`{"to":{"room":"!case:x"},"markdown":"`+text+`"}`), now, now, false)
 	if err != nil {
 		t.Fatal(err)
 	}
-	failed, _ := s.Enqueue(ctx, "SR-2026-0002", KindSend, SendEffect{To: Target{Room: "!gone:x"}, Markdown: text}, now)
-	if err := s.CompleteEffect(ctx, sent, SendResult{Event: "$e"}, now); err != nil {
+	failed, _ := s.EnqueueAt(ctx, "SR-2026-0002", "chat.send", json.RawMessage(`{"to":{"room":"!gone:x"},"markdown":"`+text+`"}`), now, now, false)
+	if err := s.CompleteEffect(ctx, sent, json.RawMessage(`{"event":"$e"}`), now); err != nil {
 		t.Fatal(err)
 	}
 	if err := s.FailEffect(ctx, failed, "forbidden", now); err != nil {
@@ -382,7 +383,7 @@ func TestPostedPartsAreRecordedOnce(t *testing.T) {
 		t.Errorf("another effect's parts: %v (%v)", other, err)
 	}
 	// A pending effect's parts are kept; those of one made are forgotten.
-	id, err := st.Enqueue(ctx, "lane", KindMailPost, MailPostEffect{CaseID: "SR-2026-0001"}, time.Now())
+	id, err := st.EnqueueAt(ctx, "lane", "mail.post", json.RawMessage(`{"case_id":"SR-2026-0001"}`), time.Now(), time.Now(), false)
 	if err != nil {
 		t.Fatal(err)
 	}

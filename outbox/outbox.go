@@ -1,9 +1,11 @@
-// Package scheduler runs what secbot does on its own time: the outbox of
-// side effects, due deadlines, reminders and escalations.
-package scheduler
+// Package outbox owns secbot's side effects: the writer that records them
+// (Say, Enqueue), their neutral kinds and payloads, and the runner that
+// makes them through the executors registered by kind.
+package outbox
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"slices"
@@ -59,7 +61,7 @@ func Refuse(ctx context.Context, st *store.Store, tmpl *templates.Set, e store.E
 		if teamRoom == "" {
 			return nil
 		}
-		return Say(ctx, st, tmpl, lane, store.SendEffect{To: store.Target{Room: teamRoom}}, data, now, false)
+		return Say(ctx, st, tmpl, lane, SendEffect{To: Target{Room: teamRoom}}, data, now, false)
 	})
 	if err != nil {
 		return err
@@ -107,9 +109,9 @@ type Outbox struct {
 	LastAttempt func(kind string) int
 }
 
-// NewOutbox returns an outbox runner. permanent and notReady classify
-// executor errors (either may be nil).
-func NewOutbox(st *store.Store, clock clockwork.Clock, log zerolog.Logger, permanent, notReady func(error) bool) *Outbox {
+// New returns an outbox runner. permanent and notReady classify executor
+// errors (either may be nil).
+func New(st *store.Store, clock clockwork.Clock, log zerolog.Logger, permanent, notReady func(error) bool) *Outbox {
 	if permanent == nil {
 		permanent = func(error) bool { return false }
 	}
@@ -123,7 +125,8 @@ func NewOutbox(st *store.Store, clock clockwork.Clock, log zerolog.Logger, perma
 	}
 }
 
-// Register sets the executor of a kind of effect.
+// Register sets the executor of a kind of effect: the registry by which
+// the runner finds who makes each kind.
 func (o *Outbox) Register(kind string, ex Executor) { o.executors[kind] = ex }
 
 // Kick wakes the runner: an effect was just recorded.
@@ -223,6 +226,7 @@ func (o *Outbox) release(lane string) {
 // runOne makes one effect and records the outcome; it reports whether the
 // effect is finished (made or given up).
 func (o *Outbox) runOne(ctx context.Context, e store.Effect) bool {
+	e.Kind = Canonical(e.Kind) // a row queued under a kind's former name
 	log := o.log.With().Int64("effect_id", e.ID).Str("kind", e.Kind).Str("lane", e.Lane).Logger()
 	ctx = log.WithContext(ctx)
 	ex, ok := o.executors[e.Kind]
@@ -258,7 +262,7 @@ func (o *Outbox) runOne(ctx context.Context, e store.Effect) bool {
 		log.Info().Str("reason", refused.Reason).Msg("Effect refused when it was due")
 		return true
 	case err == nil:
-		if err := o.store.CompleteEffect(ctx, e.ID, result, now); err != nil {
+		if err := o.complete(ctx, e.ID, result, now); err != nil {
 			log.Error().Err(err).Msg("Effect made but not marked done; it will be retried")
 			return false
 		}
@@ -289,6 +293,18 @@ func (o *Outbox) runOne(ctx context.Context, e store.Effect) bool {
 	return true
 }
 
+// complete marks an effect as made, keeping its result as JSON.
+func (o *Outbox) complete(ctx context.Context, effectID int64, result any, now time.Time) error {
+	var data json.RawMessage
+	if result != nil {
+		var err error
+		if data, err = json.Marshal(result); err != nil {
+			return fmt.Errorf("encode result of effect %d: %w", effectID, err)
+		}
+	}
+	return o.store.CompleteEffect(ctx, effectID, data, now)
+}
+
 // lastAttempt reports whether an effect has had its last attempt.
 func (o *Outbox) lastAttempt(kind string, attempts int) bool {
 	if o.LastAttempt == nil {
@@ -311,4 +327,23 @@ func safeRun(ctx context.Context, ex Executor, e store.Effect) (result any, err 
 // second, capped at ten minutes, with jitter so retries do not march in step.
 func Backoff(n int) time.Duration {
 	return backoff.Jitter(backoff.Exponential(n, time.Second, 10*time.Minute))
+}
+
+// CancelPending cancels a case's pending effects of the given kinds (in
+// the case's own lane and its GitHub lane), rows queued under a kind's
+// former name included, in the caller's transaction, and returns the
+// kinds it cancelled, one per effect, by their names now. An effect
+// already under way is not stopped by this: its executor decides again
+// before it makes it.
+func CancelPending(ctx context.Context, st *store.Store, caseID disclosure.CaseID, kinds []string, reason string, now time.Time) ([]string, error) {
+	var names []string
+	for _, k := range kinds {
+		names = append(names, k)
+		names = append(names, Former(k)...)
+	}
+	cancelled, err := st.CancelPendingEffects(ctx, caseID, names, reason, now)
+	for i, k := range cancelled {
+		cancelled[i] = Canonical(k)
+	}
+	return cancelled, err
 }

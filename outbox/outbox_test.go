@@ -1,4 +1,4 @@
-package scheduler
+package outbox
 
 import (
 	"context"
@@ -19,10 +19,10 @@ import (
 var errGone = errors.New("gone for good")
 
 func TestOutboxRetriesGivesUpAndKeepsLanesInOrder(t *testing.T) {
-	f := newFixture(t, friday)
+	f := newFixture(t)
 	ctx := context.Background()
 	calls := map[string]int{}
-	o := NewOutbox(f.store, f.clock, zerolog.Nop(), func(err error) bool { return errors.Is(err, errGone) }, nil)
+	o := New(f.store, f.clock, zerolog.Nop(), func(err error) bool { return errors.Is(err, errGone) }, nil)
 	o.Register("flaky", func(_ context.Context, e store.Effect) (any, error) {
 		calls["flaky"]++
 		if e.Attempts < 3 {
@@ -45,10 +45,10 @@ func TestOutboxRetriesGivesUpAndKeepsLanesInOrder(t *testing.T) {
 		calls["after"]++
 		return nil, nil
 	})
-	flaky, _ := f.store.Enqueue(ctx, "A", "flaky", struct{}{}, f.clock.Now())
-	limited, _ := f.store.Enqueue(ctx, "B", "limited", struct{}{}, f.clock.Now())
-	doomed, _ := f.store.Enqueue(ctx, "C", "doomed", struct{}{}, f.clock.Now())
-	after, _ := f.store.Enqueue(ctx, "C", "after", struct{}{}, f.clock.Now())
+	flaky, _ := Enqueue(ctx, f.store, "A", "flaky", struct{}{}, f.clock.Now())
+	limited, _ := Enqueue(ctx, f.store, "B", "limited", struct{}{}, f.clock.Now())
+	doomed, _ := Enqueue(ctx, f.store, "C", "doomed", struct{}{}, f.clock.Now())
+	after, _ := Enqueue(ctx, f.store, "C", "after", struct{}{}, f.clock.Now())
 
 	runDue := func() {
 		due, err := f.store.DueEffects(ctx, f.clock.Now(), 10)
@@ -109,14 +109,14 @@ func TestBackoffGrowsAndStaysBounded(t *testing.T) {
 // messages take at most a quarter of the slots, however many are waiting,
 // but are never crowded out; without urgent work they take every slot.
 func TestOutboxOpensRoomsFirstAndCapsRoutineWork(t *testing.T) {
-	f := newFixture(t, friday)
+	f := newFixture(t)
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	o := NewOutbox(f.store, f.clock, zerolog.Nop(), nil, nil)
+	o := New(f.store, f.clock, zerolog.Nop(), nil, nil)
 	release := make(chan struct{})
 	var mu sync.Mutex
 	inFlight, most := 0, 0
-	o.Register(store.KindSend, func(ctx context.Context, e store.Effect) (any, error) {
+	o.Register(KindSend, func(ctx context.Context, e store.Effect) (any, error) {
 		mu.Lock()
 		inFlight++
 		most = max(most, inFlight)
@@ -129,18 +129,18 @@ func TestOutboxOpensRoomsFirstAndCapsRoutineWork(t *testing.T) {
 	})
 	opened := make(chan string, 3)
 	releaseRooms := make(chan struct{})
-	o.Register(store.KindCreateCaseRoom, func(ctx context.Context, e store.Effect) (any, error) {
+	o.Register(KindCreateCaseRoom, func(ctx context.Context, e store.Effect) (any, error) {
 		opened <- e.Lane
 		<-releaseRooms
 		return nil, nil
 	})
 	for i := range 12 {
-		if _, err := f.store.Enqueue(ctx, fmt.Sprintf("old-%d", i), store.KindSend, struct{}{}, f.clock.Now()); err != nil {
+		if _, err := Enqueue(ctx, f.store, fmt.Sprintf("old-%d", i), KindSend, struct{}{}, f.clock.Now()); err != nil {
 			t.Fatal(err)
 		}
 	}
 	for i := range 3 {
-		if _, err := f.store.EnqueueUrgent(ctx, fmt.Sprintf("new-%d", i), store.KindCreateCaseRoom, struct{}{}, f.clock.Now()); err != nil {
+		if _, err := EnqueueUrgent(ctx, f.store, fmt.Sprintf("new-%d", i), KindCreateCaseRoom, struct{}{}, f.clock.Now()); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -153,7 +153,7 @@ func TestOutboxOpensRoomsFirstAndCapsRoutineWork(t *testing.T) {
 	for _, e := range due {
 		kinds = append(kinds, e.Kind)
 	}
-	if want := []string{store.KindCreateCaseRoom, store.KindCreateCaseRoom, store.KindSend, store.KindSend}; !slices.Equal(kinds, want) {
+	if want := []string{KindCreateCaseRoom, KindCreateCaseRoom, KindSend, KindSend}; !slices.Equal(kinds, want) {
 		t.Errorf("due effects %v, want %v", kinds, want)
 	}
 	done := make(chan error, 1)
@@ -211,9 +211,9 @@ func TestOutboxOpensRoomsFirstAndCapsRoutineWork(t *testing.T) {
 }
 
 func TestAnEffectThatKeepsFailingIsParkedAndItsLaneGoesOn(t *testing.T) {
-	f := newFixture(t, friday)
+	f := newFixture(t)
 	ctx := context.Background()
-	o := NewOutbox(f.store, f.clock, zerolog.Nop(), nil, nil)
+	o := New(f.store, f.clock, zerolog.Nop(), nil, nil)
 	o.LastAttempt = func(kind string) int {
 		if kind == "github.stuck" {
 			return 3
@@ -229,8 +229,8 @@ func TestAnEffectThatKeepsFailingIsParkedAndItsLaneGoesOn(t *testing.T) {
 	o.Register("github.stuck", func(context.Context, store.Effect) (any, error) { return nil, errors.New("GitHub refused the token") })
 	next := 0
 	o.Register("github.next", func(context.Context, store.Effect) (any, error) { next++; return nil, nil })
-	stuck, _ := f.store.Enqueue(ctx, "github:SR-2026-0001", "github.stuck", struct{}{}, f.clock.Now())
-	f.store.Enqueue(ctx, "github:SR-2026-0001", "github.next", struct{}{}, f.clock.Now())
+	stuck, _ := Enqueue(ctx, f.store, "github:SR-2026-0001", "github.stuck", struct{}{}, f.clock.Now())
+	Enqueue(ctx, f.store, "github:SR-2026-0001", "github.next", struct{}{}, f.clock.Now())
 	for range 20 {
 		due, _ := f.store.DueEffects(ctx, f.clock.Now(), 10)
 		for _, e := range due {
@@ -250,11 +250,11 @@ func TestAnEffectThatKeepsFailingIsParkedAndItsLaneGoesOn(t *testing.T) {
 // audit line and the team told, in one go: it is not tried again, not
 // counted as failed, and its lane goes on.
 func TestARefusedEffectEndsAndItsLaneGoesOn(t *testing.T) {
-	f := newFixture(t, friday)
+	f := newFixture(t)
 	ctx := context.Background()
 	calls := map[string]int{}
 	var done []string
-	o := NewOutbox(f.store, f.clock, zerolog.Nop(), nil, nil)
+	o := New(f.store, f.clock, zerolog.Nop(), nil, nil)
 	o.OnDone = func(e store.Effect, _ error) { done = append(done, e.Kind) }
 	o.Register("gated", func(ctx context.Context, e store.Effect) (any, error) {
 		calls["gated"]++
@@ -265,8 +265,8 @@ func TestARefusedEffectEndsAndItsLaneGoesOn(t *testing.T) {
 		calls["after"]++
 		return nil, nil
 	})
-	gated, _ := f.store.Enqueue(ctx, "L", "gated", struct{}{}, f.clock.Now())
-	after, _ := f.store.Enqueue(ctx, "L", "after", struct{}{}, f.clock.Now())
+	gated, _ := Enqueue(ctx, f.store, "L", "gated", struct{}{}, f.clock.Now())
+	after, _ := Enqueue(ctx, f.store, "L", "after", struct{}{}, f.clock.Now())
 	for range 3 {
 		if _, err := o.RunDue(ctx); err != nil {
 			t.Fatal(err)
@@ -285,7 +285,7 @@ func TestARefusedEffectEndsAndItsLaneGoesOn(t *testing.T) {
 	if slices.Contains(done, "gated") {
 		t.Error("a refusal is reported as made or given up")
 	}
-	sends, _, _ := f.store.EffectsOfKind(ctx, store.KindSend)
+	sends, _, _ := f.store.EffectsOfKind(ctx, KindSend)
 	if len(sends) != 1 || !strings.Contains(string(sends[0].Payload), "did not publish the advisory") {
 		t.Errorf("the team is told %d times: %v", len(sends), sends)
 	}

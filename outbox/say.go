@@ -1,4 +1,4 @@
-package scheduler
+package outbox
 
 import (
 	"context"
@@ -13,24 +13,27 @@ import (
 // Say renders data and records it in the outbox as a message: the one way
 // secbot queues a text for a person. msg says where it goes and how it is
 // threaded; urgent messages (the answer a reporter waits on) go first.
-func Say(ctx context.Context, st *store.Store, tmpl *templates.Set, lane string, msg store.SendEffect, data templates.Data, now time.Time, urgent bool) error {
+func Say(ctx context.Context, q Queue, tmpl *templates.Set, lane string, msg SendEffect, data templates.Data, now time.Time, urgent bool) error {
 	md, err := tmpl.RenderData(data)
 	if err != nil {
 		return err
 	}
 	msg.Markdown = md
-	if urgent {
-		_, err = st.EnqueueUrgent(ctx, lane, store.KindSend, msg, now)
-	} else {
-		_, err = st.Enqueue(ctx, lane, store.KindSend, msg, now)
-	}
+	_, err = EnqueueAt(ctx, q, lane, KindSend, msg, now, now, urgent)
 	return err
+}
+
+// MailQueue is what MailReporter needs of the store: the reporter's
+// thread, and to record a row.
+type MailQueue interface {
+	Queue
+	MailThread(ctx context.Context, caseID disclosure.CaseID) (root, last string, err error)
 }
 
 // MailReporter renders data and records it as an email to the reporter of
 // an email case, threaded to their last message: what a chat reporter
 // reads in the case room, an email reporter gets by mail.
-func MailReporter(ctx context.Context, st *store.Store, tmpl *templates.Set, caseID disclosure.CaseID, reporter disclosure.Person, data templates.Data, now time.Time, urgent bool) error {
+func MailReporter(ctx context.Context, q MailQueue, tmpl *templates.Set, caseID disclosure.CaseID, reporter disclosure.Person, data templates.Data, now time.Time, urgent bool) error {
 	text, err := tmpl.RenderData(data)
 	if err != nil {
 		return err
@@ -39,13 +42,13 @@ func MailReporter(ctx context.Context, st *store.Store, tmpl *templates.Set, cas
 	if err != nil {
 		return err
 	}
-	mail := store.MailSendEffect{CaseID: caseID.String(), To: reporter.Address(), Subject: "Re: " + subject, Text: templates.PlainText(text), Auto: true, Nonce: store.MailNonce()}
+	mail := MailSendEffect{CaseID: caseID.String(), To: reporter.Address(), Subject: "Re: " + subject, Text: templates.PlainText(text), Auto: true, Nonce: MailNonce()}
 	switch data.(type) {
 	case templates.TeamResponse, templates.TeamUpdate, templates.TeamReply:
 		// A person of the team wrote it: not an automatic message.
 		mail.Auto = false
 	}
-	root, last, err := st.MailThread(ctx, caseID)
+	root, last, err := q.MailThread(ctx, caseID)
 	switch {
 	case err == nil:
 		mail.InReplyTo, mail.References = last, []string{root}
@@ -55,10 +58,6 @@ func MailReporter(ctx context.Context, st *store.Store, tmpl *templates.Set, cas
 	case !errors.Is(err, store.ErrNotFound):
 		return err
 	}
-	if urgent {
-		_, err = st.EnqueueUrgent(ctx, store.MailLane(caseID), store.KindMailSend, mail, now)
-	} else {
-		_, err = st.Enqueue(ctx, store.MailLane(caseID), store.KindMailSend, mail, now)
-	}
+	_, err = EnqueueAt(ctx, q, store.MailLane(caseID), KindMailSend, mail, now, now, urgent)
 	return err
 }

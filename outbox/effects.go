@@ -1,4 +1,4 @@
-package store
+package outbox
 
 import (
 	"crypto/rand"
@@ -10,17 +10,27 @@ import (
 // Effect kinds and their payloads: the vocabulary shared by the handlers
 // that decide effects and the executors that make them. Payloads hold only
 // what the bot itself says, never the text of a reporter's message.
+//
+// A kind names what is done and on which channel (chat, mail, GitHub),
+// never the platform that does it: chat kinds are made by whichever chat
+// platform the room lives on. The payloads here are those the core
+// writes; a payload that only one executor writes and reads lives with it.
 const (
-	KindSend           = "matrix.send"
-	KindCreateCaseRoom = "matrix.create_case_room"
-	KindOpenDM         = "matrix.open_dm"
-	KindInvite         = "matrix.invite"
-	KindReact          = "matrix.react"
-	KindKick           = "matrix.kick"
-	KindAnnounce       = "secbot.announce"
+	KindSend           = "chat.send"
+	KindCreateCaseRoom = "chat.create_case_room"
+	KindOpenDM         = "chat.open_dm"
+	KindInvite         = "chat.invite"
+	KindReact          = "chat.react"
+	KindKick           = "chat.kick"
+
+	// KindAnnounce posts a published advisory's announcement.
+	KindAnnounce = "case.announce"
 	// KindPublished is GitHub's confirmation that a case's advisory is
 	// public, for the domain to decide on.
-	KindPublished = "secbot.published"
+	KindPublished = "case.published"
+
+	KindMailSend = "mail.send"
+	KindMailPost = "mail.post"
 
 	KindAdvisoryCreate       = "github.create_advisory"
 	KindAdvisoryCollaborator = "github.collaborator"
@@ -96,7 +106,7 @@ type SendEffect struct {
 	ReplyTo    string `json:"reply_to,omitempty"`
 	// Mentions are the users pinged by the message.
 	Mentions []disclosure.Person `json:"mentions,omitempty"`
-	// IfRefused, if set, is told when the homeserver refuses the message
+	// IfRefused, if set, is told when the platform refuses the message
 	// for good (the bot may not post in that room).
 	IfRefused string `json:"if_refused,omitempty"`
 }
@@ -106,17 +116,6 @@ type KickEffect struct {
 	To     Target            `json:"to"`
 	User   disclosure.Person `json:"user"`
 	Reason string            `json:"reason,omitempty"`
-}
-
-// AnnounceEffect posts a published advisory's announcement wherever it
-// has not been posted yet.
-type AnnounceEffect struct {
-	CaseID  string `json:"case_id"`
-	ReplyIn string `json:"reply_in,omitempty"`
-	ReplyTo string `json:"reply_to,omitempty"`
-	// Force is the coordinator's override of an embargo: of the announce
-	// command, or (KindPublished) of the publish GitHub confirmed.
-	Force *disclosure.Force `json:"force,omitempty"`
 }
 
 // CreateCaseRoomEffect creates a case's private encrypted room.
@@ -146,14 +145,4 @@ type ReactEffect struct {
 	Room  string `json:"room"`
 	Event string `json:"event"`
 	Key   string `json:"key"`
-}
-
-// CreateRoomResult is what creating a room returns.
-type CreateRoomResult struct {
-	Room string `json:"room"`
-}
-
-// SendResult is what sending a message returns.
-type SendResult struct {
-	Event string `json:"event"`
 }
