@@ -32,9 +32,9 @@ import (
 	"github.com/enarx/secbot/mail"
 	"github.com/enarx/secbot/metrics"
 	"github.com/enarx/secbot/outbox"
-	"github.com/enarx/secbot/scheduler"
 	"github.com/enarx/secbot/store"
 	"github.com/enarx/secbot/templates"
+	"github.com/enarx/secbot/timers"
 )
 
 // version is set at build time with -ldflags "-X main.version=…".
@@ -199,8 +199,8 @@ func serve(ctx context.Context, configPath string, cfg *config.Config, log zerol
 	for _, w := range cfg.Warnings {
 		log.Warn().Msg("Config: " + w)
 	}
-	timers := scheduler.NewTimers(st, clock, tmpl, policy, log.With().Str("component", "timers").Logger(), runner.Kick)
-	timers.SetRetention(cfg.Database.RetentionSpan.Fixed)
+	tm := timers.NewTimers(st, clock, tmpl, policy, log.With().Str("component", "timers").Logger(), runner.Kick)
+	tm.SetRetention(cfg.Database.RetentionSpan.Fixed)
 	h := handlers.New(policy, st, b.Chat(), tmpl, clock, runner.Kick)
 	h.UseIdentities(b)
 	h.SetCommandMaxAge(cfg.Matrix.CommandMaxAgeValue)
@@ -251,7 +251,7 @@ func serve(ctx context.Context, configPath string, cfg *config.Config, log zerol
 
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
-	cron, err := timers.Start(ctx)
+	cron, err := tm.Start(ctx)
 	if err != nil {
 		return fmt.Errorf("start timers: %w", err)
 	}

@@ -9,9 +9,9 @@ import (
 
 	"github.com/enarx/secbot/disclosure"
 	"github.com/enarx/secbot/outbox"
-	"github.com/enarx/secbot/scheduler"
 	"github.com/enarx/secbot/store"
 	"github.com/enarx/secbot/templates"
+	"github.com/enarx/secbot/timers"
 )
 
 // domainCase reads a stored case as the domain decides on it.
@@ -120,7 +120,7 @@ func (h *Handlers) applyDeadline(ctx context.Context, caseID disclosure.CaseID, 
 	var err error
 	switch dc.Op {
 	case disclosure.StartDeadline:
-		err = h.store.SetDeadline(ctx, scheduler.NewDeadline(caseID, dc.Kind, dc.At, *p))
+		err = h.store.SetDeadline(ctx, timers.NewDeadline(caseID, dc.Kind, dc.At, *p))
 	case disclosure.MeetDeadline:
 		_, err = h.store.MeetDeadline(ctx, caseID, dc.Kind, by, dc.At)
 	case disclosure.StopDeadlines:

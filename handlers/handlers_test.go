@@ -14,9 +14,9 @@ import (
 
 	"github.com/enarx/secbot/disclosure"
 	"github.com/enarx/secbot/outbox"
-	"github.com/enarx/secbot/scheduler"
 	"github.com/enarx/secbot/store"
 	"github.com/enarx/secbot/templates"
+	"github.com/enarx/secbot/timers"
 )
 
 // fakeChat is the Matrix side the handlers need, recording nothing: the
@@ -56,7 +56,7 @@ type world struct {
 	h      *Handlers
 	store  *store.Store
 	clock  *clockwork.FakeClock
-	timers *scheduler.Timers
+	timers *timers.Timers
 	policy *disclosure.InForce
 	n      int
 	// unsigned makes the team's messages come from devices their
@@ -129,7 +129,7 @@ func newWorld(t *testing.T, start time.Time) *world {
 		TeamRoom: string(teamRoom), Team: []disclosure.Person{alice, bob, carol}, Coordinator: alice, Backup: bob, CommandPrefix: "!sec",
 	})
 	clock := clockwork.NewFakeClockAt(start)
-	timers := scheduler.NewTimers(st, clock, tmpl, policy, zerolog.Nop(), nil)
+	timers := timers.NewTimers(st, clock, tmpl, policy, zerolog.Nop(), nil)
 	h := New(policy, st, fakeChat{}, tmpl, clock, nil)
 	for _, m := range policy.Get().Team {
 		if err := st.PinIdentity(context.Background(), store.Identity{Member: m, MasterKey: "KEY-" + string(m), PinnedAt: start}); err != nil {

@@ -7,9 +7,9 @@ import (
 	"time"
 
 	"github.com/enarx/secbot/disclosure"
-	"github.com/enarx/secbot/scheduler"
 	"github.com/enarx/secbot/store"
 	"github.com/enarx/secbot/templates"
+	"github.com/enarx/secbot/timers"
 )
 
 // The views: commands that show and change nothing. The policy has already
@@ -104,9 +104,9 @@ func deadlineRows(c *disclosure.Case, p *disclosure.Policy, now time.Time, team 
 				row.Ladder = fmt.Sprintf("%d step(s) sent", d.LadderStep)
 			}
 			if !d.NextAt.IsZero() && !c.Finished() {
-				if at, what := scheduler.NextFiring(storeDeadline(c.ID, d), *p); what == scheduler.FireEscalation {
+				if at, what := timers.NextFiring(storeDeadline(c.ID, d), *p); what == timers.FireEscalation {
 					row.Ladder += "; next " + p.FormatTime(at)
-				} else if what == scheduler.FireReminder {
+				} else if what == timers.FireReminder {
 					row.Ladder += "; reminder " + p.FormatTime(at)
 				}
 			}
