@@ -198,9 +198,9 @@ func serve(ctx context.Context, configPath string, cfg *config.Config, log zerol
 	for _, w := range cfg.Warnings {
 		log.Warn().Msg("Config: " + w)
 	}
-	timers := scheduler.NewTimers(st, clock, tmpl, policy, log.With().Str("component", "timers").Logger(), outbox.Kick)
-	timers.SetRetention(cfg.Database.RetentionSpan.Fixed)
 	h := handlers.New(policy, st, b.Chat(), tmpl, clock, outbox.Kick)
+	timers := scheduler.NewTimers(st, clock, policy, h, log.With().Str("component", "timers").Logger(), outbox.Kick)
+	timers.SetRetention(cfg.Database.RetentionSpan.Fixed)
 	h.UseIdentities(b)
 	h.SetCommandMaxAge(cfg.Matrix.CommandMaxAgeValue)
 	// An invitation to a case room is decided again before it is sent.

@@ -102,6 +102,9 @@ type Deadline struct {
 	RemindAt, NextAt        time.Time
 	Reminded                bool
 	LadderStep              int
+	// EscalatedBy is the reporter whose !escalate made the next step due
+	// ("" when the clock did).
+	EscalatedBy Person
 }
 
 // Met reports whether the promise was kept (or answered late).
@@ -154,6 +157,8 @@ type Decision struct {
 	// Cancel is the case's queued work this decision makes wrong (nil:
 	// none), cancelled in the same transaction.
 	Cancel *Cancel
+	// Fired is a deadline's firing (timers only; nil: none).
+	Fired *Fired
 }
 
 // Pin is a team member's identity pinned anew.
@@ -165,7 +170,7 @@ type Pin struct {
 // Changes reports whether the decision changes any state (more than its
 // audit line and messages).
 func (d Decision) Changes() bool {
-	return d.Stage != "" || d.Handler != "" || d.Embargo != nil || len(d.Deadlines) > 0 || len(d.Facts) > 0 || len(d.NeedToKnow) > 0 || len(d.Effects) > 0 || d.Cancel != nil
+	return d.Stage != "" || d.Handler != "" || d.Embargo != nil || len(d.Deadlines) > 0 || len(d.Facts) > 0 || len(d.NeedToKnow) > 0 || len(d.Effects) > 0 || d.Cancel != nil || d.Fired != nil
 }
 
 // DeadlineOp is what happens to a deadline.
@@ -318,6 +323,9 @@ type Message struct {
 	To    Audience
 	Data  templates.Data
 	React string
+	// Mentions are the people the message pings (ToTeamRoom; a direct
+	// message pings its reader).
+	Mentions []Person
 }
 
 func say(to AudienceKind, d templates.Data) Message { return Message{To: Audience{Kind: to}, Data: d} }

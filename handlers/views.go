@@ -7,7 +7,6 @@ import (
 	"time"
 
 	"github.com/enarx/secbot/disclosure"
-	"github.com/enarx/secbot/scheduler"
 	"github.com/enarx/secbot/store"
 	"github.com/enarx/secbot/templates"
 )
@@ -104,9 +103,9 @@ func deadlineRows(c *disclosure.Case, p *disclosure.Policy, now time.Time, team 
 				row.Ladder = fmt.Sprintf("%d step(s) sent", d.LadderStep)
 			}
 			if !d.NextAt.IsZero() && !c.Finished() {
-				if at, what := scheduler.NextFiring(storeDeadline(c.ID, d), *p); what == scheduler.FireEscalation {
+				if at, what := p.NextFiring(d); what == disclosure.FireEscalation {
 					row.Ladder += "; next " + p.FormatTime(at)
-				} else if what == scheduler.FireReminder {
+				} else if what == disclosure.FireReminder {
 					row.Ladder += "; reminder " + p.FormatTime(at)
 				}
 			}
