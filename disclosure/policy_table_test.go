@@ -193,7 +193,7 @@ func tAsk(p *Policy, cases map[CaseID]*Case, role tRole, place tPlace, text stri
 	}
 	line, bang := strings.CutPrefix(text, "!")
 	spec, ok := tSpec(ReporterCommands(), strings.Fields(line)[0])
-	if !ok || !IsReporterCommand(spec, bang, len(strings.Fields(line))) {
+	if !ok || !spec.ReporterTyped(bang, len(strings.Fields(line))) {
 		return tOutcome{}
 	}
 	o := tOutcome{path: "reporter"}

@@ -126,11 +126,11 @@ func ReporterCommands() []CommandSpec {
 	}
 }
 
-// IsReporterCommand says whether words (a line without its "!", bang
-// telling whether it had one) are a reporter's command: "!name args", or
-// a bare command that changes nothing, alone ("help", "status").
-func IsReporterCommand(spec CommandSpec, bang bool, words int) bool {
-	return bang || (!spec.Bang && words <= 1)
+// ReporterTyped says whether a reporter's line of words words (without
+// its "!", bang telling whether it had one) naming s is the command: "!name
+// args", or a bare command that changes nothing, alone ("help", "status").
+func (s CommandSpec) ReporterTyped(bang bool, words int) bool {
+	return bang || (!s.Bang && words <= 1)
 }
 
 // ReporterCommand decides on which case a reporter's command runs: their

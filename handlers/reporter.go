@@ -28,7 +28,7 @@ func (h *Handlers) reporterCommand(text string) (*command, parsedCommand, bool) 
 		return nil, parsedCommand{}, false
 	}
 	cmd, ok := h.reporterCmds[strings.ToLower(words[0])]
-	if !ok || !disclosure.IsReporterCommand(disclosure.CommandSpec{Bang: cmd.bang}, bang, len(words)) {
+	if !ok || !(disclosure.CommandSpec{Bang: cmd.bang}).ReporterTyped(bang, len(words)) {
 		return nil, parsedCommand{}, false
 	}
 	cmd, p, err := parseCommand(text, h.reporterCmds)
@@ -69,4 +69,3 @@ func (h *Handlers) cmdReporterHelp(c *cmdContext) (disclosure.Decision, error) {
 func (h *Handlers) cmdReporterStatus(c *cmdContext) (disclosure.Decision, error) {
 	return onlyAnswer(templates.ReporterStatus{CaseID: c.c.ID.String(), Stage: c.c.Stage.Label(), Deadlines: deadlineRows(c.c, c.req.Policy, c.req.Now, false)}), nil
 }
-
