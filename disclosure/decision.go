@@ -159,6 +159,9 @@ type Decision struct {
 	Cancel *Cancel
 	// Fired is a deadline's firing (timers only; nil: none).
 	Fired *Fired
+	// SetupAt is when a new case's room and advisory may be set up (zero:
+	// unchanged).
+	SetupAt time.Time
 }
 
 // Pin is a team member's identity pinned anew.
@@ -170,7 +173,7 @@ type Pin struct {
 // Changes reports whether the decision changes any state (more than its
 // audit line and messages).
 func (d Decision) Changes() bool {
-	return d.Stage != "" || d.Handler != "" || d.Embargo != nil || len(d.Deadlines) > 0 || len(d.Facts) > 0 || len(d.NeedToKnow) > 0 || len(d.Effects) > 0 || d.Cancel != nil || d.Fired != nil
+	return d.Stage != "" || d.Handler != "" || d.Embargo != nil || len(d.Deadlines) > 0 || len(d.Facts) > 0 || len(d.NeedToKnow) > 0 || len(d.Effects) > 0 || d.Cancel != nil || d.Fired != nil || !d.SetupAt.IsZero()
 }
 
 // DeadlineOp is what happens to a deadline.
@@ -292,6 +295,19 @@ type Announce struct {
 	Force *Force
 }
 
+// CreateCaseRoom makes a new case's room, inviting Invite (of whom Team
+// may invite there), no earlier than At.
+type CreateCaseRoom struct {
+	Name         string
+	Invite, Team []Person
+	At           time.Time
+}
+
+// DraftAdvisory drafts a new case's GitHub advisory, no earlier than At.
+type DraftAdvisory struct{ At time.Time }
+
+func (CreateCaseRoom) effect()     {}
+func (DraftAdvisory) effect()      {}
 func (InviteToCaseRoom) effect()   {}
 func (RemoveFromCaseRoom) effect() {}
 func (AdvisoryOp) effect()         {}
@@ -310,6 +326,9 @@ const (
 	ToTeamRoom
 	// ToPerson sends a direct message to Who.
 	ToPerson
+	// InCaseRoom posts in the case's room only: an email reporter, who is
+	// not in it, is not mailed what it says.
+	InCaseRoom
 )
 
 // Audience is where a message goes.
@@ -326,6 +345,9 @@ type Message struct {
 	// Mentions are the people the message pings (ToTeamRoom; a direct
 	// message pings its reader).
 	Mentions []Person
+	// Apart sends a team room message at once, not behind the case's
+	// queued work (which may wait for its set-up slot).
+	Apart bool
 }
 
 func say(to AudienceKind, d templates.Data) Message { return Message{To: Audience{Kind: to}, Data: d} }

@@ -104,6 +104,11 @@ func (h *Handlers) applyIn(ctx context.Context, lane string, msg Message, cs *st
 			}
 		}
 	}
+	if !d.SetupAt.IsZero() {
+		if err := h.store.SetSetupAt(ctx, cs.ID, d.SetupAt); err != nil {
+			return err
+		}
+	}
 	if d.Pin != nil {
 		if err := h.store.PinIdentity(ctx, store.Identity{Member: d.Pin.Member, MasterKey: d.Pin.Key, PinnedAt: now, PinnedBy: msg.Sender}); err != nil {
 			return err
@@ -231,6 +236,11 @@ func (h *Handlers) applyEffect(ctx context.Context, msg Message, cs *store.Case,
 	switch e := e.(type) {
 	case disclosure.InviteToCaseRoom:
 		_, err = h.store.Enqueue(ctx, lane, store.KindInvite, store.InviteEffect{To: caseRoom, User: e.Who}, now)
+	case disclosure.CreateCaseRoom:
+		// Urgent: the reporter may be waiting to join it.
+		_, err = h.store.EnqueueAt(ctx, lane, store.KindCreateCaseRoom, store.CreateCaseRoomEffect{CaseID: cs.ID.String(), Name: e.Name, Invite: e.Invite, Team: e.Team}, now, e.At, true)
+	case disclosure.DraftAdvisory:
+		_, err = h.store.EnqueueAt(ctx, store.GitHubLane(cs.ID), store.KindAdvisoryCreate, store.AdvisoryEffect{CaseID: cs.ID.String(), Nonce: store.NewNonce()}, now, e.At, false)
 	case disclosure.RemoveFromCaseRoom:
 		_, err = h.store.Enqueue(ctx, lane, store.KindKick, store.KickEffect{To: caseRoom, User: e.Who, Reason: e.Reason}, now)
 	case disclosure.AdvisoryOp:
@@ -283,9 +293,14 @@ func (h *Handlers) say(ctx context.Context, lane string, msg Message, cs *store.
 			return scheduler.MailReporter(ctx, h.store, h.templates, cs.ID, cs.Reporter, m.Data, now, false)
 		}
 		return nil
+	case disclosure.InCaseRoom:
+		return h.enqueue(ctx, lane, store.Target{CaseRoomOf: cs.ID.String()}, m.Data, store.SendEffect{}, false)
 	case disclosure.ToTeamRoom:
 		if p.TeamRoom == "" {
 			return nil
+		}
+		if m.Apart {
+			lane = store.RoomLane(p.TeamRoom)
 		}
 		return h.enqueue(ctx, lane, store.Target{Room: p.TeamRoom}, m.Data, store.SendEffect{Mentions: m.Mentions}, false)
 	case disclosure.ToPerson:
