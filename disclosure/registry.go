@@ -62,6 +62,8 @@ const (
 	MaxDescription   = 10000
 	MaxCWEs          = 10
 	MaxRepository    = 140
+	// MaxStatsDays is the longest window `stats` reports on.
+	MaxStatsDays = 3650
 )
 
 // githubLogin is GitHub's rule for user names: alphanumerics and single
@@ -435,4 +437,19 @@ func decideReporterInvite(c *Case, r Request, a Args) (Decision, error) {
 		return Decision{}, usage("`!invite` alone: it invites you")
 	}
 	return c.Invite(r, r.By)
+}
+
+// StatsDays reads the window `stats` reports on: DAYS, 90 by default, at
+// most MaxStatsDays.
+func StatsDays(words []string) (int, error) {
+	days := 90
+	if len(words) > 1 {
+		return 0, usage("DAYS is one whole number")
+	}
+	if len(words) == 1 {
+		if _, err := fmt.Sscanf(words[0], "%d", &days); err != nil || days < 1 || days > MaxStatsDays {
+			return 0, usage("DAYS must be a whole number from 1 to %d", MaxStatsDays)
+		}
+	}
+	return days, nil
 }

@@ -51,12 +51,18 @@ func askDomain(spec disclosure.CommandSpec) func(*cmdContext) (disclosure.Decisi
 			return disclosure.Decision{}, fmt.Errorf("command %s has no case to decide on", spec.Name)
 		}
 		d, err := spec.Decide(c.c, c.req, disclosure.Args{Words: c.args, Rest: c.rest, Person: personOf})
-		var bad disclosure.UsageError
-		if errors.As(err, &bad) {
-			return d, usageError{bad.Hint}
-		}
-		return d, err
+		return d, fromDomain(err)
 	}
+}
+
+// fromDomain is the domain's usage error as the handlers answer it (with
+// the command's syntax); any other error as it is.
+func fromDomain(err error) error {
+	var bad disclosure.UsageError
+	if errors.As(err, &bad) {
+		return usageError{bad.Hint}
+	}
+	return err
 }
 
 // personOf reads a word as a Matrix user.
@@ -96,14 +102,6 @@ func (h *Handlers) teamCommand(ctx context.Context, msg Message, where disclosur
 }
 
 func (c *cmdContext) prefix() string { return c.req.Policy.CommandPrefix }
-
-// needText is the free text of a command, or its usage.
-func (c *cmdContext) needText(hint string) (string, error) {
-	if c.rest == "" {
-		return "", usage("%s", hint)
-	}
-	return c.rest, nil
-}
 
 func (h *Handlers) cmdHelp(c *cmdContext) (disclosure.Decision, error) {
 	if len(c.args) > 0 {
