@@ -13,6 +13,9 @@ import (
 	"github.com/enarx/secbot/templates"
 )
 
+// The handlers apply the timers' decisions too.
+var _ scheduler.Applier = (*Handlers)(nil)
+
 // ApplyFiring applies the timers' decision d on the firing of the due
 // deadline of cs, inside the caller's transaction, as a command's decision
 // is applied: first the firing is recorded, guarded so that a deadline met,
