@@ -199,9 +199,9 @@ func serve(ctx context.Context, configPath string, cfg *config.Config, log zerol
 	for _, w := range cfg.Warnings {
 		log.Warn().Msg("Config: " + w)
 	}
-	tm := timers.NewTimers(st, clock, tmpl, policy, log.With().Str("component", "timers").Logger(), runner.Kick)
-	tm.SetRetention(cfg.Database.RetentionSpan.Fixed)
 	h := handlers.New(policy, st, b.Chat(), tmpl, clock, runner.Kick)
+	tm := timers.NewTimers(st, clock, policy, h, log.With().Str("component", "timers").Logger(), runner.Kick)
+	tm.SetRetention(cfg.Database.RetentionSpan.Fixed)
 	h.UseIdentities(b)
 	h.SetCommandMaxAge(cfg.Matrix.CommandMaxAgeValue)
 	// An invitation to a case room is decided again before it is sent.

@@ -102,6 +102,9 @@ type Deadline struct {
 	RemindAt, NextAt        time.Time
 	Reminded                bool
 	LadderStep              int
+	// EscalatedBy is the reporter whose !escalate made the next step due
+	// ("" when the clock did).
+	EscalatedBy Person
 }
 
 // Met reports whether the promise was kept (or answered late).
@@ -154,6 +157,11 @@ type Decision struct {
 	// Cancel is the case's queued work this decision makes wrong (nil:
 	// none), cancelled in the same transaction.
 	Cancel *Cancel
+	// Fired is a deadline's firing (timers only; nil: none).
+	Fired *Fired
+	// SetupAt is when a new case's room and advisory may be set up (zero:
+	// unchanged).
+	SetupAt time.Time
 }
 
 // Pin is a team member's identity pinned anew.
@@ -165,7 +173,7 @@ type Pin struct {
 // Changes reports whether the decision changes any state (more than its
 // audit line and messages).
 func (d Decision) Changes() bool {
-	return d.Stage != "" || d.Handler != "" || d.Embargo != nil || len(d.Deadlines) > 0 || len(d.Facts) > 0 || len(d.NeedToKnow) > 0 || len(d.Effects) > 0 || d.Cancel != nil
+	return d.Stage != "" || d.Handler != "" || d.Embargo != nil || len(d.Deadlines) > 0 || len(d.Facts) > 0 || len(d.NeedToKnow) > 0 || len(d.Effects) > 0 || d.Cancel != nil || d.Fired != nil || !d.SetupAt.IsZero()
 }
 
 // DeadlineOp is what happens to a deadline.
@@ -287,6 +295,19 @@ type Announce struct {
 	Force *Force
 }
 
+// CreateCaseRoom makes a new case's room, inviting Invite (of whom Team
+// may invite there), no earlier than At.
+type CreateCaseRoom struct {
+	Name         string
+	Invite, Team []Person
+	At           time.Time
+}
+
+// DraftAdvisory drafts a new case's GitHub advisory, no earlier than At.
+type DraftAdvisory struct{ At time.Time }
+
+func (CreateCaseRoom) effect()     {}
+func (DraftAdvisory) effect()      {}
 func (InviteToCaseRoom) effect()   {}
 func (RemoveFromCaseRoom) effect() {}
 func (AdvisoryOp) effect()         {}
@@ -305,6 +326,9 @@ const (
 	ToTeamRoom
 	// ToPerson sends a direct message to Who.
 	ToPerson
+	// InCaseRoom posts in the case's room only: an email reporter, who is
+	// not in it, is not mailed what it says.
+	InCaseRoom
 )
 
 // Audience is where a message goes.
@@ -318,6 +342,12 @@ type Message struct {
 	To    Audience
 	Data  templates.Data
 	React string
+	// Mentions are the people the message pings (ToTeamRoom; a direct
+	// message pings its reader).
+	Mentions []Person
+	// Apart sends a team room message at once, not behind the case's
+	// queued work (which may wait for its set-up slot).
+	Apart bool
 }
 
 func say(to AudienceKind, d templates.Data) Message { return Message{To: Audience{Kind: to}, Data: d} }

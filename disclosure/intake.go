@@ -3,6 +3,8 @@ package disclosure
 import (
 	"slices"
 	"time"
+
+	"github.com/enarx/secbot/templates"
 )
 
 // Opening is what the policy decides when a report opens a case: who the
@@ -70,4 +72,79 @@ func (p *Policy) SetupSlot(scheduled []time.Time, now time.Time) (slot time.Time
 		return now, false
 	}
 	return slot, !sorted[len(sorted)-1].After(now)
+}
+
+// Intake is a report that opens a case, from any channel, as the channel
+// read it: never what it says.
+type Intake struct {
+	Channel  Channel
+	Reporter Person
+	// At is when the report was made: the clocks count from it.
+	At time.Time
+	// Report is the GitHub private report that is the case's advisory
+	// (nil for any other channel).
+	Report *PrivateReport
+	// Source says where the report came from, for the audit line;
+	// Unverified marks a report by email whose From nothing proves, and
+	// Machine why it is machine-sent ("" for a person's).
+	Source     string
+	Unverified bool
+	Machine    string
+}
+
+// PrivateReport is where a GitHub private report is, never what it says.
+type PrivateReport struct {
+	GHSAID, URL, Repository string
+	// Reporter is the login of its submitter; Credits the credits they
+	// wrote, as the team is shown them.
+	Reporter, Credits string
+}
+
+// OpenCase decides everything a new case's set-up does: its clocks, when
+// its room and advisory may be set up (within the hourly cap; the team is
+// told once when a burst waits), the room with its invitations, the
+// advisory drafted for a report that has none, the case room's welcome,
+// the team room's notice and the audit line. setups are the set-up times
+// of the cases set up since an hour before now; self is the bot.
+func (p *Policy) OpenCase(in Intake, id CaseID, self Person, setups []time.Time, now time.Time) (Opening, Decision) {
+	open := p.Open(in.Channel, in.Reporter, self, id.Seq, in.At)
+	// Many throwaway accounts (on Matrix or GitHub) must not make hundreds
+	// of rooms, advisories and ladders at once: past the hourly cap the
+	// set-up waits its turn (the answer to the reporter does not).
+	slot, burst := p.SetupSlot(setups, now)
+	detail := in.Source
+	if in.Unverified {
+		detail += " (unverified sender)"
+	}
+	d := Decision{Action: "case.open", Detail: detail, Deadlines: open.Deadlines, SetupAt: slot}
+	if burst {
+		m := say(ToTeamRoom, templates.IntakeBurst{Cap: p.MaxNewCasesPerHour, Next: p.Local(slot)})
+		m.Apart = true
+		d.Say = append(d.Say, m)
+	}
+	// The room first (then its welcome and the team's note), made as soon
+	// as the slot allows: the reporter may be waiting to join it.
+	d.Effects = append(d.Effects, CreateCaseRoom{Name: "Security report " + id.String(), Invite: open.Invite, Team: open.Team, At: slot})
+	if p.GitHub && in.Report == nil {
+		d.Effects = append(d.Effects, DraftAdvisory{At: slot})
+	}
+	team := make([]string, 0, len(p.Team))
+	for _, u := range p.Team {
+		team = append(team, string(u))
+	}
+	welcome := templates.Welcome{CaseID: id.String(), Reporter: in.Reporter.String(), Team: team, AcknowledgeBy: open.AcknowledgeBy, RespondBy: open.RespondBy,
+		UpdateInterval: p.SLA.UpdateInterval.String(), Email: in.Reporter.Address(), Prefix: p.CommandPrefix}
+	note := templates.TeamNewCase{CaseID: id.String(), Reporter: in.Reporter.String(), AcknowledgeBy: open.AcknowledgeBy, RespondBy: open.RespondBy,
+		Suggested: string(open.Suggested), UnverifiedSender: in.Unverified, Machine: in.Machine}
+	if r := in.Report; r != nil {
+		// Where the report is, never what it says.
+		welcome.GitHubReporter, welcome.AdvisoryURL = r.Reporter, r.URL
+		note.GitHubReporter, note.Repository, note.GHSAID, note.AdvisoryURL = r.Reporter, r.Repository, r.GHSAID, r.URL
+		note.Credits = r.Credits
+		d.Facts = append(d.Facts, FactChange{FactReporterGitHub, r.Reporter})
+	}
+	// The welcome is for the room: an email reporter, who is not in it,
+	// is answered by their channel.
+	d.Say = append(d.Say, say(InCaseRoom, welcome), say(ToTeamRoom, note))
+	return open, d
 }

@@ -14,6 +14,47 @@ import (
 	"github.com/enarx/secbot/timers"
 )
 
+// The handlers apply the timers' decisions too.
+var _ timers.Applier = (*Handlers)(nil)
+
+// ApplyFiring applies the timers' decision d on the firing of the due
+// deadline of cs, inside the caller's transaction, as a command's decision
+// is applied: first the firing is recorded, guarded so that a deadline met,
+// moved or fired since due was read applies nothing (false).
+func (h *Handlers) ApplyFiring(ctx context.Context, due store.Deadline, cs *store.Case, d disclosure.Decision, now time.Time) (bool, error) {
+	f := d.Fired
+	if f == nil || f.Kind != due.Kind || cs.ID != due.CaseID {
+		return false, fmt.Errorf("the firing of %s's %s deadline decides no firing of it", due.CaseID, due.Kind)
+	}
+	ok, err := h.store.AdvanceDeadline(ctx, due, f.Reminded, f.LadderStep, f.NextAt, "")
+	if err != nil || !ok {
+		return false, err // stale: met, moved or fired meanwhile
+	}
+	d.Fired = nil
+	return true, h.applyTimer(ctx, cs, d, now)
+}
+
+// ApplyEmbargoReminder applies the timers' decision d on a due embargo
+// reminder of cs inside the caller's transaction; the reminder is marked
+// sent first, so it goes out once (false: it already was).
+func (h *Handlers) ApplyEmbargoReminder(ctx context.Context, due store.EmbargoReminder, cs *store.Case, d disclosure.Decision, now time.Time) (bool, error) {
+	if cs.ID != due.CaseID {
+		return false, fmt.Errorf("an embargo reminder of %s decided on %s", due.CaseID, cs.ID)
+	}
+	ok, err := h.store.MarkEmbargoReminderSent(ctx, due)
+	if err != nil || !ok {
+		return false, err
+	}
+	return true, h.applyTimer(ctx, cs, d, now)
+}
+
+// applyTimer applies a timer's decision: secbot is its actor, and its
+// messages go in the case's timers lane, which waits on no command.
+func (h *Handlers) applyTimer(ctx context.Context, cs *store.Case, d disclosure.Decision, now time.Time) error {
+	req := disclosure.Request{By: disclosure.Timer, Now: now, Policy: h.Policy()}
+	return h.applyIn(ctx, store.TimersLane(cs.ID), Message{Sender: disclosure.Timer}, cs, req, d)
+}
+
 // domainCase reads a stored case as the domain decides on it.
 func (h *Handlers) domainCase(ctx context.Context, cs *store.Case) (*disclosure.Case, error) {
 	return h.store.DomainCase(ctx, cs)
@@ -29,7 +70,16 @@ func storeDeadline(caseID disclosure.CaseID, d disclosure.Deadline) store.Deadli
 // messages, inside the caller's transaction. cs is the decision's case
 // (nil for commands without one); msg is what it answers.
 func (h *Handlers) apply(ctx context.Context, msg Message, cs *store.Case, req disclosure.Request, d disclosure.Decision) error {
+	return h.applyIn(ctx, "", msg, cs, req, d)
+}
+
+// applyIn is apply with the decision's messages in lane ("": the case's,
+// or the room's for a decision without a case).
+func (h *Handlers) applyIn(ctx context.Context, lane string, msg Message, cs *store.Case, req disclosure.Request, d disclosure.Decision) error {
 	now, p := req.Now, req.Policy
+	if d.Fired != nil {
+		return fmt.Errorf("a deadline's firing is applied by ApplyFiring")
+	}
 	caseRef := ""
 	if cs != nil {
 		caseRef = cs.ID.String()
@@ -56,6 +106,11 @@ func (h *Handlers) apply(ctx context.Context, msg Message, cs *store.Case, req d
 			if err := audit("stage", string(cs.Stage)+" → "+string(stage)); err != nil {
 				return err
 			}
+		}
+	}
+	if !d.SetupAt.IsZero() {
+		if err := h.store.SetSetupAt(ctx, cs.ID, d.SetupAt); err != nil {
+			return err
 		}
 	}
 	if d.Pin != nil {
@@ -109,7 +164,7 @@ func (h *Handlers) apply(ctx context.Context, msg Message, cs *store.Case, req d
 		}
 	}
 	for _, m := range d.Say {
-		if err := h.say(ctx, msg, cs, p, m, now); err != nil {
+		if err := h.say(ctx, lane, msg, cs, p, m, now); err != nil {
 			return err
 		}
 	}
@@ -120,7 +175,7 @@ func (h *Handlers) applyDeadline(ctx context.Context, caseID disclosure.CaseID, 
 	var err error
 	switch dc.Op {
 	case disclosure.StartDeadline:
-		err = h.store.SetDeadline(ctx, timers.NewDeadline(caseID, dc.Kind, dc.At, *p))
+		err = h.store.SetDeadline(ctx, storeDeadline(caseID, p.NewDeadline(dc.Kind, dc.At)))
 	case disclosure.MeetDeadline:
 		_, err = h.store.MeetDeadline(ctx, caseID, dc.Kind, by, dc.At)
 	case disclosure.StopDeadlines:
@@ -185,6 +240,11 @@ func (h *Handlers) applyEffect(ctx context.Context, msg Message, cs *store.Case,
 	switch e := e.(type) {
 	case disclosure.InviteToCaseRoom:
 		_, err = outbox.Enqueue(ctx, h.store, lane, outbox.KindInvite, outbox.InviteEffect{To: caseRoom, User: e.Who}, now)
+	case disclosure.CreateCaseRoom:
+		// Urgent: the reporter may be waiting to join it.
+		_, err = outbox.EnqueueAt(ctx, h.store, lane, outbox.KindCreateCaseRoom, outbox.CreateCaseRoomEffect{CaseID: cs.ID.String(), Name: e.Name, Invite: e.Invite, Team: e.Team}, now, e.At, true)
+	case disclosure.DraftAdvisory:
+		_, err = outbox.EnqueueAt(ctx, h.store, store.GitHubLane(cs.ID), outbox.KindAdvisoryCreate, outbox.AdvisoryEffect{CaseID: cs.ID.String(), Nonce: outbox.NewNonce()}, now, e.At, false)
 	case disclosure.RemoveFromCaseRoom:
 		_, err = outbox.Enqueue(ctx, h.store, lane, outbox.KindKick, outbox.KickEffect{To: caseRoom, User: e.Who, Reason: e.Reason}, now)
 	case disclosure.AdvisoryOp:
@@ -212,10 +272,13 @@ func (h *Handlers) applyEffect(ctx context.Context, msg Message, cs *store.Case,
 }
 
 // say records one message of a decision for its audience.
-func (h *Handlers) say(ctx context.Context, msg Message, cs *store.Case, p *disclosure.Policy, m disclosure.Message, now time.Time) error {
-	lane := store.RoomLane(msg.Room)
-	if cs != nil {
+func (h *Handlers) say(ctx context.Context, lane string, msg Message, cs *store.Case, p *disclosure.Policy, m disclosure.Message, now time.Time) error {
+	switch {
+	case lane != "":
+	case cs != nil:
 		lane = store.CaseLane(cs.ID)
+	default:
+		lane = store.RoomLane(msg.Room)
 	}
 	if m.React != "" {
 		_, err := outbox.Enqueue(ctx, h.store, lane, outbox.KindReact, outbox.ReactEffect{Room: msg.Room, Event: msg.ID, Key: m.React}, now)
@@ -234,11 +297,16 @@ func (h *Handlers) say(ctx context.Context, msg Message, cs *store.Case, p *disc
 			return outbox.MailReporter(ctx, h.store, h.templates, cs.ID, cs.Reporter, m.Data, now, false)
 		}
 		return nil
+	case disclosure.InCaseRoom:
+		return h.enqueue(ctx, lane, outbox.Target{CaseRoomOf: cs.ID.String()}, m.Data, outbox.SendEffect{}, false)
 	case disclosure.ToTeamRoom:
 		if p.TeamRoom == "" {
 			return nil
 		}
-		return h.enqueue(ctx, lane, outbox.Target{Room: p.TeamRoom}, m.Data, outbox.SendEffect{}, false)
+		if m.Apart {
+			lane = store.RoomLane(p.TeamRoom)
+		}
+		return h.enqueue(ctx, lane, outbox.Target{Room: p.TeamRoom}, m.Data, outbox.SendEffect{Mentions: m.Mentions}, false)
 	case disclosure.ToPerson:
 		who := m.To.Who
 		if _, err := outbox.Enqueue(ctx, h.store, lane, outbox.KindOpenDM, outbox.OpenDMEffect{User: who}, now); err != nil {

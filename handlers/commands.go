@@ -94,7 +94,7 @@ func tokenize(s string) (words []string, rests []string) {
 func isSpace(b byte) bool { return b == ' ' || b == '\t' || b == '\n' || b == '\r' }
 
 // maxCommandLength bounds what the parser looks at; longer input is refused.
-const maxCommandLength = 4000
+const maxCommandLength = disclosure.MaxCommandLength
 
 // parsedCommand is a command line taken apart, before it runs.
 type parsedCommand struct {

@@ -154,32 +154,31 @@ func (h *Handlers) IsTeam(user disclosure.Person) bool {
 	return h.Policy().IsTeam(disclosure.Person(user))
 }
 
-// HandleInvite accepts direct chats from anyone (that is how reporters
-// reach the bot) and other rooms only from the security team.
+// HandleInvite joins the rooms the domain accepts invitations to (direct
+// chats from anyone, the team room, other rooms from the team) and leaves a
+// "direct chat" that has more than two members at once.
 func (h *Handlers) HandleInvite(ctx context.Context, inv Invite) error {
 	log := zerolog.Ctx(ctx)
 	now := h.clock.Now()
-	// The configured team room is joined whoever invites the bot there.
-	if !inv.Direct && !h.IsTeam(inv.Sender) && inv.Room != h.Policy().TeamRoom {
+	if leave := h.Policy().AcceptInvite(inv.Sender, inv.Direct, inv.Room == h.Policy().TeamRoom); leave != nil {
 		log.Info().Msg("Declining an invite to a group room from outside the team")
-		if err := h.chat.LeaveRoom(ctx, inv.Room, "secbot joins group rooms only when the security team invites it"); err != nil {
+		if err := h.chat.LeaveRoom(ctx, inv.Room, leave.Reason); err != nil {
 			return fmt.Errorf("decline invite: %w", err)
 		}
-		return h.auditRefusal(ctx, store.AuditEntry{At: now, Actor: inv.Sender, Action: "invite", Detail: "group room invite declined", Allowed: false})
+		return h.auditRefusal(ctx, store.AuditEntry{At: now, Actor: inv.Sender, Action: leave.Action, Detail: leave.Detail, Allowed: false})
 	}
 	if err := h.chat.JoinRoom(ctx, inv.Room); err != nil {
 		return fmt.Errorf("join %s: %w", inv.Room, err)
 	}
 	log.Info().Bool("direct", inv.Direct).Msg("Joined room")
 	if inv.Direct {
-		// is_direct is only the inviter's word: a "direct chat" with a
-		// third member is a group room, and the bot leaves it at once.
-		if n, err := h.chat.JoinedMemberCount(ctx, inv.Room); err == nil && n > 2 {
+		n, err := h.chat.JoinedMemberCount(ctx, inv.Room)
+		if leave := disclosure.KeepDirectChat(n); err == nil && leave != nil {
 			log.Warn().Int("members", n).Msg("Leaving a direct chat with more than two members")
-			if err := h.chat.LeaveRoom(ctx, inv.Room, "a direct chat with secbot is for two; it will open a new one when it has something to say"); err != nil {
+			if err := h.chat.LeaveRoom(ctx, inv.Room, leave.Reason); err != nil {
 				return fmt.Errorf("leave %s: %w", inv.Room, err)
 			}
-			return h.store.Audit(ctx, store.AuditEntry{At: now, Actor: inv.Sender, Action: "direct-chat.leave", Detail: "more than two members: not a direct chat", Allowed: false})
+			return h.store.Audit(ctx, store.AuditEntry{At: now, Actor: inv.Sender, Action: leave.Action, Detail: leave.Detail, Allowed: false})
 		}
 		return h.store.SetDMRoomOf(ctx, inv.Sender, inv.Room, now)
 	}
@@ -229,7 +228,7 @@ func (h *Handlers) HandleMessage(ctx context.Context, msg Message) error {
 		return err
 	}
 	if p.crowded {
-		return h.leaveCrowded(ctx, msg)
+		return h.leaveCrowded(ctx, msg, p.members)
 	}
 	where, cs := p.where, p.cs
 	if msg.Plaintext {
@@ -299,16 +298,20 @@ func (h *Handlers) teamSpoke(ctx context.Context, msg Message, cs *store.Case) e
 
 // leaveCrowded leaves a "direct chat" with more than two members, forgets
 // it as one, and records why; nothing said there is handled.
-func (h *Handlers) leaveCrowded(ctx context.Context, msg Message) error {
+func (h *Handlers) leaveCrowded(ctx context.Context, msg Message, members int) error {
 	zerolog.Ctx(ctx).Warn().Msg("Leaving a direct chat with more than two members")
+	leave := disclosure.KeepDirectChat(members)
+	if leave == nil {
+		return fmt.Errorf("a direct chat with %d members is not crowded", members)
+	}
 	return h.once(ctx, msg.ID, func(ctx context.Context) error {
 		if err := h.store.ForgetDMRoom(ctx, msg.Sender, msg.Room); err != nil {
 			return err
 		}
-		if err := h.store.Audit(ctx, store.AuditEntry{At: h.clock.Now(), Actor: msg.Sender, Action: "direct-chat.leave", Detail: "more than two members: not a direct chat", Allowed: false}); err != nil {
+		if err := h.store.Audit(ctx, store.AuditEntry{At: h.clock.Now(), Actor: msg.Sender, Action: leave.Action, Detail: leave.Detail, Allowed: false}); err != nil {
 			return err
 		}
-		return h.chat.LeaveRoom(ctx, msg.Room, "a direct chat with secbot is for two; it will open a new one when it has something to say")
+		return h.chat.LeaveRoom(ctx, msg.Room, leave.Reason)
 	})
 }
 
@@ -320,6 +323,7 @@ type placed struct {
 	// two members: is_direct is only the inviter's word, and what the bot
 	// says in a direct chat is for one person.
 	crowded bool
+	members int
 }
 
 // place says what a room is to the policy: the team room, a case room, a
@@ -339,8 +343,8 @@ func (h *Handlers) place(ctx context.Context, msg Message) (placed, error) {
 	}
 	n, countErr := h.chat.JoinedMemberCount(ctx, msg.Room)
 	switch {
-	case dm == msg.Room && countErr == nil && n > 2:
-		return placed{where: disclosure.Place{Kind: disclosure.Elsewhere}, crowded: true}, nil
+	case dm == msg.Room && countErr == nil && disclosure.KeepDirectChat(n) != nil:
+		return placed{where: disclosure.Place{Kind: disclosure.Elsewhere}, crowded: true, members: n}, nil
 	case dm == msg.Room:
 		return placed{where: disclosure.Place{Kind: disclosure.PrivateChat}}, nil
 	case countErr == nil && n == 2 && !h.IsTeam(msg.Sender):

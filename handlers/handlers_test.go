@@ -129,8 +129,8 @@ func newWorld(t *testing.T, start time.Time) *world {
 		TeamRoom: string(teamRoom), Team: []disclosure.Person{alice, bob, carol}, Coordinator: alice, Backup: bob, CommandPrefix: "!sec",
 	})
 	clock := clockwork.NewFakeClockAt(start)
-	timers := timers.NewTimers(st, clock, tmpl, policy, zerolog.Nop(), nil)
 	h := New(policy, st, fakeChat{}, tmpl, clock, nil)
+	timers := timers.NewTimers(st, clock, policy, h, zerolog.Nop(), nil)
 	for _, m := range policy.Get().Team {
 		if err := st.PinIdentity(context.Background(), store.Identity{Member: m, MasterKey: "KEY-" + string(m), PinnedAt: start}); err != nil {
 			t.Fatal(err)

@@ -123,18 +123,13 @@ type newCase struct {
 	machine string
 }
 
-func (n newCase) auditDetail() string {
-	if n.unverified {
-		return n.audit + " (unverified sender)"
-	}
-	return n.audit
-}
-
-// openCase opens a case for a report, whatever its channel: the case ID,
-// its clocks, the case room for the team (and a reporter who reads Matrix),
-// the welcome, the team room's notice and the advisory, set up within the
-// hourly cap. Run it inside a transaction; the channel answers the
-// reporter itself, with the promises the opening names.
+// openCase opens a case for a report, whatever its channel: the store
+// gives the case its ID and records where the report came from, the domain
+// decides the rest (its clocks, the case room for the team and a reporter
+// who reads chat, the welcome, the team room's notice and the advisory,
+// set up within the hourly cap) and it is applied as a command's decision
+// is. Run it inside a transaction; the channel answers the reporter
+// itself, with the promises the opening names.
 func (h *Handlers) openCase(ctx context.Context, n newCase) (*store.Case, disclosure.Opening, error) {
 	now := h.clock.Now()
 	p := h.Policy()
@@ -142,7 +137,6 @@ func (h *Handlers) openCase(ctx context.Context, n newCase) (*store.Case, disclo
 	if err != nil {
 		return nil, disclosure.Opening{}, err
 	}
-	lane := store.CaseLane(c.ID)
 	if n.channel == disclosure.ChannelEmail {
 		if err := h.store.SetChannel(ctx, c.ID, n.channel); err != nil {
 			return nil, disclosure.Opening{}, err
@@ -152,67 +146,18 @@ func (h *Handlers) openCase(ctx context.Context, n newCase) (*store.Case, disclo
 		if err := h.store.SetReport(ctx, c.ID, n.report.GHSAID, n.report.URL, n.report.Repository, now); err != nil {
 			return nil, disclosure.Opening{}, err
 		}
-		if err := h.store.SetFact(ctx, c.ID, disclosure.FactReporterGitHub, n.report.Reporter, now); err != nil {
-			return nil, disclosure.Opening{}, err
-		}
 	}
-	open := p.Open(n.channel, n.reporter, h.chat.UserID(), c.ID.Seq, c.CreatedAt)
-	for _, dc := range open.Deadlines {
-		if err := h.applyDeadline(ctx, c.ID, n.reporter, dc, p); err != nil {
-			return nil, disclosure.Opening{}, err
-		}
-	}
-	// Many throwaway accounts (on Matrix or GitHub) must not make hundreds
-	// of rooms, advisories and ladders at once: past the hourly cap the
-	// set-up waits its turn (the answer to the reporter does not).
 	recent, err := h.store.SetupsSince(ctx, now.Add(-time.Hour))
 	if err != nil {
 		return nil, disclosure.Opening{}, err
 	}
-	slot, burst := p.SetupSlot(recent, now)
-	if err := h.store.SetSetupAt(ctx, c.ID, slot); err != nil {
-		return nil, disclosure.Opening{}, err
-	}
-	if burst && p.TeamRoom != "" {
-		note := templates.IntakeBurst{Cap: p.MaxNewCasesPerHour, Next: p.Local(slot)}
-		if err := h.enqueue(ctx, store.RoomLane(p.TeamRoom), outbox.Target{Room: p.TeamRoom}, note, outbox.SendEffect{}, false); err != nil {
-			return nil, disclosure.Opening{}, err
-		}
-	}
-	// The room first (then its welcome and the team's note, routine), urgent
-	// as the reporter may be waiting to join it.
-	if _, err := outbox.EnqueueAt(ctx, h.store, lane, outbox.KindCreateCaseRoom, outbox.CreateCaseRoomEffect{
-		CaseID: lane, Name: "Security report " + lane, Invite: open.Invite, Team: open.Team,
-	}, now, slot, true); err != nil {
-		return nil, disclosure.Opening{}, err
-	}
-	team := make([]string, 0, len(p.Team))
-	for _, u := range p.Team {
-		team = append(team, string(u))
-	}
-	welcome := templates.Welcome{CaseID: lane, Reporter: c.Reporter.String(), Team: team, AcknowledgeBy: open.AcknowledgeBy, RespondBy: open.RespondBy, UpdateInterval: p.SLA.UpdateInterval.String(),
-		Email: n.reporter.Address(), Prefix: p.CommandPrefix}
-	note := templates.TeamNewCase{CaseID: lane, Reporter: c.Reporter.String(), AcknowledgeBy: open.AcknowledgeBy, RespondBy: open.RespondBy, Suggested: string(open.Suggested), UnverifiedSender: n.unverified, Machine: n.machine}
+	in := disclosure.Intake{Channel: n.channel, Reporter: n.reporter, At: c.CreatedAt, Source: n.audit, Unverified: n.unverified, Machine: n.machine}
 	if r := n.report; r != nil {
-		// Where the report is, never what it says.
-		welcome.GitHubReporter, welcome.AdvisoryURL = r.Reporter, r.URL
-		note.GitHubReporter, note.Repository, note.GHSAID, note.AdvisoryURL = r.Reporter, r.Repository, r.GHSAID, r.URL
-		note.Credits = creditsText(r.Credits)
+		in.Report = &disclosure.PrivateReport{GHSAID: r.GHSAID, URL: r.URL, Repository: r.Repository, Reporter: r.Reporter, Credits: creditsText(r.Credits)}
 	}
-	if err := h.enqueue(ctx, lane, outbox.Target{CaseRoomOf: lane}, welcome, outbox.SendEffect{}, false); err != nil {
-		return nil, disclosure.Opening{}, err
-	}
-	if p.TeamRoom != "" {
-		if err := h.enqueue(ctx, lane, outbox.Target{Room: p.TeamRoom}, note, outbox.SendEffect{}, false); err != nil {
-			return nil, disclosure.Opening{}, err
-		}
-	}
-	if p.GitHub && n.report == nil {
-		if _, err := outbox.EnqueueAt(ctx, h.store, store.GitHubLane(c.ID), outbox.KindAdvisoryCreate, outbox.AdvisoryEffect{CaseID: lane, Nonce: outbox.NewNonce()}, now, slot, false); err != nil {
-			return nil, disclosure.Opening{}, err
-		}
-	}
-	if err := h.store.Audit(ctx, store.AuditEntry{At: now, Actor: n.reporter, CaseID: lane, Action: "case.open", Detail: n.auditDetail(), Allowed: true}); err != nil {
+	open, d := p.OpenCase(in, c.ID, h.chat.UserID(), recent, now)
+	req := disclosure.Request{By: n.reporter, Now: now, Policy: p}
+	if err := h.apply(ctx, Message{Sender: n.reporter}, c, req, d); err != nil {
 		return nil, disclosure.Opening{}, err
 	}
 	return c, open, nil

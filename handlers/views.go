@@ -9,7 +9,6 @@ import (
 	"github.com/enarx/secbot/disclosure"
 	"github.com/enarx/secbot/store"
 	"github.com/enarx/secbot/templates"
-	"github.com/enarx/secbot/timers"
 )
 
 // The views: commands that show and change nothing. The policy has already
@@ -104,9 +103,9 @@ func deadlineRows(c *disclosure.Case, p *disclosure.Policy, now time.Time, team 
 				row.Ladder = fmt.Sprintf("%d step(s) sent", d.LadderStep)
 			}
 			if !d.NextAt.IsZero() && !c.Finished() {
-				if at, what := timers.NextFiring(storeDeadline(c.ID, d), *p); what == timers.FireEscalation {
+				if at, what := p.NextFiring(d); what == disclosure.FireEscalation {
 					row.Ladder += "; next " + p.FormatTime(at)
-				} else if what == timers.FireReminder {
+				} else if what == disclosure.FireReminder {
 					row.Ladder += "; reminder " + p.FormatTime(at)
 				}
 			}
@@ -132,14 +131,9 @@ func (h *Handlers) cmdContacts(c *cmdContext) (disclosure.Decision, error) {
 // cmdStats reports response efficiency over a window, as HackerOne does:
 // for each promise, the share of cases that met it and the median time.
 func (h *Handlers) cmdStats(c *cmdContext) (disclosure.Decision, error) {
-	days := 90
-	if len(c.args) > 1 {
-		return disclosure.Decision{}, usage("DAYS is one whole number")
-	}
-	if len(c.args) == 1 {
-		if _, err := fmt.Sscanf(c.args[0], "%d", &days); err != nil || days < 1 || days > 3650 {
-			return disclosure.Decision{}, usage("DAYS must be a whole number from 1 to 3650")
-		}
+	days, err := disclosure.StatsDays(c.args)
+	if err != nil {
+		return disclosure.Decision{}, fromDomain(err)
 	}
 	now := c.req.Now
 	cases, err := h.store.CasesSince(c, now.AddDate(0, 0, -days))

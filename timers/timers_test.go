@@ -1,4 +1,4 @@
-package timers
+package timers_test
 
 import (
 	"context"
@@ -14,10 +14,29 @@ import (
 	"github.com/rs/zerolog"
 
 	"github.com/enarx/secbot/disclosure"
+	"github.com/enarx/secbot/handlers"
 	"github.com/enarx/secbot/outbox"
 	"github.com/enarx/secbot/store"
 	"github.com/enarx/secbot/templates"
+	"github.com/enarx/secbot/timers"
 )
+
+type (
+	Policy = timers.Policy
+	Timers = timers.Timers
+)
+
+// TimersLane is the lane the timers' messages go in.
+func TimersLane(id disclosure.CaseID) string { return timers.TimersLane(id) }
+
+// NewDeadline is a deadline as the domain plans it, as stored.
+func NewDeadline(id disclosure.CaseID, kind disclosure.DeadlineKind, from time.Time, p Policy) store.Deadline {
+	d := p.NewDeadline(kind, from)
+	return store.Deadline{CaseID: id, Kind: d.Kind, StartedAt: d.StartedAt, DueAt: d.DueAt, RemindAt: d.RemindAt, NextAt: d.NextAt}
+}
+
+// noChat is a chat the timers never reach: they only record effects.
+type noChat struct{ handlers.Chat }
 
 func mustSpan(t testing.TB, s string) disclosure.Span {
 	t.Helper()
@@ -78,8 +97,12 @@ func newFixture(t testing.TB, start time.Time) *fixture {
 	return &fixture{store: st, clock: clockwork.NewFakeClockAt(start), tmpl: tmpl, policy: testPolicy(t), path: path}
 }
 
+// timers are the timers as main.go wires them: the real handlers apply
+// what the domain decides.
 func (f *fixture) timers() *Timers {
-	return NewTimers(f.store, f.clock, f.tmpl, disclosure.NewInForce(f.policy), zerolog.Nop(), nil)
+	policy := disclosure.NewInForce(f.policy)
+	h := handlers.New(policy, f.store, noChat{}, f.tmpl, f.clock, nil)
+	return timers.NewTimers(f.store, f.clock, policy, h, zerolog.Nop(), nil)
 }
 
 func (f *fixture) openCase(t testing.TB, reporter disclosure.Person, at time.Time) *store.Case {
@@ -203,7 +226,7 @@ func TestAStaleFiringDoesNothing(t *testing.T) {
 		t.Fatal(err)
 	}
 	f.clock.Advance(old.RemindAt.Sub(f.clock.Now()))
-	ok, err := tm.fire(ctx, *old)
+	ok, err := timers.Fire(tm, ctx, *old)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -367,7 +390,7 @@ func TestGocronTicksOnTheInjectedClock(t *testing.T) {
 	defer cancel()
 	tm := f.timers()
 	ack, _ := f.store.Deadline(ctx, c.ID, disclosure.DeadlineAcknowledge)
-	// Jump to just before the reminder, then start the scheduler.
+	// Jump to just before the reminder, then start the timers.
 	f.clock.Advance(ack.RemindAt.Sub(f.clock.Now()) + 500*time.Millisecond)
 	s, err := tm.Start(ctx)
 	if err != nil {
@@ -486,5 +509,56 @@ func TestFinishedWorkIsPrunedAfterTheRetention(t *testing.T) {
 	}
 	if handled, _ := f.store.WasHandled(ctx, "$new"); !handled {
 		t.Error("a recent handled-event ID was pruned")
+	}
+}
+
+// The timers' decisions are applied as a command's are: the word to an
+// email reporter that the team was chased goes in the case room and by
+// mail, and the first step's audit line names secbot.
+func TestTheFirstStepIsMailedToAnEmailReporter(t *testing.T) {
+	f := newFixture(t, friday)
+	ctx := context.Background()
+	c := f.openCase(t, disclosure.EmailPerson("r@example.org"), friday)
+	if err := f.store.SetChannel(ctx, c.ID, disclosure.ChannelEmail); err != nil {
+		t.Fatal(err)
+	}
+	ack, _ := f.store.Deadline(ctx, c.ID, disclosure.DeadlineAcknowledge)
+	f.clock.Advance(ack.DueAt.Sub(f.clock.Now()))
+	if _, err := f.timers().Tick(ctx); err != nil {
+		t.Fatal(err)
+	}
+	mails, _, err := f.store.EffectsOfKind(ctx, outbox.KindMailSend)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(mails) != 1 {
+		t.Fatalf("%d mails, want the one saying the team was chased", len(mails))
+	}
+	var m outbox.MailSendEffect
+	if err := mails[0].Decode(&m); err != nil {
+		t.Fatal(err)
+	}
+	if m.To != "r@example.org" || !m.Auto || !strings.Contains(m.Text, "acknowledgement") {
+		t.Errorf("mail %+v", m)
+	}
+	inRoom := 0
+	for _, md := range f.markdowns(t) {
+		if strings.Contains(md, "acknowledgement") && !strings.Contains(md, c.ID.String()) {
+			inRoom++ // the note names no case: the reporter's room is theirs
+		}
+	}
+	if inRoom != 1 {
+		t.Errorf("%d notes in the case room, want 1", inRoom)
+	}
+	entries, err := f.store.AuditOf(ctx, c.ID.String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	found := false
+	for _, e := range entries {
+		found = found || e.Action == "escalation" && e.Actor == disclosure.Timer && e.Detail == "acknowledge step 1"
+	}
+	if !found {
+		t.Errorf("no escalation audited by secbot: %+v", entries)
 	}
 }
