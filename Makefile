@@ -6,23 +6,54 @@ GO ?= go
 BIN := bin/secbot
 STATICCHECK_VERSION := v0.8.2
 
-.PHONY: build test unit lint demo bench fuzz dendrite maddy clean
+.PHONY: build test unit integration e2e tiers lint demo bench fuzz dendrite maddy clean
 
 build:
 	$(GO) build -o $(BIN) .
 
-# The whole suite: unit tests, then the integration tests on a real
-# Dendrite and maddy, a mail server (installed into the cache on first use
-# and started by the tests).
+# The tests come in three tiers; every package of `go list ./...` is named
+# by exactly one of them (`make tiers` checks it, so no test is dropped).
+# A package without tests goes where the servers it helps run belong.
+#
+# unit: no servers at all (in-process fakes and mautrix's mockserver only).
+UNIT_PKGS := . ./bot ./config ./disclosure ./internal/backoff \
+	./internal/crashpoint ./internal/logfilter ./metrics ./outbox ./store \
+	./templates ./timers
+# integration: maddy (a real mail server) and the in-process GitHub and
+# Rocket.Chat stand-ins.
+INTEGRATION_PKGS := ./ghsa/... ./handlers ./mail ./internal/mailtest/... \
+	./internal/testenv/... ./internal/daemon
+# e2e: a real Dendrite, the bot as a separate process.
+E2E_PKGS := ./e2e/... ./internal/matrixtest/... ./internal/testbed \
+	./internal/demo
+
+# The whole suite, in tiers: unit, integration on maddy and the stand-ins,
+# e2e on Dendrite and maddy (the servers are installed into the cache on
+# first use and started by the tests).
 test: dendrite maddy
 	$(GO) vet ./...
-	$(GO) test -race -count=1 -timeout 50m ./...
+	@./scripts/tiers.sh "$(UNIT_PKGS)" "$(INTEGRATION_PKGS)" "$(E2E_PKGS)"
+	$(GO) test -race -count=1 -timeout 10m $(UNIT_PKGS)
+	$(GO) test -race -count=1 -timeout 20m $(INTEGRATION_PKGS)
+	$(GO) test -race -count=1 -timeout 50m $(E2E_PKGS)
 	$(GO) test -race -count=1 -tags=goolm,crashpoints ./internal/crashpoint/
 
-# Everything but the integration tests on Dendrite.
-unit:
-	$(GO) test -race -count=1 $$($(GO) list ./... | grep -v /e2e)
+# Every package is in exactly one tier.
+tiers:
+	@./scripts/tiers.sh "$(UNIT_PKGS)" "$(INTEGRATION_PKGS)" "$(E2E_PKGS)"
+
+# Seconds, no servers.
+unit: tiers
+	$(GO) test -race -count=1 -timeout 10m $(UNIT_PKGS)
 	$(GO) test -race -count=1 -tags=goolm,crashpoints ./internal/crashpoint/
+
+# maddy and the GitHub and Rocket.Chat stand-ins.
+integration: tiers maddy
+	$(GO) test -race -count=1 -timeout 20m $(INTEGRATION_PKGS)
+
+# The serial suite on a real Dendrite.
+e2e: tiers dendrite maddy
+	$(GO) test -race -count=1 -timeout 50m $(E2E_PKGS)
 
 lint:
 	test -z "$$(gofmt -l $$(git ls-files '*.go'))"
