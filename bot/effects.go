@@ -125,7 +125,7 @@ func marked(content map[string]any, effectID int64) bool {
 
 // retrySettle is how long a retried send waits for an earlier attempt,
 // cut off by a crash, to finish at the homeserver.
-const retrySettle = 2 * time.Second
+var retrySettle = 2 * time.Second // a var so that tests need not wait
 
 // txnID derives the Matrix transaction ID from the outbox row, so that a
 // retried send after a crash is dropped by the homeserver as a duplicate.
