@@ -35,11 +35,14 @@ type hs struct {
 	invites []roomUser
 	kicks   []roomUser
 	// What it answers: a status (and M_ code, message) per endpoint
-	// ("send", "invite", "kick"), members per room, the bot's rooms.
+	// ("create", "send", "invite", "kick"), members per room, the bot's rooms.
 	fail    map[string]failure
 	members map[id.RoomID]map[id.UserID]event.Membership
 	joined  []id.RoomID
 	nextID  int
+	// forgetTxns makes it take a repeated transaction ID for a new
+	// message, as Dendrite does when the first request was cut off.
+	forgetTxns bool
 }
 
 type sent struct {
@@ -70,6 +73,9 @@ func newHS(t *testing.T) *hs {
 	r.HandleFunc("POST /_matrix/client/v3/createRoom", func(w http.ResponseWriter, r *http.Request) {
 		var body map[string]any
 		h.decode(r, &body)
+		if h.failed(w, "create") {
+			return
+		}
 		h.mu.Lock()
 		h.created = append(h.created, body)
 		roomID := id.RoomID(fmt.Sprintf("!room%d:x", len(h.created)))
@@ -94,7 +100,7 @@ func newHS(t *testing.T) *hs {
 		s := sent{Room: id.RoomID(r.PathValue("room")), Type: r.PathValue("type"), Txn: r.PathValue("txn"), Body: body}
 		// A repeated transaction ID is the same event, as a homeserver has it.
 		for _, old := range h.sends {
-			if old.Txn == s.Txn {
+			if old.Txn == s.Txn && !h.forgetTxns {
 				h.mu.Unlock()
 				h.json(w, map[string]any{"event_id": old.ID})
 				return
@@ -311,6 +317,9 @@ func TestARetriedSendFindsItsMessageOrReusesItsTransactionID(t *testing.T) {
 	if _, err := b.execSend(ctx, effect(t, 4, 1, outbox.KindSend, outbox.SendEffect{To: outbox.Target{Room: "!r:x"}, Markdown: "other"})); err != nil {
 		t.Fatal(err)
 	}
+	// The homeserver does not recognise the transaction ID again: only
+	// the marker tells that the message went out.
+	h.forgetTxns = true
 	retry := first
 	retry.Attempts = 2
 	again, err := b.execSend(ctx, retry)
