@@ -27,15 +27,18 @@ INTEGRATION_PKGS := ./ghsa/... ./handlers ./mail ./internal/mailtest/... \
 E2E_PKGS := ./e2e/... ./internal/matrixtest/... ./internal/testbed \
 	./internal/demo
 
-# The whole suite, in tiers: unit, integration on maddy and the stand-ins,
-# e2e on Dendrite and maddy (the servers are installed into the cache on
-# first use and started by the tests).
+# The whole suite, in tiers: unit first (a failure there stops the run in
+# seconds), then integration on maddy and the stand-ins together with e2e
+# on Dendrite and maddy (the servers are installed into the cache on first
+# use and started by the tests). The last two share one go test run so
+# that the integration packages use the second core while the long e2e
+# package runs, as when everything was one run: in two runs they would
+# add their time to the e2e tier's.
 test: dendrite maddy
 	$(GO) vet ./...
 	@./scripts/tiers.sh "$(UNIT_PKGS)" "$(INTEGRATION_PKGS)" "$(E2E_PKGS)"
 	$(GO) test -race -count=1 -timeout 10m $(UNIT_PKGS)
-	$(GO) test -race -count=1 -timeout 20m $(INTEGRATION_PKGS)
-	$(GO) test -race -count=1 -timeout 50m $(E2E_PKGS)
+	$(GO) test -race -count=1 -timeout 50m $(INTEGRATION_PKGS) $(E2E_PKGS)
 	$(GO) test -race -count=1 -tags=goolm,crashpoints ./internal/crashpoint/
 
 # Every package is in exactly one tier.
