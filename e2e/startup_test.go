@@ -46,6 +46,12 @@ func TestKillInFirstSyncKeepsTheTeamRoom(t *testing.T) {
 			if err := bed.Alice.WaitJoined(ctx, wait, bed.TeamRoom, bot.UserID); err != nil {
 				t.Fatal(err)
 			}
+			// Her client shares the room key with the bot's device only if it
+			// knows that device: fetch it now rather than trust a device list
+			// her sync may not have refreshed yet on a loaded machine.
+			if _, _, err := bed.Alice.Devices(ctx, bot.UserID); err != nil {
+				t.Fatal(err)
+			}
 			asked := say(t, ctx, bed.Alice, bed.TeamRoom, "!sec help")
 			restart(t, bot)
 			answered(t, ctx, bed.Alice, bed.TeamRoom, bot.UserID, asked)
