@@ -1,5 +1,7 @@
-// Package ghsa drafts and manages a repository's security advisories on
-// GitHub through go-github: the private area where reporter and team work.
+// Package ghsa is secbot's GitHub side, through go-github: it drafts and
+// manages the security advisories (the private area where reporter and
+// team work), runs the outbox's GitHub effects, and watches repositories
+// for private reports that become cases.
 package ghsa
 
 import (

@@ -1,7 +1,9 @@
-// Package handlers turns what arrives on a channel (a chat message, an
-// invite) into the domain's decisions and applies them: it parses, asks
-// disclosure, and records the decision with its side effects in one
-// transaction. A refusal records nothing but its audit line.
+// Package handlers turns what arrives on any channel (a chat message or
+// invite, an email, a GitHub advisory) into the domain's decisions and
+// applies them: it parses, asks disclosure, and records the decision with
+// its side effects in one transaction, and asks the domain again before a
+// queued effect that depends on the case runs (invites, announcements). A
+// refusal records nothing but its audit line and its answer.
 package handlers
 
 import (
