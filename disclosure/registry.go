@@ -49,8 +49,75 @@ type CommandSpec struct {
 	Scope           Scope
 	// Bang commands change something, so the reporter must type them with
 	// a leading "!": a chat reply of "agree" agrees to nothing.
-	Bang   bool
+	Bang bool
+	// GitHub commands work on the case's advisory: without GitHub they are
+	// left out of help, and refused when typed.
+	GitHub bool
+	// Subs are the command's subcommands (`embargo propose`, `audit
+	// done`), each with its own help line; Decide runs the one its first
+	// word names.
+	Subs   []Subcommand
 	Decide func(c *Case, r Request, a Args) (Decision, error)
+}
+
+// Subcommand is one of a command's subcommands: its first word, what
+// follows it, and what the policy decides on it (Args without the word).
+type Subcommand struct {
+	Name            string
+	Syntax, Summary string
+	Decide          func(c *Case, r Request, a Args) (Decision, error)
+}
+
+// SubSyntax is how sub is written after the command's name.
+func (s CommandSpec) SubSyntax(sub Subcommand) string {
+	lead := ""
+	if s.Scope == OneCase {
+		lead = "[CASE] "
+	}
+	return strings.TrimSpace(lead + sub.Name + " " + sub.Syntax)
+}
+
+// withSubs makes a command of subcommands: its syntax lists them, and it
+// decides by the one named (empty: what to say when none is).
+func withSubs(s CommandSpec, empty string) CommandSpec {
+	var forms, names []string
+	for _, sub := range s.Subs {
+		forms = append(forms, strings.TrimSpace(sub.Name+" "+sub.Syntax))
+		names = append(names, "`"+sub.Name+"`")
+	}
+	if s.Scope == OneCase {
+		s.Syntax = "[CASE] "
+	}
+	s.Syntax += strings.Join(forms, " | ")
+	either := strings.Join(names[:len(names)-1], ", ") + " or " + names[len(names)-1]
+	subs := s.Subs
+	s.Decide = func(c *Case, r Request, a Args) (Decision, error) {
+		if len(a.Words) == 0 {
+			return Decision{}, usage("%s", empty)
+		}
+		for _, sub := range subs {
+			if a.Words[0] == sub.Name {
+				a.Words = a.Words[1:]
+				return sub.Decide(c, r, a)
+			}
+		}
+		return Decision{}, usage("%s", either)
+	}
+	return s
+}
+
+// onGitHub marks a command that needs GitHub: typed without it, it is
+// refused before its arguments are read.
+func onGitHub(s CommandSpec, action string) CommandSpec {
+	decide := s.Decide
+	s.GitHub = true
+	s.Decide = func(c *Case, r Request, a Args) (Decision, error) {
+		if err := r.needGitHub(action); err != nil {
+			return Decision{}, err
+		}
+		return decide(c, r, a)
+	}
+	return s
 }
 
 // The limits of what commands take.
@@ -92,25 +159,33 @@ func TeamCommands() []CommandSpec {
 		{Name: "respond", Syntax: "[CASE] TEXT", Summary: "the detailed response to the reporter, posted in the case room (and emailed, for a report by email)", Scope: OneCase, Decide: decideRespond},
 		{Name: "update", Syntax: "[CASE] TEXT", Summary: "a progress update to the reporter; restarts the update clock", Scope: OneCase, Decide: decideUpdate},
 		{Name: "reply", Syntax: "[CASE] TEXT", Summary: "a message to a reporter who wrote by email, sent to them by email (chat reporters read the case room)", Scope: OneCase, Decide: decideReply},
-		{Name: "github", Syntax: "[CASE] NAME", Summary: "invite a GitHub user to the case's private advisory", Scope: OneCase, Decide: decideGitHub},
-		{Name: "fork", Syntax: "[CASE]", Summary: "step 4: the advisory's temporary private fork, for preparing fixes", Scope: OneCase, Decide: func(c *Case, r Request, _ Args) (Decision, error) { return c.Fork(r) }},
+		onGitHub(CommandSpec{Name: "github", Syntax: "[CASE] NAME", Summary: "invite a GitHub user to the case's private advisory", Scope: OneCase, Decide: decideGitHub}, "github.invite"),
+		onGitHub(CommandSpec{Name: "fork", Syntax: "[CASE]", Summary: "step 4: the advisory's temporary private fork, for preparing fixes", Scope: OneCase, Decide: func(c *Case, r Request, _ Args) (Decision, error) { return c.Fork(r) }}, "fork"),
 		{Name: "invite", Syntax: "[CASE] [@user]", Summary: "invite to the case room again: the reporter, or a team member or need-to-know person", Scope: OneCase, Decide: decideInvite},
-		{Name: "advisory", Syntax: "[CASE]", Summary: "draft the case's GitHub advisory if it has none (after GitHub refused or failed)", Scope: OneCase, Decide: func(c *Case, r Request, _ Args) (Decision, error) { return c.CreateAdvisory(r) }},
-		{Name: "repo", Syntax: "[CASE] OWNER/NAME", Summary: "move the case's draft advisory to another configured repository (its collaborators and public text go along; the old draft is closed)", Scope: OneCase, Decide: decideRepo},
-		{Name: "cve", Syntax: "[CASE]", Summary: "request a CVE for the advisory from GitHub", Scope: OneCase, Decide: func(c *Case, r Request, _ Args) (Decision, error) { return c.CVE(r) }},
+		onGitHub(CommandSpec{Name: "advisory", Syntax: "[CASE]", Summary: "draft the case's GitHub advisory if it has none (after GitHub refused or failed)", Scope: OneCase, Decide: func(c *Case, r Request, _ Args) (Decision, error) { return c.CreateAdvisory(r) }}, "advisory"),
+		onGitHub(CommandSpec{Name: "repo", Syntax: "[CASE] OWNER/NAME", Summary: "move the case's draft advisory to another configured repository (its collaborators and public text go along; the old draft is closed)", Scope: OneCase, Decide: decideRepo}, "repo"),
+		onGitHub(CommandSpec{Name: "cve", Syntax: "[CASE]", Summary: "request a CVE for the advisory from GitHub", Scope: OneCase, Decide: func(c *Case, r Request, _ Args) (Decision, error) { return c.CVE(r) }}, "cve"),
 		{Name: "confirm", Syntax: "[CASE] [AFFECTED [; PATCHED]]", Summary: "step 2: the problem is confirmed (the detailed response); optionally the affected and patched versions", Scope: OneCase, Decide: decideConfirm},
 		{Name: "versions", Syntax: "[CASE] AFFECTED [; PATCHED]", Summary: "record the affected (and patched) versions, also on the advisory", Scope: OneCase, Decide: decideVersions},
 		{Name: "severity", Syntax: "[CASE] low|medium|high|critical", Summary: "the advisory's severity", Scope: OneCase, Decide: decideSeverity},
-		{Name: "cwe", Syntax: "[CASE] CWE-ID…", Summary: "the advisory's weakness types, e.g. CWE-787", Scope: OneCase, Decide: decideCWE},
+		onGitHub(CommandSpec{Name: "cwe", Syntax: "[CASE] CWE-ID…", Summary: "the advisory's weakness types, e.g. CWE-787", Scope: OneCase, Decide: decideCWE}, "cwe"),
 		{Name: "summary", Syntax: "[CASE] TEXT", Summary: "the advisory's public one-line summary, sent to GitHub and used in the announcement", Scope: OneCase, Decide: decideSummary},
 		{Name: "description", Syntax: "[CASE] TEXT", Summary: "the advisory's public description, sent to GitHub (publish waits for it)", Scope: OneCase, Decide: decideDescription},
 		{Name: "reject", Syntax: "[CASE] REASON", Summary: "not a vulnerability: the reporter is told politely and the case ends", Scope: OneCase, Decide: decideReject},
-		{Name: "audit", Syntax: "[CASE] start|done", Summary: "step 3: the audit for similar problems", Scope: OneCase, Decide: decideAudit},
+		withSubs(CommandSpec{Name: "audit", Summary: "step 3: the audit for similar problems", Scope: OneCase, Subs: []Subcommand{
+			{Name: "start", Summary: "step 3: the audit for similar problems has begun", Decide: decideAudit(false)},
+			{Name: "done", Summary: "step 3: the audit for similar problems is finished", Decide: decideAudit(true)},
+		}}, "`start` or `done`"),
 		{Name: "publish", Syntax: "[CASE] [--force]", Summary: "step 5: publish the advisory, then announce it (refused during an embargo unless the coordinator forces it)", Scope: OneCase, Decide: decidePublish},
 		{Name: "announce", Syntax: "[CASE] [--force]", Summary: "post the announcement where it has not been posted yet (after publish)", Scope: OneCase, Decide: decideAnnounce},
 		{Name: "close", Syntax: "[CASE]", Summary: "close the case (after publish or reject)", Scope: OneCase, Decide: decideClose},
 		{Name: "trust", Syntax: "@user MASTER-KEY", Summary: "coordinator: trust a team member's new cross-signing identity, the key the team room's notice shows, after checking it with them (team room only)", Scope: AllCases},
-		{Name: "embargo", Syntax: "[CASE] propose YYYY-MM-DD [HH:MM] | add @user [github-name] | remove @user [github-name] | lift", Summary: "the embargo agreed with the reporter, and who needs to know (lift: the coordinator only)", Scope: OneCase, Decide: decideEmbargo},
+		withSubs(CommandSpec{Name: "embargo", Summary: "the embargo agreed with the reporter, and who needs to know", Scope: OneCase, Subs: []Subcommand{
+			{Name: "propose", Syntax: "YYYY-MM-DD [HH:MM]", Summary: "propose an embargo end to the reporter, who agrees or not (a date alone: the end of that day)", Decide: decideEmbargoPropose},
+			{Name: "add", Syntax: "@user [github-name]", Summary: "let a need-to-know person into the case room (and the advisory, with their GitHub name)", Decide: decideNeedToKnow(true)},
+			{Name: "remove", Syntax: "@user [github-name]", Summary: "take a need-to-know person out of the case room (and the advisory)", Decide: decideNeedToKnow(false)},
+			{Name: "lift", Summary: "end the embargo early (the coordinator only)", Decide: decideEmbargoLift},
+		}}, "say what to do with the embargo"),
 	}
 }
 
@@ -120,7 +195,7 @@ func ReporterCommands() []CommandSpec {
 		{Name: "help", Summary: "what you can say here"},
 		{Name: "status", Summary: "where your report stands and what we promised by when", Scope: OneCase},
 		{Name: "escalate", Bang: true, Summary: "chase the team if we missed a promise", Scope: OneCase, Decide: func(c *Case, r Request, _ Args) (Decision, error) { return c.Escalate(r) }},
-		{Name: "github", Bang: true, Syntax: "NAME", Summary: "be invited to the private GitHub Security Advisory as GitHub user NAME (your own account, once)", Scope: OneCase, Decide: decideOwnGitHub},
+		onGitHub(CommandSpec{Name: "github", Bang: true, Syntax: "NAME", Summary: "be invited to the private GitHub Security Advisory as GitHub user NAME (your own account, once)", Scope: OneCase, Decide: decideOwnGitHub}, "github.invite"),
 		{Name: "agree", Bang: true, Summary: "accept the embargo date the team proposed", Scope: OneCase, Decide: func(c *Case, r Request, _ Args) (Decision, error) { return c.AnswerEmbargo(r, true) }},
 		{Name: "disagree", Bang: true, Summary: "decline the embargo date the team proposed", Scope: OneCase, Decide: func(c *Case, r Request, _ Args) (Decision, error) { return c.AnswerEmbargo(r, false) }},
 		{Name: "invite", Bang: true, Summary: "be invited again to your report's private room (after leaving or declining it)", Scope: OneCase, Decide: decideReporterInvite},
@@ -270,11 +345,14 @@ func decideReject(c *Case, r Request, a Args) (Decision, error) {
 	return c.Reject(r, reason)
 }
 
-func decideAudit(c *Case, r Request, a Args) (Decision, error) {
-	if len(a.Words) != 1 || (a.Words[0] != "start" && a.Words[0] != "done") {
-		return Decision{}, usage("`start` or `done`")
+// decideAudit is `audit start` (done false) or `audit done`.
+func decideAudit(done bool) func(c *Case, r Request, a Args) (Decision, error) {
+	return func(c *Case, r Request, a Args) (Decision, error) {
+		if len(a.Words) != 0 {
+			return Decision{}, usage("`start` or `done`")
+		}
+		return c.Audit(r, done)
 	}
-	return c.Audit(r, a.Words[0] == "done")
 }
 
 // force reads the only flag: --force, alone.
@@ -327,45 +405,45 @@ func parseEmbargoDate(words []string, loc *time.Location) (time.Time, error) {
 	return time.Time{}, fmt.Errorf("want a date")
 }
 
-func decideEmbargo(c *Case, r Request, a Args) (Decision, error) {
-	if len(a.Words) == 0 {
-		return Decision{}, usage("say what to do with the embargo")
+func decideEmbargoPropose(c *Case, r Request, a Args) (Decision, error) {
+	loc := r.Policy.Calendar.loc()
+	end, err := parseEmbargoDate(a.Words, loc)
+	if err != nil {
+		return Decision{}, usage("the date must be YYYY-MM-DD with an optional HH:MM (%s), e.g. `%s embargo propose 2027-01-15 14:00`", loc, r.Policy.CommandPrefix)
 	}
-	switch a.Words[0] {
-	case "propose":
-		loc := r.Policy.Calendar.loc()
-		end, err := parseEmbargoDate(a.Words[1:], loc)
-		if err != nil {
-			return Decision{}, usage("the date must be YYYY-MM-DD with an optional HH:MM (%s), e.g. `%s embargo propose 2027-01-15 14:00`", loc, r.Policy.CommandPrefix)
-		}
-		return c.ProposeEmbargo(r, end)
-	case "lift":
-		if len(a.Words) != 1 {
-			return Decision{}, usage("`lift` takes no arguments")
-		}
-		return c.LiftEmbargo(r)
-	case "add", "remove":
+	return c.ProposeEmbargo(r, end)
+}
+
+func decideEmbargoLift(c *Case, r Request, a Args) (Decision, error) {
+	if len(a.Words) != 0 {
+		return Decision{}, usage("`lift` takes no arguments")
+	}
+	return c.LiftEmbargo(r)
+}
+
+// decideNeedToKnow is `embargo add` (add true) or `embargo remove`.
+func decideNeedToKnow(add bool) func(c *Case, r Request, a Args) (Decision, error) {
+	return func(c *Case, r Request, a Args) (Decision, error) {
 		const hint = "a Matrix user like @carol:example.org, and optionally their GitHub name"
-		if len(a.Words) < 2 || len(a.Words) > 3 {
+		if len(a.Words) < 1 || len(a.Words) > 2 {
 			return Decision{}, usage(hint)
 		}
-		who, ok := a.person(a.Words[1])
+		who, ok := a.person(a.Words[0])
 		if !ok {
 			return Decision{}, usage(hint)
 		}
 		login := ""
-		if len(a.Words) == 3 {
-			login = strings.TrimPrefix(a.Words[2], "@")
+		if len(a.Words) == 2 {
+			login = strings.TrimPrefix(a.Words[1], "@")
 			if !IsGitHubLogin(login) {
-				return Decision{}, usage("%s is not a GitHub user name", shown(a.Words[2], 40))
+				return Decision{}, usage("%s is not a GitHub user name", shown(a.Words[1], 40))
 			}
 		}
-		if a.Words[0] == "add" {
+		if add {
 			return c.AddNeedToKnow(r, who, login)
 		}
 		return c.RemoveNeedToKnow(r, who, login)
 	}
-	return Decision{}, usage("`propose`, `add`, `remove` or `lift`")
 }
 
 // githubArg is the one GitHub user name a command takes.

@@ -1,6 +1,3 @@
-// Package e2e tests secbot as people meet it: a real Dendrite on 127.0.0.1,
-// secbot as its own process, reporters and the team as separate encrypted
-// clients.
 package e2e
 
 import (

@@ -31,6 +31,10 @@ type command struct {
 	// bang commands change something, so the reporter must type them with
 	// a leading "!": a chat reply of "agree" agrees to nothing.
 	bang bool
+	// github commands are left out of help when GitHub is off.
+	github bool
+	// subs are the subcommands, each with its own help line.
+	subs []helpLine
 	// run parses the arguments and asks the domain. It reads and never
 	// writes: what it returns is applied (or refused) by runCommand.
 	run func(c *cmdContext) (disclosure.Decision, error)
@@ -136,8 +140,12 @@ func parseCommand(text string, registry map[string]*command) (*command, parsedCo
 
 func looksLikeCaseID(s string) bool { return len(s) > 3 && strings.EqualFold(s[:3], "SR-") }
 
-// help lists the registry's commands with their syntax.
-func help(prefix string, registry map[string]*command, title string) templates.Help {
+// helpLine is one line of help: what follows the prefix, and what it does.
+type helpLine struct{ syntax, summary string }
+
+// help lists the registry's commands with their syntax, a line for each
+// subcommand; GitHub's commands only when GitHub is on.
+func help(prefix string, registry map[string]*command, title string, github bool) templates.Help {
 	names := make([]string, 0, len(registry))
 	for name := range registry {
 		names = append(names, name)
@@ -145,7 +153,22 @@ func help(prefix string, registry map[string]*command, title string) templates.H
 	sort.Strings(names)
 	out := templates.Help{Title: title}
 	for _, name := range names {
-		out.Commands = append(out.Commands, templates.HelpLine{Syntax: syntax(prefix, registry[name]), Summary: registry[name].summary})
+		if registry[name].github && !github {
+			continue
+		}
+		out.Commands = append(out.Commands, helpLines(prefix, registry[name])...)
+	}
+	return out
+}
+
+// helpLines are a command's lines of help: one, or one per subcommand.
+func helpLines(prefix string, cmd *command) []templates.HelpLine {
+	if len(cmd.subs) == 0 {
+		return []templates.HelpLine{{Syntax: syntax(prefix, cmd), Summary: cmd.summary}}
+	}
+	var out []templates.HelpLine
+	for _, sub := range cmd.subs {
+		out = append(out, templates.HelpLine{Syntax: strings.TrimSpace(prefix + " " + cmd.name + " " + sub.syntax), Summary: sub.summary})
 	}
 	return out
 }

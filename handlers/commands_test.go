@@ -95,13 +95,69 @@ func TestHelpIsGeneratedFromTheRegistrations(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	help, err := tmpl.RenderData(help("!sec", h.teamCmds, "commands"))
+	help, err := tmpl.RenderData(help("!sec", h.teamCmds, "commands", true))
 	if err != nil {
 		t.Fatal(err)
 	}
-	for name, cmd := range h.teamCmds {
-		if !strings.Contains(help, "`!sec "+strings.TrimSpace(name+" "+cmd.args)+"`") {
-			t.Errorf("help does not list %s with its syntax", name)
+	for _, spec := range disclosure.TeamCommands() {
+		if len(spec.Subs) == 0 {
+			if !strings.Contains(help, "`!sec "+strings.TrimSpace(spec.Name+" "+spec.Syntax)+"` — "+spec.Summary) {
+				t.Errorf("help does not list %s with its syntax", spec.Name)
+			}
+			continue
+		}
+		for _, sub := range spec.Subs {
+			if !strings.Contains(help, "`!sec "+spec.Name+" "+spec.SubSyntax(sub)+"` — "+sub.Summary) {
+				t.Errorf("help does not list %s %s on its own line", spec.Name, sub.Name)
+			}
+		}
+	}
+}
+
+func TestHelpGivesSubcommandsTheirOwnLines(t *testing.T) {
+	h := testHandlers()
+	lines := map[string]string{}
+	for _, l := range help("!sec", h.teamCmds, "commands", true).Commands {
+		lines[l.Syntax] = l.Summary
+	}
+	for _, want := range []string{
+		"!sec embargo [CASE] propose YYYY-MM-DD [HH:MM]", "!sec embargo [CASE] add @user [github-name]",
+		"!sec embargo [CASE] remove @user [github-name]", "!sec embargo [CASE] lift",
+		"!sec audit [CASE] start", "!sec audit [CASE] done",
+	} {
+		if lines[want] == "" {
+			t.Errorf("help has no line %q with a summary; it has %v", want, lines)
+		}
+	}
+	for syntax := range lines {
+		if (strings.HasPrefix(syntax, "!sec embargo") || strings.HasPrefix(syntax, "!sec audit")) && strings.Contains(syntax, "|") {
+			t.Errorf("help line %q lists alternatives instead of a line each", syntax)
+		}
+	}
+}
+
+func TestHelpHidesGitHubCommandsWithoutGitHub(t *testing.T) {
+	h := testHandlers()
+	gitHubOnly := map[string]bool{"github": true, "fork": true, "cve": true, "advisory": true, "repo": true, "cwe": true}
+	for _, github := range []bool{false, true} {
+		listed := map[string]bool{}
+		for _, l := range help("!sec", h.teamCmds, "commands", github).Commands {
+			listed[strings.Fields(l.Syntax)[1]] = true
+		}
+		for _, spec := range disclosure.TeamCommands() {
+			if want := github || !gitHubOnly[spec.Name]; listed[spec.Name] != want {
+				t.Errorf("GitHub on %v: %s listed %v, want %v", github, spec.Name, listed[spec.Name], want)
+			}
+			if spec.GitHub != gitHubOnly[spec.Name] {
+				t.Errorf("%s: GitHub-only %v, want %v", spec.Name, spec.GitHub, gitHubOnly[spec.Name])
+			}
+		}
+		reporterListed := false
+		for _, l := range help("", h.reporterCmds, "", github).Commands {
+			reporterListed = reporterListed || strings.HasPrefix(l.Syntax, "!github")
+		}
+		if reporterListed != github {
+			t.Errorf("GitHub on %v: the reporter's !github listed %v", github, reporterListed)
 		}
 	}
 }
@@ -153,4 +209,36 @@ func FuzzParseCommand(f *testing.F) {
 			t.Fatalf("rest longer than input for %q", text)
 		}
 	})
+}
+
+func TestGitHubCommandsWithoutGitHubAreHiddenAndRefused(t *testing.T) {
+	w := newWorld(t, monday)
+	w.openCase()
+	got := w.say(teamRoom, alice, "!sec help")
+	if strings.Contains(got, "!sec fork") || strings.Contains(got, "!sec cve") || !strings.Contains(got, "!sec embargo [CASE] lift") {
+		t.Errorf("help without GitHub:\n%s", got)
+	}
+	for _, text := range []string{"!sec fork SR-2026-0001", "!sec cve SR-2026-0001", "!sec github SR-2026-0001", "!sec cwe SR-2026-0001 nonsense", "!sec repo SR-2026-0001"} {
+		if got := w.say(teamRoom, alice, text); !strings.Contains(got, "GitHub is not configured") {
+			t.Errorf("%s without GitHub: %q", text, got)
+		}
+	}
+	if got := w.say(teamRoom, alice, "!sec help fork"); !strings.Contains(got, "GitHub is not configured") {
+		t.Errorf("help fork without GitHub: %q", got)
+	}
+	if got := w.say(caseRoom, reporter, "help"); strings.Contains(got, "!github") {
+		t.Errorf("reporter help without GitHub offers !github:\n%s", got)
+	}
+	p := *w.policy.Get()
+	p.GitHub = true
+	w.policy.Set(p)
+	if got := w.say(teamRoom, alice, "!sec help"); !strings.Contains(got, "!sec fork [CASE]") || !strings.Contains(got, "!sec cwe [CASE]") {
+		t.Errorf("help with GitHub:\n%s", got)
+	}
+	if got := w.say(teamRoom, alice, "!sec help embargo"); !strings.Contains(got, "!sec embargo [CASE] propose") || !strings.Contains(got, "!sec embargo [CASE] remove") {
+		t.Errorf("help embargo:\n%s", got)
+	}
+	if got := w.say(caseRoom, reporter, "help"); !strings.Contains(got, "!github NAME") {
+		t.Errorf("reporter help with GitHub:\n%s", got)
+	}
 }

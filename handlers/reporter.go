@@ -63,7 +63,7 @@ func (h *Handlers) runReporterCommand(ctx context.Context, msg Message, where di
 }
 
 func (h *Handlers) cmdReporterHelp(c *cmdContext) (disclosure.Decision, error) {
-	return onlyAnswer(h.reporterHelp()), nil
+	return onlyAnswer(h.reporterHelp(c.req.Policy.GitHub)), nil
 }
 
 func (h *Handlers) cmdReporterStatus(c *cmdContext) (disclosure.Decision, error) {

@@ -26,7 +26,10 @@ func (h *Handlers) teamCommands() map[string]*command {
 func registry(specs []disclosure.CommandSpec, views map[string]func(*cmdContext) (disclosure.Decision, error)) map[string]*command {
 	out := make(map[string]*command, len(specs))
 	for _, spec := range specs {
-		cmd := &command{name: spec.Name, args: spec.Syntax, summary: spec.Summary, bang: spec.Bang}
+		cmd := &command{name: spec.Name, args: spec.Syntax, summary: spec.Summary, bang: spec.Bang, github: spec.GitHub}
+		for _, sub := range spec.Subs {
+			cmd.subs = append(cmd.subs, helpLine{syntax: spec.SubSyntax(sub), summary: sub.Summary})
+		}
 		switch spec.Scope {
 		case disclosure.OneCase:
 			cmd.caseArg = impliedCase
@@ -104,14 +107,18 @@ func (h *Handlers) teamCommand(ctx context.Context, msg Message, where disclosur
 func (c *cmdContext) prefix() string { return c.req.Policy.CommandPrefix }
 
 func (h *Handlers) cmdHelp(c *cmdContext) (disclosure.Decision, error) {
+	github := c.req.Policy.GitHub
 	if len(c.args) > 0 {
 		cmd, ok := h.teamCmds[strings.ToLower(c.args[0])]
 		if !ok {
 			return disclosure.Decision{}, usageLine("there is no command %q; `%s help` lists them", templates.EscapeMarkdown(templates.Truncate(c.args[0], 40)), c.prefix())
 		}
-		return onlyAnswer(templates.Help{Commands: []templates.HelpLine{{Syntax: syntax(c.prefix(), cmd), Summary: cmd.summary}}}), nil
+		if cmd.github && !github {
+			return disclosure.Decision{}, &disclosure.Refusal{Action: "command help", Reason: fmt.Sprintf("`%s` works on the case's GitHub advisory, and GitHub is not configured for secbot.", cmd.name)}
+		}
+		return onlyAnswer(templates.Help{Commands: helpLines(c.prefix(), cmd)}), nil
 	}
-	return onlyAnswer(help(c.prefix(), h.teamCmds, "**secbot commands** (in a case room the case is implied and only that case is reached; elsewhere name it, e.g. `SR-2026-0007`):")), nil
+	return onlyAnswer(help(c.prefix(), h.teamCmds, "**secbot commands** (in a case room the case is implied and only that case is reached; elsewhere name it, e.g. `SR-2026-0007`):", github)), nil
 }
 
 // onlyAnswer is a decision that only answers.

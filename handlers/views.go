@@ -207,8 +207,8 @@ func embargoSummary(p *disclosure.Policy, e disclosure.Embargo) string {
 }
 
 // reportHelp is the reporter's help.
-func (h *Handlers) reporterHelp() templates.Help {
-	return help("", h.reporterCmds, "You can say (commands that change something start with `!`):")
+func (h *Handlers) reporterHelp(github bool) templates.Help {
+	return help("", h.reporterCmds, "You can say (commands that change something start with `!`):", github)
 }
 
 var _ = strings.TrimSpace
