@@ -15,7 +15,7 @@ import (
 // report opened, else with the case that recorded it first; the others
 // lose it, audited. Then the store refuses a second case for it.
 func TestTheUpgradeGivesASharedAdvisoryToOneCase(t *testing.T) {
-	s, _ := openTest(t)
+	s, _ := openTest(t, sqliteDB)
 	ctx := context.Background()
 	upgrade := upgradeSQL(t, "advisory-per-case")
 	// The state before the upgrade: the index was not unique.

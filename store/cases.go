@@ -70,7 +70,7 @@ func (s *Store) CreateCase(ctx context.Context, reporter disclosure.Person, sour
 	var seq int
 	err := s.db.QueryRow(ctx, `
 		INSERT INTO case_seq (year, last) VALUES ($1, 1)
-		ON CONFLICT (year) DO UPDATE SET last = last + 1
+		ON CONFLICT (year) DO UPDATE SET last = case_seq.last + 1
 		RETURNING last`, year).Scan(&seq)
 	if err != nil {
 		return nil, fmt.Errorf("allocate case number: %w", err)

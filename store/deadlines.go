@@ -64,7 +64,7 @@ func (s *Store) SetDeadline(ctx context.Context, d Deadline) error {
 		INSERT INTO deadlines (case_id, kind, started_at, due_at, remind_at, next_at) VALUES ($1, $2, $3, $4, $5, $6)
 		ON CONFLICT (case_id, kind) DO UPDATE SET
 			generation = generation + 1, started_at = excluded.started_at, due_at = excluded.due_at,
-			remind_at = excluded.remind_at, reminded = 0, ladder_step = 0, met_at = NULL, met_by = '',
+			remind_at = excluded.remind_at, reminded = FALSE, ladder_step = 0, met_at = NULL, met_by = '',
 			escalated_by = '', next_at = excluded.next_at`,
 		d.CaseID.String(), d.Kind, millis(d.StartedAt), millis(d.DueAt), optMillis(d.RemindAt), optMillis(d.NextAt))
 	if err != nil {
@@ -155,7 +155,7 @@ func (s *Store) queryDeadlines(ctx context.Context, where string, args ...any) (
 // reporter ran !escalate. It reports false if the deadline was met.
 func (s *Store) EscalateNow(ctx context.Context, caseID disclosure.CaseID, kind disclosure.DeadlineKind, by disclosure.Person, now time.Time) (bool, error) {
 	res, err := s.db.Exec(ctx, `
-		UPDATE deadlines SET next_at = $3, reminded = 1, escalated_by = $4
+		UPDATE deadlines SET next_at = $3, reminded = TRUE, escalated_by = $4
 		WHERE case_id = $1 AND kind = $2 AND met_at IS NULL`, caseID.String(), kind, millis(now), by)
 	if err != nil {
 		return false, err

@@ -41,7 +41,7 @@ func (s *Store) SetEmbargo(ctx context.Context, caseID disclosure.CaseID, e disc
 	if active && old.End.Equal(e.End) && (old.State == disclosure.EmbargoActive || old.State == disclosure.EmbargoRevise) {
 		return nil // same end: the planned reminders stand
 	}
-	if _, err := s.db.Exec(ctx, `DELETE FROM embargo_reminders WHERE case_id = $1 AND sent = 0`, caseID.String()); err != nil {
+	if _, err := s.db.Exec(ctx, `DELETE FROM embargo_reminders WHERE case_id = $1 AND sent = FALSE`, caseID.String()); err != nil {
 		return err
 	}
 	if !active {
@@ -68,7 +68,7 @@ type EmbargoReminder struct {
 
 // DueEmbargoReminders returns unsent reminders due at now.
 func (s *Store) DueEmbargoReminders(ctx context.Context, now time.Time) ([]EmbargoReminder, error) {
-	rows, err := s.db.Query(ctx, `SELECT case_id, at, end_at FROM embargo_reminders WHERE sent = 0 AND at <= $1 ORDER BY at LIMIT 100`, millis(now))
+	rows, err := s.db.Query(ctx, `SELECT case_id, at, end_at FROM embargo_reminders WHERE sent = FALSE AND at <= $1 ORDER BY at LIMIT 100`, millis(now))
 	if err != nil {
 		return nil, err
 	}
@@ -92,7 +92,7 @@ func (s *Store) DueEmbargoReminders(ctx context.Context, now time.Time) ([]Embar
 // MarkEmbargoReminderSent records a reminder as sent; it reports false if
 // it already was (so it goes out once).
 func (s *Store) MarkEmbargoReminderSent(ctx context.Context, r EmbargoReminder) (bool, error) {
-	res, err := s.db.Exec(ctx, `UPDATE embargo_reminders SET sent = 1 WHERE case_id = $1 AND at = $2 AND sent = 0`, r.CaseID.String(), millis(r.At))
+	res, err := s.db.Exec(ctx, `UPDATE embargo_reminders SET sent = TRUE WHERE case_id = $1 AND at = $2 AND sent = FALSE`, r.CaseID.String(), millis(r.At))
 	if err != nil {
 		return false, err
 	}

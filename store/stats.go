@@ -2,6 +2,7 @@ package store
 
 import (
 	"context"
+	"strings"
 	"time"
 )
 
@@ -46,13 +47,13 @@ func (s *Store) Counts(ctx context.Context, now time.Time) (*Counts, error) {
 	if err := s.db.QueryRow(ctx, `SELECT COUNT(*) FROM audit_log WHERE action = 'escalation'`).Scan(&c.Escalations); err != nil {
 		return nil, err
 	}
-	if err := s.db.QueryRow(ctx, `SELECT COUNT(*) FROM audit_log WHERE allowed = 0`).Scan(&c.RefusedCommands); err != nil {
+	if err := s.db.QueryRow(ctx, `SELECT COUNT(*) FROM audit_log WHERE NOT allowed`).Scan(&c.RefusedCommands); err != nil {
 		return nil, err
 	}
 	if c.OutboxPending, c.OutboxOldest, err = s.OutboxDepth(ctx); err != nil {
 		return nil, err
 	}
-	rows, err = s.db.Query(ctx, `SELECT substr(kind, 1, instr(kind, '.') - 1), COUNT(*) FROM outbox WHERE state = 'failed' GROUP BY 1`)
+	rows, err = s.db.Query(ctx, `SELECT kind, COUNT(*) FROM outbox WHERE state = 'failed' GROUP BY kind`)
 	if err != nil {
 		return nil, err
 	}
@@ -63,7 +64,12 @@ func (s *Store) Counts(ctx context.Context, now time.Time) (*Counts, error) {
 			rows.Close()
 			return nil, err
 		}
-		c.FailedEffects[kind] = n
+		// Counted by the part before the first dot ("" without one).
+		family, _, found := strings.Cut(kind, ".")
+		if !found {
+			family = ""
+		}
+		c.FailedEffects[family] += n
 	}
 	rows.Close()
 	if err := s.db.QueryRow(ctx, `SELECT COUNT(*) FROM dead_letters`).Scan(&c.DeadLetters); err != nil {

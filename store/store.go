@@ -1,5 +1,6 @@
-// Package store keeps secbot's state in SQLite: cases, the sync position,
-// handled events, the outbox of side effects and the audit log.
+// Package store keeps secbot's state in SQLite (the default) or PostgreSQL:
+// cases, the sync position, handled events, the outbox of side effects and
+// the audit log, beside mautrix's crypto and state stores.
 package store
 
 import (
@@ -13,6 +14,8 @@ import (
 	"path/filepath"
 	"time"
 
+	"github.com/jackc/pgx/v5/pgconn"
+	_ "github.com/jackc/pgx/v5/stdlib" // registers the pgx driver
 	"github.com/rs/zerolog"
 	"go.mau.fi/util/dbutil"
 	_ "go.mau.fi/util/dbutil/litestream" // registers the sqlite3-fk-wal driver
@@ -52,14 +55,38 @@ func Open(ctx context.Context, path string, log zerolog.Logger) (*Store, error) 
 	// without queuing writers behind busy timeouts.
 	raw.RawDB.SetMaxOpenConns(4)
 	raw.RawDB.SetMaxIdleConns(4)
+	return open(ctx, raw, path, log)
+}
+
+// OpenPostgres connects to the PostgreSQL database at url (postgres://…)
+// and runs its migrations. The URL may carry the password; the caller adds
+// it from a file or the environment, never the config itself.
+func OpenPostgres(ctx context.Context, url string, log zerolog.Logger) (*Store, error) {
+	raw, err := dbutil.NewWithDialect(url, "pgx")
+	if err != nil {
+		return nil, fmt.Errorf("open database: %w", err)
+	}
+	raw.RawDB.SetMaxOpenConns(8)
+	raw.RawDB.SetMaxIdleConns(4)
+	if err := raw.RawDB.PingContext(ctx); err != nil {
+		_ = raw.Close()
+		return nil, fmt.Errorf("connect to database: %w", err)
+	}
+	return open(ctx, raw, "(postgres)", log)
+}
+
+func open(ctx context.Context, raw *dbutil.Database, name string, log zerolog.Logger) (*Store, error) {
 	raw.Log = dbutil.ZeroLogger(log.With().Str("db_section", "secbot").Logger())
 	s := &Store{DB: raw, db: raw.Child(VersionTable, upgradeTable, raw.Log)}
 	if err := s.db.Upgrade(ctx); err != nil {
 		_ = raw.Close()
-		return nil, fmt.Errorf("migrate database %s: %w", path, err)
+		return nil, fmt.Errorf("migrate database %s: %w", name, err)
 	}
 	return s, nil
 }
+
+// Postgres reports whether the store is on PostgreSQL.
+func (s *Store) Postgres() bool { return s.db.Dialect == dbutil.Postgres }
 
 // prepareFile makes sure the database file exists with owner-only access
 // before SQLite opens it (SQLite's own files inherit the mode from it).
@@ -86,8 +113,49 @@ func (s *Store) Close() error { return s.DB.Close() }
 
 // Tx runs fn in one transaction; the store's methods called with the
 // context fn receives are part of it.
+//
+// On SQLite every transaction takes the write lock at its start
+// (_txlock=immediate), so transactions are serial. On PostgreSQL they run
+// SERIALIZABLE, which keeps that guarantee by failing one of two
+// transactions that could not have run one after the other; fn is then run
+// again in a new transaction, up to txAttempts times. fn must therefore
+// leave nothing behind outside the database until it returns nil (what it
+// computes is recomputed on a retry). Within an outer Tx, fn simply joins
+// the outer transaction, which retries as a whole.
 func (s *Store) Tx(ctx context.Context, fn func(ctx context.Context) error) error {
-	return s.db.DoTxn(ctx, nil, fn)
+	if !s.Postgres() {
+		return s.db.DoTxn(ctx, nil, fn)
+	}
+	if _, inTx := s.db.Execable(ctx).(dbutil.Transaction); inTx {
+		return fn(ctx)
+	}
+	opts := &dbutil.TxnOptions{Isolation: sql.LevelSerializable}
+	var err error
+	for attempt := range txAttempts {
+		err = s.db.DoTxn(ctx, opts, fn)
+		if !retryable(err) || ctx.Err() != nil {
+			return err
+		}
+		// A short, growing pause lets the transaction that won finish.
+		select {
+		case <-time.After(time.Duration(attempt+1) * 5 * time.Millisecond):
+		case <-ctx.Done():
+			return err
+		}
+	}
+	return fmt.Errorf("transaction failed %d times on conflicts with concurrent ones: %w", txAttempts, err)
+}
+
+// txAttempts bounds how often Tx runs a function whose transaction keeps
+// conflicting with concurrent ones.
+const txAttempts = 10
+
+// retryable reports whether err is PostgreSQL's serialization failure
+// (40001) or deadlock (40P01): the transaction did nothing and may be run
+// again.
+func retryable(err error) bool {
+	var pgErr *pgconn.PgError
+	return errors.As(err, &pgErr) && (pgErr.Code == "40001" || pgErr.Code == "40P01")
 }
 
 func millis(t time.Time) int64 { return t.UnixMilli() }
