@@ -122,10 +122,22 @@ func usage(w io.Writer) {
 `)
 }
 
+// openStore opens the database [database] names: the SQLite file, or the
+// PostgreSQL database (its password from password_file or the
+// environment). Every table is there, mautrix's crypto and state stores
+// included (they share the store's *dbutil.Database).
+func openStore(ctx context.Context, db config.Database, log zerolog.Logger) (*store.Store, error) {
+	if db.Postgres() {
+		log.Info().Str("database", db.Where()).Msg("Using PostgreSQL")
+		return store.OpenPostgres(ctx, string(db.ConnString()), log)
+	}
+	return store.Open(ctx, db.Path, log)
+}
+
 // serve wires the parts together and runs them until ctx ends: Matrix sync
 // → handlers → store (decision + effects) → outbox → Matrix.
 func serve(ctx context.Context, configPath string, cfg *config.Config, log zerolog.Logger) error {
-	st, err := store.Open(ctx, cfg.Database.Path, log)
+	st, err := openStore(ctx, cfg.Database, log)
 	if err != nil {
 		return err
 	}

@@ -103,8 +103,15 @@ type Matrix struct {
 // Database is the [database] section.
 type Database struct {
 	// Path is the SQLite file; after validation it is absolute when the
-	// configuration was loaded from a file.
+	// configuration was loaded from a file. It is "" when URL is set.
 	Path string `toml:"path"`
+	// URL is a PostgreSQL database (postgres://…), instead of Path.
+	URL string `toml:"url"`
+	// PasswordFile holds the PostgreSQL password (else the environment's
+	// SECBOT_DATABASE_PASSWORD; none: the server needs no password).
+	PasswordFile string `toml:"password_file"`
+	// Password is the PostgreSQL password, read by validation.
+	Password Secret `toml:"-"`
 	// Retention is how long finished work (handled-event IDs, made or
 	// failed outbox rows) is kept before a timer prunes it.
 	Retention string `toml:"retention"`
@@ -319,6 +326,10 @@ func Parse(data []byte, baseDir string, getenv func(string) string) (*Config, er
 		if len(key) == 1 || !unknown[key[:len(key)-1].String()] {
 			v.unknown(key)
 		}
+	}
+	if cfg.Database.URL != "" && !md.IsDefined("database", "path") {
+		// The default SQLite file gives way to PostgreSQL.
+		cfg.Database.Path = ""
 	}
 	if !md.IsDefined("escalation") {
 		cfg.Escalation = append([]Escalation(nil), DefaultEscalation...)

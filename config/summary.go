@@ -20,7 +20,14 @@ func (c *Config) Summary() string {
 	}
 	fmt.Fprintf(&b, "matrix: %s as %s, device %q, login by %s, commands start with %s and run up to %s after they were sent\n",
 		c.Matrix.Homeserver, c.Matrix.UserID, c.Matrix.DeviceName, login, c.Matrix.CommandPrefix, c.Matrix.CommandMaxAgeValue)
-	fmt.Fprintf(&b, "database: %s, finished work kept %s\n", c.Database.Path, c.Database.RetentionSpan)
+	db := "SQLite " + c.Database.Path
+	if c.Database.Postgres() {
+		db = "PostgreSQL " + c.Database.URL
+		if c.Database.Password != "" {
+			db += " (with a password)"
+		}
+	}
+	fmt.Fprintf(&b, "database: %s, finished work kept %s\n", db, c.Database.RetentionSpan)
 	rotation := ""
 	if c.Team.Rotation {
 		rotation = "; handlers suggested in rotation"
@@ -93,7 +100,7 @@ func (c *Config) MarshalZerologObject(e *zerolog.Event) {
 	e.Str("homeserver", c.Matrix.Homeserver).
 		Str("user_id", c.Matrix.UserID).
 		Str("device_name", c.Matrix.DeviceName).
-		Str("database", c.Database.Path).
+		Str("database", c.Database.Where()).
 		Str("team_room", c.Team.Room).
 		Int("team_size", len(c.Team.Members)).
 		Str("coordinator", c.Team.Coordinator).

@@ -211,10 +211,7 @@ func (v *validator) httpURL(key, value string) bool {
 func (v *validator) validate() {
 	c := v.cfg
 	v.validateMatrix()
-	if c.Database.Path == "" {
-		v.add("database.path", "", "must name the SQLite file")
-	}
-	c.Database.Path = v.path(c.Database.Path)
+	v.validateDatabase()
 	if s, ok := v.positiveSpan("database.retention", c.Database.Retention, ": finished work is kept this long"); ok {
 		switch {
 		case s.WorkingDays > 0:
