@@ -40,6 +40,8 @@ test: dendrite maddy
 	$(GO) test -race -count=1 -timeout 10m $(UNIT_PKGS)
 	$(GO) test -race -count=1 -timeout 50m $(INTEGRATION_PKGS) $(E2E_PKGS)
 	$(GO) test -race -count=1 -tags=goolm,crashpoints ./internal/crashpoint/
+	# The handlers once more on PostgreSQL (the store's tests run on both).
+	SECBOT_TEST_DB=postgres $(GO) test -race -count=1 ./handlers/
 
 # Every package is in exactly one tier.
 tiers:
@@ -49,6 +51,7 @@ tiers:
 unit: tiers
 	$(GO) test -race -count=1 -timeout 10m $(UNIT_PKGS)
 	$(GO) test -race -count=1 -tags=goolm,crashpoints ./internal/crashpoint/
+	SECBOT_TEST_DB=postgres $(GO) test -race -count=1 ./handlers/
 
 # maddy and the GitHub and Rocket.Chat stand-ins.
 integration: tiers maddy

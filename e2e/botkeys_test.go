@@ -5,14 +5,12 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/rs/zerolog"
 	"maunium.net/go/mautrix/event"
 	"maunium.net/go/mautrix/id"
 
 	"github.com/enarx/secbot/disclosure"
 	"github.com/enarx/secbot/internal/matrixtest"
 	"github.com/enarx/secbot/internal/testbed"
-	"github.com/enarx/secbot/store"
 )
 
 // A second device logged in to the bot's own account with its password
@@ -122,7 +120,7 @@ func botSaid(u *matrixtest.User, room id.RoomID, bot *testbed.Bot, substr string
 // detail names what.
 func audited(t *testing.T, ctx context.Context, bot *testbed.Bot, actor disclosure.Person, action, what string) {
 	t.Helper()
-	st, err := store.Open(ctx, bot.DBPath, zerolog.Nop())
+	st, err := bot.OpenStore(ctx)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -2,8 +2,6 @@ package e2e
 
 import (
 	"context"
-	"database/sql"
-	"fmt"
 	"testing"
 
 	"maunium.net/go/mautrix"
@@ -34,7 +32,7 @@ func TestADirectInviteToAGroupRoomIsLeftAtOnce(t *testing.T) {
 		t.Fatal(err)
 	}
 	bed.Settle(t, ctx, bot)
-	db, err := sql.Open("sqlite3", fmt.Sprintf("file:%s?mode=ro&_busy_timeout=5000", bot.DBPath))
+	db, err := bot.OpenDB(true)
 	if err != nil {
 		t.Fatal(err)
 	}

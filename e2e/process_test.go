@@ -11,13 +11,10 @@ import (
 	"maunium.net/go/mautrix/event"
 	"maunium.net/go/mautrix/id"
 
-	"github.com/rs/zerolog"
-
 	"github.com/enarx/secbot/disclosure"
 	"github.com/enarx/secbot/handlers"
 	"github.com/enarx/secbot/internal/matrixtest"
 	"github.com/enarx/secbot/internal/testbed"
-	"github.com/enarx/secbot/store"
 )
 
 // openCase has a fresh reporter open a case and join its room, with the
@@ -272,7 +269,7 @@ func TestOutsidersAndReportersCannotRunTeamCommands(t *testing.T) {
 	if err := bot.Stop(); err != nil {
 		t.Fatal(err)
 	}
-	st, err := store.Open(ctx, bot.DBPath, zerolog.Nop())
+	st, err := bot.OpenStore(ctx)
 	if err != nil {
 		t.Fatal(err)
 	}

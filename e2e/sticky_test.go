@@ -1,7 +1,6 @@
 package e2e
 
 import (
-	"database/sql"
 	"strings"
 	"testing"
 
@@ -72,7 +71,7 @@ func TestForgedEncryptionStateDoesNotTurnTheBotsMessagesToPlaintext(t *testing.T
 	if err := bot.Stop(); err != nil {
 		t.Fatal(err)
 	}
-	db, err := sql.Open("sqlite3-fk-wal", "file:"+bot.DBPath)
+	db, err := bot.OpenDB(false)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -7,7 +7,6 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/rs/zerolog"
 	"maunium.net/go/mautrix"
 	"maunium.net/go/mautrix/event"
 	"maunium.net/go/mautrix/id"
@@ -15,7 +14,6 @@ import (
 	"github.com/enarx/secbot/disclosure"
 	"github.com/enarx/secbot/internal/matrixtest"
 	"github.com/enarx/secbot/internal/testbed"
-	"github.com/enarx/secbot/store"
 )
 
 // The bot is cross-signed; a team member's commands count only from the
@@ -160,7 +158,7 @@ func TestTrust(t *testing.T) {
 	}
 
 	// What the audit log kept, and that nothing of it happened twice.
-	st, err := store.Open(ctx, bot.DBPath, zerolog.Nop())
+	st, err := bot.OpenStore(ctx)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -192,8 +190,8 @@ func TestTrust(t *testing.T) {
 
 	// A lost database: the bot logs in as a new device and signs it with
 	// the recovery key.
-	for _, f := range []string{"secbot.db", "secbot.db-wal", "secbot.db-shm"} {
-		_ = os.Remove(filepath.Join(bot.Dir, f))
+	if err := bot.LoseDatabase(ctx); err != nil {
+		t.Fatal(err)
 	}
 	restart(t, bot)
 	if err := bot.WaitMetric(ctx, "secbot_matrix_up", 1, wait); err != nil {

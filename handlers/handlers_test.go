@@ -3,7 +3,6 @@ package handlers
 import (
 	"context"
 	"fmt"
-	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
@@ -109,12 +108,7 @@ func span(t *testing.T, s string) disclosure.Span {
 }
 
 func newWorld(t *testing.T, start time.Time) *world {
-	ctx := context.Background()
-	st, err := store.Open(ctx, filepath.Join(t.TempDir(), "secbot.db"), zerolog.Nop())
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = st.Close() })
+	st := openStore(t)
 	tmpl, err := templates.Load("")
 	if err != nil {
 		t.Fatal(err)

@@ -120,19 +120,16 @@ func tableWorld(t *testing.T, stage disclosure.Stage, embargo disclosure.Embargo
 // dump is every row of every table, as text, one line a row.
 func (w *world) dump(ctx context.Context) map[string][]string {
 	w.t.Helper()
-	rows, err := w.store.DB.Query(ctx, `SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%' AND name NOT LIKE 'crypto_%' AND name NOT LIKE 'mx_%'`)
+	all, err := w.store.Tables(ctx)
 	if err != nil {
 		w.t.Fatal(err)
 	}
 	var tables []string
-	for rows.Next() {
-		var name string
-		if err := rows.Scan(&name); err != nil {
-			w.t.Fatal(err)
+	for _, name := range all {
+		if !strings.HasPrefix(name, "crypto_") && !strings.HasPrefix(name, "mx_") {
+			tables = append(tables, name)
 		}
-		tables = append(tables, name)
 	}
-	_ = rows.Close()
 	out := map[string][]string{}
 	for _, table := range tables {
 		r, err := w.store.DB.Query(ctx, `SELECT * FROM "`+table+`"`)
@@ -154,8 +151,14 @@ func (w *world) dump(ctx context.Context) map[string][]string {
 				if b.Len() > 0 {
 					b.WriteString(" | ")
 				}
-				if bs, ok := v.([]byte); ok {
-					v = string(bs)
+				switch x := v.(type) {
+				case []byte:
+					v = string(x)
+				case bool: // a flag is 0/1 on SQLite, a BOOLEAN on PostgreSQL
+					v = 0
+					if x {
+						v = 1
+					}
 				}
 				fmt.Fprintf(&b, "%s=%v", cols[i], v)
 			}

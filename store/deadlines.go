@@ -63,7 +63,7 @@ func (s *Store) SetDeadline(ctx context.Context, d Deadline) error {
 	_, err := s.db.Exec(ctx, `
 		INSERT INTO deadlines (case_id, kind, started_at, due_at, remind_at, next_at) VALUES ($1, $2, $3, $4, $5, $6)
 		ON CONFLICT (case_id, kind) DO UPDATE SET
-			generation = generation + 1, started_at = excluded.started_at, due_at = excluded.due_at,
+			generation = deadlines.generation + 1, started_at = excluded.started_at, due_at = excluded.due_at,
 			remind_at = excluded.remind_at, reminded = FALSE, ladder_step = 0, met_at = NULL, met_by = '',
 			escalated_by = '', next_at = excluded.next_at`,
 		d.CaseID.String(), d.Kind, millis(d.StartedAt), millis(d.DueAt), optMillis(d.RemindAt), optMillis(d.NextAt))

@@ -4,17 +4,22 @@ import (
 	"context"
 	"database/sql"
 	"fmt"
+	"os"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/rs/zerolog"
 	"maunium.net/go/mautrix/event"
 	"maunium.net/go/mautrix/id"
 
 	// The bot's own SQLite driver (mattn/go-sqlite3, registered as "sqlite3").
 	_ "go.mau.fi/util/dbutil/litestream"
+	// PostgreSQL's, for a bot on [database] url.
+	_ "github.com/jackc/pgx/v5/stdlib"
 
 	"github.com/enarx/secbot/internal/matrixtest"
+	"github.com/enarx/secbot/store"
 )
 
 // SettleTimeout bounds one Settle. It is generous because effects cut off
@@ -143,14 +148,14 @@ func repliesTo(evt *event.Event) id.EventID {
 // design (see handlers.HandleUndecryptable). On the shared test homeserver
 // that history holds every earlier test's team-room messages.
 func (p *Bot) Pending(ctx context.Context, teamRoom id.RoomID) (effects, awaiting int, err error) {
-	db, err := sql.Open("sqlite3", fmt.Sprintf("file:%s?mode=ro&_busy_timeout=5000", p.DBPath))
+	db, err := p.OpenDB(true)
 	if err != nil {
 		return 0, 0, err
 	}
 	defer db.Close()
 	err = db.QueryRowContext(ctx, `SELECT
 		(SELECT COUNT(*) FROM outbox WHERE state = 'pending'),
-		(SELECT COUNT(*) FROM awaiting_keys WHERE room_id <> ?)`, teamRoom.String()).Scan(&effects, &awaiting)
+		(SELECT COUNT(*) FROM awaiting_keys WHERE room_id <> $1)`, teamRoom.String()).Scan(&effects, &awaiting)
 	return effects, awaiting, err
 }
 
@@ -176,11 +181,57 @@ func (p *Bot) SetSyncPosition(ctx context.Context, token string) error {
 	if p.Running() {
 		return fmt.Errorf("the bot is running")
 	}
-	db, err := sql.Open("sqlite3", fmt.Sprintf("file:%s?_busy_timeout=5000", p.DBPath))
+	db, err := p.OpenDB(false)
 	if err != nil {
 		return err
 	}
 	defer db.Close()
-	_, err = db.ExecContext(ctx, `UPDATE sync_position SET next_batch = ? WHERE id = 1`, token)
+	_, err = db.ExecContext(ctx, `UPDATE sync_position SET next_batch = $1 WHERE id = 1`, token)
+	return err
+}
+
+// OpenDB opens the bot's database beside it: its SQLite file (read-only if
+// asked, so it works whether the bot runs or not) or its PostgreSQL
+// database. Queries use $1 placeholders, which both understand.
+func (p *Bot) OpenDB(readOnly bool) (*sql.DB, error) {
+	if p.DBURL != "" {
+		return sql.Open("pgx", p.DBURL)
+	}
+	mode := ""
+	if readOnly {
+		mode = "mode=ro&"
+	}
+	return sql.Open("sqlite3", fmt.Sprintf("file:%s?%s_busy_timeout=5000", p.DBPath, mode))
+}
+
+// OpenStore opens the bot's store beside it (its SQLite file or its
+// PostgreSQL database); the caller closes it.
+func (p *Bot) OpenStore(ctx context.Context) (*store.Store, error) {
+	if p.DBURL != "" {
+		return store.OpenPostgres(ctx, p.DBURL, zerolog.Nop())
+	}
+	return store.Open(ctx, p.DBPath, zerolog.Nop())
+}
+
+// LoseDatabase empties the stopped bot's database as a lost disk would:
+// its SQLite files are removed, or its PostgreSQL schema is dropped.
+func (p *Bot) LoseDatabase(ctx context.Context) error {
+	if p.Running() {
+		return fmt.Errorf("the bot is running")
+	}
+	if p.DBURL == "" {
+		for _, f := range []string{p.DBPath, p.DBPath + "-wal", p.DBPath + "-shm"} {
+			if err := os.Remove(f); err != nil && !os.IsNotExist(err) {
+				return err
+			}
+		}
+		return nil
+	}
+	db, err := p.OpenDB(false)
+	if err != nil {
+		return err
+	}
+	defer db.Close()
+	_, err = db.ExecContext(ctx, `DROP SCHEMA public CASCADE; CREATE SCHEMA public`)
 	return err
 }

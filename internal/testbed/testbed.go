@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"net/url"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -25,6 +26,7 @@ import (
 	"github.com/enarx/secbot/ghsa/ghsatest"
 	"github.com/enarx/secbot/internal/mailtest"
 	"github.com/enarx/secbot/internal/matrixtest"
+	pgtest "github.com/enarx/secbot/internal/testenv/postgres"
 )
 
 // Bed is a homeserver with a security team (alice the coordinator, bob the
@@ -148,6 +150,12 @@ type BotOptions struct {
 	// DNS, if set, is [email] dns_server: the resolver of DKIM keys and
 	// DMARC records (a mailtest.DNS).
 	DNS string
+	// Postgres, if set, is the URL (password included) of the PostgreSQL
+	// database the bot runs on instead of its SQLite file: the config gets
+	// the URL without the password and a password_file. With
+	// SECBOT_TEST_DB=postgres every bot gets a database of a shared
+	// throwaway cluster.
+	Postgres string
 }
 
 // MailAddress and MailPassword are the security mailbox's account on the
@@ -185,9 +193,12 @@ type Bot struct {
 	Dir        string
 	ConfigPath string
 	DBPath     string
-	LogPath    string
-	binary     string
-	logLevel   string
+	// DBURL is the bot's PostgreSQL database (password included), "" when
+	// it runs on the SQLite file DBPath.
+	DBURL    string
+	LogPath  string
+	binary   string
+	logLevel string
 	// HTTPListen is where /metrics and /healthz answer ("" if not served).
 	HTTPListen string
 
@@ -263,6 +274,32 @@ func (b *Bed) NewBot(ctx context.Context, name string, opts BotOptions) (*Bot, e
 	if opts.TeamRoom != "" {
 		teamRoom = opts.TeamRoom
 	}
+	database := `path = "secbot.db"`
+	if opts.Postgres == "" && os.Getenv("SECBOT_TEST_DB") == "postgres" {
+		// Every bot of the run on a database of its own in one cluster
+		// (stopped when the test binary ends).
+		c, err := pgtest.SharedCluster()
+		if err != nil {
+			return nil, err
+		}
+		name, err := c.CreateDatabase(ctx)
+		if err != nil {
+			return nil, err
+		}
+		opts.Postgres = c.URL(name)
+	}
+	if opts.Postgres != "" {
+		u, err := url.Parse(opts.Postgres)
+		if err != nil {
+			return nil, fmt.Errorf("the PostgreSQL URL: %w", err)
+		}
+		password, _ := u.User.Password()
+		u.User = url.User(u.User.Username())
+		if err := os.WriteFile(filepath.Join(dir, "db-password"), []byte(password+"\n"), 0o600); err != nil {
+			return nil, err
+		}
+		database = fmt.Sprintf("url = %q\npassword_file = \"db-password\"", u.String())
+	}
 	cfg := fmt.Sprintf(`[matrix]
 homeserver = %q
 user_id = %q
@@ -271,7 +308,7 @@ pickle_key_file = "pickle-key"
 recovery_key_file = "recovery-key"
 
 [database]
-path = "secbot.db"
+%s
 
 [team]
 room = %q
@@ -287,11 +324,12 @@ rooms = [%s]
 
 [http]
 listen = %q
-%s%s%s`, b.Server.URL, matrixtest.UserID(name), teamRoom, b.Alice.ID(), b.Bob.ID(), extraMembers(opts.Members), b.Alice.ID(), b.Bob.ID(),
+%s%s%s`, b.Server.URL, matrixtest.UserID(name), database, teamRoom, b.Alice.ID(), b.Bob.ID(), extraMembers(opts.Members), b.Alice.ID(), b.Bob.ID(),
 		strings.Join(announce, ", "), strings.Join(slaLines, "\n"), opts.HTTPListen, github, email, opts.Extra)
 	bot := &Bot{
 		UserID: id.UserID(matrixtest.UserID(name)), Dir: dir, binary: b.Binary, logLevel: opts.LogLevel, HTTPListen: opts.HTTPListen,
 		ConfigPath: filepath.Join(dir, "secbot.toml"), DBPath: filepath.Join(dir, "secbot.db"), LogPath: filepath.Join(dir, "secbot.log"),
+		DBURL: opts.Postgres,
 	}
 	if err := os.WriteFile(bot.ConfigPath, []byte(cfg), 0o600); err != nil {
 		return nil, err

@@ -22,6 +22,7 @@ import (
 	"strconv"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"testing"
 	"time"
 
@@ -54,6 +55,7 @@ type Cluster struct {
 	asUser   string // run the binaries as this user (when running as root)
 	n        atomic.Int64
 	admin    *sql.DB
+	watchdog *exec.Cmd
 }
 
 // StartCluster runs initdb and starts the server. The caller stops it.
@@ -107,6 +109,7 @@ func StartCluster() (*Cluster, error) {
 		_ = os.RemoveAll(dir)
 		return nil, lastErr
 	}
+	c.startWatchdog()
 	c.admin, err = sql.Open("pgx", c.URL("postgres"))
 	if err == nil {
 		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
@@ -118,6 +121,24 @@ func StartCluster() (*Cluster, error) {
 		return nil, fmt.Errorf("connect to the test cluster: %w", err)
 	}
 	return c, nil
+}
+
+// startWatchdog starts a small shell, in a process group of its own, that
+// stops the cluster and removes its files once this process is gone: a
+// test binary killed by its timeout (or one without Main in its TestMain)
+// leaves no server behind.
+func (c *Cluster) startWatchdog() {
+	stop := []string{filepath.Join(BinDir, "pg_ctl"), "-D", filepath.Join(c.dir, "data"), "-m", "immediate", "-w", "stop"}
+	if c.asUser != "" {
+		stop = append([]string{"runuser", "-u", c.asUser, "--"}, stop...)
+	}
+	script := `while kill -0 "$1" 2>/dev/null; do sleep 1; done; shift; dir="$1"; shift; "$@" >/dev/null 2>&1; rm -rf "$dir"`
+	cmd := exec.Command("sh", append([]string{"-c", script, "sh", strconv.Itoa(os.Getpid()), c.dir}, stop...)...)
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	if cmd.Start() == nil {
+		c.watchdog = cmd
+		go func() { _ = cmd.Wait() }()
+	}
 }
 
 func (c *Cluster) run(bin string, args ...string) ([]byte, error) {
@@ -198,6 +219,9 @@ func (c *Cluster) Stop() {
 	}
 	_, _ = c.run("pg_ctl", "-D", filepath.Join(c.dir, "data"), "-m", "immediate", "-w", "stop")
 	_ = os.RemoveAll(c.dir)
+	if c.watchdog != nil {
+		_ = c.watchdog.Process.Kill()
+	}
 }
 
 // Start starts a cluster of t's own, stopped when t ends, and returns the

@@ -3,10 +3,14 @@ package postgres
 import (
 	"context"
 	"database/sql"
+	"fmt"
+	"net"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 )
 
 func TestMain(m *testing.M) { os.Exit(Main(m)) }
@@ -86,5 +90,49 @@ func TestMissingPostgresFails(t *testing.T) {
 	}
 	if want := "apt-get install -y postgresql"; !strings.Contains(err.Error(), want) {
 		t.Errorf("error %q does not say %q", err, want)
+	}
+}
+
+// A test binary that ends without stopping its cluster (killed by its
+// timeout, or without Main) leaves no server behind.
+func TestAClusterStopsWhenItsProcessIsGone(t *testing.T) {
+	if os.Getenv("SECBOT_PG_CHILD") == "1" {
+		c, err := StartCluster()
+		if err != nil {
+			t.Fatal(err)
+		}
+		fmt.Printf("cluster %s %d\n", c.dir, c.port)
+		os.Exit(0) // no Stop
+	}
+	cmd := exec.Command(os.Args[0], "-test.run", "^TestAClusterStopsWhenItsProcessIsGone$")
+	cmd.Env = append(os.Environ(), "SECBOT_PG_CHILD=1")
+	out, err := cmd.CombinedOutput()
+	if err != nil {
+		t.Fatalf("the child: %v\n%s", err, out)
+	}
+	var dir string
+	var port int
+	for _, line := range strings.Split(string(out), "\n") {
+		if _, err := fmt.Sscanf(line, "cluster %s %d", &dir, &port); err == nil {
+			break
+		}
+	}
+	if dir == "" {
+		t.Fatalf("the child said:\n%s", out)
+	}
+	deadline := time.Now().Add(15 * time.Second)
+	for {
+		_, statErr := os.Stat(dir)
+		conn, dialErr := net.DialTimeout("tcp", fmt.Sprintf("127.0.0.1:%d", port), time.Second)
+		if dialErr == nil {
+			_ = conn.Close()
+		}
+		if os.IsNotExist(statErr) && dialErr != nil {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("15 s after its process ended the cluster is still there (files: %v, listening: %v)", statErr, dialErr == nil)
+		}
+		time.Sleep(100 * time.Millisecond)
 	}
 }
