@@ -55,6 +55,10 @@ func run(args []string, stdout, stderr io.Writer) int {
 	logFormat := fs.String("log-format", "json", "log format: json or console")
 	logLevel := fs.String("log-level", "info", "log level: debug, info, warn or error (debug logs request metadata, never message text)")
 	switch cmd {
+	case "copy-db":
+		ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
+		defer stop()
+		return copyDB(ctx, args, stdout, stderr)
 	case "version":
 		fmt.Fprintln(stdout, "secbot", version)
 		return 0
@@ -118,6 +122,9 @@ func usage(w io.Writer) {
 	fmt.Fprint(w, `usage:
   secbot [run] -config FILE        run the bot (the default)
   secbot check-config -config FILE check the configuration and templates, then exit
+  secbot copy-db -from FILE -to URL copy a stopped bot's SQLite file into an empty
+                                   PostgreSQL database (password in the URL or
+                                   SECBOT_DATABASE_PASSWORD)
   secbot version                   print the version
 `)
 }
