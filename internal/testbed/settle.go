@@ -4,7 +4,10 @@ import (
 	"context"
 	"database/sql"
 	"fmt"
+	"net/url"
 	"os"
+	"os/exec"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -234,4 +237,42 @@ func (p *Bot) LoseDatabase(ctx context.Context) error {
 	defer db.Close()
 	_, err = db.ExecContext(ctx, `DROP SCHEMA public CASCADE; CREATE SCHEMA public`)
 	return err
+}
+
+// MoveToPostgres moves the stopped bot from its SQLite file to the empty
+// PostgreSQL database at dbURL (password included) with `secbot copy-db`,
+// as an operator would, and points its config there (url and a
+// password_file instead of path). It returns copy-db's output.
+func (p *Bot) MoveToPostgres(ctx context.Context, dbURL string) (string, error) {
+	if p.Running() {
+		return "", fmt.Errorf("the bot is running")
+	}
+	u, err := url.Parse(dbURL)
+	if err != nil {
+		return "", err
+	}
+	password, _ := u.User.Password()
+	u.User = url.User(u.User.Username())
+	cmd := exec.CommandContext(ctx, p.binary, "copy-db", "-from", p.DBPath, "-to", u.String())
+	cmd.Env = append(os.Environ(), "SECBOT_DATABASE_PASSWORD="+password)
+	out, err := cmd.CombinedOutput()
+	if err != nil {
+		return string(out), fmt.Errorf("copy-db: %w\n%s", err, out)
+	}
+	if err := os.WriteFile(filepath.Join(p.Dir, "db-password"), []byte(password+"\n"), 0o600); err != nil {
+		return string(out), err
+	}
+	data, err := os.ReadFile(p.ConfigPath)
+	if err != nil {
+		return string(out), err
+	}
+	cfg := strings.Replace(string(data), `path = "secbot.db"`, fmt.Sprintf("url = %q\npassword_file = \"db-password\"", u.String()), 1)
+	if cfg == string(data) {
+		return string(out), fmt.Errorf("the config has no database path to replace")
+	}
+	if err := os.WriteFile(p.ConfigPath, []byte(cfg), 0o600); err != nil {
+		return string(out), err
+	}
+	p.DBURL = dbURL
+	return string(out), nil
 }
