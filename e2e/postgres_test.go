@@ -2,6 +2,7 @@ package e2e
 
 import (
 	"os"
+	"strings"
 	"testing"
 
 	"github.com/enarx/secbot/internal/testbed"
@@ -82,7 +83,7 @@ func TestAnInstallationMovedWithCopyDBGoesOn(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Logf("copy-db: %s", tail(out, 1))
+	t.Logf("copy-db: %s", tail(strings.TrimSpace(out), 1))
 	restart(t, bot)
 	say(t, ctx, reporter, dm, "i want to report a vulnerability")
 	waitMessage(t, ctx, reporter, dm, bot.UserID, "already have an open report with us: **"+caseID)

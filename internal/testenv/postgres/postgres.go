@@ -63,7 +63,13 @@ func StartCluster() (*Cluster, error) {
 	if err := Missing(); err != nil {
 		return nil, err
 	}
-	dir, err := os.MkdirTemp("", "secbot-pg-")
+	base := ""
+	if os.Geteuid() == 0 {
+		// The postgres user must reach the directory: TMPDIR may be
+		// private to root, /tmp is not.
+		base = "/tmp"
+	}
+	dir, err := os.MkdirTemp(base, "secbot-pg-")
 	if err != nil {
 		return nil, err
 	}
