@@ -11,17 +11,21 @@ STATICCHECK_VERSION := v0.8.2
 build:
 	$(GO) build -o $(BIN) .
 
+# The e2e tests that run once more on PostgreSQL in make test.
+PG_E2E = ^(TestReporterDMOpensPrivateEncryptedCaseRoom|TestPublicRoomRequestGetsThreadReplyAndDM|TestOutsidersAndReportersCannotRunTeamCommands|TestACaseGoesFromIntakeToPublishedAndAnnounced|TestCrashBeforeCommitStillOpensTheCaseOnce|TestRestartHandlesNoEventTwice|TestLadderSurvivesKillMidway|TestAnEmailedReportReachesTheTeamAndOnlyTheTeam|TestCrashAfterSendingMailsTheAnswerOnce|TestCommandsApplyInTimelineOrderWhenAKeyComesLate|TestForgedEncryptionStateDoesNotTurnTheBotsMessagesToPlaintext|TestADirectInviteToAGroupRoomIsLeftAtOnce|TestTrust)$$
+
 # The tests come in three tiers; every package of `go list ./...` is named
 # by exactly one of them (`make tiers` checks it, so no test is dropped).
 # A package without tests goes where the servers it helps run belong.
 #
 # unit: no servers at all (in-process fakes and mautrix's mockserver only).
-UNIT_PKGS := . ./bot ./config ./disclosure ./internal/backoff \
-	./internal/crashpoint ./internal/logfilter ./metrics ./outbox ./store \
+UNIT_PKGS := ./bot ./config ./disclosure ./internal/backoff \
+	./internal/crashpoint ./internal/logfilter ./metrics ./outbox \
 	./templates ./timers
-# integration: maddy (a real mail server) and the in-process GitHub and
-# Rocket.Chat stand-ins.
-INTEGRATION_PKGS := ./ghsa/... ./handlers ./mail ./internal/mailtest/... \
+# integration: maddy (a real mail server), a throwaway PostgreSQL (the
+# store's tests and the main package's run on both databases) and the
+# in-process GitHub and Rocket.Chat stand-ins.
+INTEGRATION_PKGS := . ./store ./ghsa/... ./handlers ./mail ./internal/mailtest/... \
 	./internal/testenv/... ./internal/daemon
 # e2e: a real Dendrite, the bot as a separate process.
 E2E_PKGS := ./e2e/... ./internal/matrixtest/... ./internal/testbed \
@@ -40,8 +44,10 @@ test: dendrite maddy
 	$(GO) test -race -count=1 -timeout 10m $(UNIT_PKGS)
 	$(GO) test -race -count=1 -timeout 50m $(INTEGRATION_PKGS) $(E2E_PKGS)
 	$(GO) test -race -count=1 -tags=goolm,crashpoints ./internal/crashpoint/
-	# The handlers once more on PostgreSQL (the store's tests run on both).
+	# The handlers and a part of e2e (intake, crashes, the ladder, email,
+	# key order, trust) once more on PostgreSQL; the store's tests run on both.
 	SECBOT_TEST_DB=postgres $(GO) test -race -count=1 ./handlers/
+	SECBOT_TEST_DB=postgres $(GO) test -race -count=1 -timeout 20m -run '$(PG_E2E)' ./e2e/
 
 # Every package is in exactly one tier.
 tiers:
