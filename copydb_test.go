@@ -3,6 +3,8 @@ package main
 import (
 	"bytes"
 	"context"
+	"encoding/json"
+	"fmt"
 	"net/url"
 	"path/filepath"
 	"strings"
@@ -52,7 +54,7 @@ func TestCopyDBMovesAnInstallationToPostgres(t *testing.T) {
 	}
 	var lastEffect int64
 	for i := range 3 {
-		lastEffect, err = src.EnqueueUrgent(ctx, store.CaseLane(c.ID), store.KindSend, map[string]int{"n": i}, t0)
+		lastEffect, err = src.EnqueueAt(ctx, store.CaseLane(c.ID), "chat.send", json.RawMessage(fmt.Sprintf(`{"n":%d}`, i)), t0, t0, true)
 		must(t, err)
 	}
 	must(t, src.Audit(ctx, store.AuditEntry{At: t0, Actor: "@mallory:example.org", CaseID: c.ID.String(), Action: "claim", Detail: "not on the team", Allowed: false}))
@@ -125,7 +127,7 @@ func TestCopyDBMovesAnInstallationToPostgres(t *testing.T) {
 	if again, err := dst.MarkHandled(ctx, "$event", t0); err != nil || again {
 		t.Errorf("a handled event is new again: %v, %v", again, err)
 	}
-	if next, err := dst.Enqueue(ctx, "lane", store.KindSend, struct{}{}, t0); err != nil || next <= lastEffect {
+	if next, err := dst.EnqueueAt(ctx, "lane", "chat.send", json.RawMessage(`{}`), t0, t0, false); err != nil || next <= lastEffect {
 		t.Errorf("a new effect got ID %d (%v); the copied ones went up to %d", next, err, lastEffect)
 	}
 	dcs := crypto.NewSQLCryptoStore(dst.DB, dbutil.NoopLogger, "", "DEVICE", pickle)

@@ -2,6 +2,7 @@ package store
 
 import (
 	"context"
+	"encoding/json"
 	"testing"
 	"time"
 
@@ -95,10 +96,10 @@ func TestEveryQueryRunsOnBothDatabases(t *testing.T) {
 			t.Errorf("RemoveNeedToKnow: %v, %v", removed, err)
 		}
 
-		id, err := s.Enqueue(ctx, CaseLane(c.ID), KindSend, map[string]string{"a": "b"}, t0)
+		id, err := s.EnqueueAt(ctx, CaseLane(c.ID), "chat.send", json.RawMessage(`{"a":"b"}`), t0, t0, false)
 		check("Enqueue", err)
-		check("SetEffectPayload", s.SetEffectPayload(ctx, id, map[string]string{"a": "c"}))
-		if effects, _, err := s.EffectsOfKind(ctx, KindSend); err != nil || len(effects) != 1 {
+		check("SetEffectPayload", s.SetEffectPayload(ctx, id, json.RawMessage(`{"a":"c"}`)))
+		if effects, _, err := s.EffectsOfKind(ctx, "chat.send"); err != nil || len(effects) != 1 {
 			t.Errorf("EffectsOfKind: %v, %v", effects, err)
 		}
 		if _, err := s.NextEffectAt(ctx); err != nil {
@@ -166,8 +167,8 @@ func TestEveryQueryRunsOnBothDatabases(t *testing.T) {
 		if pos, err := s.SyncPosition(ctx); err != nil || pos != "s2" {
 			t.Errorf("SyncPosition: %q, %v", pos, err)
 		}
-		if _, err := s.EnqueueUrgent(ctx, ReplyLane(c.ID), KindSend, struct{}{}, t0); err != nil {
-			t.Errorf("EnqueueUrgent: %v", err)
+		if _, err := s.EnqueueAt(ctx, ReplyLane(c.ID), "chat.send", json.RawMessage(`{}`), t0, t0, true); err != nil {
+			t.Errorf("EnqueueAt urgent: %v", err)
 		}
 		if tables, err := s.Tables(ctx); err != nil || len(tables) < 25 {
 			t.Errorf("Tables: %v, %v", tables, err)

@@ -2,7 +2,6 @@ package testbed
 
 import (
 	"context"
-	"database/sql"
 	"fmt"
 	"time"
 )
@@ -14,14 +13,14 @@ func (p *Bot) QueueRaw(ctx context.Context, lane, kind, payload string) (int64, 
 	if p.Running() {
 		return 0, fmt.Errorf("the bot is running")
 	}
-	db, err := sql.Open("sqlite3", fmt.Sprintf("file:%s?_busy_timeout=5000", p.DBPath))
+	db, err := p.OpenDB(false)
 	if err != nil {
 		return 0, err
 	}
 	defer db.Close()
 	now := time.Now().UnixMilli()
 	var id int64
-	err = db.QueryRowContext(ctx, `INSERT INTO outbox (lane, kind, payload, next_attempt_at, created_at) VALUES (?, ?, ?, ?, ?) RETURNING id`,
+	err = db.QueryRowContext(ctx, `INSERT INTO outbox (lane, kind, payload, next_attempt_at, created_at) VALUES ($1, $2, $3, $4, $5) RETURNING id`,
 		lane, kind, payload, now, now).Scan(&id)
 	return id, err
 }
@@ -29,12 +28,12 @@ func (p *Bot) QueueRaw(ctx context.Context, lane, kind, payload string) (int64, 
 // EffectState returns the state of an outbox row (pending, done, failed,
 // refused, cancelled), read from the bot's database.
 func (p *Bot) EffectState(ctx context.Context, id int64) (string, error) {
-	db, err := sql.Open("sqlite3", fmt.Sprintf("file:%s?mode=ro&_busy_timeout=5000", p.DBPath))
+	db, err := p.OpenDB(true)
 	if err != nil {
 		return "", err
 	}
 	defer db.Close()
 	var state string
-	err = db.QueryRowContext(ctx, `SELECT state FROM outbox WHERE id = ?`, id).Scan(&state)
+	err = db.QueryRowContext(ctx, `SELECT state FROM outbox WHERE id = $1`, id).Scan(&state)
 	return state, err
 }
