@@ -12,7 +12,7 @@ build:
 	$(GO) build -o $(BIN) .
 
 # The e2e tests that run once more on PostgreSQL in make test.
-PG_E2E = ^(TestReporterDMOpensPrivateEncryptedCaseRoom|TestPublicRoomRequestGetsThreadReplyAndDM|TestOutsidersAndReportersCannotRunTeamCommands|TestACaseGoesFromIntakeToPublishedAndAnnounced|TestCrashBeforeCommitStillOpensTheCaseOnce|TestRestartHandlesNoEventTwice|TestLadderSurvivesKillMidway|TestAnEmailedReportReachesTheTeamAndOnlyTheTeam|TestCrashAfterSendingMailsTheAnswerOnce|TestCommandsApplyInTimelineOrderWhenAKeyComesLate|TestForgedEncryptionStateDoesNotTurnTheBotsMessagesToPlaintext|TestADirectInviteToAGroupRoomIsLeftAtOnce|TestTrust)$$
+PG_E2E = ^(TestReporterDMOpensPrivateEncryptedCaseRoom|TestPublicRoomRequestGetsThreadReplyAndDM|TestOutsidersAndReportersCannotRunTeamCommands|TestACaseGoesFromIntakeToPublishedAndAnnounced|TestCrashBeforeCommitStillOpensTheCaseOnce|TestRestartHandlesNoEventTwice|TestLadderSurvivesKillMidway|TestAnEmailedReportReachesTheTeamAndOnlyTheTeam|TestCrashAfterSendingMailsTheAnswerOnce|TestCommandsApplyInTimelineOrderWhenAKeyComesLate|TestForgedEncryptionStateDoesNotTurnTheBotsMessagesToPlaintext|TestADirectInviteToAGroupRoomIsLeftAtOnce|TestTrust|TestAMessageQueuedBeforeTheUpgradeIsSentOnce)$$
 
 # The tests come in three tiers; every package of `go list ./...` is named
 # by exactly one of them (`make tiers` checks it, so no test is dropped).
