@@ -34,6 +34,7 @@ func (h *Handlers) Announce(ctx context.Context, e store.Effect) (any, error) {
 	}
 	var refused error
 	err = h.store.Tx(ctx, func(ctx context.Context) error {
+		refused = nil // a retried transaction starts again
 		c, err := h.store.Case(ctx, caseID)
 		if err != nil {
 			return err

@@ -20,6 +20,7 @@ func (h *Handlers) OwnDeviceSeen(ctx context.Context, device, name string) error
 	self, p, now := h.chat.UserID(), h.Policy(), h.clock.Now()
 	told := false
 	err := h.store.Tx(ctx, func(ctx context.Context) error {
+		told = false // a retried transaction starts again
 		known, err := h.store.KnownDevices(ctx, self)
 		if err != nil || slices.Contains(known, device) {
 			return err
@@ -65,6 +66,7 @@ func (h *Handlers) EncryptionDowngraded(ctx context.Context, room, algorithm str
 	}
 	told := false
 	err = h.store.Tx(ctx, func(ctx context.Context) error {
+		told = false // a retried transaction starts again
 		first, err := h.store.TellDowngrade(ctx, room, now)
 		if err != nil || !first {
 			return err

@@ -95,6 +95,7 @@ func (h *Handlers) gitHubAdvisory(ctx context.Context, a GitHubAdvisory) error {
 	}
 	var opened *store.Case
 	err := h.store.Tx(ctx, func(ctx context.Context) error {
+		opened = nil // a retried transaction starts again
 		cs, err := h.store.CaseByAdvisory(ctx, a.GHSAID)
 		if errors.Is(err, store.ErrNotFound) {
 			if a.State != "triage" || !githubLogin.MatchString(a.Reporter) {

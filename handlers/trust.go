@@ -64,6 +64,7 @@ func (h *Handlers) observeIdentity(ctx context.Context, member disclosure.Person
 	var pinned string
 	first := false
 	err := h.store.Tx(ctx, func(ctx context.Context) error {
+		pinned, first = "", false // a retried transaction starts again
 		ident, err := h.store.IdentityOf(ctx, member)
 		if err != nil && !errors.Is(err, store.ErrNotFound) {
 			return err

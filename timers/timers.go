@@ -148,20 +148,22 @@ func (t *Timers) embargoReminders(ctx context.Context) (int, error) {
 	p := t.policy.Get()
 	fired := 0
 	for _, r := range due {
+		made := false
 		err := t.store.Tx(ctx, func(ctx context.Context) error {
 			cs, c, err := t.domainCase(ctx, r.CaseID)
 			if err != nil {
 				return err
 			}
 			now := t.clock.Now()
-			ok, err := t.apply.ApplyEmbargoReminder(ctx, r, cs, c.RemindEmbargo(r.At, r.End, p, now), now)
-			if ok {
-				fired++
-			}
+			// Set on every attempt: a retried transaction starts again.
+			made, err = t.apply.ApplyEmbargoReminder(ctx, r, cs, c.RemindEmbargo(r.At, r.End, p, now), now)
 			return err
 		})
 		if err != nil {
 			return fired, err
+		}
+		if made {
+			fired++
 		}
 	}
 	return fired, nil
