@@ -47,3 +47,11 @@ func (u *User) SayWithheld(ctx context.Context, room id.RoomID) (say func(text s
 	}
 	return say, release, nil
 }
+
+// NewSession makes the user's next message in room start a new megolm
+// session, shared with every device the room's members have now: a session
+// a client made earlier is not shared again with a device that joined
+// later (mautrix invalidates on invites, not on joins).
+func (u *User) NewSession(ctx context.Context, room id.RoomID) error {
+	return u.crypto.Machine().CryptoStore.RemoveOutboundGroupSession(ctx, room)
+}
