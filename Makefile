@@ -25,11 +25,12 @@ UNIT_PKGS := ./bot ./config ./disclosure ./internal/backoff \
 # integration: maddy (a real mail server), a throwaway PostgreSQL (the
 # store's tests and the main package's run on both databases) and the
 # in-process GitHub and Rocket.Chat stand-ins.
-INTEGRATION_PKGS := . ./store ./ghsa/... ./handlers ./mail ./internal/mailtest/... \
-	./internal/testenv/... ./internal/daemon
+INTEGRATION_PKGS := . ./store ./ghsa/... ./handlers ./mail ./internal/testenv/maddy/... \
+	./internal/testenv/github ./internal/testenv/postgres ./internal/testenv/rocketchat \
+	./internal/testenv/daemon
 # e2e: a real Dendrite, the bot as a separate process.
-E2E_PKGS := ./e2e/... ./internal/matrixtest/... ./internal/testbed \
-	./internal/demo
+E2E_PKGS := ./e2e/... ./internal/testenv/dendrite/... ./internal/testenv/testbed \
+	./cmd/secbot-demo
 
 # The whole suite, in tiers: unit first (a failure there stops the run in
 # seconds), then integration on maddy and the stand-ins together with e2e
@@ -75,7 +76,7 @@ lint:
 
 # A local homeserver, the bot on its own SQLite file and a scripted reporter.
 demo: dendrite maddy
-	$(GO) run ./internal/demo
+	$(GO) run ./cmd/secbot-demo
 
 bench: dendrite
 	$(GO) test -run '^$$' -bench . -benchmem -benchtime 2000x -count=1 -timeout 30m ./timers/
@@ -86,10 +87,10 @@ fuzz:
 	./scripts/fuzz.sh 20s
 
 dendrite:
-	$(GO) run ./internal/matrixtest/install
+	$(GO) run ./internal/testenv/dendrite/install
 
 maddy:
-	$(GO) run ./internal/mailtest/install
+	$(GO) run ./internal/testenv/maddy/install
 
 clean:
 	rm -rf bin

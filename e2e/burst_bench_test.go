@@ -12,8 +12,8 @@ import (
 	"maunium.net/go/mautrix/event"
 	"maunium.net/go/mautrix/id"
 
-	"github.com/enarx/secbot/internal/matrixtest"
-	"github.com/enarx/secbot/internal/testbed"
+	"github.com/enarx/secbot/internal/testenv/dendrite"
+	"github.com/enarx/secbot/internal/testenv/testbed"
 )
 
 const burstReports = 1000

@@ -8,7 +8,7 @@ import (
 	"testing"
 
 	"github.com/enarx/secbot/internal/crashpoint"
-	"github.com/enarx/secbot/internal/testbed"
+	"github.com/enarx/secbot/internal/testenv/testbed"
 )
 
 // A crash after the handler decided but before it committed must lose

@@ -4,8 +4,8 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/enarx/secbot/internal/mailtest"
-	"github.com/enarx/secbot/internal/testbed"
+	"github.com/enarx/secbot/internal/testenv/maddy"
+	"github.com/enarx/secbot/internal/testenv/testbed"
 )
 
 // Anyone can write a reporter's address in From. A report the reporter's

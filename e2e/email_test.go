@@ -18,9 +18,9 @@ import (
 	"maunium.net/go/mautrix/id"
 
 	"github.com/enarx/secbot/internal/crashpoint"
-	"github.com/enarx/secbot/internal/mailtest"
-	"github.com/enarx/secbot/internal/matrixtest"
-	"github.com/enarx/secbot/internal/testbed"
+	"github.com/enarx/secbot/internal/testenv/dendrite"
+	"github.com/enarx/secbot/internal/testenv/maddy"
+	"github.com/enarx/secbot/internal/testenv/testbed"
 )
 
 const mailPassword = "pw-reporter"

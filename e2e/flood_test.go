@@ -15,8 +15,8 @@ import (
 	"maunium.net/go/mautrix/id"
 
 	"github.com/enarx/secbot/handlers"
-	"github.com/enarx/secbot/internal/matrixtest"
-	"github.com/enarx/secbot/internal/testbed"
+	"github.com/enarx/secbot/internal/testenv/dendrite"
+	"github.com/enarx/secbot/internal/testenv/testbed"
 )
 
 const (

@@ -7,9 +7,9 @@ import (
 	"testing"
 	"time"
 
-	"github.com/enarx/secbot/ghsa/ghsatest"
 	"github.com/enarx/secbot/internal/crashpoint"
-	"github.com/enarx/secbot/internal/testbed"
+	"github.com/enarx/secbot/internal/testenv/github"
+	"github.com/enarx/secbot/internal/testenv/testbed"
 )
 
 // reportCanary is the reporter's words in a private report: they must

@@ -6,7 +6,7 @@ import (
 	"testing"
 
 	"github.com/enarx/secbot/internal/crashpoint"
-	"github.com/enarx/secbot/internal/testbed"
+	"github.com/enarx/secbot/internal/testenv/testbed"
 )
 
 func TestEachCaseGetsADraftAdvisoryTheReporterIsInvitedTo(t *testing.T) {

@@ -10,7 +10,7 @@ import (
 	"maunium.net/go/mautrix/event"
 	"maunium.net/go/mautrix/id"
 
-	"github.com/enarx/secbot/internal/testbed"
+	"github.com/enarx/secbot/internal/testenv/testbed"
 )
 
 var caseIDPattern = regexp.MustCompile(`SR-\d{4}-\d{4,}`)

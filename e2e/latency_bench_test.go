@@ -17,8 +17,8 @@ import (
 	"maunium.net/go/mautrix/event"
 	"maunium.net/go/mautrix/id"
 
-	"github.com/enarx/secbot/internal/matrixtest"
-	"github.com/enarx/secbot/internal/testbed"
+	"github.com/enarx/secbot/internal/testenv/dendrite"
+	"github.com/enarx/secbot/internal/testenv/testbed"
 )
 
 // How many reports BenchmarkLatency measures: one reporter at a time, and

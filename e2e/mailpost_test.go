@@ -10,9 +10,9 @@ import (
 	"maunium.net/go/mautrix/event"
 
 	"github.com/enarx/secbot/internal/crashpoint"
-	"github.com/enarx/secbot/internal/mailtest"
-	"github.com/enarx/secbot/internal/matrixtest"
-	"github.com/enarx/secbot/internal/testbed"
+	"github.com/enarx/secbot/internal/testenv/dendrite"
+	"github.com/enarx/secbot/internal/testenv/maddy"
+	"github.com/enarx/secbot/internal/testenv/testbed"
 )
 
 // A reporter's backlog (8 emails at once, past the 5 a minute one sender

@@ -7,7 +7,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/enarx/secbot/internal/testbed"
+	"github.com/enarx/secbot/internal/testenv/testbed"
 )
 
 var bed *testbed.Bed

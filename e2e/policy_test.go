@@ -7,8 +7,8 @@ import (
 
 	"maunium.net/go/mautrix/event"
 
-	"github.com/enarx/secbot/internal/matrixtest"
-	"github.com/enarx/secbot/internal/testbed"
+	"github.com/enarx/secbot/internal/testenv/dendrite"
+	"github.com/enarx/secbot/internal/testenv/testbed"
 )
 
 // What a team member types in one case room shows its reporter nothing of

@@ -5,8 +5,8 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/enarx/secbot/internal/testbed"
 	pgtest "github.com/enarx/secbot/internal/testenv/postgres"
+	"github.com/enarx/secbot/internal/testenv/testbed"
 )
 
 // On [database] url the whole bot runs on PostgreSQL: a report opens one

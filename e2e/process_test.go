@@ -13,8 +13,8 @@ import (
 
 	"github.com/enarx/secbot/disclosure"
 	"github.com/enarx/secbot/handlers"
-	"github.com/enarx/secbot/internal/matrixtest"
-	"github.com/enarx/secbot/internal/testbed"
+	"github.com/enarx/secbot/internal/testenv/dendrite"
+	"github.com/enarx/secbot/internal/testenv/testbed"
 )
 
 // openCase has a fresh reporter open a case and join its room, with the

@@ -8,8 +8,8 @@ import (
 	"time"
 
 	"github.com/enarx/secbot/internal/crashpoint"
-	"github.com/enarx/secbot/internal/matrixtest"
-	"github.com/enarx/secbot/internal/testbed"
+	"github.com/enarx/secbot/internal/testenv/dendrite"
+	"github.com/enarx/secbot/internal/testenv/testbed"
 	"maunium.net/go/mautrix"
 	"maunium.net/go/mautrix/event"
 	"maunium.net/go/mautrix/id"

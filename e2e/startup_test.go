@@ -10,10 +10,10 @@ import (
 	"maunium.net/go/mautrix/event"
 	"maunium.net/go/mautrix/id"
 
-	"github.com/enarx/secbot/internal/matrixtest"
+	"github.com/enarx/secbot/internal/testenv/dendrite"
 
 	"github.com/enarx/secbot/internal/crashpoint"
-	"github.com/enarx/secbot/internal/testbed"
+	"github.com/enarx/secbot/internal/testenv/testbed"
 )
 
 // A kill in the very first crypto set-up, after the homeserver took the

@@ -13,7 +13,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/enarx/secbot/ghsa/ghsatest"
+	"github.com/enarx/secbot/internal/testenv/github"
 )
 
 const token = "ghp_test_token_123"

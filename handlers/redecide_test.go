@@ -12,8 +12,8 @@ import (
 
 	"github.com/enarx/secbot/disclosure"
 	"github.com/enarx/secbot/ghsa"
-	"github.com/enarx/secbot/ghsa/ghsatest"
 	"github.com/enarx/secbot/handlers"
+	"github.com/enarx/secbot/internal/testenv/github"
 	"github.com/enarx/secbot/outbox"
 	"github.com/enarx/secbot/store"
 )

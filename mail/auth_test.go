@@ -15,7 +15,7 @@ import (
 
 	"github.com/emersion/go-msgauth/dkim"
 
-	"github.com/enarx/secbot/internal/mailtest"
+	"github.com/enarx/secbot/internal/testenv/maddy"
 )
 
 // dnsMap is a resolver of fixed TXT records.

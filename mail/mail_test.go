@@ -18,7 +18,7 @@ import (
 
 	"github.com/enarx/secbot/disclosure"
 	"github.com/enarx/secbot/handlers"
-	"github.com/enarx/secbot/internal/mailtest"
+	"github.com/enarx/secbot/internal/testenv/maddy"
 	"github.com/enarx/secbot/outbox"
 )
 

@@ -11,7 +11,7 @@ import (
 	"github.com/emersion/go-imap/v2"
 	"github.com/rs/zerolog"
 
-	"github.com/enarx/secbot/internal/mailtest"
+	"github.com/enarx/secbot/internal/testenv/maddy"
 	"github.com/enarx/secbot/store"
 )
 

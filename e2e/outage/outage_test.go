@@ -11,8 +11,8 @@ import (
 
 	"maunium.net/go/mautrix/event"
 
-	"github.com/enarx/secbot/internal/matrixtest"
-	"github.com/enarx/secbot/internal/testbed"
+	"github.com/enarx/secbot/internal/testenv/dendrite"
+	"github.com/enarx/secbot/internal/testenv/testbed"
 )
 
 var bed *testbed.Bed

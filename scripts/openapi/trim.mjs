@@ -90,7 +90,7 @@ while (pending.length) {
   collectRefs(out.components[section][name]);
 }
 
-const target = join(here, "..", "..", "ghsa", "ghsatest", "testdata", "github-openapi.json");
+const target = join(here, "..", "..", "internal", "testenv", "github", "testdata", "github-openapi.json");
 mkdirSync(dirname(target), { recursive: true });
 writeFileSync(target, JSON.stringify(out, null, 1) + "\n");
 console.log(`wrote ${target}: ${Object.keys(out.paths).length} paths, ${[...seen].length} components, from @octokit/openapi ${pkg.version}`);

@@ -22,8 +22,8 @@ import (
 	"strings"
 	"time"
 
-	"github.com/enarx/secbot/internal/daemon"
-	"github.com/enarx/secbot/internal/matrixtest"
+	"github.com/enarx/secbot/internal/testenv/daemon"
+	"github.com/enarx/secbot/internal/testenv/dendrite"
 )
 
 // MaddyVersion is the mail server secbot is tested against.

@@ -6,7 +6,7 @@ import (
 	"fmt"
 	"os"
 
-	"github.com/enarx/secbot/internal/mailtest"
+	"github.com/enarx/secbot/internal/testenv/maddy"
 )
 
 func main() {

@@ -6,7 +6,7 @@ import (
 	"fmt"
 	"os"
 
-	"github.com/enarx/secbot/internal/matrixtest"
+	"github.com/enarx/secbot/internal/testenv/dendrite"
 )
 
 func main() {

@@ -23,9 +23,9 @@ import (
 	"maunium.net/go/mautrix/event"
 	"maunium.net/go/mautrix/id"
 
-	"github.com/enarx/secbot/ghsa/ghsatest"
-	"github.com/enarx/secbot/internal/mailtest"
-	"github.com/enarx/secbot/internal/matrixtest"
+	"github.com/enarx/secbot/internal/testenv/dendrite"
+	"github.com/enarx/secbot/internal/testenv/github"
+	"github.com/enarx/secbot/internal/testenv/maddy"
 	pgtest "github.com/enarx/secbot/internal/testenv/postgres"
 )
 

@@ -18,10 +18,10 @@ import (
 	"maunium.net/go/mautrix/event"
 	"maunium.net/go/mautrix/id"
 
-	"github.com/enarx/secbot/ghsa/ghsatest"
-	"github.com/enarx/secbot/internal/mailtest"
-	"github.com/enarx/secbot/internal/matrixtest"
-	"github.com/enarx/secbot/internal/testbed"
+	"github.com/enarx/secbot/internal/testenv/dendrite"
+	"github.com/enarx/secbot/internal/testenv/github"
+	"github.com/enarx/secbot/internal/testenv/maddy"
+	"github.com/enarx/secbot/internal/testenv/testbed"
 )
 
 const step = 60 * time.Second

@@ -21,7 +21,7 @@ import (
 	// PostgreSQL's, for a bot on [database] url.
 	_ "github.com/jackc/pgx/v5/stdlib"
 
-	"github.com/enarx/secbot/internal/matrixtest"
+	"github.com/enarx/secbot/internal/testenv/dendrite"
 	"github.com/enarx/secbot/store"
 )
 

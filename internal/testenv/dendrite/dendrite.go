@@ -17,7 +17,7 @@ import (
 	"maunium.net/go/mautrix"
 	"maunium.net/go/mautrix/synapseadmin"
 
-	"github.com/enarx/secbot/internal/daemon"
+	"github.com/enarx/secbot/internal/testenv/daemon"
 )
 
 // DendriteVersion is the homeserver secbot is tested against.
