@@ -19,7 +19,7 @@ PG_E2E = ^(TestReporterDMOpensPrivateEncryptedCaseRoom|TestPublicRoomRequestGets
 # A package without tests goes where the servers it helps run belong.
 #
 # unit: no servers at all (in-process fakes and mautrix's mockserver only).
-UNIT_PKGS := ./bot ./config ./disclosure ./internal/backoff \
+UNIT_PKGS := ./bot ./chat ./config ./disclosure ./internal/backoff \
 	./internal/crashpoint ./internal/logfilter ./metrics ./outbox \
 	./templates ./timers
 # integration: maddy (a real mail server), a throwaway PostgreSQL (the
@@ -27,7 +27,7 @@ UNIT_PKGS := ./bot ./config ./disclosure ./internal/backoff \
 # in-process GitHub and Rocket.Chat stand-ins.
 INTEGRATION_PKGS := . ./store ./ghsa/... ./handlers ./mail ./internal/testenv/maddy/... \
 	./internal/testenv/github ./internal/testenv/postgres ./internal/testenv/rocketchat \
-	./internal/testenv/daemon
+	./internal/testenv/daemon ./internal/testenv/fakechat
 # e2e: a real Dendrite, the bot as a separate process.
 E2E_PKGS := ./e2e/... ./internal/testenv/dendrite/... ./internal/testenv/testbed \
 	./cmd/secbot-demo

@@ -33,7 +33,7 @@ func TestCopyDBMovesAnInstallationToPostgres(t *testing.T) {
 	ctx := context.Background()
 	t0 := time.Date(2026, 11, 20, 18, 30, 0, 0, time.UTC)
 	pickle := []byte("pickle-key-0123456789")
-	room := id.RoomID("!case:example.org")
+	room := id.RoomID("matrix:!case:example.org")
 
 	// A SQLite store as a running bot leaves it.
 	path := filepath.Join(t.TempDir(), "secbot.db")
@@ -41,7 +41,7 @@ func TestCopyDBMovesAnInstallationToPostgres(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	c, err := src.CreateCase(ctx, "@reporter:example.org", "!dm:example.org", "!dm:example.org", t0)
+	c, err := src.CreateCase(ctx, "matrix:@reporter:example.org", "matrix:!dm:example.org", "matrix:!dm:example.org", t0)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -57,8 +57,8 @@ func TestCopyDBMovesAnInstallationToPostgres(t *testing.T) {
 		lastEffect, err = src.EnqueueAt(ctx, store.CaseLane(c.ID), "chat.send", json.RawMessage(fmt.Sprintf(`{"n":%d}`, i)), t0, t0, true)
 		must(t, err)
 	}
-	must(t, src.Audit(ctx, store.AuditEntry{At: t0, Actor: "@mallory:example.org", CaseID: c.ID.String(), Action: "claim", Detail: "not on the team", Allowed: false}))
-	must(t, src.Audit(ctx, store.AuditEntry{At: t0, Actor: "@alice:example.org", CaseID: c.ID.String(), Action: "claim", Allowed: true}))
+	must(t, src.Audit(ctx, store.AuditEntry{At: t0, Actor: "matrix:@mallory:example.org", CaseID: c.ID.String(), Action: "claim", Detail: "not on the team", Allowed: false}))
+	must(t, src.Audit(ctx, store.AuditEntry{At: t0, Actor: "matrix:@alice:example.org", CaseID: c.ID.String(), Action: "claim", Allowed: true}))
 	if _, err := src.MarkHandled(ctx, "$event", t0); err != nil {
 		t.Fatal(err)
 	}
@@ -79,7 +79,7 @@ func TestCopyDBMovesAnInstallationToPostgres(t *testing.T) {
 	must(t, cs.PutGroupSession(ctx, inbound))
 	ss := sqlstatestore.NewSQLStateStore(src.DB, dbutil.NoopLogger, false)
 	must(t, ss.SetEncryptionEvent(ctx, room, &event.EncryptionEventContent{Algorithm: id.AlgorithmMegolmV1}))
-	must(t, ss.SetMembership(ctx, room, "@reporter:example.org", event.MembershipJoin))
+	must(t, ss.SetMembership(ctx, room, "matrix:@reporter:example.org", event.MembershipJoin))
 	srcTables, err := src.Tables(ctx)
 	must(t, err)
 	srcCounts := rowCounts(t, src.DB, srcTables)
@@ -111,7 +111,7 @@ func TestCopyDBMovesAnInstallationToPostgres(t *testing.T) {
 		t.Errorf("only %d tables were compared: %v", len(srcCounts), srcCounts)
 	}
 	got, err := dst.Case(ctx, c.ID)
-	if err != nil || got.Reporter != "@reporter:example.org" || !got.CreatedAt.Equal(t0) {
+	if err != nil || got.Reporter != "matrix:@reporter:example.org" || !got.CreatedAt.Equal(t0) {
 		t.Errorf("the case reads as %+v, %v", got, err)
 	}
 	if dl, err := dst.Deadline(ctx, c.ID, d.Kind); err != nil || !dl.Reminded || !dl.DueAt.Equal(d.DueAt) {

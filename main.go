@@ -24,6 +24,7 @@ import (
 	"maunium.net/go/mautrix/id"
 
 	"github.com/enarx/secbot/bot"
+	"github.com/enarx/secbot/chat"
 	"github.com/enarx/secbot/config"
 	"github.com/enarx/secbot/disclosure"
 	"github.com/enarx/secbot/ghsa"
@@ -173,9 +174,20 @@ func serve(ctx context.Context, configPath string, cfg *config.Config, log zerol
 	log.Info().Stringer("user_id", b.UserID()).Stringer("device_id", b.DeviceID()).Str("master_key", b.MasterKey(ctx)).Msg("Logged in")
 	clock := clockwork.NewRealClock()
 	runner := outbox.New(st, clock, log.With().Str("component", "outbox").Logger(),
-		func(err error) bool { return errors.Is(err, bot.ErrPermanent) || errors.Is(err, mail.ErrRefused) },
-		func(err error) bool { return errors.Is(err, bot.ErrNotReady) })
-	for kind, ex := range b.Executors() {
+		func(err error) bool { return errors.Is(err, chat.ErrPermanent) || errors.Is(err, mail.ErrRefused) },
+		func(err error) bool { return errors.Is(err, chat.ErrNotReady) })
+	// The chat platforms secbot is on; a chat effect is made by the
+	// platform of the room or person it names.
+	platforms := chat.NewPlatforms(b.Platform())
+	router := chat.Router{Platforms: platforms, CaseRoom: func(ctx context.Context, caseID disclosure.CaseID) (string, error) {
+		c, err := st.Case(ctx, caseID)
+		if err != nil {
+			return "", err
+		}
+		return c.CaseRoom, nil
+	}}
+	chatEffects := router.Executors()
+	for kind, ex := range chatEffects {
 		runner.Register(kind, ex)
 	}
 	b.Kick = runner.Kick
@@ -185,7 +197,7 @@ func serve(ctx context.Context, configPath string, cfg *config.Config, log zerol
 	policy := disclosure.NewInForce(policyOf(cfg, github))
 	// A post the team room refuses (the bot not in it yet) waits, retried.
 	b.FollowTeamRoom(func() string { return policy.Get().TeamRoom })
-	b.IsTeam = func(u id.UserID) bool { return policy.Get().IsTeam(disclosure.Person(u)) }
+	b.IsTeam = func(who disclosure.Person) bool { return policy.Get().IsTeam(who) }
 	var gh *ghsa.Client
 	var effects *ghsa.Effects
 	if github {
@@ -218,13 +230,14 @@ func serve(ctx context.Context, configPath string, cfg *config.Config, log zerol
 	for _, w := range cfg.Warnings {
 		log.Warn().Msg("Config: " + w)
 	}
-	h := handlers.New(policy, st, b.Chat(), tmpl, clock, runner.Kick)
+	h := handlers.New(policy, st, platforms, tmpl, clock, runner.Kick)
+	// Every channel hands its events to the core through this one door.
+	in := chat.Dispatch{In: h, Log: log, CommandOf: h.CommandOf}
 	tm := timers.NewTimers(st, clock, policy, h, log.With().Str("component", "timers").Logger(), runner.Kick)
 	tm.SetRetention(cfg.Database.RetentionSpan.Fixed)
-	h.UseIdentities(b)
 	h.SetCommandMaxAge(cfg.Matrix.CommandMaxAgeValue)
 	// An invitation to a case room is decided again before it is sent.
-	runner.Register(outbox.KindInvite, h.GateInvite(b.Executors()[outbox.KindInvite]))
+	runner.Register(outbox.KindInvite, h.GateInvite(chatEffects[outbox.KindInvite]))
 	runner.Register(outbox.KindAnnounce, h.Announce)
 	runner.Register(outbox.KindPublished, h.Published)
 	var mailbox *mail.Channel
@@ -247,7 +260,7 @@ func serve(ctx context.Context, configPath string, cfg *config.Config, log zerol
 		if cfg.Email.DNSServer != "" {
 			watcher.Auth.Resolver = mail.ResolverAt(cfg.Email.DNSServer)
 		}
-		mailbox = &mail.Channel{Watcher: watcher, Config: mc, Handlers: h}
+		mailbox = &mail.Channel{Watcher: watcher, Config: mc, In: in}
 		log.Info().Str("address", cfg.Email.Address).Str("imap", cfg.Email.IMAP.Host).Str("mailbox", cfg.Email.Mailbox).Msg("Email enabled")
 	}
 	// GitHub work that keeps failing is parked, and the team told; an email
@@ -293,11 +306,11 @@ func serve(ctx context.Context, configPath string, cfg *config.Config, log zerol
 	if mailbox != nil {
 		wg.Go(func() { errs <- afterFirstSync(ctx, b, mailbox.Run) })
 	}
-	wg.Go(func() { errs <- b.Run(ctx, b.Translate(h)) })
+	wg.Go(func() { errs <- b.Run(ctx, b.Translate(in, policy.Get().IsTeam)) })
 	if github && cfg.GitHub.WatchReports {
 		// Private vulnerability reports become cases: GitHub is a channel.
 		w := &ghsa.Watcher{Client: gh, Repositories: cfg.GitHub.Repos, Organizations: cfg.GitHub.Organizations, Every: cfg.GitHub.PollInterval,
-			Clock: clock, Handle: h.HandleGitHubAdvisories, Health: effects.WatchHealth}
+			Clock: clock, In: in, Health: effects.WatchHealth}
 		wg.Go(func() {
 			errs <- afterFirstSync(log.With().Str("component", "github-watch").Logger().WithContext(ctx), b, w.Run)
 		})
@@ -400,7 +413,10 @@ func checkTeamRoomEncrypted(ctx context.Context, b *bot.Bot, h *handlers.Handler
 		if room == "" {
 			return
 		}
-		if known, encrypted := b.Encrypted(ctx, id.RoomID(room)); known {
+		if chat.PlatformOf(room) != disclosure.Matrix {
+			return // encryption is Matrix's to tell
+		}
+		if known, encrypted := b.Encrypted(ctx, id.RoomID(chat.Native(room))); known {
 			if !encrypted {
 				log.Error().Str("room_id", room).Msg("The team room is not end-to-end encrypted: the homeserver can read what secbot posts there")
 				if err := h.TeamRoomUnencrypted(ctx); err != nil {
@@ -420,31 +436,45 @@ func checkTeamRoomEncrypted(ctx context.Context, b *bot.Bot, h *handlers.Handler
 // policyOf takes the policy from the config; whether GitHub is on is
 // decided at start (its client and executors are made then).
 func policyOf(cfg *config.Config, github bool) disclosure.Policy {
+	matrix := func(u id.UserID) disclosure.Person {
+		if u == "" {
+			return ""
+		}
+		return disclosure.PersonOn(disclosure.Matrix, string(u))
+	}
 	team := make([]disclosure.Person, 0, len(cfg.Team.MemberIDs))
 	for _, u := range cfg.Team.MemberIDs {
-		team = append(team, disclosure.Person(u))
+		team = append(team, matrix(u))
 	}
 	identities := map[disclosure.Person]string{}
 	for u, key := range cfg.Team.Identities {
-		identities[disclosure.Person(u)] = key
+		identities[matrix(id.UserID(strings.TrimPrefix(u, "matrix:")))] = key
+	}
+	announce := make([]string, len(cfg.Announce.Rooms))
+	for i, room := range cfg.Announce.Rooms {
+		announce[i] = disclosure.On(disclosure.Matrix, strings.TrimPrefix(room, "matrix:"))
+	}
+	teamRoom := ""
+	if cfg.Team.RoomID != "" {
+		teamRoom = disclosure.On(disclosure.Matrix, string(cfg.Team.RoomID))
 	}
 	return disclosure.Policy{
 		Identities:         identities,
 		SLA:                cfg.Policy,
 		Calendar:           cfg.Calendar,
 		Ladder:             cfg.Ladder,
-		TeamRoom:           string(cfg.Team.RoomID),
+		TeamRoom:           teamRoom,
 		Email:              cfg.Email.Address,
 		Team:               team,
-		Coordinator:        disclosure.Person(cfg.Team.CoordinatorID),
-		Backup:             disclosure.Person(cfg.Team.BackupID),
+		Coordinator:        matrix(cfg.Team.CoordinatorID),
+		Backup:             matrix(cfg.Team.BackupID),
 		Rotation:           cfg.Team.Rotation,
 		CommandPrefix:      cfg.Matrix.CommandPrefix,
 		GitHub:             github,
 		Repository:         cfg.GitHub.DefaultRepository(),
 		Repositories:       cfg.GitHub.Repos,
 		Organizations:      cfg.GitHub.Organizations,
-		AnnounceRooms:      cfg.Announce.Rooms,
+		AnnounceRooms:      announce,
 		EmbargoWarnAfter:   cfg.Embargo.WarnAfterSpan,
 		MaxNewCasesPerHour: cfg.Intake.MaxNewCasesPerHour,
 	}

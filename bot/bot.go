@@ -78,7 +78,7 @@ type Bot struct {
 	firstAgain bool
 	// IsTeam, if set, says who is on the security team: only a team
 	// member's late message holds up the later ones of its room.
-	IsTeam func(id.UserID) bool
+	IsTeam func(disclosure.Person) bool
 }
 
 // New logs in (reusing the stored device when there is one) and sets up

@@ -15,6 +15,7 @@ import (
 	"maunium.net/go/mautrix/format"
 	"maunium.net/go/mautrix/id"
 
+	"github.com/enarx/secbot/chat"
 	"github.com/enarx/secbot/disclosure"
 	"github.com/enarx/secbot/internal/crashpoint"
 	"github.com/enarx/secbot/outbox"
@@ -23,15 +24,15 @@ import (
 
 // ErrNotReady means an effect depends on a room that does not exist yet;
 // the outbox tries it again shortly.
-var ErrNotReady = errors.New("the room this effect needs does not exist yet")
+var ErrNotReady = chat.ErrNotReady
 
 // ErrPermanent wraps an error that no retry can mend (the homeserver
 // refused the request); the outbox gives up on the effect.
-var ErrPermanent = errors.New("permanent failure")
+var ErrPermanent = chat.ErrPermanent
 
 // Executors returns the functions that make the bot's kinds of effect, by kind.
-func (b *Bot) Executors() map[string]func(context.Context, store.Effect) (any, error) {
-	return map[string]func(context.Context, store.Effect) (any, error){
+func (b *Bot) Executors() map[string]outbox.Executor {
+	return map[string]outbox.Executor{
 		outbox.KindSend:           b.execSend,
 		outbox.KindCreateCaseRoom: b.execCreateCaseRoom,
 		outbox.KindOpenDM:         b.execOpenDM,
@@ -56,14 +57,14 @@ type SendResult struct {
 // resolve turns a target into a room ID, ErrNotReady if the room is still to come.
 func (b *Bot) resolve(ctx context.Context, t outbox.Target) (id.RoomID, error) {
 	switch {
-	case strings.HasPrefix(string(t.Room), "#"):
-		resp, err := b.Client.ResolveAlias(ctx, id.RoomAlias(t.Room))
+	case strings.HasPrefix(chat.Native(t.Room), "#"):
+		resp, err := b.Client.ResolveAlias(ctx, id.RoomAlias(chat.Native(t.Room)))
 		if err != nil {
 			return "", classify(err)
 		}
 		return resp.RoomID, nil
 	case t.Room != "":
-		return id.RoomID(t.Room), nil
+		return matrixRoom(t.Room), nil
 	case t.CaseRoomOf != "":
 		caseID, err := disclosure.ParseCaseID(t.CaseRoomOf)
 		if err != nil {
@@ -76,13 +77,13 @@ func (b *Bot) resolve(ctx context.Context, t outbox.Target) (id.RoomID, error) {
 		if c.CaseRoom == "" {
 			return "", ErrNotReady
 		}
-		return id.RoomID(c.CaseRoom), nil
+		return matrixRoom(c.CaseRoom), nil
 	case t.DMWith != "":
-		roomID, err := b.store.DMRoom(ctx, t.DMWith)
+		dm, err := b.store.DMRoom(ctx, disclosure.Person(chat.Qualified(string(t.DMWith))))
 		if errors.Is(err, store.ErrNotFound) {
 			return "", ErrNotReady
 		}
-		return id.RoomID(roomID), err
+		return matrixRoom(dm), err
 	}
 	return "", fmt.Errorf("%w: effect names no room", ErrPermanent)
 }
@@ -170,7 +171,7 @@ func (b *Bot) execSend(ctx context.Context, e store.Effect) (any, error) {
 	} else if p.ReplyTo != "" {
 		content.RelatesTo = (&event.RelatesTo{}).SetReplyTo(id.EventID(p.ReplyTo))
 	}
-	content.Mentions = &event.Mentions{UserIDs: userIDs(p.Mentions)}
+	content.Mentions = &event.Mentions{UserIDs: matrixUsers(p.Mentions)}
 	// The effect's ID travels with the message, so a retry can recognise
 	// the message it already sent. In an encrypted room it goes outside the
 	// ciphertext too (like the transaction ID, it tells the homeserver only
@@ -231,22 +232,22 @@ func (b *Bot) execCreateCaseRoom(ctx context.Context, e store.Effect) (any, erro
 		}
 	}
 	if roomID == "" {
-		if roomID, err = b.createCaseRoom(ctx, p.CaseID, p.Name, userIDs(p.Invite), userIDs(p.Team)); err != nil {
+		if roomID, err = b.createCaseRoom(ctx, p.CaseID, p.Name, matrixUsers(p.Invite), matrixUsers(p.Team)); err != nil {
 			return nil, classify(err)
 		}
 		crashpoint.Hit("bot.case_room_created")
 	} else {
 		// Invites are part of creation; make sure none was lost with the crash.
-		b.inviteMissing(ctx, roomID, userIDs(p.Invite))
+		b.inviteMissing(ctx, roomID, matrixUsers(p.Invite))
 	}
 	// Made encrypted (or adopted only so): never sent to in the clear.
 	if err := b.recordEncrypted(ctx, roomID); err != nil {
 		return nil, err
 	}
-	if err := b.store.SetCaseRoom(ctx, caseID, roomID.String(), time.Now()); err != nil {
+	if err := b.store.SetCaseRoom(ctx, caseID, coreRoom(roomID), time.Now()); err != nil {
 		return nil, err
 	}
-	return CreateRoomResult{Room: roomID.String()}, nil
+	return CreateRoomResult{Room: coreRoom(roomID)}, nil
 }
 
 func (b *Bot) inviteMissing(ctx context.Context, roomID id.RoomID, users []id.UserID) {
@@ -273,36 +274,37 @@ func (b *Bot) execOpenDM(ctx context.Context, e store.Effect) (any, error) {
 	if err := e.Decode(&p); err != nil {
 		return nil, fmt.Errorf("%w: %w", ErrPermanent, err)
 	}
-	stored, err := b.store.DMRoom(ctx, p.User)
+	user := disclosure.Person(chat.Qualified(string(p.User)))
+	stored, err := b.store.DMRoom(ctx, user)
 	if err != nil && !errors.Is(err, store.ErrNotFound) {
 		return nil, err
 	}
-	roomID := id.RoomID(stored)
+	roomID := matrixRoom(stored)
 	if roomID != "" {
 		// A contact who left the stored chat would be written to in vain.
-		if there, err := b.stillThere(ctx, roomID, id.UserID(p.User)); err != nil {
+		if there, err := b.stillThere(ctx, roomID, matrixUser(p.User)); err != nil {
 			return nil, classify(err)
 		} else if !there {
 			b.log.Info().Stringer("room_id", roomID).Msg("The direct chat's other member left it; opening a new one")
-			if err := b.store.ForgetDMRoom(ctx, p.User, stored); err != nil {
+			if err := b.store.ForgetDMRoom(ctx, user, stored); err != nil {
 				return nil, err
 			}
 			roomID = ""
 		}
 	}
 	if roomID == "" {
-		if roomID, err = b.findDM(ctx, id.UserID(p.User)); err != nil {
+		if roomID, err = b.findDM(ctx, matrixUser(p.User)); err != nil {
 			return nil, classify(err)
 		}
 	}
 	if roomID == "" {
-		if roomID, err = b.createDM(ctx, id.UserID(p.User)); err != nil {
+		if roomID, err = b.createDM(ctx, matrixUser(p.User)); err != nil {
 			return nil, classify(err)
 		}
 	}
 	now := time.Now()
 	err = b.store.Tx(ctx, func(ctx context.Context) error {
-		if err := b.store.SetDMRoomOf(ctx, p.User, roomID.String(), now); err != nil {
+		if err := b.store.SetDMRoomOf(ctx, user, coreRoom(roomID), now); err != nil {
 			return err
 		}
 		if p.CaseID == "" {
@@ -312,12 +314,12 @@ func (b *Bot) execOpenDM(ctx context.Context, e store.Effect) (any, error) {
 		if err != nil {
 			return err
 		}
-		return b.store.SetDMRoom(ctx, caseID, roomID.String(), now)
+		return b.store.SetDMRoom(ctx, caseID, coreRoom(roomID), now)
 	})
 	if err != nil {
 		return nil, err
 	}
-	return CreateRoomResult{Room: roomID.String()}, nil
+	return CreateRoomResult{Room: coreRoom(roomID)}, nil
 }
 
 func (b *Bot) execInvite(ctx context.Context, e store.Effect) (any, error) {
@@ -329,7 +331,7 @@ func (b *Bot) execInvite(ctx context.Context, e store.Effect) (any, error) {
 	if err != nil {
 		return nil, err
 	}
-	_, err = b.Client.InviteUser(ctx, roomID, &mautrix.ReqInviteUser{UserID: id.UserID(p.User)})
+	_, err = b.Client.InviteUser(ctx, roomID, &mautrix.ReqInviteUser{UserID: matrixUser(p.User)})
 	if err != nil && isAlreadyMember(err) {
 		return nil, nil
 	}
@@ -342,7 +344,7 @@ func (b *Bot) execReact(ctx context.Context, e store.Effect) (any, error) {
 		return nil, fmt.Errorf("%w: %w", ErrPermanent, err)
 	}
 	content := &event.ReactionEventContent{RelatesTo: event.RelatesTo{Type: event.RelAnnotation, EventID: id.EventID(p.Event), Key: p.Key}}
-	_, err := b.Client.SendMessageEvent(ctx, id.RoomID(p.Room), event.EventReaction, content, mautrix.ReqSendEvent{TransactionID: txnID(e)})
+	_, err := b.Client.SendMessageEvent(ctx, matrixRoom(p.Room), event.EventReaction, content, mautrix.ReqSendEvent{TransactionID: txnID(e)})
 	return nil, classify(err)
 }
 
@@ -379,7 +381,7 @@ func (b *Bot) execKick(ctx context.Context, e store.Effect) (any, error) {
 	if err != nil {
 		return nil, err
 	}
-	_, err = b.Client.KickUser(ctx, roomID, &mautrix.ReqKickUser{UserID: id.UserID(p.User), Reason: p.Reason})
+	_, err = b.Client.KickUser(ctx, roomID, &mautrix.ReqKickUser{UserID: matrixUser(p.User), Reason: p.Reason})
 	if err != nil && (isHTTPStatus(err, http.StatusForbidden) || isHTTPStatus(err, http.StatusNotFound)) {
 		// Not (or no longer) in the room.
 		return nil, nil
@@ -393,13 +395,4 @@ func httpReason(err error) string {
 		return httpErr.RespError.ErrCode
 	}
 	return "error"
-}
-
-// userIDs are people as Matrix names them.
-func userIDs(people []disclosure.Person) []id.UserID {
-	out := make([]id.UserID, len(people))
-	for i, p := range people {
-		out[i] = id.UserID(p)
-	}
-	return out
 }

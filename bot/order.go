@@ -265,7 +265,7 @@ func (b *Bot) gaveUp(ctx context.Context, evt *event.Event, why error, held bool
 	if held && b.onTeam(evt.Sender) && b.groupRoom(ctx, evt.RoomID) {
 		sent := time.UnixMilli(evt.Timestamp).UTC().Format("15:04:05 MST")
 		notice := fmt.Sprintf("⚠️ I could not read the message %s sent at %s: its encryption key did not reach me. I waited for it, then handled the messages after it without it; if it was a command, send it again.", evt.Sender, sent)
-		if _, err := outbox.Enqueue(ctx, b.store, store.RoomLane(evt.RoomID.String()), outbox.KindSend, outbox.SendEffect{To: outbox.Target{Room: evt.RoomID.String()}, Markdown: notice, ReplyTo: evt.ID.String()}, time.Now()); err != nil {
+		if _, err := outbox.Enqueue(ctx, b.store, store.RoomLane(coreRoom(evt.RoomID)), outbox.KindSend, outbox.SendEffect{To: outbox.Target{Room: coreRoom(evt.RoomID)}, Markdown: notice, ReplyTo: evt.ID.String()}, time.Now()); err != nil {
 			b.log.Error().Err(err).Stringer("room_id", evt.RoomID).Msg("Could not tell the room about a message given up on")
 		} else if b.Kick != nil {
 			b.Kick()
@@ -279,7 +279,7 @@ func (b *Bot) gaveUp(ctx context.Context, evt *event.Event, why error, held bool
 // onTeam reports whether a user is on the security team (everyone, if
 // the bot was not told who is).
 func (b *Bot) onTeam(user id.UserID) bool {
-	return b.IsTeam == nil || b.IsTeam(user)
+	return b.IsTeam == nil || b.IsTeam(corePerson(user))
 }
 
 // groupRoom reports whether a room has more than two members: in a direct

@@ -15,6 +15,7 @@ import (
 	"maunium.net/go/mautrix/event"
 	"maunium.net/go/mautrix/id"
 
+	"github.com/enarx/secbot/disclosure"
 	"github.com/enarx/secbot/store"
 )
 
@@ -217,7 +218,7 @@ func TestHistoryBeforeTheBotsJoinHoldsNothing(t *testing.T) {
 // team member's late message makes the later ones wait.
 func TestAnOutsidersLateKeyHoldsNothingUp(t *testing.T) {
 	w := newOrderWorld(t)
-	w.b.IsTeam = func(u id.UserID) bool { return u == "@alice:x" }
+	w.b.IsTeam = func(who disclosure.Person) bool { return who == "matrix:@alice:x" }
 	w.arriveFrom("@mallory:x", "$withheld", false)
 	w.arrive("$command", true)
 	if handled, _ := w.h.got(); !slices.Equal(handled, []id.EventID{"$command"}) {

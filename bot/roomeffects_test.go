@@ -35,13 +35,13 @@ func initialState(t *testing.T, req map[string]any) map[string]map[string]any {
 func TestACaseRoomIsCreatedEncryptedInviteOnlyMarkedAndRecorded(t *testing.T) {
 	b, h, st := newMockBot(t)
 	ctx := context.Background()
-	c, err := st.CreateCase(ctx, "@reporter:x", "!dm:x", "!dm:x", time.Now())
+	c, err := st.CreateCase(ctx, "matrix:@reporter:x", "matrix:!dm:x", "matrix:!dm:x", time.Now())
 	if err != nil {
 		t.Fatal(err)
 	}
 	e := effect(t, 1, 1, outbox.KindCreateCaseRoom, outbox.CreateCaseRoomEffect{
 		CaseID: c.ID.String(), Name: "Security report " + c.ID.String(),
-		Invite: []disclosure.Person{"@reporter:x", "@alice:x"}, Team: []disclosure.Person{"@alice:x"},
+		Invite: []disclosure.Person{"matrix:@reporter:x", "matrix:@alice:x"}, Team: []disclosure.Person{"matrix:@alice:x"},
 	})
 	res, err := b.execCreateCaseRoom(ctx, e)
 	if err != nil {
@@ -83,17 +83,17 @@ func TestACaseRoomIsCreatedEncryptedInviteOnlyMarkedAndRecorded(t *testing.T) {
 		t.Errorf("power levels of users %v, want the bot 100, the team 50, the reporter default", users)
 	}
 	roomID := id.RoomID("!room1:x")
-	if res != (CreateRoomResult{Room: roomID.String()}) {
+	if res != (CreateRoomResult{Room: "matrix:" + roomID.String()}) {
 		t.Errorf("result %v, want %s", res, roomID)
 	}
 	got, err := st.Case(ctx, c.ID)
-	if err != nil || got.CaseRoom != roomID.String() {
+	if err != nil || got.CaseRoom != "matrix:"+roomID.String() {
 		t.Errorf("the case's room is %q (%v), want %s", got.CaseRoom, err, roomID)
 	}
 	// Run again (the outbox retries an effect whose result was not
 	// recorded): the recorded room, no second room.
 	e.Attempts = 2
-	if res, err := b.execCreateCaseRoom(ctx, e); err != nil || res != (CreateRoomResult{Room: roomID.String()}) || len(h.created) != 1 {
+	if res, err := b.execCreateCaseRoom(ctx, e); err != nil || res != (CreateRoomResult{Room: "matrix:" + roomID.String()}) || len(h.created) != 1 {
 		t.Errorf("run again: %v, %v after %d rooms created, want %s and no new room", res, err, len(h.created), roomID)
 	}
 }
@@ -104,7 +104,7 @@ func TestACaseRoomForAnUnknownCaseOrRefusedIsPermanent(t *testing.T) {
 	if _, err := b.execCreateCaseRoom(ctx, effect(t, 1, 1, outbox.KindCreateCaseRoom, outbox.CreateCaseRoomEffect{CaseID: "not a case"})); !errors.Is(err, ErrPermanent) {
 		t.Errorf("a malformed case ID: %v, want permanent", err)
 	}
-	c, err := st.CreateCase(ctx, "@reporter:x", "!dm:x", "", time.Now())
+	c, err := st.CreateCase(ctx, "matrix:@reporter:x", "matrix:!dm:x", "", time.Now())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -124,11 +124,11 @@ func TestACaseRoomForAnUnknownCaseOrRefusedIsPermanent(t *testing.T) {
 func TestADirectChatIsOpenedRecordedAndReused(t *testing.T) {
 	b, h, st := newMockBot(t)
 	ctx := context.Background()
-	c, err := st.CreateCase(ctx, "@reporter:x", "email", "", time.Now())
+	c, err := st.CreateCase(ctx, "matrix:@reporter:x", "email", "", time.Now())
 	if err != nil {
 		t.Fatal(err)
 	}
-	e := effect(t, 1, 1, outbox.KindOpenDM, outbox.OpenDMEffect{User: "@reporter:x", CaseID: c.ID.String()})
+	e := effect(t, 1, 1, outbox.KindOpenDM, outbox.OpenDMEffect{User: "matrix:@reporter:x", CaseID: c.ID.String()})
 	res, err := b.execOpenDM(ctx, e)
 	if err != nil {
 		t.Fatal(err)
@@ -144,21 +144,21 @@ func TestADirectChatIsOpenedRecordedAndReused(t *testing.T) {
 		t.Errorf("direct chat initial state %v, want encrypted, history from the invite", state)
 	}
 	dm := id.RoomID("!room1:x")
-	if res != (CreateRoomResult{Room: dm.String()}) {
+	if res != (CreateRoomResult{Room: "matrix:" + dm.String()}) {
 		t.Errorf("result %v, want %s", res, dm)
 	}
 	var direct map[id.UserID][]id.RoomID
 	if err := json.Unmarshal(h.AccountData[botID][event.AccountDataDirectChats], &direct); err != nil || fmt.Sprint(direct["@reporter:x"]) != "["+dm.String()+"]" {
 		t.Errorf("m.direct %v (%v), want the new room for @reporter:x", direct, err)
 	}
-	if got, err := st.DMRoom(ctx, "@reporter:x"); err != nil || got != dm.String() {
+	if got, err := st.DMRoom(ctx, "matrix:@reporter:x"); err != nil || got != "matrix:"+dm.String() {
 		t.Errorf("stored direct chat %q (%v), want %s", got, err, dm)
 	}
-	if got, err := st.Case(ctx, c.ID); err != nil || got.DMRoom != dm.String() {
+	if got, err := st.Case(ctx, c.ID); err != nil || got.DMRoom != "matrix:"+dm.String() {
 		t.Errorf("the case's direct chat %q (%v), want %s", got.DMRoom, err, dm)
 	}
 	// The reporter is still there: the same chat, no new room.
-	if res, err := b.execOpenDM(ctx, effect(t, 2, 1, outbox.KindOpenDM, outbox.OpenDMEffect{User: "@reporter:x"})); err != nil || res != (CreateRoomResult{Room: dm.String()}) || len(h.created) != 1 {
+	if res, err := b.execOpenDM(ctx, effect(t, 2, 1, outbox.KindOpenDM, outbox.OpenDMEffect{User: "@reporter:x"})); err != nil || res != (CreateRoomResult{Room: "matrix:" + dm.String()}) || len(h.created) != 1 {
 		t.Errorf("again: %v, %v, %d rooms, want %s and no new room", res, err, len(h.created), dm)
 	}
 	// The reporter left it: a new chat, which replaces the old one.
@@ -166,10 +166,10 @@ func TestADirectChatIsOpenedRecordedAndReused(t *testing.T) {
 	h.members[dm]["@reporter:x"] = event.MembershipLeave
 	h.mu.Unlock()
 	res, err = b.execOpenDM(ctx, effect(t, 3, 1, outbox.KindOpenDM, outbox.OpenDMEffect{User: "@reporter:x"}))
-	if err != nil || res != (CreateRoomResult{Room: "!room2:x"}) || len(h.created) != 2 {
+	if err != nil || res != (CreateRoomResult{Room: "matrix:!room2:x"}) || len(h.created) != 2 {
 		t.Errorf("after the reporter left: %v, %v, %d rooms, want a new room !room2:x", res, err, len(h.created))
 	}
-	if got, _ := st.DMRoom(ctx, "@reporter:x"); got != "!room2:x" {
+	if got, _ := st.DMRoom(ctx, "matrix:@reporter:x"); got != "matrix:!room2:x" {
 		t.Errorf("stored direct chat %q, want !room2:x", got)
 	}
 }
@@ -187,10 +187,10 @@ func TestADirectChatInMDirectIsFoundAgain(t *testing.T) {
 	h.members["!notjoined:x"] = map[id.UserID]event.Membership{"@reporter:x": event.MembershipJoin}
 	h.AccountData[botID] = map[event.Type]json.RawMessage{event.AccountDataDirectChats: json.RawMessage(`{"@reporter:x":["!old:x","!left:x","!notjoined:x"]}`)}
 	res, err := b.execOpenDM(ctx, effect(t, 1, 2, outbox.KindOpenDM, outbox.OpenDMEffect{User: "@reporter:x"}))
-	if err != nil || res != (CreateRoomResult{Room: "!old:x"}) || len(h.created) != 0 {
+	if err != nil || res != (CreateRoomResult{Room: "matrix:!old:x"}) || len(h.created) != 0 {
 		t.Errorf("%v, %v, %d rooms created, want !old:x and none created", res, err, len(h.created))
 	}
-	if got, _ := st.DMRoom(ctx, "@reporter:x"); got != "!old:x" {
+	if got, _ := st.DMRoom(ctx, "matrix:@reporter:x"); got != "matrix:!old:x" {
 		t.Errorf("stored direct chat %q, want !old:x", got)
 	}
 }
@@ -208,7 +208,7 @@ func TestInvitesGoToTheirRoomAndAreClassified(t *testing.T) {
 	if len(h.invites) != 1 || h.invites[0] != (roomUser{Room: "!r:x", User: "@bob:x"}) {
 		t.Errorf("invites %+v, want @bob:x to !r:x", h.invites)
 	}
-	c, err := st.CreateCase(ctx, "@reporter:x", "!dm:x", "", time.Now())
+	c, err := st.CreateCase(ctx, "matrix:@reporter:x", "matrix:!dm:x", "", time.Now())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -218,7 +218,7 @@ func TestInvitesGoToTheirRoomAndAreClassified(t *testing.T) {
 	if err := invite(3, outbox.Target{DMWith: "@nobody:x"}); !errors.Is(err, ErrNotReady) {
 		t.Errorf("to a direct chat still to come: %v, want not ready", err)
 	}
-	if err := st.SetCaseRoom(ctx, c.ID, "!case:x", time.Now()); err != nil {
+	if err := st.SetCaseRoom(ctx, c.ID, "matrix:!case:x", time.Now()); err != nil {
 		t.Fatal(err)
 	}
 	if err := invite(4, outbox.Target{CaseRoomOf: c.ID.String()}); err != nil || h.invites[len(h.invites)-1].Room != "!case:x" {

@@ -13,8 +13,6 @@ import (
 	"maunium.net/go/mautrix/event"
 	"maunium.net/go/mautrix/id"
 	"maunium.net/go/mautrix/sqlstatestore"
-
-	"github.com/enarx/secbot/disclosure"
 )
 
 // stickyState is the state store as the client and the crypto machine see
@@ -102,7 +100,7 @@ func (s *stickyState) record(ctx context.Context, room id.RoomID, content *event
 	if err != nil {
 		return err
 	}
-	if err := s.b.store.RecordEncrypted(ctx, room.String(), string(raw), time.Now()); err != nil {
+	if err := s.b.store.RecordEncrypted(ctx, coreRoom(room), string(raw), time.Now()); err != nil {
 		return fmt.Errorf("record %s as encrypted: %w", room, err)
 	}
 	// What is recorded is what the table holds, the first content seen.
@@ -118,7 +116,7 @@ func (s *stickyState) recorded(ctx context.Context, room id.RoomID) (*event.Encr
 	if ok {
 		return content, nil
 	}
-	raw, ok, err := s.b.store.EncryptedRoom(ctx, room.String())
+	raw, ok, err := s.b.store.EncryptedRoom(ctx, coreRoom(room))
 	if err != nil || !ok {
 		return nil, err
 	}
@@ -225,7 +223,7 @@ func (b *Bot) encryptionDowngraded(ctx context.Context, room id.RoomID, algorith
 	if b.watcher == nil {
 		return nil
 	}
-	return b.watcher.EncryptionDowngraded(ctx, room.String(), algorithm, disclosure.Person(by))
+	return b.watcher.EncryptionDowngraded(ctx, coreRoom(room), algorithm, corePerson(by))
 }
 
 // recordEncrypted records a room the bot made (or adopted) encrypted with

@@ -12,8 +12,8 @@ import (
 	"maunium.net/go/mautrix/id"
 	"maunium.net/go/mautrix/sqlstatestore"
 
+	"github.com/enarx/secbot/chat"
 	"github.com/enarx/secbot/disclosure"
-	"github.com/enarx/secbot/handlers"
 	"github.com/enarx/secbot/store"
 )
 
@@ -31,10 +31,12 @@ func (w *recordingWatcher) TeamKey(context.Context, disclosure.Person) (string, 
 func (w *recordingWatcher) IdentitySeen(context.Context, disclosure.Person, disclosure.Identity) error {
 	return nil
 }
-func (w *recordingWatcher) DevicesSeen(context.Context, disclosure.Person, []handlers.Device) error {
+func (w *recordingWatcher) DevicesSeen(context.Context, disclosure.Person, []chat.Device) error {
 	return nil
 }
-func (w *recordingWatcher) OwnDeviceSeen(context.Context, string, string) error { return nil }
+func (w *recordingWatcher) OwnDeviceSeen(context.Context, disclosure.Person, string, string) error {
+	return nil
+}
 func (w *recordingWatcher) EncryptionDowngraded(_ context.Context, room, algorithm string, by disclosure.Person) error {
 	w.downgrades = append(w.downgrades, downgrade{room, algorithm, by})
 	return nil
@@ -94,7 +96,7 @@ func TestEncryptionIsSticky(t *testing.T) {
 	if !encrypted(t, s, room) || !encrypted(t, s.SQLStateStore, room) {
 		t.Error("a downgrade in the synced state turned encryption off")
 	}
-	if want := (downgrade{room.String(), "none", "@admin:x"}); len(w.downgrades) != 1 || w.downgrades[0] != want {
+	if want := (downgrade{"matrix:" + room.String(), "none", "matrix:@admin:x"}); len(w.downgrades) != 1 || w.downgrades[0] != want {
 		t.Errorf("the watcher was told %+v, want %+v", w.downgrades, want)
 	}
 	if errp := b.batchErr.Load(); errp != nil {
@@ -112,7 +114,7 @@ func TestEncryptionIsSticky(t *testing.T) {
 	if !encrypted(t, s.SQLStateStore, lost) {
 		t.Error("the state store was not mended")
 	}
-	if len(w.downgrades) != 2 || w.downgrades[1].room != lost.String() || w.downgrades[1].by != "" {
+	if len(w.downgrades) != 2 || w.downgrades[1].room != "matrix:"+lost.String() || w.downgrades[1].by != "" {
 		t.Errorf("the watcher was told %+v", w.downgrades)
 	}
 
@@ -156,7 +158,7 @@ func TestEncryptedRoomsOfAnOlderDatabaseAreRecorded(t *testing.T) {
 		t.Fatal(err)
 	}
 	_, s, _ := stickyBot(t, path)
-	if _, ok, err := s.b.store.EncryptedRoom(ctx, "!old:x"); err != nil || !ok {
+	if _, ok, err := s.b.store.EncryptedRoom(ctx, "matrix:!old:x"); err != nil || !ok {
 		t.Fatalf("the old room is not recorded: %v", err)
 	}
 	if err := s.SQLStateStore.SetEncryptionEvent(ctx, "!old:x", &event.EncryptionEventContent{Algorithm: "none"}); err != nil {

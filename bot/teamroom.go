@@ -12,6 +12,8 @@ import (
 	"maunium.net/go/mautrix/event"
 	"maunium.net/go/mautrix/id"
 
+	"github.com/enarx/secbot/chat"
+	"github.com/enarx/secbot/disclosure"
 	"github.com/enarx/secbot/internal/backoff"
 	"github.com/enarx/secbot/outbox"
 )
@@ -46,7 +48,12 @@ type teamRoomState struct {
 // FollowTeamRoom tells the bot where the team room in force is, so that a
 // refusal there counts as "not ready" rather than permanent.
 func (b *Bot) FollowTeamRoom(current func() string) {
-	b.team.current = func() id.RoomID { return id.RoomID(current()) }
+	b.team.current = func() id.RoomID {
+		if room := current(); chat.PlatformOf(room) == disclosure.Matrix {
+			return matrixRoom(room)
+		}
+		return ""
+	}
 }
 
 func (b *Bot) isTeamRoom(room id.RoomID) bool {
@@ -64,7 +71,7 @@ func (b *Bot) TeamRoomWaiting() (bool, int64) {
 // is refused; a room the bot cannot read yet (not invited yet) is accepted,
 // but nothing is posted there until the bot is in it and it is encrypted.
 func (b *Bot) CheckTeamRoom(ctx context.Context, room string) error {
-	roomID := id.RoomID(room)
+	roomID := matrixRoom(room)
 	known, encrypted := b.Encrypted(ctx, roomID)
 	if !known {
 		if err := b.JoinRoom(ctx, roomID); err != nil {

@@ -3,30 +3,28 @@ package bot
 import (
 	"context"
 	"fmt"
+	"strings"
 	"time"
 
 	"maunium.net/go/mautrix/event"
 	"maunium.net/go/mautrix/id"
 
+	"github.com/enarx/secbot/chat"
 	"github.com/enarx/secbot/disclosure"
-	"github.com/enarx/secbot/handlers"
+	"github.com/enarx/secbot/outbox"
 )
 
-// ChatHandler is what handles chat messages and invites once they are
-// translated out of Matrix: the handlers never see a Matrix event.
-type ChatHandler interface {
-	IsTeam(who disclosure.Person) bool
-	HandleMessage(ctx context.Context, msg handlers.Message) error
-	HandleInvite(ctx context.Context, inv handlers.Invite) error
-	HandleUndecryptable(ctx context.Context, msg handlers.Message, session string)
+// Translate adapts the core's inbound side to the events the bot syncs:
+// the handlers never see a Matrix event. isTeam says whose device
+// identity to look up (a team member's commands count by it).
+func (b *Bot) Translate(in chat.Dispatch, isTeam func(disclosure.Person) bool) Handler {
+	return translator{in: in, isTeam: isTeam, b: b}
 }
 
-// Translate adapts a ChatHandler to the events the bot syncs.
-func (b *Bot) Translate(h ChatHandler) Handler { return translator{h: h, b: b} }
-
 type translator struct {
-	h ChatHandler
-	b *Bot
+	in     chat.Dispatch
+	isTeam func(disclosure.Person) bool
+	b      *Bot
 }
 
 // HandleEvent translates one synced (and decrypted) event: a message, or
@@ -37,7 +35,7 @@ func (t translator) HandleEvent(ctx context.Context, evt *event.Event) error {
 	case event.StateMember:
 		member := evt.Content.AsMember()
 		if evt.GetStateKey() == t.b.UserID().String() && member.Membership == event.MembershipInvite {
-			return t.h.HandleInvite(ctx, handlers.Invite{Room: evt.RoomID.String(), Sender: disclosure.Person(evt.Sender), Direct: member.IsDirect})
+			return t.in.Invite(ctx, chat.Invite{Room: coreRoom(evt.RoomID), Sender: corePerson(evt.Sender), Direct: member.IsDirect})
 		}
 	case event.EventMessage:
 		msg, ok := evt.Content.Parsed.(*event.MessageEventContent)
@@ -47,7 +45,7 @@ func (t translator) HandleEvent(ctx context.Context, evt *event.Event) error {
 		if msg.RelatesTo != nil && msg.RelatesTo.Type == event.RelReplace {
 			return nil // an edit: the original was handled
 		}
-		m := handlers.Message{ID: evt.ID.String(), Room: evt.RoomID.String(), Sender: disclosure.Person(evt.Sender), Sent: time.UnixMilli(evt.Timestamp), Attachment: msg.MsgType != event.MsgText && msg.MsgType != event.MsgEmote}
+		m := chat.Message{ID: evt.ID.String(), Room: coreRoom(evt.RoomID), Sender: corePerson(evt.Sender), Sent: time.UnixMilli(evt.Timestamp), Attachment: msg.MsgType != event.MsgText && msg.MsgType != event.MsgEmote}
 		if msg.MsgType == event.MsgText {
 			m.Text = msg.Body
 		}
@@ -60,14 +58,14 @@ func (t translator) HandleEvent(ctx context.Context, evt *event.Event) error {
 			}
 			m.Plaintext = encrypted
 		}
-		if t.h.IsTeam(m.Sender) {
+		if t.isTeam(m.Sender) {
 			ident, err := t.b.senderIdentity(ctx, evt)
 			if err != nil {
 				return fmt.Errorf("check the sender's device: %w", err)
 			}
 			m.Identity = ident
 		}
-		return t.h.HandleMessage(ctx, m)
+		return t.in.Message(ctx, m)
 	}
 	return nil
 }
@@ -79,28 +77,62 @@ func (t translator) HandleUndecryptable(ctx context.Context, evt *event.Event) {
 	if !ok {
 		return
 	}
-	t.h.HandleUndecryptable(ctx, handlers.Message{ID: evt.ID.String(), Room: evt.RoomID.String(), Sender: disclosure.Person(evt.Sender), Sent: time.UnixMilli(evt.Timestamp)}, string(content.SessionID))
+	t.in.Undecryptable(ctx, chat.Message{ID: evt.ID.String(), Room: coreRoom(evt.RoomID), Sender: corePerson(evt.Sender), Sent: time.UnixMilli(evt.Timestamp)}, string(content.SessionID))
 }
 
-// Chat is the bot as the handlers use it, in their channel-neutral terms.
-func (b *Bot) Chat() handlers.Chat { return chat{b} }
+// Platform is the bot as the core uses it: Matrix, in the port's terms.
+func (b *Bot) Platform() chat.Platform { return platform{b} }
 
-type chat struct{ b *Bot }
+// platform implements chat.Platform, with end-to-end encryption
+// (chat.Encryption) and cross-signing identities (chat.Identities).
+type platform struct{ b *Bot }
 
-func (c chat) UserID() disclosure.Person { return disclosure.Person(c.b.UserID()) }
+var (
+	_ chat.Platform   = platform{}
+	_ chat.Encryption = platform{}
+	_ chat.Identities = platform{}
+)
 
-func (c chat) JoinRoom(ctx context.Context, room string) error {
-	return c.b.JoinRoom(ctx, id.RoomID(room))
+func (p platform) Name() disclosure.Platform { return disclosure.Matrix }
+
+func (p platform) Self() disclosure.Person { return corePerson(p.b.UserID()) }
+
+// Vouching: Matrix signs devices (cross-signing).
+func (p platform) Vouching() chat.Vouching { return chat.VouchesForDevices }
+
+func (p platform) JoinRoom(ctx context.Context, room string) error {
+	return p.b.JoinRoom(ctx, matrixRoom(room))
 }
 
-func (c chat) LeaveRoom(ctx context.Context, room, reason string) error {
-	return c.b.LeaveRoom(ctx, id.RoomID(room), reason)
+func (p platform) LeaveRoom(ctx context.Context, room, reason string) error {
+	return p.b.LeaveRoom(ctx, matrixRoom(room), reason)
 }
 
-func (c chat) JoinedMemberCount(ctx context.Context, room string) (int, error) {
-	return c.b.JoinedMemberCount(ctx, id.RoomID(room))
+func (p platform) JoinedMemberCount(ctx context.Context, room string) (int, error) {
+	return p.b.JoinedMemberCount(ctx, matrixRoom(room))
 }
 
-func (c chat) HasEncryption(ctx context.Context, user disclosure.Person) (bool, error) {
-	return c.b.HasEncryption(ctx, id.UserID(user))
+func (p platform) Executors() map[string]outbox.Executor { return p.b.Executors() }
+
+// ParsePerson reads a Matrix user ID (@alice:example.org).
+func (p platform) ParsePerson(s string) (disclosure.Person, bool) {
+	if _, _, err := id.UserID(s).Parse(); err != nil || !strings.HasPrefix(s, "@") {
+		return "", false
+	}
+	return corePerson(id.UserID(s)), true
+}
+
+// RoomLink is the room's matrix.to link.
+func (p platform) RoomLink(room string) string { return matrixRoom(room).URI().MatrixToURL() }
+
+func (p platform) HasEncryption(ctx context.Context, user disclosure.Person) (bool, error) {
+	return p.b.HasEncryption(ctx, matrixUser(user))
+}
+
+func (p platform) Identity(ctx context.Context, who disclosure.Person) (disclosure.Identity, error) {
+	return p.b.Identity(ctx, who)
+}
+
+func (p platform) TrustChanged(ctx context.Context, member disclosure.Person) {
+	p.b.TrustChanged(ctx, member)
 }

@@ -12,8 +12,8 @@ import (
 	"maunium.net/go/mautrix/event"
 	"maunium.net/go/mautrix/id"
 
+	"github.com/enarx/secbot/chat"
 	"github.com/enarx/secbot/disclosure"
-	"github.com/enarx/secbot/handlers"
 )
 
 // TeamKeys says which identity a person's devices must be signed by to
@@ -53,7 +53,7 @@ func (g *keyGate) GetDevices(ctx context.Context, user id.UserID) (map[id.Device
 	if user == g.self {
 		return g.gate(ctx, devices, g.master, g.device)
 	}
-	key, team, err := g.keys.TeamKey(ctx, disclosure.Person(user))
+	key, team, err := g.keys.TeamKey(ctx, corePerson(user))
 	if err != nil {
 		return nil, fmt.Errorf("look up %s's pinned identity: %w", user, err)
 	}
@@ -173,10 +173,10 @@ func (b *Bot) senderIdentity(ctx context.Context, evt *event.Event) (*disclosure
 
 // Identity is who's identity as published now, fetched afresh.
 func (b *Bot) Identity(ctx context.Context, who disclosure.Person) (disclosure.Identity, error) {
-	if _, err := b.crypto.Machine().FetchKeys(ctx, []id.UserID{id.UserID(who)}, true); err != nil {
+	if _, err := b.crypto.Machine().FetchKeys(ctx, []id.UserID{matrixUser(who)}, true); err != nil {
 		return disclosure.Identity{}, fmt.Errorf("fetch %s's keys: %w", who, err)
 	}
-	current, err := b.publishedMaster(ctx, id.UserID(who))
+	current, err := b.publishedMaster(ctx, matrixUser(who))
 	return disclosure.Identity{Current: current}, err
 }
 
@@ -184,16 +184,16 @@ func (b *Bot) Identity(ctx context.Context, who disclosure.Person) (disclosure.I
 // so the devices their newly pinned identity signed get keys from the
 // next message on (a session already shared is not shared again).
 func (b *Bot) TrustChanged(ctx context.Context, member disclosure.Person) {
-	b.crypto.Machine().OnDevicesChanged(ctx, id.UserID(member))
+	b.crypto.Machine().OnDevicesChanged(ctx, matrixUser(member))
 }
 
 // Watcher is told what changed of people's devices.
 type Watcher interface {
 	IdentitySeen(ctx context.Context, member disclosure.Person, ident disclosure.Identity) error
-	DevicesSeen(ctx context.Context, who disclosure.Person, devices []handlers.Device) error
+	DevicesSeen(ctx context.Context, who disclosure.Person, devices []chat.Device) error
 	// OwnDeviceSeen is told of a device of the bot's own account that its
 	// identity did not sign (each time it is seen: the watcher tells once).
-	OwnDeviceSeen(ctx context.Context, device, name string) error
+	OwnDeviceSeen(ctx context.Context, self disclosure.Person, device, name string) error
 	// EncryptionDowngraded is told that a room recorded encrypted lost its
 	// encryption (algorithm is what its state says now; by who sent the
 	// change, "" if unknown). The watcher tells once per room.
@@ -223,7 +223,7 @@ func (b *Bot) devicesSeen(ctx context.Context, users []id.UserID, rotate bool) e
 			}
 			continue
 		}
-		_, team, err := b.watcher.TeamKey(ctx, disclosure.Person(u))
+		_, team, err := b.watcher.TeamKey(ctx, corePerson(u))
 		if err != nil {
 			return err
 		}
@@ -232,7 +232,7 @@ func (b *Bot) devicesSeen(ctx context.Context, users []id.UserID, rotate bool) e
 			if err != nil {
 				return err
 			}
-			if err := b.watcher.IdentitySeen(ctx, disclosure.Person(u), disclosure.Identity{Current: current}); err != nil {
+			if err := b.watcher.IdentitySeen(ctx, corePerson(u), disclosure.Identity{Current: current}); err != nil {
 				return err
 			}
 			if rotate {
@@ -244,11 +244,11 @@ func (b *Bot) devicesSeen(ctx context.Context, users []id.UserID, rotate bool) e
 		if err != nil {
 			return err
 		}
-		var seen []handlers.Device
+		var seen []chat.Device
 		for did, d := range devices {
-			seen = append(seen, handlers.Device{ID: did.String(), Name: d.Name})
+			seen = append(seen, chat.Device{ID: did.String(), Name: d.Name})
 		}
-		if err := b.watcher.DevicesSeen(ctx, disclosure.Person(u), seen); err != nil {
+		if err := b.watcher.DevicesSeen(ctx, corePerson(u), seen); err != nil {
 			return err
 		}
 	}
@@ -280,7 +280,7 @@ func (b *Bot) ownDevicesSeen(ctx context.Context) error {
 			continue
 		}
 		zerolog.Ctx(ctx).Warn().Stringer("device_id", did).Msg("A device the bot's identity did not sign is logged in to the bot's account; it gets no room keys")
-		if err := b.watcher.OwnDeviceSeen(ctx, did.String(), d.Name); err != nil {
+		if err := b.watcher.OwnDeviceSeen(ctx, corePerson(b.UserID()), did.String(), d.Name); err != nil {
 			return err
 		}
 	}
@@ -330,7 +330,9 @@ func (b *Bot) WatchTeam(ctx context.Context, w Watcher, team []disclosure.Person
 	b.watcher = w
 	users := make([]id.UserID, 0, len(team)+1)
 	for _, m := range team {
-		users = append(users, id.UserID(m))
+		if chat.PlatformOf(string(m)) == disclosure.Matrix {
+			users = append(users, matrixUser(m))
+		}
 	}
 	users = append(users, b.Client.UserID)
 	if _, err := mach.FetchKeys(ctx, users, true); err != nil {

@@ -164,7 +164,13 @@ func validAlias(s string) bool {
 	return strings.HasPrefix(s, "#") && ok && validLocalpart(local) && id.ValidateServerName(server)
 }
 
+// matrixName is a Matrix user, room or alias as the config may write it:
+// on its own (@alice:example.org) or with its platform
+// (matrix:@alice:example.org).
+func matrixName(s string) string { return strings.TrimPrefix(s, "matrix:") }
+
 func (v *validator) userID(key, value string) id.UserID {
+	value = matrixName(value)
 	if !validUserID(value) {
 		v.add(key, value, "not a Matrix user ID like @alice:example.org")
 		return ""
@@ -226,7 +232,7 @@ func (v *validator) validate() {
 	v.validateEmail()
 	v.validateTeam()
 	for i, r := range c.Announce.Rooms {
-		if !validRoomID(r) && !validAlias(r) {
+		if r := matrixName(r); !validRoomID(r) && !validAlias(r) {
 			v.add(fmt.Sprintf("announce.rooms[%d]", i), r, "not a room ID (!id:example.org) or alias (#name:example.org)")
 		}
 	}
@@ -302,8 +308,8 @@ func (v *validator) validateMatrix() {
 func (v *validator) validateTeam() {
 	t := &v.cfg.Team
 	t.RoomID, t.MemberIDs = "", nil
-	if validRoomID(t.Room) {
-		t.RoomID = id.RoomID(t.Room)
+	if room := matrixName(t.Room); validRoomID(room) {
+		t.RoomID = id.RoomID(room)
 	} else {
 		v.add("team.room", t.Room, "must be the team room's ID (not an alias), like !abc:example.org")
 	}
@@ -332,11 +338,19 @@ func (v *validator) validateTeam() {
 		}
 		return u
 	}
+	byID := make(map[string]string, len(t.Identities))
 	for _, u := range slices.Sorted(maps.Keys(t.Identities)) {
 		key, k := t.Identities[u], "team.identities."+u
-		if member(k, u) != "" && !validEd25519(key) {
-			v.add(k, key, "must be the member's cross-signing master key: 43 characters of unpadded base64")
+		if m := member(k, u); m != "" {
+			if !validEd25519(key) {
+				v.add(k, key, "must be the member's cross-signing master key: 43 characters of unpadded base64")
+			}
+			byID[string(m)] = key
 		}
+	}
+	if len(t.Identities) > 0 {
+		// By Matrix user ID, however the config wrote the member.
+		t.Identities = byID
 	}
 	if len(t.Identities) > 0 {
 		for _, u := range t.MemberIDs {

@@ -44,7 +44,7 @@ func (c *Case) notClosed(action string) error {
 // Assign makes who the handler: step 1, and the acknowledgement.
 func (c *Case) Assign(r Request, who Person) (Decision, error) {
 	if !r.Policy.IsTeam(who) {
-		return Decision{}, refusef("assign", "%s is not on the security team; the handler must be a team member.", templates.EscapeMarkdown(string(who)))
+		return Decision{}, refusef("assign", "%s is not on the security team; the handler must be a team member.", templates.EscapeMarkdown(who.String()))
 	}
 	next, err := Transition(c.Stage, ActClaim)
 	if err != nil {
@@ -56,8 +56,8 @@ func (c *Case) Assign(r Request, who Person) (Decision, error) {
 		// Claiming a private report accepts it on GitHub (triage → draft).
 		d.Effects = []Effect{AdvisoryOp{Op: AdvisoryState, State: "draft"}}
 	}
-	d.Say = []Message{say(ToCaseRoom, templates.Acknowledged{CaseID: c.ID.String(), Handler: string(who)})}
-	d.Say = append(d.Say, r.doneHere(c, templates.Done{What: "handler", User: string(who)}))
+	d.Say = []Message{say(ToCaseRoom, templates.Acknowledged{CaseID: c.ID.String(), Handler: who.String()})}
+	d.Say = append(d.Say, r.doneHere(c, templates.Done{What: "handler", User: who.String()}))
 	return d, nil
 }
 
@@ -123,7 +123,7 @@ func (c *Case) Respond(r Request, text string) (Decision, error) {
 		d.Say = []Message{r.answeredOnGitHub(c, "respond")}
 		return d, nil
 	}
-	d.Say = []Message{say(ToCaseRoom, templates.TeamResponse{CaseID: c.ID.String(), From: string(r.By), Text: text}), r.doneHere(c, templates.Done{What: "posted"})}
+	d.Say = []Message{say(ToCaseRoom, templates.TeamResponse{CaseID: c.ID.String(), From: r.By.String(), Text: text}), r.doneHere(c, templates.Done{What: "posted"})}
 	return d, nil
 }
 
@@ -142,7 +142,7 @@ func (c *Case) Reply(r Request, text string) (Decision, error) {
 		d = c.spoke(r)
 	}
 	d.Action, d.Detail = "reply", ""
-	d.Say = []Message{say(ToCaseRoom, templates.TeamReply{CaseID: c.ID.String(), From: string(r.By), Text: text}), r.doneHere(c, templates.Done{What: "mailed"})}
+	d.Say = []Message{say(ToCaseRoom, templates.TeamReply{CaseID: c.ID.String(), From: r.By.String(), Text: text}), r.doneHere(c, templates.Done{What: "mailed"})}
 	return d, nil
 }
 
@@ -161,7 +161,7 @@ func (c *Case) Update(r Request, text string) (Decision, error) {
 		d.Say = []Message{r.answeredOnGitHub(c, "update")}
 		return d, nil
 	}
-	d.Say = []Message{say(ToCaseRoom, templates.TeamUpdate{CaseID: c.ID.String(), From: string(r.By), Text: text}), r.doneHere(c, templates.Done{What: "posted"})}
+	d.Say = []Message{say(ToCaseRoom, templates.TeamUpdate{CaseID: c.ID.String(), From: r.By.String(), Text: text}), r.doneHere(c, templates.Done{What: "posted"})}
 	return d, nil
 }
 
@@ -487,14 +487,14 @@ func (c *Case) AddNeedToKnow(r Request, who Person, login string) (Decision, err
 	}
 	for _, n := range c.NeedToKnow {
 		if n.Who == who {
-			return Decision{Say: []Message{say(Here, templates.Done{What: "ntk_already", CaseID: c.ID.String(), User: string(who)})}}, nil
+			return Decision{Say: []Message{say(Here, templates.Done{What: "ntk_already", CaseID: c.ID.String(), User: who.String()})}}, nil
 		}
 	}
 	d := Decision{Action: "need-to-know.add", Detail: string(who), NeedToKnow: []NeedToKnowChange{{Who: who, GitHub: login}}, Effects: []Effect{InviteToCaseRoom{Who: who}}}
 	if login != "" {
 		d.Effects = append(d.Effects, AdvisoryOp{Op: AdvisoryCollaborator, Login: login, For: who})
 	}
-	d.Say = []Message{say(Here, templates.Done{What: "ntk_added", CaseID: c.ID.String(), User: string(who)})}
+	d.Say = []Message{say(Here, templates.Done{What: "ntk_added", CaseID: c.ID.String(), User: who.String()})}
 	return d, nil
 }
 
@@ -520,7 +520,7 @@ func (c *Case) RemoveNeedToKnow(r Request, who Person, login string) (Decision, 
 	if login != "" {
 		d.Effects = append(d.Effects, AdvisoryOp{Op: AdvisoryCollaborator, Login: login, Remove: true})
 	}
-	d.Say = []Message{say(Here, templates.Done{What: "ntk_removed", CaseID: c.ID.String(), User: string(who)})}
+	d.Say = []Message{say(Here, templates.Done{What: "ntk_removed", CaseID: c.ID.String(), User: who.String()})}
 	return d, nil
 }
 
@@ -609,7 +609,7 @@ func (c *Case) Invite(r Request, who Person) (Decision, error) {
 		return Decision{}, refusef("invite", "%s is neither the reporter, a team member nor on the need-to-know list; add them with `%s embargo add` first.", who, r.Policy.CommandPrefix)
 	}
 	return Decision{Action: "invite", Detail: string(who), Effects: []Effect{InviteToCaseRoom{Who: who}},
-		Say: []Message{say(Here, templates.Done{What: "invited", CaseID: c.ID.String(), User: string(who)})}}, nil
+		Say: []Message{say(Here, templates.Done{What: "invited", CaseID: c.ID.String(), User: who.String()})}}, nil
 }
 
 // CreateAdvisory drafts the case's advisory when it has none (GitHub was

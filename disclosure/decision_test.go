@@ -199,7 +199,7 @@ func TestOpeningInvitesTheReporterAndTheTeamAndStartsTheClocks(t *testing.T) {
 	p := testPolicy()
 	p.Team = append(p.Team, "@secbot:x")
 	p.Rotation = true
-	o := p.Open(ChannelMatrix, "@reporter:x", "@secbot:x", 2, now)
+	o := p.Open(ChannelChat, "@reporter:x", "@secbot:x", 2, now)
 	if want := []Person{"@reporter:x", "@alice:x", "@bob:x"}; !slices.Equal(o.Invite, want) {
 		t.Errorf("invites %v, want %v (never the bot itself)", o.Invite, want)
 	}

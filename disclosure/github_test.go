@@ -51,7 +51,7 @@ func TestAGitHubReportOpensWithoutInvitingItsReporterAndCountsFromItsFiling(t *t
 			t.Errorf("the %s clock starts at %s, not when the report was filed (%s)", dc.Kind, dc.At, filed)
 		}
 	}
-	if m := p.Open(ChannelMatrix, "@reporter:x", "@secbot:x", 1, filed); m.Invite[0] != "@reporter:x" {
+	if m := p.Open(ChannelChat, "@reporter:x", "@secbot:x", 1, filed); m.Invite[0] != "@reporter:x" {
 		t.Errorf("a chat reporter is not invited: %v", m.Invite)
 	}
 }
@@ -75,7 +75,7 @@ func TestGitHubStatesMeetOrEndTheCase(t *testing.T) {
 		{name: "published on github.com before the steps were done still publishes", state: "published", c: reportCase(StageAssigned), stage: StagePublished, say: true, announce: true},
 		{name: "published again changes nothing", state: "published", c: reportCase(StagePublished)},
 		{name: "triage changes nothing", state: "triage", c: reportCase(StageReceived)},
-		{name: "a chat case is not driven by GitHub's states", state: "closed", c: func() *Case { c := reportCase(StageAssigned); c.Channel = ChannelMatrix; return c }()},
+		{name: "a chat case is not driven by GitHub's states", state: "closed", c: func() *Case { c := reportCase(StageAssigned); c.Channel = ChannelChat; return c }()},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			d := tc.c.GitHubState(r, tc.state)
@@ -108,7 +108,7 @@ func TestTheTeamWorksAGitHubReportFromChat(t *testing.T) {
 		t.Errorf("claim makes %+v, want the report accepted on GitHub (state draft)", ops)
 	}
 	chat := reportCase(StageReceived)
-	chat.Channel = ChannelMatrix
+	chat.Channel = ChannelChat
 	if d, _ := chat.Assign(r, "@alice:x"); len(advisoryOps(d)) != 0 {
 		t.Errorf("claiming a chat case changes its advisory: %+v", d.Effects)
 	}

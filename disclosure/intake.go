@@ -34,14 +34,18 @@ func (p *Policy) Open(ch Channel, reporter, self Person, seq int, at time.Time) 
 			{Op: StartDeadline, Kind: DeadlineResponse, At: at},
 		},
 	}
-	if ch == ChannelMatrix {
+	// The case room is on the team room's platform: only people of that
+	// platform can be in it. A chat reporter elsewhere is answered in
+	// their DM (the advisory is their private area).
+	home := p.TeamPlatform()
+	if ch == ChannelChat && reporter.Platform() == home {
 		o.Invite = append(o.Invite, reporter)
 	}
 	for _, member := range p.Team {
-		if member != reporter && member != self {
+		if member != reporter && member != self && member.Platform() == home {
 			o.Invite = append(o.Invite, member)
 		}
-		if member != self {
+		if member != self && member.Platform() == home {
 			o.Team = append(o.Team, member)
 		}
 	}
@@ -130,12 +134,12 @@ func (p *Policy) OpenCase(in Intake, id CaseID, self Person, setups []time.Time,
 	}
 	team := make([]string, 0, len(p.Team))
 	for _, u := range p.Team {
-		team = append(team, string(u))
+		team = append(team, u.String())
 	}
 	welcome := templates.Welcome{CaseID: id.String(), Reporter: in.Reporter.String(), Team: team, AcknowledgeBy: open.AcknowledgeBy, RespondBy: open.RespondBy,
 		UpdateInterval: p.SLA.UpdateInterval.String(), Email: in.Reporter.Address(), Prefix: p.CommandPrefix}
 	note := templates.TeamNewCase{CaseID: id.String(), Reporter: in.Reporter.String(), AcknowledgeBy: open.AcknowledgeBy, RespondBy: open.RespondBy,
-		Suggested: string(open.Suggested), UnverifiedSender: in.Unverified, Machine: in.Machine}
+		Suggested: open.Suggested.String(), UnverifiedSender: in.Unverified, Machine: in.Machine}
 	if r := in.Report; r != nil {
 		// Where the report is, never what it says.
 		welcome.GitHubReporter, welcome.AdvisoryURL = r.Reporter, r.URL

@@ -26,13 +26,13 @@ func TestOpeningACaseDecidesItsWholeSetUp(t *testing.T) {
 		detail    string
 		reporterG string
 	}{
-		{"a chat report: the reporter is invited, an advisory is drafted", Intake{Channel: ChannelMatrix, Reporter: "@r:x", At: now, Source: "direct message"}, nil, now,
+		{"a chat report: the reporter is invited, an advisory is drafted", Intake{Channel: ChannelChat, Reporter: "@r:x", At: now, Source: "direct message"}, nil, now,
 			[]Person{"@r:x", "@alice:x", "@bob:x"}, true, false, "direct message", ""},
 		{"an email report: the room is the team's", Intake{Channel: ChannelEmail, Reporter: EmailPerson("r@example.org"), At: now, Source: "email", Unverified: true}, nil, now,
 			[]Person{"@alice:x", "@bob:x"}, true, false, "email (unverified sender)", ""},
 		{"a GitHub report is its own advisory", Intake{Channel: ChannelGitHub, Reporter: GitHubPerson("rita"), At: now.Add(-time.Hour), Report: report, Source: "github"}, nil, now,
 			[]Person{"@alice:x", "@bob:x"}, false, false, "github", "rita"},
-		{"past the hourly cap the set-up waits, and the team is told", Intake{Channel: ChannelMatrix, Reporter: "@r:x", At: now, Source: "public room"}, full, now.Add(50 * time.Minute),
+		{"past the hourly cap the set-up waits, and the team is told", Intake{Channel: ChannelChat, Reporter: "@r:x", At: now, Source: "public room"}, full, now.Add(50 * time.Minute),
 			[]Person{"@r:x", "@alice:x", "@bob:x"}, true, true, "public room", ""},
 	} {
 		t.Run(tc.name, func(t *testing.T) {

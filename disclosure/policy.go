@@ -8,8 +8,10 @@ import (
 )
 
 // Person is someone the bot deals with, as their channel names them: a
-// Matrix user ID, or mailto:ADDRESS for someone who writes by email. The
-// domain looks no further inside it than its channel.
+// chat user with their platform (matrix:@alice:example.org,
+// rocketchat:alice), mailto:ADDRESS for someone who writes by email, or
+// github:LOGIN. The domain looks no further inside it than its channel and
+// platform.
 type Person string
 
 // Channel is how a reporter reached the team; the policy is the same,
@@ -18,8 +20,9 @@ type Channel string
 
 // The channels.
 const (
-	// ChannelMatrix is a chat: the reporter reads the case room.
-	ChannelMatrix Channel = "matrix"
+	// ChannelChat is a chat (any platform): the reporter reads the case
+	// room, or their DM when the case room is on another platform.
+	ChannelChat Channel = "chat"
 	// ChannelGitHub is a GitHub private vulnerability report: the reporter
 	// is on the advisory, which has no API for comments, so the team
 	// answers there.
@@ -29,14 +32,22 @@ const (
 	ChannelEmail Channel = "email"
 )
 
-// GitHubPerson is a GitHub user as a person of the domain (no Matrix ID
-// starts like this).
+// GitHubPerson is a GitHub user as a person of the domain.
 func GitHubPerson(login string) Person { return Person(githubPrefix + login) }
 
-// String returns the person's ID.
-func (p Person) String() string { return string(p) }
+// String is how the person is shown to people (string(p) is their ID): a
+// chat person by their platform's own ID when that ID names its server, as
+// a Matrix ID does (@alice:example.org), else with their platform
+// (rocketchat:alice); email and GitHub people as they are.
+func (p Person) String() string {
+	platform, native := Split(string(p))
+	if platform != "" && strings.Contains(native, ":") {
+		return native
+	}
+	return string(p)
+}
 
-// The prefixes of people who are not Matrix users.
+// The prefixes of people who are not chat users.
 const (
 	mailto       = "mailto:"
 	githubPrefix = "github:"
@@ -53,7 +64,7 @@ func (p Person) Channel() Channel {
 	case strings.HasPrefix(string(p), githubPrefix):
 		return ChannelGitHub
 	}
-	return ChannelMatrix
+	return ChannelChat
 }
 
 // Address is an email person's address ("" for anyone else).
@@ -79,7 +90,8 @@ type Policy struct {
 	// Identities are team members' cross-signing master keys from the
 	// config; when set, no identity is pinned on first sight.
 	Identities map[Person]string
-	// TeamRoom is the team's room ("" when none is configured).
+	// TeamRoom is the team's room ("" when none is configured), with its
+	// platform; case rooms are made on that platform.
 	TeamRoom string
 	// Email is the security address reporters may write to ("" when
 	// secbot reads no mailbox).
@@ -87,7 +99,10 @@ type Policy struct {
 	// Rotation suggests a handler round-robin for each new case.
 	Rotation bool
 
-	CommandPrefix string
+	// CommandPrefix starts a command on the team's platform, and on any
+	// platform that has none of its own in CommandPrefixes.
+	CommandPrefix   string
+	CommandPrefixes map[Platform]string
 	// GitHub is true when cases get advisories.
 	GitHub bool
 	// Repository is owner/repo, named in announcements: the default

@@ -70,7 +70,7 @@ var tMonday = time.Date(2026, 11, 23, 9, 0, 0, 0, time.UTC)
 // allowed).
 func tWorld(p *Policy, stage Stage, embargo EmbargoState) (map[CaseID]*Case, time.Time) {
 	open := func(id CaseID, reporter Person) *Case {
-		c := &Case{ID: id, Reporter: reporter, Stage: StageReceived, CreatedAt: tMonday, Channel: ChannelMatrix}
+		c := &Case{ID: id, Reporter: reporter, Stage: StageReceived, CreatedAt: tMonday, Channel: ChannelChat}
 		for _, kind := range []DeadlineKind{DeadlineAcknowledge, DeadlineResponse} {
 			c.Deadlines = append(c.Deadlines, p.NewDeadline(kind, tMonday))
 		}

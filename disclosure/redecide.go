@@ -85,7 +85,7 @@ func (q Queued) Label() string {
 	case QueuedCollaborator:
 		return "add " + q.Login + " to the private advisory"
 	case QueuedInvite:
-		return "invite " + string(q.Who) + " to the case room"
+		return "invite " + q.Who.String() + " to the case room"
 	}
 	return "make a queued effect"
 }

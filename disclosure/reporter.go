@@ -79,7 +79,7 @@ func (c *Case) Escalate(r Request) (Decision, error) {
 			return Decision{Say: []Message{say(Here, templates.Done{What: "escalation_exhausted", Promise: kind.Label()})}}, nil
 		}
 		role, who := p.Contact(p.Ladder[dl.LadderStep])
-		answer := templates.Done{Promise: kind.Label(), Role: role, Name: string(who)}
+		answer := templates.Done{Promise: kind.Label(), Role: role, Name: who.String()}
 		if !dl.NextAt.IsZero() && !dl.NextAt.After(r.Now) {
 			// The step is already due: it is on its way, not a second one.
 			answer.What = "escalation_on_its_way"

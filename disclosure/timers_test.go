@@ -55,11 +55,11 @@ func TestTheTimersTellWhoTheLadderNamesAtEachStep(t *testing.T) {
 	dl := func(reminded bool, step int, by Person) Deadline {
 		return Deadline{Kind: DeadlineAcknowledge, StartedAt: due.Add(-48 * time.Hour), DueAt: due, RemindAt: remind, Reminded: reminded, LadderStep: step, EscalatedBy: by}
 	}
-	chat := &Case{ID: one, Reporter: "@r:x", Stage: StageReceived, Channel: ChannelMatrix}
-	handled := &Case{ID: one, Reporter: "@r:x", Stage: StageReceived, Channel: ChannelMatrix, Handler: "@bob:x"}
+	chat := &Case{ID: one, Reporter: "@r:x", Stage: StageReceived, Channel: ChannelChat}
+	handled := &Case{ID: one, Reporter: "@r:x", Stage: StageReceived, Channel: ChannelChat, Handler: "@bob:x"}
 	mailed := &Case{ID: one, Reporter: EmailPerson("r@example.org"), Stage: StageReceived, Channel: ChannelEmail}
 	github := &Case{ID: one, Reporter: GitHubPerson("r"), Stage: StageReceived, Channel: ChannelGitHub, AdvisoryURL: "https://github.com/o/r/security/advisories/GHSA-1"}
-	closed := &Case{ID: one, Reporter: "@r:x", Stage: StageClosed, Channel: ChannelMatrix}
+	closed := &Case{ID: one, Reporter: "@r:x", Stage: StageClosed, Channel: ChannelChat}
 	team := told{to: ToTeamRoom, mentions: p.Team, template: "escalation_team"}
 	chased := told{to: ToCaseRoom, template: "reporter_chased"}
 	for _, tc := range []struct {

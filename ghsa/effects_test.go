@@ -41,9 +41,9 @@ func newEffectsWorld(t *testing.T) *effectsWorld {
 	if err != nil {
 		t.Fatal(err)
 	}
-	w := &effectsWorld{srv: srv, store: st, policy: disclosure.NewInForce(disclosure.Policy{TeamRoom: "!team:x"})}
+	w := &effectsWorld{srv: srv, store: st, policy: disclosure.NewInForce(disclosure.Policy{TeamRoom: "matrix:!team:x"})}
 	if err := st.Tx(ctx, func(ctx context.Context) error {
-		w.c, err = st.CreateCase(ctx, "@reporter:x", "!dm:x", "!dm:x", reported)
+		w.c, err = st.CreateCase(ctx, "matrix:@reporter:x", "matrix:!dm:x", "matrix:!dm:x", reported)
 		return err
 	}); err != nil {
 		t.Fatal(err)
@@ -115,14 +115,14 @@ func (w *effectsWorld) sends(t *testing.T) []outbox.SendEffect {
 func TestAReloadMovesTheOutageNoticeToTheNewTeamRoom(t *testing.T) {
 	w := newEffectsWorld(t)
 	p := *w.policy.Get()
-	p.TeamRoom = "!new-team:x"
+	p.TeamRoom = "matrix:!new-team:x"
 	w.policy.Set(p) // what SIGHUP does
 	w.srv.Inject(ghsatest.Fault{Status: 502})
 	if err := w.run(t, outbox.KindAdvisoryCreate, 1); err == nil {
 		t.Fatal("a 502 did not fail the effect")
 	}
 	sends := w.sends(t)
-	if len(sends) != 1 || sends[0].To.Room != "!new-team:x" {
+	if len(sends) != 1 || sends[0].To.Room != "matrix:!new-team:x" {
 		t.Errorf("the outage notice went to %+v, want the reloaded team room", sends)
 	}
 }
@@ -140,7 +140,7 @@ func TestARefusedTokenTellsTheTeamAndMarksNothingDone(t *testing.T) {
 		}
 	}
 	sends := w.sends(t)
-	if len(sends) != 1 || sends[0].To.Room != "!team:x" || !strings.Contains(sends[0].Markdown, "refused the token") {
+	if len(sends) != 1 || sends[0].To.Room != "matrix:!team:x" || !strings.Contains(sends[0].Markdown, "refused the token") {
 		t.Fatalf("after two refusals: %+v, want the team told once what to fix", sends)
 	}
 	if err := w.run(t, outbox.KindAdvisoryCreate, 3); err != nil {
@@ -178,7 +178,7 @@ func TestParkedGitHubWorkIsToldToTheTeam(t *testing.T) {
 		t.Fatal(err)
 	}
 	sends := w.sends(t)
-	if len(sends) != 1 || sends[0].To.Room != "!team:x" || !strings.Contains(sends[0].Markdown, "given up after 100 attempts") ||
+	if len(sends) != 1 || sends[0].To.Room != "matrix:!team:x" || !strings.Contains(sends[0].Markdown, "given up after 100 attempts") ||
 		!strings.Contains(sends[0].Markdown, "!sec advisory "+w.c.ID.String()) {
 		t.Errorf("told %+v", sends)
 	}
@@ -249,7 +249,7 @@ func TestARetriedCreateAdoptsOnlyItsOwnDraft(t *testing.T) {
 		}
 		got, _ := w.store.Case(ctx, w.c.ID)
 		told := slices.ContainsFunc(w.sends(t), func(s outbox.SendEffect) bool {
-			return s.To.Room == "!team:x" && strings.Contains(s.Markdown, made.GHSAID) && strings.Contains(s.Markdown, "earlier attempt")
+			return s.To.Room == "matrix:!team:x" && strings.Contains(s.Markdown, made.GHSAID) && strings.Contains(s.Markdown, "earlier attempt")
 		})
 		if !joined && (got.GHSAID != made.GHSAID || len(w.srv.Advisories()) != 1 || !audited(t, w.store, caseID, "advisory.adopted") || !told) {
 			t.Errorf("own draft: the case has %s (made %s), %d advisories, audited %v, team told %v", got.GHSAID, made.GHSAID, len(w.srv.Advisories()), audited(t, w.store, caseID, "advisory.adopted"), told)
@@ -290,7 +290,7 @@ func TestAnAdvisoryBelongsToOneCase(t *testing.T) {
 	w := newEffectsWorld(t)
 	ctx := context.Background()
 	err := w.store.Tx(ctx, func(ctx context.Context) error {
-		other, err := w.store.CreateCase(ctx, "@other:x", "!dm2:x", "!dm2:x", reported)
+		other, err := w.store.CreateCase(ctx, "matrix:@other:x", "matrix:!dm2:x", "matrix:!dm2:x", reported)
 		if err != nil {
 			return err
 		}

@@ -17,7 +17,7 @@ import (
 	"github.com/jonboulle/clockwork"
 	"github.com/rs/zerolog"
 
-	"github.com/enarx/secbot/handlers"
+	"github.com/enarx/secbot/chat"
 )
 
 // Watcher polls the watched repositories (or whole organizations) for
@@ -32,9 +32,12 @@ type Watcher struct {
 	Repositories, Organizations []string
 	Every                       time.Duration
 	Clock                       clockwork.Clock
-	// Handle gets each changed page's advisories; an error leaves the feed
-	// as it was, so the next poll reads the page again.
-	Handle func(ctx context.Context, seen []handlers.GitHubAdvisory) error
+	// In is the core's inbound side (chat.Dispatch): it gets each changed
+	// page's advisories; an error leaves the feed as it was, so the next
+	// poll reads the page again.
+	In interface {
+		GitHubAdvisories(ctx context.Context, seen []chat.GitHubAdvisory) error
+	}
 	// Health is told after each round: nil when every feed answered, else
 	// the first error (the team is told once, and once on recovery).
 	Health func(ctx context.Context, err error)
@@ -162,13 +165,13 @@ var creditWord = regexp.MustCompile(`^[a-z_]{1,32}$`)
 
 // credits are the report's credits as the submitter gave them, to be
 // shown as what they are: claims, each with its type and state.
-func (r rawSeen) credits() []handlers.GitHubCredit {
-	var out []handlers.GitHubCredit
+func (r rawSeen) credits() []chat.GitHubCredit {
+	var out []chat.GitHubCredit
 	for _, c := range r.Credits {
 		if c.User == nil || !creditWord.MatchString(c.Type) || c.State != "" && !creditWord.MatchString(c.State) {
 			continue
 		}
-		out = append(out, handlers.GitHubCredit{Login: c.User.GetLogin(), Type: c.Type, State: c.State})
+		out = append(out, chat.GitHubCredit{Login: c.User.GetLogin(), Type: c.Type, State: c.State})
 	}
 	return out
 }
@@ -189,7 +192,7 @@ func (w *Watcher) pollFeed(ctx context.Context, f *feed) error {
 	// Only page one is asked conditionally: newest change first, it changes
 	// whenever anything does.
 	ifNoneMatch, etag, pageOne := f.etag, "", true
-	var seen []handlers.GitHubAdvisory
+	var seen []chat.GitHubAdvisory
 	high := f.high
 	var stopped error // why paging ended before the last page
 	for pages := 0; next != ""; pages++ {
@@ -221,7 +224,7 @@ func (w *Watcher) pollFeed(ctx context.Context, f *feed) error {
 				older = true // this and what follows was handled before
 				continue
 			}
-			s := handlers.GitHubAdvisory{GHSAID: a.GHSAID, URL: a.HTMLURL, Repository: a.repository(), State: a.State, CreatedAt: a.CreatedAt}
+			s := chat.GitHubAdvisory{GHSAID: a.GHSAID, URL: a.HTMLURL, Repository: a.repository(), State: a.State, CreatedAt: a.CreatedAt}
 			if a.Submission != nil {
 				s.Reporter, s.Credits = a.reporter(), a.credits()
 			}
@@ -236,7 +239,7 @@ func (w *Watcher) pollFeed(ctx context.Context, f *feed) error {
 		}
 	}
 	if len(seen) > 0 {
-		if err := w.Handle(ctx, seen); err != nil {
+		if err := w.In.GitHubAdvisories(ctx, seen); err != nil {
 			return fmt.Errorf("handle advisories of %s: %w", f.path, err)
 		}
 	}

@@ -11,8 +11,10 @@ import (
 	"github.com/jonboulle/clockwork"
 	"github.com/rs/zerolog"
 
+	"github.com/enarx/secbot/chat"
 	"github.com/enarx/secbot/disclosure"
 	"github.com/enarx/secbot/handlers"
+	"github.com/enarx/secbot/internal/testenv/fakechat"
 	"github.com/enarx/secbot/internal/testenv/github"
 	"github.com/enarx/secbot/outbox"
 	"github.com/enarx/secbot/store"
@@ -54,9 +56,9 @@ func BenchmarkWatch100Repositories3Organizations(b *testing.B) {
 		sla := func(s string) disclosure.Span { sp, _ := disclosure.ParseSpan(s); return sp }
 		cal, _ := disclosure.NewCalendar("UTC", []string{"Mon", "Tue", "Wed", "Thu", "Fri"}, nil)
 		policy := disclosure.NewInForce(disclosure.Policy{SLA: disclosure.SLA{Acknowledge: sla("48h"), DetailedResponse: sla("96h"), UpdateInterval: sla("5 working days")},
-			Calendar: cal, Team: []disclosure.Person{"@alice:x"}, TeamRoom: "!team:x", CommandPrefix: "!sec", GitHub: true, Repository: "acme/repo00", Organizations: orgs})
-		h := handlers.New(policy, st, chat{}, tmpl, clock, nil)
-		w := &Watcher{Client: client, Repositories: repos[:1], Organizations: orgs, Every: every, Clock: clock, Handle: h.HandleGitHubAdvisories, Health: func(_ context.Context, err error) {
+			Calendar: cal, Team: []disclosure.Person{"matrix:@alice:x"}, TeamRoom: "matrix:!team:x", CommandPrefix: "!sec", GitHub: true, Repository: "acme/repo00", Organizations: orgs})
+		h := handlers.New(policy, st, fakechat.Platforms(), tmpl, clock, nil)
+		w := &Watcher{Client: client, Repositories: repos[:1], Organizations: orgs, Every: every, Clock: clock, In: chat.Dispatch{In: h, Log: zerolog.Nop()}, Health: func(_ context.Context, err error) {
 			if err != nil {
 				b.Error(err)
 			}
@@ -100,7 +102,7 @@ func BenchmarkWatch100Repositories3Organizations(b *testing.B) {
 		noticed := 0
 		for _, e := range sends {
 			for id, at := range filed {
-				if strings.Contains(string(e.Payload), id) && strings.Contains(string(e.Payload), `"room":"!team:x"`) {
+				if strings.Contains(string(e.Payload), id) && strings.Contains(string(e.Payload), `"room":"matrix:!team:x"`) {
 					d := e.CreatedAt.Sub(at)
 					worst, total, noticed = max(worst, d), total+d, noticed+1
 				}

@@ -19,23 +19,15 @@ import (
 	"github.com/jonboulle/clockwork"
 	"github.com/rs/zerolog"
 
+	"github.com/enarx/secbot/chat"
 	"github.com/enarx/secbot/disclosure"
 	"github.com/enarx/secbot/handlers"
+	"github.com/enarx/secbot/internal/testenv/fakechat"
 	"github.com/enarx/secbot/internal/testenv/github"
 	"github.com/enarx/secbot/outbox"
 	"github.com/enarx/secbot/store"
 	"github.com/enarx/secbot/templates"
 )
-
-// chat is the Matrix side the handlers need; watching says nothing there
-// but through the outbox.
-type chat struct{}
-
-func (chat) UserID() disclosure.Person                                      { return "@secbot:x" }
-func (chat) JoinRoom(context.Context, string) error                         { return nil }
-func (chat) LeaveRoom(context.Context, string, string) error                { return nil }
-func (chat) JoinedMemberCount(context.Context, string) (int, error)         { return 2, nil }
-func (chat) HasEncryption(context.Context, disclosure.Person) (bool, error) { return true, nil }
 
 // watchWorld is the stand-in with repositories in organizations, a store,
 // the real handlers and the watcher, on a fake clock.
@@ -83,11 +75,11 @@ func newWatchWorld(t *testing.T, repos []string, orgs []string) *watchWorld {
 	cal, _ := disclosure.NewCalendar("UTC", []string{"Mon", "Tue", "Wed", "Thu", "Fri"}, nil)
 	policy := disclosure.NewInForce(disclosure.Policy{
 		SLA: disclosure.SLA{Acknowledge: sla("48h"), DetailedResponse: sla("96h"), UpdateInterval: sla("5 working days")}, Calendar: cal,
-		Team: []disclosure.Person{"@alice:x", "@bob:x"}, Coordinator: "@alice:x", TeamRoom: "!team:x", CommandPrefix: "!sec",
+		Team: []disclosure.Person{"matrix:@alice:x", "matrix:@bob:x"}, Coordinator: "matrix:@alice:x", TeamRoom: "matrix:!team:x", CommandPrefix: "!sec",
 		GitHub: true, Repository: "enarx/enarx", Repositories: append([]string{"enarx/enarx"}, repos...), Organizations: orgs,
 	})
 	w := &watchWorld{srv: srv, store: st, clock: clock, client: client, policy: policy}
-	w.h = handlers.New(policy, st, chat{}, tmpl, clock, nil)
+	w.h = handlers.New(policy, st, fakechat.Platforms(), tmpl, clock, nil)
 	w.effects = &Effects{Client: client, Store: st, Templates: tmpl, Clock: clock, Policy: policy, Product: "enarx"}
 	w.watcher = w.newWatcher(repos, orgs)
 	return w
@@ -96,7 +88,7 @@ func newWatchWorld(t *testing.T, repos []string, orgs []string) *watchWorld {
 // newWatcher is a watcher as at a start: nothing read yet.
 func (w *watchWorld) newWatcher(repos, orgs []string) *Watcher {
 	return &Watcher{Client: w.client, Repositories: append([]string{"enarx/enarx"}, repos...), Organizations: orgs, Every: 2 * time.Minute,
-		Clock: w.clock, Handle: w.h.HandleGitHubAdvisories, Health: w.effects.WatchHealth}
+		Clock: w.clock, In: chat.Dispatch{In: w.h, Log: zerolog.Nop()}, Health: w.effects.WatchHealth}
 }
 
 func (w *watchWorld) cases(t *testing.T) []*store.Case {
@@ -121,7 +113,7 @@ func (w *watchWorld) teamSays(t *testing.T) []string {
 		if err := e.Decode(&s); err != nil {
 			t.Fatal(err)
 		}
-		if s.To.Room == "!team:x" {
+		if s.To.Room == "matrix:!team:x" {
 			out = append(out, s.Markdown)
 		}
 	}
@@ -388,12 +380,12 @@ func TestAnAppWatchesEachOrganizationWithItsOwnInstallation(t *testing.T) {
 	var seen []string
 	var health error
 	w := &Watcher{Client: c, Repositories: []string{"enarx/enarx"}, Organizations: []string{"enarx", "profian"}, Every: time.Minute, Clock: clock,
-		Handle: func(_ context.Context, s []handlers.GitHubAdvisory) error {
+		In: advisoriesFunc(func(_ context.Context, s []chat.GitHubAdvisory) error {
 			for _, a := range s {
 				seen = append(seen, a.Repository)
 			}
 			return nil
-		},
+		}),
 		Health: func(_ context.Context, err error) { health = err }}
 	w.Poll(context.Background())
 	if health != nil || len(seen) != 2 {
@@ -555,7 +547,7 @@ func TestRepoChecksTheRepositoryFirst(t *testing.T) {
 		t.Fatal(err)
 	}
 	for _, target := range []string{"enarx/ghost", fork} {
-		move := outbox.AdvisoryEffect{CaseID: c.ID.String(), Repository: target, From: "enarx/enarx", FromGHSA: report, ReplyIn: "!case:x"}
+		move := outbox.AdvisoryEffect{CaseID: c.ID.String(), Repository: target, From: "enarx/enarx", FromGHSA: report, ReplyIn: "matrix:!case:x"}
 		if err := runEffect(t, w.store, w.effects, outbox.KindAdvisoryMove, move, 1); err != nil {
 			t.Fatalf("move to %s: %v, want it answered and ended", target, err)
 		}
@@ -578,7 +570,7 @@ func TestRepoChecksTheRepositoryFirst(t *testing.T) {
 	for _, e := range effects {
 		var s outbox.SendEffect
 		_ = e.Decode(&s)
-		if s.To.Room == "!case:x" && (strings.Contains(s.Markdown, "no repository enarx/ghost") || strings.Contains(s.Markdown, "is a fork")) {
+		if s.To.Room == "matrix:!case:x" && (strings.Contains(s.Markdown, "no repository enarx/ghost") || strings.Contains(s.Markdown, "is a fork")) {
 			refused++
 		}
 	}
@@ -604,12 +596,12 @@ func TestEachInstallationHasItsOwnRateLimit(t *testing.T) {
 	}
 	var seen []string
 	w := &Watcher{Client: c, Organizations: []string{"enarx", "profian"}, Every: time.Minute, Clock: clock,
-		Handle: func(_ context.Context, s []handlers.GitHubAdvisory) error {
+		In: advisoriesFunc(func(_ context.Context, s []chat.GitHubAdvisory) error {
 			for _, a := range s {
 				seen = append(seen, a.Repository)
 			}
 			return nil
-		}}
+		})}
 	w.Poll(context.Background()) // both installations' tokens made
 	reset := fmt.Sprint(clock.Now().Add(time.Hour).Unix())
 	srv.Inject(ghsatest.Fault{Status: 403, Headers: map[string]string{"X-RateLimit-Limit": "5000", "X-RateLimit-Remaining": "0", "X-RateLimit-Reset": reset},
@@ -638,4 +630,11 @@ func testKey(t *testing.T) []byte {
 		t.Fatal(err)
 	}
 	return pem.EncodeToMemory(&pem.Block{Type: "RSA PRIVATE KEY", Bytes: x509.MarshalPKCS1PrivateKey(key)})
+}
+
+// advisoriesFunc is a function as the watcher's inbound side.
+type advisoriesFunc func(ctx context.Context, seen []chat.GitHubAdvisory) error
+
+func (f advisoriesFunc) GitHubAdvisories(ctx context.Context, seen []chat.GitHubAdvisory) error {
+	return f(ctx, seen)
 }

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"strings"
 
+	"github.com/enarx/secbot/chat"
 	"github.com/enarx/secbot/disclosure"
 	"github.com/enarx/secbot/outbox"
 	"github.com/enarx/secbot/store"
@@ -116,7 +117,7 @@ func (h *Handlers) Published(ctx context.Context, e store.Effect) (any, error) {
 		}
 		req := disclosure.Request{By: "secbot", Now: h.clock.Now(), Policy: h.Policy()}
 		// The confirmation answers the publish command where it was typed.
-		msg := Message{ID: effect.ReplyTo, Room: effect.ReplyIn, Sender: "secbot"}
+		msg := chat.Message{ID: effect.ReplyTo, Room: effect.ReplyIn, Sender: "secbot"}
 		return h.apply(ctx, msg, cs, req, c.Published(req, effect.Force))
 	})
 	h.kick()

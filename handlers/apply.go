@@ -7,6 +7,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/enarx/secbot/chat"
 	"github.com/enarx/secbot/disclosure"
 	"github.com/enarx/secbot/outbox"
 	"github.com/enarx/secbot/store"
@@ -52,7 +53,7 @@ func (h *Handlers) ApplyEmbargoReminder(ctx context.Context, due store.EmbargoRe
 // messages go in the case's timers lane, which waits on no command.
 func (h *Handlers) applyTimer(ctx context.Context, cs *store.Case, d disclosure.Decision, now time.Time) error {
 	req := disclosure.Request{By: disclosure.Timer, Now: now, Policy: h.Policy()}
-	return h.applyIn(ctx, store.TimersLane(cs.ID), Message{Sender: disclosure.Timer}, cs, req, d)
+	return h.applyIn(ctx, store.TimersLane(cs.ID), chat.Message{Sender: disclosure.Timer}, cs, req, d)
 }
 
 // domainCase reads a stored case as the domain decides on it.
@@ -69,13 +70,13 @@ func storeDeadline(caseID disclosure.CaseID, d disclosure.Deadline) store.Deadli
 // apply records a decision: its state changes, audit line, effects and
 // messages, inside the caller's transaction. cs is the decision's case
 // (nil for commands without one); msg is what it answers.
-func (h *Handlers) apply(ctx context.Context, msg Message, cs *store.Case, req disclosure.Request, d disclosure.Decision) error {
+func (h *Handlers) apply(ctx context.Context, msg chat.Message, cs *store.Case, req disclosure.Request, d disclosure.Decision) error {
 	return h.applyIn(ctx, "", msg, cs, req, d)
 }
 
 // applyIn is apply with the decision's messages in lane ("": the case's,
 // or the room's for a decision without a case).
-func (h *Handlers) applyIn(ctx context.Context, lane string, msg Message, cs *store.Case, req disclosure.Request, d disclosure.Decision) error {
+func (h *Handlers) applyIn(ctx context.Context, lane string, msg chat.Message, cs *store.Case, req disclosure.Request, d disclosure.Decision) error {
 	now, p := req.Now, req.Policy
 	if d.Fired != nil {
 		return fmt.Errorf("a deadline's firing is applied by ApplyFiring")
@@ -234,7 +235,7 @@ var advisoryKinds = map[disclosure.AdvisoryOpKind]string{
 	disclosure.AdvisoryMove:         outbox.KindAdvisoryMove,
 }
 
-func (h *Handlers) applyEffect(ctx context.Context, msg Message, cs *store.Case, e disclosure.Effect, now time.Time) error {
+func (h *Handlers) applyEffect(ctx context.Context, msg chat.Message, cs *store.Case, e disclosure.Effect, now time.Time) error {
 	lane, caseRoom := store.CaseLane(cs.ID), outbox.Target{CaseRoomOf: cs.ID.String()}
 	var err error
 	switch e := e.(type) {
@@ -272,7 +273,7 @@ func (h *Handlers) applyEffect(ctx context.Context, msg Message, cs *store.Case,
 }
 
 // say records one message of a decision for its audience.
-func (h *Handlers) say(ctx context.Context, lane string, msg Message, cs *store.Case, p *disclosure.Policy, m disclosure.Message, now time.Time) error {
+func (h *Handlers) say(ctx context.Context, lane string, msg chat.Message, cs *store.Case, p *disclosure.Policy, m disclosure.Message, now time.Time) error {
 	switch {
 	case lane != "":
 	case cs != nil:

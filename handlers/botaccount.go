@@ -16,8 +16,8 @@ import (
 // OwnDeviceSeen is a channel's news of a device of the bot's own account
 // that the bot's identity did not sign (it gets no room keys): audited and
 // told once to the team room, since someone logged in as the bot.
-func (h *Handlers) OwnDeviceSeen(ctx context.Context, device, name string) error {
-	self, p, now := h.chat.UserID(), h.Policy(), h.clock.Now()
+func (h *Handlers) OwnDeviceSeen(ctx context.Context, self disclosure.Person, device, name string) error {
+	p, now := h.Policy(), h.clock.Now()
 	told := false
 	err := h.store.Tx(ctx, func(ctx context.Context) error {
 		told = false // a retried transaction starts again
@@ -74,7 +74,7 @@ func (h *Handlers) EncryptionDowngraded(ctx context.Context, room, algorithm str
 		told = true
 		actor := by
 		if actor == "" {
-			actor = h.chat.UserID()
+			actor = h.self(room)
 		}
 		detail := fmt.Sprintf("m.room.encryption of %s says %q; secbot keeps encrypting there", room, templates.Truncate(algorithm, 40))
 		if err := h.store.Audit(ctx, store.AuditEntry{At: now, Actor: actor, CaseID: caseRef, Action: "encryption.downgrade", Detail: detail, Allowed: false}); err != nil {

@@ -37,11 +37,11 @@ func TestAnUnsignedDeviceOfTheBotIsToldOnce(t *testing.T) {
 	w := newWorld(t, monday)
 	ctx := context.Background()
 	for range 3 {
-		if err := w.h.OwnDeviceSeen(ctx, "INTRUDER", "[Verify](https://evil.example)"); err != nil {
+		if err := w.h.OwnDeviceSeen(ctx, "matrix:@secbot:x", "INTRUDER", "[Verify](https://evil.example)"); err != nil {
 			t.Fatal(err)
 		}
 	}
-	if err := w.h.OwnDeviceSeen(ctx, "SECOND", ""); err != nil {
+	if err := w.h.OwnDeviceSeen(ctx, "matrix:@secbot:x", "SECOND", ""); err != nil {
 		t.Fatal(err)
 	}
 	sends := w.sends()
@@ -54,7 +54,7 @@ func TestAnUnsignedDeviceOfTheBotIsToldOnce(t *testing.T) {
 	if strings.Contains(strings.Join(w.rawSends(), "\n"), "[Verify](https://evil.example)") {
 		t.Errorf("the device's name reached the team room as markup: %q", sends)
 	}
-	if n := auditActions(t, w, "@secbot:x", "bot.device"); n != 2 {
+	if n := auditActions(t, w, "matrix:@secbot:x", "bot.device"); n != 2 {
 		t.Errorf("%d bot.device audit entries, want 2", n)
 	}
 }
@@ -63,7 +63,7 @@ func TestADowngradedRoomIsToldOncePerRoom(t *testing.T) {
 	w := newWorld(t, monday)
 	ctx := context.Background()
 	w.openCase()
-	const stranger = "!strangers-own:x"
+	const stranger = "matrix:!strangers-own:x"
 	for _, room := range []string{caseRoom, teamRoom, dmRoom, stranger} {
 		if err := w.store.RecordEncrypted(ctx, room, `{"algorithm":"m.megolm.v1.aes-sha2"}`, monday); err != nil {
 			t.Fatal(err)
@@ -101,7 +101,7 @@ func TestADowngradedRoomIsToldOncePerRoom(t *testing.T) {
 	if !found {
 		t.Errorf("the case's audit log has no downgrade: %+v", audit)
 	}
-	if n := auditActions(t, w, "@secbot:x", "encryption.downgrade"); n != 2 {
+	if n := auditActions(t, w, "matrix:@secbot:x", "encryption.downgrade"); n != 2 {
 		t.Errorf("%d downgrade audit entries by the bot, want 2 (the case's rooms)", n)
 	}
 	if n := auditActions(t, w, alice, "encryption.downgrade"); n != 1 {

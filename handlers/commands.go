@@ -7,6 +7,7 @@ import (
 	"sort"
 	"strings"
 
+	"github.com/enarx/secbot/chat"
 	"github.com/enarx/secbot/disclosure"
 	"github.com/enarx/secbot/store"
 	"github.com/enarx/secbot/templates"
@@ -55,7 +56,7 @@ func (cmd *command) scope() disclosure.Scope {
 type cmdContext struct {
 	context.Context
 	h   *Handlers
-	msg Message
+	msg chat.Message
 	req disclosure.Request
 	cmd *command
 	sc  *store.Case      // the case as stored, nil for commands without one
@@ -107,8 +108,10 @@ type parsedCommand struct {
 	named  bool // the case ID was given
 	args   []string
 	rest   string
-	// where the command was typed.
+	// where the command was typed, and how far the device it came from
+	// speaks for its sender.
 	where disclosure.Place
+	trust disclosure.DeviceTrust
 }
 
 // parseCommand parses the text after the prefix for a command of the
@@ -185,11 +188,11 @@ func syntax(prefix string, cmd *command) string {
 // runCommand resolves the case, asks the domain and applies its decision in
 // one transaction with marking the event handled. A refusal or a usage
 // error records its audit line and its answer, and nothing else.
-func (h *Handlers) runCommand(ctx context.Context, msg Message, cmd *command, p parsedCommand, caseID disclosure.CaseID, reporter bool) error {
+func (h *Handlers) runCommand(ctx context.Context, msg chat.Message, cmd *command, p parsedCommand, caseID disclosure.CaseID, reporter bool) error {
 	var pinned *disclosure.Pin
 	err := h.once(ctx, msg.ID, func(ctx context.Context) error {
 		c := &cmdContext{Context: ctx, h: h, msg: msg, cmd: cmd, args: p.args, rest: p.rest}
-		c.req = h.request(msg, p.where)
+		c.req = h.request(msg, p.trust, p.where)
 		if !caseID.IsZero() {
 			found, err := h.store.Case(ctx, caseID)
 			if errors.Is(err, store.ErrNotFound) {
@@ -226,8 +229,10 @@ func (h *Handlers) runCommand(ctx context.Context, msg Message, cmd *command, p 
 		}
 		return h.noteCommand(ctx, msg)
 	})
-	if err == nil && pinned != nil && h.identities != nil {
-		h.identities.TrustChanged(ctx, pinned.Member)
+	if err == nil && pinned != nil {
+		if ids := h.identities(pinned.Member); ids != nil {
+			ids.TrustChanged(ctx, pinned.Member)
+		}
 	}
 	return err
 }
@@ -240,9 +245,9 @@ func usageLine(format string, args ...any) error {
 // commandText returns the text after the team command prefix, if text
 // starts with it (ASCII, case-insensitive, followed by a space or nothing;
 // look-alike characters are not the prefix).
-func (h *Handlers) commandText(text string) (string, bool) {
+func (h *Handlers) commandText(room, text string) (string, bool) {
 	text = strings.TrimSpace(text)
-	prefix := h.Policy().CommandPrefix
+	prefix := h.Policy().Prefix(chat.PlatformOf(room))
 	if prefix == "" || len(text) < len(prefix) || !strings.EqualFold(text[:len(prefix)], prefix) {
 		return "", false
 	}
@@ -251,4 +256,20 @@ func (h *Handlers) commandText(text string) (string, bool) {
 		return "", false
 	}
 	return strings.TrimSpace(rest), true
+}
+
+// CommandOf names the team or reporter command a message in room gives,
+// for the log: only a command's name, never a word of anything else
+// ("" when the text gives none).
+func (h *Handlers) CommandOf(room, text string) string {
+	if rest, ok := h.commandText(room, text); ok {
+		if cmd, _, err := parseCommand(rest, h.teamCmds); err == nil && cmd != nil {
+			return cmd.name
+		}
+		return ""
+	}
+	if cmd, _, ok := h.reporterCommand(text); ok {
+		return cmd.name
+	}
+	return ""
 }

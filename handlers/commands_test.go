@@ -33,7 +33,7 @@ func TestCommandPrefixIsExactAndASCII(t *testing.T) {
 		{"please !sec list", "", false},
 		{"", "", false},
 	} {
-		rest, ok := h.commandText(tc.text)
+		rest, ok := h.commandText("matrix:!room:x", tc.text)
 		if ok != tc.ok || rest != tc.rest {
 			t.Errorf("commandText(%q) = %q, %v; want %q, %v", tc.text, rest, ok, tc.rest, tc.ok)
 		}

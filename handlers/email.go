@@ -9,63 +9,12 @@ import (
 
 	"github.com/rs/zerolog"
 
+	"github.com/enarx/secbot/chat"
 	"github.com/enarx/secbot/disclosure"
 	"github.com/enarx/secbot/outbox"
 	"github.com/enarx/secbot/store"
 	"github.com/enarx/secbot/templates"
 )
-
-// MailKind says what kind of mail a message of the security mailbox is.
-type MailKind int
-
-const (
-	// MailPerson is a person's mail (with an Automatic reason: mail that
-	// is only audited, as MailIgnored).
-	MailPerson MailKind = iota
-	// MailMachine is mail a program sent (Auto-Submitted: auto-generated,
-	// a list, bulk mail: coordination systems, bug-bounty platforms,
-	// ticketing systems): it gets no automatic answer, but it is a report
-	// or a reply like a person's.
-	MailMachine
-	// MailAutoReply is an automatic answer (out of office): posted in the
-	// case whose thread it answers, else only audited.
-	MailAutoReply
-	// MailBounce is a delivery report: told to the case room of the mail
-	// of ours it returns, else only audited.
-	MailBounce
-	// MailIgnored is secbot's own mail, or mail with no readable sender.
-	MailIgnored
-)
-
-func (m *MailRef) kind() MailKind {
-	if m.Kind == MailPerson && m.Automatic != "" {
-		return MailIgnored
-	}
-	return m.Kind
-}
-
-// machine is why the message is machine-sent, "" for a person's.
-func (m *MailRef) machine() string {
-	if k := m.kind(); k == MailMachine || k == MailAutoReply {
-		return m.Automatic
-	}
-	return ""
-}
-
-// ErrLater means a message was not handled now and nothing of it was
-// committed: it is to be handed over again later (see LaterError).
-var ErrLater = errors.New("not handled yet")
-
-// LaterError asks the channel to hand a message over again at Until: its
-// sender's limit delays it, never drops it.
-type LaterError struct{ Until time.Time }
-
-func (e *LaterError) Error() string {
-	return "the sender's limit: handled after " + e.Until.UTC().Format(time.RFC3339)
-}
-
-// Is makes a LaterError match ErrLater.
-func (e *LaterError) Is(target error) bool { return target == ErrLater }
 
 // mailGate admits at most ChatterBurst emails per ChatterWindow from one
 // sender; the rest wait (they stay unhandled in the mailbox). It counts
@@ -126,15 +75,15 @@ func (g *mailGate) admit(sender disclosure.Person, now time.Time) (ok bool, unti
 // opens its case all the same, marked machine-sent, and is not answered.
 //
 // A sender's flood is delayed, never dropped: past the limit it returns a
-// *LaterError and commits nothing, and the channel hands it over again.
+// *chat.LaterError and commits nothing, and the channel hands it over again.
 // Otherwise it returns an error only when nothing was committed.
-func (h *Handlers) HandleEmail(ctx context.Context, msg Message) error {
+func (h *Handlers) HandleEmail(ctx context.Context, msg chat.Message) error {
 	m := msg.Mail
 	if m == nil || (msg.Sender.Channel() != disclosure.ChannelEmail && m.Automatic == "") {
 		return fmt.Errorf("not an email")
 	}
-	kind := m.kind()
-	if kind != MailIgnored {
+	kind := m.Effective()
+	if kind != chat.MailIgnored {
 		if err := h.emailGate(ctx, msg); err != nil {
 			return err
 		}
@@ -147,11 +96,11 @@ func (h *Handlers) HandleEmail(ctx context.Context, msg Message) error {
 			return h.store.Audit(ctx, store.AuditEntry{At: now, Actor: msg.Sender, CaseID: caseID, Action: action, Detail: detail, Allowed: allowed})
 		}
 		switch kind {
-		case MailIgnored:
+		case chat.MailIgnored:
 			return audit("", "email.ignored", m.Automatic, false)
-		case MailBounce:
+		case chat.MailBounce:
 			return h.emailBounce(ctx, msg, audit)
-		case MailAutoReply:
+		case chat.MailAutoReply:
 			if m.Case.IsZero() {
 				// An answer to nothing of a case's: nobody is waiting on it.
 				return audit("", "email.ignored", m.Automatic, false)
@@ -183,7 +132,7 @@ func (h *Handlers) HandleEmail(ctx context.Context, msg Message) error {
 				cs = c
 			}
 		}
-		if cs == nil && kind == MailAutoReply {
+		if cs == nil && kind == chat.MailAutoReply {
 			// An auto-reply opens nothing (RFC 3834: answering one is how
 			// mail loops start).
 			return audit("", "email.ignored", m.Automatic, false)
@@ -201,7 +150,7 @@ func (h *Handlers) HandleEmail(ctx context.Context, msg Message) error {
 			return h.postEmail(ctx, msg, cs, true)
 		}
 		machine := ""
-		if kind == MailMachine {
+		if kind == chat.MailMachine {
 			machine = m.Automatic
 		}
 		c, open, err := h.openCase(ctx, newCase{channel: disclosure.ChannelEmail, reporter: msg.Sender, sourceRoom: "email", at: now, audit: "email", machine: machine, unverified: !m.SenderVerified})
@@ -212,7 +161,7 @@ func (h *Handlers) HandleEmail(ctx context.Context, msg Message) error {
 		if err := h.postEmail(ctx, msg, c, false); err != nil {
 			return err
 		}
-		if kind == MailMachine {
+		if kind == chat.MailMachine {
 			// No automatic answer to a program: the team answers it, if
 			// anyone, with `reply`.
 			return audit(c.ID.String(), "email.machine", m.Automatic, true)
@@ -229,10 +178,10 @@ func (h *Handlers) HandleEmail(ctx context.Context, msg Message) error {
 	return err
 }
 
-// emailGate returns a *LaterError for an email its sender's limit delays,
+// emailGate returns a *chat.LaterError for an email its sender's limit delays,
 // after telling the team (once an hour per sender) and auditing (once a
 // window). An email handled before (the mailbox was not marked) passes.
-func (h *Handlers) emailGate(ctx context.Context, msg Message) error {
+func (h *Handlers) emailGate(ctx context.Context, msg chat.Message) error {
 	handled, err := h.store.WasHandled(ctx, msg.ID)
 	if err != nil || handled {
 		return err
@@ -259,12 +208,12 @@ func (h *Handlers) emailGate(ctx context.Context, msg Message) error {
 			h.kick()
 		}
 	}
-	return &LaterError{Until: until}
+	return &chat.LaterError{Until: until}
 }
 
 // emailBounce tells a case room that a delivery report returned secbot's
 // mail about the case; a report of mail that is not ours opens nothing.
-func (h *Handlers) emailBounce(ctx context.Context, msg Message, audit func(caseID, action, detail string, allowed bool) error) error {
+func (h *Handlers) emailBounce(ctx context.Context, msg chat.Message, audit func(caseID, action, detail string, allowed bool) error) error {
 	m := msg.Mail
 	if m.BounceOf.IsZero() {
 		return audit("", "email.ignored", m.Automatic+": not of our mail", false)
@@ -285,7 +234,7 @@ func (h *Handlers) emailBounce(ctx context.Context, msg Message, audit func(case
 
 // postEmail records the reporter's message in the case's thread and the
 // effect that posts it into the case room, fetched from the mailbox then.
-func (h *Handlers) postEmail(ctx context.Context, msg Message, cs *store.Case, reply bool) error {
+func (h *Handlers) postEmail(ctx context.Context, msg chat.Message, cs *store.Case, reply bool) error {
 	m, now := msg.Mail, h.clock.Now()
 	if m.MessageID != "" {
 		if err := h.store.SetMailThread(ctx, cs.ID, m.MessageID, now); err != nil {
@@ -293,7 +242,7 @@ func (h *Handlers) postEmail(ctx context.Context, msg Message, cs *store.Case, r
 		}
 	}
 	if _, err := outbox.Enqueue(ctx, h.store, store.CaseLane(cs.ID), outbox.KindMailPost, outbox.MailPostEffect{
-		CaseID: cs.ID.String(), UIDValidity: m.UIDValidity, UID: m.UID, MessageID: m.MessageID, Reply: reply, Unverified: !m.SenderVerified, Machine: m.machine(),
+		CaseID: cs.ID.String(), UIDValidity: m.UIDValidity, UID: m.UID, MessageID: m.MessageID, Reply: reply, Unverified: !m.SenderVerified, Machine: m.Machine(),
 	}, now); err != nil {
 		return err
 	}

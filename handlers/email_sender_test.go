@@ -6,6 +6,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/enarx/secbot/chat"
 	"github.com/enarx/secbot/disclosure"
 )
 
@@ -16,7 +17,7 @@ import (
 func TestAnEmailFromAnUnverifiedSenderIsMarkedAndMeetsNothing(t *testing.T) {
 	w := newWorld(t, monday)
 	caseID := disclosure.CaseID{Year: 2026, Seq: 1}
-	w.email(mailReporter, MailRef{MessageID: "first@example.test", SenderCheck: "no DKIM signature"})
+	w.email(mailReporter, chat.MailRef{MessageID: "first@example.test", SenderCheck: "no DKIM signature"})
 	notes := strings.Join(w.sends(), "\n")
 	if !strings.Contains(notes, "New security report **SR-2026-0001**") || !strings.Contains(notes, "Unverified sender") {
 		t.Errorf("the team's notice of a report from an unverified sender: %q", notes)
@@ -30,8 +31,8 @@ func TestAnEmailFromAnUnverifiedSenderIsMarkedAndMeetsNothing(t *testing.T) {
 		before[k] = w.deadline(k).MetAt
 	}
 	w.clock.Advance(time.Hour)
-	w.email(mailReporter, MailRef{MessageID: "forged@example.test", Case: caseID, SenderCheck: "no valid DKIM signature of example.test"})
-	w.email(mailReporter, MailRef{MessageID: "signed@example.test", Case: caseID, SenderVerified: true, SenderCheck: "DKIM signature of example.test"})
+	w.email(mailReporter, chat.MailRef{MessageID: "forged@example.test", Case: caseID, SenderCheck: "no valid DKIM signature of example.test"})
+	w.email(mailReporter, chat.MailRef{MessageID: "signed@example.test", Case: caseID, SenderVerified: true, SenderCheck: "DKIM signature of example.test"})
 	posts = w.posts()
 	if len(posts) != 3 || !posts[1].Unverified || !posts[1].Reply || posts[2].Unverified {
 		t.Errorf("the replies' posts: %+v", posts)
@@ -45,7 +46,7 @@ func TestAnEmailFromAnUnverifiedSenderIsMarkedAndMeetsNothing(t *testing.T) {
 		t.Error("an email reply started the update clock")
 	}
 	// A verified sender's new report is announced plainly.
-	w.email(disclosure.EmailPerson("other@example.test"), MailRef{MessageID: "other@example.test", SenderVerified: true})
+	w.email(disclosure.EmailPerson("other@example.test"), chat.MailRef{MessageID: "other@example.test", SenderVerified: true})
 	sends := w.sends()
 	if last := sends[len(sends)-1]; strings.Contains(strings.Join(sends, "\n"), "SR-2026-0002") {
 		for _, s := range sends {
@@ -63,8 +64,8 @@ func TestAnEmailFromAnUnverifiedSenderIsMarkedAndMeetsNothing(t *testing.T) {
 // plant a copy that makes a retry believe it went out).
 func TestEveryMailAnswerCarriesItsOwnSecret(t *testing.T) {
 	w := newWorld(t, monday)
-	w.email(mailReporter, MailRef{MessageID: "first@example.test", SenderVerified: true})
-	w.email(disclosure.EmailPerson("other@example.test"), MailRef{MessageID: "second@example.test", SenderVerified: true})
+	w.email(mailReporter, chat.MailRef{MessageID: "first@example.test", SenderVerified: true})
+	w.email(disclosure.EmailPerson("other@example.test"), chat.MailRef{MessageID: "second@example.test", SenderVerified: true})
 	mails := w.mails()
 	if len(mails) != 2 {
 		t.Fatalf("%d answers, want 2", len(mails))

@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/enarx/secbot/chat"
 	"github.com/enarx/secbot/disclosure"
 	"github.com/enarx/secbot/outbox"
 	"github.com/enarx/secbot/templates"
@@ -16,7 +17,7 @@ import (
 var mailReporter = disclosure.EmailPerson("Reporter@Example.test")
 
 // email delivers a message of the security mailbox.
-func (w *world) email(from disclosure.Person, ref MailRef) {
+func (w *world) email(from disclosure.Person, ref chat.MailRef) {
 	w.t.Helper()
 	if err := w.tryEmail(from, ref); err != nil {
 		w.t.Fatal(err)
@@ -25,7 +26,7 @@ func (w *world) email(from disclosure.Person, ref MailRef) {
 
 // tryEmail delivers a message of the security mailbox and returns what
 // the handler returned.
-func (w *world) tryEmail(from disclosure.Person, ref MailRef) error {
+func (w *world) tryEmail(from disclosure.Person, ref chat.MailRef) error {
 	w.t.Helper()
 	w.n++
 	if ref.UIDValidity == 0 {
@@ -37,7 +38,7 @@ func (w *world) tryEmail(from disclosure.Person, ref MailRef) error {
 	if ref.MessageID == "" {
 		ref.MessageID = fmt.Sprintf("m%d@example.test", w.n)
 	}
-	msg := Message{ID: fmt.Sprintf("mail:%d:%d", ref.UIDValidity, ref.UID), Sender: from, Mail: &ref}
+	msg := chat.Message{ID: fmt.Sprintf("mail:%d:%d", ref.UIDValidity, ref.UID), Sender: from, Mail: &ref}
 	return w.h.HandleEmail(context.Background(), msg)
 }
 
@@ -67,9 +68,9 @@ func (w *world) posts() []outbox.MailPostEffect {
 
 func TestAnEmailOpensOneCaseAndIsAnsweredInItsThread(t *testing.T) {
 	w := newWorld(t, monday)
-	w.email(mailReporter, MailRef{UID: 3, MessageID: "first@example.test"})
+	w.email(mailReporter, chat.MailRef{UID: 3, MessageID: "first@example.test"})
 	// Handled twice (a crash before the mailbox was marked): once.
-	w.email(mailReporter, MailRef{UID: 3, MessageID: "first@example.test"})
+	w.email(mailReporter, chat.MailRef{UID: 3, MessageID: "first@example.test"})
 	cs, err := w.store.OpenCaseOf(context.Background(), mailReporter)
 	if err != nil {
 		t.Fatal(err)
@@ -102,8 +103,8 @@ func TestAnEmailOpensOneCaseAndIsAnsweredInItsThread(t *testing.T) {
 
 func TestMachineMadeMailOpensNothing(t *testing.T) {
 	w := newWorld(t, monday)
-	w.email(disclosure.EmailPerson("mailer-daemon@example.test"), MailRef{Automatic: "mailer daemon"})
-	w.email(mailReporter, MailRef{Automatic: "auto-submitted: auto-replied"})
+	w.email(disclosure.EmailPerson("mailer-daemon@example.test"), chat.MailRef{Automatic: "mailer daemon"})
+	w.email(mailReporter, chat.MailRef{Automatic: "auto-submitted: auto-replied"})
 	if n := len(w.mails()) + len(w.posts()) + len(w.sends()); n != 0 {
 		t.Errorf("automatic mail made %d effects", n)
 	}
@@ -114,12 +115,12 @@ func TestMachineMadeMailOpensNothing(t *testing.T) {
 
 func TestRepliesGoToTheCaseRoomAndStrangersAreAnnouncedWithoutText(t *testing.T) {
 	w := newWorld(t, monday)
-	w.email(mailReporter, MailRef{MessageID: "first@example.test"})
+	w.email(mailReporter, chat.MailRef{MessageID: "first@example.test"})
 	caseID := disclosure.CaseID{Year: 2026, Seq: 1}
-	w.email(mailReporter, MailRef{MessageID: "second@example.test", Case: caseID})
+	w.email(mailReporter, chat.MailRef{MessageID: "second@example.test", Case: caseID})
 	stranger := disclosure.EmailPerson("mallory@evil.test")
 	before := len(w.sends())
-	w.email(stranger, MailRef{MessageID: "third@evil.test", Case: caseID})
+	w.email(stranger, chat.MailRef{MessageID: "third@evil.test", Case: caseID})
 	posts := w.posts()
 	if len(posts) != 2 || !posts[1].Reply || posts[1].MessageID != "second@example.test" {
 		t.Errorf("posts: %+v", posts)
@@ -170,14 +171,14 @@ func TestAReporterWithoutEncryptionIsToldWhereTheirPrivateAreaIs(t *testing.T) {
 	p := *w.policy.Get()
 	p.Email, p.GitHub = "security@example.test", true
 	w.policy.Set(p)
-	got := w.say("!plaindm:x", "@plain:x", "I want to report a security issue")
+	got := w.say("matrix:!plaindm:x", "matrix:@plain:x", "I want to report a security issue")
 	for _, want := range []string{"SR-2026-0001", "no end-to-end encryption", "!github NAME", "security@example.test", "share no details here"} {
 		if !strings.Contains(got, want) {
 			t.Errorf("the answer does not say %q: %q", want, got)
 		}
 	}
 	// The case and the team's encrypted room are made all the same.
-	if _, err := w.store.OpenCaseOf(context.Background(), "@plain:x"); err != nil {
+	if _, err := w.store.OpenCaseOf(context.Background(), "matrix:@plain:x"); err != nil {
 		t.Fatal(err)
 	}
 	rooms, _, _ := w.store.EffectsOfKind(context.Background(), outbox.KindCreateCaseRoom)
@@ -192,7 +193,7 @@ func TestAReporterWithoutEncryptionIsToldWhereTheirPrivateAreaIs(t *testing.T) {
 
 func TestTheEscalationNoteReachesAnEmailReporterByEmail(t *testing.T) {
 	w := newWorld(t, monday)
-	w.email(mailReporter, MailRef{MessageID: "first@example.test"})
+	w.email(mailReporter, chat.MailRef{MessageID: "first@example.test"})
 	w.clock.Advance(49 * time.Hour) // past the acknowledgement
 	w.tick()
 	mails := w.mails()
@@ -207,7 +208,7 @@ func TestTheEscalationNoteReachesAnEmailReporterByEmail(t *testing.T) {
 func TestAnEmailNamingAChatReportersCaseIsAReportOfItsOwn(t *testing.T) {
 	w := newWorld(t, monday)
 	w.openCase() // SR-2026-0001, a chat reporter's
-	w.email(disclosure.EmailPerson("plain@example.test"), MailRef{MessageID: "p@example.test", Case: disclosure.CaseID{Year: 2026, Seq: 1}})
+	w.email(disclosure.EmailPerson("plain@example.test"), chat.MailRef{MessageID: "p@example.test", Case: disclosure.CaseID{Year: 2026, Seq: 1}})
 	cs, err := w.store.OpenCaseOf(context.Background(), disclosure.EmailPerson("plain@example.test"))
 	if err != nil || cs.ID.Seq != 2 {
 		t.Fatalf("the email opened %v (%v), want SR-2026-0002", cs, err)
@@ -221,12 +222,12 @@ func TestAnEmailNamingAChatReportersCaseIsAReportOfItsOwn(t *testing.T) {
 // flood is limited like any sender's, not one team-room note per email.
 func TestAStrangersFloodAboutACaseIsLimited(t *testing.T) {
 	w := newWorld(t, monday)
-	w.email(mailReporter, MailRef{MessageID: "first@example.test"})
+	w.email(mailReporter, chat.MailRef{MessageID: "first@example.test"})
 	caseID := disclosure.CaseID{Year: 2026, Seq: 1}
 	stranger := disclosure.EmailPerson("mallory@evil.test")
 	before := len(w.sends())
 	for i := range 50 {
-		if err := w.tryEmail(stranger, MailRef{MessageID: fmt.Sprintf("flood%d@evil.test", i), Case: caseID}); err != nil && !errors.Is(err, ErrLater) {
+		if err := w.tryEmail(stranger, chat.MailRef{MessageID: fmt.Sprintf("flood%d@evil.test", i), Case: caseID}); err != nil && !errors.Is(err, chat.ErrLater) {
 			t.Fatal(err)
 		}
 	}
@@ -241,7 +242,7 @@ func TestAStrangersFloodAboutACaseIsLimited(t *testing.T) {
 func TestAFloodOfEmailIsDelayedNotDropped(t *testing.T) {
 	w := newWorld(t, monday)
 	ctx := context.Background()
-	var later []MailRef
+	var later []chat.MailRef
 	notes := func() int {
 		n := 0
 		for _, s := range w.sends() {
@@ -252,14 +253,14 @@ func TestAFloodOfEmailIsDelayedNotDropped(t *testing.T) {
 		return n
 	}
 	for i := range 8 {
-		ref := MailRef{UIDValidity: 7, UID: uint32(100 + i), MessageID: fmt.Sprintf("poc%d@example.test", i)}
+		ref := chat.MailRef{UIDValidity: 7, UID: uint32(100 + i), MessageID: fmt.Sprintf("poc%d@example.test", i)}
 		err := w.tryEmail(mailReporter, ref)
-		var le *LaterError
+		var le *chat.LaterError
 		switch {
 		case i < ChatterBurst && err != nil:
 			t.Fatalf("email %d: %v", i, err)
 		case i >= ChatterBurst && !errors.As(err, &le):
-			t.Fatalf("email %d past the limit: %v, want a LaterError", i, err)
+			t.Fatalf("email %d past the limit: %v, want a chat.LaterError", i, err)
 		case i >= ChatterBurst:
 			if !le.Until.After(w.clock.Now()) || le.Until.After(w.clock.Now().Add(ChatterWindow)) {
 				t.Errorf("email %d waits until %v", i, le.Until)
@@ -278,7 +279,7 @@ func TestAFloodOfEmailIsDelayedNotDropped(t *testing.T) {
 	}
 	// Handed over again within the window: still later, no second note.
 	for _, ref := range later {
-		if err := w.tryEmail(mailReporter, ref); !errors.Is(err, ErrLater) {
+		if err := w.tryEmail(mailReporter, ref); !errors.Is(err, chat.ErrLater) {
 			t.Fatalf("again within the window: %v", err)
 		}
 	}
@@ -309,7 +310,7 @@ func TestAFloodOfEmailIsDelayedNotDropped(t *testing.T) {
 func TestMachineSentMailOpensACaseWithoutAnAnswer(t *testing.T) {
 	w := newWorld(t, monday)
 	platform := disclosure.EmailPerson("notifications@bounty.test")
-	w.email(platform, MailRef{MessageID: "b1@bounty.test", Automatic: "auto-submitted: auto-generated", Kind: MailMachine})
+	w.email(platform, chat.MailRef{MessageID: "b1@bounty.test", Automatic: "auto-submitted: auto-generated", Kind: chat.MailMachine})
 	cs, err := w.store.OpenCaseOf(context.Background(), platform)
 	if err != nil {
 		t.Fatalf("machine-sent mail opened no case: %v", err)
@@ -327,7 +328,7 @@ func TestMachineSentMailOpensACaseWithoutAnAnswer(t *testing.T) {
 		t.Errorf("the team's notice does not say it is machine-sent: %q", note)
 	}
 	// A list's mail in the case's thread is posted, not answered.
-	w.email(platform, MailRef{MessageID: "b2@bounty.test", Automatic: "mailing list", Kind: MailMachine, Case: cs.ID})
+	w.email(platform, chat.MailRef{MessageID: "b2@bounty.test", Automatic: "mailing list", Kind: chat.MailMachine, Case: cs.ID})
 	posts := w.posts()
 	if len(posts) != 2 || posts[0].Machine != "auto-submitted: auto-generated" || posts[1].Machine != "mailing list" || !posts[1].Reply {
 		t.Errorf("posts: %+v", posts)
@@ -342,21 +343,21 @@ func TestMachineSentMailOpensACaseWithoutAnAnswer(t *testing.T) {
 // that is not ours, and our own mail, open nothing.
 func TestAutoRepliesAndBounces(t *testing.T) {
 	w := newWorld(t, monday)
-	w.email(mailReporter, MailRef{MessageID: "first@example.test"})
+	w.email(mailReporter, chat.MailRef{MessageID: "first@example.test"})
 	caseID := disclosure.CaseID{Year: 2026, Seq: 1}
 	sends, mails := len(w.sends()), len(w.mails())
-	w.email(mailReporter, MailRef{MessageID: "ooo1@example.test", Automatic: "auto-submitted: auto-replied", Kind: MailAutoReply})
-	w.email(disclosure.EmailPerson("mailer-daemon@mx.test"), MailRef{MessageID: "dsn1@mx.test", Automatic: "delivery or read report", Kind: MailBounce})
-	w.email(disclosure.EmailPerson("security@example.test"), MailRef{MessageID: "own@example.test", Automatic: "secbot's own mail", Kind: MailIgnored})
-	w.email(disclosure.EmailPerson("mailer-daemon@mx.test"), MailRef{MessageID: "dsn2@mx.test", Automatic: "delivery or read report", Kind: MailBounce, BounceOf: disclosure.CaseID{Year: 2026, Seq: 9}})
+	w.email(mailReporter, chat.MailRef{MessageID: "ooo1@example.test", Automatic: "auto-submitted: auto-replied", Kind: chat.MailAutoReply})
+	w.email(disclosure.EmailPerson("mailer-daemon@mx.test"), chat.MailRef{MessageID: "dsn1@mx.test", Automatic: "delivery or read report", Kind: chat.MailBounce})
+	w.email(disclosure.EmailPerson("security@example.test"), chat.MailRef{MessageID: "own@example.test", Automatic: "secbot's own mail", Kind: chat.MailIgnored})
+	w.email(disclosure.EmailPerson("mailer-daemon@mx.test"), chat.MailRef{MessageID: "dsn2@mx.test", Automatic: "delivery or read report", Kind: chat.MailBounce, BounceOf: disclosure.CaseID{Year: 2026, Seq: 9}})
 	if n := len(w.posts()); n != 1 || len(w.sends()) != sends || len(w.mails()) != mails {
 		t.Fatalf("mail that is none of a case's made effects: %d posts, %d notes, %d mails", n, len(w.sends())-sends, len(w.mails())-mails)
 	}
-	w.email(mailReporter, MailRef{MessageID: "ooo2@example.test", Automatic: "auto-submitted: auto-replied", Kind: MailAutoReply, Case: caseID})
+	w.email(mailReporter, chat.MailRef{MessageID: "ooo2@example.test", Automatic: "auto-submitted: auto-replied", Kind: chat.MailAutoReply, Case: caseID})
 	if posts := w.posts(); len(posts) != 2 || posts[1].MessageID != "ooo2@example.test" || posts[1].Machine == "" {
 		t.Errorf("an auto-reply in the case's thread: %+v", posts)
 	}
-	w.email(disclosure.EmailPerson("mailer-daemon@mx.test"), MailRef{MessageID: "dsn3@mx.test", Automatic: "delivery or read report", Kind: MailBounce, BounceOf: caseID})
+	w.email(disclosure.EmailPerson("mailer-daemon@mx.test"), chat.MailRef{MessageID: "dsn3@mx.test", Automatic: "delivery or read report", Kind: chat.MailBounce, BounceOf: caseID})
 	effects, _, err := w.store.EffectsOfKind(context.Background(), outbox.KindSend)
 	if err != nil {
 		t.Fatal(err)

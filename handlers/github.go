@@ -6,10 +6,10 @@ import (
 	"fmt"
 	"regexp"
 	"strings"
-	"time"
 
 	"github.com/rs/zerolog"
 
+	"github.com/enarx/secbot/chat"
 	"github.com/enarx/secbot/disclosure"
 	"github.com/enarx/secbot/internal/crashpoint"
 	"github.com/enarx/secbot/store"
@@ -23,35 +23,12 @@ var githubLogin = regexp.MustCompile(`^[A-Za-z0-9](?:[A-Za-z0-9]|-[A-Za-z0-9]){0
 // room and the database is only ever that.
 var ghsaID = regexp.MustCompile(`^GHSA(?:-[23456789cfghjmpqrvwx]{4}){3}$`)
 
-// GitHubAdvisory is an advisory on a watched repository as the GitHub
-// channel translates it: where it is and its state, never its summary or
-// description (a private report's are the reporter's words).
-type GitHubAdvisory struct {
-	GHSAID, URL string
-	// Repository is owner/name.
-	Repository string
-	// State is triage (a private report not yet accepted), draft,
-	// published or closed.
-	State string
-	// Reporter is the login of the GitHub user who submitted a private
-	// report, its author ("" for an advisory the maintainers drafted).
-	Reporter string
-	// Credits are the report's credits, which its submitter wrote: shown
-	// to the team as credits, never taken for the reporter.
-	Credits   []GitHubCredit
-	CreatedAt time.Time
-}
-
-// GitHubCredit is a credit on an advisory: a login, its type (finder,
-// reporter, …) and its state (accepted, declined, pending).
-type GitHubCredit struct{ Login, Type, State string }
-
 // maxCredits is how many of a report's credits the team room is shown.
 const maxCredits = 10
 
 // creditsText is how the team reads a report's credits: the logins that
 // are GitHub's format, with their type and state, at most maxCredits.
-func creditsText(credits []GitHubCredit) string {
+func creditsText(credits []chat.GitHubCredit) string {
 	var parts []string
 	for i, c := range credits {
 		if i == maxCredits {
@@ -78,7 +55,7 @@ const gitHub disclosure.Person = "github.com"
 // advisories of cases reported on GitHub. Each advisory commits on its
 // own, so one that fails does not hold up the others; seen again, it
 // changes nothing. The error is the first failure's.
-func (h *Handlers) HandleGitHubAdvisories(ctx context.Context, seen []GitHubAdvisory) error {
+func (h *Handlers) HandleGitHubAdvisories(ctx context.Context, seen []chat.GitHubAdvisory) error {
 	var first error
 	for _, a := range seen {
 		if err := h.gitHubAdvisory(ctx, a); err != nil && first == nil {
@@ -88,7 +65,7 @@ func (h *Handlers) HandleGitHubAdvisories(ctx context.Context, seen []GitHubAdvi
 	return first
 }
 
-func (h *Handlers) gitHubAdvisory(ctx context.Context, a GitHubAdvisory) error {
+func (h *Handlers) gitHubAdvisory(ctx context.Context, a chat.GitHubAdvisory) error {
 	if !ghsaID.MatchString(a.GHSAID) {
 		zerolog.Ctx(ctx).Warn().Msg("Ignoring an advisory whose ID is not GitHub's format")
 		return nil
@@ -123,7 +100,7 @@ func (h *Handlers) gitHubAdvisory(ctx context.Context, a GitHubAdvisory) error {
 		if d.Action == "" && !d.Changes() && len(d.Say) == 0 {
 			return nil
 		}
-		return h.apply(ctx, Message{Sender: gitHub}, cs, req, d)
+		return h.apply(ctx, chat.Message{Sender: gitHub}, cs, req, d)
 	})
 	if err == nil {
 		h.kick()
@@ -137,7 +114,7 @@ func (h *Handlers) gitHubAdvisory(ctx context.Context, a GitHubAdvisory) error {
 // openFromGitHub opens the case of a private report: the reporter is the
 // submitting GitHub user, who reads the advisory, and the clocks count
 // from when they filed it.
-func (h *Handlers) openFromGitHub(ctx context.Context, a GitHubAdvisory) (*store.Case, error) {
+func (h *Handlers) openFromGitHub(ctx context.Context, a chat.GitHubAdvisory) (*store.Case, error) {
 	at := a.CreatedAt
 	if now := h.clock.Now(); at.IsZero() || at.After(now) {
 		at = now // a clock ahead of ours must not push the promises later

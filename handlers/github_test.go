@@ -6,6 +6,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/enarx/secbot/chat"
 	"github.com/enarx/secbot/disclosure"
 	"github.com/enarx/secbot/outbox"
 )
@@ -18,7 +19,7 @@ func gitHubWorld(t *testing.T) (*world, string) {
 	p.GitHub, p.Repository, p.Repositories = true, "enarx/enarx", []string{"enarx/enarx", "enarx/other"}
 	w.policy.Set(p)
 	filed := monday.Add(-2 * time.Hour)
-	report := GitHubAdvisory{GHSAID: "GHSA-2222-3333-4444", URL: "https://github.com/enarx/enarx/security/advisories/GHSA-2222-3333-4444",
+	report := chat.GitHubAdvisory{GHSAID: "GHSA-2222-3333-4444", URL: "https://github.com/enarx/enarx/security/advisories/GHSA-2222-3333-4444",
 		Repository: "enarx/enarx", State: "triage", Reporter: "octocat", CreatedAt: filed}
 	// The same GitHub user's second report is a case of its own.
 	other := report
@@ -26,7 +27,7 @@ func gitHubWorld(t *testing.T) (*world, string) {
 	// An ID not in GitHub's format never reaches a room or the database.
 	bad := report
 	bad.GHSAID = "GHSA-**see-this**"
-	if err := w.h.HandleGitHubAdvisories(context.Background(), []GitHubAdvisory{report, report, bad, other}); err != nil {
+	if err := w.h.HandleGitHubAdvisories(context.Background(), []chat.GitHubAdvisory{report, report, bad, other}); err != nil {
 		t.Fatal(err)
 	}
 	if err := w.store.SetCaseRoom(context.Background(), disclosure.CaseID{Year: 2026, Seq: 1}, caseRoom, w.clock.Now()); err != nil {

@@ -10,7 +10,9 @@ import (
 
 	"github.com/jonboulle/clockwork"
 	"github.com/rs/zerolog"
+	"maunium.net/go/mautrix/id"
 
+	"github.com/enarx/secbot/chat"
 	"github.com/enarx/secbot/disclosure"
 	"github.com/enarx/secbot/outbox"
 	"github.com/enarx/secbot/store"
@@ -18,16 +20,24 @@ import (
 	"github.com/enarx/secbot/timers"
 )
 
-// fakeChat is the Matrix side the handlers need, recording nothing: the
-// effects they decide are read back from the outbox.
+// fakeChat is the chat platform the handlers need (Matrix), recording
+// nothing: the effects they decide are read back from the outbox.
 type fakeChat struct {
 	left *[]string
 	// members, if it names a room, is how many members it has now.
 	members map[string]int
 }
 
-func (fakeChat) UserID() disclosure.Person              { return "@secbot:x" }
+func (fakeChat) Name() disclosure.Platform              { return disclosure.Matrix }
+func (fakeChat) Self() disclosure.Person                { return "matrix:@secbot:x" }
+func (fakeChat) Vouching() chat.Vouching                { return chat.VouchesForDevices }
+func (fakeChat) Executors() map[string]outbox.Executor  { return nil }
+func (fakeChat) RoomLink(room string) string            { return "https://matrix.to/#/" + chat.Native(room) }
 func (fakeChat) JoinRoom(context.Context, string) error { return nil }
+func (fakeChat) ParsePerson(s string) (disclosure.Person, bool) {
+	_, _, err := id.UserID(s).Parse()
+	return disclosure.PersonOn(disclosure.Matrix, s), err == nil && strings.HasPrefix(s, "@")
+}
 func (f fakeChat) LeaveRoom(_ context.Context, room, _ string) error {
 	if f.left != nil {
 		*f.left = append(*f.left, room)
@@ -35,16 +45,16 @@ func (f fakeChat) LeaveRoom(_ context.Context, room, _ string) error {
 	return nil
 }
 func (fakeChat) HasEncryption(_ context.Context, user disclosure.Person) (bool, error) {
-	return !strings.HasPrefix(string(user), "@plain"), nil
+	return !strings.HasPrefix(chat.Native(string(user)), "@plain"), nil
 }
 func (f fakeChat) JoinedMemberCount(_ context.Context, room string) (int, error) {
 	if n, ok := f.members[room]; ok {
 		return n, nil
 	}
-	if strings.HasPrefix(string(room), "!public") {
+	if strings.HasPrefix(chat.Native(room), "!public") {
 		return 40, nil // a public room: many members
 	}
-	if strings.HasPrefix(string(room), "!crowded") {
+	if strings.HasPrefix(chat.Native(room), "!crowded") {
 		return 3, nil // a "direct chat" someone invited a third person to
 	}
 	return 2, nil
@@ -89,14 +99,30 @@ func (w *world) Identity(_ context.Context, who disclosure.Person) (disclosure.I
 
 func (w *world) TrustChanged(context.Context, disclosure.Person) {}
 
+// withIdentities is a platform that publishes identities, as ids tells.
+type withIdentities struct {
+	fakeChat
+	ids chat.Identities
+}
+
+func (p withIdentities) Identity(ctx context.Context, who disclosure.Person) (disclosure.Identity, error) {
+	return p.ids.Identity(ctx, who)
+}
+func (p withIdentities) TrustChanged(ctx context.Context, member disclosure.Person) {
+	p.ids.TrustChanged(ctx, member)
+}
+
+// useIdentities makes the world's chat publish the world's identities.
+func (w *world) useIdentities() { w.h.platforms = chat.NewPlatforms(withIdentities{ids: w}) }
+
 const (
-	alice    disclosure.Person = "@alice:x"
-	bob      disclosure.Person = "@bob:x"
-	carol    disclosure.Person = "@carol:x"
-	reporter disclosure.Person = "@reporter:x"
-	dmRoom   string            = "!dm:x"
-	caseRoom string            = "!case:x"
-	teamRoom string            = "!team:x"
+	alice    disclosure.Person = "matrix:@alice:x"
+	bob      disclosure.Person = "matrix:@bob:x"
+	carol    disclosure.Person = "matrix:@carol:x"
+	reporter disclosure.Person = "matrix:@reporter:x"
+	dmRoom   string            = "matrix:!dm:x"
+	caseRoom string            = "matrix:!case:x"
+	teamRoom string            = "matrix:!team:x"
 )
 
 func span(t *testing.T, s string) disclosure.Span {
@@ -123,7 +149,7 @@ func newWorld(t *testing.T, start time.Time) *world {
 		TeamRoom: string(teamRoom), Team: []disclosure.Person{alice, bob, carol}, Coordinator: alice, Backup: bob, CommandPrefix: "!sec",
 	})
 	clock := clockwork.NewFakeClockAt(start)
-	h := New(policy, st, fakeChat{}, tmpl, clock, nil)
+	h := New(policy, st, chat.NewPlatforms(fakeChat{}), tmpl, clock, nil)
 	timers := timers.NewTimers(st, clock, policy, h, zerolog.Nop(), nil)
 	for _, m := range policy.Get().Team {
 		if err := st.PinIdentity(context.Background(), store.Identity{Member: m, MasterKey: "KEY-" + string(m), PinnedAt: start}); err != nil {
@@ -137,7 +163,7 @@ func newWorld(t *testing.T, start time.Time) *world {
 func (w *world) say(room string, sender disclosure.Person, text string) string {
 	w.t.Helper()
 	w.n++
-	msg := Message{ID: string(fmt.Sprintf("$e%d", w.n)), Room: room, Sender: sender, Sent: w.clock.Now(), Text: text, Identity: w.identity(sender)}
+	msg := chat.Message{ID: string(fmt.Sprintf("$e%d", w.n)), Room: room, Sender: sender, Sent: w.clock.Now(), Text: text, Identity: w.identity(sender)}
 	before := w.sends()
 	if err := w.h.HandleMessage(context.Background(), msg); err != nil {
 		w.t.Fatalf("%s: %v", text, err)
@@ -240,7 +266,7 @@ func TestEscalateIsAllowedOnlyWhenThePolicySaysSo(t *testing.T) {
 	if n := w.tick(); n != 0 {
 		t.Errorf("an exhausted ladder fired %d more steps at once", n)
 	}
-	if got := w.say(dmRoom, "@stranger:x", "!escalate"); !strings.Contains(got, "no open report") {
+	if got := w.say(dmRoom, "matrix:@stranger:x", "!escalate"); !strings.Contains(got, "no open report") {
 		t.Errorf("someone without a case: %q", got)
 	}
 }
@@ -336,7 +362,7 @@ func TestRotationSuggestsHandlersRoundRobin(t *testing.T) {
 	w.policy.Set(p) // as a reload would, not by editing the policy in force
 	want := []disclosure.Person{alice, bob, carol}
 	for i, who := range want {
-		w.say(string(fmt.Sprintf("!dm%d:x", i)), disclosure.Person(fmt.Sprintf("@r%d:x", i)), "I want to report a security issue")
+		w.say(string(fmt.Sprintf("matrix:!dm%d:x", i)), disclosure.Person(fmt.Sprintf("matrix:@r%d:x", i)), "I want to report a security issue")
 		found := false
 		for _, md := range w.sends() {
 			if strings.Contains(md, fmt.Sprintf("SR-2026-%04d", i+1)) && strings.Contains(md, "Next handler in the rotation: "+who.String()) {
@@ -384,7 +410,7 @@ func TestARequestLoopGetsOneCaseAndOneLimitMessage(t *testing.T) {
 func TestAReloadedTeamTakesEffect(t *testing.T) {
 	w := newWorld(t, monday)
 	w.openCase()
-	const dave disclosure.Person = "@dave:x"
+	const dave disclosure.Person = "matrix:@dave:x"
 	if got := w.say(teamRoom, dave, "!sec list"); !strings.Contains(got, "Only the security team") {
 		t.Fatalf("dave before joining the team: %q", got)
 	}
@@ -403,8 +429,8 @@ func TestFinishedCasesStayQuiet(t *testing.T) {
 	w := newWorld(t, monday)
 	ctx := context.Background()
 	open := func(n int) (disclosure.Person, string, disclosure.CaseID) {
-		who, room := disclosure.Person(fmt.Sprintf("@r%d:x", n)), string(fmt.Sprintf("!case%d:x", n))
-		w.say(string(fmt.Sprintf("!dm%d:x", n)), who, "I want to report a security issue")
+		who, room := disclosure.Person(fmt.Sprintf("matrix:@r%d:x", n)), string(fmt.Sprintf("matrix:!case%d:x", n))
+		w.say(string(fmt.Sprintf("matrix:!dm%d:x", n)), who, "I want to report a security issue")
 		caseID := disclosure.CaseID{Year: 2026, Seq: n}
 		if err := w.store.SetCaseRoom(ctx, caseID, room, w.clock.Now()); err != nil {
 			t.Fatal(err)
@@ -501,10 +527,10 @@ func TestOnlyTheCoordinatorEndsAnEmbargoEarly(t *testing.T) {
 func TestAReloadMovesTeamNoticesToTheNewTeamRoom(t *testing.T) {
 	w := newWorld(t, monday)
 	p := *w.policy.Get()
-	p.TeamRoom = "!newteam:x"
+	p.TeamRoom = "matrix:!newteam:x"
 	w.policy.Set(p)
 	// What the GitHub effects read is the one policy in force.
-	if got := w.policy.Get().TeamRoom; got != "!newteam:x" {
+	if got := w.policy.Get().TeamRoom; got != "matrix:!newteam:x" {
 		t.Fatalf("team room in force: %s", got)
 	}
 	w.say(dmRoom, reporter, "I want to report a security issue")
@@ -513,7 +539,7 @@ func TestAReloadMovesTeamNoticesToTheNewTeamRoom(t *testing.T) {
 	for _, e := range effects {
 		var s outbox.SendEffect
 		_ = e.Decode(&s)
-		if s.To.Room == "!newteam:x" {
+		if s.To.Room == "matrix:!newteam:x" {
 			found = true
 		}
 		if s.To.Room == teamRoom {
@@ -553,10 +579,10 @@ func TestOnlyTheStepAReporterAskedForSaysSo(t *testing.T) {
 func TestADirectChatWithThreeMembersIsLeftAndNotTrusted(t *testing.T) {
 	w := newWorld(t, monday)
 	var left []string
-	const crowded = "!crowded-dm:x"
+	const crowded = "matrix:!crowded-dm:x"
 	members := map[string]int{crowded: 2}
-	w.h.chat = fakeChat{left: &left, members: members}
-	if err := w.h.HandleInvite(context.Background(), Invite{Room: crowded, Sender: reporter, Direct: true}); err != nil {
+	w.h.platforms = chat.NewPlatforms(fakeChat{left: &left, members: members})
+	if err := w.h.HandleInvite(context.Background(), chat.Invite{Room: crowded, Sender: reporter, Direct: true}); err != nil {
 		t.Fatal(err)
 	}
 	members[crowded] = 3
@@ -589,11 +615,11 @@ func TestTheAuditLogKeepsNoTextOfOutsiders(t *testing.T) {
 	const canary = "CANARY-heap-overflow-in-parser"
 	for _, text := range []string{"!sec " + canary, "!sec status " + canary, "!sec update " + canary, "!sec reject " + canary} {
 		w.say(caseRoom, reporter, text)
-		w.say(teamRoom, "@mallory:x", text)
+		w.say(teamRoom, "matrix:@mallory:x", text)
 		w.clock.Advance(ChatterWindow) // outsiders' refusals are audited once a window
 	}
 	var rows []string
-	for _, who := range []disclosure.Person{reporter, "@mallory:x"} {
+	for _, who := range []disclosure.Person{reporter, "matrix:@mallory:x"} {
 		entries, err := w.store.AuditBy(context.Background(), who)
 		if err != nil {
 			t.Fatal(err)
@@ -656,7 +682,7 @@ func TestCaseRoomsFollowTheTeam(t *testing.T) {
 	w.openCase()
 	before := len(w.sends())
 	p := *w.policy.Get()
-	p.Team = []disclosure.Person{alice, carol, "@dave:x"} // bob left, dave joined
+	p.Team = []disclosure.Person{alice, carol, "matrix:@dave:x"} // bob left, dave joined
 	w.policy.Set(p)
 	if err := w.h.FollowTeam(ctx); err != nil {
 		t.Fatal(err)
@@ -665,14 +691,14 @@ func TestCaseRoomsFollowTheTeam(t *testing.T) {
 	kicks, _, _ := w.store.EffectsOfKind(ctx, outbox.KindKick)
 	var invite outbox.InviteEffect
 	var kick outbox.KickEffect
-	if len(invites) != 1 || invites[0].Decode(&invite) != nil || invite.User != "@dave:x" || invite.To.CaseRoomOf != "SR-2026-0001" {
+	if len(invites) != 1 || invites[0].Decode(&invite) != nil || invite.User != "matrix:@dave:x" || invite.To.CaseRoomOf != "SR-2026-0001" {
 		t.Errorf("invites %+v", invite)
 	}
 	if len(kicks) != 1 || kicks[0].Decode(&kick) != nil || kick.User != bob {
 		t.Errorf("removals %+v", kick)
 	}
 	told := w.sends()[before:]
-	if len(told) != 1 || !strings.Contains(told[0], "@dave:x is invited") || !strings.Contains(told[0], "@bob:x is removed") {
+	if len(told) != 1 || !strings.Contains(told[0], "matrix:@dave:x is invited") || !strings.Contains(told[0], "matrix:@bob:x is removed") {
 		t.Errorf("the team room was told %q", told)
 	}
 	// Again, with nothing changed: nothing more.
@@ -729,8 +755,8 @@ func TestABurstOfReportsGetsAnswersAtOnceAndRoomsAsTheCapAllows(t *testing.T) {
 	w.policy.Set(p)
 	ctx := context.Background()
 	for i := range 4 {
-		who := disclosure.Person(fmt.Sprintf("@burst%d:x", i))
-		if got := w.say(string(fmt.Sprintf("!burstdm%d:x", i)), who, "I want to report a security issue"); got == "" {
+		who := disclosure.Person(fmt.Sprintf("matrix:@burst%d:x", i))
+		if got := w.say(string(fmt.Sprintf("matrix:!burstdm%d:x", i)), who, "I want to report a security issue"); got == "" {
 			t.Errorf("reporter %d got no answer", i)
 		}
 	}
@@ -777,13 +803,13 @@ func TestTeamCommandsShowEveryCaseOnlyInTheMembersOwnDirectChat(t *testing.T) {
 	w := newWorld(t, monday)
 	w.openCase()
 	ctx := context.Background()
-	if got := w.say("!two-people:x", alice, "!sec list"); !strings.Contains(got, "Refused") || strings.Contains(got, "SR-2026-0001") {
+	if got := w.say("matrix:!two-people:x", alice, "!sec list"); !strings.Contains(got, "Refused") || strings.Contains(got, "SR-2026-0001") {
 		t.Errorf("a two-person room that is not alice's direct chat: %q", got)
 	}
-	if err := w.store.SetDMRoomOf(ctx, alice, "!alice-dm:x", w.clock.Now()); err != nil {
+	if err := w.store.SetDMRoomOf(ctx, alice, "matrix:!alice-dm:x", w.clock.Now()); err != nil {
 		t.Fatal(err)
 	}
-	if got := w.say("!alice-dm:x", alice, "!sec list"); !strings.Contains(got, "SR-2026-0001") {
+	if got := w.say("matrix:!alice-dm:x", alice, "!sec list"); !strings.Contains(got, "SR-2026-0001") {
 		t.Errorf("alice's own direct chat: %q", got)
 	}
 }
@@ -845,9 +871,9 @@ func TestAPublicationAfterARejectionIsToldNotAnnounced(t *testing.T) {
 func TestADirectInviteToAGroupRoomIsLeftAtOnce(t *testing.T) {
 	w := newWorld(t, monday)
 	var left []string
-	w.h.chat = fakeChat{left: &left}
-	const crowded = "!crowded-invite:x"
-	if err := w.h.HandleInvite(context.Background(), Invite{Room: crowded, Sender: reporter, Direct: true}); err != nil {
+	w.h.platforms = chat.NewPlatforms(fakeChat{left: &left})
+	const crowded = "matrix:!crowded-invite:x"
+	if err := w.h.HandleInvite(context.Background(), chat.Invite{Room: crowded, Sender: reporter, Direct: true}); err != nil {
 		t.Fatal(err)
 	}
 	if len(left) != 1 || left[0] != crowded {
@@ -861,10 +887,10 @@ func TestADirectInviteToAGroupRoomIsLeftAtOnce(t *testing.T) {
 		t.Errorf("not audited: %+v", entries)
 	}
 	// A real direct chat (two members) is kept.
-	if err := w.h.HandleInvite(context.Background(), Invite{Room: "!dm-ok:x", Sender: reporter, Direct: true}); err != nil {
+	if err := w.h.HandleInvite(context.Background(), chat.Invite{Room: "matrix:!dm-ok:x", Sender: reporter, Direct: true}); err != nil {
 		t.Fatal(err)
 	}
-	if dm, err := w.store.DMRoom(context.Background(), reporter); err != nil || dm != "!dm-ok:x" {
+	if dm, err := w.store.DMRoom(context.Background(), reporter); err != nil || dm != "matrix:!dm-ok:x" {
 		t.Errorf("the two-member direct chat is not the reporter's: %q %v", dm, err)
 	}
 	if len(left) != 1 {
@@ -878,14 +904,14 @@ func TestADirectInviteToAGroupRoomIsLeftAtOnce(t *testing.T) {
 func TestTheTeamRoomIsJoinedWhoeverInvites(t *testing.T) {
 	w := newWorld(t, monday)
 	var left []string
-	w.h.chat = fakeChat{left: &left}
-	if err := w.h.HandleInvite(context.Background(), Invite{Room: teamRoom, Sender: "@helper:x"}); err != nil {
+	w.h.platforms = chat.NewPlatforms(fakeChat{left: &left})
+	if err := w.h.HandleInvite(context.Background(), chat.Invite{Room: teamRoom, Sender: "matrix:@helper:x"}); err != nil {
 		t.Fatal(err)
 	}
-	if err := w.h.HandleInvite(context.Background(), Invite{Room: "!other:x", Sender: "@helper:x"}); err != nil {
+	if err := w.h.HandleInvite(context.Background(), chat.Invite{Room: "matrix:!other:x", Sender: "matrix:@helper:x"}); err != nil {
 		t.Fatal(err)
 	}
-	if !slices.Equal(left, []string{"!other:x"}) {
+	if !slices.Equal(left, []string{"matrix:!other:x"}) {
 		t.Errorf("declined %v, want only !other:x", left)
 	}
 }

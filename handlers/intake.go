@@ -7,6 +7,7 @@ import (
 
 	"github.com/rs/zerolog"
 
+	"github.com/enarx/secbot/chat"
 	"github.com/enarx/secbot/disclosure"
 	"github.com/enarx/secbot/outbox"
 	"github.com/enarx/secbot/store"
@@ -16,12 +17,12 @@ import (
 // intake opens a case for a request to report a security issue, made in a
 // direct chat (direct) or a public room. Nothing of the message's text is
 // kept: only that a request was made, by whom and where.
-func (h *Handlers) intake(ctx context.Context, msg Message, direct bool) error {
+func (h *Handlers) intake(ctx context.Context, msg chat.Message, direct bool) error {
 	looksLikeDetails := disclosure.LooksLikeDetails(msg.Text, false)
 	// A reporter without an encryption device cannot read the case room:
 	// they are told where their private area is instead. Asked before the
 	// transaction; when the homeserver cannot say, the usual answer goes.
-	encrypted, err := h.chat.HasEncryption(ctx, msg.Sender)
+	encrypted, err := h.hasEncryption(ctx, msg.Sender)
 	if err != nil {
 		zerolog.Ctx(ctx).Warn().Err(err).Msg("Could not look up the reporter's encryption devices")
 		encrypted = true
@@ -40,7 +41,7 @@ func (h *Handlers) intake(ctx context.Context, msg Message, direct bool) error {
 		if direct {
 			dmRoom = msg.Room
 		}
-		c, _, err := h.openCase(ctx, newCase{channel: disclosure.ChannelMatrix, reporter: msg.Sender, sourceRoom: msg.Room, dmRoom: dmRoom, at: now,
+		c, _, err := h.openCase(ctx, newCase{channel: disclosure.ChannelChat, reporter: msg.Sender, sourceRoom: msg.Room, dmRoom: dmRoom, at: now,
 			audit: map[bool]string{true: "direct message", false: "public room"}[direct]})
 		if err != nil {
 			return err
@@ -52,7 +53,7 @@ func (h *Handlers) intake(ctx context.Context, msg Message, direct bool) error {
 		noEncryption := templates.NoEncryption{CaseID: c.ID.String(), Address: p.Email, GitHub: p.GitHub}
 		if direct {
 			dm := outbox.Target{Room: msg.Room}
-			var ack templates.Data = templates.DMAck(caseRoomData(c))
+			var ack templates.Data = templates.DMAck(h.caseRoomData(c))
 			if !encrypted {
 				ack = noEncryption
 			}
@@ -60,7 +61,7 @@ func (h *Handlers) intake(ctx context.Context, msg Message, direct bool) error {
 				return err
 			}
 			if looksLikeDetails {
-				if err := h.enqueue(ctx, replyLane, dm, templates.DMDetailsWarning(caseRoomData(c)), outbox.SendEffect{}, true); err != nil {
+				if err := h.enqueue(ctx, replyLane, dm, templates.DMDetailsWarning(h.caseRoomData(c)), outbox.SendEffect{}, true); err != nil {
 					return err
 				}
 			}
@@ -90,20 +91,20 @@ func (h *Handlers) intake(ctx context.Context, msg Message, direct bool) error {
 }
 
 // pointToExisting answers a reporter who asks again while a case is open.
-func (h *Handlers) pointToExisting(ctx context.Context, msg Message, c *store.Case, direct, looksLikeDetails bool) error {
+func (h *Handlers) pointToExisting(ctx context.Context, msg chat.Message, c *store.Case, direct, looksLikeDetails bool) error {
 	lane := store.CaseLane(c.ID)
 	if !direct {
 		if err := h.enqueue(ctx, lane, outbox.Target{Room: msg.Room}, templates.PublicThread{CaseID: c.ID.String()}, outbox.SendEffect{ThreadRoot: msg.ID}, true); err != nil {
 			return err
 		}
-		return h.enqueue(ctx, lane, outbox.Target{DMWith: msg.Sender}, templates.DMExistingCase(caseRoomData(c)), outbox.SendEffect{}, false)
+		return h.enqueue(ctx, lane, outbox.Target{DMWith: msg.Sender}, templates.DMExistingCase(h.caseRoomData(c)), outbox.SendEffect{}, false)
 	}
 	if looksLikeDetails {
-		if err := h.enqueue(ctx, lane, outbox.Target{Room: msg.Room}, templates.DMDetailsWarning(caseRoomData(c)), outbox.SendEffect{ReplyTo: msg.ID}, false); err != nil {
+		if err := h.enqueue(ctx, lane, outbox.Target{Room: msg.Room}, templates.DMDetailsWarning(h.caseRoomData(c)), outbox.SendEffect{ReplyTo: msg.ID}, false); err != nil {
 			return err
 		}
 	}
-	return h.enqueue(ctx, lane, outbox.Target{Room: msg.Room}, templates.DMExistingCase(caseRoomData(c)), outbox.SendEffect{ReplyTo: msg.ID}, false)
+	return h.enqueue(ctx, lane, outbox.Target{Room: msg.Room}, templates.DMExistingCase(h.caseRoomData(c)), outbox.SendEffect{ReplyTo: msg.ID}, false)
 }
 
 // newCase is a report that opens a case, from any channel.
@@ -114,7 +115,7 @@ type newCase struct {
 	// at is when the report was made: the clocks count from it.
 	at time.Time
 	// report is the GitHub private report that is the case's advisory.
-	report *GitHubAdvisory
+	report *chat.GitHubAdvisory
 	// audit says where the report came from.
 	audit string
 	// unverified marks a report by email whose From nothing proves.
@@ -155,9 +156,9 @@ func (h *Handlers) openCase(ctx context.Context, n newCase) (*store.Case, disclo
 	if r := n.report; r != nil {
 		in.Report = &disclosure.PrivateReport{GHSAID: r.GHSAID, URL: r.URL, Repository: r.Repository, Reporter: r.Reporter, Credits: creditsText(r.Credits)}
 	}
-	open, d := p.OpenCase(in, c.ID, h.chat.UserID(), recent, now)
+	open, d := p.OpenCase(in, c.ID, h.selfAtHome(), recent, now)
 	req := disclosure.Request{By: n.reporter, Now: now, Policy: p}
-	if err := h.apply(ctx, Message{Sender: n.reporter}, c, req, d); err != nil {
+	if err := h.apply(ctx, chat.Message{Sender: n.reporter}, c, req, d); err != nil {
 		return nil, disclosure.Opening{}, err
 	}
 	return c, open, nil

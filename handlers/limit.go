@@ -5,6 +5,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/enarx/secbot/chat"
 	"github.com/enarx/secbot/disclosure"
 	"github.com/enarx/secbot/outbox"
 	"github.com/enarx/secbot/store"
@@ -91,7 +92,7 @@ func (l *limiter) hit(user disclosure.Person, now time.Time) *window {
 // then silence until the window ends. It reports true when msg is not to
 // be answered (the notice, when it is due, is recorded). The team is not
 // limited.
-func (h *Handlers) quieted(ctx context.Context, msg Message) (bool, error) {
+func (h *Handlers) quieted(ctx context.Context, msg chat.Message) (bool, error) {
 	if h.IsTeam(msg.Sender) {
 		return false, nil
 	}

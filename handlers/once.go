@@ -5,8 +5,8 @@ import (
 	"time"
 
 	"github.com/rs/zerolog"
-	"maunium.net/go/mautrix/id"
 
+	"github.com/enarx/secbot/chat"
 	"github.com/enarx/secbot/internal/crashpoint"
 	"github.com/enarx/secbot/outbox"
 	"github.com/enarx/secbot/store"
@@ -57,6 +57,8 @@ func (h *Handlers) enqueue(ctx context.Context, lane string, to outbox.Target, d
 
 type caseRoomFields struct{ CaseID, CaseRoom, CaseRoomLink string }
 
-func caseRoomData(c *store.Case) caseRoomFields {
-	return caseRoomFields{CaseID: c.ID.String(), CaseRoom: string(c.CaseRoom), CaseRoomLink: id.RoomID(c.CaseRoom).URI().MatrixToURL()}
+// caseRoomData names a case's room as its platform's people see it: the
+// platform's own ID and a link its clients open.
+func (h *Handlers) caseRoomData(c *store.Case) caseRoomFields {
+	return caseRoomFields{CaseID: c.ID.String(), CaseRoom: chat.Native(c.CaseRoom), CaseRoomLink: h.roomLink(c.CaseRoom)}
 }

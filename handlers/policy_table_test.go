@@ -8,6 +8,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/enarx/secbot/chat"
 	"github.com/enarx/secbot/disclosure"
 	"github.com/enarx/secbot/outbox"
 	"github.com/enarx/secbot/templates"
@@ -24,11 +25,11 @@ import (
 // every combination starts from the same world.
 
 const (
-	reporter2 disclosure.Person = "@reporter2:x"
-	mallory   disclosure.Person = "@mallory:x"
-	caseRoom2 string            = "!case2:x"
-	dmRoom2   string            = "!dm2:x"
-	public    string            = "!public:x"
+	reporter2 disclosure.Person = "matrix:@reporter2:x"
+	mallory   disclosure.Person = "matrix:@mallory:x"
+	caseRoom2 string            = "matrix:!case2:x"
+	dmRoom2   string            = "matrix:!dm2:x"
+	public    string            = "matrix:!public:x"
 )
 
 var (
@@ -45,11 +46,11 @@ type tableRole struct {
 }
 
 var tableRoles = []tableRole{
-	{"coordinator", alice, "!dm-alice:x", false},
-	{"member", bob, "!dm-bob:x", false},
-	{"member on an unverified device", bob, "!dm-bob:x", true},
+	{"coordinator", alice, "matrix:!dm-alice:x", false},
+	{"member", bob, "matrix:!dm-bob:x", false},
+	{"member on an unverified device", bob, "matrix:!dm-bob:x", true},
 	{"reporter", reporter, dmRoom, false},
-	{"outsider", mallory, "!dm-mallory:x", false},
+	{"outsider", mallory, "matrix:!dm-mallory:x", false},
 }
 
 type tableRoom struct {
@@ -96,7 +97,7 @@ func tableWorld(t *testing.T, stage disclosure.Stage, embargo disclosure.Embargo
 	for _, r := range tableRoles {
 		must(w.store.SetDMRoomOf(ctx, r.who, r.dm, w.clock.Now()))
 	}
-	_, err := w.store.AddNeedToKnow(ctx, case1, "@dan:x", alice, "dan-gh", w.clock.Now())
+	_, err := w.store.AddNeedToKnow(ctx, case1, "matrix:@dan:x", alice, "dan-gh", w.clock.Now())
 	must(err)
 	handler := disclosure.Person("")
 	if stage != disclosure.StageReceived {
@@ -223,7 +224,7 @@ func (w *world) try(room string, sender disclosure.Person, text string) outcome 
 	w.t.Helper()
 	var out outcome
 	w.n++
-	msg := Message{ID: string(fmt.Sprintf("$t%d", w.n)), Room: room, Sender: sender, Sent: w.clock.Now(), Text: text, Identity: w.identity(sender)}
+	msg := chat.Message{ID: string(fmt.Sprintf("$t%d", w.n)), Room: room, Sender: sender, Sent: w.clock.Now(), Text: text, Identity: w.identity(sender)}
 	// Each try is a sender's first message: the limit of outsiders' answers
 	// is tested on its own.
 	w.h.chatter.reset()

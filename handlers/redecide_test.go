@@ -43,7 +43,7 @@ func newRig(t *testing.T) *rig {
 	t.Helper()
 	w := handlers.NewWorld(t, handlers.Monday)
 	p := *w.InForce().Get()
-	p.GitHub, p.Repository, p.Repositories, p.AnnounceRooms = true, "enarx/enarx", []string{"enarx/enarx"}, []string{"!announce:x"}
+	p.GitHub, p.Repository, p.Repositories, p.AnnounceRooms = true, "enarx/enarx", []string{"enarx/enarx"}, []string{"matrix:!announce:x"}
 	w.InForce().Set(p)
 	srv, err := ghsatest.New(ghsatest.Options{Owner: "enarx", Repo: "enarx", Public: true, Users: []string{"octocat", "dan-gh"}, Token: ghToken, Now: w.Clock().Now}, "")
 	if err != nil {
@@ -149,7 +149,7 @@ func (r *rig) teamRoomSaid(parts ...string) bool {
 func (r *rig) announced() bool {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	return slices.ContainsFunc(r.sent, func(s outbox.SendEffect) bool { return s.To.Room == "!announce:x" })
+	return slices.ContainsFunc(r.sent, func(s outbox.SendEffect) bool { return s.To.Room == "matrix:!announce:x" })
 }
 
 func (r *rig) state() string { return r.srv.Advisories()[0].State }
@@ -370,7 +370,7 @@ func TestSomeoneTakenOffTheListBeforeTheirInvitationsIsInvitedNowhere(t *testing
 	r.w.Say(handlers.CaseRoom, handlers.Bob, "!sec embargo add @dan:x dan-gh")
 	r.w.Say(handlers.CaseRoom, handlers.Bob, "!sec embargo remove @dan:x")
 	r.later(time.Hour)
-	if slices.Contains(r.invited, "@dan:x") {
+	if slices.Contains(r.invited, "matrix:@dan:x") {
 		t.Error("invited to the case room after leaving the list")
 	}
 	if n := r.srv.Requests("GET", "/users/dan-gh"); n != 0 {

@@ -10,12 +10,13 @@ import (
 
 	"maunium.net/go/mautrix/format"
 
+	"github.com/enarx/secbot/chat"
 	"github.com/enarx/secbot/disclosure"
 )
 
 // deliver hands one message to the handlers as the channel would and
 // returns how many answers it got.
-func (w *world) deliver(msg Message) int {
+func (w *world) deliver(msg chat.Message) int {
 	w.t.Helper()
 	if msg.Identity == nil {
 		msg.Identity = w.identity(msg.Sender)
@@ -43,7 +44,7 @@ func TestAHandledCommandIsNeverHandledAgain(t *testing.T) {
 	w := newWorld(t, monday)
 	w.openCase()
 	w.say(caseRoom, alice, "!sec respond We reproduced it.")
-	update := Message{ID: "$update", Room: caseRoom, Sender: alice, Sent: w.clock.Now(), Text: "!sec update A fix is under review."}
+	update := chat.Message{ID: "$update", Room: caseRoom, Sender: alice, Sent: w.clock.Now(), Text: "!sec update A fix is under review."}
 	w.deliver(update)
 	if n := w.updatesPosted(); n != 1 {
 		t.Fatalf("%d updates posted", n)
@@ -68,7 +69,7 @@ func TestAnOldTeamCommandIsRefused(t *testing.T) {
 	const canary = "CANARY-old-command"
 	sent := w.clock.Now()
 	w.clock.Advance(DefaultCommandMaxAge + time.Minute)
-	w.deliver(Message{ID: "$old", Room: teamRoom, Sender: alice, Sent: sent, Text: "!sec reject SR-2026-0001 " + canary})
+	w.deliver(chat.Message{ID: "$old", Room: teamRoom, Sender: alice, Sent: sent, Text: "!sec reject SR-2026-0001 " + canary})
 	got := w.sends()[len(w.sends())-1]
 	if !strings.Contains(got, "Refused") || !strings.Contains(got, "more than 6h ago") {
 		t.Errorf("an old command's answer: %q", got)
@@ -87,7 +88,7 @@ func TestAnOldTeamCommandIsRefused(t *testing.T) {
 	}
 	// The bound is configurable; a fresh command runs.
 	w.h.SetCommandMaxAge(24 * time.Hour)
-	w.deliver(Message{ID: "$fresh", Room: teamRoom, Sender: alice, Sent: sent, Text: "!sec claim SR-2026-0001"})
+	w.deliver(chat.Message{ID: "$fresh", Room: teamRoom, Sender: alice, Sent: sent, Text: "!sec claim SR-2026-0001"})
 	if cs, _ := w.store.Case(ctx, case1); cs.Handler != alice {
 		t.Errorf("a command within the configured bound did not run: handler %q", cs.Handler)
 	}
@@ -101,27 +102,27 @@ func TestATeamCommandOlderThanTheRoomsLastIsRefused(t *testing.T) {
 	ctx := context.Background()
 	w.openCase()
 	now := w.clock.Now()
-	w.deliver(Message{ID: "$claim", Room: teamRoom, Sender: alice, Sent: now, Text: "!sec claim SR-2026-0001"})
-	w.deliver(Message{ID: "$early", Room: teamRoom, Sender: bob, Sent: now.Add(-10 * time.Minute), Text: "!sec assign SR-2026-0001 @bob:x"})
+	w.deliver(chat.Message{ID: "$claim", Room: teamRoom, Sender: alice, Sent: now, Text: "!sec claim SR-2026-0001"})
+	w.deliver(chat.Message{ID: "$early", Room: teamRoom, Sender: bob, Sent: now.Add(-10 * time.Minute), Text: "!sec assign SR-2026-0001 @bob:x"})
 	if got := w.sends()[len(w.sends())-1]; !strings.Contains(got, "out of order") {
 		t.Errorf("an earlier command after a later one: %q", got)
 	}
 	if cs, _ := w.store.Case(ctx, case1); cs.Handler != alice {
 		t.Errorf("the out-of-order command ran: handler %s", cs.Handler)
 	}
-	w.deliver(Message{ID: "$skewed", Room: teamRoom, Sender: bob, Sent: now.Add(-CommandSkew / 2), Text: "!sec assign SR-2026-0001 @bob:x"})
+	w.deliver(chat.Message{ID: "$skewed", Room: teamRoom, Sender: bob, Sent: now.Add(-CommandSkew / 2), Text: "!sec assign SR-2026-0001 @bob:x"})
 	if cs, _ := w.store.Case(ctx, case1); cs.Handler != bob {
 		t.Errorf("a command within the clock skew did not run: handler %s", cs.Handler)
 	}
 	// Another room has its own order.
-	w.deliver(Message{ID: "$caseroom", Room: caseRoom, Sender: alice, Sent: now.Add(-10 * time.Minute), Text: "!sec claim"})
+	w.deliver(chat.Message{ID: "$caseroom", Room: caseRoom, Sender: alice, Sent: now.Add(-10 * time.Minute), Text: "!sec claim"})
 	if cs, _ := w.store.Case(ctx, case1); cs.Handler != alice {
 		t.Errorf("a case room's command was held to the team room's order: handler %s", cs.Handler)
 	}
 	// A server whose clock runs an hour ahead does not hold back the rest.
-	w.deliver(Message{ID: "$ahead", Room: teamRoom, Sender: carol, Sent: w.clock.Now().Add(time.Hour), Text: "!sec list"})
+	w.deliver(chat.Message{ID: "$ahead", Room: teamRoom, Sender: carol, Sent: w.clock.Now().Add(time.Hour), Text: "!sec list"})
 	w.clock.Advance(time.Minute)
-	w.deliver(Message{ID: "$after", Room: teamRoom, Sender: bob, Sent: w.clock.Now(), Text: "!sec assign SR-2026-0001 @bob:x"})
+	w.deliver(chat.Message{ID: "$after", Room: teamRoom, Sender: bob, Sent: w.clock.Now(), Text: "!sec assign SR-2026-0001 @bob:x"})
 	if cs, _ := w.store.Case(ctx, case1); cs.Handler != bob {
 		t.Errorf("a command after one from a clock ahead was refused: handler %s; %q", cs.Handler, w.sends()[len(w.sends())-1])
 	}
@@ -132,7 +133,7 @@ func TestATeamCommandOlderThanTheRoomsLastIsRefused(t *testing.T) {
 // delivered again can only pin the key the coordinator saw.
 func TestTrustNeedsTheKeyItPins(t *testing.T) {
 	w := newWorld(t, monday)
-	w.h.UseIdentities(w)
+	w.useIdentities()
 	ctx := context.Background()
 	w.published = map[disclosure.Person]string{bob: "KEY-HOMESERVER"}
 	w.say(teamRoom, bob, "!sec list") // the team room is told of the change
@@ -140,7 +141,7 @@ func TestTrustNeedsTheKeyItPins(t *testing.T) {
 	if !strings.Contains(got, "Usage") || !strings.Contains(got, "copy") || !strings.Contains(got, "notice") {
 		t.Errorf("a trust without the key: %q", got)
 	}
-	if i, _ := w.store.IdentityOf(ctx, bob); i.MasterKey != "KEY-@bob:x" {
+	if i, _ := w.store.IdentityOf(ctx, bob); i.MasterKey != "KEY-matrix:@bob:x" {
 		t.Errorf("a trust without the key pinned %s", i.MasterKey)
 	}
 	if got := w.say(teamRoom, alice, "!sec trust @bob:x `KEY-CHECKED`"); !strings.Contains(got, "not the KEY-CHECKED you checked") {
@@ -161,12 +162,12 @@ func TestAnOutsidersFloodIsAnsweredAndAuditedBoundedly(t *testing.T) {
 	w := newWorld(t, monday)
 	ctx := context.Background()
 	w.openCase()
-	const mallory disclosure.Person = "@mallory:x"
+	const mallory disclosure.Person = "matrix:@mallory:x"
 	texts := []string{"!sec list", "help", "status", "!sec status SR-2026-0001", "!agree", "hello"}
-	for _, room := range []string{"!public:x", "!mallorydm:x"} {
+	for _, room := range []string{"matrix:!public:x", "matrix:!mallorydm:x"} {
 		before := len(w.sends())
 		for i := range 150 {
-			w.deliver(Message{ID: fmt.Sprintf("$flood-%s-%d", room, i), Room: room, Sender: mallory, Sent: w.clock.Now(), Text: texts[i%len(texts)]})
+			w.deliver(chat.Message{ID: fmt.Sprintf("$flood-%s-%d", room, i), Room: room, Sender: mallory, Sent: w.clock.Now(), Text: texts[i%len(texts)]})
 		}
 		if n := len(w.sends()) - before; n > ChatterBurst+1 {
 			t.Errorf("150 messages in %s got %d answers, want at most %d", room, n, ChatterBurst+1)
@@ -192,7 +193,7 @@ func TestAnOutsidersFloodIsAnsweredAndAuditedBoundedly(t *testing.T) {
 	w.clock.Advance(ChatterWindow)
 	before = len(w.sends())
 	for i := range 50 {
-		w.h.HandleUndecryptable(ctx, Message{ID: fmt.Sprintf("$undecryptable-%d", i), Room: dmRoom, Sender: reporter, Sent: w.clock.Now()}, fmt.Sprintf("session-%d", i))
+		w.h.HandleUndecryptable(ctx, chat.Message{ID: fmt.Sprintf("$undecryptable-%d", i), Room: dmRoom, Sender: reporter, Sent: w.clock.Now()}, fmt.Sprintf("session-%d", i))
 	}
 	if n := len(w.sends()) - before; n > ChatterBurst+1 {
 		t.Errorf("50 undecryptable messages got %d answers", n)
@@ -207,7 +208,7 @@ func TestAnOutsidersFloodIsAnsweredAndAuditedBoundedly(t *testing.T) {
 	}
 	// A minute later the outsider is answered again.
 	w.clock.Advance(ChatterWindow)
-	if n := w.deliver(Message{ID: "$later", Room: "!public:x", Sender: mallory, Sent: w.clock.Now(), Text: "!sec list"}); n != 1 {
+	if n := w.deliver(chat.Message{ID: "$later", Room: "matrix:!public:x", Sender: mallory, Sent: w.clock.Now(), Text: "!sec list"}); n != 1 {
 		t.Errorf("after the window: %d answers", n)
 	}
 }
@@ -216,7 +217,7 @@ func TestAnOutsidersFloodIsAnsweredAndAuditedBoundedly(t *testing.T) {
 // report it shows as itself, never as a link.
 func TestAReportersIDIsNoLinkInTheTeamRoom(t *testing.T) {
 	w := newWorld(t, monday)
-	w.email(disclosure.EmailPerson(`"[Verify](https://evil.example)"@evil.example`), MailRef{})
+	w.email(disclosure.EmailPerson(`"[Verify](https://evil.example)"@evil.example`), chat.MailRef{})
 	found := false
 	for _, s := range w.rawSends() {
 		if !strings.Contains(s, "New security report") {

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"strings"
 
+	"github.com/enarx/secbot/chat"
 	"github.com/enarx/secbot/disclosure"
 	"github.com/enarx/secbot/store"
 	"github.com/enarx/secbot/templates"
@@ -40,8 +41,8 @@ func (h *Handlers) reporterCommand(text string) (*command, parsedCommand, bool) 
 
 // runReporterCommand runs a reporter's command on their own case: the one
 // of the case room they wrote in, or their open case from the DM.
-func (h *Handlers) runReporterCommand(ctx context.Context, msg Message, where disclosure.Place, cmd *command, p parsedCommand, own *store.Case) error {
-	p.where = where
+func (h *Handlers) runReporterCommand(ctx context.Context, msg chat.Message, trust disclosure.DeviceTrust, where disclosure.Place, cmd *command, p parsedCommand, own *store.Case) error {
+	p.where, p.trust = where, trust
 	var ownID, named disclosure.CaseID
 	if own != nil {
 		ownID = own.ID
@@ -53,7 +54,7 @@ func (h *Handlers) runReporterCommand(ctx context.Context, msg Message, where di
 	if refusal := (*disclosure.Refusal)(nil); errors.As(err, &refusal) {
 		return h.once(ctx, msg.ID, func(ctx context.Context) error {
 			c := &cmdContext{Context: ctx, h: h, msg: msg, cmd: cmd, sc: own}
-			c.req = h.request(msg, where)
+			c.req = h.request(msg, trust, where)
 			return h.refuse(ctx, c, refusal)
 		})
 	} else if err != nil {

@@ -6,6 +6,7 @@ import (
 
 	"github.com/rs/zerolog"
 
+	"github.com/enarx/secbot/chat"
 	"github.com/enarx/secbot/disclosure"
 	"github.com/enarx/secbot/outbox"
 	"github.com/enarx/secbot/store"
@@ -14,8 +15,8 @@ import (
 
 // HandleUndecryptable tells the sender once per encryption session that a
 // message could not be read, so they are not left waiting.
-func (h *Handlers) HandleUndecryptable(ctx context.Context, msg Message, session string) {
-	if msg.Sender == h.chat.UserID() {
+func (h *Handlers) HandleUndecryptable(ctx context.Context, msg chat.Message, session string) {
+	if h.isSelf(msg.Sender) {
 		return
 	}
 	// Only a reporter writing to the bot is owed an answer; in group rooms
@@ -46,8 +47,8 @@ func (h *Handlers) HandleUndecryptable(ctx context.Context, msg Message, session
 
 // HandleMessage handles one chat message. It returns an error only when
 // nothing was committed, so the message can be handled again.
-func (h *Handlers) HandleMessage(ctx context.Context, msg Message) error {
-	if msg.Sender == h.chat.UserID() {
+func (h *Handlers) HandleMessage(ctx context.Context, msg chat.Message) error {
+	if h.isSelf(msg.Sender) {
 		return nil
 	}
 	p, err := h.place(ctx, msg)
@@ -65,26 +66,27 @@ func (h *Handlers) HandleMessage(ctx context.Context, msg Message) error {
 		}
 		return h.ignorePlaintext(ctx, msg, caseRef)
 	}
-	if msg.trust, err = h.deviceTrust(ctx, msg); err != nil {
+	trust, err := h.deviceTrust(ctx, msg)
+	if err != nil {
 		return err
 	}
-	if rest, ok := h.commandText(msg.Text); ok {
+	if rest, ok := h.commandText(msg.Room, msg.Text); ok {
 		if quiet, err := h.quieted(ctx, msg); quiet || err != nil {
 			return err
 		}
-		return h.teamCommand(ctx, msg, where, rest)
+		return h.teamCommand(ctx, msg, trust, where, rest)
 	}
 	switch where.Kind {
 	case disclosure.CaseRoom:
 		if h.IsTeam(msg.Sender) {
-			return h.teamSpoke(ctx, msg, cs)
+			return h.teamSpoke(ctx, msg, trust, cs)
 		}
 		if msg.Sender == cs.Reporter {
 			if cmd, p, ok := h.reporterCommand(msg.Text); ok {
 				if quiet, err := h.quieted(ctx, msg); quiet || err != nil {
 					return err
 				}
-				return h.runReporterCommand(ctx, msg, where, cmd, p, cs)
+				return h.runReporterCommand(ctx, msg, trust, where, cmd, p, cs)
 			}
 		}
 	case disclosure.PrivateChat:
@@ -96,7 +98,7 @@ func (h *Handlers) HandleMessage(ctx context.Context, msg Message) error {
 			if err != nil && !errors.Is(err, store.ErrNotFound) {
 				return err
 			}
-			return h.runReporterCommand(ctx, msg, where, cmd, p, open)
+			return h.runReporterCommand(ctx, msg, trust, where, cmd, p, open)
 		}
 		return h.handleDirect(ctx, msg)
 	case disclosure.Elsewhere:
@@ -112,13 +114,13 @@ func (h *Handlers) HandleMessage(ctx context.Context, msg Message) error {
 
 // teamSpoke handles a team member's ordinary message in a case room: the
 // domain decides what it meets or restarts (nothing, for a finished case).
-func (h *Handlers) teamSpoke(ctx context.Context, msg Message, cs *store.Case) error {
+func (h *Handlers) teamSpoke(ctx context.Context, msg chat.Message, trust disclosure.DeviceTrust, cs *store.Case) error {
 	return h.once(ctx, msg.ID, func(ctx context.Context) error {
 		c, err := h.domainCase(ctx, cs)
 		if err != nil {
 			return err
 		}
-		req := h.request(msg, disclosure.Place{Kind: disclosure.CaseRoom, Case: cs.ID})
+		req := h.request(msg, trust, disclosure.Place{Kind: disclosure.CaseRoom, Case: cs.ID})
 		return h.apply(ctx, msg, cs, req, c.TeamSpoke(req))
 	})
 }
@@ -136,7 +138,7 @@ type placed struct {
 
 // place says what a room is to the policy: the team room, a case room, a
 // private chat with the sender, or anywhere else.
-func (h *Handlers) place(ctx context.Context, msg Message) (placed, error) {
+func (h *Handlers) place(ctx context.Context, msg chat.Message) (placed, error) {
 	if team := h.Policy().TeamRoom; team != "" && msg.Room == team {
 		return placed{where: disclosure.Place{Kind: disclosure.TeamRoom}}, nil
 	}
@@ -149,7 +151,7 @@ func (h *Handlers) place(ctx context.Context, msg Message) (placed, error) {
 	if err != nil && !errors.Is(err, store.ErrNotFound) {
 		return placed{}, err
 	}
-	n, countErr := h.chat.JoinedMemberCount(ctx, msg.Room)
+	n, countErr := h.joinedMemberCount(ctx, msg.Room)
 	switch {
 	case dm == msg.Room && countErr == nil && disclosure.KeepDirectChat(n) != nil:
 		return placed{where: disclosure.Place{Kind: disclosure.Elsewhere}, crowded: true, members: n}, nil
@@ -165,7 +167,7 @@ func (h *Handlers) place(ctx context.Context, msg Message) (placed, error) {
 	return placed{where: disclosure.Place{Kind: disclosure.Elsewhere}}, nil
 }
 
-func (h *Handlers) handleDirect(ctx context.Context, msg Message) error {
+func (h *Handlers) handleDirect(ctx context.Context, msg chat.Message) error {
 	if msg.Text != "" && disclosure.IsReportIntent(msg.Text) {
 		return h.intake(ctx, msg, true)
 	}
@@ -181,11 +183,11 @@ func (h *Handlers) handleDirect(ctx context.Context, msg Message) error {
 		if open != nil {
 			lane = store.CaseLane(open.ID)
 			if details {
-				if err := h.enqueue(ctx, lane, here, templates.DMDetailsWarning(caseRoomData(open)), outbox.SendEffect{ReplyTo: msg.ID}, false); err != nil {
+				if err := h.enqueue(ctx, lane, here, templates.DMDetailsWarning(h.caseRoomData(open)), outbox.SendEffect{ReplyTo: msg.ID}, false); err != nil {
 					return err
 				}
 			}
-			return h.enqueue(ctx, lane, here, templates.DMExistingCase(caseRoomData(open)), outbox.SendEffect{}, false)
+			return h.enqueue(ctx, lane, here, templates.DMExistingCase(h.caseRoomData(open)), outbox.SendEffect{}, false)
 		}
 		if details {
 			return h.enqueue(ctx, lane, here, templates.DMDetailsNoCase{}, outbox.SendEffect{ReplyTo: msg.ID}, false)

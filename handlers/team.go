@@ -7,8 +7,7 @@ import (
 	"strings"
 	"time"
 
-	"maunium.net/go/mautrix/id"
-
+	"github.com/enarx/secbot/chat"
 	"github.com/enarx/secbot/disclosure"
 	"github.com/enarx/secbot/templates"
 )
@@ -53,7 +52,7 @@ func askDomain(spec disclosure.CommandSpec) func(*cmdContext) (disclosure.Decisi
 		if spec.Decide == nil || c.c == nil {
 			return disclosure.Decision{}, fmt.Errorf("command %s has no case to decide on", spec.Name)
 		}
-		d, err := spec.Decide(c.c, c.req, disclosure.Args{Words: c.args, Rest: c.rest, Person: personOf})
+		d, err := spec.Decide(c.c, c.req, disclosure.Args{Words: c.args, Rest: c.rest, Person: c.h.personIn(c.msg.Room)})
 		return d, fromDomain(err)
 	}
 }
@@ -68,12 +67,9 @@ func fromDomain(err error) error {
 	return err
 }
 
-// personOf reads a word as a Matrix user.
-func personOf(s string) (disclosure.Person, bool) { return disclosure.Person(s), isUserID(s) }
-
 // teamCommand runs a `!sec` command once the policy has said it may run
 // where it was typed, and on which case.
-func (h *Handlers) teamCommand(ctx context.Context, msg Message, where disclosure.Place, text string) error {
+func (h *Handlers) teamCommand(ctx context.Context, msg chat.Message, trust disclosure.DeviceTrust, where disclosure.Place, text string) error {
 	cmd, p, err := parseCommand(text, h.teamCmds)
 	name := "command"
 	if cmd != nil {
@@ -89,18 +85,18 @@ func (h *Handlers) teamCommand(ctx context.Context, msg Message, where disclosur
 	}
 	// The place and the role come first: an outsider learns nothing, not
 	// even whether their command was well formed.
-	caseID, placeErr := h.Policy().TeamCommand(name, scope, msg.Sender, msg.trust, where, named)
+	caseID, placeErr := h.Policy().TeamCommand(name, scope, msg.Sender, trust, where, named)
 	if placeErr == nil && err != nil {
 		placeErr = err
 	}
 	if placeErr != nil {
 		return h.once(ctx, msg.ID, func(ctx context.Context) error {
 			c := &cmdContext{Context: ctx, h: h, msg: msg, cmd: cmd}
-			c.req = h.request(msg, where)
+			c.req = h.request(msg, trust, where)
 			return h.refuse(ctx, c, placeErr.(*disclosure.Refusal))
 		})
 	}
-	p.where = where
+	p.where, p.trust = where, trust
 	return h.runCommand(ctx, msg, cmd, p, caseID, false)
 }
 
@@ -126,12 +122,6 @@ func onlyAnswer(d templates.Data) disclosure.Decision {
 	return disclosure.Decision{Say: []disclosure.Message{{To: disclosure.Audience{Kind: disclosure.Here}, Data: d}}}
 }
 
-// isUserID reports whether s is a Matrix user ID like @carol:example.org.
-func isUserID(s string) bool {
-	_, _, err := id.UserID(s).Parse()
-	return err == nil && strings.HasPrefix(s, "@")
-}
-
 // DefaultCommandMaxAge is how long after it was sent a team command still
 // runs, unless SetCommandMaxAge says otherwise ([matrix] command_max_age).
 const DefaultCommandMaxAge = 6 * time.Hour
@@ -149,7 +139,7 @@ func (h *Handlers) SetCommandMaxAge(d time.Duration) { h.commandMaxAge = d }
 // team command handled in its room: a homeserver can deliver an old event
 // again (its megolm session still decrypts it), and what it asked for then
 // need not be meant now. The refusal names no text of the command.
-func (h *Handlers) replayed(ctx context.Context, msg Message) (*disclosure.Refusal, error) {
+func (h *Handlers) replayed(ctx context.Context, msg chat.Message) (*disclosure.Refusal, error) {
 	if msg.Sent.IsZero() {
 		return nil, nil // the channel does not say when
 	}
@@ -174,7 +164,7 @@ func (h *Handlers) replayed(ctx context.Context, msg Message) (*disclosure.Refus
 // noteCommand records that a team command ran in its room, for replayed:
 // when it was sent, and never later than now, so that a server's clock
 // running ahead does not hold back the commands that follow.
-func (h *Handlers) noteCommand(ctx context.Context, msg Message) error {
+func (h *Handlers) noteCommand(ctx context.Context, msg chat.Message) error {
 	if msg.Sent.IsZero() {
 		return nil
 	}

@@ -8,6 +8,7 @@ import (
 
 	"github.com/rs/zerolog"
 
+	"github.com/enarx/secbot/chat"
 	"github.com/enarx/secbot/disclosure"
 	"github.com/enarx/secbot/outbox"
 	"github.com/enarx/secbot/store"
@@ -28,7 +29,7 @@ type Identities interface {
 // deviceTrust is how far the device msg came from speaks for its sender:
 // a team member's identity is pinned on first sight (outside strict mode)
 // and a changed one is told to the team room, each once.
-func (h *Handlers) deviceTrust(ctx context.Context, msg Message) (disclosure.DeviceTrust, error) {
+func (h *Handlers) deviceTrust(ctx context.Context, msg chat.Message) (disclosure.DeviceTrust, error) {
 	if !h.IsTeam(msg.Sender) || msg.Identity == nil {
 		return disclosure.DeviceUnverified, nil
 	}
@@ -73,7 +74,7 @@ func (h *Handlers) observeIdentity(ctx context.Context, member disclosure.Person
 		pinned = ident.MasterKey
 		if p.FirstSight(member, pinned, id) {
 			pinned, first = id.Current, true
-			if err := h.store.PinIdentity(ctx, store.Identity{Member: member, MasterKey: id.Current, PinnedAt: now, PinnedBy: h.chat.UserID()}); err != nil {
+			if err := h.store.PinIdentity(ctx, store.Identity{Member: member, MasterKey: id.Current, PinnedAt: now, PinnedBy: h.self(string(member))}); err != nil {
 				return err
 			}
 			return h.store.Audit(ctx, store.AuditEntry{At: now, Actor: member, Action: "identity.pin", Detail: "first seen: " + id.Current, Allowed: true})
@@ -83,7 +84,7 @@ func (h *Handlers) observeIdentity(ctx context.Context, member disclosure.Person
 		}
 		if !stored {
 			// Strict mode keeps no pins; the row remembers what was told.
-			if err := h.store.PinIdentity(ctx, store.Identity{Member: member, MasterKey: "", PinnedAt: now, PinnedBy: h.chat.UserID()}); err != nil {
+			if err := h.store.PinIdentity(ctx, store.Identity{Member: member, MasterKey: "", PinnedAt: now, PinnedBy: h.self(string(member))}); err != nil {
 				return err
 			}
 		}
@@ -104,8 +105,8 @@ func (h *Handlers) observeIdentity(ctx context.Context, member disclosure.Person
 		return "", err
 	}
 	h.kick()
-	if first && h.identities != nil {
-		h.identities.TrustChanged(ctx, member)
+	if ids := h.identities(member); first && ids != nil {
+		ids.TrustChanged(ctx, member)
 	}
 	return pinned, nil
 }
@@ -115,19 +116,23 @@ func (h *Handlers) observeIdentity(ctx context.Context, member disclosure.Person
 // publish yet another key in between, and only the key the coordinator
 // checked may be pinned.
 func (h *Handlers) cmdTrust(c *cmdContext) (disclosure.Decision, error) {
-	if len(c.args) != 2 || !isUserID(c.args[0]) {
+	member, ok := disclosure.Person(""), len(c.args) == 2
+	if ok {
+		member, ok = h.personIn(c.msg.Room)(c.args[0])
+	}
+	if !ok {
 		return disclosure.Decision{}, usage("the team member and the master key you checked with them: copy both from the team room's notice of the change (🔐), e.g. `%s trust @alice:example.org KEY`", c.prefix())
 	}
-	member := disclosure.Person(c.args[0])
 	expect := strings.Trim(c.args[1], "`")
-	if h.identities == nil {
-		return disclosure.Decision{}, &disclosure.Refusal{Action: "trust", Reason: "this channel has no end-to-end identities to trust."}
+	ids := h.identities(member)
+	if ids == nil {
+		return disclosure.Decision{}, &disclosure.Refusal{Action: "trust", Reason: "this member's chat has no identities to trust."}
 	}
 	ident, err := h.store.IdentityOf(c, member)
 	if err != nil && !errors.Is(err, store.ErrNotFound) {
 		return disclosure.Decision{}, err
 	}
-	current, err := h.identities.Identity(c, member)
+	current, err := ids.Identity(c, member)
 	if err != nil {
 		return disclosure.Decision{}, err
 	}
@@ -143,7 +148,7 @@ func (h *Handlers) cmdTrust(c *cmdContext) (disclosure.Decision, error) {
 // ignorePlaintext records a message sent unencrypted into an encrypted
 // room, and does nothing else with it: anyone who can inject events into
 // the room (the homeserver) could have written it.
-func (h *Handlers) ignorePlaintext(ctx context.Context, msg Message, caseRef string) error {
+func (h *Handlers) ignorePlaintext(ctx context.Context, msg chat.Message, caseRef string) error {
 	zerolog.Ctx(ctx).Warn().Msg("Ignoring an unencrypted message in an encrypted room")
 	return h.once(ctx, msg.ID, func(ctx context.Context) error {
 		return h.auditRefusal(ctx, store.AuditEntry{At: h.clock.Now(), Actor: msg.Sender, CaseID: caseRef, Action: "plaintext.ignored", Detail: "unencrypted message in an encrypted room: " + msg.Room, Allowed: false})
@@ -154,8 +159,8 @@ func (h *Handlers) ignorePlaintext(ctx context.Context, msg Message, caseRef str
 // changed). A reporter's new device is told in their open case's room for
 // the team: reporters are trusted on first use, so a device added later
 // (by them, or by a homeserver reading along) is at least seen.
-func (h *Handlers) DevicesSeen(ctx context.Context, who disclosure.Person, devices []Device) error {
-	if h.IsTeam(who) || who == h.chat.UserID() {
+func (h *Handlers) DevicesSeen(ctx context.Context, who disclosure.Person, devices []chat.Device) error {
+	if h.IsTeam(who) || h.isSelf(who) {
 		return nil
 	}
 	now := h.clock.Now()
@@ -164,7 +169,7 @@ func (h *Handlers) DevicesSeen(ctx context.Context, who disclosure.Person, devic
 		if err != nil {
 			return err
 		}
-		var added []Device
+		var added []chat.Device
 		for _, d := range devices {
 			if !slices.Contains(known, d.ID) {
 				added = append(added, d)
@@ -198,9 +203,6 @@ func (h *Handlers) DevicesSeen(ctx context.Context, who disclosure.Person, devic
 	}
 	return err
 }
-
-// Device is one of a person's chat devices.
-type Device struct{ ID, Name string }
 
 // TeamKey returns the master key who's devices must be signed by to get
 // room keys, and whether who is on the team.

@@ -5,13 +5,14 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/enarx/secbot/chat"
 	"github.com/enarx/secbot/disclosure"
 	"github.com/enarx/secbot/outbox"
 )
 
 func TestAChangedIdentityWaitsForTheCoordinator(t *testing.T) {
 	w := newWorld(t, monday)
-	w.h.UseIdentities(w)
+	w.useIdentities()
 	ctx := context.Background()
 	w.openCase()
 	w.published = map[disclosure.Person]string{bob: "KEY-RESET"}
@@ -62,11 +63,11 @@ func TestAChangedIdentityWaitsForTheCoordinator(t *testing.T) {
 func TestAFirstIdentityIsPinnedOnSight(t *testing.T) {
 	w := newWorld(t, monday)
 	ctx := context.Background()
-	w.policy.Set(func() disclosure.Policy { p := *w.policy.Get(); p.Team = append(p.Team, "@dave:x"); return p }())
-	if got := w.say(teamRoom, "@dave:x", "!sec list"); strings.Contains(got, "Refused") {
+	w.policy.Set(func() disclosure.Policy { p := *w.policy.Get(); p.Team = append(p.Team, "matrix:@dave:x"); return p }())
+	if got := w.say(teamRoom, "matrix:@dave:x", "!sec list"); strings.Contains(got, "Refused") {
 		t.Errorf("a new member's first command: %q", got)
 	}
-	if i, err := w.store.IdentityOf(ctx, "@dave:x"); err != nil || i.MasterKey != "KEY-@dave:x" {
+	if i, err := w.store.IdentityOf(ctx, "matrix:@dave:x"); err != nil || i.MasterKey != "KEY-matrix:@dave:x" {
 		t.Errorf("pinned %+v, %v", i, err)
 	}
 }
@@ -76,7 +77,7 @@ func TestPlaintextInAnEncryptedRoomIsIgnored(t *testing.T) {
 	ctx := context.Background()
 	w.openCase()
 	before := len(w.sends())
-	msg := Message{ID: "$plain", Room: teamRoom, Sender: alice, Text: "!sec close SR-2026-0001", Identity: w.identity(alice), Plaintext: true}
+	msg := chat.Message{ID: "$plain", Room: teamRoom, Sender: alice, Text: "!sec close SR-2026-0001", Identity: w.identity(alice), Plaintext: true}
 	if err := w.h.HandleMessage(ctx, msg); err != nil {
 		t.Fatal(err)
 	}
@@ -97,9 +98,9 @@ func TestAReportersNewDeviceIsToldToTheTeam(t *testing.T) {
 	w.openCase()
 	seen := func(devices ...string) {
 		t.Helper()
-		var ds []Device
+		var ds []chat.Device
 		for _, d := range devices {
-			ds = append(ds, Device{ID: d, Name: "phone"})
+			ds = append(ds, chat.Device{ID: d, Name: "phone"})
 		}
 		if err := w.h.DevicesSeen(ctx, reporter, ds); err != nil {
 			t.Fatal(err)

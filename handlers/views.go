@@ -121,7 +121,7 @@ func (h *Handlers) cmdContacts(c *cmdContext) (disclosure.Decision, error) {
 	for _, step := range p.Ladder {
 		role, who := p.Contact(step)
 		if who != "" {
-			role += " " + string(who)
+			role += " " + who.String()
 		}
 		out.Steps = append(out.Steps, templates.ContactRow{After: step.After.String(), Who: role})
 	}

@@ -11,8 +11,8 @@ import (
 	"github.com/emersion/go-message/mail"
 	"github.com/emersion/go-message/textproto"
 
+	"github.com/enarx/secbot/chat"
 	"github.com/enarx/secbot/disclosure"
-	"github.com/enarx/secbot/handlers"
 )
 
 // Envelope is what secbot reads of a new message to decide where it
@@ -33,7 +33,7 @@ type Envelope struct {
 	// Sender says whether From is proven the sender's (DKIM/DMARC).
 	Sender Sender
 	// Kind is what the handlers do with machine-made mail.
-	Kind handlers.MailKind
+	Kind chat.MailKind
 	// BounceOf is, for a delivery report, the case of secbot's mail it
 	// returns (zero: none found yet).
 	BounceOf disclosure.CaseID
@@ -76,7 +76,7 @@ func parseEnvelope(ref Ref, raw []byte, self string) Envelope {
 	}
 	env.Automatic = classify(h, env.From, self)
 	env.Kind = autoKind(h, env.From, self, env.Automatic)
-	if env.Kind == handlers.MailBounce {
+	if env.Kind == chat.MailBounce {
 		env.BounceOf, _ = ownCase(env.Thread, self)
 	}
 	return env
@@ -87,19 +87,19 @@ func parseEnvelope(ref Ref, raw []byte, self string) Envelope {
 // auto-replied too), an auto-reply, mail only audited, or mail a program
 // sent (a list, bulk mail, auto-generated), which is a report or a reply
 // like a person's but is never answered automatically.
-func autoKind(h mail.Header, from, self, reason string) handlers.MailKind {
+func autoKind(h mail.Header, from, self, reason string) chat.MailKind {
 	switch {
 	case reason == "":
-		return handlers.MailPerson
+		return chat.MailPerson
 	case strings.EqualFold(from, self), reason == "unreadable header", reason == "no sender":
-		return handlers.MailIgnored
+		return chat.MailIgnored
 	case bounce(h, from):
-		return handlers.MailBounce
+		return chat.MailBounce
 	case strings.HasPrefix(reason, "auto-submitted: auto-replied"), strings.HasPrefix(reason, "auto-reply"), reason == "delivery or read report":
 		// A read receipt is an automatic answer too: it opens nothing.
-		return handlers.MailAutoReply
+		return chat.MailAutoReply
 	}
-	return handlers.MailMachine
+	return chat.MailMachine
 }
 
 // bounce reports whether a message is a delivery report.

@@ -16,8 +16,8 @@ import (
 	"github.com/emersion/go-message/mail"
 	"github.com/rs/zerolog"
 
+	"github.com/enarx/secbot/chat"
 	"github.com/enarx/secbot/disclosure"
-	"github.com/enarx/secbot/handlers"
 	"github.com/enarx/secbot/internal/testenv/maddy"
 	"github.com/enarx/secbot/outbox"
 )
@@ -92,7 +92,7 @@ func (w *watched) handle(_ context.Context, env Envelope) error {
 		return errors.New("not now")
 	}
 	if until, ok := w.later[env.MessageID]; ok && time.Now().Before(until) {
-		return &handlers.LaterError{Until: until}
+		return &chat.LaterError{Until: until}
 	}
 	w.envs = append(w.envs, env)
 	return nil
@@ -145,25 +145,25 @@ func TestTheWatcherClassifiesAndThreadsNewMail(t *testing.T) {
 		name, from string
 		headers    map[string]string
 		automatic  string // a prefix of the reason, "" for a person's mail
-		kind       handlers.MailKind
+		kind       chat.MailKind
 	}{
-		{"a person's report", "alice@elsewhere.test", map[string]string{"From": "Alice <Alice@Elsewhere.test>", "Subject": "a vuln"}, "", handlers.MailPerson},
-		{"an auto-reply", "bob@elsewhere.test", map[string]string{"From": "bob@elsewhere.test", "Auto-Submitted": "auto-replied", "Subject": "Out of office"}, "auto-submitted", handlers.MailAutoReply},
-		{"Auto-Submitted: no is a person's", "carol@elsewhere.test", map[string]string{"From": "carol@elsewhere.test", "Auto-Submitted": "no"}, "", handlers.MailPerson},
-		{"bulk mail", "news@elsewhere.test", map[string]string{"From": "news@elsewhere.test", "Precedence": "bulk"}, "precedence", handlers.MailMachine},
-		{"a bounce with an empty return path", "", map[string]string{"From": "Mail Delivery System <mailer@elsewhere.test>", "Content-Type": "text/plain"}, "bounce", handlers.MailBounce},
-		{"a mailer daemon", "mailer-daemon@elsewhere.test", map[string]string{"From": "MAILER-DAEMON@elsewhere.test"}, "mailer daemon", handlers.MailBounce},
-		{"a delivery report", "dsn@elsewhere.test", map[string]string{"From": "dsn@elsewhere.test", "Content-Type": "multipart/report; report-type=delivery-status; boundary=x"}, "delivery", handlers.MailBounce},
-		{"secbot's own mail", security, map[string]string{"From": security}, "secbot's own", handlers.MailIgnored},
-		{"a reply in a case's thread", "alice@elsewhere.test", map[string]string{"From": "alice@elsewhere.test", "In-Reply-To": "<" + ours + ">", "References": "<first@elsewhere.test> <" + ours + ">", "Subject": "Re: [SR-2026-0007] Your report"}, "", handlers.MailPerson},
-		{"a reply naming its case in the subject", "dave@elsewhere.test", map[string]string{"From": "dave@elsewhere.test", "Subject": "Re: [SR-2026-0009] Your report"}, "", handlers.MailPerson},
-		{"a coordination system's mail", "cert@elsewhere.test", map[string]string{"From": "cert@elsewhere.test", "Auto-Submitted": "auto-generated", "Subject": "VU#1234"}, "auto-submitted: auto-generated", handlers.MailMachine},
-		{"a list's mail", "eve@elsewhere.test", map[string]string{"From": "eve@elsewhere.test", "List-Id": "<sec.lists.elsewhere.test>"}, "mailing list", handlers.MailMachine},
-		{"a platform's no-reply", "no-reply@bounty.test", map[string]string{"From": "no-reply@bounty.test"}, "mailer daemon", handlers.MailMachine},
+		{"a person's report", "alice@elsewhere.test", map[string]string{"From": "Alice <Alice@Elsewhere.test>", "Subject": "a vuln"}, "", chat.MailPerson},
+		{"an auto-reply", "bob@elsewhere.test", map[string]string{"From": "bob@elsewhere.test", "Auto-Submitted": "auto-replied", "Subject": "Out of office"}, "auto-submitted", chat.MailAutoReply},
+		{"Auto-Submitted: no is a person's", "carol@elsewhere.test", map[string]string{"From": "carol@elsewhere.test", "Auto-Submitted": "no"}, "", chat.MailPerson},
+		{"bulk mail", "news@elsewhere.test", map[string]string{"From": "news@elsewhere.test", "Precedence": "bulk"}, "precedence", chat.MailMachine},
+		{"a bounce with an empty return path", "", map[string]string{"From": "Mail Delivery System <mailer@elsewhere.test>", "Content-Type": "text/plain"}, "bounce", chat.MailBounce},
+		{"a mailer daemon", "mailer-daemon@elsewhere.test", map[string]string{"From": "MAILER-DAEMON@elsewhere.test"}, "mailer daemon", chat.MailBounce},
+		{"a delivery report", "dsn@elsewhere.test", map[string]string{"From": "dsn@elsewhere.test", "Content-Type": "multipart/report; report-type=delivery-status; boundary=x"}, "delivery", chat.MailBounce},
+		{"secbot's own mail", security, map[string]string{"From": security}, "secbot's own", chat.MailIgnored},
+		{"a reply in a case's thread", "alice@elsewhere.test", map[string]string{"From": "alice@elsewhere.test", "In-Reply-To": "<" + ours + ">", "References": "<first@elsewhere.test> <" + ours + ">", "Subject": "Re: [SR-2026-0007] Your report"}, "", chat.MailPerson},
+		{"a reply naming its case in the subject", "dave@elsewhere.test", map[string]string{"From": "dave@elsewhere.test", "Subject": "Re: [SR-2026-0009] Your report"}, "", chat.MailPerson},
+		{"a coordination system's mail", "cert@elsewhere.test", map[string]string{"From": "cert@elsewhere.test", "Auto-Submitted": "auto-generated", "Subject": "VU#1234"}, "auto-submitted: auto-generated", chat.MailMachine},
+		{"a list's mail", "eve@elsewhere.test", map[string]string{"From": "eve@elsewhere.test", "List-Id": "<sec.lists.elsewhere.test>"}, "mailing list", chat.MailMachine},
+		{"a platform's no-reply", "no-reply@bounty.test", map[string]string{"From": "no-reply@bounty.test"}, "mailer daemon", chat.MailMachine},
 		{"a bounce marked auto-replied, in our thread", "", map[string]string{"From": "MAILER-DAEMON@elsewhere.test", "Auto-Submitted": "auto-replied", "In-Reply-To": "<" + ours + ">",
-			"Content-Type": "multipart/report; report-type=delivery-status; boundary=x"}, "auto-submitted", handlers.MailBounce},
-		{"a read receipt", "carol@elsewhere.test", map[string]string{"From": "carol@elsewhere.test", "Content-Type": "multipart/report; report-type=disposition-notification; boundary=x"}, "delivery or read report", handlers.MailAutoReply},
-		{"our own auto-reply's copy", security, map[string]string{"From": security, "Auto-Submitted": "auto-replied", "Subject": "Re: [SR-2026-0007] Your security report"}, "auto-submitted", handlers.MailIgnored},
+			"Content-Type": "multipart/report; report-type=delivery-status; boundary=x"}, "auto-submitted", chat.MailBounce},
+		{"a read receipt", "carol@elsewhere.test", map[string]string{"From": "carol@elsewhere.test", "Content-Type": "multipart/report; report-type=disposition-notification; boundary=x"}, "delivery or read report", chat.MailAutoReply},
+		{"our own auto-reply's copy", security, map[string]string{"From": security, "Auto-Submitted": "auto-replied", "Subject": "Re: [SR-2026-0007] Your security report"}, "auto-submitted", chat.MailIgnored},
 	}
 	w := &watched{looks: make(chan struct{}, 1), fail: map[string]int{"m0@elsewhere.test": 1}}
 	if f := os.Getenv("SECBOT_IMAP_TRACE"); f != "" {
@@ -194,7 +194,7 @@ func TestTheWatcherClassifiesAndThreadsNewMail(t *testing.T) {
 			if env.Kind != m.kind {
 				t.Errorf("kind %v, want %v", env.Kind, m.kind)
 			}
-			if wantBounce := m.kind == handlers.MailBounce && m.headers["In-Reply-To"] != ""; wantBounce != (env.BounceOf == caseID) {
+			if wantBounce := m.kind == chat.MailBounce && m.headers["In-Reply-To"] != ""; wantBounce != (env.BounceOf == caseID) {
 				t.Errorf("a bounce of %v", env.BounceOf)
 			}
 			if env.Ref.UID == 0 || env.Ref.UIDValidity == 0 {
@@ -671,7 +671,7 @@ func TestBounceCaseFindsOurMailInTheReport(t *testing.T) {
 	defer cancel()
 	for id, want := range map[string]disclosure.CaseID{"rfc822@mx.test": caseID, "headers@mx.test": caseID, "others@mx.test": {}, "plain@mx.test": {}} {
 		env := w.byID()[id]
-		if env.Kind != handlers.MailBounce || !env.BounceOf.IsZero() {
+		if env.Kind != chat.MailBounce || !env.BounceOf.IsZero() {
 			t.Errorf("%s: kind %v, bounce of %v from its header alone", id, env.Kind, env.BounceOf)
 		}
 		got, err := cfg.BounceCase(ctx, env.Ref)

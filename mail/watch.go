@@ -10,7 +10,7 @@ import (
 	"github.com/emersion/go-imap/v2/imapclient"
 	"github.com/rs/zerolog"
 
-	"github.com/enarx/secbot/handlers"
+	"github.com/enarx/secbot/chat"
 	"github.com/enarx/secbot/internal/backoff"
 )
 
@@ -229,7 +229,7 @@ func (w *Watcher) look(ctx context.Context, cl *imapclient.Client, uidValidity u
 // later (a sender's limit delays it): it stays unmarked in the mailbox,
 // and the next look after the time it names hands it over again.
 func (w *Watcher) later(log zerolog.Logger, err error) bool {
-	var le *handlers.LaterError
+	var le *chat.LaterError
 	if !errors.As(err, &le) {
 		return false
 	}

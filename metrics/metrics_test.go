@@ -40,13 +40,13 @@ func TestMetricsAndHealth(t *testing.T) {
 	}
 	defer st.Close()
 	now := time.Date(2026, 11, 25, 12, 0, 0, 0, time.UTC)
-	if _, err := st.CreateCase(ctx, "@r:x", "!dm:x", "!dm:x", now); err != nil {
+	if _, err := st.CreateCase(ctx, "matrix:@r:x", "matrix:!dm:x", "matrix:!dm:x", now); err != nil {
 		t.Fatal(err)
 	}
 	if _, err := outbox.Enqueue(ctx, st, "lane", outbox.KindSend, map[string]string{}, now.Add(-time.Minute)); err != nil {
 		t.Fatal(err)
 	}
-	if err := st.ParkEvent(ctx, store.DeadLetter{Room: "!r:x", Event: "$e", ParkedAt: now, Attempts: 5, Category: "panic"}); err != nil {
+	if err := st.ParkEvent(ctx, store.DeadLetter{Room: "matrix:!r:x", Event: "$e", ParkedAt: now, Attempts: 5, Category: "panic"}); err != nil {
 		t.Fatal(err)
 	}
 	h := Handler(st, health{ok: false, last: now.Add(-90 * time.Second)}, nil, func() time.Time { return now }, zerolog.Nop())

@@ -27,7 +27,7 @@ func TestTheAccessTokenIsStoredSealed(t *testing.T) {
 		if err := s.SealAccountWith([]byte("pickle-key-one")); err != nil {
 			t.Fatal(err)
 		}
-		want := Account{UserID: "@secbot:example.org", DeviceID: "DEVICE", AccessToken: testToken}
+		want := Account{UserID: "matrix:@secbot:example.org", DeviceID: "DEVICE", AccessToken: testToken}
 		if err := s.SetAccount(ctx, want); err != nil {
 			t.Fatal(err)
 		}

@@ -2,10 +2,11 @@ package store
 
 import (
 	"context"
-	"io/fs"
-	"strings"
+	"database/sql"
 	"testing"
 	"time"
+
+	"github.com/rs/zerolog"
 
 	"github.com/enarx/secbot/disclosure"
 )
@@ -15,39 +16,31 @@ import (
 // report opened, else with the case that recorded it first; the others
 // lose it, audited. Then the store refuses a second case for it.
 func TestTheUpgradeGivesASharedAdvisoryToOneCase(t *testing.T) {
-	s, _ := openTest(t, sqliteDB)
 	ctx := context.Background()
-	upgrade := upgradeSQL(t, "advisory-per-case")
-	// The state before the upgrade: the index was not unique.
-	if _, err := s.db.Exec(ctx, `DROP INDEX cases_ghsa_id; CREATE INDEX cases_ghsa_id ON cases (ghsa_id) WHERE ghsa_id <> ''`); err != nil {
-		t.Fatal(err)
-	}
+	// A file as secbot left it at v15, where the index was not unique.
+	old, path := sqliteAt(t, 15)
+	// The report of mallory (case 1) is GHSA-X; cases 0 and 2 adopted
+	// it; case 3 has its own.
+	rows := []struct {
+		reporter, ghsa, report string
+	}{{"matrix:@victim-before:x", "GHSA-xxxx-xxxx-xxxx", ""}, {"github:mallory", "GHSA-xxxx-xxxx-xxxx", "GHSA-xxxx-xxxx-xxxx"}, {"matrix:@victim:x", "GHSA-xxxx-xxxx-xxxx", ""}, {"matrix:@alone:x", "GHSA-yyyy-yyyy-yyyy", ""}}
 	var ids []disclosure.CaseID
-	if err := s.Tx(ctx, func(ctx context.Context) error {
-		for i, who := range []disclosure.Person{"@victim-before:x", "github:mallory", "@victim:x", "@alone:x"} {
-			c, err := s.CreateCase(ctx, who, "!r:x", "!r:x", t0.Add(time.Duration(i)*time.Minute))
-			if err != nil {
-				return err
-			}
-			ids = append(ids, c.ID)
+	for i, r := range rows {
+		id := disclosure.CaseID{Year: 2026, Seq: i + 1}
+		ids = append(ids, id)
+		report := sql.NullString{String: r.report, Valid: r.report != ""}
+		channel := map[bool]string{true: "github", false: "matrix"}[r.report != ""]
+		if _, err := old.Exec(ctx, `INSERT INTO cases (id, reporter, source_room, dm_room, stage, created_at, updated_at, ghsa_id, ghsa_url, ghsa_repo, report_ghsa, channel)
+			VALUES ($1, $2, '!r:x', '!r:x', 'received', $3, $3, $4, 'u', 'enarx/enarx', $5, $6)`, id.String(), r.reporter, millis(t0.Add(time.Duration(i)*time.Minute)), r.ghsa, report, channel); err != nil {
+			t.Fatal(err)
 		}
-		// The report of mallory (case 1) is GHSA-X; cases 0 and 2 adopted
-		// it; case 3 has its own.
-		for _, i := range []int{0, 2} {
-			if err := s.SetAdvisory(ctx, ids[i], "GHSA-xxxx-xxxx-xxxx", "u", "enarx/enarx", t0); err != nil {
-				return err
-			}
-		}
-		if err := s.SetReport(ctx, ids[1], "GHSA-xxxx-xxxx-xxxx", "u", "enarx/enarx", t0); err != nil {
-			return err
-		}
-		return s.SetAdvisory(ctx, ids[3], "GHSA-yyyy-yyyy-yyyy", "u", "enarx/enarx", t0)
-	}); err != nil {
+	}
+	// The upgrades (v16 and after), as the next start makes them.
+	s, err := Open(ctx, path, zerolog.Nop())
+	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := s.db.Exec(ctx, upgrade); err != nil {
-		t.Fatalf("the upgrade: %v", err)
-	}
+	t.Cleanup(func() { _ = s.Close() })
 	want := []string{"", "GHSA-xxxx-xxxx-xxxx", "", "GHSA-yyyy-yyyy-yyyy"}
 	for i, id := range ids {
 		c, err := s.Case(ctx, id)
@@ -63,24 +56,10 @@ func TestTheUpgradeGivesASharedAdvisoryToOneCase(t *testing.T) {
 			t.Errorf("case %d: audited %v", i, entries)
 		}
 	}
-	err := s.Tx(ctx, func(ctx context.Context) error {
+	err = s.Tx(ctx, func(ctx context.Context) error {
 		return s.SetAdvisory(ctx, ids[0], "GHSA-yyyy-yyyy-yyyy", "u", "enarx/enarx", t0)
 	})
 	if err == nil {
 		t.Error("a second case recorded an advisory after the upgrade")
 	}
-}
-
-// upgradeSQL is the body of the upgrade file whose name ends in name.
-func upgradeSQL(t *testing.T, name string) string {
-	t.Helper()
-	files, err := fs.Glob(upgrades, "upgrades/*-"+name+".sql")
-	if err != nil || len(files) != 1 {
-		t.Fatalf("upgrade %s: %v, %v", name, files, err)
-	}
-	data, err := fs.ReadFile(upgrades, files[0])
-	if err != nil {
-		t.Fatal(err)
-	}
-	return strings.TrimSpace(string(data))
 }

@@ -43,7 +43,20 @@ type Case struct {
 // ErrNotFound is returned when a looked-up row does not exist.
 var ErrNotFound = errors.New("not found")
 
-const caseColumns = `id, reporter, source_room, dm_room, case_room, stage, handler, created_at, updated_at, closed_at, ghsa_id, ghsa_url, fork_name, fork_url, affected, patched, severity, public_summary, credit, cve_id, reporter_github, public_description, channel, COALESCE(report_ghsa, ''), ghsa_repo`
+// caseColumns and caseFrom read a case with its rooms (each named with its
+// platform) and its advisory, which have tables of their own.
+const caseColumns = `c.id, c.reporter,
+	COALESCE(src.platform || ':' || src.room_id, ''), COALESCE(dm.platform || ':' || dm.room_id, ''), COALESCE(cr.platform || ':' || cr.room_id, ''),
+	c.stage, c.handler, c.created_at, c.updated_at, c.closed_at,
+	COALESCE(a.ghsa_id, ''), COALESCE(a.ghsa_url, ''), COALESCE(a.fork_name, ''), COALESCE(a.fork_url, ''),
+	c.affected, c.patched, c.severity, c.public_summary, c.credit, c.cve_id, c.reporter_github, c.public_description, c.channel,
+	COALESCE(a.report_ghsa, ''), COALESCE(a.repository, '')`
+
+const caseFrom = ` FROM cases c
+	LEFT JOIN case_rooms src ON src.case_id = c.id AND src.role = 'source'
+	LEFT JOIN case_rooms dm ON dm.case_id = c.id AND dm.role = 'dm'
+	LEFT JOIN case_rooms cr ON cr.case_id = c.id AND cr.role = 'case'
+	LEFT JOIN advisories a ON a.case_id = c.id `
 
 func scanCase(row interface{ Scan(...any) error }) (*Case, error) {
 	var c Case
@@ -81,41 +94,55 @@ func (s *Store) CreateCase(ctx context.Context, reporter disclosure.Person, sour
 		SourceRoom: sourceRoom,
 		DMRoom:     dmRoom,
 		Stage:      disclosure.StageReceived,
+		Channel:    disclosure.ChannelChat,
 		CreatedAt:  now.UTC().Truncate(time.Millisecond),
 		UpdatedAt:  now.UTC().Truncate(time.Millisecond),
 	}
 	_, err = s.db.Exec(ctx, `
-		INSERT INTO cases (id, reporter, source_room, dm_room, stage, created_at, updated_at)
-		VALUES ($1, $2, $3, $4, $5, $6, $6)`,
-		c.ID.String(), reporter, sourceRoom, dmRoom, c.Stage, millis(now))
+		INSERT INTO cases (id, reporter, stage, created_at, updated_at, channel)
+		VALUES ($1, $2, $3, $4, $4, $5)`,
+		c.ID.String(), reporter, c.Stage, millis(now), disclosure.ChannelChat)
 	if err != nil {
 		return nil, fmt.Errorf("insert case %s: %w", c.ID, err)
+	}
+	if err := s.setCaseRoom(ctx, c.ID, roleSource, sourceRoom); err != nil {
+		return nil, err
+	}
+	if err := s.setCaseRoom(ctx, c.ID, roleDM, dmRoom); err != nil {
+		return nil, err
+	}
+	if disclosure.RoomPlatform(sourceRoom) == "" {
+		c.SourceRoom = "" // no chat room: the mailbox, GitHub
 	}
 	return c, nil
 }
 
 // Case returns the case with the given ID.
 func (s *Store) Case(ctx context.Context, caseID disclosure.CaseID) (*Case, error) {
-	return scanCase(s.db.QueryRow(ctx, `SELECT `+caseColumns+` FROM cases WHERE id = $1`, caseID.String()))
+	return scanCase(s.db.QueryRow(ctx, `SELECT `+caseColumns+caseFrom+`WHERE c.id = $1`, caseID.String()))
 }
 
 // OpenCaseOf returns the reporter's open case, or ErrNotFound.
 func (s *Store) OpenCaseOf(ctx context.Context, reporter disclosure.Person) (*Case, error) {
-	return scanCase(s.db.QueryRow(ctx, `SELECT `+caseColumns+` FROM cases WHERE reporter = $1 AND stage <> 'closed'`, reporter))
+	return scanCase(s.db.QueryRow(ctx, `SELECT `+caseColumns+caseFrom+`WHERE c.reporter = $1 AND c.stage <> 'closed'`, reporter))
 }
 
-// CaseByRoom returns the case whose private room is roomID, or ErrNotFound.
-func (s *Store) CaseByRoom(ctx context.Context, roomID string) (*Case, error) {
-	return scanCase(s.db.QueryRow(ctx, `SELECT `+caseColumns+` FROM cases WHERE case_room = $1`, roomID))
+// CaseByRoom returns the case whose private room is room, or ErrNotFound.
+func (s *Store) CaseByRoom(ctx context.Context, room string) (*Case, error) {
+	platform, native := disclosure.Split(room)
+	if platform == "" {
+		return nil, ErrNotFound
+	}
+	return scanCase(s.db.QueryRow(ctx, `SELECT `+caseColumns+caseFrom+`WHERE cr.platform = $1 AND cr.room_id = $2`, platform, native))
 }
 
 // OpenCases returns every case not yet closed, oldest first.
 func (s *Store) OpenCases(ctx context.Context) ([]*Case, error) {
-	return s.queryCases(ctx, `WHERE stage <> 'closed' ORDER BY created_at, id`)
+	return s.queryCases(ctx, `WHERE c.stage <> 'closed' ORDER BY c.created_at, c.id`)
 }
 
 func (s *Store) queryCases(ctx context.Context, where string, args ...any) ([]*Case, error) {
-	rows, err := s.db.Query(ctx, `SELECT `+caseColumns+` FROM cases `+where, args...)
+	rows, err := s.db.Query(ctx, `SELECT `+caseColumns+caseFrom+where, args...)
 	if err != nil {
 		return nil, err
 	}
@@ -131,14 +158,52 @@ func (s *Store) queryCases(ctx context.Context, where string, args ...any) ([]*C
 	return out, rows.Err()
 }
 
+// The roles of a case's rooms.
+const (
+	roleSource = "source" // where the case was asked for
+	roleDM     = "dm"     // the direct chat its reporter is answered in
+	roleCase   = "case"   // its private room
+)
+
+// setCaseRoom records one of a case's rooms ("" or a name without a
+// platform: none).
+func (s *Store) setCaseRoom(ctx context.Context, caseID disclosure.CaseID, role, room string) error {
+	platform, native := disclosure.Split(room)
+	switch {
+	case room == "":
+		return nil
+	case platform == "" && role == roleSource:
+		return nil // asked for elsewhere than in a chat (the mailbox)
+	case platform == "":
+		return fmt.Errorf("the %s room of %s, %q, names no platform", role, caseID, room)
+	}
+	_, err := s.db.Exec(ctx, `INSERT INTO case_rooms (case_id, role, platform, room_id) VALUES ($1, $2, $3, $4)
+		ON CONFLICT (case_id, role) DO UPDATE SET platform = excluded.platform, room_id = excluded.room_id`, caseID.String(), role, platform, native)
+	if err != nil {
+		return fmt.Errorf("record the %s room of %s: %w", role, caseID, err)
+	}
+	return nil
+}
+
 // SetCaseRoom records the private room created for a case.
-func (s *Store) SetCaseRoom(ctx context.Context, caseID disclosure.CaseID, roomID string, now time.Time) error {
-	return s.updateCase(ctx, caseID, `case_room = $2, updated_at = $3`, roomID, millis(now))
+func (s *Store) SetCaseRoom(ctx context.Context, caseID disclosure.CaseID, room string, now time.Time) error {
+	if err := s.touchCase(ctx, caseID, now); err != nil {
+		return err
+	}
+	return s.setCaseRoom(ctx, caseID, roleCase, room)
 }
 
 // SetDMRoom records the direct-message room a case's reporter is answered in.
-func (s *Store) SetDMRoom(ctx context.Context, caseID disclosure.CaseID, roomID string, now time.Time) error {
-	return s.updateCase(ctx, caseID, `dm_room = $2, updated_at = $3`, roomID, millis(now))
+func (s *Store) SetDMRoom(ctx context.Context, caseID disclosure.CaseID, room string, now time.Time) error {
+	if err := s.touchCase(ctx, caseID, now); err != nil {
+		return err
+	}
+	return s.setCaseRoom(ctx, caseID, roleDM, room)
+}
+
+// touchCase marks a case updated (ErrNotFound: there is no such case).
+func (s *Store) touchCase(ctx context.Context, caseID disclosure.CaseID, now time.Time) error {
+	return s.updateCase(ctx, caseID, `updated_at = $2`, millis(now))
 }
 
 func (s *Store) updateCase(ctx context.Context, caseID disclosure.CaseID, set string, args ...any) error {
@@ -152,28 +217,38 @@ func (s *Store) updateCase(ctx context.Context, caseID disclosure.CaseID, set st
 	return nil
 }
 
-// DMRoom returns the bot's direct-message room with user, or ErrNotFound.
+// DMRoom returns the bot's direct-message room with user (on user's
+// platform), or ErrNotFound.
 func (s *Store) DMRoom(ctx context.Context, user disclosure.Person) (string, error) {
+	platform, native := disclosure.Split(string(user))
 	var roomID string
-	err := s.db.QueryRow(ctx, `SELECT room_id FROM dm_rooms WHERE user_id = $1`, user).Scan(&roomID)
-	if errors.Is(err, sql.ErrNoRows) {
+	err := s.db.QueryRow(ctx, `SELECT room_id FROM chat_dms WHERE platform = $1 AND user_id = $2`, platform, native).Scan(&roomID)
+	if errors.Is(err, sql.ErrNoRows) || platform == "" {
 		return "", ErrNotFound
 	}
-	return roomID, err
+	return disclosure.On(platform, roomID), err
 }
 
-// SetDMRoom records roomID as the bot's direct-message room with user.
-func (s *Store) SetDMRoomOf(ctx context.Context, user disclosure.Person, roomID string, now time.Time) error {
+// SetDMRoomOf records room as the bot's direct-message room with user;
+// both are on one platform.
+func (s *Store) SetDMRoomOf(ctx context.Context, user disclosure.Person, room string, now time.Time) error {
+	platform, native := disclosure.Split(string(user))
+	roomPlatform, roomID := disclosure.Split(room)
+	if platform == "" || roomPlatform != platform {
+		return fmt.Errorf("a direct chat with %q in %q: not one platform's", user, room)
+	}
 	_, err := s.db.Exec(ctx, `
-		INSERT INTO dm_rooms (user_id, room_id, created_at) VALUES ($1, $2, $3)
-		ON CONFLICT (user_id) DO UPDATE SET room_id = excluded.room_id`, user, roomID, millis(now))
+		INSERT INTO chat_dms (platform, user_id, room_id, created_at) VALUES ($1, $2, $3, $4)
+		ON CONFLICT (platform, user_id) DO UPDATE SET room_id = excluded.room_id`, platform, native, roomID, millis(now))
 	return err
 }
 
-// ForgetDMRoom drops roomID as user's direct chat (it is not one any more);
+// ForgetDMRoom drops room as user's direct chat (it is not one any more);
 // the next message to them opens a new one.
-func (s *Store) ForgetDMRoom(ctx context.Context, user disclosure.Person, roomID string) error {
-	_, err := s.db.Exec(ctx, `DELETE FROM dm_rooms WHERE user_id = $1 AND room_id = $2`, user, roomID)
+func (s *Store) ForgetDMRoom(ctx context.Context, user disclosure.Person, room string) error {
+	platform, native := disclosure.Split(string(user))
+	_, roomID := disclosure.Split(room)
+	_, err := s.db.Exec(ctx, `DELETE FROM chat_dms WHERE platform = $1 AND user_id = $2 AND room_id = $3`, platform, native, roomID)
 	return err
 }
 
@@ -188,7 +263,13 @@ func (s *Store) SetStage(ctx context.Context, caseID disclosure.CaseID, stage di
 
 // SetAdvisory records the case's GitHub advisory and its repository.
 func (s *Store) SetAdvisory(ctx context.Context, caseID disclosure.CaseID, ghsaID, url, repo string, now time.Time) error {
-	return s.updateCase(ctx, caseID, `ghsa_id = $2, ghsa_url = $3, ghsa_repo = $4, updated_at = $5`, ghsaID, url, repo, millis(now))
+	if err := s.touchCase(ctx, caseID, now); err != nil {
+		return err
+	}
+	_, err := s.db.Exec(ctx, `INSERT INTO advisories (case_id, ghsa_id, ghsa_url, repository) VALUES ($1, $2, $3, $4)
+		ON CONFLICT (case_id) DO UPDATE SET ghsa_id = excluded.ghsa_id, ghsa_url = excluded.ghsa_url, repository = excluded.repository`,
+		caseID.String(), ghsaID, url, repo)
+	return err
 }
 
 // SetChannel records the channel a new case came through.
@@ -200,19 +281,29 @@ func (s *Store) SetChannel(ctx context.Context, caseID disclosure.CaseID, ch dis
 // report, which is its advisory. A second case for the same report is
 // refused by the unique index.
 func (s *Store) SetReport(ctx context.Context, caseID disclosure.CaseID, ghsaID, url, repo string, now time.Time) error {
-	return s.updateCase(ctx, caseID, `channel = $2, report_ghsa = $3, ghsa_id = $3, ghsa_url = $4, ghsa_repo = $5, updated_at = $6`,
-		disclosure.ChannelGitHub, ghsaID, url, repo, millis(now))
+	if err := s.updateCase(ctx, caseID, `channel = $2, updated_at = $3`, disclosure.ChannelGitHub, millis(now)); err != nil {
+		return err
+	}
+	_, err := s.db.Exec(ctx, `INSERT INTO advisories (case_id, ghsa_id, ghsa_url, repository, report_ghsa) VALUES ($1, $2, $3, $4, $2)
+		ON CONFLICT (case_id) DO UPDATE SET ghsa_id = excluded.ghsa_id, ghsa_url = excluded.ghsa_url, repository = excluded.repository, report_ghsa = excluded.report_ghsa`,
+		caseID.String(), ghsaID, url, repo)
+	return err
 }
 
 // CaseByAdvisory returns the case whose advisory, or whose opening
 // report, is ghsaID, or ErrNotFound.
 func (s *Store) CaseByAdvisory(ctx context.Context, ghsaID string) (*Case, error) {
-	return scanCase(s.db.QueryRow(ctx, `SELECT `+caseColumns+` FROM cases WHERE ghsa_id = $1 OR report_ghsa = $1 ORDER BY ghsa_id = $1 DESC LIMIT 1`, ghsaID))
+	return scanCase(s.db.QueryRow(ctx, `SELECT `+caseColumns+caseFrom+`WHERE a.ghsa_id = $1 OR a.report_ghsa = $1 ORDER BY a.ghsa_id = $1 DESC LIMIT 1`, ghsaID))
 }
 
 // SetFork records the advisory's temporary private fork.
 func (s *Store) SetFork(ctx context.Context, caseID disclosure.CaseID, name, url string, now time.Time) error {
-	return s.updateCase(ctx, caseID, `fork_name = $2, fork_url = $3, updated_at = $4`, name, url, millis(now))
+	if err := s.touchCase(ctx, caseID, now); err != nil {
+		return err
+	}
+	_, err := s.db.Exec(ctx, `INSERT INTO advisories (case_id, fork_name, fork_url) VALUES ($1, $2, $3)
+		ON CONFLICT (case_id) DO UPDATE SET fork_name = excluded.fork_name, fork_url = excluded.fork_url`, caseID.String(), name, url)
+	return err
 }
 
 // ServiceFailing records that a service (GitHub) is failing. It reports
@@ -263,7 +354,7 @@ func (s *Store) SetFact(ctx context.Context, caseID disclosure.CaseID, fact disc
 
 // CasesSince returns the cases opened at or after t, oldest first.
 func (s *Store) CasesSince(ctx context.Context, t time.Time) ([]*Case, error) {
-	return s.queryCases(ctx, `WHERE created_at >= $1 ORDER BY created_at, id`, millis(t))
+	return s.queryCases(ctx, `WHERE c.created_at >= $1 ORDER BY c.created_at, c.id`, millis(t))
 }
 
 // SetSetupAt records when a case's room, advisory and team invites are due.

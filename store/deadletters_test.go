@@ -10,14 +10,14 @@ func TestDeadLettersAreParkedOnceAndCounted(t *testing.T) {
 	eachDB(t, func(t *testing.T, db dialect) {
 		ctx := context.Background()
 		s, _ := openTest(t, db)
-		if err := s.ParkEvent(ctx, DeadLetter{Room: "!r:x", Event: "$b", ParkedAt: t0.Add(time.Second), Attempts: 5, Category: "panic"}); err != nil {
+		if err := s.ParkEvent(ctx, DeadLetter{Room: "matrix:!r:x", Event: "$b", ParkedAt: t0.Add(time.Second), Attempts: 5, Category: "panic"}); err != nil {
 			t.Fatal(err)
 		}
-		if err := s.ParkEvent(ctx, DeadLetter{Room: "!r:x", Event: "$a", ParkedAt: t0, Attempts: 5, Category: "handler"}); err != nil {
+		if err := s.ParkEvent(ctx, DeadLetter{Room: "matrix:!r:x", Event: "$a", ParkedAt: t0, Attempts: 5, Category: "handler"}); err != nil {
 			t.Fatal(err)
 		}
 		// Parked again (its batch redelivered): one record, the latest figures.
-		if err := s.ParkEvent(ctx, DeadLetter{Room: "!r:x", Event: "$b", ParkedAt: t0.Add(time.Minute), Attempts: 6, Category: "timeout"}); err != nil {
+		if err := s.ParkEvent(ctx, DeadLetter{Room: "matrix:!r:x", Event: "$b", ParkedAt: t0.Add(time.Minute), Attempts: 6, Category: "timeout"}); err != nil {
 			t.Fatal("parking an event twice:", err)
 		}
 		got, err := s.DeadLetters(ctx)
@@ -28,8 +28,8 @@ func TestDeadLettersAreParkedOnceAndCounted(t *testing.T) {
 			t.Fatalf("dead letters: %+v, want $a and $b", got)
 		}
 		want := []DeadLetter{
-			{Room: "!r:x", Event: "$a", ParkedAt: t0, Attempts: 5, Category: "handler"},
-			{Room: "!r:x", Event: "$b", ParkedAt: t0.Add(time.Minute), Attempts: 6, Category: "timeout"},
+			{Room: "matrix:!r:x", Event: "$a", ParkedAt: t0, Attempts: 5, Category: "handler"},
+			{Room: "matrix:!r:x", Event: "$b", ParkedAt: t0.Add(time.Minute), Attempts: 6, Category: "timeout"},
 		}
 		for i := range want {
 			if got[i] != want[i] {

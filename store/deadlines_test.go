@@ -15,7 +15,7 @@ func TestARestartedDeadlineIsANewGeneration(t *testing.T) {
 	eachDB(t, func(t *testing.T, db dialect) {
 		s, _ := openTest(t, db)
 		ctx := context.Background()
-		c, err := s.CreateCase(ctx, "@r:x", "!dm:x", "!dm:x", t0)
+		c, err := s.CreateCase(ctx, "matrix:@r:x", "matrix:!dm:x", "matrix:!dm:x", t0)
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -5,6 +5,8 @@ import (
 	"database/sql"
 	"errors"
 	"time"
+
+	"github.com/enarx/secbot/disclosure"
 )
 
 // RecordEncrypted records that room is end-to-end encrypted, with the
@@ -40,14 +42,16 @@ func (s *Store) TellDowngrade(ctx context.Context, room string, now time.Time) (
 // chat with the reporter, dm) it is, or known if it is a direct chat the
 // bot keeps with someone. All empty: a room of someone else's.
 func (s *Store) RoomUse(ctx context.Context, room string) (caseID string, dm, known bool, err error) {
-	err = s.db.QueryRow(ctx, `SELECT id, case_room != $1 FROM cases WHERE case_room = $1 OR dm_room = $1 ORDER BY created_at DESC LIMIT 1`, room).Scan(&caseID, &dm)
+	platform, native := disclosure.Split(room)
+	err = s.db.QueryRow(ctx, `SELECT c.id, r.role = 'dm' FROM case_rooms r JOIN cases c ON c.id = r.case_id
+		WHERE r.platform = $1 AND r.room_id = $2 AND r.role IN ('case', 'dm') ORDER BY c.created_at DESC LIMIT 1`, platform, native).Scan(&caseID, &dm)
 	if err == nil {
 		return caseID, dm, true, nil
 	} else if !errors.Is(err, sql.ErrNoRows) {
 		return "", false, false, err
 	}
 	var one int
-	err = s.db.QueryRow(ctx, `SELECT 1 FROM dm_rooms WHERE room_id = $1`, room).Scan(&one)
+	err = s.db.QueryRow(ctx, `SELECT 1 FROM chat_dms WHERE platform = $1 AND room_id = $2`, platform, native).Scan(&one)
 	if errors.Is(err, sql.ErrNoRows) {
 		return "", false, false, nil
 	}

@@ -21,7 +21,10 @@ var legacyV01 []byte
 
 // legacyUpgrades is the upgrade table secbot had before v00: v01 and then
 // every step to the latest revision, as an existing SQLite file was made.
-func legacyUpgrades(t *testing.T) dbutil.UpgradeTable {
+func legacyUpgrades(t *testing.T) dbutil.UpgradeTable { return legacyUpgradesTo(t, 1<<30) }
+
+// legacyUpgradesTo is the legacy upgrade table up to revision upto.
+func legacyUpgradesTo(t *testing.T, upto int) dbutil.UpgradeTable {
 	t.Helper()
 	files := fstest.MapFS{"v01-initial.sql": {Data: legacyV01}}
 	entries, err := fs.ReadDir(upgrades, "upgrades")
@@ -30,6 +33,10 @@ func legacyUpgrades(t *testing.T) dbutil.UpgradeTable {
 	}
 	for _, e := range entries {
 		if e.IsDir() || strings.HasPrefix(e.Name(), "v00-") {
+			continue
+		}
+		var n int
+		if _, err := fmt.Sscanf(e.Name(), "v%d-", &n); err != nil || n > upto {
 			continue
 		}
 		data, err := fs.ReadFile(upgrades, "upgrades/"+e.Name())
@@ -157,7 +164,7 @@ func TestANewSQLiteDatabaseIsTheUpgradedOne(t *testing.T) {
 		t.Fatalf("open the upgraded file: %v", err)
 	}
 	defer s.Close()
-	if _, err := s.CreateCase(ctx, "@r:x", "!dm:x", "!dm:x", t0); err != nil {
+	if _, err := s.CreateCase(ctx, "matrix:@r:x", "matrix:!dm:x", "matrix:!dm:x", t0); err != nil {
 		t.Fatal(err)
 	}
 }
@@ -192,4 +199,24 @@ func TestBothDatabasesHaveTheSameTables(t *testing.T) {
 	if strings.Join(want, "\n") != strings.Join(got, "\n") {
 		t.Errorf("SQLite:\n%s\nPostgreSQL:\n%s", strings.Join(want, "\n"), strings.Join(got, "\n"))
 	}
+}
+
+// sqliteAt makes a SQLite file at an older revision, as a secbot of then
+// left it, for a test of the upgrades after it.
+func sqliteAt(t *testing.T, revision int) (*dbutil.Database, string) {
+	t.Helper()
+	path := filepath.Join(t.TempDir(), "old.db")
+	if err := prepareFile(path); err != nil {
+		t.Fatal(err)
+	}
+	raw, err := dbutil.NewWithDialect("file:"+path+"?_txlock=immediate", "sqlite3-fk-wal")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = raw.Close() })
+	old := raw.Child(VersionTable, legacyUpgradesTo(t, revision), raw.Log)
+	if err := old.Upgrade(context.Background()); err != nil {
+		t.Fatalf("the migrations to v%d: %v", revision, err)
+	}
+	return old, path
 }

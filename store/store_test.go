@@ -81,7 +81,7 @@ func TestReopenKeepsDataAndRunsNoMigrationTwice(t *testing.T) {
 	eachDB(t, func(t *testing.T, db dialect) {
 		ctx := context.Background()
 		s, where := openTest(t, db)
-		c, err := s.CreateCase(ctx, "@r:x", "!dm:x", "!dm:x", t0)
+		c, err := s.CreateCase(ctx, "matrix:@r:x", "matrix:!dm:x", "matrix:!dm:x", t0)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -92,7 +92,7 @@ func TestReopenKeepsDataAndRunsNoMigrationTwice(t *testing.T) {
 		}
 		defer s.Close()
 		got, err := s.Case(ctx, c.ID)
-		if err != nil || got.Reporter != "@r:x" {
+		if err != nil || got.Reporter != "matrix:@r:x" {
 			t.Fatalf("case after reopen = %+v, %v", got, err)
 		}
 	})
@@ -108,7 +108,7 @@ func TestCaseIDsAreUniqueUnderConcurrency(t *testing.T) {
 		for i := range n {
 			wg.Go(func() {
 				err := s.Tx(ctx, func(ctx context.Context) error {
-					c, err := s.CreateCase(ctx, disclosure.Person("@r"+string(rune('a'+i%26))+string(rune('a'+i/26))+":x"), "!r:x", "", t0)
+					c, err := s.CreateCase(ctx, disclosure.Person("@r"+string(rune('a'+i%26))+string(rune('a'+i/26))+":x"), "matrix:!r:x", "", t0)
 					if err == nil {
 						ids <- c.ID
 					}
@@ -143,8 +143,8 @@ func TestCaseNumbersRestartEachYear(t *testing.T) {
 	eachDB(t, func(t *testing.T, db dialect) {
 		s, _ := openTest(t, db)
 		ctx := context.Background()
-		a, _ := s.CreateCase(ctx, "@a:x", "!r:x", "", time.Date(2026, 12, 31, 23, 0, 0, 0, time.UTC))
-		b, _ := s.CreateCase(ctx, "@b:x", "!r:x", "", time.Date(2027, 1, 1, 1, 0, 0, 0, time.UTC))
+		a, _ := s.CreateCase(ctx, "matrix:@a:x", "matrix:!r:x", "", time.Date(2026, 12, 31, 23, 0, 0, 0, time.UTC))
+		b, _ := s.CreateCase(ctx, "matrix:@b:x", "matrix:!r:x", "", time.Date(2027, 1, 1, 1, 0, 0, 0, time.UTC))
 		if a.ID.String() != "SR-2026-0001" || b.ID.String() != "SR-2027-0001" {
 			t.Errorf("got %s and %s", a.ID, b.ID)
 		}
@@ -155,17 +155,17 @@ func TestAReporterHasOneOpenCase(t *testing.T) {
 	eachDB(t, func(t *testing.T, db dialect) {
 		s, _ := openTest(t, db)
 		ctx := context.Background()
-		if _, err := s.CreateCase(ctx, "@r:x", "!r:x", "", t0); err != nil {
+		if _, err := s.CreateCase(ctx, "matrix:@r:x", "matrix:!r:x", "", t0); err != nil {
 			t.Fatal(err)
 		}
-		if _, err := s.CreateCase(ctx, "@r:x", "!r:x", "", t0); err == nil {
+		if _, err := s.CreateCase(ctx, "matrix:@r:x", "matrix:!r:x", "", t0); err == nil {
 			t.Error("a second open case for the same reporter was accepted")
 		}
-		open, err := s.OpenCaseOf(ctx, "@r:x")
+		open, err := s.OpenCaseOf(ctx, "matrix:@r:x")
 		if err != nil || open.ID.Seq != 1 {
 			t.Errorf("open case = %+v, %v", open, err)
 		}
-		if _, err := s.OpenCaseOf(ctx, "@nobody:x"); !errors.Is(err, ErrNotFound) {
+		if _, err := s.OpenCaseOf(ctx, "matrix:@nobody:x"); !errors.Is(err, ErrNotFound) {
 			t.Errorf("unknown reporter: err = %v, want ErrNotFound", err)
 		}
 	})
@@ -228,18 +228,18 @@ func TestTheNewestCommandOfARoomIsKept(t *testing.T) {
 	eachDB(t, func(t *testing.T, db dialect) {
 		s, _ := openTest(t, db)
 		ctx := context.Background()
-		if at, err := s.LastCommandSent(ctx, "!r:x"); err != nil || !at.IsZero() {
+		if at, err := s.LastCommandSent(ctx, "matrix:!r:x"); err != nil || !at.IsZero() {
 			t.Fatalf("before any: %v, %v", at, err)
 		}
 		for _, at := range []time.Time{t0.Add(time.Hour), t0, t0.Add(30 * time.Minute)} {
-			if err := s.NoteCommandSent(ctx, "!r:x", at); err != nil {
+			if err := s.NoteCommandSent(ctx, "matrix:!r:x", at); err != nil {
 				t.Fatal(err)
 			}
 		}
-		if at, err := s.LastCommandSent(ctx, "!r:x"); err != nil || !at.Equal(t0.Add(time.Hour)) {
+		if at, err := s.LastCommandSent(ctx, "matrix:!r:x"); err != nil || !at.Equal(t0.Add(time.Hour)) {
 			t.Errorf("newest = %v, %v; want %v", at, err, t0.Add(time.Hour))
 		}
-		if at, _ := s.LastCommandSent(ctx, "!other:x"); !at.IsZero() {
+		if at, _ := s.LastCommandSent(ctx, "matrix:!other:x"); !at.IsZero() {
 			t.Errorf("another room's newest: %v", at)
 		}
 	})
@@ -295,8 +295,8 @@ func TestAuditLogKeepsRefusals(t *testing.T) {
 	eachDB(t, func(t *testing.T, db dialect) {
 		s, _ := openTest(t, db)
 		ctx := context.Background()
-		_ = s.Audit(ctx, AuditEntry{At: t0, Actor: "@mallory:x", CaseID: "SR-2026-0001", Action: "publish", Allowed: false})
-		entries, err := s.AuditBy(ctx, "@mallory:x")
+		_ = s.Audit(ctx, AuditEntry{At: t0, Actor: "matrix:@mallory:x", CaseID: "SR-2026-0001", Action: "publish", Allowed: false})
+		entries, err := s.AuditBy(ctx, "matrix:@mallory:x")
 		if err != nil || len(entries) != 1 || entries[0].Allowed || entries[0].Action != "publish" {
 			t.Fatalf("audit = %+v, %v", entries, err)
 		}
@@ -308,11 +308,11 @@ func TestNotedEncryptedEventsAreKeptUntilDone(t *testing.T) {
 		ctx := context.Background()
 		s, _ := openTest(t, db)
 		for i, evt := range []string{"$b", "$a"} {
-			if err := s.NoteEncrypted(ctx, "!r:x", evt, t0.Add(time.Duration(i)*time.Second)); err != nil {
+			if err := s.NoteEncrypted(ctx, "matrix:!r:x", evt, t0.Add(time.Duration(i)*time.Second)); err != nil {
 				t.Fatal(err)
 			}
 		}
-		if err := s.NoteEncrypted(ctx, "!r:x", "$b", t0.Add(time.Hour)); err != nil {
+		if err := s.NoteEncrypted(ctx, "matrix:!r:x", "$b", t0.Add(time.Hour)); err != nil {
 			t.Fatal("noting an event twice:", err)
 		}
 		if err := s.DoneEncrypted(ctx, "$b"); err != nil {
@@ -322,7 +322,7 @@ func TestNotedEncryptedEventsAreKeptUntilDone(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if len(got) != 1 || got[0].Event != "$a" || got[0].Room != "!r:x" || !got[0].NotedAt.Equal(t0.Add(time.Second)) {
+		if len(got) != 1 || got[0].Event != "$a" || got[0].Room != "matrix:!r:x" || !got[0].NotedAt.Equal(t0.Add(time.Second)) {
 			t.Errorf("awaiting events: %+v, want only $a noted at %v", got, t0.Add(time.Second))
 		}
 	})
@@ -360,11 +360,11 @@ func TestADeliveredMessageLeavesNoTextInTheOutbox(t *testing.T) {
 		ctx := context.Background()
 		now := time.Now()
 		const text = "We reproduced the overflow in the loader; a fix is under review."
-		sent, err := s.EnqueueAt(ctx, "SR-2026-0001", "chat.send", json.RawMessage(`{"to":{"room":"!case:x"},"markdown":"`+text+`"}`), now, now, false)
+		sent, err := s.EnqueueAt(ctx, "SR-2026-0001", "chat.send", json.RawMessage(`{"to":{"room":"matrix:!case:x"},"markdown":"`+text+`"}`), now, now, false)
 		if err != nil {
 			t.Fatal(err)
 		}
-		failed, _ := s.EnqueueAt(ctx, "SR-2026-0002", "chat.send", json.RawMessage(`{"to":{"room":"!gone:x"},"markdown":"`+text+`"}`), now, now, false)
+		failed, _ := s.EnqueueAt(ctx, "SR-2026-0002", "chat.send", json.RawMessage(`{"to":{"room":"matrix:!gone:x"},"markdown":"`+text+`"}`), now, now, false)
 		if err := s.CompleteEffect(ctx, sent, json.RawMessage(`{"event":"$e"}`), now); err != nil {
 			t.Fatal(err)
 		}

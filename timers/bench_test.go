@@ -17,7 +17,7 @@ func seed(b *testing.B, f *fixture, n int) {
 	err := f.store.Tx(ctx, func(ctx context.Context) error {
 		for i := range n {
 			at := friday.Add(time.Duration(i%1000) * time.Minute)
-			c, err := f.store.CreateCase(ctx, disclosure.Person(fmt.Sprintf("@r%d:x", i)), "!dm:x", "", at)
+			c, err := f.store.CreateCase(ctx, disclosure.Person(fmt.Sprintf("matrix:@r%d:x", i)), "matrix:!dm:x", "", at)
 			if err != nil {
 				return err
 			}
@@ -69,7 +69,7 @@ func BenchmarkTickOneDue(b *testing.B) {
 			for b.Loop() {
 				b.StopTimer()
 				i++
-				f.openCase(b, disclosure.Person(fmt.Sprintf("@due%d:x", i)), f.clock.Now().Add(-47*time.Hour))
+				f.openCase(b, disclosure.Person(fmt.Sprintf("matrix:@due%d:x", i)), f.clock.Now().Add(-47*time.Hour))
 				b.StartTimer()
 				if _, err := tm.Tick(ctx); err != nil {
 					b.Fatal(err)

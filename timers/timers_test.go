@@ -15,6 +15,7 @@ import (
 
 	"github.com/enarx/secbot/disclosure"
 	"github.com/enarx/secbot/handlers"
+	"github.com/enarx/secbot/internal/testenv/fakechat"
 	"github.com/enarx/secbot/outbox"
 	"github.com/enarx/secbot/store"
 	"github.com/enarx/secbot/templates"
@@ -34,9 +35,6 @@ func NewDeadline(id disclosure.CaseID, kind disclosure.DeadlineKind, from time.T
 	d := p.NewDeadline(kind, from)
 	return store.Deadline{CaseID: id, Kind: d.Kind, StartedAt: d.StartedAt, DueAt: d.DueAt, RemindAt: d.RemindAt, NextAt: d.NextAt}
 }
-
-// noChat is a chat the timers never reach: they only record effects.
-type noChat struct{ handlers.Chat }
 
 func mustSpan(t testing.TB, s string) disclosure.Span {
 	t.Helper()
@@ -70,7 +68,7 @@ func testPolicy(t testing.TB) Policy {
 			{After: mustSpan(t, "24h"), Notify: notify("backup")},
 			{After: mustSpan(t, "48h"), Notify: notify("team")},
 		},
-		TeamRoom: "!team:x", Team: []disclosure.Person{"@alice:x", "@bob:x"}, Coordinator: "@alice:x", Backup: "@bob:x",
+		TeamRoom: "matrix:!team:x", Team: []disclosure.Person{"matrix:@alice:x", "matrix:@bob:x"}, Coordinator: "matrix:@alice:x", Backup: "matrix:@bob:x",
 	}
 }
 
@@ -101,7 +99,7 @@ func newFixture(t testing.TB, start time.Time) *fixture {
 // what the domain decides.
 func (f *fixture) timers() *Timers {
 	policy := disclosure.NewInForce(f.policy)
-	h := handlers.New(policy, f.store, noChat{}, f.tmpl, f.clock, nil)
+	h := handlers.New(policy, f.store, fakechat.Platforms(), f.tmpl, f.clock, nil)
 	return timers.NewTimers(f.store, f.clock, policy, h, zerolog.Nop(), nil)
 }
 
@@ -111,7 +109,7 @@ func (f *fixture) openCase(t testing.TB, reporter disclosure.Person, at time.Tim
 	var c *store.Case
 	err := f.store.Tx(ctx, func(ctx context.Context) error {
 		var err error
-		if c, err = f.store.CreateCase(ctx, reporter, "!dm:x", "!dm:x", at); err != nil {
+		if c, err = f.store.CreateCase(ctx, reporter, "matrix:!dm:x", "matrix:!dm:x", at); err != nil {
 			return err
 		}
 		for _, kind := range []disclosure.DeadlineKind{disclosure.DeadlineAcknowledge, disclosure.DeadlineResponse} {
@@ -145,7 +143,7 @@ var friday = time.Date(2026, 11, 20, 18, 0, 0, 0, time.UTC)
 
 func TestNoAnswerRunsTheLadderInOrderThenRepeats(t *testing.T) {
 	f := newFixture(t, friday)
-	c := f.openCase(t, "@r:x", friday)
+	c := f.openCase(t, "matrix:@r:x", friday)
 	tm := f.timers()
 	ctx := context.Background()
 	ack, _ := f.store.Deadline(ctx, c.ID, disclosure.DeadlineAcknowledge)
@@ -184,7 +182,7 @@ func TestNoAnswerRunsTheLadderInOrderThenRepeats(t *testing.T) {
 
 func TestAnAcknowledgementMidLadderStopsIt(t *testing.T) {
 	f := newFixture(t, friday)
-	c := f.openCase(t, "@r:x", friday)
+	c := f.openCase(t, "matrix:@r:x", friday)
 	tm := f.timers()
 	ctx := context.Background()
 	ack, _ := f.store.Deadline(ctx, c.ID, disclosure.DeadlineAcknowledge)
@@ -193,7 +191,7 @@ func TestAnAcknowledgementMidLadderStopsIt(t *testing.T) {
 		t.Fatal(err)
 	}
 	before := f.sends(t)[TimersLane(c.ID)]
-	if _, err := f.store.MeetDeadline(ctx, c.ID, disclosure.DeadlineAcknowledge, "@alice:x", f.clock.Now()); err != nil {
+	if _, err := f.store.MeetDeadline(ctx, c.ID, disclosure.DeadlineAcknowledge, "matrix:@alice:x", f.clock.Now()); err != nil {
 		t.Fatal(err)
 	}
 	f.clock.Advance(30 * time.Hour) // past the backup's step
@@ -217,7 +215,7 @@ func TestAnAcknowledgementMidLadderStopsIt(t *testing.T) {
 
 func TestAStaleFiringDoesNothing(t *testing.T) {
 	f := newFixture(t, friday)
-	c := f.openCase(t, "@r:x", friday)
+	c := f.openCase(t, "matrix:@r:x", friday)
 	tm := f.timers()
 	ctx := context.Background()
 	old, _ := f.store.Deadline(ctx, c.ID, disclosure.DeadlineResponse)
@@ -240,7 +238,7 @@ func TestAStaleFiringDoesNothing(t *testing.T) {
 
 func TestDowntimeFiresEverythingOnceInOrderMarkedLate(t *testing.T) {
 	f := newFixture(t, friday)
-	c := f.openCase(t, "@r:x", friday)
+	c := f.openCase(t, "matrix:@r:x", friday)
 	ctx := context.Background()
 	ack, _ := f.store.Deadline(ctx, c.ID, disclosure.DeadlineAcknowledge)
 	// secbot was down from intake until two days after the acknowledgement was due.
@@ -303,7 +301,7 @@ func TestThousandCasesOverTwoWeeksFireExactlyOnce(t *testing.T) {
 	var cases []*store.Case
 	for i := range 1000 {
 		at := friday.Add(time.Duration(rng.Int64N(int64(7 * 24 * time.Hour))))
-		c := f.openCase(t, disclosure.Person("@r"+strconv.Itoa(i)+":x"), at)
+		c := f.openCase(t, disclosure.Person("matrix:@r"+strconv.Itoa(i)+":x"), at)
 		cases = append(cases, c)
 		for _, kind := range []disclosure.DeadlineKind{disclosure.DeadlineAcknowledge, disclosure.DeadlineResponse} {
 			if rng.IntN(3) > 0 { // two in three are answered, some late
@@ -333,7 +331,7 @@ func TestThousandCasesOverTwoWeeksFireExactlyOnce(t *testing.T) {
 			f.clock.Advance(next.Sub(f.clock.Now()))
 		}
 		for len(meets) > 0 && !meets[0].at.After(f.clock.Now()) {
-			if _, err := f.store.MeetDeadline(ctx, meets[0].id, meets[0].kind, "@alice:x", meets[0].at); err != nil {
+			if _, err := f.store.MeetDeadline(ctx, meets[0].id, meets[0].kind, "matrix:@alice:x", meets[0].at); err != nil {
 				t.Fatal(err)
 			}
 			meets = meets[1:]
@@ -385,7 +383,7 @@ func TestThousandCasesOverTwoWeeksFireExactlyOnce(t *testing.T) {
 
 func TestGocronTicksOnTheInjectedClock(t *testing.T) {
 	f := newFixture(t, friday)
-	c := f.openCase(t, "@r:x", friday)
+	c := f.openCase(t, "matrix:@r:x", friday)
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	tm := f.timers()
@@ -411,7 +409,7 @@ func TestGocronTicksOnTheInjectedClock(t *testing.T) {
 
 func TestEmbargoEndRemindersGoOutOnceEach(t *testing.T) {
 	f := newFixture(t, friday)
-	c := f.openCase(t, "@r:x", friday)
+	c := f.openCase(t, "matrix:@r:x", friday)
 	ctx := context.Background()
 	end := friday.Add(10 * 24 * time.Hour)
 	e, _ := disclosure.Embargo{}.Propose(end, friday)
@@ -472,14 +470,14 @@ func (f *fixture) markdowns(t testing.TB) []string {
 func TestFinishedWorkIsPrunedAfterTheRetention(t *testing.T) {
 	f := newFixture(t, friday)
 	ctx := context.Background()
-	old, err := outbox.Enqueue(ctx, f.store, "SR-2026-0001", outbox.KindSend, outbox.SendEffect{To: outbox.Target{Room: "!r:x"}, Markdown: "old"}, f.clock.Now())
+	old, err := outbox.Enqueue(ctx, f.store, "SR-2026-0001", outbox.KindSend, outbox.SendEffect{To: outbox.Target{Room: "matrix:!r:x"}, Markdown: "old"}, f.clock.Now())
 	if err != nil {
 		t.Fatal(err)
 	}
 	if err := f.store.CompleteEffect(ctx, old, nil, f.clock.Now()); err != nil {
 		t.Fatal(err)
 	}
-	pending, _ := outbox.Enqueue(ctx, f.store, "SR-2026-0002", outbox.KindSend, outbox.SendEffect{To: outbox.Target{Room: "!r:x"}, Markdown: "pending"}, f.clock.Now())
+	pending, _ := outbox.Enqueue(ctx, f.store, "SR-2026-0002", outbox.KindSend, outbox.SendEffect{To: outbox.Target{Room: "matrix:!r:x"}, Markdown: "pending"}, f.clock.Now())
 	if _, err := f.store.MarkHandledBriefly(ctx, "$old", f.clock.Now()); err != nil {
 		t.Fatal(err)
 	}

@@ -1,6 +1,6 @@
--- v0 -> v20: The whole schema, for a new database
+-- v0 -> v21: The whole schema, for a new database
 -- A new database (SQLite or PostgreSQL) is made at once at the latest
--- revision; v02..v20 bring an existing SQLite file there step by step (its
+-- revision; v02..v21 bring an existing SQLite file there step by step (its
 -- v01 is upgrades/legacy, kept for the test that compares the two ways).
 -- SQLite keeps the types its older revisions declared (INTEGER for unix
 -- milliseconds and flags); PostgreSQL needs BIGINT and BOOLEAN for them.
@@ -17,9 +17,6 @@ CREATE TABLE case_seq (
 CREATE TABLE cases (
 	id          TEXT PRIMARY KEY, -- SR-YYYY-NNNN
 	reporter    TEXT NOT NULL,
-	source_room TEXT NOT NULL,    -- where the request was made (a DM or a public room)
-	dm_room     TEXT NOT NULL DEFAULT '',
-	case_room   TEXT NOT NULL DEFAULT '',
 	stage       TEXT NOT NULL,
 	handler     TEXT NOT NULL DEFAULT '',
 	-- only: sqlite
@@ -34,10 +31,6 @@ CREATE TABLE cases (
 	closed_at   INTEGER,
 	-- only: postgres
 	closed_at   BIGINT,
-	ghsa_id     TEXT NOT NULL DEFAULT '',
-	ghsa_url    TEXT NOT NULL DEFAULT '',
-	fork_name   TEXT NOT NULL DEFAULT '',
-	fork_url    TEXT NOT NULL DEFAULT '',
 	affected    TEXT NOT NULL DEFAULT '',
 	patched     TEXT NOT NULL DEFAULT '',
 	severity    TEXT NOT NULL DEFAULT '',
@@ -50,28 +43,53 @@ CREATE TABLE cases (
 	setup_at    INTEGER,
 	-- only: postgres
 	setup_at    BIGINT,
-	channel     TEXT NOT NULL DEFAULT 'matrix', -- matrix | email | github
-	report_ghsa TEXT,
-	ghsa_repo   TEXT NOT NULL DEFAULT ''
+	-- chat | email | github; every insert names it (the default is what
+	-- the first revision had, which an upgraded file keeps)
+	channel     TEXT NOT NULL DEFAULT 'matrix'
 );
-CREATE UNIQUE INDEX cases_by_room ON cases (case_room) WHERE case_room <> '';
 CREATE INDEX cases_setup_at ON cases (setup_at) WHERE setup_at IS NOT NULL;
-CREATE UNIQUE INDEX cases_report_ghsa ON cases (report_ghsa) WHERE report_ghsa IS NOT NULL;
 -- A chat reporter has one open case (asking again points to it); a GitHub
 -- user's private reports are each a case of their own.
 CREATE UNIQUE INDEX cases_open_per_reporter ON cases (reporter) WHERE stage <> 'closed' AND channel <> 'github';
--- One advisory belongs to one case.
-CREATE UNIQUE INDEX cases_ghsa_id ON cases (ghsa_id) WHERE ghsa_id <> '';
 
--- The bot's direct-message room with each user it talks to.
-CREATE TABLE dm_rooms (
-	user_id    TEXT PRIMARY KEY,
+-- Where a case was asked for, where its reporter is answered and its
+-- private room: one row each, on a platform, by the platform's own ID.
+CREATE TABLE case_rooms (
+	case_id  TEXT NOT NULL REFERENCES cases (id) ON DELETE CASCADE,
+	role     TEXT NOT NULL, -- source | dm | case
+	platform TEXT NOT NULL,
+	room_id  TEXT NOT NULL,
+	PRIMARY KEY (case_id, role)
+);
+CREATE UNIQUE INDEX case_rooms_case_room ON case_rooms (platform, room_id) WHERE role = 'case';
+CREATE INDEX case_rooms_by_room ON case_rooms (platform, room_id);
+
+-- A case's GitHub advisory (and the private report that opened it).
+CREATE TABLE advisories (
+	case_id     TEXT PRIMARY KEY REFERENCES cases (id) ON DELETE CASCADE,
+	ghsa_id     TEXT NOT NULL DEFAULT '',
+	ghsa_url    TEXT NOT NULL DEFAULT '',
+	repository  TEXT NOT NULL DEFAULT '', -- owner/name ("" for the default one of older configs)
+	fork_name   TEXT NOT NULL DEFAULT '',
+	fork_url    TEXT NOT NULL DEFAULT '',
+	report_ghsa TEXT
+);
+-- One advisory belongs to one case; one report opens one case.
+CREATE UNIQUE INDEX advisories_ghsa_id ON advisories (ghsa_id) WHERE ghsa_id <> '';
+CREATE UNIQUE INDEX advisories_report_ghsa ON advisories (report_ghsa) WHERE report_ghsa IS NOT NULL;
+
+-- The bot's direct chats, by platform and the platform's own IDs.
+CREATE TABLE chat_dms (
+	platform   TEXT NOT NULL,
+	user_id    TEXT NOT NULL,
 	room_id    TEXT NOT NULL,
 	-- only: sqlite
-	created_at INTEGER NOT NULL
+	created_at INTEGER NOT NULL,
 	-- only: postgres
-	created_at BIGINT NOT NULL
+	created_at BIGINT NOT NULL,
+	PRIMARY KEY (platform, user_id)
 );
+CREATE INDEX chat_dms_by_room ON chat_dms (platform, room_id);
 
 -- The bot's own login, so restarts reuse the same device (and its keys).
 CREATE TABLE account (
