@@ -179,6 +179,11 @@ func (h *Handlers) HandleInvite(ctx context.Context, inv Invite) error {
 			if err := h.chat.LeaveRoom(ctx, inv.Room, "a direct chat with secbot is for two; it will open a new one when it has something to say"); err != nil {
 				return fmt.Errorf("leave %s: %w", inv.Room, err)
 			}
+			// An earlier look (the same invite seen again) may have
+			// counted two and kept the room as their direct chat.
+			if err := h.store.ForgetDMRoom(ctx, inv.Sender, inv.Room); err != nil {
+				return err
+			}
 			return h.store.Audit(ctx, store.AuditEntry{At: now, Actor: inv.Sender, Action: "direct-chat.leave", Detail: "more than two members: not a direct chat", Allowed: false})
 		}
 		return h.store.SetDMRoomOf(ctx, inv.Sender, inv.Room, now)
