@@ -898,6 +898,35 @@ func TestADirectInviteToAGroupRoomIsLeftAtOnce(t *testing.T) {
 	}
 }
 
+// The same invite seen twice, first with two members and then with a
+// third who joined in between, leaves the room and forgets it as the
+// inviter's direct chat (seen once in CI on Dendrite).
+func TestAnInviteSeenAgainWithAThirdMemberForgetsTheDirectChat(t *testing.T) {
+	w := newWorld(t, monday)
+	ctx := context.Background()
+	var left []string
+	const room = "matrix:!grows:x"
+	members := map[string]int{room: 2}
+	w.h.platforms = chat.NewPlatforms(fakeChat{left: &left, members: members})
+	invite := chat.Invite{Room: room, Sender: reporter, Direct: true}
+	if err := w.h.HandleInvite(ctx, invite); err != nil {
+		t.Fatal(err)
+	}
+	if dm, err := w.store.DMRoom(ctx, reporter); err != nil || dm != room {
+		t.Fatalf("the two-member room is not the direct chat: %q %v", dm, err)
+	}
+	members[room] = 3
+	if err := w.h.HandleInvite(ctx, invite); err != nil {
+		t.Fatal(err)
+	}
+	if len(left) != 1 || left[0] != room {
+		t.Errorf("left %v, want [%s]", left, room)
+	}
+	if dm, err := w.store.DMRoom(ctx, reporter); err == nil {
+		t.Errorf("the crowded room is still the reporter's direct chat: %q", dm)
+	}
+}
+
 // The configured team room is joined whoever invites the bot there (a
 // reload may name a room a non-member of the team set up); other group
 // rooms only on the team's invitation.

@@ -35,6 +35,11 @@ func (h *Handlers) HandleInvite(ctx context.Context, inv chat.Invite) error {
 			if err := h.leaveRoom(ctx, inv.Room, leave.Reason); err != nil {
 				return fmt.Errorf("leave %s: %w", inv.Room, err)
 			}
+			// An earlier look (the same invite seen again) may have
+			// counted two and kept the room as their direct chat.
+			if err := h.store.ForgetDMRoom(ctx, inv.Sender, inv.Room); err != nil {
+				return err
+			}
 			return h.store.Audit(ctx, store.AuditEntry{At: now, Actor: inv.Sender, Action: leave.Action, Detail: leave.Detail, Allowed: false})
 		}
 		return h.store.SetDMRoomOf(ctx, inv.Sender, inv.Room, now)
