@@ -95,7 +95,7 @@ func ask(t *testing.T, ctx context.Context, u *matrixtest.User, room id.RoomID, 
 // fetches it raw from the homeserver.
 func wire(t *testing.T, ctx context.Context, u *matrixtest.User, evt *event.Event) {
 	t.Helper()
-	raw, err := u.Client.GetEvent(ctx, evt.RoomID, evt.ID)
+	raw, err := u.RawEvent(ctx, wait, evt.RoomID, evt.ID)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -48,7 +48,7 @@ func TestForgedEncryptionStateDoesNotTurnTheBotsMessagesToPlaintext(t *testing.T
 	// What her client now sends goes out in the clear, as anything the
 	// homeserver injects would: it is no command.
 	plain := say(t, ctx, bed.Alice, team, "!sec claim "+caseID)
-	if raw, err := bed.Alice.Client.GetEvent(ctx, team, plain); err != nil || raw.Type != event.EventMessage {
+	if raw, err := bed.Alice.RawEvent(ctx, wait, team, plain); err != nil || raw.Type != event.EventMessage {
 		t.Fatalf("the plaintext command: %v, %v", raw, err)
 	}
 	if err := bed.Alice.Client.StateStore.SetEncryptionEvent(ctx, team, &event.EncryptionEventContent{Algorithm: id.AlgorithmMegolmV1}); err != nil {

@@ -233,6 +233,25 @@ func (u *User) Say(ctx context.Context, room id.RoomID, text string) (id.EventID
 	return resp.EventID, nil
 }
 
+// RawEvent fetches an event as the homeserver stores it (the type and
+// content that went over the wire). Dendrite may answer M_NOT_FOUND for a
+// moment after the send returned, until the event is visible to its reads:
+// that answer is asked again until timeout.
+func (u *User) RawEvent(ctx context.Context, timeout time.Duration, room id.RoomID, evt id.EventID) (*event.Event, error) {
+	deadline := time.Now().Add(timeout)
+	for {
+		raw, err := u.Client.GetEvent(ctx, room, evt)
+		if err == nil || !errors.Is(err, mautrix.MNotFound) || time.Now().After(deadline) {
+			return raw, err
+		}
+		select {
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		case <-time.After(100 * time.Millisecond):
+		}
+	}
+}
+
 // CatchUp waits until the user's sync has delivered everything the
 // homeserver had when the call began: the user posts a marker in a room of
 // its own (made on first use) and waits to see it come back. The homeserver
