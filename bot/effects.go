@@ -197,7 +197,7 @@ func (b *Bot) execSend(ctx context.Context, e store.Effect) (any, error) {
 	if err = b.classifyPost(roomID, e.Attempts, err); err != nil {
 		if errors.Is(err, ErrPermanent) && p.IfRefused != "" {
 			// Say where it could not go; the effect itself fails.
-			notice := fmt.Sprintf("⚠️ I could not post in %s: the homeserver refused (%s). Invite me there (with permission to post), then run the command again: it posts only where it failed.", p.To.Room, httpReason(err))
+			notice := fmt.Sprintf("⚠️ I could not post in %s: the homeserver refused (%s). Invite me there (with permission to post), then run the command again: it posts only where it failed.", chat.Native(p.To.Room), httpReason(err))
 			if _, qerr := outbox.Enqueue(ctx, b.store, store.RoomLane(p.IfRefused), outbox.KindSend, outbox.SendEffect{To: outbox.Target{Room: p.IfRefused}, Markdown: notice}, time.Now()); qerr != nil {
 				return nil, qerr
 			}

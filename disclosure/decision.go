@@ -301,6 +301,8 @@ type CreateCaseRoom struct {
 	Name         string
 	Invite, Team []Person
 	At           time.Time
+	// Platform is where the room is made: the team room's.
+	Platform Platform
 }
 
 // DraftAdvisory drafts a new case's GitHub advisory, no earlier than At.

@@ -128,7 +128,7 @@ func (p *Policy) OpenCase(in Intake, id CaseID, self Person, setups []time.Time,
 	}
 	// The room first (then its welcome and the team's note), made as soon
 	// as the slot allows: the reporter may be waiting to join it.
-	d.Effects = append(d.Effects, CreateCaseRoom{Name: "Security report " + id.String(), Invite: open.Invite, Team: open.Team, At: slot})
+	d.Effects = append(d.Effects, CreateCaseRoom{Name: "Security report " + id.String(), Invite: open.Invite, Team: open.Team, At: slot, Platform: p.TeamPlatform()})
 	if p.GitHub && in.Report == nil {
 		d.Effects = append(d.Effects, DraftAdvisory{At: slot})
 	}

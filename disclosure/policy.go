@@ -39,12 +39,18 @@ func GitHubPerson(login string) Person { return Person(githubPrefix + login) }
 // chat person by their platform's own ID when that ID names its server, as
 // a Matrix ID does (@alice:example.org), else with their platform
 // (rocketchat:alice); email and GitHub people as they are.
-func (p Person) String() string {
-	platform, native := Split(string(p))
+func (p Person) String() string { return Show(string(p)) }
+
+// Show is how a platform-qualified person or room is shown to people: by
+// the platform's own ID when that ID names its server (Matrix's do:
+// @alice:example.org, !room:example.org), else qualified
+// (rocketchat:alice); anything else as it is.
+func Show(qualified string) string {
+	platform, native := Split(qualified)
 	if platform != "" && strings.Contains(native, ":") {
 		return native
 	}
-	return string(p)
+	return qualified
 }
 
 // The prefixes of people who are not chat users.

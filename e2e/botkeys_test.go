@@ -75,7 +75,7 @@ func TestABotDeviceItsIdentityDidNotSignGetsNoRoomKeys(t *testing.T) {
 	if err := bot.Stop(); err != nil {
 		t.Fatal(err)
 	}
-	audited(t, ctx, bot, disclosure.Person(bot.UserID), "bot.device", device.String())
+	audited(t, ctx, bot, person(bot.UserID), "bot.device", device.String())
 }
 
 // ask has u say text in room and waits for the bot's answer to it.

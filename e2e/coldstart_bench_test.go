@@ -28,7 +28,7 @@ func seedOpenCases(ctx context.Context, path string, n int) error {
 	now := time.Now()
 	return st.Tx(ctx, func(ctx context.Context) error {
 		for i := range n {
-			c, err := st.CreateCase(ctx, disclosure.Person(fmt.Sprintf("@seeded%d:%s", i, matrixtest.ServerName)), "", "", now)
+			c, err := st.CreateCase(ctx, disclosure.Person(fmt.Sprintf("matrix:@seeded%d:%s", i, matrixtest.ServerName)), "", "", now)
 			if err != nil {
 				return err
 			}

@@ -40,7 +40,7 @@ func TestADirectInviteToAGroupRoomIsLeftAtOnce(t *testing.T) {
 	var audited, dms int
 	if err := db.QueryRowContext(context.Background(), `SELECT
 		(SELECT COUNT(*) FROM audit_log WHERE action = 'direct-chat.leave'),
-		(SELECT COUNT(*) FROM dm_rooms)`).Scan(&audited, &dms); err != nil {
+		(SELECT COUNT(*) FROM chat_dms)`).Scan(&audited, &dms); err != nil {
 		t.Fatal(err)
 	}
 	if audited != 1 || dms != 0 {

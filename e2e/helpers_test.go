@@ -9,6 +9,7 @@ import (
 	"maunium.net/go/mautrix/event"
 	"maunium.net/go/mautrix/id"
 
+	"github.com/enarx/secbot/disclosure"
 	"github.com/enarx/secbot/internal/testenv/dendrite"
 	"github.com/enarx/secbot/internal/testenv/github"
 	"github.com/enarx/secbot/internal/testenv/testbed"
@@ -187,3 +188,6 @@ func report(t *testing.T, ctx context.Context, u *matrixtest.User, bot id.UserID
 	}
 	return dm, caseID
 }
+
+// person is a Matrix user as secbot's core names them.
+func person(u id.UserID) disclosure.Person { return disclosure.PersonOn(disclosure.Matrix, string(u)) }

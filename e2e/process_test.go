@@ -11,7 +11,6 @@ import (
 	"maunium.net/go/mautrix/event"
 	"maunium.net/go/mautrix/id"
 
-	"github.com/enarx/secbot/disclosure"
 	"github.com/enarx/secbot/handlers"
 	"github.com/enarx/secbot/internal/testenv/dendrite"
 	"github.com/enarx/secbot/internal/testenv/testbed"
@@ -275,7 +274,7 @@ func TestOutsidersAndReportersCannotRunTeamCommands(t *testing.T) {
 	}
 	defer st.Close()
 	for _, who := range []id.UserID{outsider.ID(), reporter.ID()} {
-		entries, err := st.AuditBy(ctx, disclosure.Person(who))
+		entries, err := st.AuditBy(ctx, person(who))
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -8,7 +8,6 @@ import (
 	"maunium.net/go/mautrix/event"
 	"maunium.net/go/mautrix/id"
 
-	"github.com/enarx/secbot/disclosure"
 	"github.com/enarx/secbot/internal/testenv/dendrite"
 	"github.com/enarx/secbot/internal/testenv/testbed"
 )
@@ -108,7 +107,7 @@ func TestForgedEncryptionStateDoesNotTurnTheBotsMessagesToPlaintext(t *testing.T
 	if err := bot.Stop(); err != nil {
 		t.Fatal(err)
 	}
-	audited(t, ctx, bot, disclosure.Person(bed.Alice.ID()), "encryption.downgrade", team.String())
-	audited(t, ctx, bot, disclosure.Person(bed.Alice.ID()), "plaintext.ignored", team.String())
-	audited(t, ctx, bot, disclosure.Person(bot.UserID), "encryption.downgrade", room.String())
+	audited(t, ctx, bot, person(bed.Alice.ID()), "encryption.downgrade", team.String())
+	audited(t, ctx, bot, person(bed.Alice.ID()), "plaintext.ignored", team.String())
+	audited(t, ctx, bot, person(bot.UserID), "encryption.downgrade", room.String())
 }

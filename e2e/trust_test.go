@@ -176,7 +176,7 @@ func TestTrust(t *testing.T) {
 	var plaintext, refusedClaim bool
 	for _, a := range audit {
 		plaintext = plaintext || a.Action == "plaintext.ignored"
-		refusedClaim = refusedClaim || (a.Actor == disclosure.Person(carol.ID()) && !a.Allowed && strings.Contains(a.Detail, "not verified"))
+		refusedClaim = refusedClaim || (a.Actor == person(carol.ID()) && !a.Allowed && strings.Contains(a.Detail, "not verified"))
 	}
 	if !plaintext || !refusedClaim {
 		t.Errorf("audited: plaintext %v, the unverified claim %v", plaintext, refusedClaim)

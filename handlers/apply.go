@@ -243,7 +243,7 @@ func (h *Handlers) applyEffect(ctx context.Context, msg chat.Message, cs *store.
 		_, err = outbox.Enqueue(ctx, h.store, lane, outbox.KindInvite, outbox.InviteEffect{To: caseRoom, User: e.Who}, now)
 	case disclosure.CreateCaseRoom:
 		// Urgent: the reporter may be waiting to join it.
-		_, err = outbox.EnqueueAt(ctx, h.store, lane, outbox.KindCreateCaseRoom, outbox.CreateCaseRoomEffect{CaseID: cs.ID.String(), Name: e.Name, Invite: e.Invite, Team: e.Team}, now, e.At, true)
+		_, err = outbox.EnqueueAt(ctx, h.store, lane, outbox.KindCreateCaseRoom, outbox.CreateCaseRoomEffect{CaseID: cs.ID.String(), Name: e.Name, Invite: e.Invite, Team: e.Team, Platform: e.Platform}, now, e.At, true)
 	case disclosure.DraftAdvisory:
 		_, err = outbox.EnqueueAt(ctx, h.store, store.GitHubLane(cs.ID), outbox.KindAdvisoryCreate, outbox.AdvisoryEffect{CaseID: cs.ID.String(), Nonce: outbox.NewNonce()}, now, e.At, false)
 	case disclosure.RemoveFromCaseRoom:

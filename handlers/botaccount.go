@@ -84,7 +84,7 @@ func (h *Handlers) EncryptionDowngraded(ctx context.Context, room, algorithm str
 			return nil
 		}
 		return h.enqueue(ctx, store.RoomLane(p.TeamRoom), outbox.Target{Room: p.TeamRoom},
-			templates.EncryptionDowngraded{Room: room, Algorithm: templates.Truncate(algorithm, 40), Sender: by.String(), CaseID: caseRef, DM: dm, Team: team},
+			templates.EncryptionDowngraded{Room: disclosure.Show(room), Algorithm: templates.Truncate(algorithm, 40), Sender: by.String(), CaseID: caseRef, DM: dm, Team: team},
 			outbox.SendEffect{Mentions: []disclosure.Person{p.Coordinator}}, false)
 	})
 	if err == nil && told {

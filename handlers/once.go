@@ -6,7 +6,7 @@ import (
 
 	"github.com/rs/zerolog"
 
-	"github.com/enarx/secbot/chat"
+	"github.com/enarx/secbot/disclosure"
 	"github.com/enarx/secbot/internal/crashpoint"
 	"github.com/enarx/secbot/outbox"
 	"github.com/enarx/secbot/store"
@@ -60,5 +60,5 @@ type caseRoomFields struct{ CaseID, CaseRoom, CaseRoomLink string }
 // caseRoomData names a case's room as its platform's people see it: the
 // platform's own ID and a link its clients open.
 func (h *Handlers) caseRoomData(c *store.Case) caseRoomFields {
-	return caseRoomFields{CaseID: c.ID.String(), CaseRoom: chat.Native(c.CaseRoom), CaseRoomLink: h.roomLink(c.CaseRoom)}
+	return caseRoomFields{CaseID: c.ID.String(), CaseRoom: disclosure.Show(c.CaseRoom), CaseRoomLink: h.roomLink(c.CaseRoom)}
 }

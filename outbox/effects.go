@@ -126,6 +126,9 @@ type CreateCaseRoomEffect struct {
 	// Team are the team members among them, who may invite; the bot stays
 	// the room's only admin.
 	Team []disclosure.Person `json:"team,omitempty"`
+	// Platform is where the room is made (a row queued before rooms had
+	// platforms has none: Matrix).
+	Platform disclosure.Platform `json:"platform,omitempty"`
 }
 
 // OpenDMEffect opens (or finds) the encrypted direct chat with a user.
