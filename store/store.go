@@ -39,6 +39,18 @@ type Store struct {
 	db *dbutil.Database
 	// accountAEAD seals the stored access token (see SealAccountWith).
 	accountAEAD cipher.AEAD
+	queries
+}
+
+// queries are the QueryHelpers of the store's row types, all on its db.
+type queries struct {
+	deadlines *dbutil.QueryHelper[*Deadline]
+}
+
+func newQueries(db *dbutil.Database) queries {
+	return queries{
+		deadlines: dbutil.MakeQueryHelper[*Deadline](db, nil),
+	}
 }
 
 // Open creates (mode 0600, in a directory of mode 0700 if it has to make one)
@@ -78,6 +90,7 @@ func OpenPostgres(ctx context.Context, url string, log zerolog.Logger) (*Store, 
 func open(ctx context.Context, raw *dbutil.Database, name string, log zerolog.Logger) (*Store, error) {
 	raw.Log = dbutil.ZeroLogger(log.With().Str("db_section", "secbot").Logger())
 	s := &Store{DB: raw, db: raw.Child(VersionTable, upgradeTable, raw.Log)}
+	s.queries = newQueries(s.db)
 	if err := s.db.Upgrade(ctx); err != nil {
 		_ = raw.Close()
 		return nil, fmt.Errorf("migrate database %s: %w", name, err)
