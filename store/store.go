@@ -44,12 +44,18 @@ type Store struct {
 
 // queries are the QueryHelpers of the store's row types, all on its db.
 type queries struct {
-	deadlines *dbutil.QueryHelper[*Deadline]
+	deadlines   *dbutil.QueryHelper[*Deadline]
+	effects     *dbutil.QueryHelper[Effect]
+	audit       *dbutil.QueryHelper[AuditEntry]
+	deadLetters *dbutil.QueryHelper[DeadLetter]
 }
 
 func newQueries(db *dbutil.Database) queries {
 	return queries{
-		deadlines: dbutil.MakeQueryHelper[*Deadline](db, nil),
+		deadlines:   dbutil.MakeQueryHelper[*Deadline](db, nil),
+		effects:     valueQuery[Effect](db),
+		audit:       valueQuery[AuditEntry](db),
+		deadLetters: valueQuery[DeadLetter](db),
 	}
 }
 
