@@ -48,6 +48,8 @@ type queries struct {
 	effects     *dbutil.QueryHelper[Effect]
 	audit       *dbutil.QueryHelper[AuditEntry]
 	deadLetters *dbutil.QueryHelper[DeadLetter]
+	awaiting    *dbutil.QueryHelper[AwaitingEvent]
+	reminders   *dbutil.QueryHelper[EmbargoReminder]
 }
 
 func newQueries(db *dbutil.Database) queries {
@@ -56,6 +58,8 @@ func newQueries(db *dbutil.Database) queries {
 		effects:     valueQuery[Effect](db),
 		audit:       valueQuery[AuditEntry](db),
 		deadLetters: valueQuery[DeadLetter](db),
+		awaiting:    valueQuery[AwaitingEvent](db),
+		reminders:   valueQuery[EmbargoReminder](db),
 	}
 }
 
