@@ -35,3 +35,32 @@ func scalar[T any](ctx context.Context, db *dbutil.Database, query string, args 
 	}
 	return val, err == nil, err
 }
+
+// column reads the rows of a one-column query (a call of db.Query).
+func column[T any](rows dbutil.Rows, err error) ([]T, error) {
+	return dbutil.NewRowIterWithError(rows, dbutil.ScanSingleColumn[T], err).AsList()
+}
+
+// pair is a row of two columns.
+type pair[K, V any] struct {
+	Key   K
+	Value V
+}
+
+func scanPair[K, V any](row dbutil.Scannable) (p pair[K, V], err error) {
+	err = row.Scan(&p.Key, &p.Value)
+	return p, err
+}
+
+func (p pair[K, V]) kv() (K, V) { return p.Key, p.Value }
+
+// pairs iterates over the rows of a two-column query (a call of db.Query).
+func pairs[K, V any](rows dbutil.Rows, err error) dbutil.RowIter[pair[K, V]] {
+	return dbutil.NewRowIterWithError(rows, scanPair[K, V], err)
+}
+
+// pairMap reads a two-column query (a call of db.Query) into a map from
+// the first column to the second.
+func pairMap[K comparable, V any](rows dbutil.Rows, err error) (map[K]V, error) {
+	return dbutil.RowIterAsMap(pairs[K, V](rows, err), pair[K, V].kv)
+}
