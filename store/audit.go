@@ -4,6 +4,8 @@ import (
 	"context"
 	"time"
 
+	"go.mau.fi/util/dbutil"
+
 	"github.com/enarx/secbot/disclosure"
 )
 
@@ -36,20 +38,13 @@ func (s *Store) AuditBy(ctx context.Context, actor disclosure.Person) ([]AuditEn
 }
 
 func (s *Store) queryAudit(ctx context.Context, where string, args ...any) ([]AuditEntry, error) {
-	rows, err := s.db.Query(ctx, `SELECT at, actor, case_id, action, detail, allowed FROM audit_log `+where, args...)
-	if err != nil {
-		return nil, err
-	}
-	defer rows.Close()
-	var out []AuditEntry
-	for rows.Next() {
-		var e AuditEntry
-		var at int64
-		if err := rows.Scan(&at, &e.Actor, &e.CaseID, &e.Action, &e.Detail, &e.Allowed); err != nil {
-			return nil, err
-		}
-		e.At = fromMillis(at)
-		out = append(out, e)
-	}
-	return out, rows.Err()
+	return s.audit.QueryMany(ctx, `SELECT at, actor, case_id, action, detail, allowed FROM audit_log `+where, args...)
+}
+
+// Scan reads an audit_log row (dbutil.DataStruct).
+func (e AuditEntry) Scan(row dbutil.Scannable) (AuditEntry, error) {
+	var at int64
+	err := row.Scan(&at, &e.Actor, &e.CaseID, &e.Action, &e.Detail, &e.Allowed)
+	e.At = fromMillis(at)
+	return e, err
 }

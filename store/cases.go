@@ -7,6 +7,8 @@ import (
 	"fmt"
 	"time"
 
+	"go.mau.fi/util/dbutil"
+
 	"github.com/enarx/secbot/disclosure"
 )
 
@@ -58,22 +60,20 @@ const caseFrom = ` FROM cases c
 	LEFT JOIN case_rooms cr ON cr.case_id = c.id AND cr.role = 'case'
 	LEFT JOIN advisories a ON a.case_id = c.id `
 
-func scanCase(row interface{ Scan(...any) error }) (*Case, error) {
-	var c Case
+// Scan reads a case as caseColumns select it (dbutil.DataStruct).
+func (c *Case) Scan(row dbutil.Scannable) (*Case, error) {
 	var rawID string
 	var created, updated int64
 	var closed sql.NullInt64
 	err := row.Scan(&rawID, &c.Reporter, &c.SourceRoom, &c.DMRoom, &c.CaseRoom, &c.Stage, &c.Handler, &created, &updated, &closed, &c.GHSAID, &c.GHSAURL, &c.ForkName, &c.ForkURL, &c.Affected, &c.Patched, &c.Severity, &c.PublicSummary, &c.Credit, &c.CVEID, &c.ReporterGitHub, &c.PublicDescription, &c.Channel, &c.ReportGHSA, &c.GHSARepo)
-	if errors.Is(err, sql.ErrNoRows) {
-		return nil, ErrNotFound
-	} else if err != nil {
+	if err != nil {
 		return nil, err
 	}
 	if c.ID, err = disclosure.ParseCaseID(rawID); err != nil {
 		return nil, fmt.Errorf("stored case ID %q: %w", rawID, err)
 	}
 	c.CreatedAt, c.UpdatedAt, c.ClosedAt = fromMillis(created), fromMillis(updated), nullMillis(closed)
-	return &c, nil
+	return c, nil
 }
 
 // CreateCase allocates the next case ID of now's year and inserts the case.
@@ -119,12 +119,12 @@ func (s *Store) CreateCase(ctx context.Context, reporter disclosure.Person, sour
 
 // Case returns the case with the given ID.
 func (s *Store) Case(ctx context.Context, caseID disclosure.CaseID) (*Case, error) {
-	return scanCase(s.db.QueryRow(ctx, `SELECT `+caseColumns+caseFrom+`WHERE c.id = $1`, caseID.String()))
+	return found(s.cases.QueryOne(ctx, `SELECT `+caseColumns+caseFrom+`WHERE c.id = $1`, caseID.String()))
 }
 
 // OpenCaseOf returns the reporter's open case, or ErrNotFound.
 func (s *Store) OpenCaseOf(ctx context.Context, reporter disclosure.Person) (*Case, error) {
-	return scanCase(s.db.QueryRow(ctx, `SELECT `+caseColumns+caseFrom+`WHERE c.reporter = $1 AND c.stage <> 'closed'`, reporter))
+	return found(s.cases.QueryOne(ctx, `SELECT `+caseColumns+caseFrom+`WHERE c.reporter = $1 AND c.stage <> 'closed'`, reporter))
 }
 
 // CaseByRoom returns the case whose private room is room, or ErrNotFound.
@@ -133,7 +133,7 @@ func (s *Store) CaseByRoom(ctx context.Context, room string) (*Case, error) {
 	if platform == "" {
 		return nil, ErrNotFound
 	}
-	return scanCase(s.db.QueryRow(ctx, `SELECT `+caseColumns+caseFrom+`WHERE cr.platform = $1 AND cr.room_id = $2`, platform, native))
+	return found(s.cases.QueryOne(ctx, `SELECT `+caseColumns+caseFrom+`WHERE cr.platform = $1 AND cr.room_id = $2`, platform, native))
 }
 
 // OpenCases returns every case not yet closed, oldest first.
@@ -142,20 +142,7 @@ func (s *Store) OpenCases(ctx context.Context) ([]*Case, error) {
 }
 
 func (s *Store) queryCases(ctx context.Context, where string, args ...any) ([]*Case, error) {
-	rows, err := s.db.Query(ctx, `SELECT `+caseColumns+caseFrom+where, args...)
-	if err != nil {
-		return nil, err
-	}
-	defer rows.Close()
-	var out []*Case
-	for rows.Next() {
-		c, err := scanCase(rows)
-		if err != nil {
-			return nil, err
-		}
-		out = append(out, c)
-	}
-	return out, rows.Err()
+	return s.cases.QueryMany(ctx, `SELECT `+caseColumns+caseFrom+where, args...)
 }
 
 // The roles of a case's rooms.
@@ -221,9 +208,8 @@ func (s *Store) updateCase(ctx context.Context, caseID disclosure.CaseID, set st
 // platform), or ErrNotFound.
 func (s *Store) DMRoom(ctx context.Context, user disclosure.Person) (string, error) {
 	platform, native := disclosure.Split(string(user))
-	var roomID string
-	err := s.db.QueryRow(ctx, `SELECT room_id FROM chat_dms WHERE platform = $1 AND user_id = $2`, platform, native).Scan(&roomID)
-	if errors.Is(err, sql.ErrNoRows) || platform == "" {
+	roomID, ok, err := scalar[string](ctx, s.db, `SELECT room_id FROM chat_dms WHERE platform = $1 AND user_id = $2`, platform, native)
+	if err == nil && (!ok || platform == "") {
 		return "", ErrNotFound
 	}
 	return disclosure.On(platform, roomID), err
@@ -293,7 +279,7 @@ func (s *Store) SetReport(ctx context.Context, caseID disclosure.CaseID, ghsaID,
 // CaseByAdvisory returns the case whose advisory, or whose opening
 // report, is ghsaID, or ErrNotFound.
 func (s *Store) CaseByAdvisory(ctx context.Context, ghsaID string) (*Case, error) {
-	return scanCase(s.db.QueryRow(ctx, `SELECT `+caseColumns+caseFrom+`WHERE a.ghsa_id = $1 OR a.report_ghsa = $1 ORDER BY a.ghsa_id = $1 DESC LIMIT 1`, ghsaID))
+	return found(s.cases.QueryOne(ctx, `SELECT `+caseColumns+caseFrom+`WHERE a.ghsa_id = $1 OR a.report_ghsa = $1 ORDER BY a.ghsa_id = $1 DESC LIMIT 1`, ghsaID))
 }
 
 // SetFork records the advisory's temporary private fork.
@@ -366,18 +352,13 @@ func (s *Store) SetSetupAt(ctx context.Context, caseID disclosure.CaseID, at tim
 // SetupsSince returns the set-up times of the cases set up (or due to be)
 // since t.
 func (s *Store) SetupsSince(ctx context.Context, t time.Time) ([]time.Time, error) {
-	rows, err := s.db.Query(ctx, `SELECT setup_at FROM cases WHERE setup_at IS NOT NULL AND setup_at > $1`, millis(t))
+	ms, err := column[int64](s.db.Query(ctx, `SELECT setup_at FROM cases WHERE setup_at IS NOT NULL AND setup_at > $1`, millis(t)))
 	if err != nil {
 		return nil, err
 	}
-	defer rows.Close()
 	var out []time.Time
-	for rows.Next() {
-		var ms int64
-		if err := rows.Scan(&ms); err != nil {
-			return nil, err
-		}
-		out = append(out, fromMillis(ms))
+	for _, m := range ms {
+		out = append(out, fromMillis(m))
 	}
-	return out, rows.Err()
+	return out, nil
 }

@@ -88,25 +88,20 @@ func (s *Store) copyInto(ctx context.Context, dst *Store, counts map[string]int)
 // tablesInReferenceOrder sorts tables so that a table comes after those
 // its foreign keys reference.
 func (s *Store) tablesInReferenceOrder(ctx context.Context, tables []string) ([]string, error) {
-	rows, err := s.db.Query(ctx, `
+	refs := map[string][]string{}
+	err := pairs[string, string](s.db.Query(ctx, `
 		SELECT DISTINCT tc.table_name, ccu.table_name FROM information_schema.table_constraints tc
 		JOIN information_schema.constraint_column_usage ccu ON ccu.constraint_name = tc.constraint_name AND ccu.table_schema = tc.table_schema
-		WHERE tc.constraint_type = 'FOREIGN KEY' AND tc.table_schema = current_schema()`)
+		WHERE tc.constraint_type = 'FOREIGN KEY' AND tc.table_schema = current_schema()`)).
+		Iter(func(ref pair[string, string]) (bool, error) {
+			if from, to := ref.kv(); from != to {
+				refs[from] = append(refs[from], to)
+			}
+			return true, nil
+		})
 	if err != nil {
 		return nil, err
 	}
-	refs := map[string][]string{}
-	for rows.Next() {
-		var from, to string
-		if err := rows.Scan(&from, &to); err != nil {
-			rows.Close()
-			return nil, err
-		}
-		if from != to {
-			refs[from] = append(refs[from], to)
-		}
-	}
-	rows.Close()
 	var order []string
 	done := map[string]bool{}
 	var visit func(t string, depth int) error
@@ -138,20 +133,7 @@ func quote(name string) string { return `"` + strings.ReplaceAll(name, `"`, `""`
 
 // columnTypes are a PostgreSQL table's columns and their data types.
 func columnTypes(ctx context.Context, db *dbutil.Database, table string) (map[string]string, error) {
-	rows, err := db.Query(ctx, `SELECT column_name, data_type FROM information_schema.columns WHERE table_schema = current_schema() AND table_name = $1`, table)
-	if err != nil {
-		return nil, err
-	}
-	defer rows.Close()
-	types := map[string]string{}
-	for rows.Next() {
-		var name, typ string
-		if err := rows.Scan(&name, &typ); err != nil {
-			return nil, err
-		}
-		types[name] = typ
-	}
-	return types, rows.Err()
+	return pairMap[string, string](db.Query(ctx, `SELECT column_name, data_type FROM information_schema.columns WHERE table_schema = current_schema() AND table_name = $1`, table))
 }
 
 func copyTable(ctx context.Context, from, to *dbutil.Database, table string) (int, error) {
@@ -285,25 +267,15 @@ func sameRows(ctx context.Context, from, to *dbutil.Database, table string) erro
 // resetSequences sets each identity or serial column's sequence past the
 // largest ID in its table, so the next row gets a new one.
 func (s *Store) resetSequences(ctx context.Context) error {
-	rows, err := s.db.Query(ctx, `SELECT table_name, column_name FROM information_schema.columns
-		WHERE table_schema = current_schema() AND (is_identity = 'YES' OR column_default LIKE 'nextval(%')`)
+	cols, err := pairs[string, string](s.db.Query(ctx, `SELECT table_name, column_name FROM information_schema.columns
+		WHERE table_schema = current_schema() AND (is_identity = 'YES' OR column_default LIKE 'nextval(%')`)).AsList()
 	if err != nil {
 		return err
 	}
-	type column struct{ table, name string }
-	var cols []column
-	for rows.Next() {
-		var c column
-		if err := rows.Scan(&c.table, &c.name); err != nil {
-			rows.Close()
-			return err
-		}
-		cols = append(cols, c)
-	}
-	rows.Close()
 	for _, c := range cols {
-		if _, err := s.db.Exec(ctx, fmt.Sprintf(`SELECT setval(pg_get_serial_sequence($1, $2), COALESCE((SELECT MAX(%s) FROM %s), 0) + 1, false)`, quote(c.name), quote(c.table)), quote(c.table), c.name); err != nil {
-			return fmt.Errorf("set the sequence of %s.%s: %w", c.table, c.name, err)
+		table, name := c.kv()
+		if _, err := s.db.Exec(ctx, fmt.Sprintf(`SELECT setval(pg_get_serial_sequence($1, $2), COALESCE((SELECT MAX(%s) FROM %s), 0) + 1, false)`, quote(name), quote(table)), quote(table), name); err != nil {
+			return fmt.Errorf("set the sequence of %s.%s: %w", table, name, err)
 		}
 	}
 	return nil

@@ -3,6 +3,8 @@ package store
 import (
 	"context"
 	"time"
+
+	"go.mau.fi/util/dbutil"
 )
 
 // DeadLetter is an event given up on after its handler kept failing.
@@ -28,20 +30,13 @@ func (s *Store) ParkEvent(ctx context.Context, d DeadLetter) error {
 
 // DeadLetters returns the parked events, oldest first.
 func (s *Store) DeadLetters(ctx context.Context) ([]DeadLetter, error) {
-	rows, err := s.db.Query(ctx, `SELECT event_id, room_id, parked_at, attempts, category FROM dead_letters ORDER BY parked_at, event_id`)
-	if err != nil {
-		return nil, err
-	}
-	defer rows.Close()
-	var out []DeadLetter
-	for rows.Next() {
-		var d DeadLetter
-		var at int64
-		if err := rows.Scan(&d.Event, &d.Room, &at, &d.Attempts, &d.Category); err != nil {
-			return nil, err
-		}
-		d.ParkedAt = fromMillis(at)
-		out = append(out, d)
-	}
-	return out, rows.Err()
+	return s.deadLetters.QueryMany(ctx, `SELECT event_id, room_id, parked_at, attempts, category FROM dead_letters ORDER BY parked_at, event_id`)
+}
+
+// Scan reads a dead_letters row (dbutil.DataStruct).
+func (d DeadLetter) Scan(row dbutil.Scannable) (DeadLetter, error) {
+	var at int64
+	err := row.Scan(&d.Event, &d.Room, &at, &d.Attempts, &d.Category)
+	d.ParkedAt = fromMillis(at)
+	return d, err
 }

@@ -3,9 +3,10 @@ package store
 import (
 	"context"
 	"database/sql"
-	"errors"
 	"fmt"
 	"time"
+
+	"go.mau.fi/util/dbutil"
 
 	"github.com/enarx/secbot/disclosure"
 )
@@ -31,15 +32,13 @@ func (d *Deadline) Met() bool { return !d.MetAt.IsZero() }
 
 const deadlineColumns = `case_id, kind, generation, started_at, due_at, remind_at, reminded, ladder_step, met_at, met_by, escalated_by, next_at`
 
-func scanDeadline(row interface{ Scan(...any) error }) (*Deadline, error) {
-	var d Deadline
+// Scan reads a row of deadlineColumns (dbutil.DataStruct).
+func (d *Deadline) Scan(row dbutil.Scannable) (*Deadline, error) {
 	var rawID string
 	var started, due int64
 	var remind, met, next sql.NullInt64
 	err := row.Scan(&rawID, &d.Kind, &d.Generation, &started, &due, &remind, &d.Reminded, &d.LadderStep, &met, &d.MetBy, &d.EscalatedBy, &next)
-	if errors.Is(err, sql.ErrNoRows) {
-		return nil, ErrNotFound
-	} else if err != nil {
+	if err != nil {
 		return nil, err
 	}
 	if d.CaseID, err = disclosure.ParseCaseID(rawID); err != nil {
@@ -47,7 +46,7 @@ func scanDeadline(row interface{ Scan(...any) error }) (*Deadline, error) {
 	}
 	d.StartedAt, d.DueAt = fromMillis(started), fromMillis(due)
 	d.RemindAt, d.MetAt, d.NextAt = nullMillis(remind), nullMillis(met), nullMillis(next)
-	return &d, nil
+	return d, nil
 }
 
 func optMillis(t time.Time) sql.NullInt64 {
@@ -106,19 +105,19 @@ func (s *Store) AdvanceDeadline(ctx context.Context, from Deadline, reminded boo
 
 // Deadline returns one deadline of a case, or ErrNotFound.
 func (s *Store) Deadline(ctx context.Context, caseID disclosure.CaseID, kind disclosure.DeadlineKind) (*Deadline, error) {
-	return scanDeadline(s.db.QueryRow(ctx, `SELECT `+deadlineColumns+` FROM deadlines WHERE case_id = $1 AND kind = $2`, caseID.String(), kind))
+	return found(s.deadlines.QueryOne(ctx, `SELECT `+deadlineColumns+` FROM deadlines WHERE case_id = $1 AND kind = $2`, caseID.String(), kind))
 }
 
 // DeadlinesOf returns every deadline of a case.
 func (s *Store) DeadlinesOf(ctx context.Context, caseID disclosure.CaseID) ([]*Deadline, error) {
-	return s.queryDeadlines(ctx, `WHERE case_id = $1 ORDER BY due_at`, caseID.String())
+	return s.deadlines.QueryMany(ctx, `SELECT `+deadlineColumns+` FROM deadlines WHERE case_id = $1 ORDER BY due_at`, caseID.String())
 }
 
 // DueDeadlines returns up to limit deadlines whose next firing is at or
 // before now, earliest first. It reads the partial index on next_at, so a
 // tick with nothing due costs one index probe however many cases are open.
 func (s *Store) DueDeadlines(ctx context.Context, now time.Time, limit int) ([]*Deadline, error) {
-	return s.queryDeadlines(ctx, `WHERE next_at IS NOT NULL AND next_at <= $1 ORDER BY next_at, case_id, kind LIMIT $2`, millis(now), limit)
+	return s.deadlines.QueryMany(ctx, `SELECT `+deadlineColumns+` FROM deadlines WHERE next_at IS NOT NULL AND next_at <= $1 ORDER BY next_at, case_id, kind LIMIT $2`, millis(now), limit)
 }
 
 // NextDeadlineAt returns when the next deadline fires, zero if none is pending.
@@ -132,23 +131,6 @@ func (s *Store) NextDeadlineAt(ctx context.Context) (time.Time, error) {
 func (s *Store) StopDeadlines(ctx context.Context, caseID disclosure.CaseID) error {
 	_, err := s.db.Exec(ctx, `UPDATE deadlines SET next_at = NULL, generation = generation + 1 WHERE case_id = $1 AND next_at IS NOT NULL`, caseID.String())
 	return err
-}
-
-func (s *Store) queryDeadlines(ctx context.Context, where string, args ...any) ([]*Deadline, error) {
-	rows, err := s.db.Query(ctx, `SELECT `+deadlineColumns+` FROM deadlines `+where, args...)
-	if err != nil {
-		return nil, err
-	}
-	defer rows.Close()
-	var out []*Deadline
-	for rows.Next() {
-		d, err := scanDeadline(rows)
-		if err != nil {
-			return nil, err
-		}
-		out = append(out, d)
-	}
-	return out, rows.Err()
 }
 
 // EscalateNow makes a deadline's next escalation step due at once: the

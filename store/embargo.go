@@ -6,6 +6,8 @@ import (
 	"errors"
 	"time"
 
+	"go.mau.fi/util/dbutil"
+
 	"github.com/enarx/secbot/disclosure"
 )
 
@@ -68,25 +70,18 @@ type EmbargoReminder struct {
 
 // DueEmbargoReminders returns unsent reminders due at now.
 func (s *Store) DueEmbargoReminders(ctx context.Context, now time.Time) ([]EmbargoReminder, error) {
-	rows, err := s.db.Query(ctx, `SELECT case_id, at, end_at FROM embargo_reminders WHERE sent = FALSE AND at <= $1 ORDER BY at LIMIT 100`, millis(now))
-	if err != nil {
-		return nil, err
+	return s.reminders.QueryMany(ctx, `SELECT case_id, at, end_at FROM embargo_reminders WHERE sent = FALSE AND at <= $1 ORDER BY at LIMIT 100`, millis(now))
+}
+
+// Scan reads an embargo_reminders row (dbutil.DataStruct).
+func (EmbargoReminder) Scan(row dbutil.Scannable) (EmbargoReminder, error) {
+	var raw string
+	var at, end int64
+	if err := row.Scan(&raw, &at, &end); err != nil {
+		return EmbargoReminder{}, err
 	}
-	defer rows.Close()
-	var out []EmbargoReminder
-	for rows.Next() {
-		var raw string
-		var at, end int64
-		if err := rows.Scan(&raw, &at, &end); err != nil {
-			return nil, err
-		}
-		id, err := disclosure.ParseCaseID(raw)
-		if err != nil {
-			return nil, err
-		}
-		out = append(out, EmbargoReminder{CaseID: id, At: fromMillis(at), End: fromMillis(end)})
-	}
-	return out, rows.Err()
+	id, err := disclosure.ParseCaseID(raw)
+	return EmbargoReminder{CaseID: id, At: fromMillis(at), End: fromMillis(end)}, err
 }
 
 // MarkEmbargoReminderSent records a reminder as sent; it reports false if
@@ -126,38 +121,21 @@ func (s *Store) RemoveNeedToKnow(ctx context.Context, caseID disclosure.CaseID, 
 // accounts ("" where none was given).
 func (s *Store) NeedToKnow(ctx context.Context, caseID disclosure.CaseID) ([]disclosure.NeedToKnow, error) {
 	rows, err := s.db.Query(ctx, `SELECT user_id, github_login FROM need_to_know WHERE case_id = $1 ORDER BY added_at, user_id`, caseID.String())
-	if err != nil {
-		return nil, err
-	}
-	defer rows.Close()
-	var out []disclosure.NeedToKnow
-	for rows.Next() {
-		var n disclosure.NeedToKnow
-		if err := rows.Scan(&n.Who, &n.GitHub); err != nil {
-			return nil, err
-		}
-		out = append(out, n)
-	}
-	return out, rows.Err()
+	return dbutil.NewRowIterWithError(rows, func(row dbutil.Scannable) (n disclosure.NeedToKnow, err error) {
+		err = row.Scan(&n.Who, &n.GitHub)
+		return n, err
+	}, err).AsList()
 }
 
 // EffectDoneInLane reports whether an effect of a lane was made (e.g. an
 // announcement already posted in a room).
 func (s *Store) EffectDoneInLane(ctx context.Context, lane string) (bool, error) {
-	var one int
-	err := s.db.QueryRow(ctx, `SELECT 1 FROM outbox WHERE lane = $1 AND state = 'done' LIMIT 1`, lane).Scan(&one)
-	if errors.Is(err, sql.ErrNoRows) {
-		return false, nil
-	}
-	return err == nil, err
+	_, ok, err := scalar[int](ctx, s.db, `SELECT 1 FROM outbox WHERE lane = $1 AND state = 'done' LIMIT 1`, lane)
+	return ok, err
 }
 
 // EffectPendingInLane reports whether a lane still has effects to make.
 func (s *Store) EffectPendingInLane(ctx context.Context, lane string) (bool, error) {
-	var one int
-	err := s.db.QueryRow(ctx, `SELECT 1 FROM outbox WHERE lane = $1 AND state = 'pending' LIMIT 1`, lane).Scan(&one)
-	if errors.Is(err, sql.ErrNoRows) {
-		return false, nil
-	}
-	return err == nil, err
+	_, ok, err := scalar[int](ctx, s.db, `SELECT 1 FROM outbox WHERE lane = $1 AND state = 'pending' LIMIT 1`, lane)
+	return ok, err
 }

@@ -19,11 +19,7 @@ func (s *Store) RecordEncrypted(ctx context.Context, room, content string, now t
 // EncryptedRoom returns the encryption content recorded for room, and
 // whether the room is recorded encrypted at all.
 func (s *Store) EncryptedRoom(ctx context.Context, room string) (content string, ok bool, err error) {
-	err = s.db.QueryRow(ctx, `SELECT content FROM encrypted_rooms WHERE room_id = $1`, room).Scan(&content)
-	if errors.Is(err, sql.ErrNoRows) {
-		return "", false, nil
-	}
-	return content, err == nil, err
+	return scalar[string](ctx, s.db, `SELECT content FROM encrypted_rooms WHERE room_id = $1`, room)
 }
 
 // TellDowngrade marks that the team is being told that room lost its
@@ -50,21 +46,13 @@ func (s *Store) RoomUse(ctx context.Context, room string) (caseID string, dm, kn
 	} else if !errors.Is(err, sql.ErrNoRows) {
 		return "", false, false, err
 	}
-	var one int
-	err = s.db.QueryRow(ctx, `SELECT 1 FROM chat_dms WHERE platform = $1 AND room_id = $2`, platform, native).Scan(&one)
-	if errors.Is(err, sql.ErrNoRows) {
-		return "", false, false, nil
-	}
-	return "", true, err == nil, err
+	_, known, err = scalar[int](ctx, s.db, `SELECT 1 FROM chat_dms WHERE platform = $1 AND room_id = $2`, platform, native)
+	return "", known, known, err
 }
 
 // BotIdentity returns the bot's own master key as pinned ("" if none yet).
 func (s *Store) BotIdentity(ctx context.Context) (string, error) {
-	var key string
-	err := s.db.QueryRow(ctx, `SELECT master_key FROM bot_identity WHERE id = 1`).Scan(&key)
-	if errors.Is(err, sql.ErrNoRows) {
-		return "", nil
-	}
+	key, _, err := scalar[string](ctx, s.db, `SELECT master_key FROM bot_identity WHERE id = 1`)
 	return key, err
 }
 

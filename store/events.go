@@ -2,9 +2,9 @@ package store
 
 import (
 	"context"
-	"database/sql"
-	"errors"
 	"time"
+
+	"go.mau.fi/util/dbutil"
 )
 
 // MarkHandled records that an event has been handled, for good: a
@@ -33,12 +33,8 @@ func (s *Store) markHandled(ctx context.Context, eventID string, now time.Time, 
 
 // WasHandled reports whether an event has been handled.
 func (s *Store) WasHandled(ctx context.Context, eventID string) (bool, error) {
-	var one int
-	err := s.db.QueryRow(ctx, `SELECT 1 FROM handled_events WHERE event_id = $1`, eventID).Scan(&one)
-	if errors.Is(err, sql.ErrNoRows) {
-		return false, nil
-	}
-	return err == nil, err
+	_, ok, err := scalar[int](ctx, s.db, `SELECT 1 FROM handled_events WHERE event_id = $1`, eventID)
+	return ok, err
 }
 
 // ForgetHandledBefore drops the prunable handled-event records older than
@@ -51,12 +47,8 @@ func (s *Store) ForgetHandledBefore(ctx context.Context, t time.Time) error {
 // LastCommandSent returns when the newest team command handled in room
 // was sent (zero before the first).
 func (s *Store) LastCommandSent(ctx context.Context, room string) (time.Time, error) {
-	var at int64
-	err := s.db.QueryRow(ctx, `SELECT sent_at FROM room_commands WHERE room_id = $1`, room).Scan(&at)
-	if errors.Is(err, sql.ErrNoRows) {
-		return time.Time{}, nil
-	}
-	if err != nil {
+	at, ok, err := scalar[int64](ctx, s.db, `SELECT sent_at FROM room_commands WHERE room_id = $1`, room)
+	if !ok {
 		return time.Time{}, err
 	}
 	return fromMillis(at), nil
@@ -85,11 +77,7 @@ func (s *Store) PruneOutboxBefore(ctx context.Context, t time.Time) (int64, erro
 
 // SyncPosition returns the stored sync token, empty before the first sync.
 func (s *Store) SyncPosition(ctx context.Context) (string, error) {
-	var token string
-	err := s.db.QueryRow(ctx, `SELECT next_batch FROM sync_position WHERE id = 1`).Scan(&token)
-	if errors.Is(err, sql.ErrNoRows) {
-		return "", nil
-	}
+	token, _, err := scalar[string](ctx, s.db, `SELECT next_batch FROM sync_position WHERE id = 1`)
 	return token, err
 }
 
@@ -123,20 +111,13 @@ func (s *Store) DoneEncrypted(ctx context.Context, eventID string) error {
 
 // AwaitingEvents returns the noted events not yet handled, oldest first.
 func (s *Store) AwaitingEvents(ctx context.Context) ([]AwaitingEvent, error) {
-	rows, err := s.db.Query(ctx, `SELECT event_id, room_id, noted_at FROM awaiting_keys ORDER BY noted_at, event_id`)
-	if err != nil {
-		return nil, err
-	}
-	defer rows.Close()
-	var out []AwaitingEvent
-	for rows.Next() {
-		var a AwaitingEvent
-		var at int64
-		if err := rows.Scan(&a.Event, &a.Room, &at); err != nil {
-			return nil, err
-		}
-		a.NotedAt = fromMillis(at)
-		out = append(out, a)
-	}
-	return out, rows.Err()
+	return s.awaiting.QueryMany(ctx, `SELECT event_id, room_id, noted_at FROM awaiting_keys ORDER BY noted_at, event_id`)
+}
+
+// Scan reads an awaiting_keys row (dbutil.DataStruct).
+func (a AwaitingEvent) Scan(row dbutil.Scannable) (AwaitingEvent, error) {
+	var at int64
+	err := row.Scan(&a.Event, &a.Room, &at)
+	a.NotedAt = fromMillis(at)
+	return a, err
 }

@@ -59,20 +59,7 @@ func (s *Store) AnnounceIdentity(ctx context.Context, member disclosure.Person, 
 // KnownDevices returns the devices recorded for user (none before the
 // first look).
 func (s *Store) KnownDevices(ctx context.Context, user disclosure.Person) ([]string, error) {
-	rows, err := s.db.Query(ctx, `SELECT device_id FROM known_devices WHERE user_id = $1 ORDER BY device_id`, user)
-	if err != nil {
-		return nil, err
-	}
-	defer rows.Close()
-	var devices []string
-	for rows.Next() {
-		var d string
-		if err := rows.Scan(&d); err != nil {
-			return nil, err
-		}
-		devices = append(devices, d)
-	}
-	return devices, rows.Err()
+	return column[string](s.db.Query(ctx, `SELECT device_id FROM known_devices WHERE user_id = $1 ORDER BY device_id`, user))
 }
 
 // KnowDevice records one of user's devices.

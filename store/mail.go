@@ -42,23 +42,15 @@ func (s *Store) MarkMailHandled(ctx context.Context, messageID, sender string, n
 
 // MailHandled reports whether the message messageID from sender was handled.
 func (s *Store) MailHandled(ctx context.Context, messageID, sender string) (bool, error) {
-	var one int
-	err := s.db.QueryRow(ctx, `SELECT 1 FROM mail_handled WHERE message_id = $1 AND sender = $2`, messageID, sender).Scan(&one)
-	if errors.Is(err, sql.ErrNoRows) {
-		return false, nil
-	}
-	return err == nil, err
+	_, ok, err := scalar[int](ctx, s.db, `SELECT 1 FROM mail_handled WHERE message_id = $1 AND sender = $2`, messageID, sender)
+	return ok, err
 }
 
 // MailboxUIDValidity returns the UIDVALIDITY a mailbox had when last
 // selected; ok is false if it never was.
 func (s *Store) MailboxUIDValidity(ctx context.Context, mailbox string) (uidValidity uint32, ok bool, err error) {
-	var v int64
-	err = s.db.QueryRow(ctx, `SELECT uidvalidity FROM mail_mailboxes WHERE mailbox = $1`, mailbox).Scan(&v)
-	if errors.Is(err, sql.ErrNoRows) {
-		return 0, false, nil
-	}
-	return uint32(v), err == nil, err
+	v, ok, err := scalar[int64](ctx, s.db, `SELECT uidvalidity FROM mail_mailboxes WHERE mailbox = $1`, mailbox)
+	return uint32(v), ok, err
 }
 
 // SetMailboxUIDValidity records the UIDVALIDITY a mailbox has.

@@ -4,9 +4,10 @@ import (
 	"context"
 	"database/sql"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"time"
+
+	"go.mau.fi/util/dbutil"
 
 	"github.com/enarx/secbot/disclosure"
 )
@@ -24,6 +25,22 @@ type Effect struct {
 	CreatedAt     time.Time
 	// Urgent effects are what someone waits on; they run first.
 	Urgent bool
+}
+
+// effectColumns are what Effect.Scan reads.
+const effectColumns = `id, lane, kind, payload, attempts, next_attempt_at, created_at, urgent`
+
+// Scan reads a row of effectColumns (dbutil.DataStruct).
+func (e Effect) Scan(row dbutil.Scannable) (Effect, error) { return e.scan(row) }
+
+// scan reads a row of effectColumns and, after them, more.
+func (e Effect) scan(row dbutil.Scannable, more ...any) (Effect, error) {
+	var payload string
+	var next, created int64
+	err := row.Scan(append([]any{&e.ID, &e.Lane, &e.Kind, &payload, &e.Attempts, &next, &created, &e.Urgent}, more...)...)
+	e.Payload = json.RawMessage(payload)
+	e.NextAttemptAt, e.CreatedAt = fromMillis(next), fromMillis(created)
+	return e, err
 }
 
 // Decode unmarshals the effect's payload into v.
@@ -64,28 +81,11 @@ func (s *Store) DueEffects(ctx context.Context, now time.Time, limit int) ([]Eff
 }
 
 func (s *Store) dueEffects(ctx context.Context, now time.Time, limit int, urgent bool) ([]Effect, error) {
-	rows, err := s.db.Query(ctx, `
-		SELECT id, lane, kind, payload, attempts, next_attempt_at, created_at, urgent FROM outbox o
+	return s.effects.QueryMany(ctx, `
+		SELECT `+effectColumns+` FROM outbox o
 		WHERE state = 'pending' AND next_attempt_at <= $1 AND urgent = $3
 		  AND id = (SELECT MIN(id) FROM outbox WHERE lane = o.lane AND state = 'pending')
 		ORDER BY next_attempt_at, id LIMIT $2`, millis(now), limit, urgent)
-	if err != nil {
-		return nil, err
-	}
-	defer rows.Close()
-	var out []Effect
-	for rows.Next() {
-		var e Effect
-		var payload string
-		var next, created int64
-		if err := rows.Scan(&e.ID, &e.Lane, &e.Kind, &payload, &e.Attempts, &next, &created, &e.Urgent); err != nil {
-			return nil, err
-		}
-		e.Payload = json.RawMessage(payload)
-		e.NextAttemptAt, e.CreatedAt = fromMillis(next), fromMillis(created)
-		out = append(out, e)
-	}
-	return out, rows.Err()
 }
 
 // NextEffectAt returns when the earliest pending effect falls due, or the
@@ -101,8 +101,8 @@ func (s *Store) NextEffectAt(ctx context.Context) (time.Time, error) {
 // It returns ErrNotFound if the effect is no longer pending: a runner's
 // view of what is due can be older than the effect's completion.
 func (s *Store) StartAttempt(ctx context.Context, effectID int64) (attempts int, err error) {
-	err = s.db.QueryRow(ctx, `UPDATE outbox SET attempts = attempts + 1 WHERE id = $1 AND state = 'pending' RETURNING attempts`, effectID).Scan(&attempts)
-	if errors.Is(err, sql.ErrNoRows) {
+	attempts, pending, err := scalar[int](ctx, s.db, `UPDATE outbox SET attempts = attempts + 1 WHERE id = $1 AND state = 'pending' RETURNING attempts`, effectID)
+	if err == nil && !pending {
 		return 0, ErrNotFound
 	}
 	return attempts, err
@@ -205,24 +205,16 @@ func (s *Store) OutboxDepth(ctx context.Context) (pending int, oldest time.Time,
 
 // EffectsOfKind lists effects of one kind with their state, oldest first (for tests and status).
 func (s *Store) EffectsOfKind(ctx context.Context, kind string) ([]Effect, []string, error) {
-	rows, err := s.db.Query(ctx, `SELECT id, lane, kind, payload, attempts, next_attempt_at, created_at, state FROM outbox WHERE kind = $1 ORDER BY id`, kind)
+	var states []string
+	rows, err := s.db.Query(ctx, `SELECT `+effectColumns+`, state FROM outbox WHERE kind = $1 ORDER BY id`, kind)
+	out, err := dbutil.NewRowIterWithError(rows, func(row dbutil.Scannable) (Effect, error) {
+		var state string
+		e, err := Effect{}.scan(row, &state)
+		states = append(states, state)
+		return e, err
+	}, err).AsList()
 	if err != nil {
 		return nil, nil, err
 	}
-	defer rows.Close()
-	var out []Effect
-	var states []string
-	for rows.Next() {
-		var e Effect
-		var payload, state string
-		var next, created int64
-		if err := rows.Scan(&e.ID, &e.Lane, &e.Kind, &payload, &e.Attempts, &next, &created, &state); err != nil {
-			return nil, nil, err
-		}
-		e.Payload = json.RawMessage(payload)
-		e.NextAttemptAt, e.CreatedAt = fromMillis(next), fromMillis(created)
-		out = append(out, e)
-		states = append(states, state)
-	}
-	return out, states, rows.Err()
+	return out, states, nil
 }

@@ -7,20 +7,7 @@ import (
 // PostedParts returns the parts of effect's post already made (part key →
 // event ID): a retry posts only the others.
 func (s *Store) PostedParts(ctx context.Context, effectID int64) (map[string]string, error) {
-	rows, err := s.db.Query(ctx, `SELECT part, event_id FROM post_parts WHERE effect_id = $1`, effectID)
-	if err != nil {
-		return nil, err
-	}
-	defer rows.Close()
-	out := map[string]string{}
-	for rows.Next() {
-		var part, eventID string
-		if err := rows.Scan(&part, &eventID); err != nil {
-			return nil, err
-		}
-		out[part] = eventID
-	}
-	return out, rows.Err()
+	return pairMap[string, string](s.db.Query(ctx, `SELECT part, event_id FROM post_parts WHERE effect_id = $1`, effectID))
 }
 
 // RecordPostedPart records that a part of effect's post was made.

@@ -22,21 +22,11 @@ type Counts struct {
 
 // Counts reads the figures at now.
 func (s *Store) Counts(ctx context.Context, now time.Time) (*Counts, error) {
-	c := &Counts{CasesByStage: map[string]int{}, FailedEffects: map[string]int{}}
-	rows, err := s.db.Query(ctx, `SELECT stage, COUNT(*) FROM cases GROUP BY stage`)
-	if err != nil {
+	c := &Counts{FailedEffects: map[string]int{}}
+	var err error
+	if c.CasesByStage, err = pairMap[string, int](s.db.Query(ctx, `SELECT stage, COUNT(*) FROM cases GROUP BY stage`)); err != nil {
 		return nil, err
 	}
-	for rows.Next() {
-		var stage string
-		var n int
-		if err := rows.Scan(&stage, &n); err != nil {
-			rows.Close()
-			return nil, err
-		}
-		c.CasesByStage[stage] = n
-	}
-	rows.Close()
 	err = s.db.QueryRow(ctx, `SELECT
 		COALESCE(SUM(CASE WHEN met_at IS NOT NULL AND met_at <= due_at THEN 1 ELSE 0 END), 0),
 		COALESCE(SUM(CASE WHEN (met_at IS NOT NULL AND met_at > due_at) OR (met_at IS NULL AND due_at < $1) THEN 1 ELSE 0 END), 0)
@@ -53,25 +43,19 @@ func (s *Store) Counts(ctx context.Context, now time.Time) (*Counts, error) {
 	if c.OutboxPending, c.OutboxOldest, err = s.OutboxDepth(ctx); err != nil {
 		return nil, err
 	}
-	rows, err = s.db.Query(ctx, `SELECT kind, COUNT(*) FROM outbox WHERE state = 'failed' GROUP BY kind`)
+	failed := pairs[string, int](s.db.Query(ctx, `SELECT kind, COUNT(*) FROM outbox WHERE state = 'failed' GROUP BY kind`))
+	err = failed.Iter(func(p pair[string, int]) (bool, error) {
+		// Counted by the part before the first dot ("" without one).
+		family, _, dotted := strings.Cut(p.Key, ".")
+		if !dotted {
+			family = ""
+		}
+		c.FailedEffects[family] += p.Value
+		return true, nil
+	})
 	if err != nil {
 		return nil, err
 	}
-	for rows.Next() {
-		var kind string
-		var n int
-		if err := rows.Scan(&kind, &n); err != nil {
-			rows.Close()
-			return nil, err
-		}
-		// Counted by the part before the first dot ("" without one).
-		family, _, found := strings.Cut(kind, ".")
-		if !found {
-			family = ""
-		}
-		c.FailedEffects[family] += n
-	}
-	rows.Close()
 	if err := s.db.QueryRow(ctx, `SELECT COUNT(*) FROM dead_letters`).Scan(&c.DeadLetters); err != nil {
 		return nil, err
 	}

@@ -39,6 +39,30 @@ type Store struct {
 	db *dbutil.Database
 	// accountAEAD seals the stored access token (see SealAccountWith).
 	accountAEAD cipher.AEAD
+	queries
+}
+
+// queries are the QueryHelpers of the store's row types, all on its db.
+type queries struct {
+	cases       *dbutil.QueryHelper[*Case]
+	deadlines   *dbutil.QueryHelper[*Deadline]
+	effects     *dbutil.QueryHelper[Effect]
+	audit       *dbutil.QueryHelper[AuditEntry]
+	deadLetters *dbutil.QueryHelper[DeadLetter]
+	awaiting    *dbutil.QueryHelper[AwaitingEvent]
+	reminders   *dbutil.QueryHelper[EmbargoReminder]
+}
+
+func newQueries(db *dbutil.Database) queries {
+	return queries{
+		cases:       dbutil.MakeQueryHelper[*Case](db, nil),
+		deadlines:   dbutil.MakeQueryHelper[*Deadline](db, nil),
+		effects:     valueQuery[Effect](db),
+		audit:       valueQuery[AuditEntry](db),
+		deadLetters: valueQuery[DeadLetter](db),
+		awaiting:    valueQuery[AwaitingEvent](db),
+		reminders:   valueQuery[EmbargoReminder](db),
+	}
 }
 
 // Open creates (mode 0600, in a directory of mode 0700 if it has to make one)
@@ -78,6 +102,7 @@ func OpenPostgres(ctx context.Context, url string, log zerolog.Logger) (*Store, 
 func open(ctx context.Context, raw *dbutil.Database, name string, log zerolog.Logger) (*Store, error) {
 	raw.Log = dbutil.ZeroLogger(log.With().Str("db_section", "secbot").Logger())
 	s := &Store{DB: raw, db: raw.Child(VersionTable, upgradeTable, raw.Log)}
+	s.queries = newQueries(s.db)
 	if err := s.db.Upgrade(ctx); err != nil {
 		_ = raw.Close()
 		return nil, fmt.Errorf("migrate database %s: %w", name, err)
@@ -176,18 +201,5 @@ func (s *Store) Tables(ctx context.Context) ([]string, error) {
 	if s.Postgres() {
 		query = `SELECT table_name FROM information_schema.tables WHERE table_schema = current_schema() AND table_type = 'BASE TABLE' ORDER BY table_name`
 	}
-	rows, err := s.db.Query(ctx, query)
-	if err != nil {
-		return nil, err
-	}
-	defer rows.Close()
-	var tables []string
-	for rows.Next() {
-		var name string
-		if err := rows.Scan(&name); err != nil {
-			return nil, err
-		}
-		tables = append(tables, name)
-	}
-	return tables, rows.Err()
+	return column[string](s.db.Query(ctx, query))
 }

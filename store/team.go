@@ -13,19 +13,11 @@ func (s *Store) TeamSeen(ctx context.Context) (team []disclosure.Person, ok bool
 	if err := s.db.QueryRow(ctx, `SELECT COUNT(*) FROM team_seen`).Scan(&recorded); err != nil {
 		return nil, false, err
 	}
-	rows, err := s.db.Query(ctx, `SELECT user_id FROM team_seen WHERE user_id != '' ORDER BY user_id`)
+	team, err = column[disclosure.Person](s.db.Query(ctx, `SELECT user_id FROM team_seen WHERE user_id != '' ORDER BY user_id`))
 	if err != nil {
 		return nil, false, err
 	}
-	defer rows.Close()
-	for rows.Next() {
-		var u disclosure.Person
-		if err := rows.Scan(&u); err != nil {
-			return nil, false, err
-		}
-		team = append(team, u)
-	}
-	return team, recorded > 0, rows.Err()
+	return team, recorded > 0, nil
 }
 
 // SetTeamSeen records the team the open case rooms now follow.
