@@ -1,0 +1,278 @@
+package rocketchat
+
+import (
+	"context"
+	"errors"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	rctest "github.com/enarx/secbot/internal/testenv/rocketchat"
+)
+
+// collector records what a Realtime hands its caller.
+type collector struct {
+	mu       sync.Mutex
+	inHook   bool
+	overlap  bool
+	connects int
+	msgs     chan IncomingMessage
+	hooks    chan int
+}
+
+func newCollector() *collector {
+	return &collector{msgs: make(chan IncomingMessage, 100), hooks: make(chan int, 10)}
+}
+
+func (col *collector) onMessage(_ context.Context, m IncomingMessage) {
+	col.mu.Lock()
+	if col.inHook {
+		col.overlap = true
+	}
+	col.mu.Unlock()
+	col.msgs <- m
+}
+
+func (col *collector) next(t *testing.T, ctx context.Context) IncomingMessage {
+	t.Helper()
+	select {
+	case m := <-col.msgs:
+		return m
+	case <-ctx.Done():
+		t.Fatal("no message delivered")
+		return IncomingMessage{}
+	}
+}
+
+func (col *collector) waitHook(t *testing.T, ctx context.Context) int {
+	t.Helper()
+	select {
+	case n := <-col.hooks:
+		return n
+	case <-ctx.Done():
+		t.Fatal("the catch-up hook was not called")
+		return 0
+	}
+}
+
+func runRealtime(t *testing.T, ctx context.Context, rt *Realtime) <-chan error {
+	ctx, cancel := context.WithCancel(ctx)
+	done := make(chan error, 1)
+	go func() { done <- rt.Run(ctx) }()
+	t.Cleanup(func() {
+		cancel()
+		<-done
+	})
+	return done
+}
+
+func TestRealtimeDeliversMessagesAndCatchesUpAfterADrop(t *testing.T) {
+	e := newEnv(t, rctest.Options{}, Options{})
+	ctx := ctxT(t)
+	aliceID, _ := e.s.AddUser("alice")
+	dm, err := e.c.CreateDM(ctx, "alice")
+	if err != nil {
+		t.Fatal(err)
+	}
+	col := newCollector()
+	var caughtUp []string
+	var since time.Time
+	rt := e.c.Realtime(RealtimeOptions{
+		OnMessage:  col.onMessage,
+		MinBackoff: 10 * time.Millisecond, MaxBackoff: 50 * time.Millisecond,
+		OnConnect: func(ctx context.Context) error {
+			col.mu.Lock()
+			col.inHook = true
+			col.connects++
+			n := col.connects
+			col.mu.Unlock()
+			defer func() {
+				col.mu.Lock()
+				col.inHook = false
+				col.mu.Unlock()
+				col.hooks <- n
+			}()
+			// The caller's catch-up: what the DM holds since the last message seen.
+			col.mu.Lock()
+			from := since
+			col.mu.Unlock()
+			hist, err := e.c.History(ctx, dm.ID, DirectMessage, from)
+			if err != nil {
+				return err
+			}
+			for _, m := range hist {
+				caughtUp = append(caughtUp, m.Text)
+			}
+			if n == 1 {
+				// Said while the hook runs: held until it returns.
+				if _, err := e.s.SendAs(aliceID, dm.ID, "during the first catch-up", ""); err != nil {
+					return err
+				}
+				// A client that delivered it now would run OnMessage while
+				// this hook runs (caught in onMessage): give it the time to.
+				// Correct code passes however long this is.
+				t := time.NewTimer(200 * time.Millisecond)
+				defer t.Stop()
+				select {
+				case <-t.C:
+				case <-ctx.Done():
+				}
+			}
+			return nil
+		},
+	})
+	runRealtime(t, ctx, rt)
+	if n := col.waitHook(t, ctx); n != 1 {
+		t.Fatalf("hook %d", n)
+	}
+	m := col.next(t, ctx)
+	if m.Text != "during the first catch-up" || m.User.ID != aliceID || m.RoomID != dm.ID || m.RoomType != DirectMessage || !m.RoomParticipant || m.TS.IsZero() {
+		t.Fatalf("delivered %+v", m)
+	}
+	col.mu.Lock()
+	if col.overlap {
+		t.Fatal("OnMessage ran while OnConnect did")
+	}
+	since = m.TS
+	col.mu.Unlock()
+
+	// The server drops the socket; alice speaks while the bot may be away.
+	if n := e.s.DropConnections(); n != 1 {
+		t.Fatalf("dropped %d connections", n)
+	}
+	if _, err := e.s.SendAs(aliceID, dm.ID, "while you were away", ""); err != nil {
+		t.Fatal(err)
+	}
+	if n := col.waitHook(t, ctx); n != 2 {
+		t.Fatalf("hook %d", n)
+	}
+	if err := e.s.WaitSubscribed(ctx, e.botID, 1); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := e.s.SendAs(aliceID, dm.ID, "after the reconnect", ""); err != nil {
+		t.Fatal(err)
+	}
+	// The message said during the outage came by the catch-up or (if the
+	// client was back before it) by the stream; the next one by the stream.
+	var streamed []string
+	for {
+		m := col.next(t, ctx)
+		streamed = append(streamed, m.Text)
+		if m.Text == "after the reconnect" {
+			break
+		}
+	}
+	all := strings.Join(append(caughtUp, streamed...), "|")
+	if !strings.Contains(all, "while you were away") {
+		t.Fatalf("the message said during the outage is lost: caught up %q, streamed %q", caughtUp, streamed)
+	}
+	if e.s.Connections() != 1 {
+		t.Fatalf("%d connections, want 1", e.s.Connections())
+	}
+	// Every frame the client sent was one the server serves.
+	var logins int
+	for _, r := range e.s.Requests() {
+		if r.Method == "DDP" && r.Route == "method login" {
+			logins++
+		}
+	}
+	if logins != 2 {
+		t.Fatalf("%d logins, want 2", logins)
+	}
+}
+
+func TestRealtimeDeliversChannelAndGroupMessagesWithTheirRoom(t *testing.T) {
+	e := newEnv(t, rctest.Options{}, Options{})
+	ctx := ctxT(t)
+	aliceID, _ := e.s.AddUser("alice")
+	g, err := e.c.CreatePrivateGroup(ctx, "team", []string{"alice"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	chanID := e.s.CreateChannel("general", aliceID)
+	col := newCollector()
+	rt := e.c.Realtime(RealtimeOptions{OnMessage: col.onMessage, OnConnect: func(context.Context) error { col.hooks <- 1; return nil }})
+	runRealtime(t, ctx, rt)
+	col.waitHook(t, ctx)
+	if _, err := e.s.SendAs(aliceID, g.ID, "!sec status", ""); err != nil {
+		t.Fatal(err)
+	}
+	m := col.next(t, ctx)
+	if m.RoomType != PrivateGroup || m.RoomName != "team" || !m.RoomParticipant || m.Text != "!sec status" {
+		t.Fatalf("group message %+v", m)
+	}
+	// A public channel the bot is not in still reaches it.
+	if _, err := e.s.SendAs(aliceID, chanID, "how do I report a vulnerability?", ""); err != nil {
+		t.Fatal(err)
+	}
+	m = col.next(t, ctx)
+	if m.RoomType != Channel || m.RoomName != "general" || m.RoomParticipant || m.RoomID != chanID {
+		t.Fatalf("channel message %+v", m)
+	}
+	// The bot's own message comes back on the stream too, as the caller's
+	// handled IDs expect; a system message is marked as one.
+	if _, err := e.c.SendMessage(ctx, Message{ID: "outbox-3-0", RoomID: chanID, Text: "answered in a thread", ThreadID: m.ID}); err != nil {
+		t.Fatal(err)
+	}
+	var sawOwn, sawSystem bool
+	for !sawOwn {
+		m := col.next(t, ctx)
+		switch {
+		case m.ID == "outbox-3-0":
+			sawOwn = m.ThreadID != "" && m.User.ID == e.botID
+		case m.System():
+			sawSystem = true
+		}
+	}
+	if !sawSystem {
+		t.Fatal("posting into the channel joined it, but no system message came")
+	}
+}
+
+func TestRealtimeStopsOnARefusedLoginWithoutTheToken(t *testing.T) {
+	e := newEnv(t, rctest.Options{}, Options{})
+	ctx := ctxT(t)
+	bad, err := New(e.s.URL(), e.botID, "not-"+e.token, Options{Log: e.options.Log})
+	if err != nil {
+		t.Fatal(err)
+	}
+	rt := bad.Realtime(RealtimeOptions{OnMessage: func(context.Context, IncomingMessage) {}})
+	err = rt.Run(ctx)
+	if !errors.Is(err, ErrLoginRefused) {
+		t.Fatalf("got %v, want ErrLoginRefused", err)
+	}
+	if strings.Contains(err.Error(), e.token) || strings.Contains(e.logs.String(), "not-"+e.token) {
+		t.Fatalf("the token is in the error or the log: %v", err)
+	}
+}
+
+func TestRealtimeRetriesAFailedCatchUp(t *testing.T) {
+	e := newEnv(t, rctest.Options{}, Options{})
+	ctx := ctxT(t)
+	col := newCollector()
+	calls := 0
+	rt := e.c.Realtime(RealtimeOptions{
+		OnMessage:  col.onMessage,
+		MinBackoff: 10 * time.Millisecond, MaxBackoff: 50 * time.Millisecond,
+		OnConnect: func(context.Context) error {
+			calls++
+			col.hooks <- calls
+			if calls == 1 {
+				return errors.New("the database is away")
+			}
+			return nil
+		},
+	})
+	runRealtime(t, ctx, rt)
+	col.waitHook(t, ctx)
+	if n := col.waitHook(t, ctx); n != 2 {
+		t.Fatalf("hook %d", n)
+	}
+	if err := e.s.WaitSubscribed(ctx, e.botID, 1); err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(e.logs.String(), "the database is away") {
+		t.Fatalf("the failed catch-up is not in the log:\n%s", e.logs.String())
+	}
+}
