@@ -274,8 +274,8 @@ func (r *Realtime) session(ctx context.Context) (live bool, err error) {
 			select {
 			case <-ctx.Done():
 				return
-			case now := <-t.Chan():
-				if now.Sub(time.Unix(0, c.lastSeen.Load())) >= 2*r.opts.PingInterval {
+			case <-t.Chan():
+				if r.c.clock.Since(time.Unix(0, c.lastSeen.Load())) >= 2*r.opts.PingInterval {
 					in.fail(errSilent)
 					cancel(errSilent)
 					return

@@ -276,3 +276,57 @@ func TestRealtimeRetriesAFailedCatchUp(t *testing.T) {
 		t.Fatalf("the failed catch-up is not in the log:\n%s", e.logs.String())
 	}
 }
+
+func TestRealtimeAnswersTheServersPings(t *testing.T) {
+	e := newEnv(t, rctest.Options{}, Options{})
+	ctx := ctxT(t)
+	col := newCollector()
+	rt := e.c.Realtime(RealtimeOptions{OnMessage: col.onMessage, OnConnect: func(context.Context) error { col.hooks <- 1; return nil }})
+	runRealtime(t, ctx, rt)
+	col.waitHook(t, ctx)
+	if n := e.s.PingConnections(); n != 1 {
+		t.Fatalf("%d connections", n)
+	}
+	if err := e.s.WaitRequests(ctx, "pong", 1); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func TestRealtimeDropsASilentConnectionAndComesBack(t *testing.T) {
+	e := newEnv(t, rctest.Options{}, Options{})
+	ctx := ctxT(t)
+	aliceID, _ := e.s.AddUser("alice")
+	dm, err := e.c.CreateDM(ctx, "alice")
+	if err != nil {
+		t.Fatal(err)
+	}
+	col := newCollector()
+	n := 0
+	rt := e.c.Realtime(RealtimeOptions{
+		OnMessage:    col.onMessage,
+		OnConnect:    func(context.Context) error { n++; col.hooks <- n; return nil },
+		PingInterval: 20 * time.Millisecond,
+		MinBackoff:   10 * time.Millisecond, MaxBackoff: 20 * time.Millisecond,
+	})
+	runRealtime(t, ctx, rt)
+	col.waitHook(t, ctx)
+	// The path dies without a close: the client's pings go unanswered.
+	if n := e.s.SilenceConnections(); n != 1 {
+		t.Fatalf("%d connections", n)
+	}
+	if got := col.waitHook(t, ctx); got != 2 {
+		t.Fatalf("hook %d", got)
+	}
+	if err := e.s.WaitSubscribed(ctx, e.botID, 1); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := e.s.SendAs(aliceID, dm.ID, "still there?", ""); err != nil {
+		t.Fatal(err)
+	}
+	if m := col.next(t, ctx); m.Text != "still there?" {
+		t.Fatalf("delivered %+v", m)
+	}
+	if !strings.Contains(e.logs.String(), "no answer to pings") {
+		t.Fatalf("the reason is not in the log:\n%s", e.logs.String())
+	}
+}

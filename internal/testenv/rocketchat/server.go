@@ -478,6 +478,7 @@ func (s *Server) serveREST(w http.ResponseWriter, r *http.Request) {
 	status, header, body := s.handle(r, key, raw, &rec)
 	rec.Status = status
 	s.requests = append(s.requests, rec)
+	s.notify()
 
 	for k, v := range header {
 		w.Header().Set(k, v)
