@@ -24,6 +24,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"net/url"
 	"strconv"
@@ -81,6 +82,9 @@ func New(serverURL, userID, token string, opts Options) (*Client, error) {
 	if (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || u.User != nil || u.RawQuery != "" || u.Fragment != "" {
 		return nil, fmt.Errorf("rocketchat: server URL %q: want http(s)://host[/path]", u.Redacted())
 	}
+	if u.Scheme == "http" && !loopback(u.Hostname()) {
+		return nil, fmt.Errorf("rocketchat: server URL %q: the token would cross the network in the clear; use https:// (http:// only on a loopback address)", u.Redacted())
+	}
 	if userID == "" {
 		return nil, errors.New("rocketchat: no user ID")
 	}
@@ -95,6 +99,12 @@ func New(serverURL, userID, token string, opts Options) (*Client, error) {
 	if c.http == nil {
 		c.http = &http.Client{Timeout: 30 * time.Second}
 	}
+	// Go forwards custom headers on a redirect, even to another host: a
+	// redirect would hand X-Auth-Token to wherever it points. None is
+	// followed; the 3xx is the answer (the server URL must be the final one).
+	hc := *c.http
+	hc.CheckRedirect = func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }
+	c.http = &hc
 	if c.clock == nil {
 		c.clock = clockwork.NewRealClock()
 	}
@@ -108,6 +118,15 @@ func New(serverURL, userID, token string, opts Options) (*Client, error) {
 		c.log = *opts.Log
 	}
 	return c, nil
+}
+
+// loopback reports whether host is a loopback address or localhost.
+func loopback(host string) bool {
+	if strings.EqualFold(host, "localhost") {
+		return true
+	}
+	ip := net.ParseIP(host)
+	return ip != nil && ip.IsLoopback()
 }
 
 // UserID is the ID of the user the client acts as.
@@ -249,6 +268,10 @@ func (c *Client) call(ctx context.Context, method, route string, q url.Values, b
 				return err
 			}
 			continue
+		}
+		if resp.StatusCode >= 300 && resp.StatusCode < 400 {
+			return &Error{Method: method, Route: route, Status: resp.StatusCode,
+				Message: "a redirect (to " + resp.Header.Get("Location") + "), not followed: set the server URL to where it points"}
 		}
 		if resp.StatusCode != http.StatusOK {
 			return c.failure(method, route, resp.StatusCode, raw)

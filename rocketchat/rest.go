@@ -87,7 +87,11 @@ func (c *Client) SendMessage(ctx context.Context, m Message) (Sent, error) {
 		return Sent{}, err
 	}
 	existing, found, lookErr := c.message(ctx, m.ID)
-	if lookErr != nil || !found {
+	if lookErr != nil {
+		// Unknown whether an earlier try posted it: a retry will tell.
+		return Sent{}, fmt.Errorf("rocketchat: send %s refused (%v); checking whether it was posted already: %w", m.ID, err, lookErr)
+	}
+	if !found {
 		return Sent{}, err
 	}
 	if existing.User.ID != c.userID || (existing.RoomID != m.RoomID && m.ThreadID == "") {

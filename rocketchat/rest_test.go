@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"net/http"
+	"net/http/httptest"
 	"strings"
 	"testing"
 	"time"
@@ -106,6 +107,7 @@ func TestMeChecksTheCredentialsAndEveryRequestCarriesThem(t *testing.T) {
 func TestNewRefusesWhatCannotWork(t *testing.T) {
 	for _, tc := range []struct{ name, url, id, token string }{
 		{"no scheme", "chat.example.org", "u", "t"},
+		{"the token in the clear over the network", "http://chat.example.org", "u", "t"},
 		{"a user in the URL", "https://bot:pw@chat.example.org", "u", "t"},
 		{"no user ID", "https://chat.example.org", "", "t"},
 		{"no token", "https://chat.example.org", "u", ""},
@@ -424,5 +426,56 @@ func TestHistoryReadsEveryPageOnce(t *testing.T) {
 		if !seen[id] {
 			t.Fatalf("%s missing", id)
 		}
+	}
+}
+
+func TestARedirectIsNotFollowedSoTheTokenStaysWithTheServer(t *testing.T) {
+	var leaked []string
+	elsewhere := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		leaked = append(leaked, r.Header.Get("X-Auth-Token"))
+		_, _ = w.Write([]byte(`{"_id":"u","success":true}`))
+	}))
+	defer elsewhere.Close()
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		http.Redirect(w, r, elsewhere.URL+r.URL.Path, http.StatusFound)
+	}))
+	defer srv.Close()
+	c, err := New(srv.URL, "u", "secret-token", Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = c.Me(ctxT(t))
+	if !IsPermanent(err) || !strings.Contains(err.Error(), "redirect") {
+		t.Fatalf("got %v, want a permanent error about the redirect", err)
+	}
+	if len(leaked) != 0 {
+		t.Fatalf("the redirect was followed, with the token: %q", leaked)
+	}
+	// The realtime API's dial goes the same way.
+	rt := c.Realtime(RealtimeOptions{OnMessage: func(context.Context, IncomingMessage) {}})
+	if _, err := rt.session(ctxT(t)); err == nil || len(leaked) != 0 {
+		t.Fatalf("dial: %v, leaked %q", err, leaked)
+	}
+}
+
+func TestASendWhoseCheckFailsStaysRetryable(t *testing.T) {
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		switch r.URL.Path {
+		case "/api/v1/chat.sendMessage":
+			w.WriteHeader(http.StatusBadRequest)
+			_, _ = w.Write([]byte(`{"success":false,"error":"Cannot read properties of undefined (reading 'starred')"}`))
+		default: // chat.getMessage: the server is failing
+			w.WriteHeader(http.StatusServiceUnavailable)
+			_, _ = w.Write([]byte(`{"success":false,"error":"Service Unavailable"}`))
+		}
+	}))
+	defer srv.Close()
+	c, err := New(srv.URL, "u", "tok", Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = c.SendMessage(ctxT(t), Message{ID: "outbox-1-0", RoomID: "r", Text: "x"})
+	if !IsRetryable(err) {
+		t.Fatalf("got %v: whether it was posted is unknown, so a retry must decide", err)
 	}
 }
