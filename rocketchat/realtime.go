@@ -148,6 +148,16 @@ func (q *inbox) push(f frame) {
 	}
 }
 
+// unshift puts frames back at the front, in order.
+func (q *inbox) unshift(fs []frame) {
+	if len(fs) == 0 {
+		return
+	}
+	q.mu.Lock()
+	q.frames = append(append([]frame(nil), fs...), q.frames...)
+	q.mu.Unlock()
+}
+
 func (q *inbox) fail(err error) {
 	q.mu.Lock()
 	if q.err == nil {
@@ -217,8 +227,8 @@ var errSilent = errors.New("no answer to pings")
 // session is one connection, from dial to drop. live says whether it got
 // as far as a ready subscription (a reconnect after it starts the backoff
 // afresh).
-func (r *Realtime) session(ctx context.Context) (live bool, err error) {
-	ctx, cancel := context.WithCancelCause(ctx)
+func (r *Realtime) session(outer context.Context) (live bool, err error) {
+	ctx, cancel := context.WithCancelCause(outer)
 	defer cancel(nil)
 
 	dctx, dcancel := context.WithTimeout(ctx, 30*time.Second)
@@ -312,7 +322,9 @@ func (r *Realtime) session(ctx context.Context) (live bool, err error) {
 				continue
 			}
 			if m, ok := parseStreamed(f.Fields); ok {
-				r.opts.OnMessage(ctx, m)
+				// The caller's handling of a message it got is not cut
+				// short by a drop of the connection that brought it.
+				r.opts.OnMessage(outer, m)
 			}
 		case "nosub":
 			if f.ID == mySub {
@@ -388,11 +400,14 @@ func (r *Realtime) handshake(ctx context.Context, c *conn, in *inbox) error {
 	return err
 }
 
-// waitFor takes frames until done says so; frames it passes over are not
-// messages (nothing is subscribed yet while it is used).
+// waitFor takes frames until done says so. Stream messages it passes over
+// (a server may send one before its ready) go back to the inbox's front,
+// in order, for the delivery loop.
 func waitFor(ctx context.Context, in *inbox, done func(frame) (bool, error)) (frame, error) {
 	hctx, cancel := context.WithTimeout(ctx, 30*time.Second)
 	defer cancel()
+	var held []frame
+	defer func() { in.unshift(held) }()
 	for {
 		f, err := in.next(hctx)
 		if err != nil {
@@ -407,6 +422,9 @@ func waitFor(ctx context.Context, in *inbox, done func(frame) (bool, error)) (fr
 		}
 		if ok {
 			return f, nil
+		}
+		if f.Msg == "changed" {
+			held = append(held, f)
 		}
 	}
 }

@@ -2,11 +2,16 @@ package rocketchat
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
+	"net/http"
+	"net/http/httptest"
 	"strings"
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/coder/websocket"
 
 	rctest "github.com/enarx/secbot/internal/testenv/rocketchat"
 )
@@ -328,5 +333,64 @@ func TestRealtimeDropsASilentConnectionAndComesBack(t *testing.T) {
 	}
 	if !strings.Contains(e.logs.String(), "no answer to pings") {
 		t.Fatalf("the reason is not in the log:\n%s", e.logs.String())
+	}
+}
+
+// fakeDDP is a DDP server that sends a stream message before its ready,
+// which a real server's publication may do: the stand-in never does.
+func fakeDDP(t *testing.T, userID string) *httptest.Server {
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		ws, err := websocket.Accept(w, r, nil)
+		if err != nil {
+			return
+		}
+		defer ws.CloseNow()
+		ctx := r.Context()
+		write := func(v map[string]any) {
+			b, _ := json.Marshal(v)
+			_ = ws.Write(ctx, websocket.MessageText, b)
+		}
+		for {
+			_, b, err := ws.Read(ctx)
+			if err != nil {
+				return
+			}
+			var f map[string]any
+			_ = json.Unmarshal(b, &f)
+			switch f["msg"] {
+			case "connect":
+				write(map[string]any{"msg": "connected", "session": "s"})
+			case "method":
+				write(map[string]any{"msg": "result", "id": f["id"], "result": map[string]any{"id": userID, "token": "x"}})
+			case "sub":
+				write(map[string]any{"msg": "changed", "collection": "stream-room-messages", "id": "id", "fields": map[string]any{
+					"eventName": "__my_messages__",
+					"args": []any{
+						map[string]any{"_id": "early", "rid": "R", "msg": "before ready", "ts": map[string]any{"$date": 1764583200000},
+							"u": map[string]any{"_id": "A", "username": "alice"}},
+						map[string]any{"roomParticipant": true, "roomType": "d"},
+					},
+				}})
+				write(map[string]any{"msg": "ready", "subs": []any{f["id"]}})
+			}
+		}
+	}))
+	t.Cleanup(srv.Close)
+	return srv
+}
+
+func TestAMessageStreamedBeforeTheSubscriptionIsReadyIsDelivered(t *testing.T) {
+	srv := fakeDDP(t, "bot")
+	c, err := New(srv.URL, "bot", "tok", Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := ctxT(t)
+	col := newCollector()
+	runRealtime(t, ctx, c.Realtime(RealtimeOptions{OnMessage: col.onMessage}))
+	m := col.next(t, ctx)
+	if m.ID != "early" || m.Text != "before ready" || m.RoomType != DirectMessage || m.User.Username != "alice" ||
+		!m.TS.Equal(time.UnixMilli(1764583200000)) {
+		t.Fatalf("delivered %+v", m)
 	}
 }

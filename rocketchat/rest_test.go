@@ -479,3 +479,21 @@ func TestASendWhoseCheckFailsStaysRetryable(t *testing.T) {
 		t.Fatalf("got %v: whether it was posted is unknown, so a retry must decide", err)
 	}
 }
+
+// The harness's own check: a request Rocket.Chat's validators refuse is
+// recorded, so newEnv's cleanup would fail the test that sent it.
+func TestARequestTheValidatorsRefuseIsCaught(t *testing.T) {
+	s := rctest.Start(t, rctest.Options{})
+	id, token := s.AddUser("secbot")
+	c, err := New(s.URL(), id, token, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	err = c.post(ctxT(t), "groups.create", map[string]any{"name": "g", "readOnly": false, "topic": "not a groups.create field"}, nil)
+	if !IsPermanent(err) {
+		t.Fatalf("got %v, want the server's 400", err)
+	}
+	if len(s.Invalid()) != 1 || !strings.Contains(s.Invalid()[0], "isGroupsCreateProps") {
+		t.Fatalf("invalid: %q", s.Invalid())
+	}
+}
