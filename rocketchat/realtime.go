@@ -370,7 +370,14 @@ func (r *Realtime) handshake(ctx context.Context, c *conn, in *inbox) error {
 			return false, nil
 		}
 		if f.Error != nil {
-			return false, fmt.Errorf("%w: %s", ErrLoginRefused, strings.ReplaceAll(f.Error.String(), r.c.token, "[token]"))
+			text := strings.ReplaceAll(f.Error.String(), r.c.token, "[token]")
+			// Meteor refuses a bad token with 403 (400 for a malformed
+			// request); anything else (its DDP rate limiter's
+			// too-many-requests, a server error) may pass on a later try.
+			if code, ok := f.Error.Error.(float64); ok && (code == 403 || code == 400) {
+				return false, fmt.Errorf("%w: %s", ErrLoginRefused, text)
+			}
+			return false, fmt.Errorf("login: %s", text)
 		}
 		return true, nil
 	})

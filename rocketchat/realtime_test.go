@@ -64,10 +64,14 @@ func (col *collector) waitHook(t *testing.T, ctx context.Context) int {
 func runRealtime(t *testing.T, ctx context.Context, rt *Realtime) <-chan error {
 	ctx, cancel := context.WithCancel(ctx)
 	done := make(chan error, 1)
-	go func() { done <- rt.Run(ctx) }()
+	fin := make(chan struct{})
+	go func() {
+		defer close(fin)
+		done <- rt.Run(ctx)
+	}()
 	t.Cleanup(func() {
 		cancel()
-		<-done
+		<-fin
 	})
 	return done
 }
@@ -338,7 +342,10 @@ func TestRealtimeDropsASilentConnectionAndComesBack(t *testing.T) {
 
 // fakeDDP is a DDP server that sends a stream message before its ready,
 // which a real server's publication may do: the stand-in never does.
-func fakeDDP(t *testing.T, userID string) *httptest.Server {
+// The first throttled logins are answered with the DDP rate limiter's error.
+func fakeDDP(t *testing.T, userID string, throttled int) *httptest.Server {
+	var mu sync.Mutex
+	logins := 0
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		ws, err := websocket.Accept(w, r, nil)
 		if err != nil {
@@ -361,6 +368,15 @@ func fakeDDP(t *testing.T, userID string) *httptest.Server {
 			case "connect":
 				write(map[string]any{"msg": "connected", "session": "s"})
 			case "method":
+				mu.Lock()
+				logins++
+				n := logins
+				mu.Unlock()
+				if n <= throttled {
+					write(map[string]any{"msg": "result", "id": f["id"], "error": map[string]any{"isClientSafe": true, "error": "too-many-requests",
+						"reason": "Error, too many requests. Please slow down. You must wait 1 seconds before trying again.", "errorType": "Meteor.Error"}})
+					continue
+				}
 				write(map[string]any{"msg": "result", "id": f["id"], "result": map[string]any{"id": userID, "token": "x"}})
 			case "sub":
 				write(map[string]any{"msg": "changed", "collection": "stream-room-messages", "id": "id", "fields": map[string]any{
@@ -380,7 +396,7 @@ func fakeDDP(t *testing.T, userID string) *httptest.Server {
 }
 
 func TestAMessageStreamedBeforeTheSubscriptionIsReadyIsDelivered(t *testing.T) {
-	srv := fakeDDP(t, "bot")
+	srv := fakeDDP(t, "bot", 0)
 	c, err := New(srv.URL, "bot", "tok", Options{})
 	if err != nil {
 		t.Fatal(err)
@@ -392,5 +408,26 @@ func TestAMessageStreamedBeforeTheSubscriptionIsReadyIsDelivered(t *testing.T) {
 	if m.ID != "early" || m.Text != "before ready" || m.RoomType != DirectMessage || m.User.Username != "alice" ||
 		!m.TS.Equal(time.UnixMilli(1764583200000)) {
 		t.Fatalf("delivered %+v", m)
+	}
+}
+
+func TestAThrottledLoginIsRetriedNotTakenForARefusal(t *testing.T) {
+	srv := fakeDDP(t, "bot", 2)
+	c, err := New(srv.URL, "bot", "tok", Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := ctxT(t)
+	col := newCollector()
+	done := runRealtime(t, ctx, c.Realtime(RealtimeOptions{OnMessage: col.onMessage, MinBackoff: 5 * time.Millisecond, MaxBackoff: 10 * time.Millisecond}))
+	select {
+	case m := <-col.msgs:
+		if m.ID != "early" {
+			t.Fatalf("delivered %+v", m)
+		}
+	case err := <-done:
+		t.Fatalf("Run ended: %v", err)
+	case <-ctx.Done():
+		t.Fatal("no message delivered")
 	}
 }
