@@ -78,6 +78,10 @@ func (c *Client) Realtime(opts RealtimeOptions) *Realtime {
 
 // Run connects, and reconnects after every drop, until ctx ends (it then
 // returns ctx's error) or the server refuses the login (ErrLoginRefused).
+// One Run at a time per Realtime. Messages read while OnMessage or
+// OnConnect is busy wait in memory, so a slow handler delays but loses
+// nothing; a message the stream never delivered (the connection was down)
+// is the catch-up's to find.
 func (r *Realtime) Run(ctx context.Context) error {
 	if r.opts.OnMessage == nil {
 		return errors.New("rocketchat: realtime without OnMessage")
@@ -225,8 +229,8 @@ func (r *Realtime) websocketURL() string {
 var errSilent = errors.New("no answer to pings")
 
 // session is one connection, from dial to drop. live says whether it got
-// as far as a ready subscription (a reconnect after it starts the backoff
-// afresh).
+// as far as a ready subscription and a done catch-up (a reconnect after it
+// starts the backoff afresh).
 func (r *Realtime) session(outer context.Context) (live bool, err error) {
 	ctx, cancel := context.WithCancelCause(outer)
 	defer cancel(nil)
@@ -308,10 +312,15 @@ func (r *Realtime) session(outer context.Context) (live bool, err error) {
 	// Catch up while the stream's messages wait in the inbox.
 	if r.opts.OnConnect != nil {
 		if err := r.opts.OnConnect(ctx); err != nil {
-			return true, fmt.Errorf("catch-up after connect: %w", err)
+			// Not live: a catch-up that keeps failing backs off further.
+			return false, fmt.Errorf("catch-up after connect: %w", err)
 		}
 	}
 	for {
+		if outer.Err() != nil {
+			return true, outer.Err()
+		}
+		// After a drop the messages already read are handed on first.
 		f, err := in.next(ctx)
 		if err != nil {
 			return true, err
