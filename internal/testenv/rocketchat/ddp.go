@@ -24,6 +24,7 @@ type ddpConn struct {
 	subs    map[string]string // sub ID → stream key ("__my_messages__" or a room ID)
 	dropped bool
 	started bool // connect was answered
+	silent  bool // SilenceConnections: nothing goes out, what comes in is lost
 }
 
 func (c *ddpConn) mySubs() int {
@@ -52,6 +53,56 @@ func (s *Server) DropConnections() int {
 		_ = c.ws.CloseNow()
 	}
 	return len(conns)
+}
+
+// SilenceConnections makes every open realtime connection go quiet
+// without closing it, as a network path that died while the TCP
+// connection stayed open (a NAT or a proxy that forgot it): the stand-in
+// sends them nothing more and drops what they send, pings included.
+// Connections made later are not affected. It returns how many there were.
+func (s *Server) SilenceConnections() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for c := range s.conns {
+		c.silent = true
+	}
+	return len(s.conns)
+}
+
+// PingConnections sends every open realtime connection a ping, as
+// Meteor's heartbeat does ({"msg": "ping"}, no id); a client answers with
+// a pong, recorded in Requests() as the route "pong".
+func (s *Server) PingConnections() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for c := range s.conns {
+		s.sendLocked(c, map[string]any{"msg": "ping"})
+	}
+	return len(s.conns)
+}
+
+// WaitRequests waits until at least n requests of a route (as Request.Route
+// has it: "chat.sendMessage", "pong", "method login") have arrived.
+func (s *Server) WaitRequests(ctx context.Context, route string, n int) error {
+	for {
+		s.mu.Lock()
+		count := 0
+		for _, r := range s.requests {
+			if r.Route == route {
+				count++
+			}
+		}
+		ch := s.changed
+		s.mu.Unlock()
+		if count >= n {
+			return nil
+		}
+		select {
+		case <-ch:
+		case <-ctx.Done():
+			return fmt.Errorf("%d of %d requests %q: %w", count, n, route, ctx.Err())
+		}
+	}
 }
 
 // Connections is the number of open realtime connections.
@@ -128,6 +179,10 @@ func (s *Server) serveDDP(w http.ResponseWriter, r *http.Request) {
 			continue
 		}
 		s.mu.Lock()
+		if c.silent {
+			s.mu.Unlock()
+			continue
+		}
 		route, _ := m["msg"].(string)
 		if name, ok := m["method"].(string); ok {
 			route += " " + name
@@ -135,6 +190,7 @@ func (s *Server) serveDDP(w http.ResponseWriter, r *http.Request) {
 			route += " " + name
 		}
 		s.requests = append(s.requests, Request{Method: "DDP", Route: route, Body: data, UserID: c.uid})
+		s.notify()
 		s.ddpMessage(c, m)
 		s.mu.Unlock()
 	}
@@ -143,7 +199,7 @@ func (s *Server) serveDDP(w http.ResponseWriter, r *http.Request) {
 // sendLocked queues a frame; a client too slow to take 1024 frames is cut
 // off, as a real server drops a connection whose buffer overflows.
 func (s *Server) sendLocked(c *ddpConn, v any) {
-	if c.dropped {
+	if c.dropped || c.silent {
 		return
 	}
 	b, err := json.Marshal(v)

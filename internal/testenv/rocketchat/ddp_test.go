@@ -276,3 +276,33 @@ func TestAThreadReplyAlsoStreamsItsUpdatedParent(t *testing.T) {
 		t.Fatalf("reply %v, then parent %v", first, second)
 	}
 }
+
+func TestTheHeartbeatPingsAndASilencedConnectionGoesQuiet(t *testing.T) {
+	s := Start(t, Options{})
+	bot := newUser(t, s, "bot")
+	c := dialDDP(t, s)
+	c.connect()
+	c.login(bot.token)
+	c.sub("s1", "__my_messages__", false)
+	if n := s.PingConnections(); n != 1 {
+		t.Fatalf("pinged %d", n)
+	}
+	if m := c.next("ping"); m["id"] != nil {
+		t.Fatalf("Meteor's heartbeat ping has no id: %v", m)
+	}
+	c.send(map[string]any{"msg": "pong"})
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if err := s.WaitRequests(ctx, "pong", 1); err != nil {
+		t.Fatal(err)
+	}
+
+	// Silencing closes nothing (rocketchat's client test proves the
+	// silence: its pings go unanswered and it reconnects).
+	if n := s.SilenceConnections(); n != 1 {
+		t.Fatalf("silenced %d", n)
+	}
+	if s.Connections() != 1 {
+		t.Fatalf("%d connections after silencing", s.Connections())
+	}
+}

@@ -58,6 +58,12 @@ type Options struct {
 	ForceEncryptedPrivateGroups bool
 	// MaxMessageSize is Message_MaxAllowedSize (5000 by default).
 	MaxMessageSize int
+	// DuplicateKeyError makes a chat.sendMessage with a taken _id fail as
+	// an insert does: with MongoDB's E11000 duplicate-key error, as on a
+	// server older than sendMessage's lookup of the _id, or on 8.x when
+	// two sends of one _id race past that lookup. By default the answer is
+	// 8.x's to a repeated _id (see send).
+	DuplicateKeyError bool
 }
 
 // Server is a running stand-in. All methods are safe for concurrent use.
@@ -472,6 +478,7 @@ func (s *Server) serveREST(w http.ResponseWriter, r *http.Request) {
 	status, header, body := s.handle(r, key, raw, &rec)
 	rec.Status = status
 	s.requests = append(s.requests, rec)
+	s.notify()
 
 	for k, v := range header {
 		w.Header().Set(k, v)
@@ -802,9 +809,16 @@ func (s *Server) send(u *user, in map[string]any) (*msg, *apiError) {
 		id = randomID()
 	}
 	if _, dup := s.msgs[id]; dup {
-		// MongoDB's answer to an insert of an existing _id; the route
-		// passes the error's message on as a plain failure.
-		return nil, plainError(fmt.Sprintf(`E11000 duplicate key error collection: rocketchat.rocketchat_message index: _id_ dup key: { _id: "%s" }`, id))
+		if s.opts.DuplicateKeyError {
+			// MongoDB's answer to an insert of an existing _id; the route
+			// passes the error's message on as a plain failure.
+			return nil, plainError(fmt.Sprintf(`E11000 duplicate key error collection: rocketchat.rocketchat_message index: _id_ dup key: { _id: "%s" }`, id))
+		}
+		// sendMessage (functions/sendMessage.ts) finds the _id taken and
+		// returns undefined without inserting; chat.sendMessage hands that
+		// to normalizeMessagesForUser, whose filterStarred throws reading
+		// message.starred, and ApiClass answers the TypeError's message.
+		return nil, plainError("Cannot read properties of undefined (reading 'starred')")
 	}
 	if r.t == "c" && r.subs[u.id] == nil {
 		s.join(r, u.id)

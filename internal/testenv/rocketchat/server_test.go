@@ -243,8 +243,21 @@ func equalJSON(a, b any) bool {
 	return bytes.Equal(x, y)
 }
 
-func TestARepeatedMessageIDIsRefusedWithMongoDBsDuplicateKeyError(t *testing.T) {
-	s := Start(t, Options{})
+func TestARepeatedMessageIDIsRefusedAndPostsNothing(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		opts Options
+		text string
+	}{
+		{"8.x: sendMessage finds the _id taken", Options{}, "Cannot read properties of undefined (reading 'starred')"},
+		{"an insert of a taken _id", Options{DuplicateKeyError: true}, "E11000 duplicate key error"},
+	} {
+		t.Run(tc.name, func(t *testing.T) { testRepeatedMessageID(t, tc.opts, tc.text) })
+	}
+}
+
+func testRepeatedMessageID(t *testing.T, opts Options, text string) {
+	s := Start(t, opts)
 	bot := newUser(t, s, "bot")
 	newUser(t, s, "alice")
 	rid := bot.ok(bot.post("im.create", map[string]any{"username": "alice"})).body["room"].(map[string]any)["_id"].(string)
@@ -256,7 +269,7 @@ func TestARepeatedMessageIDIsRefusedWithMongoDBsDuplicateKeyError(t *testing.T) 
 		t.Fatalf("the message has _id %v", got)
 	}
 	again := send()
-	if again.status != 400 || !strings.HasPrefix(again.str("error"), "E11000 duplicate key error") || again.body["errorType"] != nil {
+	if again.status != 400 || !strings.HasPrefix(again.str("error"), text) || again.body["errorType"] != nil {
 		t.Fatalf("got %d %v", again.status, again.body)
 	}
 	if n := len(s.Messages(rid)); n != 1 {
