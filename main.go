@@ -470,6 +470,7 @@ func policyOf(cfg *config.Config, github bool) disclosure.Policy {
 		Backup:             matrix(cfg.Team.BackupID),
 		Rotation:           cfg.Team.Rotation,
 		CommandPrefix:      cfg.Matrix.CommandPrefix,
+		CommandPrefixes:    map[disclosure.Platform]string{disclosure.Matrix: cfg.Matrix.CommandPrefix},
 		GitHub:             github,
 		Repository:         cfg.GitHub.DefaultRepository(),
 		Repositories:       cfg.GitHub.Repos,
