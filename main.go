@@ -145,6 +145,11 @@ func openStore(ctx context.Context, db config.Database, log zerolog.Logger) (*st
 // serve wires the parts together and runs them until ctx ends: Matrix sync
 // → handlers → store (decision + effects) → outbox → Matrix.
 func serve(ctx context.Context, configPath string, cfg *config.Config, log zerolog.Logger) error {
+	if !cfg.Matrix.Enabled() || cfg.RocketChat.Enabled() {
+		// The config reads [rocketchat]; the platform is not registered
+		// in this build yet, and a team must not believe it is reachable.
+		return errors.New("[rocketchat] is not supported by this build yet: run secbot with [matrix]")
+	}
 	st, err := openStore(ctx, cfg.Database, log)
 	if err != nil {
 		return err
@@ -436,27 +441,19 @@ func checkTeamRoomEncrypted(ctx context.Context, b *bot.Bot, h *handlers.Handler
 // policyOf takes the policy from the config; whether GitHub is on is
 // decided at start (its client and executors are made then).
 func policyOf(cfg *config.Config, github bool) disclosure.Policy {
-	matrix := func(u id.UserID) disclosure.Person {
-		if u == "" {
-			return ""
-		}
-		return disclosure.PersonOn(disclosure.Matrix, string(u))
-	}
-	team := make([]disclosure.Person, 0, len(cfg.Team.MemberIDs))
-	for _, u := range cfg.Team.MemberIDs {
-		team = append(team, matrix(u))
-	}
 	identities := map[disclosure.Person]string{}
-	for u, key := range cfg.Team.Identities {
-		identities[matrix(id.UserID(strings.TrimPrefix(u, "matrix:")))] = key
+	for who, key := range cfg.Team.Identities {
+		identities[disclosure.Person(who)] = key
 	}
-	announce := make([]string, len(cfg.Announce.Rooms))
-	for i, room := range cfg.Announce.Rooms {
-		announce[i] = disclosure.On(disclosure.Matrix, strings.TrimPrefix(room, "matrix:"))
+	// A Rocket.Chat room is named in the config; until its platform looks
+	// up its ID, the name stands for it.
+	teamRoom, announce := cfg.Team.RoomName, cfg.Announce.Qualified
+	prefixes := map[disclosure.Platform]string{}
+	if cfg.Matrix.Enabled() {
+		prefixes[disclosure.Matrix] = cfg.Matrix.CommandPrefix
 	}
-	teamRoom := ""
-	if cfg.Team.RoomID != "" {
-		teamRoom = disclosure.On(disclosure.Matrix, string(cfg.Team.RoomID))
+	if cfg.RocketChat.Enabled() {
+		prefixes[disclosure.RocketChat] = cfg.RocketChat.CommandPrefix
 	}
 	return disclosure.Policy{
 		Identities:         identities,
@@ -465,12 +462,12 @@ func policyOf(cfg *config.Config, github bool) disclosure.Policy {
 		Ladder:             cfg.Ladder,
 		TeamRoom:           teamRoom,
 		Email:              cfg.Email.Address,
-		Team:               team,
-		Coordinator:        matrix(cfg.Team.CoordinatorID),
-		Backup:             matrix(cfg.Team.BackupID),
+		Team:               cfg.Team.People,
+		Coordinator:        cfg.Team.CoordinatorPerson,
+		Backup:             cfg.Team.BackupPerson,
 		Rotation:           cfg.Team.Rotation,
-		CommandPrefix:      cfg.Matrix.CommandPrefix,
-		CommandPrefixes:    map[disclosure.Platform]string{disclosure.Matrix: cfg.Matrix.CommandPrefix},
+		CommandPrefix:      prefixes[disclosure.RoomPlatform(teamRoom)],
+		CommandPrefixes:    prefixes,
 		GitHub:             github,
 		Repository:         cfg.GitHub.DefaultRepository(),
 		Repositories:       cfg.GitHub.Repos,

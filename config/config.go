@@ -46,6 +46,7 @@ const MaxCommandMaxAge = 7 * 24 * time.Hour
 // tagged toml:"-" and only filled by Load and Parse.
 type Config struct {
 	Matrix     Matrix       `toml:"matrix"`
+	RocketChat RocketChat   `toml:"rocketchat"`
 	Database   Database     `toml:"database"`
 	GitHub     GitHub       `toml:"github"`
 	Email      Email        `toml:"email"`
@@ -196,8 +197,15 @@ type Team struct {
 	// base64); when set, no identity is pinned on first sight.
 	Identities map[string]string `toml:"identities"`
 
-	// RoomID, MemberIDs, CoordinatorID and BackupID are the keys above,
-	// validated.
+	// People, CoordinatorPerson, BackupPerson and RoomName are the keys
+	// above, validated, with their platforms (a Rocket.Chat room by its
+	// name, which the platform finds at start). Identities is then keyed
+	// by the person with their platform.
+	People                          []disclosure.Person `toml:"-"`
+	CoordinatorPerson, BackupPerson disclosure.Person   `toml:"-"`
+	RoomName                        string              `toml:"-"`
+	// RoomID, MemberIDs, CoordinatorID and BackupID are the Matrix ones
+	// among them.
 	RoomID        id.RoomID   `toml:"-"`
 	MemberIDs     []id.UserID `toml:"-"`
 	CoordinatorID id.UserID   `toml:"-"`
@@ -207,8 +215,11 @@ type Team struct {
 // Announce is the [announce] section: where published advisories are
 // announced.
 type Announce struct {
-	// Rooms are room IDs (!id:server) or aliases (#name:server).
+	// Rooms are Matrix room IDs (!id:server) or aliases (#name:server),
+	// or Rocket.Chat channels (rocketchat:NAME).
 	Rooms []string `toml:"rooms"`
+	// Qualified are Rooms, validated, with their platforms.
+	Qualified []string `toml:"-"`
 }
 
 // SLA is the [sla] section: the policy's promises and the calendar working

@@ -216,7 +216,13 @@ func (v *validator) httpURL(key, value string) bool {
 
 func (v *validator) validate() {
 	c := v.cfg
-	v.validateMatrix()
+	switch {
+	case c.Matrix.Enabled():
+		v.validateMatrix()
+	case !c.RocketChat.Enabled():
+		v.add("matrix", "", "secbot needs a chat: a [matrix] section, a [rocketchat] section, or both")
+	}
+	v.validateRocketChat()
 	v.validateDatabase()
 	if s, ok := v.positiveSpan("database.retention", c.Database.Retention, ": finished work is kept this long"); ok {
 		switch {
@@ -231,9 +237,10 @@ func (v *validator) validate() {
 	v.validateGitHub()
 	v.validateEmail()
 	v.validateTeam()
+	c.Announce.Qualified = nil
 	for i, r := range c.Announce.Rooms {
-		if r := matrixName(r); !validRoomID(r) && !validAlias(r) {
-			v.add(fmt.Sprintf("announce.rooms[%d]", i), r, "not a room ID (!id:example.org) or alias (#name:example.org)")
+		if room := v.room(fmt.Sprintf("announce.rooms[%d]", i), r, true); room != "" {
+			c.Announce.Qualified = append(c.Announce.Qualified, room)
 		}
 	}
 	v.validateSLA()
@@ -307,61 +314,71 @@ func (v *validator) validateMatrix() {
 
 func (v *validator) validateTeam() {
 	t := &v.cfg.Team
-	t.RoomID, t.MemberIDs = "", nil
-	if room := matrixName(t.Room); validRoomID(room) {
-		t.RoomID = id.RoomID(room)
-	} else {
-		v.add("team.room", t.Room, "must be the team room's ID (not an alias), like !abc:example.org")
+	t.RoomID, t.MemberIDs, t.People, t.RoomName = "", nil, nil, ""
+	t.RoomName = v.room("team.room", t.Room, false)
+	if disclosure.RoomPlatform(t.RoomName) == disclosure.Matrix {
+		t.RoomID = id.RoomID(matrixName(t.Room))
 	}
 	if len(t.Members) == 0 {
 		v.add("team.members", "", "the security team needs at least one member")
 	}
-	seen := map[id.UserID]bool{}
+	seen := map[disclosure.Person]bool{}
 	for i, m := range t.Members {
 		key := fmt.Sprintf("team.members[%d]", i)
-		u := v.userID(key, m)
+		p := v.person(key, m)
 		switch {
-		case u == "":
-		case seen[u]:
+		case p == "":
+		case seen[p]:
 			v.add(key, m, "listed twice")
-		case u == v.cfg.Matrix.UserIDValue:
+		case p == disclosure.PersonOn(disclosure.Matrix, string(v.cfg.Matrix.UserIDValue)):
 			v.add(key, m, "the bot itself cannot be on the team")
 		default:
-			seen[u] = true
-			t.MemberIDs = append(t.MemberIDs, u)
+			seen[p] = true
+			t.People = append(t.People, p)
+			if p.Platform() == disclosure.Matrix {
+				t.MemberIDs = append(t.MemberIDs, id.UserID(p.Native()))
+			}
 		}
 	}
-	member := func(key, value string) id.UserID {
-		u := v.userID(key, value)
-		if u != "" && len(t.MemberIDs) > 0 && !seen[u] {
+	member := func(key, value string) disclosure.Person {
+		p := v.person(key, value)
+		if p != "" && len(t.People) > 0 && !seen[p] {
 			v.add(key, value, "must be one of team.members")
 		}
-		return u
+		return p
 	}
-	byID := make(map[string]string, len(t.Identities))
+	byPerson := make(map[string]string, len(t.Identities))
 	for _, u := range slices.Sorted(maps.Keys(t.Identities)) {
 		key, k := t.Identities[u], "team.identities."+u
-		if m := member(k, u); m != "" {
-			if !validEd25519(key) {
-				v.add(k, key, "must be the member's cross-signing master key: 43 characters of unpadded base64")
-			}
-			byID[string(m)] = key
+		p := member(k, u)
+		switch {
+		case p == "":
+		case p.Platform() == disclosure.Matrix && !validEd25519(key):
+			v.add(k, key, "must be the member's cross-signing master key: 43 characters of unpadded base64")
+		case p.Platform() == disclosure.RocketChat && (strings.TrimSpace(key) == "" || strings.ContainsFunc(key, unicode.IsSpace)):
+			v.add(k, key, "must be the member's Rocket.Chat user ID (which a renamed or reused username cannot take)")
+		default:
+			byPerson[string(p)] = key
 		}
 	}
 	if len(t.Identities) > 0 {
-		// By Matrix user ID, however the config wrote the member.
-		t.Identities = byID
-	}
-	if len(t.Identities) > 0 {
-		for _, u := range t.MemberIDs {
-			if _, ok := t.Identities[string(u)]; !ok {
-				v.add("team.identities", string(u), "names no identity for this member: with identities set, none is pinned on first sight, so their commands would never count")
+		// By the person with their platform, however the config wrote them.
+		t.Identities = byPerson
+		for _, p := range t.People {
+			if _, ok := t.Identities[string(p)]; !ok {
+				v.add("team.identities", p.String(), "names no identity for this member: with identities set, none is pinned on first sight, so their commands would never count")
 			}
 		}
 	}
-	t.CoordinatorID = member("team.coordinator", t.Coordinator)
-	t.BackupID = member("team.backup", t.Backup)
-	if t.BackupID != "" && t.BackupID == t.CoordinatorID {
+	t.CoordinatorPerson = member("team.coordinator", t.Coordinator)
+	t.BackupPerson = member("team.backup", t.Backup)
+	if t.CoordinatorPerson.Platform() == disclosure.Matrix {
+		t.CoordinatorID = id.UserID(t.CoordinatorPerson.Native())
+	}
+	if t.BackupPerson.Platform() == disclosure.Matrix {
+		t.BackupID = id.UserID(t.BackupPerson.Native())
+	}
+	if t.BackupPerson != "" && t.BackupPerson == t.CoordinatorPerson {
 		v.add("team.backup", t.Backup, "must not be the coordinator: the backup is who is asked when the coordinator does not answer")
 	}
 }
