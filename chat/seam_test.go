@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -27,7 +28,8 @@ import (
 // has no end-to-end encryption and vouches for accounts, not devices. It
 // keeps what the core made it say, by room.
 type toy struct {
-	st *store.Store
+	st   *store.Store
+	name disclosure.Platform
 
 	mu      sync.Mutex
 	said    map[string][]string
@@ -37,12 +39,12 @@ type toy struct {
 
 const toyName disclosure.Platform = "toy"
 
-func newToy(st *store.Store) *toy {
-	return &toy{st: st, said: map[string][]string{}, members: map[string][]disclosure.Person{}}
+func newToy(st *store.Store, name disclosure.Platform) *toy {
+	return &toy{st: st, name: name, said: map[string][]string{}, members: map[string][]disclosure.Person{}}
 }
 
-func (p *toy) Name() disclosure.Platform { return toyName }
-func (p *toy) Self() disclosure.Person   { return disclosure.PersonOn(toyName, "secbot") }
+func (p *toy) Name() disclosure.Platform { return p.name }
+func (p *toy) Self() disclosure.Person   { return disclosure.PersonOn(p.name, "secbot") }
 func (p *toy) Vouching() chat.Vouching   { return chat.VouchesForAccount }
 
 func (p *toy) JoinRoom(context.Context, string) error          { return nil }
@@ -51,7 +53,7 @@ func (p *toy) LeaveRoom(context.Context, string, string) error { return nil }
 // JoinedMemberCount: a DM is the reporter and the bot; the team room is
 // the team.
 func (p *toy) JoinedMemberCount(_ context.Context, room string) (int, error) {
-	if strings.HasPrefix(room, "toy:dm-") {
+	if strings.HasPrefix(chat.Native(room), "dm-") {
 		return 2, nil
 	}
 	return 5, nil
@@ -59,7 +61,7 @@ func (p *toy) JoinedMemberCount(_ context.Context, room string) (int, error) {
 
 func (p *toy) ParsePerson(s string) (disclosure.Person, bool) {
 	name, ok := strings.CutPrefix(s, "~")
-	return disclosure.PersonOn(toyName, name), ok && name != ""
+	return disclosure.PersonOn(p.name, name), ok && name != ""
 }
 
 func (p *toy) RoomLink(room string) string { return "toy://" + chat.Native(room) }
@@ -108,7 +110,7 @@ func (p *toy) send(ctx context.Context, e store.Effect) (any, error) {
 	if err != nil {
 		return nil, err
 	}
-	if disclosure.RoomPlatform(room) != toyName {
+	if disclosure.RoomPlatform(room) != p.name {
 		return nil, fmt.Errorf("the toy was handed %q", room)
 	}
 	p.mu.Lock()
@@ -128,7 +130,7 @@ func (p *toy) createCaseRoom(ctx context.Context, e store.Effect) (any, error) {
 	}
 	p.mu.Lock()
 	p.rooms++
-	room := disclosure.On(toyName, fmt.Sprintf("case-%d", p.rooms))
+	room := disclosure.On(p.name, fmt.Sprintf("case-%d", p.rooms))
 	p.members[room] = c.Invite
 	p.mu.Unlock()
 	return nil, p.st.SetCaseRoom(ctx, id, room, time.Now())
@@ -139,7 +141,18 @@ func (p *toy) openDM(ctx context.Context, e store.Effect) (any, error) {
 	if err := e.Decode(&d); err != nil {
 		return nil, err
 	}
-	return nil, p.st.SetDMRoomOf(ctx, d.User, disclosure.On(toyName, "dm-"+d.User.Native()), time.Now())
+	room := disclosure.On(p.name, "dm-"+d.User.Native())
+	if err := p.st.SetDMRoomOf(ctx, d.User, room, time.Now()); err != nil {
+		return nil, err
+	}
+	if d.CaseID == "" {
+		return nil, nil
+	}
+	id, err := disclosure.ParseCaseID(d.CaseID)
+	if err != nil {
+		return nil, err
+	}
+	return nil, p.st.SetDMRoom(ctx, id, room, time.Now())
 }
 
 func (p *toy) invite(ctx context.Context, e store.Effect) (any, error) {
@@ -223,8 +236,8 @@ func TestASecondPlatformRunsTheWholeFlowThroughThePort(t *testing.T) {
 		TeamRoom: team, Team: []disclosure.Person{alice, bob}, Coordinator: alice, Backup: bob, CommandPrefix: "!sec",
 	})
 	clock := clockwork.NewFakeClockAt(time.Date(2026, 11, 23, 10, 0, 0, 0, time.UTC)) // a Monday
-	platform := newToy(st)
-	platforms := chat.NewPlatforms(platform)
+	platform, other := newToy(st, toyName), newToy(st, "other")
+	platforms := chat.NewPlatforms(platform, other)
 	runner := outbox.New(st, clock, zerolog.Nop(), func(err error) bool { return errors.Is(err, chat.ErrPermanent) }, func(err error) bool { return errors.Is(err, chat.ErrNotReady) })
 	router := chat.Router{Platforms: platforms, CaseRoom: func(ctx context.Context, id disclosure.CaseID) (string, error) {
 		c, err := st.Case(ctx, id)
@@ -324,5 +337,22 @@ func TestASecondPlatformRunsTheWholeFlowThroughThePort(t *testing.T) {
 	say(c.CaseRoom, rita, "!sec reject nothing")
 	if c, _ := st.Case(ctx, c.ID); c.Stage == disclosure.StageRejected {
 		t.Error("the reporter rejected their own case")
+
+		// A reporter on another platform than the team's gets their case, is
+		// told in their DM where their private area is, is not in the case
+		// room, and reads the team's response in that DM.
+		olga, olgaDM := disclosure.PersonOn("other", "olga"), disclosure.On("other", "dm-olga")
+		say(olgaDM, olga, "I want to report a security issue")
+		if !other.heard(olgaDM, "SR-2026-0002", "another chat") {
+			t.Errorf("the other platform's reporter was not told where to go: %s", other.dump())
+		}
+		c2, err := st.Case(ctx, disclosure.CaseID{Year: 2026, Seq: 2})
+		if err != nil || disclosure.RoomPlatform(c2.CaseRoom) != toyName || slices.Contains(platform.members[c2.CaseRoom], olga) {
+			t.Fatalf("the second case: %+v, %v, room people %v", c2, err, platform.members[c2.CaseRoom])
+		}
+		say(c2.CaseRoom, alice, "!sec respond We can reproduce it; a fix is on its way.")
+		if !other.heard(olgaDM, "We can reproduce it") {
+			t.Errorf("the response did not reach the reporter's DM: %s", other.dump())
+		}
 	}
 }

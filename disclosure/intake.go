@@ -38,14 +38,14 @@ func (p *Policy) Open(ch Channel, reporter, self Person, seq int, at time.Time) 
 	// platform can be in it. A chat reporter elsewhere is answered in
 	// their DM (the advisory is their private area).
 	home := p.TeamPlatform()
-	if ch == ChannelChat && reporter.Platform() == home {
+	if ch == ChannelChat && ReadsCaseRoom(reporter, home) {
 		o.Invite = append(o.Invite, reporter)
 	}
 	for _, member := range p.Team {
-		if member != reporter && member != self && member.Platform() == home {
+		if member != reporter && member != self && ReadsCaseRoom(member, home) {
 			o.Invite = append(o.Invite, member)
 		}
-		if member != self && member.Platform() == home {
+		if member != self && ReadsCaseRoom(member, home) {
 			o.Team = append(o.Team, member)
 		}
 	}

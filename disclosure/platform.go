@@ -74,6 +74,13 @@ func RoomPlatform(room string) Platform {
 	return platform
 }
 
+// ReadsCaseRoom reports whether who can be in a case room made on home: a
+// chat person of that platform. Anyone else (an email or GitHub reporter,
+// a chat reporter on another platform) reads only what is sent to them.
+func ReadsCaseRoom(who Person, home Platform) bool {
+	return who.Channel() == ChannelChat && who.Platform() == home
+}
+
 // TeamPlatform is the platform of the team's room: where case rooms live
 // ("" when no team room is configured).
 func (p *Policy) TeamPlatform() Platform { return RoomPlatform(p.TeamRoom) }

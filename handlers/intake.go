@@ -50,7 +50,12 @@ func (h *Handlers) intake(ctx context.Context, msg chat.Message, direct bool) er
 		lane := c.ID.String()
 		replyLane := store.ReplyLane(c.ID)
 		p := h.Policy()
-		noEncryption := templates.NoEncryption{CaseID: c.ID.String(), Address: p.Email, GitHub: p.GitHub}
+		// A reporter who cannot read the case room (no encryption device,
+		// or on another chat than the team's) is told where their private
+		// area is instead.
+		elsewhere := !disclosure.ReadsCaseRoom(msg.Sender, p.TeamPlatform())
+		encrypted = encrypted && !elsewhere
+		noEncryption := templates.NoEncryption{CaseID: c.ID.String(), Address: p.Email, GitHub: p.GitHub, OtherChat: elsewhere}
 		if direct {
 			dm := outbox.Target{Room: msg.Room}
 			var ack templates.Data = templates.DMAck(h.caseRoomData(c))

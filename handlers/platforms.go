@@ -5,6 +5,7 @@ import (
 
 	"github.com/enarx/secbot/chat"
 	"github.com/enarx/secbot/disclosure"
+	"github.com/enarx/secbot/store"
 )
 
 // The chat platforms as the handlers use them: each room and person is
@@ -103,4 +104,13 @@ func (h *Handlers) personIn(room string) func(word string) (disclosure.Person, b
 		}
 		return p.ParsePerson(word)
 	}
+}
+
+// caseRoomPlatform is the platform a case's room is (or will be) on: the
+// team room's when it was made.
+func (h *Handlers) caseRoomPlatform(cs *store.Case, p *disclosure.Policy) disclosure.Platform {
+	if cs.CaseRoom != "" {
+		return chat.PlatformOf(cs.CaseRoom)
+	}
+	return p.TeamPlatform()
 }

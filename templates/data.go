@@ -143,6 +143,9 @@ type (
 	NoEncryption struct {
 		CaseID, Address string
 		GitHub          bool
+		// OtherChat: the reporter is on another chat platform than the
+		// case room, not without encryption.
+		OtherChat bool
 	}
 )
 
