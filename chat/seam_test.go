@@ -337,22 +337,21 @@ func TestASecondPlatformRunsTheWholeFlowThroughThePort(t *testing.T) {
 	say(c.CaseRoom, rita, "!sec reject nothing")
 	if c, _ := st.Case(ctx, c.ID); c.Stage == disclosure.StageRejected {
 		t.Error("the reporter rejected their own case")
-
-		// A reporter on another platform than the team's gets their case, is
-		// told in their DM where their private area is, is not in the case
-		// room, and reads the team's response in that DM.
-		olga, olgaDM := disclosure.PersonOn("other", "olga"), disclosure.On("other", "dm-olga")
-		say(olgaDM, olga, "I want to report a security issue")
-		if !other.heard(olgaDM, "SR-2026-0002", "another chat") {
-			t.Errorf("the other platform's reporter was not told where to go: %s", other.dump())
-		}
-		c2, err := st.Case(ctx, disclosure.CaseID{Year: 2026, Seq: 2})
-		if err != nil || disclosure.RoomPlatform(c2.CaseRoom) != toyName || slices.Contains(platform.members[c2.CaseRoom], olga) {
-			t.Fatalf("the second case: %+v, %v, room people %v", c2, err, platform.members[c2.CaseRoom])
-		}
-		say(c2.CaseRoom, alice, "!sec respond We can reproduce it; a fix is on its way.")
-		if !other.heard(olgaDM, "We can reproduce it") {
-			t.Errorf("the response did not reach the reporter's DM: %s", other.dump())
-		}
+	}
+	// A reporter on another platform than the team's gets their case, is
+	// told in their DM where their private area is, is not in the case
+	// room, and reads the team's response in that DM.
+	olga, olgaDM := disclosure.PersonOn("other", "olga"), disclosure.On("other", "dm-olga")
+	say(olgaDM, olga, "I want to report a security issue")
+	if !other.heard(olgaDM, "SR-2026-0002", "another chat") {
+		t.Errorf("the other platform's reporter was not told where to go: %s", other.dump())
+	}
+	c2, err := st.Case(ctx, disclosure.CaseID{Year: 2026, Seq: 2})
+	if err != nil || disclosure.RoomPlatform(c2.CaseRoom) != toyName || slices.Contains(platform.members[c2.CaseRoom], olga) {
+		t.Fatalf("the second case: %+v, %v, room people %v", c2, err, platform.members[c2.CaseRoom])
+	}
+	say(c2.CaseRoom, alice, "!sec respond We can reproduce it; a fix is on its way.")
+	if !other.heard(olgaDM, "We can reproduce it") {
+		t.Errorf("the response did not reach the reporter's DM: %s", other.dump())
 	}
 }
