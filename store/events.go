@@ -23,11 +23,15 @@ func (s *Store) MarkHandledBriefly(ctx context.Context, eventID string, now time
 }
 
 func (s *Store) markHandled(ctx context.Context, eventID string, now time.Time, prunable bool) (bool, error) {
-	res, err := s.db.Exec(ctx, `INSERT INTO handled_events (event_id, handled_at, prunable) VALUES ($1, $2, $3) ON CONFLICT DO NOTHING`, eventID, millis(now), prunable)
-	if err != nil {
-		return false, err
-	}
-	n, err := res.RowsAffected()
+	var n int64
+	err := s.write(ctx, func(ctx context.Context) error {
+		res, err := s.db.Exec(ctx, `INSERT INTO handled_events (event_id, handled_at, prunable) VALUES ($1, $2, $3) ON CONFLICT DO NOTHING`, eventID, millis(now), prunable)
+		if err != nil {
+			return err
+		}
+		n, err = res.RowsAffected()
+		return err
+	})
 	return n == 1, err
 }
 
@@ -83,10 +87,12 @@ func (s *Store) SyncPosition(ctx context.Context) (string, error) {
 
 // SetSyncPosition stores the sync token to resume from.
 func (s *Store) SetSyncPosition(ctx context.Context, token string) error {
-	_, err := s.db.Exec(ctx, `
-		INSERT INTO sync_position (id, next_batch) VALUES (1, $1)
-		ON CONFLICT (id) DO UPDATE SET next_batch = excluded.next_batch`, token)
-	return err
+	return s.write(ctx, func(ctx context.Context) error {
+		_, err := s.db.Exec(ctx, `
+			INSERT INTO sync_position (id, next_batch) VALUES (1, $1)
+			ON CONFLICT (id) DO UPDATE SET next_batch = excluded.next_batch`, token)
+		return err
+	})
 }
 
 // AwaitingEvent is an encrypted event noted before decryption and not yet
