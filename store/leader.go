@@ -288,6 +288,18 @@ func (l *Leader) Lost() error {
 	return nil
 }
 
+// IsLeader is gocron's Elector (WithDistributedElector), a backstop for
+// the timers: nil only while this instance is in office.
+func (l *Leader) IsLeader(context.Context) error {
+	if lost := l.lost.Load(); lost != nil {
+		return lost
+	}
+	if !l.active.Load() {
+		return errors.New("this instance is not the active one")
+	}
+	return nil
+}
+
 // Active reports whether this instance is in office.
 func (l *Leader) Active() bool { return l.active.Load() }
 
@@ -382,4 +394,14 @@ func (s *Store) write(ctx context.Context, fn func(ctx context.Context) error) e
 		return fn(ctx)
 	}
 	return s.Tx(ctx, fn)
+}
+
+// exec is db.Exec under write: a single-statement write fenced like the
+// others once in office.
+func (s *Store) exec(ctx context.Context, query string, args ...any) (res sql.Result, err error) {
+	err = s.write(ctx, func(ctx context.Context) error {
+		res, err = s.db.Exec(ctx, query, args...)
+		return err
+	})
+	return res, err
 }

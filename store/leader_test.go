@@ -198,6 +198,18 @@ func TestATakeoverFencesTheOldInstance(t *testing.T) {
 	if err := a.st.SetSyncPosition(ctx, "s2-old-epoch"); !errors.Is(err, ErrFenced) {
 		t.Errorf("a's sync position: %v, want ErrFenced", err)
 	}
+	if err := a.st.ParkEvent(ctx, DeadLetter{Room: "!r", Event: "$parked-old-epoch", ParkedAt: t0, Attempts: 5, Category: "error"}); !errors.Is(err, ErrFenced) {
+		t.Errorf("a's dead letter: %v, want ErrFenced", err)
+	}
+	if err := a.st.NoteEncrypted(ctx, "!r", "$awaiting", t0); !errors.Is(err, ErrFenced) {
+		t.Errorf("a's note of an encrypted event: %v, want ErrFenced", err)
+	}
+	if err := b.lead.IsLeader(ctx); err != nil {
+		t.Errorf("b as gocron's elector: %v", err)
+	}
+	if dead, err := b.st.DeadLetters(ctx); err != nil || len(dead) != 0 {
+		t.Errorf("dead letters %v %v, want none", dead, err)
+	}
 	for _, id := range []string{"$after", "$after-alone"} {
 		if handled(t, b.st, id) {
 			t.Errorf("%s committed by the old epoch", id)
@@ -338,6 +350,9 @@ func TestTheSelfCheckStopsAnInstanceThatLostItsLock(t *testing.T) {
 	}
 	if err := <-watched; !errors.As(err, &lost) {
 		t.Errorf("Watch returned %v, want a *LostError", err)
+	}
+	if err := lead.IsLeader(ctx); !errors.As(err, &lost) {
+		t.Errorf("gocron's elector after the loss: %v", err)
 	}
 	if lead.Role() != "stopping" || lead.Active() || lead.Lost() == nil {
 		t.Errorf("role %q active %v lost %v", lead.Role(), lead.Active(), lead.Lost())
