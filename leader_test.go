@@ -2,14 +2,17 @@ package main
 
 import (
 	"context"
+	"database/sql"
 	"errors"
 	"io"
 	"net"
 	"net/http"
+	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -235,5 +238,85 @@ func TestAnActiveInstanceThatLosesItsLockStops(t *testing.T) {
 		}
 	case <-time.After(10 * time.Second):
 		t.Error("the process did not exit after the grace")
+	}
+}
+
+// A standby touches nothing: while another session holds the lock, serve
+// answers /healthz as a standby and makes no request to the homeserver and
+// no table in the database (no migrations, no crypto store). Once the
+// lock is free it migrates and only then goes to the homeserver (which
+// here refuses it: serve ends there).
+func TestAStandbyTouchesNothingUntilItIsActive(t *testing.T) {
+	url := pgtest.Shared(t)
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	var requests atomic.Int32
+	hs := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		requests.Add(1)
+		w.Header().Set("Content-Type", "application/json")
+		w.WriteHeader(http.StatusForbidden)
+		_, _ = io.WriteString(w, `{"errcode":"M_FORBIDDEN","error":"not in this test"}`)
+	}))
+	defer hs.Close()
+	cfg := pgConfig(t, url)
+	cfg.Matrix.Homeserver = hs.URL
+
+	other, err := sql.Open("pgx", url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer other.Close()
+	holder, err := other.Conn(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := holder.ExecContext(ctx, `SELECT pg_advisory_lock($1)`, store.LockKey); err != nil {
+		t.Fatal(err)
+	}
+	tables := func() int {
+		var n int
+		if err := other.QueryRowContext(ctx, `SELECT COUNT(*) FROM information_schema.tables WHERE table_schema = current_schema()`).Scan(&n); err != nil {
+			t.Fatal(err)
+		}
+		return n
+	}
+	var logs logLines
+	done := make(chan error, 1)
+	go func() { done <- serve(ctx, "", cfg, zerolog.New(&logs)) }()
+	waitFor(t, "the standby's /healthz", func() bool {
+		resp, err := http.Get("http://" + cfg.HTTP.Listen + "/healthz")
+		if err != nil {
+			return false
+		}
+		defer resp.Body.Close()
+		body, _ := io.ReadAll(resp.Body)
+		return resp.StatusCode == 200 && strings.Contains(string(body), "standby")
+	})
+	if n := requests.Load(); n != 0 {
+		t.Errorf("the standby made %d requests to the homeserver", n)
+	}
+	if n := tables(); n != 0 {
+		t.Errorf("the standby made %d tables", n)
+	}
+
+	if _, err := holder.ExecContext(ctx, `SELECT pg_advisory_unlock($1)`, store.LockKey); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case err := <-done:
+		if err == nil {
+			t.Error("serve ended without an error on a homeserver that refuses it")
+		}
+	case <-time.After(60 * time.Second):
+		t.Fatal("serve did not go on once the lock was free")
+	}
+	if requests.Load() == 0 {
+		t.Error("the active instance never went to the homeserver")
+	}
+	if tables() == 0 {
+		t.Error("the active instance did not migrate")
+	}
+	if n := logs.count(`"role":"active","epoch":1`); n != 1 {
+		t.Errorf("logged role=active epoch=1 %d times", n)
 	}
 }
