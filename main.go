@@ -150,11 +150,13 @@ func serve(ctx context.Context, configPath string, cfg *config.Config, log zerol
 		// in this build yet, and a team must not believe it is reachable.
 		return errors.New("[rocketchat] is not supported by this build yet: run secbot with [matrix]")
 	}
-	st, err := openStore(ctx, cfg.Database, log)
-	if err != nil {
-		return err
+	// On PostgreSQL, first wait to be the active instance (leader.go).
+	off, err := becomeActive(ctx, cfg, log)
+	if err != nil || off == nil {
+		return err // nil: stopped while standing by
 	}
-	defer st.Close()
+	defer off.Close()
+	ctx, st := off.ctx, off.st
 	tmpl, err := templates.Load(cfg.Templates.Dir)
 	if err != nil {
 		return err
@@ -325,18 +327,7 @@ func serve(ctx context.Context, configPath string, cfg *config.Config, log zerol
 		if gh != nil {
 			rate = gh.Rate()
 		}
-		srv := &http.Server{Addr: cfg.HTTP.Listen, Handler: metrics.Handler(st, b, rate, clock.Now, log), ReadHeaderTimeout: 5 * time.Second}
-		wg.Go(func() {
-			if err := srv.ListenAndServe(); err != nil && !errors.Is(err, http.ErrServerClosed) {
-				errs <- fmt.Errorf("http: %w", err)
-			}
-		})
-		go func() {
-			<-ctx.Done()
-			shutdown, done := context.WithTimeout(context.Background(), 5*time.Second)
-			defer done()
-			_ = srv.Shutdown(shutdown)
-		}()
+		off.serveHTTP(func(o metrics.Office) http.Handler { return metrics.ActiveHandler(st, b, rate, clock.Now, log, o) })
 	}
 	var first error
 	select {
@@ -345,7 +336,7 @@ func serve(ctx context.Context, configPath string, cfg *config.Config, log zerol
 	}
 	cancel()
 	wg.Wait()
-	return first
+	return off.result(first)
 }
 
 // afterFirstSync runs a channel once the bot's first sync was handled:

@@ -33,7 +33,19 @@ type GitHubRate interface {
 	Remaining() (remaining, limit int, reset time.Time, known bool)
 }
 
+// Office is the instance's part in the election of the active instance
+// (store.Leader).
+type Office interface {
+	Role() string
+	Active() bool
+	Epoch() int64
+	Takeovers() int64
+}
+
 var (
+	activeDesc      = prometheus.NewDesc("secbot_active", "1 on the active instance; 0 on a standby (or one that lost its office and stops).", nil, nil)
+	epochDesc       = prometheus.NewDesc("secbot_epoch", "The epoch of the active instance: its own once active, the one in force on a standby.", nil, nil)
+	takeoversDesc   = prometheus.NewDesc("secbot_takeovers_total", "Offices taken on this database by an instance that had been standing by.", nil, nil)
 	ghRequestsDesc  = prometheus.NewDesc("secbot_github_requests_last_hour", "Requests made to GitHub in the last hour (conditional ones answered 304 included).", nil, nil)
 	ghRateLeftDesc  = prometheus.NewDesc("secbot_github_rate_limit_remaining", "GitHub's rate limit left, as its last answer said (X-RateLimit-Remaining).", nil, nil)
 	casesDesc       = prometheus.NewDesc("secbot_cases", "Cases by stage.", []string{"stage"}, nil)
@@ -130,17 +142,71 @@ func (c *collector) Collect(ch chan<- prometheus.Metric) {
 
 // Handler serves /metrics and /healthz; rate is nil without GitHub.
 func Handler(st *store.Store, health Health, rate GitHubRate, now func() time.Time, log zerolog.Logger) http.Handler {
+	return ActiveHandler(st, health, rate, now, log, nil)
+}
+
+// ActiveHandler is Handler with the instance's office (nil: none) in
+// /metrics and in the body of /healthz.
+func ActiveHandler(st *store.Store, health Health, rate GitHubRate, now func() time.Time, log zerolog.Logger, office Office) http.Handler {
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(&collector{store: st, health: health, rate: rate, now: now, log: log})
+	if office != nil {
+		reg.MustRegister(officeCollector{office})
+	}
 	mux := http.NewServeMux()
 	mux.Handle("GET /metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{}))
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
-		if !health.Healthy() {
+		role := ""
+		if office != nil {
+			role = fmt.Sprintf(" (role=%s epoch=%d)", office.Role(), office.Epoch())
+		}
+		if office != nil && !office.Active() {
 			w.WriteHeader(http.StatusServiceUnavailable)
-			fmt.Fprintln(w, "degraded: not syncing with the homeserver")
+			fmt.Fprintln(w, "stopping: this instance lost its office"+role)
 			return
 		}
-		fmt.Fprintln(w, "ok")
+		if !health.Healthy() {
+			w.WriteHeader(http.StatusServiceUnavailable)
+			fmt.Fprintln(w, "degraded: not syncing with the homeserver"+role)
+			return
+		}
+		fmt.Fprintln(w, "ok"+role)
 	})
 	return mux
+}
+
+// StandbyHandler serves /healthz and /metrics before the instance is the
+// active one: a standby answers 200 with its role; one elected and still
+// starting (migrations, login), 503 with its role.
+func StandbyHandler(office Office) http.Handler {
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(officeCollector{office})
+	mux := http.NewServeMux()
+	mux.Handle("GET /metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{}))
+	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
+		role := office.Role()
+		if role != "standby" {
+			w.WriteHeader(http.StatusServiceUnavailable)
+		}
+		fmt.Fprintf(w, "%s (role=%s epoch=%d)\n", role, role, office.Epoch())
+	})
+	return mux
+}
+
+type officeCollector struct{ office Office }
+
+func (c officeCollector) Describe(ch chan<- *prometheus.Desc) {
+	ch <- activeDesc
+	ch <- epochDesc
+	ch <- takeoversDesc
+}
+
+func (c officeCollector) Collect(ch chan<- prometheus.Metric) {
+	active := 0.0
+	if c.office.Active() {
+		active = 1
+	}
+	ch <- prometheus.MustNewConstMetric(activeDesc, prometheus.GaugeValue, active)
+	ch <- prometheus.MustNewConstMetric(epochDesc, prometheus.GaugeValue, float64(c.office.Epoch()))
+	ch <- prometheus.MustNewConstMetric(takeoversDesc, prometheus.CounterValue, float64(c.office.Takeovers()))
 }

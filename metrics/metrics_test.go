@@ -118,3 +118,49 @@ func TestFailedChatEffectsCountAsMatrix(t *testing.T) {
 		}
 	}
 }
+
+type office struct {
+	role             string
+	epoch, takeovers int64
+}
+
+func (o office) Role() string     { return o.role }
+func (o office) Active() bool     { return o.role == "active" }
+func (o office) Epoch() int64     { return o.epoch }
+func (o office) Takeovers() int64 { return o.takeovers }
+
+// A standby answers /healthz with its role (200) and /metrics with
+// secbot_active 0; the active instance has secbot_active 1, and one that
+// lost its office answers 503.
+func TestTheOfficeIsShown(t *testing.T) {
+	code, body := get(t, StandbyHandler(office{role: "standby", epoch: 3, takeovers: 2}), "/healthz")
+	if code != 200 || !strings.Contains(body, "standby (role=standby epoch=3)") {
+		t.Errorf("a standby's /healthz: %d %q", code, body)
+	}
+	_, body = get(t, StandbyHandler(office{role: "standby", epoch: 3, takeovers: 2}), "/metrics")
+	for _, want := range []string{"secbot_active 0", "secbot_epoch 3", "secbot_takeovers_total 2"} {
+		if !strings.Contains(body, want) {
+			t.Errorf("a standby's /metrics lacks %q", want)
+		}
+	}
+	if code, _ := get(t, StandbyHandler(office{role: "starting"}), "/healthz"); code != http.StatusServiceUnavailable {
+		t.Errorf("a starting instance's /healthz: %d, want 503", code)
+	}
+	st, err := store.Open(context.Background(), filepath.Join(t.TempDir(), "secbot.db"), zerolog.Nop())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	now := func() time.Time { return time.Now() }
+	h := ActiveHandler(st, health{ok: true}, nil, now, zerolog.Nop(), office{role: "active", epoch: 4})
+	if code, body := get(t, h, "/healthz"); code != 200 || !strings.Contains(body, "ok (role=active epoch=4)") {
+		t.Errorf("the active instance's /healthz: %d %q", code, body)
+	}
+	if _, body := get(t, h, "/metrics"); !strings.Contains(body, "secbot_active 1") || !strings.Contains(body, "secbot_epoch 4") {
+		t.Errorf("the active instance's /metrics:\n%s", body)
+	}
+	h = ActiveHandler(st, health{ok: true}, nil, now, zerolog.Nop(), office{role: "stopping", epoch: 4})
+	if code, body := get(t, h, "/healthz"); code != http.StatusServiceUnavailable || !strings.Contains(body, "stopping") {
+		t.Errorf("an instance that lost its office: /healthz %d %q", code, body)
+	}
+}

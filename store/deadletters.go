@@ -21,7 +21,7 @@ type DeadLetter struct {
 // ParkEvent records an event as a dead letter; parking it again updates
 // the record.
 func (s *Store) ParkEvent(ctx context.Context, d DeadLetter) error {
-	_, err := s.db.Exec(ctx, `
+	_, err := s.exec(ctx, `
 		INSERT INTO dead_letters (event_id, room_id, parked_at, attempts, category) VALUES ($1, $2, $3, $4, $5)
 		ON CONFLICT (event_id) DO UPDATE SET parked_at = excluded.parked_at, attempts = excluded.attempts, category = excluded.category`,
 		d.Event, d.Room, millis(d.ParkedAt), d.Attempts, d.Category)

@@ -23,11 +23,15 @@ func (s *Store) MarkHandledBriefly(ctx context.Context, eventID string, now time
 }
 
 func (s *Store) markHandled(ctx context.Context, eventID string, now time.Time, prunable bool) (bool, error) {
-	res, err := s.db.Exec(ctx, `INSERT INTO handled_events (event_id, handled_at, prunable) VALUES ($1, $2, $3) ON CONFLICT DO NOTHING`, eventID, millis(now), prunable)
-	if err != nil {
-		return false, err
-	}
-	n, err := res.RowsAffected()
+	var n int64
+	err := s.write(ctx, func(ctx context.Context) error {
+		res, err := s.db.Exec(ctx, `INSERT INTO handled_events (event_id, handled_at, prunable) VALUES ($1, $2, $3) ON CONFLICT DO NOTHING`, eventID, millis(now), prunable)
+		if err != nil {
+			return err
+		}
+		n, err = res.RowsAffected()
+		return err
+	})
 	return n == 1, err
 }
 
@@ -40,7 +44,7 @@ func (s *Store) WasHandled(ctx context.Context, eventID string) (bool, error) {
 // ForgetHandledBefore drops the prunable handled-event records older than
 // t. The others are kept: a homeserver can redeliver an event of any age.
 func (s *Store) ForgetHandledBefore(ctx context.Context, t time.Time) error {
-	_, err := s.db.Exec(ctx, `DELETE FROM handled_events WHERE prunable AND handled_at < $1`, millis(t))
+	_, err := s.exec(ctx, `DELETE FROM handled_events WHERE prunable AND handled_at < $1`, millis(t))
 	return err
 }
 
@@ -57,7 +61,7 @@ func (s *Store) LastCommandSent(ctx context.Context, room string) (time.Time, er
 // NoteCommandSent records that a team command sent at sent was handled in
 // room; an older time than the one recorded changes nothing.
 func (s *Store) NoteCommandSent(ctx context.Context, room string, sent time.Time) error {
-	_, err := s.db.Exec(ctx, `
+	_, err := s.exec(ctx, `
 		INSERT INTO room_commands (room_id, sent_at) VALUES ($1, $2)
 		ON CONFLICT (room_id) DO UPDATE SET sent_at = excluded.sent_at WHERE excluded.sent_at > room_commands.sent_at`,
 		room, millis(sent))
@@ -68,7 +72,7 @@ func (s *Store) NoteCommandSent(ctx context.Context, room string, sent time.Time
 // cancelled) finished before t (pending work is never dropped) and returns
 // how many it dropped.
 func (s *Store) PruneOutboxBefore(ctx context.Context, t time.Time) (int64, error) {
-	res, err := s.db.Exec(ctx, `DELETE FROM outbox WHERE state <> 'pending' AND done_at < $1`, millis(t))
+	res, err := s.exec(ctx, `DELETE FROM outbox WHERE state <> 'pending' AND done_at < $1`, millis(t))
 	if err != nil {
 		return 0, err
 	}
@@ -83,10 +87,12 @@ func (s *Store) SyncPosition(ctx context.Context) (string, error) {
 
 // SetSyncPosition stores the sync token to resume from.
 func (s *Store) SetSyncPosition(ctx context.Context, token string) error {
-	_, err := s.db.Exec(ctx, `
-		INSERT INTO sync_position (id, next_batch) VALUES (1, $1)
-		ON CONFLICT (id) DO UPDATE SET next_batch = excluded.next_batch`, token)
-	return err
+	return s.write(ctx, func(ctx context.Context) error {
+		_, err := s.db.Exec(ctx, `
+			INSERT INTO sync_position (id, next_batch) VALUES (1, $1)
+			ON CONFLICT (id) DO UPDATE SET next_batch = excluded.next_batch`, token)
+		return err
+	})
 }
 
 // AwaitingEvent is an encrypted event noted before decryption and not yet
@@ -99,13 +105,13 @@ type AwaitingEvent struct {
 
 // NoteEncrypted notes an encrypted event before it is decrypted.
 func (s *Store) NoteEncrypted(ctx context.Context, room string, eventID string, now time.Time) error {
-	_, err := s.db.Exec(ctx, `INSERT INTO awaiting_keys (event_id, room_id, noted_at) VALUES ($1, $2, $3) ON CONFLICT DO NOTHING`, eventID, room, millis(now))
+	_, err := s.exec(ctx, `INSERT INTO awaiting_keys (event_id, room_id, noted_at) VALUES ($1, $2, $3) ON CONFLICT DO NOTHING`, eventID, room, millis(now))
 	return err
 }
 
 // DoneEncrypted forgets a noted event: it was handled, or cannot be decrypted.
 func (s *Store) DoneEncrypted(ctx context.Context, eventID string) error {
-	_, err := s.db.Exec(ctx, `DELETE FROM awaiting_keys WHERE event_id = $1`, eventID)
+	_, err := s.exec(ctx, `DELETE FROM awaiting_keys WHERE event_id = $1`, eventID)
 	return err
 }
 

@@ -101,7 +101,12 @@ func (s *Store) NextEffectAt(ctx context.Context) (time.Time, error) {
 // It returns ErrNotFound if the effect is no longer pending: a runner's
 // view of what is due can be older than the effect's completion.
 func (s *Store) StartAttempt(ctx context.Context, effectID int64) (attempts int, err error) {
-	attempts, pending, err := scalar[int](ctx, s.db, `UPDATE outbox SET attempts = attempts + 1 WHERE id = $1 AND state = 'pending' RETURNING attempts`, effectID)
+	var pending bool
+	err = s.write(ctx, func(ctx context.Context) error {
+		var err error
+		attempts, pending, err = scalar[int](ctx, s.db, `UPDATE outbox SET attempts = attempts + 1 WHERE id = $1 AND state = 'pending' RETURNING attempts`, effectID)
+		return err
+	})
 	if err == nil && !pending {
 		return 0, ErrNotFound
 	}
@@ -113,9 +118,11 @@ func (s *Store) StartAttempt(ctx context.Context, effectID int64) (attempts int,
 // reason) stays in the outbox only until it was delivered.
 func (s *Store) CompleteEffect(ctx context.Context, effectID int64, result json.RawMessage, now time.Time) error {
 	data := result
-	_, err := s.db.Exec(ctx, `UPDATE outbox SET state = 'done', payload = '{}', result = $2, last_error = '', done_at = $3 WHERE id = $1`,
-		effectID, string(data), millis(now))
-	return err
+	return s.write(ctx, func(ctx context.Context) error {
+		_, err := s.db.Exec(ctx, `UPDATE outbox SET state = 'done', payload = '{}', result = $2, last_error = '', done_at = $3 WHERE id = $1`,
+			effectID, string(data), millis(now))
+		return err
+	})
 }
 
 // SetEffectPayload replaces a pending effect's payload (an executor
@@ -123,30 +130,36 @@ func (s *Store) CompleteEffect(ctx context.Context, effectID int64, result json.
 // if the effect is not pending.
 func (s *Store) SetEffectPayload(ctx context.Context, effectID int64, payload json.RawMessage) error {
 	data := payload
-	res, err := s.db.Exec(ctx, `UPDATE outbox SET payload = $2 WHERE id = $1 AND state = 'pending'`, effectID, string(data))
-	if err != nil {
-		return err
-	}
-	if n, err := res.RowsAffected(); err != nil {
-		return err
-	} else if n != 1 {
-		return ErrNotFound
-	}
-	return nil
+	return s.write(ctx, func(ctx context.Context) error {
+		res, err := s.db.Exec(ctx, `UPDATE outbox SET payload = $2 WHERE id = $1 AND state = 'pending'`, effectID, string(data))
+		if err != nil {
+			return err
+		}
+		if n, err := res.RowsAffected(); err != nil {
+			return err
+		} else if n != 1 {
+			return ErrNotFound
+		}
+		return nil
+	})
 }
 
 // RetryEffect records a failed attempt and when to try again.
 func (s *Store) RetryEffect(ctx context.Context, effectID int64, reason string, next time.Time) error {
-	_, err := s.db.Exec(ctx, `UPDATE outbox SET last_error = $2, next_attempt_at = $3 WHERE id = $1`, effectID, reason, millis(next))
-	return err
+	return s.write(ctx, func(ctx context.Context) error {
+		_, err := s.db.Exec(ctx, `UPDATE outbox SET last_error = $2, next_attempt_at = $3 WHERE id = $1`, effectID, reason, millis(next))
+		return err
+	})
 }
 
 // FailEffect gives up on an effect that can never succeed; its payload is
 // dropped like a made one's. An effect cancelled while its last attempt
 // ran stays cancelled.
 func (s *Store) FailEffect(ctx context.Context, effectID int64, reason string, now time.Time) error {
-	_, err := s.db.Exec(ctx, `UPDATE outbox SET state = 'failed', payload = '{}', last_error = $2, done_at = $3 WHERE id = $1 AND state = 'pending'`, effectID, reason, millis(now))
-	return err
+	return s.write(ctx, func(ctx context.Context) error {
+		_, err := s.db.Exec(ctx, `UPDATE outbox SET state = 'failed', payload = '{}', last_error = $2, done_at = $3 WHERE id = $1 AND state = 'pending'`, effectID, reason, millis(now))
+		return err
+	})
 }
 
 // RefuseEffect ends an effect the domain refused when it was due: nothing
@@ -154,12 +167,16 @@ func (s *Store) FailEffect(ctx context.Context, effectID int64, reason string, n
 // payload is dropped like a made one's. It reports false if the effect was
 // no longer pending.
 func (s *Store) RefuseEffect(ctx context.Context, effectID int64, reason string, now time.Time) (bool, error) {
-	res, err := s.db.Exec(ctx, `UPDATE outbox SET state = 'refused', payload = '{}', last_error = $2, done_at = $3 WHERE id = $1 AND state = 'pending'`,
-		effectID, reason, millis(now))
-	if err != nil {
-		return false, err
-	}
-	n, err := res.RowsAffected()
+	var n int64
+	err := s.write(ctx, func(ctx context.Context) error {
+		res, err := s.db.Exec(ctx, `UPDATE outbox SET state = 'refused', payload = '{}', last_error = $2, done_at = $3 WHERE id = $1 AND state = 'pending'`,
+			effectID, reason, millis(now))
+		if err != nil {
+			return err
+		}
+		n, err = res.RowsAffected()
+		return err
+	})
 	return n == 1, err
 }
 

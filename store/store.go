@@ -12,6 +12,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"sync/atomic"
 	"time"
 
 	"github.com/jackc/pgx/v5/pgconn"
@@ -40,6 +41,8 @@ type Store struct {
 	// accountAEAD seals the stored access token (see SealAccountWith).
 	accountAEAD cipher.AEAD
 	queries
+	// guard is the active instance's epoch check (PostgreSQL; see leader.go).
+	guard atomic.Pointer[EpochGuard]
 }
 
 // queries are the QueryHelpers of the store's row types, all on its db.
@@ -68,6 +71,45 @@ func newQueries(db *dbutil.Database) queries {
 // Open creates (mode 0600, in a directory of mode 0700 if it has to make one)
 // or opens the database at path and runs its migrations.
 func Open(ctx context.Context, path string, log zerolog.Logger) (*Store, error) {
+	s, err := Dial(ctx, path, log)
+	if err != nil {
+		return nil, err
+	}
+	if err := s.upgradeOrClose(ctx, path); err != nil {
+		return nil, err
+	}
+	return s, nil
+}
+
+// OpenPostgres connects to the PostgreSQL database at url (postgres://…)
+// and runs its migrations. The URL may carry the password; the caller adds
+// it from a file or the environment, never the config itself.
+func OpenPostgres(ctx context.Context, url string, log zerolog.Logger) (*Store, error) {
+	s, err := DialPostgres(ctx, url, log)
+	if err != nil {
+		return nil, err
+	}
+	if err := s.upgradeOrClose(ctx, "(postgres)"); err != nil {
+		return nil, err
+	}
+	return s, nil
+}
+
+func (s *Store) upgradeOrClose(ctx context.Context, name string) error {
+	if err := s.Upgrade(ctx); err != nil {
+		_ = s.Close()
+		return fmt.Errorf("migrate database %s: %w", name, err)
+	}
+	return nil
+}
+
+// Upgrade runs the migrations the database lacks. With several instances
+// on one database only the active one may (see Leader): dbutil takes no
+// lock of its own.
+func (s *Store) Upgrade(ctx context.Context) error { return s.db.Upgrade(ctx) }
+
+// Dial is Open without the migrations.
+func Dial(ctx context.Context, path string, log zerolog.Logger) (*Store, error) {
 	if err := prepareFile(path); err != nil {
 		return nil, err
 	}
@@ -79,13 +121,12 @@ func Open(ctx context.Context, path string, log zerolog.Logger) (*Store, error) 
 	// without queuing writers behind busy timeouts.
 	raw.RawDB.SetMaxOpenConns(4)
 	raw.RawDB.SetMaxIdleConns(4)
-	return open(ctx, raw, path, log)
+	return open(raw, log), nil
 }
 
-// OpenPostgres connects to the PostgreSQL database at url (postgres://…)
-// and runs its migrations. The URL may carry the password; the caller adds
-// it from a file or the environment, never the config itself.
-func OpenPostgres(ctx context.Context, url string, log zerolog.Logger) (*Store, error) {
+// DialPostgres is OpenPostgres without the migrations: a standby connects
+// and waits, the instance that wins the election migrates.
+func DialPostgres(ctx context.Context, url string, log zerolog.Logger) (*Store, error) {
 	raw, err := dbutil.NewWithDialect(url, "pgx")
 	if err != nil {
 		return nil, fmt.Errorf("open database: %w", err)
@@ -96,18 +137,14 @@ func OpenPostgres(ctx context.Context, url string, log zerolog.Logger) (*Store, 
 		_ = raw.Close()
 		return nil, fmt.Errorf("connect to database: %w", err)
 	}
-	return open(ctx, raw, "(postgres)", log)
+	return open(raw, log), nil
 }
 
-func open(ctx context.Context, raw *dbutil.Database, name string, log zerolog.Logger) (*Store, error) {
+func open(raw *dbutil.Database, log zerolog.Logger) *Store {
 	raw.Log = dbutil.ZeroLogger(log.With().Str("db_section", "secbot").Logger())
 	s := &Store{DB: raw, db: raw.Child(VersionTable, upgradeTable, raw.Log)}
 	s.queries = newQueries(s.db)
-	if err := s.db.Upgrade(ctx); err != nil {
-		_ = raw.Close()
-		return nil, fmt.Errorf("migrate database %s: %w", name, err)
-	}
-	return s, nil
+	return s
 }
 
 // Postgres reports whether the store is on PostgreSQL.
@@ -154,6 +191,8 @@ func (s *Store) Tx(ctx context.Context, fn func(ctx context.Context) error) erro
 	if _, inTx := s.db.Execable(ctx).(dbutil.Transaction); inTx {
 		return fn(ctx)
 	}
+	// Once an instance took office, every transaction checks its epoch.
+	fn = s.fenced(fn)
 	opts := &dbutil.TxnOptions{Isolation: sql.LevelSerializable}
 	var err error
 	for attempt := range txAttempts {
