@@ -57,6 +57,9 @@ type Bot struct {
 	syncedOnce sync.Once
 
 	runCtx   context.Context // the sync loop's, once it runs
+	// syncingFromScratch is set while a sync without a position is
+	// processed (see onDecryptError).
+	syncingFromScratch atomic.Bool
 	batchErr atomic.Pointer[error]
 	healthy  atomic.Bool
 	lastSync atomic.Int64 // unix milliseconds of the last successful sync
@@ -237,6 +240,50 @@ func (b *Bot) onDecryptError(evt *event.Event, err error) {
 		// and is tried again at the next start.
 		return
 	}
+	if errors.Is(err, cryptohelper.NoSessionFound) && b.syncingFromScratch.Load() {
+		// mautrix waits for a late key only in a sync that has a position:
+		// in a sync from scratch (a first start cut short by a crash, then
+		// started again) it gives up at once, though the key is often in
+		// the very next batch. Wait for it as it would.
+		go b.waitForKey(evt)
+		return
+	}
+	b.undecryptable(evt, err)
+}
+
+// keyWait is how long a message's late key is waited for, as mautrix's
+// cryptohelper waits in a sync with a position (3 s, then 22 s more).
+const keyWait = 25 * time.Second
+
+// waitForKey waits for the key of a message synced from scratch, asks the
+// sender's devices for it, and handles the message once it came.
+func (b *Bot) waitForKey(evt *event.Event) {
+	ctx := b.runCtx
+	if ctx == nil {
+		ctx = context.Background()
+	}
+	ctx = b.log.WithContext(ctx)
+	content := evt.Content.AsEncrypted()
+	//lint:ignore SA1019 RequestSession asks every device of the sender when the device is unknown
+	go b.crypto.RequestSession(ctx, evt.RoomID, content.SenderKey, content.SessionID, evt.Sender, content.DeviceID)
+	if !b.crypto.WaitForSession(ctx, evt.RoomID, content.SenderKey, content.SessionID, keyWait) {
+		if ctx.Err() != nil {
+			return // stopping: the event stays noted for the next start
+		}
+		b.undecryptable(evt, cryptohelper.NoSessionFound)
+		return
+	}
+	decrypted, err := b.crypto.Decrypt(ctx, evt)
+	if err != nil {
+		b.undecryptable(evt, err)
+		return
+	}
+	decrypted.Mautrix.EventSource |= event.SourceDecrypted
+	b.afterDecrypt(ctx, decrypted)
+}
+
+// undecryptable gives up on a message whose key did not come.
+func (b *Bot) undecryptable(evt *event.Event, err error) {
 	ctx := b.log.WithContext(context.Background())
 	if b.settle(ctx, evt, nil, err, false) {
 		return // given up on in its turn

@@ -147,6 +147,8 @@ func (b *Bot) process(ctx context.Context, resp *mautrix.RespSync, since string)
 		}
 	}
 	b.batchErr.Store(nil)
+	b.syncingFromScratch.Store(since == "")
+	defer b.syncingFromScratch.Store(false)
 	if err := b.Client.Syncer.ProcessResponse(ctx, resp, since); err != nil {
 		return fmt.Errorf("%w: %w", errBatchBroken, err)
 	}
