@@ -56,13 +56,13 @@ type Bot struct {
 	synced     chan struct{}
 	syncedOnce sync.Once
 
-	runCtx   context.Context // the sync loop's, once it runs
+	runCtx context.Context // the sync loop's, once it runs
 	// syncingFromScratch is set while a sync without a position is
 	// processed (see onDecryptError).
 	syncingFromScratch atomic.Bool
-	batchErr atomic.Pointer[error]
-	healthy  atomic.Bool
-	lastSync atomic.Int64 // unix milliseconds of the last successful sync
+	batchErr           atomic.Pointer[error]
+	healthy            atomic.Bool
+	lastSync           atomic.Int64 // unix milliseconds of the last successful sync
 
 	// What handle learnt of the events of the batch being synced.
 	outcomeMu    sync.Mutex
