@@ -136,7 +136,7 @@ func (p *Policy) OpenCase(in Intake, id CaseID, self Person, setups []time.Time,
 	for _, u := range p.Team {
 		team = append(team, u.String())
 	}
-	welcome := templates.Welcome{CaseID: id.String(), Reporter: in.Reporter.String(), Team: team, AcknowledgeBy: open.AcknowledgeBy, RespondBy: open.RespondBy,
+	welcome := templates.Welcome{Plain: p.PlainRooms[p.TeamPlatform()], CaseID: id.String(), Reporter: in.Reporter.String(), Team: team, AcknowledgeBy: open.AcknowledgeBy, RespondBy: open.RespondBy,
 		UpdateInterval: p.SLA.UpdateInterval.String(), Email: in.Reporter.Address(), Prefix: p.CommandPrefix}
 	note := templates.TeamNewCase{CaseID: id.String(), Reporter: in.Reporter.String(), AcknowledgeBy: open.AcknowledgeBy, RespondBy: open.RespondBy,
 		Suggested: open.Suggested.String(), UnverifiedSender: in.Unverified, Machine: in.Machine}

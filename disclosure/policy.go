@@ -96,6 +96,9 @@ type Policy struct {
 	// Identities are team members' cross-signing master keys from the
 	// config; when set, no identity is pinned on first sight.
 	Identities map[Person]string
+	// PlainRooms are the platforms whose rooms are not end-to-end
+	// encrypted (Rocket.Chat's, to a bot): what is said there is told so.
+	PlainRooms map[Platform]bool
 	// TeamRoom is the team's room ("" when none is configured), with its
 	// platform; case rooms are made on that platform.
 	TeamRoom string

@@ -79,7 +79,7 @@ func (h *Handlers) intake(ctx context.Context, msg chat.Message, direct bool) er
 			if _, err := outbox.EnqueueUrgent(ctx, h.store, replyLane, outbox.KindOpenDM, outbox.OpenDMEffect{User: msg.Sender, CaseID: lane}, now); err != nil {
 				return err
 			}
-			var ack templates.Data = templates.DMFromPublic{CaseID: lane}
+			var ack templates.Data = templates.DMFromPublic{CaseID: lane, Plain: p.PlainRooms[p.TeamPlatform()]}
 			if !encrypted {
 				ack = noEncryption
 			}

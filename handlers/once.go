@@ -55,10 +55,14 @@ func (h *Handlers) enqueue(ctx context.Context, lane string, to outbox.Target, d
 	return outbox.Say(ctx, h.store, h.templates, lane, effect, d, h.clock.Now(), urgent)
 }
 
-type caseRoomFields struct{ CaseID, CaseRoom, CaseRoomLink string }
+type caseRoomFields struct {
+	CaseID, CaseRoom, CaseRoomLink string
+	Plain                          bool
+}
 
 // caseRoomData names a case's room as its platform's people see it: the
 // platform's own ID and a link its clients open.
 func (h *Handlers) caseRoomData(c *store.Case) caseRoomFields {
-	return caseRoomFields{CaseID: c.ID.String(), CaseRoom: disclosure.Show(c.CaseRoom), CaseRoomLink: h.roomLink(c.CaseRoom)}
+	plain := h.Policy().PlainRooms[h.caseRoomPlatform(c, h.Policy())]
+	return caseRoomFields{CaseID: c.ID.String(), CaseRoom: disclosure.Show(c.CaseRoom), CaseRoomLink: h.roomLink(c.CaseRoom), Plain: plain}
 }

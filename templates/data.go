@@ -20,19 +20,26 @@ type (
 	// DMAck answers the reporter's request in the DM.
 	DMAck struct {
 		CaseID, CaseRoom, CaseRoomLink string
+		// Plain: the case room is not end-to-end encrypted.
+		Plain bool
 	}
 	// DMDetailsNoCase warns a DM that looks like details, with no case.
 	DMDetailsNoCase struct{}
 	// DMDetailsWarning warns a DM that looks like details.
 	DMDetailsWarning struct {
 		CaseID, CaseRoom, CaseRoomLink string
+		Plain                          bool
 	}
 	// DMExistingCase points a reporter to their open case.
 	DMExistingCase struct {
 		CaseID, CaseRoom, CaseRoomLink string
+		Plain                          bool
 	}
 	// DMFromPublic opens the DM after a request in a public room.
-	DMFromPublic struct{ CaseID string }
+	DMFromPublic struct {
+		CaseID string
+		Plain  bool
+	}
 	// EmbargoLifted tells the reporter the embargo ended early.
 	EmbargoLifted struct{ CaseID string }
 	// EmbargoProposed puts an embargo date to the reporter.
@@ -69,6 +76,9 @@ type (
 	// reporter's address for a report by email (the reporter is then not
 	// in the room, which is the team's); Prefix is the team's command prefix.
 	Welcome struct {
+		// Plain: the room is not end-to-end encrypted (its platform's
+		// encryption is not open to bots).
+		Plain                    bool
 		CaseID, Reporter         string
 		Team                     []string
 		AcknowledgeBy, RespondBy time.Time
