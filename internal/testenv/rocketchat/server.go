@@ -756,6 +756,7 @@ func (s *Server) insert(m *msg) {
 	r := s.rooms[m.rid]
 	r.lm, r.updated = now, now
 	r.msgCount++
+	s.notify()
 	for uid, sb := range r.subs {
 		if uid != m.uid {
 			sb.unread++
@@ -1063,6 +1064,24 @@ func (s *Server) WaitSubscribed(ctx context.Context, userID string, n int) error
 		case <-ch:
 		case <-ctx.Done():
 			return fmt.Errorf("%s has %d of %d __my_messages__ subscriptions: %w", userID, count, n, ctx.Err())
+		}
+	}
+}
+
+// Wait waits until cond, asked again after every change the stand-in
+// sees (a request, a new message), holds.
+func (s *Server) Wait(ctx context.Context, cond func() bool) error {
+	for {
+		s.mu.Lock()
+		ch := s.changed
+		s.mu.Unlock()
+		if cond() {
+			return nil
+		}
+		select {
+		case <-ch:
+		case <-ctx.Done():
+			return ctx.Err()
 		}
 	}
 }
