@@ -679,3 +679,70 @@ func TestThePlatformsNamesAndPeople(t *testing.T) {
 		t.Errorf("after leaving: %v", r.Members)
 	}
 }
+
+// Rocket.Chat adds the bot to rooms without asking: a new subscription is
+// handed over as the invitation from who added it, and a room the bot
+// made itself is none.
+func TestBeingAddedToAGroupIsAnInvitationFromWhoAddedTheBot(t *testing.T) {
+	e := newPlatformEnv(t, rctest.Options{})
+	ctx := ctxT(t)
+	aliceID, alice := e.user(t, "alice")
+	_, carol := e.user(t, "carol")
+	rec := newRecorder()
+	e.run(t, e.p, rec)
+
+	made, err := carol.CreatePrivateGroup(ctx, "carols-room", []string{"secbot"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	other, err := alice.CreatePrivateGroup(ctx, "alices-room", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := alice.InviteToGroup(ctx, other.ID, e.botID); err != nil {
+		t.Fatal(err)
+	}
+	c, err := e.st.CreateCase(ctx, "rocketchat:alice", "", "", time.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := e.exec(t, e.effect(t, outbox.KindCreateCaseRoom, outbox.CreateCaseRoomEffect{CaseID: c.ID.String(), Invite: []disclosure.Person{"rocketchat:alice"}, Platform: disclosure.RocketChat})); err != nil {
+		t.Fatal(err)
+	}
+	stored, _ := e.st.Case(ctx, c.ID)
+	// Something said in each, and a marker after them all.
+	for _, room := range []string{made.ID, other.ID, chat.Native(stored.CaseRoom)} {
+		if _, err := e.s.SendAs(aliceID, room, "hello", ""); err != nil && room != made.ID {
+			t.Fatal(err)
+		}
+	}
+	dm, err := alice.CreateDM(ctx, "secbot")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := e.s.SendAs(aliceID, dm.ID, "marker", ""); err != nil {
+		t.Fatal(err)
+	}
+	rec.waitText(t, ctx, "marker")
+	rec.mu.Lock()
+	defer rec.mu.Unlock()
+	want := []chat.Invite{
+		{Room: "rocketchat:" + other.ID, Sender: "rocketchat:alice"},
+		{Room: "rocketchat:" + dm.ID, Sender: "rocketchat:alice", Direct: true},
+	}
+	got := map[string]chat.Invite{}
+	for _, inv := range rec.invites {
+		got[inv.Room] = inv
+	}
+	if carols, ok := got["rocketchat:"+made.ID]; !ok || carols.Sender != "rocketchat:carol" || carols.Direct {
+		t.Errorf("being made a member of carol's new group: %+v", carols)
+	}
+	for _, w := range want {
+		if got[w.Room] != w {
+			t.Errorf("invitation %+v: got %+v", w, got[w.Room])
+		}
+	}
+	if inv, ok := got[stored.CaseRoom]; ok || len(rec.invites) != 3 {
+		t.Errorf("the bot's own case group came as an invitation (%+v); all: %+v", inv, rec.invites)
+	}
+}
