@@ -212,4 +212,37 @@ func TestAReportByRocketChatDMRunsThroughTheCore(t *testing.T) {
 	if c, _ := st.Case(ctx, c.ID); c.Stage == disclosure.StageRejected {
 		t.Error("the reporter rejected their own case")
 	}
+
+	// Who is who: bob's username is given to another account. A command
+	// under it is an identity change: the team room is told, and the
+	// command does not count.
+	s.RenameUser(bobID, "bob-old")
+	newBobID, _ := s.AddUser("bob")
+	if err := client(aliceID, aliceToken).InviteToGroup(ctx, chat.Native(teamRoom), newBobID); err != nil {
+		t.Fatal(err)
+	}
+	told := len(s.Messages(chat.Native(teamRoom)))
+	if _, err := s.SendAs(newBobID, chat.Native(teamRoom), "!sec reject SR-2026-0001 not a bug", ""); err != nil {
+		t.Fatal(err)
+	}
+	wait("the team told of the new account", func() bool {
+		for _, m := range s.Messages(chat.Native(teamRoom))[told:] {
+			if m.UserID == botID && strings.Contains(m.Text, "identity changed") && strings.Contains(m.Text, newBobID) {
+				return true
+			}
+		}
+		return false
+	})
+	// Handled in order: once alice's help is answered, so was that.
+	helped := len(s.Messages(chat.Native(teamRoom)))
+	if _, err := s.SendAs(aliceID, chat.Native(teamRoom), "!sec help", ""); err != nil {
+		t.Fatal(err)
+	}
+	wait("the answer to help in the team room", func() bool {
+		ms := s.Messages(chat.Native(teamRoom))
+		return len(ms) > helped+1 && ms[len(ms)-1].UserID == botID
+	})
+	if c, _ := st.Case(ctx, c.ID); c.Stage == disclosure.StageRejected {
+		t.Error("another account under bob's username rejected the case")
+	}
 }
