@@ -4,8 +4,10 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"regexp"
 	"strconv"
 	"strings"
+	"unicode/utf8"
 
 	"github.com/rs/zerolog"
 
@@ -119,8 +121,17 @@ func (p *Platform) execSend(ctx context.Context, e store.Effect) (any, error) {
 	if err != nil {
 		return nil, err
 	}
-	m := Message{ID: p.MessageID(e), RoomID: roomID, Text: s.Markdown, ThreadID: s.ThreadRoot}
-	sent, err := p.c.SendMessage(ctx, m)
+	var first string
+	var sent Sent
+	for i, part := range splitMessage(rocketMarkdown(s.Markdown), maxMessage) {
+		m := Message{ID: p.partID(e, i), RoomID: roomID, Text: part, ThreadID: s.ThreadRoot}
+		if i == 0 {
+			first = m.ID
+		}
+		if sent, err = p.c.SendMessage(ctx, m); err != nil {
+			break
+		}
+	}
 	if err = classify(err); err != nil {
 		if errors.Is(err, chat.ErrPermanent) && s.IfRefused != "" {
 			notice := fmt.Sprintf("⚠️ I could not post in %s: the server refused (%s). Add me there (with permission to post), then run the command again: it posts only where it failed.", chat.Native(s.To.Room), refusal(err))
@@ -130,9 +141,58 @@ func (p *Platform) execSend(ctx context.Context, e store.Effect) (any, error) {
 		}
 		return nil, err
 	}
-	zerolog.Ctx(ctx).Debug().Str("room_id", roomID).Str("message_id", sent.Message.ID).Bool("already_posted", sent.Duplicate).Msg("Sent message")
-	return SendResult{Message: m.ID}, nil
+	zerolog.Ctx(ctx).Debug().Str("room_id", roomID).Str("message_id", first).Bool("already_posted", sent.Duplicate).Msg("Sent message")
+	return SendResult{Message: first}, nil
 }
+
+// maxMessage is the longest message sent in one piece: below the server's
+// default Message_MaxAllowedSize (5000), which refuses longer ones.
+const maxMessage = 4000
+
+// partID is the _id of part i of a send: MessageID for the first, one
+// derived the same way for each further part, so that a retry posts none
+// of them twice.
+func (p *Platform) partID(e store.Effect, i int) string {
+	if i == 0 {
+		return p.MessageID(e)
+	}
+	part := e
+	part.ID = -part.ID*1000 - int64(i) // a row ID of no row
+	return p.MessageID(part)
+}
+
+// splitMessage cuts text into parts of at most limit bytes, at paragraph
+// breaks, else line breaks, else anywhere between two characters.
+func splitMessage(text string, limit int) []string {
+	var parts []string
+	for len(text) > limit {
+		cut := strings.LastIndex(text[:limit], "\n\n")
+		if cut <= 0 {
+			cut = strings.LastIndex(text[:limit], "\n")
+		}
+		if cut <= 0 {
+			cut = limit
+			for cut > 0 && !utf8.RuneStart(text[cut]) {
+				cut--
+			}
+		}
+		parts = append(parts, strings.TrimRight(text[:cut], "\n"))
+		text = strings.TrimLeft(text[cut:], "\n")
+	}
+	return append(parts, text)
+}
+
+// rcEscapes are the characters EscapeMarkdown (written for Matrix's
+// CommonMark) escapes and Rocket.Chat's message parser does not read an
+// escape of: it would show the backslash. Unescaped they make no markup
+// (":name:" at most an emoji, "@name" a mention, which the parser makes
+// of "\@name" too). The escapes it does read (` * _ # . ~) stay, and so
+// do those of [ ] ( ) < > | !, whose backslash shows but without which
+// a link or an image could be made.
+var rcEscapes = regexp.MustCompile(`\\([\\:\-+=&"'{}@])`)
+
+// rocketMarkdown is the core's Markdown as Rocket.Chat's parser reads it.
+func rocketMarkdown(md string) string { return rcEscapes.ReplaceAllString(md, "$1") }
 
 // refusal is the short reason of a server's refusal: its error type, never
 // its whole text.

@@ -179,6 +179,16 @@ func TestAReportByRocketChatDMRunsThroughTheCore(t *testing.T) {
 	wait("the team told", func() bool { return said(chat.Native(teamRoom), "New security report", "SR-2026-0001") })
 	wait("the case group's welcome", func() bool { return said(group.ID, "SR-2026-0001") })
 
+	// What the bot says reads as Rocket.Chat shows it: no backslashes
+	// of Matrix's escapes.
+	for _, id := range []string{dm.ID, group.ID, chat.Native(teamRoom)} {
+		for _, m := range s.Messages(id) {
+			if m.UserID == botID && strings.Contains(m.Text, `\:`) {
+				t.Errorf("a message shows Matrix's escapes: %q", m.Text)
+			}
+		}
+	}
+
 	// A team member claims it in the case group: the case is theirs, and
 	// the group hears so.
 	if _, err := s.SendAs(bobID, group.ID, "!sec claim", ""); err != nil {

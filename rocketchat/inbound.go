@@ -118,6 +118,13 @@ func (r *inbound) catchUp(ctx context.Context) error {
 			joined = append(joined, s)
 		}
 		hist, err := r.p.c.History(ctx, s.RoomID, s.Type, from)
+		if IsPermanent(err) {
+			// A room whose history the bot may not read (a channel
+			// that hides it from non-moderators, …) must not stop the
+			// catch-up of the others.
+			r.p.log.Warn().Err(err).Str("room_id", s.RoomID).Msg("Could not read a room's history to catch up; skipped")
+			continue
+		}
 		if err != nil {
 			return err
 		}
@@ -127,7 +134,10 @@ func (r *inbound) catchUp(ctx context.Context) error {
 	}
 	for _, s := range joined {
 		if err := r.invited(ctx, s); err != nil {
-			return err
+			if ctx.Err() != nil {
+				return err
+			}
+			r.p.log.Warn().Err(err).Str("room_id", s.RoomID).Msg("Could not hand over being added to a room")
 		}
 	}
 	sort.SliceStable(msgs, func(i, j int) bool { return msgs[i].TS.Before(msgs[j].TS) })
@@ -182,7 +192,10 @@ func (r *inbound) newRooms(ctx context.Context) error {
 		r.known[s.RoomID] = true
 		r.p.remember(Room{ID: s.RoomID, Type: s.Type, Name: groupName(s)})
 		if err := r.invited(ctx, s); err != nil {
-			return err
+			if ctx.Err() != nil {
+				return err
+			}
+			r.p.log.Warn().Err(err).Str("room_id", s.RoomID).Msg("Could not hand over being added to a room")
 		}
 	}
 	return nil

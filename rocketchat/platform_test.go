@@ -746,3 +746,50 @@ func TestBeingAddedToAGroupIsAnInvitationFromWhoAddedTheBot(t *testing.T) {
 		t.Errorf("the bot's own case group came as an invitation (%+v); all: %+v", inv, rec.invites)
 	}
 }
+
+// A message longer than the server takes is sent in parts, each under an
+// ID of its own derived from the row: a retry posts none of them again.
+func TestALongMessageIsSentInPartsOnce(t *testing.T) {
+	e := newPlatformEnv(t, rctest.Options{})
+	ritaID, _ := e.user(t, "rita")
+	general := e.s.CreateChannel("general", ritaID, e.botID)
+	var paras []string
+	for i := range 30 {
+		paras = append(paras, fmt.Sprintf("Paragraph %d: %s", i, strings.Repeat("words ", 50)))
+	}
+	eff := e.effect(t, outbox.KindSend, outbox.SendEffect{To: outbox.Target{Room: "rocketchat:" + general}, Markdown: strings.Join(paras, "\n\n")})
+	for attempt := 1; attempt <= 2; attempt++ {
+		eff.Attempts = attempt
+		if _, err := e.exec(t, eff); err != nil {
+			t.Fatalf("attempt %d: %v", attempt, err)
+		}
+	}
+	var got []string
+	for _, m := range e.s.Messages(general) {
+		if m.UserID == e.botID {
+			if len(m.Text) > maxMessage {
+				t.Errorf("a part of %d bytes", len(m.Text))
+			}
+			got = append(got, m.Text)
+		}
+	}
+	if len(got) < 2 || strings.Join(got, "\n\n") != strings.Join(paras, "\n\n") {
+		t.Errorf("%d parts, which together are not the message", len(got))
+	}
+}
+
+// The core's Markdown is escaped for Matrix's CommonMark; Rocket.Chat's
+// parser reads only some escapes and would show the other backslashes.
+func TestTheCoresMarkdownIsWhatRocketChatsParserReads(t *testing.T) {
+	for in, want := range map[string]string{
+		`Welcome, rocketchat\:rita\-smith.`:   `Welcome, rocketchat:rita-smith.`,
+		`**SR\-2026\-0001** by \@bob`:         `**SR-2026-0001** by @bob`,
+		`a\_b \*c\* d\.org \#1 \~e\~ \` + "`": `a\_b \*c\* d\.org \#1 \~e\~ \` + "`",
+		`\[click\]\(http\://evil\) \<x\|y\>`:  `\[click\]\(http://evil\) \<x\|y\>`,
+		`back\\slash\\\:`:                     `back\slash\:`,
+	} {
+		if got := rocketMarkdown(in); got != want {
+			t.Errorf("rocketMarkdown(%q) = %q, want %q", in, got, want)
+		}
+	}
+}
