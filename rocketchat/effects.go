@@ -13,6 +13,7 @@ import (
 
 	"github.com/enarx/secbot/chat"
 	"github.com/enarx/secbot/disclosure"
+	"github.com/enarx/secbot/internal/crashpoint"
 	"github.com/enarx/secbot/outbox"
 	"github.com/enarx/secbot/store"
 )
@@ -28,6 +29,10 @@ func (p *Platform) Executors() map[string]outbox.Executor {
 		outbox.KindKick:           p.execKick,
 	}
 }
+
+// hit is a crash point: crashpoint.Hit (which exits a build made for the
+// crash tests); the package's tests make it panic instead.
+var hit = crashpoint.Hit
 
 // SendResult is what a made chat.send keeps: the message's ID.
 type SendResult struct {
@@ -131,6 +136,7 @@ func (p *Platform) execSend(ctx context.Context, e store.Effect) (any, error) {
 		if sent, err = p.c.SendMessage(ctx, m); err != nil {
 			break
 		}
+		hit("rocketchat.sent")
 	}
 	if err = classify(err); err != nil {
 		if errors.Is(err, chat.ErrPermanent) && s.IfRefused != "" {
@@ -277,6 +283,7 @@ func (p *Platform) execCreateCaseRoom(ctx context.Context, e store.Effect) (any,
 			return nil, classify(err)
 		}
 		group, found = made, true
+		hit("rocketchat.case_room_created")
 	}
 	if !found {
 		return nil, fmt.Errorf("%w: every name for the case group of %s is taken", chat.ErrPermanent, caseID)

@@ -479,11 +479,12 @@ func TestACaseGroupIsMadeOnceAndAdoptedAfterACrash(t *testing.T) {
 	// retry adopts that group (found by name and its mark), makes none.
 	c2 := newCase()
 	name2 := caseGroupName(c2.ID, 1)
-	made, err := e.c.CreateMarkedGroup(ctx, name2, []string{"rita", "alice"}, map[string]any{markField: e.p.derive("case-room:"+c2.ID.String(), 16)})
-	if err != nil {
-		t.Fatal(err)
-	}
 	retry := e.effect(t, outbox.KindCreateCaseRoom, payload(c2))
+	crashAt(t, "rocketchat.case_room_created", func() { _, _ = e.exec(t, retry) })
+	made, ok := e.s.RoomByName(name2)
+	if stored, _ := e.st.Case(ctx, c2.ID); !ok || stored.CaseRoom != "" {
+		t.Fatalf("before the crash: group %+v, case room %q", made, stored.CaseRoom)
+	}
 	retry.Attempts = 2
 	if _, err := e.exec(t, retry); err != nil {
 		t.Fatal(err)
@@ -492,7 +493,7 @@ func TestACaseGroupIsMadeOnceAndAdoptedAfterACrash(t *testing.T) {
 		t.Errorf("after the retry the case room is %q, want the group made before the crash %s", stored.CaseRoom, made.ID)
 	}
 	if g, _ := e.s.RoomByID(made.ID); len(g.Members) != 4 {
-		t.Errorf("the adopted group's members (bob was missing): %v", g.Members)
+		t.Errorf("the adopted group's members: %v", g.Members)
 	}
 	if _, ok := e.s.RoomByName(name2 + "-2"); ok {
 		t.Error("the retry made a second group")
@@ -791,5 +792,48 @@ func TestTheCoresMarkdownIsWhatRocketChatsParserReads(t *testing.T) {
 		if got := rocketMarkdown(in); got != want {
 			t.Errorf("rocketMarkdown(%q) = %q, want %q", in, got, want)
 		}
+	}
+}
+
+// crash is what a simulated crash panics with.
+type crash struct{ point string }
+
+// crashAt runs f, crashing it at the named point as a kill would: it
+// stops there, and nothing after the point runs.
+func crashAt(t *testing.T, point string, f func()) {
+	t.Helper()
+	old := hit
+	hit = func(p string) {
+		if p == point {
+			panic(crash{p})
+		}
+	}
+	defer func() { hit = old }()
+	defer func() {
+		if r := recover(); r != (crash{point}) {
+			t.Fatalf("did not crash at %s: %v", point, r)
+		}
+	}()
+	f()
+}
+
+func TestARetryAfterACrashBetweenPostingAndRecordingPostsNothingMore(t *testing.T) {
+	e := newPlatformEnv(t, rctest.Options{})
+	ritaID, _ := e.user(t, "rita")
+	general := e.s.CreateChannel("general", ritaID, e.botID)
+	eff := e.effect(t, outbox.KindSend, outbox.SendEffect{To: outbox.Target{Room: "rocketchat:" + general}, Markdown: "Once only"})
+	crashAt(t, "rocketchat.sent", func() { _, _ = e.exec(t, eff) })
+	eff.Attempts = 2
+	if _, err := e.exec(t, eff); err != nil {
+		t.Fatal(err)
+	}
+	n := 0
+	for _, m := range e.s.Messages(general) {
+		if m.UserID == e.botID {
+			n++
+		}
+	}
+	if n != 1 {
+		t.Errorf("%d messages posted by a send and its retry after a crash", n)
 	}
 }
