@@ -223,6 +223,37 @@ func TestAReportByRocketChatDMRunsThroughTheCore(t *testing.T) {
 		t.Error("the reporter rejected their own case")
 	}
 
+	// A request in a public channel the bot is in: a pointer in a thread
+	// of the request, everything else in a DM the bot opens.
+	carolID, _ := s.AddUser("carol")
+	general := s.CreateChannel("general", aliceID, botID)
+	root, err := s.SendAs(carolID, general, "I want to report a security issue", "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	wait("the pointer in the thread", func() bool {
+		for _, m := range s.Messages(general) {
+			if m.UserID == botID && m.ThreadID == root && strings.Contains(m.Text, "direct message") {
+				return true
+			}
+		}
+		return false
+	})
+	carol := disclosure.PersonOn(disclosure.RocketChat, "carol")
+	var carolDM string
+	wait("the DM the bot opened", func() bool {
+		carolDM, err = st.DMRoom(ctx, carol)
+		return err == nil && said(chat.Native(carolDM), "SR-2026-0002")
+	})
+	if r, ok := s.RoomByID(chat.Native(carolDM)); !ok || r.Type != "d" || !slices.Contains(r.Members, carolID) {
+		t.Errorf("carol's DM: %+v", r)
+	}
+	for _, m := range s.Messages(general) {
+		if m.UserID == botID && m.ThreadID != root {
+			t.Errorf("the bot spoke in the public channel outside the thread: %q", m.Text)
+		}
+	}
+
 	// Who is who: bob's username is given to another account. A command
 	// under it is an identity change: the team room is told, and the
 	// command does not count.
