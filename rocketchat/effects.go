@@ -133,7 +133,16 @@ func (p *Platform) execSend(ctx context.Context, e store.Effect) (any, error) {
 		if i == 0 {
 			first = m.ID
 		}
-		if sent, err = p.c.SendMessage(ctx, m); err != nil {
+		sent, err = p.c.SendMessage(ctx, m)
+		if err != nil && s.To.Room != "" && invalidRoom(err) {
+			// A room the config names by its name (rocketchat:announcements)
+			// rather than its ID: look the name up, once.
+			if id, lerr := p.roomID(ctx, disclosure.On(disclosure.RocketChat, "#"+chat.Native(s.To.Room))); lerr == nil && id != roomID {
+				roomID, m.RoomID = id, id
+				sent, err = p.c.SendMessage(ctx, m)
+			}
+		}
+		if err != nil {
 			break
 		}
 		hit("rocketchat.sent")
@@ -149,6 +158,13 @@ func (p *Platform) execSend(ctx context.Context, e store.Effect) (any, error) {
 	}
 	zerolog.Ctx(ctx).Debug().Str("room_id", roomID).Str("message_id", first).Bool("already_posted", sent.Duplicate).Msg("Sent message")
 	return SendResult{Message: first}, nil
+}
+
+// invalidRoom reports whether a send was refused for naming no room
+// (canSendMessage: a Meteor error on older servers, a plain one on newer).
+func invalidRoom(err error) bool {
+	var apiErr *Error
+	return errors.As(err, &apiErr) && (apiErr.Type == "error-invalid-room" || strings.Contains(apiErr.Message, "error-invalid-room"))
 }
 
 // maxMessage is the longest message sent in one piece: below the server's

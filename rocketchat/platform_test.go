@@ -417,6 +417,14 @@ func TestASendPostsInItsThreadAndARetryPostsNothingMore(t *testing.T) {
 	if ms := e.s.Messages(general); ms[len(ms)-1].Text != "Announcement" {
 		t.Errorf("the announcement by name: %+v", ms[len(ms)-1])
 	}
+	// By its bare name, as the config writes a channel.
+	bare := e.effect(t, outbox.KindSend, outbox.SendEffect{To: outbox.Target{Room: "rocketchat:general"}, Markdown: "Announcement by the bare name"})
+	if _, err := e.exec(t, bare); err != nil {
+		t.Fatal(err)
+	}
+	if ms := e.s.Messages(general); ms[len(ms)-1].Text != "Announcement by the bare name" {
+		t.Errorf("the announcement by the bare name: %+v", ms[len(ms)-1])
+	}
 	toDM := e.effect(t, outbox.KindSend, outbox.SendEffect{To: outbox.Target{DMWith: "rocketchat:rita"}, Markdown: "hi"})
 	if _, err := e.exec(t, toDM); !errors.Is(err, chat.ErrNotReady) {
 		t.Errorf("a send to a DM not opened yet: %v, want not ready", err)
