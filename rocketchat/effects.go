@@ -267,9 +267,17 @@ func (p *Platform) execCreateCaseRoom(ctx context.Context, e store.Effect) (any,
 	}
 	var members []string
 	for _, who := range cr.Invite {
-		if who.Platform() == disclosure.RocketChat && who != p.Self() {
-			members = append(members, who.Native())
+		if who.Platform() != disclosure.RocketChat || who == p.Self() {
+			continue
 		}
+		if _, err := p.userID(ctx, who); errors.Is(err, ErrNotThePinnedAccount) {
+			zerolog.Ctx(ctx).Warn().Err(err).Msg("Not adding to the case group: the username is another account now")
+			continue
+		} else if err != nil && !errors.Is(err, chat.ErrPermanent) {
+			return nil, err
+		}
+		// An unknown username is skipped by the server, as by Matrix.
+		members = append(members, who.Native())
 	}
 	mark := p.derive("case-room:"+caseID.String(), 16)
 	var group Room
@@ -346,6 +354,9 @@ func (p *Platform) execOpenDM(ctx context.Context, e store.Effect) (any, error) 
 	}
 	if d.User.Platform() != disclosure.RocketChat {
 		return nil, fmt.Errorf("%w: %q is not a Rocket.Chat person", chat.ErrPermanent, d.User)
+	}
+	if _, err := p.userID(ctx, d.User); err != nil {
+		return nil, err
 	}
 	// im.create finds the DM if it exists: a retry opens no second one.
 	r, err := p.c.CreateDM(ctx, d.User.Native())

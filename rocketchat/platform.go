@@ -245,7 +245,17 @@ func (p *Platform) roomID(ctx context.Context, room string) (string, error) {
 	return r.ID, nil
 }
 
-// userID is the user ID of a Rocket.Chat person (users.info).
+// ErrNotThePinnedAccount is a username that now belongs to another
+// account than the one pinned as that team member's identity (a rename,
+// and someone else took the name): nothing is sent to it and it is added
+// to no room. It wraps chat.ErrPermanent.
+var ErrNotThePinnedAccount = errors.New("rocketchat: the username belongs to another account than the one pinned for it")
+
+// userID is the user ID of a Rocket.Chat person (users.info), refused
+// (ErrNotThePinnedAccount) when the person's pinned identity is another
+// account: a username can be renamed and taken by someone else, and what
+// secbot gives a team member (a case room, an escalation) must not reach
+// whoever holds the name now.
 func (p *Platform) userID(ctx context.Context, who disclosure.Person) (string, error) {
 	if who.Platform() != disclosure.RocketChat {
 		return "", fmt.Errorf("%w: %q is not a Rocket.Chat person", chat.ErrPermanent, who)
@@ -254,17 +264,24 @@ func (p *Platform) userID(ctx context.Context, who disclosure.Person) (string, e
 	p.mu.Lock()
 	id, ok := p.users[name]
 	p.mu.Unlock()
-	if ok {
-		return id, nil
+	if !ok {
+		u, err := p.c.UserInfo(ctx, name)
+		if err != nil {
+			return "", classify(err)
+		}
+		id = u.ID
+		p.mu.Lock()
+		p.users[name] = id
+		p.mu.Unlock()
 	}
-	u, err := p.c.UserInfo(ctx, name)
-	if err != nil {
-		return "", classify(err)
+	pinned, err := p.st.IdentityOf(ctx, who)
+	if err != nil && !errors.Is(err, store.ErrNotFound) {
+		return "", err
 	}
-	p.mu.Lock()
-	p.users[name] = u.ID
-	p.mu.Unlock()
-	return u.ID, nil
+	if err == nil && pinned.MasterKey != "" && pinned.MasterKey != id {
+		return "", fmt.Errorf("%w: %w (%s is %s, pinned %s)", chat.ErrPermanent, ErrNotThePinnedAccount, who, id, pinned.MasterKey)
+	}
+	return id, nil
 }
 
 // person is a username as the core names it.

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -843,5 +844,45 @@ func TestARetryAfterACrashBetweenPostingAndRecordingPostsNothingMore(t *testing.
 	}
 	if n != 1 {
 		t.Errorf("%d messages posted by a send and its retry after a crash", n)
+	}
+}
+
+// A team member's username taken by another account after a rename: the
+// new holder is added to no case group and gets no DM from secbot.
+func TestAUsernameTakenByAnotherAccountGetsNothingOfTheMembers(t *testing.T) {
+	e := newPlatformEnv(t, rctest.Options{})
+	ctx := ctxT(t)
+	e.user(t, "rita")
+	bobID, _ := e.user(t, "bob")
+	if err := e.st.PinIdentity(ctx, store.Identity{Member: "rocketchat:bob", MasterKey: bobID, PinnedAt: time.Now(), PinnedBy: e.p.Self()}); err != nil {
+		t.Fatal(err)
+	}
+	e.s.RenameUser(bobID, "bob-old")
+	impostorID, _ := e.user(t, "bob")
+	c, err := e.st.CreateCase(ctx, "rocketchat:rita", "", "", time.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := e.exec(t, e.effect(t, outbox.KindCreateCaseRoom, outbox.CreateCaseRoomEffect{CaseID: c.ID.String(),
+		Invite: []disclosure.Person{"rocketchat:rita", "rocketchat:bob"}, Team: []disclosure.Person{"rocketchat:bob"}, Platform: disclosure.RocketChat})); err != nil {
+		t.Fatal(err)
+	}
+	stored, _ := e.st.Case(ctx, c.ID)
+	g, _ := e.s.RoomByID(chat.Native(stored.CaseRoom))
+	for _, m := range g.Members {
+		if m == impostorID {
+			t.Error("the new holder of bob's username is in the case group")
+		}
+	}
+	_, err = e.exec(t, e.effect(t, outbox.KindInvite, outbox.InviteEffect{To: outbox.Target{CaseRoomOf: c.ID.String()}, User: "rocketchat:bob"}))
+	if !errors.Is(err, ErrNotThePinnedAccount) || !errors.Is(err, chat.ErrPermanent) {
+		t.Errorf("inviting the username: %v", err)
+	}
+	_, err = e.exec(t, e.effect(t, outbox.KindOpenDM, outbox.OpenDMEffect{User: "rocketchat:bob"}))
+	if !errors.Is(err, ErrNotThePinnedAccount) {
+		t.Errorf("opening a DM with the username: %v", err)
+	}
+	if g, _ := e.s.RoomByID(chat.Native(stored.CaseRoom)); slices.Contains(g.Members, impostorID) {
+		t.Error("the impostor was added")
 	}
 }
