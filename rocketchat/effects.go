@@ -355,16 +355,32 @@ func (p *Platform) execOpenDM(ctx context.Context, e store.Effect) (any, error) 
 	if d.User.Platform() != disclosure.RocketChat {
 		return nil, fmt.Errorf("%w: %q is not a Rocket.Chat person", chat.ErrPermanent, d.User)
 	}
-	if _, err := p.userID(ctx, d.User); err != nil {
+	// The DM secbot has with them already is the one: it is bound to the
+	// account they had then, where the username may have passed to
+	// someone else since.
+	room, err := p.st.DMRoom(ctx, d.User)
+	if err != nil && !errors.Is(err, store.ErrNotFound) {
 		return nil, err
 	}
-	// im.create finds the DM if it exists: a retry opens no second one.
-	r, err := p.c.CreateDM(ctx, d.User.Native())
-	if err != nil {
-		return nil, classify(err)
+	if room != "" {
+		if r, err := p.c.RoomInfo(ctx, chat.Native(room)); err == nil && r.Type == DirectMessage {
+			p.remember(r)
+		} else {
+			room = ""
+		}
 	}
-	p.remember(r)
-	room := qualifiedRoom(r.ID)
+	if room == "" {
+		if _, err := p.userID(ctx, d.User); err != nil {
+			return nil, err
+		}
+		// im.create finds the DM if it exists: a retry opens no second one.
+		r, err := p.c.CreateDM(ctx, d.User.Native())
+		if err != nil {
+			return nil, classify(err)
+		}
+		p.remember(r)
+		room = qualifiedRoom(r.ID)
+	}
 	now := p.clock.Now()
 	err = p.st.Tx(ctx, func(ctx context.Context) error {
 		if err := p.st.SetDMRoomOf(ctx, d.User, room, now); err != nil {

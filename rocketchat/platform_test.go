@@ -886,3 +886,29 @@ func TestAUsernameTakenByAnotherAccountGetsNothingOfTheMembers(t *testing.T) {
 		t.Error("the impostor was added")
 	}
 }
+
+// A reporter's DM stays theirs: opening it again after their username
+// passed to someone else finds the DM with the reporter's account.
+func TestOpeningADMAgainKeepsTheReportersAccount(t *testing.T) {
+	e := newPlatformEnv(t, rctest.Options{})
+	ctx := ctxT(t)
+	ritaID, _ := e.user(t, "rita")
+	if _, err := e.exec(t, e.effect(t, outbox.KindOpenDM, outbox.OpenDMEffect{User: "rocketchat:rita"})); err != nil {
+		t.Fatal(err)
+	}
+	first, err := e.st.DMRoom(ctx, "rocketchat:rita")
+	if err != nil {
+		t.Fatal(err)
+	}
+	e.s.RenameUser(ritaID, "rita-renamed")
+	e.user(t, "rita")
+	if _, err := e.exec(t, e.effect(t, outbox.KindOpenDM, outbox.OpenDMEffect{User: "rocketchat:rita"})); err != nil {
+		t.Fatal(err)
+	}
+	if again, _ := e.st.DMRoom(ctx, "rocketchat:rita"); again != first {
+		t.Errorf("the DM opened again is %s, not the reporter's %s", again, first)
+	}
+	if r, _ := e.s.RoomByID(chat.Native(first)); !slices.Contains(r.Members, ritaID) {
+		t.Errorf("the DM's members: %v", r.Members)
+	}
+}
