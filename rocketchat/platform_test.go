@@ -912,3 +912,44 @@ func TestOpeningADMAgainKeepsTheReportersAccount(t *testing.T) {
 		t.Errorf("the DM's members: %v", r.Members)
 	}
 }
+
+// A message the core asks to have later (a sender's limit) is handed over
+// again when it says, not dropped.
+func TestAMessageTheCoreDelaysIsHandedOverWhenItSays(t *testing.T) {
+	e := newPlatformEnv(t, rctest.Options{})
+	ctx := ctxT(t)
+	ritaID, rita := e.user(t, "rita")
+	rec := newRecorder()
+	delayed := 0
+	rec.fail = func(m chat.Message) error {
+		if m.Text == "later" && delayed == 0 {
+			delayed++
+			return &chat.LaterError{Until: time.Now().Add(200 * time.Millisecond)}
+		}
+		return nil
+	}
+	e.run(t, e.p, rec)
+	dm, err := rita.CreateDM(ctx, "secbot")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := e.s.SendAs(ritaID, dm.ID, "later", ""); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := e.s.SendAs(ritaID, dm.ID, "now", ""); err != nil {
+		t.Fatal(err)
+	}
+	msgs := rec.waitText(t, ctx, "later")
+	var texts []string
+	for _, m := range msgs {
+		texts = append(texts, m.Text)
+	}
+	if got := strings.Join(texts, " "); got != "now later" || delayed != 1 {
+		t.Errorf("handed over: %s (delayed %d)", got, delayed)
+	}
+	// The position waited for it.
+	pos, err := e.st.LastCommandSent(ctx, positionKey)
+	if err != nil || pos.Before(msgs[1].Sent) {
+		t.Errorf("the position after both: %v, %v", pos, err)
+	}
+}
