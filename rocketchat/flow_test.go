@@ -226,7 +226,9 @@ func TestAReportByRocketChatDMRunsThroughTheCore(t *testing.T) {
 	// A request in a public channel the bot is in: a pointer in a thread
 	// of the request, everything else in a DM the bot opens.
 	carolID, _ := s.AddUser("carol")
-	general := s.CreateChannel("general", aliceID, botID)
+	// The bot alone in it before carol: with her, two members, which the
+	// core would take for a private chat if a public channel counted so.
+	general := s.CreateChannel("general", botID)
 	root, err := s.SendAs(carolID, general, "I want to report a security issue", "")
 	if err != nil {
 		t.Fatal(err)

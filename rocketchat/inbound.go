@@ -89,15 +89,20 @@ func (r *inbound) catchUp(ctx context.Context) error {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	from := r.pos.Add(-catchUpSlack)
+	// What it learns of the rooms counts only once the catch-up got as
+	// far as handing over the new ones: a catch-up cut short by an error
+	// is made again in full.
 	var joined []Subscription
-	if r.known == nil {
+	known, fresh := r.known, map[string]bool(nil)
+	if known == nil {
 		all, err := r.p.c.Subscriptions(ctx, time.Time{})
 		if err != nil {
 			return err
 		}
-		r.known = map[string]bool{}
+		fresh = map[string]bool{}
+		known = fresh
 		for _, s := range all.Update {
-			r.known[s.RoomID] = true
+			fresh[s.RoomID] = true
 			r.p.remember(Room{ID: s.RoomID, Type: s.Type, Name: groupName(s)})
 			// Added while secbot was away (on the first start: since it
 			// started; the rooms it was in before are no news).
@@ -111,9 +116,10 @@ func (r *inbound) catchUp(ctx context.Context) error {
 		return err
 	}
 	var msgs []roomMessage
+	var added []string
 	for _, s := range changed.Update {
-		if !r.known[s.RoomID] {
-			r.known[s.RoomID] = true
+		if !known[s.RoomID] {
+			added = append(added, s.RoomID)
 			r.p.remember(Room{ID: s.RoomID, Type: s.Type, Name: groupName(s)})
 			joined = append(joined, s)
 		}
@@ -139,6 +145,12 @@ func (r *inbound) catchUp(ctx context.Context) error {
 			}
 			r.p.log.Warn().Err(err).Str("room_id", s.RoomID).Msg("Could not hand over being added to a room")
 		}
+	}
+	if fresh != nil {
+		r.known = fresh
+	}
+	for _, id := range added {
+		r.known[id] = true
 	}
 	sort.SliceStable(msgs, func(i, j int) bool { return msgs[i].TS.Before(msgs[j].TS) })
 	for _, m := range msgs {

@@ -124,7 +124,16 @@ func (p *Platform) LeaveRoom(ctx context.Context, room, _ string) error {
 	return nil
 }
 
-// JoinedMemberCount is the room's number of members (rooms.info).
+// publicAudience is how many people a public channel counts as: anyone
+// on the server may read it, members or not.
+const publicAudience = 1 << 20
+
+// JoinedMemberCount is the room's number of members (rooms.info); a
+// public channel counts as everyone (publicAudience). The core takes a
+// room of two for a private chat, and a public channel the bot and one
+// other user are members of is read by anyone on the server: what is
+// said there, and what the team later sends the reporter, must never be
+// taken for private.
 func (p *Platform) JoinedMemberCount(ctx context.Context, room string) (int, error) {
 	id, err := p.roomID(ctx, room)
 	if err != nil {
@@ -134,7 +143,10 @@ func (p *Platform) JoinedMemberCount(ctx context.Context, room string) (int, err
 	if err != nil {
 		return 0, classify(err)
 	}
-	if r.Type == DirectMessage && r.UsersCount == 0 {
+	switch {
+	case r.Type == Channel:
+		return max(r.UsersCount, publicAudience), nil
+	case r.Type == DirectMessage && r.UsersCount == 0:
 		return len(r.Usernames), nil
 	}
 	return r.UsersCount, nil

@@ -680,6 +680,11 @@ func TestThePlatformsNamesAndPeople(t *testing.T) {
 	if n, err := p.JoinedMemberCount(ctx, room); err != nil || n != 2 {
 		t.Errorf("JoinedMemberCount: %d, %v", n, err)
 	}
+	// A public channel is read by anyone on the server: never a room of two.
+	lobby := e.s.CreateChannel("lobby", e.botID, aliceID)
+	if n, err := p.JoinedMemberCount(ctx, "rocketchat:"+lobby); err != nil || n <= 2 {
+		t.Errorf("a public channel of two counts %d, %v", n, err)
+	}
 	// Added to a group by someone outside the team, the core may leave it.
 	other := e.s.CreateChannel("elsewhere", aliceID, e.botID)
 	if err := p.LeaveRoom(ctx, "rocketchat:"+other, "not a team room"); err != nil {
