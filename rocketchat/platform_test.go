@@ -693,6 +693,25 @@ func TestThePlatformsNamesAndPeople(t *testing.T) {
 	if r, _ := e.s.RoomByID(other); len(r.Members) != 1 {
 		t.Errorf("after leaving: %v", r.Members)
 	}
+	_, alice := e.user(t, "alice2")
+	group, err := alice.CreatePrivateGroup(ctx, "alices-group", []string{"secbot"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := p.LeaveRoom(ctx, "rocketchat:"+group.ID, "not a team room"); err != nil {
+		t.Fatal(err)
+	}
+	if r, _ := e.s.RoomByID(group.ID); len(r.Members) != 1 {
+		t.Errorf("after leaving the group: %v", r.Members)
+	}
+	// The last owner of a group may not leave it: a refusal for good.
+	own, err := e.c.CreatePrivateGroup(ctx, "bots-group", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := p.LeaveRoom(ctx, "rocketchat:"+own.ID, ""); !errors.Is(err, chat.ErrPermanent) {
+		t.Errorf("the last owner leaving: %v", err)
+	}
 }
 
 // Rocket.Chat adds the bot to rooms without asking: a new subscription is
