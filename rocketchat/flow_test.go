@@ -1,9 +1,11 @@
 package rocketchat_test
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
+	"os"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -40,8 +42,10 @@ func TestAReportByRocketChatDMRunsThroughTheCore(t *testing.T) {
 	})
 	botID, botToken := s.AddUser("secbot")
 	s.SetRoles(botID, "bot")
+	var logs syncBuffer
+	logger := zerolog.New(&logs).Level(zerolog.DebugLevel)
 	client := func(id, token string) *rocketchat.Client {
-		c, err := rocketchat.New(s.URL(), id, token, rocketchat.Options{})
+		c, err := rocketchat.New(s.URL(), id, token, rocketchat.Options{Log: &logger})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -55,12 +59,13 @@ func TestAReportByRocketChatDMRunsThroughTheCore(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	st, err := store.Open(ctx, filepath.Join(t.TempDir(), "secbot.db"), zerolog.Nop())
+	dbPath := filepath.Join(t.TempDir(), "secbot.db")
+	st, err := store.Open(ctx, dbPath, zerolog.Nop())
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { _ = st.Close() })
-	p, err := rocketchat.NewPlatform(ctx, rocketchat.PlatformConfig{Client: client(botID, botToken), Store: st, Secret: []byte("this installation's secret")})
+	p, err := rocketchat.NewPlatform(ctx, rocketchat.PlatformConfig{Client: client(botID, botToken), Store: st, Secret: []byte("this installation's secret"), Log: logger})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -108,7 +113,7 @@ func TestAReportByRocketChatDMRunsThroughTheCore(t *testing.T) {
 	}
 	h := handlers.New(policy, st, platforms, tmpl, clock, runner.Kick)
 	tm := timers.NewTimers(st, clock, policy, h, zerolog.Nop(), runner.Kick)
-	in := chat.Dispatch{In: h, Log: zerolog.Nop(), CommandOf: h.CommandOf}
+	in := chat.Dispatch{In: h, Log: logger, CommandOf: h.CommandOf}
 
 	runCtx, stop := context.WithCancel(ctx)
 	var wg sync.WaitGroup
@@ -223,6 +228,31 @@ func TestAReportByRocketChatDMRunsThroughTheCore(t *testing.T) {
 		t.Error("the reporter rejected their own case")
 	}
 
+	// Privacy: what the reporter writes in their DM is never logged and
+	// never in a request secbot sends.
+	const canary = "CANARY-details-7f3a91"
+	if _, err := s.SendAs(ritaID, dm.ID, "the overflow is in parse_header(), "+canary, ""); err != nil {
+		t.Fatal(err)
+	}
+	answered := len(s.Messages(dm.ID))
+	wait("the answer to the details", func() bool {
+		ms := s.Messages(dm.ID)
+		return len(ms) > answered && ms[len(ms)-1].UserID == botID
+	})
+	if strings.Contains(logs.String(), canary) {
+		t.Error("the reporter's text is in the log")
+	}
+	for _, f := range []string{dbPath, dbPath + "-wal"} {
+		if b, err := os.ReadFile(f); err == nil && bytes.Contains(b, []byte(canary)) {
+			t.Errorf("the reporter's text is in %s", filepath.Base(f))
+		}
+	}
+	for _, r := range s.Requests() {
+		if r.UserID == botID && (strings.Contains(string(r.Body), canary) || strings.Contains(r.Query, canary)) {
+			t.Errorf("the reporter's text is in a request secbot sent: %s %s", r.Route, r.Body)
+		}
+	}
+
 	// A request in a public channel the bot is in: a pointer in a thread
 	// of the request, everything else in a DM the bot opens.
 	carolID, _ := s.AddUser("carol")
@@ -288,4 +318,22 @@ func TestAReportByRocketChatDMRunsThroughTheCore(t *testing.T) {
 	if c, _ := st.Case(ctx, c.ID); c.Stage == disclosure.StageRejected {
 		t.Error("another account under bob's username rejected the case")
 	}
+}
+
+// syncBuffer is a log sink for concurrent writers.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  strings.Builder
+}
+
+func (b *syncBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.b.Write(p)
+}
+
+func (b *syncBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.b.String()
 }
