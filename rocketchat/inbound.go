@@ -175,7 +175,7 @@ func (r *inbound) streamed(ctx context.Context, m IncomingMessage) {
 	if m.RoomParticipant && r.known != nil && !r.known[m.RoomID] {
 		// A room the bot was just added to (a new DM, a group).
 		if err := r.newRooms(ctx); err != nil {
-			r.p.log.Warn().Err(err).Msg("Could not read the bot's new rooms; the next catch-up will")
+			r.p.log.Warn().Err(err).Msg("Could not read the bot's new rooms; the room's next message tries again")
 		}
 	}
 	kind := m.RoomType
@@ -184,7 +184,7 @@ func (r *inbound) streamed(ctx context.Context, m IncomingMessage) {
 		kind = r.p.rooms[m.RoomID].Type
 		r.p.mu.Unlock()
 	}
-	if kind != "" {
+	if kind != "" && kind != DirectMessage && m.RoomName != "" {
 		r.p.remember(Room{ID: m.RoomID, Type: kind, Name: m.RoomName})
 	}
 	r.handle(ctx, roomMessage{m.ChatMessage, kind})
