@@ -3,8 +3,10 @@
 // realtime API that delivers the messages of every room the bot may read.
 //
 // It is small on purpose (no Rocket.Chat SDK is maintained well enough to
-// depend on) and knows nothing of cases or policy: a connector built on it
-// decides what to send and what a message means. What it guarantees:
+// depend on). The Client knows nothing of cases or policy; the Platform
+// (platform.go, effects.go, inbound.go) is Rocket.Chat behind the core's
+// chat port: it makes the chat effects and hands the core its messages.
+// What the client guarantees:
 //
 //   - every request carries X-User-Id and X-Auth-Token; the token is never
 //     part of an error, a log line or a URL;

@@ -125,13 +125,24 @@ func (c *Client) message(ctx context.Context, id string) (ChatMessage, bool, err
 // it end-to-end encrypted (E2E_Force_Encryption_For_Private_Room), in
 // which case a bot cannot use it.
 func (c *Client) CreatePrivateGroup(ctx context.Context, name string, members []string) (Room, error) {
+	return c.CreateMarkedGroup(ctx, name, members, nil)
+}
+
+// CreateMarkedGroup is CreatePrivateGroup with custom fields on the group
+// (invisible in Rocket.Chat's clients): a mark by which its creator can
+// tell the group for its own later (GroupByName).
+func (c *Client) CreateMarkedGroup(ctx context.Context, name string, members []string, customFields map[string]any) (Room, error) {
 	if members == nil {
 		members = []string{}
 	}
 	var out struct {
 		Group wireRoom `json:"group"`
 	}
-	if err := c.post(ctx, "groups.create", map[string]any{"name": name, "members": members, "readOnly": false}, &out); err != nil {
+	body := map[string]any{"name": name, "members": members, "readOnly": false}
+	if customFields != nil {
+		body["customFields"] = customFields
+	}
+	if err := c.post(ctx, "groups.create", body, &out); err != nil {
 		return Room{}, err
 	}
 	return out.Group.room(), nil
@@ -216,7 +227,7 @@ func (c *Client) Subscriptions(ctx context.Context, updatedSince time.Time) (Sub
 	var s Subscriptions
 	for _, w := range out.Update {
 		s.Update = append(s.Update, Subscription{ID: w.ID, RoomID: w.RID, Type: w.T, Name: w.Name, Open: w.Open,
-			Unread: w.Unread, Roles: w.Roles, UpdatedAt: w.UpdatedAt.Time})
+			Unread: w.Unread, Roles: w.Roles, TS: w.TS.Time, UpdatedAt: w.UpdatedAt.Time})
 	}
 	for _, r := range out.Remove {
 		s.Removed = append(s.Removed, r.ID)
@@ -324,4 +335,56 @@ func (c *Client) RoomInfo(ctx context.Context, roomID string) (Room, error) {
 		return Room{}, err
 	}
 	return out.Room.room(), nil
+}
+
+// GroupByName describes a private group the bot is in by its name
+// (groups.info); found is false if there is none the bot may see.
+func (c *Client) GroupByName(ctx context.Context, name string) (room Room, found bool, err error) {
+	var out struct {
+		Group wireRoom `json:"group"`
+	}
+	err = c.get(ctx, "groups.info", url.Values{"roomName": {name}}, &out)
+	var apiErr *Error
+	if errors.As(err, &apiErr) && apiErr.Status == http.StatusBadRequest && apiErr.Type == "error-room-not-found" {
+		return Room{}, false, nil
+	}
+	if err != nil {
+		return Room{}, false, err
+	}
+	return out.Group.room(), true, nil
+}
+
+// RoomByName describes a group or channel the bot may read by its name
+// (rooms.info).
+func (c *Client) RoomByName(ctx context.Context, name string) (Room, error) {
+	var out struct {
+		Room wireRoom `json:"room"`
+	}
+	if err := c.get(ctx, "rooms.info", url.Values{"roomName": {name}}, &out); err != nil {
+		return Room{}, err
+	}
+	return out.Room.room(), nil
+}
+
+// leaveRoute is the leave call of each kind of room a bot can leave.
+var leaveRoute = map[RoomType]string{PrivateGroup: "groups.leave", Channel: "channels.leave"}
+
+// Leave leaves a private group or channel (groups.leave, channels.leave).
+// A DM cannot be left, only hidden: leaving one is no call and no error.
+func (c *Client) Leave(ctx context.Context, roomID string, kind RoomType) error {
+	if kind == DirectMessage {
+		return nil
+	}
+	route, ok := leaveRoute[kind]
+	if !ok {
+		return fmt.Errorf("rocketchat: leave: unknown room type %q", kind)
+	}
+	return c.post(ctx, route, map[string]any{"roomId": roomID}, nil)
+}
+
+// React sets the bot's reaction (an emoji shortcode such as
+// ":white_check_mark:") on a message (chat.react with shouldReact, so that
+// a repeat changes nothing).
+func (c *Client) React(ctx context.Context, messageID, emoji string) error {
+	return c.post(ctx, "chat.react", map[string]any{"messageId": messageID, "emoji": emoji, "shouldReact": true}, nil)
 }

@@ -42,17 +42,24 @@ type Room struct {
 	Encrypted bool     // end-to-end encrypted: a bot cannot write or read in it
 	Usernames []string // a DM's two members
 	Creator   UserRef  // the owner who created a group or channel
+	// CustomFields are the room's custom fields (groups.create's
+	// customFields), invisible in Rocket.Chat's clients.
+	CustomFields map[string]any
+	// UsersCount is the number of members.
+	UsersCount int
 }
 
 type wireRoom struct {
-	ID        string   `json:"_id"`
-	RID       string   `json:"rid"`
-	T         RoomType `json:"t"`
-	Name      string   `json:"name"`
-	RO        bool     `json:"ro"`
-	Encrypted bool     `json:"encrypted"`
-	Usernames []string `json:"usernames"`
-	U         UserRef  `json:"u"`
+	ID        string         `json:"_id"`
+	RID       string         `json:"rid"`
+	T         RoomType       `json:"t"`
+	Name      string         `json:"name"`
+	RO        bool           `json:"ro"`
+	Encrypted bool           `json:"encrypted"`
+	Usernames []string       `json:"usernames"`
+	U         UserRef        `json:"u"`
+	Custom    map[string]any `json:"customFields"`
+	UsersCnt  int            `json:"usersCount"`
 }
 
 func (w wireRoom) room() Room {
@@ -60,19 +67,22 @@ func (w wireRoom) room() Room {
 	if id == "" {
 		id = w.RID
 	}
-	return Room{ID: id, Type: w.T, Name: w.Name, ReadOnly: w.RO, Encrypted: w.Encrypted, Usernames: w.Usernames, Creator: w.U}
+	return Room{ID: id, Type: w.T, Name: w.Name, ReadOnly: w.RO, Encrypted: w.Encrypted, Usernames: w.Usernames, Creator: w.U,
+		CustomFields: w.Custom, UsersCount: w.UsersCnt}
 }
 
 // Subscription is the bot's membership of a room (subscriptions.get).
 type Subscription struct {
-	ID        string // the subscription's own ID
-	RoomID    string
-	Type      RoomType
-	Name      string // the room's name; a DM's other user's username
-	Open      bool
-	Unread    int
-	Roles     []string // the bot's roles in the room ("owner", "moderator")
-	UpdatedAt time.Time
+	ID     string // the subscription's own ID
+	RoomID string
+	Type   RoomType
+	Name   string // the room's name; a DM's other user's username
+	Open   bool
+	Unread int
+	Roles  []string // the bot's roles in the room ("owner", "moderator")
+	// TS is when the bot joined the room (the subscription was made);
+	// UpdatedAt when it last changed (a new message in the room, …).
+	TS, UpdatedAt time.Time
 }
 
 type wireSubscription struct {
@@ -83,6 +93,7 @@ type wireSubscription struct {
 	Open      bool     `json:"open"`
 	Unread    int      `json:"unread"`
 	Roles     []string `json:"roles"`
+	TS        jsTime   `json:"ts"`
 	UpdatedAt jsTime   `json:"_updatedAt"`
 }
 
@@ -98,6 +109,11 @@ type ChatMessage struct {
 	// TS is when it was sent; UpdatedAt changes on an edit, a reaction or
 	// a new reply in its thread (the stream sends such changes again).
 	TS, UpdatedAt time.Time
+	// File is true for a message that carries an upload (file, files or
+	// attachments).
+	File bool
+	// Edited is true for a message edited after it was sent.
+	Edited bool
 }
 
 // System reports whether the message is one the server wrote (someone
@@ -110,19 +126,24 @@ func (m ChatMessage) System() bool { return m.Type != "" && m.Type != "e2e" }
 func (m ChatMessage) Encrypted() bool { return m.Type == "e2e" }
 
 type wireMessage struct {
-	ID        string  `json:"_id"`
-	RID       string  `json:"rid"`
-	Msg       string  `json:"msg"`
-	T         string  `json:"t"`
-	TMID      string  `json:"tmid"`
-	U         UserRef `json:"u"`
-	TS        jsTime  `json:"ts"`
-	UpdatedAt jsTime  `json:"_updatedAt"`
+	ID        string            `json:"_id"`
+	RID       string            `json:"rid"`
+	Msg       string            `json:"msg"`
+	T         string            `json:"t"`
+	TMID      string            `json:"tmid"`
+	U         UserRef           `json:"u"`
+	TS        jsTime            `json:"ts"`
+	UpdatedAt jsTime            `json:"_updatedAt"`
+	EditedAt  jsTime            `json:"editedAt"`
+	File      json.RawMessage   `json:"file"`
+	Files     []json.RawMessage `json:"files"`
+	Attach    []json.RawMessage `json:"attachments"`
 }
 
 func (w wireMessage) message() ChatMessage {
+	file := (len(w.File) > 0 && string(w.File) != "null") || len(w.Files) > 0 || len(w.Attach) > 0
 	return ChatMessage{ID: w.ID, RoomID: w.RID, Text: w.Msg, Type: w.T, ThreadID: w.TMID, User: w.U,
-		TS: w.TS.Time, UpdatedAt: w.UpdatedAt.Time}
+		TS: w.TS.Time, UpdatedAt: w.UpdatedAt.Time, File: file, Edited: !w.EditedAt.IsZero()}
 }
 
 // jsTime reads the REST API's dates ("2026-12-01T10:00:00.000Z") and the

@@ -309,6 +309,7 @@ func (s *Server) groupsCreate(c *call) (map[string]any, *apiError) {
 	}
 	r := s.newRoom("p", name, c.u.id, members)
 	r.ro, _ = c.params["readOnly"].(bool)
+	r.customFields, _ = c.params["customFields"].(map[string]any)
 	if extra, ok := c.params["extraData"].(map[string]any); ok {
 		r.encrypted, _ = extra["encrypted"].(bool)
 	}
@@ -453,6 +454,44 @@ func (s *Server) groupsKick(c *call) (map[string]any, *apiError) {
 	s.systemMessage("ru", r, c.u, target.username)
 	s.leave(r, target.id)
 	return nil, nil
+}
+
+// leaveRoom is leaveRoomMethod: the last owner may not leave; a "ul"
+// message from the one who left.
+func (s *Server) leaveRoom(u *user, r *room) *apiError {
+	if r.subs[u.id] == nil {
+		return meteorError("error-user-not-in-room", "You are not in this room", map[string]any{"method": "leaveRoom"})
+	}
+	if hasString(r.roles[u.id], "owner") {
+		owners := 0
+		for _, roles := range r.roles {
+			if hasString(roles, "owner") {
+				owners++
+			}
+		}
+		if owners == 1 {
+			return meteorError("error-you-are-last-owner", "You are the last owner. Please set new owner before leaving the room.", map[string]any{"method": "leaveRoom"})
+		}
+	}
+	s.systemMessage("ul", r, u, u.username)
+	s.leave(r, u.id)
+	return nil
+}
+
+func (s *Server) groupsLeave(c *call) (map[string]any, *apiError) {
+	r, e := s.privateGroup(c.u, c.params)
+	if e != nil {
+		return nil, e
+	}
+	return nil, s.leaveRoom(c.u, r)
+}
+
+func (s *Server) channelsLeave(c *call) (map[string]any, *apiError) {
+	r, e := s.channel(c.params)
+	if e != nil {
+		return nil, e
+	}
+	return nil, s.leaveRoom(c.u, r)
 }
 
 func (s *Server) groupsHistory(c *call) (map[string]any, *apiError) {

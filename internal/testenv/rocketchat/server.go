@@ -19,7 +19,8 @@
 //
 // Not part of the stand-in: end-to-end encryption itself (keys, e2e
 // message content; only the refusal of plain messages in an encrypted
-// group), edits and deletions, uploads, group DMs, teams and discussions,
+// group), edits and deletions, uploads (SendFileAs posts the message an
+// upload makes, without the upload), group DMs, teams and discussions,
 // the md (parsed markdown) field of messages, DDP methods other than login
 // and logout, and streams other than stream-room-messages. A route it
 // does not serve answers 404 and is recorded in Invalid().
@@ -115,6 +116,7 @@ type room struct {
 	roles              map[string][]string // user ID → room roles (owner, moderator)
 	subs               map[string]*sub     // user ID → subscription
 	ro, encrypted      bool
+	customFields       map[string]any
 	ts, updated, lm    time.Time
 	msgCount           int
 }
@@ -394,6 +396,28 @@ func (s *Server) SendAs(userID, roomID, text, tmid string) (string, error) {
 	return m.id, nil
 }
 
+// SendFileAs posts a file into a room as a user, as the server's
+// rooms.upload / rooms.mediaConfirm do: a message with the file's
+// description as msg, and file, files and attachments naming the upload.
+// No request is recorded (uploads are not part of the REST stand-in).
+func (s *Server) SendFileAs(userID, roomID, fileName, description string) (string, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	u := s.users[userID]
+	if u == nil {
+		return "", fmt.Errorf("no user %q", userID)
+	}
+	fileID := randomID()
+	file := map[string]any{"_id": fileID, "name": fileName, "type": "application/octet-stream"}
+	m, apiErr := s.send(u, map[string]any{"rid": roomID, "msg": description,
+		"file": file, "files": []any{file},
+		"attachments": []any{map[string]any{"type": "file", "title": fileName, "title_link": "/file-upload/" + fileID + "/" + fileName, "title_link_download": true}}})
+	if apiErr != nil {
+		return "", fmt.Errorf("%d %v", apiErr.status, apiErr.body)
+	}
+	return m.id, nil
+}
+
 // ---- HTTP ----
 
 // ServeHTTP serves /api/v1/* and /websocket.
@@ -454,12 +478,14 @@ func (s *Server) routes() map[string]handler {
 		"POST groups.create":    s.groupsCreate,
 		"POST groups.invite":    s.groupsInvite,
 		"POST groups.kick":      s.groupsKick,
+		"POST groups.leave":     s.groupsLeave,
 		"GET groups.history":    s.groupsHistory,
 		"GET groups.info":       s.groupsInfo,
 		"GET groups.members":    s.groupsMembers,
 		"GET groups.list":       s.groupsList,
 		"GET channels.history":  s.channelsHistory,
 		"GET channels.info":     s.channelsInfo,
+		"POST channels.leave":   s.channelsLeave,
 		"GET rooms.info":        s.roomsInfo,
 		"GET subscriptions.get": s.subscriptionsGet,
 		"GET users.info":        s.usersInfo,
@@ -730,6 +756,7 @@ func (s *Server) insert(m *msg) {
 	r := s.rooms[m.rid]
 	r.lm, r.updated = now, now
 	r.msgCount++
+	s.notify()
 	for uid, sb := range r.subs {
 		if uid != m.uid {
 			sb.unread++
@@ -898,7 +925,11 @@ func (s *Server) roomJSON(r *room) map[string]any {
 		if c := s.users[r.creator]; c != nil {
 			out["u"] = map[string]any{"_id": c.id, "username": c.username}
 		}
-		out["customFields"] = map[string]any{}
+		cf := map[string]any{}
+		for k, v := range r.customFields {
+			cf[k] = v
+		}
+		out["customFields"] = cf
 	}
 	if r.t == "p" {
 		out["encrypted"] = r.encrypted
@@ -1033,6 +1064,24 @@ func (s *Server) WaitSubscribed(ctx context.Context, userID string, n int) error
 		case <-ch:
 		case <-ctx.Done():
 			return fmt.Errorf("%s has %d of %d __my_messages__ subscriptions: %w", userID, count, n, ctx.Err())
+		}
+	}
+}
+
+// Wait waits until cond, asked again after every change the stand-in
+// sees (a request, a new message), holds.
+func (s *Server) Wait(ctx context.Context, cond func() bool) error {
+	for {
+		s.mu.Lock()
+		ch := s.changed
+		s.mu.Unlock()
+		if cond() {
+			return nil
+		}
+		select {
+		case <-ch:
+		case <-ctx.Done():
+			return ctx.Err()
 		}
 	}
 }
