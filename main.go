@@ -33,6 +33,7 @@ import (
 	"github.com/enarx/secbot/mail"
 	"github.com/enarx/secbot/metrics"
 	"github.com/enarx/secbot/outbox"
+	"github.com/enarx/secbot/rocketchat"
 	"github.com/enarx/secbot/store"
 	"github.com/enarx/secbot/templates"
 	"github.com/enarx/secbot/timers"
@@ -145,11 +146,6 @@ func openStore(ctx context.Context, db config.Database, log zerolog.Logger) (*st
 // serve wires the parts together and runs them until ctx ends: Matrix sync
 // → handlers → store (decision + effects) → outbox → Matrix.
 func serve(ctx context.Context, configPath string, cfg *config.Config, log zerolog.Logger) error {
-	if !cfg.Matrix.Enabled() || cfg.RocketChat.Enabled() {
-		// The config reads [rocketchat]; the platform is not registered
-		// in this build yet, and a team must not believe it is reachable.
-		return errors.New("[rocketchat] is not supported by this build yet: run secbot with [matrix]")
-	}
 	// On PostgreSQL, first wait to be the active instance (leader.go).
 	off, err := becomeActive(ctx, cfg, log)
 	if err != nil || off == nil {
@@ -161,31 +157,28 @@ func serve(ctx context.Context, configPath string, cfg *config.Config, log zerol
 	if err != nil {
 		return err
 	}
-	recovery, saveRecovery, err := recoveryKey(cfg.Matrix.RecoveryKeyFile)
-	if err != nil {
-		return err
-	}
-	b, err := bot.New(ctx, bot.Config{
-		Homeserver:      cfg.Matrix.Homeserver,
-		UserID:          cfg.Matrix.UserIDValue,
-		Password:        string(cfg.Matrix.Password),
-		AccessToken:     string(cfg.Matrix.AccessToken),
-		DeviceName:      cfg.Matrix.DeviceName,
-		PickleKey:       []byte(cfg.Matrix.PickleKey),
-		RecoveryKey:     recovery,
-		SaveRecoveryKey: saveRecovery,
-	}, st, log)
-	if err != nil {
-		return err
-	}
-	log.Info().Stringer("user_id", b.UserID()).Stringer("device_id", b.DeviceID()).Str("master_key", b.MasterKey(ctx)).Msg("Logged in")
 	clock := clockwork.NewRealClock()
+	// The chat platforms secbot is on, each one registration here; a chat
+	// effect is made by the platform of the room or person it names.
+	var on []chat.Platform
+	var b *bot.Bot
+	if cfg.Matrix.Enabled() {
+		if b, err = startMatrix(ctx, cfg, st, log); err != nil {
+			return err
+		}
+		on = append(on, b.Platform())
+	}
+	var rc *rocketchat.Platform
+	if cfg.RocketChat.Enabled() {
+		if rc, err = startRocketChat(ctx, cfg, st, clock, log); err != nil {
+			return err
+		}
+		on = append(on, rc)
+	}
 	runner := outbox.New(st, clock, log.With().Str("component", "outbox").Logger(),
 		func(err error) bool { return errors.Is(err, chat.ErrPermanent) || errors.Is(err, mail.ErrRefused) },
 		func(err error) bool { return errors.Is(err, chat.ErrNotReady) })
-	// The chat platforms secbot is on; a chat effect is made by the
-	// platform of the room or person it names.
-	platforms := chat.NewPlatforms(b.Platform())
+	platforms := chat.NewPlatforms(on...)
 	router := chat.Router{Platforms: platforms, CaseRoom: func(ctx context.Context, caseID disclosure.CaseID) (string, error) {
 		c, err := st.Case(ctx, caseID)
 		if err != nil {
@@ -197,14 +190,20 @@ func serve(ctx context.Context, configPath string, cfg *config.Config, log zerol
 	for kind, ex := range chatEffects {
 		runner.Register(kind, ex)
 	}
-	b.Kick = runner.Kick
 	github := cfg.GitHub.Enabled()
 	// The one policy in force: handlers, timers and GitHub effects all read
 	// it, and a reload swaps it whole.
-	policy := disclosure.NewInForce(policyOf(cfg, github))
-	// A post the team room refuses (the bot not in it yet) waits, retried.
-	b.FollowTeamRoom(func() string { return policy.Get().TeamRoom })
-	b.IsTeam = func(who disclosure.Person) bool { return policy.Get().IsTeam(who) }
+	start, err := resolvedPolicy(ctx, cfg, github, rc)
+	if err != nil {
+		return err
+	}
+	policy := disclosure.NewInForce(start)
+	if b != nil {
+		b.Kick = runner.Kick
+		// A post the team room refuses (the bot not in it yet) waits, retried.
+		b.FollowTeamRoom(func() string { return policy.Get().TeamRoom })
+		b.IsTeam = func(who disclosure.Person) bool { return policy.Get().IsTeam(who) }
+	}
 	var gh *ghsa.Client
 	var effects *ghsa.Effects
 	if github {
@@ -255,7 +254,7 @@ func serve(ctx context.Context, configPath string, cfg *config.Config, log zerol
 			Username: cfg.Email.Username, Password: string(cfg.Email.Password), Address: cfg.Email.Address,
 			Mailbox: cfg.Email.Mailbox, MaxAttachment: cfg.Email.MaxAttachmentBytes, PollEvery: cfg.Email.PollEveryValue,
 		}
-		mailEffects = &mail.Effects{Config: mc, Templates: tmpl, Poster: poster{b}, Prefix: func() string { return policy.Get().CommandPrefix },
+		mailEffects = &mail.Effects{Config: mc, Templates: tmpl, Poster: poster{b: b, router: router}, Prefix: func() string { return policy.Get().CommandPrefix },
 			Store: st, TeamRoom: func() string { return policy.Get().TeamRoom }}
 		for kind, ex := range mailEffects.Executors() {
 			runner.Register(kind, ex)
@@ -280,6 +279,14 @@ func serve(ctx context.Context, configPath string, cfg *config.Config, log zerol
 			if err := effects.Parked(ctx, e, err); err != nil {
 				log.Error().Err(err).Msg("Could not tell the team about parked GitHub work")
 			}
+		case errors.Is(err, rocketchat.ErrEncryptedGroup):
+			// The server forces encryption on private groups: the case
+			// group cannot be used by a bot.
+			log.Error().Err(err).Msg("A Rocket.Chat case group is encrypted by the server and cannot be used")
+			if err := h.CaseRoomUnusable(ctx, e, "the Rocket.Chat server encrypts private groups, and its encryption is not open to bots"); err != nil {
+				log.Error().Err(err).Msg("Could not tell the team about an unusable case room")
+			}
+			runner.Kick()
 		case mailEffects != nil && e.Kind == outbox.KindMailPost:
 			if err := mailEffects.NotPosted(ctx, e, err); err != nil {
 				log.Error().Err(err).Msg("Could not tell the team about an email that could not be posted")
@@ -297,15 +304,29 @@ func serve(ctx context.Context, configPath string, cfg *config.Config, log zerol
 	defer func() { _ = cron.Shutdown() }()
 	// Room keys go only to team devices the members' identities signed;
 	// an identity changed while secbot was down is told now.
-	if err := b.WatchTeam(ctx, h, policy.Get().Team); err != nil {
-		return fmt.Errorf("watch the team's identities: %w", err)
+	if b != nil {
+		if err := b.WatchTeam(ctx, h, policy.Get().Team); err != nil {
+			return fmt.Errorf("watch the team's identities: %w", err)
+		}
 	}
 	// The team may have changed while secbot was down.
 	if err := h.FollowTeam(ctx); err != nil {
 		return fmt.Errorf("bring the case rooms in line with the team: %w", err)
 	}
-	go checkTeamRoomEncrypted(ctx, b, h, policy, log)
-	go reloadOnHangup(ctx, configPath, cfg, reloadable{policy: policy, templates: tmpl, github: github, followTeam: h.FollowTeam, checkTeamRoom: b.CheckTeamRoom}, log)
+	checkTeamRoom := func(context.Context, string) error { return nil }
+	if b != nil {
+		go checkTeamRoomEncrypted(ctx, b, h, policy, log)
+		checkTeamRoom = func(ctx context.Context, room string) error {
+			if chat.PlatformOf(room) != disclosure.Matrix {
+				return nil
+			}
+			return b.CheckTeamRoom(ctx, room)
+		}
+	}
+	go reloadOnHangup(ctx, configPath, cfg, reloadable{policy: policy, templates: tmpl, github: github, followTeam: h.FollowTeam, checkTeamRoom: checkTeamRoom,
+		resolve: func(ctx context.Context, cfg *config.Config) (disclosure.Policy, error) {
+			return resolvedPolicy(ctx, cfg, github, rc)
+		}}, log)
 
 	var wg sync.WaitGroup
 	errs := make(chan error, 5)
@@ -313,7 +334,12 @@ func serve(ctx context.Context, configPath string, cfg *config.Config, log zerol
 	if mailbox != nil {
 		wg.Go(func() { errs <- afterFirstSync(ctx, b, mailbox.Run) })
 	}
-	wg.Go(func() { errs <- b.Run(ctx, b.Translate(in, policy.Get().IsTeam)) })
+	if b != nil {
+		wg.Go(func() { errs <- b.Run(ctx, b.Translate(in, policy.Get().IsTeam)) })
+	}
+	if rc != nil {
+		wg.Go(func() { errs <- rc.Run(ctx, in, policy.Get().IsTeam) })
+	}
 	if github && cfg.GitHub.WatchReports {
 		// Private vulnerability reports become cases: GitHub is a channel.
 		w := &ghsa.Watcher{Client: gh, Repositories: cfg.GitHub.Repos, Organizations: cfg.GitHub.Organizations, Every: cfg.GitHub.PollInterval,
@@ -327,7 +353,11 @@ func serve(ctx context.Context, configPath string, cfg *config.Config, log zerol
 		if gh != nil {
 			rate = gh.Rate()
 		}
-		off.serveHTTP(func(o metrics.Office) http.Handler { return metrics.ActiveHandler(st, b, rate, clock.Now, log, o) })
+		var health metrics.Health
+		if b != nil {
+			health = b
+		}
+		off.serveHTTP(func(o metrics.Office) http.Handler { return metrics.ActiveHandler(st, health, rate, clock.Now, log, o) })
 	}
 	var first error
 	select {
@@ -339,10 +369,87 @@ func serve(ctx context.Context, configPath string, cfg *config.Config, log zerol
 	return off.result(first)
 }
 
+// startMatrix logs the bot in to its homeserver ([matrix]).
+func startMatrix(ctx context.Context, cfg *config.Config, st *store.Store, log zerolog.Logger) (*bot.Bot, error) {
+	recovery, saveRecovery, err := recoveryKey(cfg.Matrix.RecoveryKeyFile)
+	if err != nil {
+		return nil, err
+	}
+	b, err := bot.New(ctx, bot.Config{
+		Homeserver:      cfg.Matrix.Homeserver,
+		UserID:          cfg.Matrix.UserIDValue,
+		Password:        string(cfg.Matrix.Password),
+		AccessToken:     string(cfg.Matrix.AccessToken),
+		DeviceName:      cfg.Matrix.DeviceName,
+		PickleKey:       []byte(cfg.Matrix.PickleKey),
+		RecoveryKey:     recovery,
+		SaveRecoveryKey: saveRecovery,
+	}, st, log)
+	if err != nil {
+		return nil, err
+	}
+	log.Info().Stringer("user_id", b.UserID()).Stringer("device_id", b.DeviceID()).Str("master_key", b.MasterKey(ctx)).Msg("Logged in")
+	return b, nil
+}
+
+// startRocketChat connects the bot user to its Rocket.Chat server
+// ([rocketchat]); its message IDs and case groups' marks come from the
+// installation's secret.
+func startRocketChat(ctx context.Context, cfg *config.Config, st *store.Store, clock clockwork.Clock, log zerolog.Logger) (*rocketchat.Platform, error) {
+	l := log.With().Str("component", "rocketchat").Logger()
+	client, err := rocketchat.New(cfg.RocketChat.Server, cfg.RocketChat.UserID, string(cfg.RocketChat.Token), rocketchat.Options{Clock: clock, Log: &l})
+	if err != nil {
+		return nil, fmt.Errorf("rocketchat: %w", err)
+	}
+	secret, err := st.InstallationSecret(ctx)
+	if err != nil {
+		return nil, err
+	}
+	p, err := rocketchat.NewPlatform(ctx, rocketchat.PlatformConfig{Client: client, Store: st, Secret: secret, Log: l, Clock: clock})
+	if err != nil {
+		return nil, fmt.Errorf("rocketchat: %w", err)
+	}
+	log.Info().Str("server", cfg.RocketChat.Server).Stringer("user", p.Self()).Msg("Rocket.Chat enabled")
+	return p, nil
+}
+
+// resolvedPolicy is the config's policy with its Rocket.Chat rooms, which
+// the config names, turned into the IDs their messages carry.
+func resolvedPolicy(ctx context.Context, cfg *config.Config, github bool, rc *rocketchat.Platform) (disclosure.Policy, error) {
+	p := policyOf(cfg, github)
+	resolve := func(room string) (string, error) {
+		if chat.PlatformOf(room) != disclosure.RocketChat || rc == nil {
+			return room, nil
+		}
+		id, err := rc.ResolveRoom(ctx, room)
+		if err != nil {
+			return "", fmt.Errorf("find %s: %w", room, err)
+		}
+		return id, nil
+	}
+	var err error
+	if p.TeamRoom, err = resolve(p.TeamRoom); err != nil {
+		return p, err
+	}
+	rooms := make([]string, 0, len(p.AnnounceRooms))
+	for _, room := range p.AnnounceRooms {
+		id, err := resolve(room)
+		if err != nil {
+			return p, err
+		}
+		rooms = append(rooms, id)
+	}
+	p.AnnounceRooms = rooms
+	return p, nil
+}
+
 // afterFirstSync runs a channel once the bot's first sync was handled:
 // what a report by email or GitHub posts in the team room needs the bot in
 // it, which a first start's sync brings (the invite answered).
 func afterFirstSync(ctx context.Context, b *bot.Bot, run func(context.Context) error) error {
+	if b == nil {
+		return run(ctx) // no Matrix: nothing to wait for
+	}
 	if err := b.Synced(ctx); err != nil {
 		return nil // stopping
 	}
@@ -378,12 +485,38 @@ func emailKeys(e config.Email) config.Email {
 }
 
 // poster posts emails into case rooms through the bot.
-type poster struct{ b *bot.Bot }
+type poster struct {
+	b      *bot.Bot
+	router chat.Router
+}
 
-func (p poster) Ready(ctx context.Context, to outbox.Target) error { return p.b.Ready(ctx, to) }
+// matrix is the bot, if the target's room is a Matrix room: the only
+// platform that posts emails with their files yet.
+func (p poster) matrix(ctx context.Context, to outbox.Target) (*bot.Bot, error) {
+	platform, err := p.router.TargetPlatform(ctx, to)
+	if err != nil {
+		return nil, err
+	}
+	if platform != disclosure.Matrix || p.b == nil {
+		return nil, fmt.Errorf("%w: emails are posted into Matrix rooms only, not into %s's yet", chat.ErrPermanent, platform)
+	}
+	return p.b, nil
+}
+
+func (p poster) Ready(ctx context.Context, to outbox.Target) error {
+	b, err := p.matrix(ctx, to)
+	if err != nil {
+		return err
+	}
+	return b.Ready(ctx, to)
+}
 
 func (p poster) Post(ctx context.Context, e store.Effect, to outbox.Target, parts []mail.Part) error {
-	return p.b.Post(ctx, e, to, botParts(parts))
+	b, err := p.matrix(ctx, to)
+	if err != nil {
+		return err
+	}
+	return b.Post(ctx, e, to, botParts(parts))
 }
 
 func botParts(parts []mail.Part) []bot.Part {
@@ -439,12 +572,14 @@ func policyOf(cfg *config.Config, github bool) disclosure.Policy {
 	// A Rocket.Chat room is named in the config; until its platform looks
 	// up its ID, the name stands for it.
 	teamRoom, announce := cfg.Team.RoomName, cfg.Announce.Qualified
-	prefixes := map[disclosure.Platform]string{}
+	prefixes, plain := map[disclosure.Platform]string{}, map[disclosure.Platform]bool{}
 	if cfg.Matrix.Enabled() {
 		prefixes[disclosure.Matrix] = cfg.Matrix.CommandPrefix
 	}
 	if cfg.RocketChat.Enabled() {
 		prefixes[disclosure.RocketChat] = cfg.RocketChat.CommandPrefix
+		// Rocket.Chat's end-to-end encryption is not open to bots.
+		plain[disclosure.RocketChat] = true
 	}
 	return disclosure.Policy{
 		Identities:         identities,
@@ -459,6 +594,7 @@ func policyOf(cfg *config.Config, github bool) disclosure.Policy {
 		Rotation:           cfg.Team.Rotation,
 		CommandPrefix:      prefixes[disclosure.RoomPlatform(teamRoom)],
 		CommandPrefixes:    prefixes,
+		PlainRooms:         plain,
 		GitHub:             github,
 		Repository:         cfg.GitHub.DefaultRepository(),
 		Repositories:       cfg.GitHub.Repos,
@@ -479,6 +615,9 @@ type reloadable struct {
 	// checkTeamRoom is the check a new team room meets (joined if
 	// invited; refused if not end-to-end encrypted).
 	checkTeamRoom func(ctx context.Context, room string) error
+	// resolve is the policy of a config, its rooms found on their
+	// platforms.
+	resolve func(ctx context.Context, cfg *config.Config) (disclosure.Policy, error)
 }
 
 // reloadOnHangup re-reads the config and the templates on SIGHUP and puts
@@ -508,7 +647,11 @@ func reloadOnHangup(ctx context.Context, path string, running *config.Config, r 
 			log.Error().Str("problems", err.Error()).Msg("Config reload refused: the templates are not valid; keeping the config in force")
 			continue
 		}
-		next := policyOf(cfg, r.github)
+		next, err := r.resolve(ctx, cfg)
+		if err != nil {
+			log.Error().Err(err).Msg("Config reload refused: a room it names cannot be found; keeping the config in force")
+			continue
+		}
 		if room := next.TeamRoom; room != "" && room != r.policy.Get().TeamRoom && r.checkTeamRoom != nil {
 			// The same check as a start, but a reload can refuse: the
 			// team room in force stays until the new one is fit.
@@ -524,11 +667,12 @@ func reloadOnHangup(ctx context.Context, path string, running *config.Config, r 
 		}
 		var restart []string
 		for name, same := range map[string]bool{
-			"[matrix]":   reflect.DeepEqual(cfg.Matrix, running.Matrix),
-			"[database]": reflect.DeepEqual(cfg.Database, running.Database),
-			"[github]":   reflect.DeepEqual(cfg.GitHub, running.GitHub),
-			"[email]":    reflect.DeepEqual(emailKeys(cfg.Email), emailKeys(running.Email)),
-			"[http]":     reflect.DeepEqual(cfg.HTTP, running.HTTP),
+			"[matrix]":     reflect.DeepEqual(cfg.Matrix, running.Matrix),
+			"[rocketchat]": reflect.DeepEqual(cfg.RocketChat, running.RocketChat),
+			"[database]":   reflect.DeepEqual(cfg.Database, running.Database),
+			"[github]":     reflect.DeepEqual(cfg.GitHub, running.GitHub),
+			"[email]":      reflect.DeepEqual(emailKeys(cfg.Email), emailKeys(running.Email)),
+			"[http]":       reflect.DeepEqual(cfg.HTTP, running.HTTP),
 		} {
 			if !same {
 				restart = append(restart, name)

@@ -90,6 +90,12 @@ func (r Router) platform(ctx context.Context, kind string, payload []byte) (Plat
 	return p, nil
 }
 
+// TargetPlatform is the platform of the room a target names
+// (ErrNotReady: a case room still to come).
+func (r Router) TargetPlatform(ctx context.Context, t outbox.Target) (disclosure.Platform, error) {
+	return r.targetPlatform(ctx, t)
+}
+
 // targetPlatform is the platform of the room a target names.
 func (r Router) targetPlatform(ctx context.Context, t outbox.Target) (disclosure.Platform, error) {
 	switch {

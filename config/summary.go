@@ -14,12 +14,18 @@ import (
 // ladder. It never shows a secret.
 func (c *Config) Summary() string {
 	var b strings.Builder
-	login := "password"
-	if c.Matrix.AccessToken != "" {
-		login = "access token"
+	if c.Matrix.Enabled() {
+		login := "password"
+		if c.Matrix.AccessToken != "" {
+			login = "access token"
+		}
+		fmt.Fprintf(&b, "matrix: %s as %s, device %q, login by %s, commands start with %s and run up to %s after they were sent\n",
+			c.Matrix.Homeserver, c.Matrix.UserID, c.Matrix.DeviceName, login, c.Matrix.CommandPrefix, c.Matrix.CommandMaxAgeValue)
 	}
-	fmt.Fprintf(&b, "matrix: %s as %s, device %q, login by %s, commands start with %s and run up to %s after they were sent\n",
-		c.Matrix.Homeserver, c.Matrix.UserID, c.Matrix.DeviceName, login, c.Matrix.CommandPrefix, c.Matrix.CommandMaxAgeValue)
+	if c.RocketChat.Enabled() {
+		fmt.Fprintf(&b, "rocketchat: %s as user %s, personal access token, commands start with %s; rooms there are private but not end-to-end encrypted\n",
+			c.RocketChat.Server, c.RocketChat.UserID, c.RocketChat.CommandPrefix)
+	}
 	db := "SQLite " + c.Database.Path
 	if c.Database.Postgres() {
 		db = "PostgreSQL " + c.Database.URL

@@ -173,3 +173,50 @@ func (h *Handlers) GateInvite(next outbox.Executor) outbox.Executor {
 		return next(ctx, e)
 	}
 }
+
+// CaseRoomUnusable is told that a case's room could not be made for good
+// (why: the platform's reason, as the team reads it): the team room and
+// the reporter hear of it once, with where the reporter is answered
+// instead. A message for the case room still reaches a chat reporter in
+// their direct chat (see say), so nothing the team writes is lost.
+func (h *Handlers) CaseRoomUnusable(ctx context.Context, e store.Effect, why string) error {
+	var p outbox.CreateCaseRoomEffect
+	if err := e.Decode(&p); err != nil {
+		return err
+	}
+	caseID, err := disclosure.ParseCaseID(p.CaseID)
+	if err != nil {
+		return err
+	}
+	err = h.store.Tx(ctx, func(ctx context.Context) error {
+		first, err := h.store.MarkHandledBriefly(ctx, "case-room-unusable:"+caseID.String(), h.clock.Now())
+		if err != nil || !first {
+			return err
+		}
+		cs, err := h.store.Case(ctx, caseID)
+		if err != nil {
+			return err
+		}
+		now, pol := h.clock.Now(), h.Policy()
+		if err := h.store.Audit(ctx, store.AuditEntry{At: now, Actor: h.selfAtHome(), CaseID: caseID.String(), Action: "case-room.unusable", Detail: templates.Truncate(why, 120), Allowed: false}); err != nil {
+			return err
+		}
+		if pol.TeamRoom != "" {
+			if err := h.enqueue(ctx, store.CaseLane(caseID), outbox.Target{Room: pol.TeamRoom}, templates.CaseRoomUnusable{CaseID: caseID.String(), Why: why}, outbox.SendEffect{}, false); err != nil {
+				return err
+			}
+		}
+		if cs.Reporter.Channel() != disclosure.ChannelChat {
+			return nil
+		}
+		lane := store.CaseLane(caseID)
+		if _, err := outbox.Enqueue(ctx, h.store, lane, outbox.KindOpenDM, outbox.OpenDMEffect{User: cs.Reporter, CaseID: caseID.String()}, now); err != nil {
+			return err
+		}
+		return h.enqueue(ctx, lane, outbox.Target{DMWith: cs.Reporter}, templates.NoEncryption{CaseID: caseID.String(), Address: pol.Email, GitHub: pol.GitHub, Unusable: why}, outbox.SendEffect{}, false)
+	})
+	if err == nil {
+		h.kick()
+	}
+	return err
+}

@@ -156,7 +156,11 @@ type (
 		// OtherChat: the reporter is on another chat platform than the
 		// case room, not without encryption.
 		OtherChat bool
+		// Unusable, if set, is why the case room cannot be made.
+		Unusable string
 	}
+	// CaseRoomUnusable tells the team that a case's room cannot be made.
+	CaseRoomUnusable struct{ CaseID, Why string }
 )
 
 // Team-room and team-member texts.
@@ -396,6 +400,7 @@ type StatsRow struct{ Promise, Kept, Median string }
 func (Acknowledged) Template() string                { return "acknowledged" }
 func (Closed) Template() string                      { return "closed" }
 func (Confirmed) Template() string                   { return "confirmed" }
+func (CaseRoomUnusable) Template() string            { return "case_room_unusable" }
 func (DMAck) Template() string                       { return "dm_ack" }
 func (DMDetailsNoCase) Template() string             { return "dm_details_no_case" }
 func (DMDetailsWarning) Template() string            { return "dm_details_warning" }
