@@ -493,7 +493,7 @@ func (PublishedUnderEmbargo) Template() string { return "published_under_embargo
 // template with its data.
 func All() []Data {
 	return []Data{
-		Acknowledged{}, Closed{}, Confirmed{}, DMAck{}, DMDetailsNoCase{}, DMDetailsWarning{}, DMExistingCase{},
+		Acknowledged{}, CaseRoomUnusable{}, Closed{}, Confirmed{}, DMAck{}, DMDetailsNoCase{}, DMDetailsWarning{}, DMExistingCase{},
 		DMFromPublic{}, EmbargoLifted{}, EmbargoProposed{}, NotUnderstood{}, PublicThread{}, PublishedReporter{},
 		Rejected{}, ReporterChased{}, SlowDown{}, TeamResponse{}, TeamUpdate{}, Undecryptable{}, Welcome{},
 		Announced{}, EmbargoAnswered{}, EmbargoReminder{}, EscalationDM{}, EscalationTeam{}, NotTeam{}, Reminder{},
