@@ -944,3 +944,41 @@ func TestTheTeamRoomIsJoinedWhoeverInvites(t *testing.T) {
 		t.Errorf("declined %v, want only !other:x", left)
 	}
 }
+
+// A case room the platform cannot make for good (a server that encrypts
+// private groups against bots) is told to the team room once and the
+// reporter is answered in their direct chat, however often it is told.
+func TestAnUnusableCaseRoomIsToldOnce(t *testing.T) {
+	w := newWorld(t, monday)
+	w.say(dmRoom, reporter, "I want to report a security issue")
+	e := store.Effect{Kind: outbox.KindCreateCaseRoom, Payload: []byte(`{"case_id":"SR-2026-0001"}`)}
+	for range 2 {
+		if err := w.h.CaseRoomUnusable(context.Background(), e, "the server encrypts private groups"); err != nil {
+			t.Fatal(err)
+		}
+	}
+	effects, _, err := w.store.EffectsOfKind(context.Background(), outbox.KindSend)
+	if err != nil {
+		t.Fatal(err)
+	}
+	team, dm := 0, 0
+	for _, e := range effects {
+		var s outbox.SendEffect
+		if err := e.Decode(&s); err != nil {
+			t.Fatal(err)
+		}
+		switch {
+		case s.To.Room == teamRoom && strings.Contains(s.Markdown, "cannot be made"):
+			team++
+		case s.To.DMWith == reporter && strings.Contains(s.Markdown, "cannot be made"):
+			dm++
+		}
+	}
+	if team != 1 || dm != 1 {
+		t.Errorf("told the team room %d times and the reporter %d times, want once each", team, dm)
+	}
+	entries, _ := w.store.AuditOf(context.Background(), "SR-2026-0001")
+	if last := entries[len(entries)-1]; last.Action != "case-room.unusable" || last.Allowed {
+		t.Errorf("audited %+v", last)
+	}
+}
