@@ -240,6 +240,7 @@ func serve(ctx context.Context, configPath string, cfg *config.Config, log zerol
 	// Every channel hands its events to the core through this one door.
 	in := chat.Dispatch{In: h, Log: log, CommandOf: h.CommandOf}
 	tm := timers.NewTimers(st, clock, policy, h, log.With().Str("component", "timers").Logger(), runner.Kick)
+	tm.Elector = off.lead
 	tm.SetRetention(cfg.Database.RetentionSpan.Fixed)
 	h.SetCommandMaxAge(cfg.Matrix.CommandMaxAgeValue)
 	// An invitation to a case room is decided again before it is sent.

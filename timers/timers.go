@@ -40,6 +40,10 @@ type Timers struct {
 	// prunes what is older once an hour.
 	retention time.Duration
 	lastPrune time.Time
+
+	// Elector, if set, says whether this instance may tick (gocron's
+	// distributed elector: the office of the active instance).
+	Elector gocron.Elector
 }
 
 // PruneEvery is how often the tick prunes finished work.
@@ -88,7 +92,13 @@ func (t *Timers) Policy() Policy { return *t.policy.Get() }
 // within a second of falling due), running once at once to catch up on
 // what fell due while secbot was down. It returns the running timers.
 func (t *Timers) Start(ctx context.Context) (gocron.Scheduler, error) {
-	s, err := gocron.NewScheduler(gocron.WithClock(t.clock), gocron.WithLogger(gocronLogger{t.log}))
+	options := []gocron.SchedulerOption{gocron.WithClock(t.clock), gocron.WithLogger(gocronLogger{t.log})}
+	if t.Elector != nil {
+		// A backstop to the office: a tick runs only while this instance
+		// holds it (the store's fencing refuses what it would write anyway).
+		options = append(options, gocron.WithDistributedElector(t.Elector))
+	}
+	s, err := gocron.NewScheduler(options...)
 	if err != nil {
 		return nil, err
 	}
