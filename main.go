@@ -19,7 +19,6 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/jonboulle/clockwork"
 	"github.com/rs/zerolog"
 	"maunium.net/go/mautrix/id"
 
@@ -30,6 +29,7 @@ import (
 	"github.com/enarx/secbot/ghsa"
 	"github.com/enarx/secbot/handlers"
 	"github.com/enarx/secbot/internal/logfilter"
+	"github.com/enarx/secbot/internal/testclock"
 	"github.com/enarx/secbot/mail"
 	"github.com/enarx/secbot/metrics"
 	"github.com/enarx/secbot/outbox"
@@ -179,7 +179,7 @@ func serve(ctx context.Context, configPath string, cfg *config.Config, log zerol
 		return err
 	}
 	log.Info().Stringer("user_id", b.UserID()).Stringer("device_id", b.DeviceID()).Str("master_key", b.MasterKey(ctx)).Msg("Logged in")
-	clock := clockwork.NewRealClock()
+	clock := testclock.New() // the real clock, except in the e2e tests' build
 	runner := outbox.New(st, clock, log.With().Str("component", "outbox").Logger(),
 		func(err error) bool { return errors.Is(err, chat.ErrPermanent) || errors.Is(err, mail.ErrRefused) },
 		func(err error) bool { return errors.Is(err, chat.ErrNotReady) })

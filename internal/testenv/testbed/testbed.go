@@ -23,6 +23,7 @@ import (
 	"maunium.net/go/mautrix/event"
 	"maunium.net/go/mautrix/id"
 
+	"github.com/enarx/secbot/internal/testclock"
 	"github.com/enarx/secbot/internal/testenv/dendrite"
 	"github.com/enarx/secbot/internal/testenv/github"
 	"github.com/enarx/secbot/internal/testenv/maddy"
@@ -88,11 +89,12 @@ func New(ctx context.Context, dir string) (*Bed, error) {
 }
 
 // Build compiles secbot into dir and returns the binary's path. The
-// crashpoints tag arms the crash points the crash tests name; release
-// builds leave it out.
+// crashpoints tag arms the crash points the crash tests name, the
+// testclock tag lets Advance step the bot's clock; release builds leave
+// both out.
 func Build(dir string) (string, error) {
 	out := filepath.Join(dir, "bin", "secbot")
-	cmd := exec.Command("go", "build", "-tags=goolm,crashpoints", "-o", out, "github.com/enarx/secbot")
+	cmd := exec.Command("go", "build", "-tags=goolm,crashpoints,testclock", "-o", out, "github.com/enarx/secbot")
 	cmd.Env = append(os.Environ(), "CGO_ENABLED=1")
 	if msg, err := cmd.CombinedOutput(); err != nil {
 		return "", fmt.Errorf("build secbot: %w\n%s", err, msg)
@@ -365,7 +367,7 @@ func (p *Bot) Start(env ...string) error {
 	}
 	cmd := exec.Command(p.binary, args...)
 	cmd.Dir = p.Dir
-	cmd.Env = append(os.Environ(), env...)
+	cmd.Env = append(append(os.Environ(), testclock.Env+"="+p.clockFile()), env...)
 	cmd.Stdout, cmd.Stderr = logFile, logFile
 	if err := cmd.Start(); err != nil {
 		_ = logFile.Close()
