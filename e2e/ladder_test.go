@@ -1,6 +1,7 @@
 package e2e
 
 import (
+	"context"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -34,6 +35,40 @@ notify = "backup"
 after = "8s"
 notify = "team"
 `,
+}
+
+// steppedPolicy is fastPolicy's ladder in minutes instead of seconds, for
+// the tests that step the bot's clock (Advance) from one rung to the next
+// instead of waiting: real time never reaches a rung during a test, so each
+// falls due exactly when the test steps to it. A test's steps add up to
+// less than three hours, well under the six hours after which a team
+// command counts as too old.
+var steppedPolicy = testbed.BotOptions{
+	SLA: map[string]string{
+		"acknowledge":       `"40m"`,
+		"detailed_response": `"48h"`,
+		"remind_before":     `"20m"`,
+		"repeat_every":      `"30m"`,
+	},
+	Extra: `
+[[escalation]]
+after = "0s"
+notify = "coordinator"
+[[escalation]]
+after = "20m"
+notify = "backup"
+[[escalation]]
+after = "40m"
+notify = "team"
+`,
+}
+
+// advance steps the bot's clock forward by d.
+func advance(t *testing.T, ctx context.Context, bot *testbed.Bot, d time.Duration) {
+	t.Helper()
+	if err := bot.Advance(ctx, d); err != nil {
+		t.Fatal(err)
+	}
 }
 
 // escalationTo waits for the bot's escalation DM to u about caseID, as role.
@@ -89,7 +124,7 @@ func TestUnansweredReportEscalatesUpTheLadder(t *testing.T) {
 	ctx := testContext(t)
 	bed.Alice.SetAutoJoin(true)
 	bed.Bob.SetAutoJoin(true)
-	bot := startBot(t, ctx, "ladderbot", fastPolicy)
+	bot := startBot(t, ctx, "ladderbot", steppedPolicy)
 	quiet := newUser(t, ctx, "quiet")
 	answered := newUser(t, ctx, "answered")
 
@@ -105,13 +140,18 @@ func TestUnansweredReportEscalatesUpTheLadder(t *testing.T) {
 	waitMessage(t, ctx, bed.Bob, bed.TeamRoom, bot.UserID, "is now the handler of "+caseID2)
 
 	// Nobody answers the first: the team room is reminded, then the
-	// coordinator, the backup and the team are chased, in that order.
+	// coordinator, the backup and the team are chased, in that order,
+	// each when the clock reaches its rung.
+	advance(t, ctx, bot, 20*time.Minute)
 	waitMessage(t, ctx, bed.Alice, bed.TeamRoom, bot.UserID, "Reminder for **"+caseID)
+	advance(t, ctx, bot, 20*time.Minute)
 	coord := escalationTo(t, bed.Alice, bot.UserID, caseID, "security coordinator", 30*time.Second)
 	if body, _ := matrixtest.Body(coord); !strings.Contains(body, "acknowledgement") {
 		t.Errorf("the coordinator's escalation does not say what was missed: %q", body)
 	}
+	advance(t, ctx, bot, 20*time.Minute)
 	backup := escalationTo(t, bed.Bob, bot.UserID, caseID, "backup contact", 30*time.Second)
+	advance(t, ctx, bot, 20*time.Minute)
 	team := waitMessage(t, ctx, bed.Alice, bed.TeamRoom, bot.UserID, "**"+caseID+"**: the acknowledgement was due")
 	if coord.Timestamp > backup.Timestamp || backup.Timestamp > team.Timestamp {
 		t.Errorf("ladder out of order: coordinator %d, backup %d, team %d", coord.Timestamp, backup.Timestamp, team.Timestamp)
@@ -129,6 +169,7 @@ func TestUnansweredReportEscalatesUpTheLadder(t *testing.T) {
 	}
 
 	// The last step repeats until someone answers; an answer stops it.
+	advance(t, ctx, bot, 30*time.Minute)
 	waitCountFrom(t, bed.Alice, bot.UserID, bed.TeamRoom, "**"+caseID+"**: the acknowledgement was due", 2, 30*time.Second)
 	say(t, ctx, bed.Alice, bed.TeamRoom, "!sec claim "+caseID)
 	waitMessage(t, ctx, bed.Alice, bed.TeamRoom, bot.UserID, "is now the handler of "+caseID)
@@ -136,10 +177,15 @@ func TestUnansweredReportEscalatesUpTheLadder(t *testing.T) {
 	// its way: it counts as sent before the claim.
 	bed.Settle(t, ctx, bot, bed.Alice)
 	stopped := countFrom(bed.Alice, bot.UserID, bed.TeamRoom, "**"+caseID+"**: the acknowledgement was due")
-	// Not a quiet-period wait: the team step repeats every 6 s
-	// (repeat_every), so in 8 s it falls due again unless the claim stopped
-	// the ladder. The barrier then makes sure a repeat that fired is seen.
-	time.Sleep(8 * time.Second)
+	// The clock steps past the next repeat (30 min): it falls due unless
+	// the claim stopped the ladder. A third case, opened just before the
+	// step, is reminded in it: the proof that the deadlines were checked
+	// after the step. The barrier then makes sure a repeat that fired is
+	// seen.
+	control := newUser(t, ctx, "control")
+	_, controlID := report(t, ctx, control, bot.UserID)
+	advance(t, ctx, bot, 40*time.Minute)
+	waitMessage(t, ctx, bed.Alice, bed.TeamRoom, bot.UserID, "Reminder for **"+controlID)
 	bed.Settle(t, ctx, bot, bed.Alice)
 	if got := countFrom(bed.Alice, bot.UserID, bed.TeamRoom, "**"+caseID+"**: the acknowledgement was due"); got != stopped {
 		t.Errorf("the ladder went on after the claim: %d team escalations, want %d", got, stopped)
@@ -150,13 +196,14 @@ func TestLadderSurvivesKillMidway(t *testing.T) {
 	ctx := testContext(t)
 	bed.Alice.SetAutoJoin(true)
 	bed.Bob.SetAutoJoin(true)
-	bot := startBot(t, ctx, "killladderbot", fastPolicy)
+	bot := startBot(t, ctx, "killladderbot", steppedPolicy)
 	reporter := newUser(t, ctx, "killladder")
 	_, caseID := report(t, ctx, reporter, bot.UserID)
 
-	// Killed as soon as the coordinator's step has fired (its log line),
-	// not when the DM reaches alice: on a loaded machine the delivery can
-	// take longer than the 4 s to the backup's step.
+	// The clock steps to the coordinator's rung, and the bot is killed as
+	// soon as that step has fired (its log line), not when the DM reaches
+	// alice: the DM may or may not be out when the bot dies.
+	advance(t, ctx, bot, 40*time.Minute)
 	const fired = `"deadline":"acknowledge","step":0,"reminder":false`
 	deadline := time.Now().Add(30 * time.Second)
 	for !strings.Contains(bot.Log(), fired) {
@@ -168,9 +215,10 @@ func TestLadderSurvivesKillMidway(t *testing.T) {
 	if err := bot.Kill(); err != nil {
 		t.Fatal(err)
 	}
-	// Not a quiet-period wait: the backup's step (4 s after the
-	// coordinator's) falls due while secbot is down, which is the scenario.
-	time.Sleep(8 * time.Second)
+	// The backup's step (20 min after the coordinator's) and the team's
+	// fall due while secbot is down, which is the scenario: the clock
+	// moves on while the bot is dead, and the bot starts at the new time.
+	advance(t, ctx, bot, 40*time.Minute)
 	if err := bot.Start(); err != nil {
 		t.Fatal(err)
 	}
@@ -206,11 +254,10 @@ func TestReloadHandsTheLadderOver(t *testing.T) {
 	ctx := testContext(t)
 	bed.Alice.SetAutoJoin(true)
 	bed.Bob.SetAutoJoin(true)
-	slow := fastPolicy
-	slow.Extra = strings.NewReplacer(`after = "4s"`, `after = "12s"`, `after = "8s"`, `after = "20s"`).Replace(fastPolicy.Extra)
-	bot := startBot(t, ctx, "handoverbot", slow)
+	bot := startBot(t, ctx, "handoverbot", steppedPolicy)
 	reporter := newUser(t, ctx, "handover")
 	_, caseID := report(t, ctx, reporter, bot.UserID)
+	advance(t, ctx, bot, 40*time.Minute)
 	escalationTo(t, bed.Alice, bot.UserID, caseID, "security coordinator", 30*time.Second)
 
 	// Alice goes on leave: Bob becomes coordinator, Alice the backup; and
@@ -231,7 +278,9 @@ func TestReloadHandsTheLadderOver(t *testing.T) {
 	}
 	say(t, ctx, bed.Alice, bed.TeamRoom, "!sec contacts")
 	waitMessage(t, ctx, bed.Alice, bed.TeamRoom, bot.UserID, "coordinator @bob:localhost")
-	// The ladder goes on from where it was: the backup step reaches Alice now.
+	// The ladder goes on from where it was: the backup step, which the
+	// clock reaches only now, reaches Alice.
+	advance(t, ctx, bot, 20*time.Minute)
 	escalationTo(t, bed.Alice, bot.UserID, caseID, "backup contact", 30*time.Second)
 	bed.Settle(t, ctx, bot, bed.Alice, bed.Bob)
 	if n := countFrom(bed.Alice, bot.UserID, "", "You are the security coordinator"); n < 1 {
