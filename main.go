@@ -197,7 +197,7 @@ func serve(ctx context.Context, configPath string, cfg *config.Config, log zerol
 	for kind, ex := range chatEffects {
 		runner.Register(kind, ex)
 	}
-	b.Kick = runner.Kick
+	b.Kick, b.Clock = runner.Kick, clock
 	github := cfg.GitHub.Enabled()
 	// The one policy in force: handlers, timers and GitHub effects all read
 	// it, and a reload swaps it whole.
