@@ -15,8 +15,10 @@ import (
 // to count them: it leaves at once, before anyone writes, and audits it
 // (issue 18, LOW).
 func TestADirectInviteToAGroupRoomIsLeftAtOnce(t *testing.T) {
+	t.Parallel()
 	ctx := testContext(t)
-	bot := startBot(t, ctx, "crowdedbot", testbed.BotOptions{})
+	tm := newTeam(t, ctx)
+	bot := startBot(t, ctx, "crowdedbot", testbed.BotOptions{Team: tm})
 	inviter := newUser(t, ctx, "crowdedinviter")
 	third := newUser(t, ctx, "crowdedthird")
 	resp, err := inviter.Client.CreateRoom(ctx, &mautrix.ReqCreateRoom{
@@ -31,7 +33,7 @@ func TestADirectInviteToAGroupRoomIsLeftAtOnce(t *testing.T) {
 	}); err != nil {
 		t.Fatal(err)
 	}
-	bed.Settle(t, ctx, bot)
+	bed.SettleWith(t, ctx, bot, tm.Marker())
 	db, err := bot.OpenDB(true)
 	if err != nil {
 		t.Fatal(err)
