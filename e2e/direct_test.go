@@ -15,10 +15,8 @@ import (
 // to count them: it leaves at once, before anyone writes, and audits it
 // (issue 18, LOW).
 func TestADirectInviteToAGroupRoomIsLeftAtOnce(t *testing.T) {
-	t.Parallel()
 	ctx := testContext(t)
-	tm := newTeam(t, ctx)
-	bot := startBot(t, ctx, "crowdedbot", testbed.BotOptions{Team: tm})
+	bot := startBot(t, ctx, "crowdedbot", testbed.BotOptions{})
 	inviter := newUser(t, ctx, "crowdedinviter")
 	third := newUser(t, ctx, "crowdedthird")
 	resp, err := inviter.Client.CreateRoom(ctx, &mautrix.ReqCreateRoom{
@@ -33,7 +31,7 @@ func TestADirectInviteToAGroupRoomIsLeftAtOnce(t *testing.T) {
 	}); err != nil {
 		t.Fatal(err)
 	}
-	bed.SettleWith(t, ctx, bot, tm.Marker())
+	bed.Settle(t, ctx, bot)
 	db, err := bot.OpenDB(true)
 	if err != nil {
 		t.Fatal(err)

@@ -56,16 +56,18 @@ func (c *Stepped) follow(file string) {
 	}
 	c.mu.Lock()
 	step, answered := d-c.offset, c.acked == text
-	c.acked = text
 	c.mu.Unlock()
 	if step > 0 {
 		c.Advance(step)
 	}
-	if !answered {
-		tmp := file + AckSuffix + ".tmp"
-		if os.WriteFile(tmp, []byte(text+"\n"), 0o600) == nil {
-			_ = os.Rename(tmp, file+AckSuffix)
-		}
+	if answered {
+		return
+	}
+	tmp := file + AckSuffix + ".tmp"
+	if os.WriteFile(tmp, []byte(text+"\n"), 0o600) == nil && os.Rename(tmp, file+AckSuffix) == nil {
+		c.mu.Lock()
+		c.acked = text // else answered at the next poll
+		c.mu.Unlock()
 	}
 }
 
