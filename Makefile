@@ -20,7 +20,7 @@ PG_E2E = ^(TestReporterDMOpensPrivateEncryptedCaseRoom|TestPublicRoomRequestGets
 #
 # unit: no servers at all (in-process fakes and mautrix's mockserver only).
 UNIT_PKGS := ./bot ./chat ./config ./disclosure ./internal/backoff \
-	./internal/crashpoint ./internal/logfilter ./metrics ./outbox \
+	./internal/crashpoint ./internal/logfilter ./internal/testclock ./metrics ./outbox \
 	./templates ./timers
 # integration: maddy (a real mail server), a throwaway PostgreSQL (the
 # store's tests and the main package's run on both databases) and the
@@ -45,6 +45,7 @@ test: dendrite maddy
 	$(GO) test -race -count=1 -timeout 10m $(UNIT_PKGS)
 	$(GO) test -race -count=1 -timeout 50m $(INTEGRATION_PKGS) $(E2E_PKGS)
 	$(GO) test -race -count=1 -tags=goolm,crashpoints ./internal/crashpoint/
+	$(GO) test -race -count=1 -tags=goolm,testclock ./internal/testclock/
 	# The handlers and a part of e2e (intake, crashes, the ladder, email,
 	# key order, trust) once more on PostgreSQL; the store's tests run on both.
 	SECBOT_TEST_DB=postgres $(GO) test -race -count=1 ./handlers/
@@ -58,6 +59,7 @@ tiers:
 unit: tiers
 	$(GO) test -race -count=1 -timeout 10m $(UNIT_PKGS)
 	$(GO) test -race -count=1 -tags=goolm,crashpoints ./internal/crashpoint/
+	$(GO) test -race -count=1 -tags=goolm,testclock ./internal/testclock/
 	SECBOT_TEST_DB=postgres $(GO) test -race -count=1 ./handlers/
 
 # maddy and the GitHub and Rocket.Chat stand-ins.
@@ -72,6 +74,7 @@ lint:
 	test -z "$$(gofmt -l $$(git ls-files '*.go'))"
 	$(GO) vet ./...
 	$(GO) vet -tags=goolm,crashpoints ./internal/crashpoint/
+	$(GO) vet -tags=goolm,testclock ./internal/testclock/
 	$(GO) run honnef.co/go/tools/cmd/staticcheck@$(STATICCHECK_VERSION) ./...
 
 # A local homeserver, the bot on its own SQLite file and a scripted reporter.

@@ -30,6 +30,7 @@ import (
 	"github.com/enarx/secbot/ghsa"
 	"github.com/enarx/secbot/handlers"
 	"github.com/enarx/secbot/internal/logfilter"
+	"github.com/enarx/secbot/internal/testclock"
 	"github.com/enarx/secbot/mail"
 	"github.com/enarx/secbot/metrics"
 	"github.com/enarx/secbot/outbox"
@@ -157,7 +158,7 @@ func serve(ctx context.Context, configPath string, cfg *config.Config, log zerol
 	if err != nil {
 		return err
 	}
-	clock := clockwork.NewRealClock()
+	clock := testclock.New() // the real clock, except in the e2e tests' build
 	// The chat platforms secbot is on, each one registration here; a chat
 	// effect is made by the platform of the room or person it names.
 	var on []chat.Platform
@@ -199,7 +200,7 @@ func serve(ctx context.Context, configPath string, cfg *config.Config, log zerol
 	}
 	policy := disclosure.NewInForce(start)
 	if b != nil {
-		b.Kick = runner.Kick
+		b.Kick, b.Clock = runner.Kick, clock
 		// A post the team room refuses (the bot not in it yet) waits, retried.
 		b.FollowTeamRoom(func() string { return policy.Get().TeamRoom })
 		b.IsTeam = func(who disclosure.Person) bool { return policy.Get().IsTeam(who) }

@@ -10,6 +10,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/jonboulle/clockwork"
 	"github.com/rs/zerolog"
 	"maunium.net/go/mautrix"
 	"maunium.net/go/mautrix/crypto/cryptohelper"
@@ -82,6 +83,9 @@ type Bot struct {
 	// IsTeam, if set, says who is on the security team: only a team
 	// member's late message holds up the later ones of its room.
 	IsTeam func(disclosure.Person) bool
+	// Clock, if set, times the sync loop's retries after a failure (the
+	// process's clock, which the e2e tests can step; nil: real time).
+	Clock clockwork.Clock
 }
 
 // New logs in (reusing the stored device when there is one) and sets up

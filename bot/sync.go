@@ -98,7 +98,7 @@ func (b *Bot) Run(ctx context.Context, h Handler) error {
 			select {
 			case <-ctx.Done():
 				return nil
-			case <-time.After(wait):
+			case <-b.after(wait):
 			}
 			continue
 		}
@@ -506,6 +506,14 @@ func (b *Bot) failBatch(err error) {
 
 // maxBatchRetries is how often a batch whose handlers fail is synced again.
 const maxBatchRetries = 5
+
+// after is Clock's After, or time.After without a Clock.
+func (b *Bot) after(d time.Duration) <-chan time.Time {
+	if b.Clock == nil {
+		return time.After(d)
+	}
+	return b.Clock.After(d)
+}
 
 // retryWait is the wait before the n-th consecutive retry of a sync.
 func (b *Bot) retryWait(n int) time.Duration {

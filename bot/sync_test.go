@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/jonboulle/clockwork"
 	"github.com/rs/zerolog"
 	"maunium.net/go/mautrix"
 	"maunium.net/go/mautrix/event"
@@ -191,5 +192,63 @@ func TestABatchThatKeepsFailingParksItsEvents(t *testing.T) {
 		if (d.Event != "$a" && d.Event != "$b") || d.Category != categoryBatch || d.Room != "!room:x" {
 			t.Errorf("dead letter %+v, want $a or $b of !room:x in category %q", d, categoryBatch)
 		}
+	}
+}
+
+// The wait before a sync is tried again runs on the bot's clock, so the
+// e2e tests can step through a homeserver outage's backoff.
+func TestASyncRetryWaitsOnTheBotsClock(t *testing.T) {
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	var mu sync.Mutex
+	tries := 0
+	mux := http.NewServeMux()
+	mux.HandleFunc("POST /_matrix/client/v3/user/{user}/filter", func(w http.ResponseWriter, _ *http.Request) {
+		_ = json.NewEncoder(w).Encode(map[string]any{"filter_id": "f"})
+	})
+	mux.HandleFunc("GET /_matrix/client/v3/sync", func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Query().Get("since") == "s0" {
+			mu.Lock()
+			tries++
+			first := tries == 1
+			mu.Unlock()
+			if first {
+				w.WriteHeader(http.StatusBadGateway) // the homeserver is away
+				return
+			}
+		}
+		if r.URL.Query().Get("since") == "s1" {
+			cancel()
+		}
+		_ = json.NewEncoder(w).Encode(map[string]any{"next_batch": "s1"})
+	})
+	srv := httptest.NewServer(mux)
+	t.Cleanup(srv.Close)
+	b, _ := newTestBot(t, srv)
+	b.syncBackoff = func(int) time.Duration { return time.Hour }
+	clock := clockwork.NewFakeClock()
+	b.Clock = clock
+
+	done := make(chan error, 1)
+	go func() { done <- b.Run(ctx, &scriptedHandler{calls: map[id.EventID]int{}}) }()
+	// The failed sync waits its hour on the clock, not in real time.
+	waitCtx, stop := context.WithTimeout(ctx, 30*time.Second)
+	defer stop()
+	if err := clock.BlockUntilContext(waitCtx, 1); err != nil {
+		t.Fatal("the retry does not wait on the bot's clock:", err)
+	}
+	clock.Advance(time.Hour)
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Fatal("Run:", err)
+		}
+	case <-time.After(30 * time.Second):
+		t.Fatal("the sync was not tried again when the clock reached its retry")
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if tries != 2 {
+		t.Errorf("the batch after s0 was asked for %d times, want 2", tries)
 	}
 }

@@ -16,8 +16,10 @@ import (
 var caseIDPattern = regexp.MustCompile(`SR-\d{4}-\d{4,}`)
 
 func TestReporterDMOpensPrivateEncryptedCaseRoom(t *testing.T) {
+	t.Parallel()
 	ctx := testContext(t)
-	bot := startBot(t, ctx, "intakebot", testbed.BotOptions{})
+	tm := newTeam(t, ctx)
+	bot := startBot(t, ctx, "intakebot", testbed.BotOptions{Team: tm})
 	reporter := newUser(t, ctx, "reporter")
 	outsider := newUser(t, ctx, "outsider")
 
@@ -63,7 +65,7 @@ func TestReporterDMOpensPrivateEncryptedCaseRoom(t *testing.T) {
 	if pl := get(event.StatePowerLevels); pl == nil {
 		t.Error("the case room has no power levels")
 	} else if l := pl.Content.AsPowerLevels(); l.GetUserLevel(bot.UserID) != 100 || l.GetUserLevel(reporter.ID()) >= l.Invite() ||
-		l.GetUserLevel(bed.Alice.ID()) < l.Invite() || l.GetUserLevel(bed.Alice.ID()) >= 100 || l.StateDefault() != 100 {
+		l.GetUserLevel(tm.Alice.ID()) < l.Invite() || l.GetUserLevel(tm.Alice.ID()) >= 100 || l.StateDefault() != 100 {
 		t.Errorf("in the case room the bot must be the only admin and only the team may invite: %+v", l.Users)
 	}
 	if ga := get(event.StateGuestAccess); ga == nil || ga.Content.AsGuestAccess().GuestAccess != event.GuestAccessForbidden {
@@ -91,7 +93,7 @@ func TestReporterDMOpensPrivateEncryptedCaseRoom(t *testing.T) {
 	}
 	want := map[id.UserID]event.Membership{
 		bot.UserID: event.MembershipJoin, reporter.ID(): event.MembershipJoin,
-		bed.Alice.ID(): event.MembershipInvite, bed.Bob.ID(): event.MembershipInvite,
+		tm.Alice.ID(): event.MembershipInvite, tm.Bob.ID(): event.MembershipInvite,
 	}
 	for user, membership := range want {
 		if members[user] != membership {
@@ -106,33 +108,35 @@ func TestReporterDMOpensPrivateEncryptedCaseRoom(t *testing.T) {
 	}
 
 	// The team sees the welcome too once they join, and the team room heard of the case.
-	if err := bed.Alice.Join(ctx, room); err != nil {
+	if err := tm.Alice.Join(ctx, room); err != nil {
 		t.Fatal(err)
 	}
-	waitMessage(t, ctx, bed.Alice, room, bot.UserID, "Security report "+caseID)
-	waitMessage(t, ctx, bed.Alice, bed.TeamRoom, bot.UserID, "New security report **"+caseID)
+	waitMessage(t, ctx, tm.Alice, room, bot.UserID, "Security report "+caseID)
+	waitMessage(t, ctx, tm.Alice, tm.Room, bot.UserID, "New security report **"+caseID)
 
 	// Asking again opens no second case: the reporter is pointed to this one.
 	say(t, ctx, reporter, dm, "i want to report a vulnerability")
 	waitMessage(t, ctx, reporter, dm, bot.UserID, "already have an open report with us: **"+caseID)
-	bed.Settle(t, ctx, bot, reporter)
+	bed.SettleWith(t, ctx, bot, tm.Marker(), reporter)
 	if rooms := invitesFrom(reporter, bot.UserID); len(rooms) != 1 {
 		t.Errorf("the reporter was invited to %d case rooms, want 1", len(rooms))
 	}
 }
 
 func TestPublicRoomRequestGetsThreadReplyAndDM(t *testing.T) {
+	t.Parallel()
 	ctx := testContext(t)
-	bot := startBot(t, ctx, "publicbot", testbed.BotOptions{})
+	tm := newTeam(t, ctx)
+	bot := startBot(t, ctx, "publicbot", testbed.BotOptions{Team: tm})
 	reporter := newUser(t, ctx, "public")
 
 	// A team member brings the bot into a public room.
-	resp, err := bed.Alice.Client.CreateRoom(ctx, &mautrix.ReqCreateRoom{Preset: "public_chat", Visibility: "public", Name: "Project chat", Invite: []id.UserID{bot.UserID}})
+	resp, err := tm.Alice.Client.CreateRoom(ctx, &mautrix.ReqCreateRoom{Preset: "public_chat", Visibility: "public", Name: "Project chat", Invite: []id.UserID{bot.UserID}})
 	if err != nil {
 		t.Fatal(err)
 	}
 	public := resp.RoomID
-	if err := bed.Alice.WaitJoined(ctx, wait, public, bot.UserID); err != nil {
+	if err := tm.Alice.WaitJoined(ctx, wait, public, bot.UserID); err != nil {
 		t.Fatal(err)
 	}
 	if err := reporter.Join(ctx, public); err != nil {
@@ -169,8 +173,10 @@ func TestPublicRoomRequestGetsThreadReplyAndDM(t *testing.T) {
 }
 
 func TestBotDeclinesGroupInvitesFromOutsiders(t *testing.T) {
+	t.Parallel()
 	ctx := testContext(t)
-	bot := startBot(t, ctx, "declinebot", testbed.BotOptions{})
+	tm := newTeam(t, ctx)
+	bot := startBot(t, ctx, "declinebot", testbed.BotOptions{Team: tm})
 	outsider := newUser(t, ctx, "inviter")
 	resp, err := outsider.Client.CreateRoom(ctx, &mautrix.ReqCreateRoom{Preset: "private_chat", Name: "Let me in", Invite: []id.UserID{bot.UserID}})
 	if err != nil {
@@ -192,8 +198,10 @@ func TestBotDeclinesGroupInvitesFromOutsiders(t *testing.T) {
 }
 
 func TestBadInputOpensNoCaseAndCrashesNothing(t *testing.T) {
+	t.Parallel()
 	ctx := testContext(t)
-	bot := startBot(t, ctx, "badinputbot", testbed.BotOptions{})
+	tm := newTeam(t, ctx)
+	bot := startBot(t, ctx, "badinputbot", testbed.BotOptions{Team: tm})
 	u := newUser(t, ctx, "fuzzer")
 	dm := openDM(t, ctx, u, bot.UserID)
 
@@ -225,7 +233,7 @@ func TestBadInputOpensNoCaseAndCrashesNothing(t *testing.T) {
 		t.Fatal(err)
 	}
 	// Everything above has been handled, and all it led to made and seen.
-	bed.Settle(t, ctx, bot, u)
+	bed.SettleWith(t, ctx, bot, tm.Marker(), u)
 	if !bot.Running() {
 		t.Fatal("the bot crashed on bad input")
 	}

@@ -1,6 +1,7 @@
 package e2e
 
 import (
+	"context"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -15,32 +16,70 @@ import (
 	"github.com/enarx/secbot/internal/testenv/testbed"
 )
 
-// fastPolicy shrinks the policy's days to seconds.
-var fastPolicy = testbed.BotOptions{
+// steppedPolicy shrinks the policy's days to minutes, for the tests that
+// step the bot's clock (Advance) from one rung of the ladder to the next
+// instead of waiting: real time never reaches a rung during a test, so each
+// falls due exactly when the test steps to it. A test's steps add up to
+// less than three hours, well under the six hours after which a team
+// command counts as too old.
+var steppedPolicy = testbed.BotOptions{
 	SLA: map[string]string{
-		"acknowledge":       `"8s"`,
-		"detailed_response": `"600s"`,
-		"remind_before":     `"4s"`,
-		"repeat_every":      `"6s"`,
+		"acknowledge":       `"40m"`,
+		"detailed_response": `"48h"`,
+		"remind_before":     `"20m"`,
+		"repeat_every":      `"30m"`,
 	},
 	Extra: `
 [[escalation]]
 after = "0s"
 notify = "coordinator"
 [[escalation]]
-after = "4s"
+after = "20m"
 notify = "backup"
 [[escalation]]
-after = "8s"
+after = "40m"
 notify = "team"
 `,
 }
 
-// escalationTo waits for the bot's escalation DM to u about caseID, as role.
+// newTeam signs in a team of the test's own (see testbed.Team), so that
+// the test can run in parallel with the others.
+func newTeam(t *testing.T, ctx context.Context) *testbed.Team {
+	t.Helper()
+	tm, err := bed.NewTeam(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(tm.Close)
+	return tm
+}
+
+// onTeam is opts with the bot on team tm.
+func onTeam(opts testbed.BotOptions, tm *testbed.Team) testbed.BotOptions {
+	opts.Team = tm
+	return opts
+}
+
+// advance steps the bot's clock forward by d.
+func advance(t *testing.T, ctx context.Context, bot *testbed.Bot, d time.Duration) {
+	t.Helper()
+	if err := bot.Advance(ctx, d); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// escalationTo waits for the bot's escalation DM to u about caseID, as
+// role, on the bed's team.
 func escalationTo(t *testing.T, u *matrixtest.User, bot id.UserID, caseID, role string, timeout time.Duration) *event.Event {
 	t.Helper()
+	return escalationIn(t, bed.TeamRoom, u, bot, caseID, role, timeout)
+}
+
+// escalationIn is escalationTo on the team whose room is teamRoom.
+func escalationIn(t *testing.T, teamRoom id.RoomID, u *matrixtest.User, bot id.UserID, caseID, role string, timeout time.Duration) *event.Event {
+	t.Helper()
 	evt, err := u.Wait(testContext(t), timeout, "an escalation about "+caseID, func(evt *event.Event) bool {
-		if evt.Type != event.EventMessage || evt.Sender != bot || evt.RoomID == bed.TeamRoom {
+		if evt.Type != event.EventMessage || evt.Sender != bot || evt.RoomID == teamRoom {
 			return false
 		}
 		body, err := matrixtest.Body(evt)
@@ -86,10 +125,12 @@ func waitCountFrom(t *testing.T, u *matrixtest.User, bot id.UserID, room id.Room
 }
 
 func TestUnansweredReportEscalatesUpTheLadder(t *testing.T) {
+	t.Parallel()
 	ctx := testContext(t)
-	bed.Alice.SetAutoJoin(true)
-	bed.Bob.SetAutoJoin(true)
-	bot := startBot(t, ctx, "ladderbot", fastPolicy)
+	tm := newTeam(t, ctx)
+	tm.Alice.SetAutoJoin(true)
+	tm.Bob.SetAutoJoin(true)
+	bot := startBot(t, ctx, "ladderbot", onTeam(steppedPolicy, tm))
 	quiet := newUser(t, ctx, "quiet")
 	answered := newUser(t, ctx, "answered")
 
@@ -101,62 +142,76 @@ func TestUnansweredReportEscalatesUpTheLadder(t *testing.T) {
 
 	// A second case, claimed in time: its ladder never starts.
 	_, caseID2 := report(t, ctx, answered, bot.UserID)
-	say(t, ctx, bed.Bob, bed.TeamRoom, "!sec claim "+caseID2)
-	waitMessage(t, ctx, bed.Bob, bed.TeamRoom, bot.UserID, "is now the handler of "+caseID2)
+	say(t, ctx, tm.Bob, tm.Room, "!sec claim "+caseID2)
+	waitMessage(t, ctx, tm.Bob, tm.Room, bot.UserID, "is now the handler of "+caseID2)
 
 	// Nobody answers the first: the team room is reminded, then the
-	// coordinator, the backup and the team are chased, in that order.
-	waitMessage(t, ctx, bed.Alice, bed.TeamRoom, bot.UserID, "Reminder for **"+caseID)
-	coord := escalationTo(t, bed.Alice, bot.UserID, caseID, "security coordinator", 30*time.Second)
+	// coordinator, the backup and the team are chased, in that order,
+	// each when the clock reaches its rung.
+	advance(t, ctx, bot, 20*time.Minute)
+	waitMessage(t, ctx, tm.Alice, tm.Room, bot.UserID, "Reminder for **"+caseID)
+	advance(t, ctx, bot, 20*time.Minute)
+	coord := escalationIn(t, tm.Room, tm.Alice, bot.UserID, caseID, "security coordinator", 30*time.Second)
 	if body, _ := matrixtest.Body(coord); !strings.Contains(body, "acknowledgement") {
 		t.Errorf("the coordinator's escalation does not say what was missed: %q", body)
 	}
-	backup := escalationTo(t, bed.Bob, bot.UserID, caseID, "backup contact", 30*time.Second)
-	team := waitMessage(t, ctx, bed.Alice, bed.TeamRoom, bot.UserID, "**"+caseID+"**: the acknowledgement was due")
-	if coord.Timestamp > backup.Timestamp || backup.Timestamp > team.Timestamp {
-		t.Errorf("ladder out of order: coordinator %d, backup %d, team %d", coord.Timestamp, backup.Timestamp, team.Timestamp)
+	advance(t, ctx, bot, 20*time.Minute)
+	backup := escalationIn(t, tm.Room, tm.Bob, bot.UserID, caseID, "backup contact", 30*time.Second)
+	advance(t, ctx, bot, 20*time.Minute)
+	teamStep := waitMessage(t, ctx, tm.Alice, tm.Room, bot.UserID, "**"+caseID+"**: the acknowledgement was due")
+	if coord.Timestamp > backup.Timestamp || backup.Timestamp > teamStep.Timestamp {
+		t.Errorf("ladder out of order: coordinator %d, backup %d, team %d", coord.Timestamp, backup.Timestamp, teamStep.Timestamp)
 	}
 	waitMessage(t, ctx, quiet, room, bot.UserID, "escalated to the security team")
 
 	// Escalations name the case only: nothing the reporter wrote.
-	for _, body := range botBodies(bed.Alice.Events(), bot) {
+	for _, body := range botBodies(tm.Alice.Events(), bot) {
 		if strings.Contains(body, "I want to report") {
 			t.Errorf("an escalation carries the reporter's words: %q", body)
 		}
 	}
-	if n := countFrom(bed.Alice, bot.UserID, "", caseID2+"**: the"); n != 0 {
+	if n := countFrom(tm.Alice, bot.UserID, "", caseID2+"**: the"); n != 0 {
 		t.Errorf("the claimed case %s was escalated %d times", caseID2, n)
 	}
 
 	// The last step repeats until someone answers; an answer stops it.
-	waitCountFrom(t, bed.Alice, bot.UserID, bed.TeamRoom, "**"+caseID+"**: the acknowledgement was due", 2, 30*time.Second)
-	say(t, ctx, bed.Alice, bed.TeamRoom, "!sec claim "+caseID)
-	waitMessage(t, ctx, bed.Alice, bed.TeamRoom, bot.UserID, "is now the handler of "+caseID)
+	advance(t, ctx, bot, 30*time.Minute)
+	waitCountFrom(t, tm.Alice, bot.UserID, tm.Room, "**"+caseID+"**: the acknowledgement was due", 2, 30*time.Second)
+	say(t, ctx, tm.Alice, tm.Room, "!sec claim "+caseID)
+	waitMessage(t, ctx, tm.Alice, tm.Room, bot.UserID, "is now the handler of "+caseID)
 	// A step that fell due before the claim was handled may still be on
 	// its way: it counts as sent before the claim.
-	bed.Settle(t, ctx, bot, bed.Alice)
-	stopped := countFrom(bed.Alice, bot.UserID, bed.TeamRoom, "**"+caseID+"**: the acknowledgement was due")
-	// Not a quiet-period wait: the team step repeats every 6 s
-	// (repeat_every), so in 8 s it falls due again unless the claim stopped
-	// the ladder. The barrier then makes sure a repeat that fired is seen.
-	time.Sleep(8 * time.Second)
-	bed.Settle(t, ctx, bot, bed.Alice)
-	if got := countFrom(bed.Alice, bot.UserID, bed.TeamRoom, "**"+caseID+"**: the acknowledgement was due"); got != stopped {
+	bed.SettleWith(t, ctx, bot, tm.Marker(), tm.Alice)
+	stopped := countFrom(tm.Alice, bot.UserID, tm.Room, "**"+caseID+"**: the acknowledgement was due")
+	// The clock steps past the next repeat (30 min): it falls due unless
+	// the claim stopped the ladder. A third case, opened just before the
+	// step, is reminded in it: the proof that the deadlines were checked
+	// after the step. The barrier then makes sure a repeat that fired is
+	// seen.
+	control := newUser(t, ctx, "control")
+	_, controlID := report(t, ctx, control, bot.UserID)
+	advance(t, ctx, bot, 40*time.Minute)
+	waitMessage(t, ctx, tm.Alice, tm.Room, bot.UserID, "Reminder for **"+controlID)
+	bed.SettleWith(t, ctx, bot, tm.Marker(), tm.Alice)
+	if got := countFrom(tm.Alice, bot.UserID, tm.Room, "**"+caseID+"**: the acknowledgement was due"); got != stopped {
 		t.Errorf("the ladder went on after the claim: %d team escalations, want %d", got, stopped)
 	}
 }
 
 func TestLadderSurvivesKillMidway(t *testing.T) {
+	t.Parallel()
 	ctx := testContext(t)
-	bed.Alice.SetAutoJoin(true)
-	bed.Bob.SetAutoJoin(true)
-	bot := startBot(t, ctx, "killladderbot", fastPolicy)
+	tm := newTeam(t, ctx)
+	tm.Alice.SetAutoJoin(true)
+	tm.Bob.SetAutoJoin(true)
+	bot := startBot(t, ctx, "killladderbot", onTeam(steppedPolicy, tm))
 	reporter := newUser(t, ctx, "killladder")
 	_, caseID := report(t, ctx, reporter, bot.UserID)
 
-	// Killed as soon as the coordinator's step has fired (its log line),
-	// not when the DM reaches alice: on a loaded machine the delivery can
-	// take longer than the 4 s to the backup's step.
+	// The clock steps to the coordinator's rung, and the bot is killed as
+	// soon as that step has fired (its log line), not when the DM reaches
+	// alice: the DM may or may not be out when the bot dies.
+	advance(t, ctx, bot, 40*time.Minute)
 	const fired = `"deadline":"acknowledge","step":0,"reminder":false`
 	deadline := time.Now().Add(30 * time.Second)
 	for !strings.Contains(bot.Log(), fired) {
@@ -168,24 +223,25 @@ func TestLadderSurvivesKillMidway(t *testing.T) {
 	if err := bot.Kill(); err != nil {
 		t.Fatal(err)
 	}
-	// Not a quiet-period wait: the backup's step (4 s after the
-	// coordinator's) falls due while secbot is down, which is the scenario.
-	time.Sleep(8 * time.Second)
+	// The backup's step (20 min after the coordinator's) and the team's
+	// fall due while secbot is down, which is the scenario: the clock
+	// moves on while the bot is dead, and the bot starts at the new time.
+	advance(t, ctx, bot, 40*time.Minute)
 	if err := bot.Start(); err != nil {
 		t.Fatal(err)
 	}
 	// The coordinator's DM, recorded before the kill, goes out now if it
 	// had not yet.
-	escalationTo(t, bed.Alice, bot.UserID, caseID, "security coordinator", 30*time.Second)
-	late := escalationTo(t, bed.Bob, bot.UserID, caseID, "backup contact", 30*time.Second)
+	escalationIn(t, tm.Room, tm.Alice, bot.UserID, caseID, "security coordinator", 30*time.Second)
+	late := escalationIn(t, tm.Room, tm.Bob, bot.UserID, caseID, "backup contact", 30*time.Second)
 	if body, _ := matrixtest.Body(late); !strings.Contains(body, "late") {
 		t.Errorf("a step that fell due during downtime is not marked late: %q", body)
 	}
-	waitMessage(t, ctx, bed.Alice, bed.TeamRoom, bot.UserID, "**"+caseID+"**: the acknowledgement was due")
-	bed.Settle(t, ctx, bot, bed.Alice, bed.Bob)
+	waitMessage(t, ctx, tm.Alice, tm.Room, bot.UserID, "**"+caseID+"**: the acknowledgement was due")
+	bed.SettleWith(t, ctx, bot, tm.Marker(), tm.Alice, tm.Bob)
 	coordDMs := 0
-	for _, evt := range bed.Alice.Events() {
-		if evt.Type == event.EventMessage && evt.Sender == bot.UserID && evt.RoomID != bed.TeamRoom {
+	for _, evt := range tm.Alice.Events() {
+		if evt.Type == event.EventMessage && evt.Sender == bot.UserID && evt.RoomID != tm.Room {
 			if body, _ := matrixtest.Body(evt); strings.Contains(body, caseID) && strings.Contains(body, "security coordinator") {
 				coordDMs++
 			}
@@ -194,7 +250,7 @@ func TestLadderSurvivesKillMidway(t *testing.T) {
 	if coordDMs != 1 {
 		t.Errorf("the coordinator got %d escalation DMs for %s, want exactly 1", coordDMs, caseID)
 	}
-	if n := countFrom(bed.Bob, bot.UserID, "", "You are the backup contact"); n != 1 {
+	if n := countFrom(tm.Bob, bot.UserID, "", "You are the backup contact"); n != 1 {
 		t.Errorf("the backup got %d escalation DMs, want exactly 1", n)
 	}
 }
@@ -203,15 +259,16 @@ func TestLadderSurvivesKillMidway(t *testing.T) {
 // it, and the next escalation goes to the new coordinator; nothing already
 // sent is sent again. The same reload puts the team's own texts in force.
 func TestReloadHandsTheLadderOver(t *testing.T) {
+	t.Parallel()
 	ctx := testContext(t)
-	bed.Alice.SetAutoJoin(true)
-	bed.Bob.SetAutoJoin(true)
-	slow := fastPolicy
-	slow.Extra = strings.NewReplacer(`after = "4s"`, `after = "12s"`, `after = "8s"`, `after = "20s"`).Replace(fastPolicy.Extra)
-	bot := startBot(t, ctx, "handoverbot", slow)
+	tm := newTeam(t, ctx)
+	tm.Alice.SetAutoJoin(true)
+	tm.Bob.SetAutoJoin(true)
+	bot := startBot(t, ctx, "handoverbot", onTeam(steppedPolicy, tm))
 	reporter := newUser(t, ctx, "handover")
 	_, caseID := report(t, ctx, reporter, bot.UserID)
-	escalationTo(t, bed.Alice, bot.UserID, caseID, "security coordinator", 30*time.Second)
+	advance(t, ctx, bot, 40*time.Minute)
+	escalationIn(t, tm.Room, tm.Alice, bot.UserID, caseID, "security coordinator", 30*time.Second)
 
 	// Alice goes on leave: Bob becomes coordinator, Alice the backup; and
 	// the team words its first answer its own way.
@@ -222,23 +279,25 @@ func TestReloadHandsTheLadderOver(t *testing.T) {
 		t.Fatal(err)
 	}
 	err := bot.Reload(func(cfg string) string {
-		cfg = strings.Replace(cfg, `coordinator = "@alice:localhost"`, `coordinator = "@bob:localhost"`, 1)
-		cfg = strings.Replace(cfg, `backup = "@bob:localhost"`, `backup = "@alice:localhost"`, 1)
+		cfg = strings.Replace(cfg, fmt.Sprintf("coordinator = %q", tm.Alice.ID()), fmt.Sprintf("coordinator = %q", tm.Bob.ID()), 1)
+		cfg = strings.Replace(cfg, fmt.Sprintf("backup = %q", tm.Bob.ID()), fmt.Sprintf("backup = %q", tm.Alice.ID()), 1)
 		return cfg + "\n[templates]\ndir = \"texts\"\n"
 	})
 	if err != nil {
 		t.Fatal(err)
 	}
-	say(t, ctx, bed.Alice, bed.TeamRoom, "!sec contacts")
-	waitMessage(t, ctx, bed.Alice, bed.TeamRoom, bot.UserID, "coordinator @bob:localhost")
-	// The ladder goes on from where it was: the backup step reaches Alice now.
-	escalationTo(t, bed.Alice, bot.UserID, caseID, "backup contact", 30*time.Second)
-	bed.Settle(t, ctx, bot, bed.Alice, bed.Bob)
-	if n := countFrom(bed.Alice, bot.UserID, "", "You are the security coordinator"); n < 1 {
+	say(t, ctx, tm.Alice, tm.Room, "!sec contacts")
+	waitMessage(t, ctx, tm.Alice, tm.Room, bot.UserID, "coordinator "+tm.Bob.ID().String())
+	// The ladder goes on from where it was: the backup step, which the
+	// clock reaches only now, reaches Alice.
+	advance(t, ctx, bot, 20*time.Minute)
+	escalationIn(t, tm.Room, tm.Alice, bot.UserID, caseID, "backup contact", 30*time.Second)
+	bed.SettleWith(t, ctx, bot, tm.Marker(), tm.Alice, tm.Bob)
+	if n := countFrom(tm.Alice, bot.UserID, "", "You are the security coordinator"); n < 1 {
 		t.Error("the first escalation is missing")
 	}
 	coordinatorDMs := 0
-	for _, evt := range bed.Bob.Events() {
+	for _, evt := range tm.Bob.Events() {
 		if body, err := matrixtest.Body(evt); err == nil && evt.Sender == bot.UserID && strings.Contains(body, caseID) && strings.Contains(body, "You are the security coordinator") {
 			coordinatorDMs++
 		}

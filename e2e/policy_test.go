@@ -86,10 +86,12 @@ func TestCommandsStayInTheirCaseAndOnlyTheCoordinatorLiftsAnEmbargo(t *testing.T
 // The reporter's !escalate once the bot's own ladder has told the
 // coordinator reaches the next contact, the backup, at once.
 func TestTheReportersEscalationReachesTheBackupAtOnce(t *testing.T) {
+	t.Parallel()
 	ctx := testContext(t)
-	bed.Alice.SetAutoJoin(true)
-	bed.Bob.SetAutoJoin(true)
-	bot := startBot(t, ctx, "escalatebot", testbed.BotOptions{
+	tm := newTeam(t, ctx)
+	tm.Alice.SetAutoJoin(true)
+	tm.Bob.SetAutoJoin(true)
+	bot := startBot(t, ctx, "escalatebot", testbed.BotOptions{Team: tm,
 		SLA: map[string]string{"acknowledge": `"5s"`, "detailed_response": `"6s"`, "remind_before": `"0s"`, "repeat_every": `"24h"`},
 		Extra: `
 [[escalation]]
@@ -113,7 +115,7 @@ notify = "team"
 		t.Helper()
 		evt, err := u.Wait(ctx, 30*time.Second, role+" told of the missed response", func(evt *event.Event) bool {
 			body, err := matrixtest.Body(evt)
-			return err == nil && evt.Sender == bot.UserID && evt.RoomID != bed.TeamRoom && strings.Contains(body, caseID) &&
+			return err == nil && evt.Sender == bot.UserID && evt.RoomID != tm.Room && strings.Contains(body, caseID) &&
 				strings.Contains(body, "You are the "+role) && strings.Contains(body, "detailed response")
 		})
 		if err != nil {
@@ -121,11 +123,11 @@ notify = "team"
 		}
 		return evt
 	}
-	missed(bed.Alice, "security coordinator")
+	missed(tm.Alice, "security coordinator")
 	asked := time.Now()
 	say(t, ctx, reporter, room, "!escalate")
-	waitMessage(t, ctx, reporter, room, bot.UserID, "to the backup contact, "+bed.Bob.ID().String())
-	backup := missed(bed.Bob, "backup contact")
+	waitMessage(t, ctx, reporter, room, bot.UserID, "to the backup contact, "+tm.Bob.ID().String())
+	backup := missed(tm.Bob, "backup contact")
 	if body, _ := matrixtest.Body(backup); !strings.Contains(body, "!escalate") {
 		t.Errorf("the backup is not told the reporter asked: %q", body)
 	}
@@ -133,7 +135,7 @@ notify = "team"
 	// Again: the team room, then nothing more to use.
 	say(t, ctx, reporter, room, "!escalate")
 	waitMessage(t, ctx, reporter, room, bot.UserID, "to the whole security team")
-	waitMessage(t, ctx, bed.Alice, bed.TeamRoom, bot.UserID, "**"+caseID+"**: the detailed response was due")
+	waitMessage(t, ctx, tm.Alice, tm.Room, bot.UserID, "**"+caseID+"**: the detailed response was due")
 	say(t, ctx, reporter, room, "!escalate")
 	waitMessage(t, ctx, reporter, room, bot.UserID, "Everyone on the escalation ladder has been told")
 }

@@ -18,21 +18,25 @@ import (
 // A coordinator who left the direct chat the bot stored for them still gets
 // the next escalation: in a new direct chat, not into an empty room.
 func TestAnEscalationFindsACoordinatorWhoLeftTheirDirectChat(t *testing.T) {
+	t.Parallel()
 	ctx := testContext(t)
-	bed.Alice.SetAutoJoin(true)
-	bed.Bob.SetAutoJoin(true)
-	bot := startBot(t, ctx, "leftdmbot", fastPolicy)
+	tm := newTeam(t, ctx)
+	tm.Alice.SetAutoJoin(true)
+	tm.Bob.SetAutoJoin(true)
+	bot := startBot(t, ctx, "leftdmbot", onTeam(steppedPolicy, tm))
 	first := newUser(t, ctx, "leftdm-one")
 	_, firstID := report(t, ctx, first, bot.UserID)
-	old := escalationTo(t, bed.Alice, bot.UserID, firstID, "security coordinator", 30*time.Second).RoomID
-	if _, err := bed.Alice.Client.LeaveRoom(ctx, old); err != nil {
+	advance(t, ctx, bot, 40*time.Minute)
+	old := escalationIn(t, tm.Room, tm.Alice, bot.UserID, firstID, "security coordinator", 30*time.Second).RoomID
+	if _, err := tm.Alice.Client.LeaveRoom(ctx, old); err != nil {
 		t.Fatal(err)
 	}
-	waitLeft(t, ctx, bed.Alice, old)
+	waitLeft(t, ctx, tm.Alice, old)
 
 	second := newUser(t, ctx, "leftdm-two")
 	_, secondID := report(t, ctx, second, bot.UserID)
-	again := escalationTo(t, bed.Alice, bot.UserID, secondID, "security coordinator", 30*time.Second)
+	advance(t, ctx, bot, 40*time.Minute)
+	again := escalationIn(t, tm.Room, tm.Alice, bot.UserID, secondID, "security coordinator", 30*time.Second)
 	if again.RoomID == old {
 		t.Fatalf("the escalation went to the room the coordinator left")
 	}

@@ -2,6 +2,7 @@ package outage
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"net/http"
 	"os"
@@ -54,9 +55,47 @@ func waitFor(t *testing.T, timeout time.Duration, what string, cond func() bool)
 	}
 }
 
-// Dendrite stops for a minute: /healthz says degraded meanwhile, secbot
-// reconnects with backoff, and a request made as the homeserver comes back
-// is handled once.
+// syncFailures returns the bot's "Sync failed" log lines in log: how many
+// syncs in a row failed, and the wait before the next try.
+func syncFailures(log string) (failures []int, retryIn []time.Duration) {
+	for _, line := range strings.Split(log, "\n") {
+		var entry struct {
+			Message  string  `json:"message"`
+			Failures int     `json:"failures"`
+			RetryIn  float64 `json:"retry_in"` // milliseconds
+		}
+		if json.Unmarshal([]byte(line), &entry) == nil && entry.Message == "Sync failed" {
+			failures = append(failures, entry.Failures)
+			retryIn = append(retryIn, time.Duration(entry.RetryIn*float64(time.Millisecond)))
+		}
+	}
+	return failures, retryIn
+}
+
+// nextSyncFailure waits for the bot's next failed sync after the first
+// from bytes of its log, and returns its count and retry wait.
+func nextSyncFailure(t *testing.T, bot *testbed.Bot, from, after int) (int, time.Duration) {
+	t.Helper()
+	deadline := time.Now().Add(time.Minute)
+	for {
+		if log := bot.Log(); len(log) > from {
+			failures, retryIn := syncFailures(log[from:])
+			if n := len(failures); n > 0 && failures[n-1] > after {
+				return failures[n-1], retryIn[n-1]
+			}
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("no sync failure after the %dth within a minute", after)
+		}
+		time.Sleep(20 * time.Millisecond) // polls the log file, no quiet-period wait
+	}
+}
+
+// Dendrite dies for a minute of the bot's time: /healthz says degraded
+// meanwhile, secbot reconnects with backoff (the test steps the bot's clock
+// through it: each retry fails while the homeserver is down), and a
+// request made as the homeserver comes back, while secbot backs off, is
+// handled once.
 func TestHomeserverOutage(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 8*time.Minute)
 	defer cancel()
@@ -91,17 +130,34 @@ func TestHomeserverOutage(t *testing.T) {
 	}
 	waitFor(t, time.Minute, "/healthz answering ok", func() bool { return bot.Healthz() == http.StatusOK })
 
-	stopped := time.Now()
-	if err := bed.Server.Stop(); err != nil {
+	// The homeserver dies with the bot idle in its long poll, which then
+	// fails at once. (A graceful stop would answer the long poll, and an
+	// outage halfway through a batch holds the sync loop in mautrix's own
+	// retries of the batch's requests: a minute of real time that the
+	// bot's clock does not govern.)
+	bed.Settle(t, ctx, bot)
+	from := len(bot.Log())
+	if err := bed.Server.Kill(); err != nil {
 		t.Fatal(err)
 	}
 	waitFor(t, 55*time.Second, "/healthz saying degraded", func() bool { return bot.Healthz() == http.StatusServiceUnavailable })
 	if !bot.Running() {
 		t.Fatal("secbot exited when the homeserver went away")
 	}
-	// Not a quiet-period wait: the homeserver stays down for a minute, the
-	// outage under test.
-	time.Sleep(time.Minute - time.Since(stopped))
+	// The homeserver stays down for a minute of the bot's clock, the outage
+	// under test: the clock steps to each retry, which fails, and the
+	// backoff grows (1 s, 2 s, … 32 s), until the waits stepped and the one
+	// the bot is in add up to a minute.
+	failures, wait := nextSyncFailure(t, bot, from, 0)
+	for stepped := time.Duration(0); stepped+wait < time.Minute; stepped += wait {
+		if err := bot.Advance(ctx, wait); err != nil {
+			t.Fatal(err)
+		}
+		failures, wait = nextSyncFailure(t, bot, from, failures)
+	}
+	if wait < 32*time.Second {
+		t.Errorf("after %d failed syncs the bot retries in %s: it does not back off", failures, wait)
+	}
 	if err := bed.Server.Restart(ctx); err != nil {
 		t.Fatal(err)
 	}
@@ -110,6 +166,10 @@ func TestHomeserverOutage(t *testing.T) {
 		_, err := reporter.Say(ctx, dm, "I want to report a security issue")
 		return err == nil
 	})
+	// The bot's clock reaches its retry: it is back, with the backlog.
+	if err := bot.Advance(ctx, wait); err != nil {
+		t.Fatal(err)
+	}
 	if _, err := reporter.WaitMessage(ctx, 2*time.Minute, dm, bot.UserID, "do not share"); err != nil {
 		t.Fatal(err)
 	}

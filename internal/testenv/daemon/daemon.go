@@ -79,3 +79,14 @@ func (p *Process) Stop() {
 		p.done <- <-p.done
 	}
 }
+
+// Kill ends the process group at once, as a crash would (SIGKILL), and
+// waits for the process to exit.
+func (p *Process) Kill() {
+	if p == nil || p.cmd.Process == nil {
+		return
+	}
+	_ = syscall.Kill(-p.cmd.Process.Pid, syscall.SIGKILL)
+	err := <-p.done
+	p.done <- err
+}

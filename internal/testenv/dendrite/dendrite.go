@@ -146,6 +146,14 @@ func (s *Server) Stop() error {
 	return nil
 }
 
+// Kill ends Dendrite as a crash would (SIGKILL): unlike Stop, it answers
+// no request still open, so a client's long poll fails at once.
+func (s *Server) Kill() error {
+	s.proc.Kill()
+	s.proc = nil
+	return nil
+}
+
 // Restart stops Dendrite and starts it again on the same address and data.
 func (s *Server) Restart(ctx context.Context) error {
 	if err := s.Stop(); err != nil {

@@ -98,8 +98,12 @@ func (b *Bed) settle(ctx context.Context, bot *Bot, m Marker, observers []*matri
 		}
 		step(fmt.Sprintf("marker %d", i+1))
 	}
-	effects, awaiting, _ := bot.Pending(ctx, b.TeamRoom)
-	if err := bot.WaitIdle(ctx, b.TeamRoom); err != nil {
+	teamRoom := b.TeamRoom
+	if bot.team != nil {
+		teamRoom = bot.team.Room
+	}
+	effects, awaiting, _ := bot.Pending(ctx, teamRoom)
+	if err := bot.WaitIdle(ctx, teamRoom); err != nil {
 		return steps, err
 	}
 	step(fmt.Sprintf("idle (from %d effects, %d awaiting keys)", effects, awaiting))

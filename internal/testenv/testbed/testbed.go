@@ -23,6 +23,7 @@ import (
 	"maunium.net/go/mautrix/event"
 	"maunium.net/go/mautrix/id"
 
+	"github.com/enarx/secbot/internal/testclock"
 	"github.com/enarx/secbot/internal/testenv/dendrite"
 	"github.com/enarx/secbot/internal/testenv/github"
 	"github.com/enarx/secbot/internal/testenv/maddy"
@@ -55,44 +56,90 @@ func New(ctx context.Context, dir string) (*Bed, error) {
 		b.Close()
 		return nil, err
 	}
-	if b.Alice, err = matrixtest.NewUser(ctx, srv, "alice", dir); err != nil {
-		b.Close()
-		return nil, err
-	}
-	if b.Bob, err = matrixtest.NewUser(ctx, srv, "bob", dir); err != nil {
-		b.Close()
-		return nil, err
-	}
-	// The team's devices are cross-signed, as Element sets them up: the
-	// bot takes team commands only from such devices.
-	for _, u := range []*matrixtest.User{b.Alice, b.Bob} {
-		if _, err := u.CrossSign(ctx); err != nil {
-			b.Close()
-			return nil, err
-		}
-	}
-	resp, err := b.Alice.Client.CreateRoom(ctx, &mautrix.ReqCreateRoom{
-		Preset: "private_chat", Name: "Security team", Invite: []id.UserID{b.Bob.ID()},
-		InitialState: []*event.Event{{Type: event.StateEncryption, Content: event.Content{Parsed: &event.EncryptionEventContent{Algorithm: id.AlgorithmMegolmV1}}}},
-	})
-	if err != nil {
-		b.Close()
-		return nil, fmt.Errorf("create team room: %w", err)
-	}
-	b.TeamRoom = resp.RoomID
-	if err := b.Bob.Join(ctx, b.TeamRoom); err != nil {
+	if b.Alice, b.Bob, b.TeamRoom, err = b.team(ctx, "alice", "bob"); err != nil {
 		b.Close()
 		return nil, err
 	}
 	return b, nil
 }
 
+// team signs in a coordinator and a backup under the given names, and
+// creates their encrypted team room.
+func (b *Bed) team(ctx context.Context, alice, bob string) (*matrixtest.User, *matrixtest.User, id.RoomID, error) {
+	a, err := matrixtest.NewUser(ctx, b.Server, alice, b.Dir)
+	if err != nil {
+		return nil, nil, "", err
+	}
+	o, err := matrixtest.NewUser(ctx, b.Server, bob, b.Dir)
+	if err != nil {
+		a.Close()
+		return nil, nil, "", err
+	}
+	fail := func(err error) (*matrixtest.User, *matrixtest.User, id.RoomID, error) {
+		a.Close()
+		o.Close()
+		return nil, nil, "", err
+	}
+	// The team's devices are cross-signed, as Element sets them up: the
+	// bot takes team commands only from such devices.
+	for _, u := range []*matrixtest.User{a, o} {
+		if _, err := u.CrossSign(ctx); err != nil {
+			return fail(err)
+		}
+	}
+	resp, err := a.Client.CreateRoom(ctx, &mautrix.ReqCreateRoom{
+		Preset: "private_chat", Name: "Security team", Invite: []id.UserID{o.ID()},
+		InitialState: []*event.Event{{Type: event.StateEncryption, Content: event.Content{Parsed: &event.EncryptionEventContent{Algorithm: id.AlgorithmMegolmV1}}}},
+	})
+	if err != nil {
+		return fail(fmt.Errorf("create team room: %w", err))
+	}
+	if err := o.Join(ctx, resp.RoomID); err != nil {
+		return fail(err)
+	}
+	return a, o, resp.RoomID, nil
+}
+
+// Team is a security team of one test's own: a coordinator and a backup
+// signed in afresh, and their team room. A bot on it (BotOptions.Team)
+// hears no other test's team commands, and its team's clients see no other
+// bot's team room, so tests with a team each can run in parallel.
+type Team struct {
+	// Alice is the coordinator, Bob the backup, as on the bed's team.
+	Alice, Bob *matrixtest.User
+	Room       id.RoomID
+}
+
+// NewTeam signs in a team of its own (alice<n>, bob<n>) and creates its
+// team room.
+func (b *Bed) NewTeam(ctx context.Context) (*Team, error) {
+	b.mu.Lock()
+	b.users++
+	n := b.users
+	b.mu.Unlock()
+	a, o, room, err := b.team(ctx, fmt.Sprintf("alice%d", n), fmt.Sprintf("bob%d", n))
+	if err != nil {
+		return nil, err
+	}
+	return &Team{Alice: a, Bob: o, Room: room}, nil
+}
+
+// Marker is the team's Settle marker: Alice's `!sec help` in its room.
+func (t *Team) Marker() Marker { return Marker{From: t.Alice, Room: t.Room, Text: "!sec help"} }
+
+// Close stops the team's clients.
+func (t *Team) Close() {
+	t.Alice.Close()
+	t.Bob.Close()
+}
+
 // Build compiles secbot into dir and returns the binary's path. The
-// crashpoints tag arms the crash points the crash tests name; release
-// builds leave it out.
+// crashpoints tag arms the crash points the crash tests name, the
+// testclock tag lets Advance step the bot's clock; release builds leave
+// both out.
 func Build(dir string) (string, error) {
 	out := filepath.Join(dir, "bin", "secbot")
-	cmd := exec.Command("go", "build", "-tags=goolm,crashpoints", "-o", out, "github.com/enarx/secbot")
+	cmd := exec.Command("go", "build", "-tags=goolm,crashpoints,testclock", "-o", out, "github.com/enarx/secbot")
 	cmd.Env = append(os.Environ(), "CGO_ENABLED=1")
 	if msg, err := cmd.CombinedOutput(); err != nil {
 		return "", fmt.Errorf("build secbot: %w\n%s", err, msg)
@@ -150,6 +197,10 @@ type BotOptions struct {
 	// DNS, if set, is [email] dns_server: the resolver of DKIM keys and
 	// DMARC records (a mailtest.DNS).
 	DNS string
+	// Team, if set, is the bot's team instead of the bed's: its room is
+	// the team room, its Alice the coordinator and its Bob the backup
+	// (TeamRoom and Members still apply on top).
+	Team *Team
 	// Postgres, if set, is the URL (password included) of the PostgreSQL
 	// database the bot runs on instead of its SQLite file: the config gets
 	// the URL without the password and a password_file. With
@@ -201,6 +252,9 @@ type Bot struct {
 	logLevel string
 	// HTTPListen is where /metrics and /healthz answer ("" if not served).
 	HTTPListen string
+
+	// team is the bot's own team (nil: the bed's).
+	team *Team
 
 	mu   sync.Mutex
 	cmd  *exec.Cmd
@@ -270,7 +324,10 @@ func (b *Bed) NewBot(ctx context.Context, name string, opts BotOptions) (*Bot, e
 			email += fmt.Sprintf("dns_server = %q\n", opts.DNS)
 		}
 	}
-	teamRoom := b.TeamRoom
+	teamRoom, alice, bob := b.TeamRoom, b.Alice, b.Bob
+	if opts.Team != nil {
+		teamRoom, alice, bob = opts.Team.Room, opts.Team.Alice, opts.Team.Bob
+	}
 	if opts.TeamRoom != "" {
 		teamRoom = opts.TeamRoom
 	}
@@ -324,9 +381,9 @@ rooms = [%s]
 
 [http]
 listen = %q
-%s%s%s`, b.Server.URL, matrixtest.UserID(name), database, teamRoom, b.Alice.ID(), b.Bob.ID(), extraMembers(opts.Members), b.Alice.ID(), b.Bob.ID(),
+%s%s%s`, b.Server.URL, matrixtest.UserID(name), database, teamRoom, alice.ID(), bob.ID(), extraMembers(opts.Members), alice.ID(), bob.ID(),
 		strings.Join(announce, ", "), strings.Join(slaLines, "\n"), opts.HTTPListen, github, email, opts.Extra)
-	bot := &Bot{
+	bot := &Bot{team: opts.Team,
 		UserID: id.UserID(matrixtest.UserID(name)), Dir: dir, binary: b.Binary, logLevel: opts.LogLevel, HTTPListen: opts.HTTPListen,
 		ConfigPath: filepath.Join(dir, "secbot.toml"), DBPath: filepath.Join(dir, "secbot.db"), LogPath: filepath.Join(dir, "secbot.log"),
 		DBURL: opts.Postgres,
@@ -334,7 +391,7 @@ listen = %q
 	if err := os.WriteFile(bot.ConfigPath, []byte(cfg), 0o600); err != nil {
 		return nil, err
 	}
-	if _, err := b.Alice.Client.InviteUser(ctx, teamRoom, &mautrix.ReqInviteUser{UserID: bot.UserID}); err != nil {
+	if _, err := alice.Client.InviteUser(ctx, teamRoom, &mautrix.ReqInviteUser{UserID: bot.UserID}); err != nil {
 		return nil, fmt.Errorf("invite bot to the team room: %w", err)
 	}
 	return bot, nil
@@ -365,7 +422,7 @@ func (p *Bot) Start(env ...string) error {
 	}
 	cmd := exec.Command(p.binary, args...)
 	cmd.Dir = p.Dir
-	cmd.Env = append(os.Environ(), env...)
+	cmd.Env = append(append(os.Environ(), testclock.Env+"="+p.clockFile()), env...)
 	cmd.Stdout, cmd.Stderr = logFile, logFile
 	if err := cmd.Start(); err != nil {
 		_ = logFile.Close()
