@@ -189,7 +189,7 @@ func (h *Handlers) CaseRoomUnusable(ctx context.Context, e store.Effect, why str
 		return err
 	}
 	err = h.store.Tx(ctx, func(ctx context.Context) error {
-		first, err := h.store.MarkHandledBriefly(ctx, "case-room-unusable:"+caseID.String(), h.clock.Now())
+		first, err := h.store.MarkRoomUnusable(ctx, caseID, h.clock.Now())
 		if err != nil || !first {
 			return err
 		}

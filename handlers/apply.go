@@ -289,17 +289,19 @@ func (h *Handlers) say(ctx context.Context, lane string, msg chat.Message, cs *s
 	case disclosure.Here:
 		return h.enqueue(ctx, lane, outbox.Target{Room: msg.Room}, m.Data, outbox.SendEffect{ReplyTo: msg.ID}, false)
 	case disclosure.ToCaseRoom:
-		if err := h.enqueue(ctx, lane, outbox.Target{CaseRoomOf: cs.ID.String()}, m.Data, outbox.SendEffect{}, false); err != nil {
-			return err
+		if !cs.RoomUnusable {
+			if err := h.enqueue(ctx, lane, outbox.Target{CaseRoomOf: cs.ID.String()}, m.Data, outbox.SendEffect{}, false); err != nil {
+				return err
+			}
 		}
 		switch {
 		case cs.Reporter.Channel() == disclosure.ChannelEmail:
 			// The reporter is not in the room: what they would read there
 			// is mailed to them.
 			return outbox.MailReporter(ctx, h.store, h.templates, cs.ID, cs.Reporter, m.Data, now, false)
-		case cs.Reporter.Channel() == disclosure.ChannelChat && !disclosure.ReadsCaseRoom(cs.Reporter, h.caseRoomPlatform(cs, p)):
-			// A reporter on another chat than the case room's reads it in
-			// their direct chat with the bot.
+		case cs.Reporter.Channel() == disclosure.ChannelChat && (cs.RoomUnusable || !disclosure.ReadsCaseRoom(cs.Reporter, h.caseRoomPlatform(cs, p))):
+			// A reporter on another chat than the case room's, or whose case
+			// room proved unusable, reads it in their direct chat.
 			if _, err := outbox.Enqueue(ctx, h.store, lane, outbox.KindOpenDM, outbox.OpenDMEffect{User: cs.Reporter, CaseID: cs.ID.String()}, now); err != nil {
 				return err
 			}

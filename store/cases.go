@@ -40,6 +40,10 @@ type Case struct {
 	// ("" for other channels); GHSARepo is the repository (owner/name) of
 	// the case's advisory ("" for the default one of older configs).
 	ReportGHSA, GHSARepo string
+	// RoomUnusable is true once the case's room proved unusable for good
+	// (a server that encrypts it against bots): the reporter is answered
+	// in their direct chat instead.
+	RoomUnusable bool
 }
 
 // ErrNotFound is returned when a looked-up row does not exist.
@@ -52,7 +56,8 @@ const caseColumns = `c.id, c.reporter,
 	c.stage, c.handler, c.created_at, c.updated_at, c.closed_at,
 	COALESCE(a.ghsa_id, ''), COALESCE(a.ghsa_url, ''), COALESCE(a.fork_name, ''), COALESCE(a.fork_url, ''),
 	c.affected, c.patched, c.severity, c.public_summary, c.credit, c.cve_id, c.reporter_github, c.public_description, c.channel,
-	COALESCE(a.report_ghsa, ''), COALESCE(a.repository, '')`
+	COALESCE(a.report_ghsa, ''), COALESCE(a.repository, ''),
+	EXISTS (SELECT 1 FROM case_rooms u WHERE u.case_id = c.id AND u.role = 'unusable')`
 
 const caseFrom = ` FROM cases c
 	LEFT JOIN case_rooms src ON src.case_id = c.id AND src.role = 'source'
@@ -65,7 +70,7 @@ func (c *Case) Scan(row dbutil.Scannable) (*Case, error) {
 	var rawID string
 	var created, updated int64
 	var closed sql.NullInt64
-	err := row.Scan(&rawID, &c.Reporter, &c.SourceRoom, &c.DMRoom, &c.CaseRoom, &c.Stage, &c.Handler, &created, &updated, &closed, &c.GHSAID, &c.GHSAURL, &c.ForkName, &c.ForkURL, &c.Affected, &c.Patched, &c.Severity, &c.PublicSummary, &c.Credit, &c.CVEID, &c.ReporterGitHub, &c.PublicDescription, &c.Channel, &c.ReportGHSA, &c.GHSARepo)
+	err := row.Scan(&rawID, &c.Reporter, &c.SourceRoom, &c.DMRoom, &c.CaseRoom, &c.Stage, &c.Handler, &created, &updated, &closed, &c.GHSAID, &c.GHSAURL, &c.ForkName, &c.ForkURL, &c.Affected, &c.Patched, &c.Severity, &c.PublicSummary, &c.Credit, &c.CVEID, &c.ReporterGitHub, &c.PublicDescription, &c.Channel, &c.ReportGHSA, &c.GHSARepo, &c.RoomUnusable)
 	if err != nil {
 		return nil, err
 	}
@@ -186,6 +191,20 @@ func (s *Store) SetDMRoom(ctx context.Context, caseID disclosure.CaseID, room st
 		return err
 	}
 	return s.setCaseRoom(ctx, caseID, roleDM, room)
+}
+
+// MarkRoomUnusable records that a case's room is unusable for good; it
+// reports whether this is news.
+func (s *Store) MarkRoomUnusable(ctx context.Context, caseID disclosure.CaseID, now time.Time) (bool, error) {
+	if err := s.touchCase(ctx, caseID, now); err != nil {
+		return false, err
+	}
+	res, err := s.db.Exec(ctx, `INSERT INTO case_rooms (case_id, role, platform, room_id) VALUES ($1, 'unusable', '', '') ON CONFLICT (case_id, role) DO NOTHING`, caseID.String())
+	if err != nil {
+		return false, err
+	}
+	n, err := res.RowsAffected()
+	return n == 1, err
 }
 
 // touchCase marks a case updated (ErrNotFound: there is no such case).
