@@ -1,0 +1,156 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	ghsatest "github.com/enarx/secbot/internal/testenv/github"
+	rctest "github.com/enarx/secbot/internal/testenv/rocketchat"
+)
+
+// rcTeam is the team on the stand-in: alice (coordinator) and bob, with
+// the bot, in the private group security-team.
+type rcTeam struct {
+	aliceID, bobID, teamID string
+}
+
+func newRCTeam(t *testing.T, ctx context.Context, b *rcBed) rcTeam {
+	aliceID, aliceToken := b.s.AddUser("alice")
+	bobID, _ := b.s.AddUser("bob")
+	team, err := b.client(aliceID, aliceToken).CreatePrivateGroup(ctx, "security-team", []string{"secbot", "bob"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return rcTeam{aliceID: aliceID, bobID: bobID, teamID: team.ID}
+}
+
+const rcTeamTOML = `[team]
+room = "rocketchat:security-team"
+members = ["rocketchat:alice", "rocketchat:bob"]
+coordinator = "rocketchat:alice"
+backup = "rocketchat:bob"
+`
+
+// rcReport has a new reporter write the bot in a DM and returns their ID
+// and the DM's room ID.
+func rcReport(t *testing.T, ctx context.Context, b *rcBed, name string) (userID, dmID string) {
+	t.Helper()
+	userID, token := b.s.AddUser(name)
+	dm, err := b.client(userID, token).CreateDM(ctx, "secbot")
+	if err != nil {
+		t.Fatal(err)
+	}
+	b.say(userID, dm.ID, "I want to report a security issue")
+	return userID, dm.ID
+}
+
+// A case on Rocket.Chat from a reporter's DM to the announcement: the
+// team runs the steps in the case group, GitHub publishes the advisory,
+// and only then is the announcement posted in the public channel, once,
+// with nothing of the case in it.
+func TestARocketChatCaseIsPublishedAndAnnouncedInAChannelOnce(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
+	defer cancel()
+	b := newRCBed(t, rctest.Options{})
+	team := newRCTeam(t, ctx, b)
+	readerID, _ := b.s.AddUser("reader")
+	announcements := b.s.CreateChannel("announcements", team.aliceID, b.botID, readerID)
+
+	const ghToken = "ghp_secbot_stand_in_token"
+	gh, err := ghsatest.New(ghsatest.Options{Owner: "enarx", Repo: "enarx", Public: true, Users: []string{"octocat"}, Token: ghToken}, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(gh.Close)
+	if err := os.WriteFile(filepath.Join(b.dir, "github-token"), []byte(ghToken+"\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	path := b.config(rcTeamTOML + `[announce]
+rooms = ["rocketchat:announcements"]
+[github]
+api_url = "` + gh.URL() + `"
+token_file = "github-token"
+owner = "enarx"
+repo = "enarx"
+watch_reports = false
+`)
+	b.serve(ctx, path)
+
+	ritaID, dm := rcReport(t, ctx, b, "rita")
+	b.wait(ctx, "the reporter's answer", func() bool { return b.said(dm, "SR-2026-0001") })
+	var group rctest.Room
+	b.wait(ctx, "the case group's welcome", func() bool {
+		var ok bool
+		group, ok = b.s.RoomByName("security-report-sr-2026-0001")
+		return ok && b.said(group.ID, "SR-2026-0001")
+	})
+	b.wait(ctx, "the advisory on GitHub", func() bool { return len(gh.Advisories()) == 1 })
+	const canary = "CANARY-rc-announce-4d2e"
+	b.say(ritaID, group.ID, "The details: "+canary)
+
+	// published reports whether GitHub says the advisory is published;
+	// early is set if the channel heard from the bot before that.
+	var early []rctest.Message
+	published := func() bool {
+		posted := b.botSaid(announcements) // read before GitHub: a post implies the state after it
+		done := gh.Advisories()[0].State == "published"
+		if !done && len(posted) > 0 && early == nil {
+			early = posted
+		}
+		return done
+	}
+	for _, cmd := range []string{"!sec claim", "!sec confirm 1.0", "!sec audit start", "!sec audit done",
+		"!sec summary Heap overflow in the loader", "!sec description A crafted image overflows a buffer in the loader."} {
+		b.command(ctx, team.bobID, group.ID, cmd)
+		if published() {
+			t.Fatalf("the advisory is published after %q", cmd)
+		}
+	}
+	if got := b.s.Messages(announcements); len(got) != 0 {
+		t.Fatalf("the channel heard something before publish: %+v", got)
+	}
+	b.say(team.bobID, group.ID, "!sec publish")
+	b.wait(ctx, "the advisory published on GitHub", published)
+	var announcement rctest.Message
+	b.wait(ctx, "the announcement in the channel", func() bool {
+		ms := b.botSaid(announcements, "Security advisory GHSA-")
+		if len(ms) > 0 {
+			announcement = ms[0]
+		}
+		return len(ms) > 0
+	})
+	if early != nil {
+		t.Fatalf("the channel heard from the bot before GitHub published the advisory: %+v", early)
+	}
+	for _, want := range []string{"Heap overflow in the loader", "affected versions: = 1", "https://github.com/enarx/enarx/security/advisories/GHSA-"} {
+		if !strings.Contains(announcement.Text, want) {
+			t.Errorf("the announcement lacks %q:\n%s", want, announcement.Text)
+		}
+	}
+	for _, never := range []string{"SR-", "sr-2026", "rita", canary, group.ID, group.Name} {
+		if strings.Contains(announcement.Text, never) {
+			t.Errorf("the announcement carries %q:\n%s", never, announcement.Text)
+		}
+	}
+	b.wait(ctx, "the team told where it went", func() bool { return b.said(team.teamID, "Announcement of **SR-2026-0001**", "posting in") })
+
+	// Announcing again posts nothing new: once its answer is in, the
+	// channel still holds the one announcement and nothing else.
+	b.command(ctx, team.aliceID, team.teamID, "!sec announce SR-2026-0001")
+	b.wait(ctx, "the answer to announce again", func() bool { return b.said(team.teamID, "already posted in") })
+	if ms := b.s.Messages(announcements); len(ms) != 1 || ms[0].ID != announcement.ID {
+		var lines []string
+		for _, m := range ms {
+			lines = append(lines, fmt.Sprintf("%s: %q", m.Username, m.Text))
+		}
+		t.Errorf("the channel holds %d messages, want the one announcement:\n%s", len(ms), strings.Join(lines, "\n"))
+	}
+	if v := gh.Violations(); len(v) > 0 {
+		t.Errorf("requests GitHub's description rejects: %v", v)
+	}
+}
