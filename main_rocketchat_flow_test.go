@@ -154,3 +154,99 @@ watch_reports = false
 		t.Errorf("requests GitHub's description rejects: %v", v)
 	}
 }
+
+// rcEncryptedCase opens a case on a server that forces encryption on
+// private groups and returns the team, the reporter's DM and the team
+// room's notice, once both notices are in.
+func rcEncryptedCase(t *testing.T, ctx context.Context) (b *rcBed, team rcTeam, dm, unusable string) {
+	b = newRCBed(t, rctest.Options{ForceEncryptedPrivateGroups: true})
+	// The team's room: the stand-in forces encryption on every private
+	// group (it has no group made before the setting, as a real server
+	// may), so here the team meets in a channel, which stays unencrypted.
+	aliceID, _ := b.s.AddUser("alice")
+	bobID, _ := b.s.AddUser("bob")
+	team = rcTeam{aliceID: aliceID, bobID: bobID, teamID: b.s.CreateChannel("security-team", aliceID, bobID, b.botID)}
+	b.serve(ctx, b.config(rcTeamTOML))
+
+	_, dm = rcReport(t, ctx, b, "rita")
+	b.wait(ctx, "the reporter's answer", func() bool { return b.said(dm, "SR-2026-0001") })
+	// The first words of templates/text/case_room_unusable.md.
+	unusable = "**The private room of SR-2026-0001 cannot be made**"
+	b.wait(ctx, "the team told", func() bool { return b.said(team.teamID, unusable, "reach them there") })
+	// templates/text/no_encryption.md with Unusable.
+	b.wait(ctx, "the reporter told", func() bool {
+		return b.said(dm, "The private room of your report cannot be made on this chat", "share no details here")
+	})
+	return b, team, dm, unusable
+}
+
+// On a server that forces encryption on private groups, the case group
+// comes out encrypted and a bot cannot use it: the team room is told once,
+// and the reporter is told in their DM that the room cannot be made.
+func TestAForcedEncryptedCaseGroupIsToldOnce(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	b, team, dm, unusable := rcEncryptedCase(t, ctx)
+	group, ok := b.s.RoomByName("security-report-sr-2026-0001")
+	if !ok || !group.Encrypted {
+		t.Fatalf("the case group: %+v, %v", group, ok)
+	}
+	if ms := b.botSaid(group.ID); len(ms) != 0 {
+		t.Errorf("the bot posted in the encrypted group: %+v", ms)
+	}
+	// Told once: a later command, answered in the team room after the
+	// notices, finds the one notice.
+	b.command(ctx, team.aliceID, team.teamID, "!sec help")
+	if n := len(b.botSaid(team.teamID, unusable)); n != 1 {
+		t.Errorf("the team room was told %d times that the case room cannot be made", n)
+	}
+	if n := len(b.botSaid(dm, "cannot be made")); n != 1 {
+		t.Errorf("the reporter was told %d times that the room cannot be made", n)
+	}
+}
+
+// A reporter who writes the bot while secbot is down is answered once
+// secbot is back (the REST catch-up after its start), once: a second
+// restart and the realtime stream do not answer it again.
+func TestARocketChatMessageSentWhileSecbotWasDownIsAnsweredOnce(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	b := newRCBed(t, rctest.Options{})
+	team := newRCTeam(t, ctx, b)
+	path := b.config(rcTeamTOML)
+	stop := b.serve(ctx, path)
+	// secbot has been up: its team room is known, its state is in the
+	// database. Then it stops.
+	b.command(ctx, team.aliceID, team.teamID, "!sec help")
+	stop()
+	if n := b.s.Connections(); n != 0 {
+		t.Fatalf("%d realtime connections after serve returned", n)
+	}
+
+	ritaID, dm := rcReport(t, ctx, b, "rita")
+	const ack = "Your report is **SR-2026-0001**"
+	if b.said(dm, ack) {
+		t.Fatal("answered while secbot was down")
+	}
+	stop = b.serve(ctx, path)
+	b.wait(ctx, "the answer after the restart", func() bool { return b.said(dm, ack) })
+	b.wait(ctx, "the case group's welcome", func() bool {
+		group, ok := b.s.RoomByName("security-report-sr-2026-0001")
+		return ok && b.said(group.ID, "SR-2026-0001")
+	})
+
+	// Once more down and up, then a second message: once it is answered,
+	// everything before it was handled, and the first was answered once.
+	stop()
+	b.serve(ctx, path)
+	b.command(ctx, ritaID, dm, "hello?")
+	if n := len(b.botSaid(dm, ack)); n != 1 {
+		t.Errorf("the reporter's first message was answered %d times: %+v", n, b.botSaid(dm))
+	}
+	if n := len(b.botSaid(team.teamID, "New security report **SR-2026-0001**")); n != 1 {
+		t.Errorf("the team was told %d times of the report", n)
+	}
+	if _, ok := b.s.RoomByName("security-report-sr-2026-0001-2"); ok {
+		t.Error("a second case group was made")
+	}
+}
