@@ -141,8 +141,21 @@ watch_reports = false
 
 	// Announcing again posts nothing new: once its answer is in, the
 	// channel still holds the one announcement and nothing else.
-	b.command(ctx, team.aliceID, team.teamID, "!sec announce SR-2026-0001")
-	b.wait(ctx, "the answer to announce again", func() bool { return b.said(team.teamID, "already posted in") })
+	before := len(b.s.Messages(team.teamID))
+	b.say(team.aliceID, team.teamID, "!sec announce SR-2026-0001")
+	var again string
+	b.wait(ctx, "the answer to announce again", func() bool {
+		for _, m := range b.s.Messages(team.teamID)[before:] {
+			if m.UserID == b.botID && strings.Contains(m.Text, "Announcement of **SR-2026-0001**") {
+				again = m.Text
+				return true
+			}
+		}
+		return false
+	})
+	if !strings.Contains(again, "nothing new to post; already posted in") {
+		t.Errorf("the answer to announce again: %q", again)
+	}
 	if ms := b.s.Messages(announcements); len(ms) != 1 || ms[0].ID != announcement.ID {
 		var lines []string
 		for _, m := range ms {
@@ -206,8 +219,8 @@ func TestAForcedEncryptedCaseGroupIsToldOnce(t *testing.T) {
 }
 
 // A reporter who writes the bot while secbot is down is answered once
-// secbot is back (the REST catch-up after its start), once: a second
-// restart and the realtime stream do not answer it again.
+// secbot is back (the REST catch-up after its start), once: a
+// second restart with news in the DM does not answer it again.
 func TestARocketChatMessageSentWhileSecbotWasDownIsAnsweredOnce(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
@@ -235,13 +248,24 @@ func TestARocketChatMessageSentWhileSecbotWasDownIsAnsweredOnce(t *testing.T) {
 		return ok && b.said(group.ID, "SR-2026-0001")
 	})
 
-	// Once more down and up, then a second message: once it is answered,
-	// everything before it was handled, and the first was answered once.
+	// Once more down, a second message, and up: once the second is
+	// answered, the first was still answered once.
 	stop()
+	before := len(b.s.Messages(dm))
+	b.say(ritaID, dm, "hello?")
 	b.serve(ctx, path)
-	b.command(ctx, ritaID, dm, "hello?")
-	if n := len(b.botSaid(dm, ack)); n != 1 {
-		t.Errorf("the reporter's first message was answered %d times: %+v", n, b.botSaid(dm))
+	b.wait(ctx, "the answer to the second message", func() bool {
+		for _, m := range b.s.Messages(dm)[before:] {
+			if m.UserID == b.botID {
+				return true
+			}
+		}
+		return false
+	})
+	// The bot said in the DM: the answer to the report, and the answer to
+	// "hello?" — nothing else.
+	if ms := b.botSaid(dm); len(ms) != 2 || !strings.Contains(ms[0].Text, ack) {
+		t.Errorf("the reporter's first message was not answered just once: %+v", ms)
 	}
 	if n := len(b.botSaid(team.teamID, "New security report **SR-2026-0001**")); n != 1 {
 		t.Errorf("the team was told %d times of the report", n)
