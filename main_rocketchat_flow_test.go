@@ -19,7 +19,7 @@ type rcTeam struct {
 	aliceID, bobID, teamID string
 }
 
-func newRCTeam(t *testing.T, ctx context.Context, b *rcBed) rcTeam {
+func newRCTeam(t testing.TB, ctx context.Context, b *rcBed) rcTeam {
 	aliceID, aliceToken := b.s.AddUser("alice")
 	bobID, _ := b.s.AddUser("bob")
 	team, err := b.client(aliceID, aliceToken).CreatePrivateGroup(ctx, "security-team", []string{"secbot", "bob"})
@@ -38,7 +38,7 @@ backup = "rocketchat:bob"
 
 // rcReport has a new reporter write the bot in a DM and returns their ID
 // and the DM's room ID.
-func rcReport(t *testing.T, ctx context.Context, b *rcBed, name string) (userID, dmID string) {
+func rcReport(t testing.TB, ctx context.Context, b *rcBed, name string) (userID, dmID string) {
 	t.Helper()
 	userID, token := b.s.AddUser(name)
 	dm, err := b.client(userID, token).CreateDM(ctx, "secbot")
