@@ -176,32 +176,6 @@ func (b *rcBed) say(userID, roomID, text string) string {
 	return id
 }
 
-// after sends, then waits for the bot's next message in a room after the ones
-// there now, and returns it.
-func (b *rcBed) after(ctx context.Context, roomID string, send func(), parts ...string) rctest.Message {
-	b.t.Helper()
-	before := len(b.s.Messages(roomID))
-	send()
-	var got rctest.Message
-	b.wait(ctx, fmt.Sprintf("the bot's answer with %q", parts), func() bool {
-		for _, m := range b.s.Messages(roomID)[before:] {
-			if m.UserID != b.botID {
-				continue
-			}
-			ok := true
-			for _, part := range parts {
-				ok = ok && strings.Contains(m.Text, part)
-			}
-			if ok {
-				got = m
-				return true
-			}
-		}
-		return false
-	})
-	return got
-}
-
 // command posts a command as a user and waits until the bot handled it:
 // a reaction to it, or a message of the bot after it in that room. It
 // returns the bot's messages after the command.
