@@ -274,3 +274,34 @@ func TestARocketChatMessageSentWhileSecbotWasDownIsAnsweredOnce(t *testing.T) {
 		t.Error("a second case group was made")
 	}
 }
+
+// When the case group cannot be used, the team's answer typed in the team
+// room naming the case reaches the reporter in their DM, as the team
+// room's notice (templates/text/case_room_unusable.md) promises: the case
+// group is the one place a bot cannot write, and the team may run respond
+// for the case only there and in the team room (SPEC "Where commands
+// work").
+func TestTheTeamsAnswerReachesTheReporterWhoseCaseGroupIsEncrypted(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	b, team, dm, _ := rcEncryptedCase(t, ctx)
+	const answer = "Thanks, we can reproduce it and are on it."
+	b.command(ctx, team.aliceID, team.teamID, "!sec respond SR-2026-0001 "+answer)
+	// The bot's first try to post the answer, wherever it went.
+	var sent rctest.Request
+	b.wait(ctx, "the bot's post of the answer", func() bool {
+		for _, r := range b.s.Requests() {
+			if r.UserID == b.botID && r.Route == "chat.sendMessage" && strings.Contains(string(r.Body), "reproduce it") {
+				sent = r
+				return true
+			}
+		}
+		return false
+	})
+	// A later answer in the case's lane comes after every post of the
+	// answer: once it is in, the answer went wherever it goes.
+	b.command(ctx, team.aliceID, team.teamID, "!sec status SR-2026-0001")
+	if !b.said(dm, answer) {
+		t.Errorf("the team's answer did not reach the reporter's DM; the bot sent it as %s (%d): %s\n%s", sent.Route, sent.Status, sent.Body, b.dump())
+	}
+}
