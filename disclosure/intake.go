@@ -137,7 +137,8 @@ func (p *Policy) OpenCase(in Intake, id CaseID, self Person, setups []time.Time,
 		team = append(team, u.String())
 	}
 	welcome := templates.Welcome{Plain: p.PlainRooms[p.TeamPlatform()], CaseID: id.String(), Reporter: in.Reporter.String(), Team: team, AcknowledgeBy: open.AcknowledgeBy, RespondBy: open.RespondBy,
-		UpdateInterval: p.SLA.UpdateInterval.String(), Email: in.Reporter.Address(), Prefix: p.CommandPrefix}
+		UpdateInterval: p.SLA.UpdateInterval.String(), Email: in.Reporter.Address(), Prefix: p.CommandPrefix,
+		Elsewhere: in.Reporter.Channel() == ChannelChat && !ReadsCaseRoom(in.Reporter, p.TeamPlatform())}
 	note := templates.TeamNewCase{CaseID: id.String(), Reporter: in.Reporter.String(), AcknowledgeBy: open.AcknowledgeBy, RespondBy: open.RespondBy,
 		Suggested: open.Suggested.String(), UnverifiedSender: in.Unverified, Machine: in.Machine}
 	if r := in.Report; r != nil {

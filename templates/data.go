@@ -78,7 +78,10 @@ type (
 	Welcome struct {
 		// Plain: the room is not end-to-end encrypted (its platform's
 		// encryption is not open to bots).
-		Plain                    bool
+		Plain bool
+		// Elsewhere: the reporter is on another chat than this room's and
+		// reads only what the team sends them.
+		Elsewhere                bool
 		CaseID, Reporter         string
 		Team                     []string
 		AcknowledgeBy, RespondBy time.Time
