@@ -14,6 +14,8 @@ func Password(localpart string) string { return "password-" + localpart }
 // call: a second call is an identity reset), signs this device with it,
 // and returns the master key.
 func (u *User) CrossSign(ctx context.Context) (id.Ed25519, error) {
+	u.machine.Lock()
+	defer u.machine.Unlock()
 	mach := u.crypto.Machine()
 	_, keys, err := mach.GenerateAndUploadCrossSigningKeysWithPassword(ctx, Password(u.ID().Localpart()), "")
 	if err != nil {
@@ -56,6 +58,8 @@ func (u *User) Devices(ctx context.Context, user id.UserID) (map[id.DeviceID]id.
 // identity CrossSign made (as a homeserver that published an identity of
 // its own for the account could).
 func (u *User) SignDevice(ctx context.Context, device id.DeviceID) error {
+	u.machine.Lock()
+	defer u.machine.Unlock()
 	mach := u.crypto.Machine()
 	d, err := mach.GetOrFetchDevice(ctx, u.ID(), device)
 	if err != nil {

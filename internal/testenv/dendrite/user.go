@@ -23,8 +23,12 @@ import (
 type User struct {
 	Client *mautrix.Client
 	crypto *cryptohelper.CryptoHelper
-	cancel context.CancelFunc
-	done   chan struct{}
+	// machine serializes what the test does to the user's crypto machine
+	// (a new identity, a signature) with the sync's processing: mautrix
+	// keeps the machine's own cross-signing keys unlocked.
+	machine *sync.Mutex
+	cancel  context.CancelFunc
+	done    chan struct{}
 
 	mu      sync.Mutex
 	events  []*event.Event
@@ -69,9 +73,9 @@ func Login(ctx context.Context, srv *Server, localpart, password, dir string, be
 		return nil, fmt.Errorf("log in %s: %w", localpart, err)
 	}
 	cli.Crypto = helper
-	u := &User{Client: cli, crypto: helper, invites: map[id.RoomID]*event.Event{}, seen: map[string]bool{}, changed: make(chan struct{})}
+	u := &User{Client: cli, crypto: helper, machine: &sync.Mutex{}, invites: map[id.RoomID]*event.Event{}, seen: map[string]bool{}, changed: make(chan struct{})}
 	syncer := cli.Syncer.(*mautrix.DefaultSyncer)
-	cli.Syncer = quickRetry{syncer}
+	cli.Syncer = quickRetry{DefaultSyncer: syncer, machine: u.machine}
 	record := func(_ context.Context, evt *event.Event) { u.record(evt) }
 	for _, t := range []event.Type{event.EventMessage, event.EventReaction, event.StateMember, event.EventRedaction} {
 		syncer.OnEventType(t, record)
@@ -410,8 +414,19 @@ func PlainInvites(ctx context.Context, cli *mautrix.Client, inviter id.UserID) (
 // quickRetry is mautrix's syncer, retrying a failed sync after a second
 // instead of its fixed ten: a test user is back within a second of the
 // homeserver (the outage test's reporter waits for the bot's answer).
-type quickRetry struct{ *mautrix.DefaultSyncer }
+type quickRetry struct {
+	*mautrix.DefaultSyncer
+	machine *sync.Mutex
+}
 
 func (quickRetry) OnFailedSync(*mautrix.RespSync, error) (time.Duration, error) {
 	return time.Second, nil
+}
+
+// ProcessResponse processes a sync while the test leaves the crypto
+// machine alone (User.machine).
+func (q quickRetry) ProcessResponse(ctx context.Context, resp *mautrix.RespSync, since string) error {
+	q.machine.Lock()
+	defer q.machine.Unlock()
+	return q.DefaultSyncer.ProcessResponse(ctx, resp, since)
 }
