@@ -8,9 +8,11 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"net"
 	"os"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strings"
 	"time"
 
@@ -21,7 +23,9 @@ import (
 	"github.com/enarx/secbot/internal/testenv/dendrite"
 	"github.com/enarx/secbot/internal/testenv/github"
 	"github.com/enarx/secbot/internal/testenv/maddy"
+	rctest "github.com/enarx/secbot/internal/testenv/rocketchat"
 	"github.com/enarx/secbot/internal/testenv/testbed"
+	"github.com/enarx/secbot/rocketchat"
 )
 
 const step = 60 * time.Second
@@ -80,11 +84,32 @@ func demo() error {
 		}
 	}
 	say("The security mailbox %s is on a local maddy %s (IMAP %s, submission %s).", testbed.MailAddress, mailtest.MaddyVersion, mailServer.IMAP, mailServer.Submission)
+	// The policy's "Enarx Chat" is a Rocket.Chat server: a local stand-in
+	// that checks every request with Rocket.Chat's own validators.
+	chatServer, err := rctest.New(rctest.Options{})
+	if err != nil {
+		return err
+	}
+	chatListener, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return err
+	}
+	chatURL := "http://" + chatListener.Addr().String() // what Serve takes as its URL
+	go func() { _ = chatServer.Serve(chatListener) }()
+	defer func() { chatServer.Close(); _ = chatListener.Close() }()
+	rcBot, rcToken := chatServer.AddUser("secbot")
+	chatServer.SetRoles(rcBot, "bot")
+	rcTokenFile := filepath.Join(dir, "rocketchat-token")
+	if err := os.WriteFile(rcTokenFile, []byte(rcToken), 0o600); err != nil {
+		return err
+	}
+	say("Rocket.Chat is played by a local stand-in at %s (not a Rocket.Chat server; it validates every request with Rocket.Chat's own validators).", chatURL)
 	// The policy's days shrunk to seconds, so the timers show within a minute.
 	bot, err := bed.NewBot(ctx, "secbot", testbed.BotOptions{
 		GitHub: gh, GitHubRepositories: []string{"enarx/enarx", "enarx/docs"}, PollEvery: "5s", Mail: mailServer, DNS: dns.Addr,
-		SLA:   map[string]string{"acknowledge": `"20s"`, "detailed_response": `"10m"`, "remind_before": `"10s"`, "repeat_every": `"30s"`},
-		Extra: "\n[[escalation]]\nafter = \"0s\"\nnotify = \"coordinator\"\n[[escalation]]\nafter = \"15s\"\nnotify = \"backup\"\n[[escalation]]\nafter = \"30s\"\nnotify = \"team\"\n",
+		SLA: map[string]string{"acknowledge": `"20s"`, "detailed_response": `"10m"`, "remind_before": `"10s"`, "repeat_every": `"30s"`},
+		Extra: "\n[[escalation]]\nafter = \"0s\"\nnotify = \"coordinator\"\n[[escalation]]\nafter = \"15s\"\nnotify = \"backup\"\n[[escalation]]\nafter = \"30s\"\nnotify = \"team\"\n" +
+			"\n[rocketchat]\nserver = \"" + chatURL + "\"\nuser_id = \"" + rcBot + "\"\ntoken_file = \"" + rcTokenFile + "\"\n",
 	})
 	if err != nil {
 		return err
@@ -214,7 +239,11 @@ func demo() error {
 	if err != nil {
 		return err
 	}
-	labels := map[id.RoomID]string{dm: "reporter's DM with secbot", room: "private case room", bed.TeamRoom: "team room", coordinatorDM.RoomID: "coordinator's DM with secbot",
+	rcRoom, err := rocketChatReporter(ctx, bed, bot, chatServer, chatURL, rcBot, []id.RoomID{room, emailRoom})
+	if err != nil {
+		return err
+	}
+	labels := map[id.RoomID]string{dm: "reporter's DM with secbot", rcRoom: "Rocket.Chat case room (the team's)", room: "private case room", bed.TeamRoom: "team room", coordinatorDM.RoomID: "coordinator's DM with secbot",
 		emailRoom: "email case room (the team's)"}
 	transcript("What the reporter saw", rita, labels)
 	transcript("What the coordinator saw", bed.Alice, labels)
@@ -337,4 +366,65 @@ func transcript(title string, u *matrixtest.User, labels map[id.RoomID]string) {
 
 func indent(s string) string {
 	return "    " + strings.ReplaceAll(strings.TrimSpace(s), "\n", "\n    ")
+}
+
+// rocketChatReporter has a Rocket.Chat user report: the team is on Matrix,
+// so the reporter is answered in their Rocket.Chat DM, the case room is the
+// team's on Matrix, and the team's response reaches the DM.
+func rocketChatReporter(ctx context.Context, bed *testbed.Bed, bot *testbed.Bot, srv *rctest.Server, url, botUser string, known []id.RoomID) (id.RoomID, error) {
+	ruthID, ruthToken := srv.AddUser("ruth")
+	say("\nA third reporter, ruth, is on the project's Rocket.Chat and writes secbot a direct message there.")
+	ruth, err := rocketchat.New(url, ruthID, ruthToken, rocketchat.Options{})
+	if err != nil {
+		return "", err
+	}
+	if err := srv.WaitSubscribed(ctx, botUser, 1); err != nil {
+		return "", err
+	}
+	dm, err := ruth.CreateDM(ctx, "secbot")
+	if err != nil {
+		return "", err
+	}
+	if _, err := srv.SendAs(ruthID, dm.ID, "I want to report a security issue", ""); err != nil {
+		return "", err
+	}
+	answer := func(substr string) (string, error) {
+		wctx, cancel := context.WithTimeout(ctx, step)
+		defer cancel()
+		var text string
+		err := srv.Wait(wctx, func() bool {
+			for _, m := range srv.Messages(dm.ID) {
+				if m.Username == "secbot" && strings.Contains(m.Text, substr) {
+					text = m.Text
+					return true
+				}
+			}
+			return false
+		})
+		return text, err
+	}
+	first, err := answer("SR-")
+	if err != nil {
+		return "", fmt.Errorf("the Rocket.Chat reporter's answer: %w", err)
+	}
+	say("secbot answers in the Rocket.Chat DM:\n%s", indent(first))
+	// The case room's welcome (alice joins invites by herself).
+	welcome, err := bed.Alice.Wait(ctx, step, "the Rocket.Chat case's welcome", func(evt *event.Event) bool {
+		msg, ok := evt.Content.Parsed.(*event.MessageEventContent)
+		return ok && evt.Sender == bot.UserID && !slices.Contains(known, evt.RoomID) && strings.Contains(msg.Body, "another chat")
+	})
+	if err != nil {
+		return "", err
+	}
+	room := welcome.RoomID
+	say("The case room is the team's, on Matrix; its welcome says the reporter is on another chat and reads only what the team sends.")
+	if _, err := bed.Alice.Say(ctx, room, "!sec respond Thank you: we can reproduce it and are preparing a fix."); err != nil {
+		return "", err
+	}
+	text, err := answer("we can reproduce it")
+	if err != nil {
+		return "", fmt.Errorf("the team's response on Rocket.Chat: %w", err)
+	}
+	say("The coordinator answers from the case room with `!sec respond`; ruth reads it in her Rocket.Chat DM:\n%s", indent(text))
+	return room, nil
 }
