@@ -485,6 +485,9 @@ func (c *Case) AddNeedToKnow(r Request, who Person, login string) (Decision, err
 	if err := c.needToKnowCheck(r, "need-to-know.add", who, login); err != nil {
 		return Decision{}, err
 	}
+	if err := r.joinsCaseRoom("need-to-know.add", who); err != nil {
+		return Decision{}, err
+	}
 	for _, n := range c.NeedToKnow {
 		if n.Who == who {
 			return Decision{Say: []Message{say(Here, templates.Done{What: "ntk_already", CaseID: c.ID.String(), User: who.String()})}}, nil
@@ -608,6 +611,9 @@ func (c *Case) Invite(r Request, who Person) (Decision, error) {
 	if !known {
 		return Decision{}, refusef("invite", "%s is neither the reporter, a team member nor on the need-to-know list; add them with `%s embargo add` first.", who, r.Policy.CommandPrefix)
 	}
+	if err := r.joinsCaseRoom("invite", who); err != nil {
+		return Decision{}, err
+	}
 	return Decision{Action: "invite", Detail: string(who), Effects: []Effect{InviteToCaseRoom{Who: who}},
 		Say: []Message{say(Here, templates.Done{What: "invited", CaseID: c.ID.String(), User: who.String()})}}, nil
 }
@@ -625,4 +631,14 @@ func (c *Case) CreateAdvisory(r Request) (Decision, error) {
 		return Decision{Say: []Message{say(Here, templates.Done{What: "advisory_exists", CaseID: c.ID.String(), Name: c.Advisory})}}, nil
 	}
 	return Decision{Action: "advisory.create", Effects: []Effect{AdvisoryOp{Op: AdvisoryCreate}}, Say: []Message{r.done(c, "advisory_requested")}}, nil
+}
+
+// joinsCaseRoom refuses to invite a chat person of another platform than
+// the case room's (the team room's): no platform can invite them there.
+// Such a reporter is answered in their direct chat instead.
+func (r Request) joinsCaseRoom(action string, who Person) error {
+	if who.Channel() != ChannelChat || ReadsCaseRoom(who, r.Policy.TeamPlatform()) {
+		return nil
+	}
+	return refusef(action, "%s is on another chat than the case room, so they cannot be invited to it; what the team sends them with `%s respond` or `%s update` reaches their direct chat with me.", who, r.Policy.CommandPrefix, r.Policy.CommandPrefix)
 }
