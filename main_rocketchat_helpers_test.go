@@ -122,20 +122,7 @@ func (b *rcBed) serve(ctx context.Context, path string) (stop func()) {
 
 // botSaid is the bot's messages in a room containing every part.
 func (b *rcBed) botSaid(roomID string, parts ...string) []rctest.Message {
-	var out []rctest.Message
-next:
-	for _, m := range b.s.Messages(roomID) {
-		if m.UserID != b.botID {
-			continue
-		}
-		for _, part := range parts {
-			if !strings.Contains(m.Text, part) {
-				continue next
-			}
-		}
-		out = append(out, m)
-	}
-	return out
+	return b.s.Said(roomID, b.botID, parts...)
 }
 
 func (b *rcBed) said(roomID string, parts ...string) bool {

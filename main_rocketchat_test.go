@@ -4,7 +4,6 @@ import (
 	"context"
 	"os"
 	"path/filepath"
-	"strings"
 	"testing"
 	"time"
 
@@ -84,21 +83,7 @@ listen = ""
 		t.Fatal(err, logs.String())
 	}
 
-	said := func(roomID string, parts ...string) bool {
-	next:
-		for _, m := range s.Messages(roomID) {
-			if m.UserID != botID {
-				continue
-			}
-			for _, part := range parts {
-				if !strings.Contains(m.Text, part) {
-					continue next
-				}
-			}
-			return true
-		}
-		return false
-	}
+	said := func(roomID string, parts ...string) bool { return len(s.Said(roomID, botID, parts...)) > 0 }
 	wait := func(what string, cond func() bool) {
 		t.Helper()
 		if err := s.Wait(ctx, cond); err != nil {

@@ -79,7 +79,7 @@ func (r Router) platform(ctx context.Context, kind string, payload []byte) (Plat
 		name = PlatformOf(w.Room)
 	default:
 		var err error
-		if name, err = r.targetPlatform(ctx, w.To); err != nil {
+		if name, err = r.TargetPlatform(ctx, w.To); err != nil {
 			return nil, err
 		}
 	}
@@ -93,11 +93,6 @@ func (r Router) platform(ctx context.Context, kind string, payload []byte) (Plat
 // TargetPlatform is the platform of the room a target names
 // (ErrNotReady: a case room still to come).
 func (r Router) TargetPlatform(ctx context.Context, t outbox.Target) (disclosure.Platform, error) {
-	return r.targetPlatform(ctx, t)
-}
-
-// targetPlatform is the platform of the room a target names.
-func (r Router) targetPlatform(ctx context.Context, t outbox.Target) (disclosure.Platform, error) {
 	switch {
 	case t.Room != "":
 		return PlatformOf(t.Room), nil

@@ -58,21 +58,7 @@ token_file = "` + tokenFile + `"
 	if _, err := s.SendAs(ritaID, dm.ID, "I want to report a security issue", ""); err != nil {
 		t.Fatal(err)
 	}
-	said := func(parts ...string) bool {
-	next:
-		for _, m := range s.Messages(dm.ID) {
-			if m.UserID != botID {
-				continue
-			}
-			for _, part := range parts {
-				if !strings.Contains(m.Text, part) {
-					continue next
-				}
-			}
-			return true
-		}
-		return false
-	}
+	said := func(parts ...string) bool { return len(s.Said(dm.ID, botID, parts...)) > 0 }
 	waitFor := func(cond func() bool) error {
 		wctx, cancel := context.WithTimeout(ctx, wait)
 		defer cancel()

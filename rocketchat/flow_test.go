@@ -124,21 +124,7 @@ func TestAReportByRocketChatDMRunsThroughTheCore(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	said := func(roomID string, parts ...string) bool {
-	next:
-		for _, m := range s.Messages(roomID) {
-			if m.UserID != botID {
-				continue
-			}
-			for _, part := range parts {
-				if !strings.Contains(m.Text, part) {
-					continue next
-				}
-			}
-			return true
-		}
-		return false
-	}
+	said := func(roomID string, parts ...string) bool { return len(s.Said(roomID, botID, parts...)) > 0 }
 	dump := func() string {
 		var b strings.Builder
 		for _, id := range []string{chat.Native(teamRoom)} {

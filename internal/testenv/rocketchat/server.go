@@ -346,6 +346,24 @@ func (s *Server) SetRoomRoles(roomID, userID string, roles ...string) {
 	}
 }
 
+// Said is userID's messages in a room that contain every one of parts.
+func (s *Server) Said(roomID, userID string, parts ...string) []Message {
+	var out []Message
+	for _, m := range s.Messages(roomID) {
+		if m.UserID != userID {
+			continue
+		}
+		all := true
+		for _, part := range parts {
+			all = all && strings.Contains(m.Text, part)
+		}
+		if all {
+			out = append(out, m)
+		}
+	}
+	return out
+}
+
 // RoomByName finds a group or channel by name.
 func (s *Server) RoomByName(name string) (Room, bool) {
 	s.mu.Lock()
