@@ -7,6 +7,7 @@ import (
 
 	"github.com/rs/zerolog"
 	globallog "github.com/rs/zerolog/log"
+	"maunium.net/go/mautrix"
 	"maunium.net/go/mautrix/crypto/cryptohelper"
 	"maunium.net/go/mautrix/event"
 	"maunium.net/go/mautrix/id"
@@ -18,24 +19,9 @@ import (
 // effect's marker outside it (a retry must find it without decrypting),
 // and the room's member can read it.
 func TestASendToAnEncryptedRoomIsCiphertextWithItsMarkerOutside(t *testing.T) {
-	// mautrix's mockserver logs its clients' crypto to the global logger.
-	oldLog := globallog.Logger
-	globallog.Logger = zerolog.Nop()
-	t.Cleanup(func() { globallog.Logger = oldLog })
-	b, h, _ := newMockBot(t)
-	ctx := context.Background()
-	cli, _ := h.Login(t, ctx, botID, "BOTDEV")
-	reporter, _ := h.Login(t, ctx, "@reporter:x", "REPDEV")
 	const room = id.RoomID("!enc:x")
-	if err := cli.StateStore.SetEncryptionEvent(ctx, room, &event.EncryptionEventContent{Algorithm: id.AlgorithmMegolmV1}); err != nil {
-		t.Fatal(err)
-	}
-	for _, u := range []id.UserID{botID, "@reporter:x"} {
-		if err := cli.StateStore.SetMembership(ctx, room, u, event.MembershipJoin); err != nil {
-			t.Fatal(err)
-		}
-	}
-	b.Client, b.crypto = cli, cli.Crypto.(*cryptohelper.CryptoHelper)
+	b, h, reporter := newEncryptedRoom(t, room, "@reporter:x", "REPDEV")
+	ctx := context.Background()
 	if _, err := b.execSend(ctx, effect(t, 11, 1, outbox.KindSend, outbox.SendEffect{To: outbox.Target{Room: string(room)}, Markdown: "the reporter's secret"})); err != nil {
 		t.Fatal(err)
 	}
@@ -78,4 +64,31 @@ func TestASendToAnEncryptedRoomIsCiphertextWithItsMarkerOutside(t *testing.T) {
 	if msg := decrypted.Content.AsMessage(); msg.MsgType != event.MsgNotice || msg.Body != "the reporter's secret" {
 		t.Errorf("decrypted %s %q, want the notice", msg.MsgType, msg.Body)
 	}
+}
+
+// newEncryptedRoom is a bot with end-to-end encryption on mautrix's
+// mockserver and a member's client with its own, both knowing room as an
+// encrypted room of the two of them.
+func newEncryptedRoom(t *testing.T, room id.RoomID, member id.UserID, device id.DeviceID) (*Bot, *hs, *mautrix.Client) {
+	t.Helper()
+	// mautrix's mockserver logs its clients' crypto to the global logger.
+	oldLog := globallog.Logger
+	globallog.Logger = zerolog.Nop()
+	t.Cleanup(func() { globallog.Logger = oldLog })
+	b, h, _ := newMockBot(t)
+	ctx := context.Background()
+	cli, _ := h.Login(t, ctx, botID, "BOTDEV")
+	other, _ := h.Login(t, ctx, member, device)
+	for _, c := range []*mautrix.Client{cli, other} {
+		if err := c.StateStore.SetEncryptionEvent(ctx, room, &event.EncryptionEventContent{Algorithm: id.AlgorithmMegolmV1}); err != nil {
+			t.Fatal(err)
+		}
+		for _, u := range []id.UserID{botID, member} {
+			if err := c.StateStore.SetMembership(ctx, room, u, event.MembershipJoin); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	b.Client, b.crypto = cli, cli.Crypto.(*cryptohelper.CryptoHelper)
+	return b, h, other
 }

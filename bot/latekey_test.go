@@ -6,9 +6,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/rs/zerolog"
-	globallog "github.com/rs/zerolog/log"
-	"maunium.net/go/mautrix"
 	"maunium.net/go/mautrix/crypto/cryptohelper"
 	"maunium.net/go/mautrix/event"
 	"maunium.net/go/mautrix/id"
@@ -20,25 +17,9 @@ import (
 // position, and gave it up at once (seen in CI: a team command sent while
 // the bot was down was never answered).
 func TestAMessageSyncedFromScratchWaitsForItsLateKey(t *testing.T) {
-	oldLog := globallog.Logger
-	globallog.Logger = zerolog.Nop()
-	t.Cleanup(func() { globallog.Logger = oldLog })
-	b, h, _ := newMockBot(t)
-	ctx := context.Background()
-	cli, _ := h.Login(t, ctx, botID, "BOTDEV")
-	alice, _ := h.Login(t, ctx, "@alice:x", "ALICEDEV")
 	const room = id.RoomID("!team:x")
-	for _, c := range []*mautrix.Client{cli, alice} {
-		if err := c.StateStore.SetEncryptionEvent(ctx, room, &event.EncryptionEventContent{Algorithm: id.AlgorithmMegolmV1}); err != nil {
-			t.Fatal(err)
-		}
-		for _, u := range []id.UserID{botID, "@alice:x"} {
-			if err := c.StateStore.SetMembership(ctx, room, u, event.MembershipJoin); err != nil {
-				t.Fatal(err)
-			}
-		}
-	}
-	b.Client, b.crypto = cli, cli.Crypto.(*cryptohelper.CryptoHelper)
+	b, h, alice := newEncryptedRoom(t, room, "@alice:x", "ALICEDEV")
+	ctx := context.Background()
 	handled := make(chan *event.Event, 1)
 	b.handler = handlerFunc(func(_ context.Context, evt *event.Event) error { handled <- evt; return nil })
 
