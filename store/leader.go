@@ -180,13 +180,29 @@ func (l *Leader) TakeOffice(ctx context.Context, now time.Time) (epoch int64, er
 		waited = 1
 	}
 	var takeovers int64
+	if l.st.Postgres() && l.st.session == "" {
+		return 0, errors.New("take office: the store is no instance's (DialPostgres)")
+	}
 	err = l.st.Tx(ctx, func(ctx context.Context) error {
-		// Waits for the transactions of the old epoch that read the row.
-		return l.st.db.QueryRow(ctx, `
-			INSERT INTO leader (id, epoch, instance, since, takeovers) VALUES (1, 1, $1, $2, $3)
+		if !l.st.Postgres() {
+			return l.st.db.QueryRow(ctx, `
+				INSERT INTO leader (id, epoch, instance, since, takeovers) VALUES (1, 1, $1, $2, $3)
+				ON CONFLICT (id) DO UPDATE SET epoch = leader.epoch + 1, instance = excluded.instance,
+					since = excluded.since, takeovers = leader.takeovers + excluded.takeovers
+				RETURNING epoch, takeovers`, l.cfg.Instance, millis(now), waited).Scan(&epoch, &takeovers)
+		}
+		// Waits for the transactions of the old epoch that read the row
+		// (the fence's triggers too); from its commit every table refuses
+		// the old session's writes (fence.go).
+		err := l.st.db.QueryRow(ctx, `
+			INSERT INTO leader (id, epoch, instance, since, takeovers, session) VALUES (1, 1, $1, $2, $3, $4)
 			ON CONFLICT (id) DO UPDATE SET epoch = leader.epoch + 1, instance = excluded.instance,
-				since = excluded.since, takeovers = leader.takeovers + excluded.takeovers
-			RETURNING epoch, takeovers`, l.cfg.Instance, millis(now), waited).Scan(&epoch, &takeovers)
+				since = excluded.since, takeovers = leader.takeovers + excluded.takeovers, session = excluded.session
+			RETURNING epoch, takeovers`, l.cfg.Instance, millis(now), waited, l.st.session).Scan(&epoch, &takeovers)
+		if err != nil {
+			return err
+		}
+		return l.st.installFences(ctx)
 	})
 	if err != nil {
 		return 0, fmt.Errorf("take office: %w", err)

@@ -43,6 +43,9 @@ type Store struct {
 	queries
 	// guard is the active instance's epoch check (PostgreSQL; see leader.go).
 	guard atomic.Pointer[EpochGuard]
+	// session names an instance's connections to the database's fence
+	// (PostgreSQL, DialPostgres; "" for a tool's store: see fence.go).
+	session string
 }
 
 // queries are the QueryHelpers of the store's row types, all on its db.
@@ -84,8 +87,12 @@ func Open(ctx context.Context, path string, log zerolog.Logger) (*Store, error) 
 // OpenPostgres connects to the PostgreSQL database at url (postgres://…)
 // and runs its migrations. The URL may carry the password; the caller adds
 // it from a file or the environment, never the config itself.
+//
+// Its connections are no instance's: once an instance took office on the
+// database they may write only while none holds the election's lock
+// (fence.go). An instance dials with DialPostgres.
 func OpenPostgres(ctx context.Context, url string, log zerolog.Logger) (*Store, error) {
-	s, err := DialPostgres(ctx, url, log)
+	s, err := dialPostgres(ctx, url, "", log)
 	if err != nil {
 		return nil, err
 	}
@@ -105,8 +112,14 @@ func (s *Store) upgradeOrClose(ctx context.Context, name string) error {
 
 // Upgrade runs the migrations the database lacks. With several instances
 // on one database only the active one may (see Leader): dbutil takes no
-// lock of its own.
-func (s *Store) Upgrade(ctx context.Context) error { return s.db.Upgrade(ctx) }
+// lock of its own. An instance's migrations on PostgreSQL run in one
+// transaction, as the office in force (fence.go).
+func (s *Store) Upgrade(ctx context.Context) error {
+	if s.session != "" {
+		return s.upgradeInOffice(ctx)
+	}
+	return s.db.Upgrade(ctx)
+}
 
 // Dial is Open without the migrations.
 func Dial(ctx context.Context, path string, log zerolog.Logger) (*Store, error) {
@@ -124,10 +137,15 @@ func Dial(ctx context.Context, path string, log zerolog.Logger) (*Store, error) 
 	return open(raw, log), nil
 }
 
-// DialPostgres is OpenPostgres without the migrations: a standby connects
-// and waits, the instance that wins the election migrates.
+// DialPostgres is OpenPostgres without the migrations, for an instance: a
+// standby connects and waits, the instance that wins the election
+// migrates. Its connections name its session (fence.go).
 func DialPostgres(ctx context.Context, url string, log zerolog.Logger) (*Store, error) {
-	raw, err := dbutil.NewWithDialect(url, "pgx")
+	return dialPostgres(ctx, url, newSession(), log)
+}
+
+func dialPostgres(ctx context.Context, url, session string, log zerolog.Logger) (*Store, error) {
+	raw, err := openPostgres(url, session)
 	if err != nil {
 		return nil, fmt.Errorf("open database: %w", err)
 	}
@@ -137,7 +155,9 @@ func DialPostgres(ctx context.Context, url string, log zerolog.Logger) (*Store, 
 		_ = raw.Close()
 		return nil, fmt.Errorf("connect to database: %w", err)
 	}
-	return open(raw, log), nil
+	s := open(raw, log)
+	s.session = session
+	return s, nil
 }
 
 func open(raw *dbutil.Database, log zerolog.Logger) *Store {
@@ -197,6 +217,12 @@ func (s *Store) Tx(ctx context.Context, fn func(ctx context.Context) error) erro
 	var err error
 	for attempt := range txAttempts {
 		err = s.db.DoTxn(ctx, opts, fn)
+		if fencedByDatabase(err) {
+			if g := s.guard.Load(); g != nil {
+				g.fenced.Store(true)
+			}
+			return fmt.Errorf("%w: %w", ErrFenced, err)
+		}
 		if !retryable(err) || ctx.Err() != nil {
 			return err
 		}
