@@ -11,6 +11,8 @@ import (
 	"time"
 
 	"github.com/rs/zerolog"
+	"maunium.net/go/mautrix/crypto/sql_store_upgrade"
+	"maunium.net/go/mautrix/sqlstatestore"
 
 	"github.com/enarx/secbot/config"
 	"github.com/enarx/secbot/metrics"
@@ -43,8 +45,10 @@ type office struct {
 // store, the migrations, timers, the outbox, mail or GitHub: on PostgreSQL
 // it stands by (role=standby; /healthz answers with the role) while
 // another instance holds the office; then it checks its lock every second
-// (losing it ends office.ctx and, after exitGrace, the process), runs the
-// migrations and takes office (role=active epoch=N). On SQLite it is the
+// (losing it ends office.ctx and, after exitGrace, the process), refuses
+// a schema newer than this binary knows (store.ErrNewerSchema: it exits
+// having written nothing), runs the migrations and takes office
+// (role=active epoch=N). On SQLite it is the
 // active one at once. It returns nil and no error if ctx ended while it
 // stood by.
 func becomeActive(ctx context.Context, cfg *config.Config, log zerolog.Logger) (*office, error) {
@@ -80,6 +84,12 @@ func becomeActive(ctx context.Context, cfg *config.Config, log zerolog.Logger) (
 		return nil, err
 	}
 	go func() { _ = o.lead.Watch(o.ctx) }()
+	// An older binary than the one that migrated the database stops here,
+	// having written nothing (it exits; its supervisor starts it again).
+	if err := st.RefuseNewerSchema(o.ctx, mautrixSchemas); err != nil {
+		o.Close()
+		return nil, fmt.Errorf("database %s: %w", cfg.Database.Where(), err)
+	}
 	if err := st.Upgrade(o.ctx); err != nil {
 		o.Close()
 		return nil, fmt.Errorf("migrate database %s: %w", cfg.Database.Where(), errors.Join(err, o.lead.Lost()))
@@ -89,6 +99,13 @@ func becomeActive(ctx context.Context, cfg *config.Config, log zerolog.Logger) (
 		return nil, err
 	}
 	return o, nil
+}
+
+// mautrixSchemas are the migrations this binary's mautrix has for the
+// crypto and state stores it keeps beside secbot's tables.
+var mautrixSchemas = map[string]int{
+	sql_store_upgrade.VersionTableName: len(sql_store_upgrade.Table),
+	sqlstatestore.VersionTableName:     len(sqlstatestore.UpgradeTable),
 }
 
 // dialStore connects to the database [database] names without migrating it.

@@ -12,9 +12,11 @@
 -- the row names the writer's session. A connection of no instance (an
 -- operator's tool, copy-db) may write only while no instance holds the
 -- election's advisory lock (LockKey, 0x73656362). SQLite has one process
--- on its file and nothing of this.
--- only: postgres until "end only"
+-- on its file and nothing of this (its leader row's session stays empty;
+-- the column is there so that both databases have the same tables).
 ALTER TABLE leader ADD COLUMN session TEXT NOT NULL DEFAULT '';
+
+-- only: postgres until "end only"
 
 CREATE FUNCTION secbot_fence() RETURNS trigger LANGUAGE plpgsql AS $$
 DECLARE
