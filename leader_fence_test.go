@@ -39,7 +39,7 @@ func officeState(t *testing.T, db *sql.DB) string {
 	_ = rows.Close()
 	for _, table := range []string{store.VersionTable, "crypto_version", "mx_version"} {
 		var v, c int
-		if err := db.QueryRow(`SELECT version, compat FROM ` + table).Scan(&v, &c); err != nil {
+		if err := db.QueryRow(`SELECT version, compat FROM `+table).Scan(&v, &c); err != nil {
 			t.Fatal(err)
 		}
 		fmt.Fprintf(&out, " %s v%d/v%d;", table, v, c)
