@@ -5,6 +5,7 @@ import (
 	"errors"
 	"slices"
 	"testing"
+	"time"
 
 	"github.com/rs/zerolog"
 	"go.mau.fi/util/dbutil"
@@ -229,6 +230,7 @@ func TestAToolWritesOnlyWhileNoInstanceIsActive(t *testing.T) {
 	if err := a.lead.Close(); err != nil {
 		t.Fatal(err)
 	}
+	waitForLockFree(t, tool)
 	if _, err := tool.MarkHandled(ctx, "$tool-none-active", t0); err != nil {
 		t.Errorf("a tool's write while no instance is active: %v", err)
 	}
@@ -332,4 +334,22 @@ func TestACopiedDatabaseIsFencedOnceAnInstanceTakesOffice(t *testing.T) {
 	if _, err := dst.MarkHandled(ctx, "$tool", t0); !fencedByDatabase(err) {
 		t.Errorf("the tool's write while an instance is active: %v, want the fence's refusal", err)
 	}
+}
+
+// waitForLockFree returns once no session holds the election's lock (the
+// server ended the closed lock connection's session).
+func waitForLockFree(t *testing.T, s *Store) {
+	t.Helper()
+	deadline := time.Now().Add(30 * time.Second)
+	for time.Now().Before(deadline) {
+		var held bool
+		if err := s.DB.RawDB.QueryRow(`SELECT EXISTS (SELECT FROM pg_locks WHERE locktype = 'advisory' AND granted AND objid::text::bigint = $1)`, LockKey).Scan(&held); err != nil {
+			t.Fatal(err)
+		}
+		if !held {
+			return
+		}
+		time.Sleep(10 * time.Millisecond) // polling the server's state, not waiting for time to pass
+	}
+	t.Fatal("the lock is still held")
 }

@@ -83,35 +83,31 @@ func (in *instance) standBy(t *testing.T) <-chan error {
 }
 
 // promote lets a standing-by campaign try again, as often as it takes
-// the server to end the old session, and waits for it to win.
+// the server to end the old session, and waits for it to win: each round
+// waits until the campaign either won or waits for its next try (a
+// barrier, not a sleep: a try may take long on a loaded machine).
 func (in *instance) promote(t *testing.T, done <-chan error) {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	for {
-		// The campaign waits for its next try (a barrier, not a sleep).
-		if err := in.clock.BlockUntilContext(ctx, 1); err != nil {
-			t.Fatal("the standby did not take the free lock")
-		}
+		wctx, stopWaiting := context.WithCancel(ctx)
+		waiting := make(chan error, 1)
+		go func() { waiting <- in.clock.BlockUntilContext(wctx, 1) }()
 		select {
 		case err := <-done:
+			stopWaiting()
 			if err != nil {
 				t.Fatal(err)
 			}
 			return
-		default:
+		case err := <-waiting:
+			stopWaiting()
+			if err != nil {
+				t.Fatal("the standby did not take the free lock")
+			}
 		}
 		in.clock.Advance(time.Second)
-		select {
-		case err := <-done:
-			if err != nil {
-				t.Fatal(err)
-			}
-			return
-		case <-time.After(5 * time.Millisecond):
-		case <-ctx.Done():
-			t.Fatal("the standby did not take the free lock")
-		}
 	}
 }
 

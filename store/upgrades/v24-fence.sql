@@ -31,13 +31,19 @@ BEGIN
 		RAISE EXCEPTION 'fenced: this secbot instance is not the one in office (write to %)', TG_TABLE_NAME
 			USING ERRCODE = 'SB001';
 	END IF;
-	IF EXISTS (SELECT FROM pg_locks WHERE locktype = 'advisory' AND granted
-			AND database = (SELECT oid FROM pg_database WHERE datname = current_database())
-			AND classid = 0 AND objid = 1936024418 AND objsubid = 1) THEN
-		RAISE EXCEPTION 'fenced: a secbot instance is active; write to % only through it', TG_TABLE_NAME
-			USING ERRCODE = 'SB001';
-	END IF;
-	RETURN NULL;
+	-- Not an instance: only while none holds the lock. An instance that
+	-- just stopped may still hold it for a moment (the server ends its
+	-- session once it reads the closed connection): up to a second's grace.
+	FOR attempt IN 1..20 LOOP
+		IF NOT EXISTS (SELECT FROM pg_locks WHERE locktype = 'advisory' AND granted
+				AND database = (SELECT oid FROM pg_database WHERE datname = current_database())
+				AND classid = 0 AND objid = 1936024418 AND objsubid = 1) THEN
+			RETURN NULL;
+		END IF;
+		PERFORM pg_sleep(0.05);
+	END LOOP;
+	RAISE EXCEPTION 'fenced: a secbot instance is active; write to % only through it', TG_TABLE_NAME
+		USING ERRCODE = 'SB001';
 END
 $$;
 -- end only postgres
