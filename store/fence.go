@@ -114,9 +114,9 @@ func (s *Store) installFences(ctx context.Context) error {
 	return nil
 }
 
-// Unfenced lists the tables of a PostgreSQL store without the fence
+// unfenced lists the tables of a PostgreSQL store without the fence
 // trigger (leader is one of them: the takeover writes it).
-func (s *Store) Unfenced(ctx context.Context) ([]string, error) {
+func (s *Store) unfenced(ctx context.Context) ([]string, error) {
 	return column[string](s.db.Query(ctx, `
 		SELECT c.relname FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
 		WHERE n.nspname = current_schema() AND c.relkind IN ('r', 'p') AND NOT c.relispartition

@@ -71,7 +71,7 @@ func TestMautrixWritesOfTheOldInstanceAreFenced(t *testing.T) {
 	b.promote(t, bDone)
 	b.takeOffice(t)
 
-	if unfenced, err := b.st.Unfenced(ctx); err != nil || !slices.Equal(unfenced, []string{"leader"}) {
+	if unfenced, err := b.st.unfenced(ctx); err != nil || !slices.Equal(unfenced, []string{"leader"}) {
 		t.Errorf("tables without the fence: %v %v, want only leader", unfenced, err)
 	}
 	tables, err := b.st.Tables(ctx)
@@ -153,7 +153,7 @@ func TestANewEpochWaitsForTheOldEpochsOpenMautrixWrite(t *testing.T) {
 	if _, err := a.lead.TakeOffice(ctx, t0); err != nil {
 		t.Fatal(err)
 	}
-	if unfenced, err := a.st.Unfenced(ctx); err != nil || !slices.Equal(unfenced, []string{"leader"}) {
+	if unfenced, err := a.st.unfenced(ctx); err != nil || !slices.Equal(unfenced, []string{"leader"}) {
 		t.Fatalf("tables without the fence: %v %v", unfenced, err)
 	}
 	bDone := b.standBy(t)
@@ -259,7 +259,7 @@ func TestAToolWritesOnlyWhileNoInstanceIsActive(t *testing.T) {
 	if epoch, err := b.lead.TakeOffice(ctx, t0); err != nil || epoch != 2 {
 		t.Fatalf("b's office: %d %v", epoch, err)
 	}
-	if unfenced, err := b.st.Unfenced(ctx); err != nil || !slices.Equal(unfenced, []string{"leader"}) {
+	if unfenced, err := b.st.unfenced(ctx); err != nil || !slices.Equal(unfenced, []string{"leader"}) {
 		t.Errorf("tables without the fence: %v %v", unfenced, err)
 	}
 	if _, err := a.st.MarkHandled(ctx, "$a-after", t0); !fencedByDatabase(err) && !errors.Is(err, ErrFenced) {
@@ -311,7 +311,7 @@ func TestACopiedDatabaseIsFencedOnceAnInstanceTakesOffice(t *testing.T) {
 	if counts["leader"] != 1 || counts["crypto_account"] != 1 {
 		t.Errorf("copied %v", counts)
 	}
-	unfenced, err := dst.Unfenced(ctx)
+	unfenced, err := dst.unfenced(ctx)
 	if err != nil || !slices.Contains(unfenced, "crypto_account") {
 		t.Errorf("before any office on the copy: unfenced %v %v", unfenced, err)
 	}
@@ -320,7 +320,7 @@ func TestACopiedDatabaseIsFencedOnceAnInstanceTakesOffice(t *testing.T) {
 	if epoch := a.start(t); epoch != 2 {
 		t.Errorf("the first office on the copy has epoch %d, want 2 (the file's 1, plus one)", epoch)
 	}
-	if unfenced, err := a.st.Unfenced(ctx); err != nil || !slices.Equal(unfenced, []string{"leader"}) {
+	if unfenced, err := a.st.unfenced(ctx); err != nil || !slices.Equal(unfenced, []string{"leader"}) {
 		t.Errorf("tables without the fence: %v %v, want only leader", unfenced, err)
 	}
 	aCrypto, _ := mautrixStores(t, a.st)

@@ -32,7 +32,9 @@ import (
 // the active instance reads the row FOR SHARE and compares the epoch with
 // its own (EpochGuard). A new instance's increment waits for the old
 // instance's transactions that read the row; after it, their next one fails
-// with ErrFenced. Nothing of an old epoch commits after a new one began.
+// with ErrFenced. The database itself refuses every other write (mautrix's
+// stores' included) of an instance not in office: see fence.go. Nothing of
+// an old epoch commits after a new one began.
 //
 // On SQLite the election is won at once: the database is a file on one
 // machine's disk, so there is no other machine to stand by on it and
