@@ -57,12 +57,22 @@ func officeState(t *testing.T, db *sql.DB) string {
 
 // A standby on an older binary stands by like any other; when the newer
 // instance's session ends and it would become active on a schema newer
-// than it knows (here the crypto store, which its older mautrix would
-// only find out about after taking office and logging in), it refuses:
+// than it knows (secbot's own, or the crypto store's, which its older
+// mautrix would only find out about after taking office and logging in),
+// it refuses:
 // serve ends with ErrNewerSchema, having made no request to the
 // homeserver (no login, no sync, no timers, no outbox) and written
 // nothing (the leader row, the versions and the fence as they were).
 func TestAStandbyOnAnOlderBinaryRefusesANewerSchema(t *testing.T) {
+	for table, known := range map[string]int{
+		"crypto_version":   mautrixSchemas["crypto_version"],
+		store.VersionTable: -1, // this binary's own migrations
+	} {
+		t.Run(table, func(t *testing.T) { olderStandbyOnNewer(t, table, known) })
+	}
+}
+
+func olderStandbyOnNewer(t *testing.T, table string, known int) {
 	url := pgtest.Shared(t)
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
@@ -73,11 +83,15 @@ func TestAStandbyOnAnOlderBinaryRefusesANewerSchema(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer off.Close()
-	// The newer binary's mautrix migrated its crypto store one step
-	// further than this binary's knows.
+	// The newer binary migrated the table one step further than this
+	// binary knows.
 	must(t, upgradeMautrixStores(ctx, off.st.DB))
-	known := mautrixSchemas["crypto_version"]
-	if _, err := off.st.DB.Exec(ctx, `UPDATE crypto_version SET version = $1, compat = $1`, known+1); err != nil {
+	if known < 0 {
+		if err := off.st.DB.QueryRow(ctx, `SELECT version FROM `+table).Scan(&known); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, err := off.st.DB.Exec(ctx, `UPDATE `+table+` SET version = $1, compat = $1`, known+1); err != nil {
 		t.Fatal(err)
 	}
 
@@ -105,8 +119,8 @@ func TestAStandbyOnAnOlderBinaryRefusesANewerSchema(t *testing.T) {
 	off.Close() // the newer instance's session ends: the lock is free
 	select {
 	case err := <-done:
-		if !errors.Is(err, store.ErrNewerSchema) || !strings.Contains(err.Error(), "crypto_version") {
-			t.Errorf("serve on a newer schema: %v, want ErrNewerSchema naming crypto_version", err)
+		if !errors.Is(err, store.ErrNewerSchema) || !strings.Contains(err.Error(), table) {
+			t.Errorf("serve on a newer schema: %v, want ErrNewerSchema naming %s", err, table)
 		}
 		t.Logf("refused: %v", err)
 	case <-time.After(60 * time.Second):
