@@ -83,7 +83,7 @@ demo: dendrite maddy
 
 bench: dendrite
 	# The timers' ticks; those at 100k cases on SQLite and PostgreSQL each seed
-	# 100k cases first (about 4 s on SQLite, 10 s on PostgreSQL).
+	# 100k cases first (4-10 s on SQLite, 10-30 s on PostgreSQL here).
 	$(GO) test -run '^$$' -bench . -benchmem -benchtime 2000x -count=1 -timeout 30m ./timers/
 	# Intake among 100k cases on SQLite and PostgreSQL, no homeserver.
 	$(GO) test -run '^$$' -bench Intake100k -benchmem -benchtime 1000x -count=1 -timeout 20m ./handlers/
