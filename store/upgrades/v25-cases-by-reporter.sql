@@ -1,5 +1,4 @@
--- v23 -> v24: Find a reporter's open case by an index
--- (Numbered v25 for the merge, after v24-fence; until then it is v24 here.)
+-- v24 -> v25: Find a reporter's open case by an index
 
 -- OpenCaseOf (every message of a reporter without a case room: each
 -- intake, each direct chat) reads `reporter = $1 AND stage <> 'closed'`,
