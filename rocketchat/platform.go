@@ -185,6 +185,28 @@ func (p *Platform) RoomLink(room string) string {
 	return p.c.base + "/group/" + id
 }
 
+// RoomName is a group or channel as its users name it, #name
+// (chat.RoomNames), once the bot knows the name (ResolveRoom, the
+// catch-up, a message from it); "" for a DM or a room it does not know.
+func (p *Platform) RoomName(room string) string {
+	if disclosure.RoomPlatform(room) != disclosure.RocketChat {
+		return ""
+	}
+	native := chat.Native(room)
+	if name, ok := strings.CutPrefix(native, "#"); ok {
+		return "#" + name
+	}
+	p.mu.Lock()
+	r, ok := p.rooms[native]
+	p.mu.Unlock()
+	if !ok || r.Type == DirectMessage || r.Name == "" {
+		return ""
+	}
+	return "#" + r.Name
+}
+
+var _ chat.RoomNames = (*Platform)(nil)
+
 // ResolveRoom turns a room as the config names it (rocketchat:NAME, a
 // group's or channel's name, or rocketchat:ROOMID) into the room as
 // messages name it (rocketchat:ROOMID). The wiring resolves [team] room
