@@ -246,6 +246,9 @@ func serve(ctx context.Context, configPath string, cfg *config.Config, log zerol
 	h.SetCommandMaxAge(cfg.Matrix.CommandMaxAgeValue)
 	// An invitation to a case room is decided again before it is sent.
 	runner.Register(outbox.KindInvite, h.GateInvite(chatEffects[outbox.KindInvite]))
+	// A post for a case room the room refuses as unusable reaches its
+	// reporter in their direct chat instead.
+	runner.Register(outbox.KindSend, h.RerouteUnusable(chatEffects[outbox.KindSend]))
 	runner.Register(outbox.KindAnnounce, h.Announce)
 	runner.Register(outbox.KindPublished, h.Published)
 	var mailbox *mail.Channel
