@@ -358,10 +358,8 @@ func serve(ctx context.Context, configPath string, cfg *config.Config, log zerol
 		if gh != nil {
 			rate = gh.Rate()
 		}
-		var health metrics.Health
-		if b != nil {
-			health = b
-		}
+		// Healthy while each configured chat platform is in touch.
+		health := chatHealth{matrix: b, rc: rc}
 		off.serveHTTP(func(o metrics.Office) http.Handler { return metrics.ActiveHandler(st, health, rate, clock.Now, log, o) })
 	}
 	var first error

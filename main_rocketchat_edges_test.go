@@ -2,7 +2,15 @@ package main
 
 import (
 	"context"
+	"io"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"net/http/httputil"
+	"net/url"
+	"os"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -96,5 +104,113 @@ func TestWhatWasQueuedForAnEncryptedCaseGroupReachesTheReporterOnce(t *testing.T
 	// What the group refused ended in the outbox without its text.
 	if strings.Contains(b.logs.String(), answer) {
 		t.Error("the team's answer is in the log")
+	}
+}
+
+// realtimeGate stands between secbot and the stand-in: REST passes, and
+// the realtime endpoint (/websocket) answers 503 while it is down, as a
+// proxy in front of a server whose realtime side went away.
+type realtimeGate struct {
+	proxy *httputil.ReverseProxy
+	down  atomic.Bool
+}
+
+func (g *realtimeGate) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	if g.down.Load() && strings.HasPrefix(r.URL.Path, "/websocket") {
+		http.Error(w, "realtime unavailable", http.StatusServiceUnavailable)
+		return
+	}
+	g.proxy.ServeHTTP(w, r)
+}
+
+// freeAddr is a loopback address no one listens on now.
+func freeAddr(t *testing.T) string {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := l.Addr().String()
+	_ = l.Close()
+	return addr
+}
+
+// healthz is /healthz's answer.
+func healthz(addr string) (int, string, error) {
+	resp, err := http.Get("http://" + addr + "/healthz")
+	if err != nil {
+		return 0, "", err
+	}
+	defer resp.Body.Close()
+	body, err := io.ReadAll(resp.Body)
+	return resp.StatusCode, string(body), err
+}
+
+// /healthz says whether Rocket.Chat is in touch: ok while its realtime
+// connection is up and caught up; degraded, naming Rocket.Chat and its
+// last catch-up, while the server's realtime endpoint is gone; ok again
+// once it is back.
+func TestHealthzTellsTheRocketChatConnection(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	b := newRCBed(t, rctest.Options{})
+	newRCTeam(t, ctx, b)
+	target, err := url.Parse(b.s.URL())
+	if err != nil {
+		t.Fatal(err)
+	}
+	gate := &realtimeGate{proxy: httputil.NewSingleHostReverseProxy(target)}
+	front := httptest.NewServer(gate)
+	t.Cleanup(front.Close)
+	addr := freeAddr(t)
+	path := b.config(rcTeamTOML)
+	raw, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	toml := strings.Replace(strings.Replace(string(raw), b.s.URL(), front.URL, 1), `listen = ""`, `listen = "`+addr+`"`, 1)
+	if err := os.WriteFile(path, []byte(toml), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	b.serve(ctx, path)
+
+	// waitHealth polls /healthz until it answers code with every part.
+	waitHealth := func(what string, code int, parts ...string) string {
+		t.Helper()
+		var got string
+		for {
+			c, body, err := healthz(addr)
+			got = body
+			if err == nil && c == code {
+				ok := true
+				for _, p := range parts {
+					ok = ok && strings.Contains(body, p)
+				}
+				if ok {
+					return body
+				}
+			}
+			select {
+			case <-ctx.Done():
+				t.Fatalf("%s: /healthz answers %d %q (%v)\n%s", what, c, got, err, b.logs.String())
+			case <-time.After(50 * time.Millisecond):
+			}
+		}
+	}
+	waitHealth("up", http.StatusOK, "ok")
+
+	gate.down.Store(true)
+	if n := b.s.DropConnections(); n != 1 {
+		t.Fatalf("%d realtime connections dropped, want secbot's one", n)
+	}
+	body := waitHealth("the realtime endpoint gone", http.StatusServiceUnavailable, "degraded", "rocketchat", "realtime", "last success 20")
+	if strings.Contains(body, "matrix") {
+		t.Errorf("/healthz names Matrix, which is not configured: %q", body)
+	}
+
+	gate.down.Store(false)
+	waitHealth("the realtime endpoint back", http.StatusOK, "ok")
+	if n := b.s.Connections(); n != 1 {
+		t.Errorf("%d realtime connections after recovering, want 1", n)
 	}
 }

@@ -11,6 +11,7 @@ import (
 	"regexp"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/jonboulle/clockwork"
@@ -55,6 +56,11 @@ type Platform struct {
 	self   User
 	minBO  time.Duration
 	maxBO  time.Duration
+
+	// live is whether the realtime connection is up and caught up;
+	// caughtUp when the last catch-up was done (Unix ms, 0 before).
+	live     atomic.Bool
+	caughtUp atomic.Int64
 
 	mu    sync.Mutex
 	users map[string]string // username → user ID
