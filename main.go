@@ -440,6 +440,12 @@ func resolvedPolicy(ctx context.Context, cfg *config.Config, github bool, rc *ro
 		if err != nil {
 			return p, err
 		}
+		if chat.PlatformOf(id) == disclosure.RocketChat && rc != nil {
+			// A public channel is read after a restart only by a member.
+			if err := rc.JoinPublic(ctx, id); err != nil {
+				return p, fmt.Errorf("join %s: %w", room, err)
+			}
+		}
 		rooms = append(rooms, id)
 	}
 	p.AnnounceRooms = rooms

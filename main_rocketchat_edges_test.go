@@ -9,6 +9,7 @@ import (
 	"net/http/httputil"
 	"net/url"
 	"os"
+	"slices"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -212,5 +213,70 @@ func TestHealthzTellsTheRocketChatConnection(t *testing.T) {
 	waitHealth("the realtime endpoint back", http.StatusOK, "ok")
 	if n := b.s.Connections(); n != 1 {
 		t.Errorf("%d realtime connections after recovering, want 1", n)
+	}
+}
+
+// A request to report posted in the public channel the config names
+// ([announce] rooms), which the bot was not a member of, while secbot
+// was down, is answered once it starts: secbot joins the channel at
+// start, so the catch-up reads it. Answered once: another restart
+// answers nothing again.
+func TestARequestInAPublicChannelWhileSecbotWasDownIsAnsweredOnce(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	b := newRCBed(t, rctest.Options{})
+	team := newRCTeam(t, ctx, b)
+	readerID, _ := b.s.AddUser("reader")
+	announcements := b.s.CreateChannel("announcements", team.aliceID, readerID) // without the bot
+	path := b.config(rcTeamTOML + `[announce]
+rooms = ["rocketchat:announcements"]
+`)
+	stop := b.serve(ctx, path)
+	b.command(ctx, team.aliceID, team.teamID, "!sec help")
+	if r, _ := b.s.RoomByID(announcements); !slices.Contains(r.Members, b.botID) {
+		t.Errorf("the bot is not a member of the channel it announces in: %+v", r)
+	}
+	stop()
+
+	carolID, _ := b.s.AddUser("carol")
+	root := b.say(carolID, announcements, "I want to report a security issue")
+	stop = b.serve(ctx, path)
+	pointers := func() []rctest.Message {
+		var out []rctest.Message
+		for _, m := range b.s.Messages(announcements) {
+			if m.UserID == b.botID && m.Type == "" {
+				out = append(out, m)
+			}
+		}
+		return out
+	}
+	b.wait(ctx, "the pointer in the request's thread", func() bool {
+		ms := pointers()
+		return len(ms) > 0 && ms[0].ThreadID == root && strings.Contains(ms[0].Text, "direct message")
+	})
+	var dm rctest.Room
+	b.wait(ctx, "the DM the bot opened", func() bool {
+		for _, id := range []string{b.botID + carolID, carolID + b.botID} {
+			if r, ok := b.s.RoomByID(id); ok && b.said(r.ID, "SR-2026-0001") {
+				dm = r
+				return true
+			}
+		}
+		return false
+	})
+
+	// Once more down and up: once a help typed after the restart is
+	// answered, the catch-up (made before it) answered nothing again.
+	stop()
+	b.serve(ctx, path)
+	b.command(ctx, team.aliceID, team.teamID, "!sec help")
+	if ms := pointers(); len(ms) != 1 {
+		t.Errorf("the bot said %d things in the public channel, want the one pointer: %+v", len(ms), ms)
+	}
+	if n := len(b.botSaid(dm.ID, "SR-2026-0001")); n != 1 {
+		t.Errorf("carol was answered %d times in her DM", n)
+	}
+	if n := len(b.botSaid(team.teamID, "New security report")); n != 1 {
+		t.Errorf("the team was told of %d reports", n)
 	}
 }

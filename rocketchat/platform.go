@@ -232,6 +232,32 @@ func (p *Platform) ResolveRoom(ctx context.Context, room string) (string, error)
 	return qualifiedRoom(r.ID), nil
 }
 
+// JoinPublic makes the bot a member of a public channel the config names
+// (an [announce] room: a request to report may be made there too, as in
+// any public room). The catch-up after a start reads the rooms the bot is
+// a member of (subscriptions.get), while the realtime API streams a
+// public channel's messages to anyone who may read it: without being a
+// member, a request posted there while secbot was down would never be
+// answered. A group or a DM is nothing to join (the bot is added to
+// those); a member already, nothing changes.
+func (p *Platform) JoinPublic(ctx context.Context, room string) error {
+	id, err := p.roomID(ctx, room)
+	if err != nil {
+		return err
+	}
+	r, err := p.roomInfo(ctx, id)
+	if err != nil {
+		return classify(err)
+	}
+	if r.Type != Channel {
+		return nil
+	}
+	if err := p.c.JoinChannel(ctx, id); err != nil {
+		return classify(err)
+	}
+	return nil
+}
+
 func (p *Platform) remember(r Room) {
 	if r.ID == "" {
 		return
