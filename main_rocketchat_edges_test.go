@@ -265,6 +265,8 @@ rooms = ["rocketchat:announcements"]
 		return false
 	})
 
+	b.wait(ctx, "the team told", func() bool { return b.said(team.teamID, "New security report **SR-2026-0001**") })
+
 	// Once more down and up: once a help typed after the restart is
 	// answered, the catch-up (made before it) answered nothing again.
 	stop()
