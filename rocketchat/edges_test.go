@@ -2,6 +2,7 @@ package rocketchat
 
 import (
 	"errors"
+	"strings"
 	"testing"
 	"time"
 
@@ -91,5 +92,43 @@ func TestJoinPublicJoinsAChannelOnceAndNoGroup(t *testing.T) {
 		if r.Route == "channels.join" {
 			t.Errorf("a group was joined as a channel: %+v", r)
 		}
+	}
+}
+
+// A post the server refuses in a room the config names (an announcement
+// room the bot was taken out of) is told to the team room by the room's
+// name, as the team knows it, not by its ID.
+func TestARefusedPostIsToldByTheRoomsName(t *testing.T) {
+	e := newPlatformEnv(t, rctest.Options{})
+	ctx := ctxT(t)
+	_, alice := e.user(t, "alice")
+	lobby, err := alice.CreatePrivateGroup(ctx, "lobby", []string{"secbot"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	room, err := e.p.ResolveRoom(ctx, "rocketchat:lobby")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := alice.KickFromGroup(ctx, lobby.ID, e.botID); err != nil {
+		t.Fatal(err)
+	}
+	const teamRoom = "rocketchat:TEAMROOM"
+	if _, err := e.exec(t, e.effect(t, outbox.KindSend, outbox.SendEffect{To: outbox.Target{Room: room}, Markdown: "An advisory.", IfRefused: teamRoom})); !errors.Is(err, chat.ErrPermanent) {
+		t.Fatalf("a post in a group the bot is not in: %v", err)
+	}
+	sends, states, err := e.st.EffectsOfKind(ctx, outbox.KindSend)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var notices []string
+	for i, eff := range sends {
+		var s outbox.SendEffect
+		if states[i] == "pending" && eff.Decode(&s) == nil && s.To.Room == teamRoom {
+			notices = append(notices, s.Markdown)
+		}
+	}
+	if len(notices) != 1 || !strings.Contains(notices[0], "I could not post in #lobby:") {
+		t.Errorf("the team room's notice: %q", notices)
 	}
 }

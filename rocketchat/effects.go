@@ -159,7 +159,11 @@ func (p *Platform) execSend(ctx context.Context, e store.Effect) (any, error) {
 			err = fmt.Errorf("%w: %w: %w", chat.ErrRoomUnusable, ErrEncryptedRoom, err)
 		}
 		if errors.Is(err, chat.ErrPermanent) && s.IfRefused != "" {
-			notice := fmt.Sprintf("⚠️ I could not post in %s: the server refused (%s). Add me there (with permission to post), then run the command again: it posts only where it failed.", chat.Native(s.To.Room), refusal(err))
+			where := p.RoomName(s.To.Room) // #name, as the team knows it
+			if where == "" {
+				where = chat.Native(s.To.Room)
+			}
+			notice := fmt.Sprintf("⚠️ I could not post in %s: the server refused (%s). Add me there (with permission to post), then run the command again: it posts only where it failed.", where, refusal(err))
 			if _, qerr := outbox.Enqueue(ctx, p.st, store.RoomLane(s.IfRefused), outbox.KindSend, outbox.SendEffect{To: outbox.Target{Room: s.IfRefused}, Markdown: notice}, p.clock.Now()); qerr != nil {
 				return nil, qerr
 			}
