@@ -246,6 +246,9 @@ func serve(ctx context.Context, configPath string, cfg *config.Config, log zerol
 	h.SetCommandMaxAge(cfg.Matrix.CommandMaxAgeValue)
 	// An invitation to a case room is decided again before it is sent.
 	runner.Register(outbox.KindInvite, h.GateInvite(chatEffects[outbox.KindInvite]))
+	// A post for a case room the room refuses as unusable reaches its
+	// reporter in their direct chat instead.
+	runner.Register(outbox.KindSend, h.RerouteUnusable(chatEffects[outbox.KindSend]))
 	runner.Register(outbox.KindAnnounce, h.Announce)
 	runner.Register(outbox.KindPublished, h.Published)
 	var mailbox *mail.Channel
@@ -355,10 +358,8 @@ func serve(ctx context.Context, configPath string, cfg *config.Config, log zerol
 		if gh != nil {
 			rate = gh.Rate()
 		}
-		var health metrics.Health
-		if b != nil {
-			health = b
-		}
+		// Healthy while each configured chat platform is in touch.
+		health := chatHealth{matrix: b, rc: rc}
 		off.serveHTTP(func(o metrics.Office) http.Handler { return metrics.ActiveHandler(st, health, rate, clock.Now, log, o) })
 	}
 	var first error
@@ -438,6 +439,12 @@ func resolvedPolicy(ctx context.Context, cfg *config.Config, github bool, rc *ro
 		id, err := resolve(room)
 		if err != nil {
 			return p, err
+		}
+		if chat.PlatformOf(id) == disclosure.RocketChat && rc != nil {
+			// A public channel is read after a restart only by a member.
+			if err := rc.JoinPublic(ctx, id); err != nil {
+				return p, fmt.Errorf("join %s: %w", room, err)
+			}
 		}
 		rooms = append(rooms, id)
 	}

@@ -137,7 +137,12 @@ watch_reports = false
 			t.Errorf("the announcement carries %q:\n%s", never, announcement.Text)
 		}
 	}
+	// The channel by its name, as the team knows it (the Markdown escapes
+	// its #), not by the ID its messages carry.
 	b.wait(ctx, "the team told where it went", func() bool { return b.said(team.teamID, "Announcement of **SR-2026-0001**", "posting in") })
+	if ms := b.botSaid(team.teamID, "Announcement of **SR-2026-0001**", `posting in \#announcements.`); len(ms) != 1 {
+		t.Errorf("the team room's notice does not name the channel #announcements: %v", b.botSaid(team.teamID, "Announcement of **SR-2026-0001**"))
+	}
 
 	// Announcing again posts nothing new: once its answer is in, the
 	// channel still holds the one announcement and nothing else.

@@ -75,6 +75,14 @@ type Identities interface {
 	TrustChanged(ctx context.Context, member disclosure.Person)
 }
 
+// RoomNames is a platform whose users know a room by its name
+// (Rocket.Chat: #announcements) rather than by the ID its messages carry.
+type RoomNames interface {
+	// RoomName is how a reader names room ("#announcements"); "" when
+	// the platform does not know it.
+	RoomName(room string) string
+}
+
 // Platforms are the chat platforms secbot is on, by name.
 type Platforms map[disclosure.Platform]Platform
 

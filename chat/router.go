@@ -20,6 +20,13 @@ var ErrNotReady = errors.New("the room this effect needs does not exist yet")
 // outbox gives up on the effect.
 var ErrPermanent = errors.New("permanent failure")
 
+// ErrRoomUnusable is a platform's word that a room refused a post because
+// the bot cannot use the room at all, for good (Rocket.Chat: a private
+// group the server end-to-end encrypts). It wraps ErrPermanent. The core
+// decides where such a post goes instead (a case room's: the reporter's
+// direct chat); the platform only says why it was refused.
+var ErrRoomUnusable = fmt.Errorf("%w: the bot cannot use the room", ErrPermanent)
+
 // ChatKinds are the kinds of effect a chat platform makes.
 var ChatKinds = []string{outbox.KindSend, outbox.KindCreateCaseRoom, outbox.KindOpenDM, outbox.KindInvite, outbox.KindReact, outbox.KindKick}
 

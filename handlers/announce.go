@@ -67,7 +67,7 @@ func (h *Handlers) Announce(ctx context.Context, e store.Effect) (any, error) {
 				return err
 			}
 			if done {
-				posted = append(posted, disclosure.Show(room))
+				posted = append(posted, h.showRoom(room))
 				continue
 			}
 			if pending {
@@ -76,7 +76,7 @@ func (h *Handlers) Announce(ctx context.Context, e store.Effect) (any, error) {
 			if err := outbox.Say(ctx, h.store, h.templates, lane, outbox.SendEffect{To: outbox.Target{Room: room}, IfRefused: p.TeamRoom}, announcement, now, false); err != nil {
 				return err
 			}
-			queued = append(queued, disclosure.Show(room))
+			queued = append(queued, h.showRoom(room))
 		}
 		if err := h.store.Audit(ctx, store.AuditEntry{At: now, Actor: "secbot", CaseID: effect.CaseID, Action: "announce", Detail: strings.Join(queued, ", "), Allowed: true}); err != nil {
 			return err

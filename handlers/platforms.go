@@ -90,6 +90,20 @@ func (h *Handlers) roomLink(room string) string {
 	return p.RoomLink(room)
 }
 
+// showRoom is a room as a reader of the team room knows it: by its name
+// where its platform has one (#announcements on Rocket.Chat), else as
+// disclosure.Show writes it.
+func (h *Handlers) showRoom(room string) string {
+	if p, err := h.platforms.Of(room); err == nil {
+		if names, ok := p.(chat.RoomNames); ok {
+			if name := names.RoomName(room); name != "" {
+				return name
+			}
+		}
+	}
+	return disclosure.Show(room)
+}
+
 // personIn reads a word of a command typed in room as a person: in the
 // form of the room's platform (Matrix: @bob:example.org), or qualified
 // with a platform secbot is on (rocketchat:bob).

@@ -6,6 +6,7 @@ import (
 	"context"
 	"fmt"
 	"net/http"
+	"strings"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -25,6 +26,25 @@ type Health interface {
 // secbot's posts.
 type TeamRoom interface {
 	TeamRoomWaiting() (waiting bool, refusals int64)
+}
+
+// Chats is, if the health source has it, the connection of each chat
+// platform secbot is on: /healthz is degraded while any is down and names
+// those, and /metrics has secbot_chat_up for each.
+type Chats interface {
+	ChatHealth() []ChatHealth
+}
+
+// ChatHealth is one chat platform's connection.
+type ChatHealth struct {
+	Platform string // "matrix", "rocketchat"
+	Up       bool
+	// Down is what is wrong while it is not Up ("not syncing with the
+	// homeserver").
+	Down string
+	// Last is its last success (Matrix: a sync; Rocket.Chat: the catch-up
+	// after a connect); zero before the first.
+	Last time.Time
 }
 
 // GitHubRate is what secbot knows of its GitHub rate limit.
@@ -60,6 +80,7 @@ var (
 	upDesc          = prometheus.NewDesc("secbot_matrix_up", "1 when the last sync with the homeserver succeeded.", nil, nil)
 	teamWaitingDesc = prometheus.NewDesc("secbot_team_room_waiting", "1 while the team room refuses secbot's posts (not in it yet, or not known to be encrypted): its notes wait, retried.", nil, nil)
 	teamRefusedDesc = prometheus.NewDesc("secbot_team_room_refused_total", "Posts to the team room refused as not ready (retried, never dropped).", nil, nil)
+	chatUpDesc      = prometheus.NewDesc("secbot_chat_up", "1 while the chat platform is connected (Matrix: the last sync succeeded; Rocket.Chat: the realtime connection is up and caught up).", []string{"platform"}, nil)
 	deadLettersDesc = prometheus.NewDesc("secbot_dead_letter_events", "Events given up on after their handler kept failing.", nil, nil)
 )
 
@@ -77,7 +98,7 @@ type collector struct {
 var failedKinds = map[string][]string{"matrix": {"chat", "matrix"}, "github": {"github"}}
 
 func (c *collector) Describe(ch chan<- *prometheus.Desc) {
-	for _, d := range []*prometheus.Desc{casesDesc, deadlinesDesc, escalationsDesc, refusedDesc, outboxDesc, outboxAgeDesc, failedDesc, syncLagDesc, githubDesc, upDesc, deadLettersDesc, ghRequestsDesc, ghRateLeftDesc, teamWaitingDesc, teamRefusedDesc} {
+	for _, d := range []*prometheus.Desc{casesDesc, deadlinesDesc, escalationsDesc, refusedDesc, outboxDesc, outboxAgeDesc, failedDesc, syncLagDesc, githubDesc, upDesc, deadLettersDesc, ghRequestsDesc, ghRateLeftDesc, teamWaitingDesc, teamRefusedDesc, chatUpDesc} {
 		ch <- d
 	}
 }
@@ -122,11 +143,18 @@ func (c *collector) Collect(ch chan<- prometheus.Metric) {
 		lag = now.Sub(last).Seconds()
 	}
 	ch <- prometheus.MustNewConstMetric(syncLagDesc, prometheus.GaugeValue, lag)
-	up := 0.0
-	if c.health.Healthy() {
-		up = 1
+	if chats, ok := c.health.(Chats); ok {
+		// Each platform its own; secbot_matrix_up stays Matrix's alone.
+		for _, h := range chats.ChatHealth() {
+			up := map[bool]float64{true: 1}[h.Up]
+			ch <- prometheus.MustNewConstMetric(chatUpDesc, prometheus.GaugeValue, up, h.Platform)
+			if h.Platform == "matrix" {
+				ch <- prometheus.MustNewConstMetric(upDesc, prometheus.GaugeValue, up)
+			}
+		}
+	} else {
+		ch <- prometheus.MustNewConstMetric(upDesc, prometheus.GaugeValue, map[bool]float64{true: 1}[c.health.Healthy()])
 	}
-	ch <- prometheus.MustNewConstMetric(upDesc, prometheus.GaugeValue, up)
 	if tr, ok := c.health.(TeamRoom); ok {
 		waiting, refusals := tr.TeamRoomWaiting()
 		ch <- prometheus.MustNewConstMetric(teamWaitingDesc, prometheus.GaugeValue, map[bool]float64{true: 1}[waiting])
@@ -165,7 +193,24 @@ func ActiveHandler(st *store.Store, health Health, rate GitHubRate, now func() t
 			fmt.Fprintln(w, "stopping: this instance lost its office"+role)
 			return
 		}
-		if !health.Healthy() {
+		if chats, ok := health.(Chats); ok {
+			var down []string
+			for _, h := range chats.ChatHealth() {
+				if h.Up {
+					continue
+				}
+				last := "never yet"
+				if !h.Last.IsZero() {
+					last = h.Last.UTC().Format(time.RFC3339)
+				}
+				down = append(down, fmt.Sprintf("%s: %s (last success %s)", h.Platform, h.Down, last))
+			}
+			if len(down) > 0 {
+				w.WriteHeader(http.StatusServiceUnavailable)
+				fmt.Fprintln(w, "degraded: "+strings.Join(down, "; ")+role)
+				return
+			}
+		} else if !health.Healthy() {
 			w.WriteHeader(http.StatusServiceUnavailable)
 			fmt.Fprintln(w, "degraded: not syncing with the homeserver"+role)
 			return

@@ -164,3 +164,40 @@ func TestTheOfficeIsShown(t *testing.T) {
 		t.Errorf("an instance that lost its office: /healthz %d %q", code, body)
 	}
 }
+
+type chatsHealth struct {
+	health
+	chats []ChatHealth
+}
+
+func (h chatsHealth) ChatHealth() []ChatHealth { return h.chats }
+
+// With two chat platforms, /healthz is degraded while either is down and
+// names that one; secbot_matrix_up stays Matrix's own.
+func TestHealthNamesTheChatPlatformThatIsDown(t *testing.T) {
+	st, err := store.Open(context.Background(), filepath.Join(t.TempDir(), "secbot.db"), zerolog.Nop())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	now := time.Date(2026, 11, 25, 12, 0, 0, 0, time.UTC)
+	last := now.Add(-time.Minute)
+	h := Handler(st, chatsHealth{health: health{ok: false, last: now}, chats: []ChatHealth{
+		{Platform: "matrix", Up: true, Last: now},
+		{Platform: "rocketchat", Up: false, Down: "no realtime connection to the server", Last: last},
+	}}, nil, func() time.Time { return now }, zerolog.Nop())
+	code, body := get(t, h, "/healthz")
+	if code != http.StatusServiceUnavailable || !strings.Contains(body, "rocketchat: no realtime connection to the server (last success 2026-11-25T11:59:00Z)") || strings.Contains(body, "matrix") {
+		t.Errorf("/healthz with Rocket.Chat down: %d %q", code, body)
+	}
+	_, body = get(t, h, "/metrics")
+	for _, want := range []string{`secbot_chat_up{platform="matrix"} 1`, `secbot_chat_up{platform="rocketchat"} 0`, "secbot_matrix_up 1"} {
+		if !strings.Contains(body, want) {
+			t.Errorf("/metrics lacks %q", want)
+		}
+	}
+	h = Handler(st, chatsHealth{chats: []ChatHealth{{Platform: "matrix", Up: true}, {Platform: "rocketchat", Up: true}}}, nil, func() time.Time { return now }, zerolog.Nop())
+	if code, body := get(t, h, "/healthz"); code != 200 || !strings.HasPrefix(body, "ok") {
+		t.Errorf("/healthz with both up: %d %q", code, body)
+	}
+}

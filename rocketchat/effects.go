@@ -126,6 +126,10 @@ func (p *Platform) execSend(ctx context.Context, e store.Effect) (any, error) {
 	if err != nil {
 		return nil, err
 	}
+	if p.knownEncrypted(roomID) {
+		// A bot cannot write in it: the server would refuse the post.
+		return nil, fmt.Errorf("%w: %w", chat.ErrRoomUnusable, ErrEncryptedRoom)
+	}
 	var first string
 	var sent Sent
 	for i, part := range splitMessage(rocketMarkdown(s.Markdown), maxMessage) {
@@ -148,8 +152,18 @@ func (p *Platform) execSend(ctx context.Context, e store.Effect) (any, error) {
 		hit("rocketchat.sent")
 	}
 	if err = classify(err); err != nil {
+		if errors.Is(err, chat.ErrPermanent) && p.encrypted(ctx, roomID) {
+			// Refused because the room is end-to-end encrypted (made so
+			// by the server, or since): for good, and the core's to
+			// route elsewhere.
+			err = fmt.Errorf("%w: %w: %w", chat.ErrRoomUnusable, ErrEncryptedRoom, err)
+		}
 		if errors.Is(err, chat.ErrPermanent) && s.IfRefused != "" {
-			notice := fmt.Sprintf("⚠️ I could not post in %s: the server refused (%s). Add me there (with permission to post), then run the command again: it posts only where it failed.", chat.Native(s.To.Room), refusal(err))
+			where := p.RoomName(s.To.Room) // #name, as the team knows it
+			if where == "" {
+				where = chat.Native(s.To.Room)
+			}
+			notice := fmt.Sprintf("⚠️ I could not post in %s: the server refused (%s). Add me there (with permission to post), then run the command again: it posts only where it failed.", where, refusal(err))
 			if _, qerr := outbox.Enqueue(ctx, p.st, store.RoomLane(s.IfRefused), outbox.KindSend, outbox.SendEffect{To: outbox.Target{Room: s.IfRefused}, Markdown: notice}, p.clock.Now()); qerr != nil {
 				return nil, qerr
 			}
@@ -158,6 +172,30 @@ func (p *Platform) execSend(ctx context.Context, e store.Effect) (any, error) {
 	}
 	zerolog.Ctx(ctx).Debug().Str("room_id", roomID).Str("message_id", first).Bool("already_posted", sent.Duplicate).Msg("Sent message")
 	return SendResult{Message: first}, nil
+}
+
+// ErrEncryptedRoom is a room that is end-to-end encrypted, in which a
+// bot can neither read nor write (a send to it fails with
+// chat.ErrRoomUnusable).
+var ErrEncryptedRoom = errors.New("rocketchat: the room is end-to-end encrypted, which a bot cannot use")
+
+// knownEncrypted reports whether the bot knows a room to be end-to-end
+// encrypted already (a case group it made so).
+func (p *Platform) knownEncrypted(roomID string) bool {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.rooms[roomID].Encrypted
+}
+
+// encrypted asks the server whether a room that refused a post is
+// end-to-end encrypted (false when it cannot tell).
+func (p *Platform) encrypted(ctx context.Context, roomID string) bool {
+	r, err := p.c.RoomInfo(ctx, roomID)
+	if err != nil {
+		return false
+	}
+	p.remember(r)
+	return r.Encrypted
 }
 
 // invalidRoom reports whether a send was refused for naming no room

@@ -54,8 +54,31 @@ func (p *Platform) Run(ctx context.Context, in chat.Dispatch, isTeam func(disclo
 		}
 	}
 	r.pos, r.newest = pos, pos
-	rt := p.c.Realtime(RealtimeOptions{OnMessage: r.streamed, OnConnect: r.catchUp, MinBackoff: p.minBO, MaxBackoff: p.maxBO})
+	connected := func(ctx context.Context) error {
+		if err := r.catchUp(ctx); err != nil {
+			return err
+		}
+		p.caughtUp.Store(p.clock.Now().UnixMilli())
+		p.live.Store(true)
+		return nil
+	}
+	dropped := func(error) { p.live.Store(false) }
+	defer p.live.Store(false)
+	rt := p.c.Realtime(RealtimeOptions{OnMessage: r.streamed, OnConnect: connected, OnDrop: dropped, MinBackoff: p.minBO, MaxBackoff: p.maxBO})
 	return rt.Run(ctx)
+}
+
+// Healthy reports whether the platform is in touch with the server: its
+// realtime connection is up and the catch-up after it was made.
+func (p *Platform) Healthy() bool { return p.live.Load() }
+
+// LastCatchUp is when the last catch-up after a (re)connect was done
+// (zero before the first).
+func (p *Platform) LastCatchUp() time.Time {
+	if ms := p.caughtUp.Load(); ms != 0 {
+		return time.UnixMilli(ms)
+	}
+	return time.Time{}
 }
 
 // inbound is one Run's state. Messages are handled one at a time (mu).

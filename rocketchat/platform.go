@@ -11,6 +11,7 @@ import (
 	"regexp"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/jonboulle/clockwork"
@@ -55,6 +56,11 @@ type Platform struct {
 	self   User
 	minBO  time.Duration
 	maxBO  time.Duration
+
+	// live is whether the realtime connection is up and caught up;
+	// caughtUp when the last catch-up was done (Unix ms, 0 before).
+	live     atomic.Bool
+	caughtUp atomic.Int64
 
 	mu    sync.Mutex
 	users map[string]string // username → user ID
@@ -185,6 +191,28 @@ func (p *Platform) RoomLink(room string) string {
 	return p.c.base + "/group/" + id
 }
 
+// RoomName is a group or channel as its users name it, #name
+// (chat.RoomNames), once the bot knows the name (ResolveRoom, the
+// catch-up, a message from it); "" for a DM or a room it does not know.
+func (p *Platform) RoomName(room string) string {
+	if disclosure.RoomPlatform(room) != disclosure.RocketChat {
+		return ""
+	}
+	native := chat.Native(room)
+	if name, ok := strings.CutPrefix(native, "#"); ok {
+		return "#" + name
+	}
+	p.mu.Lock()
+	r, ok := p.rooms[native]
+	p.mu.Unlock()
+	if !ok || r.Type == DirectMessage || r.Name == "" {
+		return ""
+	}
+	return "#" + r.Name
+}
+
+var _ chat.RoomNames = (*Platform)(nil)
+
 // ResolveRoom turns a room as the config names it (rocketchat:NAME, a
 // group's or channel's name, or rocketchat:ROOMID) into the room as
 // messages name it (rocketchat:ROOMID). The wiring resolves [team] room
@@ -202,6 +230,32 @@ func (p *Platform) ResolveRoom(ctx context.Context, room string) (string, error)
 	}
 	p.remember(r)
 	return qualifiedRoom(r.ID), nil
+}
+
+// JoinPublic makes the bot a member of a public channel the config names
+// (an [announce] room: a request to report may be made there too, as in
+// any public room). The catch-up after a start reads the rooms the bot is
+// a member of (subscriptions.get), while the realtime API streams a
+// public channel's messages to anyone who may read it: without being a
+// member, a request posted there while secbot was down would never be
+// answered. A group or a DM is nothing to join (the bot is added to
+// those); a member already, nothing changes.
+func (p *Platform) JoinPublic(ctx context.Context, room string) error {
+	id, err := p.roomID(ctx, room)
+	if err != nil {
+		return err
+	}
+	r, err := p.roomInfo(ctx, id)
+	if err != nil {
+		return classify(err)
+	}
+	if r.Type != Channel {
+		return nil
+	}
+	if err := p.c.JoinChannel(ctx, id); err != nil {
+		return classify(err)
+	}
+	return nil
 }
 
 func (p *Platform) remember(r Room) {

@@ -42,6 +42,9 @@ type RealtimeOptions struct {
 	// two never run at once. An error drops the connection, which is then
 	// made again (and OnConnect run again) after a backoff.
 	OnConnect func(ctx context.Context) error
+	// OnDrop, if set, is told each time a connection ends (or a dial or
+	// handshake fails), before the wait for the next.
+	OnDrop func(err error)
 	// PingInterval is how often the client pings; a connection on which
 	// nothing arrives for two intervals is dropped. 25 s by default.
 	PingInterval time.Duration
@@ -89,6 +92,9 @@ func (r *Realtime) Run(ctx context.Context) error {
 	failures := 0
 	for {
 		live, err := r.session(ctx)
+		if r.opts.OnDrop != nil {
+			r.opts.OnDrop(err)
+		}
 		if ctx.Err() != nil {
 			return ctx.Err()
 		}

@@ -382,6 +382,12 @@ func (c *Client) Leave(ctx context.Context, roomID string, kind RoomType) error 
 	return c.post(ctx, route, map[string]any{"roomId": roomID}, nil)
 }
 
+// JoinChannel makes the bot a member of a public channel (channels.join);
+// a member already, nothing changes.
+func (c *Client) JoinChannel(ctx context.Context, roomID string) error {
+	return c.post(ctx, "channels.join", map[string]any{"roomId": roomID}, nil)
+}
+
 // React sets the bot's reaction (an emoji shortcode such as
 // ":white_check_mark:") on a message (chat.react with shouldReact, so that
 // a repeat changes nothing).

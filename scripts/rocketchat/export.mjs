@@ -42,6 +42,7 @@ const routes = [
 	['GET', 'groups.list', 'isGroupsListProps', 'validateParams'],
 	['GET', 'channels.history', 'isChannelsHistoryProps', 'validateParams'],
 	['GET', 'channels.info', null, 'validateParams'],
+	['POST', 'channels.join', 'isChannelsJoinProps', 'validateParams'],
 	['POST', 'channels.leave', 'isChannelsLeaveProps', 'validateParams'],
 	['GET', 'rooms.info', 'isRoomsInfoProps', 'validateParams'],
 	['GET', 'subscriptions.get', 'isSubscriptionsGetProps', 'validateParams'],

@@ -486,6 +486,24 @@ func (s *Server) groupsLeave(c *call) (map[string]any, *apiError) {
 	return nil, s.leaveRoom(c.u, r)
 }
 
+// channelsJoin is channels.join (joinRoom): a user who may see the
+// channel becomes a member, with a "uj" message; a member already is no
+// change. The stand-in's channels have no join codes.
+func (s *Server) channelsJoin(c *call) (map[string]any, *apiError) {
+	r, e := s.channel(c.params)
+	if e != nil {
+		return nil, e
+	}
+	if !s.canAccess(c.u, r) {
+		return nil, meteorError("error-not-allowed", "Not allowed", map[string]any{"method": "joinRoom"})
+	}
+	if r.subs[c.u.id] == nil {
+		s.join(r, c.u.id)
+		s.systemMessage("uj", r, c.u, c.u.username)
+	}
+	return map[string]any{"channel": s.roomJSON(r)}, nil
+}
+
 func (s *Server) channelsLeave(c *call) (map[string]any, *apiError) {
 	r, e := s.channel(c.params)
 	if e != nil {

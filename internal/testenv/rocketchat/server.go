@@ -503,6 +503,7 @@ func (s *Server) routes() map[string]handler {
 		"GET groups.list":       s.groupsList,
 		"GET channels.history":  s.channelsHistory,
 		"GET channels.info":     s.channelsInfo,
+		"POST channels.join":    s.channelsJoin,
 		"POST channels.leave":   s.channelsLeave,
 		"GET rooms.info":        s.roomsInfo,
 		"GET subscriptions.get": s.subscriptionsGet,
