@@ -192,8 +192,9 @@ func (w *rcWorld) caseGroup(ctx context.Context, caseID string) rctest.Room {
 // that nothing was posted twice: each made chat.send row's message is on
 // the server once, the bot's messages (system messages aside) are exactly
 // those rows' messages, and every _id the bot sent more than once (a
-// retry after a kill) is one message.
-func (w *rcWorld) checkOnce(ctx context.Context) {
+// retry after a kill) is one message. It returns how many _ids were sent
+// more than once.
+func (w *rcWorld) checkOnce(ctx context.Context) (retried int) {
 	w.t.Helper()
 	rows, err := w.bot.Outbox(ctx)
 	if err != nil {
@@ -228,7 +229,7 @@ func (w *rcWorld) checkOnce(ctx context.Context) {
 			}
 			posted[m.ID] = m
 			if _, ok := sent[m.ID]; !ok {
-				w.t.Errorf("the bot posted %s in %s that no done outbox row made: %q", m.ID, room.Name, m.Text)
+				w.t.Errorf("the bot posted %s in room %s (%s) that no done outbox row made: %q", m.ID, room.ID, room.Name, m.Text)
 			}
 		}
 	}
@@ -251,7 +252,6 @@ func (w *rcWorld) checkOnce(ctx context.Context) {
 			tries[body.Message.ID]++
 		}
 	}
-	retried := 0
 	for id, n := range tries {
 		if n > 1 {
 			retried++
@@ -261,6 +261,7 @@ func (w *rcWorld) checkOnce(ctx context.Context) {
 		}
 	}
 	w.t.Logf("%d outbox rows (%v), %d messages, %d of them sent again after a kill", len(rows), kinds, len(posted), retried)
+	return retried
 }
 
 // checkReport asserts a DM reporter's one case: one first answer in the
@@ -374,7 +375,11 @@ func TestARocketChatIntakeSurvivesAKillAtEveryCrashPoint(t *testing.T) {
 			} else {
 				w.checkReport(ritaID, dm, caseID)
 			}
-			w.checkOnce(ctx)
+			// A kill after a post and before its row was marked done
+			// sends the post again, under the same _id.
+			if retried := w.checkOnce(ctx); retried == 0 && (c.point == "rocketchat.sent" || c.point == "outbox.after.chat.send") {
+				t.Errorf("no message was sent again after the kill at %s: the test missed its point", c.point)
+			}
 		})
 	}
 }
