@@ -14,7 +14,6 @@ import (
 type Stepped struct {
 	mu     sync.Mutex
 	offset time.Duration
-	acked  string
 	armed  map[*timer]struct{}
 }
 

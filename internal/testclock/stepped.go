@@ -21,19 +21,27 @@ func New() clockwork.Clock {
 	if file == "" {
 		return clockwork.NewRealClock()
 	}
-	c := NewStepped()
-	c.follow(file)
+	f := &follower{c: NewStepped(), file: file}
+	f.follow()
 	go func() {
 		for range time.Tick(PollEvery) {
-			c.follow(file)
+			f.follow()
 		}
 	}()
-	return c
+	return f.c
 }
 
-// follow applies the file's offset and answers it in the ack file.
-func (c *Stepped) follow(file string) {
-	data, err := os.ReadFile(file)
+// follower steps a clock to the offset its file holds.
+type follower struct {
+	c     *Stepped
+	file  string
+	acked string // the offset last answered in the ack file
+}
+
+// follow applies the file's offset and answers it in the ack file. It is
+// called from one goroutine at a time.
+func (f *follower) follow() {
+	data, err := os.ReadFile(f.file)
 	if err != nil {
 		return // not written yet
 	}
@@ -42,19 +50,14 @@ func (c *Stepped) follow(file string) {
 	if err != nil {
 		return
 	}
-	c.mu.Lock()
-	step, answered := d-c.offset, c.acked == text
-	c.mu.Unlock()
-	if step > 0 {
-		c.Advance(step)
+	if step := d - f.c.Offset(); step > 0 {
+		f.c.Advance(step)
 	}
-	if answered {
+	if f.acked == text {
 		return
 	}
-	tmp := file + AckSuffix + ".tmp"
-	if os.WriteFile(tmp, []byte(text+"\n"), 0o600) == nil && os.Rename(tmp, file+AckSuffix) == nil {
-		c.mu.Lock()
-		c.acked = text // else answered at the next poll
-		c.mu.Unlock()
+	tmp := f.file + AckSuffix + ".tmp"
+	if os.WriteFile(tmp, []byte(text+"\n"), 0o600) == nil && os.Rename(tmp, f.file+AckSuffix) == nil {
+		f.acked = text // else answered at the next poll
 	}
 }
