@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"fmt"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
@@ -55,6 +56,22 @@ func (b *rcBed) botDM(ctx context.Context, userID, who string) string {
 	return dm.ID
 }
 
+// caseOf waits for the bot's first answer in a reporter's DM and returns
+// the case ID it names.
+func (b *rcBed) caseOf(ctx context.Context, dm string) string {
+	b.t.Helper()
+	var caseID string
+	b.wait(ctx, "the reporter's answer", func() bool {
+		for _, m := range b.botSaid(dm, "Your report is **SR-") {
+			caseID = caseIDIn.FindString(m.Text)
+		}
+		return caseID != ""
+	})
+	return caseID
+}
+
+var caseIDIn = regexp.MustCompile(`SR-\d{4}-\d{4,}`)
+
 // An unanswered report on a team that is all on Rocket.Chat goes up the
 // ladder as the clock reaches each rung: the team's group is reminded,
 // then the coordinator and the backup are chased in their DMs with the
@@ -70,12 +87,11 @@ func TestTheLadderClimbsByDMOnRocketChat(t *testing.T) {
 	b.serve(ctx, b.config(rcLadderTOML))
 
 	ritaID, ritaDM := rcReport(t, ctx, b, "rita")
-	const caseID = "SR-2026-0001"
-	b.wait(ctx, "the reporter's answer", func() bool { return b.said(ritaDM, "Your report is **"+caseID) })
+	caseID := b.caseOf(ctx, ritaDM)
 	var group rctest.Room
 	b.wait(ctx, "the case group's welcome", func() bool {
 		var ok bool
-		group, ok = b.s.RoomByName("security-report-sr-2026-0001")
+		group, ok = b.s.RoomByName("security-report-" + strings.ToLower(caseID))
 		return ok && b.said(group.ID, "**Security report "+caseID)
 	})
 	const canary = "CANARY-rc-ladder-91b7"
@@ -83,8 +99,7 @@ func TestTheLadderClimbsByDMOnRocketChat(t *testing.T) {
 
 	// A second case, claimed in time: its ladder never starts.
 	_, otherDM := rcReport(t, ctx, b, "olga")
-	const otherID = "SR-2026-0002"
-	b.wait(ctx, "the second reporter's answer", func() bool { return b.said(otherDM, otherID) })
+	otherID := b.caseOf(ctx, otherDM)
 	b.command(ctx, team.bobID, team.teamID, "!sec claim "+otherID)
 	b.wait(ctx, "the claim's answer", func() bool { return b.said(team.teamID, "is now the handler of "+otherID) })
 
@@ -150,8 +165,7 @@ func TestTheLadderClimbsByDMOnRocketChat(t *testing.T) {
 	// before the step, is reminded in it: the proof that the deadlines
 	// were checked after the step.
 	_, controlDM := rcReport(t, ctx, b, "carl")
-	const controlID = "SR-2026-0003"
-	b.wait(ctx, "the third reporter's answer", func() bool { return b.said(controlDM, controlID) })
+	controlID := b.caseOf(ctx, controlDM)
 	clk.Advance(40 * time.Minute)
 	b.wait(ctx, "the third case's reminder", func() bool { return b.said(team.teamID, "Reminder for **"+controlID) })
 	b.waitOutboxIdle(ctx)

@@ -37,7 +37,9 @@ type rcWorld struct {
 // off by a kill waits out its retry backoff first.
 const rcSettle = 90 * time.Second
 
-func newRCWorld(t *testing.T, ctx context.Context, name string, opts rctest.Options, env ...string) *rcWorld {
+// newRCWorld starts the world: bot's SLA and Extra go into secbot's config
+// (with the cap on new cases lifted), env into its process.
+func newRCWorld(t *testing.T, ctx context.Context, name string, opts rctest.Options, bot testbed.RocketChatOptions, env ...string) *rcWorld {
 	t.Helper()
 	s := rctest.Start(t, opts)
 	t.Cleanup(func() {
@@ -57,14 +59,13 @@ func newRCWorld(t *testing.T, ctx context.Context, name string, opts rctest.Opti
 	}
 	w.team = team.ID
 	// (A directory of the test's own: a run of -count=N starts afresh.)
-	w.bot, err = testbed.NewRocketChatBot(bed.Binary, t.TempDir(), name, testbed.RocketChatOptions{
-		Server: s.URL(), UserID: w.botID, Token: token,
-		Team: `room = "rocketchat:security-team"
+	bot.Server, bot.UserID, bot.Token = s.URL(), w.botID, token
+	bot.Team = `room = "rocketchat:security-team"
 members = ["rocketchat:alice", "rocketchat:bob"]
 coordinator = "rocketchat:alice"
-backup = "rocketchat:bob"`,
-		Extra: uncapped,
-	})
+backup = "rocketchat:bob"`
+	bot.Extra = uncapped + bot.Extra
+	w.bot, err = testbed.NewRocketChatBot(bed.Binary, t.TempDir(), name, bot)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -333,7 +334,7 @@ func TestARocketChatIntakeSurvivesAKillAtEveryCrashPoint(t *testing.T) {
 		}
 		t.Run(name, func(t *testing.T) {
 			ctx := testContext(t)
-			w := newRCWorld(t, ctx, "rccrash", rctest.Options{DuplicateKeyError: c.dupKey}, crashpoint.Env+"="+c.point)
+			w := newRCWorld(t, ctx, "rccrash", rctest.Options{DuplicateKeyError: c.dupKey}, testbed.RocketChatOptions{}, crashpoint.Env+"="+c.point)
 			var ritaID, dm, general, root string
 			if c.public {
 				ritaID = w.addUser("rita")
@@ -386,25 +387,36 @@ func TestARocketChatIntakeSurvivesAKillAtEveryCrashPoint(t *testing.T) {
 
 // TestKillingRocketChatSecbotAnywhereLosesNothing kills secbot (SIGKILL)
 // at random moments while Rocket.Chat reporters report, in their DMs and
-// in a public channel, and ask again, restarting it each time. Afterwards
-// each has exactly one first answer, one case group with one welcome and
-// the team one notice; every outbox row is done and nothing was posted
-// twice (a chat.sendMessage retried after a kill carries the _id derived
-// from its row, which the server keeps once). SECBOT_CHAOS_SEED replays a
-// run; SECBOT_CHAOS_KILLS sets how many kills.
+// in a public channel, and ask again, restarting it each time; midway the
+// team claims half the cases and the clock steps past the others'
+// acknowledgement, so their reminders and escalations fall due while the
+// kills go on. Afterwards each reporter has exactly one first answer, one
+// case group with one welcome and the team one notice; every claim got
+// one answer; every unclaimed case one reminder in the team's group, one
+// escalation in the coordinator's DM and one word to its reporter that
+// the team was chased, and no claimed case any; every outbox row is done
+// and nothing was posted twice (a chat.sendMessage retried after a kill
+// carries the _id derived from its row, which the server keeps once).
+// SECBOT_CHAOS_SEED replays a run; SECBOT_CHAOS_KILLS sets how many kills.
 func TestKillingRocketChatSecbotAnywhereLosesNothing(t *testing.T) {
 	ctx := testContext(t)
 	seed := uint64(time.Now().UnixNano())
 	if s, err := strconv.ParseUint(os.Getenv("SECBOT_CHAOS_SEED"), 10, 64); err == nil {
 		seed = s
 	}
-	kills := 25
+	kills := 30
 	if k, err := strconv.Atoi(os.Getenv("SECBOT_CHAOS_KILLS")); err == nil {
 		kills = k
 	}
 	t.Logf("chaos seed %d, %d kills (rerun with SECBOT_CHAOS_SEED=%d)", seed, kills, seed)
 	rng := rand.New(rand.NewPCG(seed, seed>>1))
-	w := newRCWorld(t, ctx, "rcchaos", rctest.Options{})
+	// The policy's days in minutes; the clock is stepped (Advance) past
+	// the acknowledgement: the reminder (20 minutes before it) and the
+	// coordinator's step (at it) fall due, the backup's lies beyond.
+	w := newRCWorld(t, ctx, "rcchaos", rctest.Options{}, testbed.RocketChatOptions{
+		SLA:   map[string]string{"acknowledge": `"40m"`, "detailed_response": `"48h"`, "remind_before": `"20m"`, "repeat_every": `"1h"`},
+		Extra: "\n[[escalation]]\nafter = \"0s\"\nnotify = \"coordinator\"\n[[escalation]]\nafter = \"1h\"\nnotify = \"backup\"\n",
+	})
 
 	const reporters = 6 // the last reports in the public channel
 	general := w.s.CreateChannel("general", w.alice, w.botID)
@@ -419,14 +431,51 @@ func TestKillingRocketChatSecbotAnywhereLosesNothing(t *testing.T) {
 		}
 		users[i], rooms[i] = w.reporter(ctx, name)
 	}
+	ask := func(i int) {
+		w.say(users[i], rooms[i], "I want to report a security issue")
+	}
 	asked := make([]int, reporters)
+	dms := make([]string, reporters)   // each reporter's DM with the bot
+	cases := make([]string, reporters) // and case
+	// caseOf waits for reporter i's answer (in the DM the bot opened, for
+	// the channel's reporter) and their case.
+	caseOf := func(i int) {
+		dms[i] = rooms[i]
+		if rooms[i] == general {
+			w.wait(ctx, "the DM the bot opens for the channel's reporter", func() bool {
+				r, ok := w.s.DirectRoom(w.botID, users[i])
+				dms[i] = r.ID
+				return ok && w.said(dms[i], "SR-") > 0
+			})
+		}
+		cases[i] = w.caseOf(ctx, dms[i])
+	}
+	const claimed = reporters / 2 // the first half are claimed midway
 	next := 0
 	for k := range kills {
+		if k == kills/2 {
+			// Everyone has reported; the first half are claimed, and the
+			// clock steps past the others' acknowledgement.
+			for i := range reporters {
+				if asked[i] == 0 {
+					ask(i)
+					asked[i]++
+				}
+				caseOf(i)
+			}
+			for i := range claimed {
+				w.say(w.bob, w.team, "!sec claim "+cases[i])
+				w.wait(ctx, "the claim of "+cases[i], func() bool { return w.said(w.team, "is now the handler of "+cases[i]) > 0 })
+			}
+			if err := w.bot.Advance(ctx, 40*time.Minute); err != nil {
+				t.Fatal(err)
+			}
+		}
 		// Some reporters ask (the first time, or again) while the bot
 		// runs, or while it starts.
 		for range 1 + rng.IntN(2) {
 			i := next % reporters
-			w.say(users[i], rooms[i], "I want to report a security issue")
+			ask(i)
 			asked[i]++
 			next++
 		}
@@ -439,33 +488,33 @@ func TestKillingRocketChatSecbotAnywhereLosesNothing(t *testing.T) {
 			t.Fatalf("restart %d: %v", k, err)
 		}
 	}
-	// Each reporter who asked has their case (its ID from the bot's
-	// answer in their DM) and its group.
-	var cases []string
-	dms := make([]string, reporters)
+	if kills < 2 {
+		t.Fatal("the scenario needs two kills at least")
+	}
+	// Everything the kills cut off is made again: every case's group and
+	// welcome, every unclaimed case's reminder, escalation and word to
+	// its reporter.
+	groups := make([]rctest.Room, reporters)
 	for i := range reporters {
-		if asked[i] == 0 {
-			continue
-		}
-		dms[i] = rooms[i]
-		if rooms[i] == general {
-			w.wait(ctx, "the DM the bot opens for the channel's reporter", func() bool {
-				r, ok := w.s.DirectRoom(w.botID, users[i])
-				dms[i] = r.ID
-				return ok && w.said(dms[i], "SR-") > 0
-			})
-		}
-		cases = append(cases, w.caseOf(ctx, dms[i]))
-		w.caseGroup(ctx, cases[len(cases)-1])
+		groups[i] = w.caseGroup(ctx, cases[i])
+	}
+	var coordDM string
+	w.wait(ctx, "the coordinator's DM with the bot", func() bool {
+		r, ok := w.s.DirectRoom(w.botID, w.alice)
+		coordDM = r.ID
+		return ok
+	})
+	escalated := func(i int) int { return w.said(coordDM, "**"+cases[i]+"**", "You are the security coordinator") }
+	reminded := func(i int) int { return w.said(w.team, "Reminder for **"+cases[i]) }
+	chased := func(i int) int { return w.said(groups[i].ID, "I have escalated to the security team") }
+	for i := claimed; i < reporters; i++ {
+		w.wait(ctx, "the ladder of "+cases[i], func() bool { return escalated(i) > 0 && reminded(i) > 0 && chased(i) > 0 })
 	}
 	w.settle(ctx)
+
 	seen := map[string]bool{}
-	for i, n := 0, 0; i < reporters; i++ {
-		if asked[i] == 0 {
-			continue
-		}
-		caseID := cases[n]
-		n++
+	for i := range reporters {
+		caseID := cases[i]
 		if seen[caseID] {
 			t.Errorf("two reporters have case %s", caseID)
 		}
@@ -483,9 +532,20 @@ func TestKillingRocketChatSecbotAnywhereLosesNothing(t *testing.T) {
 		if got := len(w.s.Said(dms[i], w.botID)); got > asked[i] {
 			t.Errorf("reporter %d asked %d times and got %d answers in their DM", i, asked[i], got)
 		}
+		want := 1
+		if i < claimed {
+			want = 0
+			if n := w.said(w.team, "is now the handler of "+caseID); n != 1 {
+				t.Errorf("the claim of %s was answered %d times, want 1", caseID, n)
+			}
+		}
+		if r, e, c := reminded(i), escalated(i), chased(i); r != want || e != want || c != want {
+			t.Errorf("%s: %d reminders, %d escalations to the coordinator and %d words to the reporter, want %d of each", caseID, r, e, c, want)
+		}
 	}
-	if _, ok := w.s.RoomByName(fmt.Sprintf("security-report-sr-%d-%04d", time.Now().Year(), len(cases)+1)); ok {
-		t.Errorf("more case groups than the %d reporters who reported", len(cases))
+	// (The series' year is the bot's: take it from a case ID.)
+	if _, ok := w.s.RoomByName(fmt.Sprintf("security-report-%s%04d", strings.ToLower(cases[0][:len("SR-2026-")]), reporters+1)); ok {
+		t.Errorf("more case groups than the %d reporters", reporters)
 	}
 	w.checkOnce(ctx)
 }
