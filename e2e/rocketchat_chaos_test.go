@@ -549,3 +549,68 @@ func TestKillingRocketChatSecbotAnywhereLosesNothing(t *testing.T) {
 	}
 	w.checkOnce(ctx)
 }
+
+// A kill at a crash point of an escalation step on Rocket.Chat (opening
+// the coordinator's DM; a post made and not yet marked done) loses
+// nothing and doubles nothing: after the restart the team's group has
+// one reminder, the coordinator's DM one escalation and the case group
+// one word to the reporter that the team was chased.
+func TestARocketChatEscalationSurvivesAKillAtItsCrashPoints(t *testing.T) {
+	for _, point := range []string{"outbox.after.chat.open_dm", "rocketchat.sent", "outbox.after.chat.send"} {
+		t.Run(point, func(t *testing.T) {
+			ctx := testContext(t)
+			w := newRCWorld(t, ctx, "rcladdercrash", rctest.Options{}, testbed.RocketChatOptions{
+				SLA:   map[string]string{"acknowledge": `"40m"`, "detailed_response": `"48h"`, "remind_before": `"20m"`, "repeat_every": `"1h"`},
+				Extra: "\n[[escalation]]\nafter = \"0s\"\nnotify = \"coordinator\"\n[[escalation]]\nafter = \"1h\"\nnotify = \"backup\"\n",
+			})
+			ritaID, dm := w.reporter(ctx, "rita")
+			w.say(ritaID, dm, "I want to report a security issue")
+			caseID := w.caseOf(ctx, dm)
+			group := w.caseGroup(ctx, caseID)
+			w.settle(ctx)
+			// Intake is done: the point armed now is met first by the
+			// ladder's effects.
+			if err := w.bot.Stop(); err != nil {
+				t.Fatal(err)
+			}
+			if err := w.bot.Start(crashpoint.Env + "=" + point); err != nil {
+				t.Fatal(err)
+			}
+			if err := w.s.WaitSubscribed(ctx, w.botID, 1); err != nil {
+				t.Fatal(err)
+			}
+			if err := w.bot.Advance(ctx, 40*time.Minute); err != nil {
+				t.Fatal(err)
+			}
+			crashedAt(t, w.bot, point)
+			restart(t, w.bot)
+			var coordDM string
+			w.wait(ctx, "the coordinator's escalation", func() bool {
+				r, ok := w.s.DirectRoom(w.botID, w.alice)
+				coordDM = r.ID
+				return ok && w.said(coordDM, "**"+caseID+"**", "You are the security coordinator") > 0
+			})
+			w.wait(ctx, "the reminder and the word to the reporter", func() bool {
+				return w.said(w.team, "Reminder for **"+caseID) > 0 && w.said(group.ID, "I have escalated to the security team") > 0
+			})
+			w.settle(ctx)
+			for _, c := range []struct {
+				where, room string
+				parts       []string
+			}{
+				{"the team's group", w.team, []string{"Reminder for **" + caseID}},
+				{"the coordinator's DM", coordDM, []string{"**" + caseID + "**", "You are the security coordinator"}},
+				{"the case group", group.ID, []string{"I have escalated to the security team"}},
+			} {
+				if n := w.said(c.room, c.parts...); n != 1 {
+					t.Errorf("%s holds %d of the bot's messages with %q, want 1", c.where, n, c.parts)
+				}
+			}
+			if n := len(w.s.Said(coordDM, w.botID)); n != 1 {
+				t.Errorf("the coordinator's DM holds %d messages of the bot, want the one escalation", n)
+			}
+			w.checkReport(ritaID, dm, caseID)
+			w.checkOnce(ctx)
+		})
+	}
+}
