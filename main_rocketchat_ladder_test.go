@@ -20,7 +20,7 @@ import (
 // reaches a rung and each falls due exactly when the test steps to it.
 const rcLadderTOML = rcTeamTOML + `[sla]
 acknowledge = "40m"
-detailed_response = "48h"
+detailed_response = "3h"
 remind_before = "20m"
 repeat_every = "30m"
 [[escalation]]
@@ -77,7 +77,7 @@ var caseIDIn = regexp.MustCompile(`SR-\d{4}-\d{4,}`)
 // then the coordinator and the backup are chased in their DMs with the
 // bot, then the whole team in its group; each once, each where it
 // belongs, and the reporter hears only that the team was chased. A
-// claim stops the ladder.
+// claim stops the ladder, and the next reminder goes to the handler's DM.
 func TestTheLadderClimbsByDMOnRocketChat(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
 	defer cancel()
@@ -173,8 +173,31 @@ func TestTheLadderClimbsByDMOnRocketChat(t *testing.T) {
 		t.Errorf("the ladder went on after the claim: %d team escalations, want %d", n, stopped)
 	}
 	for who, dm := range map[string]string{"coordinator": aliceDM, "backup": bobDM} {
-		if n := len(b.botSaid(dm, "**"+caseID+"**")); n != 1 {
+		if n := len(b.botSaid(dm, "**"+caseID+"**", "You are the")); n != 1 {
 			t.Errorf("the %s was chased %d times about %s, want once", who, n, caseID)
+		}
+	}
+
+	// A case with a handler is reminded to the handler, in their DM:
+	// the detailed response (due 3 hours after the report) is reminded 20
+	// minutes before, to alice for the first case and to bob for the
+	// second, and not in the team's group.
+	clk.Advance(20 * time.Minute)
+	const response = "the detailed response is due by"
+	b.wait(ctx, "the handlers' reminders", func() bool {
+		return b.said(aliceDM, "Reminder for **"+caseID, response) && b.said(bobDM, "Reminder for **"+otherID, response)
+	})
+	b.waitOutboxIdle(ctx)
+	for _, c := range []struct {
+		where, room, caseID string
+		want                int
+	}{
+		{"alice's DM", aliceDM, caseID, 1}, {"bob's DM", bobDM, otherID, 1},
+		{"alice's DM", aliceDM, otherID, 0}, {"bob's DM", bobDM, caseID, 0},
+		{"the team's group", team.teamID, caseID, 0}, {"the team's group", team.teamID, otherID, 0},
+	} {
+		if n := len(b.botSaid(c.room, "Reminder for **"+c.caseID, response)); n != c.want {
+			t.Errorf("%s holds %d reminders of the detailed response of %s, want %d", c.where, n, c.caseID, c.want)
 		}
 	}
 
