@@ -35,7 +35,8 @@ notify = "team"
 `
 
 // steppedClock makes the serves the test starts run on a clock the test
-// steps (real time plus an offset that only grows).
+// steps (real time plus an offset that only grows). It sets the package's
+// newClock, so a test that calls it must not run in parallel.
 func steppedClock(t *testing.T) *testclock.Stepped {
 	clk := testclock.NewStepped()
 	old := newClock

@@ -147,7 +147,8 @@ func (w *rcWorld) settle(ctx context.Context) {
 		w.say(w.alice, w.team, "!sec help")
 		w.wait(ctx, "the answer to the marker", func() bool {
 			for _, m := range w.s.Messages(w.team)[before:] {
-				if m.UserID == w.botID && strings.Contains(m.Text, "!sec") {
+				// The list of commands: no other message names help.
+				if m.UserID == w.botID && strings.Contains(m.Text, "!sec help") {
 					return true
 				}
 			}
