@@ -144,6 +144,10 @@ func openStore(ctx context.Context, db config.Database, log zerolog.Logger) (*st
 	return store.Open(ctx, db.Path, log)
 }
 
+// newClock is serve's clock: testclock.New, which is the real clock except
+// in the e2e tests' build; the package's tests hand serve a stepped one.
+var newClock = testclock.New
+
 // serve wires the parts together and runs them until ctx ends: Matrix sync
 // → handlers → store (decision + effects) → outbox → Matrix.
 func serve(ctx context.Context, configPath string, cfg *config.Config, log zerolog.Logger) error {
@@ -158,7 +162,7 @@ func serve(ctx context.Context, configPath string, cfg *config.Config, log zerol
 	if err != nil {
 		return err
 	}
-	clock := testclock.New() // the real clock, except in the e2e tests' build
+	clock := newClock() // the real clock, except in the e2e tests' build
 	// The chat platforms secbot is on, each one registration here; a chat
 	// effect is made by the platform of the room or person it names.
 	var on []chat.Platform

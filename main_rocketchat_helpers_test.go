@@ -3,12 +3,14 @@ package main
 import (
 	"bytes"
 	"context"
+	"database/sql"
 	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/rs/zerolog"
 
@@ -189,4 +191,27 @@ func (b *rcBed) command(ctx context.Context, userID, roomID, text string) []rcte
 		return false
 	})
 	return answers
+}
+
+// waitOutboxIdle waits until serve's outbox (in the bed's database, read
+// beside it) has no pending row: every effect decided so far is made.
+func (b *rcBed) waitOutboxIdle(ctx context.Context) {
+	b.t.Helper()
+	db, err := sql.Open("sqlite3", "file:"+filepath.Join(b.dir, "secbot.db")+"?mode=ro&_busy_timeout=5000")
+	if err != nil {
+		b.t.Fatal(err)
+	}
+	defer db.Close()
+	for {
+		var pending int
+		err := db.QueryRowContext(ctx, `SELECT COUNT(*) FROM outbox WHERE state = 'pending'`).Scan(&pending)
+		if err == nil && pending == 0 {
+			return
+		}
+		select {
+		case <-ctx.Done():
+			b.t.Fatalf("the outbox is not idle (%d pending, %v)\n%s", pending, err, b.logs.String())
+		case <-time.After(20 * time.Millisecond): // polls the database: the barrier, not a quiet period
+		}
+	}
 }
