@@ -84,7 +84,7 @@ demo: dendrite maddy
 bench: dendrite
 	$(GO) test -run '^$$' -bench . -benchmem -benchtime 2000x -count=1 -timeout 30m ./timers/
 	$(GO) test -run '^$$' -bench Watch -benchtime 1x -count=1 -timeout 10m ./ghsa/
-	$(GO) test -run '^$$' -bench 'Intake|Burst|ColdStart|Latency' -benchtime 1x -count=1 -timeout 60m ./e2e/
+	$(GO) test -run '^$$' -bench 'Intake|Burst|ColdStart|Latency|Takeover' -benchtime 1x -count=1 -timeout 60m ./e2e/
 	$(GO) test -run '^$$' -bench RocketChat -benchtime 1x -count=1 -timeout 10m .
 
 fuzz:
