@@ -211,13 +211,15 @@ func effectMarkers(bot id.UserID, observers ...*matrixtest.User) map[int64]map[i
 // takeoverWithin of the kill, and the team's next command is answered
 // within answerWithin. Afterwards every reporter has one first answer, one
 // case room and one welcome, every claim one answer, every email reporter
-// one mail; no outbox row is pending or failed and no two Matrix events
+// one answer by mail; no outbox row is pending or failed and no two Matrix events
 // carry the same row; the leader row counts the takeovers. Then the clock
 // steps past the unclaimed cases' deadlines, the active instance is killed
 // as soon as the coordinator's step fired, and each case is escalated
 // exactly once; a reporter's encrypted message and a new reporter's report
 // after the last takeover are decrypted and answered (the olm store came
-// along). SECBOT_FAILOVER_SEED replays the random kills.
+// along), and so is a reporter's emailed follow-up. Every case has one
+// GitHub advisory. SECBOT_FAILOVER_SEED replays the random kills;
+// SECBOT_FAILOVER_KILLS sets how many there are.
 func TestFailoverUnderLoadLosesNothingAndDoublesNothing(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 15*time.Minute)
 	defer cancel()
@@ -227,23 +229,32 @@ func TestFailoverUnderLoadLosesNothingAndDoublesNothing(t *testing.T) {
 	}
 	t.Logf("seed %d (rerun with SECBOT_FAILOVER_SEED=%d)", seed, seed)
 	rng := rand.New(rand.NewPCG(seed, seed>>1))
+	kills := 4
+	if k, err := strconv.Atoi(os.Getenv("SECBOT_FAILOVER_KILLS")); err == nil {
+		kills = k
+	}
 
 	tm := newTeam(t, ctx)
 	tm.Alice.SetAutoJoin(true)
 	tm.Bob.SetAutoJoin(true)
 	mailers := []string{"failover1@" + mailtest.Domain, "failover2@" + mailtest.Domain}
 	srv := startMail(t, ctx, false, mailers...)
+	gh, err := testbed.NewGitHub(false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer gh.Close()
 	opts := servedOptions(t, onTeam(steppedPolicy, tm))
-	opts.Postgres, opts.Mail = pgtest.Start(t), srv
+	opts.Postgres, opts.Mail, opts.GitHub = pgtest.Start(t), srv, gh
 	p := startPair(t, ctx, startBot(t, ctx, "failoverbot", opts))
 	bot := p.active.UserID
 
 	// The reporters' DMs are open before the kills begin: the first four
-	// report during the random kills, two more each trigger a crash
+	// report during the random kills, three more each trigger a crash
 	// point, one comes after the last takeover.
 	var users []*matrixtest.User
 	var dms []id.RoomID
-	for i := range 6 {
+	for i := range 7 {
 		u := newUser(t, ctx, fmt.Sprintf("failover%d-", i))
 		u.SetAutoJoin(true)
 		users = append(users, u)
@@ -262,7 +273,6 @@ func TestFailoverUnderLoadLosesNothingAndDoublesNothing(t *testing.T) {
 
 	// Random kills under load: reporters write (first reports and
 	// repeats), the first email arrives, the team claims.
-	const kills = 3
 	for k := range kills {
 		for range 1 + rng.IntN(3) {
 			i := rng.IntN(early)
@@ -310,6 +320,10 @@ func TestFailoverUnderLoadLosesNothingAndDoublesNothing(t *testing.T) {
 			say(t, ctx, users[next], dms[next], "I want to report a security issue")
 			next++
 		}},
+		{"decrypt.before_handle", func() {
+			say(t, ctx, users[next], dms[next], "I want to report a security issue")
+			next++
+		}},
 		{"outbox.after.chat.send", func() {
 			caseID := ackOf(2)
 			say(t, ctx, tm.Bob, tm.Room, "!sec claim "+caseID)
@@ -348,6 +362,12 @@ func TestFailoverUnderLoadLosesNothingAndDoublesNothing(t *testing.T) {
 		got := inbox(t, ctx, srv, addr, 1)
 		mailCases = append(mailCases, caseIDPattern.FindString(got[0].subject))
 	}
+	// The first email reporter follows up in the thread: posted once in
+	// the case room (the mail memory came along).
+	ack := inbox(t, ctx, srv, mailers[0], 1)[0]
+	followUp := canary("FOLLOW-UP")
+	deliver(t, srv, mailers[0], email{from: mailers[0], subject: "Re: " + ack.subject, messageID: "failover1b@" + mailtest.Domain, inReplyTo: ack.messageID, text: "More: " + followUp + "\n"})
+	waitMessage(t, ctx, tm.Alice, "", bot, followUp)
 	for i, u := range users {
 		if _, err := u.WaitMessage(ctx, 2*wait, "", bot, "Security report "+caseIDs[i]); err != nil {
 			t.Fatal(err)
@@ -420,6 +440,9 @@ func TestFailoverUnderLoadLosesNothingAndDoublesNothing(t *testing.T) {
 				t.Logf("%s %q: %.300q", m.messageID, m.subject, m.text)
 			}
 		}
+	}
+	if n := countFrom(tm.Alice, bot, "", followUp); n != 1 {
+		t.Errorf("the emailed follow-up was posted %d times, want 1", n)
 	}
 	for caseID := range claimed {
 		if n := countFrom(tm.Bob, bot, tm.Room, "is now the handler of "+caseID); n != 1 {
@@ -506,6 +529,21 @@ func TestFailoverUnderLoadLosesNothingAndDoublesNothing(t *testing.T) {
 	}
 	if epoch != p.offices || takeovers != p.takeovers {
 		t.Errorf("the leader row has epoch %d and %d takeovers, want %d and %d", epoch, takeovers, p.offices, p.takeovers)
+	}
+	advisories := map[string]int{}
+	for _, a := range gh.Advisories() {
+		advisories[a.Summary]++
+	}
+	if len(advisories) != cases {
+		t.Errorf("advisories for %d cases, want %d", len(advisories), cases)
+	}
+	for summary, n := range advisories {
+		if n != 1 {
+			t.Errorf("%d advisories named %q, want 1", n, summary)
+		}
+	}
+	if v := gh.Violations(); len(v) > 0 {
+		t.Errorf("GitHub stand-in violations: %v", v)
 	}
 	t.Logf("kill → active: %v; kill → answer: %v", p.toActive, p.toAnswer)
 }
