@@ -179,6 +179,20 @@ func replied(t *testing.T, ctx context.Context, u *matrixtest.User, room id.Room
 	return time.Now()
 }
 
+// logged reports whether a line of the bot's log holds every one of parts.
+func logged(bot *testbed.Bot, parts ...string) bool {
+	for _, line := range strings.Split(bot.Log(), "\n") {
+		all := true
+		for _, part := range parts {
+			all = all && strings.Contains(line, part)
+		}
+		if all {
+			return true
+		}
+	}
+	return false
+}
+
 // effectMarkers maps the outbox row named by each of the bot's messages
 // (org.secbot.effect) that the observers saw to the events that carry it.
 func effectMarkers(bot id.UserID, observers ...*matrixtest.User) map[int64]map[id.EventID]bool {
@@ -251,10 +265,11 @@ func TestFailoverUnderLoadLosesNothingAndDoublesNothing(t *testing.T) {
 
 	// The reporters' DMs are open before the kills begin: the first four
 	// report during the random kills, three more each trigger a crash
-	// point, one comes after the last takeover.
+	// point, one is cut off while its room is made, one comes after the
+	// last takeover.
 	var users []*matrixtest.User
 	var dms []id.RoomID
-	for i := range 7 {
+	for i := range 8 {
 		u := newUser(t, ctx, fmt.Sprintf("failover%d-", i))
 		u.SetAutoJoin(true)
 		users = append(users, u)
@@ -343,6 +358,20 @@ func TestFailoverUnderLoadLosesNothingAndDoublesNothing(t *testing.T) {
 		}
 		p.crashed(t, ctx)
 	}
+	// A kill the moment a case is opened: its room is being created at
+	// the homeserver while the standby takes over and retries.
+	say(t, ctx, users[next], dms[next], "I want to report a security issue")
+	for deadline := time.Now().Add(wait); !logged(p.active, `"message":"Opened case"`, `"sender":"matrix:`+users[next].ID().String()+`"`); {
+		if time.Now().After(deadline) {
+			t.Fatalf("no case opened for %s:\n%s", users[next].ID(), tail(p.active.Log(), 20))
+		}
+		time.Sleep(5 * time.Millisecond) // polls the log file, no quiet-period wait
+	}
+	next++
+	// Not a quiet-period wait: the moment to kill at, the scenario (the
+	// case's effects, its room first, are on their way then).
+	time.Sleep(time.Duration(rng.IntN(200)) * time.Millisecond)
+	p.takeOver(t, ctx, p.kill(t))
 	bed.SettleWith(t, ctx, p.active, tm.Marker())
 
 	// After the takeovers: a reporter's next encrypted message is read and
