@@ -94,6 +94,9 @@ func TestARetriedCaseRoomWaitsForTheAttemptStillInFlight(t *testing.T) {
 	if _, err := b.execCreateCaseRoom(killed, e); err == nil {
 		t.Fatal("the first attempt finished before it was cut off")
 	}
+	if n := slow.asked.Load(); n != 1 {
+		t.Fatalf("the first attempt made %d requests for the room before it was cut off, want 1", n)
+	}
 	// The standby's retry, at once.
 	e.Attempts = 2
 	res, err := b.execCreateCaseRoom(ctx, e)
