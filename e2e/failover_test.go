@@ -222,8 +222,8 @@ func effectMarkers(bot id.UserID, observers ...*matrixtest.User) map[int64]map[i
 // moments and crashes at named crash points (the standby armed with one
 // before it takes over); the test, as the supervisor, starts each dead
 // instance again as the standby. Every time the standby is active within
-// takeoverWithin of the kill, and the team's next command is answered
-// within answerWithin. Afterwards every reporter has one first answer, one
+// takeoverWithin of the kill; after each random kill the team's command
+// sent right after it is answered within answerWithin. Afterwards every reporter has one first answer, one
 // case room and one welcome, every claim one answer, every email reporter
 // one answer by mail; no outbox row is pending or failed and no two Matrix events
 // carry the same row; the leader row counts the takeovers. Then the clock
