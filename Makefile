@@ -88,7 +88,7 @@ bench: dendrite
 	# Intake among 100k cases on SQLite and PostgreSQL, no homeserver.
 	$(GO) test -run '^$$' -bench Intake100k -benchmem -benchtime 1000x -count=1 -timeout 20m ./handlers/
 	$(GO) test -run '^$$' -bench Watch -benchtime 1x -count=1 -timeout 10m ./ghsa/
-	$(GO) test -run '^$$' -bench 'Intake|Burst|ColdStart|Latency' -benchtime 1x -count=1 -timeout 60m ./e2e/
+	$(GO) test -run '^$$' -bench 'Intake|Burst|ColdStart|Latency|Takeover' -benchtime 1x -count=1 -timeout 60m ./e2e/
 	$(GO) test -run '^$$' -bench RocketChat -benchtime 1x -count=1 -timeout 10m .
 
 fuzz:

@@ -124,8 +124,8 @@ func marked(content map[string]any, effectID int64) bool {
 	return ok && int64(v) == effectID
 }
 
-// retrySettle is how long a retried send waits for an earlier attempt,
-// cut off by a crash, to finish at the homeserver.
+// retrySettle is how long a retried send or case room waits for an
+// earlier attempt, cut off by a crash, to finish at the homeserver.
 var retrySettle = 2 * time.Second // a var so that tests need not wait
 
 // txnID derives the Matrix transaction ID from the outbox row, so that a
@@ -226,7 +226,15 @@ func (b *Bot) execCreateCaseRoom(ctx context.Context, e store.Effect) (any, erro
 	}
 	var roomID id.RoomID
 	if e.Attempts > 1 {
-		// An earlier attempt may have created the room before a crash.
+		// An earlier attempt may have created the room before a crash, or
+		// be creating it still: the homeserver goes on with a request whose
+		// client died, and a standby retries within a second of the kill.
+		// Let it finish, then look for the room.
+		select {
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		case <-time.After(retrySettle):
+		}
 		if roomID, err = b.findCaseRoom(ctx, p.CaseID); err != nil {
 			return nil, classify(err)
 		}
