@@ -123,6 +123,10 @@ type (
 		Attachments []string
 		// TooLarge names the files over the size limit, with their sizes.
 		TooLarge []string
+		// NoFiles names the files of an email posted into a room that
+		// takes no files (a chat secbot posts no files on), with their
+		// sizes: left in the mailbox.
+		NoFiles []string
 		// Skipped names the parts past the cap on parts per email, left in
 		// the mailbox; More counts those past the names shown.
 		Skipped  []string
