@@ -11,8 +11,8 @@ import (
 	"testing"
 	"time"
 
-	rctest "github.com/enarx/secbot/internal/testenv/rocketchat"
 	mailtest "github.com/enarx/secbot/internal/testenv/maddy"
+	rctest "github.com/enarx/secbot/internal/testenv/rocketchat"
 )
 
 // An email report to a team on Rocket.Chat, through serve on the
