@@ -32,7 +32,8 @@ func (p *Platform) PostsFiles() bool { return false }
 // effect e: each part a message, or several where it is longer than a
 // message may be (Message_MaxAllowedSize), each with an _id derived from
 // the effect, the part and the piece, so that a retry after a crash posts
-// none of them twice (the server keeps one message per ID). A part's
+// none of them twice (the server keeps one message per ID), and recorded
+// once made, so that a retry sends only what is not. A part's
 // Verbatim text is shown as it is, in a code block that nothing in it can
 // close. A file is refused (PostsFiles), and Else is never needed: a long
 // text is split instead.
@@ -45,15 +46,33 @@ func (p *Platform) Post(ctx context.Context, e store.Effect, to outbox.Target, p
 		if part.File != nil {
 			return fmt.Errorf("%w: secbot posts no files on Rocket.Chat (part %d, %s)", chat.ErrPermanent, i, part.File.Name)
 		}
+	}
+	// Each piece made is recorded, so a retry (after a 429 halfway, say)
+	// asks the server again only about the one it may have made unrecorded.
+	if err := p.st.ForgetPostedParts(ctx); err != nil {
+		return err
+	}
+	done, err := p.st.PostedParts(ctx, e.ID)
+	if err != nil {
+		return err
+	}
+	for i, part := range parts {
 		// Nobody is notified by what a reporter wrote (a subject of
 		// "@all" included).
 		for j, text := range postPieces(unmentioned(rocketMarkdown(part.Markdown)), part.Verbatim, maxMessage) {
+			key := strconv.Itoa(i) + "." + strconv.Itoa(j)
+			if _, ok := done[key]; ok {
+				continue
+			}
 			m := Message{ID: p.postID(e, strconv.Itoa(i), j), RoomID: roomID, Text: text}
 			sent, err := p.c.SendMessage(ctx, m)
 			if err != nil {
 				return classify(err)
 			}
 			hit("rocketchat.posted")
+			if err := p.st.RecordPostedPart(ctx, e.ID, key, m.ID); err != nil {
+				return err
+			}
 			zerolog.Ctx(ctx).Debug().Str("room_id", roomID).Str("message_id", m.ID).Bool("already_posted", sent.Duplicate).Msg("Posted part")
 		}
 	}

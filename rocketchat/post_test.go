@@ -51,9 +51,14 @@ func TestAnEmailsPostIsSplitShownAsItIsAndPostedOnce(t *testing.T) {
 	if err := e.p.Post(ctx, eff, to, parts); err != nil {
 		t.Fatal(err)
 	}
+	// What is made is recorded: a further retry sends nothing.
+	before := countRequests(e.s, "chat.sendMessage")
 	eff.Attempts = 3
 	if err := e.p.Post(ctx, eff, to, parts); err != nil {
 		t.Fatal(err)
+	}
+	if n := countRequests(e.s, "chat.sendMessage") - before; n != 0 {
+		t.Errorf("a retry of a post made in full sent %d messages", n)
 	}
 	var got []string
 	for _, m := range e.s.Messages(general) {
