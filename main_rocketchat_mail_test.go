@@ -26,28 +26,8 @@ func TestAnEmailIsPostedIntoItsRocketChatCaseGroup(t *testing.T) {
 	defer cancel()
 	b := newRCBed(t, rctest.Options{})
 	team := newRCTeam(t, ctx, b)
-	srv, err := mailtest.Start(ctx, t.TempDir(), mailtest.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = srv.Stop() })
-	security, reporter := "security@"+mailtest.Domain, "rita@"+mailtest.Domain
-	for _, account := range []string{security, reporter} {
-		if err := srv.AddAccount(account, "mail-password"); err != nil {
-			t.Fatal(err)
-		}
-	}
-	if err := os.WriteFile(filepath.Join(b.dir, "mail-password"), []byte("mail-password\n"), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	path := b.config(rcTeamTOML + fmt.Sprintf(`[email]
-imap_url = "imap://%s"
-smtp_url = "smtp://%s"
-username = %q
-password_file = "mail-password"
-address = %q
-`, srv.IMAP, srv.Submission, security, security))
-	b.serve(ctx, path)
+	srv, security, reporter := rcMail(t, ctx, b)
+	b.serve(ctx, b.config(rcTeamTOML+rcMailTOML(b, srv, security)))
 
 	// A long text (several messages' worth), a code fence and a mention
 	// in it, and a file.
@@ -152,6 +132,78 @@ address = %q
 		}
 		if bytes.Contains(data, []byte(canary)) {
 			t.Errorf("the email's text is in %s", filepath.Base(f))
+		}
+	}
+}
+
+// rcMail starts a maddy with the security mailbox and a reporter's
+// account, and writes the mailbox's password beside the bed's config.
+func rcMail(t *testing.T, ctx context.Context, b *rcBed) (srv *mailtest.Server, security, reporter string) {
+	t.Helper()
+	srv, err := mailtest.Start(ctx, t.TempDir(), mailtest.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = srv.Stop() })
+	security, reporter = "security@"+mailtest.Domain, "rita@"+mailtest.Domain
+	for _, account := range []string{security, reporter} {
+		if err := srv.AddAccount(account, "mail-password"); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := os.WriteFile(filepath.Join(b.dir, "mail-password"), []byte("mail-password\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return srv, security, reporter
+}
+
+// rcMailTOML is [email] on the maddy.
+func rcMailTOML(b *rcBed, srv *mailtest.Server, security string) string {
+	return fmt.Sprintf(`[email]
+imap_url = "imap://%s"
+smtp_url = "smtp://%s"
+username = %q
+password_file = "mail-password"
+address = %q
+`, srv.IMAP, srv.Submission, security, security)
+}
+
+// An email case on a server that forces encryption on private groups: its
+// group cannot be used, and gets nothing of the email (the server might
+// take it as plain text into a room its clients show as encrypted); the
+// team room is told the email is in the mailbox, and no request carries
+// its text.
+func TestAnEmailIsNotPostedIntoAnUnusableCaseGroup(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
+	defer cancel()
+	b := newRCBed(t, rctest.Options{ForceEncryptedPrivateGroups: true})
+	// The team meets in a channel, which stays unencrypted (as in
+	// rcEncryptedCase).
+	aliceID, _ := b.s.AddUser("alice")
+	bobID, _ := b.s.AddUser("bob")
+	teamID := b.s.CreateChannel("security-team", aliceID, bobID, b.botID)
+	srv, security, reporter := rcMail(t, ctx, b)
+	b.serve(ctx, b.config(rcTeamTOML+rcMailTOML(b, srv, security)))
+	canary := fmt.Sprintf("CANARY-%d", time.Now().UnixNano())
+	raw := strings.Join([]string{
+		"From: " + reporter, "To: " + security, "Subject: A parser overflow",
+		"Date: " + time.Now().Format(time.RFC1123Z), "Message-ID: <poc-2@" + mailtest.Domain + ">",
+		"Content-Type: text/plain; charset=utf-8", "", "The details: " + canary, "",
+	}, "\r\n")
+	if err := srv.Deliver(reporter, []string{security}, []byte(raw)); err != nil {
+		t.Fatal(err)
+	}
+	b.wait(ctx, "the team told the case room cannot be made", func() bool { return b.said(teamID, "cannot be made") })
+	b.wait(ctx, "the team told the email is in the mailbox", func() bool {
+		return b.said(teamID, "could not be posted", "the case room cannot be used", "still in the security mailbox")
+	})
+	group, ok := b.s.RoomByName("security-report-sr-" + fmt.Sprint(time.Now().Year()) + "-0001")
+	if !ok || !group.Encrypted {
+		t.Fatalf("the case group: %+v, %v", group, ok)
+	}
+	for _, r := range b.s.Requests() {
+		if bytes.Contains(r.Body, []byte(canary)) {
+			t.Errorf("the email's text in a request %s %s", r.Method, r.Route)
 		}
 	}
 }

@@ -9,6 +9,8 @@ import (
 	"unicode"
 	"unicode/utf8"
 
+	"github.com/enarx/secbot/chat"
+	"github.com/enarx/secbot/disclosure"
 	"github.com/enarx/secbot/outbox"
 	"github.com/enarx/secbot/store"
 	"github.com/enarx/secbot/templates"
@@ -71,6 +73,22 @@ func (x *Effects) post(ctx context.Context, e store.Effect) (any, error) {
 	to := outbox.Target{CaseRoomOf: p.CaseID}
 	if err := x.Poster.Ready(ctx, to); err != nil {
 		return nil, err
+	}
+	if x.Store != nil {
+		// A room that proved unusable (a Rocket.Chat group the server
+		// encrypts) gets nothing of the email: the team is told it is in
+		// the mailbox (NotPosted).
+		caseID, err := disclosure.ParseCaseID(p.CaseID)
+		if err != nil {
+			return nil, fmt.Errorf("%w: %w", chat.ErrPermanent, err)
+		}
+		c, err := x.Store.Case(ctx, caseID)
+		if err != nil {
+			return nil, err
+		}
+		if c.RoomUnusable {
+			return nil, fmt.Errorf("%w: the case room cannot be used", chat.ErrPermanent)
+		}
 	}
 	content, err := x.Config.FetchPosted(ctx, Ref{UIDValidity: p.UIDValidity, UID: p.UID}, p.MessageID)
 	if err == nil && p.MessageID != "" && content.MessageID != p.MessageID {
