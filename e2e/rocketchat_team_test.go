@@ -34,73 +34,12 @@ var teamSection = regexp.MustCompile(`(?s)\[team\]\n.*?\n\n`)
 // Rocket.Chat DM.
 func TestARocketChatTeamTakesAMatrixReporter(t *testing.T) {
 	ctx := testContext(t)
-	s := rctest.Start(t, rctest.Options{})
-	t.Cleanup(func() {
-		for _, line := range s.Invalid() {
-			t.Errorf("Rocket.Chat's validators refused a request: %s", line)
-		}
-	})
-	botID, botToken := s.AddUser("secbot")
-	s.SetRoles(botID, "bot")
-	carolID, carolToken := s.AddUser("carol")
-	daveID, _ := s.AddUser("dave")
-	carol, err := rocketchat.New(s.URL(), carolID, carolToken, rocketchat.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	teamRoom, err := carol.CreatePrivateGroup(ctx, "security-team", []string{"secbot", "dave"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	// The coordinator's DM with the bot, where escalations reach her
-	// (im.create finds the same room when the bot opens it).
-	carolDM, err := carol.CreateDM(ctx, "secbot")
-	if err != nil {
-		t.Fatal(err)
-	}
-	tokenFile := filepath.Join(t.TempDir(), "rocketchat-token")
-	if err := os.WriteFile(tokenFile, []byte(botToken), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	bot, err := bed.NewBot(ctx, "rcteambot", testbed.BotOptions{
-		SLA: map[string]string{"acknowledge": `"8s"`, "remind_before": `"0s"`, "repeat_every": `"24h"`},
-		Extra: `
-[rocketchat]
-server = "` + s.URL() + `"
-user_id = "` + botID + `"
-token_file = "` + tokenFile + `"
-`})
-	if err != nil {
-		t.Fatal(err)
-	}
-	// The team is the Rocket.Chat one: its group is the team room, so case
-	// rooms are made there.
-	cfg, err := os.ReadFile(bot.ConfigPath)
-	if err != nil {
-		t.Fatal(err)
-	}
-	team := `[team]
-room = "rocketchat:security-team"
-members = ["rocketchat:carol", "rocketchat:dave"]
-coordinator = "rocketchat:carol"
-backup = "rocketchat:dave"
-
-`
-	if !teamSection.Match(cfg) {
-		t.Fatalf("no [team] section in the testbed's config:\n%s", cfg)
-	}
-	if err := os.WriteFile(bot.ConfigPath, teamSection.ReplaceAll(cfg, []byte(team)), 0o600); err != nil {
-		t.Fatal(err)
-	}
+	rc := newRCTeamBot(t, ctx, "rcteambot", testbed.BotOptions{
+		SLA: map[string]string{"acknowledge": `"8s"`, "remind_before": `"0s"`, "repeat_every": `"24h"`}})
+	s, bot, botID, carolID, daveID, teamRoom, carolDM := rc.s, rc.bot, rc.botID, rc.carolID, rc.daveID, rc.teamRoom, rc.carolDM
 	if err := bot.Start(); err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() {
-		_ = bot.Stop()
-		if t.Failed() {
-			t.Logf("secbot log (%s):\n%s", bot.LogPath, tail(bot.Log(), 40))
-		}
-	})
 	if err := s.WaitSubscribed(ctx, botID, 1); err != nil {
 		t.Fatal(err)
 	}
@@ -153,15 +92,15 @@ backup = "rocketchat:dave"
 	if !strings.Contains(welcome.Text, "another chat") || strings.Contains(welcome.Text, "Welcome, ") {
 		t.Errorf("the case group's welcome does not say the reporter is elsewhere: %q", welcome.Text)
 	}
-	if len(s.Said(teamRoom.ID, botID, caseID)) == 0 {
+	if len(s.Said(teamRoom, botID, caseID)) == 0 {
 		// The team room's notice may come after the group's welcome.
-		waitFor("the team room's notice", func() bool { return len(s.Said(teamRoom.ID, botID, caseID)) > 0 })
+		waitFor("the team room's notice", func() bool { return len(s.Said(teamRoom, botID, caseID)) > 0 })
 	}
 
 	// Nobody acknowledges: the ladder's first step, the coordinator, by
 	// her Rocket.Chat DM.
 	waitFor("the escalation in the coordinator's Rocket.Chat DM", func() bool {
-		return len(s.Said(carolDM.ID, botID, caseID, "coordinator")) > 0
+		return len(s.Said(carolDM, botID, caseID, "coordinator")) > 0
 	})
 
 	// The team's talk stays in its group; its commands' answers reach the
@@ -205,7 +144,7 @@ backup = "rocketchat:dave"
 	// As for a reporter in the case room, the domain tells the team room
 	// (the case group hears nothing of it).
 	waitFor("the reporter's agreement in the team room", func() bool {
-		return len(s.Said(teamRoom.ID, botID, "The reporter of", caseID, "agreed")) > 0
+		return len(s.Said(teamRoom, botID, "The reporter of", caseID, "agreed")) > 0
 	})
 
 	// Nothing of the team's room talk reached the reporter, nor the
@@ -226,7 +165,7 @@ backup = "rocketchat:dave"
 			t.Errorf("the reporter's text was sent to Rocket.Chat: %s %s", r.Route, r.Body)
 		}
 	}
-	for _, room := range []string{group.ID, teamRoom.ID, carolDM.ID} {
+	for _, room := range []string{group.ID, teamRoom, carolDM} {
 		for _, m := range s.Messages(room) {
 			if strings.Contains(m.Text, followUp) {
 				t.Errorf("the reporter's text is in a Rocket.Chat room: %q", m.Text)
@@ -238,4 +177,86 @@ backup = "rocketchat:dave"
 			t.Errorf("the reporter was invited to a Matrix room: %s", room)
 		}
 	}
+}
+
+// rcTeamBot is a secbot on the testbed (its Matrix account on Dendrite)
+// and on a Rocket.Chat stand-in, whose team is the Rocket.Chat one: carol
+// the coordinator, dave the backup, their private group security-team the
+// team room (so case rooms are made there). The bot is made, not started.
+type rcTeamBot struct {
+	s                      *rctest.Server
+	bot                    *testbed.Bot
+	botID, carolID, daveID string
+	// teamRoom is the team's group, carolDM the coordinator's DM with the
+	// bot (where escalations reach her: im.create finds the same room
+	// when the bot opens it).
+	teamRoom, carolDM string
+}
+
+func newRCTeamBot(t *testing.T, ctx context.Context, name string, opts testbed.BotOptions) *rcTeamBot {
+	t.Helper()
+	s := rctest.Start(t, rctest.Options{})
+	t.Cleanup(func() {
+		for _, line := range s.Invalid() {
+			t.Errorf("Rocket.Chat's validators refused a request: %s", line)
+		}
+	})
+	rc := &rcTeamBot{s: s}
+	var botToken, carolToken string
+	rc.botID, botToken = s.AddUser("secbot")
+	s.SetRoles(rc.botID, "bot")
+	rc.carolID, carolToken = s.AddUser("carol")
+	rc.daveID, _ = s.AddUser("dave")
+	carol, err := rocketchat.New(s.URL(), rc.carolID, carolToken, rocketchat.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	team, err := carol.CreatePrivateGroup(ctx, "security-team", []string{"secbot", "dave"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	dm, err := carol.CreateDM(ctx, "secbot")
+	if err != nil {
+		t.Fatal(err)
+	}
+	rc.teamRoom, rc.carolDM = team.ID, dm.ID
+	tokenFile := filepath.Join(t.TempDir(), "rocketchat-token")
+	if err := os.WriteFile(tokenFile, []byte(botToken), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	opts.Extra += `
+[rocketchat]
+server = "` + s.URL() + `"
+user_id = "` + rc.botID + `"
+token_file = "` + tokenFile + `"
+`
+	bot, err := bed.NewBot(ctx, name, opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg, err := os.ReadFile(bot.ConfigPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !teamSection.Match(cfg) {
+		t.Fatalf("no [team] section in the testbed's config:\n%s", cfg)
+	}
+	cfg = teamSection.ReplaceAll(cfg, []byte(`[team]
+room = "rocketchat:security-team"
+members = ["rocketchat:carol", "rocketchat:dave"]
+coordinator = "rocketchat:carol"
+backup = "rocketchat:dave"
+
+`))
+	if err := os.WriteFile(bot.ConfigPath, cfg, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		_ = bot.Stop()
+		if t.Failed() {
+			t.Logf("secbot log (%s):\n%s", bot.LogPath, tail(bot.Log(), 40))
+		}
+	})
+	rc.bot = bot
+	return rc
 }
