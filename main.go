@@ -263,7 +263,7 @@ func serve(ctx context.Context, configPath string, cfg *config.Config, log zerol
 			Username: cfg.Email.Username, Password: string(cfg.Email.Password), Address: cfg.Email.Address,
 			Mailbox: cfg.Email.Mailbox, MaxAttachment: cfg.Email.MaxAttachmentBytes, PollEvery: cfg.Email.PollEveryValue,
 		}
-		mailEffects = &mail.Effects{Config: mc, Templates: tmpl, Poster: poster{b: b, router: router}, Prefix: func() string { return policy.Get().CommandPrefix },
+		mailEffects = &mail.Effects{Config: mc, Templates: tmpl, Poster: poster{router: router}, Prefix: func() string { return policy.Get().CommandPrefix },
 			Store: st, TeamRoom: func() string { return policy.Get().TeamRoom }}
 		for kind, ex := range mailEffects.Executors() {
 			runner.Register(kind, ex)
@@ -497,50 +497,46 @@ func emailKeys(e config.Email) config.Email {
 	return e
 }
 
-// poster posts emails into case rooms through the bot.
+// poster posts emails into case rooms through the chat port: the
+// platform of the case's room posts them (chat.Poster), files included
+// where it posts files.
 type poster struct {
-	b      *bot.Bot
 	router chat.Router
 }
 
-// matrix is the bot, if the target's room is a Matrix room: the only
-// platform that posts emails with their files yet.
-func (p poster) matrix(ctx context.Context, to outbox.Target) (*bot.Bot, error) {
-	platform, err := p.router.TargetPlatform(ctx, to)
-	if err != nil {
-		return nil, err
-	}
-	if platform != disclosure.Matrix || p.b == nil {
-		return nil, fmt.Errorf("%w: emails are posted into Matrix rooms only, not into %s's yet", chat.ErrPermanent, platform)
-	}
-	return p.b, nil
-}
-
 func (p poster) Ready(ctx context.Context, to outbox.Target) error {
-	b, err := p.matrix(ctx, to)
+	on, err := p.router.Poster(ctx, to)
 	if err != nil {
 		return err
 	}
-	return b.Ready(ctx, to)
+	return on.Ready(ctx, to)
+}
+
+func (p poster) PostsFiles(ctx context.Context, to outbox.Target) (bool, error) {
+	on, err := p.router.Poster(ctx, to)
+	if err != nil {
+		return false, err
+	}
+	return on.PostsFiles(), nil
 }
 
 func (p poster) Post(ctx context.Context, e store.Effect, to outbox.Target, parts []mail.Part) error {
-	b, err := p.matrix(ctx, to)
+	on, err := p.router.Poster(ctx, to)
 	if err != nil {
 		return err
 	}
-	return b.Post(ctx, e, to, botParts(parts))
+	return on.Post(ctx, e, to, chatParts(parts))
 }
 
-func botParts(parts []mail.Part) []bot.Part {
+func chatParts(parts []mail.Part) []chat.Part {
 	if parts == nil {
 		return nil
 	}
-	out := make([]bot.Part, len(parts))
+	out := make([]chat.Part, len(parts))
 	for i, part := range parts {
-		out[i] = bot.Part{Markdown: part.Markdown, Verbatim: part.Verbatim, Else: botParts(part.Else)}
+		out[i] = chat.Part{Markdown: part.Markdown, Verbatim: part.Verbatim, Else: chatParts(part.Else)}
 		if f := part.File; f != nil {
-			out[i].File = &bot.File{Name: f.Name, Type: f.Type, Data: f.Data}
+			out[i].File = &chat.File{Name: f.Name, Type: f.Type, Data: f.Data}
 		}
 	}
 	return out

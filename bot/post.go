@@ -16,27 +16,21 @@ import (
 	"maunium.net/go/mautrix/event"
 	"maunium.net/go/mautrix/id"
 
+	"github.com/enarx/secbot/chat"
 	"github.com/enarx/secbot/internal/crashpoint"
 	"github.com/enarx/secbot/outbox"
 	"github.com/enarx/secbot/store"
 )
 
 // Part is one event of a post: a notice (Markdown, then Verbatim text
-// shown as it is, never read as markup), or a file.
-type Part struct {
-	Markdown, Verbatim string
-	File               *File
-	// Else, if set, is posted instead when the part's encrypted event
-	// would be too large for the homeserver (a long text: a short notice,
-	// then the text as a file).
-	Else []Part
-}
+// shown as it is, never read as markup), or a file (encrypted, into an
+// encrypted room). Else, if set, is posted instead when the part's
+// encrypted event would be too large for the homeserver (a long text: a
+// short notice, then the text as a file).
+type Part = chat.Part
 
 // File is a file to post, encrypted, into an encrypted room.
-type File struct {
-	Name, Type string
-	Data       []byte
-}
+type File = chat.File
 
 // partMarker is the content field numbering the parts of one effect's post
 // ("2", or "2.1" for the second event posted instead of part 2).

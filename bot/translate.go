@@ -12,6 +12,7 @@ import (
 	"github.com/enarx/secbot/chat"
 	"github.com/enarx/secbot/disclosure"
 	"github.com/enarx/secbot/outbox"
+	"github.com/enarx/secbot/store"
 )
 
 // Translate adapts the core's inbound side to the events the bot syncs:
@@ -91,7 +92,18 @@ var (
 	_ chat.Platform   = platform{}
 	_ chat.Encryption = platform{}
 	_ chat.Identities = platform{}
+	_ chat.Poster     = platform{}
 )
+
+// Ready, Post: the bot posts into encrypted rooms only (Bot.Post), files
+// included.
+func (p platform) Ready(ctx context.Context, to outbox.Target) error { return p.b.Ready(ctx, to) }
+
+func (p platform) Post(ctx context.Context, e store.Effect, to outbox.Target, parts []chat.Part) error {
+	return p.b.Post(ctx, e, to, parts)
+}
+
+func (platform) PostsFiles() bool { return true }
 
 func (p platform) Name() disclosure.Platform { return disclosure.Matrix }
 

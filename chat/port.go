@@ -16,6 +16,7 @@ import (
 
 	"github.com/enarx/secbot/disclosure"
 	"github.com/enarx/secbot/outbox"
+	"github.com/enarx/secbot/store"
 )
 
 // Platform is what the core needs of a chat platform. Rooms and people
@@ -158,4 +159,35 @@ func Qualified(name string) string {
 		return disclosure.On(p, Native(name))
 	}
 	return name
+}
+
+// Poster is a platform that posts a message of many parts into a room (an
+// email's head, texts and files into its case room), each part once per
+// outbox effect however often the effect is retried.
+type Poster interface {
+	// Ready returns nil once the target room exists (ErrNotReady before).
+	Ready(ctx context.Context, to outbox.Target) error
+	// Post posts parts into the target room for the effect e.
+	Post(ctx context.Context, e store.Effect, to outbox.Target, parts []Part) error
+	// PostsFiles reports whether Post takes files. A platform that does
+	// not is never handed one: what would be a file is named instead (and
+	// a text that would be one is cut).
+	PostsFiles() bool
+}
+
+// Part is one piece of a post: a notice (Markdown, then Verbatim text
+// shown as it is, never read as markup), or a file.
+type Part struct {
+	Markdown, Verbatim string
+	File               *File
+	// Else, if set, is posted instead when the part would be too large
+	// for one message of the platform that cannot split it (a long text:
+	// a short notice, then the text as a file).
+	Else []Part
+}
+
+// File is a file to post.
+type File struct {
+	Name, Type string
+	Data       []byte
 }

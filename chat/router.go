@@ -121,3 +121,22 @@ func (r Router) TargetPlatform(ctx context.Context, t outbox.Target) (disclosure
 	}
 	return "", fmt.Errorf("%w: effect names no room", ErrPermanent)
 }
+
+// Poster is the poster of the platform a target's room is on
+// (ErrNotReady: a case room still to come; ErrPermanent: a platform that
+// secbot is not on, or that posts no such messages).
+func (r Router) Poster(ctx context.Context, to outbox.Target) (Poster, error) {
+	name, err := r.TargetPlatform(ctx, to)
+	if err != nil {
+		return nil, err
+	}
+	p, ok := r.Platforms[name]
+	if !ok {
+		return nil, fmt.Errorf("%w: a post into a room of %q, a platform secbot is not on", ErrPermanent, name)
+	}
+	poster, ok := p.(Poster)
+	if !ok {
+		return nil, fmt.Errorf("%w: %s cannot post messages of many parts", ErrPermanent, name)
+	}
+	return poster, nil
+}

@@ -982,3 +982,40 @@ func TestAnUnusableCaseRoomIsToldOnce(t *testing.T) {
 		t.Errorf("audited %+v", last)
 	}
 }
+
+// A reporter who cannot be in their case room (it proved unusable here;
+// on another chat than theirs the same holds) is never pointed to it, nor
+// shown its link: asking again, or writing what looks like details, they
+// are pointed to their private area, the advisory or the security
+// address.
+func TestAReporterWhoCannotBeInTheCaseRoomIsPointedToTheirPrivateArea(t *testing.T) {
+	w := newWorld(t, monday)
+	p := w.policy.Get()
+	p.Email, p.GitHub = "security@example.org", true
+	w.policy.Set(*p)
+	w.openCase()
+	e := store.Effect{Kind: outbox.KindCreateCaseRoom, Payload: []byte(`{"case_id":"SR-2026-0001"}`)}
+	if err := w.h.CaseRoomUnusable(context.Background(), e, "the server encrypts private groups"); err != nil {
+		t.Fatal(err)
+	}
+	before := len(w.sends())
+	w.say(dmRoom, reporter, "I want to report a security issue")
+	w.say(dmRoom, reporter, "More about it: https://example.org/poc")
+	answers := w.sends()[before:]
+	if len(answers) != 3 {
+		t.Fatalf("%d answers, want the pointer, then the warning and the pointer: %q", len(answers), answers)
+	}
+	for _, a := range answers {
+		if !strings.Contains(a, "SR-2026-0001") || !strings.Contains(a, "!github NAME") || !strings.Contains(a, "security@example.org") {
+			t.Errorf("an answer does not name the private area: %q", a)
+		}
+		for _, not := range []string{chat.Native(caseRoom), "matrix.to", "!invite", "inviting you", "private room"} {
+			if strings.Contains(a, not) {
+				t.Errorf("an answer says %q: %q", not, a)
+			}
+		}
+	}
+	if !strings.Contains(answers[1], "share nothing more here") {
+		t.Errorf("the details warning: %q", answers[1])
+	}
+}

@@ -57,12 +57,22 @@ func (h *Handlers) enqueue(ctx context.Context, lane string, to outbox.Target, d
 
 type caseRoomFields struct {
 	CaseID, CaseRoom, CaseRoomLink string
-	Plain                          bool
+	Plain, Elsewhere, GitHub       bool
+	Address                        string
 }
 
 // caseRoomData names a case's room as its platform's people see it: the
 // platform's own ID and a link its clients open.
+//
+// A reporter who cannot be in the case room (on another chat than the
+// case room's, or the room proved unusable) is shown none of it: it is
+// the team's alone; they are pointed to their private area instead.
 func (h *Handlers) caseRoomData(c *store.Case) caseRoomFields {
-	plain := h.Policy().PlainRooms[h.caseRoomPlatform(c, h.Policy())]
+	p := h.Policy()
+	home := h.caseRoomPlatform(c, p)
+	if c.Reporter.Channel() == disclosure.ChannelChat && (c.RoomUnusable || !disclosure.ReadsCaseRoom(c.Reporter, home)) {
+		return caseRoomFields{CaseID: c.ID.String(), Elsewhere: true, GitHub: p.GitHub, Address: p.Email}
+	}
+	plain := p.PlainRooms[home]
 	return caseRoomFields{CaseID: c.ID.String(), CaseRoom: disclosure.Show(c.CaseRoom), CaseRoomLink: h.roomLink(c.CaseRoom), Plain: plain}
 }

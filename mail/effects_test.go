@@ -99,7 +99,7 @@ func TestThePostShowsEveryTextAndNamesWhatIsLeft(t *testing.T) {
 	for i := range 30 {
 		content.Skipped = append(content.Skipped, Attachment{Name: fmt.Sprintf("f%d.bin", i), Size: 1})
 	}
-	parts, err := x.parts(content, outbox.MailPostEffect{CaseID: "SR-2026-0003", Machine: "mailing list"})
+	parts, err := x.parts(content, outbox.MailPostEffect{CaseID: "SR-2026-0003", Machine: "mailing list"}, true)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -129,6 +129,49 @@ func TestThePostShowsEveryTextAndNamesWhatIsLeft(t *testing.T) {
 	}
 	if parts[3].File == nil || parts[3].File.Name != "poc.txt" {
 		t.Errorf("the file: %+v", parts[3])
+	}
+}
+
+// Into a room that takes no files (a platform secbot posts none on), the
+// files are named in the head and left in the mailbox, and a text too
+// long to post inline is cut (between two characters) and says so: no
+// part is a file, none has a file to stand for it.
+func TestAPostIntoARoomWithoutFilesNamesThemAndCutsLongTexts(t *testing.T) {
+	tmpl, err := templates.Load("")
+	if err != nil {
+		t.Fatal(err)
+	}
+	x := &Effects{Config: &Config{MaxAttachment: 1 << 20}, Templates: tmpl, Prefix: func() string { return "!sec" }}
+	long := strings.Repeat("t", maxInline-1) + "é" + strings.Repeat("t", 100) // a two-byte rune across the limit
+	content := &Content{
+		From: "reporter@x.test", Subject: "PoC",
+		Texts:       []Text{{Text: "first text"}, {Text: long}},
+		Attachments: []Attachment{{Name: "poc.txt", Size: 3, Data: []byte("poc")}, {Name: "trace.log", Size: 2048, Data: make([]byte, 2048)}},
+	}
+	parts, err := x.parts(content, outbox.MailPostEffect{CaseID: "SR-2026-0004"}, false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(parts) != 2 {
+		t.Fatalf("%d parts, want the 2 texts and no file: %+v", len(parts), parts)
+	}
+	head := templates.PlainText(parts[0].Markdown)
+	for _, want := range []string{"not posted on this chat", "left in the mailbox", "poc.txt (3 bytes)", "trace.log (2.0 KB)"} {
+		if !strings.Contains(head, want) {
+			t.Errorf("the head does not say %q: %s", want, head)
+		}
+	}
+	if strings.Contains(head, "Files (below)") {
+		t.Errorf("the head announces files below: %s", head)
+	}
+	for i, part := range parts {
+		if part.File != nil || len(part.Else) > 0 {
+			t.Errorf("part %d is, or has, a file: %+v", i, part)
+		}
+	}
+	second := parts[1]
+	if second.Verbatim != long[:maxInline-1] || !strings.Contains(second.Markdown, "cut at 64.1 KB") {
+		t.Errorf("the long text: %d bytes, %q", len(second.Verbatim), second.Markdown)
 	}
 }
 

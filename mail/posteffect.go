@@ -7,7 +7,10 @@ import (
 	"strings"
 	"time"
 	"unicode"
+	"unicode/utf8"
 
+	"github.com/enarx/secbot/chat"
+	"github.com/enarx/secbot/disclosure"
 	"github.com/enarx/secbot/outbox"
 	"github.com/enarx/secbot/store"
 	"github.com/enarx/secbot/templates"
@@ -20,6 +23,14 @@ type Poster interface {
 	// does not yet), so a message is fetched only when it can be posted.
 	Ready(ctx context.Context, to outbox.Target) error
 	Post(ctx context.Context, e store.Effect, to outbox.Target, parts []Part) error
+}
+
+// FilePolicy is a Poster whose rooms may take no files (a platform
+// without them): an email's files are then named and left in the mailbox,
+// and a text too long for one post is cut, never made a file.
+type FilePolicy interface {
+	// PostsFiles reports whether files are posted into the target's room.
+	PostsFiles(ctx context.Context, to outbox.Target) (bool, error)
 }
 
 // Part is one event of a post: a notice (Markdown, then Verbatim text
@@ -63,6 +74,22 @@ func (x *Effects) post(ctx context.Context, e store.Effect) (any, error) {
 	if err := x.Poster.Ready(ctx, to); err != nil {
 		return nil, err
 	}
+	if x.Store != nil {
+		// A room that proved unusable (a Rocket.Chat group the server
+		// encrypts) gets nothing of the email: the team is told it is in
+		// the mailbox (NotPosted).
+		caseID, err := disclosure.ParseCaseID(p.CaseID)
+		if err != nil {
+			return nil, fmt.Errorf("%w: %w", chat.ErrPermanent, err)
+		}
+		c, err := x.Store.Case(ctx, caseID)
+		if err != nil {
+			return nil, err
+		}
+		if c.RoomUnusable {
+			return nil, fmt.Errorf("%w: the case room cannot be used", chat.ErrPermanent)
+		}
+	}
 	content, err := x.Config.FetchPosted(ctx, Ref{UIDValidity: p.UIDValidity, UID: p.UID}, p.MessageID)
 	if err == nil && p.MessageID != "" && content.MessageID != p.MessageID {
 		// Another message under the same UID (a mailbox made anew): the
@@ -87,7 +114,13 @@ func (x *Effects) post(ctx context.Context, e store.Effect) (any, error) {
 	if err != nil {
 		return nil, err
 	}
-	parts, err := x.parts(content, p)
+	files := true
+	if fp, ok := x.Poster.(FilePolicy); ok {
+		if files, err = fp.PostsFiles(ctx, to); err != nil {
+			return nil, err
+		}
+	}
+	parts, err := x.parts(content, p, files)
 	if err != nil {
 		return nil, err
 	}
@@ -97,12 +130,20 @@ func (x *Effects) post(ctx context.Context, e store.Effect) (any, error) {
 // parts lays out an email's post: its head and first text, each further
 // text, then its files. A text whose event would be too large is posted
 // instead as a short notice and a file; a text cut at the size limit says
-// so.
-func (x *Effects) parts(content *Content, p outbox.MailPostEffect) ([]Part, error) {
+// so. Into a room that takes no files (files false) the files are named
+// in the head instead, and a text too long to post inline is cut.
+func (x *Effects) parts(content *Content, p outbox.MailPostEffect, files bool) ([]Part, error) {
 	head := templates.EmailPosted{CaseID: p.CaseID, From: content.From, Subject: templates.Truncate(neutralText(content.Subject), maxSubject), Reply: p.Reply,
 		Machine: p.Machine, Unverified: p.Unverified, Texts: len(content.Texts), MaxParts: MaxParts, Prefix: x.Prefix()}
-	for _, a := range content.Attachments {
-		head.Attachments = append(head.Attachments, a.Name)
+	for i, a := range content.Attachments {
+		switch {
+		case files:
+			head.Attachments = append(head.Attachments, a.Name)
+		case len(head.NoFiles) == maxNamed:
+			head.NoFiles = append(head.NoFiles, fmt.Sprintf("and %d more", len(content.Attachments)-i))
+		case len(head.NoFiles) < maxNamed:
+			head.NoFiles = append(head.NoFiles, fmt.Sprintf("%s (%s)", a.Name, size(a.Size)))
+		}
 	}
 	for i, a := range content.TooLarge {
 		if i == maxNamed {
@@ -148,6 +189,28 @@ func (x *Effects) parts(content *Content, p outbox.MailPostEffect) ([]Part, erro
 		if t.Cut > 0 {
 			note.Cut = size(t.Cut)
 		}
+		if !files {
+			// No file to stand for a long text: its beginning, cut
+			// between two characters, and the rest left in the mailbox.
+			if len(text) > maxInline {
+				whole := int64(len(text))
+				if t.Cut > 0 {
+					whole = t.Cut
+				}
+				note.Cut = size(whole)
+				cut := maxInline
+				for cut > 0 && !utf8.RuneStart(text[cut]) {
+					cut--
+				}
+				text = text[:cut]
+			}
+			inline, err := x.lead(lead, note)
+			if err != nil {
+				return nil, err
+			}
+			parts = append(parts, Part{Markdown: inline, Verbatim: text})
+			continue
+		}
 		inline, err := x.lead(lead, note)
 		if err != nil {
 			return nil, err
@@ -167,7 +230,9 @@ func (x *Effects) parts(content *Content, p outbox.MailPostEffect) ([]Part, erro
 		parts = append(parts, Part{Markdown: inline, Verbatim: text, Else: instead})
 	}
 	for i := range content.Attachments {
-		parts = append(parts, Part{File: &content.Attachments[i]})
+		if files {
+			parts = append(parts, Part{File: &content.Attachments[i]})
+		}
 	}
 	return parts, nil
 }

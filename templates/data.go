@@ -22,18 +22,26 @@ type (
 		CaseID, CaseRoom, CaseRoomLink string
 		// Plain: the case room is not end-to-end encrypted.
 		Plain bool
+		// Elsewhere: the reporter cannot be in the case room (it is on
+		// another chat, or proved unusable); CaseRoom and CaseRoomLink
+		// are then empty, and their private area is the advisory
+		// (GitHub) or the security address (Address).
+		Elsewhere, GitHub bool
+		Address           string
 	}
 	// DMDetailsNoCase warns a DM that looks like details, with no case.
 	DMDetailsNoCase struct{}
 	// DMDetailsWarning warns a DM that looks like details.
 	DMDetailsWarning struct {
 		CaseID, CaseRoom, CaseRoomLink string
-		Plain                          bool
+		Plain, Elsewhere, GitHub       bool
+		Address                        string
 	}
 	// DMExistingCase points a reporter to their open case.
 	DMExistingCase struct {
 		CaseID, CaseRoom, CaseRoomLink string
-		Plain                          bool
+		Plain, Elsewhere, GitHub       bool
+		Address                        string
 	}
 	// DMFromPublic opens the DM after a request in a public room.
 	DMFromPublic struct {
@@ -115,6 +123,10 @@ type (
 		Attachments []string
 		// TooLarge names the files over the size limit, with their sizes.
 		TooLarge []string
+		// NoFiles names the files of an email posted into a room that
+		// takes no files (a chat secbot posts no files on), with their
+		// sizes: left in the mailbox.
+		NoFiles []string
 		// Skipped names the parts past the cap on parts per email, left in
 		// the mailbox; More counts those past the names shown.
 		Skipped  []string
