@@ -23,6 +23,9 @@ const nonce = "0123456789abcdef0123456789abcdef"
 
 func standIn(t *testing.T, public bool) (*ghsatest.Server, *Client) {
 	t.Helper()
+	old := retrySettle
+	retrySettle = 0 // a test that needs the wait sets it
+	t.Cleanup(func() { retrySettle = old })
 	srv, err := ghsatest.New(ghsatest.Options{Owner: "enarx", Repo: "enarx", Public: public, Users: []string{"octocat", "reporter1"}, Token: token, ForkDelay: 300 * time.Millisecond}, "")
 	if err != nil {
 		t.Fatal(err)

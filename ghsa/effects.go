@@ -194,7 +194,12 @@ func (e *Effects) create(ctx context.Context, eff store.Effect, p outbox.Advisor
 	if eff.Attempts > 1 && !fresh {
 		// An earlier attempt may have got through before a crash: adopt
 		// the draft it made, recognised by the effect's secret, never one
-		// that merely carries the case ID.
+		// that merely carries the case ID. It may be going through still:
+		// GitHub finishes a request whose client died, and a standby
+		// retries within a second of the kill. Let it finish, then look.
+		if err := settle(ctx); err != nil {
+			return err
+		}
 		if adv, err = e.Client.FindOwnDraft(ctx, p.Nonce, nil); err != nil {
 			return err
 		}
@@ -221,6 +226,23 @@ func (e *Effects) create(ctx context.Context, eff store.Effect, p outbox.Advisor
 		}
 		return e.say(ctx, outbox.AdvisoryEffect{CaseID: p.CaseID}, templates.AdvisoryCreated{CaseID: p.CaseID, GHSAID: adv.GHSAID, URL: adv.HTMLURL, Email: c.Reporter.Channel() == disclosure.ChannelEmail, Prefix: e.Policy.Get().CommandPrefix})
 	})
+}
+
+// retrySettle is how long a retried draft waits for an earlier attempt,
+// cut off by a crash or a timeout, to finish at GitHub before it looks for
+// that attempt's draft.
+var retrySettle = 2 * time.Second // a var so that tests need not wait
+
+// settle waits retrySettle, or until ctx is done.
+func settle(ctx context.Context) error {
+	t := time.NewTimer(retrySettle)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-t.C:
+		return nil
+	}
 }
 
 // nonce makes sure the effect has its secret before anything is sent to
@@ -515,7 +537,11 @@ func (e *Effects) move(ctx context.Context, eff store.Effect, p outbox.AdvisoryE
 		var adv *Advisory
 		if eff.Attempts > 1 && !fresh {
 			// Nobody is added before the draft is recorded: one with
-			// collaborators is not the one this effect made.
+			// collaborators is not the one this effect made. An earlier
+			// attempt's draft may still be in the making (see create).
+			if err := settle(ctx); err != nil {
+				return err
+			}
 			if adv, err = to.FindOwnDraft(ctx, p.Nonce, nil); err != nil {
 				return err
 			}

@@ -7,6 +7,7 @@ import (
 	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/jonboulle/clockwork"
 	"github.com/rs/zerolog"
@@ -257,6 +258,43 @@ func TestARetriedCreateAdoptsOnlyItsOwnDraft(t *testing.T) {
 		if joined && (got.GHSAID == made.GHSAID || got.GHSAID == "") {
 			t.Errorf("a draft someone else joined was adopted (%s)", got.GHSAID)
 		}
+	}
+}
+
+// A standby retries a create within a second of the active instance's
+// death, while GitHub may still be carrying out the dead one's POST (it
+// goes on with a request whose client is gone). The retry waits for it,
+// then adopts that draft: the case gets one advisory, not two.
+func TestARetriedCreateWaitsForTheDraftStillInTheMaking(t *testing.T) {
+	w := newEffectsWorld(t)
+	retrySettle = 2 * time.Second
+	ctx := context.Background()
+	p := outbox.AdvisoryEffect{CaseID: w.c.ID.String(), Nonce: outbox.NewNonce()}
+	if err := w.store.Tx(ctx, func(ctx context.Context) error {
+		_, err := outbox.Enqueue(ctx, w.store, store.GitHubLane(w.c.ID), outbox.KindAdvisoryCreate, p, reported)
+		return err
+	}); err != nil {
+		t.Fatal(err)
+	}
+	// The first attempt: its POST reaches GitHub, which takes half a
+	// second over it; the client is gone after a tenth (the crash).
+	made := make(chan struct{})
+	w.srv.Inject(ghsatest.Fault{Delay: 500 * time.Millisecond, Completes: true, Done: made})
+	dying, cancel := context.WithTimeout(ctx, 100*time.Millisecond)
+	defer cancel()
+	eff := pending(t, w.store, outbox.KindAdvisoryCreate)
+	eff.Attempts = 1
+	if _, err := w.effects.Executors()[outbox.KindAdvisoryCreate](dying, *eff); err == nil {
+		t.Fatal("the first attempt did not fail when its client gave up")
+	}
+	if err := w.run(t, outbox.KindAdvisoryCreate, 2); err != nil {
+		t.Fatal(err)
+	}
+	<-made // the first attempt's draft exists (if it did not already)
+	all := w.srv.Advisories()
+	got, _ := w.store.Case(ctx, w.c.ID)
+	if len(all) != 1 || got.GHSAID != all[0].GHSAID || !audited(t, w.store, p.CaseID, "advisory.adopted") {
+		t.Fatalf("%d advisories (the case has %q): the retry did not wait for the draft still in the making", len(all), got.GHSAID)
 	}
 }
 

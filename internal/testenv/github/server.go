@@ -63,6 +63,12 @@ type Fault struct {
 	Headers map[string]string
 	Body    string
 	Delay   time.Duration
+	// Completes makes a delayed request go through even if its client
+	// gave up (a timeout, or died) during the delay, as GitHub goes on
+	// with a request whose connection closed; Done, if set, is closed once
+	// the request was carried out.
+	Completes bool
+	Done      chan struct{}
 }
 
 // Server is the running stand-in.
@@ -348,7 +354,12 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request) {
 	}
 	s.mu.Unlock()
 	if fault != nil {
-		if fault.Delay > 0 {
+		if fault.Done != nil {
+			defer close(fault.Done)
+		}
+		if fault.Delay > 0 && fault.Completes {
+			time.Sleep(fault.Delay)
+		} else if fault.Delay > 0 {
 			select {
 			case <-time.After(fault.Delay):
 			case <-r.Context().Done():
