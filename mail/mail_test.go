@@ -39,6 +39,9 @@ func server(t *testing.T, tls bool) (*mailtest.Server, *Config) {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { _ = srv.Stop() })
+	old := retrySettle
+	retrySettle = 0 // a test that needs the wait sets it
+	t.Cleanup(func() { retrySettle = old })
 	for _, a := range []string{security, reporter} {
 		if err := srv.AddAccount(a, password); err != nil {
 			t.Fatal(err)

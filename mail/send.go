@@ -82,11 +82,22 @@ func (c *Config) Compose(out Outgoing, date time.Time) ([]byte, error) {
 // and sends nothing if either is there. Only a copy whose own Message-ID
 // is ours, whole, counts, and in the mailbox (where anyone can deliver)
 // only one from the security address, by its envelope too: with the
-// secret part of our Message-IDs, nobody can plant one beforehand.
+// secret part of our Message-IDs, nobody can plant one beforehand. A
+// retry first waits retrySettle: the earlier attempt's message may still
+// be on its way into the mailbox (see retrySettle).
 func (c *Config) Send(ctx context.Context, out Outgoing, retry bool) error {
 	raw, err := c.Compose(out, time.Now())
 	if err != nil {
 		return fmt.Errorf("%w: compose: %w", ErrRefused, err)
+	}
+	if retry {
+		t := time.NewTimer(retrySettle)
+		defer t.Stop()
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-t.C:
+		}
 	}
 	return c.session(ctx, "", func(cl *imapclient.Client, _ *imap.SelectData) error {
 		if err := c.ensureSent(cl); err != nil {
@@ -111,6 +122,15 @@ func (c *Config) Send(ctx context.Context, out Outgoing, retry bool) error {
 		return fileSent(cl, raw)
 	})
 }
+
+// retrySettle is how long a retried send waits before it looks for the
+// earlier attempt's message. A standby retries within a second of the
+// active instance's death; the dead one's message may have reached the
+// server whole (the end of its data sent, the answer not read), and the
+// server goes on with it; many servers also queue what they took and
+// file the security mailbox's copy a moment later. Looked for too soon,
+// it is found nowhere and sent twice.
+var retrySettle = 5 * time.Second // a var so that tests need not wait
 
 // submit hands raw to the submission server.
 func (c *Config) submit(ctx context.Context, to string, raw []byte) error {
