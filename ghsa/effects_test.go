@@ -276,17 +276,7 @@ func TestARetriedCreateWaitsForTheDraftStillInTheMaking(t *testing.T) {
 	}); err != nil {
 		t.Fatal(err)
 	}
-	// The first attempt: its POST reaches GitHub, which takes half a
-	// second over it; the client is gone after a tenth (the crash).
-	made := make(chan struct{})
-	w.srv.Inject(ghsatest.Fault{Delay: 500 * time.Millisecond, Completes: true, Done: made})
-	dying, cancel := context.WithTimeout(ctx, 100*time.Millisecond)
-	defer cancel()
-	eff := pending(t, w.store, outbox.KindAdvisoryCreate)
-	eff.Attempts = 1
-	if _, err := w.effects.Executors()[outbox.KindAdvisoryCreate](dying, *eff); err == nil {
-		t.Fatal("the first attempt did not fail when its client gave up")
-	}
+	made := dyingAttempt(t, w.srv, w.store, w.effects, outbox.KindAdvisoryCreate, "POST /repos/enarx/enarx/security-advisories")
 	if err := w.run(t, outbox.KindAdvisoryCreate, 2); err != nil {
 		t.Fatal(err)
 	}
@@ -296,6 +286,35 @@ func TestARetriedCreateWaitsForTheDraftStillInTheMaking(t *testing.T) {
 	if len(all) != 1 || got.GHSAID != all[0].GHSAID || !audited(t, w.store, p.CaseID, "advisory.adopted") {
 		t.Fatalf("%d advisories (the case has %q): the retry did not wait for the draft still in the making", len(all), got.GHSAID)
 	}
+}
+
+// dyingAttempt makes the pending effect of kind as its first attempt,
+// which dies (its context cancelled) once its request for GitHub's
+// request (method and path) arrived; GitHub takes half a second over that
+// request and carries it out all the same. The channel returned is closed
+// once it did.
+func dyingAttempt(t *testing.T, srv *ghsatest.Server, st *store.Store, effects *Effects, kind, request string) <-chan struct{} {
+	t.Helper()
+	started, made := make(chan struct{}), make(chan struct{})
+	srv.Inject(ghsatest.Fault{For: request, Delay: 500 * time.Millisecond, Completes: true, Started: started, Done: made})
+	dying, die := context.WithCancel(context.Background())
+	eff := pending(t, st, kind)
+	eff.Attempts = 1
+	failed := make(chan error, 1)
+	go func() {
+		_, err := effects.Executors()[kind](dying, *eff)
+		failed <- err
+	}()
+	select {
+	case <-started:
+	case err := <-failed:
+		t.Fatalf("the first attempt ended before its request reached GitHub: %v", err)
+	}
+	die()
+	if err := <-failed; err == nil {
+		t.Fatal("the first attempt did not fail when it died")
+	}
+	return made
 }
 
 // A create recorded without a secret (by an older version, or a command)

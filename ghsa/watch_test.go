@@ -453,6 +453,39 @@ func TestAMoveRetriedAfterACrashAdoptsTheDraftItMade(t *testing.T) {
 	}
 }
 
+// A standby retries a move while GitHub still makes the dead instance's
+// new draft: the retry waits for it and adopts it, no second draft.
+func TestARetriedMoveWaitsForTheDraftStillInTheMaking(t *testing.T) {
+	w := newWatchWorld(t, []string{"enarx/other"}, nil)
+	retrySettle = 2 * time.Second
+	ctx := context.Background()
+	report := w.srv.AddReport(ghsatest.Report{Reporter: "octocat"})
+	w.watcher.Poll(ctx)
+	c := w.cases(t)[0]
+	p := outbox.AdvisoryEffect{CaseID: c.ID.String(), Repository: "enarx/other", From: "enarx/enarx", FromGHSA: report, Nonce: outbox.NewNonce()}
+	if err := w.store.Tx(ctx, func(ctx context.Context) error {
+		_, err := outbox.Enqueue(ctx, w.store, store.GitHubLane(c.ID), outbox.KindAdvisoryMove, p, reported)
+		return err
+	}); err != nil {
+		t.Fatal(err)
+	}
+	made := dyingAttempt(t, w.srv, w.store, w.effects, outbox.KindAdvisoryMove, "POST /repos/enarx/other/security-advisories")
+	if err := runEffect(t, w.store, w.effects, outbox.KindAdvisoryMove, p, 2); err != nil {
+		t.Fatal(err)
+	}
+	<-made
+	var drafts []string
+	for _, a := range w.srv.Advisories() {
+		if a.Repository == "enarx/other" {
+			drafts = append(drafts, a.GHSAID)
+		}
+	}
+	moved, _ := w.store.Case(ctx, c.ID)
+	if len(drafts) != 1 || moved.GHSAID != drafts[0] || !audited(t, w.store, c.ID.String(), "advisory.adopted") {
+		t.Errorf("drafts in enarx/other %v (the case has %s): the retry did not wait for the draft still in the making", drafts, moved.GHSAID)
+	}
+}
+
 // audited reports whether the case's audit log has an entry of action.
 func audited(t *testing.T, st *store.Store, caseID, action string) bool {
 	t.Helper()

@@ -65,10 +65,13 @@ type Fault struct {
 	Delay   time.Duration
 	// Completes makes a delayed request go through even if its client
 	// gave up (a timeout, or died) during the delay, as GitHub goes on
-	// with a request whose connection closed; Done, if set, is closed once
-	// the request was carried out.
-	Completes bool
-	Done      chan struct{}
+	// with a request whose connection closed. Started, if set, is closed
+	// when the request arrives, Done once it was carried out.
+	Completes     bool
+	Started, Done chan struct{}
+	// For, if set ("POST /repos/o/r/security-advisories"), keeps the
+	// fault for the first request of that method and path; others pass it.
+	For string
 }
 
 // Server is the running stand-in.
@@ -347,15 +350,20 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request) {
 	w = rec
 	s.mu.Lock()
 	var fault *Fault
-	if len(s.faults) > 0 {
-		f := s.faults[0]
-		s.faults = s.faults[1:]
-		fault = &f
+	for i, f := range s.faults {
+		if f.For == "" || f.For == r.Method+" "+r.URL.Path {
+			s.faults = slices.Delete(s.faults, i, i+1)
+			fault = &f
+			break
+		}
 	}
 	s.mu.Unlock()
 	if fault != nil {
 		if fault.Done != nil {
 			defer close(fault.Done)
+		}
+		if fault.Started != nil {
+			close(fault.Started)
 		}
 		if fault.Delay > 0 && fault.Completes {
 			time.Sleep(fault.Delay)
