@@ -30,10 +30,12 @@ const catchUpSlack = 5 * time.Second
 // parked as a dead letter (and counts as handled), as on Matrix.
 const maxFailures = 5
 
-// Run hands the core every message of the bot's rooms, and a new
-// subscription as an invitation, until ctx ends: over the realtime API,
-// and after every (re)connect over REST what was said since the position
-// (the rooms whose subscriptions changed since, their history since),
+// Run hands the core every message of the bot's rooms and of the public
+// channels it may read, and a new subscription as an invitation, until
+// ctx ends: over the realtime API, and after every (re)connect over REST
+// what was said since the position (the rooms whose subscriptions
+// changed since and the public channels that changed since, their
+// history since),
 // each message once and in the order it was sent. isTeam says whose
 // messages carry their account as their identity.
 func (p *Platform) Run(ctx context.Context, in chat.Dispatch, isTeam func(disclosure.Person) bool) error {
@@ -159,6 +161,43 @@ func (r *inbound) catchUp(ctx context.Context) error {
 		}
 		for _, m := range hist {
 			msgs = append(msgs, roomMessage{m, s.Type})
+		}
+	}
+	// The public channels the bot is not in: while it is up the stream
+	// hands it their messages (roomParticipant false), so what was said
+	// in them while it was away is news too. channels.list tells which
+	// changed since (one page, more only for many channels with news);
+	// only those channels' history is read.
+	member := map[string]bool{}
+	for _, s := range changed.Update {
+		member[s.RoomID] = true
+	}
+	channels, err := r.p.c.ChannelsChangedSince(ctx, from)
+	if IsPermanent(err) {
+		// Without view-c-room the bot sees no channel it is not in.
+		r.p.log.Warn().Err(err).Msg("Could not list the public channels to catch up; only the bot's own rooms were read")
+		channels, err = nil, nil
+	}
+	if err != nil {
+		return err
+	}
+	for _, ch := range channels {
+		if known[ch.ID] || member[ch.ID] || ch.Type != Channel {
+			continue
+		}
+		hist, err := r.p.c.History(ctx, ch.ID, Channel, from)
+		if IsPermanent(err) {
+			r.p.log.Warn().Err(err).Str("room_id", ch.ID).Msg("Could not read a public channel's history to catch up; skipped")
+			continue
+		}
+		if err != nil {
+			return err
+		}
+		if len(hist) > 0 && ch.Name != "" {
+			r.p.remember(Room{ID: ch.ID, Type: Channel, Name: ch.Name})
+		}
+		for _, m := range hist {
+			msgs = append(msgs, roomMessage{m, Channel})
 		}
 	}
 	for _, s := range joined {

@@ -235,6 +235,47 @@ func (c *Client) Subscriptions(ctx context.Context, updatedSince time.Time) (Sub
 	return s, nil
 }
 
+// ChannelsChangedSince lists the public channels that changed at or after
+// since (channels.list, which needs view-c-room to list the channels the
+// bot is not in; the bot role has it): newest change first (sort by
+// _updatedAt, which the server moves on every message, thread reply
+// included), reading pages only as far as the first channel older than
+// since, so that a catch-up costs one page plus one per hundred channels
+// with news, not one per hundred channels on the server. A channel that
+// changes while the pages are read moves to the front and may be listed
+// twice (once); its new message is the stream's.
+func (c *Client) ChannelsChangedSince(ctx context.Context, since time.Time) ([]Room, error) {
+	var out []Room
+	seen := map[string]bool{}
+	for offset := 0; ; {
+		var page struct {
+			Channels []wireRoom `json:"channels"`
+			Total    int        `json:"total"`
+		}
+		q := url.Values{"sort": {`{"_updatedAt":-1}`}, "offset": {strconv.Itoa(offset)}, "count": {strconv.Itoa(pageSize)}}
+		if err := c.get(ctx, "channels.list", q, &page); err != nil {
+			return nil, err
+		}
+		for _, w := range page.Channels {
+			r := w.room()
+			if r.UpdatedAt.Before(since) && r.LastMessage.Before(since) {
+				return out, nil
+			}
+			if r.Type == "" {
+				r.Type = Channel
+			}
+			if !seen[r.ID] {
+				seen[r.ID] = true
+				out = append(out, r)
+			}
+		}
+		offset += len(page.Channels)
+		if len(page.Channels) == 0 || offset >= page.Total {
+			return out, nil
+		}
+	}
+}
+
 // historyRoute is the history call of each kind of room.
 var historyRoute = map[RoomType]string{DirectMessage: "im.history", PrivateGroup: "groups.history", Channel: "channels.history"}
 

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"fmt"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -495,5 +496,65 @@ func TestARequestTheValidatorsRefuseIsCaught(t *testing.T) {
 	}
 	if len(s.Invalid()) != 1 || !strings.Contains(s.Invalid()[0], "isGroupsCreateProps") {
 		t.Fatalf("invalid: %q", s.Invalid())
+	}
+}
+
+func TestChannelsChangedSinceReadsOnlyThePagesWithNews(t *testing.T) {
+	clock := clockwork.NewFakeClockAt(time.Date(2026, 12, 1, 10, 0, 0, 0, time.UTC))
+	e := newEnv(t, rctest.Options{Clock: clock}, Options{Clock: clock})
+	ctx := ctxT(t)
+	adminID, _ := e.s.AddUser("admin")
+	aliceID, _ := e.s.AddUser("alice")
+	var all []string
+	for i := range pageSize + 20 {
+		all = append(all, e.s.CreateChannel(fmt.Sprintf("chan-%03d", i), adminID, aliceID))
+	}
+	clock.Advance(time.Minute)
+	since := clock.Now()
+	clock.Advance(time.Second)
+	news := []string{all[3], all[pageSize+7], all[50]}
+	for _, id := range news {
+		if _, err := e.s.SendAs(aliceID, id, "news", ""); err != nil {
+			t.Fatal(err)
+		}
+		clock.Advance(time.Second)
+	}
+	lists := func() int {
+		n := 0
+		for _, r := range e.s.Requests() {
+			if r.Route == "channels.list" {
+				n++
+			}
+		}
+		return n
+	}
+	got, err := e.c.ChannelsChangedSince(ctx, since)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var ids []string
+	for _, r := range got {
+		ids = append(ids, r.ID)
+		if r.Type != Channel || r.Name == "" || r.LastMessage.Before(since) {
+			t.Errorf("a channel with news: %+v", r)
+		}
+	}
+	// Newest first.
+	if want := []string{news[2], news[1], news[0]}; strings.Join(ids, ",") != strings.Join(want, ",") {
+		t.Fatalf("channels with news: %v, want %v", ids, want)
+	}
+	if n := lists(); n != 1 {
+		t.Errorf("%d pages read for three channels with news, want 1", n)
+	}
+	// Since the beginning: every channel, every page.
+	got, err = e.c.ChannelsChangedSince(ctx, time.Time{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(got) != len(all) {
+		t.Fatalf("%d channels since the beginning, want %d", len(got), len(all))
+	}
+	if n := lists(); n != 1+2 {
+		t.Errorf("%d pages read in all, want 3", n)
 	}
 }

@@ -47,6 +47,10 @@ type Room struct {
 	CustomFields map[string]any
 	// UsersCount is the number of members.
 	UsersCount int
+	// LastMessage is when the room's last message was sent (lm; zero if
+	// none), UpdatedAt when the room last changed (_updatedAt: a message,
+	// a thread reply, a member, a setting).
+	LastMessage, UpdatedAt time.Time
 }
 
 type wireRoom struct {
@@ -60,6 +64,8 @@ type wireRoom struct {
 	U         UserRef        `json:"u"`
 	Custom    map[string]any `json:"customFields"`
 	UsersCnt  int            `json:"usersCount"`
+	LM        jsTime         `json:"lm"`
+	UpdatedAt jsTime         `json:"_updatedAt"`
 }
 
 func (w wireRoom) room() Room {
@@ -68,7 +74,7 @@ func (w wireRoom) room() Room {
 		id = w.RID
 	}
 	return Room{ID: id, Type: w.T, Name: w.Name, ReadOnly: w.RO, Encrypted: w.Encrypted, Usernames: w.Usernames, Creator: w.U,
-		CustomFields: w.Custom, UsersCount: w.UsersCnt}
+		CustomFields: w.Custom, UsersCount: w.UsersCnt, LastMessage: w.LM.Time, UpdatedAt: w.UpdatedAt.Time}
 }
 
 // Subscription is the bot's membership of a room (subscriptions.get).

@@ -41,6 +41,7 @@ const routes = [
 	['GET', 'groups.members', 'isGroupsMembersProps', 'validateParams'],
 	['GET', 'groups.list', 'isGroupsListProps', 'validateParams'],
 	['GET', 'channels.history', 'isChannelsHistoryProps', 'validateParams'],
+	['GET', 'channels.list', 'isChannelsListProps', 'validateParams'],
 	['GET', 'channels.info', null, 'validateParams'],
 	['POST', 'channels.join', 'isChannelsJoinProps', 'validateParams'],
 	['POST', 'channels.leave', 'isChannelsLeaveProps', 'validateParams'],

@@ -1,6 +1,8 @@
 package rctest
 
 import (
+	"encoding/json"
+	"fmt"
 	"sort"
 	"strings"
 	"time"
@@ -575,6 +577,98 @@ func (s *Server) channelsHistory(c *call) (map[string]any, *apiError) {
 		return nil, forbidden()
 	}
 	return s.history(r, c.params, c.params["showThreadMessages"] != "false"), nil
+}
+
+// channelsList is channels.list: it needs view-c-room or
+// view-joined-room (else 403); with view-c-room every public channel,
+// without it only those the user is in. sort is parseJsonQuery's (a JSON
+// object of fields to 1 or -1; name ascending by default; a channel
+// without the field sorts as the lowest value, as in MongoDB), paged by
+// offset and count; _id narrows it to one channel. The stand-in has no
+// teams, so the server's team filter has nothing to hide.
+func (s *Server) channelsList(c *call) (map[string]any, *apiError) {
+	seeAll := s.can(c.u, "view-c-room")
+	if !seeAll && !s.can(c.u, "view-joined-room") {
+		return nil, &apiError{status: 403, body: map[string]any{"success": false,
+			"error": "User does not have the permissions required for this action [error-unauthorized]"}}
+	}
+	type key struct {
+		field string
+		dir   int
+	}
+	keys := []key{{"name", 1}}
+	if v := str(c.params, "sort"); v != "" {
+		bad := meteorError("error-invalid-sort", fmt.Sprintf("Invalid sort parameter provided: %q", v), map[string]any{"helperMethod": "parseJsonQuery"})
+		dec := json.NewDecoder(strings.NewReader(v))
+		dec.UseNumber()
+		tok, err := dec.Token()
+		if err != nil || tok != json.Delim('{') {
+			return nil, bad
+		}
+		keys = nil
+		for dec.More() {
+			f, err := dec.Token()
+			if err != nil {
+				return nil, bad
+			}
+			var d json.Number
+			if err := dec.Decode(&d); err != nil || (d != "1" && d != "-1") {
+				return nil, bad
+			}
+			dir := 1
+			if d == "-1" {
+				dir = -1
+			}
+			keys = append(keys, key{f.(string), dir})
+		}
+	}
+	field := func(r *room, f string) (string, bool) {
+		switch f {
+		case "name":
+			return r.name, true
+		case "_id":
+			return r.id, true
+		case "ts":
+			return restTime(r.ts), true
+		case "_updatedAt":
+			return restTime(r.updated), true
+		case "lm":
+			if r.lm.IsZero() {
+				return "", false
+			}
+			return restTime(r.lm), true
+		}
+		return "", false
+	}
+	var rooms []*room
+	for _, r := range s.sortedRooms() {
+		if r.t != "c" || (!seeAll && r.subs[c.u.id] == nil) {
+			continue
+		}
+		if id := str(c.params, "_id"); id != "" && r.id != id {
+			continue
+		}
+		rooms = append(rooms, r)
+	}
+	sort.SliceStable(rooms, func(i, j int) bool {
+		for _, k := range keys {
+			a, aok := field(rooms[i], k.field)
+			b, bok := field(rooms[j], k.field)
+			if aok != bok {
+				// a missing field sorts lowest
+				return (bok && k.dir == 1) || (aok && k.dir == -1)
+			}
+			if a != b {
+				return (a < b) == (k.dir == 1)
+			}
+		}
+		return false
+	})
+	var channels []any
+	for _, r := range rooms {
+		channels = append(channels, s.roomJSON(r))
+	}
+	return paginate("channels", channels, c.params), nil
 }
 
 func (s *Server) channelsInfo(c *call) (map[string]any, *apiError) {

@@ -502,6 +502,7 @@ func (s *Server) routes() map[string]handler {
 		"GET groups.members":    s.groupsMembers,
 		"GET groups.list":       s.groupsList,
 		"GET channels.history":  s.channelsHistory,
+		"GET channels.list":     s.channelsList,
 		"GET channels.info":     s.channelsInfo,
 		"POST channels.join":    s.channelsJoin,
 		"POST channels.leave":   s.channelsLeave,

@@ -135,6 +135,7 @@ func TestTheFixtureHoldsRocketChatsValidatorsForTheRoutesSecbotUses(t *testing.T
 		"GET groups.history":    "isGroupsHistoryProps",
 		"GET subscriptions.get": "isSubscriptionsGetProps",
 		"GET rooms.info":        "isRoomsInfoProps",
+		"GET channels.list":     "isChannelsListProps",
 	}
 	for route, name := range want {
 		v := vs.byRoute[route]
@@ -556,4 +557,66 @@ func TestHistorySinceAMessagesTimestampDoesNotRepeatIt(t *testing.T) {
 		t.Fatalf("count 1 offset 1: %v", page)
 	}
 	noInvalid(t, s)
+}
+
+func TestChannelsListShowsEveryPublicChannelSortedAndPagedToWhoMaySeeThem(t *testing.T) {
+	clock := clockwork.NewFakeClock()
+	s := Start(t, Options{Clock: clock})
+	admin := newUser(t, s, "admin")
+	bot := newUser(t, s, "bot")
+	alice := newUser(t, s, "alice")
+	quiet := s.CreateChannel("a-quiet", admin.id) // no message after its creation
+	clock.Advance(time.Second)
+	busy := s.CreateChannel("b-busy", admin.id, alice.id)
+	clock.Advance(time.Second)
+	mine := s.CreateChannel("c-mine", admin.id, bot.id)
+	clock.Advance(time.Second)
+	alice.ok(alice.post("chat.sendMessage", map[string]any{"message": map[string]any{"rid": busy, "msg": "news"}}))
+	other := s.CreateChannel("d-other", admin.id) // as new as busy's message: by name among equals
+	ids := func(a answer) []string {
+		var out []string
+		for _, c := range a.body["channels"].([]any) {
+			out = append(out, c.(map[string]any)["_id"].(string))
+		}
+		return out
+	}
+	// By name by default, every public channel to a user with view-c-room
+	// (the bot role has it), member or not.
+	a := bot.ok(bot.get("channels.list", nil))
+	if got := ids(a); strings.Join(got, ",") != strings.Join([]string{quiet, busy, mine, other}, ",") || a.body["total"] != 4.0 {
+		t.Fatalf("channels.list: %v (total %v)", got, a.body["total"])
+	}
+	// Newest change first, paged.
+	a = bot.ok(bot.get("channels.list", url.Values{"sort": {`{"_updatedAt":-1}`}, "count": {"2"}}))
+	if got := ids(a); strings.Join(got, ",") != busy+","+other || a.body["count"] != 2.0 || a.body["total"] != 4.0 {
+		t.Fatalf("sorted by _updatedAt, first page: %v", a.body)
+	}
+	a = bot.ok(bot.get("channels.list", url.Values{"sort": {`{"_updatedAt":-1}`}, "count": {"2"}, "offset": {"2"}}))
+	if got := ids(a); strings.Join(got, ",") != mine+","+quiet {
+		t.Fatalf("sorted by _updatedAt, second page: %v", got)
+	}
+	ch := bot.ok(bot.get("channels.list", url.Values{"_id": {busy}})).body["channels"].([]any)[0].(map[string]any)
+	if ch["lm"] == nil || ch["_updatedAt"] == nil || ch["name"] != "b-busy" || ch["t"] != "c" {
+		t.Fatalf("a channel with a message: %v", ch)
+	}
+	// lm descending: channels without a message last, as in MongoDB.
+	a = bot.ok(bot.get("channels.list", url.Values{"sort": {`{"lm":-1}`}}))
+	if got := ids(a); got[0] != busy {
+		t.Fatalf("sorted by lm: %v", got)
+	}
+	// parseJsonQuery refuses a sort that is not 1 or -1.
+	if a := bot.get("channels.list", url.Values{"sort": {`{"name":2}`}}); a.status != 400 || a.str("errorType") != "error-invalid-sort" {
+		t.Fatalf("a bad sort: %d %v", a.status, a.body)
+	}
+	noInvalid(t, s)
+	// isChannelsListProps allows no other parameter.
+	if a := bot.get("channels.list", url.Values{"roomId": {busy}}); a.status != 400 || len(s.Invalid()) != 1 {
+		t.Fatalf("an unknown parameter: %d %v %v", a.status, a.body, s.Invalid())
+	}
+	// Without view-c-room and view-joined-room: 403.
+	guest := newUser(t, s, "guest")
+	s.SetRoles(guest.id, "guest")
+	if a := guest.get("channels.list", nil); a.status != 403 {
+		t.Fatalf("without the permissions: %d %v", a.status, a.body)
+	}
 }
