@@ -16,6 +16,10 @@ type Identity struct {
 	// Unencrypted marks a message sent in the clear: no device vouches
 	// for it, and the homeserver could have written it.
 	Unencrypted bool
+	// Account marks a platform without device signing (Rocket.Chat):
+	// Current is the account a username belongs to, so a change is
+	// another account under the member's name, not a key reset.
+	Account bool
 }
 
 // DeviceTrust is how far a request's device is known to be its sender's.
@@ -33,6 +37,9 @@ const (
 	DeviceVerified
 	// SentInTheClear: an unencrypted message, which no device vouches for.
 	SentInTheClear
+	// AccountChanged: on a platform that pins accounts, the member's
+	// username belongs to another account than the pinned one.
+	AccountChanged
 )
 
 // PinnedKey is the identity member's team commands must come from: the
@@ -63,6 +70,8 @@ func (p *Policy) TrustOf(member Person, pinned string, id Identity) DeviceTrust 
 		return SentInTheClear
 	case want == "" || id.Current == "":
 		return DeviceUnverified
+	case id.Current != want && id.Account:
+		return AccountChanged
 	case id.Current != want:
 		return IdentityChanged
 	case id.DeviceSigned:
@@ -84,6 +93,12 @@ func (p *Policy) IdentityNews(member Person, pinned, announced string, id Identi
 func (p *Policy) untrustedDevice(action string, by Person, trust DeviceTrust) *Refusal {
 	if trust == SentInTheClear {
 		return refusef(action, "this room is unencrypted, so no device vouches for this message and I cannot tell it is really yours (the homeserver could have written it). Team commands work in end-to-end encrypted rooms only.")
+	}
+	if trust == AccountChanged {
+		if p.StrictIdentities() {
+			return refusef(action, "your username belongs to another account than the one the configuration names for you, so I cannot tell this is really you. Until an operator updates `[team] identities`, your commands wait.")
+		}
+		return refusef(action, "your username belongs to another account than the one I knew as yours, so I cannot tell this is really you. Your commands wait until the coordinator checks it with you and runs `%s trust %s ACCOUNT-ID` with the account the team room was shown.", p.CommandPrefix, by)
 	}
 	if trust == IdentityChanged {
 		if p.StrictIdentities() {

@@ -23,6 +23,8 @@ func TestTheDeviceAMemberMayCommandFrom(t *testing.T) {
 		{"sent in the clear", nil, "KEY1", Identity{Current: "KEY1", Unencrypted: true}, SentInTheClear},
 		{"strict: the configured identity", map[Person]string{"@bob:x": "KEY1"}, "", signed, DeviceVerified},
 		{"strict: a pin of another key counts for nothing", map[Person]string{"@bob:x": "KEY0"}, "KEY1", signed, IdentityChanged},
+		{"the pinned account", nil, "ID1", Identity{Current: "ID1", DeviceSigned: true, Account: true}, DeviceVerified},
+		{"another account under the username", nil, "ID0", Identity{Current: "ID1", DeviceSigned: true, Account: true}, AccountChanged},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			p := testPolicy()
@@ -64,7 +66,7 @@ func TestTheTeamIsToldOncePerChangedIdentity(t *testing.T) {
 
 func TestTeamCommandsNeedAVerifiedDevice(t *testing.T) {
 	p := testPolicy()
-	for _, trust := range []DeviceTrust{DeviceUnverified, IdentityChanged, SentInTheClear} {
+	for _, trust := range []DeviceTrust{DeviceUnverified, IdentityChanged, SentInTheClear, AccountChanged} {
 		_, err := p.TeamCommand("list", AllCases, "@bob:x", trust, Place{Kind: TeamRoom}, CaseID{})
 		var r *Refusal
 		if !errors.As(err, &r) || !strings.Contains(r.Reason, "cannot tell") {

@@ -99,7 +99,7 @@ func (h *Handlers) observeIdentity(ctx context.Context, member disclosure.Person
 		}
 		zerolog.Ctx(ctx).Warn().Str("member", member.String()).Msg("A team member's cross-signing identity changed; their commands wait")
 		return h.enqueue(ctx, store.RoomLane(p.TeamRoom), outbox.Target{Room: p.TeamRoom},
-			templates.IdentityChanged{Member: member.String(), Key: id.Current, Prefix: p.CommandPrefix, Strict: p.StrictIdentities()}, outbox.SendEffect{Mentions: []disclosure.Person{member, p.Coordinator}}, false)
+			templates.IdentityChanged{Member: member.String(), Key: id.Current, Prefix: p.CommandPrefix, Strict: p.StrictIdentities(), Account: id.Account}, outbox.SendEffect{Mentions: []disclosure.Person{member, p.Coordinator}}, false)
 	})
 	if err != nil {
 		return "", err
@@ -141,7 +141,11 @@ func (h *Handlers) cmdTrust(c *cmdContext) (disclosure.Decision, error) {
 		return d, err
 	}
 	d.Pin = &disclosure.Pin{Member: member, Key: current.Current}
-	d.Say = append(d.Say, disclosure.Message{To: disclosure.Audience{Kind: disclosure.Here}, Data: templates.Done{What: "trusted", User: member.String(), Name: current.Current}})
+	what := "trusted"
+	if current.Account {
+		what = "trusted-account"
+	}
+	d.Say = append(d.Say, disclosure.Message{To: disclosure.Audience{Kind: disclosure.Here}, Data: templates.Done{What: what, User: member.String(), Name: current.Current}})
 	return d, nil
 }
 

@@ -286,7 +286,7 @@ func TestAReportByRocketChatDMRunsThroughTheCore(t *testing.T) {
 	}
 	wait("the team told of the new account", func() bool {
 		for _, m := range s.Messages(chat.Native(teamRoom))[told:] {
-			if m.UserID == botID && strings.Contains(m.Text, "identity changed") && strings.Contains(m.Text, newBobID) {
+			if m.UserID == botID && strings.Contains(m.Text, "now belongs to another account") && strings.Contains(m.Text, newBobID) {
 				return true
 			}
 		}

@@ -352,7 +352,7 @@ func (r *inbound) handle(ctx context.Context, m roomMessage) {
 	if r.isTeam != nil && r.isTeam(msg.Sender) {
 		// The account is the identity: pinned on first sight, and another
 		// user ID under the same username is an identity change.
-		msg.Identity = &disclosure.Identity{Current: m.User.ID, DeviceSigned: true}
+		msg.Identity = &disclosure.Identity{Current: m.User.ID, DeviceSigned: true, Account: true}
 	}
 	err := r.in.Message(ctx, msg)
 	var later *chat.LaterError

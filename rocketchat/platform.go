@@ -212,6 +212,7 @@ func (p *Platform) RoomName(room string) string {
 }
 
 var _ chat.RoomNames = (*Platform)(nil)
+var _ chat.Identities = (*Platform)(nil)
 
 // ResolveRoom turns a room as the config names it (rocketchat:NAME, a
 // group's or channel's name, or rocketchat:ROOMID) into the room as
@@ -348,6 +349,29 @@ func (p *Platform) userID(ctx context.Context, who disclosure.Person) (string, e
 		return "", fmt.Errorf("%w: %w (%s is %s, pinned %s)", chat.ErrPermanent, ErrNotThePinnedAccount, who, id, pinned.MasterKey)
 	}
 	return id, nil
+}
+
+// Identity is the account who's username belongs to now (users.info,
+// never the cache): the core pins a team member's commands to it, and a
+// different one is an identity change.
+func (p *Platform) Identity(ctx context.Context, who disclosure.Person) (disclosure.Identity, error) {
+	if who.Platform() != disclosure.RocketChat {
+		return disclosure.Identity{}, fmt.Errorf("%w: %q is not a Rocket.Chat person", chat.ErrPermanent, who)
+	}
+	u, err := p.c.UserInfo(ctx, who.Native())
+	if err != nil {
+		return disclosure.Identity{}, classify(err)
+	}
+	return disclosure.Identity{Current: u.ID, Account: true}, nil
+}
+
+// TrustChanged forgets the account cached for member's username: the
+// pinned account changed, and what secbot sends the member goes to the
+// account the name belongs to now (checked against the new pin).
+func (p *Platform) TrustChanged(_ context.Context, member disclosure.Person) {
+	p.mu.Lock()
+	delete(p.users, member.Native())
+	p.mu.Unlock()
 }
 
 // person is a username as the core names it.

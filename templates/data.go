@@ -531,6 +531,9 @@ type (
 		Member, Key, Prefix string
 		// Strict is true when identities come from the config.
 		Strict bool
+		// Account is true on a platform that pins accounts (Key is the
+		// account ID the member's username now belongs to).
+		Account bool
 	}
 	// ReporterNewDevice tells a case room the reporter has a new device.
 	ReporterNewDevice struct{ Reporter, Device, Name string }
