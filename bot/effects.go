@@ -221,22 +221,44 @@ func (b *Bot) execCreateCaseRoom(ctx context.Context, e store.Effect) (any, erro
 	if err != nil {
 		return nil, err
 	}
+	localpart, alias, err := b.caseRoomAlias(ctx, e.ID, p.CaseID)
+	if err != nil {
+		return nil, err
+	}
 	if c.CaseRoom != "" {
+		if e.Attempts > 1 {
+			// Recorded before a crash: the alias may have outlived it.
+			b.forgetCaseRoomAlias(ctx, alias)
+		}
 		return CreateRoomResult{Room: c.CaseRoom}, nil
 	}
 	var roomID id.RoomID
+	var aliased bool // the room holds the alias in its state
 	if e.Attempts > 1 {
 		// An earlier attempt may have created the room before a crash.
-		if roomID, err = b.findCaseRoom(ctx, p.CaseID); err != nil {
+		if roomID, aliased, err = b.findCaseRoom(ctx, alias, p.CaseID); err != nil {
 			return nil, classify(err)
 		}
 	}
-	if roomID == "" {
-		if roomID, err = b.createCaseRoom(ctx, p.CaseID, p.Name, matrixUsers(p.Invite), matrixUsers(p.Team)); err != nil {
+	created := roomID == ""
+	if created {
+		roomID, err = b.createCaseRoom(ctx, p.CaseID, localpart, p.Name, matrixUsers(p.Invite), matrixUsers(p.Team))
+		if errors.Is(err, mautrix.MRoomInUse) {
+			// The alias is taken: by this row's earlier attempt, which the
+			// homeserver finished after the lookup above.
+			created = false
+			if roomID, aliased, err = b.aliasedCaseRoom(ctx, alias, p.CaseID); err == nil && roomID == "" {
+				err = fmt.Errorf("the alias of %s's room is taken but resolves to no room", p.CaseID)
+			}
+		} else if err == nil {
+			aliased = true
+			crashpoint.Hit("bot.case_room_created")
+		}
+		if err != nil {
 			return nil, classify(err)
 		}
-		crashpoint.Hit("bot.case_room_created")
-	} else {
+	}
+	if !created {
 		// Invites are part of creation; make sure none was lost with the crash.
 		b.inviteMissing(ctx, roomID, matrixUsers(p.Invite))
 	}
@@ -244,9 +266,14 @@ func (b *Bot) execCreateCaseRoom(ctx context.Context, e store.Effect) (any, erro
 	if err := b.recordEncrypted(ctx, roomID); err != nil {
 		return nil, err
 	}
+	if aliased {
+		b.clearCanonicalAlias(ctx, roomID)
+	}
 	if err := b.store.SetCaseRoom(ctx, caseID, coreRoom(roomID), time.Now()); err != nil {
 		return nil, err
 	}
+	// Only now, with the room recorded, may a retry no longer need the alias.
+	b.forgetCaseRoomAlias(ctx, alias)
 	return CreateRoomResult{Room: coreRoom(roomID)}, nil
 }
 
