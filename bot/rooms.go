@@ -198,19 +198,22 @@ func caseRoomPowerLevels(self id.UserID, team []id.UserID) *event.PowerLevelsEve
 // had an alias, or one whose creation was cut off before the homeserver
 // gave it the alias, and so before it invited anyone). aliased says
 // whether the room's state still names the alias.
-func (b *Bot) findCaseRoom(ctx context.Context, alias id.RoomAlias, caseID string) (roomID id.RoomID, aliased bool, err error) {
-	if roomID, aliased, err = b.aliasedCaseRoom(ctx, alias, caseID); roomID != "" || err != nil {
-		return roomID, aliased, err
+func (b *Bot) findCaseRoom(ctx context.Context, alias id.RoomAlias, caseID string) (id.RoomID, bool, error) {
+	found, foundAliased, err := b.aliasedCaseRoom(ctx, alias, caseID)
+	if err != nil {
+		return "", false, err
 	}
 	joined, err := b.Client.JoinedRooms(ctx)
 	if err != nil {
 		return "", false, err
 	}
-	// Every marked room is looked at, so that each trap is named in the log.
-	var found id.RoomID
-	var foundAliased bool
+	// Every marked room is looked at, so that each trap is named in the log
+	// (the room at the alias, if any, is the one taken).
 	for _, roomID := range joined.JoinedRooms {
 		var marker CaseState
+		if roomID == found {
+			continue
+		}
 		if err := b.Client.StateEvent(ctx, roomID, CaseStateType, "", &marker); err != nil || marker.CaseID != caseID {
 			continue
 		}
