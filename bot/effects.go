@@ -242,19 +242,7 @@ func (b *Bot) execCreateCaseRoom(ctx context.Context, e store.Effect) (any, erro
 	}
 	created := roomID == ""
 	if created {
-		roomID, err = b.createCaseRoom(ctx, p.CaseID, localpart, p.Name, matrixUsers(p.Invite), matrixUsers(p.Team))
-		if errors.Is(err, mautrix.MRoomInUse) {
-			// The alias is taken: by this row's earlier attempt, which the
-			// homeserver finished after the lookup above.
-			created = false
-			if roomID, aliased, err = b.aliasedCaseRoom(ctx, alias, p.CaseID); err == nil && roomID == "" {
-				err = fmt.Errorf("the alias of %s's room is taken but resolves to no room", p.CaseID)
-			}
-		} else if err == nil {
-			aliased = true
-			crashpoint.Hit("bot.case_room_created")
-		}
-		if err != nil {
+		if roomID, created, aliased, err = b.makeCaseRoom(ctx, p, localpart, alias); err != nil {
 			return nil, classify(err)
 		}
 	}
@@ -275,6 +263,40 @@ func (b *Bot) execCreateCaseRoom(ctx context.Context, e store.Effect) (any, erro
 	// Only now, with the room recorded, may a retry no longer need the alias.
 	b.forgetCaseRoomAlias(ctx, alias)
 	return CreateRoomResult{Room: coreRoom(roomID)}, nil
+}
+
+// makeCaseRoom creates a case's room under its alias; created is false
+// when the homeserver refused because an earlier attempt's room holds the
+// alias, which is returned instead.
+func (b *Bot) makeCaseRoom(ctx context.Context, p outbox.CreateCaseRoomEffect, localpart string, alias id.RoomAlias) (roomID id.RoomID, created, aliased bool, err error) {
+	invite, team := matrixUsers(p.Invite), matrixUsers(p.Team)
+	roomID, err = b.createCaseRoom(ctx, p.CaseID, localpart, p.Name, invite, team)
+	switch {
+	case err == nil:
+		crashpoint.Hit("bot.case_room_created")
+		return roomID, true, true, nil
+	case errors.Is(err, mautrix.MRoomInUse):
+		// The alias is taken: by this row's earlier attempt, which the
+		// homeserver finished after the bot last looked.
+		if roomID, aliased, err = b.aliasedCaseRoom(ctx, alias, p.CaseID); err == nil && roomID == "" {
+			err = fmt.Errorf("the alias of %s's room is taken but resolves to no room", p.CaseID)
+		}
+		return roomID, false, aliased, err
+	case errors.Is(err, mautrix.MForbidden) || errors.Is(err, mautrix.MExclusive):
+		// Refused: a room made before an invite was (Dendrite answers so),
+		// or the alias (the homeserver's rules for aliases, an appservice's
+		// namespace). A made room holds the alias.
+		if found, foundAliased, ferr := b.aliasedCaseRoom(ctx, alias, p.CaseID); ferr != nil || found != "" {
+			return found, false, foundAliased, ferr
+		}
+		b.log.Warn().Err(err).Str("case_id", p.CaseID).Msg("The homeserver refused the case room with an alias; making it without one (a crash while it is made can then make a second room)")
+		roomID, err = b.createCaseRoom(ctx, p.CaseID, "", p.Name, invite, team)
+		if err == nil {
+			crashpoint.Hit("bot.case_room_created")
+		}
+		return roomID, err == nil, false, err
+	}
+	return "", false, false, err
 }
 
 func (b *Bot) inviteMissing(ctx context.Context, roomID id.RoomID, users []id.UserID) {

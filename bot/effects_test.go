@@ -54,6 +54,7 @@ type hs struct {
 	// client cut off: a crash); alias lookups answered "not found" for a
 	// while although the alias is set.
 	unlisted     map[id.RoomID]bool
+	noAliases    bool // the homeserver's rules let the bot make no alias
 	loseCreates  int
 	aliasLookups int
 	aliasLag     int
@@ -94,6 +95,11 @@ func newHS(t *testing.T) *hs {
 		h.mu.Lock()
 		var alias id.RoomAlias
 		if name, _ := body["room_alias_name"].(string); name != "" {
+			if h.noAliases {
+				h.mu.Unlock()
+				h.error(w, failure{http.StatusForbidden, "M_FORBIDDEN", "Not allowed to create alias"})
+				return
+			}
 			alias = id.NewRoomAlias(name, "x")
 			if _, taken := h.aliases[alias]; taken {
 				h.mu.Unlock()

@@ -229,6 +229,28 @@ func TestARoomAtACaseRoomsAliasThatIsNotTheBotsIsNotAdopted(t *testing.T) {
 	}
 }
 
+// A homeserver whose rules let the bot make no alias still gets its case
+// rooms, made without one.
+func TestACaseRoomIsMadeWithoutAnAliasWhereNoneIsAllowed(t *testing.T) {
+	b, h, st := newMockBot(t)
+	ctx := context.Background()
+	h.noAliases = true
+	c, err := st.CreateCase(ctx, "matrix:@reporter:x", "matrix:!dm:x", "matrix:!dm:x", time.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	res, err := b.execCreateCaseRoom(ctx, effect(t, 1, 1, outbox.KindCreateCaseRoom, outbox.CreateCaseRoomEffect{CaseID: c.ID.String(), Invite: []disclosure.Person{"matrix:@reporter:x"}}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(h.created) != 1 || h.created[0]["room_alias_name"] != nil || res != (CreateRoomResult{Room: "matrix:!room1:x"}) {
+		t.Errorf("%v, %d rooms created (%v), want !room1:x made without an alias", res, len(h.created), h.created)
+	}
+	if len(h.stateSends) != 0 {
+		t.Errorf("state sent %+v, want none", h.stateSends)
+	}
+}
+
 func TestACaseRoomForAnUnknownCaseOrRefusedIsPermanent(t *testing.T) {
 	b, h, st := newMockBot(t)
 	ctx := context.Background()
