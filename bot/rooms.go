@@ -210,10 +210,10 @@ func (b *Bot) findCaseRoom(ctx context.Context, alias id.RoomAlias, caseID strin
 	// Every marked room is looked at, so that each trap is named in the log
 	// (the room at the alias, if any, is the one taken).
 	for _, roomID := range joined.JoinedRooms {
-		var marker CaseState
 		if roomID == found {
 			continue
 		}
+		var marker CaseState
 		if err := b.Client.StateEvent(ctx, roomID, CaseStateType, "", &marker); err != nil || marker.CaseID != caseID {
 			continue
 		}
