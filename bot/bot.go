@@ -83,6 +83,8 @@ type Bot struct {
 	// IsTeam, if set, says who is on the security team: only a team
 	// member's late message holds up the later ones of its room.
 	IsTeam func(disclosure.Person) bool
+	// secret is the installation's (see caseRoomAlias), once read.
+	secret atomic.Pointer[[]byte]
 	// Clock, if set, times the sync loop's retries after a failure (the
 	// process's clock, which the e2e tests can step; nil: real time).
 	Clock clockwork.Clock

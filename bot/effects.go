@@ -221,30 +221,40 @@ func (b *Bot) execCreateCaseRoom(ctx context.Context, e store.Effect) (any, erro
 	if err != nil {
 		return nil, err
 	}
+	localpart, alias, err := b.caseRoomAlias(ctx, e.ID, p.CaseID)
+	if err != nil {
+		return nil, err
+	}
 	if c.CaseRoom != "" {
+		if e.Attempts > 1 {
+			// Recorded before a crash: the alias may have outlived it.
+			b.forgetCaseRoomAlias(ctx, alias)
+		}
 		return CreateRoomResult{Room: c.CaseRoom}, nil
 	}
 	var roomID id.RoomID
+	var aliased bool // the room holds the alias in its state
 	if e.Attempts > 1 {
 		// An earlier attempt may have created the room before a crash, or
 		// be creating it still: the homeserver goes on with a request whose
 		// client died, and a standby retries within a second of the kill.
-		// Let it finish, then look for the room.
+		// Let it finish, then look for the room (at its alias first).
 		select {
 		case <-ctx.Done():
 			return nil, ctx.Err()
 		case <-time.After(retrySettle):
 		}
-		if roomID, err = b.findCaseRoom(ctx, p.CaseID); err != nil {
+		if roomID, aliased, err = b.findCaseRoom(ctx, alias, p.CaseID); err != nil {
 			return nil, classify(err)
 		}
 	}
-	if roomID == "" {
-		if roomID, err = b.createCaseRoom(ctx, p.CaseID, p.Name, matrixUsers(p.Invite), matrixUsers(p.Team)); err != nil {
+	created := roomID == ""
+	if created {
+		if roomID, created, aliased, err = b.makeCaseRoom(ctx, p, localpart, alias); err != nil {
 			return nil, classify(err)
 		}
-		crashpoint.Hit("bot.case_room_created")
-	} else {
+	}
+	if !created {
 		// Invites are part of creation; make sure none was lost with the crash.
 		b.inviteMissing(ctx, roomID, matrixUsers(p.Invite))
 	}
@@ -252,10 +262,49 @@ func (b *Bot) execCreateCaseRoom(ctx context.Context, e store.Effect) (any, erro
 	if err := b.recordEncrypted(ctx, roomID); err != nil {
 		return nil, err
 	}
+	if aliased {
+		b.clearCanonicalAlias(ctx, roomID)
+	}
 	if err := b.store.SetCaseRoom(ctx, caseID, coreRoom(roomID), time.Now()); err != nil {
 		return nil, err
 	}
+	// Only now, with the room recorded, may a retry no longer need the alias.
+	b.forgetCaseRoomAlias(ctx, alias)
 	return CreateRoomResult{Room: coreRoom(roomID)}, nil
+}
+
+// makeCaseRoom creates a case's room under its alias; created is false
+// when the homeserver refused because an earlier attempt's room holds the
+// alias, which is returned instead.
+func (b *Bot) makeCaseRoom(ctx context.Context, p outbox.CreateCaseRoomEffect, localpart string, alias id.RoomAlias) (roomID id.RoomID, created, aliased bool, err error) {
+	invite, team := matrixUsers(p.Invite), matrixUsers(p.Team)
+	roomID, err = b.createCaseRoom(ctx, p.CaseID, localpart, p.Name, invite, team)
+	switch {
+	case err == nil:
+		crashpoint.Hit("bot.case_room_created")
+		return roomID, true, true, nil
+	case errors.Is(err, mautrix.MRoomInUse):
+		// The alias is taken: by this row's earlier attempt, which the
+		// homeserver finished after the bot last looked.
+		if roomID, aliased, err = b.aliasedCaseRoom(ctx, alias, p.CaseID); err == nil && roomID == "" {
+			err = fmt.Errorf("the alias of %s's room is taken but resolves to no room", p.CaseID)
+		}
+		return roomID, false, aliased, err
+	case errors.Is(err, mautrix.MForbidden) || errors.Is(err, mautrix.MExclusive):
+		// Refused: a room made before an invite was (Dendrite answers so),
+		// or the alias (the homeserver's rules for aliases, an appservice's
+		// namespace). A made room holds the alias.
+		if found, foundAliased, ferr := b.aliasedCaseRoom(ctx, alias, p.CaseID); ferr != nil || found != "" {
+			return found, false, foundAliased, ferr
+		}
+		b.log.Warn().Err(err).Str("case_id", p.CaseID).Msg("The homeserver refused the case room with an alias; making it without one (a crash while it is made can then make a second room)")
+		roomID, err = b.createCaseRoom(ctx, p.CaseID, "", p.Name, invite, team)
+		if err == nil {
+			crashpoint.Hit("bot.case_room_created")
+		}
+		return roomID, err == nil, false, err
+	}
+	return "", false, false, err
 }
 
 func (b *Bot) inviteMissing(ctx context.Context, roomID id.RoomID, users []id.UserID) {

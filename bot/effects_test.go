@@ -43,6 +43,21 @@ type hs struct {
 	// forgetTxns makes it take a repeated transaction ID for a new
 	// message, as Dendrite does when the first request was cut off.
 	forgetTxns bool
+	// Rooms' state events by type and state key (createRoom's and PUT's),
+	// the room directory, and what was asked of them.
+	state          map[id.RoomID]map[string]map[string]map[string]any
+	aliases        map[id.RoomAlias]id.RoomID
+	stateSends     []sent
+	deletedAliases []id.RoomAlias
+	// What a busy homeserver does: rooms made but not yet listed in the
+	// bot's joined rooms; createRoom answers lost (the room made, the
+	// client cut off: a crash); alias lookups answered "not found" for a
+	// while although the alias is set.
+	unlisted     map[id.RoomID]bool
+	noAliases    bool // the homeserver's rules let the bot make no alias
+	loseCreates  int
+	aliasLookups int
+	aliasLag     int
 }
 
 type sent struct {
@@ -68,7 +83,8 @@ type failure struct {
 const botID = id.UserID("@bot:x")
 
 func newHS(t *testing.T) *hs {
-	h := &hs{MockServer: mockserver.Create(t), t: t, fail: map[string]failure{}, members: map[id.RoomID]map[id.UserID]event.Membership{}}
+	h := &hs{MockServer: mockserver.Create(t), t: t, fail: map[string]failure{}, members: map[id.RoomID]map[id.UserID]event.Membership{},
+		state: map[id.RoomID]map[string]map[string]map[string]any{}, aliases: map[id.RoomAlias]id.RoomID{}, unlisted: map[id.RoomID]bool{}}
 	r := h.Router
 	r.HandleFunc("POST /_matrix/client/v3/createRoom", func(w http.ResponseWriter, r *http.Request) {
 		var body map[string]any
@@ -77,6 +93,20 @@ func newHS(t *testing.T) *hs {
 			return
 		}
 		h.mu.Lock()
+		var alias id.RoomAlias
+		if name, _ := body["room_alias_name"].(string); name != "" {
+			if h.noAliases {
+				h.mu.Unlock()
+				h.error(w, failure{http.StatusForbidden, "M_FORBIDDEN", "Not allowed to create alias"})
+				return
+			}
+			alias = id.NewRoomAlias(name, "x")
+			if _, taken := h.aliases[alias]; taken {
+				h.mu.Unlock()
+				h.error(w, failure{http.StatusBadRequest, "M_ROOM_IN_USE", "Room alias already exists."})
+				return
+			}
+		}
 		h.created = append(h.created, body)
 		roomID := id.RoomID(fmt.Sprintf("!room%d:x", len(h.created)))
 		h.joined = append(h.joined, roomID)
@@ -87,8 +117,100 @@ func newHS(t *testing.T) *hs {
 			}
 		}
 		h.members[roomID] = m
+		// The state as a homeserver makes it: the creator's create event,
+		// the initial state, and the alias in the directory and the state.
+		h.setState(roomID, "m.room.create", "", botID, map[string]any{"room_version": "10"})
+		list, _ := body["initial_state"].([]any)
+		for _, e := range list {
+			evt := e.(map[string]any)
+			sk, _ := evt["state_key"].(string)
+			content, _ := evt["content"].(map[string]any)
+			h.setState(roomID, evt["type"].(string), sk, botID, content)
+		}
+		if alias != "" {
+			h.aliases[alias] = roomID
+			h.setState(roomID, "m.room.canonical_alias", "", botID, map[string]any{"alias": alias})
+		}
+		lose := h.loseCreates > 0
+		if lose {
+			h.loseCreates--
+		}
 		h.mu.Unlock()
+		if lose {
+			h.error(w, failure{http.StatusBadGateway, "M_UNKNOWN", "the client went away"})
+			return
+		}
 		h.json(w, map[string]any{"room_id": roomID})
+	})
+	r.HandleFunc("GET /_matrix/client/v3/directory/room/{alias}", func(w http.ResponseWriter, r *http.Request) {
+		h.mu.Lock()
+		h.aliasLookups++
+		roomID, ok := h.aliases[id.RoomAlias(r.PathValue("alias"))]
+		if h.aliasLag > 0 {
+			h.aliasLag--
+			ok = false
+		}
+		h.mu.Unlock()
+		if !ok {
+			h.error(w, failure{http.StatusNotFound, "M_NOT_FOUND", "Room alias not found"})
+			return
+		}
+		h.json(w, map[string]any{"room_id": roomID, "servers": []string{"x"}})
+	})
+	r.HandleFunc("DELETE /_matrix/client/v3/directory/room/{alias}", func(w http.ResponseWriter, r *http.Request) {
+		alias := id.RoomAlias(r.PathValue("alias"))
+		h.mu.Lock()
+		_, ok := h.aliases[alias]
+		delete(h.aliases, alias)
+		h.deletedAliases = append(h.deletedAliases, alias)
+		h.mu.Unlock()
+		if !ok {
+			h.error(w, failure{http.StatusNotFound, "M_NOT_FOUND", "Room alias not found"})
+			return
+		}
+		h.json(w, map[string]any{})
+	})
+	r.HandleFunc("GET /_matrix/client/v3/rooms/{room}/state", func(w http.ResponseWriter, r *http.Request) {
+		roomID := id.RoomID(r.PathValue("room"))
+		h.mu.Lock()
+		events := []map[string]any{}
+		for _, byKey := range h.state[roomID] {
+			for _, evt := range byKey {
+				events = append(events, evt)
+			}
+		}
+		_, ok := h.state[roomID]
+		h.mu.Unlock()
+		if !ok {
+			h.error(w, failure{http.StatusForbidden, "M_FORBIDDEN", "not in room"})
+			return
+		}
+		h.json(w, events)
+	})
+	r.HandleFunc("GET /_matrix/client/v3/rooms/{room}/state/{type}/{key...}", func(w http.ResponseWriter, r *http.Request) {
+		h.mu.Lock()
+		evt, ok := h.state[id.RoomID(r.PathValue("room"))][r.PathValue("type")][r.PathValue("key")]
+		h.mu.Unlock()
+		if !ok {
+			h.error(w, failure{http.StatusNotFound, "M_NOT_FOUND", "no such state"})
+			return
+		}
+		h.json(w, evt["content"])
+	})
+	r.HandleFunc("PUT /_matrix/client/v3/rooms/{room}/state/{type}/{key...}", func(w http.ResponseWriter, r *http.Request) {
+		var body map[string]any
+		h.decode(r, &body)
+		if h.failed(w, "state") {
+			return
+		}
+		roomID := id.RoomID(r.PathValue("room"))
+		h.mu.Lock()
+		h.nextID++
+		s := sent{Room: roomID, Type: r.PathValue("type"), Body: body, ID: id.EventID(fmt.Sprintf("$ev%d", h.nextID))}
+		h.stateSends = append(h.stateSends, s)
+		h.setState(roomID, s.Type, r.PathValue("key"), botID, body)
+		h.mu.Unlock()
+		h.json(w, map[string]any{"event_id": s.ID})
 	})
 	r.HandleFunc("PUT /_matrix/client/v3/rooms/{room}/send/{type}/{txn}", func(w http.ResponseWriter, r *http.Request) {
 		var body map[string]any
@@ -162,7 +284,13 @@ func newHS(t *testing.T) *hs {
 	r.HandleFunc("GET /_matrix/client/v3/joined_rooms", func(w http.ResponseWriter, r *http.Request) {
 		h.mu.Lock()
 		defer h.mu.Unlock()
-		h.json(w, map[string]any{"joined_rooms": append([]id.RoomID{}, h.joined...)})
+		listed := []id.RoomID{}
+		for _, roomID := range h.joined {
+			if !h.unlisted[roomID] {
+				listed = append(listed, roomID)
+			}
+		}
+		h.json(w, map[string]any{"joined_rooms": listed})
 	})
 	r.HandleFunc("GET /_matrix/client/v3/user/{user}/account_data/{type}", func(w http.ResponseWriter, r *http.Request) {
 		data, ok := h.AccountData[id.UserID(r.PathValue("user"))][event.Type{Type: r.PathValue("type"), Class: event.AccountDataEventType}]
@@ -174,6 +302,19 @@ func newHS(t *testing.T) *hs {
 		_, _ = w.Write(data)
 	})
 	return h
+}
+
+// setState sets a room's state event (h.mu held).
+func (h *hs) setState(roomID id.RoomID, typ, key string, sender id.UserID, content map[string]any) {
+	if h.state[roomID] == nil {
+		h.state[roomID] = map[string]map[string]map[string]any{}
+	}
+	if h.state[roomID][typ] == nil {
+		h.state[roomID][typ] = map[string]map[string]any{}
+	}
+	h.nextID++
+	h.state[roomID][typ][key] = map[string]any{"type": typ, "state_key": key, "sender": sender, "room_id": roomID,
+		"event_id": fmt.Sprintf("$state%d", h.nextID), "origin_server_ts": 1, "content": content}
 }
 
 func (h *hs) decode(r *http.Request, v any) {

@@ -6,6 +6,8 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"regexp"
+	"strings"
 	"testing"
 	"time"
 
@@ -16,6 +18,8 @@ import (
 	"github.com/enarx/secbot/disclosure"
 	"github.com/enarx/secbot/outbox"
 )
+
+var opaqueAlias = regexp.MustCompile(`^secbot-[0-9a-f]{32}$`)
 
 // initialState is a createRoom request's initial state by event type.
 func initialState(t *testing.T, req map[string]any) map[string]map[string]any {
@@ -57,10 +61,16 @@ func TestACaseRoomIsCreatedEncryptedInviteOnlyMarkedAndRecorded(t *testing.T) {
 	if fmt.Sprint(req["invite"]) != "[@reporter:x @alice:x]" {
 		t.Errorf("invites %v", req["invite"])
 	}
-	for _, key := range []string{"topic", "room_alias_name", "is_direct"} {
+	for _, key := range []string{"topic", "is_direct"} {
 		if v, ok := req[key]; ok {
-			t.Errorf("the case room's request sets %s = %v: a case room has no alias or topic", key, v)
+			t.Errorf("the case room's request sets %s = %v: a case room has no topic", key, v)
 		}
+	}
+	// Its alias, which lets a retry find it, says nothing and is gone
+	// from the directory and the room's state once the room is recorded.
+	alias, _ := req["room_alias_name"].(string)
+	if !opaqueAlias.MatchString(alias) {
+		t.Errorf("the case room's alias %q, want secbot- and 32 hex digits", alias)
 	}
 	state := initialState(t, req)
 	want := map[string][2]string{
@@ -90,11 +100,154 @@ func TestACaseRoomIsCreatedEncryptedInviteOnlyMarkedAndRecorded(t *testing.T) {
 	if err != nil || got.CaseRoom != "matrix:"+roomID.String() {
 		t.Errorf("the case's room is %q (%v), want %s", got.CaseRoom, err, roomID)
 	}
+	if fmt.Sprint(h.deletedAliases) != "[#"+alias+":x]" || len(h.aliases) != 0 {
+		t.Errorf("aliases removed %v, left %v, want #%s:x removed", h.deletedAliases, h.aliases, alias)
+	}
+	if len(h.stateSends) != 1 || h.stateSends[0].Type != "m.room.canonical_alias" || h.stateSends[0].Room != roomID || len(h.stateSends[0].Body) != 0 {
+		t.Errorf("state sent %+v, want the room's canonical alias emptied", h.stateSends)
+	}
 	// Run again (the outbox retries an effect whose result was not
 	// recorded): the recorded room, no second room.
 	e.Attempts = 2
 	if res, err := b.execCreateCaseRoom(ctx, e); err != nil || res != (CreateRoomResult{Room: "matrix:" + roomID.String()}) || len(h.created) != 1 {
 		t.Errorf("run again: %v, %v after %d rooms created, want %s and no new room", res, err, len(h.created), roomID)
+	}
+}
+
+// A room made just before a crash (the homeserver made it, secbot never
+// heard back) that a busy homeserver does not list among the bot's rooms
+// yet is found by its alias and adopted: the retry makes no second room.
+func TestACaseRoomMadeBeforeACrashIsAdoptedBeforeItIsListed(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		lag  int // alias lookups that miss it
+	}{
+		{"found by its alias", 0},
+		// The lookup came before the homeserver set the alias: creating
+		// the room again is refused (M_ROOM_IN_USE), and the room adopted.
+		{"the second creation refused", 1},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			b, h, st := newMockBot(t)
+			ctx := context.Background()
+			c, err := st.CreateCase(ctx, "matrix:@reporter:x", "matrix:!dm:x", "matrix:!dm:x", time.Now())
+			if err != nil {
+				t.Fatal(err)
+			}
+			payload := outbox.CreateCaseRoomEffect{
+				CaseID: c.ID.String(), Name: "Security report " + c.ID.String(),
+				Invite: []disclosure.Person{"matrix:@reporter:x", "matrix:@alice:x"}, Team: []disclosure.Person{"matrix:@alice:x"},
+			}
+			h.loseCreates = 1
+			if _, err := b.execCreateCaseRoom(ctx, effect(t, 5, 1, outbox.KindCreateCaseRoom, payload)); err == nil || errors.Is(err, ErrPermanent) {
+				t.Fatalf("the attempt cut off: %v, want an error to retry", err)
+			}
+			const made = id.RoomID("!room1:x")
+			h.mu.Lock()
+			h.unlisted[made] = true
+			h.aliasLag = tc.lag
+			h.mu.Unlock()
+			res, err := b.execCreateCaseRoom(ctx, effect(t, 5, 2, outbox.KindCreateCaseRoom, payload))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if len(h.created) != 1 || res != (CreateRoomResult{Room: "matrix:" + made.String()}) {
+				t.Fatalf("the retry: %v after %d rooms created, want the first one, %s, and no second room", res, len(h.created), made)
+			}
+			if got, _ := st.Case(ctx, c.ID); got.CaseRoom != "matrix:"+made.String() {
+				t.Errorf("the case's room %q, want %s", got.CaseRoom, made)
+			}
+			if len(h.invites) != 0 {
+				t.Errorf("invited again %+v, want nobody: creation invited them", h.invites)
+			}
+			if len(h.aliases) != 0 || len(h.stateSends) != 1 || h.stateSends[0].Type != "m.room.canonical_alias" {
+				t.Errorf("aliases left %v, state sent %+v, want the alias removed and emptied in the room's state", h.aliases, h.stateSends)
+			}
+		})
+	}
+}
+
+// The alias is the outbox row's under the installation's secret: the same
+// for every attempt of the row, another for another row or installation,
+// and it names neither the case nor the reporter.
+func TestACaseRoomsAliasIsTheRowsAndRevealsNothing(t *testing.T) {
+	b, _, _ := newMockBot(t)
+	ctx := context.Background()
+	first, alias, err := b.caseRoomAlias(ctx, 7, "SR-2026-0001")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !opaqueAlias.MatchString(first) || alias != id.RoomAlias("#"+first+":x") {
+		t.Errorf("alias %q (%s), want secbot- and 32 hex digits on the bot's server", first, alias)
+	}
+	again, _, _ := b.caseRoomAlias(ctx, 7, "SR-2026-0001")
+	otherRow, _, _ := b.caseRoomAlias(ctx, 8, "SR-2026-0001")
+	otherCase, _, _ := b.caseRoomAlias(ctx, 7, "SR-2026-0002")
+	other, _, _ := newMockBot(t)
+	otherInstallation, _, err := other.caseRoomAlias(ctx, 7, "SR-2026-0001")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if again != first || otherRow == first || otherCase == first || otherInstallation == first {
+		t.Errorf("aliases %s, again %s, another row %s, another case %s, another installation %s", first, again, otherRow, otherCase, otherInstallation)
+	}
+	if strings.Contains(first, "2026") || strings.Contains(first, "0001") {
+		t.Errorf("alias %s shows the case ID", first)
+	}
+}
+
+// A room at the alias that the bot did not make for the case (nobody
+// without the secret can name it, but a homeserver admin can point it
+// anywhere) is neither adopted nor a reason to make a second room.
+func TestARoomAtACaseRoomsAliasThatIsNotTheBotsIsNotAdopted(t *testing.T) {
+	b, h, st := newMockBot(t)
+	ctx := context.Background()
+	c, err := st.CreateCase(ctx, "matrix:@reporter:x", "matrix:!dm:x", "matrix:!dm:x", time.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, alias, err := b.caseRoomAlias(ctx, 3, c.ID.String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	h.mu.Lock()
+	h.aliases[alias] = "!trap:x"
+	h.setState("!trap:x", "m.room.create", "", "@mallory:x", map[string]any{})
+	h.setState("!trap:x", "org.secbot.case", "", "@mallory:x", map[string]any{"case_id": c.ID.String()})
+	h.mu.Unlock()
+	payload := outbox.CreateCaseRoomEffect{CaseID: c.ID.String(), Invite: []disclosure.Person{"matrix:@reporter:x"}}
+	for attempt := 1; attempt <= 2; attempt++ {
+		if _, err := b.execCreateCaseRoom(ctx, effect(t, 3, attempt, outbox.KindCreateCaseRoom, payload)); err == nil || errors.Is(err, ErrPermanent) {
+			t.Errorf("attempt %d: %v, want an error to retry", attempt, err)
+		}
+	}
+	if len(h.created) != 0 || len(h.invites) != 0 {
+		t.Errorf("%d rooms created, invites %+v, want none", len(h.created), h.invites)
+	}
+	if got, _ := st.Case(ctx, c.ID); got.CaseRoom != "" {
+		t.Errorf("the case's room %q, want none", got.CaseRoom)
+	}
+}
+
+// A homeserver whose rules let the bot make no alias still gets its case
+// rooms, made without one.
+func TestACaseRoomIsMadeWithoutAnAliasWhereNoneIsAllowed(t *testing.T) {
+	b, h, st := newMockBot(t)
+	ctx := context.Background()
+	h.noAliases = true
+	c, err := st.CreateCase(ctx, "matrix:@reporter:x", "matrix:!dm:x", "matrix:!dm:x", time.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	res, err := b.execCreateCaseRoom(ctx, effect(t, 1, 1, outbox.KindCreateCaseRoom, outbox.CreateCaseRoomEffect{CaseID: c.ID.String(), Invite: []disclosure.Person{"matrix:@reporter:x"}}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(h.created) != 1 || h.created[0]["room_alias_name"] != nil || res != (CreateRoomResult{Room: "matrix:!room1:x"}) {
+		t.Errorf("%v, %d rooms created (%v), want !room1:x made without an alias", res, len(h.created), h.created)
+	}
+	if len(h.stateSends) != 0 {
+		t.Errorf("state sent %+v, want none", h.stateSends)
 	}
 }
 

@@ -2,6 +2,9 @@ package bot
 
 import (
 	"context"
+	"crypto/hmac"
+	"crypto/sha256"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"net/http"
@@ -9,6 +12,7 @@ import (
 	"slices"
 	"time"
 
+	"github.com/rs/zerolog"
 	"maunium.net/go/mautrix"
 	"maunium.net/go/mautrix/event"
 	"maunium.net/go/mautrix/id"
@@ -92,12 +96,14 @@ func (b *Bot) LeaveRoom(ctx context.Context, roomID id.RoomID, reason string) er
 
 // createCaseRoom creates a case's private room: encrypted from its first
 // event, invite-only, no guests, history visible from the invite on (so the
-// welcome reaches invitees who join later), a neutral name, no alias, no
-// topic, and the org.secbot.case marker.
-func (b *Bot) createCaseRoom(ctx context.Context, caseID, name string, invite, team []id.UserID) (id.RoomID, error) {
+// welcome reaches invitees who join later), a neutral name, no topic, the
+// org.secbot.case marker, and aliasLocalpart (caseRoomAlias) as its alias
+// until it is recorded. Not published in the room directory.
+func (b *Bot) createCaseRoom(ctx context.Context, caseID, aliasLocalpart, name string, invite, team []id.UserID) (id.RoomID, error) {
 	resp, err := b.Client.CreateRoom(ctx, &mautrix.ReqCreateRoom{
 		Preset:             "private_chat",
 		Visibility:         "private",
+		RoomAliasName:      aliasLocalpart,
 		Name:               name,
 		Invite:             invite,
 		PowerLevelOverride: caseRoomPowerLevels(b.Client.UserID, team),
@@ -113,6 +119,56 @@ func (b *Bot) createCaseRoom(ctx context.Context, caseID, name string, invite, t
 		return "", fmt.Errorf("create room for %s: %w", caseID, err)
 	}
 	return resp.RoomID, nil
+}
+
+// caseRoomAlias is the alias a case room is created with, the same for
+// every attempt of one outbox row: a retry after a crash finds the room an
+// earlier attempt made by asking the homeserver's directory (which, unlike
+// the bot's list of joined rooms, has it as soon as the room is complete),
+// and the homeserver refuses to make a second room with it (M_ROOM_IN_USE).
+// It is an HMAC of the row under the installation's secret: it names no
+// case and no reporter, and nobody without the secret can take it first.
+func (b *Bot) caseRoomAlias(ctx context.Context, effectID int64, caseID string) (string, id.RoomAlias, error) {
+	secret, err := b.installationSecret(ctx)
+	if err != nil {
+		return "", "", err
+	}
+	m := hmac.New(sha256.New, secret)
+	fmt.Fprintf(m, "matrix.case_room\x00%d\x00%s", effectID, caseID)
+	localpart := "secbot-" + hex.EncodeToString(m.Sum(nil)[:16])
+	return localpart, id.NewRoomAlias(localpart, b.Client.UserID.Homeserver()), nil
+}
+
+func (b *Bot) installationSecret(ctx context.Context) ([]byte, error) {
+	if s := b.secret.Load(); s != nil {
+		return *s, nil
+	}
+	s, err := b.store.InstallationSecret(ctx)
+	if err != nil {
+		return nil, err
+	}
+	b.secret.Store(&s)
+	return s, nil
+}
+
+// clearCanonicalAlias empties a recorded case room's m.room.canonical_alias
+// (which the homeserver set from the creation's alias), so that no client
+// shows or links the alias that forgetCaseRoomAlias removes. A failure
+// leaves a meaningless, unusable name in the room's state: logged only.
+func (b *Bot) clearCanonicalAlias(ctx context.Context, roomID id.RoomID) {
+	if _, err := b.Client.SendStateEvent(ctx, roomID, event.StateCanonicalAlias, "", map[string]any{}); err != nil {
+		zerolog.Ctx(ctx).Warn().Err(err).Stringer("room_id", roomID).Msg("Could not clear the case room's alias from its state")
+	}
+}
+
+// forgetCaseRoomAlias removes a case room's alias from the homeserver's
+// directory once the room is recorded: it served only to find the room
+// again. One left behind (a crash, an error) is harmless: unguessable, it
+// leads to an invite-only room, and is logged only.
+func (b *Bot) forgetCaseRoomAlias(ctx context.Context, alias id.RoomAlias) {
+	if _, err := b.Client.DeleteAlias(ctx, alias); err != nil && !isHTTPStatus(err, http.StatusNotFound) {
+		zerolog.Ctx(ctx).Warn().Err(err).Msg("Could not remove the case room's alias from the directory")
+	}
 }
 
 // caseRoomPowerLevels make the bot the room's only admin: team members may
@@ -136,23 +192,34 @@ func caseRoomPowerLevels(self id.UserID, team []id.UserID) *event.PowerLevelsEve
 	}
 }
 
-// findCaseRoom looks through the bot's rooms for one marked with caseID:
-// the room an earlier attempt created before secbot could record it.
-func (b *Bot) findCaseRoom(ctx context.Context, caseID string) (id.RoomID, error) {
+// findCaseRoom finds the room an earlier attempt created for caseID before
+// secbot could record it: by its alias (see caseRoomAlias), else among the
+// bot's rooms for one marked with caseID (a room made before case rooms
+// had an alias, or one whose creation was cut off before the homeserver
+// gave it the alias, and so before it invited anyone). aliased says
+// whether the room's state still names the alias.
+func (b *Bot) findCaseRoom(ctx context.Context, alias id.RoomAlias, caseID string) (id.RoomID, bool, error) {
+	found, foundAliased, err := b.aliasedCaseRoom(ctx, alias, caseID)
+	if err != nil {
+		return "", false, err
+	}
 	joined, err := b.Client.JoinedRooms(ctx)
 	if err != nil {
-		return "", err
+		return "", false, err
 	}
-	// Every marked room is looked at, so that each trap is named in the log.
-	var found id.RoomID
+	// Every marked room is looked at, so that each trap is named in the log
+	// (the room at the alias, if any, is the one taken).
 	for _, roomID := range joined.JoinedRooms {
+		if roomID == found {
+			continue
+		}
 		var marker CaseState
 		if err := b.Client.StateEvent(ctx, roomID, CaseStateType, "", &marker); err != nil || marker.CaseID != caseID {
 			continue
 		}
 		state, err := b.Client.State(ctx, roomID)
 		if err != nil {
-			return "", err
+			return "", false, err
 		}
 		if ok, why := adoptable(state, b.Client.UserID, caseID); !ok {
 			// Case IDs are sequential and anyone can invite the bot to a
@@ -161,10 +228,39 @@ func (b *Bot) findCaseRoom(ctx context.Context, caseID string) (id.RoomID, error
 			continue
 		}
 		if found == "" {
-			found = roomID
+			// One cut off before the homeserver set the alias still
+			// names it in its state.
+			found, foundAliased = roomID, namesAlias(state)
 		}
 	}
-	return found, nil
+	return found, foundAliased, nil
+}
+
+// aliasedCaseRoom returns the room alias leads to, "" if none does. A room
+// there that the bot did not make for caseID is an error (retried, not
+// adopted): nobody without the installation's secret can name the alias.
+func (b *Bot) aliasedCaseRoom(ctx context.Context, alias id.RoomAlias, caseID string) (id.RoomID, bool, error) {
+	resp, err := b.Client.ResolveAlias(ctx, alias)
+	if isHTTPStatus(err, http.StatusNotFound) {
+		return "", false, nil
+	} else if err != nil {
+		return "", false, fmt.Errorf("resolve the case room's alias: %w", err)
+	}
+	state, err := b.Client.State(ctx, resp.RoomID)
+	if err != nil {
+		return "", false, fmt.Errorf("state of the room of the case room's alias: %w", err)
+	}
+	if ok, why := adoptable(state, b.Client.UserID, caseID); !ok {
+		b.log.Warn().Stringer("room_id", resp.RoomID).Str("case_id", caseID).Str("why", why).Msg("Not adopting the room of a case room's alias")
+		return "", false, fmt.Errorf("the room of %s's alias is not one the bot made for it: %s", caseID, why)
+	}
+	return resp.RoomID, namesAlias(state), nil
+}
+
+// namesAlias reports whether a room's state names an alias.
+func namesAlias(state mautrix.RoomStateMap) bool {
+	canonical := state[event.StateCanonicalAlias][""]
+	return canonical != nil && canonical.Content.AsCanonicalAlias().Alias != ""
 }
 
 // adoptable reports whether a room marked for caseID is one the bot made

@@ -3,13 +3,10 @@ package bot
 import (
 	"context"
 	"net/http"
-	"strconv"
 	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
-
-	"maunium.net/go/mautrix/id"
 
 	"github.com/enarx/secbot/disclosure"
 	"github.com/enarx/secbot/outbox"
@@ -60,20 +57,7 @@ func TestARetriedCaseRoomWaitsForTheAttemptStillInFlight(t *testing.T) {
 	old := retrySettle
 	retrySettle = 600 * time.Millisecond
 	t.Cleanup(func() { retrySettle = old })
-	b, h, st := newMockBot(t)
-	// The marked room's state, for findCaseRoom, from what createRoom got.
-	h.Router.HandleFunc("GET /_matrix/client/v3/rooms/{room}/state/{type}/{key...}", func(w http.ResponseWriter, r *http.Request) {
-		for _, evt := range roomState(h, id.RoomID(r.PathValue("room"))) {
-			if evt["type"] == r.PathValue("type") {
-				h.json(w, evt["content"])
-				return
-			}
-		}
-		h.error(w, failure{http.StatusNotFound, "M_NOT_FOUND", "no such state"})
-	})
-	h.Router.HandleFunc("GET /_matrix/client/v3/rooms/{room}/state", func(w http.ResponseWriter, r *http.Request) {
-		h.json(w, roomState(h, id.RoomID(r.PathValue("room"))))
-	})
+	b, _, st := newMockBot(t)
 	slow := &slowCreate{next: b.Client.Client.Transport, delay: 200 * time.Millisecond}
 	if slow.next == nil {
 		slow.next = http.DefaultTransport
@@ -106,24 +90,4 @@ func TestARetriedCaseRoomWaitsForTheAttemptStillInFlight(t *testing.T) {
 	if n := slow.asked.Load(); n != 1 || res != (CreateRoomResult{Room: "matrix:!room1:x"}) {
 		t.Errorf("%d rooms asked for, the retry's is %v: want the one room !room1:x", n, res)
 	}
-}
-
-// roomState is the state of a room the mock created: its create event (by
-// the bot) and the initial state its request named.
-func roomState(h *hs, room id.RoomID) []map[string]any {
-	h.mu.Lock()
-	defer h.mu.Unlock()
-	for i, req := range h.created {
-		if id.RoomID("!room"+strconv.Itoa(i+1)+":x") != room {
-			continue
-		}
-		out := []map[string]any{{"type": "m.room.create", "state_key": "", "sender": botID, "room_id": room, "event_id": "$create", "origin_server_ts": 1, "content": map[string]any{"creator": botID}}}
-		list, _ := req["initial_state"].([]any)
-		for j, e := range list {
-			evt := e.(map[string]any)
-			out = append(out, map[string]any{"type": evt["type"], "state_key": "", "sender": botID, "room_id": room, "event_id": "$s" + strconv.Itoa(j), "origin_server_ts": 1, "content": evt["content"]})
-		}
-		return out
-	}
-	return nil
 }

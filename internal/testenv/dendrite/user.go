@@ -37,6 +37,13 @@ type User struct {
 	changed chan struct{}
 	// own is a room of the user's alone, for CatchUp's markers.
 	own id.RoomID
+	// toDevice holds the to-device markers that came back (CatchUp).
+	toDevice map[string]bool
+	// pending holds the encrypted events whose key had not come when they
+	// did (mautrix decrypts them in the background when it comes);
+	// resolved the events decrypted or given up on.
+	pending  map[id.EventID]*event.Event
+	resolved map[id.EventID]bool
 	// AutoJoin makes the user accept every invite.
 	AutoJoin bool
 }
@@ -73,7 +80,8 @@ func Login(ctx context.Context, srv *Server, localpart, password, dir string, be
 		return nil, fmt.Errorf("log in %s: %w", localpart, err)
 	}
 	cli.Crypto = helper
-	u := &User{Client: cli, crypto: helper, machine: &sync.Mutex{}, invites: map[id.RoomID]*event.Event{}, seen: map[string]bool{}, changed: make(chan struct{})}
+	u := &User{Client: cli, crypto: helper, machine: &sync.Mutex{}, invites: map[id.RoomID]*event.Event{}, seen: map[string]bool{}, changed: make(chan struct{}),
+		toDevice: map[string]bool{}, pending: map[id.EventID]*event.Event{}, resolved: map[id.EventID]bool{}}
 	syncer := cli.Syncer.(*mautrix.DefaultSyncer)
 	cli.Syncer = quickRetry{DefaultSyncer: syncer, machine: u.machine}
 	record := func(_ context.Context, evt *event.Event) { u.record(evt) }
@@ -85,7 +93,26 @@ func Login(ctx context.Context, srv *Server, localpart, password, dir string, be
 			_, _ = cli.JoinRoomByID(ctx, evt.RoomID)
 		}
 	})
-	helper.DecryptErrorCallback = func(evt *event.Event, err error) { u.record(evt) }
+	helper.DecryptErrorCallback = func(evt *event.Event, err error) {
+		u.record(evt)
+		u.resolve(evt.ID)
+	}
+	// Decrypted at once or once its late key came: handled, then resolved.
+	helper.CustomPostDecrypt = func(ctx context.Context, evt *event.Event) {
+		syncer.Dispatch(ctx, evt)
+		u.resolve(evt.ID)
+	}
+	// After the crypto helper's own handler: an event it could neither
+	// decrypt nor give up on waits for its key.
+	syncer.OnEventType(event.EventEncrypted, func(_ context.Context, evt *event.Event) { u.notePending(evt) })
+	syncer.OnEventType(toDeviceMarker, func(_ context.Context, evt *event.Event) {
+		if token, ok := evt.Content.Raw["marker"].(string); ok && evt.Sender == cli.UserID {
+			u.mu.Lock()
+			u.toDevice[token] = true
+			u.signal()
+			u.mu.Unlock()
+		}
+	})
 	for _, f := range before {
 		f(cli)
 	}
@@ -128,9 +155,33 @@ func (u *User) record(evt *event.Event) {
 	if evt.Type == event.StateMember && evt.GetStateKey() == u.Client.UserID.String() && evt.Content.AsMember().Membership == event.MembershipInvite {
 		u.invites[evt.RoomID] = evt
 	}
+	u.signal()
+}
+
+// signal wakes whoever waits on what the user saw (u.mu held).
+func (u *User) signal() {
 	close(u.changed)
 	u.changed = make(chan struct{})
 }
+
+func (u *User) notePending(evt *event.Event) {
+	u.mu.Lock()
+	defer u.mu.Unlock()
+	if !u.resolved[evt.ID] {
+		u.pending[evt.ID] = evt
+	}
+}
+
+func (u *User) resolve(evtID id.EventID) {
+	u.mu.Lock()
+	defer u.mu.Unlock()
+	u.resolved[evtID] = true
+	delete(u.pending, evtID)
+	u.signal()
+}
+
+// toDeviceMarker is the type of CatchUp's to-device markers.
+var toDeviceMarker = event.Type{Type: "org.secbot.test.sync_marker", Class: event.ToDeviceEventType}
 
 // ID is the user's Matrix ID.
 func (u *User) ID() id.UserID { return u.Client.UserID }
@@ -258,11 +309,63 @@ func (u *User) RawEvent(ctx context.Context, timeout time.Duration, room id.Room
 }
 
 // CatchUp waits until the user's sync has delivered everything the
-// homeserver had when the call began: the user posts a marker in a room of
-// its own (made on first use) and waits to see it come back. The homeserver
-// orders its timeline stream, so a sync that brings the marker has brought
-// every event stored before it, in any of the user's rooms.
+// homeserver had when the call began, and the user has read it: the user
+// posts a marker in a room of its own (made on first use) and waits to see
+// it come back. The homeserver orders its timeline stream, so a sync that
+// brings the marker has brought every event stored before it, in any of
+// the user's rooms. The keys to read them by come on another stream, which
+// Dendrite fills on its own (a busy one lets a message come a second or
+// more before its key): the user sends itself a to-device marker too,
+// which comes after every to-device message sent before it, and waits for
+// the events whose key came with them to be decrypted.
 func (u *User) CatchUp(ctx context.Context, timeout time.Duration) error {
+	ctx, cancel := context.WithTimeout(ctx, timeout)
+	defer cancel()
+	if err := u.catchUpTimeline(ctx, timeout); err != nil {
+		return err
+	}
+	token := fmt.Sprintf("%s %d", u.Client.DeviceID, time.Now().UnixNano())
+	if _, err := u.Client.SendToDevice(ctx, toDeviceMarker, &mautrix.ReqSendToDevice{Messages: map[id.UserID]map[id.DeviceID]*event.Content{
+		u.ID(): {u.Client.DeviceID: {Raw: map[string]any{"marker": token}}},
+	}}); err != nil {
+		return fmt.Errorf("%s: send a to-device sync marker: %w", u.ID(), err)
+	}
+	for {
+		u.mu.Lock()
+		came, changed := u.toDevice[token], u.changed
+		var waiting []*event.Event
+		for _, evt := range u.pending {
+			waiting = append(waiting, evt)
+		}
+		u.mu.Unlock()
+		if came {
+			decrypting := false
+			for _, evt := range waiting {
+				content, ok := evt.Content.Parsed.(*event.EncryptedEventContent)
+				if !ok {
+					continue
+				}
+				if sess, err := u.crypto.Machine().CryptoStore.GetGroupSession(ctx, evt.RoomID, content.SessionID); err == nil && sess != nil {
+					decrypting = true // its key is here: it is being decrypted
+					break
+				}
+			}
+			if !decrypting {
+				return nil
+			}
+		}
+		select {
+		case <-changed:
+		case <-ctx.Done():
+			if came {
+				return fmt.Errorf("%s: events whose keys came were not decrypted within %s", u.ID(), timeout)
+			}
+			return fmt.Errorf("%s did not see its own to-device sync marker within %s", u.ID(), timeout)
+		}
+	}
+}
+
+func (u *User) catchUpTimeline(ctx context.Context, timeout time.Duration) error {
 	u.mu.Lock()
 	own := u.own
 	u.mu.Unlock()
