@@ -27,7 +27,7 @@ UNIT_PKGS := ./bot ./chat ./config ./disclosure ./internal/backoff \
 # in-process GitHub and Rocket.Chat stand-ins.
 INTEGRATION_PKGS := . ./store ./ghsa/... ./handlers ./mail ./internal/testenv/maddy/... \
 	./internal/testenv/github ./internal/testenv/postgres ./internal/testenv/rocketchat \
-	./internal/testenv/daemon ./internal/testenv/fakechat ./rocketchat
+	./internal/testenv/daemon ./internal/testenv/fakechat ./internal/testenv/seed ./rocketchat
 # e2e: a real Dendrite, the bot as a separate process.
 E2E_PKGS := ./e2e/... ./internal/testenv/dendrite/... ./internal/testenv/testbed \
 	./cmd/secbot-demo
