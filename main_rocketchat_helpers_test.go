@@ -215,3 +215,53 @@ func (b *rcBed) waitOutboxIdle(ctx context.Context) {
 		}
 	}
 }
+
+// aPublicRequestWhileDownIsAnsweredOnce posts a report request in channel
+// while serve (on path) is down, starts it, and checks the request is
+// answered once: a pointer in its thread, a DM, the team's notice; and
+// that a further restart answers nothing again.
+func aPublicRequestWhileDownIsAnsweredOnce(t *testing.T, ctx context.Context, b *rcBed, team rcTeam, channel, path string) {
+	t.Helper()
+	carolID, _ := b.s.AddUser("carol")
+	root := b.say(carolID, channel, "I want to report a security issue")
+	stop := b.serve(ctx, path)
+	pointers := func() []rctest.Message {
+		var out []rctest.Message
+		for _, m := range b.s.Messages(channel) {
+			if m.UserID == b.botID && m.Type == "" {
+				out = append(out, m)
+			}
+		}
+		return out
+	}
+	b.wait(ctx, "the pointer in the request's thread", func() bool {
+		ms := pointers()
+		return len(ms) > 0 && ms[0].ThreadID == root && strings.Contains(ms[0].Text, "direct message")
+	})
+	var dm rctest.Room
+	b.wait(ctx, "the DM the bot opened", func() bool {
+		for _, id := range []string{b.botID + carolID, carolID + b.botID} {
+			if r, ok := b.s.RoomByID(id); ok && b.said(r.ID, "SR-2026-0001") {
+				dm = r
+				return true
+			}
+		}
+		return false
+	})
+	b.wait(ctx, "the team told", func() bool { return b.said(team.teamID, "New security report **SR-2026-0001**") })
+
+	// Once more down and up: once a help typed after the restart is
+	// answered, the catch-up (made before it) answered nothing again.
+	stop()
+	b.serve(ctx, path)
+	b.command(ctx, team.aliceID, team.teamID, "!sec help")
+	if ms := pointers(); len(ms) != 1 {
+		t.Errorf("the bot said %d things in the public channel, want the one pointer: %+v", len(ms), ms)
+	}
+	if n := len(b.botSaid(dm.ID, "SR-2026-0001")); n != 1 {
+		t.Errorf("carol was answered %d times in her DM", n)
+	}
+	if n := len(b.botSaid(team.teamID, "New security report")); n != 1 {
+		t.Errorf("the team was told of %d reports", n)
+	}
+}
