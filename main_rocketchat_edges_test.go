@@ -65,7 +65,7 @@ func TestWhatWasQueuedForAnEncryptedCaseGroupReachesTheReporterOnce(t *testing.T
 	b.command(ctx, team.aliceID, team.teamID, "!sec help")
 	typed := len(b.s.Requests())
 
-	const unusable = "**The private room of SR-2026-0001 cannot be made**"
+	const unusable = "**The private room of SR-2026-0001 cannot be used**"
 	b.wait(ctx, "the team told", func() bool { return b.said(team.teamID, unusable) })
 	b.wait(ctx, "the answer in the reporter's DM", func() bool { return b.said(dm, answer) })
 	at, reqs := b.botRequests("groups.create")
@@ -88,8 +88,8 @@ func TestWhatWasQueuedForAnEncryptedCaseGroupReachesTheReporterOnce(t *testing.T
 	if n := len(b.botSaid(dm, "What happens next")); n != 1 {
 		t.Errorf("the reporter got the welcome %d times in their DM: %+v", n, b.botSaid(dm))
 	}
-	if n := len(b.botSaid(dm, "cannot be made")); n != 1 {
-		t.Errorf("the reporter was told %d times that the room cannot be made", n)
+	if n := len(b.botSaid(dm, "cannot be used")); n != 1 {
+		t.Errorf("the reporter was told %d times that the room cannot be used", n)
 	}
 	for _, never := range []string{answer, "What happens next"} {
 		if ms := b.botSaid(team.teamID, never); len(ms) != 0 {
@@ -100,7 +100,7 @@ func TestWhatWasQueuedForAnEncryptedCaseGroupReachesTheReporterOnce(t *testing.T
 		t.Errorf("the bot posted in the encrypted group: %+v", ms)
 	}
 	if n := len(b.botSaid(team.teamID, unusable)); n != 1 {
-		t.Errorf("the team room was told %d times that the case room cannot be made", n)
+		t.Errorf("the team room was told %d times that the case room cannot be used", n)
 	}
 	// What the group refused ended in the outbox without its text.
 	if strings.Contains(b.logs.String(), answer) {
@@ -239,4 +239,53 @@ rooms = ["rocketchat:announcements"]
 	stop()
 
 	aPublicRequestWhileDownIsAnsweredOnce(t, ctx, b, team, announcements, path)
+}
+
+// A case group that was usable when it was made, and that the server (or
+// its owner) encrypted since: the first post it refuses makes the case go
+// on without it, as if it had been so from the start. The team room is
+// told once, the reporter is told once in their DM and gets the refused
+// answer there, and every later answer goes to the DM directly.
+func TestACaseGroupEncryptedLaterIsToldOnceAndItsPostsReachTheDM(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	b := newRCBed(t, rctest.Options{})
+	team := newRCTeam(t, ctx, b)
+	b.serve(ctx, b.config(rcTeamTOML))
+	_, dm := rcReport(t, ctx, b, "rita")
+	var group rctest.Room
+	b.wait(ctx, "the case group's welcome", func() bool {
+		var ok bool
+		group, ok = b.s.RoomByName("security-report-sr-2026-0001")
+		return ok && b.said(group.ID, "SR-2026-0001")
+	})
+	b.waitOutboxIdle(ctx)
+	posted := len(b.botSaid(group.ID))
+
+	b.s.EncryptRoom(group.ID)
+	const first, second = "Thanks, we can reproduce it.", "A fix is under review."
+	b.say(team.aliceID, team.teamID, "!sec respond SR-2026-0001 "+first)
+	const unusable = "**The private room of SR-2026-0001 cannot be used**"
+	b.wait(ctx, "the team told", func() bool { return b.said(team.teamID, unusable, "end-to-end encrypted") })
+	b.wait(ctx, "the first answer in the DM", func() bool { return b.said(dm, first) })
+	b.say(team.aliceID, team.teamID, "!sec respond SR-2026-0001 "+second)
+	b.wait(ctx, "the second answer in the DM", func() bool { return b.said(dm, second) })
+	b.waitOutboxIdle(ctx)
+
+	for _, text := range []string{first, second, "cannot be used on this chat"} {
+		if n := len(b.botSaid(dm, text)); n != 1 {
+			t.Errorf("the reporter's DM holds %q %d times, want once", text, n)
+		}
+	}
+	if n := len(b.botSaid(team.teamID, unusable)); n != 1 {
+		t.Errorf("the team room was told %d times", n)
+	}
+	for _, text := range []string{first, second} {
+		if ms := b.botSaid(team.teamID, text); len(ms) != 0 {
+			t.Errorf("the team room got the answer meant for the reporter: %+v", ms)
+		}
+	}
+	if n := len(b.botSaid(group.ID)); n != posted {
+		t.Errorf("the bot posted %d messages in the group after it was encrypted", n-posted)
+	}
 }

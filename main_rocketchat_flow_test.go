@@ -192,18 +192,18 @@ func rcEncryptedCase(t *testing.T, ctx context.Context) (b *rcBed, team rcTeam, 
 	_, dm = rcReport(t, ctx, b, "rita")
 	b.wait(ctx, "the reporter's answer", func() bool { return b.said(dm, "SR-2026-0001") })
 	// The first words of templates/text/case_room_unusable.md.
-	unusable = "**The private room of SR-2026-0001 cannot be made**"
+	unusable = "**The private room of SR-2026-0001 cannot be used**"
 	b.wait(ctx, "the team told", func() bool { return b.said(team.teamID, unusable, "reach them there") })
 	// templates/text/no_encryption.md with Unusable.
 	b.wait(ctx, "the reporter told", func() bool {
-		return b.said(dm, "The private room of your report cannot be made on this chat", "share no details here")
+		return b.said(dm, "The private room of your report cannot be used on this chat", "share no details here")
 	})
 	return b, team, dm, unusable
 }
 
 // On a server that forces encryption on private groups, the case group
 // comes out encrypted and a bot cannot use it: the team room is told once,
-// and the reporter is told in their DM that the room cannot be made.
+// and the reporter is told in their DM that the room cannot be used.
 func TestAForcedEncryptedCaseGroupIsToldOnce(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
@@ -219,10 +219,10 @@ func TestAForcedEncryptedCaseGroupIsToldOnce(t *testing.T) {
 	// notices, finds the one notice.
 	b.command(ctx, team.aliceID, team.teamID, "!sec help")
 	if n := len(b.botSaid(team.teamID, unusable)); n != 1 {
-		t.Errorf("the team room was told %d times that the case room cannot be made", n)
+		t.Errorf("the team room was told %d times that the case room cannot be used", n)
 	}
-	if n := len(b.botSaid(dm, "cannot be made")); n != 1 {
-		t.Errorf("the reporter was told %d times that the room cannot be made", n)
+	if n := len(b.botSaid(dm, "cannot be used")); n != 1 {
+		t.Errorf("the reporter was told %d times that the room cannot be used", n)
 	}
 }
 

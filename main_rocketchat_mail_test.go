@@ -193,7 +193,7 @@ func TestAnEmailIsNotPostedIntoAnUnusableCaseGroup(t *testing.T) {
 	if err := srv.Deliver(reporter, []string{security}, []byte(raw)); err != nil {
 		t.Fatal(err)
 	}
-	b.wait(ctx, "the team told the case room cannot be made", func() bool { return b.said(teamID, "cannot be made") })
+	b.wait(ctx, "the team told the case room cannot be used", func() bool { return b.said(teamID, "cannot be used") })
 	b.wait(ctx, "the team told the email is in the mailbox", func() bool {
 		return b.said(teamID, "could not be posted", "the case room cannot be used", "still in the security mailbox")
 	})

@@ -189,34 +189,42 @@ func (h *Handlers) CaseRoomUnusable(ctx context.Context, e store.Effect, why str
 		return err
 	}
 	err = h.store.Tx(ctx, func(ctx context.Context) error {
-		first, err := h.store.MarkRoomUnusable(ctx, caseID, h.clock.Now())
-		if err != nil || !first {
-			return err
-		}
-		cs, err := h.store.Case(ctx, caseID)
-		if err != nil {
-			return err
-		}
-		now, pol := h.clock.Now(), h.Policy()
-		if err := h.store.Audit(ctx, store.AuditEntry{At: now, Actor: h.selfAtHome(), CaseID: caseID.String(), Action: "case-room.unusable", Detail: templates.Truncate(why, 120), Allowed: false}); err != nil {
-			return err
-		}
-		if pol.TeamRoom != "" {
-			if err := h.enqueue(ctx, store.CaseLane(caseID), outbox.Target{Room: pol.TeamRoom}, templates.CaseRoomUnusable{CaseID: caseID.String(), Why: why}, outbox.SendEffect{}, false); err != nil {
-				return err
-			}
-		}
-		if cs.Reporter.Channel() != disclosure.ChannelChat {
-			return nil
-		}
-		lane := store.CaseLane(caseID)
-		if _, err := outbox.Enqueue(ctx, h.store, lane, outbox.KindOpenDM, outbox.OpenDMEffect{User: cs.Reporter, CaseID: caseID.String()}, now); err != nil {
-			return err
-		}
-		return h.enqueue(ctx, lane, outbox.Target{DMWith: cs.Reporter}, templates.NoEncryption{CaseID: caseID.String(), Address: pol.Email, GitHub: pol.GitHub, Unusable: why}, outbox.SendEffect{}, false)
+		return h.markRoomUnusable(ctx, caseID, why)
 	})
 	if err == nil {
 		h.kick()
 	}
 	return err
+}
+
+// markRoomUnusable records, in the caller's transaction, that a case's
+// room cannot be used, the first time only: audited, the team room told,
+// and a chat reporter told in their DM where to go instead. Later
+// messages for the case room go to the reporter's DM.
+func (h *Handlers) markRoomUnusable(ctx context.Context, caseID disclosure.CaseID, why string) error {
+	first, err := h.store.MarkRoomUnusable(ctx, caseID, h.clock.Now())
+	if err != nil || !first {
+		return err
+	}
+	cs, err := h.store.Case(ctx, caseID)
+	if err != nil {
+		return err
+	}
+	now, pol := h.clock.Now(), h.Policy()
+	if err := h.store.Audit(ctx, store.AuditEntry{At: now, Actor: h.selfAtHome(), CaseID: caseID.String(), Action: "case-room.unusable", Detail: templates.Truncate(why, 120), Allowed: false}); err != nil {
+		return err
+	}
+	if pol.TeamRoom != "" {
+		if err := h.enqueue(ctx, store.CaseLane(caseID), outbox.Target{Room: pol.TeamRoom}, templates.CaseRoomUnusable{CaseID: caseID.String(), Why: why}, outbox.SendEffect{}, false); err != nil {
+			return err
+		}
+	}
+	if cs.Reporter.Channel() != disclosure.ChannelChat {
+		return nil
+	}
+	lane := store.CaseLane(caseID)
+	if _, err := outbox.Enqueue(ctx, h.store, lane, outbox.KindOpenDM, outbox.OpenDMEffect{User: cs.Reporter, CaseID: caseID.String()}, now); err != nil {
+		return err
+	}
+	return h.enqueue(ctx, lane, outbox.Target{DMWith: cs.Reporter}, templates.NoEncryption{CaseID: caseID.String(), Address: pol.Email, GitHub: pol.GitHub, Unusable: why}, outbox.SendEffect{}, false)
 }

@@ -968,9 +968,9 @@ func TestAnUnusableCaseRoomIsToldOnce(t *testing.T) {
 			t.Fatal(err)
 		}
 		switch {
-		case s.To.Room == teamRoom && strings.Contains(s.Markdown, "cannot be made"):
+		case s.To.Room == teamRoom && strings.Contains(s.Markdown, "cannot be used"):
 			team++
-		case s.To.DMWith == reporter && strings.Contains(s.Markdown, "cannot be made"):
+		case s.To.DMWith == reporter && strings.Contains(s.Markdown, "cannot be used"):
 			dm++
 		}
 	}

@@ -14,6 +14,10 @@ import (
 // reporter's direct chat instead ends with in the outbox.
 const reroutedReason = "the case room cannot be used; sent to the reporter's direct chat instead"
 
+// unusableSince is why a case room that refused a post as unusable cannot
+// be used, as the team and the reporter read it.
+const unusableSince = "the chat server now refuses my messages in it (it was made end-to-end encrypted, which is not open to bots)"
+
 // RerouteUnusable wraps the executor of outbox.KindSend: a post for a
 // case's room that the room refused for good because the bot cannot use
 // it (chat.ErrRoomUnusable: a Rocket.Chat group the server encrypts),
@@ -47,6 +51,12 @@ func (h *Handlers) RerouteUnusable(next outbox.Executor) outbox.Executor {
 		rerouted := false
 		txErr := h.store.Tx(ctx, func(ctx context.Context) error {
 			rerouted = false // a retried transaction starts again
+			// A room that was usable when it was made (the server, or an
+			// owner, turned encryption on since) is unusable from now on:
+			// told once, as if it had been so from the start.
+			if err := h.markRoomUnusable(ctx, caseID, unusableSince); err != nil {
+				return err
+			}
 			cs, err := h.store.Case(ctx, caseID)
 			if err != nil {
 				return err

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 	"testing"
 	"time"
 
@@ -54,7 +55,7 @@ func TestAPostTheCaseRoomRefusedAsUnusableReachesOnlyItsReporter(t *testing.T) {
 		t.Fatalf("effect %d is not due", id)
 		return c.ID, store.Effect{}
 	}
-	// copies are the posts to who's direct chat.
+	// copies are the posts to who's direct chat (notices apart: see told).
 	copies := func(who disclosure.Person) []outbox.SendEffect {
 		t.Helper()
 		sends, states, err := w.store.EffectsOfKind(ctx, outbox.KindSend)
@@ -64,7 +65,7 @@ func TestAPostTheCaseRoomRefusedAsUnusableReachesOnlyItsReporter(t *testing.T) {
 		var out []outbox.SendEffect
 		for i, e := range sends {
 			var s outbox.SendEffect
-			if states[i] == "pending" && e.Decode(&s) == nil && s.To.DMWith == who {
+			if states[i] == "pending" && e.Decode(&s) == nil && s.To.DMWith == who && !strings.Contains(s.Markdown, "cannot be used") {
 				out = append(out, s)
 			}
 		}
@@ -87,6 +88,22 @@ func TestAPostTheCaseRoomRefusedAsUnusableReachesOnlyItsReporter(t *testing.T) {
 	}
 	if got := copies(reporter); len(got) != 1 {
 		t.Errorf("the reporter got %d copies", len(got))
+	}
+	// The room refused the post as unusable: the case goes on without it,
+	// told once to the team room and to the reporter.
+	sends, states, err := w.store.EffectsOfKind(ctx, outbox.KindSend)
+	if err != nil {
+		t.Fatal(err)
+	}
+	told := map[string]int{}
+	for i, e := range sends {
+		var s outbox.SendEffect
+		if states[i] == "pending" && e.Decode(&s) == nil && strings.Contains(s.Markdown, "cannot be used") {
+			told[s.To.Room+string(s.To.DMWith)]++
+		}
+	}
+	if told[teamRoom] != 1 || told[string(reporter)] != 1 {
+		t.Errorf("told that the room cannot be used: %v", told)
 	}
 
 	// A Rocket.Chat reporter of a Matrix case room, and an email reporter:

@@ -248,6 +248,15 @@ func (s *Server) RenameUser(userID, username string) {
 	s.byName[username] = u
 }
 
+// EncryptRoom turns end-to-end encryption on in a room, as a room owner
+// can (e2e.setRoomKeyID and the room's "encrypted" setting) once E2E is
+// enabled on the server: from then on a plain message is refused in it.
+func (s *Server) EncryptRoom(roomID string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.rooms[roomID].encrypted = true
+}
+
 // CreateChannel creates a public channel owned by the given user, with the
 // given members (user IDs), as an admin would set it up.
 func (s *Server) CreateChannel(name, ownerID string, memberIDs ...string) (roomID string) {
