@@ -8,6 +8,7 @@ import (
 	"github.com/enarx/secbot/disclosure"
 	"github.com/enarx/secbot/outbox"
 	"github.com/enarx/secbot/store"
+	"github.com/enarx/secbot/templates"
 )
 
 // reroutedReason is what a post for a case room that was sent to the
@@ -73,9 +74,14 @@ func (h *Handlers) RerouteUnusable(next outbox.Executor) outbox.Executor {
 			if _, err := outbox.Enqueue(ctx, h.store, lane, outbox.KindOpenDM, outbox.OpenDMEffect{User: cs.Reporter, CaseID: caseID.String()}, now); err != nil {
 				return err
 			}
-			// The text as it was to be posted; not as a reply or a thread
-			// of the room it was for.
-			if _, err := outbox.Enqueue(ctx, h.store, lane, outbox.KindSend, outbox.SendEffect{To: outbox.Target{DMWith: cs.Reporter}, Markdown: s.Markdown}, now); err != nil {
+			// The text as it was to be posted, under a line that says where
+			// it was meant to go (a welcome speaks of "this room"); not as a
+			// reply or a thread of the room it was for.
+			head, err := h.templates.RenderData(templates.MeantForTheCaseRoom{CaseID: caseID.String()})
+			if err != nil {
+				return err
+			}
+			if _, err := outbox.Enqueue(ctx, h.store, lane, outbox.KindSend, outbox.SendEffect{To: outbox.Target{DMWith: cs.Reporter}, Markdown: head + "\n\n" + s.Markdown}, now); err != nil {
 				return err
 			}
 			rerouted = true

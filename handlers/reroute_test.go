@@ -79,7 +79,7 @@ func TestAPostTheCaseRoomRefusedAsUnusableReachesOnlyItsReporter(t *testing.T) {
 		t.Fatalf("the refused post for the reporter's room: %v", err)
 	}
 	got := copies(reporter)
-	if len(got) != 1 || got[0].Markdown != "Welcome to "+caseID.String() || got[0].ReplyTo != "" {
+	if len(got) != 1 || !strings.HasSuffix(got[0].Markdown, "\n\nWelcome to "+caseID.String()) || !strings.Contains(got[0].Markdown, "This was for the private room of "+caseID.String()) || got[0].ReplyTo != "" {
 		t.Fatalf("the reporter's copy: %+v", got)
 	}
 	// Tried again (a crash before the outbox heard): no second copy.

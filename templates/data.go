@@ -174,8 +174,11 @@ type (
 		// Unusable, if set, is why the case room cannot be made.
 		Unusable string
 	}
-	// CaseRoomUnusable tells the team that a case's room cannot be made.
+	// CaseRoomUnusable tells the team that a case's room cannot be used.
 	CaseRoomUnusable struct{ CaseID, Why string }
+	// MeantForTheCaseRoom heads a post for the case room that reaches the
+	// reporter in their direct chat because the room cannot be used.
+	MeantForTheCaseRoom struct{ CaseID string }
 )
 
 // Team-room and team-member texts.
@@ -416,6 +419,7 @@ func (Acknowledged) Template() string                { return "acknowledged" }
 func (Closed) Template() string                      { return "closed" }
 func (Confirmed) Template() string                   { return "confirmed" }
 func (CaseRoomUnusable) Template() string            { return "case_room_unusable" }
+func (MeantForTheCaseRoom) Template() string         { return "meant_for_the_case_room" }
 func (DMAck) Template() string                       { return "dm_ack" }
 func (DMDetailsNoCase) Template() string             { return "dm_details_no_case" }
 func (DMDetailsWarning) Template() string            { return "dm_details_warning" }
@@ -520,7 +524,7 @@ func All() []Data {
 		EmailSubject{}, EmailAck{}, EmailPosted{}, EmailGone{}, EmailStranger{}, EmailFlood{}, NoEncryption{}, TeamReply{},
 		AdvisoryAdopted{},
 		QueuedRefused{}, QueuedCancelled{}, PublishedUnderEmbargo{},
-		EmailText{}, EmailNotPosted{}, EmailBounced{},
+		EmailText{}, EmailNotPosted{}, EmailBounced{}, MeantForTheCaseRoom{},
 	}
 }
 
