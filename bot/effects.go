@@ -17,6 +17,7 @@ import (
 
 	"github.com/enarx/secbot/chat"
 	"github.com/enarx/secbot/disclosure"
+	"github.com/enarx/secbot/internal/backoff"
 	"github.com/enarx/secbot/internal/crashpoint"
 	"github.com/enarx/secbot/outbox"
 	"github.com/enarx/secbot/store"
@@ -154,10 +155,8 @@ func (b *Bot) execSend(ctx context.Context, e store.Effect) (any, error) {
 		// before recording it: Dendrite drops a repeated transaction ID only
 		// if the first request finished while the client was still there.
 		// Let any request still in flight finish, then look for the message.
-		select {
-		case <-ctx.Done():
-			return nil, ctx.Err()
-		case <-time.After(retrySettle):
+		if err := backoff.Sleep(ctx, retrySettle); err != nil {
+			return nil, err
 		}
 		if sent, err := b.findSent(ctx, roomID, e.ID); err != nil {
 			return nil, b.classifyPost(roomID, e.Attempts, err)
@@ -239,10 +238,8 @@ func (b *Bot) execCreateCaseRoom(ctx context.Context, e store.Effect) (any, erro
 		// be creating it still: the homeserver goes on with a request whose
 		// client died, and a standby retries within a second of the kill.
 		// Let it finish, then look for the room (at its alias first).
-		select {
-		case <-ctx.Done():
-			return nil, ctx.Err()
-		case <-time.After(retrySettle):
+		if err := backoff.Sleep(ctx, retrySettle); err != nil {
+			return nil, err
 		}
 		if roomID, aliased, err = b.findCaseRoom(ctx, alias, p.CaseID); err != nil {
 			return nil, classify(err)

@@ -9,7 +9,6 @@ import (
 	"html"
 	"strconv"
 	"strings"
-	"time"
 
 	"maunium.net/go/mautrix"
 	"maunium.net/go/mautrix/crypto/attachment"
@@ -17,6 +16,7 @@ import (
 	"maunium.net/go/mautrix/id"
 
 	"github.com/enarx/secbot/chat"
+	"github.com/enarx/secbot/internal/backoff"
 	"github.com/enarx/secbot/internal/crashpoint"
 	"github.com/enarx/secbot/outbox"
 	"github.com/enarx/secbot/store"
@@ -74,10 +74,8 @@ func (b *Bot) Post(ctx context.Context, e store.Effect, to outbox.Target, parts 
 		return fmt.Errorf("%w: %s is not end-to-end encrypted", ErrPermanent, roomID)
 	}
 	if e.Attempts > 1 {
-		select {
-		case <-ctx.Done():
-			return ctx.Err()
-		case <-time.After(retrySettle):
+		if err := backoff.Sleep(ctx, retrySettle); err != nil {
+			return err
 		}
 	}
 	if err := b.store.ForgetPostedParts(ctx); err != nil {

@@ -197,7 +197,7 @@ func (e *Effects) create(ctx context.Context, eff store.Effect, p outbox.Advisor
 		// that merely carries the case ID. It may be going through still:
 		// GitHub finishes a request whose client died, and a standby
 		// retries within a second of the kill. Let it finish, then look.
-		if err := settle(ctx); err != nil {
+		if err := backoff.Sleep(ctx, retrySettle); err != nil {
 			return err
 		}
 		if adv, err = e.Client.FindOwnDraft(ctx, p.Nonce, nil); err != nil {
@@ -232,18 +232,6 @@ func (e *Effects) create(ctx context.Context, eff store.Effect, p outbox.Advisor
 // cut off by a crash or a timeout, to finish at GitHub before it looks for
 // that attempt's draft.
 var retrySettle = 2 * time.Second // a var so that tests need not wait
-
-// settle waits retrySettle, or until ctx is done.
-func settle(ctx context.Context) error {
-	t := time.NewTimer(retrySettle)
-	defer t.Stop()
-	select {
-	case <-ctx.Done():
-		return ctx.Err()
-	case <-t.C:
-		return nil
-	}
-}
 
 // nonce makes sure the effect has its secret before anything is sent to
 // GitHub: an effect recorded without one (by an older version, or a
@@ -539,7 +527,7 @@ func (e *Effects) move(ctx context.Context, eff store.Effect, p outbox.AdvisoryE
 			// Nobody is added before the draft is recorded: one with
 			// collaborators is not the one this effect made. An earlier
 			// attempt's draft may still be in the making (see create).
-			if err := settle(ctx); err != nil {
+			if err := backoff.Sleep(ctx, retrySettle); err != nil {
 				return err
 			}
 			if adv, err = to.FindOwnDraft(ctx, p.Nonce, nil); err != nil {

@@ -18,6 +18,8 @@ import (
 	"github.com/emersion/go-message/textproto"
 	"github.com/emersion/go-sasl"
 	"github.com/emersion/go-smtp"
+
+	"github.com/enarx/secbot/internal/backoff"
 )
 
 // Outgoing is a message secbot sends from the security address.
@@ -91,12 +93,8 @@ func (c *Config) Send(ctx context.Context, out Outgoing, retry bool) error {
 		return fmt.Errorf("%w: compose: %w", ErrRefused, err)
 	}
 	if retry {
-		t := time.NewTimer(retrySettle)
-		defer t.Stop()
-		select {
-		case <-ctx.Done():
-			return ctx.Err()
-		case <-t.C:
+		if err := backoff.Sleep(ctx, retrySettle); err != nil {
+			return err
 		}
 	}
 	return c.session(ctx, "", func(cl *imapclient.Client, _ *imap.SelectData) error {

@@ -1,6 +1,8 @@
 package backoff
 
 import (
+	"context"
+	"errors"
 	"testing"
 	"time"
 )
@@ -38,5 +40,16 @@ func TestJitterStaysInTheUpperHalf(t *testing.T) {
 				t.Fatalf("Jitter(%s) = %s, outside [%s, %s]", d, got, d/2, d)
 			}
 		}
+	}
+}
+
+func TestSleepEndsWithItsContext(t *testing.T) {
+	if err := Sleep(context.Background(), time.Millisecond); err != nil {
+		t.Errorf("a sleep to its end: %v", err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	if err := Sleep(ctx, time.Hour); !errors.Is(err, context.Canceled) {
+		t.Errorf("a sleep whose context ended: %v", err)
 	}
 }
