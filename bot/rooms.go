@@ -2,9 +2,6 @@ package bot
 
 import (
 	"context"
-	"crypto/hmac"
-	"crypto/sha256"
-	"encoding/hex"
 	"errors"
 	"fmt"
 	"net/http"
@@ -18,6 +15,7 @@ import (
 	"maunium.net/go/mautrix/id"
 
 	"github.com/enarx/secbot/internal/crashpoint"
+	"github.com/enarx/secbot/store"
 )
 
 // CaseStateType is the state event that marks a room as a case's private
@@ -133,9 +131,7 @@ func (b *Bot) caseRoomAlias(ctx context.Context, effectID int64, caseID string) 
 	if err != nil {
 		return "", "", err
 	}
-	m := hmac.New(sha256.New, secret)
-	fmt.Fprintf(m, "matrix.case_room\x00%d\x00%s", effectID, caseID)
-	localpart := "secbot-" + hex.EncodeToString(m.Sum(nil)[:16])
+	localpart := "secbot-" + store.Tag(secret, fmt.Sprintf("matrix.case_room\x00%d\x00%s", effectID, caseID), 16)
 	return localpart, id.NewRoomAlias(localpart, b.Client.UserID.Homeserver()), nil
 }
 

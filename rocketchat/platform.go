@@ -2,9 +2,6 @@ package rocketchat
 
 import (
 	"context"
-	"crypto/hmac"
-	"crypto/sha256"
-	"encoding/hex"
 	"errors"
 	"fmt"
 	"net/http"
@@ -383,11 +380,7 @@ func person(username string) disclosure.Person {
 func qualifiedRoom(id string) string { return disclosure.On(disclosure.RocketChat, id) }
 
 // derive is a tag of what under the installation's secret: hex, n bytes.
-func (p *Platform) derive(what string, n int) string {
-	m := hmac.New(sha256.New, p.secret)
-	m.Write([]byte(what))
-	return hex.EncodeToString(m.Sum(nil)[:n])
-}
+func (p *Platform) derive(what string, n int) string { return store.Tag(p.secret, what, n) }
 
 // classify marks answers that a retry will not change as permanent
 // (chat.ErrPermanent) and passes a 429's wait on to the outbox.
