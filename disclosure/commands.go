@@ -485,7 +485,7 @@ func (c *Case) AddNeedToKnow(r Request, who Person, login string) (Decision, err
 	if err := c.needToKnowCheck(r, "need-to-know.add", who, login); err != nil {
 		return Decision{}, err
 	}
-	if err := r.joinsCaseRoom("need-to-know.add", who); err != nil {
+	if err := c.joinsCaseRoom(r, "need-to-know.add", who); err != nil {
 		return Decision{}, err
 	}
 	for _, n := range c.NeedToKnow {
@@ -611,7 +611,7 @@ func (c *Case) Invite(r Request, who Person) (Decision, error) {
 	if !known {
 		return Decision{}, refusef("invite", "%s is neither the reporter, a team member nor on the need-to-know list; add them with `%s embargo add` first.", who, r.Policy.CommandPrefix)
 	}
-	if err := r.joinsCaseRoom("invite", who); err != nil {
+	if err := c.joinsCaseRoom(r, "invite", who); err != nil {
 		return Decision{}, err
 	}
 	return Decision{Action: "invite", Detail: string(who), Effects: []Effect{InviteToCaseRoom{Who: who}},
@@ -634,11 +634,21 @@ func (c *Case) CreateAdvisory(r Request) (Decision, error) {
 }
 
 // joinsCaseRoom refuses to invite a chat person of another platform than
-// the case room's (the team room's): no platform can invite them there.
-// Such a reporter is answered in their direct chat instead.
-func (r Request) joinsCaseRoom(action string, who Person) error {
-	if who.Channel() != ChannelChat || ReadsCaseRoom(who, r.Policy.TeamPlatform()) {
+// the case room's: no platform can invite them there. Such a reporter is
+// answered in their direct chat instead.
+func (c *Case) joinsCaseRoom(r Request, action string, who Person) error {
+	if who.Channel() != ChannelChat || ReadsCaseRoom(who, c.roomHome(r.Policy)) {
 		return nil
 	}
 	return refusef(action, "%s is on another chat than the case room, so they cannot be invited to it; what the team sends them with `%s respond` or `%s update` reaches their direct chat with me.", who, r.Policy.CommandPrefix, r.Policy.CommandPrefix)
+}
+
+// roomHome is the platform of the case's room: where it was made, or,
+// before it is, the team room's (where it will be). A case keeps its room
+// when the team room moves to another platform.
+func (c *Case) roomHome(p *Policy) Platform {
+	if c.RoomPlatform != "" {
+		return c.RoomPlatform
+	}
+	return p.TeamPlatform()
 }

@@ -79,6 +79,9 @@ type Case struct {
 	// the neutral placeholder stands).
 	PublicSummary, PublicDescription string
 	NeedToKnow                       []NeedToKnow
+	// RoomPlatform is the platform the case's room was made on ("" before
+	// it has one: it is made on the team room's).
+	RoomPlatform Platform
 }
 
 // Finished reports whether the case is published, rejected or closed: no

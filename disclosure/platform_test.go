@@ -34,3 +34,26 @@ func TestNobodyOfAnotherChatIsInvitedToTheCaseRoom(t *testing.T) {
 		t.Errorf("a Matrix need-to-know person: %+v, %v", d, err)
 	}
 }
+
+// A case keeps the room it was made in when the team room moves to
+// another platform: its people of that room's platform are still
+// invited to it, and those of the team room's new platform are not.
+func TestACaseRoomStaysOnItsPlatformWhenTheTeamRoomMoves(t *testing.T) {
+	p := testPolicy()
+	p.TeamRoom = "rocketchat:security-team"
+	p.Team, p.Coordinator, p.Backup = []Person{"rocketchat:alice", "matrix:@bob:x"}, "rocketchat:alice", "matrix:@bob:x"
+	c := &Case{ID: one, Stage: StageConfirmed, Reporter: "matrix:@reporter:x", RoomPlatform: Matrix}
+	team := Request{By: "rocketchat:alice", Device: DeviceVerified, Where: Place{Kind: TeamRoom}, Now: now, Policy: p}
+	if d, err := c.AddNeedToKnow(team, "matrix:@vendor:x", ""); err != nil || len(d.Effects) == 0 {
+		t.Errorf("a Matrix need-to-know person of a Matrix case room: %+v, %v", d, err)
+	}
+	var refusal *Refusal
+	if _, err := c.AddNeedToKnow(team, PersonOn(RocketChat, "vendor"), ""); !errors.As(err, &refusal) || !strings.Contains(refusal.Reason, "another chat") {
+		t.Errorf("a Rocket.Chat need-to-know person of a Matrix case room: %v", err)
+	}
+	// Before it has a room, the case's room will be on the team room's.
+	c.RoomPlatform = ""
+	if _, err := c.AddNeedToKnow(team, "matrix:@vendor2:x", ""); !errors.As(err, &refusal) {
+		t.Errorf("a Matrix person for a room to be made on Rocket.Chat: %v", err)
+	}
+}

@@ -11,7 +11,7 @@ import (
 func (s *Store) DomainCase(ctx context.Context, cs *Case) (*disclosure.Case, error) {
 	c := &disclosure.Case{ID: cs.ID, Reporter: cs.Reporter, Stage: cs.Stage, Handler: cs.Handler,
 		CreatedAt: cs.CreatedAt, Advisory: cs.GHSAID, AdvisoryURL: cs.GHSAURL, Repository: cs.GHSARepo, Channel: cs.Channel, Report: cs.ReportGHSA, ForkURL: cs.ForkURL, ReporterGitHub: cs.ReporterGitHub,
-		PublicSummary: cs.PublicSummary, PublicDescription: cs.PublicDescription}
+		PublicSummary: cs.PublicSummary, PublicDescription: cs.PublicDescription, RoomPlatform: disclosure.RoomPlatform(cs.CaseRoom)}
 	var err error
 	if c.Embargo, err = s.Embargo(ctx, cs.ID); err != nil {
 		return nil, err
