@@ -42,16 +42,7 @@ func fixture100k(b *testing.B, st *store.Store) *fixture {
 func BenchmarkTick100kNothingDue(b *testing.B) {
 	for _, db := range benchDBs {
 		b.Run(db.Name, func(b *testing.B) {
-			f := fixture100k(b, db.Open(b))
-			tm := f.timers()
-			ctx := context.Background()
-			b.ReportAllocs()
-			b.ResetTimer()
-			for b.Loop() {
-				if fired, err := tm.Tick(ctx); err != nil || fired != 0 {
-					b.Fatalf("fired %d, %v", fired, err)
-				}
-			}
+			tickNothingDue(b, fixture100k(b, db.Open(b)))
 		})
 	}
 }
