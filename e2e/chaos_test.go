@@ -26,16 +26,7 @@ import (
 // SECBOT_CHAOS_SEED replays a run; SECBOT_CHAOS_KILLS sets how many kills.
 func TestKillAnywhereLosesNothingAndDoublesNothing(t *testing.T) {
 	ctx := testContext(t)
-	seed := uint64(time.Now().UnixNano())
-	if s, err := strconv.ParseUint(os.Getenv("SECBOT_CHAOS_SEED"), 10, 64); err == nil {
-		seed = s
-	}
-	kills := 50
-	if k, err := strconv.Atoi(os.Getenv("SECBOT_CHAOS_KILLS")); err == nil {
-		kills = k
-	}
-	t.Logf("chaos seed %d, %d kills (rerun with SECBOT_CHAOS_SEED=%d)", seed, kills, seed)
-	rng := rand.New(rand.NewPCG(seed, seed>>1))
+	rng, kills := chaosRun(t, 50)
 	gh, err := testbed.NewGitHub(false)
 	if err != nil {
 		t.Fatal(err)
@@ -179,4 +170,21 @@ func TestKillAnywhereLosesNothingAndDoublesNothing(t *testing.T) {
 	if v := gh.Violations(); len(v) > 0 {
 		t.Errorf("violations: %v", v)
 	}
+}
+
+// chaosRun is a chaos test's random source and number of kills, from
+// SECBOT_CHAOS_SEED (else the time) and SECBOT_CHAOS_KILLS (else
+// defaultKills), logged so that a run can be replayed.
+func chaosRun(t *testing.T, defaultKills int) (*rand.Rand, int) {
+	t.Helper()
+	seed := uint64(time.Now().UnixNano())
+	if s, err := strconv.ParseUint(os.Getenv("SECBOT_CHAOS_SEED"), 10, 64); err == nil {
+		seed = s
+	}
+	kills := defaultKills
+	if k, err := strconv.Atoi(os.Getenv("SECBOT_CHAOS_KILLS")); err == nil {
+		kills = k
+	}
+	t.Logf("chaos seed %d, %d kills (rerun with SECBOT_CHAOS_SEED=%d)", seed, kills, seed)
+	return rand.New(rand.NewPCG(seed, seed>>1)), kills
 }
