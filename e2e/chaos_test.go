@@ -13,6 +13,7 @@ import (
 	"maunium.net/go/mautrix/id"
 
 	"github.com/enarx/secbot/internal/testenv/dendrite"
+	ghsatest "github.com/enarx/secbot/internal/testenv/github"
 	"github.com/enarx/secbot/internal/testenv/testbed"
 )
 
@@ -155,18 +156,7 @@ func TestKillAnywhereLosesNothingAndDoublesNothing(t *testing.T) {
 			t.Errorf("%s got %d first answers in the DM, want 1", u.ID(), acks)
 		}
 	}
-	summaries := map[string]int{}
-	for _, a := range gh.Advisories() {
-		summaries[a.Summary]++
-	}
-	if len(summaries) != reporters {
-		t.Errorf("advisories for %d cases, want %d", len(summaries), reporters)
-	}
-	for s, n := range summaries {
-		if n != 1 {
-			t.Errorf("%d advisories named %q, want 1", n, s)
-		}
-	}
+	oneAdvisoryACase(t, gh, reporters)
 	if v := gh.Violations(); len(v) > 0 {
 		t.Errorf("violations: %v", v)
 	}
@@ -187,4 +177,22 @@ func chaosRun(t *testing.T, defaultKills int) (*rand.Rand, int) {
 	}
 	t.Logf("chaos seed %d, %d kills (rerun with SECBOT_CHAOS_SEED=%d)", seed, kills, seed)
 	return rand.New(rand.NewPCG(seed, seed>>1)), kills
+}
+
+// oneAdvisoryACase checks that gh holds advisories for cases cases, told
+// apart by their summaries, and no summary twice.
+func oneAdvisoryACase(t *testing.T, gh *ghsatest.Server, cases int) {
+	t.Helper()
+	summaries := map[string]int{}
+	for _, a := range gh.Advisories() {
+		summaries[a.Summary]++
+	}
+	if len(summaries) != cases {
+		t.Errorf("advisories for %d cases, want %d", len(summaries), cases)
+	}
+	for s, n := range summaries {
+		if n != 1 {
+			t.Errorf("%d advisories named %q, want 1", n, s)
+		}
+	}
 }
