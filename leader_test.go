@@ -43,15 +43,23 @@ func pgConfig(t *testing.T, dbURL string) *config.Config {
 	}
 	addr := l.Addr().String()
 	_ = l.Close()
+	return parsePGConfig(t, dir, bare, filepath.Join(dir, "db-password"), `[http]
+listen = "`+addr+`"
+`)
+}
+
+// parsePGConfig parses, in dir, the config of a bot of a two-member team
+// on the PostgreSQL database at bareURL (no password in it), its password
+// in passwordFile; more is TOML of further tables, after [database].
+func parsePGConfig(t *testing.T, dir, bareURL, passwordFile, more string) *config.Config {
+	t.Helper()
 	toml := `[matrix]
 homeserver = "https://matrix.example.org"
 user_id = "@secbot:example.org"
 [database]
-url = "` + bare + `"
-password_file = "` + filepath.Join(dir, "db-password") + `"
-[http]
-listen = "` + addr + `"
-[team]
+url = "` + bareURL + `"
+password_file = "` + passwordFile + `"
+` + more + `[team]
 room = "!team:example.org"
 members = ["@alice:example.org", "@bob:example.org"]
 coordinator = "@alice:example.org"

@@ -39,25 +39,7 @@ func TestAPostgresDatabaseHoldsEveryStore(t *testing.T) {
 	}
 	load := func(passwordFile string) *config.Config {
 		t.Helper()
-		toml := `[matrix]
-homeserver = "https://matrix.example.org"
-user_id = "@secbot:example.org"
-[database]
-url = "` + bare.String() + `"
-password_file = "` + passwordFile + `"
-[team]
-room = "!team:example.org"
-members = ["@alice:example.org", "@bob:example.org"]
-coordinator = "@alice:example.org"
-backup = "@bob:example.org"
-`
-		cfg, err := config.Parse([]byte(toml), dir, func(k string) string {
-			return map[string]string{config.EnvMatrixPassword: "matrix-password", config.EnvMatrixPickleKey: "pickle-key-0123456789"}[k]
-		})
-		if err != nil {
-			t.Fatal(err)
-		}
-		return cfg
+		return parsePGConfig(t, dir, bare.String(), passwordFile, "")
 	}
 
 	if err := os.WriteFile(filepath.Join(dir, "wrong"), []byte("not-the-password\n"), 0o600); err != nil {

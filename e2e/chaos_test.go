@@ -13,6 +13,7 @@ import (
 	"maunium.net/go/mautrix/id"
 
 	"github.com/enarx/secbot/internal/testenv/dendrite"
+	ghsatest "github.com/enarx/secbot/internal/testenv/github"
 	"github.com/enarx/secbot/internal/testenv/testbed"
 )
 
@@ -26,16 +27,7 @@ import (
 // SECBOT_CHAOS_SEED replays a run; SECBOT_CHAOS_KILLS sets how many kills.
 func TestKillAnywhereLosesNothingAndDoublesNothing(t *testing.T) {
 	ctx := testContext(t)
-	seed := uint64(time.Now().UnixNano())
-	if s, err := strconv.ParseUint(os.Getenv("SECBOT_CHAOS_SEED"), 10, 64); err == nil {
-		seed = s
-	}
-	kills := 50
-	if k, err := strconv.Atoi(os.Getenv("SECBOT_CHAOS_KILLS")); err == nil {
-		kills = k
-	}
-	t.Logf("chaos seed %d, %d kills (rerun with SECBOT_CHAOS_SEED=%d)", seed, kills, seed)
-	rng := rand.New(rand.NewPCG(seed, seed>>1))
+	rng, kills := chaosRun(t, 50)
 	gh, err := testbed.NewGitHub(false)
 	if err != nil {
 		t.Fatal(err)
@@ -164,19 +156,43 @@ func TestKillAnywhereLosesNothingAndDoublesNothing(t *testing.T) {
 			t.Errorf("%s got %d first answers in the DM, want 1", u.ID(), acks)
 		}
 	}
+	oneAdvisoryACase(t, gh, reporters)
+	if v := gh.Violations(); len(v) > 0 {
+		t.Errorf("violations: %v", v)
+	}
+}
+
+// chaosRun is a chaos test's random source and number of kills, from
+// SECBOT_CHAOS_SEED (else the time) and SECBOT_CHAOS_KILLS (else
+// defaultKills), logged so that a run can be replayed.
+func chaosRun(t *testing.T, defaultKills int) (*rand.Rand, int) {
+	t.Helper()
+	seed := uint64(time.Now().UnixNano())
+	if s, err := strconv.ParseUint(os.Getenv("SECBOT_CHAOS_SEED"), 10, 64); err == nil {
+		seed = s
+	}
+	kills := defaultKills
+	if k, err := strconv.Atoi(os.Getenv("SECBOT_CHAOS_KILLS")); err == nil {
+		kills = k
+	}
+	t.Logf("chaos seed %d, %d kills (rerun with SECBOT_CHAOS_SEED=%d)", seed, kills, seed)
+	return rand.New(rand.NewPCG(seed, seed>>1)), kills
+}
+
+// oneAdvisoryACase checks that gh holds advisories for cases cases, told
+// apart by their summaries, and no summary twice.
+func oneAdvisoryACase(t *testing.T, gh *ghsatest.Server, cases int) {
+	t.Helper()
 	summaries := map[string]int{}
 	for _, a := range gh.Advisories() {
 		summaries[a.Summary]++
 	}
-	if len(summaries) != reporters {
-		t.Errorf("advisories for %d cases, want %d", len(summaries), reporters)
+	if len(summaries) != cases {
+		t.Errorf("advisories for %d cases, want %d", len(summaries), cases)
 	}
 	for s, n := range summaries {
 		if n != 1 {
 			t.Errorf("%d advisories named %q, want 1", n, s)
 		}
-	}
-	if v := gh.Violations(); len(v) > 0 {
-		t.Errorf("violations: %v", v)
 	}
 }

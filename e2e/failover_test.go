@@ -559,18 +559,7 @@ func TestFailoverUnderLoadLosesNothingAndDoublesNothing(t *testing.T) {
 	if epoch != p.offices || takeovers != p.takeovers {
 		t.Errorf("the leader row has epoch %d and %d takeovers, want %d and %d", epoch, takeovers, p.offices, p.takeovers)
 	}
-	advisories := map[string]int{}
-	for _, a := range gh.Advisories() {
-		advisories[a.Summary]++
-	}
-	if len(advisories) != cases {
-		t.Errorf("advisories for %d cases, want %d", len(advisories), cases)
-	}
-	for summary, n := range advisories {
-		if n != 1 {
-			t.Errorf("%d advisories named %q, want 1", n, summary)
-		}
-	}
+	oneAdvisoryACase(t, gh, cases)
 	if v := gh.Violations(); len(v) > 0 {
 		t.Errorf("GitHub stand-in violations: %v", v)
 	}

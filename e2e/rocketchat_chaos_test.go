@@ -4,9 +4,6 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"math/rand/v2"
-	"os"
-	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -401,16 +398,7 @@ func TestARocketChatIntakeSurvivesAKillAtEveryCrashPoint(t *testing.T) {
 // SECBOT_CHAOS_SEED replays a run; SECBOT_CHAOS_KILLS sets how many kills.
 func TestKillingRocketChatSecbotAnywhereLosesNothing(t *testing.T) {
 	ctx := testContext(t)
-	seed := uint64(time.Now().UnixNano())
-	if s, err := strconv.ParseUint(os.Getenv("SECBOT_CHAOS_SEED"), 10, 64); err == nil {
-		seed = s
-	}
-	kills := 30
-	if k, err := strconv.Atoi(os.Getenv("SECBOT_CHAOS_KILLS")); err == nil {
-		kills = k
-	}
-	t.Logf("chaos seed %d, %d kills (rerun with SECBOT_CHAOS_SEED=%d)", seed, kills, seed)
-	rng := rand.New(rand.NewPCG(seed, seed>>1))
+	rng, kills := chaosRun(t, 30)
 	// The policy's days in minutes; the clock is stepped (Advance) past
 	// the acknowledgement: the reminder (20 minutes before it) and the
 	// coordinator's step (at it) fall due, the backup's lies beyond.

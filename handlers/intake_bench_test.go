@@ -3,13 +3,11 @@ package handlers
 import (
 	"context"
 	"fmt"
-	"path/filepath"
 	"slices"
 	"testing"
 	"time"
 
 	"github.com/jonboulle/clockwork"
-	"github.com/rs/zerolog"
 
 	"github.com/enarx/secbot/chat"
 	"github.com/enarx/secbot/disclosure"
@@ -25,27 +23,7 @@ const benchCases = 100_000
 // benchDBs are the databases the intake benchmark runs on, each a
 // sub-benchmark: a SQLite file, and a fresh database of the test binary's
 // throwaway PostgreSQL 15 cluster.
-var benchDBs = []struct {
-	name string
-	open func(b *testing.B) *store.Store
-}{
-	{"sqlite", func(b *testing.B) *store.Store {
-		st, err := store.Open(context.Background(), filepath.Join(b.TempDir(), "secbot.db"), zerolog.Nop())
-		if err != nil {
-			b.Fatal(err)
-		}
-		b.Cleanup(func() { _ = st.Close() })
-		return st
-	}},
-	{"postgres", func(b *testing.B) *store.Store {
-		st, err := store.OpenPostgres(context.Background(), pgtest.Shared(b), zerolog.Nop())
-		if err != nil {
-			b.Fatal(err)
-		}
-		b.Cleanup(func() { _ = st.Close() })
-		return st
-	}},
-}
+var benchDBs = seed.DBs(pgtest.Shared)
 
 // benchHandlers are the handlers as the tests' world has them (newWorld:
 // its policy, templates and chat platform) on st, at clock.
@@ -84,8 +62,8 @@ func benchHandlers(b *testing.B, st *store.Store, clock clockwork.Clock) *Handle
 // moves a minute between reporters, as a steady stream of new reports.
 func BenchmarkIntake100k(b *testing.B) {
 	for _, db := range benchDBs {
-		b.Run(db.name, func(b *testing.B) {
-			st := db.open(b)
+		b.Run(db.Name, func(b *testing.B) {
+			st := db.Open(b)
 			start := time.Now()
 			seed.Cases(b, st, monday, benchCases)
 			b.Logf("seeded %d cases in %s", benchCases, time.Since(start).Round(time.Millisecond))

@@ -158,43 +158,16 @@ func TestANewEpochWaitsForTheOldEpochsOpenMautrixWrite(t *testing.T) {
 	}
 	bDone := b.standBy(t)
 
-	inside, release := make(chan struct{}), make(chan struct{})
-	aDone := make(chan error, 1)
-	go func() {
+	takeOverDuringOpenTxn(t, a, b, bDone, "write", func(ctx context.Context, held func()) error {
 		// mautrix's stores join a transaction of the shared database.
-		aDone <- a.st.DB.DoTxn(ctx, nil, func(ctx context.Context) error {
+		return a.st.DB.DoTxn(ctx, nil, func(ctx context.Context) error {
 			if err := aState.SetMembership(ctx, fenceRoom, fenceUser, event.MembershipInvite); err != nil {
 				return err
 			}
-			close(inside)
-			<-release
+			held()
 			return nil
 		})
-	}()
-	<-inside
-	cutLockConnection(t, b.st, a.lead)
-	b.promote(t, bDone)
-	bOffice := make(chan int64, 1)
-	go func() {
-		epoch, err := b.lead.TakeOffice(ctx, t0)
-		if err != nil {
-			t.Error(err)
-		}
-		bOffice <- epoch
-	}()
-	waitForLockWait(t, b.st)
-	select {
-	case <-bOffice:
-		t.Fatal("b took office while a's write of the old epoch was open")
-	default:
-	}
-	close(release)
-	if err := <-aDone; err != nil {
-		t.Errorf("a's write begun in office: %v", err)
-	}
-	if epoch := <-bOffice; epoch != 2 {
-		t.Errorf("b's epoch %d, want 2", epoch)
-	}
+	})
 	_, bState := mautrixStores(t, b.st)
 	if m := membership(t, bState); m != event.MembershipInvite {
 		t.Errorf("membership %q, want invite (a's write begun in office committed)", m)

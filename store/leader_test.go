@@ -239,16 +239,37 @@ func TestANewEpochWaitsForTheOldEpochsOpenTransaction(t *testing.T) {
 	a.start(t)
 	bDone := b.standBy(t)
 
-	inside, release := make(chan struct{}), make(chan struct{})
-	aDone := make(chan error, 1)
-	go func() {
-		aDone <- a.st.Tx(ctx, func(ctx context.Context) error {
+	takeOverDuringOpenTxn(t, a, b, bDone, "transaction", func(ctx context.Context, held func()) error {
+		return a.st.Tx(ctx, func(ctx context.Context) error {
 			if _, err := a.st.MarkHandled(ctx, "$in-flight", t0); err != nil {
 				return err
 			}
+			held()
+			return nil
+		})
+	})
+	if !handled(t, b.st, "$in-flight") {
+		t.Error("a's transaction begun in office did not commit")
+	}
+	if err := a.st.Tx(ctx, func(ctx context.Context) error { return nil }); !errors.Is(err, ErrFenced) {
+		t.Errorf("a's next transaction: %v, want ErrFenced", err)
+	}
+}
+
+// takeOverDuringOpenTxn runs txn as a's transaction of its epoch and, while
+// it is open (txn calls held, which returns once b has tried), cuts a's
+// lock connection, promotes b and has b take office: b must wait for the
+// transaction, which then ends without error, and b's epoch is 2. what
+// names the transaction in the failures.
+func takeOverDuringOpenTxn(t *testing.T, a, b *instance, bDone <-chan error, what string, txn func(ctx context.Context, held func()) error) {
+	t.Helper()
+	ctx := context.Background()
+	inside, release := make(chan struct{}), make(chan struct{})
+	aDone := make(chan error, 1)
+	go func() {
+		aDone <- txn(ctx, func() {
 			close(inside)
 			<-release
-			return nil
 		})
 	}()
 	<-inside
@@ -266,21 +287,15 @@ func TestANewEpochWaitsForTheOldEpochsOpenTransaction(t *testing.T) {
 	waitForLockWait(t, b.st)
 	select {
 	case <-bOffice:
-		t.Fatal("b took office while a's transaction of the old epoch was open")
+		t.Fatalf("b took office while a's %s of the old epoch was open", what)
 	default:
 	}
 	close(release)
 	if err := <-aDone; err != nil {
-		t.Errorf("a's transaction begun in office: %v", err)
+		t.Errorf("a's %s begun in office: %v", what, err)
 	}
 	if epoch := <-bOffice; epoch != 2 {
 		t.Errorf("b's epoch %d, want 2", epoch)
-	}
-	if !handled(t, b.st, "$in-flight") {
-		t.Error("a's transaction begun in office did not commit")
-	}
-	if err := a.st.Tx(ctx, func(ctx context.Context) error { return nil }); !errors.Is(err, ErrFenced) {
-		t.Errorf("a's next transaction: %v, want ErrFenced", err)
 	}
 }
 

@@ -34,6 +34,21 @@ func seed(b *testing.B, f *fixture, n int) {
 	}
 }
 
+// tickNothingDue times f's tick when nothing is due: every tick must
+// fire nothing.
+func tickNothingDue(b *testing.B, f *fixture) {
+	b.Helper()
+	tm := f.timers()
+	ctx := context.Background()
+	b.ReportAllocs()
+	b.ResetTimer()
+	for b.Loop() {
+		if fired, err := tm.Tick(ctx); err != nil || fired != 0 {
+			b.Fatalf("fired %d, %v", fired, err)
+		}
+	}
+}
+
 // BenchmarkTickNothingDue is the cost of the every-second job when no
 // deadline is due: one probe of the next_at index, whatever the case count.
 func BenchmarkTickNothingDue(b *testing.B) {
@@ -41,15 +56,7 @@ func BenchmarkTickNothingDue(b *testing.B) {
 		b.Run(fmt.Sprintf("cases=%d", n), func(b *testing.B) {
 			f := newFixture(b, friday)
 			seed(b, f, n)
-			tm := f.timers()
-			ctx := context.Background()
-			b.ReportAllocs()
-			b.ResetTimer()
-			for b.Loop() {
-				if fired, err := tm.Tick(ctx); err != nil || fired != 0 {
-					b.Fatalf("fired %d, %v", fired, err)
-				}
-			}
+			tickNothingDue(b, f)
 		})
 	}
 }

@@ -3,12 +3,10 @@ package timers_test
 import (
 	"context"
 	"fmt"
-	"path/filepath"
 	"testing"
 	"time"
 
 	"github.com/jonboulle/clockwork"
-	"github.com/rs/zerolog"
 
 	"github.com/enarx/secbot/disclosure"
 	pgtest "github.com/enarx/secbot/internal/testenv/postgres"
@@ -23,27 +21,7 @@ const benchCases = 100_000
 // benchDBs are the databases the 100k benchmarks run on, each a
 // sub-benchmark: a SQLite file, and a database of a throwaway PostgreSQL
 // 15 cluster of the benchmark's own.
-var benchDBs = []struct {
-	name string
-	open func(b *testing.B) *store.Store
-}{
-	{"sqlite", func(b *testing.B) *store.Store {
-		st, err := store.Open(context.Background(), filepath.Join(b.TempDir(), "secbot.db"), zerolog.Nop())
-		if err != nil {
-			b.Fatal(err)
-		}
-		b.Cleanup(func() { _ = st.Close() })
-		return st
-	}},
-	{"postgres", func(b *testing.B) *store.Store {
-		st, err := store.OpenPostgres(context.Background(), pgtest.Start(b), zerolog.Nop())
-		if err != nil {
-			b.Fatal(err)
-		}
-		b.Cleanup(func() { _ = st.Close() })
-		return st
-	}},
-}
+var benchDBs = bulk.DBs(pgtest.Start)
 
 // fixture100k is the timers' fixture on st, holding benchCases open cases.
 func fixture100k(b *testing.B, st *store.Store) *fixture {
@@ -63,17 +41,8 @@ func fixture100k(b *testing.B, st *store.Store) *fixture {
 // cases (200,000 pending deadlines) when nothing is due, on each database.
 func BenchmarkTick100kNothingDue(b *testing.B) {
 	for _, db := range benchDBs {
-		b.Run(db.name, func(b *testing.B) {
-			f := fixture100k(b, db.open(b))
-			tm := f.timers()
-			ctx := context.Background()
-			b.ReportAllocs()
-			b.ResetTimer()
-			for b.Loop() {
-				if fired, err := tm.Tick(ctx); err != nil || fired != 0 {
-					b.Fatalf("fired %d, %v", fired, err)
-				}
-			}
+		b.Run(db.Name, func(b *testing.B) {
+			tickNothingDue(b, fixture100k(b, db.Open(b)))
 		})
 	}
 }
@@ -82,8 +51,8 @@ func BenchmarkTick100kNothingDue(b *testing.B) {
 // open cases, its transaction and outbox entry included, on each database.
 func BenchmarkTick100kOneDue(b *testing.B) {
 	for _, db := range benchDBs {
-		b.Run(db.name, func(b *testing.B) {
-			f := fixture100k(b, db.open(b))
+		b.Run(db.Name, func(b *testing.B) {
+			f := fixture100k(b, db.Open(b))
 			tm := f.timers()
 			ctx := context.Background()
 			b.ReportAllocs()

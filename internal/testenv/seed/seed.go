@@ -1,6 +1,6 @@
-// Package seed fills a store the way a long-running installation has it,
-// for the benchmarks at 100,000 cases (timers' tick, handlers' intake),
-// on SQLite and PostgreSQL alike.
+// Package seed opens the stores the benchmarks at 100,000 cases (timers'
+// tick, handlers' intake) run on, SQLite and PostgreSQL, and fills one
+// the way a long-running installation has it.
 package seed
 
 import (
